@@ -1,0 +1,5 @@
+import { cleanupSession } from '../lib/steps/cleanup';
+import { stepHandler } from '../lib/steps/step-handler';
+
+/** Step Functions task "Cleanup": see lib/steps/cleanup.ts. */
+export const handler = stepHandler('cleanup', cleanupSession);

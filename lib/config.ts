@@ -1,0 +1,35 @@
+import { DebugTaskError } from './domain/errors';
+
+/** Reads a required environment variable once, with a message that names it. */
+export function requireEnv(name: string): string {
+  const value = process.env[name];
+  if (value === undefined || value === '') {
+    throw new DebugTaskError('AWS_ERROR', `The environment variable ${name} is not set.`, {
+      hint: `Set ${name} (the stack sets it for its functions).`,
+    });
+  }
+  return value;
+}
+
+export function optionalEnv(name: string, fallback: string): string {
+  const value = process.env[name];
+  return value === undefined || value === '' ? fallback : value;
+}
+
+export function numberEnv(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isFinite(value)) {
+    throw new DebugTaskError('AWS_ERROR', `The environment variable ${name}="${raw}" is not a number.`);
+  }
+  return value;
+}
+
+/**
+ * S3-compatible stand-ins (s3rver, MinIO) on loopback need path-style URLs; AWS does not.
+ * Read from the standard-looking AWS_S3_FORCE_PATH_STYLE so handlers carry no sandbox code.
+ */
+export function s3ForcePathStyle(): boolean {
+  return process.env.AWS_S3_FORCE_PATH_STYLE === 'true';
+}

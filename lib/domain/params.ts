@@ -1,0 +1,144 @@
+/**
+ * The one definition of every value that crosses from a user to a host.
+ *
+ * Each pattern here is used three times, so the three cannot drift apart:
+ *  - by the API and the CLI (zod schemas in `session-spec.ts`),
+ *  - by the SSM command document (`allowedPattern`, checked by SSM's API in Java and again by the
+ *    agent in Go before the script starts),
+ *  - by the host runner itself (bash `[[ =~ ]]`, in case it is run some other way).
+ * So every pattern must mean the same in ECMAScript, Java, Go RE2 and POSIX ERE: anchored,
+ * no look-arounds, no back-references, no `\d`/`\w` shorthands, and no character that a shell
+ * would act on when a value is interpolated unquoted by mistake (`$`, backtick, quotes, `;`,
+ * newline, backslash). The runner quotes everything anyway; the patterns are the second wall.
+ */
+
+export interface HostParam {
+  /** Anchored regular expression, valid in ECMAScript, Java, RE2 and POSIX ERE. */
+  readonly pattern: string;
+  /** What a human should put here; shown in SSM and in error messages. */
+  readonly description: string;
+  /** Upper bound on length, for SSM's `maxChars` too. */
+  readonly maxChars: number;
+  /** Value the host runner uses when the parameter is empty or absent. */
+  readonly default?: string;
+}
+
+/** Characters a BPF expression needs; `$`, quotes, backtick, `;`, `\` and newlines are not among them. */
+const BPF_CHARS = "A-Za-z0-9 .:/()!<>=&|*+\\[\\]-";
+
+export const HOST_PARAMS = {
+  sessionId: {
+    pattern: '^dt-[a-z0-9]{8,20}-[a-z0-9]{4,12}$',
+    description: 'Session id made by debug-task (dt-<time>-<random>); names the toolbox container and S3 keys.',
+    maxChars: 40,
+  },
+  containerId: {
+    pattern: '^[a-f0-9]{12,64}$',
+    description: "The target container's Docker id (ECS runtimeId), 12 to 64 hex characters.",
+    maxChars: 64,
+  },
+  action: {
+    pattern: '^(run|cleanup)$',
+    description: 'run: start a session; cleanup: remove whatever is left of one (container, watchdog, work dir).',
+    maxChars: 7,
+    default: 'run',
+  },
+  tool: {
+    pattern: '^(tcpdump|ngrep|strace|snapshot)$',
+    description: 'Which tool of the catalog runs in the toolbox container.',
+    maxChars: 16,
+  },
+  durationSeconds: {
+    pattern: '^[1-9][0-9]{0,4}$',
+    description: 'Capture duration in whole seconds; the tool is stopped with SIGINT when it ends.',
+    maxChars: 5,
+  },
+  maxBytes: {
+    pattern: '^[1-9][0-9]{0,11}$',
+    description: 'Largest artifact in bytes, before compression; the runner stops the tool there.',
+    maxChars: 12,
+  },
+  filter: {
+    pattern: `^[${BPF_CHARS}]{0,1024}$`,
+    description: "A pcap-filter (BPF) expression such as 'tcp port 443'; empty captures everything.",
+    maxChars: 1024,
+    default: '',
+  },
+  iface: {
+    pattern: '^([A-Za-z0-9_.@-]{1,15})?$',
+    description: "Interface inside the task's network namespace; empty picks the task's own (first non-loopback).",
+    maxChars: 15,
+    default: '',
+  },
+  snaplen: {
+    pattern: '^[0-9]{1,6}$',
+    description: 'Bytes kept of each packet (0 = whole packet).',
+    maxChars: 6,
+    default: '262144',
+  },
+  image: {
+    pattern: '^[A-Za-z0-9][A-Za-z0-9._/:@-]{0,254}$',
+    description: 'Toolbox image reference; production pins it by digest (repo@sha256:...).',
+    maxChars: 255,
+  },
+  uploadUrl: {
+    // A presigned S3 PUT URL; empty means "keep the artifact on the host" (debug-task local).
+    pattern: '^(https?://[A-Za-z0-9.-]{1,253}(:[0-9]{1,5})?/[A-Za-z0-9._~%/?&=+-]{0,4000})?$',
+    description: 'Presigned S3 PUT URL for the artifact; empty keeps it on the host.',
+    maxChars: 4300,
+    default: '',
+  },
+  expiresAt: {
+    pattern: '^[0-9]{10}$',
+    description: 'Unix time after which any container of this session is removed by the watchdog and the sweeper.',
+    maxChars: 10,
+  },
+  cpus: {
+    pattern: '^[0-9]{1,2}(\\.[0-9]{1,2})?$',
+    description: 'CPU limit of the toolbox container (docker --cpus).',
+    maxChars: 5,
+    default: '0.5',
+  },
+  memoryMb: {
+    pattern: '^[1-9][0-9]{1,5}$',
+    description: 'Memory limit of the toolbox container in MiB.',
+    maxChars: 6,
+    default: '256',
+  },
+  pidsLimit: {
+    pattern: '^[1-9][0-9]{0,4}$',
+    description: 'Process limit of the toolbox container.',
+    maxChars: 5,
+    default: '64',
+  },
+  maxSessions: {
+    pattern: '^[1-9][0-9]?$',
+    description: 'Most debug sessions one host runs at once; the next one is refused with HOST_BUSY.',
+    maxChars: 2,
+    default: '2',
+  },
+  executionTimeout: {
+    pattern: '^[1-9][0-9]{1,4}$',
+    description: 'SSM execution timeout in seconds (duration + grace); the third time box.',
+    maxChars: 5,
+  },
+} as const satisfies Record<string, HostParam>;
+
+export type HostParamName = keyof typeof HOST_PARAMS;
+
+/** The values one runner invocation receives, all as strings (SSM parameters are strings). */
+export type HostParamValues = Partial<Record<HostParamName, string>>;
+
+/** Compiled once: ECMAScript reading of the shared pattern. */
+const compiled = Object.fromEntries(
+  Object.entries(HOST_PARAMS).map(([name, def]) => [name, new RegExp(def.pattern)]),
+) as Record<HostParamName, RegExp>;
+
+export function hostParamRegExp(name: HostParamName): RegExp {
+  return compiled[name];
+}
+
+/** True when `value` is acceptable for the parameter (length and pattern). */
+export function isValidHostParam(name: HostParamName, value: string): boolean {
+  return value.length <= HOST_PARAMS[name].maxChars && compiled[name].test(value);
+}

@@ -1,0 +1,132 @@
+import { z } from 'zod';
+import { DebugTaskError, type ErrorCode } from './errors';
+import { HOST_PARAMS, hostParamRegExp } from './params';
+import { TOOLS, TOOL_NAMES, isToolName, type ToolName } from './tools';
+
+/**
+ * What a caller asks for (POST /sessions body, and what the CLI builds from its flags).
+ * Validated once here, by the API handler and by the CLI before anything is sent.
+ */
+export const SessionRequestSchema = z.object({
+  target: z.object({
+    task: z.string().min(1).max(300),
+    cluster: z.string().min(1).max(300).optional(),
+    container: z
+      .string()
+      .regex(/^[A-Za-z0-9_-]{1,255}$/)
+      .optional(),
+  }),
+  tool: z.string(),
+  durationSeconds: z.number().int().optional(),
+  maxBytes: z.number().int().optional(),
+  filter: z.string().max(HOST_PARAMS.filter.maxChars).regex(hostParamRegExp('filter')).optional(),
+  iface: z.string().regex(hostParamRegExp('iface')).optional(),
+  snaplen: z.number().int().min(0).max(262144).optional(),
+  reason: z
+    .string()
+    .max(200)
+    .regex(/^[^\u0000-\u001f]*$/)
+    .optional(),
+});
+
+export type SessionRequest = z.infer<typeof SessionRequestSchema>;
+
+/** A request with every default applied and every limit checked: what the state machine runs. */
+export interface SessionSpec {
+  target: { task: string; cluster?: string; container?: string };
+  tool: ToolName;
+  durationSeconds: number;
+  maxBytes: number;
+  filter: string;
+  iface: string;
+  snaplen: number;
+  reason?: string;
+}
+
+/** Deploy-time ceilings; a tool's own maximum applies when it is lower. */
+export interface SessionLimits {
+  maxDurationSeconds: number;
+  maxBytes: number;
+}
+
+export const DEFAULT_LIMITS: SessionLimits = { maxDurationSeconds: 900, maxBytes: 1_000_000_000 };
+
+const FIELD_CODES: Record<string, ErrorCode> = {
+  filter: 'INVALID_FILTER',
+  durationSeconds: 'DURATION_OUT_OF_RANGE',
+  maxBytes: 'SIZE_OUT_OF_RANGE',
+};
+
+export function parseSessionRequest(body: unknown, limits: SessionLimits = DEFAULT_LIMITS): SessionSpec {
+  const parsed = SessionRequestSchema.safeParse(body);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const field = issue.path.join('.');
+    const received = valueAt(body, issue.path);
+    const code = FIELD_CODES[String(issue.path[0])] ?? 'INVALID_ARGUMENT';
+    throw new DebugTaskError(code, `${field || 'request'} is invalid: ${issue.message} (received ${show(received)}).`, {
+      ...(field === 'filter' && {
+        hint: "Use a pcap-filter expression of letters, digits, spaces and . : / ( ) ! < > = & | * + [ ] - only, e.g. 'tcp port 443'.",
+      }),
+      details: { field, received: show(received) },
+    });
+  }
+  const req = parsed.data;
+  if (!isToolName(req.tool)) {
+    throw new DebugTaskError('UNKNOWN_TOOL', `There is no tool "${show(req.tool)}" in the catalog.`, {
+      hint: `Pick one of: ${TOOL_NAMES.join(', ')} (\`debug-task tools\` describes them).`,
+      details: { received: show(req.tool) },
+    });
+  }
+  const tool = TOOLS[req.tool];
+  const maxDuration = Math.min(tool.maxDurationSeconds, limits.maxDurationSeconds);
+  const durationSeconds = req.durationSeconds ?? Math.min(tool.defaultDurationSeconds, maxDuration);
+  if (durationSeconds < 1 || durationSeconds > maxDuration) {
+    throw new DebugTaskError(
+      'DURATION_OUT_OF_RANGE',
+      `A ${tool.name} session lasts 1 to ${maxDuration} seconds; ${durationSeconds} was asked for.`,
+      { details: { received: durationSeconds, max: maxDuration } },
+    );
+  }
+  const maxSize = Math.min(tool.maxMaxBytes, limits.maxBytes);
+  const maxBytes = req.maxBytes ?? Math.min(tool.defaultMaxBytes, maxSize);
+  if (maxBytes < 1000 || maxBytes > maxSize) {
+    throw new DebugTaskError(
+      'SIZE_OUT_OF_RANGE',
+      `A ${tool.name} artifact may be 1 kB to ${maxSize} bytes; ${maxBytes} was asked for.`,
+      { details: { received: maxBytes, max: maxSize } },
+    );
+  }
+  if (req.filter && !tool.takesFilter) {
+    throw new DebugTaskError('INVALID_ARGUMENT', `${tool.name} takes no --filter.`, {
+      hint: 'Drop --filter, or use tcpdump or ngrep.',
+    });
+  }
+  return {
+    target: req.target,
+    tool: tool.name,
+    durationSeconds,
+    maxBytes,
+    filter: (req.filter ?? '').trim(),
+    iface: req.iface ?? '',
+    snaplen: req.snaplen ?? Number(HOST_PARAMS.snaplen.default),
+    ...(req.reason !== undefined && { reason: req.reason }),
+  };
+}
+
+function valueAt(body: unknown, path: PropertyKey[]): unknown {
+  let cur: unknown = body;
+  for (const key of path) {
+    if (cur === null || typeof cur !== 'object') return undefined;
+    cur = (cur as Record<PropertyKey, unknown>)[key];
+  }
+  return cur;
+}
+
+/** A received value, made safe to echo: JSON, at most 80 characters. */
+function show(value: unknown): string {
+  const text = typeof value === 'string' ? value : JSON.stringify(value);
+  if (text === undefined) return 'nothing';
+  const clean = JSON.stringify(text.length > 80 ? `${text.slice(0, 80)}…` : text);
+  return clean;
+}

@@ -1,0 +1,147 @@
+import { randomBytes } from 'node:crypto';
+import type { ArtifactFormat, ToolName } from './tools';
+import type { SessionSpec } from './session-spec';
+import type { ErrorBody } from './errors';
+
+/**
+ * The contract between the API, the state machine's steps and the CLI.
+ *
+ * The state machine's state object grows as it goes (each step writes one key):
+ *   ExecutionInput -> +target (Resolve) -> +launch (Launch) -> +poll (Poll, looped) -> result (Collect)
+ * On failure, Catch puts {Error, Cause} at $.error and Cleanup runs, then re-raises the error.
+ */
+
+/** Execution input, written by the api function; the execution is named after `sessionId`. */
+export interface ExecutionInput {
+  sessionId: string;
+  spec: SessionSpec;
+  requestedAt: string;
+  /** IAM identity of the caller (API Gateway's IAM context), for audit. */
+  caller: string;
+}
+
+/** Output of Resolve: everything needed to reach the target container. */
+export interface ResolvedTarget {
+  clusterArn: string;
+  taskArn: string;
+  taskDefinitionArn?: string;
+  launchType?: string;
+  container: { name: string; runtimeId: string };
+  containerInstanceArn: string;
+  /** EC2 instance id (i-...) or SSM managed instance id (mi-...) for ECS Anywhere. */
+  instanceId: string;
+  platform: { name?: string; version?: string; agentVersion?: string };
+}
+
+/** Output of Launch. */
+export interface LaunchInfo {
+  commandId: string;
+  instanceId: string;
+  bucket: string;
+  objectKey: string;
+  /** ISO time SendCommand returned. */
+  startedAt: string;
+  /** Unix seconds: the capture must have ended and uploaded by then (duration + grace). */
+  deadline: number;
+  /** Unix seconds: the label the watchdog and the sweeper act on. */
+  expiresAt: number;
+}
+
+/** Output of Poll. */
+export interface PollResult {
+  done: boolean;
+  /** SSM invocation status (Pending, InProgress, Success, Failed, ...). */
+  status: string;
+  /** Seconds the Wait state waits before the next poll. */
+  waitSeconds: number;
+  /** When done: the last line of the runner's stdout (its manifest). */
+  manifestLine?: string;
+  /** When done: SSM's response code (the runner's exit status). */
+  responseCode?: number;
+  /** When done: the end of stderr, for errors without a manifest. */
+  stderrTail?: string;
+}
+
+/** The runner's manifest: the last line of its stdout (see lib/host/runner.sh). */
+export interface RunnerManifest {
+  v: 1;
+  sessionId: string;
+  status: 'OK' | 'FAILED' | 'UPLOAD_FAILED';
+  error?: { code: string; message: string };
+  tool: { name: ToolName; exitCode: number | null; packets?: number | null; dropped?: number | null };
+  artifact?: {
+    format: ArtifactFormat;
+    compression: 'gzip';
+    /** Bytes and sha256 of the artifact itself (what the user ends up with). */
+    bytes: number;
+    sha256: string;
+    /** Bytes and sha256 of the object in S3 (gzip). */
+    objectBytes: number;
+    objectSha256: string;
+    linkType?: string;
+    truncated: boolean;
+    uploaded: boolean;
+    /** Where the artifact is kept on the host when it could not be uploaded. */
+    hostPath?: string;
+  };
+  timings: { startedAt: number; captureStartedAt?: number; captureEndedAt?: number; endedAt: number };
+}
+
+/** What a finished session reports (execution output; GET /sessions/{id} `result`). */
+export interface SessionResult {
+  sessionId: string;
+  status: 'SUCCEEDED';
+  target: {
+    taskArn: string;
+    clusterArn: string;
+    container: string;
+    instanceId: string;
+  };
+  tool: { name: ToolName; exitCode: number | null; packets?: number | null; dropped?: number | null };
+  artifact: {
+    s3Uri: string;
+    bucket: string;
+    key: string;
+    format: ArtifactFormat;
+    compression: 'gzip';
+    bytes: number;
+    sha256: string;
+    objectBytes: number;
+    objectSha256: string;
+    linkType?: string;
+    truncated: boolean;
+  };
+  timings: Record<string, number | string>;
+}
+
+export type SessionStatus = 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'CANCELLED' | 'TIMED_OUT';
+
+/** GET /sessions/{id} */
+export interface SessionView {
+  sessionId: string;
+  status: SessionStatus;
+  /** Last state entered (Resolve, Launch, Wait, Poll, Collect, Cleanup), while running. */
+  phase?: string;
+  startedAt?: string;
+  stoppedAt?: string;
+  input?: ExecutionInput;
+  result?: SessionResult;
+  /** Presigned GET URL of the artifact, when SUCCEEDED. */
+  downloadUrl?: string;
+  error?: ErrorBody;
+}
+
+/** S3 key layout: one prefix per session. */
+export const sessionKeys = {
+  prefix: (sessionId: string) => `sessions/${sessionId}/`,
+  artifact: (sessionId: string, extension: string) => `sessions/${sessionId}/artifact.${extension}.gz`,
+  manifest: (sessionId: string) => `sessions/${sessionId}/manifest.json`,
+  cancel: (sessionId: string) => `sessions/${sessionId}/cancel`,
+};
+
+/** dt-<utc yyyymmddhhmmss>-<6 random base36>: sortable, a valid execution name, container name and S3 key. */
+export function newSessionId(now: Date = new Date()): string {
+  const stamp = now.toISOString().replace(/[-:T]/g, '').slice(0, 14);
+  const random = BigInt(`0x${randomBytes(6).toString('hex')}`).toString(36).padStart(6, '0').slice(-6);
+  return `dt-${stamp}-${random}`;
+}
