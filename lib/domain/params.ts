@@ -23,8 +23,14 @@ export interface HostParam {
   readonly default?: string;
 }
 
-/** Characters a BPF expression needs; `$`, quotes, backtick, `;`, `\` and newlines are not among them. */
-const BPF_CHARS = "A-Za-z0-9 .:/()!<>=&|*+\\[\\]-";
+/**
+ * Characters a BPF expression needs; `$`, quotes, backtick, `;`, `\` and newlines are not among them.
+ * `[` and `]` (as in `tcp[13] & 2 != 0`) stand outside the bracket expression: inside one, POSIX
+ * ERE reads `\]` as a backslash followed by the end of the bracket, unlike the other dialects.
+ * Lengths are left to `maxChars` rather than `{0,N}`: RE2 caps counted repetition at 1000 and
+ * glibc's ERE compiles large counts slowly.
+ */
+const BPF_PATTERN = '^([A-Za-z0-9 .:/()!<>=&|*+-]|\\[|\\])*$';
 
 export const HOST_PARAMS = {
   sessionId: {
@@ -59,7 +65,7 @@ export const HOST_PARAMS = {
     maxChars: 12,
   },
   filter: {
-    pattern: `^[${BPF_CHARS}]{0,1024}$`,
+    pattern: BPF_PATTERN,
     description: "A pcap-filter (BPF) expression such as 'tcp port 443'; empty captures everything.",
     maxChars: 1024,
     default: '',
@@ -83,7 +89,7 @@ export const HOST_PARAMS = {
   },
   uploadUrl: {
     // A presigned S3 PUT URL; empty means "keep the artifact on the host" (debug-task local).
-    pattern: '^(https?://[A-Za-z0-9.-]{1,253}(:[0-9]{1,5})?/[A-Za-z0-9._~%/?&=+-]{0,4000})?$',
+    pattern: '^(https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?/[A-Za-z0-9._~%/?&=+-]*)?$',
     description: 'Presigned S3 PUT URL for the artifact; empty keeps it on the host.',
     maxChars: 4300,
     default: '',

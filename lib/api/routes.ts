@@ -1,0 +1,95 @@
+import type {
+  APIGatewayProxyEventV2WithIAMAuthorizer,
+  APIGatewayProxyStructuredResultV2,
+} from 'aws-lambda';
+import { DebugTaskError, EXIT } from '../domain/errors';
+import { numberEnv, requireEnv } from '../config';
+import { logger } from '../log';
+import { cancelSession, getSession, listSessions, startSession, type ApiConfig } from './sessions';
+
+let config: ApiConfig | undefined;
+
+/** Read once per container; a missing variable is a deployment error, reported by name. */
+function apiConfig(): ApiConfig {
+  config ??= {
+    stateMachineArn: requireEnv('STATE_MACHINE_ARN'),
+    bucket: requireEnv('BUCKET_NAME'),
+    limits: { maxDurationSeconds: numberEnv('MAX_DURATION_SECONDS', 900), maxBytes: numberEnv('MAX_BYTES', 1e9) },
+  };
+  return config;
+}
+
+/** Parse the route, call the domain, map typed errors to HTTP statuses. */
+export async function handleApiRequest(
+  event: APIGatewayProxyEventV2WithIAMAuthorizer,
+): Promise<APIGatewayProxyStructuredResultV2> {
+  const caller = event.requestContext?.authorizer?.iam?.userArn ?? 'unknown';
+  const id = event.pathParameters?.id;
+  try {
+    const cfg = apiConfig();
+    switch (event.routeKey) {
+      case 'POST /sessions': {
+        const started = await startSession(parseBody(event), caller, cfg);
+        logger.info('session started', { sessionId: started.sessionId, caller });
+        return json(202, started);
+      }
+      case 'GET /sessions':
+        return json(200, {
+          sessions: await listSessions(cfg, {
+            active: event.queryStringParameters?.active === 'true',
+            limit: clampLimit(event.queryStringParameters?.limit),
+          }),
+        });
+      case 'GET /sessions/{id}':
+        return json(200, await getSession(id ?? '', cfg));
+      case 'DELETE /sessions/{id}': {
+        const cancelled = await cancelSession(id ?? '', caller, cfg);
+        logger.info('session cancel requested', { sessionId: id, caller });
+        return json(202, cancelled);
+      }
+      default:
+        return json(404, { error: { code: 'INVALID_ARGUMENT', message: `No route ${event.routeKey}.`, hint: '' } });
+    }
+  } catch (error) {
+    const typed =
+      error instanceof DebugTaskError
+        ? error
+        : new DebugTaskError('AWS_ERROR', 'The request failed inside the API.', { cause: error });
+    // Internals go to the log, never to the caller.
+    logger.error('request failed', { routeKey: event.routeKey, sessionId: id, error: typed, cause: typed.cause });
+    return json(httpStatusOf(typed), { error: typed.toJSON() });
+  }
+}
+
+function parseBody(event: APIGatewayProxyEventV2WithIAMAuthorizer): unknown {
+  const raw = event.isBase64Encoded ? Buffer.from(event.body ?? '', 'base64').toString('utf8') : event.body;
+  try {
+    return JSON.parse(raw ?? '');
+  } catch (cause) {
+    throw new DebugTaskError('INVALID_ARGUMENT', 'The request body is not JSON.', {
+      hint: 'Send a JSON object such as {"target": {"task": "arn:aws:ecs:..."}, "tool": "tcpdump"}.',
+      cause,
+    });
+  }
+}
+
+function clampLimit(raw: string | undefined): number {
+  const value = Number(raw ?? 50);
+  return Number.isInteger(value) ? Math.min(Math.max(value, 1), 100) : 50;
+}
+
+function httpStatusOf(error: DebugTaskError): number {
+  if (error.code === 'SESSION_NOT_FOUND') return 404;
+  switch (error.exitCode) {
+    case EXIT.BAD_INPUT:
+      return 400;
+    case EXIT.TARGET:
+      return 422;
+    default:
+      return 502;
+  }
+}
+
+function json(statusCode: number, body: unknown): APIGatewayProxyStructuredResultV2 {
+  return { statusCode, headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) };
+}

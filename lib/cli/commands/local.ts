@@ -1,0 +1,89 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve as resolvePath } from 'node:path';
+import { DebugTaskError, EXIT, isErrorCode } from '../../domain/errors';
+import { HOST_PARAMS } from '../../domain/params';
+import { newSessionId } from '../../domain/session';
+import { TOOLS, type ToolName } from '../../domain/tools';
+import { runHostRunner } from '../../host/local-runner';
+import { assertDockerAvailable, docker } from '../../sandbox/docker';
+import { unpackLocalArtifact } from '../download';
+import { withInterrupt } from '../interrupt';
+import type { LocalFlags } from '../main';
+import { printJson, type Output } from '../output';
+import { createProgress } from '../progress';
+import { buildSessionRequest } from '../request';
+import { formatBytes } from '../units';
+
+const GRACE_SECONDS = 30;
+
+/**
+ * debug-task local <container>: the host runner, exactly as SSM would run it, against a container
+ * of the local Docker engine. No AWS at all: the artifact stays on this machine.
+ */
+export async function localCommand(container: string, flags: LocalFlags, output: Output): Promise<number> {
+  const request = buildSessionRequest({ task: '00000000000000000000000000000000', cluster: 'local' }, flags);
+  await assertDockerAvailable();
+  const containerId = await docker(['inspect', '-f', '{{.Id}}', container]).catch((cause) => {
+    throw new DebugTaskError('CONTAINER_NOT_FOUND', `No container "${container}" on the local Docker engine.`, {
+      hint: 'Name a running container: `docker ps`.',
+      cause,
+    });
+  });
+  const progress = createProgress(process.stderr);
+  let image = flags.image;
+  if (!image) {
+    const { ensureLocalToolboxImage } = await import('../../sandbox/local-image');
+    const local = await ensureLocalToolboxImage();
+    image = local.image;
+    if (local.built) progress.note(`built the local toolbox image ${image} from this machine's binaries`);
+  }
+  const tool = request.tool as ToolName;
+  const duration = request.durationSeconds!;
+  const sessionId = newSessionId();
+  const home = await mkdtemp(join(tmpdir(), 'debug-task-local-'));
+  try {
+    progress.note(`session ${sessionId}: ${tool} on ${container} for ${duration}s`);
+    const run = await withInterrupt((signal) =>
+      runHostRunner(
+        {
+          action: 'run',
+          sessionId,
+          containerId,
+          tool,
+          durationSeconds: String(duration),
+          maxBytes: String(request.maxBytes),
+          filter: request.filter ?? '',
+          iface: request.iface ?? '',
+          snaplen: HOST_PARAMS.snaplen.default,
+          image,
+          uploadUrl: '',
+          expiresAt: String(Math.floor(Date.now() / 1000) + duration + GRACE_SECONDS),
+        },
+        { home, signal, onStderr: (line) => progress.note(line) },
+      ),
+    );
+    const manifest = run.manifest;
+    if (!manifest || manifest.status !== 'OK' || !manifest.artifact?.hostPath) {
+      const code = manifest?.error?.code;
+      throw new DebugTaskError(
+        code && isErrorCode(code) ? code : 'CAPTURE_FAILED',
+        manifest?.error?.message ?? `The runner ended with status ${run.exitCode} and no manifest.`,
+        { details: { stderr: run.stderr.slice(-2000) } },
+      );
+    }
+    const path = resolvePath(flags.output ?? `debug-task-${sessionId}.${TOOLS[tool].extension}`);
+    await unpackLocalArtifact(manifest.artifact.hostPath, manifest.artifact, path);
+    const result = { sessionId, status: 'SUCCEEDED', tool: manifest.tool, artifact: { ...manifest.artifact, path } };
+    if (output.json) printJson(output, result);
+    else
+      output.out.write(
+        `session   ${sessionId}  SUCCEEDED\nartifact  ${path}\n          ${formatBytes(manifest.artifact.bytes)} ${
+          manifest.artifact.format
+        }, sha256 ${manifest.artifact.sha256} verified\n`,
+      );
+    return EXIT.OK;
+  } finally {
+    await rm(home, { recursive: true, force: true });
+  }
+}

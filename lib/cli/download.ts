@@ -1,0 +1,84 @@
+import { createHash } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { rename, rm } from 'node:fs/promises';
+import { Readable, Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { createGunzip } from 'node:zlib';
+import { DebugTaskError } from '../domain/errors';
+
+export interface ExpectedArtifact {
+  objectSha256: string;
+  objectBytes: number;
+  sha256: string;
+  bytes: number;
+}
+
+/**
+ * Streams the artifact from its (presigned) URL, gunzips it into `path`, and checks both hashes
+ * the host runner computed: the object's (what crossed the network) and the artifact's (what the
+ * user gets). Nothing half-written is left at `path` when a check fails.
+ */
+export async function downloadArtifact(url: string, expected: ExpectedArtifact, path: string): Promise<void> {
+  let response: Response;
+  try {
+    response = await fetch(url);
+  } catch (cause) {
+    throw new DebugTaskError('AWS_ERROR', 'Could not download the artifact from S3.', { cause });
+  }
+  if (!response.ok || !response.body) {
+    throw new DebugTaskError('AWS_ERROR', `Downloading the artifact failed: HTTP ${response.status}.`, {
+      hint: 'The link may have expired: run `debug-task fetch SESSION` for a fresh one.',
+    });
+  }
+  await unpackArtifact(Readable.fromWeb(response.body as import('node:stream/web').ReadableStream), expected, path);
+}
+
+/** Same checks for an artifact already on this machine (debug-task local). */
+export function unpackLocalArtifact(gzPath: string, expected: ExpectedArtifact, path: string): Promise<void> {
+  return unpackArtifact(createReadStream(gzPath), expected, path);
+}
+
+async function unpackArtifact(source: Readable, expected: ExpectedArtifact, path: string): Promise<void> {
+  const partial = `${path}.partial`;
+  const objectHash = counting();
+  const artifactHash = counting();
+  try {
+    await pipeline(
+      source,
+      objectHash.stream,
+      createGunzip(),
+      artifactHash.stream,
+      createWriteStream(partial),
+    );
+    check('object', objectHash.result(), expected.objectSha256, expected.objectBytes);
+    check('artifact', artifactHash.result(), expected.sha256, expected.bytes);
+    await rename(partial, path);
+  } catch (error) {
+    await rm(partial, { force: true });
+    if (error instanceof DebugTaskError) throw error;
+    throw new DebugTaskError('UPLOAD_FAILED', 'The downloaded artifact is not a valid gzip stream.', { cause: error });
+  }
+}
+
+function check(what: string, got: { sha256: string; bytes: number }, sha256: string, bytes: number): void {
+  if (got.sha256 !== sha256 || got.bytes !== bytes) {
+    throw new DebugTaskError(
+      'UPLOAD_FAILED',
+      `The ${what} does not match what the host computed: sha256 ${got.sha256} (${got.bytes} bytes), expected ${sha256} (${bytes} bytes).`,
+      { hint: 'Fetch it again with `debug-task fetch SESSION`; if it persists the object was altered in S3.' },
+    );
+  }
+}
+
+function counting(): { stream: Transform; result: () => { sha256: string; bytes: number } } {
+  const hash = createHash('sha256');
+  let bytes = 0;
+  const stream = new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      hash.update(chunk);
+      bytes += chunk.length;
+      done(null, chunk);
+    },
+  });
+  return { stream, result: () => ({ sha256: hash.digest('hex'), bytes }) };
+}

@@ -1,0 +1,173 @@
+import { Command, CommanderError, Option } from 'commander';
+import { EXIT } from '../domain/errors';
+import { defaultOutput, printError, type Output } from './output';
+
+/**
+ * The composition root of the CLI: declares the commands once, runs one, returns its exit code.
+ * Commands live in ./commands and are loaded only when chosen, so `--help` stays fast (no SDK).
+ */
+
+export interface CaptureFlags {
+  tool: string;
+  duration?: string;
+  filter?: string;
+  maxSize?: string;
+  output?: string;
+  iface?: string;
+  json?: boolean;
+}
+
+export interface RunFlags extends CaptureFlags {
+  cluster?: string;
+  container?: string;
+  reason?: string;
+  wait: boolean;
+  apiUrl?: string;
+  stackName: string;
+  region?: string;
+}
+
+export interface DemoFlags extends Omit<CaptureFlags, 'tool'> {
+  tool: string;
+  image?: string;
+  keep?: boolean;
+}
+
+export interface LocalFlags extends CaptureFlags {
+  image?: string;
+}
+
+export interface ApiFlags {
+  json?: boolean;
+  apiUrl?: string;
+  stackName: string;
+  region?: string;
+}
+
+function captureOptions(command: Command, defaultTool?: string): Command {
+  const tool = new Option('-t, --tool <name>', 'tool of the catalog: tcpdump, ngrep, strace, snapshot');
+  if (defaultTool) tool.default(defaultTool);
+  else tool.makeOptionMandatory();
+  return command
+    .addOption(tool)
+    .option('-d, --duration <time>', 'how long the tool runs, e.g. 30s, 5m (default: the tool’s default)')
+    .option('-f, --filter <expr>', "pcap-filter expression, e.g. 'tcp port 443'")
+    .option('--max-size <size>', 'largest artifact, e.g. 10MB (default 100MB)')
+    .option('--iface <name>', "interface in the task's network namespace (default: the task's own)")
+    .option('-o, --output <path>', 'where to write the artifact (default ./debug-task-<session>.<ext>)')
+    .option('--json', 'print one JSON object as the last line on stdout');
+}
+
+function apiOptions(command: Command): Command {
+  return command
+    .option('--api-url <url>', 'the deployment API (default: $DEBUG_TASK_API_URL, else the stack output ApiUrl)')
+    .option('--stack-name <name>', 'CloudFormation stack to read the API URL from', 'DebugTask')
+    .option('--region <region>', 'AWS region of the stack (default: $AWS_REGION)');
+}
+
+export function buildProgram(run: (load: () => Promise<number>) => void): Command {
+  const program = new Command('debug-task')
+    .description(
+      'Bring your tools with you: run tcpdump, ngrep or strace next to an ECS task, time-boxed, and get the result.',
+    )
+    .option('--debug', 'show stack traces')
+    .argument('[task]', 'task ARN (long or old format), or task id with --cluster')
+    .option('-c, --cluster <name>', 'cluster of the task (needed for a task id or an old-format ARN)')
+    .option('--container <name>', 'container of the task (needed when the task has several)')
+    .option('--reason <text>', 'why, for the audit record')
+    .option('--no-wait', 'start the session and print its id without waiting')
+    .enablePositionalOptions()
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride();
+  captureOptions(program);
+  apiOptions(program);
+  // The tool is mandatory for a session, but not for `debug-task status ...`: checked in the action.
+  program.options.find((o) => o.long === '--tool')!.mandatory = false;
+
+  program.action((task: string | undefined, flags: RunFlags) =>
+    run(async () => (await import('./commands/run')).runCommand(task, flags, outputFor(program, flags))),
+  );
+
+  apiOptions(program.command('status').argument('<session>').option('--json'))
+    .description('show a session’s status, phase, result or error')
+    .action((id: string, flags: ApiFlags) =>
+      run(async () => (await import('./commands/sessions')).statusCommand(id, flags, outputFor(program, flags))),
+    );
+  apiOptions(program.command('cancel').argument('<session>').option('--json'))
+    .description('cancel a running session; its toolbox container is removed')
+    .action((id: string, flags: ApiFlags) =>
+      run(async () => (await import('./commands/sessions')).cancelCommand(id, flags, outputFor(program, flags))),
+    );
+  apiOptions(
+    program
+      .command('fetch')
+      .argument('<session>')
+      .option('-o, --output <path>', 'where to write the artifact')
+      .option('--json'),
+  )
+    .description('download (again) the artifact of a finished session, checking its sha256')
+    .action((id: string, flags: ApiFlags & { output?: string }) =>
+      run(async () => (await import('./commands/sessions')).fetchCommand(id, flags, outputFor(program, flags))),
+    );
+  apiOptions(program.command('list').option('--active', 'only running sessions').option('--json'))
+    .description('recent sessions, newest first')
+    .action((flags: ApiFlags & { active?: boolean }) =>
+      run(async () => (await import('./commands/sessions')).listCommand(flags, outputFor(program, flags))),
+    );
+  program
+    .command('tools')
+    .option('--json')
+    .description('the tool catalog: capabilities, output format, default and maximum duration and size')
+    .action((flags: { json?: boolean }) =>
+      run(async () => (await import('./commands/tools')).toolsCommand(outputFor(program, flags))),
+    );
+  captureOptions(
+    program
+      .command('local')
+      .argument('<container>', 'name or id of a container on the local Docker engine')
+      .option('--image <ref>', 'toolbox image (default: one built from this machine’s binaries)'),
+  )
+    .description('run the host runner against a container on the local Docker engine')
+    .action((container: string, flags: LocalFlags) =>
+      run(async () => (await import('./commands/local')).localCommand(container, flags, outputFor(program, flags))),
+    );
+  captureOptions(
+    program
+      .command('demo')
+      .option('--image <ref>', 'toolbox image (default: one built from this machine’s binaries)')
+      .option('--keep', 'leave the sandbox’s S3 data directory for inspection'),
+    'tcpdump',
+  )
+    .description('the whole path on a local sandbox: a target with HTTP traffic, one session, torn down after')
+    .action((flags: DemoFlags) =>
+      run(async () => (await import('./commands/demo')).demoCommand(flags, outputFor(program, flags))),
+    );
+  return program;
+}
+
+function outputFor(program: Command, flags: { json?: boolean }): Output {
+  return defaultOutput(flags.json === true, program.opts().debug === true);
+}
+
+/** Runs the CLI; resolves to the process exit code. */
+export async function main(argv: string[]): Promise<number> {
+  let pending: Promise<number> | undefined;
+  const program = buildProgram((load) => {
+    pending = load();
+  });
+  try {
+    await program.parseAsync(argv);
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // --help and --version end here with exit code 0; a usage error is bad input.
+      return error.exitCode === 0 ? EXIT.OK : EXIT.BAD_INPUT;
+    }
+    return printError(defaultOutput(argv.includes('--json'), argv.includes('--debug')), error);
+  }
+  if (!pending) return EXIT.OK;
+  try {
+    return await pending;
+  } catch (error) {
+    return printError(defaultOutput(argv.includes('--json'), argv.includes('--debug')), error);
+  }
+}

@@ -1,0 +1,147 @@
+import { Sha256 } from '@aws-crypto/sha256-js';
+import { SignatureV4 } from '@smithy/signature-v4';
+import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from '@smithy/types';
+import { DebugTaskError, errorFromBody, type ErrorBody } from '../domain/errors';
+import type { SessionRequest } from '../domain/session-spec';
+import type { SessionStatus, SessionView } from '../domain/session';
+
+/**
+ * Typed client of the deployment API (HTTP API with IAM auth): what the CLI uses, and what a
+ * deployment pipeline can import to start a capture around a rollout.
+ *
+ *   const client = new DebugTaskClient({ apiUrl: 'https://abc.execute-api.eu-west-1.amazonaws.com' });
+ *   const { sessionId } = await client.startSession({ target: { task: arn }, tool: 'tcpdump' });
+ */
+export interface DebugTaskClientOptions {
+  /** Base URL of the HTTP API (the stack's ApiUrl output). */
+  apiUrl: string;
+  /** Region to sign for; default: taken from an execute-api URL, else AWS_REGION. */
+  region?: string;
+  /** Credentials; default: the standard provider chain (env, profile, SSO, instance role, ...). */
+  credentials?: AwsCredentialIdentity | AwsCredentialIdentityProvider;
+  /** Per-request timeout in ms. */
+  timeoutMs?: number;
+}
+
+export interface SessionSummary {
+  sessionId: string;
+  status: SessionStatus;
+  startedAt?: string;
+  stoppedAt?: string;
+}
+
+export class DebugTaskClient {
+  private readonly base: URL;
+  private readonly signer: SignatureV4;
+  private readonly timeoutMs: number;
+
+  constructor(options: DebugTaskClientOptions) {
+    this.base = new URL(options.apiUrl.endsWith('/') ? options.apiUrl : `${options.apiUrl}/`);
+    const region = options.region ?? regionOfApiUrl(this.base) ?? process.env.AWS_REGION ?? 'us-east-1';
+    this.signer = new SignatureV4({
+      service: 'execute-api',
+      region,
+      sha256: Sha256,
+      credentials: options.credentials ?? defaultCredentials(),
+    });
+    this.timeoutMs = options.timeoutMs ?? 15_000;
+  }
+
+  startSession(request: SessionRequest): Promise<{ sessionId: string; status: SessionStatus }> {
+    return this.request('POST', 'sessions', request);
+  }
+
+  getSession(sessionId: string): Promise<SessionView> {
+    return this.request('GET', `sessions/${encodeURIComponent(sessionId)}`);
+  }
+
+  cancelSession(sessionId: string): Promise<{ sessionId: string; status: string }> {
+    return this.request('DELETE', `sessions/${encodeURIComponent(sessionId)}`);
+  }
+
+  async listSessions(options: { active?: boolean; limit?: number } = {}): Promise<SessionSummary[]> {
+    const query: Record<string, string> = {};
+    if (options.active) query.active = 'true';
+    if (options.limit) query.limit = String(options.limit);
+    const body = await this.request<{ sessions: SessionSummary[] }>('GET', 'sessions', undefined, query);
+    return body.sessions;
+  }
+
+  private async request<T>(method: string, path: string, body?: unknown, query: Record<string, string> = {}): Promise<T> {
+    const url = new URL(path, this.base);
+    for (const [key, value] of Object.entries(query)) url.searchParams.set(key, value);
+    const payload = body === undefined ? undefined : JSON.stringify(body);
+    const signed = await this.signer.sign({
+      method,
+      protocol: url.protocol,
+      hostname: url.hostname,
+      port: url.port ? Number(url.port) : undefined,
+      path: url.pathname,
+      query,
+      headers: {
+        host: url.host,
+        ...(payload !== undefined && { 'content-type': 'application/json' }),
+      },
+      body: payload,
+    });
+    let response: Response;
+    try {
+      response = await fetch(url, {
+        method,
+        headers: signed.headers,
+        body: payload,
+        signal: AbortSignal.timeout(this.timeoutMs),
+      });
+    } catch (cause) {
+      throw new DebugTaskError('AWS_ERROR', `Could not reach the debug-task API at ${this.base.origin}.`, {
+        hint: 'Check the API URL (DEBUG_TASK_API_URL or the stack output ApiUrl) and your network.',
+        cause,
+      });
+    }
+    const text = await response.text();
+    const parsed = parseJson(text);
+    if (!response.ok) {
+      const error = (parsed as { error?: ErrorBody } | undefined)?.error;
+      if (error?.code) throw errorFromBody(error);
+      throw new DebugTaskError('AWS_ERROR', `The API answered ${response.status}: ${text.slice(0, 200)}`, {
+        hint:
+          response.status === 403
+            ? 'Your credentials may lack execute-api:Invoke on this API, or belong to another account/region.'
+            : 'Run `debug-task doctor` to check the deployment.',
+      });
+    }
+    return parsed as T;
+  }
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return text ? JSON.parse(text) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** https://ID.execute-api.REGION.amazonaws.com -> REGION */
+function regionOfApiUrl(url: URL): string | undefined {
+  return /\.execute-api\.([a-z0-9-]+)\.amazonaws\.com(\.cn)?$/.exec(url.hostname)?.[1];
+}
+
+/** The SDK's default chain, loaded only when a request is signed (keeps CLI start fast). */
+function defaultCredentials(): AwsCredentialIdentityProvider {
+  let provider: AwsCredentialIdentityProvider | undefined;
+  return async () => {
+    if (!provider) {
+      const { defaultProvider } = await import('@aws-sdk/credential-provider-node');
+      provider = defaultProvider();
+    }
+    try {
+      return await provider();
+    } catch (cause) {
+      throw new DebugTaskError('AWS_ERROR', 'No AWS credentials were found to sign the API request.', {
+        hint: 'Configure credentials (aws configure, aws sso login, or AWS_PROFILE).',
+        cause,
+      });
+    }
+  };
+}

@@ -1,0 +1,150 @@
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Sha256 } from '@aws-crypto/sha256-js';
+import { SignatureV4 } from '@smithy/signature-v4';
+import type {
+  APIGatewayProxyEventV2WithIAMAuthorizer,
+  APIGatewayProxyStructuredResultV2,
+} from 'aws-lambda';
+
+/**
+ * The HTTP API in front of the api function, on loopback: API Gateway's payload format 2.0 and its
+ * IAM authorizer. Like API Gateway, it rejects a request whose SigV4 signature (service
+ * execute-api, the sandbox's region and credentials) does not verify, so the CLI's signing is
+ * exercised for real.
+ */
+export type ApiHandler = (event: APIGatewayProxyEventV2WithIAMAuthorizer) => Promise<APIGatewayProxyStructuredResultV2>;
+
+export interface ApiServerOptions {
+  handler: ApiHandler;
+  region: string;
+  credentials: { accessKeyId: string; secretAccessKey: string };
+  accountId: string;
+}
+
+const ROUTES: Array<{ method: string; pattern: RegExp; routeKey: string }> = [
+  { method: 'POST', pattern: /^\/sessions\/?$/, routeKey: 'POST /sessions' },
+  { method: 'GET', pattern: /^\/sessions\/?$/, routeKey: 'GET /sessions' },
+  { method: 'GET', pattern: /^\/sessions\/([^/]+)$/, routeKey: 'GET /sessions/{id}' },
+  { method: 'DELETE', pattern: /^\/sessions\/([^/]+)$/, routeKey: 'DELETE /sessions/{id}' },
+];
+
+export async function startApiServer(options: ApiServerOptions): Promise<{ url: string; stop(): Promise<void> }> {
+  const signer = new SignatureV4({
+    service: 'execute-api',
+    region: options.region,
+    sha256: Sha256,
+    credentials: options.credentials,
+  });
+  const server: Server = createServer((req, res) => {
+    handle(req, options, signer)
+      .then((result) => {
+        res.writeHead(result.statusCode ?? 200, result.headers as Record<string, string>);
+        res.end(result.body ?? '');
+      })
+      .catch((error: unknown) => {
+        res.writeHead(500, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ message: `sandbox api: ${(error as Error).message}` }));
+      });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}/`,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+async function handle(
+  req: IncomingMessage,
+  options: ApiServerOptions,
+  signer: SignatureV4,
+): Promise<APIGatewayProxyStructuredResultV2> {
+  const body = await readBody(req);
+  const url = new URL(req.url ?? '/', 'http://127.0.0.1');
+  if (!(await signatureVerifies(req, url, body, signer))) {
+    return { statusCode: 403, body: JSON.stringify({ message: 'Forbidden' }) };
+  }
+  const route = ROUTES.find((r) => r.method === req.method && r.pattern.test(url.pathname));
+  if (!route) return { statusCode: 404, body: JSON.stringify({ message: 'Not Found' }) };
+  const id = route.pattern.exec(url.pathname)?.[1];
+  const query = Object.fromEntries(url.searchParams);
+  const event = {
+    version: '2.0',
+    routeKey: route.routeKey,
+    rawPath: url.pathname,
+    rawQueryString: url.searchParams.toString(),
+    headers: Object.fromEntries(Object.entries(req.headers).map(([k, v]) => [k, String(v)])),
+    ...(Object.keys(query).length > 0 && { queryStringParameters: query }),
+    ...(id !== undefined && { pathParameters: { id: decodeURIComponent(id) } }),
+    body: body.length > 0 ? body : undefined,
+    isBase64Encoded: false,
+    requestContext: {
+      accountId: options.accountId,
+      apiId: 'sandbox',
+      domainName: url.host,
+      domainPrefix: 'sandbox',
+      http: { method: req.method ?? 'GET', path: url.pathname, protocol: 'HTTP/1.1', sourceIp: '127.0.0.1', userAgent: '' },
+      requestId: `sandbox-${Date.now()}`,
+      routeKey: route.routeKey,
+      stage: '$default',
+      time: new Date().toUTCString(),
+      timeEpoch: Date.now(),
+      authorizer: {
+        iam: {
+          accessKey: options.credentials.accessKeyId,
+          accountId: options.accountId,
+          callerId: 'SANDBOXCALLER',
+          cognitoIdentity: null,
+          principalOrgId: '',
+          userArn: `arn:aws:iam::${options.accountId}:user/sandbox`,
+          userId: 'SANDBOXCALLER',
+        },
+      },
+    },
+  } as unknown as APIGatewayProxyEventV2WithIAMAuthorizer;
+  return options.handler(event);
+}
+
+/** Re-signs the request as received, at the time it claims, and compares the signatures. */
+async function signatureVerifies(req: IncomingMessage, url: URL, body: string, signer: SignatureV4): Promise<boolean> {
+  const authorization = req.headers.authorization;
+  const amzDate = req.headers['x-amz-date'];
+  if (typeof authorization !== 'string' || typeof amzDate !== 'string') return false;
+  const signedHeaders = /SignedHeaders=([^,]+)/.exec(authorization)?.[1]?.split(';') ?? [];
+  const headers: Record<string, string> = {};
+  for (const name of signedHeaders) {
+    const value = req.headers[name];
+    if (value !== undefined) headers[name] = String(value);
+  }
+  const signingDate = new Date(
+    amzDate.replace(/^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/, '$1-$2-$3T$4:$5:$6Z'),
+  );
+  const expected = await signer.sign(
+    {
+      method: req.method ?? 'GET',
+      protocol: 'http:',
+      hostname: url.hostname,
+      port: url.port ? Number(url.port) : undefined,
+      path: url.pathname,
+      query: Object.fromEntries(url.searchParams),
+      headers,
+      body: body.length > 0 ? body : undefined,
+    },
+    { signingDate },
+  );
+  return expected.headers.authorization === authorization;
+}
+
+function readBody(req: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+  });
+}

@@ -1,0 +1,132 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startApiServer } from './api-server';
+import { startEcsSsmStandIn } from './ecs-ssm';
+import { startS3 } from './s3';
+import { startStepFunctionsStandIn } from './sfn';
+import { commandDocument, stateMachineDefinition, synthesizeTemplate } from './template';
+
+/**
+ * The local sandbox (DESIGN.md section 5): the real handlers, the real state machine definition
+ * and the real SSM document from the synthesized template, with loopback stand-ins for AWS.
+ * SDK clients reach the stand-ins through the standard AWS_ENDPOINT_URL_<SERVICE> variables, so
+ * no handler knows it runs here.
+ */
+export const SANDBOX_REGION = 'xx-sandbox-1';
+export const SANDBOX_ACCOUNT = '000000000000';
+export const SANDBOX_CLUSTER = 'sandbox';
+export const SANDBOX_CREDENTIALS = { accessKeyId: 'AKIASANDBOX000000000', secretAccessKey: 'sandbox-secret-not-real' };
+
+export interface SandboxOptions {
+  /** Toolbox image the Launch step sends to the host. */
+  toolboxImage: string;
+  /** Keep the S3 data directory on stop (for inspection). */
+  keepData?: boolean;
+}
+
+export interface Sandbox {
+  apiUrl: string;
+  region: string;
+  credentials: typeof SANDBOX_CREDENTIALS;
+  bucket: string;
+  /** Work root of the sandbox "host" (DEBUG_TASK_HOME of the runner). */
+  home: string;
+  /** Every AWS API call the stand-ins served, in order (benchmarks count them). */
+  calls(): Array<{ service: string; action: string }>;
+  stop(): Promise<void>;
+}
+
+export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
+  const home = await mkdtemp(join(tmpdir(), 'debug-task-sandbox-'));
+  const stops: Array<() => Promise<void>> = [];
+  const savedEnv = { ...process.env };
+  const stop = async () => {
+    for (const s of stops.reverse()) await s().catch(() => undefined);
+    process.env = savedEnv;
+    await rm(home, { recursive: true, force: true });
+  };
+  try {
+    const template = synthesizeTemplate();
+    const { definition, functionArns } = stateMachineDefinition(template);
+    const document = commandDocument(template);
+
+    const s3 = await startS3({ bucket: 'debug-task-sandbox' });
+    stops.push(() => s3.stop());
+    const ecsSsm = await startEcsSsmStandIn({
+      document: document.content,
+      documentName: document.name,
+      home,
+      region: SANDBOX_REGION,
+      accountId: SANDBOX_ACCOUNT,
+    });
+    stops.push(() => ecsSsm.stop());
+
+    Object.assign(process.env, {
+      AWS_REGION: SANDBOX_REGION,
+      AWS_DEFAULT_REGION: SANDBOX_REGION,
+      AWS_ACCESS_KEY_ID: SANDBOX_CREDENTIALS.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: SANDBOX_CREDENTIALS.secretAccessKey,
+      AWS_ENDPOINT_URL_S3: s3.endpoint,
+      AWS_ENDPOINT_URL_ECS: ecsSsm.endpoint,
+      AWS_ENDPOINT_URL_SSM: ecsSsm.endpoint,
+      AWS_S3_FORCE_PATH_STYLE: 'true',
+      BUCKET_NAME: s3.bucket,
+      DOCUMENT_NAME: document.name,
+      TOOLBOX_IMAGE: options.toolboxImage,
+      ALLOWED_CLUSTERS: '',
+      POWERTOOLS_LOG_LEVEL: process.env.POWERTOOLS_LOG_LEVEL ?? 'SILENT',
+    });
+    delete process.env.AWS_PROFILE;
+    delete process.env.AWS_SESSION_TOKEN;
+
+    const handlers = await loadHandlers(functionArns);
+    const sfn = await startStepFunctionsStandIn({ definition, handlers, region: SANDBOX_REGION });
+    stops.push(() => sfn.stop());
+    process.env.AWS_ENDPOINT_URL_SFN = sfn.endpoint;
+    process.env.STATE_MACHINE_ARN = sfn.stateMachineArn;
+
+    const { handler: apiHandler } = await import('../../lambda/api');
+    const api = await startApiServer({
+      handler: apiHandler,
+      region: SANDBOX_REGION,
+      credentials: SANDBOX_CREDENTIALS,
+      accountId: SANDBOX_ACCOUNT,
+    });
+    stops.push(() => api.stop());
+
+    return {
+      apiUrl: api.url,
+      region: SANDBOX_REGION,
+      credentials: SANDBOX_CREDENTIALS,
+      bucket: s3.bucket,
+      home,
+      calls: () => [...ecsSsm.calls, ...sfn.calls.map((c) => ({ service: 'sfn', action: c.action }))],
+      stop,
+    };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}
+
+/** Binds each Task's function ARN in the definition to the real handler module. */
+async function loadHandlers(
+  functionArns: Record<string, string>,
+): Promise<Record<string, (input: unknown) => Promise<unknown>>> {
+  const modules: Record<string, () => Promise<{ handler: (input: never) => Promise<unknown> }>> = {
+    resolve: () => import('../../lambda/resolve'),
+    launch: () => import('../../lambda/launch'),
+    poll: () => import('../../lambda/poll'),
+    collect: () => import('../../lambda/collect'),
+    cleanup: () => import('../../lambda/cleanup'),
+  };
+  const handlers: Record<string, (input: unknown) => Promise<unknown>> = {};
+  for (const [name, arn] of Object.entries(functionArns)) {
+    const load = modules[name];
+    if (!load) continue; // e.g. the api function: not a state machine task
+    const { handler } = await load();
+    handlers[arn] = (input) => handler(input as never);
+  }
+  return handlers;
+}

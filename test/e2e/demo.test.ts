@@ -1,0 +1,64 @@
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runCli } from '../support/cli';
+import { containersWithLabel, requireDocker } from '../support/docker';
+
+jest.setTimeout(240_000);
+
+const sandboxDirs = () => readdirSync(tmpdir()).filter((d) => d.startsWith('debug-task-sandbox-'));
+
+describe('debug-task demo (the whole path on the local sandbox)', () => {
+  let workdir: string;
+  beforeAll(() => {
+    requireDocker();
+    workdir = mkdtempSync(join(tmpdir(), 'debug-task-e2e-'));
+  });
+  afterAll(() => rmSync(workdir, { recursive: true, force: true }));
+
+  it('captures the demo task’s HTTP traffic into a verified pcap and leaves nothing behind', async () => {
+    const dirsBefore = sandboxDirs();
+
+    const run = await runCli(['demo', '--duration', '5s', '--json'], { cwd: workdir });
+
+    expect(run.code).toBe(0);
+    const result = run.json();
+    expect(result).toMatchObject({ status: 'SUCCEEDED', tool: { name: 'tcpdump' }, artifact: { format: 'pcap' } });
+    const pcap = readFileSync(result.artifact.path);
+    expect(createHash('sha256').update(pcap).digest('hex')).toBe(result.artifact.sha256);
+    expect(pcap.length).toBe(result.artifact.bytes);
+    // A real peer reads it: tcpdump prints one line per packet; the demo's requests are on port 80.
+    const packets = execFileSync('tcpdump', ['-nn', '-r', result.artifact.path], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })
+      .trim()
+      .split('\n');
+    expect(packets.length).toBeGreaterThan(20);
+    expect(packets.every((line) => /\.80[ :]/.test(line))).toBe(true);
+    const requests = execFileSync('tshark', ['-r', result.artifact.path, '-Y', 'http.request', '-T', 'fields', '-e', 'http.request.method'], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
+    expect(requests.trim().split('\n').filter((m) => m === 'GET').length).toBeGreaterThan(5);
+    expect(result.timings.captureSeconds).toBeGreaterThanOrEqual(4);
+    // Nothing left: no toolbox or demo container, no sandbox directory.
+    expect(containersWithLabel(`debug-task.session=${result.sessionId}`)).toEqual([]);
+    expect(containersWithLabel('debug-task.demo')).toEqual([]);
+    expect(sandboxDirs()).toEqual(dirsBefore);
+  });
+
+  it('refuses a hostile filter with INVALID_FILTER (exit 2) before anything runs', async () => {
+    const run = await runCli(['demo', '--filter', 'port 80 $(touch /tmp/pwned)', '--json'], { cwd: workdir });
+
+    expect(run.code).toBe(2);
+    expect(run.json().error.code).toBe('INVALID_FILTER');
+    expect(containersWithLabel('debug-task.demo')).toEqual([]);
+  });
+
+  it('says how to start Docker and exits 5 when no engine answers', async () => {
+    const run = await runCli(['demo', '--json'], { cwd: workdir, env: { DOCKER_HOST: 'unix:///nonexistent/docker.sock' } });
+
+    expect(run.code).toBe(5);
+    expect(run.json().error).toMatchObject({ code: 'SANDBOX_UNAVAILABLE', hint: expect.stringMatching(/docker-up|systemctl start docker/) });
+  });
+});

@@ -1,0 +1,85 @@
+import { execFileSync } from 'node:child_process';
+import fc from 'fast-check';
+import { HOST_PARAMS, isValidHostParam, type HostParamName } from '../../../lib/domain/params';
+
+const NAMES = Object.keys(HOST_PARAMS) as HostParamName[];
+const SHELL_ACTIVE = /[$`'"\\;\n\r\u0000]/;
+
+/** Values that must never pass any pattern: shell metacharacters in every position. */
+const HOSTILE = [
+  '$(touch /tmp/pwned)',
+  '`touch /tmp/pwned`',
+  "'; rm -rf / #",
+  '"$HOME"',
+  'a;b',
+  'tcp\nport 80',
+  'x\u0000y',
+  '\\x41',
+  '${IFS}',
+];
+
+describe('HOST_PARAMS patterns', () => {
+  it('are anchored and use only constructs shared by ECMAScript, Java, RE2 and POSIX ERE', () => {
+    for (const name of NAMES) {
+      const { pattern } = HOST_PARAMS[name];
+      expect(pattern.startsWith('^') && pattern.endsWith('$')).toBe(true);
+      expect(pattern).not.toMatch(/\\[dwsDWSbB]|\(\?|\\[1-9]/);
+      expect(pattern).not.toContain("'");
+    }
+  });
+
+  it.each(NAMES)('%s rejects every hostile shell string', (name) => {
+    for (const value of HOSTILE) expect(isValidHostParam(name, value)).toBe(false);
+  });
+
+  it('never accepts a value containing a shell-active character, whatever the parameter', () => {
+    fc.assert(
+      fc.property(fc.constantFrom(...NAMES), fc.string({ unit: 'grapheme-ascii', maxLength: 60 }), (name, value) => {
+        if (SHELL_ACTIVE.test(value)) expect(isValidHostParam(name, value)).toBe(false);
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('mean the same to bash [[ =~ ]] (the runner’s check) as to JavaScript', () => {
+    const samples: Array<[HostParamName, string]> = [];
+    fc.assert(
+      fc.property(
+        fc.constantFrom(...NAMES),
+        fc.string({ unit: fc.constantFrom(...'abz09AZ .:/()!<>=&|*+[]-_@%?~$;`\'"'.split('')), maxLength: 24 }),
+        (name, value) => {
+          samples.push([name, value]);
+        },
+      ),
+      { numRuns: 300 },
+    );
+    samples.push(
+      ['sessionId', 'dt-20261125123456-a1b2c3'],
+      ['containerId', 'a'.repeat(64)],
+      ['filter', 'tcp[13] & 2 != 0 and port 80'],
+      ['filter', 'a\\]b'],
+      ['iface', ''],
+    );
+    // One bash process checks every sample; values arrive as arguments, never as code.
+    const script = 'while [ $# -gt 0 ]; do if [[ $2 =~ $1 ]]; then echo 1; else echo 0; fi; shift 2; done';
+    const args = samples.flatMap(([name, value]) => [HOST_PARAMS[name].pattern, value]);
+    const bash = execFileSync('bash', ['-c', script, 'bash', ...args], { encoding: 'utf8' }).trim().split('\n');
+    const disagreements = samples.filter(
+      ([name, value], i) => (new RegExp(HOST_PARAMS[name].pattern).test(value) ? '1' : '0') !== bash[i],
+    );
+    expect(disagreements).toEqual([]);
+  });
+
+  it('accept the values debug-task itself produces', () => {
+    expect(isValidHostParam('sessionId', 'dt-20261125123456-a1b2c3')).toBe(true);
+    expect(isValidHostParam('containerId', 'f'.repeat(64))).toBe(true);
+    expect(isValidHostParam('filter', 'tcp port 443 and not (host 10.0.0.1 or port 22)')).toBe(true);
+    expect(isValidHostParam('image', '123456789012.dkr.ecr.eu-west-1.amazonaws.com/toolbox@sha256:' + 'a'.repeat(64))).toBe(true);
+    expect(
+      isValidHostParam(
+        'uploadUrl',
+        'https://bucket.s3.eu-west-1.amazonaws.com/sessions/dt-1/artifact.pcap.gz?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIA%2F20261125%2Feu-west-1%2Fs3%2Faws4_request&X-Amz-Signature=abc',
+      ),
+    ).toBe(true);
+  });
+});

@@ -1,0 +1,92 @@
+import { DebugTaskError } from '../../../lib/domain/errors';
+import { parseSessionRequest } from '../../../lib/domain/session-spec';
+
+const TASK = 'arn:aws:ecs:eu-west-1:123456789012:task/prod/0123456789abcdef0123456789abcdef';
+
+function errorOf(body: unknown, limits?: { maxDurationSeconds: number; maxBytes: number }): DebugTaskError {
+  try {
+    parseSessionRequest(body, limits);
+  } catch (error) {
+    return error as DebugTaskError;
+  }
+  throw new Error('expected parseSessionRequest to throw');
+}
+
+describe('parseSessionRequest', () => {
+  it('applies the tool’s defaults: 60 s, 100 MB, no filter, the task’s own interface', () => {
+    expect(parseSessionRequest({ target: { task: TASK }, tool: 'tcpdump' })).toEqual({
+      target: { task: TASK },
+      tool: 'tcpdump',
+      durationSeconds: 60,
+      maxBytes: 100_000_000,
+      filter: '',
+      iface: '',
+      snaplen: 262144,
+    });
+  });
+
+  it('keeps what was asked for when it is within limits', () => {
+    const spec = parseSessionRequest({
+      target: { task: TASK, container: 'web' },
+      tool: 'tcpdump',
+      durationSeconds: 5,
+      maxBytes: 2_000_000,
+      filter: 'tcp port 443 and (host 10.0.0.5 or net 192.168.0.0/16)',
+      reason: 'INC-42',
+    });
+    expect(spec).toMatchObject({ durationSeconds: 5, maxBytes: 2_000_000, reason: 'INC-42' });
+    expect(spec.filter).toBe('tcp port 443 and (host 10.0.0.5 or net 192.168.0.0/16)');
+  });
+
+  it('throws UNKNOWN_TOOL naming the tools of the catalog', () => {
+    const error = errorOf({ target: { task: TASK }, tool: 'wireshark' });
+    expect(error.code).toBe('UNKNOWN_TOOL');
+    expect(error.hint).toMatch(/tcpdump, ngrep, strace, snapshot/);
+  });
+
+  it.each([
+    ['command substitution', 'tcp port 80 $(id)'],
+    ['a backtick', 'tcp port `id`'],
+    ['a semicolon', 'tcp; reboot'],
+    ['a quote', "tcp port 80' or '1"],
+    ['a newline', 'tcp\nport 80'],
+    ['a backslash', 'tcp port 80 \\'],
+    ['too long an expression', 'tcp '.repeat(300)],
+  ])('throws INVALID_FILTER for %s', (_label, filter) => {
+    const error = errorOf({ target: { task: TASK }, tool: 'tcpdump', filter });
+    expect(error.code).toBe('INVALID_FILTER');
+    expect(error.message).toMatch(/filter is invalid/);
+  });
+
+  it('throws DURATION_OUT_OF_RANGE above the deploy-time maximum, naming it', () => {
+    const error = errorOf({ target: { task: TASK }, tool: 'tcpdump', durationSeconds: 601 }, {
+      maxDurationSeconds: 600,
+      maxBytes: 1e9,
+    });
+    expect(error.code).toBe('DURATION_OUT_OF_RANGE');
+    expect(error.message).toMatch(/1 to 600 seconds; 601/);
+  });
+
+  it('throws DURATION_OUT_OF_RANGE for zero or a fraction', () => {
+    expect(errorOf({ target: { task: TASK }, tool: 'tcpdump', durationSeconds: 0 }).code).toBe('DURATION_OUT_OF_RANGE');
+    expect(errorOf({ target: { task: TASK }, tool: 'tcpdump', durationSeconds: 1.5 }).code).toBe(
+      'DURATION_OUT_OF_RANGE',
+    );
+  });
+
+  it('throws SIZE_OUT_OF_RANGE above the tool’s maximum', () => {
+    expect(errorOf({ target: { task: TASK }, tool: 'tcpdump', maxBytes: 5e9 }).code).toBe('SIZE_OUT_OF_RANGE');
+  });
+
+  it('refuses a filter for a tool that takes none', () => {
+    expect(errorOf({ target: { task: TASK }, tool: 'strace', filter: 'tcp' }).code).toBe('INVALID_ARGUMENT');
+  });
+
+  it('throws INVALID_ARGUMENT for a container name with shell characters', () => {
+    expect(errorOf({ target: { task: TASK, container: 'web;id' }, tool: 'tcpdump' }).code).toBe('INVALID_ARGUMENT');
+  });
+
+  it('throws INVALID_ARGUMENT when the body is not an object', () => {
+    expect(errorOf('tcpdump please').code).toBe('INVALID_ARGUMENT');
+  });
+});
