@@ -161,11 +161,11 @@ async function finishSession(
   };
 }
 
-/** The runner reports when the tool started and stopped (unix seconds, possibly fractional). */
+/** The runner reports when the tool started and stopped, in Unix epoch milliseconds. */
 function captureSecondsOf(result: SessionResult): number {
   const start = Number(result.timings.captureStartedAt);
   const end = Number(result.timings.captureEndedAt);
-  return Number.isFinite(start) && Number.isFinite(end) && end >= start ? end - start : 0;
+  return Number.isFinite(start) && Number.isFinite(end) && end >= start ? (end - start) / 1000 : 0;
 }
 
 function round(value: number): number {

@@ -35,7 +35,9 @@ export const TOOLS: Readonly<Record<ToolName, ToolSpec>> = {
     summary: "Packet capture in the task's network namespace, written as pcap.",
     format: 'pcap',
     extension: 'pcap',
-    capabilities: ['NET_ADMIN', 'NET_RAW'],
+    // SETGID: Debian's tcpdump always switches groups after opening the device and refuses to
+    // start without it, even with -Z root (the runner passes -Z root so `timeout` can stop it).
+    capabilities: ['NET_ADMIN', 'NET_RAW', 'SETGID'],
     namespaces: ['net', 'pid'],
     defaultDurationSeconds: 60,
     maxDurationSeconds: 900,

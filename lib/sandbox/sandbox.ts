@@ -48,7 +48,7 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
   };
   try {
     const template = synthesizeTemplate();
-    const { definition, functionArns } = stateMachineDefinition(template);
+    const { definition, functionArns } = stateMachineDefinition(template, { region: SANDBOX_REGION });
     const document = commandDocument(template);
 
     const s3 = await startS3({ bucket: 'debug-task-sandbox' });

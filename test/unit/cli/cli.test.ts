@@ -17,7 +17,7 @@ describe('the debug-task CLI', () => {
     expect(run.code).toBe(0);
     const { tools } = run.json();
     expect(tools.map((t: { name: string }) => t.name)).toEqual(['tcpdump', 'ngrep', 'strace', 'snapshot']);
-    expect(tools[0]).toMatchObject({ capabilities: ['NET_ADMIN', 'NET_RAW'], format: 'pcap', maxDurationSeconds: 900 });
+    expect(tools[0]).toMatchObject({ capabilities: ['NET_ADMIN', 'NET_RAW', 'SETGID'], format: 'pcap', maxDurationSeconds: 900 });
     expect(tools[2].capabilities).toEqual(['SYS_PTRACE']);
   });
 

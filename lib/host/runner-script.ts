@@ -1,0 +1,185 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { DebugTaskError } from '../domain/errors';
+import {
+  HOST_PARAMS,
+  hostParamRegExp,
+  isValidHostParam,
+  type HostParamName,
+  type HostParamValues,
+} from '../domain/params';
+
+/**
+ * The host runner as SSM runs it: `lib/host/runner.sh` with the parameter patterns of params.ts
+ * inserted, wrapped in our own Command document.
+ */
+
+/** The line of runner.sh after which the generated parameter block goes. */
+const INSERT_MARKER = '# @generated-parameters@';
+/** SSM's document size limit (MaxDocumentSizeExceeded). */
+export const MAX_DOCUMENT_BYTES = 64 * 1024;
+export const RUNNER_STEP_NAME = 'runDebugTask';
+
+const PARAM_NAMES = Object.keys(HOST_PARAMS) as HostParamName[];
+
+export interface CommandDocumentParameter {
+  type: 'String';
+  description: string;
+  allowedPattern: string;
+  maxChars: number;
+  default?: string;
+  interpolationType?: 'ENV_VAR';
+}
+
+export interface CommandDocument {
+  schemaVersion: '2.2';
+  description: string;
+  parameters: Record<HostParamName, CommandDocumentParameter>;
+  mainSteps: {
+    action: 'aws:runShellScript';
+    name: typeof RUNNER_STEP_NAME;
+    precondition: { StringEquals: ['platformType', 'Linux'] };
+    inputs: { timeoutSeconds: string; runCommand: string[] };
+  }[];
+}
+
+/** The directory holding package.json, found from here: works from the sources and from dist/. */
+export function packageRoot(start: string = __dirname): string {
+  for (let dir = start; ; dir = dirname(dir)) {
+    if (existsSync(join(dir, 'package.json'))) return dir;
+    if (dirname(dir) === dir)
+      throw new Error(`No package.json above ${start}: cannot find lib/host/runner.sh.`);
+  }
+}
+
+export function runnerSourcePath(): string {
+  return join(packageRoot(), 'lib', 'host', 'runner.sh');
+}
+
+/** A bash single-quoted word; our patterns and defaults never contain a quote (asserted). */
+function shellQuote(name: string, value: string): string {
+  if (value.includes("'") || value.includes('\n')) {
+    throw new Error(`Parameter ${name}: a quote or newline cannot go into the runner's generated block.`);
+  }
+  return `'${value}'`;
+}
+
+/** PARAM_NAMES, PATTERN_<name>, MAXCHARS_<name> and DEFAULT_<name> for every host parameter. */
+export function shellParameterBlock(): string {
+  // params.ts keeps every pattern valid POSIX ERE, so bash's [[ =~ ]] takes it as it is.
+  const lines = [
+    '# Generated from lib/domain/params.ts by lib/host/runner-script.ts: do not edit.',
+    '# shellcheck disable=SC2034 # read through ${!PATTERN_name} indirection',
+    '{',
+    `readonly PARAM_NAMES=(${PARAM_NAMES.join(' ')})`,
+  ];
+  for (const name of PARAM_NAMES) {
+    const param = HOST_PARAMS[name];
+    lines.push(`readonly PATTERN_${name}=${shellQuote(name, param.pattern)}`);
+    lines.push(`readonly MAXCHARS_${name}=${param.maxChars}`);
+    if ('default' in param) {
+      if (!isValidHostParam(name, param.default))
+        throw new Error(`The default of ${name} fails its own pattern.`);
+      lines.push(`readonly DEFAULT_${name}=${shellQuote(name, param.default)}`);
+    }
+  }
+  lines.push('}');
+  return lines.join('\n');
+}
+
+let cachedScript: string | undefined;
+
+/** runner.sh with the parameter block inserted after its header. */
+export function buildRunnerScript(): string {
+  if (cachedScript) return cachedScript;
+  const source = readFileSync(runnerSourcePath(), 'utf8');
+  const lines = source.split('\n');
+  const at = lines.findIndex((line) => line.startsWith(INSERT_MARKER));
+  if (at < 0 || lines.findIndex((line, i) => i > at && line.startsWith(INSERT_MARKER)) >= 0) {
+    throw new Error(`runner.sh must hold exactly one "${INSERT_MARKER}" line.`);
+  }
+  lines.splice(at + 1, 0, shellParameterBlock());
+  const script = lines.join('\n');
+  // SSM would read a double brace as a parameter reference: values come only as SSM_<name>.
+  if (script.includes('{{')) throw new Error('The runner script must not contain "{{".');
+  cachedScript = script;
+  return script;
+}
+
+/**
+ * Content of our SSM Command document. Every script parameter is ENV_VAR, so the script reads
+ * `$SSM_<name>` and no value is ever substituted into its text. `executionTimeout` is the
+ * exception: it is not for the script but feeds the step's `timeoutSeconds` through `{{ }}` (the
+ * agent's plain substitution, as in AWS-RunShellScript); its pattern admits digits only.
+ */
+export function buildCommandDocument(): CommandDocument {
+  const parameters = {} as Record<HostParamName, CommandDocumentParameter>;
+  for (const name of PARAM_NAMES) {
+    const param = HOST_PARAMS[name];
+    parameters[name] = {
+      type: 'String',
+      description: param.description,
+      allowedPattern: param.pattern,
+      maxChars: param.maxChars,
+      ...('default' in param && { default: param.default }),
+      ...(name !== 'executionTimeout' && { interpolationType: 'ENV_VAR' as const }),
+    };
+  }
+  const document: CommandDocument = {
+    schemaVersion: '2.2',
+    description:
+      'debug-task host runner: runs one time-boxed, resource-limited toolbox container (tcpdump, ngrep, strace, snapshot) next to a container of this host, uploads the artifact, prints a JSON manifest as the last line of stdout.',
+    parameters,
+    mainSteps: [
+      {
+        action: 'aws:runShellScript',
+        name: RUNNER_STEP_NAME,
+        precondition: { StringEquals: ['platformType', 'Linux'] },
+        inputs: { timeoutSeconds: '{{ executionTimeout }}', runCommand: buildRunnerScript().split('\n') },
+      },
+    ],
+  };
+  const bytes = Buffer.byteLength(JSON.stringify(document));
+  if (bytes > MAX_DOCUMENT_BYTES) {
+    throw new Error(`The SSM document is ${bytes} bytes; SSM takes at most ${MAX_DOCUMENT_BYTES}.`);
+  }
+  return document;
+}
+
+/** Throws INVALID_ARGUMENT naming the first value that SSM's allowedPattern/maxChars would refuse. */
+export function assertValidHostParams(values: HostParamValues): void {
+  for (const [name, value] of Object.entries(values)) {
+    if (value === undefined) continue;
+    if (!(name in HOST_PARAMS)) {
+      throw new DebugTaskError('INVALID_ARGUMENT', `There is no host parameter "${name}".`, {
+        details: { parameter: name },
+      });
+    }
+    const param = name as HostParamName;
+    if (!isValidHostParam(param, value)) {
+      const shown =
+        param === 'uploadUrl' ? '(a presigned URL, not shown)' : JSON.stringify(value.slice(0, 120));
+      throw new DebugTaskError(
+        'INVALID_ARGUMENT',
+        `Host parameter ${param} is invalid: received ${shown}, expected ${hostParamRegExp(param).source} (at most ${HOST_PARAMS[param].maxChars} characters).`,
+        { hint: HOST_PARAMS[param].description, details: { parameter: param } },
+      );
+    }
+  }
+}
+
+/**
+ * SendCommand's `Parameters`. An empty value of a parameter that has a default is left out: SSM
+ * applies the document's default, and some SSM clients refuse empty strings.
+ */
+export function commandParameters(values: HostParamValues): Record<string, string[]> {
+  assertValidHostParams(values);
+  const parameters: Record<string, string[]> = {};
+  for (const name of PARAM_NAMES) {
+    const value = values[name];
+    if (value === undefined) continue;
+    if (value === '' && 'default' in HOST_PARAMS[name]) continue;
+    parameters[name] = [value];
+  }
+  return parameters;
+}

@@ -1,0 +1,106 @@
+import { join } from 'node:path';
+import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
+import { Architecture, CfnFunction, Runtime } from 'aws-cdk-lib/aws-lambda';
+import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
+import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
+import { Construct } from 'constructs';
+import { acknowledge, acknowledgeWildcardResources } from './nag';
+import { LAMBDA_DIR, LOCK_FILE, PROJECT_ROOT } from './paths';
+
+/** The six handlers of `lambda/`; each name is also the construct id and the sandbox's key. */
+export type HandlerName = 'api' | 'resolve' | 'launch' | 'poll' | 'collect' | 'cleanup';
+
+/**
+ * CloudFormation metadata key on each `AWS::Lambda::Function`: the local sandbox binds the state
+ * machine's task ARNs and the API to local handlers by it, not by logical id.
+ */
+export const HANDLER_METADATA_KEY = 'debug-task:handler';
+
+/** Retention of every log group of the stack: long enough to look back at last month's sessions. */
+export const LOG_RETENTION = RetentionDays.ONE_MONTH;
+
+export interface DebugFunctionProps {
+  /** Environment variables of the function (see docs/ARCHITECTURE.md). */
+  readonly environment: Record<string, string>;
+}
+
+/** A permission of a debug function, and why it needs it (also the cdk-nag reason for any wildcard). */
+export interface Permission {
+  readonly actions: string[];
+  readonly resources: string[];
+  readonly conditions?: Record<string, Record<string, unknown>>;
+  /** Why the function needs it; for a wildcard resource, why nothing narrower works. */
+  readonly why: string;
+}
+
+/**
+ * One of our handlers as a `NodejsFunction`, with the defaults all six share: its own role (no AWS
+ * managed policy: it may write to its own log group and nothing else until granted more), an
+ * explicit log group with a retention, arm64, Node.js 22, and a minified single-file bundle that
+ * carries its own AWS SDK (the version the tests ran with, not whatever the runtime ships).
+ *
+ * The construct id must be the handler's name: entry `lambda/<id>.ts`.
+ */
+export class DebugFunction extends Construct {
+  public readonly function: NodejsFunction;
+  public readonly role: Role;
+
+  constructor(scope: Construct, id: HandlerName, props: DebugFunctionProps) {
+    super(scope, id);
+
+    this.role = new Role(this, 'Role', {
+      assumedBy: new ServicePrincipal('lambda.amazonaws.com'),
+      description: `debug-task ${id} function`,
+    });
+    // RETAIN (the default, made explicit): who started which capture on which host is audit data
+    // that must outlive a stack deletion; the retention bounds its cost.
+    const logGroup = new LogGroup(this, 'Logs', {
+      retention: LOG_RETENTION,
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    logGroup.grantWrite(this.role);
+
+    this.function = new NodejsFunction(this, 'Resource', {
+      entry: join(LAMBDA_DIR, `${id}.ts`),
+      handler: 'handler',
+      projectRoot: PROJECT_ROOT,
+      depsLockFilePath: LOCK_FILE,
+      runtime: Runtime.NODEJS_22_X,
+      architecture: Architecture.ARM_64,
+      memorySize: 256,
+      // Handlers make a few SDK calls each; Step Functions does all waiting (DESIGN section 6).
+      timeout: Duration.seconds(30),
+      role: this.role,
+      logGroup,
+      environment: props.environment,
+      bundling: {
+        minify: true,
+        sourceMap: false,
+        format: OutputFormat.CJS,
+        // Pin the SDK we tested (checksum defaults included) instead of the runtime's copy.
+        bundleAwsSDK: true,
+      },
+    });
+    (this.function.node.defaultChild as CfnFunction).addMetadata(HANDLER_METADATA_KEY, id);
+
+    acknowledge(
+      this,
+      'nodejs22.x is the runtime this project targets (ARCHITECTURE.md, supported until 2027-04-30); ' +
+        'moving to nodejs24.x is a one-line change here once the sandbox and CI run on Node 24.',
+      'AwsSolutions-L1',
+    );
+  }
+
+  /** Adds one permission to the function's role, acknowledging its wildcard resources with `why`. */
+  public allow(permission: Permission): void {
+    this.role.addToPrincipalPolicy(
+      new PolicyStatement({
+        actions: permission.actions,
+        resources: permission.resources,
+        conditions: permission.conditions,
+      }),
+    );
+    acknowledgeWildcardResources(this, permission.resources, permission.why);
+  }
+}

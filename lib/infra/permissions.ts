@@ -1,0 +1,129 @@
+import { ArnFormat, Stack } from 'aws-cdk-lib';
+import type { IBucket } from 'aws-cdk-lib/aws-s3';
+import type { StateMachine } from 'aws-cdk-lib/aws-stepfunctions';
+import { SESSIONS_PREFIX } from './artifact-bucket';
+import type { DebugFunction, HandlerName, Permission } from './debug-function';
+
+export interface SessionPermissionsProps {
+  readonly functions: Readonly<Record<HandlerName, DebugFunction>>;
+  readonly bucket: IBucket;
+  /** ARN of our SSM command document: the only document the functions may send. */
+  readonly documentArn: string;
+  readonly stateMachine: StateMachine;
+  /** Cluster names resolve may read; empty: any cluster of the account and region. */
+  readonly allowedClusters: readonly string[];
+}
+
+/**
+ * What each function may do: exactly the calls of its step (lib/steps/*, lib/api/*), each on the
+ * narrowest resource that can be named before a session exists. Every wildcard carries its reason,
+ * which is also its cdk-nag acknowledgement.
+ */
+export function grantSessionPermissions(stack: Stack, props: SessionPermissionsProps): void {
+  const { functions: fn, bucket, stateMachine } = props;
+
+  const sessionObjects = (actions: string[], why: string): Permission => ({
+    actions,
+    // sessions/*: session ids do not exist before the request that makes one.
+    resources: [bucket.arnForObjects(`${SESSIONS_PREFIX}*`)],
+    why: `${why} Objects live under sessions/<sessionId>/ and session ids are minted per request, so the prefix is the narrowest static scope.`,
+  });
+  // HeadObject on a missing key is a 403 without s3:ListBucket: poll would take "no cancel marker
+  // yet" and collect "the upload never arrived" for access errors.
+  const listSessions: Permission = {
+    actions: ['s3:ListBucket'],
+    resources: [bucket.bucketArn],
+    conditions: { StringLike: { 's3:prefix': [`${SESSIONS_PREFIX}*`] } },
+    why: 'So that a missing session object is a 404; limited to the sessions/ prefix.',
+  };
+  const onAnyResource = (action: string): Permission => ({
+    actions: [action],
+    // '*': no resource this stack could name (command ids and hosts are only known at run time).
+    resources: ['*'],
+    why:
+      `${action} is granted on "*", as in AWS's Systems Manager policy examples: it names no resource ` +
+      'this stack could scope it to (command ids and hosts exist only at run time).',
+  });
+  const sendRunner: Permission = {
+    actions: ['ssm:SendCommand'],
+    resources: [
+      props.documentArn,
+      // instance/*: the host is known only once Resolve has run; the document above is the fence.
+      stack.formatArn({ service: 'ec2', resource: 'instance', resourceName: '*' }),
+      // ECS Anywhere hosts are SSM managed instances (mi-...).
+      stack.formatArn({ service: 'ssm', resource: 'managed-instance', resourceName: '*' }),
+    ],
+    why:
+      'SendCommand is authorized on the document and on the target instance, which is known only at ' +
+      'run time (Resolve); the document resource is the fence: only our runner can be sent.',
+  };
+
+  fn.resolve.allow({
+    actions: ['ecs:DescribeTasks', 'ecs:DescribeContainerInstances'],
+    // task/*, container-instance/*: narrowed by the ecs:cluster condition when clusters are given.
+    resources: [
+      stack.formatArn({ service: 'ecs', resource: 'task', resourceName: '*' }),
+      stack.formatArn({ service: 'ecs', resource: 'container-instance', resourceName: '*' }),
+    ],
+    ...clusterScope(stack, props.allowedClusters),
+  });
+  fn.resolve.allow(onAnyResource('ssm:DescribeInstanceInformation'));
+
+  fn.launch.allow(sendRunner);
+  // A presigned URL acts with the permissions of whoever signed it: launch signs the upload.
+  fn.launch.allow(sessionObjects(['s3:PutObject'], 'Launch presigns the artifact upload.'));
+
+  fn.poll.allow(onAnyResource('ssm:GetCommandInvocation'));
+  fn.poll.allow(sessionObjects(['s3:GetObject'], 'Poll looks for the cancel marker (HeadObject).'));
+  fn.poll.allow(listSessions);
+
+  fn.collect.allow(onAnyResource('ssm:GetCommandInvocation'));
+  fn.collect.allow(
+    sessionObjects(['s3:GetObject', 's3:PutObject'], 'Collect checks the artifact and writes manifest.json.'),
+  );
+  fn.collect.allow(listSessions);
+
+  fn.cleanup.allow(sendRunner);
+  fn.cleanup.allow(onAnyResource('ssm:CancelCommand'));
+
+  stateMachine.grantStartExecution(fn.api.role);
+  stateMachine.grant(fn.api.role, 'states:ListExecutions');
+  fn.api.allow({
+    actions: ['states:DescribeExecution', 'states:StopExecution', 'states:GetExecutionHistory'],
+    resources: [
+      stack.formatArn({
+        service: 'states',
+        resource: 'execution',
+        // <state machine>:*: executions are named after session ids, minted per request.
+        resourceName: `${stateMachine.stateMachineName}:*`,
+        arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+      }),
+    ],
+    why: "Executions are named after session ids minted per request; the ARN is limited to this stack's state machine.",
+  });
+  fn.api.allow(
+    sessionObjects(['s3:GetObject', 's3:PutObject'], 'The api presigns downloads and writes cancel markers.'),
+  );
+}
+
+/**
+ * ecs:DescribeTasks and ecs:DescribeContainerInstances accept the `ecs:cluster` condition: with
+ * allowedClusters, resolve reads only those clusters, whatever the format of the task ARN.
+ */
+function clusterScope(stack: Stack, clusters: readonly string[]): Pick<Permission, 'conditions' | 'why'> {
+  if (clusters.length === 0) {
+    return {
+      why: 'allowedClusters is unset: tasks of any cluster of this account and region may be debugged.',
+    };
+  }
+  return {
+    conditions: {
+      ArnEquals: {
+        'ecs:cluster': clusters.map((name) =>
+          stack.formatArn({ service: 'ecs', resource: 'cluster', resourceName: name }),
+        ),
+      },
+    },
+    why: 'The ecs:cluster condition limits task/* and container-instance/* to the clusters of allowedClusters.',
+  };
+}

@@ -1,0 +1,78 @@
+import { RemovalPolicy } from 'aws-cdk-lib';
+import { AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
+import { HttpApi, HttpMethod, HttpStage, LogGroupLogDestination } from 'aws-cdk-lib/aws-apigatewayv2';
+import { HttpIamAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
+import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
+import type { IFunction } from 'aws-cdk-lib/aws-lambda';
+import { LogGroup } from 'aws-cdk-lib/aws-logs';
+import { Construct } from 'constructs';
+import { LOG_RETENTION } from './debug-function';
+
+/**
+ * Requests per second (steady, burst) of the whole API. Sessions are started by people, and the
+ * CLI polls one session every few seconds: this leaves room for a team and stops a runaway script
+ * before it floods Step Functions and SSM.
+ */
+export const API_THROTTLE = { rateLimit: 10, burstLimit: 20 } as const;
+
+export interface SessionsApiProps {
+  /** The `api` function: every route goes to it (lib/api/routes.ts dispatches on the route key). */
+  readonly handler: IFunction;
+}
+
+/**
+ * The HTTP API the CLI talks to: `POST /sessions`, `GET /sessions`, `GET /sessions/{id}`,
+ * `DELETE /sessions/{id}`. IAM auth on every route: callers sign with SigV4 and need
+ * `execute-api:Invoke`, so who may debug production is an IAM policy, not a shared secret.
+ */
+export class SessionsApi extends Construct {
+  public readonly api: HttpApi;
+  public readonly stage: HttpStage;
+
+  constructor(scope: Construct, id: string, props: SessionsApiProps) {
+    super(scope, id);
+
+    this.api = new HttpApi(this, 'Resource', {
+      description: 'debug-task: start, follow and cancel remote debug sessions',
+      defaultAuthorizer: new HttpIamAuthorizer(),
+      // Our own $default stage below: the implicit one takes no throttling or access log settings.
+      createDefaultStage: false,
+    });
+
+    const integration = new HttpLambdaIntegration('Sessions', props.handler);
+    this.api.addRoutes({ path: '/sessions', methods: [HttpMethod.POST, HttpMethod.GET], integration });
+    this.api.addRoutes({ path: '/sessions/{id}', methods: [HttpMethod.GET, HttpMethod.DELETE], integration });
+
+    const accessLogs = new LogGroup(this, 'AccessLogs', {
+      retention: LOG_RETENTION,
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    this.stage = new HttpStage(this, 'DefaultStage', {
+      httpApi: this.api,
+      autoDeploy: true,
+      throttle: API_THROTTLE,
+      accessLogSettings: {
+        destination: new LogGroupLogDestination(accessLogs),
+        // The signer's ARN is the audit trail of who started or cancelled which session.
+        format: AccessLogFormat.custom(
+          JSON.stringify({
+            requestId: '$context.requestId',
+            time: '$context.requestTime',
+            caller: '$context.identity.userArn',
+            sourceIp: '$context.identity.sourceIp',
+            routeKey: '$context.routeKey',
+            path: '$context.path',
+            status: '$context.status',
+            latencyMs: '$context.responseLatency',
+            integrationError: '$context.integrationErrorMessage',
+          }),
+        ),
+      },
+    });
+  }
+
+  /** `https://<id>.execute-api.<region>.<suffix>/`: the base URL the CLI and the API client use. */
+  public get url(): string {
+    return this.stage.url;
+  }
+}

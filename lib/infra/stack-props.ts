@@ -1,0 +1,261 @@
+import type { StackProps } from 'aws-cdk-lib';
+import { Token } from 'aws-cdk-lib';
+import { HOST_PARAMS, isValidHostParam, type HostParamName } from '../domain/params';
+import { TOOLBOX_DIR } from './paths';
+
+/** CPU architecture of the hosts a toolbox image built from a Dockerfile runs on. */
+export type ToolboxPlatform = 'linux/amd64' | 'linux/arm64';
+
+export interface DebugTaskStackProps extends StackProps {
+  /**
+   * The toolbox image hosts run, pinned by digest: `<repository>@sha256:<64 hex>`.
+   *
+   * Pinned so that every host of a session runs the same bytes whatever happens to a tag later.
+   * Hosts pull it themselves, so it must be in a registry they can reach (ECR of this account).
+   * For a mixed amd64/arm64 fleet, give the digest of a multi-platform image index.
+   *
+   * @default - built from `toolboxDirectory` as a CDK Docker image asset and pushed to the
+   *   account's CDK assets repository at deploy time (addressed by its content hash)
+   */
+  readonly toolboxImage?: string;
+
+  /**
+   * Directory with the `Dockerfile` of the toolbox image; only used when `toolboxImage` is unset.
+   *
+   * @default - `toolbox/` of this package
+   */
+  readonly toolboxDirectory?: string;
+
+  /**
+   * Platform the toolbox image is built for when it is built from `toolboxDirectory`: the
+   * architecture of the container instances (Graviton instances are `linux/arm64`).
+   *
+   * @default 'linux/amd64'
+   */
+  readonly toolboxPlatform?: ToolboxPlatform;
+
+  /**
+   * Names (not ARNs) of the ECS clusters whose tasks may be debugged. The resolve function refuses
+   * any other cluster, and its IAM policy only reaches these.
+   *
+   * @default - any cluster of this account and region
+   */
+  readonly allowedClusters?: string[];
+
+  /**
+   * Longest capture a session may ask for, in seconds (each tool has its own, lower or equal, cap).
+   *
+   * @default 900
+   */
+  readonly maxDurationSeconds?: number;
+
+  /**
+   * Largest artifact a session may ask for, in bytes before compression.
+   *
+   * @default 1_000_000_000
+   */
+  readonly maxBytes?: number;
+
+  /**
+   * Debug sessions one host runs at once; the next one is refused with HOST_BUSY.
+   *
+   * @default 2
+   */
+  readonly maxSessionsPerHost?: number;
+
+  /**
+   * Seconds a host gets after the capture to compress and upload before the watchdog removes the
+   * toolbox container.
+   *
+   * @default 30
+   */
+  readonly graceSeconds?: number;
+
+  /**
+   * Days a session's artifact and manifest are kept in the bucket.
+   *
+   * @default 7
+   */
+  readonly artifactRetentionDays?: number;
+
+  /**
+   * CPU limit of a toolbox container (`docker --cpus`), at most two decimals.
+   *
+   * @default 0.5
+   */
+  readonly hostCpus?: number;
+
+  /**
+   * Memory limit of a toolbox container, in MiB.
+   *
+   * @default 256
+   */
+  readonly hostMemoryMb?: number;
+
+  /**
+   * Process limit of a toolbox container (`docker --pids-limit`).
+   *
+   * @default 64
+   */
+  readonly hostPidsLimit?: number;
+}
+
+/** The props with every default applied and every value checked. */
+export interface DebugTaskSettings {
+  readonly toolbox:
+    { readonly image: string } | { readonly directory: string; readonly platform: ToolboxPlatform };
+  /** Empty: any cluster. */
+  readonly allowedClusters: readonly string[];
+  readonly maxDurationSeconds: number;
+  readonly maxBytes: number;
+  readonly maxSessionsPerHost: number;
+  readonly graceSeconds: number;
+  readonly artifactRetentionDays: number;
+  readonly hostCpus: number;
+  readonly hostMemoryMb: number;
+  readonly hostPidsLimit: number;
+}
+
+export const STACK_DEFAULTS = {
+  maxDurationSeconds: 900,
+  maxBytes: 1_000_000_000,
+  maxSessionsPerHost: Number(HOST_PARAMS.maxSessions.default),
+  graceSeconds: 30,
+  artifactRetentionDays: 7,
+  hostCpus: Number(HOST_PARAMS.cpus.default),
+  hostMemoryMb: Number(HOST_PARAMS.memoryMb.default),
+  hostPidsLimit: Number(HOST_PARAMS.pidsLimit.default),
+  toolboxPlatform: 'linux/amd64',
+} as const;
+
+/** ECS cluster names: letters, digits, hyphens and underscores, up to 255. */
+const CLUSTER_NAME = /^[A-Za-z0-9_-]{1,255}$/;
+/** `@sha256:` and the 64 hex digits of the digest, at the end of the reference. */
+const DIGEST_SUFFIX = /@sha256:[a-f0-9]{64}$/;
+const PLATFORMS: readonly ToolboxPlatform[] = ['linux/amd64', 'linux/arm64'];
+
+/** The props as the stack uses them; throws an error naming the prop and the fix. */
+export function resolveSettings(props: DebugTaskStackProps): DebugTaskSettings {
+  const hostNumber = (prop: string, param: HostParamName, value: number) =>
+    checkHostNumber(prop, param, value, HOST_PARAMS[param].description);
+
+  const maxDurationSeconds = hostNumber(
+    'maxDurationSeconds',
+    'durationSeconds',
+    props.maxDurationSeconds ?? STACK_DEFAULTS.maxDurationSeconds,
+  );
+  const graceSeconds = wholeNumberInRange(
+    'graceSeconds',
+    props.graceSeconds ?? STACK_DEFAULTS.graceSeconds,
+    10,
+    3600,
+  );
+  // The runner's SSM executionTimeout is duration + grace (+ a margin): it must fit its pattern.
+  if (!isValidHostParam('executionTimeout', String(maxDurationSeconds + graceSeconds + 60))) {
+    throw new Error(
+      `maxDurationSeconds + graceSeconds (${maxDurationSeconds} + ${graceSeconds}) is too long for the ` +
+        `SSM execution timeout (pattern ${HOST_PARAMS.executionTimeout.pattern}); lower maxDurationSeconds.`,
+    );
+  }
+
+  return {
+    toolbox: resolveToolbox(props),
+    allowedClusters: resolveClusters(props.allowedClusters),
+    maxDurationSeconds,
+    maxBytes: hostNumber('maxBytes', 'maxBytes', props.maxBytes ?? STACK_DEFAULTS.maxBytes),
+    maxSessionsPerHost: hostNumber(
+      'maxSessionsPerHost',
+      'maxSessions',
+      props.maxSessionsPerHost ?? STACK_DEFAULTS.maxSessionsPerHost,
+    ),
+    graceSeconds,
+    // S3 expiration needs at least a day; past ten years this is not a debugging bucket any more.
+    artifactRetentionDays: wholeNumberInRange(
+      'artifactRetentionDays',
+      props.artifactRetentionDays ?? STACK_DEFAULTS.artifactRetentionDays,
+      1,
+      3650,
+    ),
+    hostCpus: hostNumber('hostCpus', 'cpus', props.hostCpus ?? STACK_DEFAULTS.hostCpus),
+    hostMemoryMb: hostNumber('hostMemoryMb', 'memoryMb', props.hostMemoryMb ?? STACK_DEFAULTS.hostMemoryMb),
+    hostPidsLimit: hostNumber(
+      'hostPidsLimit',
+      'pidsLimit',
+      props.hostPidsLimit ?? STACK_DEFAULTS.hostPidsLimit,
+    ),
+  };
+}
+
+function resolveToolbox(props: DebugTaskStackProps): DebugTaskSettings['toolbox'] {
+  const image = props.toolboxImage;
+  if (image === undefined) {
+    const platform = props.toolboxPlatform ?? STACK_DEFAULTS.toolboxPlatform;
+    if (!PLATFORMS.includes(platform)) {
+      throw new Error(`toolboxPlatform '${platform}' is not supported; use one of ${PLATFORMS.join(', ')}.`);
+    }
+    return { directory: props.toolboxDirectory ?? TOOLBOX_DIR, platform };
+  }
+  if (props.toolboxDirectory !== undefined || props.toolboxPlatform !== undefined) {
+    throw new Error(
+      'toolboxDirectory and toolboxPlatform only apply to an image built by the stack; ' +
+        'remove them, or remove toolboxImage to build the image.',
+    );
+  }
+  // A deploy-time value (a CfnParameter, an import) cannot be checked here.
+  if (Token.isUnresolved(image)) return { image };
+  if (!DIGEST_SUFFIX.test(image)) {
+    throw new Error(
+      `toolboxImage '${image}' is not pinned by digest; give '<repository>@sha256:<64 hex digits>' ` +
+        "('docker buildx imagetools inspect <image>' prints the digest), or leave toolboxImage unset " +
+        'to build toolbox/Dockerfile.',
+    );
+  }
+  if (!isValidHostParam('image', image)) {
+    throw new Error(
+      `toolboxImage '${image}' is not an image reference the SSM document accepts ` +
+        `(pattern ${HOST_PARAMS.image.pattern}, at most ${HOST_PARAMS.image.maxChars} characters).`,
+    );
+  }
+  return { image };
+}
+
+function resolveClusters(clusters: string[] | undefined): readonly string[] {
+  if (clusters === undefined) return [];
+  if (clusters.length === 0) {
+    throw new Error(
+      'allowedClusters is empty, which would allow no cluster at all; leave it unset to allow any ' +
+        'cluster, or list the cluster names.',
+    );
+  }
+  for (const name of clusters) {
+    if (name.startsWith('arn:')) {
+      throw new Error(
+        `allowedClusters: '${name}' is an ARN; give the cluster name (${name.split('/').pop()}).`,
+      );
+    }
+    if (!CLUSTER_NAME.test(name)) {
+      throw new Error(
+        `allowedClusters: '${name}' is not an ECS cluster name (letters, digits, '-' and '_', 1 to 255).`,
+      );
+    }
+  }
+  return [...new Set(clusters)];
+}
+
+/** A number that goes to the host as an SSM parameter: it must match that parameter's pattern. */
+function checkHostNumber(prop: string, param: HostParamName, value: number, meaning: string): number {
+  if (!Number.isFinite(value) || value <= 0 || !isValidHostParam(param, String(value))) {
+    throw new Error(
+      `${prop} ${value} is not accepted by the host runner (SSM parameter ${param}: ${meaning} ` +
+        `Pattern ${HOST_PARAMS[param].pattern}); give a positive value that matches it.`,
+    );
+  }
+  return value;
+}
+
+function wholeNumberInRange(prop: string, value: number, min: number, max: number): number {
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new Error(`${prop} ${value} is out of range; give a whole number from ${min} to ${max}.`);
+  }
+  return value;
+}

@@ -1,0 +1,89 @@
+import { CancelCommandCommand, SendCommandCommand } from '@aws-sdk/client-ssm';
+import { requireEnv, optionalEnv } from '../config';
+import { fromStepFunctionsFailure, type DebugTaskError } from '../domain/errors';
+import type { HostParamValues } from '../domain/params';
+import type { ExecutionInput, LaunchInfo, ResolvedTarget } from '../domain/session';
+import { commandParameters } from '../host/runner-script';
+import { logger } from '../log';
+import { awsCall } from './aws-errors';
+import { ssmClient } from './clients';
+import { DELIVERY_TIMEOUT_SECONDS, DOCUMENT_VERSION, hostLimits, sessionComment } from './launch';
+
+/** What Catch hands to Cleanup: whatever state existed when a step failed, plus the failure. */
+export type CleanupState = ExecutionInput & {
+  target?: ResolvedTarget;
+  launch?: LaunchInfo;
+  error: { Error: string; Cause: string };
+};
+
+/** The host's cleanup only removes a container and a directory. */
+export const CLEANUP_TIMEOUT_SECONDS = 120;
+
+export interface CleanupDeps {
+  now?: () => number;
+}
+
+/**
+ * Cleanup: stop what may still run on the host, then fail with the error that brought us here.
+ *
+ * Best effort: a failing cleanup call is logged and must not replace the original error, which
+ * is what the user needs (CANCELLED, HOST_BUSY, ...). The host runner's own watchdog and the
+ * sweeper remove whatever this misses.
+ */
+export async function cleanupSession(state: CleanupState, deps: CleanupDeps = {}): Promise<never> {
+  const original: DebugTaskError = fromStepFunctionsFailure(state.error?.Error, state.error?.Cause);
+  logger.info('cleaning up after failure', { code: original.code });
+
+  if (state.launch?.commandId) {
+    const { commandId, instanceId } = state.launch;
+    await bestEffort('ssm:CancelCommand', () =>
+      ssmClient().send(new CancelCommandCommand({ CommandId: commandId, InstanceIds: [instanceId] })),
+    );
+  }
+  if (state.target) {
+    const target = state.target;
+    const values = cleanupValues(state, target, (deps.now ?? Date.now)());
+    await bestEffort('ssm:SendCommand (cleanup)', () =>
+      ssmClient().send(
+        new SendCommandCommand({
+          DocumentName: requireEnv('DOCUMENT_NAME'),
+          DocumentVersion: DOCUMENT_VERSION,
+          InstanceIds: [target.instanceId],
+          Parameters: commandParameters(values),
+          TimeoutSeconds: DELIVERY_TIMEOUT_SECONDS,
+          Comment: sessionComment(state.sessionId),
+        }),
+      ),
+    );
+  }
+  throw original;
+}
+
+/**
+ * The document's required parameters, for action `cleanup`: the runner only uses the session id
+ * (container name, work dir), but SSM validates every parameter before the script runs.
+ */
+function cleanupValues(state: CleanupState, target: ResolvedTarget, nowMs: number): HostParamValues {
+  const { spec } = state;
+  return {
+    action: 'cleanup',
+    sessionId: state.sessionId,
+    containerId: target.container.runtimeId,
+    tool: spec.tool,
+    durationSeconds: String(spec.durationSeconds),
+    maxBytes: String(spec.maxBytes),
+    image: optionalEnv('TOOLBOX_IMAGE', 'none'),
+    uploadUrl: '',
+    expiresAt: String(state.launch?.expiresAt ?? Math.floor(nowMs / 1000)),
+    ...hostLimits(),
+    executionTimeout: String(CLEANUP_TIMEOUT_SECONDS),
+  };
+}
+
+async function bestEffort(call: string, send: () => Promise<unknown>): Promise<void> {
+  try {
+    await awsCall(call, send);
+  } catch (error) {
+    logger.warn(`cleanup: ${call} failed; the original error is reported instead`, { error });
+  }
+}

@@ -1,0 +1,188 @@
+import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { SendCommandCommand } from '@aws-sdk/client-ssm';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import { numberEnv, optionalEnv, requireEnv } from '../config';
+import { DebugTaskError } from '../domain/errors';
+import { HOST_PARAMS, isValidHostParam, type HostParamValues } from '../domain/params';
+import { sessionKeys, type ExecutionInput, type LaunchInfo, type ResolvedTarget } from '../domain/session';
+import { TOOLS } from '../domain/tools';
+import { commandParameters } from '../host/runner-script';
+import { awsCall } from './aws-errors';
+import { s3Client, ssmClient } from './clients';
+
+/** State after Resolve. */
+export type LaunchState = ExecutionInput & { target: ResolvedTarget };
+
+/** Seconds after the end of the capture the host gets to compress and upload (the stack's default). */
+export const DEFAULT_GRACE_SECONDS = 30;
+/** Past expiresAt an upload may still be running (S3 checks the URL at the start of a request only). */
+export const UPLOAD_MARGIN_SECONDS = 120;
+/** The presigned URL outlives the session: an image pull can delay the start of the capture. */
+export const URL_EXTRA_SECONDS = 900;
+/**
+ * The stack updates the document by adding versions, and CloudFormation does not always make the
+ * new one the default (see lib/infra/command-document.ts): ask for the latest explicitly.
+ */
+export const DOCUMENT_VERSION = '$LATEST';
+/** SSM delivery timeout: a command that has not reached the agent within a minute is not worth running late. */
+export const DELIVERY_TIMEOUT_SECONDS = 60;
+/** SSM execution timeout past duration + grace: the third time box, after the tool's and the watchdog's. */
+export const EXECUTION_EXTRA_SECONDS = 60;
+
+export interface LaunchDeps {
+  /** Milliseconds since the epoch; injectable so tests can fix the time. */
+  now?: () => number;
+}
+
+/**
+ * Launch: presign the artifact upload, then start the runner on the host with SendCommand.
+ *
+ * The URL is minted here, right before the command, because a presigned URL dies with the
+ * credentials that signed it (see DESIGN.md section 6).
+ */
+export async function launchSession(state: LaunchState, deps: LaunchDeps = {}): Promise<LaunchInfo> {
+  const bucket = requireEnv('BUCKET_NAME');
+  const documentName = requireEnv('DOCUMENT_NAME');
+  const image = requireEnv('TOOLBOX_IMAGE');
+  const grace = Math.floor(numberEnv('GRACE_SECONDS', DEFAULT_GRACE_SECONDS));
+  const { sessionId, spec, target } = state;
+
+  const now = deps.now ?? Date.now;
+  const nowMs = now();
+  const nowSeconds = Math.floor(nowMs / 1000);
+  const expiresAt = nowSeconds + spec.durationSeconds + grace;
+  const deadline = expiresAt + UPLOAD_MARGIN_SECONDS;
+  const objectKey = sessionKeys.artifact(sessionId, TOOLS[spec.tool].extension);
+
+  const uploadUrl = await presignUpload(
+    bucket,
+    objectKey,
+    spec.durationSeconds + grace + URL_EXTRA_SECONDS,
+    nowMs,
+  );
+  const values: HostParamValues = {
+    action: 'run',
+    sessionId,
+    containerId: target.container.runtimeId,
+    tool: spec.tool,
+    durationSeconds: String(spec.durationSeconds),
+    maxBytes: String(spec.maxBytes),
+    filter: spec.filter,
+    iface: spec.iface,
+    snaplen: String(spec.snaplen),
+    image,
+    uploadUrl,
+    expiresAt: String(expiresAt),
+    ...hostLimits(),
+    executionTimeout: String(spec.durationSeconds + grace + EXECUTION_EXTRA_SECONDS),
+  };
+
+  const out = await awsCall(
+    'ssm:SendCommand',
+    () =>
+      ssmClient().send(
+        new SendCommandCommand({
+          DocumentName: documentName,
+          DocumentVersion: DOCUMENT_VERSION,
+          InstanceIds: [target.instanceId],
+          Parameters: commandParameters(values),
+          TimeoutSeconds: DELIVERY_TIMEOUT_SECONDS,
+          Comment: sessionComment(sessionId),
+        }),
+      ),
+    sendCommandOverride(target.instanceId),
+  );
+  const commandId = out.Command?.CommandId;
+  if (!commandId) {
+    throw new DebugTaskError('AWS_ERROR', `ssm:SendCommand returned no command id for ${target.instanceId}.`);
+  }
+  return {
+    commandId,
+    instanceId: target.instanceId,
+    bucket,
+    objectKey,
+    // When the command left, for the poll schedule; the deadlines above count from before, which is safer.
+    startedAt: new Date(now()).toISOString(),
+    deadline,
+    expiresAt,
+  };
+}
+
+/**
+ * A presigned PUT whose only signed header is `host`: the runner's curl may then send any
+ * Content-Type (application/gzip) and Content-Length without breaking the signature.
+ */
+export async function presignUpload(
+  bucket: string,
+  key: string,
+  expiresIn: number,
+  nowMs: number,
+): Promise<string> {
+  const url = await awsCall('s3:PutObject (presign)', () =>
+    getSignedUrl(s3Client(), new PutObjectCommand({ Bucket: bucket, Key: key }), {
+      expiresIn,
+      signingDate: new Date(nowMs),
+    }),
+  );
+  // The SSM document would refuse it anyway, with a less helpful message, after the command is sent.
+  if (!isValidHostParam('uploadUrl', url)) {
+    throw new DebugTaskError(
+      'AWS_ERROR',
+      `The presigned upload URL (${url.length} characters) does not fit the uploadUrl parameter of the SSM document.`,
+      {
+        hint: `Check BUCKET_NAME and AWS_ENDPOINT_URL_S3; the URL may have at most ${HOST_PARAMS.uploadUrl.maxChars} characters.`,
+        details: { length: url.length, host: safeHost(url) },
+      },
+    );
+  }
+  return url;
+}
+
+/** Toolbox limits of this deployment; an unset variable leaves the runner's own default. */
+export function hostLimits(): Pick<HostParamValues, 'cpus' | 'memoryMb' | 'pidsLimit' | 'maxSessions'> {
+  return {
+    cpus: optionalEnv('HOST_CPUS', HOST_PARAMS.cpus.default),
+    memoryMb: optionalEnv('HOST_MEMORY_MB', HOST_PARAMS.memoryMb.default),
+    pidsLimit: optionalEnv('HOST_PIDS_LIMIT', HOST_PARAMS.pidsLimit.default),
+    maxSessions: optionalEnv('HOST_MAX_SESSIONS', HOST_PARAMS.maxSessions.default),
+  };
+}
+
+/** SendCommand's Comment (at most 100 characters) ties the command to the session in CloudTrail. */
+export function sessionComment(sessionId: string): string {
+  return `debug-task ${sessionId}`.slice(0, 100);
+}
+
+/** SendCommand errors that are about the target, not about AWS: the user can act on those. */
+export function sendCommandOverride(instanceId: string) {
+  return (info: { name: string; message: string }): DebugTaskError | undefined => {
+    if (info.name === 'InvalidInstanceId') {
+      return new DebugTaskError(
+        'SSM_AGENT_OFFLINE',
+        `SSM cannot send a command to ${instanceId} (InvalidInstanceId: ${info.message.slice(0, 200)}).`,
+        {
+          hint: 'The instance is stopped, no longer managed, or its agent is not connected: `debug-task doctor TASK` checks it.',
+          details: { instanceId },
+        },
+      );
+    }
+    if (info.name === 'UnsupportedPlatformType') {
+      return new DebugTaskError(
+        'PLATFORM_UNSUPPORTED',
+        `SSM refuses the runner on ${instanceId}: ${info.message.slice(0, 200)}.`,
+        {
+          details: { instanceId },
+        },
+      );
+    }
+    return undefined;
+  };
+}
+
+function safeHost(url: string): string | undefined {
+  try {
+    return new URL(url).host;
+  } catch {
+    return undefined;
+  }
+}

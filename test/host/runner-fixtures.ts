@@ -1,0 +1,225 @@
+import { execFile, execFileSync } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { createServer, get, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { promisify } from 'node:util';
+import type { HostParamValues } from '../../lib/domain/params';
+
+/**
+ * Real-engine fixtures for the host runner tests. Traffic goes only to loopback and to the
+ * containers these tests start; every container carries TEST_LABEL so afterAll can remove it.
+ */
+
+const run = promisify(execFile);
+export const TEST_LABEL = 'debug-task.host-test';
+
+/** dt-<8..20 [a-z0-9]>-<4..12 [a-z0-9]>, unique per call. */
+export function uniqueSessionId(): string {
+  const time = Date.now().toString(36).padStart(9, '0');
+  return `dt-${time}${randomBytes(2).toString('hex')}-${randomBytes(4).toString('hex')}`;
+}
+
+export function sha256(data: Buffer): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+export async function docker(args: string[]): Promise<string> {
+  const { stdout } = await run('docker', args, { timeout: 60_000, maxBuffer: 8 * 1024 * 1024 });
+  return stdout.trim();
+}
+
+/** Ids of containers, running or not, with a label (`key` or `key=value`). */
+export async function containersLabelled(label: string): Promise<string[]> {
+  const out = await docker(['ps', '-aq', '--filter', `label=${label}`]);
+  return out ? out.split('\n') : [];
+}
+
+/** True once no container of the session is left. */
+export async function sessionContainersGone(sessionId: string): Promise<true | undefined> {
+  return (await containersLabelled(`debug-task.session=${sessionId}`)).length === 0 ? true : undefined;
+}
+
+/** True once the session's toolbox container (not a helper) runs. */
+export async function toolboxRunning(sessionId: string): Promise<true | undefined> {
+  const out = await docker([
+    'ps',
+    '-q',
+    '--filter',
+    `name=^debug-task-${sessionId}$`,
+    '--filter',
+    'status=running',
+  ]);
+  return out ? true : undefined;
+}
+
+export interface Target {
+  id: string;
+  address: string;
+}
+
+/** A container of the local image serving HTTP on port 80, like the demo's task. */
+export async function startTarget(image: string, runId: string): Promise<Target> {
+  const labels = ['--label', `${TEST_LABEL}=${runId}`];
+  const id = await docker([
+    'run',
+    '-d',
+    ...labels,
+    image,
+    '/bin/busybox',
+    'httpd',
+    '-f',
+    '-p',
+    '80',
+    '-h',
+    '/www',
+  ]);
+  const address = await docker([
+    'inspect',
+    '-f',
+    '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}',
+    id,
+  ]);
+  return { id, address };
+}
+
+export async function removeTestContainers(runId: string, sessionIds: string[]): Promise<void> {
+  const ids = [
+    ...(await containersLabelled(`${TEST_LABEL}=${runId}`)),
+    ...(await Promise.all(sessionIds.map((id) => containersLabelled(`debug-task.session=${id}`)))).flat(),
+  ];
+  if (ids.length > 0) await docker(['rm', '-f', ...ids]).catch(() => undefined);
+}
+
+/** One HTTP GET; resolves to the status code (0 when the request failed). */
+export function httpGet(address: string): Promise<number> {
+  return new Promise((resolve) => {
+    const req = get({ host: address, port: 80, path: '/', timeout: 2000 }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+    });
+    req.on('timeout', () => req.destroy());
+    req.on('error', () => resolve(0));
+  });
+}
+
+/**
+ * Requests to the target from `parallel` loops until stop() or `maxRequests` in all: bounded in
+ * count and time, and only ever to a container this test started.
+ */
+export function startTraffic(
+  address: string,
+  opts: { parallel?: number; pauseMs?: number; maxRequests?: number } = {},
+) {
+  const { parallel = 1, pauseMs = 100, maxRequests = 2000 } = opts;
+  let sent = 0;
+  let stopped = false;
+  const loop = async (): Promise<void> => {
+    while (!stopped && sent < maxRequests) {
+      sent++;
+      await httpGet(address);
+      if (pauseMs > 0) await new Promise((resolve) => setTimeout(resolve, pauseMs));
+    }
+  };
+  const loops = Promise.all(Array.from({ length: parallel }, loop));
+  return {
+    sent: () => sent,
+    stop: async () => {
+      stopped = true;
+      await loops;
+    },
+  };
+}
+
+export interface UploadReceiver {
+  /** A presigned-URL look-alike on 127.0.0.1. */
+  url: (key: string) => string;
+  uploads: Map<string, Buffer>;
+  close: () => Promise<void>;
+}
+
+/** Stands in for S3: takes PUT bodies on 127.0.0.1 and keeps them by path. */
+export async function startUploadReceiver(): Promise<UploadReceiver> {
+  const uploads = new Map<string, Buffer>();
+  const server: Server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => {
+      if (req.method !== 'PUT') {
+        res.writeHead(405).end();
+        return;
+      }
+      uploads.set(new URL(req.url ?? '/', 'http://x').pathname, Buffer.concat(chunks));
+      res.writeHead(200, { ETag: '"test"' }).end();
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: (key) => `http://127.0.0.1:${port}/bucket/${key}?X-Amz-Signature=abc123&X-Amz-Expires=900`,
+    uploads,
+    close: () => new Promise((resolve) => server.close(() => resolve())),
+  };
+}
+
+/** A loopback port nothing listens on (bound, then released). */
+export async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+/** Reads a pcap with the host's tcpdump: its text, and whether it read the whole file cleanly. */
+export function readPcap(
+  path: string,
+  extraArgs: string[] = [],
+): { text: string; clean: boolean; stderr: string } {
+  try {
+    const text = execFileSync('tcpdump', ['-n', '-r', path, ...extraArgs], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+      maxBuffer: 64 * 1024 * 1024,
+    });
+    return { text, clean: true, stderr: '' };
+  } catch (error) {
+    const failed = error as { stdout?: string; stderr?: string };
+    return { text: failed.stdout ?? '', clean: false, stderr: failed.stderr ?? '' };
+  }
+}
+
+export function nowSeconds(): number {
+  return Math.floor(Date.now() / 1000);
+}
+
+/** Values for one run; tests override what they are about. maxSessions is high: the engine is shared. */
+export function runValues(
+  base: { sessionId: string; containerId: string; image: string },
+  overrides: HostParamValues = {},
+): HostParamValues {
+  const durationSeconds = overrides.durationSeconds ?? '3';
+  return {
+    action: 'run',
+    tool: 'tcpdump',
+    durationSeconds,
+    maxBytes: '5000000',
+    maxSessions: '99',
+    expiresAt: String(nowSeconds() + Number(durationSeconds) + 30),
+    ...base,
+    ...overrides,
+  };
+}
+
+export async function waitFor<T>(
+  what: string,
+  probe: () => Promise<T | undefined>,
+  timeoutMs: number,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}.`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}

@@ -1,0 +1,257 @@
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DebugTaskError } from '../../lib/domain/errors';
+import { HOST_PARAMS, isValidHostParam, type HostParamName } from '../../lib/domain/params';
+import { parseManifest, runnerEnv } from '../../lib/host/local-runner';
+import {
+  buildCommandDocument,
+  buildRunnerScript,
+  commandParameters,
+  MAX_DOCUMENT_BYTES,
+  packageRoot,
+  runnerSourcePath,
+  shellParameterBlock,
+} from '../../lib/host/runner-script';
+
+/** The runner script and the SSM document built from it; bash only, no Docker needed. */
+
+const NAMES = Object.keys(HOST_PARAMS) as HostParamName[];
+
+/** Values worth trying against every pattern: valid ones for some parameter, hostile ones, edges. */
+const SAMPLES = [
+  '',
+  'dt-20261125120000-abc123',
+  'dt-short-abc',
+  '0123456789ab',
+  'feedface0123456789abcdef0123456789abcdef0123456789abcdef01234567',
+  'run',
+  'cleanup',
+  'tcpdump',
+  'snapshot',
+  'Tcpdump',
+  '60',
+  '0',
+  '99999',
+  '100000',
+  '1000000000',
+  'tcp port 443',
+  'tcp[13] & 2 != 0',
+  'tcp[tcpflags] & (tcp-syn|tcp-fin) != 0',
+  'host 10.0.0.5 and (port 80 or port 443)',
+  'ip6 and dst net fe80::/10',
+  'a]b[c',
+  'port 80; rm -rf /',
+  'port $(id)',
+  'port `id`',
+  "it's",
+  'a\\b',
+  'line\nbreak',
+  'eth0',
+  'veth1a2b@if3',
+  '262144',
+  'repo.example.com/toolbox@sha256:' + 'a'.repeat(64),
+  '123456789012.dkr.ecr.eu-west-1.amazonaws.com/debug-task-toolbox:1.2',
+  'http://127.0.0.1:9000/bucket/sessions/x/artifact.pcap.gz?X-Amz-Signature=ab%2Fc&X-Amz-Expires=900',
+  'https://bucket.s3.amazonaws.com/key?x=1 y',
+  'ftp://x/',
+  '1795600000',
+  '0.5',
+  '1.25',
+  '2.',
+  '256',
+  '64',
+  '2',
+  '3600',
+  'x'.repeat(1025),
+];
+
+/** A PATH whose `docker` only leaves a mark: shows whether the runner got as far as the engine. */
+function stubDockerPath(): { path: string; called: () => boolean; remove: () => void } {
+  const dir = mkdtempSync(join(tmpdir(), 'debug-task-stub-'));
+  writeFileSync(join(dir, 'docker'), `#!/bin/sh\ntouch '${dir}/called'\nexit 1\n`, { mode: 0o755 });
+  return {
+    path: `${dir}:${process.env.PATH}`,
+    called: () => existsSync(join(dir, 'called')),
+    remove: () => rmSync(dir, { recursive: true, force: true }),
+  };
+}
+
+/** What bash's [[ =~ ]] with the generated PATTERN_/MAXCHARS_ variables says of each sample. */
+function bashVerdicts(name: HostParamName, samples: string[]): boolean[] {
+  const script = `${shellParameterBlock()}
+pattern_var=PATTERN_$1 max_var=MAXCHARS_$1
+shift
+for v in "$@"; do
+  if ((\${#v} <= \${!max_var})) && [[ $v =~ \${!pattern_var} ]]; then echo 1; else echo 0; fi
+done`;
+  const out = execFileSync('bash', ['-c', script, 'check', name, ...samples], {
+    encoding: 'utf8',
+    env: { LC_ALL: 'C' },
+  });
+  return out
+    .trim()
+    .split('\n')
+    .map((line) => line === '1');
+}
+
+describe('runner script', () => {
+  const script = buildRunnerScript();
+
+  it('is found from the package root, from sources and from dist alike', () => {
+    expect(packageRoot(join(packageRoot(), 'dist', 'lib', 'host'))).toBe(packageRoot());
+    expect(runnerSourcePath()).toBe(join(packageRoot(), 'lib', 'host', 'runner.sh'));
+  });
+
+  it('carries a pattern and a length for every host parameter, and the defaults, after its header', () => {
+    for (const name of NAMES) {
+      expect(script).toContain(`readonly PATTERN_${name}='`);
+      expect(script).toContain(`readonly MAXCHARS_${name}=${HOST_PARAMS[name].maxChars}\n`);
+    }
+    expect(script).toContain("readonly DEFAULT_action='run'");
+    expect(script).toContain("readonly DEFAULT_filter=''");
+    expect(script.startsWith('#!/bin/bash\n')).toBe(true);
+    expect(script.indexOf('readonly PARAM_NAMES=')).toBeLessThan(script.indexOf('set -Eeuo pipefail'));
+  });
+
+  it('never contains a double brace, which SSM would read as a parameter reference', () => {
+    expect(script).not.toContain('{{');
+  });
+
+  it.each(NAMES)('judges %s values in bash exactly as params.ts does in JavaScript', (name) => {
+    const bash = bashVerdicts(name, SAMPLES);
+
+    const disagreements = SAMPLES.filter((sample, i) => bash[i] !== isValidHostParam(name, sample));
+    expect(disagreements).toEqual([]);
+  });
+
+  it('refuses to run without the generated block, with INVALID_ARGUMENT in its manifest', () => {
+    const raw = spawnSync('bash', [runnerSourcePath()], {
+      env: { PATH: process.env.PATH, SSM_sessionId: 'dt-20261125120000-abc123' },
+      encoding: 'utf8',
+    });
+
+    expect(raw.status).toBe(2);
+    expect(parseManifest(raw.stdout)).toMatchObject({
+      v: 1,
+      status: 'FAILED',
+      error: { code: 'INVALID_ARGUMENT', message: expect.stringContaining('runner-script.ts') },
+    });
+  });
+
+  it('re-checks every value itself and names the one it refuses, before touching Docker', () => {
+    const env = runnerEnv({ sessionId: 'dt-20261125120000-abc123', durationSeconds: '10; reboot' });
+    const stub = stubDockerPath();
+
+    const run = spawnSync('bash', ['-c', script], { env: { ...env, PATH: stub.path }, encoding: 'utf8' });
+    const dockerCalled = stub.called();
+    stub.remove();
+
+    expect(dockerCalled).toBe(false);
+    expect(run.status).toBe(2);
+    const manifest = parseManifest(run.stdout);
+    expect(manifest).toMatchObject({
+      sessionId: 'dt-20261125120000-abc123',
+      error: { code: 'INVALID_ARGUMENT' },
+    });
+    expect(manifest!.error!.message).toContain('Parameter durationSeconds is invalid: received "10; reboot"');
+    expect(run.stdout.trim().split('\n')).toHaveLength(1);
+  });
+
+  it('never echoes an upload URL it refuses: the signature must not leave the host', () => {
+    const env = runnerEnv({ sessionId: 'dt-20261125120000-abc123' });
+
+    const run = spawnSync('bash', ['-c', script], {
+      env: { ...env, SSM_uploadUrl: 'http://h/k?X-Amz-Signature=secret value' },
+      encoding: 'utf8',
+    });
+
+    expect(parseManifest(run.stdout)?.error?.message).toMatch(/^Parameter uploadUrl is invalid/);
+    expect(run.stdout + run.stderr).not.toContain('secret');
+  });
+
+  it('requires what a run needs, and reports a missing one by its SSM_ name', () => {
+    const env = runnerEnv({ sessionId: 'dt-20261125120000-abc123', tool: 'tcpdump' });
+
+    const run = spawnSync('bash', ['-c', script], { env, encoding: 'utf8' });
+
+    expect(run.status).toBe(2);
+    expect(parseManifest(run.stdout)?.error?.message).toBe(
+      'Parameter containerId is required (environment variable SSM_containerId is empty).',
+    );
+  });
+});
+
+describe('SSM command document', () => {
+  const document = buildCommandDocument();
+
+  it('is a schema 2.2 document with one runShellScript step, under the 64 KB limit', () => {
+    expect(Buffer.byteLength(JSON.stringify(document))).toBeLessThan(MAX_DOCUMENT_BYTES);
+    expect(document.schemaVersion).toBe('2.2');
+    expect(document.mainSteps).toHaveLength(1);
+    expect(document.mainSteps[0]).toMatchObject({
+      action: 'aws:runShellScript',
+      name: 'runDebugTask',
+      inputs: { timeoutSeconds: '{{ executionTimeout }}' },
+    });
+    expect(document.mainSteps[0].inputs.runCommand.join('\n')).toBe(buildRunnerScript());
+  });
+
+  it.each(NAMES)('declares %s with the pattern, length, description and default of params.ts', (name) => {
+    const param = HOST_PARAMS[name];
+
+    expect(document.parameters[name]).toEqual({
+      type: 'String',
+      description: param.description,
+      allowedPattern: param.pattern,
+      maxChars: param.maxChars,
+      ...('default' in param && { default: param.default }),
+      ...(name !== 'executionTimeout' && { interpolationType: 'ENV_VAR' }),
+    });
+  });
+
+  it('substitutes executionTimeout into timeoutSeconds only: the one double brace of the document', () => {
+    expect(document.parameters.executionTimeout.interpolationType).toBeUndefined();
+    expect(JSON.stringify(document).split('{{')).toHaveLength(2);
+  });
+});
+
+describe('commandParameters', () => {
+  it('maps each value to the one-element list SendCommand takes, leaving empty defaults to SSM', () => {
+    const parameters = commandParameters({
+      action: 'run',
+      sessionId: 'dt-20261125120000-abc123',
+      durationSeconds: '60',
+      filter: '',
+      executionTimeout: '120',
+    });
+
+    expect(parameters).toEqual({
+      action: ['run'],
+      sessionId: ['dt-20261125120000-abc123'],
+      durationSeconds: ['60'],
+      executionTimeout: ['120'],
+    });
+  });
+
+  it('throws INVALID_ARGUMENT naming the parameter SSM would refuse', () => {
+    const call = () =>
+      commandParameters({ sessionId: 'dt-20261125120000-abc123', filter: 'port 80; reboot' });
+
+    expect(call).toThrow(DebugTaskError);
+    expect(call).toThrow(/Host parameter filter is invalid: received "port 80; reboot"/);
+    try {
+      call();
+    } catch (error) {
+      expect((error as DebugTaskError).code).toBe('INVALID_ARGUMENT');
+      expect((error as DebugTaskError).details).toEqual({ parameter: 'filter' });
+    }
+  });
+
+  it('does not repeat a refused upload URL in its message', () => {
+    const call = () => commandParameters({ uploadUrl: 'https://b/k?X-Amz-Signature=secret "quoted"' });
+
+    expect(call).toThrow(/uploadUrl is invalid: received \(a presigned URL, not shown\)/);
+  });
+});

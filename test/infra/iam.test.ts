@@ -1,0 +1,171 @@
+import type { HandlerName } from '../../lib/infra/debug-function';
+import {
+  HANDLERS,
+  PINNED_IMAGE,
+  actionsOf,
+  flat,
+  resourcesOf,
+  resourcesOfType,
+  statementsAllowing,
+  statementsOfHandler,
+  synth,
+  type Statement,
+} from './helpers';
+
+const { template } = synth({ toolboxImage: PINNED_IMAGE, allowedClusters: ['prod', 'staging'] });
+const { template: anyCluster } = synth({ toolboxImage: PINNED_IMAGE });
+
+const ARN_PREFIX = 'arn:<AWS::Partition>';
+const REGION_ACCOUNT = '<AWS::Region>:<AWS::AccountId>';
+
+/** Every action a handler's role may perform (the function's log group aside). */
+function actionsOfHandler(handler: HandlerName): string[] {
+  return statementsOfHandler(template, handler)
+    .flatMap(actionsOf)
+    .filter((action) => !action.startsWith('logs:'))
+    .sort();
+}
+
+const flatResources = (statements: Statement[]) => statements.flatMap(resourcesOf).map(flat).sort();
+
+describe('IAM', () => {
+  it('allows no wildcard action anywhere', () => {
+    const allowed = Object.values(resourcesOfType(template, 'AWS::IAM::Policy'))
+      .flatMap((policy) => (policy.Properties.PolicyDocument as { Statement: Statement[] }).Statement)
+      .filter((statement) => statement.Effect === 'Allow')
+      .flatMap(actionsOf);
+
+    expect(allowed.length).toBeGreaterThan(0);
+    expect(allowed.filter((action) => action.includes('*'))).toEqual([]);
+  });
+
+  it.each<[HandlerName, string[]]>([
+    ['resolve', ['ecs:DescribeContainerInstances', 'ecs:DescribeTasks', 'ssm:DescribeInstanceInformation']],
+    ['launch', ['s3:PutObject', 'ssm:SendCommand']],
+    ['poll', ['s3:GetObject', 's3:ListBucket', 'ssm:GetCommandInvocation']],
+    ['collect', ['s3:GetObject', 's3:ListBucket', 's3:PutObject', 'ssm:GetCommandInvocation']],
+    ['cleanup', ['ssm:CancelCommand', 'ssm:SendCommand']],
+    [
+      'api',
+      [
+        's3:GetObject',
+        's3:PutObject',
+        'states:DescribeExecution',
+        'states:GetExecutionHistory',
+        'states:ListExecutions',
+        'states:StartExecution',
+        'states:StopExecution',
+      ],
+    ],
+  ])('gives %s exactly the actions its step calls', (handler, actions) => {
+    expect(actionsOfHandler(handler)).toEqual([...actions].sort());
+  });
+
+  it.each(HANDLERS)('lets %s write only to its own log group', (handler) => {
+    const logStatements = statementsOfHandler(template, handler).filter((statement) =>
+      actionsOf(statement).some((action) => action.startsWith('logs:')),
+    );
+
+    expect(logStatements.flatMap(actionsOf).sort()).toEqual(['logs:CreateLogStream', 'logs:PutLogEvents']);
+    expect(flatResources(logStatements)).toEqual([
+      expect.stringMatching(new RegExp(`^<${handler}Logs[0-9A-F]{8}\\.Arn>$`)),
+    ]);
+  });
+
+  it.each<HandlerName>(['launch', 'cleanup'])(
+    'scopes SendCommand of %s to our document and to EC2 and ECS Anywhere instances',
+    (handler) => {
+      const resources = flatResources(statementsAllowing(template, handler, 'ssm:SendCommand'));
+
+      expect(resources).toHaveLength(3);
+      expect(resources).toEqual(
+        expect.arrayContaining([
+          expect.stringMatching(
+            new RegExp(`^${ARN_PREFIX}:ssm:${REGION_ACCOUNT}:document/<RunnerDocument[0-9A-F]{8}>$`),
+          ),
+          `${ARN_PREFIX}:ec2:${REGION_ACCOUNT}:instance/*`,
+          `${ARN_PREFIX}:ssm:${REGION_ACCOUNT}:managed-instance/*`,
+        ]),
+      );
+    },
+  );
+
+  it('never allows SendCommand on every document', () => {
+    for (const handler of HANDLERS) {
+      const resources = flatResources(statementsAllowing(template, handler, 'ssm:SendCommand'));
+      expect(resources).not.toContain('*');
+      expect(resources.filter((resource) => resource.includes(':document/*'))).toEqual([]);
+    }
+  });
+
+  it('limits resolve to the allowed clusters with the ecs:cluster condition', () => {
+    const [statement] = statementsAllowing(template, 'resolve', 'ecs:DescribeTasks');
+
+    expect(actionsOf(statement).sort()).toEqual(['ecs:DescribeContainerInstances', 'ecs:DescribeTasks']);
+    expect(flatResources([statement])).toEqual(
+      [
+        `${ARN_PREFIX}:ecs:${REGION_ACCOUNT}:container-instance/*`,
+        `${ARN_PREFIX}:ecs:${REGION_ACCOUNT}:task/*`,
+      ].sort(),
+    );
+    expect(statement.Condition?.ArnEquals?.['ecs:cluster']).toBeDefined();
+    expect((statement.Condition?.ArnEquals['ecs:cluster'] as unknown[]).map(flat).sort()).toEqual([
+      `${ARN_PREFIX}:ecs:${REGION_ACCOUNT}:cluster/prod`,
+      `${ARN_PREFIX}:ecs:${REGION_ACCOUNT}:cluster/staging`,
+    ]);
+  });
+
+  it('lets resolve read any cluster of the account and region when no cluster is configured', () => {
+    const [statement] = statementsAllowing(anyCluster, 'resolve', 'ecs:DescribeTasks');
+
+    expect(statement.Condition).toBeUndefined();
+    expect(flatResources([statement])).not.toContain('*');
+  });
+
+  it.each<[HandlerName, string]>([
+    ['launch', 's3:PutObject'],
+    ['poll', 's3:GetObject'],
+    ['collect', 's3:GetObject'],
+    ['collect', 's3:PutObject'],
+    ['api', 's3:GetObject'],
+    ['api', 's3:PutObject'],
+  ])('limits %s %s to objects under sessions/', (handler, action) => {
+    expect(flatResources(statementsAllowing(template, handler, action))).toEqual([
+      expect.stringMatching(/^<Artifacts[0-9A-F]{8}\.Arn>\/sessions\/\*$/),
+    ]);
+  });
+
+  it.each<HandlerName>(['poll', 'collect'])('lets %s list the sessions/ prefix only', (handler) => {
+    const [statement] = statementsAllowing(template, handler, 's3:ListBucket');
+
+    expect(statement.Condition).toEqual({ StringLike: { 's3:prefix': ['sessions/*'] } });
+  });
+
+  it('lets api start and list executions of its state machine and read or stop only its executions', () => {
+    const stateMachine = /^<Sessions[0-9A-F]{8}>$/;
+
+    expect(flatResources(statementsAllowing(template, 'api', 'states:StartExecution'))).toEqual([
+      expect.stringMatching(stateMachine),
+    ]);
+    expect(flatResources(statementsAllowing(template, 'api', 'states:ListExecutions'))).toEqual([
+      expect.stringMatching(stateMachine),
+    ]);
+    for (const action of ['states:DescribeExecution', 'states:StopExecution', 'states:GetExecutionHistory']) {
+      expect(flatResources(statementsAllowing(template, 'api', action))).toEqual([
+        expect.stringMatching(
+          new RegExp(`^${ARN_PREFIX}:states:${REGION_ACCOUNT}:execution:<Sessions[0-9A-F]{8}\\.Name>:\\*$`),
+        ),
+      ]);
+    }
+  });
+
+  it('grants "*" only to the SSM calls whose resources exist only at run time', () => {
+    const onEverything = HANDLERS.flatMap((handler) =>
+      statementsOfHandler(template, handler).filter((statement) => resourcesOf(statement).includes('*')),
+    ).flatMap(actionsOf);
+
+    expect([...new Set(onEverything)].sort()).toEqual(
+      ['ssm:CancelCommand', 'ssm:DescribeInstanceInformation', 'ssm:GetCommandInvocation'].sort(),
+    );
+  });
+});

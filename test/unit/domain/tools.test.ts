@@ -1,0 +1,30 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { TOOLS, TOOL_NAMES } from '../../../lib/domain/tools';
+import { HOST_PARAMS } from '../../../lib/domain/params';
+
+const RUNNER = readFileSync(join(__dirname, '..', '..', '..', 'lib', 'host', 'runner.sh'), 'utf8');
+
+describe('the tool catalog', () => {
+  it('names exactly the tools the host parameter admits', () => {
+    for (const name of TOOL_NAMES) expect(new RegExp(HOST_PARAMS.tool.pattern).test(name)).toBe(true);
+    expect(HOST_PARAMS.tool.pattern).toBe(`^(${TOOL_NAMES.join('|')})$`);
+  });
+
+  it.each(TOOL_NAMES)('gives %s the same capabilities as the runner’s tool_caps', (name) => {
+    const line = new RegExp(`^\\s*${name}\\) echo ([A-Z_ ]+) ;;`, 'm').exec(RUNNER);
+    expect(line?.[1].trim().split(' ')).toEqual([...TOOLS[name].capabilities]);
+  });
+
+  it('never grants SYS_ADMIN or privileged mode to any tool', () => {
+    for (const name of TOOL_NAMES) expect(TOOLS[name].capabilities).not.toContain('SYS_ADMIN');
+    expect(RUNNER).not.toMatch(/--privileged/);
+  });
+
+  it('keeps every default within its maximum', () => {
+    for (const t of Object.values(TOOLS)) {
+      expect(t.defaultDurationSeconds).toBeLessThanOrEqual(t.maxDurationSeconds);
+      expect(t.defaultMaxBytes).toBeLessThanOrEqual(t.maxMaxBytes);
+    }
+  });
+});

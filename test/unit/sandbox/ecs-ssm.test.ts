@@ -1,0 +1,168 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ECSClient, ListTasksCommand } from '@aws-sdk/client-ecs';
+import {
+  DescribeInstanceInformationCommand,
+  GetCommandInvocationCommand,
+  InvocationDoesNotExist,
+  SendCommandCommand,
+  SSMClient,
+} from '@aws-sdk/client-ssm';
+import { DebugTaskError } from '../../../lib/domain/errors';
+import type { DockerEngine } from '../../../lib/sandbox/docker-api';
+import { osRelease, startEcsSsmStandIn, type SsmDocument } from '../../../lib/sandbox/ecs-ssm';
+
+/** The stand-in with a fake engine (no Docker needed): the SSM side and the plumbing. */
+
+const credentials = { accessKeyId: 'AKIATESTFAKE0000000', secretAccessKey: 'test-secret-not-real' };
+const doc: SsmDocument = {
+  schemaVersion: '2.2',
+  parameters: {
+    msg: { type: 'String', allowedPattern: '^[a-z]*$', default: '', interpolationType: 'ENV_VAR' },
+  },
+  mainSteps: [{ action: 'aws:runShellScript', name: 'run', inputs: { runCommand: ['echo "[$SSM_msg]"'] } }],
+};
+
+const emptyEngine = (overrides: Partial<DockerEngine> = {}): DockerEngine => ({
+  ping: async () => undefined,
+  listContainers: async () => [],
+  inspectContainer: async () => undefined,
+  version: async () => ({ Version: '0.0.0', ApiVersion: '1.41' }),
+  ...overrides,
+});
+
+describe('startEcsSsmStandIn', () => {
+  it('refuses to start without a Docker engine, with SANDBOX_UNAVAILABLE', async () => {
+    const docker = emptyEngine({
+      ping: async () => {
+        throw new DebugTaskError('SANDBOX_UNAVAILABLE', 'The local Docker engine does not answer.');
+      },
+    });
+    await expect(
+      startEcsSsmStandIn({ document: doc, documentName: 'd', home: '/tmp', region: 'xx-test-1', docker }),
+    ).rejects.toMatchObject({ code: 'SANDBOX_UNAVAILABLE' });
+  });
+
+  it('refuses a document it cannot run faithfully', async () => {
+    await expect(
+      startEcsSsmStandIn({
+        document: { ...doc, mainSteps: [] },
+        documentName: 'd',
+        home: '/tmp',
+        region: 'xx-test-1',
+        docker: emptyEngine(),
+      }),
+    ).rejects.toThrow(/cannot run in the sandbox/);
+  });
+
+  it('reports the platform and agent version it is given', async () => {
+    const standIn = await startEcsSsmStandIn({
+      document: doc,
+      documentName: 'd',
+      home: '/tmp',
+      region: 'xx-test-1',
+      docker: emptyEngine(),
+      platform: { name: 'Flatcar Container Linux by Kinvolk', version: '3815.2.0' },
+      agentVersion: '3.2.0.0',
+    });
+    const ssm = new SSMClient({ endpoint: standIn.endpoint, region: 'xx-test-1', credentials });
+    try {
+      const { InstanceInformationList } = await ssm.send(new DescribeInstanceInformationCommand({}));
+      expect(InstanceInformationList![0]).toMatchObject({
+        PlatformName: 'Flatcar Container Linux by Kinvolk',
+        PlatformVersion: '3815.2.0',
+        AgentVersion: '3.2.0.0',
+      });
+    } finally {
+      ssm.destroy();
+      await standIn.stop();
+    }
+  });
+
+  it('is eventually consistent when asked: InvocationDoesNotExist right after SendCommand, then the result', async () => {
+    const standIn = await startEcsSsmStandIn({
+      document: doc,
+      documentName: 'd',
+      home: '/tmp',
+      region: 'xx-test-1',
+      docker: emptyEngine(),
+      consistencyDelayMs: 300,
+    });
+    const ssm = new SSMClient({ endpoint: standIn.endpoint, region: 'xx-test-1', credentials });
+    try {
+      const sent = await ssm.send(
+        new SendCommandCommand({
+          DocumentName: 'd',
+          InstanceIds: [standIn.instanceId],
+          Parameters: { msg: ['hi'] },
+        }),
+      );
+      expect(sent.Command).toMatchObject({
+        Status: 'Pending',
+        DocumentName: 'd',
+        InstanceIds: [standIn.instanceId],
+      });
+      const get = () =>
+        ssm.send(
+          new GetCommandInvocationCommand({
+            CommandId: sent.Command!.CommandId!,
+            InstanceId: standIn.instanceId,
+          }),
+        );
+      await expect(get()).rejects.toBeInstanceOf(InvocationDoesNotExist);
+      await new Promise((r) => setTimeout(r, 400));
+      expect(await get()).toMatchObject({ Status: 'Success', StandardOutputContent: '[hi]\n' });
+    } finally {
+      ssm.destroy();
+      await standIn.stop();
+    }
+  });
+
+  it('answers 500 ServerException when the engine fails mid-call, and still records the call', async () => {
+    const docker = emptyEngine({
+      listContainers: async () => {
+        throw new Error('engine went away');
+      },
+    });
+    const standIn = await startEcsSsmStandIn({
+      document: doc,
+      documentName: 'd',
+      home: '/tmp',
+      region: 'xx-test-1',
+      docker,
+    });
+    const ecs = new ECSClient({
+      endpoint: standIn.endpoint,
+      region: 'xx-test-1',
+      credentials,
+      maxAttempts: 1,
+    });
+    try {
+      await expect(ecs.send(new ListTasksCommand({}))).rejects.toMatchObject({
+        name: 'ServerException',
+        $metadata: { httpStatusCode: 500 },
+      });
+      expect(standIn.calls).toEqual([{ service: 'ecs', action: 'ListTasks' }]);
+    } finally {
+      ecs.destroy();
+      await standIn.stop();
+    }
+  });
+});
+
+describe('osRelease', () => {
+  it('reads NAME and VERSION_ID, quoted or not', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'debug-task-os-release-'));
+    try {
+      await writeFile(
+        join(dir, 'os-release'),
+        'NAME="Amazon Linux"\nVERSION="2023"\nVERSION_ID=2023\nID=amzn\n',
+      );
+      expect(osRelease(join(dir, 'os-release'))).toEqual({ name: 'Amazon Linux', version: '2023' });
+      expect(osRelease(join(dir, 'missing'))).toEqual({ name: 'Linux', version: '' });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
