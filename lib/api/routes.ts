@@ -1,7 +1,4 @@
-import type {
-  APIGatewayProxyEventV2WithIAMAuthorizer,
-  APIGatewayProxyStructuredResultV2,
-} from 'aws-lambda';
+import type { APIGatewayProxyEventV2WithIAMAuthorizer, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { DebugTaskError, EXIT } from '../domain/errors';
 import { numberEnv, requireEnv } from '../config';
 import { logger } from '../log';
@@ -14,7 +11,10 @@ function apiConfig(): ApiConfig {
   config ??= {
     stateMachineArn: requireEnv('STATE_MACHINE_ARN'),
     bucket: requireEnv('BUCKET_NAME'),
-    limits: { maxDurationSeconds: numberEnv('MAX_DURATION_SECONDS', 900), maxBytes: numberEnv('MAX_BYTES', 1e9) },
+    limits: {
+      maxDurationSeconds: numberEnv('MAX_DURATION_SECONDS', 900),
+      maxBytes: numberEnv('MAX_BYTES', 1e9),
+    },
   };
   return config;
 }
@@ -48,7 +48,9 @@ export async function handleApiRequest(
         return json(202, cancelled);
       }
       default:
-        return json(404, { error: { code: 'INVALID_ARGUMENT', message: `No route ${event.routeKey}.`, hint: '' } });
+        return json(404, {
+          error: { code: 'INVALID_ARGUMENT', message: `No route ${event.routeKey}.`, hint: '' },
+        });
     }
   } catch (error) {
     const typed =
@@ -56,7 +58,12 @@ export async function handleApiRequest(
         ? error
         : new DebugTaskError('AWS_ERROR', 'The request failed inside the API.', { cause: error });
     // Internals go to the log, never to the caller.
-    logger.error('request failed', { routeKey: event.routeKey, sessionId: id, error: typed, cause: typed.cause });
+    logger.error('request failed', {
+      routeKey: event.routeKey,
+      sessionId: id,
+      error: typed,
+      cause: typed.cause,
+    });
     return json(httpStatusOf(typed), { error: typed.toJSON() });
   }
 }

@@ -89,7 +89,10 @@ export async function getSession(
     view.error = fromStepFunctionsFailure(execution.error, execution.cause).toJSON();
     if (view.error.code === 'CANCELLED') view.status = 'CANCELLED';
   } else if (execution.status === 'TIMED_OUT') {
-    view.error = new DebugTaskError('SESSION_TIMED_OUT', 'The session ran past its deadline and was stopped.').toJSON();
+    view.error = new DebugTaskError(
+      'SESSION_TIMED_OUT',
+      'The session ran past its deadline and was stopped.',
+    ).toJSON();
   } else if (execution.status === 'ABORTED') {
     view.error = new DebugTaskError('CANCELLED', 'The session was stopped.').toJSON();
   }

@@ -20,10 +20,14 @@ async function apiUrlFromStack(flags: ApiFlags): Promise<string> {
     });
   } catch (error) {
     if (error instanceof DebugTaskError) throw error;
-    throw new DebugTaskError('AWS_ERROR', `Could not read stack ${flags.stackName}: ${(error as Error).message}`, {
-      hint: 'Deploy with `npx cdk deploy`, check --region/AWS_REGION, or pass --api-url (or set DEBUG_TASK_API_URL).',
-      cause: error,
-    });
+    throw new DebugTaskError(
+      'AWS_ERROR',
+      `Could not read stack ${flags.stackName}: ${(error as Error).message}`,
+      {
+        hint: 'Deploy with `npx cdk deploy`, check --region/AWS_REGION, or pass --api-url (or set DEBUG_TASK_API_URL).',
+        cause: error,
+      },
+    );
   } finally {
     client.destroy();
   }

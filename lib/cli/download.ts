@@ -30,7 +30,11 @@ export async function downloadArtifact(url: string, expected: ExpectedArtifact, 
       hint: 'The link may have expired: run `debug-task fetch SESSION` for a fresh one.',
     });
   }
-  await unpackArtifact(Readable.fromWeb(response.body as import('node:stream/web').ReadableStream), expected, path);
+  await unpackArtifact(
+    Readable.fromWeb(response.body as import('node:stream/web').ReadableStream),
+    expected,
+    path,
+  );
 }
 
 /** Same checks for an artifact already on this machine (debug-task local). */
@@ -56,7 +60,9 @@ async function unpackArtifact(source: Readable, expected: ExpectedArtifact, path
   } catch (error) {
     await rm(partial, { force: true });
     if (error instanceof DebugTaskError) throw error;
-    throw new DebugTaskError('UPLOAD_FAILED', 'The downloaded artifact is not a valid gzip stream.', { cause: error });
+    throw new DebugTaskError('UPLOAD_FAILED', 'The downloaded artifact is not a valid gzip stream.', {
+      cause: error,
+    });
   }
 }
 
@@ -65,7 +71,9 @@ function check(what: string, got: { sha256: string; bytes: number }, sha256: str
     throw new DebugTaskError(
       'UPLOAD_FAILED',
       `The ${what} does not match what the host computed: sha256 ${got.sha256} (${got.bytes} bytes), expected ${sha256} (${bytes} bytes).`,
-      { hint: 'Fetch it again with `debug-task fetch SESSION`; if it persists the object was altered in S3.' },
+      {
+        hint: 'Fetch it again with `debug-task fetch SESSION`; if it persists the object was altered in S3.',
+      },
     );
   }
 }

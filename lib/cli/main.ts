@@ -60,7 +60,10 @@ function captureOptions(command: Command, defaultTool?: string): Command {
 
 function apiOptions(command: Command): Command {
   return command
-    .option('--api-url <url>', 'the deployment API (default: $DEBUG_TASK_API_URL, else the stack output ApiUrl)')
+    .option(
+      '--api-url <url>',
+      'the deployment API (default: $DEBUG_TASK_API_URL, else the stack output ApiUrl)',
+    )
     .option('--stack-name <name>', 'CloudFormation stack to read the API URL from', 'DebugTask')
     .option('--region <region>', 'AWS region of the stack (default: $AWS_REGION)');
 }
@@ -91,12 +94,16 @@ export function buildProgram(run: (load: () => Promise<number>) => void): Comman
   apiOptions(program.command('status').argument('<session>').option('--json'))
     .description('show a session’s status, phase, result or error')
     .action((id: string, flags: ApiFlags) =>
-      run(async () => (await import('./commands/sessions')).statusCommand(id, flags, outputFor(program, flags))),
+      run(async () =>
+        (await import('./commands/sessions')).statusCommand(id, flags, outputFor(program, flags)),
+      ),
     );
   apiOptions(program.command('cancel').argument('<session>').option('--json'))
     .description('cancel a running session; its toolbox container is removed')
     .action((id: string, flags: ApiFlags) =>
-      run(async () => (await import('./commands/sessions')).cancelCommand(id, flags, outputFor(program, flags))),
+      run(async () =>
+        (await import('./commands/sessions')).cancelCommand(id, flags, outputFor(program, flags)),
+      ),
     );
   apiOptions(
     program
@@ -107,7 +114,9 @@ export function buildProgram(run: (load: () => Promise<number>) => void): Comman
   )
     .description('download (again) the artifact of a finished session, checking its sha256')
     .action((id: string, flags: ApiFlags & { output?: string }) =>
-      run(async () => (await import('./commands/sessions')).fetchCommand(id, flags, outputFor(program, flags))),
+      run(async () =>
+        (await import('./commands/sessions')).fetchCommand(id, flags, outputFor(program, flags)),
+      ),
     );
   apiOptions(program.command('list').option('--active', 'only running sessions').option('--json'))
     .description('recent sessions, newest first')
@@ -129,7 +138,9 @@ export function buildProgram(run: (load: () => Promise<number>) => void): Comman
   )
     .description('run the host runner against a container on the local Docker engine')
     .action((container: string, flags: LocalFlags) =>
-      run(async () => (await import('./commands/local')).localCommand(container, flags, outputFor(program, flags))),
+      run(async () =>
+        (await import('./commands/local')).localCommand(container, flags, outputFor(program, flags)),
+      ),
     );
   captureOptions(
     program
@@ -138,7 +149,9 @@ export function buildProgram(run: (load: () => Promise<number>) => void): Comman
       .option('--keep', 'leave the sandbox’s S3 data directory for inspection'),
     'tcpdump',
   )
-    .description('the whole path on a local sandbox: a target with HTTP traffic, one session, torn down after')
+    .description(
+      'the whole path on a local sandbox: a target with HTTP traffic, one session, torn down after',
+    )
     .action((flags: DemoFlags) =>
       run(async () => (await import('./commands/demo')).demoCommand(flags, outputFor(program, flags))),
     );

@@ -47,7 +47,9 @@ export function printError(output: Output, error: unknown): number {
   const typed =
     error instanceof DebugTaskError
       ? error
-      : new DebugTaskError('AWS_ERROR', error instanceof Error ? error.message : String(error), { cause: error });
+      : new DebugTaskError('AWS_ERROR', error instanceof Error ? error.message : String(error), {
+          cause: error,
+        });
   if (output.json) {
     printJson(output, { error: typed.toJSON() });
   } else {

@@ -88,11 +88,17 @@ export async function followSession(
     if (view.status !== 'RUNNING') {
       options.progress.done();
       if (cancelRequestedAt !== undefined && view.status !== 'SUCCEEDED') {
-        throw new DebugTaskError('CANCELLED', `Session ${sessionId} was cancelled; nothing is left on the host.`);
+        throw new DebugTaskError(
+          'CANCELLED',
+          `Session ${sessionId} was cancelled; nothing is left on the host.`,
+        );
       }
       return view;
     }
-    if (cancelRequestedAt !== undefined && Date.now() - cancelRequestedAt > (options.cancelTimeoutMs ?? 60_000)) {
+    if (
+      cancelRequestedAt !== undefined &&
+      Date.now() - cancelRequestedAt > (options.cancelTimeoutMs ?? 60_000)
+    ) {
       throw new DebugTaskError('CANCELLED', `Session ${sessionId} is still cancelling.`, {
         hint: `Check it with \`debug-task status ${sessionId}\`; the host's watchdog removes the container at its deadline.`,
       });

@@ -17,10 +17,14 @@ export function parseDuration(text: string): number {
   const match = /^\s*(\d+(?:\.\d+)?)\s*([smh]?)\s*$/i.exec(text);
   const seconds = match ? Number(match[1]) * DURATION_UNITS[match[2].toLowerCase()] : NaN;
   if (!Number.isFinite(seconds) || seconds < 1 || !Number.isInteger(seconds)) {
-    throw new DebugTaskError('DURATION_OUT_OF_RANGE', `--duration "${text}" is not a whole number of seconds.`, {
-      hint: 'Write it as 30s, 5m or 90 (seconds).',
-      details: { received: text },
-    });
+    throw new DebugTaskError(
+      'DURATION_OUT_OF_RANGE',
+      `--duration "${text}" is not a whole number of seconds.`,
+      {
+        hint: 'Write it as 30s, 5m or 90 (seconds).',
+        details: { received: text },
+      },
+    );
   }
   return seconds;
 }

@@ -67,7 +67,12 @@ export class DebugTaskClient {
     return body.sessions;
   }
 
-  private async request<T>(method: string, path: string, body?: unknown, query: Record<string, string> = {}): Promise<T> {
+  private async request<T>(
+    method: string,
+    path: string,
+    body?: unknown,
+    query: Record<string, string> = {},
+  ): Promise<T> {
     const url = new URL(path, this.base);
     for (const [key, value] of Object.entries(query)) url.searchParams.set(key, value);
     const payload = body === undefined ? undefined : JSON.stringify(body);

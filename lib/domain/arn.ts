@@ -24,10 +24,14 @@ const TASK_ARN = /^arn:(aws[a-z-]*):ecs:([a-z0-9-]+):([0-9]{12}):task\/(.+)$/;
 export function parseTaskRef(input: string, cluster?: string): TaskRef {
   const value = input.trim();
   if (cluster !== undefined && !CLUSTER_NAME.test(cluster) && !CLUSTER_ARN.test(cluster)) {
-    throw new DebugTaskError('INVALID_ARGUMENT', `--cluster "${cluster}" is neither a cluster name nor a cluster ARN.`, {
-      hint: 'Give the cluster name (e.g. prod-web) or its ARN (arn:aws:ecs:REGION:ACCOUNT:cluster/NAME).',
-      details: { cluster },
-    });
+    throw new DebugTaskError(
+      'INVALID_ARGUMENT',
+      `--cluster "${cluster}" is neither a cluster name nor a cluster ARN.`,
+      {
+        hint: 'Give the cluster name (e.g. prod-web) or its ARN (arn:aws:ecs:REGION:ACCOUNT:cluster/NAME).',
+        details: { cluster },
+      },
+    );
   }
   const arn = TASK_ARN.exec(value);
   if (arn) {
@@ -42,7 +46,10 @@ export function parseTaskRef(input: string, cluster?: string): TaskRef {
       throw new DebugTaskError(
         'INVALID_ARGUMENT',
         `The task ARN names cluster "${arnCluster}" but --cluster says "${cluster}".`,
-        { hint: 'Drop --cluster: a long task ARN already names its cluster.', details: { arnCluster, cluster } },
+        {
+          hint: 'Drop --cluster: a long task ARN already names its cluster.',
+          details: { arnCluster, cluster },
+        },
       );
     }
     return { task: value, taskId, cluster: arnCluster ?? cluster, region, accountId };

@@ -50,7 +50,8 @@ const DEFAULT_HINTS: Record<ErrorCode, string> = {
   INVALID_TASK_ARN:
     'Give a task ARN (arn:aws:ecs:REGION:ACCOUNT:task/CLUSTER/ID), or a task id together with --cluster.',
   UNKNOWN_TOOL: 'Run `debug-task tools` to list the tools of the catalog.',
-  INVALID_FILTER: "Use a pcap-filter expression such as 'tcp port 443 and host 10.0.0.5' (see man pcap-filter).",
+  INVALID_FILTER:
+    "Use a pcap-filter expression such as 'tcp port 443 and host 10.0.0.5' (see man pcap-filter).",
   DURATION_OUT_OF_RANGE: 'Give a duration such as 30s, 5m; `debug-task tools` shows each tool’s maximum.',
   SIZE_OUT_OF_RANGE: 'Give a size such as 10MB or 1GB; `debug-task tools` shows each tool’s maximum.',
   TASK_NOT_FOUND: 'Check the ARN and --cluster (a task id alone is looked up in the "default" cluster).',
@@ -72,7 +73,8 @@ const DEFAULT_HINTS: Record<ErrorCode, string> = {
   CANCELLED: 'The session was cancelled; its toolbox container was removed.',
   AWS_ERROR: 'Check your credentials, region and the deployed stack (`debug-task doctor`).',
   SESSION_NOT_FOUND: 'List sessions with `debug-task list`.',
-  SANDBOX_UNAVAILABLE: 'Start a Docker engine (e.g. `sudo ../shared/env/docker-up` or `sudo systemctl start docker`).',
+  SANDBOX_UNAVAILABLE:
+    'Start a Docker engine (e.g. `sudo ../shared/env/docker-up` or `sudo systemctl start docker`).',
 };
 
 export interface ErrorOptions {
@@ -101,7 +103,12 @@ export class DebugTaskError extends Error {
   }
 
   toJSON(): ErrorBody {
-    return { code: this.code, message: this.message, hint: this.hint, ...(this.details && { details: this.details }) };
+    return {
+      code: this.code,
+      message: this.message,
+      hint: this.hint,
+      ...(this.details && { details: this.details }),
+    };
   }
 }
 
@@ -140,7 +147,10 @@ export function toStepFunctionsError(error: DebugTaskError): Error {
 }
 
 /** Reverse of `toStepFunctionsError`, given a failed execution's `error` and `cause`. */
-export function fromStepFunctionsFailure(errorName: string | undefined, cause: string | undefined): DebugTaskError {
+export function fromStepFunctionsFailure(
+  errorName: string | undefined,
+  cause: string | undefined,
+): DebugTaskError {
   const code: ErrorCode = isErrorCode(errorName) ? errorName : 'AWS_ERROR';
   let message = cause ?? errorName ?? 'The session failed without a reason.';
   try {

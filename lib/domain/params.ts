@@ -35,7 +35,8 @@ const BPF_PATTERN = '^([A-Za-z0-9 .:/()!<>=&|*+-]|\\[|\\])*$';
 export const HOST_PARAMS = {
   sessionId: {
     pattern: '^dt-[a-z0-9]{8,20}-[a-z0-9]{4,12}$',
-    description: 'Session id made by debug-task (dt-<time>-<random>); names the toolbox container and S3 keys.',
+    description:
+      'Session id made by debug-task (dt-<time>-<random>); names the toolbox container and S3 keys.',
     maxChars: 40,
   },
   containerId: {
@@ -45,7 +46,8 @@ export const HOST_PARAMS = {
   },
   action: {
     pattern: '^(run|cleanup)$',
-    description: 'run: start a session; cleanup: remove whatever is left of one (container, watchdog, work dir).',
+    description:
+      'run: start a session; cleanup: remove whatever is left of one (container, watchdog, work dir).',
     maxChars: 7,
     default: 'run',
   },
@@ -72,7 +74,8 @@ export const HOST_PARAMS = {
   },
   iface: {
     pattern: '^([A-Za-z0-9_.@-]{1,15})?$',
-    description: "Interface inside the task's network namespace; empty picks the task's own (first non-loopback).",
+    description:
+      "Interface inside the task's network namespace; empty picks the task's own (first non-loopback).",
     maxChars: 15,
     default: '',
   },
@@ -96,7 +99,8 @@ export const HOST_PARAMS = {
   },
   expiresAt: {
     pattern: '^[0-9]{10}$',
-    description: 'Unix time after which any container of this session is removed by the watchdog and the sweeper.',
+    description:
+      'Unix time after which any container of this session is removed by the watchdog and the sweeper.',
     maxChars: 10,
   },
   cpus: {

@@ -25,7 +25,8 @@ export const SessionRequestSchema = z.object({
   reason: z
     .string()
     .max(200)
-    .regex(/^[^\u0000-\u001f]*$/)
+    // No control characters: the reason ends up in labels, logs and the audit record.
+    .refine((text) => ![...text].some((ch) => ch.charCodeAt(0) < 0x20), 'control characters are not allowed')
     .optional(),
 });
 
@@ -64,12 +65,16 @@ export function parseSessionRequest(body: unknown, limits: SessionLimits = DEFAU
     const field = issue.path.join('.');
     const received = valueAt(body, issue.path);
     const code = FIELD_CODES[String(issue.path[0])] ?? 'INVALID_ARGUMENT';
-    throw new DebugTaskError(code, `${field || 'request'} is invalid: ${issue.message} (received ${show(received)}).`, {
-      ...(field === 'filter' && {
-        hint: "Use a pcap-filter expression of letters, digits, spaces and . : / ( ) ! < > = & | * + [ ] - only, e.g. 'tcp port 443'.",
-      }),
-      details: { field, received: show(received) },
-    });
+    throw new DebugTaskError(
+      code,
+      `${field || 'request'} is invalid: ${issue.message} (received ${show(received)}).`,
+      {
+        ...(field === 'filter' && {
+          hint: "Use a pcap-filter expression of letters, digits, spaces and . : / ( ) ! < > = & | * + [ ] - only, e.g. 'tcp port 443'.",
+        }),
+        details: { field, received: show(received) },
+      },
+    );
   }
   const req = parsed.data;
   if (!isToolName(req.tool)) {

@@ -142,6 +142,9 @@ export const sessionKeys = {
 /** dt-<utc yyyymmddhhmmss>-<6 random base36>: sortable, a valid execution name, container name and S3 key. */
 export function newSessionId(now: Date = new Date()): string {
   const stamp = now.toISOString().replace(/[-:T]/g, '').slice(0, 14);
-  const random = BigInt(`0x${randomBytes(6).toString('hex')}`).toString(36).padStart(6, '0').slice(-6);
+  const random = BigInt(`0x${randomBytes(6).toString('hex')}`)
+    .toString(36)
+    .padStart(6, '0')
+    .slice(-6);
   return `dt-${stamp}-${random}`;
 }

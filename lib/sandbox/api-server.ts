@@ -2,10 +2,7 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Sha256 } from '@aws-crypto/sha256-js';
 import { SignatureV4 } from '@smithy/signature-v4';
-import type {
-  APIGatewayProxyEventV2WithIAMAuthorizer,
-  APIGatewayProxyStructuredResultV2,
-} from 'aws-lambda';
+import type { APIGatewayProxyEventV2WithIAMAuthorizer, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 
 /**
  * The HTTP API in front of the api function, on loopback: API Gateway's payload format 2.0 and its
@@ -13,7 +10,9 @@ import type {
  * execute-api, the sandbox's region and credentials) does not verify, so the CLI's signing is
  * exercised for real.
  */
-export type ApiHandler = (event: APIGatewayProxyEventV2WithIAMAuthorizer) => Promise<APIGatewayProxyStructuredResultV2>;
+export type ApiHandler = (
+  event: APIGatewayProxyEventV2WithIAMAuthorizer,
+) => Promise<APIGatewayProxyStructuredResultV2>;
 
 export interface ApiServerOptions {
   handler: ApiHandler;
@@ -29,7 +28,9 @@ const ROUTES: Array<{ method: string; pattern: RegExp; routeKey: string }> = [
   { method: 'DELETE', pattern: /^\/sessions\/([^/]+)$/, routeKey: 'DELETE /sessions/{id}' },
 ];
 
-export async function startApiServer(options: ApiServerOptions): Promise<{ url: string; stop(): Promise<void> }> {
+export async function startApiServer(
+  options: ApiServerOptions,
+): Promise<{ url: string; stop(): Promise<void> }> {
   const signer = new SignatureV4({
     service: 'execute-api',
     region: options.region,
@@ -88,7 +89,13 @@ async function handle(
       apiId: 'sandbox',
       domainName: url.host,
       domainPrefix: 'sandbox',
-      http: { method: req.method ?? 'GET', path: url.pathname, protocol: 'HTTP/1.1', sourceIp: '127.0.0.1', userAgent: '' },
+      http: {
+        method: req.method ?? 'GET',
+        path: url.pathname,
+        protocol: 'HTTP/1.1',
+        sourceIp: '127.0.0.1',
+        userAgent: '',
+      },
       requestId: `sandbox-${Date.now()}`,
       routeKey: route.routeKey,
       stage: '$default',
@@ -111,7 +118,12 @@ async function handle(
 }
 
 /** Re-signs the request as received, at the time it claims, and compares the signatures. */
-async function signatureVerifies(req: IncomingMessage, url: URL, body: string, signer: SignatureV4): Promise<boolean> {
+async function signatureVerifies(
+  req: IncomingMessage,
+  url: URL,
+  body: string,
+  signer: SignatureV4,
+): Promise<boolean> {
   const authorization = req.headers.authorization;
   const amzDate = req.headers['x-amz-date'];
   if (typeof authorization !== 'string' || typeof amzDate !== 'string') return false;

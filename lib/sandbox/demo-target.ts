@@ -20,7 +20,10 @@ export interface DemoTarget {
   stop(): Promise<void>;
 }
 
-export async function startDemoTarget(image: string, options: { intervalMs?: number } = {}): Promise<DemoTarget> {
+export async function startDemoTarget(
+  image: string,
+  options: { intervalMs?: number } = {},
+): Promise<DemoTarget> {
   const taskId = randomBytes(16).toString('hex');
   const taskArn = `arn:aws:ecs:${SANDBOX_REGION}:${SANDBOX_ACCOUNT}:task/${SANDBOX_CLUSTER}/${taskId}`;
   const name = `debug-task-demo-${taskId.slice(0, 8)}`;
@@ -36,9 +39,18 @@ export async function startDemoTarget(image: string, options: { intervalMs?: num
     '/bin/busybox', 'sh', '-c',
     'mkdir -p /www && echo "hello from the demo task" > /www/index.html && exec /bin/busybox httpd -f -p 80 -h /www',
   ]); // prettier-ignore
-  const remove = () => docker(['rm', '-f', containerId]).then(() => undefined, () => undefined);
+  const remove = () =>
+    docker(['rm', '-f', containerId]).then(
+      () => undefined,
+      () => undefined,
+    );
   try {
-    const address = await docker(['inspect', '-f', '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}', containerId]);
+    const address = await docker([
+      'inspect',
+      '-f',
+      '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}',
+      containerId,
+    ]);
     if (!address) throw new DebugTaskError('SANDBOX_UNAVAILABLE', 'The demo target got no IP address.');
     await waitForHttp(address);
     const traffic = startTraffic(address, options.intervalMs ?? 100);
@@ -78,16 +90,23 @@ async function waitForHttp(address: string): Promise<void> {
       return await get(address);
     } catch (cause) {
       if (Date.now() > deadline) {
-        throw new DebugTaskError('SANDBOX_UNAVAILABLE', `The demo target at ${address} does not answer HTTP.`, {
-          cause,
-        });
+        throw new DebugTaskError(
+          'SANDBOX_UNAVAILABLE',
+          `The demo target at ${address} does not answer HTTP.`,
+          {
+            cause,
+          },
+        );
       }
       await sleep(100);
     }
   }
 }
 
-function startTraffic(address: string, intervalMs: number): { count: () => number; stop: () => Promise<void> } {
+function startTraffic(
+  address: string,
+  intervalMs: number,
+): { count: () => number; stop: () => Promise<void> } {
   let answered = 0;
   let stopped = false;
   const loop = (async () => {

@@ -16,7 +16,10 @@ import { commandDocument, stateMachineDefinition, synthesizeTemplate } from './t
 export const SANDBOX_REGION = 'xx-sandbox-1';
 export const SANDBOX_ACCOUNT = '000000000000';
 export const SANDBOX_CLUSTER = 'sandbox';
-export const SANDBOX_CREDENTIALS = { accessKeyId: 'AKIASANDBOX000000000', secretAccessKey: 'sandbox-secret-not-real' };
+export const SANDBOX_CREDENTIALS = {
+  accessKeyId: 'AKIASANDBOX000000000',
+  secretAccessKey: 'sandbox-secret-not-real',
+};
 
 export interface SandboxOptions {
   /** Toolbox image the Launch step sends to the host. */

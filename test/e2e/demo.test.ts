@@ -25,21 +25,37 @@ describe('debug-task demo (the whole path on the local sandbox)', () => {
 
     expect(run.code).toBe(0);
     const result = run.json();
-    expect(result).toMatchObject({ status: 'SUCCEEDED', tool: { name: 'tcpdump' }, artifact: { format: 'pcap' } });
+    expect(result).toMatchObject({
+      status: 'SUCCEEDED',
+      tool: { name: 'tcpdump' },
+      artifact: { format: 'pcap' },
+    });
     const pcap = readFileSync(result.artifact.path);
     expect(createHash('sha256').update(pcap).digest('hex')).toBe(result.artifact.sha256);
     expect(pcap.length).toBe(result.artifact.bytes);
     // A real peer reads it: tcpdump prints one line per packet; the demo's requests are on port 80.
-    const packets = execFileSync('tcpdump', ['-nn', '-r', result.artifact.path], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })
+    const packets = execFileSync('tcpdump', ['-nn', '-r', result.artifact.path], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    })
       .trim()
       .split('\n');
     expect(packets.length).toBeGreaterThan(20);
     expect(packets.every((line) => /\.80[ :]/.test(line))).toBe(true);
-    const requests = execFileSync('tshark', ['-r', result.artifact.path, '-Y', 'http.request', '-T', 'fields', '-e', 'http.request.method'], {
-      encoding: 'utf8',
-      stdio: ['ignore', 'pipe', 'ignore'],
-    });
-    expect(requests.trim().split('\n').filter((m) => m === 'GET').length).toBeGreaterThan(5);
+    const requests = execFileSync(
+      'tshark',
+      ['-r', result.artifact.path, '-Y', 'http.request', '-T', 'fields', '-e', 'http.request.method'],
+      {
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'ignore'],
+      },
+    );
+    expect(
+      requests
+        .trim()
+        .split('\n')
+        .filter((m) => m === 'GET').length,
+    ).toBeGreaterThan(5);
     expect(result.timings.captureSeconds).toBeGreaterThanOrEqual(4);
     // Nothing left: no toolbox or demo container, no sandbox directory.
     expect(containersWithLabel(`debug-task.session=${result.sessionId}`)).toEqual([]);
@@ -56,9 +72,15 @@ describe('debug-task demo (the whole path on the local sandbox)', () => {
   });
 
   it('says how to start Docker and exits 5 when no engine answers', async () => {
-    const run = await runCli(['demo', '--json'], { cwd: workdir, env: { DOCKER_HOST: 'unix:///nonexistent/docker.sock' } });
+    const run = await runCli(['demo', '--json'], {
+      cwd: workdir,
+      env: { DOCKER_HOST: 'unix:///nonexistent/docker.sock' },
+    });
 
     expect(run.code).toBe(5);
-    expect(run.json().error).toMatchObject({ code: 'SANDBOX_UNAVAILABLE', hint: expect.stringMatching(/docker-up|systemctl start docker/) });
+    expect(run.json().error).toMatchObject({
+      code: 'SANDBOX_UNAVAILABLE',
+      hint: expect.stringMatching(/docker-up|systemctl start docker/),
+    });
   });
 });

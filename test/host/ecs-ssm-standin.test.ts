@@ -45,7 +45,6 @@ const IMAGE = 'debug-task-test/busybox:local';
 const CLUSTER = `standin-${randomBytes(4).toString('hex')}`;
 const credentials = { accessKeyId: 'AKIATESTFAKE0000000', secretAccessKey: 'test-secret-not-real' };
 
-
 function docker(...args: string[]): string {
   return execFileSync('docker', args, { encoding: 'utf8', timeout: 60_000 }).trim();
 }

@@ -31,12 +31,15 @@ describe('SSM command document', () => {
 
   const scriptParams = Object.entries(HOST_PARAMS).filter(([name]) => name !== 'executionTimeout');
 
-  it.each(scriptParams)('gives %s the pattern of params.ts and passes it as an environment variable', (name, param) => {
-    expect(content.parameters[name]).toMatchObject({
-      allowedPattern: param.pattern,
-      interpolationType: 'ENV_VAR',
-    });
-  });
+  it.each(scriptParams)(
+    'gives %s the pattern of params.ts and passes it as an environment variable',
+    (name, param) => {
+      expect(content.parameters[name]).toMatchObject({
+        allowedPattern: param.pattern,
+        interpolationType: 'ENV_VAR',
+      });
+    },
+  );
 
   // The agent itself reads executionTimeout ({{ executionTimeout }} in the step's timeoutSeconds),
   // never the script; its pattern admits digits only, so text substitution cannot inject anything.

@@ -16,6 +16,8 @@ export function requireDocker(): void {
 }
 
 export function containersWithLabel(label: string): string[] {
-  const out = execFileSync('docker', ['ps', '-aq', '--filter', `label=${label}`], { encoding: 'utf8' }).trim();
+  const out = execFileSync('docker', ['ps', '-aq', '--filter', `label=${label}`], {
+    encoding: 'utf8',
+  }).trim();
   return out ? out.split('\n') : [];
 }

@@ -12,7 +12,8 @@ import { buildSessionRequest } from '../request';
 import { runSession } from '../session-runner';
 
 const DEMO_DURATION = '10s';
-const PLACEHOLDER_TASK = 'arn:aws:ecs:xx-sandbox-1:000000000000:task/sandbox/00000000000000000000000000000000';
+const PLACEHOLDER_TASK =
+  'arn:aws:ecs:xx-sandbox-1:000000000000:task/sandbox/00000000000000000000000000000000';
 
 /**
  * debug-task demo: the whole path on the local sandbox. A target "task" with HTTP traffic, one
@@ -24,7 +25,8 @@ export async function demoCommand(flags: DemoFlags, output: Output): Promise<num
   const capture = {
     ...flags,
     duration: flags.duration ?? DEMO_DURATION,
-    filter: flags.filter ?? (isToolName(flags.tool) && TOOLS[flags.tool].takesFilter ? 'tcp port 80' : undefined),
+    filter:
+      flags.filter ?? (isToolName(flags.tool) && TOOLS[flags.tool].takesFilter ? 'tcp port 80' : undefined),
   };
   // Bad input ends here, exit 2, before a container or a server is started.
   buildSessionRequest({ task: PLACEHOLDER_TASK }, capture);
@@ -74,9 +76,13 @@ export async function demoCommand(flags: DemoFlags, output: Output): Promise<num
 
 /** The demo promises to leave nothing behind: say so (loudly) if its toolbox container survived. */
 async function reportLeftovers(sessionId: string, note: (message: string) => void): Promise<void> {
-  const left = await docker(['ps', '-aq', '--filter', `label=debug-task.session=${sessionId}`]).catch(() => '');
+  const left = await docker(['ps', '-aq', '--filter', `label=debug-task.session=${sessionId}`]).catch(
+    () => '',
+  );
   if (left) {
-    note(`warning: toolbox container(s) of ${sessionId} outlived the session; removing ${left.split('\n').join(' ')}`);
+    note(
+      `warning: toolbox container(s) of ${sessionId} outlived the session; removing ${left.split('\n').join(' ')}`,
+    );
     await docker(['rm', '-f', ...left.split('\n')]).catch(() => undefined);
   }
 }

@@ -25,10 +25,14 @@ export async function localCommand(container: string, flags: LocalFlags, output:
   const request = buildSessionRequest({ task: '00000000000000000000000000000000', cluster: 'local' }, flags);
   await assertDockerAvailable();
   const containerId = await docker(['inspect', '-f', '{{.Id}}', container]).catch((cause) => {
-    throw new DebugTaskError('CONTAINER_NOT_FOUND', `No container "${container}" on the local Docker engine.`, {
-      hint: 'Name a running container: `docker ps`.',
-      cause,
-    });
+    throw new DebugTaskError(
+      'CONTAINER_NOT_FOUND',
+      `No container "${container}" on the local Docker engine.`,
+      {
+        hint: 'Name a running container: `docker ps`.',
+        cause,
+      },
+    );
   });
   const progress = createProgress(process.stderr);
   let image = flags.image;
@@ -74,7 +78,12 @@ export async function localCommand(container: string, flags: LocalFlags, output:
     }
     const path = resolvePath(flags.output ?? `debug-task-${sessionId}.${TOOLS[tool].extension}`);
     await unpackLocalArtifact(manifest.artifact.hostPath, manifest.artifact, path);
-    const result = { sessionId, status: 'SUCCEEDED', tool: manifest.tool, artifact: { ...manifest.artifact, path } };
+    const result = {
+      sessionId,
+      status: 'SUCCEEDED',
+      tool: manifest.tool,
+      artifact: { ...manifest.artifact, path },
+    };
     if (output.json) printJson(output, result);
     else
       output.out.write(

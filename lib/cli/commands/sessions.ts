@@ -12,9 +12,11 @@ export async function statusCommand(sessionId: string, flags: ApiFlags, output: 
     printJson(output, view);
   } else {
     output.out.write(`${view.sessionId}  ${view.status}${view.phase ? `  (${view.phase})` : ''}\n`);
-    if (view.input) output.out.write(`target  ${view.input.spec.target.task}  tool ${view.input.spec.tool}\n`);
+    if (view.input)
+      output.out.write(`target  ${view.input.spec.target.task}  tool ${view.input.spec.tool}\n`);
     if (view.result) output.out.write(`artifact  ${view.result.artifact.s3Uri}\n`);
-    if (view.error) output.out.write(`error ${view.error.code}: ${view.error.message}\n  hint: ${view.error.hint}\n`);
+    if (view.error)
+      output.out.write(`error ${view.error.code}: ${view.error.message}\n  hint: ${view.error.hint}\n`);
   }
   return view.error ? errorFromBody(view.error).exitCode : EXIT.OK;
 }
@@ -45,7 +47,8 @@ export async function listCommand(flags: ApiFlags & { active?: boolean }, output
   if (output.json) {
     printJson(output, { sessions });
   } else {
-    for (const s of sessions) output.out.write(`${s.sessionId}  ${s.status.padEnd(9)}  ${s.startedAt ?? ''}\n`);
+    for (const s of sessions)
+      output.out.write(`${s.sessionId}  ${s.status.padEnd(9)}  ${s.startedAt ?? ''}\n`);
     if (sessions.length === 0) output.out.write('no sessions\n');
   }
   return EXIT.OK;

@@ -20,10 +20,18 @@ const TASK = 'arn:aws:ecs:xx-test-1:123456789012:task/prod/0123456789abcdef01234
 const CALLER = 'arn:aws:iam::123456789012:user/alice';
 const ID = 'dt-20261125123456-a1b2c3';
 
-function event(routeKey: string, init: { body?: unknown; id?: string } = {}): APIGatewayProxyEventV2WithIAMAuthorizer {
+function event(
+  routeKey: string,
+  init: { body?: unknown; id?: string } = {},
+): APIGatewayProxyEventV2WithIAMAuthorizer {
   return {
     routeKey,
-    body: init.body === undefined ? undefined : typeof init.body === 'string' ? init.body : JSON.stringify(init.body),
+    body:
+      init.body === undefined
+        ? undefined
+        : typeof init.body === 'string'
+          ? init.body
+          : JSON.stringify(init.body),
     isBase64Encoded: false,
     pathParameters: init.id ? { id: init.id } : undefined,
     requestContext: { authorizer: { iam: { userArn: CALLER } } },
@@ -48,19 +56,25 @@ describe('POST /sessions', () => {
   it('starts an execution named after a new session id, with the caller recorded', async () => {
     sfn.on(StartExecutionCommand).resolves({ executionArn: 'x', startDate: new Date() });
 
-    const { status, body } = await call('POST /sessions', { body: { target: { task: TASK }, tool: 'tcpdump' } });
+    const { status, body } = await call('POST /sessions', {
+      body: { target: { task: TASK }, tool: 'tcpdump' },
+    });
 
     expect(status).toBe(202);
     expect(body.sessionId).toMatch(/^dt-\d{14}-[a-z0-9]{6}$/);
     expect(sfn).toHaveReceivedCommandTimes(StartExecutionCommand, 1);
     const input = JSON.parse(sfn.commandCalls(StartExecutionCommand)[0].args[0].input.input!);
-    expect(input).toMatchObject({ sessionId: body.sessionId, caller: CALLER, spec: { tool: 'tcpdump', durationSeconds: 60 } });
+    expect(input).toMatchObject({
+      sessionId: body.sessionId,
+      caller: CALLER,
+      spec: { tool: 'tcpdump', durationSeconds: 60 },
+    });
     expect(sfn.commandCalls(StartExecutionCommand)[0].args[0].input.name).toBe(body.sessionId);
   });
 
   it('answers 400 INVALID_FILTER and starts nothing for a hostile filter', async () => {
     const { status, body } = await call('POST /sessions', {
-      body: { target: { task: TASK }, tool: 'tcpdump', filter: "port 80 $(curl evil)" },
+      body: { target: { task: TASK }, tool: 'tcpdump', filter: 'port 80 $(curl evil)' },
     });
 
     expect(status).toBe(400);
@@ -69,7 +83,9 @@ describe('POST /sessions', () => {
   });
 
   it('answers 400 INVALID_TASK_ARN for a target that is not a task', async () => {
-    const { status, body } = await call('POST /sessions', { body: { target: { task: 'i-0123' }, tool: 'tcpdump' } });
+    const { status, body } = await call('POST /sessions', {
+      body: { target: { task: 'i-0123' }, tool: 'tcpdump' },
+    });
     expect(status).toBe(400);
     expect(body.error.code).toBe('INVALID_TASK_ARN');
   });
@@ -82,7 +98,9 @@ describe('POST /sessions', () => {
 
   it('answers 502 AWS_ERROR naming the call, without internals, when StartExecution fails', async () => {
     sfn.on(StartExecutionCommand).rejects(new Error('Rate exceeded'));
-    const { status, body } = await call('POST /sessions', { body: { target: { task: TASK }, tool: 'tcpdump' } });
+    const { status, body } = await call('POST /sessions', {
+      body: { target: { task: TASK }, tool: 'tcpdump' },
+    });
     expect(status).toBe(502);
     expect(body.error.code).toBe('AWS_ERROR');
     expect(body.error.message).toMatch(/states:StartExecution failed/);
@@ -92,11 +110,18 @@ describe('POST /sessions', () => {
 
 describe('GET /sessions/{id}', () => {
   it('shows the phase of a running session from the last state entered', async () => {
-    sfn.on(DescribeExecutionCommand).resolves({ status: 'RUNNING', executionArn: `${SM}:${ID}`, startDate: new Date() });
+    sfn
+      .on(DescribeExecutionCommand)
+      .resolves({ status: 'RUNNING', executionArn: `${SM}:${ID}`, startDate: new Date() });
     sfn.on(GetExecutionHistoryCommand).resolves({
       events: [
         { type: 'TaskScheduled', id: 9, timestamp: new Date() },
-        { type: 'TaskStateEntered', id: 8, timestamp: new Date(), stateEnteredEventDetails: { name: 'Poll' } },
+        {
+          type: 'TaskStateEntered',
+          id: 8,
+          timestamp: new Date(),
+          stateEnteredEventDetails: { name: 'Poll' },
+        },
       ],
     });
 
@@ -133,7 +158,11 @@ describe('GET /sessions/{id}', () => {
     const { body } = await call('GET /sessions/{id}', { id: ID });
 
     expect(body.status).toBe('FAILED');
-    expect(body.error).toEqual({ code: 'HOST_BUSY', message: 'i-0abc already runs 2 debug sessions.', hint: 'wait' });
+    expect(body.error).toEqual({
+      code: 'HOST_BUSY',
+      message: 'i-0abc already runs 2 debug sessions.',
+      hint: 'wait',
+    });
   });
 
   it('answers 404 SESSION_NOT_FOUND for an unknown session', async () => {
@@ -159,7 +188,10 @@ describe('DELETE /sessions/{id}', () => {
 
     expect(status).toBe(202);
     expect(body).toEqual({ sessionId: ID, status: 'CANCELLING' });
-    expect(s3).toHaveReceivedCommandWith(PutObjectCommand, { Bucket: 'artifacts', Key: `sessions/${ID}/cancel` });
+    expect(s3).toHaveReceivedCommandWith(PutObjectCommand, {
+      Bucket: 'artifacts',
+      Key: `sessions/${ID}/cancel`,
+    });
   });
 
   it('does nothing to a session that has already ended', async () => {
@@ -175,7 +207,13 @@ describe('GET /sessions', () => {
     sfn.on(ListExecutionsCommand).resolves({
       executions: [
         { name: ID, status: 'RUNNING', executionArn: 'a', stateMachineArn: SM, startDate: new Date(0) },
-        { name: 'dt-20261124000000-zzzzzz', status: 'ABORTED', executionArn: 'b', stateMachineArn: SM, startDate: new Date(0) },
+        {
+          name: 'dt-20261124000000-zzzzzz',
+          status: 'ABORTED',
+          executionArn: 'b',
+          stateMachineArn: SM,
+          startDate: new Date(0),
+        },
       ],
     });
     const { body } = await call('GET /sessions');

@@ -17,7 +17,11 @@ describe('the debug-task CLI', () => {
     expect(run.code).toBe(0);
     const { tools } = run.json();
     expect(tools.map((t: { name: string }) => t.name)).toEqual(['tcpdump', 'ngrep', 'strace', 'snapshot']);
-    expect(tools[0]).toMatchObject({ capabilities: ['NET_ADMIN', 'NET_RAW', 'SETGID'], format: 'pcap', maxDurationSeconds: 900 });
+    expect(tools[0]).toMatchObject({
+      capabilities: ['NET_ADMIN', 'NET_RAW', 'SETGID'],
+      format: 'pcap',
+      maxDurationSeconds: 900,
+    });
     expect(tools[2].capabilities).toEqual(['SYS_PTRACE']);
   });
 
@@ -49,7 +53,10 @@ describe('the debug-task CLI', () => {
   it('exits 5 naming the API it could not reach', async () => {
     const run = await runCli([TASK, '--tool', 'tcpdump', '--json', ...NO_API]);
     expect(run.code).toBe(5);
-    expect(run.json().error).toMatchObject({ code: 'AWS_ERROR', message: expect.stringMatching(/127\.0\.0\.1:9/) });
+    expect(run.json().error).toMatchObject({
+      code: 'AWS_ERROR',
+      message: expect.stringMatching(/127\.0\.0\.1:9/),
+    });
   });
 
   it('exits 2 on an unknown option', async () => {

@@ -18,10 +18,15 @@ describe('DebugTaskClient against an API that verifies SigV4', () => {
         if (event.routeKey === 'GET /sessions/{id}') {
           return {
             statusCode: 404,
-            body: JSON.stringify({ error: { code: 'SESSION_NOT_FOUND', message: 'gone', hint: 'list them' } }),
+            body: JSON.stringify({
+              error: { code: 'SESSION_NOT_FOUND', message: 'gone', hint: 'list them' },
+            }),
           };
         }
-        return { statusCode: 202, body: JSON.stringify({ sessionId: 'dt-20261125123456-a1b2c3', status: 'RUNNING' }) };
+        return {
+          statusCode: 202,
+          body: JSON.stringify({ sessionId: 'dt-20261125123456-a1b2c3', status: 'RUNNING' }),
+        };
       },
     });
   });
@@ -47,7 +52,11 @@ describe('DebugTaskClient against an API that verifies SigV4', () => {
   });
 
   it('is refused when signing for another region', async () => {
-    const client = new DebugTaskClient({ apiUrl: server.url, region: 'xx-other-1', credentials: CREDENTIALS });
+    const client = new DebugTaskClient({
+      apiUrl: server.url,
+      region: 'xx-other-1',
+      credentials: CREDENTIALS,
+    });
     await expect(client.cancelSession('dt-20261125123456-a1b2c3')).rejects.toMatchObject({ message: /403/ });
   });
 
@@ -60,7 +69,14 @@ describe('DebugTaskClient against an API that verifies SigV4', () => {
   });
 
   it('says which API it could not reach', async () => {
-    const client = new DebugTaskClient({ apiUrl: 'http://127.0.0.1:9/', region: 'xx-test-1', credentials: CREDENTIALS });
-    await expect(client.listSessions()).rejects.toMatchObject({ code: 'AWS_ERROR', message: /127\.0\.0\.1:9/ });
+    const client = new DebugTaskClient({
+      apiUrl: 'http://127.0.0.1:9/',
+      region: 'xx-test-1',
+      credentials: CREDENTIALS,
+    });
+    await expect(client.listSessions()).rejects.toMatchObject({
+      code: 'AWS_ERROR',
+      message: /127\.0\.0\.1:9/,
+    });
   });
 });

@@ -43,7 +43,9 @@ describe('parseTaskRef', () => {
   });
 
   it('accepts a cluster ARN as --cluster when it agrees with the task ARN', () => {
-    expect(parseTaskRef(LONG, 'arn:aws:ecs:eu-west-1:123456789012:cluster/prod-web').cluster).toBe('prod-web');
+    expect(parseTaskRef(LONG, 'arn:aws:ecs:eu-west-1:123456789012:cluster/prod-web').cluster).toBe(
+      'prod-web',
+    );
   });
 
   it('throws INVALID_ARGUMENT when --cluster contradicts the ARN', () => {
@@ -55,12 +57,17 @@ describe('parseTaskRef', () => {
     ['a service ARN', 'arn:aws:ecs:eu-west-1:123456789012:service/prod/web'],
     ['a short id of the wrong length', 'abc123'],
     ['an ARN with a shell payload', `${LONG};rm -rf /`],
-    ['too many path segments', 'arn:aws:ecs:eu-west-1:123456789012:task/a/b/0123456789abcdef0123456789abcdef'],
+    [
+      'too many path segments',
+      'arn:aws:ecs:eu-west-1:123456789012:task/a/b/0123456789abcdef0123456789abcdef',
+    ],
   ])('throws INVALID_TASK_ARN for %s', (_label, input) => {
     expect(codeOf(() => parseTaskRef(input))).toBe('INVALID_TASK_ARN');
   });
 
   it('throws INVALID_ARGUMENT for a cluster name with shell characters', () => {
-    expect(codeOf(() => parseTaskRef('0123456789abcdef0123456789abcdef', 'prod$(id)'))).toBe('INVALID_ARGUMENT');
+    expect(codeOf(() => parseTaskRef('0123456789abcdef0123456789abcdef', 'prod$(id)'))).toBe(
+      'INVALID_ARGUMENT',
+    );
   });
 });

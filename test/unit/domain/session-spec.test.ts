@@ -59,23 +59,30 @@ describe('parseSessionRequest', () => {
   });
 
   it('throws DURATION_OUT_OF_RANGE above the deploy-time maximum, naming it', () => {
-    const error = errorOf({ target: { task: TASK }, tool: 'tcpdump', durationSeconds: 601 }, {
-      maxDurationSeconds: 600,
-      maxBytes: 1e9,
-    });
+    const error = errorOf(
+      { target: { task: TASK }, tool: 'tcpdump', durationSeconds: 601 },
+      {
+        maxDurationSeconds: 600,
+        maxBytes: 1e9,
+      },
+    );
     expect(error.code).toBe('DURATION_OUT_OF_RANGE');
     expect(error.message).toMatch(/1 to 600 seconds; 601/);
   });
 
   it('throws DURATION_OUT_OF_RANGE for zero or a fraction', () => {
-    expect(errorOf({ target: { task: TASK }, tool: 'tcpdump', durationSeconds: 0 }).code).toBe('DURATION_OUT_OF_RANGE');
+    expect(errorOf({ target: { task: TASK }, tool: 'tcpdump', durationSeconds: 0 }).code).toBe(
+      'DURATION_OUT_OF_RANGE',
+    );
     expect(errorOf({ target: { task: TASK }, tool: 'tcpdump', durationSeconds: 1.5 }).code).toBe(
       'DURATION_OUT_OF_RANGE',
     );
   });
 
   it('throws SIZE_OUT_OF_RANGE above the tool’s maximum', () => {
-    expect(errorOf({ target: { task: TASK }, tool: 'tcpdump', maxBytes: 5e9 }).code).toBe('SIZE_OUT_OF_RANGE');
+    expect(errorOf({ target: { task: TASK }, tool: 'tcpdump', maxBytes: 5e9 }).code).toBe(
+      'SIZE_OUT_OF_RANGE',
+    );
   });
 
   it('refuses a filter for a tool that takes none', () => {
@@ -83,7 +90,9 @@ describe('parseSessionRequest', () => {
   });
 
   it('throws INVALID_ARGUMENT for a container name with shell characters', () => {
-    expect(errorOf({ target: { task: TASK, container: 'web;id' }, tool: 'tcpdump' }).code).toBe('INVALID_ARGUMENT');
+    expect(errorOf({ target: { task: TASK, container: 'web;id' }, tool: 'tcpdump' }).code).toBe(
+      'INVALID_ARGUMENT',
+    );
   });
 
   it('throws INVALID_ARGUMENT when the body is not an object', () => {
