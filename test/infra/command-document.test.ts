@@ -10,7 +10,7 @@ interface DocumentParameter {
 
 interface CommandDocumentContent {
   parameters: Record<string, DocumentParameter>;
-  mainSteps: { action: string; inputs: { runCommand: string[] | string } }[];
+  mainSteps: { action: string; inputs: { runCommand: string[] | string; timeoutSeconds?: string } }[];
 }
 
 const [document] = Object.values(resourcesOfType(template, 'AWS::SSM::Document'));
