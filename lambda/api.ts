@@ -1,4 +1,4 @@
 import { handleApiRequest } from '../lib/api/routes';
 
-/** HTTP API (IAM auth): POST /sessions, GET /sessions, GET /sessions/{id}, DELETE /sessions/{id}. */
+/** HTTP API (IAM auth): POST /sessions, GET /sessions, GET /sessions/{id}, DELETE /sessions/{id}, POST /doctor. */
 export const handler = handleApiRequest;

@@ -1,13 +1,14 @@
 import type { APIGatewayProxyEventV2WithIAMAuthorizer, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { DebugTaskError, EXIT } from '../domain/errors';
-import { numberEnv, requireEnv } from '../config';
+import { numberEnv, optionalEnv, requireEnv } from '../config';
 import { logger } from '../log';
+import { runDoctor, type DoctorConfig } from './doctor';
 import { cancelSession, getSession, listSessions, startSession, type ApiConfig } from './sessions';
 
-let config: ApiConfig | undefined;
+let config: (ApiConfig & DoctorConfig) | undefined;
 
 /** Read once per container; a missing variable is a deployment error, reported by name. */
-function apiConfig(): ApiConfig {
+function apiConfig(): ApiConfig & DoctorConfig {
   config ??= {
     stateMachineArn: requireEnv('STATE_MACHINE_ARN'),
     bucket: requireEnv('BUCKET_NAME'),
@@ -15,6 +16,8 @@ function apiConfig(): ApiConfig {
       maxDurationSeconds: numberEnv('MAX_DURATION_SECONDS', 900),
       maxBytes: numberEnv('MAX_BYTES', 1e9),
     },
+    // Only POST /doctor reads it, and reports its absence as a failed check rather than a 502.
+    toolboxImage: optionalEnv('TOOLBOX_IMAGE', '') || undefined,
   };
   return config;
 }
@@ -42,6 +45,12 @@ export async function handleApiRequest(
         });
       case 'GET /sessions/{id}':
         return json(200, await getSession(id ?? '', cfg));
+      case 'POST /doctor': {
+        const report = await runDoctor(parseBody(event), cfg);
+        const failed = report.checks.find((check) => check.status === 'failed');
+        logger.info('doctor ran', { caller, ok: report.ok, failed: failed?.name, code: failed?.code });
+        return json(200, report);
+      }
       case 'DELETE /sessions/{id}': {
         const cancelled = await cancelSession(id ?? '', caller, cfg);
         logger.info('session cancel requested', { sessionId: id, caller });

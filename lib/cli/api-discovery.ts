@@ -1,11 +1,18 @@
+import type { AwsCredentialIdentity } from '@smithy/types';
 import { DebugTaskClient } from '../client/api-client';
 import { DebugTaskError } from '../domain/errors';
 import type { ApiFlags } from './main';
 
-/** --api-url, else $DEBUG_TASK_API_URL, else the ApiUrl output of the deployed stack. */
-export async function clientFor(flags: ApiFlags): Promise<DebugTaskClient> {
+/**
+ * --api-url, else $DEBUG_TASK_API_URL, else the ApiUrl output of the deployed stack. Requests are
+ * signed with `credentials` when given (already resolved), else with the default chain.
+ */
+export async function clientFor(
+  flags: ApiFlags,
+  credentials?: AwsCredentialIdentity,
+): Promise<DebugTaskClient> {
   const apiUrl = flags.apiUrl ?? process.env.DEBUG_TASK_API_URL ?? (await apiUrlFromStack(flags));
-  return new DebugTaskClient({ apiUrl, region: flags.region });
+  return new DebugTaskClient({ apiUrl, region: flags.region, ...(credentials && { credentials }) });
 }
 
 async function apiUrlFromStack(flags: ApiFlags): Promise<string> {

@@ -44,6 +44,12 @@ export interface ApiFlags {
   region?: string;
 }
 
+export interface DoctorFlags extends ApiFlags {
+  cluster?: string;
+  container?: string;
+  tool?: string;
+}
+
 function captureOptions(command: Command, defaultTool?: string): Command {
   const tool = new Option('-t, --tool <name>', 'tool of the catalog: tcpdump, ngrep, strace, snapshot');
   if (defaultTool) tool.default(defaultTool);
@@ -122,6 +128,23 @@ export function buildProgram(run: (load: () => Promise<number>) => void): Comman
     .description('recent sessions, newest first')
     .action((flags: ApiFlags & { active?: boolean }) =>
       run(async () => (await import('./commands/sessions')).listCommand(flags, outputFor(program, flags))),
+    );
+  apiOptions(
+    program
+      .command('doctor')
+      .argument('<task>', 'task ARN (long or old format), or task id with --cluster')
+      .option('-c, --cluster <name>', 'cluster of the task (needed for a task id or an old-format ARN)')
+      .option('--container <name>', 'container of the task (needed when the task has several)')
+      .option('-t, --tool <name>', 'tool you mean to run (default: tcpdump)')
+      .option('--json', 'print {"checks": [...], "ok": bool} as the last line on stdout'),
+  )
+    .description(
+      'check every precondition of a session on this task, in order, and say how to fix the first failure; nothing is started',
+    )
+    .action((task: string, flags: DoctorFlags) =>
+      run(async () =>
+        (await import('./commands/doctor')).doctorCommand(task, flags, outputFor(program, flags)),
+      ),
     );
   program
     .command('tools')

@@ -1,3 +1,4 @@
+import type { DoctorReport } from '../domain/doctor';
 import { DebugTaskError, EXIT } from '../domain/errors';
 import type { SessionOutcome } from './session-runner';
 import { formatBytes } from './units';
@@ -42,6 +43,27 @@ export function printOutcome(output: Output, outcome: SessionOutcome): void {
   output.out.write(`${lines.join('\n')}\n`);
 }
 
+/**
+ * `debug-task doctor`: one line per check (status, name, what was found or what is wrong), the fix
+ * under each failure or warning, then a one-line verdict.
+ */
+export function printDoctorReport(output: Output, report: DoctorReport): void {
+  if (output.json) return printJson(output, report);
+  const width = Math.max(...report.checks.map((check) => check.name.length));
+  const indent = ' '.repeat(9 + width + 2);
+  const lines = report.checks.flatMap((check) => [
+    `${check.status.padEnd(7)}  ${check.name.padEnd(width)}  ${check.code ? `${check.code}: ` : ''}${printable(check.detail)}`,
+    ...(check.hint && check.status !== 'ok' ? [`${indent}fix: ${printable(check.hint)}`] : []),
+  ]);
+  const firstFailure = report.checks.find((check) => check.status === 'failed');
+  lines.push(
+    firstFailure
+      ? `not ready: ${firstFailure.name} failed (fix it, then run doctor again)`
+      : 'ready: every precondition of a session holds',
+  );
+  output.out.write(`${lines.join('\n')}\n`);
+}
+
 /** Prints the error and returns the exit code it maps to. */
 export function printError(output: Output, error: unknown): number {
   const typed =
@@ -53,11 +75,25 @@ export function printError(output: Output, error: unknown): number {
   if (output.json) {
     printJson(output, { error: typed.toJSON() });
   } else {
-    output.err.write(`error ${typed.code}: ${typed.message}\n  hint: ${typed.hint}\n`);
+    output.err.write(`error ${typed.code}: ${printable(typed.message)}\n  hint: ${printable(typed.hint)}\n`);
   }
   if (output.debug) {
     output.err.write(`${typed.stack ?? ''}\n`);
     if (typed.cause) output.err.write(`caused by: ${(typed.cause as Error)?.stack ?? String(typed.cause)}\n`);
   }
   return typed.exitCode ?? EXIT.INFRA;
+}
+
+/**
+ * Text from elsewhere (an API's answer, ECS's reasons, a value the user typed) as it may reach a
+ * terminal: control characters escaped, so none can move the cursor, retitle the window or forge a line.
+ */
+export function printable(text: string): string {
+  return [...text]
+    .map((ch) => {
+      const code = ch.charCodeAt(0);
+      const control = code < 0x20 || (code >= 0x7f && code <= 0x9f);
+      return control ? `\\u${code.toString(16).padStart(4, '0')}` : ch;
+    })
+    .join('');
 }

@@ -1,4 +1,4 @@
-import { DebugTaskError } from '../domain/errors';
+import { DebugTaskError, quoted } from '../domain/errors';
 
 const DURATION_UNITS: Record<string, number> = { '': 1, s: 1, m: 60, h: 3600 };
 const SIZE_UNITS: Record<string, number> = {
@@ -19,10 +19,10 @@ export function parseDuration(text: string): number {
   if (!Number.isFinite(seconds) || seconds < 1 || !Number.isInteger(seconds)) {
     throw new DebugTaskError(
       'DURATION_OUT_OF_RANGE',
-      `--duration "${text}" is not a whole number of seconds.`,
+      `--duration ${quoted(text)} is not a whole number of seconds.`,
       {
         hint: 'Write it as 30s, 5m or 90 (seconds).',
-        details: { received: text },
+        details: { received: text.slice(0, 200) },
       },
     );
   }
@@ -35,9 +35,9 @@ export function parseSize(text: string): number {
   const factor = match ? SIZE_UNITS[match[2].toLowerCase()] : undefined;
   const bytes = match && factor ? Math.round(Number(match[1]) * factor) : NaN;
   if (!Number.isFinite(bytes) || bytes < 1) {
-    throw new DebugTaskError('SIZE_OUT_OF_RANGE', `--max-size "${text}" is not a size.`, {
+    throw new DebugTaskError('SIZE_OUT_OF_RANGE', `--max-size ${quoted(text)} is not a size.`, {
       hint: 'Write it as 500kB, 100MB, 1GB or a number of bytes.',
-      details: { received: text },
+      details: { received: text.slice(0, 200) },
     });
   }
   return bytes;

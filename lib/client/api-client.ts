@@ -1,6 +1,7 @@
 import { Sha256 } from '@aws-crypto/sha256-js';
 import { SignatureV4 } from '@smithy/signature-v4';
 import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from '@smithy/types';
+import type { DoctorReport, DoctorRequest } from '../domain/doctor';
 import { DebugTaskError, errorFromBody, type ErrorBody } from '../domain/errors';
 import type { SessionRequest } from '../domain/session-spec';
 import type { SessionStatus, SessionView } from '../domain/session';
@@ -47,6 +48,11 @@ export class DebugTaskClient {
     this.timeoutMs = options.timeoutMs ?? 15_000;
   }
 
+  /** Base URL of the API, as requests are sent to it. */
+  get apiUrl(): string {
+    return this.base.href;
+  }
+
   startSession(request: SessionRequest): Promise<{ sessionId: string; status: SessionStatus }> {
     return this.request('POST', 'sessions', request);
   }
@@ -65,6 +71,11 @@ export class DebugTaskClient {
     if (options.limit) query.limit = String(options.limit);
     const body = await this.request<{ sessions: SessionSummary[] }>('GET', 'sessions', undefined, query);
     return body.sessions;
+  }
+
+  /** Every precondition of a session on this target, checked by the API; nothing is started. */
+  doctor(request: DoctorRequest): Promise<DoctorReport> {
+    return this.request('POST', 'doctor', request);
   }
 
   private async request<T>(
@@ -132,8 +143,11 @@ function regionOfApiUrl(url: URL): string | undefined {
   return /\.execute-api\.([a-z0-9-]+)\.amazonaws\.com(\.cn)?$/.exec(url.hostname)?.[1];
 }
 
-/** The SDK's default chain, loaded only when a request is signed (keeps CLI start fast). */
-function defaultCredentials(): AwsCredentialIdentityProvider {
+/**
+ * The SDK's default chain, loaded only when a request is signed (keeps CLI start fast); its
+ * failure is a typed AWS_ERROR. `debug-task doctor` resolves this same chain as its first check.
+ */
+export function defaultCredentials(): AwsCredentialIdentityProvider {
   let provider: AwsCredentialIdentityProvider | undefined;
   return async () => {
     if (!provider) {

@@ -1,4 +1,4 @@
-import { DebugTaskError } from './errors';
+import { DebugTaskError, quoted } from './errors';
 
 /** Where a task lives, as far as its identifier tells. */
 export interface TaskRef {
@@ -26,10 +26,10 @@ export function parseTaskRef(input: string, cluster?: string): TaskRef {
   if (cluster !== undefined && !CLUSTER_NAME.test(cluster) && !CLUSTER_ARN.test(cluster)) {
     throw new DebugTaskError(
       'INVALID_ARGUMENT',
-      `--cluster "${cluster}" is neither a cluster name nor a cluster ARN.`,
+      `--cluster ${quoted(cluster, 120)} is neither a cluster name nor a cluster ARN.`,
       {
         hint: 'Give the cluster name (e.g. prod-web) or its ARN (arn:aws:ecs:REGION:ACCOUNT:cluster/NAME).',
-        details: { cluster },
+        details: { cluster: cluster.slice(0, 300) },
       },
     );
   }
@@ -64,7 +64,7 @@ function clusterName(cluster: string): string {
 
 function invalidTask(value: string): DebugTaskError {
   const shown = value.length > 120 ? `${value.slice(0, 120)}…` : value;
-  return new DebugTaskError('INVALID_TASK_ARN', `"${shown}" is not an ECS task ARN or task id.`, {
+  return new DebugTaskError('INVALID_TASK_ARN', `${quoted(value, 120)} is not an ECS task ARN or task id.`, {
     details: { received: shown },
   });
 }

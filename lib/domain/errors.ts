@@ -66,7 +66,7 @@ const DEFAULT_HINTS: Record<ErrorCode, string> = {
   PLATFORM_UNSUPPORTED: 'Run the task on an Amazon Linux ECS-optimized or Flatcar container instance.',
   HOST_BUSY: 'Wait for a running debug session on that host to end, or cancel one with `debug-task cancel`.',
   TOOLBOX_IMAGE_UNAVAILABLE:
-    'Make sure the instance can pull the toolbox image (ECR permissions, VPC endpoints), or pre-pull it.',
+    'The host pulls an ECR image with its instance role: the role (e.g. ecsInstanceRole) needs ecr:GetAuthorizationToken, ecr:BatchGetImage and ecr:GetDownloadUrlForLayer, and the host needs IMDSv2 and a route to ECR; or pre-pull the image.',
   CAPTURE_FAILED: 'Look at the tool’s message above; `debug-task doctor TASK` checks every precondition.',
   UPLOAD_FAILED: 'The artifact is kept on the host: `debug-task fetch SESSION` uploads it again.',
   SESSION_TIMED_OUT: 'The host did not finish in time; `debug-task status SESSION` shows the last phase.',
@@ -118,6 +118,14 @@ export interface ErrorBody {
   message: string;
   hint: string;
   details?: Record<string, unknown>;
+}
+
+/**
+ * A received value as an error message may echo it: JSON-quoted, so control characters (newlines,
+ * terminal escapes) come out escaped and the message stays one printable line; cut at `max`.
+ */
+export function quoted(value: string, max = 80): string {
+  return JSON.stringify(value.length > max ? `${value.slice(0, max)}…` : value);
 }
 
 export function isErrorCode(value: unknown): value is ErrorCode {

@@ -21,7 +21,26 @@ export interface HostParam {
   readonly maxChars: number;
   /** Value the host runner uses when the parameter is empty or absent. */
   readonly default?: string;
+  /**
+   * What a value must look like when one is given, for parameters whose `pattern` also admits ''
+   * only because some actions need no value (see `neededBySomeActions`). `hostParamRegExp` uses
+   * it, so the API and the CLI still refuse an empty session id.
+   */
+  readonly valuePattern?: string;
 }
+
+/**
+ * For the parameters only some actions need. SSM requires every parameter without a default, so
+ * these get `default: ''` and a pattern that also admits '' (`^(...)?$` means the same in all four
+ * dialects); the runner requires them itself where its action needs them (run: all of them;
+ * cleanup: sessionId; sweep: none).
+ */
+function neededBySomeActions(valuePattern: string) {
+  return { pattern: `^(${valuePattern.slice(1, -1)})?$`, valuePattern, default: '' } as const;
+}
+
+/** Session ids as debug-task makes them (newSessionId in session.ts): dt-<time>-<random>. */
+const SESSION_ID_PATTERN = '^dt-[a-z0-9]{8,20}-[a-z0-9]{4,12}$';
 
 /**
  * Characters a BPF expression needs; `$`, quotes, backtick, `;`, `\` and newlines are not among them.
@@ -34,36 +53,42 @@ const BPF_PATTERN = '^([A-Za-z0-9 .:/()!<>=&|*+-]|\\[|\\])*$';
 
 export const HOST_PARAMS = {
   sessionId: {
-    pattern: '^dt-[a-z0-9]{8,20}-[a-z0-9]{4,12}$',
+    ...neededBySomeActions(SESSION_ID_PATTERN),
     description:
-      'Session id made by debug-task (dt-<time>-<random>); names the toolbox container and S3 keys.',
+      'Session id made by debug-task (dt-<time>-<random>); names the toolbox container and S3 keys. Required by run and cleanup.',
     maxChars: 40,
   },
   containerId: {
-    pattern: '^[a-f0-9]{12,64}$',
-    description: "The target container's Docker id (ECS runtimeId), 12 to 64 hex characters.",
+    ...neededBySomeActions('^[a-f0-9]{12,64}$'),
+    description:
+      "The target container's Docker id (ECS runtimeId), 12 to 64 hex characters. Required by run.",
     maxChars: 64,
   },
   action: {
-    pattern: '^(run|cleanup)$',
+    pattern: '^(run|cleanup|sweep)$',
     description:
-      'run: start a session; cleanup: remove whatever is left of one (container, watchdog, work dir).',
+      'run: start a session; cleanup: remove whatever is left of one (container, watchdog, work dir); sweep: remove every expired session of the host.',
     maxChars: 7,
     default: 'run',
   },
   tool: {
-    pattern: '^(tcpdump|ngrep|strace|snapshot)$',
-    description: 'Which tool of the catalog runs in the toolbox container.',
+    // The catalog's names (tools.test.ts checks them), or '': written out, not `^((...))?$`.
+    pattern: '^(tcpdump|ngrep|strace|snapshot)?$',
+    valuePattern: '^(tcpdump|ngrep|strace|snapshot)$',
+    description: 'Which tool of the catalog runs in the toolbox container. Required by run.',
     maxChars: 16,
+    default: '',
   },
   durationSeconds: {
-    pattern: '^[1-9][0-9]{0,4}$',
-    description: 'Capture duration in whole seconds; the tool is stopped with SIGINT when it ends.',
+    ...neededBySomeActions('^[1-9][0-9]{0,4}$'),
+    description:
+      'Capture duration in whole seconds; the tool is stopped with SIGINT when it ends. Required by run.',
     maxChars: 5,
   },
   maxBytes: {
-    pattern: '^[1-9][0-9]{0,11}$',
-    description: 'Largest artifact in bytes, before compression; the runner stops the tool there.',
+    ...neededBySomeActions('^[1-9][0-9]{0,11}$'),
+    description:
+      'Largest artifact in bytes, before compression; the runner stops the tool there. Required by run.',
     maxChars: 12,
   },
   filter: {
@@ -86,8 +111,9 @@ export const HOST_PARAMS = {
     default: '262144',
   },
   image: {
-    pattern: '^[A-Za-z0-9][A-Za-z0-9._/:@-]{0,254}$',
-    description: 'Toolbox image reference; production pins it by digest (repo@sha256:...).',
+    ...neededBySomeActions('^[A-Za-z0-9][A-Za-z0-9._/:@-]{0,254}$'),
+    description:
+      'Toolbox image reference; production pins it by digest (repo@sha256:...). Required by run; an ECR image missing on the host is pulled with the instance role.',
     maxChars: 255,
   },
   uploadUrl: {
@@ -98,9 +124,9 @@ export const HOST_PARAMS = {
     default: '',
   },
   expiresAt: {
-    pattern: '^[0-9]{10}$',
+    ...neededBySomeActions('^[0-9]{10}$'),
     description:
-      'Unix time after which any container of this session is removed by the watchdog and the sweeper.',
+      'Unix time after which any container of this session is removed by the watchdog and the sweeper. Required by run.',
     maxChars: 10,
   },
   cpus: {
@@ -127,6 +153,21 @@ export const HOST_PARAMS = {
     maxChars: 2,
     default: '2',
   },
+  caller: {
+    // An IAM ARN (arn:aws:sts::123456789012:assumed-role/oncall/alice): IAM names use [\w+=,.@-].
+    pattern: '^[A-Za-z0-9:/_+=,.@-]*$',
+    description:
+      'Who asked for the session (IAM ARN), for audit: label debug-task.caller on the toolbox container.',
+    maxChars: 256,
+    default: '',
+  },
+  reason: {
+    pattern: '^[A-Za-z0-9 ._:/#@,+=()-]*$',
+    description:
+      'Why the session was asked for (free text, no quotes), for audit: label debug-task.reason on the toolbox container.',
+    maxChars: 200,
+    default: '',
+  },
   executionTimeout: {
     pattern: '^[1-9][0-9]{1,4}$',
     description: 'SSM execution timeout in seconds (duration + grace); the third time box.',
@@ -144,11 +185,26 @@ const compiled = Object.fromEntries(
   Object.entries(HOST_PARAMS).map(([name, def]) => [name, new RegExp(def.pattern)]),
 ) as Record<HostParamName, RegExp>;
 
+/** Compiled once: what a given value must match (`valuePattern`, else `pattern`). */
+const compiledValues = Object.fromEntries(
+  Object.entries(HOST_PARAMS).map(([name, def]) => [
+    name,
+    new RegExp((def as HostParam).valuePattern ?? def.pattern),
+  ]),
+) as Record<HostParamName, RegExp>;
+
+/**
+ * What a value given for the parameter must match: the API and the CLI validate user input with
+ * it. Stricter than the SSM pattern for parameters only some actions need: it refuses ''.
+ */
 export function hostParamRegExp(name: HostParamName): RegExp {
-  return compiled[name];
+  return compiledValues[name];
 }
 
-/** True when `value` is acceptable for the parameter (length and pattern). */
+/**
+ * True when SSM (and the runner's own check) accepts `value` for the parameter: length and
+ * `pattern`, which admits '' where the parameter has that default.
+ */
 export function isValidHostParam(name: HostParamName, value: string): boolean {
   return value.length <= HOST_PARAMS[name].maxChars && compiled[name].test(value);
 }

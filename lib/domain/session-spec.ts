@@ -22,11 +22,12 @@ export const SessionRequestSchema = z.object({
   filter: z.string().max(HOST_PARAMS.filter.maxChars).regex(hostParamRegExp('filter')).optional(),
   iface: z.string().regex(hostParamRegExp('iface')).optional(),
   snaplen: z.number().int().min(0).max(262144).optional(),
+  // Goes to the host as the `reason` parameter (a container label), so it follows that pattern:
+  // an accepted reason always fits the SSM document. No quotes, `$`, `;` or control characters.
   reason: z
     .string()
-    .max(200)
-    // No control characters: the reason ends up in labels, logs and the audit record.
-    .refine((text) => ![...text].some((ch) => ch.charCodeAt(0) < 0x20), 'control characters are not allowed')
+    .max(HOST_PARAMS.reason.maxChars)
+    .regex(hostParamRegExp('reason'), 'use letters, digits, spaces and . _ : / # @ , + = ( ) - only')
     .optional(),
 });
 

@@ -124,7 +124,7 @@ function runScript(
   });
 }
 
-/** The runner's manifest is its last non-empty stdout line. */
+/** The runner's manifest is its last non-empty stdout line (for action=sweep: `parseSweepManifest`). */
 export function parseManifest(stdout: string): RunnerManifest | undefined {
   const last = stdout.trimEnd().split('\n').pop();
   if (!last) return undefined;

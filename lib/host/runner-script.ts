@@ -1,13 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { DebugTaskError } from '../domain/errors';
-import {
-  HOST_PARAMS,
-  hostParamRegExp,
-  isValidHostParam,
-  type HostParamName,
-  type HostParamValues,
-} from '../domain/params';
+import { HOST_PARAMS, isValidHostParam, type HostParamName, type HostParamValues } from '../domain/params';
 
 /**
  * The host runner as SSM runs it: `lib/host/runner.sh` with the parameter patterns of params.ts
@@ -161,7 +155,7 @@ export function assertValidHostParams(values: HostParamValues): void {
         param === 'uploadUrl' ? '(a presigned URL, not shown)' : JSON.stringify(value.slice(0, 120));
       throw new DebugTaskError(
         'INVALID_ARGUMENT',
-        `Host parameter ${param} is invalid: received ${shown}, expected ${hostParamRegExp(param).source} (at most ${HOST_PARAMS[param].maxChars} characters).`,
+        `Host parameter ${param} is invalid: received ${shown}, expected ${HOST_PARAMS[param].pattern} (at most ${HOST_PARAMS[param].maxChars} characters).`,
         { hint: HOST_PARAMS[param].description, details: { parameter: param } },
       );
     }

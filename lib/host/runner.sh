@@ -10,19 +10,29 @@
 # action=cleanup
 #   Removes whatever is left of a session: its containers, its watchdog, its work dir (an artifact
 #   kept after a failed upload stays until the session's expiresAt).
+# action=sweep (no session; sent on a schedule)
+#   Removes every container of the host labelled debug-task.session whose debug-task.expires-at
+#   has passed, stops the watchdogs of expired sessions, and removes the work dirs of expired
+#   sessions whose runner is gone (a kept artifact once past its keep-until). Leaves the rest.
 #
 # Usage:  SSM_sessionId=dt-... SSM_containerId=<docker id> SSM_tool=tcpdump ... bash runner.sh
 #         Every parameter arrives as the environment variable SSM_<name> (the SSM document uses
 #         interpolationType ENV_VAR); lib/domain/params.ts defines them. Run the script built by
 #         lib/host/runner-script.ts: it inserts PATTERN_<name>/DEFAULT_<name> below the header.
-# Output: progress on stderr; the LAST line of stdout is one JSON manifest (RunnerManifest in
-#         lib/domain/session.ts; timings are Unix epoch milliseconds).
+#         SSM requires only executionTimeout (action defaults to run); the runner requires what
+#         its action needs (run: the session's parameters; cleanup: sessionId; sweep: nothing).
+# Output: progress on stderr; the LAST line of stdout is one JSON manifest (RunnerManifest, or
+#         SweepManifest for a sweep, in lib/domain/session.ts; timings are Unix epoch milliseconds).
 #         Exit status: 0 OK, 2 bad input, 3 target container missing, 4 failed on the host,
 #         130 cancelled by a signal.
-# Needs:  bash 4.3+, docker CLI, coreutils (timeout, sha256sum, df, date), gzip, curl, setsid;
-#         flock if present. Not jq.
+# Needs:  bash 4.3+, docker CLI, coreutils (timeout, sha256sum, df, date, stat, base64), gzip,
+#         grep, curl (7.75+ for --aws-sigv4, used only to pull from ECR), setsid; flock if present.
+#         Not jq, not the AWS CLI.
 # Env:    DEBUG_TASK_HOME          work root (default /var/lib/debug-task)
 #         DEBUG_TASK_UPLOAD_TRIES  upload attempts (default 5), for tests and the sandbox
+#         DEBUG_TASK_IMDS_ENDPOINT instance metadata service (default http://169.254.169.254),
+#         DEBUG_TASK_ECR_ENDPOINT  ECR API (default https://api.ecr.<region>.amazonaws.com, region
+#                                  from the image's host): both for tests only; SSM never sets them
 
 # SSM may start the script with sh; everything below is bash.
 if [ -z "${BASH_VERSION:-}" ]; then exec bash "$0" "$@"; fi
@@ -36,11 +46,22 @@ umask 077
 readonly WORK_ROOT=${DEBUG_TASK_HOME:-/var/lib/debug-task}
 readonly UPLOAD_TRIES=${DEBUG_TASK_UPLOAD_TRIES:-5}
 readonly LABEL_SESSION=debug-task.session
+readonly LABEL_EXPIRES=debug-task.expires-at
 readonly STOP_GRACE_SECONDS=5      # the toolbox must be gone by duration + this
 readonly PULL_TIMEOUT_SECONDS=120
 readonly DOCKER_CALL_TIMEOUT=60    # any short docker call; a hung engine must not hang the runner
 readonly HELPER_TIMEOUT_SECONDS=120
 readonly MIN_FREE_BYTES=100000000
+# An image on this kind of host is pulled with the instance role (pull_from_ecr). Groups: account,
+# -fips, region, .cn (China partition).
+readonly ECR_REGISTRY_RE='^([0-9]{12})\.dkr\.ecr(-fips)?\.([a-z0-9-]+)\.amazonaws\.com(\.cn)?$'
+readonly IMDS_ENDPOINT=${DEBUG_TASK_IMDS_ENDPOINT:-http://169.254.169.254}
+readonly ECR_ENDPOINT_OVERRIDE=${DEBUG_TASK_ECR_ENDPOINT:-}
+# A sweep lists at most this many session ids in its manifest (SSM keeps 24,000 characters).
+readonly SWEEP_LIST_MAX=50
+# A work dir that records no expiry (its runner died before writing one) expires this long after
+# its last change: far beyond any session's longest life.
+readonly UNKNOWN_EXPIRY_SECONDS=86400
 
 # Parameter values after defaults (P[name]); the session's paths and names, once known.
 declare -A P=()
@@ -52,10 +73,12 @@ TOOL_EXIT='' PACKETS='' DROPPED='' LINK_TYPE=''
 ARTIFACT_BYTES='' ARTIFACT_SHA='' OBJECT_BYTES='' OBJECT_SHA=''
 TRUNCATED=false UPLOADED=false HOST_PATH=''
 STARTED_AT='' CAPTURE_STARTED_AT='' CAPTURE_ENDED_AT=''
-CLEANUP_REPORT=''
+CLEANUP_REPORT='' SWEEP_REPORT=''
 
 # What teardown must undo.
 CHILD_PID='' CREATED_CONTAINERS=0 WATCHDOG_STARTED=0 WORKDIR_CREATED=0 KEEP_WORKDIR=0
+# The ECR pull's transient credentials (curl configs, Docker config) and what it learnt.
+AUTH_DIR='' DOCKER_CONFIG_DIR='' ECR_ROLE='' HTTP_CODE='' PULL_ERROR=''
 FAILED_LINE='' FAILED_COMMAND=''
 
 main() {
@@ -71,6 +94,7 @@ main() {
   case ${P[action]} in
     run) run_session ;;
     cleanup) cleanup_session ;;
+    sweep) sweep_host ;;
   esac
 }
 
@@ -125,10 +149,14 @@ load_params() {
     P[$name]=${!value_var-}
     if [[ -z ${P[$name]} && -v $default_var ]]; then P[$name]=${!default_var}; fi
   done
-  # The session id comes first: every later message and the manifest carry it.
-  require_param sessionId
-  SESSION=${P[sessionId]}
-  WORK=$WORK_ROOT/$SESSION OUT=$WORK_ROOT/$SESSION/out CONTAINER=debug-task-$SESSION
+  # The action decides what else is required.
+  check_param action
+  # The session id comes next: every later message and the manifest carry it. A sweep has none.
+  if [[ ${P[action]} != sweep ]]; then
+    require_param sessionId
+    SESSION=${P[sessionId]}
+    WORK=$WORK_ROOT/$SESSION OUT=$WORK_ROOT/$SESSION/out CONTAINER=debug-task-$SESSION
+  fi
   check_work_root
   for name in "${PARAM_NAMES[@]}"; do
     if [[ -n ${P[$name]} ]]; then check_param "$name"; fi
@@ -218,6 +246,10 @@ prepare_workdir() {
   fi
   mkdir -m 0700 -- "$WORK" "$OUT" "$WORK/bin"
   WORKDIR_CREATED=1
+  # For a later sweep: when this session expires, and which process runs it (pid and start time,
+  # so a new process that reuses the pid is not taken for this runner).
+  printf '%s\n' "${P[expiresAt]}" >"$WORK/expires-at"
+  printf '%s %s\n' "$$" "$(process_start "$$")" >"$WORK/runner.pid"
   # Scripts go in by file, read-only at /debug-task: short command lines in ps and docker ps.
   printf '%s' "$TOOLBOX_SCRIPT" >"$WORK/bin/toolbox.sh"
   printf '%s' "$SNAPSHOT_SCRIPT" >"$WORK/bin/snapshot.sh"
@@ -235,16 +267,212 @@ check_disk() {
 }
 
 ensure_image() {
-  local image=${P[image]} status=0
+  local image=${P[image]} registry
   if dk image inspect "$image" >/dev/null 2>&1; then return 0; fi
-  log "pulling toolbox image $image (at most ${PULL_TIMEOUT_SECONDS}s)"
-  interruptible timeout "$PULL_TIMEOUT_SECONDS" docker pull "$image" >"$WORK/pull.log" 2>&1 || status=$?
-  if ((status != 0)); then
-    local reason
-    reason=$(last_lines "$WORK/pull.log" 2)
-    if ((status == 124)); then reason="the pull took longer than ${PULL_TIMEOUT_SECONDS}s"; fi
-    fail TOOLBOX_IMAGE_UNAVAILABLE "The toolbox image $image is not on this host and could not be pulled: ${reason:-docker pull failed with status $status}."
+  registry=$(image_registry "$image")
+  if [[ $registry =~ $ECR_REGISTRY_RE ]]; then
+    pull_from_ecr "$image" "$registry" "${BASH_REMATCH[3]}" "${BASH_REMATCH[2]}" "${BASH_REMATCH[4]}"
+    return 0
   fi
+  log "pulling toolbox image $image (at most ${PULL_TIMEOUT_SECONDS}s)"
+  if ! pull_image "$image"; then
+    fail TOOLBOX_IMAGE_UNAVAILABLE "The toolbox image $image is not on this host and could not be pulled: $PULL_ERROR."
+  fi
+}
+
+# docker pull with a time limit; extra arguments are VAR=value words for its environment. On
+# failure PULL_ERROR says why, in docker's words.
+pull_image() {
+  local image=$1 status=0
+  shift
+  interruptible timeout "$PULL_TIMEOUT_SECONDS" env "$@" docker pull "$image" >"$WORK/pull.log" 2>&1 || status=$?
+  if ((status == 0)); then return 0; fi
+  PULL_ERROR=$(last_lines "$WORK/pull.log" 2)
+  if ((status == 124)); then PULL_ERROR="the pull took longer than ${PULL_TIMEOUT_SECONDS}s"; fi
+  PULL_ERROR=${PULL_ERROR:-docker pull failed with status $status}
+  return 1
+}
+
+# The registry host of an image reference, read as docker reads it: the first path component when
+# it looks like a host (a dot, a port, or localhost), Docker Hub otherwise.
+image_registry() {
+  local first=${1%%/*}
+  if [[ $1 == */* && ($first == *.* || $first == *:* || $first == localhost) ]]; then
+    printf '%s' "$first"
+  else
+    printf 'docker.io'
+  fi
+}
+
+# --- pulling from ECR with the instance role --------------------------------------------------------
+
+# The ECS agent authenticates its own pulls, but a plain `docker pull` here has no ECR credentials
+# and the hosts have no AWS CLI (Flatcar). So, for this one pull: the instance role's credentials
+# from IMDSv2, an authorization token from ECR's GetAuthorizationToken (signed by curl's SigV4),
+# and a Docker config of our own. root's ~/.docker is never read or written (the host stays as it
+# was); credentials go to curl through config files (-K), never through its argv (ps shows argv),
+# and every file holding one is removed as soon as it has served.
+pull_from_ecr() {
+  local image=$1 registry=$2 region=$3 fips=$4 cn=$5 ecr=$ECR_ENDPOINT_OVERRIDE
+  if [[ -z $ecr ]]; then
+    if [[ -n $fips ]]; then ecr=https://ecr-fips.$region.amazonaws.com$cn; else ecr=https://api.ecr.$region.amazonaws.com$cn; fi
+  fi
+  check_endpoint DEBUG_TASK_IMDS_ENDPOINT "$IMDS_ENDPOINT"
+  check_endpoint DEBUG_TASK_ECR_ENDPOINT "$ecr"
+  log "pulling toolbox image $image from ECR ($region) with the instance role (at most ${PULL_TIMEOUT_SECONDS}s)"
+  AUTH_DIR=$WORK/ecr-auth DOCKER_CONFIG_DIR=$WORK/docker-config
+  mkdir -m 0700 -- "$AUTH_DIR" "$DOCKER_CONFIG_DIR"
+  instance_role_credentials
+  ecr_docker_config "$ecr" "$region" "$registry"
+  local pulled=0
+  pull_image "$image" "DOCKER_CONFIG=$DOCKER_CONFIG_DIR" || pulled=$?
+  remove_registry_auth
+  if ((pulled != 0)); then
+    ecr_fail "ECR gave the instance role ($ECR_ROLE) a token, but docker pull failed" \
+      'The role needs ecr:BatchGetImage and ecr:GetDownloadUrlForLayer on the repository (its repository policy must allow them too)' \
+      "docker pull said: $PULL_ERROR"
+  fi
+}
+
+# Only a plain http(s) URL, no path: the endpoints are test overrides, but a typo must not send the
+# instance's credentials somewhere unexpected.
+check_endpoint() {
+  if ! [[ $2 =~ ^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?$ ]]; then
+    fail INVALID_ARGUMENT "$1 must be http(s)://host[:port] without a path (received \"${2:0:120}\")."
+  fi
+}
+
+# TOOLBOX_IMAGE_UNAVAILABLE: what failed, what to do, then what the other side said (last: the
+# manifest keeps 1000 characters of a message, and the advice must survive the cut).
+ecr_fail() {
+  remove_registry_auth
+  fail TOOLBOX_IMAGE_UNAVAILABLE "The toolbox image ${P[image]} is not on this host and could not be pulled from ECR: $1. $2, or pre-pull the image on the host.${3:+ $3}"
+}
+
+remove_registry_auth() {
+  local dir
+  for dir in "$AUTH_DIR" "$DOCKER_CONFIG_DIR"; do
+    if [[ -n $dir ]]; then rm -rf -- "$dir"; fi
+  done
+}
+
+# One request of the ECR path. The body goes to $AUTH_DIR/<name>.body, the HTTP status to
+# HTTP_CODE (000: no answer) and curl's own message to $AUTH_DIR/<name>.err. No --fail: ECR's
+# error body says what was denied.
+auth_request() {
+  local name=$1
+  shift
+  interruptible curl -sS -o "$AUTH_DIR/$name.body" -w '%{http_code}' --connect-timeout 3 --max-time 20 \
+    "$@" >"$AUTH_DIR/$name.code" 2>"$AUTH_DIR/$name.err" || true
+  HTTP_CODE=$(tr -dc 0-9 <"$AUTH_DIR/$name.code")
+  HTTP_CODE=${HTTP_CODE:-000}
+}
+
+# Prints a response body once and removes it: the bodies of the ECR path may hold credentials.
+take_body() {
+  local file=$AUTH_DIR/$1.body
+  if [[ -f $file ]]; then
+    cat -- "$file"
+    rm -f -- "$file"
+  fi
+}
+
+# IMDSv2: a session token (PUT), the role's name, then its temporary credentials, written as a curl
+# config for the ECR request ($AUTH_DIR/ecr.curl). --noproxy: the metadata service is link-local;
+# an HTTP proxy set for the SSM agent must not see these requests.
+instance_role_credentials() {
+  local imds=$IMDS_ENDPOINT body key secret token
+  local -a imds_args=(--noproxy '*' -K "$AUTH_DIR/imds.curl")
+  auth_request imds-token --noproxy '*' -X PUT -H 'X-aws-ec2-metadata-token-ttl-seconds: 300' "$imds/latest/api/token"
+  if [[ $HTTP_CODE != 200 ]]; then
+    ecr_fail "the instance metadata service (IMDSv2 at $imds) is unreachable ($(http_failure imds-token))" \
+      'Make sure the instance metadata service is enabled for the instance (IMDSv2 tokens, reachable from the host)'
+  fi
+  body=$(take_body imds-token)
+  if ! [[ $body =~ ^[A-Za-z0-9+/=_-]{1,512}$ ]]; then
+    ecr_fail "the instance metadata service (IMDSv2 at $imds) answered no usable token" \
+      'Check the instance metadata options (aws ec2 describe-instances ... MetadataOptions)'
+  fi
+  printf 'header = "X-aws-ec2-metadata-token: %s"\n' "$body" >"$AUTH_DIR/imds.curl"
+
+  auth_request imds-role "${imds_args[@]}" "$imds/latest/meta-data/iam/security-credentials/"
+  ECR_ROLE=$(take_body imds-role | head -n 1 | tr -d '\r' || true)
+  if [[ $HTTP_CODE == 404 ]] || [[ $HTTP_CODE == 200 && -z $ECR_ROLE ]]; then
+    ecr_fail 'the instance has no instance role (no IAM instance profile)' \
+      'Attach an instance profile whose role (the ECS container instance role, e.g. ecsInstanceRole) has ecr:GetAuthorizationToken, ecr:BatchGetImage and ecr:GetDownloadUrlForLayer'
+  fi
+  if [[ $HTTP_CODE != 200 ]]; then
+    ecr_fail "the instance metadata service (IMDSv2 at $imds) did not name the instance role ($(http_failure imds-role))" \
+      'Make sure the instance metadata service is enabled for the instance'
+  fi
+  if ! [[ $ECR_ROLE =~ ^[A-Za-z0-9+=,.@_-]{1,128}$ ]]; then
+    ecr_fail 'the instance metadata service named an instance role that is not a valid role name' \
+      'Check the instance profile of the instance'
+  fi
+
+  auth_request imds-credentials "${imds_args[@]}" "$imds/latest/meta-data/iam/security-credentials/$ECR_ROLE"
+  body=$(take_body imds-credentials)
+  rm -f -- "$AUTH_DIR/imds.curl"
+  key=$(json_field AccessKeyId "$body") secret=$(json_field SecretAccessKey "$body") token=$(json_field Token "$body")
+  body=''
+  # Checked character by character: these values go into a curl config file between quotes.
+  if [[ $HTTP_CODE != 200 || ! $key =~ ^[A-Z0-9]{16,128}$ || ! $secret =~ ^[A-Za-z0-9+/=]{16,128}$ || ! $token =~ ^[A-Za-z0-9+/=]*$ ]]; then
+    ecr_fail "the instance metadata service gave no usable credentials for the instance role $ECR_ROLE (HTTP $HTTP_CODE)" \
+      'Check the instance profile of the instance (aws iam get-instance-profile)'
+  fi
+  {
+    printf 'user = "%s:%s"\n' "$key" "$secret"
+    if [[ -n $token ]]; then printf 'header = "x-amz-security-token: %s"\n' "$token"; fi
+  } >"$AUTH_DIR/ecr.curl"
+}
+
+# ECR GetAuthorizationToken (JSON 1.1 protocol, SigV4 for service ecr in the image's region); its
+# authorizationToken is base64("AWS:<password>"), exactly what a Docker config's "auth" holds.
+ecr_docker_config() {
+  local ecr=$1 region=$2 registry=$3 body auth prefix
+  auth_request ecr -K "$AUTH_DIR/ecr.curl" --aws-sigv4 "aws:amz:$region:ecr" \
+    -H 'X-Amz-Target: AmazonEC2ContainerRegistry_V20150921.GetAuthorizationToken' \
+    -H 'Content-Type: application/x-amz-json-1.1' --data '{}' "$ecr/"
+  rm -f -- "$AUTH_DIR/ecr.curl"
+  body=$(take_body ecr)
+  if [[ $HTTP_CODE == 000 ]]; then
+    ecr_fail "ECR ($ecr) is unreachable ($(http_failure ecr))" \
+      "The host needs a route to ECR: a NAT gateway, or VPC endpoints for com.amazonaws.$region.ecr.api, ecr.dkr and s3"
+  fi
+  if [[ $HTTP_CODE != 200 ]]; then
+    ecr_fail "ECR denied GetAuthorizationToken to the instance role $ECR_ROLE (HTTP $HTTP_CODE)" \
+      'Grant the instance role (e.g. ecsInstanceRole) ecr:GetAuthorizationToken, ecr:BatchGetImage and ecr:GetDownloadUrlForLayer (AmazonEC2ContainerServiceforEC2Role has them)' \
+      "ECR said: $(aws_error "$body")"
+  fi
+  auth=$(json_field authorizationToken "$body")
+  body=''
+  prefix=$(printf '%s' "$auth" | base64 -d 2>/dev/null | head -c 4 || true)
+  if ! [[ $auth =~ ^[A-Za-z0-9+/]+=*$ && $prefix == AWS: ]]; then
+    ecr_fail 'ECR answered GetAuthorizationToken without a usable authorizationToken' 'Retry'
+  fi
+  printf '{"auths":{"%s":{"auth":"%s"}}}\n' "$registry" "$auth" >"$DOCKER_CONFIG_DIR/config.json"
+  chmod 600 "$DOCKER_CONFIG_DIR/config.json"
+}
+
+# curl's message, or the HTTP status when there was an answer.
+http_failure() {
+  if [[ $HTTP_CODE == 000 ]]; then last_lines "$AUTH_DIR/$1.err" 1; else printf 'HTTP %s' "$HTTP_CODE"; fi
+}
+
+# "<__type>: <message>" of an AWS JSON error body, without the namespace of the type.
+aws_error() {
+  local type message
+  type=$(json_field __type "$1") message=$(json_field message "$1")
+  if [[ -z $message ]]; then message=$(json_field Message "$1"); fi
+  type=${type##*#}
+  printf '%s' "${type:-error}${message:+: ${message:0:300}}"
+}
+
+# The string value of "key" in a small flat JSON object (no jq on the hosts). Values with escaped
+# quotes are cut at the first one, which is enough for what is read here (tokens, ids, messages).
+json_field() {
+  local re='"'"$1"'"[[:space:]]*:[[:space:]]*"([^"]*)"'
+  if [[ $2 =~ $re ]]; then printf '%s' "${BASH_REMATCH[1]}"; fi
 }
 
 # tcpdump compiles the filter in the toolbox, with the capture's namespaces and capabilities, so a
@@ -362,8 +590,11 @@ tcpdump -Z root -n -r /out/artifact.clean 2>/dev/null | wc -l >/out/packets
 # Arguments shared by every container of the session.
 set_container_args() {
   local cap
-  CONTAINER_LABELS=(--label "$LABEL_SESSION=$SESSION" --label "debug-task.expires-at=${P[expiresAt]}"
-    --label "debug-task.tool=${P[tool]}")
+  # The sweeper acts on session and expires-at; caller and reason say, on the host itself, who
+  # started this container and why (empty when not given).
+  CONTAINER_LABELS=(--label "$LABEL_SESSION=$SESSION" --label "$LABEL_EXPIRES=${P[expiresAt]}"
+    --label "debug-task.tool=${P[tool]}" --label "debug-task.caller=${P[caller]}"
+    --label "debug-task.reason=${P[reason]}")
   TARGET_NAMESPACES=(--network "container:${P[containerId]}" --pid "container:${P[containerId]}")
   TOOLBOX_SECURITY=(--cap-drop ALL)
   for cap in $(tool_caps "${P[tool]}"); do TOOLBOX_SECURITY+=(--cap-add "$cap"); done
@@ -553,9 +784,11 @@ start_watchdog() {
   (cd / && exec setsid "$BASH" -c "$(declare -f watchdog_main); watchdog_main \"\$@\"" debug-task-watchdog \
     "$SESSION" "$((10#${P[expiresAt]}))" "$WORK" "$$") </dev/null >/dev/null 2>&1 3>&- &
   WATCHDOG_STARTED=1
-  for _ in {1..50}; do # up to 5 s for the watchdog to say its pid
+  # Up to 5 s for the watchdog to say its pid. It usually does within a few ms: poll finely, as a
+  # 0.1 s step cost every session ~95 ms of start time (BENCHMARKS.md, host start overhead).
+  for _ in {1..500}; do
     if [[ -s $WORK/watchdog.pid ]]; then break; fi
-    sleep 0.1
+    sleep 0.01
   done
   log "watchdog armed for $(date -u -d "@${P[expiresAt]}" '+%H:%M:%S' 2>/dev/null || echo "${P[expiresAt]}") UTC"
 }
@@ -568,6 +801,143 @@ stop_watchdog() {
   cmdline=$(tr '\0' ' ' <"/proc/$pid/cmdline")
   if [[ $cmdline != *debug-task-watchdog*"$SESSION"* ]]; then return 1; fi
   kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+}
+
+# --- the sweep ------------------------------------------------------------------------------------
+
+# Counts for the sweep's manifest, and the sessions it removed something of.
+declare -A SWEPT=([containersRemoved]=0 [containersFailed]=0 [containersKept]=0 [watchdogsStopped]=0
+  [workDirsRemoved]=0 [workDirsFailed]=0 [workDirsKept]=0)
+declare -a SWEPT_SESSIONS=()
+
+# Everything expired on this host, whatever happened to its session: a scheduled backstop for the
+# watchdogs (a host that rebooted has none) and for runners killed before their teardown.
+sweep_host() {
+  local now
+  check_engine
+  now=$(date +%s)
+  sweep_watchdogs "$now"
+  sweep_containers "$now"
+  sweep_workdirs "$now"
+  log "removed ${SWEPT[containersRemoved]} container(s) and ${SWEPT[workDirsRemoved]} work dir(s), stopped ${SWEPT[watchdogsStopped]} watchdog(s); kept ${SWEPT[containersKept]} container(s) and ${SWEPT[workDirsKept]} work dir(s) not yet expired"
+  SWEEP_REPORT=$(sweep_json)
+  STATUS=OK
+}
+
+# A watchdog outlives its session only when it is stuck (its docker rm hangs): stop those of
+# expired sessions of this work root. Found by their argv, as start_watchdog sets it:
+#   bash -c <script> debug-task-watchdog <session> <expiresAt> <work dir> <runner pid>
+sweep_watchdogs() {
+  local now=$1 file pid cmdline session expires work
+  local re=' debug-task-watchdog (dt-[a-z0-9-]+) ([0-9]{1,10}) ([^ ]+) [0-9]+ ?$'
+  while IFS= read -r file; do
+    pid=${file#/proc/} pid=${pid%/cmdline}
+    cmdline=$({ tr '\0' ' ' <"$file"; } 2>/dev/null || true)
+    if [[ $pid == "$$" ]] || ! [[ $cmdline =~ $re ]]; then continue; fi
+    session=${BASH_REMATCH[1]} expires=${BASH_REMATCH[2]} work=${BASH_REMATCH[3]}
+    if ! is_session_id "$session" || [[ $work != "$WORK_ROOT/$session" ]] || ((10#$expires > now)); then continue; fi
+    # start_watchdog runs it with setsid: its process group holds its sleep and docker calls too.
+    if kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null; then
+      SWEPT[watchdogsStopped]=$((SWEPT[watchdogsStopped] + 1))
+      note_swept "$session"
+    fi
+  done < <(grep -lsaF -- debug-task-watchdog /proc/[0-9]*/cmdline || true)
+}
+
+# Every container labelled with a session, running or not; removed when its expires-at has passed.
+# One without a readable expires-at is left alone: nothing says it is over.
+sweep_containers() {
+  local now=$1 listing remaining id session expires
+  local -a expired=()
+  if ! listing=$(dk ps -a --no-trunc --filter "label=$LABEL_SESSION" \
+    --format "$(tmpl .ID)|$(tmpl ".Label \"$LABEL_SESSION\"")|$(tmpl ".Label \"$LABEL_EXPIRES\"")" 2>/dev/null); then
+    fail CAPTURE_FAILED "docker ps failed (or took over ${DOCKER_CALL_TIMEOUT}s): no container was swept."
+  fi
+  while IFS='|' read -r id session expires; do
+    if ! [[ $id =~ ^[0-9a-f]{64}$ ]]; then continue; fi
+    if [[ $expires =~ ^[0-9]{10}$ ]] && ((10#$expires <= now)); then
+      expired+=("$id")
+      note_swept "$session"
+    else
+      SWEPT[containersKept]=$((SWEPT[containersKept] + 1))
+    fi
+  done <<<"$listing"
+  if ((${#expired[@]} == 0)); then return 0; fi
+  dk rm -f "${expired[@]}" >/dev/null 2>&1 || true
+  # Counted from what is left: a container that went away by itself meanwhile is not a failure.
+  remaining=$(dk ps -aq --no-trunc --filter "label=$LABEL_SESSION" 2>/dev/null || true)
+  for id in "${expired[@]}"; do
+    if grep -qxF -- "$id" <<<"$remaining"; then
+      SWEPT[containersFailed]=$((SWEPT[containersFailed] + 1))
+    else
+      SWEPT[containersRemoved]=$((SWEPT[containersRemoved] + 1))
+    fi
+  done
+}
+
+# Work dirs named like a session, once the session (or its kept artifact) has expired and its runner
+# is gone. Nothing else under the work root is touched.
+sweep_workdirs() {
+  local now=$1 dir session until
+  if [[ ! -d $WORK_ROOT ]]; then return 0; fi
+  for dir in "$WORK_ROOT"/dt-*; do
+    session=${dir##*/}
+    if [[ ! -d $dir || -L $dir ]] || ! is_session_id "$session"; then continue; fi
+    until=$(workdir_expiry "$dir")
+    if ((now < until)) || runner_alive "$dir"; then
+      SWEPT[workDirsKept]=$((SWEPT[workDirsKept] + 1))
+    elif rm -rf -- "$dir" 2>/dev/null; then
+      SWEPT[workDirsRemoved]=$((SWEPT[workDirsRemoved] + 1))
+      note_swept "$session"
+    else
+      SWEPT[workDirsFailed]=$((SWEPT[workDirsFailed] + 1))
+    fi
+  done
+}
+
+# Unix time a work dir may go: the later of its keep-until (a kept artifact) and its expires-at; a
+# day after its last change when it records neither.
+workdir_expiry() {
+  local dir=$1 file value until=''
+  for file in keep-until expires-at; do
+    if [[ ! -f $dir/$file ]]; then continue; fi
+    value=$(tr -dc 0-9 <"$dir/$file" || true)
+    if [[ $value =~ ^[0-9]{1,10}$ ]] && { [[ -z $until ]] || ((10#$value > until)); }; then until=$((10#$value)); fi
+  done
+  if [[ -z $until ]]; then until=$(($(stat -c %Y -- "$dir") + UNKNOWN_EXPIRY_SECONDS)); fi
+  printf '%s' "$until"
+}
+
+# True while the runner that wrote the dir's runner.pid still runs (same pid, same start time): it
+# may be uploading past expiresAt, within SSM's execution timeout.
+runner_alive() {
+  local pid='' start=''
+  if [[ ! -f $1/runner.pid ]]; then return 1; fi
+  read -r pid start <"$1/runner.pid" || true
+  [[ $pid =~ ^[0-9]+$ && -n $start && $(process_start "$pid") == "$start" ]]
+}
+
+# A session id as run and cleanup take it (the parameter's own pattern also admits '').
+is_session_id() {
+  local pattern_var=PATTERN_sessionId
+  [[ -n $1 && $1 =~ ${!pattern_var} ]]
+}
+
+note_swept() {
+  local session=$1 seen
+  if ! is_session_id "$session" || ((${#SWEPT_SESSIONS[@]} >= SWEEP_LIST_MAX)); then return 0; fi
+  for seen in "${SWEPT_SESSIONS[@]}"; do if [[ $seen == "$session" ]]; then return 0; fi; done
+  SWEPT_SESSIONS+=("$session")
+}
+
+sweep_json() {
+  local name sessions='' session
+  printf '"sweep":{'
+  for name in containersRemoved containersFailed containersKept watchdogsStopped workDirsRemoved workDirsFailed workDirsKept; do
+    printf '"%s":%s,' "$name" "${SWEPT[$name]}"
+  done
+  for session in "${SWEPT_SESSIONS[@]}"; do sessions+=${sessions:+,}$(json_str "$session"); done
+  printf '"sessions":[%s]}' "$sessions"
 }
 
 # --- teardown and the manifest --------------------------------------------------------------------
@@ -585,6 +955,7 @@ remove_session_containers() {
 
 teardown() {
   if [[ -n $CHILD_PID ]]; then kill -TERM "$CHILD_PID" 2>/dev/null || true; fi
+  remove_registry_auth
   if ((CREATED_CONTAINERS)); then remove_session_containers >/dev/null; fi
   if ((WATCHDOG_STARTED)); then stop_watchdog || true; fi
   if ((WORKDIR_CREATED)); then
@@ -604,7 +975,7 @@ on_exit() {
     ERROR_CODE=CAPTURE_FAILED
     ERROR_MESSAGE="The runner stopped unexpectedly (status $status) at line ${FAILED_LINE:-?}: ${FAILED_COMMAND:-unknown command}"
   fi
-  if [[ ${P[action]-} != cleanup ]]; then teardown; fi
+  if [[ ${P[action]-run} == run ]]; then teardown; fi
   emit_manifest
   if [[ -n $ERROR_CODE ]]; then log "failed: $ERROR_CODE: $ERROR_MESSAGE"; fi
   exit "$(exit_status)"
@@ -635,12 +1006,17 @@ exit_status() {
 
 emit_manifest() {
   local json tool=null
+  if [[ ${P[action]-} == sweep ]]; then
+    json=$(printf '{"v":1,"action":"sweep","status":%s%s' "$(json_str "$STATUS")" "$(error_json)")
+    if [[ -n $SWEEP_REPORT ]]; then json+=",$SWEEP_REPORT"; fi
+    json+=$(printf ',"timings":{"startedAt":%s,"endedAt":%s}}' "$(json_num "$STARTED_AT")" "$(now_ms)")
+    printf '%s\n' "$json" >&3
+    return 0
+  fi
   if [[ ${P[tool]-} =~ ^(tcpdump|ngrep|strace|snapshot)$ ]]; then tool=$(json_str "${P[tool]}"); fi
   json=$(printf '{"v":1,"sessionId":%s,"status":%s' "$(json_str "$SESSION")" "$(json_str "$STATUS")")
   if [[ ${P[action]-} == cleanup ]]; then json+=',"action":"cleanup"'; fi
-  if [[ -n $ERROR_CODE ]]; then
-    json+=$(printf ',"error":{"code":%s,"message":%s}' "$(json_str "$ERROR_CODE")" "$(json_str "${ERROR_MESSAGE:0:600}")")
-  fi
+  json+=$(error_json)
   json+=$(printf ',"tool":{"name":%s,"exitCode":%s' "$tool" "$(json_num "$TOOL_EXIT")")
   if [[ ${P[tool]-} == tcpdump && -n $TOOL_EXIT ]]; then
     json+=$(printf ',"packets":%s,"dropped":%s' "$(json_num "$PACKETS")" "$(json_num "$DROPPED")")
@@ -648,11 +1024,22 @@ emit_manifest() {
   json+='}'
   if [[ -n $OBJECT_SHA ]]; then json+=$(artifact_json); fi
   if [[ -n $CLEANUP_REPORT ]]; then json+=",$CLEANUP_REPORT"; fi
+  if [[ ${P[action]-} == run ]]; then
+    json+=$(printf ',"audit":{"caller":%s,"reason":%s}' "$(json_str "${P[caller]-}")" "$(json_str "${P[reason]-}")")
+  fi
   json+=$(printf ',"timings":{"startedAt":%s' "$(json_num "$STARTED_AT")")
   if [[ -n $CAPTURE_STARTED_AT ]]; then json+=$(printf ',"captureStartedAt":%s' "$CAPTURE_STARTED_AT"); fi
   if [[ -n $CAPTURE_ENDED_AT ]]; then json+=$(printf ',"captureEndedAt":%s' "$CAPTURE_ENDED_AT"); fi
   json+=$(printf ',"endedAt":%s}}' "$(now_ms)")
   printf '%s\n' "$json" >&3
+}
+
+# At most 1000 characters of message: enough for what failed, what to do and AWS's own words,
+# small beside the 24,000 characters of output SSM keeps.
+error_json() {
+  if [[ -n $ERROR_CODE ]]; then
+    printf ',"error":{"code":%s,"message":%s}' "$(json_str "$ERROR_CODE")" "$(json_str "${ERROR_MESSAGE:0:1000}")"
+  fi
 }
 
 artifact_json() {
@@ -667,7 +1054,18 @@ artifact_json() {
 
 # --- small helpers --------------------------------------------------------------------------------
 
-log() { printf '%s debug-task %s: %s\n' "$(date -u +%H:%M:%S)" "${SESSION:-?}" "$*" >&2; }
+log() { printf '%s debug-task %s: %s\n' "$(date -u +%H:%M:%S)" "${SESSION:-${P[action]:-?}}" "$*" >&2; }
+
+# A process's start time (clock ticks after boot, field 22 of /proc/<pid>/stat); empty when it is gone.
+process_start() {
+  local stat
+  stat=$({ cat "/proc/$1/stat"; } 2>/dev/null || true)
+  # Field 2, the command name in parentheses, may hold spaces: count from after its ')'.
+  stat=${stat##*) }
+  local -a fields
+  read -r -a fields <<<"$stat"
+  printf '%s' "${fields[19]-}"
+}
 
 now_ms() { date +%s%3N; }
 

@@ -8,7 +8,7 @@ import type { DebugTaskStackProps, ToolboxPlatform } from './stack-props';
  *   toolboxPlatform       linux/amd64 | linux/arm64, for the built image
  *   allowedClusters       comma-separated cluster names, or a JSON array in cdk.json (default: any)
  *   maxDurationSeconds, maxBytes, maxSessionsPerHost, graceSeconds, artifactRetentionDays,
- *   hostCpus, hostMemoryMb, hostPidsLimit
+ *   hostCpus, hostMemoryMb, hostPidsLimit, sweepIntervalMinutes
  *
  * Only the shape is checked here (a number is a number); the stack checks the values.
  */
@@ -21,6 +21,7 @@ export const NUMBER_KEYS = [
   'hostCpus',
   'hostMemoryMb',
   'hostPidsLimit',
+  'sweepIntervalMinutes',
 ] as const;
 
 type NumberKey = (typeof NUMBER_KEYS)[number];

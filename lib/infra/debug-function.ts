@@ -8,8 +8,11 @@ import { Construct } from 'constructs';
 import { acknowledge, acknowledgeWildcardResources } from './nag';
 import { LAMBDA_DIR, LOCK_FILE, PROJECT_ROOT } from './paths';
 
-/** The six handlers of `lambda/`; each name is also the construct id and the sandbox's key. */
-export type HandlerName = 'api' | 'resolve' | 'launch' | 'poll' | 'collect' | 'cleanup';
+/** The handlers of `lambda/`; each name is also the construct id and the sandbox's key. */
+export type HandlerName = 'api' | 'resolve' | 'launch' | 'poll' | 'collect' | 'cleanup' | 'sweeper';
+
+/** A session's handlers make a few SDK calls each; Step Functions does all waiting (DESIGN section 6). */
+export const DEFAULT_FUNCTION_TIMEOUT = Duration.seconds(30);
 
 /**
  * CloudFormation metadata key on each `AWS::Lambda::Function`: the local sandbox binds the state
@@ -23,6 +26,12 @@ export const LOG_RETENTION = RetentionDays.ONE_MONTH;
 export interface DebugFunctionProps {
   /** Environment variables of the function (see docs/ARCHITECTURE.md). */
   readonly environment: Record<string, string>;
+  /**
+   * Longest run of one invocation.
+   *
+   * @default DEFAULT_FUNCTION_TIMEOUT (30 s)
+   */
+  readonly timeout?: Duration;
 }
 
 /** A permission of a debug function, and why it needs it (also the cdk-nag reason for any wildcard). */
@@ -35,7 +44,7 @@ export interface Permission {
 }
 
 /**
- * One of our handlers as a `NodejsFunction`, with the defaults all six share: its own role (no AWS
+ * One of our handlers as a `NodejsFunction`, with the defaults they all share: its own role (no AWS
  * managed policy: it may write to its own log group and nothing else until granted more), an
  * explicit log group with a retention, arm64, Node.js 22, and a minified single-file bundle that
  * carries its own AWS SDK (the version the tests ran with, not whatever the runtime ships).
@@ -69,8 +78,7 @@ export class DebugFunction extends Construct {
       runtime: Runtime.NODEJS_22_X,
       architecture: Architecture.ARM_64,
       memorySize: 256,
-      // Handlers make a few SDK calls each; Step Functions does all waiting (DESIGN section 6).
-      timeout: Duration.seconds(30),
+      timeout: props.timeout ?? DEFAULT_FUNCTION_TIMEOUT,
       role: this.role,
       logGroup,
       environment: props.environment,
@@ -80,6 +88,9 @@ export class DebugFunction extends Construct {
         format: OutputFormat.CJS,
         // Pin the SDK we tested (checksum defaults included) instead of the runtime's copy.
         bundleAwsSDK: true,
+        // The SDK's ES module builds (`module`) tree-shake; its CommonJS builds (`main`) do not:
+        // about half the bundle and half the module init time (BENCHMARKS.md, Lambda cold start).
+        mainFields: ['module', 'main'],
       },
     });
     (this.function.node.defaultChild as CfnFunction).addMetadata(HANDLER_METADATA_KEY, id);

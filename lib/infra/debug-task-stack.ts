@@ -2,11 +2,12 @@ import { CfnOutput, Duration, Stack } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
 import { ArtifactBucket } from './artifact-bucket';
 import { CommandDocument } from './command-document';
-import { DebugFunction, type HandlerName } from './debug-function';
+import { DebugFunction, type DebugFunctionProps, type HandlerName } from './debug-function';
 import { grantSessionPermissions } from './permissions';
 import { SessionStateMachine } from './session-state-machine';
 import { SessionsApi } from './sessions-api';
 import { resolveSettings, type DebugTaskSettings, type DebugTaskStackProps } from './stack-props';
+import { SweepSchedule } from './sweep-schedule';
 import { ToolboxImage } from './toolbox-image';
 
 export type { DebugTaskStackProps, DebugTaskSettings, ToolboxPlatform } from './stack-props';
@@ -16,8 +17,15 @@ export { STACK_DEFAULTS } from './stack-props';
 export const EXECUTION_MARGIN_SECONDS = 300;
 
 /**
+ * The sweeper walks the whole fleet: about N/25 sequential SDK calls for N hosts (lib/steps/sweep.ts),
+ * so a few seconds for a thousand hosts; two minutes leave room for tens of thousands, and throttling.
+ */
+export const SWEEPER_TIMEOUT = Duration.minutes(2);
+
+/**
  * debug-task: an HTTP API (IAM auth) that starts a Standard state machine whose Lambda steps find
- * an ECS task's host and run our SSM command document there; the artifact goes to S3.
+ * an ECS task's host and run our SSM command document there; the artifact goes to S3. A scheduled
+ * sweeper sends the same document (action `sweep`) to every host to remove expired toolbox containers.
  *
  * Outputs (the CLI reads them from the stack named `DebugTask`): ApiUrl, BucketName,
  * StateMachineArn, DocumentName, Region.
@@ -37,8 +45,11 @@ export class DebugTaskStack extends Stack {
     const document = new CommandDocument(this, 'RunnerDocument');
     const toolbox = new ToolboxImage(this, 'Toolbox', { toolbox: settings.toolbox });
 
-    const fn = (name: HandlerName, environment: Record<string, string>) =>
-      new DebugFunction(this, name, { environment });
+    const fn = (
+      name: HandlerName,
+      environment: Record<string, string>,
+      options: Omit<DebugFunctionProps, 'environment'> = {},
+    ) => new DebugFunction(this, name, { environment, ...options });
     const resolve = fn('resolve', { ALLOWED_CLUSTERS: settings.allowedClusters.join(',') });
     const launch = fn('launch', {
       BUCKET_NAME: bucket.bucketName,
@@ -76,11 +87,24 @@ export class DebugTaskStack extends Stack {
       BUCKET_NAME: bucket.bucketName,
       MAX_DURATION_SECONDS: String(settings.maxDurationSeconds),
       MAX_BYTES: String(settings.maxBytes),
+      // POST /doctor runs Resolve's checks and reports whether the image is pinned.
+      ALLOWED_CLUSTERS: settings.allowedClusters.join(','),
+      TOOLBOX_IMAGE: toolbox.imageUri,
     });
     const http = new SessionsApi(this, 'Api', { handler: api.function });
 
+    const sweeper = fn(
+      'sweeper',
+      { DOCUMENT_NAME: document.documentName, ALLOWED_CLUSTERS: settings.allowedClusters.join(',') },
+      { timeout: SWEEPER_TIMEOUT },
+    );
+    new SweepSchedule(this, 'SweepSchedule', {
+      handler: sweeper.function,
+      intervalMinutes: settings.sweepIntervalMinutes,
+    });
+
     grantSessionPermissions(this, {
-      functions: { api, resolve, launch, poll, collect, cleanup },
+      functions: { api, resolve, launch, poll, collect, cleanup, sweeper },
       bucket,
       documentArn: document.documentArn,
       stateMachine,

@@ -2,6 +2,7 @@ import { ArnFormat, Stack } from 'aws-cdk-lib';
 import type { IBucket } from 'aws-cdk-lib/aws-s3';
 import type { StateMachine } from 'aws-cdk-lib/aws-stepfunctions';
 import { SESSIONS_PREFIX } from './artifact-bucket';
+import { DOCTOR_PROBE_PREFIX } from '../domain/doctor';
 import type { DebugFunction, HandlerName, Permission } from './debug-function';
 
 export interface SessionPermissionsProps {
@@ -10,7 +11,7 @@ export interface SessionPermissionsProps {
   /** ARN of our SSM command document: the only document the functions may send. */
   readonly documentArn: string;
   readonly stateMachine: StateMachine;
-  /** Cluster names resolve may read; empty: any cluster of the account and region. */
+  /** Cluster names resolve and the sweeper may read; empty: any cluster of the account and region. */
   readonly allowedClusters: readonly string[];
 }
 
@@ -86,6 +87,42 @@ export function grantSessionPermissions(stack: Stack, props: SessionPermissionsP
   fn.cleanup.allow(sendRunner);
   fn.cleanup.allow(onAnyResource('ssm:CancelCommand'));
 
+  // The sweeper (lib/steps/sweep.ts): the allowed clusters' hosts, then our document to them.
+  const clusters = props.allowedClusters;
+  if (clusters.length === 0) {
+    fn.sweeper.allow({
+      actions: ['ecs:ListClusters'],
+      resources: ['*'],
+      why:
+        'allowedClusters is unset, so the sweeper sweeps every cluster of the account and region; ' +
+        'ecs:ListClusters has no resource-level permissions and must be granted on "*".',
+    });
+  }
+  fn.sweeper.allow({
+    actions: ['ecs:ListContainerInstances'],
+    resources:
+      clusters.length === 0
+        ? [stack.formatArn({ service: 'ecs', resource: 'cluster', resourceName: '*' })]
+        : clusters.map((name) =>
+            stack.formatArn({ service: 'ecs', resource: 'cluster', resourceName: name }),
+          ),
+    why:
+      'The sweeper lists the container instances of each allowed cluster; allowedClusters is unset, so ' +
+      'that is every cluster of this account and region (cluster/*).',
+  });
+  fn.sweeper.allow({
+    actions: ['ecs:DescribeContainerInstances'],
+    // container-instance/*: narrowed by the ecs:cluster condition when clusters are given.
+    resources: [stack.formatArn({ service: 'ecs', resource: 'container-instance', resourceName: '*' })],
+    ...clusterScope(stack, clusters),
+    ...(clusters.length === 0 && {
+      why: 'allowedClusters is unset: the container instances of every cluster of this account and region are swept.',
+    }),
+  });
+  // Which hosts are managed and online: SendCommand refuses a whole batch for one unmanaged host.
+  fn.sweeper.allow(onAnyResource('ssm:DescribeInstanceInformation'));
+  fn.sweeper.allow(sendRunner);
+
   stateMachine.grantStartExecution(fn.api.role);
   stateMachine.grant(fn.api.role, 'states:ListExecutions');
   fn.api.allow({
@@ -104,11 +141,28 @@ export function grantSessionPermissions(stack: Stack, props: SessionPermissionsP
   fn.api.allow(
     sessionObjects(['s3:GetObject', 's3:PutObject'], 'The api presigns downloads and writes cancel markers.'),
   );
+  // POST /doctor (lib/api/doctor.ts) runs Resolve's own checks in the api function, so it needs
+  // resolve's reads (the same statement), and it probes the bucket with an object it deletes at once.
+  fn.api.allow({
+    actions: ['ecs:DescribeTasks', 'ecs:DescribeContainerInstances'],
+    resources: [
+      stack.formatArn({ service: 'ecs', resource: 'task', resourceName: '*' }),
+      stack.formatArn({ service: 'ecs', resource: 'container-instance', resourceName: '*' }),
+    ],
+    ...clusterScope(stack, props.allowedClusters),
+  });
+  fn.api.allow(onAnyResource('ssm:DescribeInstanceInformation'));
+  fn.api.allow({
+    actions: ['s3:PutObject', 's3:DeleteObject'],
+    resources: [bucket.arnForObjects(`${DOCTOR_PROBE_PREFIX}*`)],
+    why: 'debug-task doctor writes, then deletes, one probe object with a fresh name under doctor/: the prefix is the narrowest static scope.',
+  });
 }
 
 /**
  * ecs:DescribeTasks and ecs:DescribeContainerInstances accept the `ecs:cluster` condition: with
- * allowedClusters, resolve reads only those clusters, whatever the format of the task ARN.
+ * allowedClusters, resolve and the sweeper read only those clusters, whatever the format of the
+ * task or container-instance ARN.
  */
 function clusterScope(stack: Stack, clusters: readonly string[]): Pick<Permission, 'conditions' | 'why'> {
   if (clusters.length === 0) {

@@ -22,7 +22,7 @@ export interface SessionsApiProps {
 
 /**
  * The HTTP API the CLI talks to: `POST /sessions`, `GET /sessions`, `GET /sessions/{id}`,
- * `DELETE /sessions/{id}`. IAM auth on every route: callers sign with SigV4 and need
+ * `DELETE /sessions/{id}`, `POST /doctor`. IAM auth on every route: callers sign with SigV4 and need
  * `execute-api:Invoke`, so who may debug production is an IAM policy, not a shared secret.
  */
 export class SessionsApi extends Construct {
@@ -42,6 +42,8 @@ export class SessionsApi extends Construct {
     const integration = new HttpLambdaIntegration('Sessions', props.handler);
     this.api.addRoutes({ path: '/sessions', methods: [HttpMethod.POST, HttpMethod.GET], integration });
     this.api.addRoutes({ path: '/sessions/{id}', methods: [HttpMethod.GET, HttpMethod.DELETE], integration });
+    // debug-task doctor: every precondition of a session checked, nothing started.
+    this.api.addRoutes({ path: '/doctor', methods: [HttpMethod.POST], integration });
 
     const accessLogs = new LogGroup(this, 'AccessLogs', {
       retention: LOG_RETENTION,

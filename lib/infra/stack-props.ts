@@ -98,6 +98,17 @@ export interface DebugTaskStackProps extends StackProps {
    * @default 64
    */
   readonly hostPidsLimit?: number;
+
+  /**
+   * Minutes between two sweeps: the sweeper sends every host of the allowed clusters the runner's
+   * `sweep`, which removes toolbox containers whose `debug-task.expires-at` has passed. A leftover
+   * container is removed at most this long after it expired (the host's watchdog usually does it
+   * first). From 1 to 1440 (a day); the sweeper cannot be switched off: it is what bounds the life of
+   * a toolbox container when both the session's Cleanup and the host's watchdog failed.
+   *
+   * @default 15
+   */
+  readonly sweepIntervalMinutes?: number;
 }
 
 /** The props with every default applied and every value checked. */
@@ -114,6 +125,7 @@ export interface DebugTaskSettings {
   readonly hostCpus: number;
   readonly hostMemoryMb: number;
   readonly hostPidsLimit: number;
+  readonly sweepIntervalMinutes: number;
 }
 
 export const STACK_DEFAULTS = {
@@ -125,6 +137,7 @@ export const STACK_DEFAULTS = {
   hostCpus: Number(HOST_PARAMS.cpus.default),
   hostMemoryMb: Number(HOST_PARAMS.memoryMb.default),
   hostPidsLimit: Number(HOST_PARAMS.pidsLimit.default),
+  sweepIntervalMinutes: 15,
   toolboxPlatform: 'linux/amd64',
 } as const;
 
@@ -183,7 +196,20 @@ export function resolveSettings(props: DebugTaskStackProps): DebugTaskSettings {
       'pidsLimit',
       props.hostPidsLimit ?? STACK_DEFAULTS.hostPidsLimit,
     ),
+    sweepIntervalMinutes: resolveSweepInterval(props.sweepIntervalMinutes),
   };
+}
+
+/** Whole minutes, 1 to 1440; 0 is refused with the reason rather than read as "off". */
+function resolveSweepInterval(value: number | undefined): number {
+  if (value === 0) {
+    throw new Error(
+      'sweepIntervalMinutes 0 would switch the sweeper off, and with it the only removal of toolbox ' +
+        'containers that outlive both Cleanup and the host watchdog; give a whole number from 1 to 1440 ' +
+        '(1440 sweeps once a day).',
+    );
+  }
+  return wholeNumberInRange('sweepIntervalMinutes', value ?? STACK_DEFAULTS.sweepIntervalMinutes, 1, 1440);
 }
 
 function resolveToolbox(props: DebugTaskStackProps): DebugTaskSettings['toolbox'] {

@@ -26,6 +26,7 @@ const ROUTES: Array<{ method: string; pattern: RegExp; routeKey: string }> = [
   { method: 'GET', pattern: /^\/sessions\/?$/, routeKey: 'GET /sessions' },
   { method: 'GET', pattern: /^\/sessions\/([^/]+)$/, routeKey: 'GET /sessions/{id}' },
   { method: 'DELETE', pattern: /^\/sessions\/([^/]+)$/, routeKey: 'DELETE /sessions/{id}' },
+  { method: 'POST', pattern: /^\/doctor\/?$/, routeKey: 'POST /doctor' },
 ];
 
 export async function startApiServer(

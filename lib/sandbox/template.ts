@@ -14,8 +14,12 @@ import { DebugTaskError } from '../domain/errors';
 import type { DebugTaskStackProps } from '../infra/debug-task-stack';
 import type { SsmDocument } from './ssm-document';
 
-/** The handler names the stack tags its functions with (`Metadata['debug-task:handler']`). */
-export const HANDLER_NAMES = ['api', 'resolve', 'launch', 'poll', 'collect', 'cleanup'] as const;
+/**
+ * The handler names the stack tags its functions with (`Metadata['debug-task:handler']`). Every one
+ * gets a fake ARN; only the state machine's tasks and `api` are bound to local code (the scheduled
+ * `sweeper` has no stand-in: the sandbox runs no EventBridge).
+ */
+export const HANDLER_NAMES = ['api', 'resolve', 'launch', 'poll', 'collect', 'cleanup', 'sweeper'] as const;
 export type HandlerName = (typeof HANDLER_NAMES)[number];
 
 export const HANDLER_METADATA_KEY = 'debug-task:handler';

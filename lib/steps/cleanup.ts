@@ -1,5 +1,5 @@
 import { CancelCommandCommand, SendCommandCommand } from '@aws-sdk/client-ssm';
-import { requireEnv, optionalEnv } from '../config';
+import { requireEnv } from '../config';
 import { fromStepFunctionsFailure, type DebugTaskError } from '../domain/errors';
 import type { HostParamValues } from '../domain/params';
 import type { ExecutionInput, LaunchInfo, ResolvedTarget } from '../domain/session';
@@ -7,7 +7,7 @@ import { commandParameters } from '../host/runner-script';
 import { logger } from '../log';
 import { awsCall } from './aws-errors';
 import { ssmClient } from './clients';
-import { DELIVERY_TIMEOUT_SECONDS, DOCUMENT_VERSION, hostLimits, sessionComment } from './launch';
+import { DELIVERY_TIMEOUT_SECONDS, DOCUMENT_VERSION, sessionComment } from './launch';
 
 /** What Catch hands to Cleanup: whatever state existed when a step failed, plus the failure. */
 export type CleanupState = ExecutionInput & {
@@ -42,7 +42,7 @@ export async function cleanupSession(state: CleanupState, deps: CleanupDeps = {}
   }
   if (state.target) {
     const target = state.target;
-    const values = cleanupValues(state, target, (deps.now ?? Date.now)());
+    const values = cleanupValues(state, (deps.now ?? Date.now)());
     await bestEffort('ssm:SendCommand (cleanup)', () =>
       ssmClient().send(
         new SendCommandCommand({
@@ -60,22 +60,15 @@ export async function cleanupSession(state: CleanupState, deps: CleanupDeps = {}
 }
 
 /**
- * The document's required parameters, for action `cleanup`: the runner only uses the session id
- * (container name, work dir), but SSM validates every parameter before the script runs.
+ * What action `cleanup` needs: the session id (container label, work dir). Every other parameter
+ * of the document is optional for SSM (default ''), and the runner requires only what the action
+ * uses. expiresAt goes along for the host's log and the command's record in SSM.
  */
-function cleanupValues(state: CleanupState, target: ResolvedTarget, nowMs: number): HostParamValues {
-  const { spec } = state;
+export function cleanupValues(state: CleanupState, nowMs: number): HostParamValues {
   return {
     action: 'cleanup',
     sessionId: state.sessionId,
-    containerId: target.container.runtimeId,
-    tool: spec.tool,
-    durationSeconds: String(spec.durationSeconds),
-    maxBytes: String(spec.maxBytes),
-    image: optionalEnv('TOOLBOX_IMAGE', 'none'),
-    uploadUrl: '',
     expiresAt: String(state.launch?.expiresAt ?? Math.floor(nowMs / 1000)),
-    ...hostLimits(),
     executionTimeout: String(CLEANUP_TIMEOUT_SECONDS),
   };
 }

@@ -51,6 +51,8 @@ export const RunnerManifestSchema = z.object({
     captureEndedAt: optional(z.number()),
     endedAt: z.number(),
   }),
+  // What the host labelled the toolbox with (runner since action=run has audit labels).
+  audit: optional(z.object({ caller: z.string(), reason: z.string() })),
 });
 
 /**

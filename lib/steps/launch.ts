@@ -3,10 +3,11 @@ import { SendCommandCommand } from '@aws-sdk/client-ssm';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { numberEnv, optionalEnv, requireEnv } from '../config';
 import { DebugTaskError } from '../domain/errors';
-import { HOST_PARAMS, isValidHostParam, type HostParamValues } from '../domain/params';
+import { HOST_PARAMS, hostParamRegExp, isValidHostParam, type HostParamValues } from '../domain/params';
 import { sessionKeys, type ExecutionInput, type LaunchInfo, type ResolvedTarget } from '../domain/session';
 import { TOOLS } from '../domain/tools';
 import { commandParameters } from '../host/runner-script';
+import { assertLaunchStateShape } from './launch-state';
 import { awsCall } from './aws-errors';
 import { s3Client, ssmClient } from './clients';
 
@@ -41,6 +42,7 @@ export interface LaunchDeps {
  * credentials that signed it (see DESIGN.md section 6).
  */
 export async function launchSession(state: LaunchState, deps: LaunchDeps = {}): Promise<LaunchInfo> {
+  assertLaunchStateShape(state);
   const bucket = requireEnv('BUCKET_NAME');
   const documentName = requireEnv('DOCUMENT_NAME');
   const image = requireEnv('TOOLBOX_IMAGE');
@@ -74,6 +76,9 @@ export async function launchSession(state: LaunchState, deps: LaunchDeps = {}): 
     uploadUrl,
     expiresAt: String(expiresAt),
     ...hostLimits(),
+    // Audit: the runner labels the toolbox container with them and echoes them in its manifest.
+    caller: auditValue('caller', state.caller),
+    reason: auditValue('reason', spec.reason),
     executionTimeout: String(spec.durationSeconds + grace + EXECUTION_EXTRA_SECONDS),
   };
 
@@ -146,6 +151,24 @@ export function hostLimits(): Pick<HostParamValues, 'cpus' | 'memoryMb' | 'pidsL
     pidsLimit: optionalEnv('HOST_PIDS_LIMIT', HOST_PARAMS.pidsLimit.default),
     maxSessions: optionalEnv('HOST_MAX_SESSIONS', HOST_PARAMS.maxSessions.default),
   };
+}
+
+/**
+ * The caller's IAM ARN and the reason as their host parameters take them. An ARN always fits, and
+ * the API accepts only reasons that fit; anything else (an unusual principal, an execution started
+ * some other way) is made to fit rather than refused, since the labels are for audit only:
+ * characters outside the pattern become `_`, and the value is cut at the length limit. The audit
+ * record in S3 (manifest.json) keeps both exactly as the execution received them.
+ */
+export function auditValue(name: 'caller' | 'reason', given: string | undefined): string {
+  const value = given ?? '';
+  if (isValidHostParam(name, value)) return value;
+  // One character at a time against the parameter's own pattern: no second copy of it here.
+  const allowed = hostParamRegExp(name);
+  return [...value]
+    .map((ch) => (allowed.test(ch) ? ch : '_'))
+    .join('')
+    .slice(0, HOST_PARAMS[name].maxChars);
 }
 
 /** SendCommand's Comment (at most 100 characters) ties the command to the session in CloudTrail. */

@@ -1,17 +1,39 @@
-import {
-  DescribeContainerInstancesCommand,
-  DescribeTasksCommand,
-  type Container,
-  type Task,
-} from '@aws-sdk/client-ecs';
+import { DescribeContainerInstancesCommand, DescribeTasksCommand, type Task } from '@aws-sdk/client-ecs';
 import { DescribeInstanceInformationCommand, type InstanceInformation } from '@aws-sdk/client-ssm';
 import { clusterNameOf, parseTaskRef, type TaskRef } from '../domain/arn';
+import type { TargetCheckName } from '../domain/doctor';
 import { DebugTaskError } from '../domain/errors';
-import { isValidHostParam } from '../domain/params';
 import type { ExecutionInput, ResolvedTarget } from '../domain/session';
-import { optionalEnv } from '../config';
 import { awsCall } from './aws-errors';
 import { ecsClient, ssmClient } from './clients';
+import {
+  MIN_AGENT_VERSION,
+  checkAgentOnline,
+  checkAgentVersion,
+  checkClusterAllowed,
+  checkHasHost,
+  checkInstanceManaged,
+  checkPlatformSupported,
+  checkTaskRunning,
+  containerInstanceUnknownError,
+  pickContainer,
+  platformOf,
+  resolvedTarget,
+  taskNotFoundError,
+} from './target-checks';
+
+export { MIN_AGENT_VERSION, compareVersions } from './target-checks';
+
+/** What `debug-task doctor` (POST /doctor) learns from Resolve: each check as it passes, or fails. */
+export interface ResolveObserver {
+  /** `detail` says what the check found. */
+  passed?(check: TargetCheckName, detail: string): void;
+  /** Resolve throws `error` right after. */
+  failed?(check: TargetCheckName, error: unknown): void;
+}
+
+/** What Resolve reads of its state: the target of the spec. */
+export type ResolveInput = Pick<ExecutionInput, 'spec'> & Partial<Pick<ExecutionInput, 'sessionId'>>;
 
 /**
  * Resolve: task ARN -> cluster, task, container (runtimeId = Docker id) -> container instance ->
@@ -19,49 +41,101 @@ import { ecsClient, ssmClient } from './clients';
  *
  * Exactly one DescribeTasks, one DescribeContainerInstances and one DescribeInstanceInformation:
  * nothing is started here, so every refusal is cheap and comes with what to do instead.
+ * The checks themselves live in target-checks.ts, shared with the fleet resolver (fleet-resolve.ts);
+ * their names and order are TARGET_CHECKS (lib/domain/doctor.ts), which `debug-task doctor` reports.
  */
-export async function resolveTarget(input: ExecutionInput): Promise<ResolvedTarget> {
+export async function resolveTarget(
+  input: ResolveInput,
+  observer: ResolveObserver = {},
+): Promise<ResolvedTarget> {
   const ref = parseTaskRef(input.spec.target.task, input.spec.target.cluster);
   const cluster = ref.cluster ?? 'default';
-  checkClusterAllowed(cluster);
+  const check = checkpoint(observer);
 
-  const task = await describeTask(ref, cluster);
-  const containerInstanceArn = checkTaskOnHost(task, ref);
-  const container = pickContainer(task, input.spec.target.container);
+  await check(
+    'cluster-allowed',
+    () => checkClusterAllowed(cluster),
+    () => `cluster "${clusterNameOf(cluster)}" may be debugged by this deployment`,
+  );
+  const task = await check(
+    'task-found',
+    () => describeTask(ref, cluster),
+    (found) => `${found.taskArn ?? ref.task} (${found.launchType ?? 'no launch type'})`,
+  );
+  await check(
+    'task-running',
+    () => checkTaskRunning(task, ref),
+    () => `${task.lastStatus ?? 'UNKNOWN'} (desired ${task.desiredStatus ?? 'UNKNOWN'})`,
+  );
+  const containerInstanceArn = await check(
+    'has-host',
+    () => checkHasHost(task, ref),
+    (arn) => `container instance ${arn}`,
+  );
+  const container = await check(
+    'container-chosen',
+    () => pickContainer(task, input.spec.target.container),
+    (chosen) => `"${chosen.name}", Docker id ${chosen.runtimeId.slice(0, 12)}`,
+  );
   const clusterArn = task.clusterArn ?? cluster;
-  const instanceId = await describeContainerInstance(clusterArn, containerInstanceArn);
-  const info = await describeManagedInstance(instanceId);
-  checkPlatform(info, instanceId);
+  const { instanceId, info } = await check(
+    'instance-managed',
+    () => describeHost(clusterArn, containerInstanceArn),
+    (host) => `${host.instanceId} is a Systems Manager managed node`,
+  );
+  await check(
+    'agent-online',
+    () => checkAgentOnline(info, instanceId),
+    () => `SSM agent ${info.PingStatus}, last ping ${pingTime(info)}`,
+  );
+  await check(
+    'platform-supported',
+    () => checkPlatformSupported(info, instanceId),
+    () => `${info.PlatformType} (${platformOf(info)})`,
+  );
+  await check(
+    'agent-version',
+    () => checkAgentVersion(info, instanceId),
+    () => `${info.AgentVersion ?? 'not reported'} (${MIN_AGENT_VERSION} or later is needed)`,
+  );
 
-  return {
+  return resolvedTarget({
+    task,
+    taskArn: ref.task,
     clusterArn,
-    taskArn: task.taskArn ?? ref.task,
-    ...(task.taskDefinitionArn && { taskDefinitionArn: task.taskDefinitionArn }),
-    ...(task.launchType && { launchType: task.launchType }),
     container,
     containerInstanceArn,
     instanceId,
-    platform: { name: info.PlatformName, version: info.PlatformVersion, agentVersion: info.AgentVersion },
+    info,
+  });
+}
+
+/** Runs one check and tells the observer how it went; the value or the error passes through. */
+function checkpoint(observer: ResolveObserver) {
+  return async <T>(name: TargetCheckName, run: () => T | Promise<T>, found: (value: T) => string) => {
+    let value: T;
+    try {
+      value = await run();
+    } catch (error) {
+      observer.failed?.(name, error);
+      throw error;
+    }
+    observer.passed?.(name, found(value));
+    return value;
   };
 }
 
-/** ALLOWED_CLUSTERS (comma-separated names, empty = any) fences what this deployment may touch. */
-function checkClusterAllowed(cluster: string): void {
-  const allowed = optionalEnv('ALLOWED_CLUSTERS', '')
-    .split(',')
-    .map((name) => name.trim())
-    .filter(Boolean);
-  const name = clusterNameOf(cluster);
-  if (allowed.length > 0 && !allowed.includes(name)) {
-    throw new DebugTaskError(
-      'INVALID_ARGUMENT',
-      `Cluster "${name}" is not one this deployment of debug-task may debug (allowed: ${allowed.join(', ')}).`,
-      {
-        hint: 'Pick a task in an allowed cluster, or ask the stack owners to add the cluster to ALLOWED_CLUSTERS.',
-        details: { cluster: name, allowed },
-      },
-    );
-  }
+/** The instance behind the container instance, as Systems Manager knows it. */
+async function describeHost(
+  clusterArn: string,
+  containerInstanceArn: string,
+): Promise<{ instanceId: string; info: InstanceInformation }> {
+  const instanceId = await describeContainerInstance(clusterArn, containerInstanceArn);
+  return { instanceId, info: await describeManagedInstance(instanceId) };
+}
+
+function pingTime(info: InstanceInformation): string {
+  return info.LastPingDateTime ? new Date(info.LastPingDateTime).toISOString() : 'unknown';
 }
 
 async function describeTask(ref: TaskRef, cluster: string): Promise<Task> {
@@ -77,124 +151,8 @@ async function describeTask(ref: TaskRef, cluster: string): Promise<Task> {
         : undefined,
   );
   const task = out.tasks?.[0];
-  if (!task) {
-    const failure = out.failures?.[0];
-    const why = failure
-      ? ` (ECS says: ${failure.reason ?? 'no reason'}${failure.detail ? `, ${failure.detail}` : ''})`
-      : '';
-    throw new DebugTaskError(
-      'TASK_NOT_FOUND',
-      `Task ${ref.taskId} was not found in cluster "${cluster}"${why}.`,
-      {
-        hint:
-          (ref.cluster === undefined
-            ? 'A task id or an old-format task ARN is looked up in the "default" cluster: add --cluster.'
-            : 'Check the task ARN and the cluster; ECS forgets stopped tasks about an hour after they stop.') +
-          regionNote(ref),
-        details: { task: ref.task, cluster, ...(failure?.reason && { reason: failure.reason }) },
-      },
-    );
-  }
+  if (!task) throw taskNotFoundError(ref, cluster, out.failures?.[0], regionNote(ref));
   return task;
-}
-
-/** Returns the container instance ARN: only tasks placed on a container instance have a host for us. */
-function checkTaskOnHost(task: Task, ref: TaskRef): string {
-  const running = task.lastStatus === 'RUNNING' && task.desiredStatus === 'RUNNING';
-  // A task waiting for capacity has no container instance yet either: only call it Fargate when it is.
-  if (!running && !(task.launchType === 'FARGATE' && !task.containerInstanceArn)) {
-    const stopped = [task.stopCode, task.stoppedReason].filter(Boolean).join(': ');
-    throw new DebugTaskError(
-      'TASK_NOT_RUNNING',
-      `Task ${ref.taskId} is ${task.lastStatus ?? 'UNKNOWN'} (desired ${task.desiredStatus ?? 'UNKNOWN'})` +
-        `${stopped ? `, stopped because: ${stopped}` : ''}.`,
-      {
-        details: {
-          task: task.taskArn ?? ref.task,
-          lastStatus: task.lastStatus,
-          desiredStatus: task.desiredStatus,
-          ...(task.stoppedReason && { stoppedReason: task.stoppedReason }),
-        },
-      },
-    );
-  }
-  if (!task.containerInstanceArn) throw fargateError(task, ref);
-  return task.containerInstanceArn;
-}
-
-function fargateError(task: Task, ref: TaskRef): DebugTaskError {
-  const exec = task.enableExecuteCommand
-    ? `ECS Exec is enabled on this task: \`aws ecs execute-command --cluster ${clusterNameOf(task.clusterArn ?? ref.cluster ?? 'default')} --task ${ref.taskId} --interactive --command /bin/sh\` (with the tools its image has).`
-    : 'ECS Exec is not enabled on this task (redeploy the service with --enable-execute-command to use it).';
-  return new DebugTaskError(
-    'FARGATE_UNSUPPORTED',
-    `Task ${ref.taskId} runs on ${task.launchType ?? 'a launch type'} without a container instance, so there is no host to start a toolbox on.`,
-    {
-      hint: `${exec} For packet capture without a host, use VPC Traffic Mirroring on the task's network interface.`,
-      details: {
-        task: task.taskArn ?? ref.task,
-        launchType: task.launchType,
-        enableExecuteCommand: task.enableExecuteCommand === true,
-      },
-    },
-  );
-}
-
-function pickContainer(task: Task, wanted: string | undefined): ResolvedTarget['container'] {
-  const containers = task.containers ?? [];
-  const names = containers.map((c) => c.name ?? '?');
-  let container: Container | undefined;
-  if (wanted !== undefined) {
-    container = containers.find((c) => c.name === wanted);
-    if (!container) {
-      throw new DebugTaskError(
-        'CONTAINER_NOT_FOUND',
-        `Task has no container named "${wanted}" (it has: ${names.join(', ')}).`,
-        {
-          hint: `Pass one of ${names.join(', ')} to --container.`,
-          details: { received: wanted, containers: names },
-        },
-      );
-    }
-  } else if (containers.length === 1) {
-    container = containers[0];
-  } else {
-    throw new DebugTaskError(
-      'CONTAINER_AMBIGUOUS',
-      `The task has ${containers.length} containers: ${names.join(', ')}.`,
-      {
-        hint: `Name the one to debug with --container (one of ${names.join(', ')}).`,
-        details: { containers: names },
-      },
-    );
-  }
-  const name = container.name ?? '?';
-  const running = containers.filter((c) => c.lastStatus === 'RUNNING').map((c) => c.name ?? '?');
-  if (container.lastStatus !== 'RUNNING') {
-    const exit = container.exitCode !== undefined ? `, exit code ${container.exitCode}` : '';
-    throw new DebugTaskError(
-      'TASK_NOT_RUNNING',
-      `Container "${name}" is ${container.lastStatus ?? 'UNKNOWN'}${exit}${container.reason ? ` (${container.reason})` : ''}.`,
-      {
-        hint: running.length
-          ? `Pick a running container with --container: ${running.join(', ')}.`
-          : 'No container of this task is running: pick a RUNNING task.',
-        details: { container: name, lastStatus: container.lastStatus, running },
-      },
-    );
-  }
-  // The runner joins the container by its Docker id; anything else would be refused by the SSM document.
-  if (!container.runtimeId || !isValidHostParam('containerId', container.runtimeId)) {
-    throw new DebugTaskError(
-      'CONTAINER_NOT_FOUND',
-      `ECS reports no Docker id for container "${name}" (runtimeId ${JSON.stringify(container.runtimeId ?? null)}).`,
-      {
-        hint: 'Wait until the container has fully started and try again; if it persists, check the ECS agent on the host.',
-        details: { container: name, runtimeId: container.runtimeId ?? null },
-      },
-    );
-  }
-  return { name, runtimeId: container.runtimeId };
 }
 
 async function describeContainerInstance(clusterArn: string, containerInstanceArn: string): Promise<string> {
@@ -207,17 +165,7 @@ async function describeContainerInstance(clusterArn: string, containerInstanceAr
     ),
   );
   const instanceId = out.containerInstances?.[0]?.ec2InstanceId;
-  if (!instanceId) {
-    const reason = out.failures?.[0]?.reason;
-    throw new DebugTaskError(
-      'INSTANCE_NOT_MANAGED',
-      `ECS gives no instance id for container instance ${containerInstanceArn}${reason ? ` (ECS says: ${reason})` : ''}.`,
-      {
-        hint: 'The container instance may have been deregistered: pick a task on a registered instance.',
-        details: { containerInstanceArn, ...(reason && { reason }) },
-      },
-    );
-  }
+  if (!instanceId) throw containerInstanceUnknownError(containerInstanceArn, out.failures?.[0]?.reason);
   return instanceId;
 }
 
@@ -227,75 +175,10 @@ async function describeManagedInstance(instanceId: string): Promise<InstanceInfo
       new DescribeInstanceInformationCommand({ Filters: [{ Key: 'InstanceIds', Values: [instanceId] }] }),
     ),
   );
-  const info = out.InstanceInformationList?.find((i) => i.InstanceId === instanceId);
-  if (!info) {
-    const anywhere = instanceId.startsWith('mi-');
-    throw new DebugTaskError(
-      'INSTANCE_NOT_MANAGED',
-      `Instance ${instanceId} is not a Systems Manager managed node.`,
-      {
-        hint: anywhere
-          ? 'Register the ECS Anywhere host with SSM (hybrid activation) and make sure amazon-ssm-agent runs.'
-          : 'Attach AmazonSSMManagedInstanceCore to the container instance role and make sure amazon-ssm-agent runs and can reach the SSM endpoints.',
-        details: { instanceId },
-      },
-    );
-  }
-  if (info.PingStatus !== 'Online') {
-    const lastPing = info.LastPingDateTime ? new Date(info.LastPingDateTime).toISOString() : 'never';
-    throw new DebugTaskError(
-      'SSM_AGENT_OFFLINE',
-      `The SSM agent on ${instanceId} is ${info.PingStatus ?? 'not reporting'} (agent ${info.AgentVersion ?? 'unknown version'}, last ping ${lastPing}).`,
-      {
-        hint: 'Check that amazon-ssm-agent runs on the instance (`systemctl status amazon-ssm-agent`) and can reach the ssm, ssmmessages and ec2messages endpoints.',
-        details: { instanceId, pingStatus: info.PingStatus, agentVersion: info.AgentVersion, lastPing },
-      },
-    );
-  }
-  return info;
-}
-
-/** The runner reads its parameters as env vars (`interpolationType: ENV_VAR`), new in this agent version. */
-export const MIN_AGENT_VERSION = '3.3.2746.0';
-
-function checkPlatform(info: InstanceInformation, instanceId: string): void {
-  const platform = [info.PlatformName, info.PlatformVersion].filter(Boolean).join(' ') || 'unknown';
-  const details = { instanceId, platformType: info.PlatformType, platform, agentVersion: info.AgentVersion };
-  if (/bottlerocket/i.test(info.PlatformName ?? '')) {
-    throw new DebugTaskError(
-      'PLATFORM_UNSUPPORTED',
-      `${instanceId} runs ${platform}, which debug-task does not drive yet.`,
-      {
-        hint: 'On Bottlerocket, Run Command lands in the unprivileged control container; a toolbox would need the admin container (`apiclient exec admin sheltie`). Use an Amazon Linux ECS-optimized or Flatcar instance.',
-        details,
-      },
-    );
-  }
-  if (info.PlatformType !== 'Linux') {
-    throw new DebugTaskError(
-      'PLATFORM_UNSUPPORTED',
-      `${instanceId} is a ${info.PlatformType ?? 'unknown'} node (${platform}); the runner needs Linux with bash and Docker.`,
-      { details },
-    );
-  }
-  if (info.AgentVersion && compareVersions(info.AgentVersion, MIN_AGENT_VERSION) < 0) {
-    throw new DebugTaskError(
-      'PLATFORM_UNSUPPORTED',
-      `The SSM agent on ${instanceId} is version ${info.AgentVersion}; debug-task needs ${MIN_AGENT_VERSION} or later.`,
-      { hint: 'Update the agent (Run Command document AWS-UpdateSSMAgent, or a newer AMI).', details },
-    );
-  }
-}
-
-/** Numeric comparison of dotted versions; non-numeric parts count as 0. */
-export function compareVersions(a: string, b: string): number {
-  const pa = a.split('.').map((p) => Number.parseInt(p, 10) || 0);
-  const pb = b.split('.').map((p) => Number.parseInt(p, 10) || 0);
-  for (let i = 0; i < Math.max(pa.length, pb.length); i++) {
-    const diff = (pa[i] ?? 0) - (pb[i] ?? 0);
-    if (diff !== 0) return Math.sign(diff);
-  }
-  return 0;
+  return checkInstanceManaged(
+    out.InstanceInformationList?.find((i) => i.InstanceId === instanceId),
+    instanceId,
+  );
 }
 
 function regionName(): string {

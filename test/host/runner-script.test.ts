@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DebugTaskError } from '../../lib/domain/errors';
 import { HOST_PARAMS, isValidHostParam, type HostParamName } from '../../lib/domain/params';
+import { parseSweepManifest } from '../../lib/domain/session';
 import { parseManifest, runnerEnv } from '../../lib/host/local-runner';
 import {
   buildCommandDocument,
@@ -28,6 +29,12 @@ const SAMPLES = [
   'feedface0123456789abcdef0123456789abcdef0123456789abcdef01234567',
   'run',
   'cleanup',
+  'sweep',
+  'arn:aws:sts::123456789012:assumed-role/oncall/alice',
+  'arn:aws:iam::123456789012:user/path/a.b@c=d,e+f_g-h',
+  'INC-42 TLS resets (canary #3): see wiki/x, @alice',
+  'a=b&c',
+  'x#y',
   'tcpdump',
   'snapshot',
   'Tcpdump',
@@ -169,6 +176,67 @@ describe('runner script', () => {
 
     expect(parseManifest(run.stdout)?.error?.message).toMatch(/^Parameter uploadUrl is invalid/);
     expect(run.stdout + run.stderr).not.toContain('secret');
+  });
+
+  it('refuses an unknown action by name, before anything else', () => {
+    const env = runnerEnv({ sessionId: 'dt-20261125120000-abc123' });
+
+    const run = spawnSync('bash', ['-c', script], {
+      env: { ...env, SSM_action: 'reboot' },
+      encoding: 'utf8',
+    });
+
+    expect(run.status).toBe(2);
+    expect(parseManifest(run.stdout)?.error?.message).toMatch(
+      /^Parameter action is invalid: received "reboot", expected \^\(run\|cleanup\|sweep\)\$/,
+    );
+  });
+
+  it.each([
+    ['run', {}],
+    ['cleanup', { action: 'cleanup' }],
+  ] as const)('requires a session id for %s', (_action, values) => {
+    const env = runnerEnv(values);
+    const stub = stubDockerPath();
+
+    const run = spawnSync('bash', ['-c', script], { env: { ...env, PATH: stub.path }, encoding: 'utf8' });
+    const dockerCalled = stub.called();
+    stub.remove();
+
+    expect(dockerCalled).toBe(false);
+    expect(run.status).toBe(2);
+    expect(parseManifest(run.stdout)?.error?.message).toBe(
+      'Parameter sessionId is required (environment variable SSM_sessionId is empty).',
+    );
+  });
+
+  it('needs nothing but the action for a sweep, and reports a sweep manifest (here: no engine)', () => {
+    const env = runnerEnv({ action: 'sweep', executionTimeout: '120' });
+    const stub = stubDockerPath();
+    const home = mkdtempSync(join(tmpdir(), 'debug-task-sweep-'));
+
+    const run = spawnSync('bash', ['-c', script], {
+      env: { ...env, PATH: stub.path, DEBUG_TASK_HOME: home },
+      encoding: 'utf8',
+    });
+    const dockerCalled = stub.called();
+    stub.remove();
+    rmSync(home, { recursive: true, force: true });
+
+    expect(dockerCalled).toBe(true); // it got past the parameters: nothing else was required
+    expect(run.status).toBe(4);
+    const sweep = parseSweepManifest(run.stdout);
+    expect(sweep).toMatchObject({
+      v: 1,
+      action: 'sweep',
+      status: 'FAILED',
+      error: {
+        code: 'CAPTURE_FAILED',
+        message: expect.stringContaining('The Docker engine does not answer'),
+      },
+    });
+    expect(sweep!.sweep).toBeUndefined();
+    expect(run.stdout.trim().split('\n')).toHaveLength(1);
   });
 
   it('requires what a run needs, and reports a missing one by its SSM_ name', () => {

@@ -138,6 +138,30 @@ describe('host runner on a real engine', () => {
     expect(result.stdout.trim().split('\n')).toHaveLength(1);
   });
 
+  it('labels the running toolbox with its session, expiry, tool, caller and reason, and echoes them in the manifest', async () => {
+    const sessionId = newSession();
+    const caller = 'arn:aws:sts::123456789012:assumed-role/oncall/alice';
+    const reason = 'INC-42 TLS resets (canary #3), see wiki/x';
+    const run = values(sessionId, { durationSeconds: '3', caller, reason });
+    const running = runHostRunner(run, { home });
+    await waitFor('the capture to start', () => toolboxRunning(sessionId), 20_000);
+
+    const labels = JSON.parse(
+      await docker(['inspect', '--format', '{{json .Config.Labels}}', `debug-task-${sessionId}`]),
+    ) as Record<string, string>;
+    const result = await running;
+
+    expect(labels).toMatchObject({
+      'debug-task.session': sessionId,
+      'debug-task.expires-at': run.expiresAt,
+      'debug-task.tool': 'tcpdump',
+      'debug-task.caller': caller,
+      'debug-task.reason': reason,
+    });
+    expect(result.exitCode).toBe(0);
+    expect(result.manifest).toMatchObject({ status: 'OK', audit: { caller, reason } });
+  });
+
   it('refuses a filter tcpdump cannot compile with INVALID_FILTER and tcpdump’s message, leaving nothing', async () => {
     const sessionId = newSession();
 

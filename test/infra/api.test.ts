@@ -6,7 +6,7 @@ const { template } = synth();
 const apiFunction = functionsByHandler(template).api.logicalId;
 
 describe('HTTP API', () => {
-  it('has exactly the four session routes', () => {
+  it('has exactly the four session routes and POST /doctor', () => {
     const routeKeys = Object.values(resourcesOfType(template, 'AWS::ApiGatewayV2::Route')).map(
       (route) => route.Properties.RouteKey,
     );
@@ -15,6 +15,7 @@ describe('HTTP API', () => {
       'DELETE /sessions/{id}',
       'GET /sessions',
       'GET /sessions/{id}',
+      'POST /doctor',
       'POST /sessions',
     ]);
   });

@@ -20,6 +20,7 @@ describe('stack props from CDK context', () => {
         allowedClusters: ' prod, staging ,',
         maxDurationSeconds: '600',
         hostCpus: '1.5',
+        sweepIntervalMinutes: '30',
       }),
     ).toEqual({
       toolboxImage: 'registry.example/toolbox@sha256:abc',
@@ -27,6 +28,7 @@ describe('stack props from CDK context', () => {
       allowedClusters: ['prod', 'staging'],
       maxDurationSeconds: 600,
       hostCpus: 1.5,
+      sweepIntervalMinutes: 30,
     });
   });
 
@@ -49,6 +51,11 @@ describe('stack props from CDK context', () => {
       /Context maxDurationSeconds must be a number.*"15m"/,
     ],
     ['a blank number', { graceSeconds: '  ' }, /Context graceSeconds must be a number/],
+    [
+      'an interval with a unit',
+      { sweepIntervalMinutes: '15m' },
+      /Context sweepIntervalMinutes must be a number.*"15m"/,
+    ],
     [
       'a list of numbers',
       { allowedClusters: [1, 2] },

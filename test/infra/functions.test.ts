@@ -1,5 +1,5 @@
 import { Match } from 'aws-cdk-lib/assertions';
-import { HANDLERS, PINNED_IMAGE, flat, functionsByHandler, synth } from './helpers';
+import { HANDLERS, PINNED_IMAGE, SESSION_HANDLERS, flat, functionsByHandler, synth } from './helpers';
 
 const { template } = synth({
   toolboxImage: PINNED_IMAGE,
@@ -24,11 +24,18 @@ describe('functions', () => {
     expect(Object.keys(functions).sort()).toEqual([...HANDLERS].sort());
   });
 
-  it.each(HANDLERS)('runs %s on Node.js 22 or newer, on arm64, with 256 MB and 30 s', (handler) => {
+  it.each(SESSION_HANDLERS)('runs %s on Node.js 22 or newer, on arm64, with 256 MB and 30 s', (handler) => {
     const props = functions[handler].resource.Properties;
 
     expect(nodeMajor(props.Runtime)).toBeGreaterThanOrEqual(22);
     expect(props).toMatchObject({ Architectures: ['arm64'], MemorySize: 256, Timeout: 30 });
+  });
+
+  it('runs the sweeper like the others, but with 2 minutes to walk the whole fleet', () => {
+    const props = functions.sweeper.resource.Properties;
+
+    expect(nodeMajor(props.Runtime)).toBeGreaterThanOrEqual(22);
+    expect(props).toMatchObject({ Architectures: ['arm64'], MemorySize: 256, Timeout: 120 });
   });
 
   it.each(HANDLERS)('logs %s to its own log group, kept for a month', (handler) => {
@@ -46,11 +53,23 @@ describe('functions', () => {
     template.allResourcesProperties('AWS::IAM::Role', { ManagedPolicyArns: Match.absent() });
   });
 
-  it('gives api the state machine, the bucket and the session limits', () => {
+  it('gives api the state machine, the bucket, the session limits, and what POST /doctor checks', () => {
     expect(Object.keys(environmentOf('api')).sort()).toEqual(
-      ['BUCKET_NAME', 'MAX_BYTES', 'MAX_DURATION_SECONDS', 'STATE_MACHINE_ARN'].sort(),
+      [
+        'ALLOWED_CLUSTERS',
+        'BUCKET_NAME',
+        'MAX_BYTES',
+        'MAX_DURATION_SECONDS',
+        'STATE_MACHINE_ARN',
+        'TOOLBOX_IMAGE',
+      ].sort(),
     );
-    expect(environmentOf('api')).toMatchObject({ MAX_DURATION_SECONDS: '600', MAX_BYTES: '500000000' });
+    expect(environmentOf('api')).toMatchObject({
+      MAX_DURATION_SECONDS: '600',
+      MAX_BYTES: '500000000',
+      ALLOWED_CLUSTERS: 'prod,staging',
+      TOOLBOX_IMAGE: PINNED_IMAGE,
+    });
     expect(flat(environmentOf('api').STATE_MACHINE_ARN)).toMatch(/^<Sessions[0-9A-F]{8}>$/);
   });
 
@@ -92,6 +111,12 @@ describe('functions', () => {
     ]);
     expect(environmentOf('cleanup').TOOLBOX_IMAGE).toBe(PINNED_IMAGE);
   });
+
+  it('gives the sweeper the document and the allowed clusters', () => {
+    expect(Object.keys(environmentOf('sweeper')).sort()).toEqual(['ALLOWED_CLUSTERS', 'DOCUMENT_NAME']);
+    expect(environmentOf('sweeper').ALLOWED_CLUSTERS).toBe('prod,staging');
+    expect(flat(environmentOf('sweeper').DOCUMENT_NAME)).toMatch(/^<RunnerDocument[0-9A-F]{8}>$/);
+  });
 });
 
 describe('functions with every default', () => {
@@ -99,8 +124,9 @@ describe('functions with every default', () => {
   const env = (handler: string) =>
     (defaults[handler].resource.Properties.Environment as { Variables: Record<string, unknown> }).Variables;
 
-  it('let resolve accept any cluster', () => {
+  it('let resolve accept, and the sweeper sweep, any cluster', () => {
     expect(env('resolve')).toEqual({ ALLOWED_CLUSTERS: '' });
+    expect(env('sweeper')).toMatchObject({ ALLOWED_CLUSTERS: '' });
   });
 
   it('give launch the documented defaults and the image built from the Dockerfile', () => {

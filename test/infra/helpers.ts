@@ -11,7 +11,17 @@ import { PROJECT_ROOT } from '../../lib/infra/paths';
 /** A digest-pinned image, for stacks that should not build one. */
 export const PINNED_IMAGE = `123456789012.dkr.ecr.xx-test-1.amazonaws.com/debug-task-toolbox@sha256:${'ab'.repeat(32)}`;
 
-export const HANDLERS: readonly HandlerName[] = ['api', 'resolve', 'launch', 'poll', 'collect', 'cleanup'];
+export const HANDLERS: readonly HandlerName[] = [
+  'api',
+  'resolve',
+  'launch',
+  'poll',
+  'collect',
+  'cleanup',
+  'sweeper',
+];
+/** The handlers of a session (API and state machine), each a few SDK calls: 30 s. */
+export const SESSION_HANDLERS: readonly HandlerName[] = HANDLERS.filter((handler) => handler !== 'sweeper');
 
 /**
  * A toolbox build context of our own, so the default (Docker image asset) path is tested whether or

@@ -46,8 +46,23 @@ describe('IAM', () => {
     ['collect', ['s3:GetObject', 's3:ListBucket', 's3:PutObject', 'ssm:GetCommandInvocation']],
     ['cleanup', ['ssm:CancelCommand', 'ssm:SendCommand']],
     [
+      'sweeper',
+      [
+        'ecs:DescribeContainerInstances',
+        'ecs:ListContainerInstances',
+        'ssm:DescribeInstanceInformation',
+        'ssm:SendCommand',
+      ],
+    ],
+    [
       'api',
       [
+        // POST /doctor: Resolve's reads, and the doctor/ probe (its own s3:PutObject statement).
+        'ecs:DescribeContainerInstances',
+        'ecs:DescribeTasks',
+        'ssm:DescribeInstanceInformation',
+        's3:PutObject',
+        's3:DeleteObject',
         's3:GetObject',
         's3:PutObject',
         'states:DescribeExecution',
@@ -72,7 +87,7 @@ describe('IAM', () => {
     ]);
   });
 
-  it.each<HandlerName>(['launch', 'cleanup'])(
+  it.each<HandlerName>(['launch', 'cleanup', 'sweeper'])(
     'scopes SendCommand of %s to our document and to EC2 and ECS Anywhere instances',
     (handler) => {
       const resources = flatResources(statementsAllowing(template, handler, 'ssm:SendCommand'));
@@ -122,17 +137,78 @@ describe('IAM', () => {
     expect(flatResources([statement])).not.toContain('*');
   });
 
+  it('limits the sweeper to listing the allowed clusters, by ARN', () => {
+    expect(flatResources(statementsAllowing(template, 'sweeper', 'ecs:ListContainerInstances'))).toEqual([
+      `${ARN_PREFIX}:ecs:${REGION_ACCOUNT}:cluster/prod`,
+      `${ARN_PREFIX}:ecs:${REGION_ACCOUNT}:cluster/staging`,
+    ]);
+    expect(statementsAllowing(template, 'sweeper', 'ecs:ListClusters')).toEqual([]);
+  });
+
+  it("limits the sweeper's DescribeContainerInstances to the allowed clusters with the ecs:cluster condition", () => {
+    const [statement] = statementsAllowing(template, 'sweeper', 'ecs:DescribeContainerInstances');
+
+    expect(actionsOf(statement)).toEqual(['ecs:DescribeContainerInstances']);
+    expect(flatResources([statement])).toEqual([`${ARN_PREFIX}:ecs:${REGION_ACCOUNT}:container-instance/*`]);
+    expect((statement.Condition?.ArnEquals?.['ecs:cluster'] as unknown[]).map(flat).sort()).toEqual([
+      `${ARN_PREFIX}:ecs:${REGION_ACCOUNT}:cluster/prod`,
+      `${ARN_PREFIX}:ecs:${REGION_ACCOUNT}:cluster/staging`,
+    ]);
+  });
+
+  it('lets the sweeper list every cluster of the account and region when no cluster is configured', () => {
+    const actions = statementsOfHandler(anyCluster, 'sweeper')
+      .flatMap(actionsOf)
+      .filter((action) => !action.startsWith('logs:'));
+
+    expect(actions.sort()).toEqual(
+      [
+        'ecs:DescribeContainerInstances',
+        'ecs:ListClusters',
+        'ecs:ListContainerInstances',
+        'ssm:DescribeInstanceInformation',
+        'ssm:SendCommand',
+      ].sort(),
+    );
+    expect(flatResources(statementsAllowing(anyCluster, 'sweeper', 'ecs:ListClusters'))).toEqual(['*']);
+    expect(flatResources(statementsAllowing(anyCluster, 'sweeper', 'ecs:ListContainerInstances'))).toEqual([
+      `${ARN_PREFIX}:ecs:${REGION_ACCOUNT}:cluster/*`,
+    ]);
+    const [describe] = statementsAllowing(anyCluster, 'sweeper', 'ecs:DescribeContainerInstances');
+    expect(describe.Condition).toBeUndefined();
+    expect(flatResources([describe])).toEqual([`${ARN_PREFIX}:ecs:${REGION_ACCOUNT}:container-instance/*`]);
+  });
+
   it.each<[HandlerName, string]>([
     ['launch', 's3:PutObject'],
     ['poll', 's3:GetObject'],
     ['collect', 's3:GetObject'],
     ['collect', 's3:PutObject'],
     ['api', 's3:GetObject'],
-    ['api', 's3:PutObject'],
   ])('limits %s %s to objects under sessions/', (handler, action) => {
     expect(flatResources(statementsAllowing(template, handler, action))).toEqual([
       expect.stringMatching(/^<Artifacts[0-9A-F]{8}\.Arn>\/sessions\/\*$/),
     ]);
+  });
+
+  it('limits api writes to sessions/ (cancel markers) and doctor/ (the probe it deletes at once)', () => {
+    expect(flatResources(statementsAllowing(template, 'api', 's3:PutObject'))).toEqual([
+      expect.stringMatching(/^<Artifacts[0-9A-F]{8}\.Arn>\/doctor\/\*$/),
+      expect.stringMatching(/^<Artifacts[0-9A-F]{8}\.Arn>\/sessions\/\*$/),
+    ]);
+    expect(flatResources(statementsAllowing(template, 'api', 's3:DeleteObject'))).toEqual([
+      expect.stringMatching(/^<Artifacts[0-9A-F]{8}\.Arn>\/doctor\/\*$/),
+    ]);
+  });
+
+  it.each([
+    ['with allowed clusters', template],
+    ['without', anyCluster],
+  ])("gives api resolve's own ECS read statement for POST /doctor (%s)", (_, stack) => {
+    const [resolveReads] = statementsAllowing(stack, 'resolve', 'ecs:DescribeTasks');
+    const [apiReads] = statementsAllowing(stack, 'api', 'ecs:DescribeTasks');
+
+    expect(apiReads).toEqual(resolveReads);
   });
 
   it.each<HandlerName>(['poll', 'collect'])('lets %s list the sessions/ prefix only', (handler) => {
@@ -167,5 +243,29 @@ describe('IAM', () => {
     expect([...new Set(onEverything)].sort()).toEqual(
       ['ssm:CancelCommand', 'ssm:DescribeInstanceInformation', 'ssm:GetCommandInvocation'].sort(),
     );
+  });
+
+  it('adds only ecs:ListClusters, which has no resource-level permission, on "*" when no cluster is configured', () => {
+    const onEverything = HANDLERS.flatMap((handler) =>
+      statementsOfHandler(anyCluster, handler).filter((statement) => resourcesOf(statement).includes('*')),
+    ).flatMap(actionsOf);
+
+    expect([...new Set(onEverything)].sort()).toEqual(
+      [
+        'ecs:ListClusters',
+        'ssm:CancelCommand',
+        'ssm:DescribeInstanceInformation',
+        'ssm:GetCommandInvocation',
+      ].sort(),
+    );
+  });
+
+  it('allows no wildcard action when no cluster is configured either', () => {
+    const allowed = Object.values(resourcesOfType(anyCluster, 'AWS::IAM::Policy'))
+      .flatMap((policy) => (policy.Properties.PolicyDocument as { Statement: Statement[] }).Statement)
+      .filter((statement) => statement.Effect === 'Allow')
+      .flatMap(actionsOf);
+
+    expect(allowed.filter((action) => action.includes('*'))).toEqual([]);
   });
 });

@@ -1,7 +1,7 @@
 import { Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import type { IConstruct } from 'constructs';
-import { synth } from './helpers';
+import { PINNED_IMAGE, synth } from './helpers';
 
 /**
  * cdk-nag 3 is a CDK validation plugin, not an Aspect: its findings never become annotations
@@ -43,6 +43,13 @@ describe('cdk-nag AwsSolutions', () => {
     );
 
     expect(findings).toEqual([]);
+  });
+
+  it('reports no unacknowledged finding with allowedClusters either (fewer wildcards, other grants)', () => {
+    const { stack: scoped } = synth({ toolboxImage: PINNED_IMAGE, allowedClusters: ['prod', 'staging'] });
+    const report = new AwsSolutionsChecks().validateScope(scoped);
+
+    expect(report.violations.map((violation) => `${violation.severity} ${violation.ruleName}`)).toEqual([]);
   });
 
   it('gives every acknowledgement a reason of its own, next to the construct', () => {

@@ -23,6 +23,7 @@ describe('stack props', () => {
       hostCpus: 0.5,
       hostMemoryMb: 256,
       hostPidsLimit: 64,
+      sweepIntervalMinutes: 15,
       toolbox: { platform: 'linux/amd64', directory: expect.stringMatching(/toolbox$/) },
     });
     expect(STACK_DEFAULTS.maxDurationSeconds).toBe(settings.maxDurationSeconds);
@@ -90,6 +91,22 @@ describe('stack props', () => {
     ['no CPU', { hostCpus: 0 }, /hostCpus/],
     ['a memory limit below 10 MiB', { hostMemoryMb: 6 }, /hostMemoryMb/],
     ['a NaN process limit', { hostPidsLimit: Number.NaN }, /hostPidsLimit/],
+    [
+      'a sweep interval of 0 (the sweeper cannot be switched off)',
+      { sweepIntervalMinutes: 0 },
+      /sweepIntervalMinutes 0 would switch the sweeper off.*1 to 1440/,
+    ],
+    [
+      'a sweep interval past a day',
+      { sweepIntervalMinutes: 1441 },
+      /sweepIntervalMinutes 1441 is out of range.*1 to 1440/,
+    ],
+    [
+      'a fractional sweep interval',
+      { sweepIntervalMinutes: 2.5 },
+      /sweepIntervalMinutes 2.5 is out of range/,
+    ],
+    ['a negative sweep interval', { sweepIntervalMinutes: -15 }, /sweepIntervalMinutes -15/],
   ])('refuses %s, naming the prop', (_case, props, message) => {
     expect(construct(props)).toThrow(message);
   });

@@ -1,6 +1,12 @@
 import { execFileSync } from 'node:child_process';
 import fc from 'fast-check';
-import { HOST_PARAMS, isValidHostParam, type HostParamName } from '../../../lib/domain/params';
+import {
+  HOST_PARAMS,
+  hostParamRegExp,
+  isValidHostParam,
+  type HostParam,
+  type HostParamName,
+} from '../../../lib/domain/params';
 
 const NAMES = Object.keys(HOST_PARAMS) as HostParamName[];
 const SHELL_ACTIVE_CHARS = ['$', '`', "'", '"', '\\', ';', '\n', '\r', String.fromCharCode(0)];
@@ -22,11 +28,43 @@ const HOSTILE = [
 describe('HOST_PARAMS patterns', () => {
   it('are anchored and use only constructs shared by ECMAScript, Java, RE2 and POSIX ERE', () => {
     for (const name of NAMES) {
-      const { pattern } = HOST_PARAMS[name];
-      expect(pattern.startsWith('^') && pattern.endsWith('$')).toBe(true);
-      expect(pattern).not.toMatch(/\\[dwsDWSbB]|\(\?|\\[1-9]/);
-      expect(pattern).not.toContain("'");
+      const param: HostParam = HOST_PARAMS[name];
+      for (const pattern of [param.pattern, param.valuePattern ?? param.pattern]) {
+        expect(pattern.startsWith('^') && pattern.endsWith('$')).toBe(true);
+        expect(pattern).not.toMatch(/\\[dwsDWSbB]|\(\?|\\[1-9]/);
+        expect(pattern).not.toContain("'");
+      }
     }
+  });
+
+  // SSM requires every parameter without a default: the session's own parameters default to ''
+  // and admit it, so cleanup and sweep can leave them out; a value given must still be a real one.
+  it.each(NAMES.filter((name) => (HOST_PARAMS[name] as HostParam).valuePattern !== undefined))(
+    '%s is optional for SSM (default and pattern admit ""), but a given value must match its value pattern',
+    (name) => {
+      const param: HostParam = HOST_PARAMS[name];
+      expect(param.default).toBe('');
+      expect(isValidHostParam(name, '')).toBe(true);
+      expect(hostParamRegExp(name).test('')).toBe(false);
+      expect(hostParamRegExp(name).source).toBe(param.valuePattern);
+      fc.assert(
+        fc.property(
+          fc.string({ unit: fc.constantFrom(...'adt09-.:/@_fxA'.split('')), minLength: 1, maxLength: 70 }),
+          (value) => {
+            expect(isValidHostParam(name, value)).toBe(
+              value.length <= param.maxChars && hostParamRegExp(name).test(value),
+            );
+          },
+        ),
+        { numRuns: 300 },
+      );
+    },
+  );
+
+  it('leaves only executionTimeout required by SSM: a sweep sends just the action and it', () => {
+    const required = NAMES.filter((name) => !('default' in HOST_PARAMS[name]));
+    expect(required).toEqual(['executionTimeout']);
+    expect(isValidHostParam('action', 'sweep')).toBe(true);
   });
 
   it.each(NAMES)('%s rejects every hostile shell string', (name) => {

@@ -1,4 +1,5 @@
 import { DebugTaskError } from '../../../lib/domain/errors';
+import { isValidHostParam } from '../../../lib/domain/params';
 import { parseSessionRequest } from '../../../lib/domain/session-spec';
 
 const TASK = 'arn:aws:ecs:eu-west-1:123456789012:task/prod/0123456789abcdef0123456789abcdef';
@@ -97,5 +98,33 @@ describe('parseSessionRequest', () => {
 
   it('throws INVALID_ARGUMENT when the body is not an object', () => {
     expect(errorOf('tcpdump please').code).toBe('INVALID_ARGUMENT');
+  });
+
+  it('still requires a tool: the host parameter admits an empty one, the API does not', () => {
+    expect(errorOf({ target: { task: TASK } }).code).toBe('INVALID_ARGUMENT');
+    expect(errorOf({ target: { task: TASK }, tool: '' }).code).toBe('UNKNOWN_TOOL');
+  });
+
+  it('accepts a reason that fits the host parameter, which labels the toolbox container', () => {
+    const reason = 'INC-42: TLS resets (canary #3) seen by @alice, see https://wiki/x+y=z, a_b-c';
+    const spec = parseSessionRequest({ target: { task: TASK }, tool: 'tcpdump', reason });
+
+    expect(spec.reason).toBe(reason);
+    expect(isValidHostParam('reason', reason)).toBe(true);
+  });
+
+  it.each([
+    ['a quote', "it's broken"],
+    ['a dollar', 'costs $5'],
+    ['a semicolon', 'a; b'],
+    ['a newline', 'a\nb'],
+    ['a non-ASCII letter', 'café'],
+    ['more than 200 characters', 'x'.repeat(201)],
+  ])('refuses a reason with %s (the host parameter would)', (_label, reason) => {
+    const error = errorOf({ target: { task: TASK }, tool: 'tcpdump', reason });
+
+    expect(error.code).toBe('INVALID_ARGUMENT');
+    expect(error.message).toMatch(/^reason is invalid/);
+    expect(isValidHostParam('reason', reason)).toBe(false);
   });
 });

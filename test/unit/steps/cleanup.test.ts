@@ -2,14 +2,14 @@ import 'aws-sdk-client-mock-jest';
 import { CancelCommandCommand, SendCommandCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { mockClient } from 'aws-sdk-client-mock';
 import { DebugTaskError, fromStepFunctionsFailure, toStepFunctionsError } from '../../../lib/domain/errors';
-import { commandParameters } from '../../../lib/host/runner-script';
+import { buildCommandDocument, commandParameters } from '../../../lib/host/runner-script';
+import { resolveParameters } from '../../../lib/sandbox/ssm-document';
 import { cleanupSession, type CleanupState } from '../../../lib/steps/cleanup';
 import { stepHandler } from '../../../lib/steps/step-handler';
 import {
   DOCUMENT,
   IMAGE,
   INSTANCE_ID,
-  RUNTIME_ID,
   SESSION_ID,
   caught,
   executionInput,
@@ -67,9 +67,42 @@ describe('cleanupSession', () => {
       InstanceIds: [INSTANCE_ID],
       Comment: `debug-task ${SESSION_ID}`,
     });
-    expect(input.Parameters).toMatchObject(
-      commandParameters({ action: 'cleanup', sessionId: SESSION_ID, containerId: RUNTIME_ID }),
+    expect(input.Parameters).toEqual(
+      commandParameters({
+        action: 'cleanup',
+        sessionId: SESSION_ID,
+        expiresAt: String(launch.expiresAt),
+        executionTimeout: '120',
+      }),
     );
+  });
+
+  it('sends only what cleanup needs, and SSM takes it: every other parameter has a default', async () => {
+    await caught(() => cleanupSession(fullState));
+
+    const parameters = ssm.commandCalls(SendCommandCommand)[0].args[0].input.Parameters;
+    expect(Object.keys(parameters ?? {}).sort()).toEqual([
+      'action',
+      'executionTimeout',
+      'expiresAt',
+      'sessionId',
+    ]);
+    // SendCommand's own check (required parameters, patterns), as the sandbox's SSM applies it.
+    const resolved = resolveParameters(buildCommandDocument(), parameters);
+    expect(resolved).toMatchObject({ action: 'cleanup', sessionId: SESSION_ID, containerId: '', tool: '' });
+  });
+
+  it('without a launch (Launch failed), still names the session and an expiry of now', async () => {
+    const { launch: _launch, ...beforeLaunch } = fullState;
+
+    await caught(() => cleanupSession(beforeLaunch, { now: () => 1_735_732_800_000 }));
+
+    expect(ssm.commandCalls(SendCommandCommand)[0].args[0].input.Parameters).toEqual({
+      action: ['cleanup'],
+      sessionId: [SESSION_ID],
+      expiresAt: ['1735732800'],
+      executionTimeout: ['120'],
+    });
   });
 
   it('re-raises the original code even when CancelCommand fails, and still cleans up the host', async () => {

@@ -96,6 +96,15 @@ describe('collectSession', () => {
     });
   });
 
+  it('keeps the host’s audit labels (caller, reason) of the runner manifest in the audit record', async () => {
+    const audit = { caller: executionInput().caller, reason: 'INC-42 TLS resets' };
+
+    await collectSession(stateWithManifest(manifest({ audit })), { now: () => COLLECTED_AT });
+
+    const put = s3.commandCalls(PutObjectCommand)[0].args[0].input;
+    expect(JSON.parse(put.Body as string).runner.audit).toEqual(audit);
+  });
+
   it('reads null as absent in the manifest, as a bash runner may print it', async () => {
     const m = manifest();
     const withNulls = {

@@ -5,7 +5,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { isValidHostParam } from '../../../lib/domain/params';
 import { commandParameters } from '../../../lib/host/runner-script';
 import { resetStepClients } from '../../../lib/steps/clients';
-import { launchSession, type LaunchState } from '../../../lib/steps/launch';
+import { auditValue, launchSession, type LaunchState } from '../../../lib/steps/launch';
 import {
   BUCKET,
   DOCUMENT,
@@ -114,9 +114,46 @@ describe('launchSession', () => {
         memoryMb: '512',
         pidsLimit: '64',
         maxSessions: '3',
+        caller: `arn:aws:sts::123456789012:assumed-role/oncall/alice`,
+        reason: 'INC-42 TLS resets',
         executionTimeout: String(60 + 30 + 60),
       }),
     );
+  });
+
+  it('passes who asked and why for the toolbox container’s audit labels, leaving out an absent reason', async () => {
+    await launchSession(
+      { ...state, caller: 'arn:aws:iam::123456789012:user/bob', spec: { ...state.spec, reason: undefined } },
+      { now: () => NOW_MS },
+    );
+
+    expect(sent().Parameters).toMatchObject({ caller: ['arn:aws:iam::123456789012:user/bob'] });
+    expect(sent().Parameters?.reason).toBeUndefined(); // SSM applies the default, ''
+  });
+
+  it.each([
+    [
+      'an ARN, as is',
+      'arn:aws:sts::123456789012:assumed-role/a.b@c=d,e+f/s-1_2',
+      'arn:aws:sts::123456789012:assumed-role/a.b@c=d,e+f/s-1_2',
+    ],
+    ['nothing, as nothing', '', ''],
+    ['other characters, as _', 'arn:aws:iam::1:user/x y"$(id)', 'arn:aws:iam::1:user/x_y___id_'],
+    ['too long a value, cut', `arn:${'a'.repeat(400)}`, `arn:${'a'.repeat(252)}`],
+  ])('makes the caller fit its host parameter: %s', (_label, caller, expected) => {
+    expect(auditValue('caller', caller)).toBe(expected);
+    expect(isValidHostParam('caller', auditValue('caller', caller))).toBe(true);
+  });
+
+  it('makes a reason the API would refuse fit too (an execution started some other way), rather than fail the launch', async () => {
+    const reason = `it's "broken"; see $URL\n${'x'.repeat(300)}`;
+
+    await launchSession({ ...state, spec: { ...state.spec, reason } }, { now: () => NOW_MS });
+
+    const sentReason = sent().Parameters?.reason?.[0] ?? '';
+    expect(sentReason.startsWith('it_s _broken__ see _URL_xxx')).toBe(true);
+    expect(sentReason).toHaveLength(200);
+    expect(isValidHostParam('reason', sentReason)).toBe(true);
   });
 
   it('presigns a PUT of the artifact key, signing only the host header, with no checksum parameters', async () => {

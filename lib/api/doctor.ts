@@ -1,0 +1,138 @@
+import { randomBytes } from 'node:crypto';
+import { DeleteObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { parseTaskRef } from '../domain/arn';
+import {
+  DOCTOR_PROBE_PREFIX,
+  TARGET_CHECKS,
+  doctorReport,
+  failedCheck,
+  skippedAfter,
+  type DoctorCheck,
+  type DoctorReport,
+  type TargetCheckName,
+} from '../domain/doctor';
+import { isValidHostParam } from '../domain/params';
+import { parseSessionRequest, type SessionLimits, type SessionSpec } from '../domain/session-spec';
+import { awsCall } from '../steps/aws-errors';
+import { resolveTarget } from '../steps/resolve';
+import { apiClients, type ApiClients } from './clients';
+
+export interface DoctorConfig {
+  bucket: string;
+  /** TOOLBOX_IMAGE of the deployment; undefined when the function has none. */
+  toolboxImage?: string;
+  limits: SessionLimits;
+}
+
+/** The tool checked when the request names none: any tool of the catalog needs the same target. */
+const DEFAULT_TOOL = 'tcpdump';
+
+const PINNED = /@sha256:[a-f0-9]{64}$/;
+
+/**
+ * POST /doctor: the target checks of Resolve, run by Resolve's own code (same three calls, same
+ * errors), then the deployment's own: is the toolbox image pinned, is the bucket writable.
+ * Nothing is started. Bad input is refused (400) exactly as POST /sessions refuses it.
+ */
+export async function runDoctor(
+  body: unknown,
+  config: DoctorConfig,
+  clients: ApiClients = apiClients(),
+): Promise<DoctorReport> {
+  const spec = parseDoctorRequest(body, config.limits);
+  const checks = await targetChecks(spec);
+  checks.push(imagePinnedCheck(config.toolboxImage));
+  checks.push(await bucketWritableCheck(config.bucket, clients));
+  return doctorReport(checks);
+}
+
+/** The body of POST /doctor, validated with the schema of POST /sessions. */
+export function parseDoctorRequest(body: unknown, limits: SessionLimits): SessionSpec {
+  const fields = body !== null && typeof body === 'object' ? (body as Record<string, unknown>) : {};
+  const spec = parseSessionRequest({ target: fields.target, tool: fields.tool ?? DEFAULT_TOOL }, limits);
+  parseTaskRef(spec.target.task, spec.target.cluster);
+  return spec;
+}
+
+/** Resolve's checks as it passes them; after the first failure, the later ones are skipped. */
+async function targetChecks(spec: SessionSpec): Promise<DoctorCheck[]> {
+  const checks: DoctorCheck[] = [];
+  let failedAt: TargetCheckName | undefined;
+  try {
+    await resolveTarget(
+      { spec },
+      {
+        passed: (name, detail) => checks.push({ name, status: 'ok', detail }),
+        failed: (name) => (failedAt = name),
+      },
+    );
+    return checks;
+  } catch (error) {
+    // Outside every check (a bug, not a finding): the route answers 502 and logs it.
+    if (failedAt === undefined) throw error;
+    checks.push(failedCheck(failedAt, error));
+    checks.push(...skippedAfter(failedAt, TARGET_CHECKS.slice(TARGET_CHECKS.indexOf(failedAt) + 1)));
+    return checks;
+  }
+}
+
+/**
+ * A tag is a warning, not a failure: a session still runs with it, but hosts then run whatever the
+ * tag points to when they pull (DESIGN.md: "pin it by digest"). The local sandbox's image is a tag.
+ */
+export function imagePinnedCheck(image: string | undefined): DoctorCheck {
+  const name = 'image-pinned';
+  if (!image) {
+    return {
+      name,
+      status: 'failed',
+      code: 'AWS_ERROR',
+      detail: 'The api function has no TOOLBOX_IMAGE.',
+      hint: 'Deploy the stack again (`npx cdk deploy`): it sets TOOLBOX_IMAGE on the api and launch functions.',
+    };
+  }
+  if (!isValidHostParam('image', image)) {
+    return {
+      name,
+      status: 'failed',
+      code: 'TOOLBOX_IMAGE_UNAVAILABLE',
+      detail: `TOOLBOX_IMAGE ${JSON.stringify(image.slice(0, 120))} is not an image reference the SSM document accepts.`,
+      hint: 'Deploy with -c toolboxImage=REPO@sha256:DIGEST.',
+    };
+  }
+  if (PINNED.test(image)) return { name, status: 'ok', detail: `${image} (pinned by digest)` };
+  return {
+    name,
+    status: 'warning',
+    detail: `${image} is referenced by a tag, not a digest: hosts run whatever the tag points to when they pull it.`,
+    hint: 'Pin it: npx cdk deploy -c toolboxImage=REPO@sha256:DIGEST (the digest `docker push` printed).',
+  };
+}
+
+/** PutObject then DeleteObject of a probe under doctor/: what the api's role may do there, nothing more. */
+export async function bucketWritableCheck(bucket: string, clients: ApiClients): Promise<DoctorCheck> {
+  const name = 'bucket-writable';
+  const key = `${DOCTOR_PROBE_PREFIX}probe-${Date.now()}-${randomBytes(4).toString('hex')}`;
+  try {
+    await awsCall('s3:PutObject', () =>
+      clients.s3.send(
+        new PutObjectCommand({
+          Bucket: bucket,
+          Key: key,
+          Body: 'debug-task doctor probe\n',
+          ContentType: 'text/plain',
+        }),
+      ),
+    );
+    await awsCall('s3:DeleteObject', () =>
+      clients.s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: key })),
+    );
+  } catch (error) {
+    return failedCheck(name, error);
+  }
+  return {
+    name,
+    status: 'ok',
+    detail: `s3://${bucket}/${DOCTOR_PROBE_PREFIX} took a probe object and let it be deleted`,
+  };
+}

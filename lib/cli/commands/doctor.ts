@@ -1,0 +1,90 @@
+import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from '@smithy/types';
+import { defaultCredentials, type DebugTaskClient } from '../../client/api-client';
+import {
+  DEPLOYMENT_CHECKS,
+  TARGET_CHECKS,
+  doctorExitCode,
+  doctorReport,
+  failedCheck,
+  skippedAfter,
+  type DoctorCheck,
+  type DoctorReport,
+  type DoctorRequest,
+} from '../../domain/doctor';
+import { DebugTaskError, EXIT } from '../../domain/errors';
+import { clientFor } from '../api-discovery';
+import type { DoctorFlags } from '../main';
+import { printDoctorReport, type Output } from '../output';
+import { buildSessionRequest } from '../request';
+
+/** What the doctor checks with; tests replace them. */
+export interface DoctorDeps {
+  /** The credential chain to check and sign with; default: the one every command signs with. */
+  credentials?: AwsCredentialIdentityProvider;
+  /** Builds the API client from the flags and the resolved credentials; default: `clientFor`. */
+  client?: (flags: DoctorFlags, credentials: AwsCredentialIdentity) => Promise<DebugTaskClient>;
+}
+
+const REMOTE_CHECKS = [...TARGET_CHECKS, ...DEPLOYMENT_CHECKS];
+
+/**
+ * debug-task doctor <task>: the credentials and the API are checked here (they are ours), the
+ * target and the deployment by POST /doctor, which runs Resolve's own code. Nothing is started.
+ * Exit 0 when nothing failed (warnings included), else the exit code of the first failure's error.
+ */
+export async function doctorCommand(
+  task: string,
+  flags: DoctorFlags,
+  output: Output,
+  deps: DoctorDeps = {},
+): Promise<number> {
+  // Bad input is exit 2 before any check, as for a session.
+  const request = doctorRequest(task, flags);
+  const checks: DoctorCheck[] = [];
+
+  let identity: AwsCredentialIdentity;
+  try {
+    identity = await (deps.credentials ?? defaultCredentials())();
+    checks.push({ name: 'credentials', status: 'ok', detail: describeCredentials(identity) });
+  } catch (error) {
+    checks.push(failedCheck('credentials', error));
+    return finish(output, [...checks, ...skippedAfter('credentials', ['api', ...REMOTE_CHECKS])]);
+  }
+
+  let client: DebugTaskClient | undefined;
+  let report: DoctorReport;
+  try {
+    client = await (deps.client ?? clientFor)(flags, identity);
+    report = await client.doctor(request);
+  } catch (error) {
+    // The API answered and refused the request itself: that is bad input, not a broken API.
+    if (error instanceof DebugTaskError && error.exitCode === EXIT.BAD_INPUT) throw error;
+    checks.push(failedCheck('api', error));
+    return finish(output, [...checks, ...skippedAfter('api', REMOTE_CHECKS)]);
+  }
+  checks.push({ name: 'api', status: 'ok', detail: `${client.apiUrl} accepted a signed POST /doctor` });
+  return finish(output, [...checks, ...report.checks]);
+}
+
+function doctorRequest(task: string, flags: DoctorFlags): DoctorRequest {
+  const target = {
+    task,
+    ...(flags.cluster !== undefined && { cluster: flags.cluster }),
+    ...(flags.container !== undefined && { container: flags.container }),
+  };
+  buildSessionRequest(target, { tool: flags.tool ?? 'tcpdump' });
+  return { target, ...(flags.tool !== undefined && { tool: flags.tool }) };
+}
+
+/** Enough to recognise the identity, never the secret: the key id's last four characters. */
+function describeCredentials(identity: AwsCredentialIdentity): string {
+  const key = `access key …${identity.accessKeyId.slice(-4)}`;
+  if (!identity.sessionToken) return `${key} (long-term)`;
+  const expires = identity.expiration ? `, expires ${identity.expiration.toISOString()}` : '';
+  return `${key} (temporary${expires})`;
+}
+
+function finish(output: Output, checks: DoctorCheck[]): number {
+  printDoctorReport(output, doctorReport(checks));
+  return doctorExitCode(checks);
+}

@@ -1,0 +1,153 @@
+import type { ResolvedTarget } from '../domain/session';
+
+/**
+ * Fleet plan (issue 5, "a whole service at once"): pure functions that turn a service's resolved
+ * targets into batched control-plane calls. No AWS call is made here.
+ *
+ * Batching, per the API models (../shared/reference/aws-facts.md sections 1 and 3):
+ * - ecs:ListTasks                      pages of `maxResults` <= 100              -> ceil(N / 100) calls
+ * - ecs:DescribeTasks                  `tasks` <= 100 ids a call                 -> ceil(N / 100)
+ * - ecs:DescribeContainerInstances     `containerInstances` <= 100 a call        -> ceil(M / 100)
+ * - ssm:DescribeInstanceInformation    `Filters` InstanceIds take up to 100 values, but one page
+ *                                      holds `MaxResults` <= 50 (5..50, default 10): we send 50
+ *                                      ids with MaxResults 50, one page each  -> ceil(M / 50)
+ * - ssm:SendCommand                    `InstanceIds` <= 50 a call                -> ceil(M / 50)
+ * (N tasks on M instances; the SDK models carry no length constraints, the Smithy models do.)
+ * 1,000 tasks on 100 instances: 10 + 10 + 1 + 2 = 23 calls to resolve, + 2 SendCommand = 25.
+ *
+ * One SendCommand per group of <= 50 instances, not one per task: SendCommand sends the same
+ * `Parameters` to every instance of a call, so a call cannot say "task A on host 1, task B on
+ * host 2" through its parameters. Instead the per-host work list travels beside the command:
+ * - one plan object in S3 (`groupByInstance` output, keyed by instance id), presigned for GET and
+ *   passed as one parameter to every instance of the call; each host's runner reads the plan,
+ *   keeps its own share (its instance id, from the instance metadata or the SSM agent's
+ *   environment), and starts one toolbox per task of that share (one child per task); or
+ * - for small fleets, per-instance parameters: one SendCommand per instance (calls then grow
+ *   with M, not M / 50, so this is only the fallback below a handful of hosts).
+ * A host that carries several targeted tasks runs several toolboxes at once: the runner's
+ * per-host session cap (HOST_MAX_SESSIONS) has to count the plan's share, not one session.
+ *
+ * Not decided here (later sessions): the state machine's Map over the SendCommand batches, the
+ * runner's plan reader, the CLI flags (--service, --max-tasks) and the merge of the per-task
+ * artifacts. See docs/ARCHITECTURE.md, "Fleet resolution".
+ */
+
+/** Per-call limits from the API models. */
+export const FLEET_LIMITS = {
+  /** ecs:ListTasks maxResults (1-100). */
+  listTasksPage: 100,
+  /** ecs:DescribeTasks tasks (up to 100). */
+  describeTasks: 100,
+  /** ecs:DescribeContainerInstances containerInstances (up to 100). */
+  describeContainerInstances: 100,
+  /** ssm:DescribeInstanceInformation MaxResults (5-50); also the InstanceIds we filter on per call. */
+  describeInstanceInformation: 50,
+  /** ssm:SendCommand InstanceIds (0-50). */
+  sendCommand: 50,
+} as const;
+
+/** The calls a fleet run makes, keyed as `awsCall` names them. */
+export type FleetCall =
+  | 'ecs:ListTasks'
+  | 'ecs:DescribeTasks'
+  | 'ecs:DescribeContainerInstances'
+  | 'ssm:DescribeInstanceInformation'
+  | 'ssm:SendCommand';
+
+export type FleetCallBudget = Record<FleetCall, number> & {
+  /** Calls to resolve the fleet (everything before SendCommand). */
+  resolve: number;
+  /** Every control-plane call of the fan-out, SendCommand included. */
+  total: number;
+};
+
+/** Splits `list` into consecutive slices of at most `size` items (the last one may be shorter). */
+export function chunk<T>(list: readonly T[], size: number): T[][] {
+  if (!Number.isInteger(size) || size < 1)
+    throw new RangeError(`chunk size must be a positive integer, got ${size}`);
+  const out: T[][] = [];
+  for (let i = 0; i < list.length; i += size) out.push(list.slice(i, i + size));
+  return out;
+}
+
+/** One host and the targets it carries, in the order the targets came. */
+export interface InstanceGroup {
+  instanceId: string;
+  targets: ResolvedTarget[];
+}
+
+/** Groups targets by host (first-seen order of hosts, then of targets): each host's share of the plan. */
+export function groupByInstance(targets: readonly ResolvedTarget[]): InstanceGroup[] {
+  const groups = new Map<string, InstanceGroup>();
+  for (const target of targets) {
+    let group = groups.get(target.instanceId);
+    if (!group) {
+      group = { instanceId: target.instanceId, targets: [] };
+      groups.set(target.instanceId, group);
+    }
+    group.targets.push(target);
+  }
+  return [...groups.values()];
+}
+
+/** The InstanceIds of each SendCommand: distinct ids, at most `size` (<= 50, the API's limit) a call. */
+export function sendCommandBatches(
+  instanceIds: readonly string[],
+  size: number = FLEET_LIMITS.sendCommand,
+): string[][] {
+  if (size > FLEET_LIMITS.sendCommand) {
+    throw new RangeError(
+      `SendCommand takes at most ${FLEET_LIMITS.sendCommand} InstanceIds a call, got ${size}`,
+    );
+  }
+  return chunk([...new Set(instanceIds)], size);
+}
+
+/** What one fan-out sends: each host's work list, and the SendCommand batches that reach them. */
+export interface FleetPlan {
+  hosts: InstanceGroup[];
+  sendCommands: string[][];
+}
+
+export function fleetPlan(
+  targets: readonly ResolvedTarget[],
+  size: number = FLEET_LIMITS.sendCommand,
+): FleetPlan {
+  const hosts = groupByInstance(targets);
+  return {
+    hosts,
+    sendCommands: sendCommandBatches(
+      hosts.map((h) => h.instanceId),
+      size,
+    ),
+  };
+}
+
+/**
+ * The calls the design makes for `tasks` running tasks on `instances` hosts, when every task is
+ * examined and every listed page is full but the last (ListTasks makes one call even for zero
+ * tasks). What the fleet resolver's `calls` must not exceed on a healthy fleet.
+ */
+export function fleetCallBudget(tasks: number, instances: number): FleetCallBudget {
+  for (const [name, value] of [
+    ['tasks', tasks],
+    ['instances', instances],
+  ] as const) {
+    if (!Number.isInteger(value) || value < 0)
+      throw new RangeError(`${name} must be a whole number, got ${value}`);
+  }
+  const per = (n: number, size: number) => Math.ceil(n / size);
+  const calls: Record<FleetCall, number> = {
+    'ecs:ListTasks': Math.max(1, per(tasks, FLEET_LIMITS.listTasksPage)),
+    'ecs:DescribeTasks': per(tasks, FLEET_LIMITS.describeTasks),
+    'ecs:DescribeContainerInstances': per(instances, FLEET_LIMITS.describeContainerInstances),
+    'ssm:DescribeInstanceInformation': per(instances, FLEET_LIMITS.describeInstanceInformation),
+    'ssm:SendCommand': per(instances, FLEET_LIMITS.sendCommand),
+  };
+  const resolve =
+    calls['ecs:ListTasks'] +
+    calls['ecs:DescribeTasks'] +
+    calls['ecs:DescribeContainerInstances'] +
+    calls['ssm:DescribeInstanceInformation'];
+  return { ...calls, resolve, total: resolve + calls['ssm:SendCommand'] };
+}

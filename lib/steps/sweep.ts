@@ -1,0 +1,301 @@
+import {
+  DescribeContainerInstancesCommand,
+  ListClustersCommand,
+  ListContainerInstancesCommand,
+} from '@aws-sdk/client-ecs';
+import { DescribeInstanceInformationCommand, SendCommandCommand } from '@aws-sdk/client-ssm';
+import { optionalEnv, requireEnv } from '../config';
+import { DebugTaskError } from '../domain/errors';
+import { commandParameters } from '../host/runner-script';
+import { logger } from '../log';
+import { awsCall } from './aws-errors';
+import { ecsClient, ssmClient } from './clients';
+import { DELIVERY_TIMEOUT_SECONDS, DOCUMENT_VERSION } from './launch';
+
+/**
+ * The sweeper (DESIGN.md section 2): on a schedule, ask every container instance of the allowed
+ * clusters to remove the toolbox containers whose `debug-task.expires-at` label has passed,
+ * whatever happened to their session (a Cleanup that never ran, a host that was offline then).
+ *
+ * The work is done by the host runner (`action=sweep`); this function only finds the hosts and
+ * sends them our document, with as few API calls as the APIs allow:
+ *
+ *   ListClusters (only when no cluster is configured)     100 per page
+ *   ListContainerInstances, per cluster                   100 per page
+ *   DescribeContainerInstances, per cluster               100 per call
+ *   DescribeInstanceInformation (SSM: online, Linux)       50 per call
+ *   SendCommand                                            50 instances per call
+ *
+ * So N instances cost about 2·N/100 + 2·N/50 calls, never one call per instance.
+ */
+
+/** ECS's page size and DescribeContainerInstances' batch limit. */
+export const ECS_BATCH = 100;
+/** SendCommand takes at most 50 InstanceIds; DescribeInstanceInformation returns at most 50 per page. */
+export const SSM_BATCH = 50;
+/** The host's sweep lists and removes a few containers: two minutes is plenty. */
+export const SWEEP_EXECUTION_TIMEOUT_SECONDS = 120;
+/**
+ * Every instance of a command at once. MaxConcurrency exists to roll a heavy or risky change out
+ * gradually; a sweep is one `docker ps` with a label filter (and a `docker rm` of what has expired)
+ * per host, and each command targets at most 50 hosts, so holding some back would only make the
+ * command last longer, and one slow host would delay the others.
+ */
+export const SWEEP_MAX_CONCURRENCY = '100%';
+/**
+ * Never stop early: with SSM's default MaxErrors (0) the first failed host would stop delivery to
+ * every host not yet reached. A host that fails is swept again at the next tick.
+ */
+export const SWEEP_MAX_ERRORS = '100%';
+export const SWEEP_COMMENT = 'debug-task sweep';
+
+/** `i-` (EC2) or `mi-` (ECS Anywhere) ids, as SendCommand's InstanceIds accept them. */
+const INSTANCE_ID = /^(i-[0-9a-f]{8}([0-9a-f]{9})?|mi-[0-9a-f]{17})$/;
+
+/** The scheduled event (ignored: a sweep has no input). */
+export type SweepEvent = Record<string, unknown>;
+
+export interface SweepSummary {
+  /** Clusters whose container instances were listed. */
+  clusters: number;
+  /** Configured clusters that do not exist (in this account and region): nothing to sweep there. */
+  missingClusters: string[];
+  /** Container instances found, with a valid EC2 or managed-instance id. */
+  instances: number;
+  /** Of those, the ones SSM reports online and Linux: the ones the sweep was sent to. */
+  online: number;
+  /** SendCommand calls that succeeded. */
+  commands: number;
+  commandIds: string[];
+}
+
+export interface SweepDeps {
+  /** Override ALLOWED_CLUSTERS (tests). */
+  allowedClusters?: readonly string[];
+}
+
+/** One failed call of the sweep; the others go on. */
+interface SweepFailure {
+  scope: string;
+  error: DebugTaskError;
+}
+
+/**
+ * Sends `action=sweep` to every online Linux host of the allowed clusters (every cluster of the
+ * account and region when ALLOWED_CLUSTERS is empty).
+ *
+ * A failure (a cluster that cannot be read, a batch that cannot be sent) does not stop the rest of
+ * the sweep; once everything else has been sent, the first one is raised (with the count), so the
+ * invocation fails and the function's Errors metric shows it. A configured cluster that does not
+ * exist is not a failure: it is logged and reported in `missingClusters`.
+ */
+export async function sweepHosts(_event: SweepEvent = {}, deps: SweepDeps = {}): Promise<SweepSummary> {
+  const documentName = requireEnv('DOCUMENT_NAME');
+  const configured = deps.allowedClusters ?? parseClusters(optionalEnv('ALLOWED_CLUSTERS', ''));
+  const clusters = configured.length > 0 ? [...configured] : await listClusters();
+  const failures: SweepFailure[] = [];
+  const missingClusters: string[] = [];
+
+  // An EC2 instance belongs to one cluster at most; the set only guards against listing twice.
+  const instanceIds = new Set<string>();
+  for (const cluster of clusters) {
+    try {
+      for (const id of await clusterInstanceIds(cluster)) instanceIds.add(id);
+    } catch (error) {
+      if (isClusterNotFound(error)) {
+        missingClusters.push(cluster);
+        logger.warn('sweep: configured cluster not found; nothing to sweep there', { cluster });
+        continue;
+      }
+      failures.push({ scope: `cluster ${cluster}`, error: asTyped(error) });
+    }
+  }
+
+  const online: string[] = [];
+  for (const batch of chunks([...instanceIds], SSM_BATCH)) {
+    try {
+      online.push(...(await onlineLinux(batch)));
+    } catch (error) {
+      failures.push({ scope: `instances ${batch[0]}..${batch[batch.length - 1]}`, error: asTyped(error) });
+    }
+  }
+
+  const parameters = commandParameters({
+    action: 'sweep',
+    executionTimeout: String(SWEEP_EXECUTION_TIMEOUT_SECONDS),
+  });
+  const commandIds: string[] = [];
+  for (const batch of chunks(online, SSM_BATCH)) {
+    try {
+      commandIds.push(await sendSweep(documentName, batch, parameters));
+    } catch (error) {
+      failures.push({ scope: `instances ${batch[0]}..${batch[batch.length - 1]}`, error: asTyped(error) });
+    }
+  }
+
+  const summary: SweepSummary = {
+    clusters: clusters.length - missingClusters.length,
+    missingClusters,
+    instances: instanceIds.size,
+    online: online.length,
+    commands: commandIds.length,
+    commandIds,
+  };
+  if (failures.length > 0) throw sweepFailed(summary, failures);
+  logger.info('sweep sent', { ...summary });
+  return summary;
+}
+
+/** `ALLOWED_CLUSTERS`: comma-separated names; empty means every cluster. */
+function parseClusters(value: string): string[] {
+  return [
+    ...new Set(
+      value
+        .split(',')
+        .map((name) => name.trim())
+        .filter((name) => name !== ''),
+    ),
+  ];
+}
+
+async function listClusters(): Promise<string[]> {
+  const arns: string[] = [];
+  let nextToken: string | undefined;
+  do {
+    const page = await awsCall('ecs:ListClusters', () =>
+      ecsClient().send(new ListClustersCommand({ maxResults: ECS_BATCH, nextToken })),
+    );
+    arns.push(...(page.clusterArns ?? []));
+    nextToken = page.nextToken;
+  } while (nextToken);
+  return arns;
+}
+
+/**
+ * The EC2 (or managed-instance) ids of a cluster's container instances. No status filter: ECS then
+ * returns every state but INACTIVE, so DRAINING hosts, which may stay up for hours, are swept too;
+ * hosts that are not reachable are dropped by the SSM check that follows.
+ */
+async function clusterInstanceIds(cluster: string): Promise<string[]> {
+  const arns: string[] = [];
+  let nextToken: string | undefined;
+  do {
+    const page = await awsCall('ecs:ListContainerInstances', () =>
+      ecsClient().send(new ListContainerInstancesCommand({ cluster, maxResults: ECS_BATCH, nextToken })),
+    );
+    arns.push(...(page.containerInstanceArns ?? []));
+    nextToken = page.nextToken;
+  } while (nextToken);
+
+  const ids: string[] = [];
+  for (const batch of chunks(arns, ECS_BATCH)) {
+    const out = await awsCall('ecs:DescribeContainerInstances', () =>
+      ecsClient().send(new DescribeContainerInstancesCommand({ cluster, containerInstances: batch })),
+    );
+    for (const instance of out.containerInstances ?? []) {
+      const id = instance.ec2InstanceId;
+      if (id && INSTANCE_ID.test(id)) ids.push(id);
+      else logger.warn('sweep: container instance without a usable instance id', { cluster, id });
+    }
+    // MISSING: deregistered between the list and the describe; nothing left to sweep there.
+    if (out.failures?.length) {
+      logger.info('sweep: container instances gone since listed', { cluster, failures: out.failures.length });
+    }
+  }
+  return ids;
+}
+
+/**
+ * The ids of `batch` that SSM reports online and Linux. SendCommand refuses the whole call
+ * (InvalidInstanceId) when one of its instances is not a managed node, so one host without the SSM
+ * agent would otherwise keep up to 49 others from ever being swept. Offline hosts are left for a
+ * later tick: their command would only wait for delivery and time out.
+ */
+async function onlineLinux(batch: string[]): Promise<string[]> {
+  const online: string[] = [];
+  let nextToken: string | undefined;
+  do {
+    const page = await awsCall('ssm:DescribeInstanceInformation', () =>
+      ssmClient().send(
+        new DescribeInstanceInformationCommand({
+          Filters: [
+            { Key: 'InstanceIds', Values: batch },
+            { Key: 'PingStatus', Values: ['Online'] },
+            { Key: 'PlatformTypes', Values: ['Linux'] },
+          ],
+          MaxResults: SSM_BATCH,
+          NextToken: nextToken,
+        }),
+      ),
+    );
+    for (const info of page.InstanceInformationList ?? []) {
+      if (info.InstanceId && batch.includes(info.InstanceId)) online.push(info.InstanceId);
+    }
+    nextToken = page.NextToken;
+  } while (nextToken);
+  const skipped = batch.length - online.length;
+  if (skipped > 0) logger.info('sweep: hosts not online in SSM, left for a later sweep', { skipped });
+  return online;
+}
+
+async function sendSweep(
+  documentName: string,
+  instanceIds: string[],
+  parameters: Record<string, string[]>,
+): Promise<string> {
+  const out = await awsCall('ssm:SendCommand', () =>
+    ssmClient().send(
+      new SendCommandCommand({
+        DocumentName: documentName,
+        DocumentVersion: DOCUMENT_VERSION,
+        InstanceIds: instanceIds,
+        Parameters: parameters,
+        MaxConcurrency: SWEEP_MAX_CONCURRENCY,
+        MaxErrors: SWEEP_MAX_ERRORS,
+        TimeoutSeconds: DELIVERY_TIMEOUT_SECONDS,
+        Comment: SWEEP_COMMENT,
+      }),
+    ),
+  );
+  const commandId = out.Command?.CommandId;
+  if (!commandId) {
+    throw new DebugTaskError('AWS_ERROR', `ssm:SendCommand returned no command id for the sweep.`, {
+      details: { instances: instanceIds.length },
+    });
+  }
+  return commandId;
+}
+
+/** awsCall keeps the SDK error's name in `details.awsError`. */
+function isClusterNotFound(error: unknown): boolean {
+  return error instanceof DebugTaskError && error.details?.awsError === 'ClusterNotFoundException';
+}
+
+function asTyped(error: unknown): DebugTaskError {
+  if (error instanceof DebugTaskError) return error;
+  return new DebugTaskError('AWS_ERROR', `The sweep failed unexpectedly: ${String(error)}`, { cause: error });
+}
+
+function sweepFailed(summary: SweepSummary, failures: SweepFailure[]): DebugTaskError {
+  const [first] = failures;
+  const more = failures.length > 1 ? ` (and ${failures.length - 1} more failure(s))` : '';
+  logger.error('sweep incomplete', {
+    ...summary,
+    failures: failures.map((f) => ({ scope: f.scope, code: f.error.code, message: f.error.message })),
+  });
+  return new DebugTaskError(
+    'AWS_ERROR',
+    `The sweep was sent to ${summary.online} host(s), but ${first.scope} was skipped: ${first.error.message}${more}`,
+    {
+      hint: `${first.error.hint} The next scheduled sweep tries again; the function's log lists every failure.`,
+      cause: first.error,
+      details: { ...summary, failures: failures.length },
+    },
+  );
+}
+
+function chunks<T>(items: readonly T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}

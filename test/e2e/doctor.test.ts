@@ -1,0 +1,122 @@
+import { randomBytes } from 'node:crypto';
+import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import { DEPLOYMENT_CHECKS, DOCTOR_CHECKS, TARGET_CHECKS, type DoctorReport } from '../../lib/domain/doctor';
+import { startDemoTarget, type DemoTarget } from '../../lib/sandbox/demo-target';
+import { ensureLocalToolboxImage } from '../../lib/sandbox/local-image';
+import { SANDBOX_ACCOUNT, SANDBOX_CLUSTER, startSandbox, type Sandbox } from '../../lib/sandbox/sandbox';
+import { runCli } from '../support/cli';
+import { containersWithLabel, requireDocker } from '../support/docker';
+
+jest.setTimeout(240_000);
+
+/**
+ * The real CLI (its own process, its own credential chain) against the sandbox running in this
+ * process: the api handler's POST /doctor, Resolve's code over the ECS + SSM stand-in, s3rver.
+ */
+describe('debug-task doctor on the local sandbox', () => {
+  let sandbox: Sandbox;
+  let target: DemoTarget;
+
+  beforeAll(async () => {
+    requireDocker();
+    const { image } = await ensureLocalToolboxImage();
+    target = await startDemoTarget(image);
+    sandbox = await startSandbox({ toolboxImage: image });
+  });
+  afterAll(async () => {
+    await target?.stop();
+    await sandbox?.stop();
+  });
+
+  const doctor = (args: string[]) =>
+    runCli(['doctor', ...args, '--api-url', sandbox.apiUrl, '--region', sandbox.region], {
+      // The sandbox's fake keys, found by the CLI's ordinary credential chain (environment first).
+      env: {
+        AWS_ACCESS_KEY_ID: sandbox.credentials.accessKeyId,
+        AWS_SECRET_ACCESS_KEY: sandbox.credentials.secretAccessKey,
+        AWS_REGION: sandbox.region,
+      },
+    });
+
+  const actions = () => sandbox.calls().map((c) => `${c.service}:${c.action}`);
+
+  async function probesLeft(): Promise<string[]> {
+    const s3 = new S3Client({ endpoint: process.env.AWS_ENDPOINT_URL_S3, forcePathStyle: true });
+    try {
+      const listed = await s3.send(new ListObjectsV2Command({ Bucket: sandbox.bucket, Prefix: 'doctor/' }));
+      return (listed.Contents ?? []).map((o) => o.Key ?? '');
+    } finally {
+      s3.destroy();
+    }
+  }
+
+  it('passes every check on the demo task but warns that the local toolbox image is a tag; exit 0', async () => {
+    const before = actions().length;
+
+    const run = await doctor([target.taskArn, '--container', target.containerName, '--json']);
+
+    expect(run.code).toBe(0);
+    const report = run.json() as DoctorReport;
+    expect(report.ok).toBe(true);
+    expect(report.checks.map((c) => c.name)).toEqual([...DOCTOR_CHECKS]);
+    expect(report.checks.filter((c) => c.status !== 'ok')).toEqual([
+      expect.objectContaining({
+        name: 'image-pinned',
+        status: 'warning',
+        detail: expect.stringMatching(/tag/),
+      }),
+    ]);
+    expect(report.checks.find((c) => c.name === 'container-chosen')?.detail).toContain(
+      target.containerId.slice(0, 12),
+    );
+    // Resolve's three calls and nothing else: no command sent, no execution started, no container.
+    expect(actions().slice(before)).toEqual([
+      'ecs:DescribeTasks',
+      'ecs:DescribeContainerInstances',
+      'ssm:DescribeInstanceInformation',
+    ]);
+    expect(containersWithLabel('debug-task.session')).toEqual([]);
+    expect(await probesLeft()).toEqual([]);
+  });
+
+  it('fails task-found for a task that does not exist, with TASK_NOT_FOUND and exit 3', async () => {
+    const missing = `arn:aws:ecs:${sandbox.region}:${SANDBOX_ACCOUNT}:task/${SANDBOX_CLUSTER}/${randomBytes(16).toString('hex')}`;
+
+    const run = await doctor([missing, '--json']);
+
+    expect(run.code).toBe(3);
+    const report = run.json() as DoctorReport;
+    expect(report.ok).toBe(false);
+    const status = Object.fromEntries(report.checks.map((c) => [c.name, c.status]));
+    expect(status).toEqual({
+      credentials: 'ok',
+      api: 'ok',
+      'cluster-allowed': 'ok',
+      'task-found': 'failed',
+      ...Object.fromEntries(TARGET_CHECKS.slice(2).map((name) => [name, 'skipped'])),
+      'image-pinned': 'warning',
+      'bucket-writable': 'ok',
+    });
+    expect(report.checks.find((c) => c.name === 'task-found')).toMatchObject({
+      code: 'TASK_NOT_FOUND',
+      detail: expect.stringContaining('MISSING'),
+      hint: expect.any(String),
+    });
+    expect(DEPLOYMENT_CHECKS.every((name) => name in status)).toBe(true);
+  });
+
+  it('prints a table with the fix under the failure for humans', async () => {
+    const missing = `arn:aws:ecs:${sandbox.region}:${SANDBOX_ACCOUNT}:task/${SANDBOX_CLUSTER}/${randomBytes(16).toString('hex')}`;
+
+    const run = await doctor([missing]);
+
+    expect(run.code).toBe(3);
+    expect(run.stdout).toMatch(/^ok {7}credentials /m);
+    expect(run.stdout).toMatch(/^failed {3}task-found +TASK_NOT_FOUND: Task [0-9a-f]{32} was not found/m);
+    expect(run.stdout).toMatch(/^ +fix: /m);
+    expect(run.stdout).toMatch(/^skipped {2}agent-version +not checked: task-found failed$/m);
+    expect(run.stdout.trim().split('\n').at(-1)).toBe(
+      'not ready: task-found failed (fix it, then run doctor again)',
+    );
+  });
+});

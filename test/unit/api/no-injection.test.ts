@@ -1,0 +1,198 @@
+import 'aws-sdk-client-mock-jest';
+import { DescribeContainerInstancesCommand, DescribeTasksCommand, ECSClient } from '@aws-sdk/client-ecs';
+import { DeleteObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { DescribeExecutionCommand, SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
+import { DescribeInstanceInformationCommand, SSMClient } from '@aws-sdk/client-ssm';
+import type { APIGatewayProxyEventV2WithIAMAuthorizer } from 'aws-lambda';
+import { mockClient } from 'aws-sdk-client-mock';
+import fc from 'fast-check';
+import { handleApiRequest } from '../../../lib/api/routes';
+import { parseTaskRef } from '../../../lib/domain/arn';
+import { isErrorCode } from '../../../lib/domain/errors';
+import { hostParamRegExp } from '../../../lib/domain/params';
+import type { ExecutionInput } from '../../../lib/domain/session';
+import { expectHostSafe, hostileJson, hostileString } from '../../support/hostile';
+
+/**
+ * No injection through the API: a hostile value in any field of a request is either refused with a
+ * typed 400, or it reaches StartExecution only in a field whose host pattern (HOST_PARAMS) accepts it.
+ */
+
+const sfn = mockClient(SFNClient);
+const s3 = mockClient(S3Client);
+const ecs = mockClient(ECSClient);
+const ssm = mockClient(SSMClient);
+
+const TASK = 'arn:aws:ecs:xx-test-1:123456789012:task/prod/0123456789abcdef0123456789abcdef';
+const VALID = {
+  target: { task: TASK, container: 'web' },
+  tool: 'tcpdump',
+  durationSeconds: 30,
+  maxBytes: 10_000_000,
+  filter: 'tcp port 443',
+  iface: 'eth0',
+  snaplen: 96,
+  reason: 'INC-42',
+};
+const FIELDS = [
+  'target.task',
+  'target.cluster',
+  'target.container',
+  'tool',
+  'durationSeconds',
+  'maxBytes',
+  'filter',
+  'iface',
+  'snaplen',
+  'reason',
+] as const;
+const RUNS = { numRuns: 400 };
+
+function event(routeKey: string, body?: unknown, id?: string): APIGatewayProxyEventV2WithIAMAuthorizer {
+  return {
+    routeKey,
+    body: body === undefined ? undefined : JSON.stringify(body),
+    isBase64Encoded: false,
+    pathParameters: id === undefined ? undefined : { id },
+    requestContext: { authorizer: { iam: { userArn: 'arn:aws:iam::123456789012:user/alice' } } },
+  } as unknown as APIGatewayProxyEventV2WithIAMAuthorizer;
+}
+
+/** A copy of the valid request with `value` at `path` (undefined removes nothing: it sets the key). */
+function withField(path: string, value: unknown): Record<string, unknown> {
+  const body = structuredClone(VALID) as Record<string, unknown>;
+  const [head, tail] = path.split('.');
+  if (tail) (body[head] as Record<string, unknown>)[tail] = value;
+  else body[head] = value;
+  return body;
+}
+
+/** A refusal: 400, a code of the vocabulary, a short message; nothing started. */
+function expectTypedRefusal(res: { statusCode?: number; body?: string }): void {
+  expect(res.statusCode).toBe(400);
+  const { error } = JSON.parse(res.body!);
+  expect(isErrorCode(error.code)).toBe(true);
+  expect(typeof error.message).toBe('string');
+  expect(typeof error.hint).toBe('string');
+  // The received value is echoed cut short, never whole.
+  expect(res.body!.length).toBeLessThan(4_000);
+}
+
+beforeAll(() => {
+  process.env.STATE_MACHINE_ARN = 'arn:aws:states:xx-test-1:123456789012:stateMachine:DebugTaskSessions';
+  process.env.BUCKET_NAME = 'artifacts';
+  process.env.TOOLBOX_IMAGE = 'toolbox@sha256:' + 'ab'.repeat(32);
+});
+beforeEach(() => {
+  for (const mock of [sfn, s3, ecs, ssm]) mock.reset();
+  sfn.on(StartExecutionCommand).resolves({ executionArn: 'x', startDate: new Date() });
+});
+
+describe('no injection through the API', () => {
+  it('accepts the valid request the properties start from', async () => {
+    const res = await handleApiRequest(event('POST /sessions', VALID));
+
+    expect(res.statusCode).toBe(202);
+  });
+
+  it('POST /sessions: a hostile field is refused typed, or reaches StartExecution only where its pattern accepts it', async () => {
+    let accepted = 0;
+    await fc.assert(
+      fc.asyncProperty(fc.constantFrom(...FIELDS), hostileJson(), async (field, value) => {
+        sfn.resetHistory();
+
+        const res = await handleApiRequest(event('POST /sessions', withField(field, value)));
+
+        if (res.statusCode !== 202) {
+          expectTypedRefusal(res);
+          expect(sfn).not.toHaveReceivedCommand(StartExecutionCommand);
+          return;
+        }
+        accepted++;
+        const input = JSON.parse(
+          sfn.commandCalls(StartExecutionCommand)[0].args[0].input.input!,
+        ) as ExecutionInput;
+        expect(input.sessionId).toMatch(hostParamRegExp('sessionId'));
+        expectHostSafe(input.spec);
+      }),
+      RUNS,
+    );
+    // Both sides of the property ran: some odd values are fine (e.g. snaplen 0).
+    expect(accepted).toBeGreaterThan(0);
+  });
+
+  it('POST /sessions: several hostile fields at once change nothing', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.dictionary(fc.constantFrom(...FIELDS), hostileJson(), { minKeys: 2, maxKeys: FIELDS.length }),
+        async (fields) => {
+          sfn.resetHistory();
+          const body = Object.entries(fields).reduce(
+            (acc, [path, value]) => {
+              const [head, tail] = path.split('.');
+              if (tail) (acc[head] as Record<string, unknown>)[tail] = value;
+              else acc[head] = value;
+              return acc;
+            },
+            structuredClone(VALID) as Record<string, unknown>,
+          );
+
+          const res = await handleApiRequest(event('POST /sessions', body));
+
+          if (res.statusCode !== 202) return expectTypedRefusal(res);
+          const input = JSON.parse(
+            sfn.commandCalls(StartExecutionCommand)[0].args[0].input.input!,
+          ) as ExecutionInput;
+          expectHostSafe(input.spec);
+        },
+      ),
+      { numRuns: 200 },
+    );
+  });
+
+  it('POST /doctor: a hostile target is refused typed, or only a parsed task reaches ECS', async () => {
+    ecs.on(DescribeTasksCommand).resolves({ tasks: [], failures: [{ reason: 'MISSING' }] });
+    ecs.on(DescribeContainerInstancesCommand).resolves({});
+    ssm.on(DescribeInstanceInformationCommand).resolves({});
+    s3.on(PutObjectCommand).resolves({});
+    s3.on(DeleteObjectCommand).resolves({});
+    await fc.assert(
+      fc.asyncProperty(
+        fc.constantFrom('target.task', 'target.cluster', 'target.container', 'tool'),
+        hostileJson(),
+        async (field, value) => {
+          ecs.resetHistory();
+          const body = withField(field, value);
+
+          const res = await handleApiRequest(event('POST /doctor', { target: body.target, tool: body.tool }));
+
+          if (res.statusCode !== 200) {
+            expectTypedRefusal(res);
+            expect(ecs).not.toHaveReceivedAnyCommand();
+            return;
+          }
+          const sent = ecs.commandCalls(DescribeTasksCommand)[0].args[0].input;
+          expect(() => parseTaskRef(sent.tasks![0], sent.cluster)).not.toThrow();
+        },
+      ),
+      RUNS,
+    );
+  });
+
+  it.each(['GET /sessions/{id}', 'DELETE /sessions/{id}'])(
+    '%s: a hostile session id is refused typed before Step Functions is asked',
+    async (routeKey) => {
+      await fc.assert(
+        fc.asyncProperty(hostileString(), async (id) => {
+          sfn.resetHistory();
+
+          const res = await handleApiRequest(event(routeKey, undefined, id));
+
+          expectTypedRefusal(res);
+          expect(sfn).not.toHaveReceivedCommand(DescribeExecutionCommand);
+        }),
+        RUNS,
+      );
+    },
+  );
+});

@@ -1,0 +1,108 @@
+import { END, START, renderGenerated, renderTable, replaceGenerated } from '../../../bench/lib/report';
+import { interleave, median, ratio, round } from '../../../bench/lib/stats';
+import { evaluateTargets, exitCode, type BenchResults } from '../../../bench/lib/targets';
+
+function results(overrides: Partial<BenchResults> = {}): BenchResults {
+  return {
+    generatedAt: '2026-11-25T00:00:00.000Z',
+    mode: 'full',
+    durationSeconds: 1,
+    machine: { cores: 2 },
+    hostStartRatio: 1.2,
+    sessionOverheadSeconds: 1.5,
+    callsSingleSession: 3,
+    callsFleet1000: null,
+    bundleBytes: { resolve: 400_000, api: 1_000_000 },
+    coldInitMs: { resolve: 60, api: 200 },
+    cliHelpRatio: 1.8,
+    dropFreePpsRatio: 0.95,
+    uploadThroughputRatio: 1,
+    session: { raw: { endDetectionMs: 400, endDetectionMaxMs: 900 } },
+    footprint: { cpuCores: 0.4, cpuLimitCores: 0.5, capsHold: true },
+    errors: {},
+    ...overrides,
+  };
+}
+
+describe('bench statistics', () => {
+  it('takes the median of odd and even samples and ignores NaN', () => {
+    expect(median([3, 1, 2])).toBe(2);
+    expect(median([4, 1, 3, 2])).toBe(2.5);
+    expect(median([1, Number.NaN, 3])).toBe(2);
+    expect(median([])).toBeNaN();
+  });
+
+  it('gives NaN ratios for missing values and rounds them to null', () => {
+    expect(ratio(3, 2)).toBe(1.5);
+    expect(ratio(1, 0)).toBeNaN();
+    expect(round(ratio(1, 0))).toBeNull();
+    expect(round(1.23456, 2)).toBe(1.23);
+  });
+
+  it('alternates which side of a comparison runs first', async () => {
+    const order: string[] = [];
+    await interleave(
+      3,
+      async () => void order.push('a'),
+      async () => void order.push('b'),
+    );
+    expect(order).toEqual(['a', 'b', 'b', 'a', 'a', 'b']);
+  });
+});
+
+describe('bench targets', () => {
+  it('marks each figure met or missed against the issue’s targets', () => {
+    const rows = evaluateTargets(results());
+    const byFigure = (prefix: string) => rows.filter((r) => r.figure.startsWith(prefix));
+
+    expect(byFigure('1.')[0].met).toBe(true);
+    expect(byFigure('2b.')[0].met).toBe(true);
+    expect(byFigure('4. Lambda `api`: bundle')[0].met).toBe(false);
+    expect(byFigure('4. Lambda `resolve`: bundle')[0].met).toBe(true);
+    expect(byFigure('4. Lambda `api`: module init')[0].met).toBe(false);
+    expect(byFigure('6. ')[0].met).toBe(true);
+    expect(byFigure('7.')[0].met).toBe(true);
+  });
+
+  it('reports a fan-out that is not built as not built, neither met nor missed', () => {
+    const row = evaluateTargets(results()).find((r) => r.figure.startsWith('3b.'));
+
+    expect(row).toMatchObject({ measured: 'not built', met: null });
+  });
+
+  it('exits 0 on a missed target, non-zero when a harness broke or when asked to fail on a miss', () => {
+    const missed = results({ hostStartRatio: 2 });
+
+    expect(exitCode(missed, false)).toBe(0);
+    expect(exitCode(missed, true)).toBe(3);
+    expect(exitCode(results({ errors: { capture: 'nsenter: not found' } }), false)).toBe(1);
+  });
+});
+
+describe('BENCHMARKS.md generation', () => {
+  it('renders one table row per target with its verdict', () => {
+    const table = renderTable(evaluateTargets(results()));
+
+    expect(table.split('\n')[0]).toBe('| figure | measured | target | |');
+    expect(table).toContain('| **missed** |');
+    expect(table).toContain('| met |');
+  });
+
+  it('replaces only the generated part and keeps the hand-written text around it', () => {
+    const markdown = `# Benchmarks\n\nintro\n\n${START}\nold table\n${END}\n\n## Notes\nkept\n`;
+    const generated = renderGenerated({ ...results(), targets: evaluateTargets(results()) });
+
+    const next = replaceGenerated(markdown, generated);
+
+    expect(next).toContain('intro');
+    expect(next).toContain('## Notes\nkept');
+    expect(next).not.toContain('old table');
+    expect(next.split(START)).toHaveLength(2);
+  });
+
+  it('appends the generated part when the markers are missing', () => {
+    expect(replaceGenerated('# Benchmarks\n', `${START}\nx\n${END}`)).toBe(
+      `# Benchmarks\n\n${START}\nx\n${END}\n`,
+    );
+  });
+});
