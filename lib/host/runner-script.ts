@@ -92,12 +92,57 @@ export function buildRunnerScript(): string {
   if (at < 0 || lines.findIndex((line, i) => i > at && line.startsWith(INSERT_MARKER)) >= 0) {
     throw new Error(`runner.sh must hold exactly one "${INSERT_MARKER}" line.`);
   }
-  lines.splice(at + 1, 0, shellParameterBlock());
-  const script = lines.join('\n');
+  // The marker is a comment, so it is swapped for a placeholder that survives the stripping.
+  const placeholder = '__DEBUG_TASK_PARAMETER_BLOCK__';
+  lines[at] = placeholder;
+  const script = withoutCommentLines(lines)
+    .map((line) => (line === placeholder ? shellParameterBlock() : line))
+    .join('\n');
   // SSM would read a double brace as a parameter reference: values come only as SSM_<name>.
   if (script.includes('{{')) throw new Error('The runner script must not contain "{{".');
   cachedScript = script;
   return script;
+}
+
+/**
+ * Drops whole-line comments and blank lines outside quoted strings: the SSM document is capped at
+ * 64 KB and runner.sh explains itself at length. Lines inside a multi-line quoted string (the
+ * small scripts the runner writes for the toolbox) are kept as they are; so are the shebang and
+ * shellcheck directives.
+ * The host tests run this stripped script, so any change of meaning would show there.
+ */
+export function withoutCommentLines(lines: string[]): string[] {
+  const kept: string[] = [];
+  let quote: "'" | '"' | undefined;
+  lines.forEach((line, index) => {
+    const trimmed = line.trim();
+    const directive = trimmed.startsWith('# shellcheck '); // kept: the built script is linted too
+    if (quote === undefined && index > 0 && !directive && (trimmed === '' || trimmed.startsWith('#'))) return;
+    kept.push(line);
+    quote = quoteStateAfter(line, quote);
+  });
+  if (quote !== undefined) throw new Error('runner.sh ends inside a quoted string.');
+  return kept;
+}
+
+/** Tracks bash quoting across one line: open quotes, backslash escapes, and trailing comments. */
+function quoteStateAfter(line: string, start: "'" | '"' | undefined): "'" | '"' | undefined {
+  let quote = start;
+  for (let i = 0; i < line.length; i++) {
+    const ch = line[i];
+    if (quote === "'") {
+      if (ch === "'") quote = undefined;
+    } else if (ch === '\\') {
+      i++;
+    } else if (quote === '"') {
+      if (ch === '"') quote = undefined;
+    } else if (ch === "'" || ch === '"') {
+      quote = ch;
+    } else if (ch === '#' && (i === 0 || /\s/.test(line[i - 1]))) {
+      break; // a comment: quotes in it mean nothing
+    }
+  }
+  return quote;
 }
 
 /**

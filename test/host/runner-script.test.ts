@@ -1,5 +1,5 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DebugTaskError } from '../../lib/domain/errors';
@@ -14,6 +14,7 @@ import {
   packageRoot,
   runnerSourcePath,
   shellParameterBlock,
+  withoutCommentLines,
 } from '../../lib/host/runner-script';
 
 /** The runner script and the SSM document built from it; bash only, no Docker needed. */
@@ -248,6 +249,47 @@ describe('runner script', () => {
     expect(parseManifest(run.stdout)?.error?.message).toBe(
       'Parameter containerId is required (environment variable SSM_containerId is empty).',
     );
+  });
+});
+
+describe('withoutCommentLines', () => {
+  it('drops comment and blank lines but keeps quoted multi-line text, the shebang and directives', () => {
+    const source = [
+      '#!/bin/bash',
+      '# a comment',
+      '',
+      "readonly SCRIPT='",
+      '# inside the string: kept',
+      "'",
+      'echo "it\'s # not a comment" # trailing comment stays',
+      '  # indented comment',
+      '# shellcheck disable=SC2086',
+      'echo $x',
+    ];
+    expect(withoutCommentLines(source)).toEqual([
+      '#!/bin/bash',
+      "readonly SCRIPT='",
+      '# inside the string: kept',
+      "'",
+      'echo "it\'s # not a comment" # trailing comment stays',
+      '# shellcheck disable=SC2086',
+      'echo $x',
+    ]);
+  });
+
+  it('refuses a script that ends inside a quoted string', () => {
+    expect(() => withoutCommentLines(['#!/bin/bash', "echo 'open"])).toThrow(/inside a quoted string/);
+  });
+
+  it('leaves the built runner valid bash, without its explanatory comments', () => {
+    const script = buildRunnerScript();
+    expect(spawnSync('bash', ['-n'], { input: script }).status).toBe(0);
+    const isExplanation = (l: string) => /^\s*#(?!!| shellcheck )/.test(l);
+    const sourceComments = new Set(
+      readFileSync(runnerSourcePath(), 'utf8').split('\n').filter(isExplanation),
+    );
+    expect(sourceComments.size).toBeGreaterThan(50);
+    expect(script.split('\n').filter((l) => isExplanation(l) && sourceComments.has(l))).toEqual([]);
   });
 });
 
