@@ -63,24 +63,36 @@ export interface PollResult {
   stderrTail?: string;
 }
 
+/** How the tool ended, as the runner saw it. */
+export interface ToolOutcome {
+  name: ToolName;
+  exitCode: number | null;
+  packets?: number | null;
+  dropped?: number | null;
+}
+
+/** What the runner knows of an artifact; the CLI checks both hashes after download. */
+export interface ArtifactFacts {
+  format: ArtifactFormat;
+  compression: 'gzip';
+  /** Bytes and sha256 of the artifact itself (what the user ends up with). */
+  bytes: number;
+  sha256: string;
+  /** Bytes and sha256 of the object in S3 (gzip). */
+  objectBytes: number;
+  objectSha256: string;
+  linkType?: string;
+  truncated: boolean;
+}
+
 /** The runner's manifest: the last line of its stdout (see lib/host/runner.sh). */
 export interface RunnerManifest {
   v: 1;
   sessionId: string;
   status: 'OK' | 'FAILED' | 'UPLOAD_FAILED';
   error?: { code: string; message: string };
-  tool: { name: ToolName; exitCode: number | null; packets?: number | null; dropped?: number | null };
-  artifact?: {
-    format: ArtifactFormat;
-    compression: 'gzip';
-    /** Bytes and sha256 of the artifact itself (what the user ends up with). */
-    bytes: number;
-    sha256: string;
-    /** Bytes and sha256 of the object in S3 (gzip). */
-    objectBytes: number;
-    objectSha256: string;
-    linkType?: string;
-    truncated: boolean;
+  tool: ToolOutcome;
+  artifact?: ArtifactFacts & {
     uploaded: boolean;
     /** Where the artifact is kept on the host when it could not be uploaded. */
     hostPath?: string;
@@ -181,20 +193,8 @@ export interface SessionResult {
     container: string;
     instanceId: string;
   };
-  tool: { name: ToolName; exitCode: number | null; packets?: number | null; dropped?: number | null };
-  artifact: {
-    s3Uri: string;
-    bucket: string;
-    key: string;
-    format: ArtifactFormat;
-    compression: 'gzip';
-    bytes: number;
-    sha256: string;
-    objectBytes: number;
-    objectSha256: string;
-    linkType?: string;
-    truncated: boolean;
-  };
+  tool: ToolOutcome;
+  artifact: ArtifactFacts & { s3Uri: string; bucket: string; key: string };
   timings: Record<string, number | string>;
 }
 
