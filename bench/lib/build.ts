@@ -1,0 +1,40 @@
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { run } from './proc';
+import type { SuiteContext } from './context';
+
+/** The built CLI (`npm run build`): what a user installs, not tsx. */
+export const ROOT = join(__dirname, '..', '..');
+export const BUILT_CLI = join(ROOT, 'dist', 'bin', 'debug-task.js');
+
+function newestSource(dir: string): number {
+  let newest = 0;
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) newest = Math.max(newest, newestSource(path));
+    else if (entry.name.endsWith('.ts')) newest = Math.max(newest, statSync(path).mtimeMs);
+  }
+  return newest;
+}
+
+let built: Promise<void> | undefined;
+
+/** Runs `npm run build` (tsc -p tsconfig.build.json) when dist/ is missing or older than a source. */
+export function ensureBuiltCli(ctx: SuiteContext): Promise<void> {
+  built ??= (async () => {
+    const sources = Math.max(newestSource(join(ROOT, 'bin')), newestSource(join(ROOT, 'lib')));
+    if (existsSync(BUILT_CLI) && statSync(BUILT_CLI).mtimeMs >= sources) return;
+    ctx.log('  building the CLI (npm run build)...');
+    const result = await run('npx', ['--no-install', 'tsc', '-p', 'tsconfig.build.json'], {
+      cwd: ROOT,
+      timeoutMs: 300_000,
+      allowFailure: true,
+    });
+    // tsc emits even with type errors (someone else's work in progress); only a missing CLI is fatal.
+    if (!existsSync(BUILT_CLI))
+      throw new Error(`npm run build produced no ${BUILT_CLI}:\n${result.stdout.slice(-2000)}`);
+    if (result.code !== 0)
+      ctx.log(`  warning: tsc reported errors; measuring what it emitted:\n${result.stdout.slice(-800)}`);
+  })();
+  return built;
+}

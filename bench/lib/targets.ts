@@ -1,0 +1,172 @@
+/**
+ * The issue's targets (#6), checked against one run's results. Pure: the report and the unit
+ * tests use it.
+ */
+
+/** What bench/results.json holds (every figure may be null: not measured, or not built). */
+export interface BenchResults {
+  generatedAt: string;
+  mode: 'full' | 'quick';
+  durationSeconds: number;
+  machine: Record<string, string | number>;
+  hostStartRatio: number | null;
+  sessionOverheadSeconds: number | null;
+  callsSingleSession: number | null;
+  callsFleet1000: number | null;
+  bundleBytes: Record<string, number> | null;
+  coldInitMs: Record<string, number | null> | null;
+  cliHelpRatio: number | null;
+  dropFreePpsRatio: number | null;
+  uploadThroughputRatio: number | null;
+  /** The raw medians behind each figure, by suite. */
+  hostStart?: Record<string, unknown>;
+  session?: Record<string, unknown>;
+  calls?: Record<string, unknown>;
+  lambda?: Record<string, unknown>;
+  cli?: Record<string, unknown>;
+  capture?: Record<string, unknown>;
+  upload?: Record<string, unknown>;
+  footprint?: Record<string, unknown> | null;
+  /** Suites whose harness failed, with the error: the run exits non-zero. */
+  errors: Record<string, string>;
+  targets?: TargetRow[];
+}
+
+export interface TargetRow {
+  figure: string;
+  /** The figure, formatted, with what it was measured against. */
+  measured: string;
+  target: string;
+  /** null: not measured (harness error) or not built. */
+  met: boolean | null;
+  note?: string;
+}
+
+export const TARGETS = {
+  hostStartRatio: 1.3,
+  sessionOverheadSeconds: 3,
+  endDetectionMs: 1000,
+  callsSingleSession: 3,
+  callsFleet1000: 40,
+  bundleBytes: 500_000,
+  coldInitMs: 150,
+  cliHelpRatio: 3,
+  dropFreePpsRatio: 0.9,
+  uploadThroughputRatio: 0.9,
+} as const;
+
+const num = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null);
+const fmt = (v: number | null, digits = 2, unit = '') => (v === null ? 'n/a' : `${v.toFixed(digits)}${unit}`);
+const atMost = (v: number | null, limit: number) => (v === null ? null : v <= limit);
+const atLeast = (v: number | null, limit: number) => (v === null ? null : v >= limit);
+
+function raw(results: BenchResults, suite: keyof BenchResults, key: string): unknown {
+  const section = results[suite] as Record<string, unknown> | undefined | null;
+  const rawSection = section?.raw as Record<string, unknown> | undefined;
+  return rawSection?.[key] ?? section?.[key];
+}
+
+export function evaluateTargets(results: BenchResults): TargetRow[] {
+  const rows: TargetRow[] = [];
+  const hs = results.hostStartRatio;
+  rows.push({
+    figure: '1. Host start overhead (runner start -> tcpdump capturing) / bare `docker run`',
+    measured: `${fmt(hs)}x (${fmt(num(raw(results, 'hostStart', 'runnerMs')), 0)} ms vs ${fmt(num(raw(results, 'hostStart', 'bareDockerRunMs')), 0)} ms)`,
+    target: `<= ${TARGETS.hostStartRatio}`,
+    met: atMost(hs, TARGETS.hostStartRatio),
+  });
+  const so = results.sessionOverheadSeconds;
+  rows.push({
+    figure: '2. Session overhead (CLI start -> verified artifact on disk, minus the capture)',
+    measured: `${fmt(so)} s (wall ${fmt(num(raw(results, 'session', 'wallSeconds')))} s, capture ${fmt(num(raw(results, 'session', 'captureSeconds')))} s)`,
+    target: `<= ${TARGETS.sessionOverheadSeconds} s`,
+    met: atMost(so, TARGETS.sessionOverheadSeconds),
+  });
+  const ed = num(raw(results, 'session', 'endDetectionMs'));
+  const edMax = num(raw(results, 'session', 'endDetectionMaxMs'));
+  rows.push({
+    figure: '2b. End detection (runner ends -> the Poll that sees it has returned)',
+    measured: `${fmt(ed, 0, ' ms')} median, ${fmt(edMax, 0, ' ms')} worst`,
+    target: `<= ${TARGETS.endDetectionMs} ms`,
+    met: atMost(edMax ?? ed, TARGETS.endDetectionMs),
+  });
+  const cs = results.callsSingleSession;
+  const before = raw(results, 'session', 'callsBeforeSendCommand');
+  rows.push({
+    figure: '3. AWS calls of one session before SendCommand',
+    measured: `${fmt(cs, 0)}${Array.isArray(before) && before.length ? ` (${before.join(', ')})` : ''}`,
+    target: `${TARGETS.callsSingleSession}`,
+    met: atMost(cs, TARGETS.callsSingleSession),
+  });
+  const cf = results.callsFleet1000;
+  const fleetNote = typeof results.calls?.fleetNote === 'string' ? results.calls.fleetNote : undefined;
+  rows.push({
+    figure: '3b. AWS calls of a fan-out to 1,000 tasks on 100 instances',
+    measured: cf === null ? 'not built' : `${cf}`,
+    target: `<= ${TARGETS.callsFleet1000}`,
+    met: cf === null ? null : cf <= TARGETS.callsFleet1000,
+    ...(fleetNote && { note: fleetNote }),
+  });
+  for (const [fn, bytes] of Object.entries(results.bundleBytes ?? {})) {
+    rows.push({
+      figure: `4. Lambda \`${fn}\`: bundle (minified, SDK bundled)`,
+      measured: `${(bytes / 1000).toFixed(0)} KB`,
+      target: `<= ${TARGETS.bundleBytes / 1000} KB`,
+      met: bytes <= TARGETS.bundleBytes,
+    });
+  }
+  for (const [fn, ms] of Object.entries(results.coldInitMs ?? {})) {
+    rows.push({
+      figure: `4. Lambda \`${fn}\`: module init over \`node -e 0\``,
+      measured: fmt(ms, 0, ' ms'),
+      target: `<= ${TARGETS.coldInitMs} ms`,
+      met: atMost(ms, TARGETS.coldInitMs),
+    });
+  }
+  const cli = results.cliHelpRatio;
+  rows.push({
+    figure: '5. CLI start: `debug-task --help` (built) / `node -e 0`',
+    measured: `${fmt(cli)}x (${fmt(num(raw(results, 'cli', 'helpMs')), 0)} ms vs ${fmt(num(raw(results, 'cli', 'nodeMs')), 0)} ms)`,
+    target: `<= ${TARGETS.cliHelpRatio}`,
+    met: atMost(cli, TARGETS.cliHelpRatio),
+  });
+  const dp = results.dropFreePpsRatio;
+  const hostLimited = raw(results, 'capture', 'hostLimitedByGenerator') === true;
+  const toolboxLimited = raw(results, 'capture', 'toolboxLimitedByGenerator') === true;
+  const peak = fmt(num(raw(results, 'capture', 'generatorMaxPps')), 0);
+  rows.push({
+    figure: '6. Highest drop-free rate: tcpdump in the toolbox / on the host',
+    measured: `${fmt(dp)}x (${fmt(num(raw(results, 'capture', 'toolboxDropFreePps')), 0)} vs ${fmt(num(raw(results, 'capture', 'hostDropFreePps')), 0)} pps)`,
+    target: `>= ${TARGETS.dropFreePpsRatio}`,
+    met: atLeast(dp, TARGETS.dropFreePpsRatio),
+    ...(hostLimited && {
+      note: toolboxLimited
+        ? `neither side lost a packet at any rate tried (the generator peaked at ${peak} pps): both figures are lower bounds`
+        : `the host held every rate tried (the generator peaked at ${peak} pps): its figure is a lower bound`,
+    }),
+  });
+  const up = results.uploadThroughputRatio;
+  rows.push({
+    figure: '6b. Upload throughput: runner / bare `curl -T` (same file, same S3)',
+    measured: `${fmt(up)}x (${fmt(num(raw(results, 'upload', 'runnerMBps')), 0)} vs ${fmt(num(raw(results, 'upload', 'bareCurlMBps')), 0)} MB/s, ${fmt(num(raw(results, 'upload', 'objectMB')), 1)} MB)`,
+    target: `>= ${TARGETS.uploadThroughputRatio}`,
+    met: atLeast(up, TARGETS.uploadThroughputRatio),
+  });
+  const fp = results.footprint;
+  rows.push({
+    figure: '7. Toolbox footprint at the highest drop-free rate (caps hold)',
+    measured: fp
+      ? `${fmt(num(fp.cpuCores), 2)} of ${fmt(num(fp.cpuLimitCores), 2)} CPU, ${fmt(num(fp.memoryPeakMiB), 0)} MiB peak (RSS ${fmt(num(fp.memoryRssMiB), 0)}) of ${fmt(num(fp.memoryLimitMiB), 0)} MiB, ${fmt(num(fp.pidsCurrent), 0)} of ${fmt(num(fp.pidsLimit), 0)} pids`
+      : 'n/a',
+    target: 'report; caps hold',
+    met: fp ? fp.capsHold === true : null,
+  });
+  return rows;
+}
+
+/** Exit status of a run: harness errors fail it; a missed target fails only when asked to. */
+export function exitCode(results: BenchResults, failOnMiss: boolean): number {
+  if (Object.keys(results.errors).length > 0) return 1;
+  if (failOnMiss && (results.targets ?? evaluateTargets(results)).some((row) => row.met === false)) return 3;
+  return 0;
+}

@@ -1,0 +1,227 @@
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { newSessionId } from '../../lib/domain/session';
+import { runHostRunner, runnerEnv } from '../../lib/host/local-runner';
+import { buildRunnerScript } from '../../lib/host/runner-script';
+import { removeSessionContainers, type BenchTarget } from '../lib/containers';
+import { run, spawnWatching, waitForFileText } from '../lib/proc';
+import { median, nowMs, ratio, round } from '../lib/stats';
+import type { SuiteContext } from '../lib/context';
+
+/**
+ * Host start overhead: from the runner's start to tcpdump capturing (its "listening on" line),
+ * against a bare `docker run` of the same image, in the same namespaces, with the same tool.
+ * Also the runner's own phases (from the arrival times of its progress lines) and a `docker run -d`
+ * with every flag the runner adds, which splits the overhead into Docker's part and the runner's.
+ */
+
+export interface HostStartResult {
+  hostStartRatio: number | null;
+  raw: {
+    runnerMs: number | null;
+    bareDockerRunMs: number | null;
+    /** `docker run -d` with the runner's flags (limits, labels, mounts, read-only), to "listening". */
+    runnerFlagsDockerRunMs: number | null;
+    reps: number;
+    /** Median ms from the runner's start to each of its progress lines. */
+    runnerPhasesMs: Record<string, number | null>;
+    /** Median ms from spawning bash to the runner's own first timestamp (manifest startedAt). */
+    bashStartMs: number | null;
+    /** One traced run (bash xtrace): ms spent in each command before the toolbox started. */
+    runnerTraceMs?: Record<string, number>;
+  };
+}
+
+const LISTENING = 'listening on';
+const CAPS = ['--cap-drop', 'ALL', '--cap-add', 'NET_ADMIN', '--cap-add', 'NET_RAW', '--cap-add', 'SETGID'];
+const TCPDUMP = ['tcpdump', '-Z', 'root', '-U', '-n', '-s', '262144', '-w'];
+
+const PHASES: Array<[string, RegExp]> = [
+  ['target checked', /target container .* is running/],
+  ['watchdog armed', /watchdog armed/],
+  ['toolbox started (docker run -d returned)', /runs for \d+s in/],
+];
+
+async function runnerOnce(
+  ctx: SuiteContext,
+  target: BenchTarget,
+): Promise<{ ms: number; phases: Record<string, number>; bashStartMs: number }> {
+  const home = await mkdtemp(join(ctx.tmp, 'host-start-'));
+  const sessionId = newSessionId();
+  const phases: Record<string, number> = {};
+  try {
+    const spawnedAtEpoch = Date.now();
+    const start = nowMs();
+    const running = runHostRunner(
+      {
+        action: 'run',
+        sessionId,
+        containerId: target.id,
+        tool: 'tcpdump',
+        durationSeconds: '1',
+        maxBytes: '1000000',
+        maxSessions: '99', // the engine is shared with whatever else runs here
+        image: ctx.image,
+        expiresAt: String(Math.floor(Date.now() / 1000) + 60),
+      },
+      {
+        home,
+        onStderr: (line) => {
+          const at = nowMs() - start;
+          for (const [name, pattern] of PHASES)
+            if (pattern.test(line) && !(name in phases)) phases[name] = at;
+        },
+      },
+    );
+    const seen = waitForFileText(join(home, sessionId, 'out', 'tool.err'), LISTENING, 30_000);
+    const [result, seenAt] = await Promise.all([running, seen.catch((e: Error) => e)]);
+    if (seenAt instanceof Error || result.manifest?.status !== 'OK') {
+      throw new Error(
+        `the runner did not capture: ${seenAt instanceof Error ? seenAt.message : ''} ${result.manifest?.error?.message ?? result.stderr.slice(-600)}`,
+      );
+    }
+    phases['tcpdump listening'] = seenAt - start;
+    return { ms: seenAt - start, phases, bashStartMs: result.manifest.timings.startedAt - spawnedAtEpoch };
+  } finally {
+    await removeSessionContainers(sessionId);
+    await rm(home, { recursive: true, force: true });
+  }
+}
+
+async function bareDockerRun(ctx: SuiteContext, target: BenchTarget): Promise<number> {
+  const ns = ['--network', `container:${target.id}`, '--pid', `container:${target.id}`];
+  const start = nowMs();
+  const child = spawnWatching(
+    'docker',
+    ['run', '--rm', ...ns, ...CAPS, ctx.image, 'timeout', '-s', 'INT', '1', ...TCPDUMP, '/dev/null'],
+    LISTENING,
+    { timeoutMs: 30_000 },
+  );
+  const seenAt = await child.sawText;
+  await child.done;
+  return seenAt - start;
+}
+
+/** `docker run -d` with the runner's flags, "listening" read from the mounted work dir as for the runner. */
+async function runnerFlagsDockerRun(ctx: SuiteContext, target: BenchTarget): Promise<number> {
+  const dir = await mkdtemp(join(ctx.tmp, 'flags-'));
+  const name = `debug-task-bench-${ctx.runId}-${Math.random().toString(36).slice(2, 8)}`;
+  try {
+    await writeFile(
+      join(dir, 'tb.sh'),
+      `timeout -s INT 1 ${TCPDUMP.join(' ')} - 2>/out/tool.err | head -c 1000000 >/out/artifact\n`,
+    );
+    const start = nowMs();
+    const seen = waitForFileText(join(dir, 'tool.err'), LISTENING, 30_000);
+    await run('docker', [
+      'run', '-d', '--name', name, '--label', `debug-task.bench=${ctx.runId}`, '--label', 'debug-task.expires-at=0',
+      '--network', `container:${target.id}`, '--pid', `container:${target.id}`, ...CAPS,
+      '--security-opt', 'no-new-privileges', '--read-only',
+      '--cpus', '0.5', '--memory', '256m', '--memory-swap', '256m', '--pids-limit', '64',
+      '-v', `${dir}:/out`, ctx.image, 'sh', '/out/tb.sh',
+    ]); // prettier-ignore
+    return (await seen) - start;
+  } finally {
+    await run('docker', ['rm', '-f', name], { allowFailure: true });
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * The runner once more, under bash xtrace with a timestamp on every line, up to the toolbox's
+ * start: the time between one traced line and the next is that command's, summed by command
+ * (`docker <subcommand>` for the docker CLI, the program's name otherwise).
+ */
+async function runnerTrace(ctx: SuiteContext, target: BenchTarget): Promise<Record<string, number>> {
+  const dir = await mkdtemp(join(ctx.tmp, 'trace-'));
+  const sessionId = newSessionId();
+  try {
+    const script = join(dir, 'runner.sh');
+    const trace = join(dir, 'trace.txt');
+    const traced = buildRunnerScript().replace(
+      /^(#!.*\n)/,
+      `$1exec 19>"$DEBUG_TASK_TRACE"; BASH_XTRACEFD=19; PS4='+ \${EPOCHREALTIME} '; set -x\n`,
+    );
+    await writeFile(script, traced, { mode: 0o700 });
+    const env = runnerEnv(
+      {
+        action: 'run',
+        sessionId,
+        containerId: target.id,
+        tool: 'tcpdump',
+        durationSeconds: '1',
+        maxBytes: '1000000',
+        maxSessions: '99',
+        image: ctx.image,
+        expiresAt: String(Math.floor(Date.now() / 1000) + 60),
+      },
+      { home: join(dir, 'home'), env: { DEBUG_TASK_TRACE: trace } },
+    );
+    await run('bash', [script], { env, timeoutMs: 60_000, allowFailure: true });
+    const lines = (await readFile(trace, 'utf8')).split('\n');
+    const steps: Array<{ at: number; command: string }> = [];
+    for (const line of lines) {
+      const match = /^\++ (\d+\.\d+) (.*)$/.exec(line);
+      if (match) steps.push({ at: Number(match[1]) * 1000, command: match[2] });
+      if (/ runs for \d+s in /.test(line)) break;
+    }
+    const byCommand: Record<string, number> = {};
+    for (let i = 0; i + 1 < steps.length; i++) {
+      const words = steps[i].command.replace(/^timeout \d+ /, '').split(/\s+/);
+      const key =
+        words[0] === 'dk' || words[0] === 'docker' ? `docker ${words[1]}` : words[0].replace(/=.*/, '=');
+      byCommand[key] = (byCommand[key] ?? 0) + (steps[i + 1].at - steps[i].at);
+    }
+    const total = steps.length > 1 ? steps[steps.length - 1].at - steps[0].at : 0;
+    const top = Object.entries(byCommand)
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, 8)
+      .map(([k, v]) => [k, Math.round(v)]);
+    const shown = top.reduce((sum, [, v]) => sum + Number(v), 0);
+    return {
+      ...Object.fromEntries(top),
+      'everything else': Math.round(total - shown),
+      total: Math.round(total),
+    };
+  } finally {
+    await removeSessionContainers(sessionId);
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+export async function hostStart(ctx: SuiteContext, target: BenchTarget): Promise<HostStartResult> {
+  const reps = ctx.quick ? 1 : 7;
+  const runner: number[] = [];
+  const bare: number[] = [];
+  const flags: number[] = [];
+  const bash: number[] = [];
+  const phases: Record<string, number[]> = {};
+  await bareDockerRun(ctx, target); // warm-up: the first container start after a while is slower
+  for (let rep = 0; rep < reps; rep++) {
+    const steps: Array<() => Promise<void>> = [
+      async () => {
+        const r = await runnerOnce(ctx, target);
+        runner.push(r.ms);
+        bash.push(r.bashStartMs);
+        for (const [name, ms] of Object.entries(r.phases)) (phases[name] ??= []).push(ms);
+      },
+      async () => void bare.push(await bareDockerRun(ctx, target)),
+      async () => void flags.push(await runnerFlagsDockerRun(ctx, target)),
+    ];
+    // Rotate which goes first, so that noise does not favour one side.
+    for (let i = 0; i < steps.length; i++) await steps[(i + rep) % steps.length]();
+  }
+  const runnerTraceMs = ctx.quick ? undefined : await runnerTrace(ctx, target);
+  return {
+    hostStartRatio: round(ratio(median(runner), median(bare))),
+    raw: {
+      runnerMs: round(median(runner), 1),
+      bareDockerRunMs: round(median(bare), 1),
+      runnerFlagsDockerRunMs: round(median(flags), 1),
+      reps,
+      runnerPhasesMs: Object.fromEntries(Object.entries(phases).map(([k, v]) => [k, round(median(v), 1)])),
+      bashStartMs: round(median(bash), 1),
+      ...(runnerTraceMs && { runnerTraceMs }),
+    },
+  };
+}
