@@ -1,5 +1,7 @@
 import { parseTaskRef } from '../domain/arn';
 import { parseSessionRequest, type SessionRequest } from '../domain/session-spec';
+import { TOOLS, isToolName } from '../domain/tools';
+import { precompileFilter } from './filter-check';
 import type { CaptureFlags } from './main';
 import { parseDuration, parseSize } from './units';
 
@@ -24,4 +26,11 @@ export function buildSessionRequest(
   parseTaskRef(target.task, target.cluster);
   // Send the defaults we validated against, so the CLI can show a countdown of the real duration.
   return { ...request, durationSeconds: spec.durationSeconds, maxBytes: spec.maxBytes };
+}
+
+/** Compiles the request's BPF filter here first, where this machine has a tcpdump (see filter-check.ts). */
+export async function precheckFilter(request: SessionRequest): Promise<void> {
+  if (request.filter && isToolName(request.tool) && TOOLS[request.tool].takesFilter) {
+    await precompileFilter(request.filter);
+  }
 }

@@ -8,7 +8,7 @@ import { withInterrupt } from '../interrupt';
 import type { DemoFlags } from '../main';
 import { printOutcome, type Output } from '../output';
 import { createProgress } from '../progress';
-import { buildSessionRequest } from '../request';
+import { buildSessionRequest, precheckFilter } from '../request';
 import { runSession } from '../session-runner';
 
 const DEMO_DURATION = '10s';
@@ -29,7 +29,7 @@ export async function demoCommand(flags: DemoFlags, output: Output): Promise<num
       flags.filter ?? (isToolName(flags.tool) && TOOLS[flags.tool].takesFilter ? 'tcp port 80' : undefined),
   };
   // Bad input ends here, exit 2, before a container or a server is started.
-  buildSessionRequest({ task: PLACEHOLDER_TASK }, capture);
+  await precheckFilter(buildSessionRequest({ task: PLACEHOLDER_TASK }, capture));
   await assertDockerAvailable();
 
   const { ensureLocalToolboxImage } = await import('../../sandbox/local-image');

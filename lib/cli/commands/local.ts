@@ -12,7 +12,7 @@ import { withInterrupt } from '../interrupt';
 import type { LocalFlags } from '../main';
 import { printJson, type Output } from '../output';
 import { createProgress } from '../progress';
-import { buildSessionRequest } from '../request';
+import { buildSessionRequest, precheckFilter } from '../request';
 import { formatBytes } from '../units';
 
 const GRACE_SECONDS = 30;
@@ -23,6 +23,7 @@ const GRACE_SECONDS = 30;
  */
 export async function localCommand(container: string, flags: LocalFlags, output: Output): Promise<number> {
   const request = buildSessionRequest({ task: '00000000000000000000000000000000', cluster: 'local' }, flags);
+  await precheckFilter(request);
   await assertDockerAvailable();
   const containerId = await docker(['inspect', '-f', '{{.Id}}', container]).catch((cause) => {
     throw new DebugTaskError(

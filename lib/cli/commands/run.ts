@@ -4,7 +4,7 @@ import { withInterrupt } from '../interrupt';
 import type { RunFlags } from '../main';
 import { printJson, printOutcome, type Output } from '../output';
 import { createProgress } from '../progress';
-import { buildSessionRequest } from '../request';
+import { buildSessionRequest, precheckFilter } from '../request';
 import { runSession } from '../session-runner';
 
 /** debug-task <task> --tool NAME ...: one session through the deployed API. */
@@ -27,6 +27,7 @@ export async function runCommand(task: string | undefined, flags: RunFlags, outp
     },
     flags,
   );
+  await precheckFilter(request);
   const client = await clientFor(flags);
   if (!flags.wait) {
     const started = await client.startSession(request);
