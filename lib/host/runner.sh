@@ -2,8 +2,9 @@
 # debug-task host runner: one debug session next to one container, run as root by SSM Run Command.
 #
 # action=run
-#   Checks the Docker engine, the target container, the host's session count and free disk; pulls
-#   the toolbox image if it is missing; compiles the BPF filter; starts a time-boxed,
+#   Checks the target container (and, when that fails, the Docker engine), free disk, the host's
+#   session count (under a host lock, right before the start); pulls the toolbox image if it is
+#   missing (learnt from a failed start); compiles the BPF filter; starts a time-boxed,
 #   resource-limited toolbox container in the target's network and pid namespaces; caps the
 #   artifact's size; compresses, hashes and uploads it from the host (never from inside the task's
 #   network namespace); removes everything it started, on every exit path.
@@ -25,7 +26,7 @@
 #         SweepManifest for a sweep, in lib/domain/session.ts; timings are Unix epoch milliseconds).
 #         Exit status: 0 OK, 2 bad input, 3 target container missing, 4 failed on the host,
 #         130 cancelled by a signal.
-# Needs:  bash 4.3+, docker CLI, coreutils (timeout, sha256sum, df, date, stat, base64), gzip,
+# Needs:  bash 4.3+, docker CLI 20.10+ (docker run --pull), coreutils (timeout, sha256sum, df, date, stat, base64), gzip,
 #         grep, curl (7.75+ for --aws-sigv4, used only to pull from ECR), setsid; flock if present.
 #         Not jq, not the AWS CLI.
 # Env:    DEBUG_TASK_HOME          work root (default /var/lib/debug-task)
@@ -76,14 +77,14 @@ STARTED_AT='' CAPTURE_STARTED_AT='' CAPTURE_ENDED_AT=''
 CLEANUP_REPORT='' SWEEP_REPORT=''
 
 # What teardown must undo.
-CHILD_PID='' CREATED_CONTAINERS=0 WATCHDOG_STARTED=0 WORKDIR_CREATED=0 KEEP_WORKDIR=0
+CHILD_PID='' CREATED_CONTAINERS=0 TOOLBOX_STARTED=0 WATCHDOG_STARTED=0 WORKDIR_CREATED=0 KEEP_WORKDIR=0
 # The ECR pull's transient credentials (curl configs, Docker config) and what it learnt.
 AUTH_DIR='' DOCKER_CONFIG_DIR='' ECR_ROLE='' HTTP_CODE='' PULL_ERROR=''
 FAILED_LINE='' FAILED_COMMAND=''
 
 main() {
   exec 3>&1 1>&2 # stdout carries only the manifest; every other line goes to stderr
-  STARTED_AT=$(now_ms)
+  stamp_ms STARTED_AT
   trap on_exit EXIT
   trap 'on_signal INT' INT
   trap 'on_signal TERM' TERM
@@ -98,17 +99,24 @@ main() {
   esac
 }
 
+# Every docker call costs 15-40 ms (a Go binary starting, an Engine API round trip), and the start
+# of a session is what its user waits for (BENCHMARKS.md, figure 1). So the healthy path makes two
+# before the toolbox: the target's inspect (which also proves the engine answers) and the session
+# count under the host lock; the image's presence is learnt from the start itself (--pull never).
+# The other checks run only when something failed or something costly is about to happen.
 run_session() {
   check_run_params
   set_container_args
-  check_engine
   check_target
-  check_capacity
   prepare_workdir
   check_disk
-  ensure_image
   start_watchdog
-  if takes_filter "${P[tool]}" && [[ -n ${P[filter]}${P[iface]} ]]; then check_filter; fi
+  if takes_filter "${P[tool]}" && [[ -n ${P[filter]}${P[iface]} ]]; then
+    # The filter check is a container of its own, from the image: refuse a busy host before it.
+    check_capacity
+    ensure_image
+    check_filter
+  fi
   start_toolbox
   wait_for_toolbox
   collect_tool_result
@@ -191,7 +199,7 @@ check_run_params() {
   local name
   for name in containerId tool durationSeconds maxBytes image expiresAt; do require_param "$name"; done
   local now
-  now=$(date +%s)
+  now_s now
   if ((10#${P[expiresAt]} < now + P[durationSeconds])); then
     fail INVALID_ARGUMENT "expiresAt ${P[expiresAt]} is before the capture could end (now $now + ${P[durationSeconds]} s): the watchdog would stop it early."
   fi
@@ -210,9 +218,22 @@ check_engine() {
   fi
 }
 
+# The target's inspect doubles as the engine check: only when it fails is the engine asked (docker
+# info) whether it answers at all, so a stopped engine still fails as check_engine says, not as a
+# missing container.
 check_target() {
-  local cid=${P[containerId]} state
-  if ! state=$(dk inspect --type container --format "$(tmpl .State.Status) $(tmpl .HostConfig.NetworkMode)" "$cid" 2>/dev/null); then
+  local cid=${P[containerId]} state format status=0
+  if ! command -v docker >/dev/null; then fail CAPTURE_FAILED 'The docker CLI is not installed on this host.'; fi
+  tmpl_to format .State.Status
+  tmpl_to state .HostConfig.NetworkMode
+  format+=" $state"
+  state=$(dk inspect --type container --format "$format" "$cid" 2>/dev/null) || status=$?
+  if ((status == 124)); then
+    # A hung engine: the inspect already waited DOCKER_CALL_TIMEOUT; docker info would wait again.
+    fail CAPTURE_FAILED "The Docker engine does not answer (docker inspect took over ${DOCKER_CALL_TIMEOUT}s)."
+  fi
+  if ((status != 0)); then
+    check_engine
     fail CONTAINER_NOT_FOUND "There is no container $cid on this host."
   fi
   if [[ ${state%% *} != running ]]; then
@@ -222,18 +243,30 @@ check_target() {
   log "target container $cid is running"
 }
 
+# Counted once under the host lock right before the toolbox starts (the count that holds under
+# concurrency), and without the lock before anything costly (a pull, a helper container): a busy
+# host refuses early there.
 check_capacity() {
   local others
-  others=$(count_other_sessions)
+  count_other_sessions others
   if ((others >= P[maxSessions])); then
     fail HOST_BUSY "This host already runs $others debug session(s), its maximum is ${P[maxSessions]}."
   fi
 }
 
-# Counts sessions, not containers: a session may briefly run a helper container too.
+# Counts sessions, not containers: a session may briefly run a helper container too. Sets the
+# variable named $1. Counted in bash, not awk: one fork less on every start.
 count_other_sessions() {
-  dk ps --filter "label=$LABEL_SESSION" --format "$(tmpl ".Label \"$LABEL_SESSION\"")" |
-    awk -v me="$SESSION" '$0 != "" && $0 != me && !seen[$0]++ { n++ } END { print n + 0 }'
+  local format listing line
+  local -A seen=()
+  tmpl_to format ".Label \"$LABEL_SESSION\""
+  if ! listing=$(dk ps --filter "label=$LABEL_SESSION" --format "$format" 2>/dev/null); then
+    fail CAPTURE_FAILED "docker ps failed (or took over ${DOCKER_CALL_TIMEOUT}s): the host's sessions could not be counted."
+  fi
+  while IFS= read -r line; do
+    if [[ -n $line && $line != "$SESSION" ]]; then seen[$line]=1; fi
+  done <<<"$listing"
+  printf -v "$1" '%s' "${#seen[@]}"
 }
 
 prepare_workdir() {
@@ -249,7 +282,9 @@ prepare_workdir() {
   # For a later sweep: when this session expires, and which process runs it (pid and start time,
   # so a new process that reuses the pid is not taken for this runner).
   printf '%s\n' "${P[expiresAt]}" >"$WORK/expires-at"
-  printf '%s %s\n' "$$" "$(process_start "$$")" >"$WORK/runner.pid"
+  local start
+  process_start_to start "$$"
+  printf '%s %s\n' "$$" "$start" >"$WORK/runner.pid"
   # Scripts go in by file, read-only at /debug-task: short command lines in ps and docker ps.
   printf '%s' "$TOOLBOX_SCRIPT" >"$WORK/bin/toolbox.sh"
   printf '%s' "$SNAPSHOT_SCRIPT" >"$WORK/bin/snapshot.sh"
@@ -257,8 +292,10 @@ prepare_workdir() {
 }
 
 check_disk() {
-  local avail_kb need_bytes
-  avail_kb=$(df -Pk -- "$WORK_ROOT" | awk 'NR == 2 { print $4 }')
+  local avail_kb='' need_bytes _
+  # df's second line, field 4 (read here rather than by awk: one fork less).
+  { read -r _ && read -r _ _ _ avail_kb _; } < <(df -Pk -- "$WORK_ROOT")
+  if ! [[ $avail_kb =~ ^[0-9]+$ ]]; then fail CAPTURE_FAILED "df could not tell the free space under $WORK_ROOT."; fi
   need_bytes=$((2 * P[maxBytes]))
   if ((need_bytes < MIN_FREE_BYTES)); then need_bytes=$MIN_FREE_BYTES; fi
   if ((avail_kb * 1024 < need_bytes)); then
@@ -267,8 +304,14 @@ check_disk() {
 }
 
 ensure_image() {
+  if ! image_present; then fetch_image; fi
+}
+
+image_present() { dk image inspect "${P[image]}" >/dev/null 2>&1; }
+
+# Pulls the missing toolbox image: from ECR with the instance role, or a plain docker pull.
+fetch_image() {
   local image=${P[image]} registry
-  if dk image inspect "$image" >/dev/null 2>&1; then return 0; fi
   registry=$(image_registry "$image")
   if [[ $registry =~ $ECR_REGISTRY_RE ]]; then
     pull_from_ecr "$image" "$registry" "${BASH_REMATCH[3]}" "${BASH_REMATCH[2]}" "${BASH_REMATCH[4]}"
@@ -503,12 +546,13 @@ check_filter() {
 # Linux capabilities per tool, added to --cap-drop ALL (lib/domain/tools.ts keeps the same table).
 # tcpdump: Debian's build always drops privileges after opening the capture (initgroups), which
 # needs SETGID even with `-Z root`; without it, it refuses to start.
+# Sets TOOL_CAPS (an array, not output: no subshell on the start path).
 tool_caps() {
   case $1 in
-    tcpdump) echo NET_ADMIN NET_RAW SETGID ;;
-    ngrep) echo NET_ADMIN NET_RAW ;;
-    strace) echo SYS_PTRACE ;;
-    snapshot) echo NET_ADMIN ;;
+    tcpdump) TOOL_CAPS=(NET_ADMIN NET_RAW SETGID) ;;
+    ngrep) TOOL_CAPS=(NET_ADMIN NET_RAW) ;;
+    strace) TOOL_CAPS=(SYS_PTRACE) ;;
+    snapshot) TOOL_CAPS=(NET_ADMIN) ;;
   esac
 }
 
@@ -597,7 +641,8 @@ set_container_args() {
     --label "debug-task.reason=${P[reason]}")
   TARGET_NAMESPACES=(--network "container:${P[containerId]}" --pid "container:${P[containerId]}")
   TOOLBOX_SECURITY=(--cap-drop ALL)
-  for cap in $(tool_caps "${P[tool]}"); do TOOLBOX_SECURITY+=(--cap-add "$cap"); done
+  tool_caps "${P[tool]}"
+  for cap in "${TOOL_CAPS[@]}"; do TOOLBOX_SECURITY+=(--cap-add "$cap"); done
   TOOLBOX_SECURITY+=(--security-opt no-new-privileges --read-only)
   TOOLBOX_LIMITS=(--cpus "${P[cpus]}" --memory "${P[memoryMb]}m" --memory-swap "${P[memoryMb]}m"
     --pids-limit "${P[pidsLimit]}")
@@ -605,20 +650,46 @@ set_container_args() {
   TOOLBOX_MOUNTS_RO=(-v "$OUT:/out:ro" -v "$WORK/bin:/debug-task:ro")
 }
 
+# Optimistic: the toolbox is started with --pull never, without asking first whether the image is
+# here. Only when that start fails is the image looked up (docker image inspect, so nothing rests
+# on the wording of docker's error); a missing one is pulled outside the lock, then the start is
+# tried once more, under the lock and after a fresh count like the first.
 start_toolbox() {
   tool_command
+  run_toolbox
+  if ((!TOOLBOX_STARTED)); then
+    if image_present; then
+      fail CAPTURE_FAILED "The toolbox container did not start: $(last_lines "$WORK/run.err" 2)"
+    fi
+    check_capacity # a busy host refuses before a pull, as it did before anything else
+    fetch_image
+    run_toolbox
+    if ((!TOOLBOX_STARTED)); then
+      fail CAPTURE_FAILED "The toolbox container did not start: $(last_lines "$WORK/run.err" 2)"
+    fi
+  fi
+  stamp_ms CAPTURE_STARTED_AT
+  log "${P[tool]} runs for ${P[durationSeconds]}s in $CONTAINER (at most ${P[maxBytes]} bytes)"
+}
+
+# docker run -d of the toolbox, under the host lock, right after the session count that decides
+# whether this host may run one more: another runner may have started since any earlier look.
+# A failed start (the image missing among its causes) releases the lock and says so in
+# TOOLBOX_STARTED: not by a status, so that set -e still holds inside (an `if` would lift it).
+run_toolbox() {
+  TOOLBOX_STARTED=0
   with_host_lock
-  check_capacity # again, under the lock: another runner may have started since the first check
+  check_capacity
   CREATED_CONTAINERS=1
-  if ! dk run -d --name "$CONTAINER" "${CONTAINER_LABELS[@]}" "${TARGET_NAMESPACES[@]}" \
+  if ! dk run -d --pull never --name "$CONTAINER" "${CONTAINER_LABELS[@]}" "${TARGET_NAMESPACES[@]}" \
     "${TOOLBOX_SECURITY[@]}" "${TOOLBOX_LIMITS[@]}" "${TOOLBOX_MOUNTS[@]}" "${P[image]}" \
     sh /debug-task/toolbox.sh "${P[durationSeconds]}" "${P[maxBytes]}" "${TOOL_CMD[@]}" \
     >/dev/null 2>"$WORK/run.err"; then
-    fail CAPTURE_FAILED "The toolbox container did not start: $(last_lines "$WORK/run.err" 2)"
+    release_host_lock
+    return 0
   fi
   release_host_lock
-  CAPTURE_STARTED_AT=$(now_ms)
-  log "${P[tool]} runs for ${P[durationSeconds]}s in $CONTAINER (at most ${P[maxBytes]} bytes)"
+  TOOLBOX_STARTED=1
 }
 
 # The toolbox stops itself (timeout -s INT); if it has not after duration + grace, it is killed.
@@ -631,7 +702,7 @@ wait_for_toolbox() {
     status=0
     interruptible timeout 15 docker wait "$CONTAINER" >"$WORK/wait.out" 2>"$WORK/wait.err" || status=$?
   fi
-  CAPTURE_ENDED_AT=$(now_ms)
+  stamp_ms CAPTURE_ENDED_AT
   if ((status != 0)); then
     fail CAPTURE_FAILED "The toolbox container disappeared before it finished (removed by a cleanup or the watchdog?): $(last_lines "$WORK/wait.err" 1)"
   fi
@@ -790,7 +861,9 @@ start_watchdog() {
     if [[ -s $WORK/watchdog.pid ]]; then break; fi
     sleep 0.01
   done
-  log "watchdog armed for $(date -u -d "@${P[expiresAt]}" '+%H:%M:%S' 2>/dev/null || echo "${P[expiresAt]}") UTC"
+  local until
+  utc_hms until "$((10#${P[expiresAt]}))"
+  log "watchdog armed for $until UTC"
 }
 
 # Stops this session's watchdog, after making sure the pid is still that watchdog.
@@ -1054,20 +1127,58 @@ artifact_json() {
 
 # --- small helpers --------------------------------------------------------------------------------
 
-log() { printf '%s debug-task %s: %s\n' "$(date -u +%H:%M:%S)" "${SESSION:-${P[action]:-?}}" "$*" >&2; }
+# Times come from bash builtins, not date: a fork for every progress line and timestamp added up to
+# ~15 ms of every start (BENCHMARKS.md, figure 1).
+log() {
+  local now hms
+  now_s now
+  utc_hms hms "$now"
+  printf '%s debug-task %s: %s\n' "$hms" "${SESSION:-${P[action]:-?}}" "$*" >&2
+}
+
+# Sets the variable named $1 to the Unix time in seconds (printf's %(...)T: bash 4.2+).
+now_s() { printf -v "$1" '%(%s)T' -1; }
+
+# Sets the variable named $1 to HH:MM:SS, UTC, of the Unix time $2 (arithmetic: no time zone).
+utc_hms() {
+  local day=$(($2 % 86400))
+  printf -v "$1" '%02d:%02d:%02d' "$((day / 3600))" "$((day % 3600 / 60))" "$((day % 60))"
+}
+
+# Sets the variable named $1 to the Unix time in milliseconds. $EPOCHREALTIME (bash 5: AL2023,
+# Flatcar) is "<seconds>.<microseconds>" (LC_ALL=C: a dot); bash 4 (AL2) asks date.
+if ((BASH_VERSINFO[0] >= 5)); then
+  stamp_ms() {
+    local t=$EPOCHREALTIME
+    printf -v "$1" '%s%s' "${t%.*}" "${t:${#t}-6:3}"
+  }
+else
+  stamp_ms() { printf -v "$1" '%s' "$(date +%s%3N)"; }
+fi
+
+now_ms() {
+  local ms
+  stamp_ms ms
+  printf '%s' "$ms"
+}
 
 # A process's start time (clock ticks after boot, field 22 of /proc/<pid>/stat); empty when it is gone.
 process_start() {
-  local stat
-  stat=$({ cat "/proc/$1/stat"; } 2>/dev/null || true)
-  # Field 2, the command name in parentheses, may hold spaces: count from after its ')'.
-  stat=${stat##*) }
-  local -a fields
-  read -r -a fields <<<"$stat"
-  printf '%s' "${fields[19]-}"
+  local start
+  process_start_to start "$1"
+  printf '%s' "$start"
 }
 
-now_ms() { date +%s%3N; }
+# The same, into the variable named $1 (read by the builtin: no fork on the start path).
+process_start_to() {
+  local stat='' fields=()
+  # -d '': the whole file, whatever the command name holds; status 1 at its end is expected.
+  { read -r -d '' stat <"/proc/$2/stat"; } 2>/dev/null || true
+  # Field 2, the command name in parentheses, may hold spaces: count from after its ')'.
+  stat=${stat##*) }
+  read -r -a fields <<<"$stat"
+  printf -v "$1" '%s' "${fields[19]-}"
+}
 
 # Children never get fd 3 (the manifest's stdout): SSM waits for that pipe to close, and one that
 # outlived a killed runner would hold it open.
@@ -1089,6 +1200,12 @@ interruptible() {
 tmpl() {
   local brace='{'
   printf '%s%s%s}}' "$brace" "$brace" "$1"
+}
+
+# A Go template for docker --format, into the variable named $1 (no subshell).
+tmpl_to() {
+  local brace='{'
+  printf -v "$1" '%s%s%s}}' "$brace" "$brace" "$2"
 }
 
 with_host_lock() {

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DebugTaskError } from '../../lib/domain/errors';
 import { HOST_PARAMS, isValidHostParam, type HostParamName } from '../../lib/domain/params';
-import { parseSweepManifest } from '../../lib/domain/session';
+import { parseSweepManifest } from '../../lib/domain/sweep-manifest';
 import { parseManifest, runnerEnv } from '../../lib/host/local-runner';
 import {
   buildCommandDocument,
@@ -363,5 +363,105 @@ describe('commandParameters', () => {
     const call = () => commandParameters({ uploadUrl: 'https://b/k?X-Amz-Signature=secret "quoted"' });
 
     expect(call).toThrow(/uploadUrl is invalid: received \(a presigned URL, not shown\)/);
+  });
+});
+
+describe('runner start path: the docker calls it makes (stub docker, no engine)', () => {
+  /**
+   * A `docker` that records each call's first two words and answers as told: inspect (the
+   * target), info (the engine), image (image inspect), run. `docker ps` lists no session.
+   */
+  function startWith(answers: { inspect: number; info?: number; image?: number; run?: number }) {
+    const dir = mkdtempSync(join(tmpdir(), 'debug-task-stub-'));
+    const home = join(dir, 'home');
+    writeFileSync(
+      join(dir, 'docker'),
+      `#!/bin/sh
+printf '%s\\n' "$*" >>'${dir}/calls'
+case "$1" in
+  inspect) [ ${answers.inspect} = 0 ] && echo 'running bridge'; exit ${answers.inspect} ;;
+  info) exit ${answers.info ?? 0} ;;
+  image) exit ${answers.image ?? 0} ;;
+  run) echo 'stub: no docker run here' >&2; exit ${answers.run ?? 125} ;;
+esac
+exit 0
+`,
+      { mode: 0o755 },
+    );
+    const env = runnerEnv(
+      {
+        action: 'run',
+        sessionId: 'dt-20261125120000-abc123',
+        containerId: 'feedface0123456789ab',
+        tool: 'tcpdump',
+        durationSeconds: '5',
+        maxBytes: '1000000',
+        image: 'registry.example.com/toolbox:1',
+        expiresAt: String(Math.floor(Date.now() / 1000) + 60),
+      },
+      { home },
+    );
+    const run = spawnSync('bash', ['-c', buildRunnerScript()], {
+      env: { ...env, PATH: `${dir}:${process.env.PATH}` },
+      encoding: 'utf8',
+    });
+    const calls = existsSync(join(dir, 'calls'))
+      ? readFileSync(join(dir, 'calls'), 'utf8').trim().split('\n')
+      : [];
+    const workDirLeft = existsSync(join(home, 'dt-20261125120000-abc123'));
+    rmSync(dir, { recursive: true, force: true });
+    return { run, calls, manifest: parseManifest(run.stdout), workDirLeft };
+  }
+
+  it('asks only the target and the session count before starting, and starts with --pull never', () => {
+    const { calls, manifest, workDirLeft } = startWith({ inspect: 0 });
+
+    const first = calls.findIndex((call) => call.startsWith('run '));
+    expect(calls.slice(0, first).map((call) => call.split(' ')[0])).toEqual(['inspect', 'ps']);
+    expect(calls[first]).toMatch(/^run -d --pull never --name debug-task-dt-/);
+    // The start failed with the image present: diagnosed, not retried, nothing left.
+    expect(calls.slice(first + 1, first + 2)).toEqual(['image inspect registry.example.com/toolbox:1']);
+    expect(calls.filter((call) => call.startsWith('run '))).toHaveLength(1);
+    expect(manifest?.error?.message).toBe('The toolbox container did not start: stub: no docker run here');
+    expect(workDirLeft).toBe(false);
+  });
+
+  it('says the engine does not answer when the target cannot be inspected and docker info fails', () => {
+    const { run, calls, manifest } = startWith({ inspect: 1, info: 1 });
+
+    expect(calls.map((call) => call.split(' ')[0])).toEqual(['inspect', 'info']);
+    expect(run.status).toBe(4);
+    expect(manifest?.error).toMatchObject({
+      code: 'CAPTURE_FAILED',
+      message: expect.stringContaining('The Docker engine does not answer'),
+    });
+  });
+
+  it('reports CONTAINER_NOT_FOUND when the engine answers but the target is not there', () => {
+    const { run, calls, manifest } = startWith({ inspect: 1, info: 0 });
+
+    expect(calls.map((call) => call.split(' ')[0])).toEqual(['inspect', 'info']);
+    expect(run.status).toBe(3);
+    expect(manifest?.error?.code).toBe('CONTAINER_NOT_FOUND');
+  });
+
+  it('pulls a missing image outside the lock, then counts again and retries the start once', () => {
+    const { calls, manifest, workDirLeft } = startWith({ inspect: 0, image: 1 });
+
+    // The second failure is final (no image lookup again); the last ps is the teardown's.
+    expect(calls.map((call) => call.split(' ')[0])).toEqual([
+      'inspect',
+      'ps',
+      'run',
+      'image',
+      'ps',
+      'pull',
+      'ps',
+      'run',
+      'ps',
+    ]);
+    expect(calls.at(-1)).toMatch(/^ps -aq --filter label=debug-task.session=dt-/);
+    expect(manifest?.error?.message).toBe('The toolbox container did not start: stub: no docker run here');
+    expect(workDirLeft).toBe(false);
   });
 });

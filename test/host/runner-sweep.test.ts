@@ -3,7 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseSweepManifest } from '../../lib/domain/session';
+import { parseSweepManifest } from '../../lib/domain/sweep-manifest';
 import { runHostRunner } from '../../lib/host/local-runner';
 import { ensureLocalToolboxImage } from '../../lib/sandbox/local-image';
 import { requireDocker } from '../support/docker';
