@@ -1,7 +1,7 @@
-import { z } from 'zod';
 import { DebugTaskError, type ErrorCode } from './errors';
 import { HOST_PARAMS, hostParamRegExp } from './params';
 import { TOOLS, TOOL_NAMES, isToolName, type ToolName } from './tools';
+import * as z from './zod';
 
 /**
  * What a caller asks for (POST /sessions body, and what the CLI builds from its flags).
@@ -9,26 +9,28 @@ import { TOOLS, TOOL_NAMES, isToolName, type ToolName } from './tools';
  */
 export const SessionRequestSchema = z.object({
   target: z.object({
-    task: z.string().min(1).max(300),
-    cluster: z.string().min(1).max(300).optional(),
-    container: z
-      .string()
-      .regex(/^[A-Za-z0-9_-]{1,255}$/)
-      .optional(),
+    task: z.string().check(z.minLength(1), z.maxLength(300)),
+    cluster: z.optional(z.string().check(z.minLength(1), z.maxLength(300))),
+    container: z.optional(z.string().check(z.regex(/^[A-Za-z0-9_-]{1,255}$/))),
   }),
   tool: z.string(),
-  durationSeconds: z.number().int().optional(),
-  maxBytes: z.number().int().optional(),
-  filter: z.string().max(HOST_PARAMS.filter.maxChars).regex(hostParamRegExp('filter')).optional(),
-  iface: z.string().regex(hostParamRegExp('iface')).optional(),
-  snaplen: z.number().int().min(0).max(262144).optional(),
+  durationSeconds: z.optional(z.number().check(z.int())),
+  maxBytes: z.optional(z.number().check(z.int())),
+  filter: z.optional(
+    z.string().check(z.maxLength(HOST_PARAMS.filter.maxChars), z.regex(hostParamRegExp('filter'))),
+  ),
+  iface: z.optional(z.string().check(z.regex(hostParamRegExp('iface')))),
+  snaplen: z.optional(z.number().check(z.int(), z.gte(0), z.lte(262144))),
   // Goes to the host as the `reason` parameter (a container label), so it follows that pattern:
   // an accepted reason always fits the SSM document. No quotes, `$`, `;` or control characters.
-  reason: z
-    .string()
-    .max(HOST_PARAMS.reason.maxChars)
-    .regex(hostParamRegExp('reason'), 'use letters, digits, spaces and . _ : / # @ , + = ( ) - only')
-    .optional(),
+  reason: z.optional(
+    z
+      .string()
+      .check(
+        z.maxLength(HOST_PARAMS.reason.maxChars),
+        z.regex(hostParamRegExp('reason'), 'use letters, digits, spaces and . _ : / # @ , + = ( ) - only'),
+      ),
+  ),
 });
 
 export type SessionRequest = z.infer<typeof SessionRequestSchema>;

@@ -1,8 +1,8 @@
 import { HeadObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
-import { z } from 'zod';
 import { DebugTaskError, isErrorCode } from '../domain/errors';
 import { sessionKeys, type PollResult, type RunnerManifest, type SessionResult } from '../domain/session';
 import { TOOL_NAMES } from '../domain/tools';
+import * as z from '../domain/zod';
 import { awsCall, isNotFound, translateAwsError } from './aws-errors';
 import { s3Client } from './clients';
 import type { PollState } from './poll';
@@ -16,8 +16,13 @@ export interface CollectDeps {
 }
 
 // A bash runner may print null where a value is unknown: read null as absent.
-const optional = <T extends z.ZodType>(schema: T) => schema.nullish().transform((v) => v ?? undefined);
-const count = z.number().int().nonnegative();
+const optional = <T extends z.ZodMiniType>(schema: T) =>
+  z.pipe(
+    z.nullish(schema),
+    z.transform((v: z.output<T> | null | undefined) => v ?? undefined),
+  );
+const count = z.number().check(z.int(), z.nonnegative());
+const sha256 = z.string().check(z.regex(/^[a-f0-9]{64}$/));
 
 /** The runner's last stdout line (RunnerManifest in lib/domain/session.ts); unknown keys are ignored. */
 export const RunnerManifestSchema = z.object({
@@ -27,18 +32,18 @@ export const RunnerManifestSchema = z.object({
   error: optional(z.object({ code: z.string(), message: z.string() })),
   tool: z.object({
     name: z.enum(TOOL_NAMES),
-    exitCode: z.number().int().nullable(),
-    packets: count.nullish(),
-    dropped: count.nullish(),
+    exitCode: z.nullable(z.number().check(z.int())),
+    packets: z.nullish(count),
+    dropped: z.nullish(count),
   }),
   artifact: optional(
     z.object({
       format: z.enum(['pcap', 'text']),
       compression: z.literal('gzip'),
       bytes: count,
-      sha256: z.string().regex(/^[a-f0-9]{64}$/),
+      sha256,
       objectBytes: count,
-      objectSha256: z.string().regex(/^[a-f0-9]{64}$/),
+      objectSha256: sha256,
       linkType: optional(z.string()),
       truncated: z.boolean(),
       uploaded: z.boolean(),

@@ -1,6 +1,6 @@
-import { z } from 'zod';
 import { DebugTaskError } from '../domain/errors';
 import { TOOL_NAMES } from '../domain/tools';
+import * as z from '../domain/zod';
 
 /**
  * The types of what Launch builds host parameters from. The state machine's input is JSON that
@@ -10,15 +10,15 @@ import { TOOL_NAMES } from '../domain/tools';
  */
 const LaunchStateShape = z.object({
   sessionId: z.string(),
-  caller: z.string().optional(),
+  caller: z.optional(z.string()),
   spec: z.object({
     tool: z.enum(TOOL_NAMES as [string, ...string[]]),
-    durationSeconds: z.number().int(),
-    maxBytes: z.number().int(),
+    durationSeconds: z.number().check(z.int()),
+    maxBytes: z.number().check(z.int()),
     filter: z.string(),
     iface: z.string(),
-    snaplen: z.number().int(),
-    reason: z.string().optional(),
+    snaplen: z.number().check(z.int()),
+    reason: z.optional(z.string()),
   }),
   target: z.object({
     instanceId: z.string(),

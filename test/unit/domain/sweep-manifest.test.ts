@@ -1,4 +1,4 @@
-import { parseSweepManifest, type SweepManifest } from '../../../lib/domain/session';
+import { parseSweepManifest, type SweepManifest } from '../../../lib/domain/sweep-manifest';
 
 const SWEPT: SweepManifest = {
   v: 1,

@@ -13,7 +13,7 @@ describe('the tool catalog', () => {
   });
 
   it.each(TOOL_NAMES)('gives %s the same capabilities as the runner’s tool_caps', (name) => {
-    const line = new RegExp(`^\\s*${name}\\) echo ([A-Z_ ]+) ;;`, 'm').exec(RUNNER);
+    const line = new RegExp(`^\\s*${name}\\) TOOL_CAPS=\\(([A-Z_ ]+)\\) ;;`, 'm').exec(RUNNER);
     expect(line?.[1].trim().split(' ')).toEqual([...TOOLS[name].capabilities]);
   });
 
