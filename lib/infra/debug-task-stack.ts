@@ -1,5 +1,6 @@
 import { CfnOutput, Duration, Stack } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
+import { uploadRoleMaxSessionSeconds } from '../domain/upload';
 import { ArtifactBucket } from './artifact-bucket';
 import { CommandDocument } from './command-document';
 import { DebugFunction, type DebugFunctionProps, type HandlerName } from './debug-function';
@@ -9,6 +10,7 @@ import { SessionsApi } from './sessions-api';
 import { resolveSettings, type DebugTaskSettings, type DebugTaskStackProps } from './stack-props';
 import { SweepSchedule } from './sweep-schedule';
 import { ToolboxImage } from './toolbox-image';
+import { UploadRole } from './upload-role';
 
 export type { DebugTaskStackProps, DebugTaskSettings, ToolboxPlatform } from './stack-props';
 export { STACK_DEFAULTS } from './stack-props';
@@ -61,6 +63,13 @@ export class DebugTaskStack extends Stack {
       HOST_PIDS_LIMIT: String(settings.hostPidsLimit),
       HOST_MAX_SESSIONS: String(settings.maxSessionsPerHost),
     });
+    // Launch signs each host's upload with a session of this role, scoped to the one artifact key.
+    const upload = new UploadRole(this, 'UploadRole', {
+      bucket,
+      assumedBy: launch.role,
+      maxSessionSeconds: uploadRoleMaxSessionSeconds(settings.maxDurationSeconds, settings.graceSeconds),
+    });
+    launch.function.addEnvironment('UPLOAD_ROLE_ARN', upload.role.roleArn);
     const poll = fn('poll', { BUCKET_NAME: bucket.bucketName });
     const collect = fn('collect', { BUCKET_NAME: bucket.bucketName });
     const cleanup = fn('cleanup', {
@@ -106,6 +115,7 @@ export class DebugTaskStack extends Stack {
     grantSessionPermissions(this, {
       functions: { api, resolve, launch, poll, collect, cleanup, sweeper },
       bucket,
+      uploadRoleArn: upload.role.roleArn,
       documentArn: document.documentArn,
       stateMachine,
       allowedClusters: settings.allowedClusters,

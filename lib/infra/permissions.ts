@@ -8,6 +8,8 @@ import type { DebugFunction, HandlerName, Permission } from './debug-function';
 export interface SessionPermissionsProps {
   readonly functions: Readonly<Record<HandlerName, DebugFunction>>;
   readonly bucket: IBucket;
+  /** The upload role (lib/infra/upload-role.ts): launch assumes it to sign the host's upload. */
+  readonly uploadRoleArn: string;
   /** ARN of our SSM command document: the only document the functions may send. */
   readonly documentArn: string;
   readonly stateMachine: StateMachine;
@@ -71,8 +73,13 @@ export function grantSessionPermissions(stack: Stack, props: SessionPermissionsP
   fn.resolve.allow(onAnyResource('ssm:DescribeInstanceInformation'));
 
   fn.launch.allow(sendRunner);
-  // A presigned URL acts with the permissions of whoever signed it: launch signs the upload.
-  fn.launch.allow(sessionObjects(['s3:PutObject'], 'Launch presigns the artifact upload.'));
+  // A presigned URL acts with the permissions of whoever signed it: launch signs the upload with a
+  // session of the upload role, scoped to the session's artifact key, never with its own rights.
+  fn.launch.allow({
+    actions: ['sts:AssumeRole'],
+    resources: [props.uploadRoleArn],
+    why: 'Launch assumes the upload role, and only it, to sign the artifact upload of a session.',
+  });
 
   fn.poll.allow(onAnyResource('ssm:GetCommandInvocation'));
   fn.poll.allow(sessionObjects(['s3:GetObject'], 'Poll looks for the cancel marker (HeadObject).'));

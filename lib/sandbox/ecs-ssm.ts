@@ -42,6 +42,8 @@ export interface EcsSsmStandInOptions {
   readonly consistencyDelayMs?: number;
   /** @default the engine at DOCKER_HOST or /var/run/docker.sock */
   readonly docker?: DockerEngine;
+  /** Told of each call as it arrives (the sandbox keeps one list of every service's calls, in order). */
+  readonly onCall?: (call: { service: 'ecs' | 'ssm'; action: string }) => void;
 }
 
 export interface EcsSsmStandIn {
@@ -87,9 +89,11 @@ export async function startEcsSsmStandIn(opts: EcsSsmStandInOptions): Promise<Ec
   const calls: EcsSsmStandIn['calls'] = [];
   let server;
   try {
-    server = await startJsonServer([ecsService(docker, instance), ssm.service], (service, action) =>
-      calls.push({ service: service as 'ecs' | 'ssm', action }),
-    );
+    server = await startJsonServer([ecsService(docker, instance), ssm.service], (service, action) => {
+      const call = { service: service as 'ecs' | 'ssm', action };
+      calls.push(call);
+      opts.onCall?.(call);
+    });
   } catch (error) {
     await rm(workDir, { recursive: true, force: true });
     throw error;

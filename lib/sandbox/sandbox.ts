@@ -5,6 +5,7 @@ import { startApiServer } from './api-server';
 import { startEcsSsmStandIn } from './ecs-ssm';
 import { startS3 } from './s3';
 import { startStepFunctionsStandIn } from './sfn';
+import { startStsStandIn } from './sts';
 import { commandDocument, stateMachineDefinition, synthesizeTemplate } from './template';
 
 /**
@@ -20,6 +21,18 @@ export const SANDBOX_CREDENTIALS = {
   accessKeyId: 'AKIASANDBOX000000000',
   secretAccessKey: 'sandbox-secret-not-real',
 };
+/** UPLOAD_ROLE_ARN of the sandbox: the only role its STS stand-in lets Launch assume. */
+export const SANDBOX_UPLOAD_ROLE_ARN = `arn:aws:iam::${SANDBOX_ACCOUNT}:role/debug-task-sandbox-upload`;
+
+/**
+ * One AWS call a stand-in served. `input` is kept for STS only: the AssumeRole parameters
+ * (RoleArn, RoleSessionName, DurationSeconds, Policy: the session policy as sent).
+ */
+export interface SandboxCall {
+  service: string;
+  action: string;
+  input?: Readonly<Record<string, string>>;
+}
 
 export interface SandboxOptions {
   /** Toolbox image the Launch step sends to the host. */
@@ -35,8 +48,12 @@ export interface Sandbox {
   bucket: string;
   /** Work root of the sandbox "host" (DEBUG_TASK_HOME of the runner). */
   home: string;
-  /** Every AWS API call the stand-ins served, in order (benchmarks count them). */
-  calls(): Array<{ service: string; action: string }>;
+  /**
+   * Every AWS API call the stand-ins served (benchmarks count them): ECS, SSM and STS in the order
+   * they arrived, then Step Functions'. Launch's `sts:AssumeRole` (the upload role, once per
+   * session) comes right before its `ssm:SendCommand`, as `{ service: 'sts', action: 'AssumeRole' }`.
+   */
+  calls(): SandboxCall[];
   stop(): Promise<void>;
 }
 
@@ -56,14 +73,22 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
 
     const s3 = await startS3({ bucket: 'debug-task-sandbox' });
     stops.push(() => s3.stop());
+    // ECS, SSM and STS calls in the order they arrive, across the stand-ins.
+    const awsCalls: SandboxCall[] = [];
     const ecsSsm = await startEcsSsmStandIn({
       document: document.content,
       documentName: document.name,
       home,
       region: SANDBOX_REGION,
       accountId: SANDBOX_ACCOUNT,
+      onCall: (call) => awsCalls.push(call),
     });
     stops.push(() => ecsSsm.stop());
+    const sts = await startStsStandIn({
+      roleArn: SANDBOX_UPLOAD_ROLE_ARN,
+      onCall: (call) => awsCalls.push(call),
+    });
+    stops.push(() => sts.stop());
 
     Object.assign(process.env, {
       AWS_REGION: SANDBOX_REGION,
@@ -73,8 +98,10 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
       AWS_ENDPOINT_URL_S3: s3.endpoint,
       AWS_ENDPOINT_URL_ECS: ecsSsm.endpoint,
       AWS_ENDPOINT_URL_SSM: ecsSsm.endpoint,
+      AWS_ENDPOINT_URL_STS: sts.endpoint,
       AWS_S3_FORCE_PATH_STYLE: 'true',
       BUCKET_NAME: s3.bucket,
+      UPLOAD_ROLE_ARN: SANDBOX_UPLOAD_ROLE_ARN,
       DOCUMENT_NAME: document.name,
       TOOLBOX_IMAGE: options.toolboxImage,
       ALLOWED_CLUSTERS: '',
@@ -104,7 +131,7 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
       credentials: SANDBOX_CREDENTIALS,
       bucket: s3.bucket,
       home,
-      calls: () => [...ecsSsm.calls, ...sfn.calls.map((c) => ({ service: 'sfn', action: c.action }))],
+      calls: () => [...awsCalls, ...sfn.calls.map((c) => ({ service: 'sfn', action: c.action }))],
       stop,
     };
   } catch (error) {

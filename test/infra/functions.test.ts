@@ -96,9 +96,11 @@ describe('functions', () => {
         'HOST_MEMORY_MB',
         'HOST_PIDS_LIMIT',
         'TOOLBOX_IMAGE',
+        'UPLOAD_ROLE_ARN',
       ].sort(),
     );
     expect(flat(environmentOf('launch').DOCUMENT_NAME)).toMatch(/^<RunnerDocument[0-9A-F]{8}>$/);
+    expect(flat(environmentOf('launch').UPLOAD_ROLE_ARN)).toMatch(/^<UploadRole[0-9A-F]{8}\.Arn>$/);
   });
 
   it('gives poll and collect the bucket, and cleanup the document, bucket and image', () => {

@@ -1,6 +1,8 @@
 import type { HandlerName } from '../../lib/infra/debug-function';
+import { ROLE_CHAINING_MAX_SECONDS, URL_EXTRA_SECONDS } from '../../lib/domain/upload';
 import {
   HANDLERS,
+  functionsByHandler,
   PINNED_IMAGE,
   actionsOf,
   flat,
@@ -8,6 +10,7 @@ import {
   resourcesOfType,
   statementsAllowing,
   statementsOfHandler,
+  statementsOfRole,
   synth,
   type Statement,
 } from './helpers';
@@ -41,7 +44,8 @@ describe('IAM', () => {
 
   it.each<[HandlerName, string[]]>([
     ['resolve', ['ecs:DescribeContainerInstances', 'ecs:DescribeTasks', 'ssm:DescribeInstanceInformation']],
-    ['launch', ['s3:PutObject', 'ssm:SendCommand']],
+    // No s3:PutObject of its own: the upload is signed with a session of the upload role.
+    ['launch', ['ssm:SendCommand', 'sts:AssumeRole']],
     ['poll', ['s3:GetObject', 's3:ListBucket', 'ssm:GetCommandInvocation']],
     ['collect', ['s3:GetObject', 's3:ListBucket', 's3:PutObject', 'ssm:GetCommandInvocation']],
     ['cleanup', ['ssm:CancelCommand', 'ssm:SendCommand']],
@@ -180,7 +184,6 @@ describe('IAM', () => {
   });
 
   it.each<[HandlerName, string]>([
-    ['launch', 's3:PutObject'],
     ['poll', 's3:GetObject'],
     ['collect', 's3:GetObject'],
     ['collect', 's3:PutObject'],
@@ -267,5 +270,78 @@ describe('IAM', () => {
       .flatMap(actionsOf);
 
     expect(allowed.filter((action) => action.includes('*'))).toEqual([]);
+  });
+
+  describe("the upload role (signs the hosts' presigned uploads)", () => {
+    const uploadRoles = (stack: typeof template) =>
+      Object.entries(resourcesOfType(stack, 'AWS::IAM::Role')).filter(([id]) =>
+        /^UploadRole[0-9A-F]{8}$/.test(id),
+      );
+    const [[uploadRoleId, uploadRole]] = uploadRoles(template);
+    const launchRoleId = () => {
+      const role = functionsByHandler(template).launch.resource.Properties.Role as { 'Fn::GetAtt': [string] };
+      return role['Fn::GetAtt'][0];
+    };
+
+    it('is one role', () => {
+      expect(uploadRoles(template)).toHaveLength(1);
+      expect(uploadRoles(anyCluster)).toHaveLength(1);
+    });
+
+    it("is trusted by the launch function's role only, for sts:AssumeRole only (no session tags)", () => {
+      const trust = uploadRole.Properties.AssumeRolePolicyDocument as { Statement: Statement[] };
+      const statements = trust.Statement as Array<Statement & { Principal: Record<string, unknown> }>;
+
+      expect(statements).toHaveLength(1);
+      expect(statements[0].Effect).toBe('Allow');
+      expect(actionsOf(statements[0])).toEqual(['sts:AssumeRole']);
+      expect(statements[0].Condition).toBeUndefined();
+      expect(Object.keys(statements[0].Principal)).toEqual(['AWS']);
+      expect([statements[0].Principal.AWS].flat().map(flat)).toEqual([`<${launchRoleId()}.Arn>`]);
+    });
+
+    it('may only put objects under sessions/ (one statement, one action, no condition to widen it)', () => {
+      const statements = statementsOfRole(template, uploadRoleId);
+
+      expect(statements).toHaveLength(1);
+      expect(statements[0].Effect).toBe('Allow');
+      expect(actionsOf(statements[0])).toEqual(['s3:PutObject']);
+      expect(flatResources(statements)).toEqual([
+        expect.stringMatching(/^<Artifacts[0-9A-F]{8}\.Arn>\/sessions\/\*$/),
+      ]);
+      expect(uploadRole.Properties.ManagedPolicyArns).toBeUndefined();
+      expect(uploadRole.Properties.Policies).toBeUndefined();
+    });
+
+    it('is what launch may assume, and nothing else', () => {
+      expect(flatResources(statementsAllowing(template, 'launch', 'sts:AssumeRole'))).toEqual([
+        `<${uploadRoleId}.Arn>`,
+      ]);
+      for (const handler of HANDLERS.filter((h) => h !== 'launch')) {
+        expect(statementsAllowing(template, handler, 'sts:AssumeRole')).toEqual([]);
+      }
+    });
+
+    it('leaves launch no s3 permission of its own (a URL it signed itself would carry all of sessions/*)', () => {
+      expect(actionsOfHandler('launch').filter((action) => action.startsWith('s3:'))).toEqual([]);
+    });
+
+    it('lasts at least as long as any session asks for (≥ 1 h, the role-chaining cap Launch requests up to)', () => {
+      const seconds = uploadRole.Properties.MaxSessionDuration as number;
+
+      expect(seconds).toBeGreaterThanOrEqual(ROLE_CHAINING_MAX_SECONDS);
+      expect(seconds).toBeGreaterThanOrEqual(900 + 30 + URL_EXTRA_SECONDS);
+      expect(seconds).toBeLessThanOrEqual(43_200);
+    });
+
+    it("grows its maximum session with maxDurationSeconds + graceSeconds, up to IAM's 12 hours", () => {
+      const maxOf = (props: Parameters<typeof synth>[0]) =>
+        uploadRoles(synth(props).template)[0][1].Properties.MaxSessionDuration;
+
+      expect(maxOf({ toolboxImage: PINNED_IMAGE, maxDurationSeconds: 7200, graceSeconds: 600 })).toBe(
+        7200 + 600 + URL_EXTRA_SECONDS,
+      );
+      expect(maxOf({ toolboxImage: PINNED_IMAGE, maxDurationSeconds: 90_000 })).toBe(43_200);
+    });
   });
 });

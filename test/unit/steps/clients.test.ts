@@ -1,6 +1,15 @@
 import { ECSClient } from '@aws-sdk/client-ecs';
 import { S3Client } from '@aws-sdk/client-s3';
-import { ecsClient, resetStepClients, s3Client, setStepClients, ssmClient } from '../../../lib/steps/clients';
+import { STSClient } from '@aws-sdk/client-sts';
+import {
+  ecsClient,
+  presigningS3Client,
+  resetStepClients,
+  s3Client,
+  setStepClients,
+  ssmClient,
+  stsClient,
+} from '../../../lib/steps/clients';
 import { withEnv } from './fixtures';
 
 let restoreEnv: () => void;
@@ -20,6 +29,7 @@ describe('step clients', () => {
     expect(ecsClient()).toBe(ecsClient());
     expect(ssmClient()).toBe(ssmClient());
     expect(s3Client()).toBe(s3Client());
+    expect(stsClient()).toBe(stsClient());
   });
 
   it('computes S3 request checksums only when required, so presigned PUTs carry no empty-body CRC32', async () => {
@@ -46,5 +56,49 @@ describe('step clients', () => {
 
     expect(ecsClient()).toBe(ecs);
     expect(s3Client()).toBe(s3);
+  });
+
+  describe('presigningS3Client (the upload role session signs the host upload)', () => {
+    const session = {
+      accessKeyId: 'ASIAUPLOADSESSION001',
+      secretAccessKey: 'upload-secret',
+      sessionToken: 'upload-token',
+      expiration: new Date('2030-01-01T00:00:00Z'),
+    };
+
+    it("signs with the given session, not the function's credentials", async () => {
+      const client = presigningS3Client(session);
+      try {
+        await expect(client.config.credentials()).resolves.toMatchObject({
+          accessKeyId: 'ASIAUPLOADSESSION001',
+          sessionToken: 'upload-token',
+        });
+      } finally {
+        client.destroy();
+      }
+    });
+
+    it('is a new client each time, never the shared one, with the settings of the shared one', async () => {
+      process.env.AWS_S3_FORCE_PATH_STYLE = 'true';
+      const a = presigningS3Client(session);
+      const b = presigningS3Client(session);
+      try {
+        expect(a).not.toBe(b);
+        expect(a).not.toBe(s3Client());
+        await expect(a.config.requestChecksumCalculation()).resolves.toBe('WHEN_REQUIRED');
+        expect(a.config.forcePathStyle).toBe(true);
+      } finally {
+        a.destroy();
+        b.destroy();
+      }
+    });
+  });
+
+  it('uses an injected STS client', () => {
+    const sts = new STSClient({ region: 'xx-test-1' });
+
+    setStepClients({ sts });
+
+    expect(stsClient()).toBe(sts);
   });
 });

@@ -1,6 +1,7 @@
 import 'aws-sdk-client-mock-jest';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SendCommandCommand, SSMClient } from '@aws-sdk/client-ssm';
+import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
 import { mockClient } from 'aws-sdk-client-mock';
 import fc from 'fast-check';
 import { DebugTaskError } from '../../../lib/domain/errors';
@@ -18,6 +19,7 @@ import { BUCKET, DOCUMENT, IMAGE, executionInput, target, withEnv } from './fixt
  */
 
 const ssm = mockClient(SSMClient);
+const sts = mockClient(STSClient);
 mockClient(S3Client); // presigning sends nothing; this only guarantees nothing else does
 
 const NOW_MS = Date.parse('2025-01-01T12:00:10.000Z');
@@ -42,11 +44,21 @@ let restoreEnv: () => void;
 beforeEach(() => {
   ssm.reset();
   ssm.on(SendCommandCommand).resolves({ Command: { CommandId: '11111111-2222-3333-4444-555555555555' } });
+  sts.reset();
+  sts.on(AssumeRoleCommand).resolves({
+    Credentials: {
+      AccessKeyId: 'ASIAUPLOADSESSION001',
+      SecretAccessKey: 'upload-secret',
+      SessionToken: 'upload-token',
+      Expiration: new Date(NOW_MS + 3600_000),
+    },
+  });
   resetStepClients();
   restoreEnv = withEnv({
     BUCKET_NAME: BUCKET,
     DOCUMENT_NAME: DOCUMENT,
     TOOLBOX_IMAGE: IMAGE,
+    UPLOAD_ROLE_ARN: 'arn:aws:iam::123456789012:role/upload',
     AWS_S3_FORCE_PATH_STYLE: undefined,
   });
 });
@@ -60,12 +72,33 @@ type Launched = { parameters: Record<string, string[]> } | { error: unknown; sen
 /** Launch on `state`: what it sent, or what it threw. */
 async function launch(state: LaunchState): Promise<Launched> {
   ssm.resetHistory();
+  sts.resetHistory();
   try {
     await launchSession(state, { now: () => NOW_MS });
   } catch (error) {
+    expectOnlySaneAssumeRoles();
     return { error, sent: ssm.commandCalls(SendCommandCommand).length };
   }
+  expectOnlySaneAssumeRoles();
   return { parameters: ssm.commandCalls(SendCommandCommand)[0].args[0].input.Parameters ?? {} };
+}
+
+/** Whatever the state holds, an AssumeRole that leaves names a valid session and one key of the bucket's sessions/. */
+function expectOnlySaneAssumeRoles(): void {
+  for (const call of sts.commandCalls(AssumeRoleCommand)) {
+    const input = call.args[0].input;
+    expect(input.RoleSessionName).toMatch(/^[\w+=,.@-]{2,64}$/);
+    expect(input.DurationSeconds).toBeGreaterThanOrEqual(900);
+    expect(input.DurationSeconds).toBeLessThanOrEqual(3600);
+    const policy = JSON.parse(input.Policy ?? '') as {
+      Statement: Array<{ Action: string; Resource: string }>;
+    };
+    expect(policy.Statement).toHaveLength(1);
+    expect(policy.Statement[0].Action).toBe('s3:PutObject');
+    expect(policy.Statement[0].Resource).toMatch(
+      new RegExp(`^arn:aws:s3:::${BUCKET}/sessions/${input.RoleSessionName}/artifact\\.[a-z]+\\.gz$`),
+    );
+  }
 }
 
 function expectEveryParameterFits(parameters: Record<string, string[]>): void {
@@ -84,6 +117,7 @@ describe('no injection through the state machine input (Launch)', () => {
 
     expect('parameters' in result).toBe(true);
     if ('parameters' in result) expectEveryParameterFits(result.parameters);
+    expect(sts).toHaveReceivedCommandTimes(AssumeRoleCommand, 1);
   });
 
   it('throws typed and sends nothing, or sends only parameters the SSM document accepts', async () => {

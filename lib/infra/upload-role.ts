@@ -1,0 +1,45 @@
+import { Duration } from 'aws-cdk-lib';
+import { ArnPrincipal, PolicyStatement, Role, type IRole } from 'aws-cdk-lib/aws-iam';
+import type { IBucket } from 'aws-cdk-lib/aws-s3';
+import { Construct } from 'constructs';
+import { SESSIONS_PREFIX } from './artifact-bucket';
+import { acknowledgeWildcardResources } from './nag';
+
+export interface UploadRoleProps {
+  readonly bucket: IBucket;
+  /** The only principal that may assume the role: the launch function's role. */
+  readonly assumedBy: IRole;
+  /** MaxSessionDuration in seconds (`uploadRoleMaxSessionSeconds`, lib/domain/upload.ts). */
+  readonly maxSessionSeconds: number;
+}
+
+/**
+ * The role whose sessions sign the hosts' presigned uploads (lib/domain/upload.ts).
+ *
+ * Launch assumes it once per session with a session policy that narrows it to the session's one
+ * artifact key; the role itself may only put objects under sessions/*, and only the launch
+ * function's role may assume it (no session tags, so no sts:TagSession).
+ */
+export class UploadRole extends Construct {
+  public readonly role: Role;
+
+  constructor(scope: Construct, id: string, props: UploadRoleProps) {
+    super(scope, id);
+
+    this.role = new Role(this, 'Resource', {
+      assumedBy: new ArnPrincipal(props.assumedBy.roleArn),
+      description: 'debug-task: signs the presigned upload of one session artifact (assumed by launch)',
+      maxSessionDuration: Duration.seconds(props.maxSessionSeconds),
+    });
+
+    const objects = [props.bucket.arnForObjects(`${SESSIONS_PREFIX}*`)];
+    this.role.addToPrincipalPolicy(new PolicyStatement({ actions: ['s3:PutObject'], resources: objects }));
+    acknowledgeWildcardResources(
+      this,
+      objects,
+      'The upload role writes session artifacts, whose keys (sessions/<sessionId>/...) exist only once a ' +
+        'session does, so sessions/* is the narrowest static scope; each AssumeRole narrows it further ' +
+        'with a session policy naming the one artifact key of its session.',
+    );
+  }
+}

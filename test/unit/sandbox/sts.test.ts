@@ -1,0 +1,216 @@
+import 'aws-sdk-client-mock-jest';
+import { randomBytes } from 'node:crypto';
+import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { SendCommandCommand, SSMClient } from '@aws-sdk/client-ssm';
+import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
+import { mockClient } from 'aws-sdk-client-mock';
+import { startS3, type S3StandIn } from '../../../lib/sandbox/s3';
+import { startStsStandIn, type StsCall, type StsStandIn } from '../../../lib/sandbox/sts';
+import { resetStepClients } from '../../../lib/steps/clients';
+import { launchSession, type LaunchState } from '../../../lib/steps/launch';
+import { DOCUMENT, IMAGE, SESSION_ID, caught, executionInput, target, withEnv } from '../steps/fixtures';
+
+const ROLE_ARN = 'arn:aws:iam::000000000000:role/debug-task-sandbox-upload';
+const credentials = { accessKeyId: 'AKIATESTFAKE0000000', secretAccessKey: 'test-secret-not-real' };
+
+describe('startStsStandIn (AssumeRole over the query protocol)', () => {
+  let sts: StsStandIn;
+  let client: STSClient;
+  const seen: StsCall[] = [];
+
+  beforeAll(async () => {
+    sts = await startStsStandIn({ roleArn: ROLE_ARN, onCall: (call) => seen.push(call) });
+    client = new STSClient({ endpoint: sts.endpoint, region: 'xx-test-1', credentials });
+  });
+
+  afterAll(async () => {
+    client.destroy();
+    await sts.stop();
+  });
+
+  it('listens on loopback', () => {
+    expect(sts.endpoint).toMatch(/^http:\/\/127\.0\.0\.1:[0-9]+$/);
+  });
+
+  it('answers AssumeRole as @aws-sdk/client-sts reads it, and records the call with its session policy', async () => {
+    const policy = JSON.stringify({
+      Version: '2012-10-17',
+      Statement: [{ Effect: 'Allow', Action: 's3:PutObject', Resource: 'arn:aws:s3:::b/sessions/x/a.gz' }],
+    });
+    const before = Date.now();
+
+    const out = await client.send(
+      new AssumeRoleCommand({
+        RoleArn: ROLE_ARN,
+        RoleSessionName: SESSION_ID,
+        DurationSeconds: 990,
+        Policy: policy,
+      }),
+    );
+
+    expect(out.Credentials).toEqual({
+      AccessKeyId: expect.stringMatching(/^ASIA[0-9A-F]{16}$/),
+      SecretAccessKey: expect.any(String),
+      SessionToken: expect.stringMatching(/^IQoJb3JpZ2luX2Vj[A-Za-z0-9+/=]{1000,}$/),
+      Expiration: expect.any(Date),
+    });
+    const expiresInMs = (out.Credentials?.Expiration?.getTime() ?? 0) - before;
+    expect(expiresInMs).toBeGreaterThan(988_000);
+    expect(expiresInMs).toBeLessThanOrEqual(990_000);
+    expect(out.AssumedRoleUser).toEqual({
+      AssumedRoleId: `AROASANDBOXUPLOAD0000:${SESSION_ID}`,
+      Arn: `arn:aws:sts::000000000000:assumed-role/debug-task-sandbox-upload/${SESSION_ID}`,
+    });
+    const call = { service: 'sts', action: 'AssumeRole', input: expect.objectContaining({ Policy: policy }) };
+    expect(sts.calls.at(-1)).toEqual(call);
+    expect(seen.at(-1)).toEqual(call);
+    expect(sts.calls.at(-1)?.input).toEqual({
+      RoleArn: ROLE_ARN,
+      RoleSessionName: SESSION_ID,
+      DurationSeconds: '990',
+      Policy: policy,
+    });
+    expect(sts.issued.at(-1)).toMatchObject({
+      accessKeyId: out.Credentials?.AccessKeyId,
+      sessionToken: out.Credentials?.SessionToken,
+      roleSessionName: SESSION_ID,
+      policy,
+    });
+  });
+
+  it.each([
+    ['another role', { RoleArn: 'arn:aws:iam::000000000000:role/other' }, 'AccessDenied', 403],
+    ['more than the role-chaining hour', { DurationSeconds: 3601 }, 'ValidationError', 400],
+    ['less than 15 minutes', { DurationSeconds: 899 }, 'ValidationError', 400],
+    ['a session name STS refuses', { RoleSessionName: 'has space' }, 'ValidationError', 400],
+    ['a session policy that is not JSON', { Policy: '{not json' }, 'MalformedPolicyDocumentException', 400],
+    [
+      'a session policy over 2,048 characters',
+      { Policy: JSON.stringify({ x: 'y'.repeat(2100) }) },
+      'ValidationError',
+      400,
+    ],
+  ])('refuses %s as STS does', async (_label, override, name, status) => {
+    const error = await caught(() =>
+      client.send(
+        new AssumeRoleCommand({
+          RoleArn: ROLE_ARN,
+          RoleSessionName: 'dt-x-y',
+          DurationSeconds: 900,
+          ...override,
+        }),
+      ),
+    );
+
+    expect(error.name).toBe(name);
+    expect((error.$metadata as { httpStatusCode?: number }).httpStatusCode).toBe(status);
+  });
+});
+
+describe('Launch against the STS and S3 stand-ins', () => {
+  const ssm = mockClient(SSMClient);
+  let sts: StsStandIn;
+  let s3: S3StandIn;
+  let restoreEnv: () => void;
+  const state: LaunchState = { ...executionInput({ durationSeconds: 60 }), target };
+
+  beforeAll(async () => {
+    sts = await startStsStandIn({ roleArn: ROLE_ARN });
+    s3 = await startS3({ bucket: 'sts-unit-bucket' });
+  });
+
+  afterAll(async () => {
+    await sts.stop();
+    await s3.stop();
+  });
+
+  beforeEach(() => {
+    ssm.reset();
+    ssm.on(SendCommandCommand).resolves({ Command: { CommandId: 'c-1' } });
+    resetStepClients();
+    restoreEnv = withEnv({
+      AWS_ENDPOINT_URL_STS: sts.endpoint,
+      AWS_ENDPOINT_URL_S3: s3.endpoint,
+      AWS_S3_FORCE_PATH_STYLE: 'true',
+      BUCKET_NAME: s3.bucket,
+      DOCUMENT_NAME: DOCUMENT,
+      TOOLBOX_IMAGE: IMAGE,
+      UPLOAD_ROLE_ARN: ROLE_ARN,
+      GRACE_SECONDS: '30',
+    });
+  });
+
+  afterEach(() => {
+    restoreEnv();
+    resetStepClients();
+  });
+
+  const uploadUrl = () =>
+    new URL(ssm.commandCalls(SendCommandCommand)[0].args[0].input.Parameters?.uploadUrl?.[0] ?? '');
+
+  // What s3rver cannot see (it checks neither signatures nor tokens): the URL is signed by the
+  // session STS issued, carries its token, and dies no later than it.
+  it('signs the upload with the credentials the stand-in issued, within their lifetime', async () => {
+    const now = Date.now();
+
+    const launch = await launchSession(state, { now: () => now });
+
+    const issued = sts.issued.at(-1);
+    expect(issued?.roleSessionName).toBe(SESSION_ID);
+    expect(JSON.parse(issued?.policy ?? '{}')).toEqual({
+      Version: '2012-10-17',
+      Statement: [
+        {
+          Effect: 'Allow',
+          Action: 's3:PutObject',
+          Resource: `arn:aws:s3:::${s3.bucket}/${launch.objectKey}`,
+        },
+      ],
+    });
+    const url = uploadUrl();
+    expect(url.searchParams.get('X-Amz-Credential')?.startsWith(`${issued?.accessKeyId}/`)).toBe(true);
+    expect(url.searchParams.get('X-Amz-Security-Token')).toBe(issued?.sessionToken);
+    const expiresAtMs = Math.floor(now / 1000) * 1000 + Number(url.searchParams.get('X-Amz-Expires')) * 1000;
+    expect(expiresAtMs).toBeLessThanOrEqual(issued?.expiration.getTime() ?? 0);
+    expect(url.searchParams.get('X-Amz-Expires')).toBe(String(60 + 30 + 900));
+  });
+
+  it('gives a URL s3rver takes an upload through, token and all', async () => {
+    await launchSession(state);
+    const body = randomBytes(4096);
+
+    const put = await fetch(uploadUrl(), {
+      method: 'PUT',
+      body,
+      headers: { 'content-type': 'application/gzip' },
+    });
+
+    expect(put.status).toBe(200);
+    const reader = new S3Client({
+      endpoint: s3.endpoint,
+      forcePathStyle: true,
+      region: 'xx-test-1',
+      credentials,
+    });
+    try {
+      const got = await reader.send(
+        new GetObjectCommand({ Bucket: s3.bucket, Key: `sessions/${SESSION_ID}/artifact.pcap.gz` }),
+      );
+      expect(Buffer.from(await got.Body!.transformToByteArray()).equals(body)).toBe(true);
+    } finally {
+      reader.destroy();
+    }
+  });
+
+  it('fails typed, naming sts:AssumeRole, when the stand-in denies the role', async () => {
+    process.env.UPLOAD_ROLE_ARN = 'arn:aws:iam::000000000000:role/not-trusted';
+
+    const error = await caught(() => launchSession(state));
+
+    expect(error).toMatchObject({
+      code: 'AWS_ERROR',
+      message: expect.stringMatching(/^sts:AssumeRole failed: AccessDenied: /),
+    });
+    expect(ssm).toHaveReceivedCommandTimes(SendCommandCommand, 0);
+  });
+});
