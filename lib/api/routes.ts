@@ -16,6 +16,7 @@ function apiConfig(): ApiConfig & DoctorConfig {
       maxDurationSeconds: numberEnv('MAX_DURATION_SECONDS', 900),
       maxBytes: numberEnv('MAX_BYTES', 1e9),
     },
+    requireReason: optionalEnv('REQUIRE_REASON', 'false') === 'true',
     // Only POST /doctor reads it, and reports its absence as a failed check rather than a 502.
     toolboxImage: optionalEnv('TOOLBOX_IMAGE', '') || undefined,
   };

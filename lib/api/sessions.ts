@@ -26,6 +26,8 @@ export interface ApiConfig {
   stateMachineArn: string;
   bucket: string;
   limits: SessionLimits;
+  /** Deploy-time setting: every session must say why (recorded for audit). */
+  requireReason?: boolean;
 }
 
 /** A session summary, as `GET /sessions` lists them. */
@@ -47,6 +49,15 @@ export async function startSession(
 ): Promise<{ sessionId: string; status: SessionStatus }> {
   const spec = parseSessionRequest(body, config.limits);
   parseTaskRef(spec.target.task, spec.target.cluster); // INVALID_TASK_ARN before anything starts
+  if (config.requireReason && !spec.reason?.trim()) {
+    throw new DebugTaskError(
+      'INVALID_ARGUMENT',
+      'This deployment of debug-task requires a reason for every session.',
+      {
+        hint: 'Say why with --reason, e.g. --reason \'INC-1234 timeouts to payments\' (POST /sessions: "reason").',
+      },
+    );
+  }
   const sessionId = newSessionId();
   const input: ExecutionInput = { sessionId, spec, requestedAt: new Date().toISOString(), caller };
   await call('states:StartExecution', () =>

@@ -9,6 +9,7 @@ import type { DebugTaskStackProps, ToolboxPlatform } from './stack-props';
  *   allowedClusters       comma-separated cluster names, or a JSON array in cdk.json (default: any)
  *   maxDurationSeconds, maxBytes, maxSessionsPerHost, graceSeconds, artifactRetentionDays,
  *   hostCpus, hostMemoryMb, hostPidsLimit, sweepIntervalMinutes
+ *   requireReason         true | false: every session must give --reason (default false)
  *
  * Only the shape is checked here (a number is a number); the stack checks the values.
  */
@@ -36,8 +37,19 @@ export function stackPropsFromContext(node: Node): DebugTaskStackProps {
     toolboxImage: contextString(node, 'toolboxImage'),
     toolboxPlatform: contextString(node, 'toolboxPlatform') as ToolboxPlatform | undefined,
     allowedClusters: contextList(node, 'allowedClusters'),
+    requireReason: contextBoolean(node, 'requireReason'),
     ...numbers,
   };
+}
+
+/** `-c requireReason=true` gives a string, cdk.json a JSON boolean: both are accepted. */
+function contextBoolean(node: Node, key: string): boolean | undefined {
+  const value = contextValue(node, key);
+  if (value === undefined || typeof value === 'boolean') return value;
+  if (value === 'true' || value === 'false') return value === 'true';
+  throw new Error(
+    `Context ${key} must be true or false (got ${JSON.stringify(value)}); e.g. -c ${key}=true.`,
+  );
 }
 
 /** `-c key=` (an empty string) means unset, like an absent key. */

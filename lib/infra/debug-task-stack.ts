@@ -96,6 +96,7 @@ export class DebugTaskStack extends Stack {
       BUCKET_NAME: bucket.bucketName,
       MAX_DURATION_SECONDS: String(settings.maxDurationSeconds),
       MAX_BYTES: String(settings.maxBytes),
+      REQUIRE_REASON: String(settings.requireReason),
       // POST /doctor runs Resolve's checks and reports whether the image is pinned.
       ALLOWED_CLUSTERS: settings.allowedClusters.join(','),
       TOOLBOX_IMAGE: toolbox.imageUri,

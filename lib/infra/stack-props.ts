@@ -109,6 +109,14 @@ export interface DebugTaskStackProps extends StackProps {
    * @default 15
    */
   readonly sweepIntervalMinutes?: number;
+
+  /**
+   * Whether every session must say why (`--reason`, the `reason` of POST /sessions). The reason is
+   * recorded in the session's manifest in S3 and as a label on the toolbox container.
+   *
+   * @default false
+   */
+  readonly requireReason?: boolean;
 }
 
 /** The props with every default applied and every value checked. */
@@ -126,6 +134,7 @@ export interface DebugTaskSettings {
   readonly hostMemoryMb: number;
   readonly hostPidsLimit: number;
   readonly sweepIntervalMinutes: number;
+  readonly requireReason: boolean;
 }
 
 export const STACK_DEFAULTS = {
@@ -197,6 +206,7 @@ export function resolveSettings(props: DebugTaskStackProps): DebugTaskSettings {
       props.hostPidsLimit ?? STACK_DEFAULTS.hostPidsLimit,
     ),
     sweepIntervalMinutes: resolveSweepInterval(props.sweepIntervalMinutes),
+    requireReason: props.requireReason ?? false,
   };
 }
 
