@@ -125,7 +125,9 @@ export interface ErrorBody {
  * terminal escapes) come out escaped and the message stays one printable line; cut at `max`.
  */
 export function quoted(value: string, max = 80): string {
-  return JSON.stringify(value.length > max ? `${value.slice(0, max)}…` : value);
+  const json = JSON.stringify(value.length > max ? `${value.slice(0, max)}…` : value);
+  // JSON escapes C0 controls but not DEL and the C1 range (U+0085, U+009B CSI...), which terminals act on.
+  return json.replace(/[\u007f-\u009f]/g, (ch) => `\\u${ch.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
 export function isErrorCode(value: unknown): value is ErrorCode {

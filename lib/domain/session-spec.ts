@@ -1,4 +1,4 @@
-import { DebugTaskError, type ErrorCode } from './errors';
+import { DebugTaskError, quoted, type ErrorCode } from './errors';
 import { HOST_PARAMS, hostParamRegExp } from './params';
 import { TOOLS, TOOL_NAMES, isToolName, type ToolName } from './tools';
 import * as z from './zod';
@@ -135,6 +135,5 @@ function valueAt(body: unknown, path: PropertyKey[]): unknown {
 function show(value: unknown): string {
   const text = typeof value === 'string' ? value : JSON.stringify(value);
   if (text === undefined) return 'nothing';
-  const clean = JSON.stringify(text.length > 80 ? `${text.slice(0, 80)}…` : text);
-  return clean;
+  return quoted(text);
 }

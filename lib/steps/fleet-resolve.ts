@@ -12,7 +12,7 @@ import {
   type SSMClient,
 } from '@aws-sdk/client-ssm';
 import { clusterNameOf } from '../domain/arn';
-import { DebugTaskError, type ErrorCode } from '../domain/errors';
+import { DebugTaskError, quoted, type ErrorCode } from '../domain/errors';
 import type { ResolvedTarget } from '../domain/session';
 import { awsCall, sdkErrorInfo, translateAwsError } from './aws-errors';
 import { ecsClient, ssmClient } from './clients';
@@ -251,7 +251,7 @@ function checkInput(input: FleetInput): { cluster: string; service: string; maxT
   if (!NAME.test(cluster) && !CLUSTER_ARN.test(cluster)) {
     throw new DebugTaskError(
       'INVALID_ARGUMENT',
-      `--cluster "${cluster}" is neither a cluster name nor a cluster ARN.`,
+      `--cluster ${quoted(cluster)} is neither a cluster name nor a cluster ARN.`,
       {
         hint: 'Give the cluster name (e.g. prod-web) or its ARN (arn:aws:ecs:REGION:ACCOUNT:cluster/NAME).',
         details: { cluster },
@@ -262,7 +262,7 @@ function checkInput(input: FleetInput): { cluster: string; service: string; maxT
   if (!arn && !NAME.test(input.service)) {
     throw new DebugTaskError(
       'INVALID_ARGUMENT',
-      `--service "${input.service}" is neither a service name nor a service ARN.`,
+      `--service ${quoted(input.service)} is neither a service name nor a service ARN.`,
       {
         hint: 'Give the service name (e.g. web) or its ARN (arn:aws:ecs:REGION:ACCOUNT:service/CLUSTER/NAME).',
         details: { service: input.service },
@@ -272,7 +272,7 @@ function checkInput(input: FleetInput): { cluster: string; service: string; maxT
   if (arn?.[1] && arn[1] !== clusterNameOf(cluster)) {
     throw new DebugTaskError(
       'INVALID_ARGUMENT',
-      `The service ARN names cluster "${arn[1]}" but --cluster says "${cluster}".`,
+      `The service ARN names cluster ${quoted(arn[1])} but --cluster says ${quoted(cluster)}.`,
       { hint: 'Give the cluster the service runs in.', details: { arnCluster: arn[1], cluster } },
     );
   }
