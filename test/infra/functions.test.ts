@@ -60,6 +60,7 @@ describe('functions', () => {
         'BUCKET_NAME',
         'MAX_BYTES',
         'MAX_DURATION_SECONDS',
+        'REQUIRE_REASON',
         'STATE_MACHINE_ARN',
         'TOOLBOX_IMAGE',
       ].sort(),
@@ -69,6 +70,7 @@ describe('functions', () => {
       MAX_BYTES: '500000000',
       ALLOWED_CLUSTERS: 'prod,staging',
       TOOLBOX_IMAGE: PINNED_IMAGE,
+      REQUIRE_REASON: 'false',
     });
     expect(flat(environmentOf('api').STATE_MACHINE_ARN)).toMatch(/^<Sessions[0-9A-F]{8}>$/);
   });
