@@ -94,7 +94,7 @@ export function evaluateTargets(results: BenchResults): TargetRow[] {
   const before = raw(results, 'session', 'callsBeforeSendCommand');
   rows.push({
     figure: '3. AWS calls of one session before SendCommand',
-    measured: `${fmt(cs, 0)}${Array.isArray(before) && before.length ? ` (${before.join(', ')})` : ''}`,
+    measured: `${fmt(cs, 0)}${describeCallsBefore(before)}`,
     target: `${TARGETS.callsSingleSession}`,
     met: atMost(cs, TARGETS.callsSingleSession),
   });
@@ -169,4 +169,13 @@ export function exitCode(results: BenchResults, failOnMiss: boolean): number {
   if (Object.keys(results.errors).length > 0) return 1;
   if (failOnMiss && (results.targets ?? evaluateTargets(results)).some((row) => row.met === false)) return 3;
   return 0;
+}
+
+/** The target's lookups in brackets; Launch's upload-credential call named apart (not a lookup). */
+function describeCallsBefore(before: unknown): string {
+  if (!Array.isArray(before) || before.length === 0) return '';
+  const calls = before.map(String);
+  const lookups = calls.filter((c) => !c.startsWith('sts:'));
+  const credentials = calls.filter((c) => c.startsWith('sts:'));
+  return ` (${lookups.join(', ')})${credentials.length ? `, then ${credentials.join(', ')} for the upload credentials` : ''}`;
 }
