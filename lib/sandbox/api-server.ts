@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { Sha256 } from '@aws-crypto/sha256-js';
 import { SignatureV4 } from '@smithy/signature-v4';
 import type { APIGatewayProxyEventV2WithIAMAuthorizer, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import { readBody } from './http-body';
 
 /**
  * The HTTP API in front of the api function, on loopback: API Gateway's payload format 2.0 and its
@@ -66,7 +67,11 @@ async function handle(
   options: ApiServerOptions,
   signer: SignatureV4,
 ): Promise<APIGatewayProxyStructuredResultV2> {
-  const body = await readBody(req);
+  const body = await readBody(
+    req,
+    10 * 1024 * 1024,
+    () => new Error('The request body is over 10 MB, the HTTP API limit.'),
+  );
   const url = new URL(req.url ?? '/', 'http://127.0.0.1');
   if (!(await signatureVerifies(req, url, body, signer))) {
     return { statusCode: 403, body: JSON.stringify({ message: 'Forbidden' }) };
@@ -151,13 +156,4 @@ async function signatureVerifies(
     { signingDate },
   );
   return expected.headers.authorization === authorization;
-}
-
-function readBody(req: IncomingMessage): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    req.on('error', reject);
-  });
 }

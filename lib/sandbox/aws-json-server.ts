@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { awsJson, readBody } from './http-body';
 
 /**
  * A server for the AWS JSON 1.1 protocol as SDK v3 clients speak it: `POST /`, the operation in
@@ -64,7 +65,13 @@ export async function startJsonServer(
     }
     onCall(service.service, action);
     try {
-      const input = parseBody(await readBody(req));
+      const input = parseBody(
+        await readBody(
+          req,
+          MAX_BODY_BYTES,
+          () => new AwsApiError('SerializationException', 'Request body too large.', 413),
+        ),
+      );
       const handler = Object.hasOwn(service.actions, action) ? service.actions[action] : undefined;
       if (!handler)
         throw new AwsApiError('UnknownOperationException', `${action} is not implemented by the stand-in.`);
@@ -86,22 +93,6 @@ export async function startJsonServer(
   return { endpoint: `http://127.0.0.1:${port}`, close: () => closeServer(server) };
 }
 
-function readBody(req: IncomingMessage): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > MAX_BODY_BYTES) {
-        req.destroy();
-        reject(new AwsApiError('SerializationException', 'Request body too large.', 413));
-      } else chunks.push(chunk);
-    });
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    req.on('error', reject);
-  });
-}
-
 function parseBody(body: string): JsonObject {
   if (body.trim() === '') return {};
   let parsed: unknown;
@@ -117,11 +108,7 @@ function parseBody(body: string): JsonObject {
 }
 
 function send(res: ServerResponse, status: number, body: unknown): void {
-  // The protocol's timestamps are epoch seconds; `this[key]` is the value before Date#toJSON ran.
-  const text = JSON.stringify(body ?? {}, function (this: JsonObject, key, value: unknown) {
-    const raw = this[key];
-    return raw instanceof Date ? raw.getTime() / 1000 : value;
-  });
+  const text = awsJson(body);
   res.writeHead(status, {
     'content-type': 'application/x-amz-json-1.1',
     'content-length': Buffer.byteLength(text),

@@ -12,6 +12,7 @@ import type { AddressInfo } from 'node:net';
 import { ExecutionStore, SfnServiceError } from './sfn-executions';
 import type { TaskHandler } from './sfn-tasks';
 import { SANDBOX_ACCOUNT_ID } from './template';
+import { awsJson, readBody } from './http-body';
 
 export type { TaskHandler } from './sfn-tasks';
 
@@ -100,7 +101,7 @@ async function handle(
   actions: Record<string, Action>,
   calls: StepFunctionsStandIn['calls'],
 ): Promise<void> {
-  const body = await readBody(req);
+  const body = await readBody(req, MAX_BODY_BYTES, () => new Error('The request body is over 1 MiB.'));
   const target = String(req.headers['x-amz-target'] ?? '');
   const action = target.startsWith('AWSStepFunctions.') ? target.slice('AWSStepFunctions.'.length) : '';
   if (req.method !== 'POST' || !Object.hasOwn(actions, action)) {
@@ -140,11 +141,7 @@ function errorBody(type: string, error: unknown): Record<string, string> {
 }
 
 function reply(res: ServerResponse, status: number, body: unknown): void {
-  // Timestamps travel as epoch seconds (the protocol's default); Dates become numbers here.
-  const json = JSON.stringify(body ?? {}, function (this: Record<string, unknown>, key, value: unknown) {
-    const raw = this[key];
-    return raw instanceof Date ? raw.getTime() / 1000 : value;
-  });
+  const json = awsJson(body);
   res.writeHead(status, {
     'content-type': 'application/x-amz-json-1.0',
     'content-length': Buffer.byteLength(json),
@@ -155,23 +152,6 @@ function reply(res: ServerResponse, status: number, body: unknown): void {
 
 // Far above any valid request (an execution input is at most 256 KiB), far below trouble.
 const MAX_BODY_BYTES = 1024 * 1024;
-
-function readBody(req: IncomingMessage): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size <= MAX_BODY_BYTES) chunks.push(chunk);
-      else {
-        req.destroy();
-        reject(new Error('The request body is over 1 MiB.'));
-      }
-    });
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    req.on('error', reject);
-  });
-}
 
 function str(value: unknown): string | undefined {
   return typeof value === 'string' ? value : undefined;

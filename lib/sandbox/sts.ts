@@ -1,6 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { readBody } from './http-body';
 
 /**
  * The STS stand-in of the local sandbox: `AssumeRole` of the upload role, which Launch calls once per
@@ -169,7 +170,13 @@ export async function startStsStandIn(opts: StsStandInOptions): Promise<StsStand
       return sendError(res, new StsError('InvalidAction', `${req.method} is not supported.`));
     }
     try {
-      const form = new URLSearchParams(await readBody(req));
+      const form = new URLSearchParams(
+        await readBody(
+          req,
+          MAX_BODY_BYTES,
+          () => new StsError('ValidationError', 'Request body too large.', 413),
+        ),
+      );
       const action = form.get('Action') ?? '';
       const input = Object.fromEntries([...form].filter(([key]) => key !== 'Action' && key !== 'Version'));
       calls.push({ service: 'sts', action, input });
@@ -203,22 +210,6 @@ function validation(member: string, constraint: string): StsError {
     'ValidationError',
     `1 validation error detected: Value at '${member}' failed to satisfy constraint: ${constraint}`,
   );
-}
-
-function readBody(req: IncomingMessage): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > MAX_BODY_BYTES) {
-        req.destroy();
-        reject(new StsError('ValidationError', 'Request body too large.', 413));
-      } else chunks.push(chunk);
-    });
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    req.on('error', reject);
-  });
 }
 
 function send(res: ServerResponse, status: number, body: string): void {
