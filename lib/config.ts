@@ -33,3 +33,12 @@ export function numberEnv(name: string, fallback: number): number {
 export function s3ForcePathStyle(): boolean {
   return process.env.AWS_S3_FORCE_PATH_STYLE === 'true';
 }
+
+/**
+ * What every S3 client of ours shares. WHEN_REQUIRED: since SDK 3.729 presigned PUTs would
+ * otherwise bake in an empty-body CRC32 and real uploads fail; hashes are checked end to end by
+ * the runner's sha256 instead. Path style for S3-compatible stand-ins (see s3ForcePathStyle).
+ */
+export function s3ClientConfig(): { requestChecksumCalculation: 'WHEN_REQUIRED'; forcePathStyle: boolean } {
+  return { requestChecksumCalculation: 'WHEN_REQUIRED', forcePathStyle: s3ForcePathStyle() };
+}

@@ -1,6 +1,6 @@
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { S3Client } from '@aws-sdk/client-s3';
-import { s3ForcePathStyle } from '../config';
+import { s3ClientConfig } from '../config';
 
 /**
  * The api function's SDK clients: created once per container, on first use (no network at import),
@@ -17,11 +17,7 @@ export function apiClients(): ApiClients {
   clients ??= {
     sfn: new SFNClient({}),
     // WHEN_REQUIRED: presigned URLs carry no checksum parameters; the CLI checks the runner's sha256 itself.
-    s3: new S3Client({
-      requestChecksumCalculation: 'WHEN_REQUIRED',
-      responseChecksumValidation: 'WHEN_REQUIRED',
-      forcePathStyle: s3ForcePathStyle(),
-    }),
+    s3: new S3Client({ ...s3ClientConfig(), responseChecksumValidation: 'WHEN_REQUIRED' }),
   };
   return clients;
 }

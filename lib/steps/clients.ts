@@ -2,7 +2,7 @@ import { ECSClient } from '@aws-sdk/client-ecs';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import { STSClient } from '@aws-sdk/client-sts';
-import { s3ForcePathStyle } from '../config';
+import { s3ClientConfig } from '../config';
 
 /**
  * One SDK client per service, shared by every step of a warm Lambda.
@@ -37,10 +37,7 @@ export function ssmClient(): SSMClient {
  * S3-compatible stand-ins on loopback (see lib/config.ts).
  */
 export function s3Client(): S3Client {
-  return (clients.s3 ??= new S3Client({
-    requestChecksumCalculation: 'WHEN_REQUIRED',
-    forcePathStyle: s3ForcePathStyle(),
-  }));
+  return (clients.s3 ??= new S3Client(s3ClientConfig()));
 }
 
 export function stsClient(): STSClient {
@@ -62,11 +59,7 @@ export interface SessionCredentials {
  * (no checksum baked into a presigned PUT, path style only for stand-ins).
  */
 export function presigningS3Client(credentials: SessionCredentials): S3Client {
-  return new S3Client({
-    credentials,
-    requestChecksumCalculation: 'WHEN_REQUIRED',
-    forcePathStyle: s3ForcePathStyle(),
-  });
+  return new S3Client({ ...s3ClientConfig(), credentials });
 }
 
 /** Replaces some clients (tests, the sandbox); the others are still created on first use. */
