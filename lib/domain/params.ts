@@ -39,8 +39,11 @@ function neededBySomeActions(valuePattern: string) {
   return { pattern: `^(${valuePattern.slice(1, -1)})?$`, valuePattern, default: '' } as const;
 }
 
-/** Session ids as debug-task makes them (newSessionId in session.ts): dt-<time>-<random>. */
-const SESSION_ID_PATTERN = '^dt-[a-z0-9]{8,20}-[a-z0-9]{4,12}$';
+/**
+ * Session ids as debug-task makes them (newSessionId in session.ts): dt-<time>-<random>; a fleet's
+ * child (one task of a service-wide session) adds -<4 digits> (childSessionId in fleet.ts).
+ */
+const SESSION_ID_PATTERN = '^dt-[a-z0-9]{8,20}-[a-z0-9]{4,12}(-[0-9]{4})?$';
 
 /**
  * Characters a BPF expression needs; `$`, quotes, backtick, `;`, `\` and newlines are not among them.
@@ -55,8 +58,8 @@ export const HOST_PARAMS = {
   sessionId: {
     ...neededBySomeActions(SESSION_ID_PATTERN),
     description:
-      'Session id made by debug-task (dt-<time>-<random>); names the toolbox container and S3 keys. Required by run and cleanup.',
-    maxChars: 40,
+      'Session id made by debug-task (dt-<time>-<random>, a fleet child adds -NNNN); names the toolbox container and S3 keys. Required by run, cleanup, fleet and reupload.',
+    maxChars: 45,
   },
   containerId: {
     ...neededBySomeActions('^[a-f0-9]{12,64}$'),
@@ -65,10 +68,10 @@ export const HOST_PARAMS = {
     maxChars: 64,
   },
   action: {
-    pattern: '^(run|cleanup|sweep)$',
+    pattern: '^(run|cleanup|sweep|fleet|reupload)$',
     description:
-      'run: start a session; cleanup: remove whatever is left of one (container, watchdog, work dir); sweep: remove every expired session of the host.',
-    maxChars: 7,
+      "run: start a session; fleet: run this host's share of a service-wide session (planUrl); cleanup: remove whatever is left of a session or fleet (container, watchdog, work dir); reupload: upload an artifact kept after a failed upload (uploadUrl); sweep: remove every expired session of the host.",
+    maxChars: 8,
     default: 'run',
   },
   tool: {
@@ -122,6 +125,26 @@ export const HOST_PARAMS = {
     description: 'Presigned S3 PUT URL for the artifact; empty keeps it on the host.',
     maxChars: 4300,
     default: '',
+  },
+  planUrl: {
+    // A presigned S3 GET URL of a fleet's plan (lib/domain/fleet.ts); same shape as uploadUrl.
+    pattern: '^(https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?/[A-Za-z0-9._~%/?&=+-]*)?$',
+    description: "Presigned S3 GET URL of a fleet session's plan (one line per target). Required by fleet.",
+    maxChars: 4300,
+    default: '',
+  },
+  startAt: {
+    ...neededBySomeActions('^[0-9]{10}$'),
+    description:
+      'Unix time at which the tool starts (a fleet starts every capture at once); empty starts at once.',
+    maxChars: 10,
+  },
+  allowHostNetwork: {
+    pattern: '^(true|false)$',
+    description:
+      "true lets a session run next to a container in the host's network mode (the capture then sees the host's traffic); otherwise such a target is refused.",
+    maxChars: 5,
+    default: 'false',
   },
   expiresAt: {
     ...neededBySomeActions('^[0-9]{10}$'),
