@@ -2,7 +2,7 @@ import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { GetExecutionHistoryCommand, SFNClient } from '@aws-sdk/client-sfn';
 import { DebugTaskClient } from '../../lib/client/api-client';
-import type { SessionResult } from '../../lib/domain/session';
+import { isFleetResult, type SessionResult } from '../../lib/domain/session';
 import { startDemoTarget } from '../../lib/sandbox/demo-target';
 import { startSandbox } from '../../lib/sandbox/sandbox';
 import { BUILT_CLI, ROOT, ensureBuiltCli } from '../lib/build';
@@ -118,7 +118,7 @@ export async function sessionOverhead(ctx: SuiteContext): Promise<SessionBenchRe
       await removeSessionContainers(outcome.sessionId);
 
       const view = await client.getSession(outcome.sessionId);
-      const t = timingsOf(view.result);
+      const t = timingsOf(view.result && !isFleetResult(view.result) ? view.result : undefined);
       const history = await sfn.send(
         new GetExecutionHistoryCommand({
           executionArn: `${(process.env.STATE_MACHINE_ARN ?? '').replace(':stateMachine:', ':execution:')}:${outcome.sessionId}`,

@@ -12,7 +12,12 @@ import {
   type TargetCheckName,
 } from '../domain/doctor';
 import { isValidHostParam } from '../domain/params';
-import { parseSessionRequest, type SessionLimits, type SessionSpec } from '../domain/session-spec';
+import {
+  parseSessionRequest,
+  taskTargetOf,
+  type SessionLimits,
+  type SessionSpec,
+} from '../domain/session-spec';
 import { awsCall } from '../steps/aws-errors';
 import { resolveTarget } from '../steps/resolve';
 import { apiClients, type ApiClients } from './clients';
@@ -50,7 +55,8 @@ export async function runDoctor(
 export function parseDoctorRequest(body: unknown, limits: SessionLimits): SessionSpec {
   const fields = body !== null && typeof body === 'object' ? (body as Record<string, unknown>) : {};
   const spec = parseSessionRequest({ target: fields.target, tool: fields.tool ?? DEFAULT_TOOL }, limits);
-  parseTaskRef(spec.target.task, spec.target.cluster);
+  const target = taskTargetOf(spec); // doctor checks one task
+  parseTaskRef(target.task, target.cluster);
   return spec;
 }
 

@@ -11,13 +11,14 @@ import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { parseTaskRef } from '../domain/arn';
 import { DebugTaskError, fromStepFunctionsFailure } from '../domain/errors';
 import { HOST_PARAMS, hostParamRegExp } from '../domain/params';
-import { parseSessionRequest, type SessionLimits } from '../domain/session-spec';
+import { isServiceTarget, parseSessionRequest, type SessionLimits } from '../domain/session-spec';
 import {
   newSessionId,
   sessionKeys,
   type ExecutionInput,
   type SessionResult,
   type SessionStatus,
+  type SessionSummary,
   type SessionView,
 } from '../domain/session';
 import { apiClients, type ApiClients } from './clients';
@@ -30,14 +31,6 @@ export interface ApiConfig {
   requireReason?: boolean;
 }
 
-/** A session summary, as `GET /sessions` lists them. */
-export interface SessionSummary {
-  sessionId: string;
-  status: SessionStatus;
-  startedAt?: string;
-  stoppedAt?: string;
-}
-
 const DOWNLOAD_URL_SECONDS = 3600;
 
 /** POST /sessions: validate, then start the execution named after the new session. */
@@ -48,7 +41,8 @@ export async function startSession(
   clients: ApiClients = apiClients(),
 ): Promise<{ sessionId: string; status: SessionStatus }> {
   const spec = parseSessionRequest(body, config.limits);
-  parseTaskRef(spec.target.task, spec.target.cluster); // INVALID_TASK_ARN before anything starts
+  // INVALID_TASK_ARN before anything starts
+  if (!isServiceTarget(spec.target)) parseTaskRef(spec.target.task, spec.target.cluster);
   if (config.requireReason && !spec.reason?.trim()) {
     throw new DebugTaskError(
       'INVALID_ARGUMENT',

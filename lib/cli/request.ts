@@ -23,7 +23,7 @@ export function buildSessionRequest(
     ...(flags.reason !== undefined && { reason: flags.reason }),
   };
   const spec = parseSessionRequest(request);
-  parseTaskRef(target.task, target.cluster);
+  if (target.task !== undefined) parseTaskRef(target.task, target.cluster);
   // Send the defaults we validated against, so the CLI can show a countdown of the real duration.
   return { ...request, durationSeconds: spec.durationSeconds, maxBytes: spec.maxBytes };
 }

@@ -3,7 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { DebugTaskClient } from '../client/api-client';
 import { DebugTaskError, errorFromBody } from '../domain/errors';
 import type { SessionRequest } from '../domain/session-spec';
-import type { SessionResult, SessionView } from '../domain/session';
+import { isFleetResult, type SessionResult, type SessionView } from '../domain/session';
 import { TOOLS, isToolName } from '../domain/tools';
 import { downloadArtifact } from './download';
 import type { Progress } from './progress';
@@ -129,7 +129,7 @@ async function finishSession(
   options: RunOptions,
   startedAt: number,
 ): Promise<SessionOutcome> {
-  if (view.status !== 'SUCCEEDED' || !view.result || !view.downloadUrl) {
+  if (view.status !== 'SUCCEEDED' || !view.result || isFleetResult(view.result) || !view.downloadUrl) {
     throw view.error
       ? errorFromBody(view.error)
       : new DebugTaskError('AWS_ERROR', `Session ${view.sessionId} ended ${view.status} without a result.`);

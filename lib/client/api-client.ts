@@ -4,7 +4,10 @@ import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from '@smit
 import type { DoctorReport, DoctorRequest } from '../domain/doctor';
 import { DebugTaskError, errorFromBody, type ErrorBody } from '../domain/errors';
 import type { SessionRequest } from '../domain/session-spec';
-import type { SessionStatus, SessionView } from '../domain/session';
+import type { FleetPreview } from '../domain/fleet';
+import type { SessionStatus, SessionSummary, SessionView } from '../domain/session';
+
+export type { SessionSummary };
 
 /**
  * Typed client of the deployment API (HTTP API with IAM auth): what the CLI uses, and what a
@@ -22,13 +25,6 @@ export interface DebugTaskClientOptions {
   credentials?: AwsCredentialIdentity | AwsCredentialIdentityProvider;
   /** Per-request timeout in ms. */
   timeoutMs?: number;
-}
-
-export interface SessionSummary {
-  sessionId: string;
-  status: SessionStatus;
-  startedAt?: string;
-  stoppedAt?: string;
 }
 
 export class DebugTaskClient {
@@ -55,6 +51,11 @@ export class DebugTaskClient {
 
   startSession(request: SessionRequest): Promise<{ sessionId: string; status: SessionStatus }> {
     return this.request('POST', 'sessions', request);
+  }
+
+  /** What a service target resolves to now (tasks, hosts, skipped); nothing is started. */
+  previewFleet(request: SessionRequest): Promise<FleetPreview> {
+    return this.request('POST', 'sessions/preview', request);
   }
 
   getSession(sessionId: string): Promise<SessionView> {

@@ -7,11 +7,23 @@ import * as z from './zod';
  * What a caller asks for (POST /sessions body, and what the CLI builds from its flags).
  * Validated once here, by the API handler and by the CLI before anything is sent.
  */
+/** An ECS name (service, cluster) or an ARN of one: what ListTasks accepts. */
+const NAME_OR_ARN =
+  /^([A-Za-z0-9_-]{1,255}|arn:aws[a-z-]*:ecs:[a-z0-9-]+:[0-9]{12}:(service|cluster)\/[A-Za-z0-9_/-]{1,512})$/;
+
+/** A service-wide session's default and largest number of tasks (the fleet resolver's cap). */
+export const DEFAULT_MAX_TASKS = 100;
+export const MAX_FLEET_TASKS = 1000;
+
 export const SessionRequestSchema = z.object({
+  // One task (`task`, with `cluster` for a bare id or an old-format ARN), or every running task of
+  // a service (`service` + `cluster`, at most `maxTasks`): exactly one of task and service.
   target: z.object({
-    task: z.string().check(z.minLength(1), z.maxLength(300)),
+    task: z.optional(z.string().check(z.minLength(1), z.maxLength(300))),
+    service: z.optional(z.string().check(z.regex(NAME_OR_ARN, 'use a service name or ARN'))),
     cluster: z.optional(z.string().check(z.minLength(1), z.maxLength(300))),
     container: z.optional(z.string().check(z.regex(/^[A-Za-z0-9_-]{1,255}$/))),
+    maxTasks: z.optional(z.number().check(z.int())),
   }),
   tool: z.string(),
   durationSeconds: z.optional(z.number().check(z.int())),
@@ -36,8 +48,42 @@ export const SessionRequestSchema = z.object({
 export type SessionRequest = z.infer<typeof SessionRequestSchema>;
 
 /** A request with every default applied and every limit checked: what the state machine runs. */
+export interface TaskTarget {
+  task: string;
+  cluster?: string;
+  container?: string;
+}
+
+/** Every running task of a service (a fleet session, lib/domain/fleet.ts). */
+export interface ServiceTarget {
+  service: string;
+  cluster: string;
+  container?: string;
+  maxTasks: number;
+}
+
+export function isServiceTarget(target: TaskTarget | ServiceTarget): target is ServiceTarget {
+  return 'service' in target;
+}
+
+/** The spec's task target; a service target here is a caller's bug, told as INVALID_ARGUMENT. */
+/** A target in a few words, for humans: the task, or `service S (cluster C)`. */
+export function describeTarget(target: TaskTarget | ServiceTarget): string {
+  return isServiceTarget(target) ? `service ${target.service} (cluster ${target.cluster})` : target.task;
+}
+
+export function taskTargetOf(spec: SessionSpec): TaskTarget {
+  if (isServiceTarget(spec.target)) {
+    throw new DebugTaskError(
+      'INVALID_ARGUMENT',
+      `This step takes one task, not the service ${quoted(spec.target.service)}.`,
+    );
+  }
+  return spec.target;
+}
+
 export interface SessionSpec {
-  target: { task: string; cluster?: string; container?: string };
+  target: TaskTarget | ServiceTarget;
   tool: ToolName;
   durationSeconds: number;
   maxBytes: number;
@@ -87,6 +133,7 @@ export function parseSessionRequest(body: unknown, limits: SessionLimits = DEFAU
     });
   }
   const tool = TOOLS[req.tool];
+  const target = parseTarget(req.target);
   const maxDuration = Math.min(tool.maxDurationSeconds, limits.maxDurationSeconds);
   const durationSeconds = req.durationSeconds ?? Math.min(tool.defaultDurationSeconds, maxDuration);
   if (durationSeconds < 1 || durationSeconds > maxDuration) {
@@ -111,7 +158,7 @@ export function parseSessionRequest(body: unknown, limits: SessionLimits = DEFAU
     });
   }
   return {
-    target: req.target,
+    target,
     tool: tool.name,
     durationSeconds,
     maxBytes,
@@ -120,6 +167,47 @@ export function parseSessionRequest(body: unknown, limits: SessionLimits = DEFAU
     snaplen: req.snaplen ?? Number(HOST_PARAMS.snaplen.default),
     ...(req.reason !== undefined && { reason: req.reason }),
   };
+}
+
+function parseTarget(target: SessionRequest['target']): TaskTarget | ServiceTarget {
+  const { task, service, cluster, container, maxTasks } = target;
+  if ((task === undefined) === (service === undefined)) {
+    throw new DebugTaskError(
+      'INVALID_ARGUMENT',
+      'Give either one task or one service as the target, not both or neither.',
+      {
+        hint: 'debug-task <task> ... for one task; debug-task --service NAME --cluster C ... for every task of a service.',
+      },
+    );
+  }
+  if (service === undefined) {
+    if (maxTasks !== undefined) {
+      throw new DebugTaskError('INVALID_ARGUMENT', 'maxTasks applies to a service target only.', {
+        hint: 'Drop --max-tasks, or target a service with --service.',
+      });
+    }
+    return {
+      task: task as string,
+      ...(cluster !== undefined && { cluster }),
+      ...(container !== undefined && { container }),
+    };
+  }
+  if (cluster === undefined) {
+    throw new DebugTaskError('INVALID_ARGUMENT', `The service ${quoted(service)} needs its cluster.`, {
+      hint: 'Add --cluster NAME.',
+    });
+  }
+  const cap = maxTasks ?? DEFAULT_MAX_TASKS;
+  if (cap < 1 || cap > MAX_FLEET_TASKS) {
+    throw new DebugTaskError(
+      'INVALID_ARGUMENT',
+      `maxTasks must be 1 to ${MAX_FLEET_TASKS}; ${cap} was asked for.`,
+      {
+        details: { received: cap, max: MAX_FLEET_TASKS },
+      },
+    );
+  }
+  return { service, cluster, ...(container !== undefined && { container }), maxTasks: cap };
 }
 
 function valueAt(body: unknown, path: PropertyKey[]): unknown {

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { ArtifactFormat, ToolName } from './tools';
 import type { SessionSpec } from './session-spec';
 import type { ErrorBody } from './errors';
+import type { FleetResult } from './fleet';
 
 /**
  * The contract between the API, the state machine's steps and the CLI.
@@ -134,10 +135,31 @@ export interface SessionView {
   startedAt?: string;
   stoppedAt?: string;
   input?: ExecutionInput;
-  result?: SessionResult;
-  /** Presigned GET URL of the artifact, when SUCCEEDED. */
+  /** A single session's SessionResult, or a fleet's FleetResult (`kind: 'fleet'`). */
+  result?: SessionResult | FleetResult;
+  /** Presigned GET URL of the artifact, when a single session SUCCEEDED. */
   downloadUrl?: string;
+  /** A fleet's presigned GET URLs, one per succeeded child, keyed by the child's session id. */
+  downloadUrls?: Record<string, string>;
   error?: ErrorBody;
+}
+
+export function isFleetResult(result: SessionResult | FleetResult): result is FleetResult {
+  return (result as FleetResult).kind === 'fleet';
+}
+
+/** One row of GET /sessions (newest first). */
+export interface SessionSummary {
+  sessionId: string;
+  status: SessionStatus;
+  startedAt?: string;
+  stoppedAt?: string;
+  /** `describeTarget` of the request: the task, or `service S (cluster C)`. */
+  target?: string;
+  tool?: string;
+  /** Who asked (IAM ARN from the API's IAM context). */
+  caller?: string;
+  kind?: 'task' | 'fleet';
 }
 
 /** S3 key layout: one prefix per session. */

@@ -89,9 +89,8 @@ export interface FleetResolution {
   calls: Record<string, number>;
 }
 
-export const DEFAULT_MAX_TASKS = 100;
-/** Hard ceiling on --max-tasks: the target fleet (1,000 tasks), 20 SendCommand batches at most. */
-export const MAX_FLEET_TASKS = 1000;
+import { DEFAULT_MAX_TASKS, MAX_FLEET_TASKS } from '../domain/session-spec';
+export { DEFAULT_MAX_TASKS, MAX_FLEET_TASKS };
 /** Concurrent calls of one kind (DescribeTasks batches, ...): keeps a fan-out under ECS/SSM token buckets. */
 const CONCURRENCY = 4;
 

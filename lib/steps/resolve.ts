@@ -4,6 +4,7 @@ import { clusterNameOf, parseTaskRef, type TaskRef } from '../domain/arn';
 import type { TargetCheckName } from '../domain/doctor';
 import { DebugTaskError } from '../domain/errors';
 import type { ExecutionInput, ResolvedTarget } from '../domain/session';
+import { taskTargetOf } from '../domain/session-spec';
 import { awsCall } from './aws-errors';
 import { ecsClient, ssmClient } from './clients';
 import {
@@ -48,7 +49,8 @@ export async function resolveTarget(
   input: ResolveInput,
   observer: ResolveObserver = {},
 ): Promise<ResolvedTarget> {
-  const ref = parseTaskRef(input.spec.target.task, input.spec.target.cluster);
+  const target = taskTargetOf(input.spec);
+  const ref = parseTaskRef(target.task, target.cluster);
   const cluster = ref.cluster ?? 'default';
   const check = checkpoint(observer);
 

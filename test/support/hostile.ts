@@ -2,7 +2,7 @@ import { readdirSync } from 'node:fs';
 import fc from 'fast-check';
 import { parseTaskRef } from '../../lib/domain/arn';
 import { HOST_PARAMS, isValidHostParam, type HostParamName } from '../../lib/domain/params';
-import type { SessionSpec } from '../../lib/domain/session-spec';
+import { taskTargetOf, type SessionSpec } from '../../lib/domain/session-spec';
 
 /**
  * The one hostile corpus of the "no injection" tests (API, CLI request building, the state
@@ -172,6 +172,7 @@ export function expectHostSafe(spec: SessionSpec): void {
     .filter(([field, value]) => !isValidHostParam(field as HostParamName, String(value)))
     .map(([field]) => field);
   expect(misfits).toEqual([]);
-  expect(() => parseTaskRef(spec.target.task, spec.target.cluster)).not.toThrow();
+  const target = taskTargetOf(spec);
+  expect(() => parseTaskRef(target.task, target.cluster)).not.toThrow();
   if (spec.target.container !== undefined) expect(spec.target.container).toMatch(/^[A-Za-z0-9_-]{1,255}$/);
 }

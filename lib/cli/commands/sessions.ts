@@ -1,3 +1,5 @@
+import { describeTarget } from '../../domain/session-spec';
+import { isFleetResult } from '../../domain/session';
 import { EXIT, errorFromBody } from '../../domain/errors';
 import { clientFor } from '../api-discovery';
 import type { ApiFlags } from '../main';
@@ -13,8 +15,9 @@ export async function statusCommand(sessionId: string, flags: ApiFlags, output: 
   } else {
     output.out.write(`${view.sessionId}  ${view.status}${view.phase ? `  (${view.phase})` : ''}\n`);
     if (view.input)
-      output.out.write(`target  ${view.input.spec.target.task}  tool ${view.input.spec.tool}\n`);
-    if (view.result) output.out.write(`artifact  ${view.result.artifact.s3Uri}\n`);
+      output.out.write(`target  ${describeTarget(view.input.spec.target)}  tool ${view.input.spec.tool}\n`);
+    if (view.result && isFleetResult(view.result)) output.out.write(`manifest  ${view.result.manifestUri}\n`);
+    else if (view.result) output.out.write(`artifact  ${view.result.artifact.s3Uri}\n`);
     if (view.error)
       output.out.write(`error ${view.error.code}: ${view.error.message}\n  hint: ${view.error.hint}\n`);
   }
