@@ -3,6 +3,7 @@ import { DebugTaskError, EXIT } from '../domain/errors';
 import { numberEnv, optionalEnv, requireEnv } from '../config';
 import { logger } from '../log';
 import { runDoctor, type DoctorConfig } from './doctor';
+import { previewFleet } from './fleet';
 import { cancelSession, getSession, listSessions, startSession, type ApiConfig } from './sessions';
 
 let config: (ApiConfig & DoctorConfig) | undefined;
@@ -37,6 +38,8 @@ export async function handleApiRequest(
         logger.info('session started', { sessionId: started.sessionId, caller });
         return json(202, started);
       }
+      case 'POST /sessions/preview':
+        return json(200, await previewFleet(parseBody(event), cfg.limits));
       case 'GET /sessions':
         return json(200, {
           sessions: await listSessions(cfg, {

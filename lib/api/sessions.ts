@@ -11,8 +11,17 @@ import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { parseTaskRef } from '../domain/arn';
 import { DebugTaskError, fromStepFunctionsFailure } from '../domain/errors';
 import { HOST_PARAMS, hostParamRegExp } from '../domain/params';
-import { isServiceTarget, parseSessionRequest, type SessionLimits } from '../domain/session-spec';
 import {
+  describeTarget,
+  isServiceTarget,
+  parseSessionRequest,
+  type SessionLimits,
+} from '../domain/session-spec';
+import type { FleetResult } from '../domain/fleet';
+import { mapLimit } from '../steps/fleet-plan';
+import { fleetView } from './fleet';
+import {
+  isFleetResult,
   newSessionId,
   sessionKeys,
   type ExecutionInput,
@@ -83,7 +92,12 @@ export async function getSession(
   if (execution.status === 'RUNNING') {
     view.phase = await currentPhase(execution.executionArn!, clients);
   } else if (execution.status === 'SUCCEEDED' && execution.output) {
-    const result = JSON.parse(execution.output) as SessionResult;
+    const output = JSON.parse(execution.output) as SessionResult | FleetResult;
+    if (isFleetResult(output)) {
+      Object.assign(view, await fleetView(output, clients, DOWNLOAD_URL_SECONDS));
+      return view;
+    }
+    const result = output;
     view.result = result;
     view.downloadUrl = await getSignedUrl(
       clients.s3,
@@ -145,12 +159,30 @@ export async function listSessions(
       }),
     ),
   );
-  return (listed.executions ?? []).map((e) => ({
-    sessionId: e.name ?? '',
-    status: statusOf(e),
-    startedAt: e.startDate?.toISOString(),
-    stoppedAt: e.stopDate?.toISOString(),
-  }));
+  // ListExecutions carries no input: who asked for what comes from DescribeExecution, a few at once.
+  return mapLimit(listed.executions ?? [], 8, async (e) => {
+    const summary: SessionSummary = {
+      sessionId: e.name ?? '',
+      status: statusOf(e),
+      startedAt: e.startDate?.toISOString(),
+      stoppedAt: e.stopDate?.toISOString(),
+    };
+    let described: DescribeExecutionCommandOutput | undefined;
+    try {
+      described = await clients.sfn.send(new DescribeExecutionCommand({ executionArn: e.executionArn }));
+    } catch {
+      // A row without its target beats no list.
+    }
+    const input = described?.input ? (JSON.parse(described.input) as ExecutionInput) : undefined;
+    if (!input?.spec) return summary;
+    return {
+      ...summary,
+      target: describeTarget(input.spec.target),
+      tool: input.spec.tool,
+      caller: input.caller,
+      kind: isServiceTarget(input.spec.target) ? 'fleet' : 'task',
+    };
+  });
 }
 
 export function assertSessionId(value: string): string {

@@ -135,6 +135,70 @@ export const fleetKeys = {
   resolution: (fleetId: string) => `sessions/${fleetId}/resolution.json`,
   /** One batch's host manifests, written by its poll when the batch is done (JSON array). */
   batchResult: (fleetId: string, batch: number) => `sessions/${fleetId}/batches/${batch}.json`,
+  childrenPrefix: (fleetId: string) => `sessions/${fleetId}/children/`,
   childArtifact: (fleetId: string, childId: string, extension: string) =>
     `sessions/${fleetId}/children/${childId}/artifact.${extension}.gz`,
 };
+
+/** One SendCommand: at most 50 hosts (SendCommand's InstanceIds limit) and the plan object they read. */
+export interface FleetBatch {
+  batch: number;
+  instanceIds: string[];
+}
+
+/** What FleetPlan (the fleet's first step) adds to the state at `$.fleet`: small, whatever the fleet's size. */
+export interface FleetLaunchInfo {
+  bucket: string;
+  /** Unix seconds: every capture starts then (synchronized start). */
+  startAt: number;
+  /** Unix seconds: the label the watchdog and the sweeper act on (startAt + duration + grace). */
+  expiresAt: number;
+  /** Unix seconds: past it a host still running is given up on (expiresAt + upload margin). */
+  deadline: number;
+  batches: FleetBatch[];
+  counts: { listed: number; targets: number; skipped: number; leftOut: number };
+  cluster: string;
+  service: string;
+}
+
+/** A target as FleetPlan wrote it to `resolution.json`, with its child session id. */
+export interface FleetTargetRecord {
+  index: number;
+  sessionId: string;
+  taskArn: string;
+  container: string;
+  instanceId: string;
+  key: string;
+}
+
+/** `sessions/<id>/resolution.json`. */
+export interface FleetResolutionRecord {
+  v: 1;
+  sessionId: string;
+  cluster: string;
+  clusterArn: string;
+  service: string;
+  maxTasks: number;
+  listed: number;
+  leftOut: number;
+  targets: FleetTargetRecord[];
+  skipped: FleetSkipped[];
+  calls: Record<string, number>;
+}
+
+/** One host's end of a batch, as the batch's poll saw it (`batches/<n>.json` holds an array). */
+export interface HostOutcome {
+  instanceId: string;
+  /** SSM's status (Success, Failed, TimedOut, ...), or our own `GaveUp` past the deadline. */
+  status: string;
+  responseCode?: number;
+  manifestLine?: string;
+  stderrTail?: string;
+}
+
+/** Output of one Map iteration (the Map's result is their array, at `$.batchResults`). */
+export interface BatchOutcome {
+  batch: number;
+  /** Set when the batch's SendCommand failed: none of its hosts started anything. */
+  error?: { Error: string; Cause: string };
+}

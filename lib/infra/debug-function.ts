@@ -9,7 +9,19 @@ import { acknowledge, acknowledgeWildcardResources } from './nag';
 import { LAMBDA_DIR, LOCK_FILE, PROJECT_ROOT } from './paths';
 
 /** The handlers of `lambda/`; each name is also the construct id and the sandbox's key. */
-export type HandlerName = 'api' | 'resolve' | 'launch' | 'poll' | 'collect' | 'cleanup' | 'sweeper';
+export type HandlerName =
+  | 'api'
+  | 'resolve'
+  | 'launch'
+  | 'poll'
+  | 'collect'
+  | 'cleanup'
+  | 'sweeper'
+  | 'fleet-plan'
+  | 'fleet-launch'
+  | 'fleet-poll'
+  | 'fleet-collect'
+  | 'fleet-cleanup';
 
 /** A session's handlers make a few SDK calls each; Step Functions does all waiting (DESIGN section 6). */
 export const DEFAULT_FUNCTION_TIMEOUT = Duration.seconds(30);

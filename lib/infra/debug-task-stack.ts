@@ -78,6 +78,32 @@ export class DebugTaskStack extends Stack {
       TOOLBOX_IMAGE: toolbox.imageUri,
     });
 
+    // A service-wide session (lib/steps/fleet-*.ts): FleetPlan also signs the hosts' uploads.
+    const hostSettings = {
+      GRACE_SECONDS: String(settings.graceSeconds),
+      HOST_CPUS: String(settings.hostCpus),
+      HOST_MEMORY_MB: String(settings.hostMemoryMb),
+      HOST_PIDS_LIMIT: String(settings.hostPidsLimit),
+      HOST_MAX_SESSIONS: String(settings.maxSessionsPerHost),
+    };
+    const fleetPlan = fn('fleet-plan', {
+      BUCKET_NAME: bucket.bucketName,
+      ALLOWED_CLUSTERS: settings.allowedClusters.join(','),
+      GRACE_SECONDS: String(settings.graceSeconds),
+      FLEET_START_LEAD_SECONDS: String(settings.fleetStartLeadSeconds),
+    });
+    upload.trust(fleetPlan.role);
+    fleetPlan.function.addEnvironment('UPLOAD_ROLE_ARN', upload.role.roleArn);
+    const fleetLaunch = fn('fleet-launch', {
+      BUCKET_NAME: bucket.bucketName,
+      DOCUMENT_NAME: document.documentName,
+      TOOLBOX_IMAGE: toolbox.imageUri,
+      ...hostSettings,
+    });
+    const fleetPoll = fn('fleet-poll', { BUCKET_NAME: bucket.bucketName });
+    const fleetCollect = fn('fleet-collect', { BUCKET_NAME: bucket.bucketName });
+    const fleetCleanup = fn('fleet-cleanup', { DOCUMENT_NAME: document.documentName });
+
     const { stateMachine } = new SessionStateMachine(this, 'Sessions', {
       steps: {
         resolve: resolve.function,
@@ -85,7 +111,13 @@ export class DebugTaskStack extends Stack {
         poll: poll.function,
         collect: collect.function,
         cleanup: cleanup.function,
+        fleetPlan: fleetPlan.function,
+        fleetLaunch: fleetLaunch.function,
+        fleetPoll: fleetPoll.function,
+        fleetCollect: fleetCollect.function,
+        fleetCleanup: fleetCleanup.function,
       },
+      fleetConcurrency: settings.fleetConcurrency,
       timeout: Duration.seconds(
         settings.maxDurationSeconds + settings.graceSeconds + EXECUTION_MARGIN_SECONDS,
       ),
@@ -114,7 +146,20 @@ export class DebugTaskStack extends Stack {
     });
 
     grantSessionPermissions(this, {
-      functions: { api, resolve, launch, poll, collect, cleanup, sweeper },
+      functions: {
+        api,
+        resolve,
+        launch,
+        poll,
+        collect,
+        cleanup,
+        sweeper,
+        'fleet-plan': fleetPlan,
+        'fleet-launch': fleetLaunch,
+        'fleet-poll': fleetPoll,
+        'fleet-collect': fleetCollect,
+        'fleet-cleanup': fleetCleanup,
+      },
       bucket,
       uploadRoleArn: upload.role.roleArn,
       documentArn: document.documentArn,

@@ -81,6 +81,54 @@ export function grantSessionPermissions(stack: Stack, props: SessionPermissionsP
     why: 'Launch assumes the upload role, and only it, to sign the artifact upload of a session.',
   });
 
+  // A service-wide session (lib/steps/fleet-*.ts): the same calls as a single one, batched.
+  const fleetReads = {
+    // ListTasks is authorized on the cluster (container-instance/task ARNs are unknown before it).
+    actions: ['ecs:ListTasks', 'ecs:DescribeTasks', 'ecs:DescribeContainerInstances'],
+    resources: [
+      stack.formatArn({ service: 'ecs', resource: 'task', resourceName: '*' }),
+      stack.formatArn({ service: 'ecs', resource: 'container-instance', resourceName: '*' }),
+      ...(props.allowedClusters.length === 0
+        ? [stack.formatArn({ service: 'ecs', resource: 'cluster', resourceName: '*' })]
+        : props.allowedClusters.map((name) =>
+            stack.formatArn({ service: 'ecs', resource: 'cluster', resourceName: name }),
+          )),
+    ],
+    ...clusterScope(stack, props.allowedClusters),
+  };
+  fn['fleet-plan'].allow(fleetReads);
+  fn['fleet-plan'].allow(onAnyResource('ssm:DescribeInstanceInformation'));
+  fn['fleet-plan'].allow({
+    actions: ['sts:AssumeRole'],
+    resources: [props.uploadRoleArn],
+    why: "FleetPlan assumes the upload role, and only it, to sign the uploads of a fleet's children.",
+  });
+  fn['fleet-plan'].allow(
+    sessionObjects(['s3:PutObject'], 'FleetPlan writes the plan and resolution objects.'),
+  );
+  fn['fleet-launch'].allow(sendRunner);
+  fn['fleet-launch'].allow(
+    sessionObjects(['s3:GetObject'], 'LaunchBatch presigns the GET of its batch plan.'),
+  );
+  fn['fleet-poll'].allow(onAnyResource('ssm:ListCommandInvocations'));
+  fn['fleet-poll'].allow(onAnyResource('ssm:GetCommandInvocation'));
+  fn['fleet-poll'].allow(onAnyResource('ssm:CancelCommand'));
+  fn['fleet-poll'].allow(
+    sessionObjects(
+      ['s3:GetObject', 's3:PutObject'],
+      'PollBatch looks for the cancel marker and writes the batch outcome.',
+    ),
+  );
+  fn['fleet-poll'].allow(listSessions);
+  fn['fleet-collect'].allow(
+    sessionObjects(
+      ['s3:GetObject', 's3:PutObject'],
+      'CollectFleet reads the plan and outcomes and writes manifest.json.',
+    ),
+  );
+  fn['fleet-collect'].allow(listSessions);
+  fn['fleet-cleanup'].allow(sendRunner);
+
   fn.poll.allow(onAnyResource('ssm:GetCommandInvocation'));
   fn.poll.allow(sessionObjects(['s3:GetObject'], 'Poll looks for the cancel marker (HeadObject).'));
   fn.poll.allow(listSessions);
@@ -150,14 +198,8 @@ export function grantSessionPermissions(stack: Stack, props: SessionPermissionsP
   );
   // POST /doctor (lib/api/doctor.ts) runs Resolve's own checks in the api function, so it needs
   // resolve's reads (the same statement), and it probes the bucket with an object it deletes at once.
-  fn.api.allow({
-    actions: ['ecs:DescribeTasks', 'ecs:DescribeContainerInstances'],
-    resources: [
-      stack.formatArn({ service: 'ecs', resource: 'task', resourceName: '*' }),
-      stack.formatArn({ service: 'ecs', resource: 'container-instance', resourceName: '*' }),
-    ],
-    ...clusterScope(stack, props.allowedClusters),
-  });
+  // POST /sessions/preview resolves a service as FleetPlan does: the same reads.
+  fn.api.allow(fleetReads);
   fn.api.allow(onAnyResource('ssm:DescribeInstanceInformation'));
   fn.api.allow({
     actions: ['s3:PutObject', 's3:DeleteObject'],

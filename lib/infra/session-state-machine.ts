@@ -8,6 +8,8 @@ import {
   Errors,
   JsonPath,
   LogLevel,
+  Map as MapState,
+  Pass,
   StateMachine,
   StateMachineType,
   Wait,
@@ -25,12 +27,20 @@ export interface SessionStepFunctions {
   readonly poll: IFunction;
   readonly collect: IFunction;
   readonly cleanup: IFunction;
+  /** A service-wide session (lib/steps/fleet-*.ts). */
+  readonly fleetPlan: IFunction;
+  readonly fleetLaunch: IFunction;
+  readonly fleetPoll: IFunction;
+  readonly fleetCollect: IFunction;
+  readonly fleetCleanup: IFunction;
 }
 
 export interface SessionStateMachineProps {
   readonly steps: SessionStepFunctions;
   /** Hard limit of one execution: past it Step Functions stops the session, whatever its state. */
   readonly timeout: Duration;
+  /** Most SendCommand batches (of 50 hosts) of one fleet launched and followed at once. */
+  readonly fleetConcurrency: number;
 }
 
 /**
@@ -74,7 +84,7 @@ export class SessionStateMachine extends Construct {
     }
 
     const wait = new Wait(this, 'Wait', { time: WaitTime.secondsPath('$.poll.waitSeconds') });
-    const definition = resolve
+    const single = resolve
       .next(launch)
       .next(poll)
       .next(
@@ -82,6 +92,9 @@ export class SessionStateMachine extends Construct {
           .when(Condition.booleanEquals('$.poll.done', true), collect)
           .otherwise(wait.next(poll)),
       );
+    const definition = new Choice(this, 'Service?')
+      .when(Condition.isPresent('$.spec.target.service'), this.fleet(props))
+      .otherwise(single);
 
     // The /aws/vendedlogs/ prefix keeps Step Functions from growing the account-wide CloudWatch Logs
     // resource policy (5,120 characters) with one entry per log group. The stack's UUID in the name
@@ -108,6 +121,64 @@ export class SessionStateMachine extends Construct {
     });
 
     this.acknowledgeRolePolicy(steps);
+  }
+
+  /**
+   * A service-wide session (docs/ARCHITECTURE.md, "Fleet sessions"):
+   *
+   *   FleetPlan -> Hosts (Map over SendCommand batches, at most fleetConcurrency at once):
+   *                  LaunchBatch -> PollBatch -> Batch done? --yes--> BatchEnded
+   *                                   ^             | no
+   *                                   +- WaitBatch <+
+   *                  LaunchBatch --catch--> BatchNotSent (that batch's hosts fail; the others go on)
+   *             -> CollectFleet
+   *   Hosts, CollectFleet --catch--> CleanupFleet (re-raises)
+   *
+   * PollBatch raises CANCELLED (the cancel marker): it has no catch inside the Map, so the Map fails
+   * and CleanupFleet cleans every host. FleetPlan has no catch: nothing has started yet.
+   */
+  private fleet(props: SessionStateMachineProps) {
+    const { steps } = props;
+    const task = (name: string, fn: IFunction, resultPath: string) =>
+      new LambdaInvoke(this, name, { lambdaFunction: fn, payloadResponseOnly: true, resultPath });
+    const plan = task('FleetPlan', steps.fleetPlan, '$.fleet');
+    const launchBatch = task('LaunchBatch', steps.fleetLaunch, '$.command');
+    const pollBatch = task('PollBatch', steps.fleetPoll, '$.poll');
+    const collect = task('CollectFleet', steps.fleetCollect, JsonPath.entirePayload);
+    const cleanup = task('CleanupFleet', steps.fleetCleanup, JsonPath.DISCARD);
+
+    // A batch that could not be sent is reported per host by CollectFleet; the other batches go on.
+    const notSent = new Pass(this, 'BatchNotSent', {
+      parameters: { 'batch.$': '$.batch.batch', 'error.$': '$.error' },
+    });
+    launchBatch.addCatch(notSent, { errors: [Errors.ALL], resultPath: '$.error' });
+    const ended = new Pass(this, 'BatchEnded', { parameters: { 'batch.$': '$.batch.batch' } });
+    const waitBatch = new Wait(this, 'WaitBatch', { time: WaitTime.secondsPath('$.poll.waitSeconds') });
+    const batch = launchBatch
+      .next(pollBatch)
+      .next(
+        new Choice(this, 'Batch done?')
+          .when(Condition.booleanEquals('$.poll.done', true), ended)
+          .otherwise(waitBatch.next(pollBatch)),
+      );
+
+    const hosts = new MapState(this, 'Hosts', {
+      itemsPath: '$.fleet.batches',
+      maxConcurrency: props.fleetConcurrency,
+      // Each iteration gets the request and the plan summary, and its own batch.
+      itemSelector: {
+        'sessionId.$': '$.sessionId',
+        'spec.$': '$.spec',
+        'caller.$': '$.caller',
+        'requestedAt.$': '$.requestedAt',
+        'fleet.$': '$.fleet',
+        'batch.$': '$$.Map.Item.Value',
+      },
+      resultPath: '$.batchResults',
+    }).itemProcessor(batch);
+    hosts.addCatch(cleanup, { errors: [Errors.ALL], resultPath: '$.error' });
+    collect.addCatch(cleanup, { errors: [Errors.ALL], resultPath: '$.error' });
+    return plan.next(hosts).next(collect);
   }
 
   private acknowledgeRolePolicy(steps: SessionStepFunctions): void {

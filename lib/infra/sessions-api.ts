@@ -44,6 +44,8 @@ export class SessionsApi extends Construct {
     this.api.addRoutes({ path: '/sessions/{id}', methods: [HttpMethod.GET, HttpMethod.DELETE], integration });
     // debug-task doctor: every precondition of a session checked, nothing started.
     this.api.addRoutes({ path: '/doctor', methods: [HttpMethod.POST], integration });
+    // A service target's tasks and hosts, resolved without starting anything (the CLI's confirmation).
+    this.api.addRoutes({ path: '/sessions/preview', methods: [HttpMethod.POST], integration });
 
     const accessLogs = new LogGroup(this, 'AccessLogs', {
       retention: LOG_RETENTION,

@@ -117,6 +117,23 @@ export interface DebugTaskStackProps extends StackProps {
    * @default false
    */
   readonly requireReason?: boolean;
+
+  /**
+   * Most SendCommand batches (50 hosts each) of one service-wide session launched and followed at
+   * once (the Map state's MaxConcurrency). At least the largest fleet's batch count (1,000 tasks on
+   * 1,000 hosts: 20) keeps every capture starting at the same moment; 1 to 40.
+   *
+   * @default 20
+   */
+  readonly fleetConcurrency?: number;
+
+  /**
+   * Seconds between the plan of a service-wide session and the synchronized start of its captures:
+   * time for every batch to be sent and every host to check its targets and pull the image.
+   *
+   * @default 15
+   */
+  readonly fleetStartLeadSeconds?: number;
 }
 
 /** The props with every default applied and every value checked. */
@@ -135,6 +152,8 @@ export interface DebugTaskSettings {
   readonly hostPidsLimit: number;
   readonly sweepIntervalMinutes: number;
   readonly requireReason: boolean;
+  readonly fleetConcurrency: number;
+  readonly fleetStartLeadSeconds: number;
 }
 
 export const STACK_DEFAULTS = {
@@ -147,6 +166,8 @@ export const STACK_DEFAULTS = {
   hostMemoryMb: Number(HOST_PARAMS.memoryMb.default),
   hostPidsLimit: Number(HOST_PARAMS.pidsLimit.default),
   sweepIntervalMinutes: 15,
+  fleetConcurrency: 20,
+  fleetStartLeadSeconds: 15,
   toolboxPlatform: 'linux/amd64',
 } as const;
 
@@ -207,6 +228,18 @@ export function resolveSettings(props: DebugTaskStackProps): DebugTaskSettings {
     ),
     sweepIntervalMinutes: resolveSweepInterval(props.sweepIntervalMinutes),
     requireReason: props.requireReason ?? false,
+    fleetConcurrency: wholeNumberInRange(
+      'fleetConcurrency',
+      props.fleetConcurrency ?? STACK_DEFAULTS.fleetConcurrency,
+      1,
+      40,
+    ),
+    fleetStartLeadSeconds: wholeNumberInRange(
+      'fleetStartLeadSeconds',
+      props.fleetStartLeadSeconds ?? STACK_DEFAULTS.fleetStartLeadSeconds,
+      1,
+      300,
+    ),
   };
 }
 

@@ -42,4 +42,14 @@ export class UploadRole extends Construct {
         'with a session policy naming the one artifact key of its session.',
     );
   }
+
+  /**
+   * Lets one more function role assume the role (its trust policy names the role's ARN): FleetPlan
+   * signs a fleet's uploads with one session whose policy names the fleet's children/ prefix.
+   */
+  public trust(role: IRole): void {
+    this.role.assumeRolePolicy?.addStatements(
+      new PolicyStatement({ actions: ['sts:AssumeRole'], principals: [new ArnPrincipal(role.roleArn)] }),
+    );
+  }
 }

@@ -24,6 +24,7 @@ export interface ApiServerOptions {
 
 const ROUTES: Array<{ method: string; pattern: RegExp; routeKey: string }> = [
   { method: 'POST', pattern: /^\/sessions\/?$/, routeKey: 'POST /sessions' },
+  { method: 'POST', pattern: /^\/sessions\/preview$/, routeKey: 'POST /sessions/preview' },
   { method: 'GET', pattern: /^\/sessions\/?$/, routeKey: 'GET /sessions' },
   { method: 'GET', pattern: /^\/sessions\/([^/]+)$/, routeKey: 'GET /sessions/{id}' },
   { method: 'DELETE', pattern: /^\/sessions\/([^/]+)$/, routeKey: 'DELETE /sessions/{id}' },

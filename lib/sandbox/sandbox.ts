@@ -105,6 +105,10 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
       DOCUMENT_NAME: document.name,
       TOOLBOX_IMAGE: options.toolboxImage,
       ALLOWED_CLUSTERS: '',
+      // One local engine is the one host of every task: a demo service's replicas all run on it.
+      HOST_MAX_SESSIONS: '4',
+      // Every step runs in-process and SendCommand starts the runner at once: a short lead suffices.
+      FLEET_START_LEAD_SECONDS: '3',
       POWERTOOLS_LOG_LEVEL: process.env.POWERTOOLS_LOG_LEVEL ?? 'SILENT',
     });
     delete process.env.AWS_PROFILE;
@@ -150,6 +154,11 @@ async function loadHandlers(
     poll: () => import('../../lambda/poll'),
     collect: () => import('../../lambda/collect'),
     cleanup: () => import('../../lambda/cleanup'),
+    'fleet-plan': () => import('../../lambda/fleet-plan'),
+    'fleet-launch': () => import('../../lambda/fleet-launch'),
+    'fleet-poll': () => import('../../lambda/fleet-poll'),
+    'fleet-collect': () => import('../../lambda/fleet-collect'),
+    'fleet-cleanup': () => import('../../lambda/fleet-cleanup'),
   };
   const handlers: Record<string, (input: unknown) => Promise<unknown>> = {};
   for (const [name, arn] of Object.entries(functionArns)) {

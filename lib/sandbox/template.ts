@@ -19,7 +19,20 @@ import type { SsmDocument } from './ssm-document';
  * gets a fake ARN; only the state machine's tasks and `api` are bound to local code (the scheduled
  * `sweeper` has no stand-in: the sandbox runs no EventBridge).
  */
-export const HANDLER_NAMES = ['api', 'resolve', 'launch', 'poll', 'collect', 'cleanup', 'sweeper'] as const;
+export const HANDLER_NAMES = [
+  'api',
+  'resolve',
+  'launch',
+  'poll',
+  'collect',
+  'cleanup',
+  'sweeper',
+  'fleet-plan',
+  'fleet-launch',
+  'fleet-poll',
+  'fleet-collect',
+  'fleet-cleanup',
+] as const;
 export type HandlerName = (typeof HANDLER_NAMES)[number];
 
 export const HANDLER_METADATA_KEY = 'debug-task:handler';

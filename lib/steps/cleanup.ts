@@ -64,7 +64,10 @@ export async function cleanupSession(state: CleanupState, deps: CleanupDeps = {}
  * of the document is optional for SSM (default ''), and the runner requires only what the action
  * uses. expiresAt goes along for the host's log and the command's record in SSM.
  */
-export function cleanupValues(state: CleanupState, nowMs: number): HostParamValues {
+export function cleanupValues(
+  state: { sessionId: string; launch?: Pick<LaunchInfo, 'expiresAt'> },
+  nowMs: number,
+): HostParamValues {
   return {
     action: 'cleanup',
     sessionId: state.sessionId,

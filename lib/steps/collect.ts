@@ -162,7 +162,26 @@ const NO_MANIFEST_HINTS: Record<string, string> = {
 };
 
 export function parseManifest(state: CollectState): RunnerManifest {
-  const { poll } = state;
+  return parseManifestLine(state.poll, state.sessionId);
+}
+
+/** What SSM reported of one host's invocation: enough to read (or explain the lack of) a manifest. */
+export type InvocationEnd = Pick<PollResult, 'status' | 'responseCode' | 'manifestLine' | 'stderrTail'>;
+
+/** The runner's manifest of `sessionId`, from the last line of its output; CAPTURE_FAILED saying why not. */
+export function parseManifestLine(poll: InvocationEnd, sessionId: string): RunnerManifest {
+  return parseLastLine(poll, RunnerManifestSchema, sessionId);
+}
+
+/**
+ * The last output line of a host's invocation, read with `schema`, whose `sessionId` must be
+ * `sessionId`; CAPTURE_FAILED saying why not (no manifest, not JSON, not the schema, another session).
+ */
+export function parseLastLine<S extends z.ZodMiniType<{ sessionId: string }>>(
+  poll: InvocationEnd,
+  schema: S,
+  sessionId: string,
+): z.output<S> {
   const where = `SSM status ${poll.status}, exit code ${poll.responseCode ?? 'unknown'}`;
   const details = {
     ssmStatus: poll.status,
@@ -192,7 +211,7 @@ export function parseManifest(state: CollectState): RunnerManifest {
       error,
     );
   }
-  const parsed = RunnerManifestSchema.safeParse(json);
+  const parsed = schema.safeParse(json);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     throw garbled(
@@ -203,8 +222,8 @@ export function parseManifest(state: CollectState): RunnerManifest {
       parsed.error,
     );
   }
-  const manifest: RunnerManifest = parsed.data;
-  if (manifest.sessionId !== state.sessionId) {
+  const manifest = parsed.data as z.output<S>;
+  if (manifest.sessionId !== sessionId) {
     throw garbled(`its manifest belongs to session ${show(manifest.sessionId)}`, where, stderr, details);
   }
   return manifest;

@@ -17,19 +17,15 @@ import type { ResolvedTarget } from '../domain/session';
  *
  * One SendCommand per group of <= 50 instances, not one per task: SendCommand sends the same
  * `Parameters` to every instance of a call, so a call cannot say "task A on host 1, task B on
- * host 2" through its parameters. Instead the per-host work list travels beside the command:
- * - one plan object in S3 (`groupByInstance` output, keyed by instance id), presigned for GET and
- *   passed as one parameter to every instance of the call; each host's runner reads the plan,
- *   keeps its own share (its instance id, from the instance metadata or the SSM agent's
- *   environment), and starts one toolbox per task of that share (one child per task); or
- * - for small fleets, per-instance parameters: one SendCommand per instance (calls then grow
- *   with M, not M / 50, so this is only the fallback below a handful of hosts).
+ * host 2" through its parameters. Instead the per-host work list travels beside the command: one
+ * plan object per batch in S3 (lib/domain/fleet.ts), presigned for GET and passed as one parameter
+ * to every host of the call; each host's runner keeps the lines of its own instance id (the SSM
+ * agent's AWS_SSM_INSTANCE_ID) and starts one toolbox per line (one child per task).
  * A host that carries several targeted tasks runs several toolboxes at once: the runner's
  * per-host session cap (HOST_MAX_SESSIONS) has to count the plan's share, not one session.
  *
- * Not decided here (later sessions): the state machine's Map over the SendCommand batches, the
- * runner's plan reader, the CLI flags (--service, --max-tasks) and the merge of the per-task
- * artifacts. See docs/ARCHITECTURE.md, "Fleet resolution".
+ * The state machine's fleet branch (lib/infra/session-state-machine.ts) and its steps
+ * (lib/steps/fleet-*.ts) use these; docs/ARCHITECTURE.md, "Fleet sessions".
  */
 
 /** Per-call limits from the API models. */
@@ -150,4 +146,22 @@ export function fleetCallBudget(tasks: number, instances: number): FleetCallBudg
     calls['ecs:DescribeContainerInstances'] +
     calls['ssm:DescribeInstanceInformation'];
   return { ...calls, resolve, total: resolve + calls['ssm:SendCommand'] };
+}
+
+/** `fn` over `items`, at most `limit` at a time; results in the order of `items`. */
+export async function mapLimit<T, R>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T) => Promise<R>,
+): Promise<R[]> {
+  const results: R[] = new Array(items.length);
+  let index = 0;
+  const worker = async () => {
+    while (index < items.length) {
+      const i = index++;
+      results[i] = await fn(items[i]);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return results;
 }

@@ -16,7 +16,7 @@ import { DebugTaskError, quoted, type ErrorCode } from '../domain/errors';
 import type { ResolvedTarget } from '../domain/session';
 import { awsCall, sdkErrorInfo, translateAwsError } from './aws-errors';
 import { ecsClient, ssmClient } from './clients';
-import { FLEET_LIMITS, chunk, type FleetCall } from './fleet-plan';
+import { FLEET_LIMITS, chunk, mapLimit, type FleetCall } from './fleet-plan';
 import {
   checkClusterAllowed,
   checkManagedInstance,
@@ -467,18 +467,4 @@ function roundUp(n: number, step: number): number {
 
 function unique<T>(list: readonly T[]): T[] {
   return [...new Set(list)];
-}
-
-/** `fn` over `items`, at most `limit` at a time; results in the order of `items`. */
-async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const results: R[] = new Array(items.length);
-  let index = 0;
-  const worker = async () => {
-    while (index < items.length) {
-      const i = index++;
-      results[i] = await fn(items[i]);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return results;
 }

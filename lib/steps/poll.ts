@@ -73,7 +73,7 @@ export async function pollSession(state: PollState, deps: PollDeps = {}): Promis
   };
 }
 
-async function checkNotCancelled(sessionId: string, bucket: string): Promise<void> {
+export async function checkNotCancelled(sessionId: string, bucket: string): Promise<void> {
   const key = sessionKeys.cancel(sessionId);
   try {
     await s3Client().send(new HeadObjectCommand({ Bucket: bucket, Key: key }));

@@ -19,6 +19,11 @@ export const HANDLERS: readonly HandlerName[] = [
   'collect',
   'cleanup',
   'sweeper',
+  'fleet-plan',
+  'fleet-launch',
+  'fleet-poll',
+  'fleet-collect',
+  'fleet-cleanup',
 ];
 /** The handlers of a session (API and state machine), each a few SDK calls: 30 s. */
 export const SESSION_HANDLERS: readonly HandlerName[] = HANDLERS.filter((handler) => handler !== 'sweeper');

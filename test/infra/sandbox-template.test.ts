@@ -28,11 +28,15 @@ beforeAll(() => {
   });
 }, 120_000);
 
+/** Every Task state's Resource, those of a Map's ItemProcessor included. */
 function taskResources(definition: object): Record<string, string> {
-  const states = (definition as { States: Record<string, { Type: string; Resource?: string }> }).States;
-  return Object.fromEntries(
-    Object.entries(states).flatMap(([name, s]) => (s.Type === 'Task' ? [[name, s.Resource!]] : [])),
-  );
+  type State = { Type: string; Resource?: string; ItemProcessor?: { States: Record<string, State> } };
+  const walk = (states: Record<string, State>): [string, string][] =>
+    Object.entries(states).flatMap(([name, s]): [string, string][] => [
+      ...(s.Type === 'Task' ? [[name, s.Resource!] as [string, string]] : []),
+      ...(s.ItemProcessor ? walk(s.ItemProcessor.States) : []),
+    ]);
+  return Object.fromEntries(walk((definition as { States: Record<string, State> }).States));
 }
 
 describe('the synthesized template, as the sandbox reads it', () => {
@@ -53,6 +57,11 @@ describe('the synthesized template, as the sandbox reads it', () => {
       Poll: functionArns.poll,
       Collect: functionArns.collect,
       Cleanup: functionArns.cleanup,
+      FleetPlan: functionArns['fleet-plan'],
+      LaunchBatch: functionArns['fleet-launch'],
+      PollBatch: functionArns['fleet-poll'],
+      CollectFleet: functionArns['fleet-collect'],
+      CleanupFleet: functionArns['fleet-cleanup'],
     });
   });
 
@@ -85,6 +94,41 @@ describe('the synthesized definition on the Step Functions stand-in', () => {
       step('collect', (input) => ({ sessionId: input.sessionId, artifact: { bytes: 1 } })),
       step('cleanup', (input) => {
         const error = input.error as { Error: string; Cause: string };
+        throw toStepFunctionsError(fromStepFunctionsFailure(error.Error, error.Cause));
+      }),
+      // A service target: two batches; batch 1 cannot be sent unless `sendAll`; `cancel` fails a poll.
+      step('fleet-plan', () => ({
+        batches: [
+          { batch: 0, instanceIds: ['i-0a'] },
+          { batch: 1, instanceIds: ['i-0b', 'i-0c'] },
+        ],
+      })),
+      step('fleet-launch', (input) => {
+        const batch = input.batch as { batch: number; instanceIds: string[] };
+        // ItemSelector: the request, the plan summary and this iteration's batch, nothing else.
+        expect(Object.keys(input).sort()).toEqual([
+          'batch',
+          'caller',
+          'fleet',
+          'requestedAt',
+          'sessionId',
+          'spec',
+        ]);
+        if (batch.batch === 1)
+          throw toStepFunctionsError(new DebugTaskError('SSM_AGENT_OFFLINE', 'i-0b is offline.'));
+        return { commandId: `cmd-${batch.batch}` };
+      }),
+      step('fleet-poll', (input) => {
+        if ((input.spec as { cancel?: boolean }).cancel) {
+          throw toStepFunctionsError(new DebugTaskError('CANCELLED', 'cancelled'));
+        }
+        const polls = ((input.poll as { n?: number } | undefined)?.n ?? 0) + 1;
+        return { done: polls >= 2, waitSeconds: 1, n: polls };
+      }),
+      step('fleet-collect', (input) => ({ kind: 'fleet', batchResults: input.batchResults })),
+      step('fleet-cleanup', (input) => {
+        const error = input.error as { Error: string; Cause: string };
+        expect(input.fleet).toBeDefined();
         throw toStepFunctionsError(fromStepFunctionsFailure(error.Error, error.Cause));
       }),
     ]);
@@ -121,7 +165,7 @@ describe('the synthesized definition on the Step Functions stand-in', () => {
       );
       expect(
         events.filter((e) => e.stateEnteredEventDetails).map((e) => e.stateEnteredEventDetails!.name),
-      ).toEqual(['Resolve', 'Launch', 'Poll', 'Done?', 'Collect']);
+      ).toEqual(['Service?', 'Resolve', 'Launch', 'Poll', 'Done?', 'Collect']);
 
       seen.length = 0;
       const busy = await run('dt-busy', { sessionId: 'dt-busy', busy: true });
@@ -129,6 +173,40 @@ describe('the synthesized definition on the Step Functions stand-in', () => {
       expect(busy.error).toBe('HOST_BUSY');
       expect(fromStepFunctionsFailure(busy.error, busy.cause).message).toBe('i-0abc is busy.');
       expect(seen).toEqual(['resolve', 'launch', 'cleanup']);
+
+      // A service target takes the fleet branch: each batch on its own, a batch not sent is reported
+      // (not fatal), and the Map's results reach CollectFleet in batch order.
+      seen.length = 0;
+      const fleetInput = { caller: 'arn:aws:iam::000000000000:user/a', requestedAt: '2026-11-25T00:00:00Z' };
+      const fleet = await run('dt-fleet', {
+        ...fleetInput,
+        sessionId: 'dt-fleet',
+        spec: { target: { service: 'web' } },
+      });
+      expect([fleet.error, fleet.cause]).toEqual([undefined, undefined]);
+      expect(fleet.status).toBe('SUCCEEDED');
+      const output = JSON.parse(fleet.output!) as {
+        batchResults: { batch: number; error?: { Error: string } }[];
+      };
+      expect(output.batchResults.map((b) => [b.batch, b.error?.Error])).toEqual([
+        [0, undefined],
+        [1, 'SSM_AGENT_OFFLINE'],
+      ]);
+      expect(seen.filter((s) => s === 'fleet-poll')).toHaveLength(2);
+      expect(seen[0]).toBe('fleet-plan');
+      expect(seen.at(-1)).toBe('fleet-collect');
+
+      // A cancel seen by a batch's poll fails the Map: CleanupFleet runs, then the execution fails.
+      seen.length = 0;
+      const cancelled = await run('dt-fleet-cancel', {
+        ...fleetInput,
+        sessionId: 'dt-fleet-cancel',
+        spec: { target: { service: 'web' }, cancel: true },
+      });
+      expect(cancelled.status).toBe('FAILED');
+      expect(cancelled.error).toBe('CANCELLED');
+      expect(seen).toContain('fleet-cleanup');
+      expect(seen).not.toContain('fleet-collect');
     } finally {
       client.destroy();
       await standIn.stop();

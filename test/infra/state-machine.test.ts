@@ -19,11 +19,67 @@ describe('session state machine', () => {
     template.hasResourceProperties('AWS::StepFunctions::StateMachine', { StateMachineType: 'STANDARD' });
   });
 
-  it('has exactly the states of ARCHITECTURE.md, starting at Resolve', () => {
-    expect(definition.StartAt).toBe('Resolve');
+  it('has exactly the states of ARCHITECTURE.md, starting with the choice of one task or a service', () => {
+    expect(definition.StartAt).toBe('Service?');
+    expect(definition.States['Service?']).toEqual({
+      Type: 'Choice',
+      Choices: [{ Variable: '$.spec.target.service', IsPresent: true, Next: 'FleetPlan' }],
+      Default: 'Resolve',
+    });
     expect(Object.keys(definition.States).sort()).toEqual(
-      ['Cleanup', 'Collect', 'Done?', 'Launch', 'Poll', 'Resolve', 'Wait'].sort(),
+      [
+        'Service?',
+        'Cleanup',
+        'Collect',
+        'Done?',
+        'Launch',
+        'Poll',
+        'Resolve',
+        'Wait',
+        'FleetPlan',
+        'Hosts',
+        'CollectFleet',
+        'CleanupFleet',
+      ].sort(),
     );
+  });
+
+  it('fans a service out with a Map over the SendCommand batches, capped by fleetConcurrency', () => {
+    const hosts = definition.States.Hosts as Record<string, unknown> & {
+      ItemProcessor: { StartAt: string; States: Record<string, Record<string, unknown>> };
+    };
+    expect(hosts).toMatchObject({
+      Type: 'Map',
+      ItemsPath: '$.fleet.batches',
+      MaxConcurrency: 20,
+      ResultPath: '$.batchResults',
+      Next: 'CollectFleet',
+      Catch: [{ ErrorEquals: ['States.ALL'], ResultPath: '$.error', Next: 'CleanupFleet' }],
+    });
+    expect(hosts.ItemProcessor.StartAt).toBe('LaunchBatch');
+    expect(Object.keys(hosts.ItemProcessor.States).sort()).toEqual(
+      ['LaunchBatch', 'PollBatch', 'Batch done?', 'WaitBatch', 'BatchEnded', 'BatchNotSent'].sort(),
+    );
+    expect(hosts.ItemProcessor.States.LaunchBatch).toMatchObject({
+      Resource: arnOf('fleet-launch'),
+      ResultPath: '$.command',
+      Next: 'PollBatch',
+      Catch: [{ ErrorEquals: ['States.ALL'], ResultPath: '$.error', Next: 'BatchNotSent' }],
+    });
+    // PollBatch has no catch: its CANCELLED fails the Map, so CleanupFleet cleans every host.
+    expect(hosts.ItemProcessor.States.PollBatch).not.toHaveProperty('Catch');
+    expect(definition.States.FleetPlan).toMatchObject({
+      Resource: arnOf('fleet-plan'),
+      ResultPath: '$.fleet',
+      Next: 'Hosts',
+    });
+    expect(definition.States.FleetPlan).not.toHaveProperty('Catch');
+    expect(definition.States.CollectFleet).toMatchObject({
+      Resource: arnOf('fleet-collect'),
+      ResultPath: '$',
+      End: true,
+      Catch: [{ ErrorEquals: ['States.ALL'], ResultPath: '$.error', Next: 'CleanupFleet' }],
+    });
   });
 
   it.each([

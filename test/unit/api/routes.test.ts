@@ -216,7 +216,23 @@ describe('GET /sessions', () => {
         },
       ],
     });
+    sfn.on(DescribeExecutionCommand, { executionArn: 'a' }).resolves({
+      input: JSON.stringify({
+        sessionId: ID,
+        caller: 'arn:aws:iam::123456789012:user/alice',
+        spec: { target: { service: 'web', cluster: 'prod', maxTasks: 100 }, tool: 'tcpdump' },
+      }),
+    } as never);
+    sfn.on(DescribeExecutionCommand, { executionArn: 'b' }).rejects(new Error('throttled'));
     const { body } = await call('GET /sessions');
     expect(body.sessions.map((s: { status: string }) => s.status)).toEqual(['RUNNING', 'CANCELLED']);
+    // Who asked for what, from each execution's input; a row whose input cannot be read still lists.
+    expect(body.sessions[0]).toMatchObject({
+      target: 'service web (cluster prod)',
+      tool: 'tcpdump',
+      caller: 'arn:aws:iam::123456789012:user/alice',
+      kind: 'fleet',
+    });
+    expect(body.sessions[1]).not.toHaveProperty('target');
   });
 });
