@@ -11,6 +11,7 @@ const { template } = synth({
   hostCpus: 1.5,
   hostMemoryMb: 512,
   hostPidsLimit: 128,
+  fleetStartLeadSeconds: 40,
 });
 const functions = functionsByHandler(template);
 const environmentOf = (handler: string) =>
@@ -116,6 +117,59 @@ describe('functions', () => {
     expect(environmentOf('cleanup').TOOLBOX_IMAGE).toBe(PINNED_IMAGE);
   });
 
+  it('gives fleet-plan the bucket, the allowed clusters, the grace, the start lead and the upload role', () => {
+    expect(Object.keys(environmentOf('fleet-plan')).sort()).toEqual(
+      [
+        'ALLOWED_CLUSTERS',
+        'BUCKET_NAME',
+        'FLEET_START_LEAD_SECONDS',
+        'GRACE_SECONDS',
+        'UPLOAD_ROLE_ARN',
+      ].sort(),
+    );
+    expect(environmentOf('fleet-plan')).toMatchObject({
+      ALLOWED_CLUSTERS: 'prod,staging',
+      GRACE_SECONDS: '45',
+      FLEET_START_LEAD_SECONDS: '40',
+    });
+    expect(flat(environmentOf('fleet-plan').BUCKET_NAME)).toMatch(/^<Artifacts[0-9A-F]{8}>$/);
+    expect(flat(environmentOf('fleet-plan').UPLOAD_ROLE_ARN)).toMatch(/^<UploadRole[0-9A-F]{8}\.Arn>$/);
+  });
+
+  it('gives fleet-launch what launch gets but the upload role (FleetPlan signs the uploads)', () => {
+    expect(Object.keys(environmentOf('fleet-launch')).sort()).toEqual(
+      [
+        'BUCKET_NAME',
+        'DOCUMENT_NAME',
+        'GRACE_SECONDS',
+        'HOST_CPUS',
+        'HOST_MAX_SESSIONS',
+        'HOST_MEMORY_MB',
+        'HOST_PIDS_LIMIT',
+        'TOOLBOX_IMAGE',
+      ].sort(),
+    );
+    expect(environmentOf('fleet-launch')).toMatchObject({
+      TOOLBOX_IMAGE: PINNED_IMAGE,
+      GRACE_SECONDS: '45',
+      HOST_CPUS: '1.5',
+      HOST_MEMORY_MB: '512',
+      HOST_PIDS_LIMIT: '128',
+      HOST_MAX_SESSIONS: '3',
+    });
+    expect(flat(environmentOf('fleet-launch').DOCUMENT_NAME)).toMatch(/^<RunnerDocument[0-9A-F]{8}>$/);
+    expect(flat(environmentOf('fleet-launch').BUCKET_NAME)).toMatch(/^<Artifacts[0-9A-F]{8}>$/);
+  });
+
+  it('gives fleet-poll and fleet-collect the bucket, and fleet-cleanup the document only', () => {
+    expect(Object.keys(environmentOf('fleet-poll'))).toEqual(['BUCKET_NAME']);
+    expect(Object.keys(environmentOf('fleet-collect'))).toEqual(['BUCKET_NAME']);
+    expect(flat(environmentOf('fleet-poll').BUCKET_NAME)).toMatch(/^<Artifacts[0-9A-F]{8}>$/);
+    expect(flat(environmentOf('fleet-collect').BUCKET_NAME)).toMatch(/^<Artifacts[0-9A-F]{8}>$/);
+    expect(Object.keys(environmentOf('fleet-cleanup'))).toEqual(['DOCUMENT_NAME']);
+    expect(flat(environmentOf('fleet-cleanup').DOCUMENT_NAME)).toMatch(/^<RunnerDocument[0-9A-F]{8}>$/);
+  });
+
   it('gives the sweeper the document and the allowed clusters', () => {
     expect(Object.keys(environmentOf('sweeper')).sort()).toEqual(['ALLOWED_CLUSTERS', 'DOCUMENT_NAME']);
     expect(environmentOf('sweeper').ALLOWED_CLUSTERS).toBe('prod,staging');
@@ -128,9 +182,22 @@ describe('functions with every default', () => {
   const env = (handler: string) =>
     (defaults[handler].resource.Properties.Environment as { Variables: Record<string, unknown> }).Variables;
 
-  it('let resolve accept, and the sweeper sweep, any cluster', () => {
+  it('let resolve accept, fleet-plan resolve in, and the sweeper sweep, any cluster', () => {
     expect(env('resolve')).toEqual({ ALLOWED_CLUSTERS: '' });
+    expect(env('fleet-plan')).toMatchObject({ ALLOWED_CLUSTERS: '' });
     expect(env('sweeper')).toMatchObject({ ALLOWED_CLUSTERS: '' });
+  });
+
+  it('give the fleet functions the documented defaults and the image built from the Dockerfile', () => {
+    expect(env('fleet-plan')).toMatchObject({ GRACE_SECONDS: '30', FLEET_START_LEAD_SECONDS: '15' });
+    expect(env('fleet-launch')).toMatchObject({
+      GRACE_SECONDS: '30',
+      HOST_CPUS: '0.5',
+      HOST_MEMORY_MB: '256',
+      HOST_PIDS_LIMIT: '64',
+      HOST_MAX_SESSIONS: '2',
+    });
+    expect(flat(env('fleet-launch').TOOLBOX_IMAGE)).toMatch(/container-assets-.*:[a-f0-9]{64}$/);
   });
 
   it('give launch the documented defaults and the image built from the Dockerfile', () => {

@@ -31,6 +31,19 @@ function actionsOfHandler(handler: HandlerName): string[] {
 
 const flatResources = (statements: Statement[]) => statements.flatMap(resourcesOf).map(flat).sort();
 
+/** A statement's Condition with every value flattened (and each key's values sorted). */
+const flatCondition = (condition: Statement['Condition']) =>
+  condition === undefined
+    ? undefined
+    : Object.fromEntries(
+        Object.entries(condition).map(([operator, keys]) => [
+          operator,
+          Object.fromEntries(
+            Object.entries(keys).map(([key, values]) => [key, [values].flat().map(flat).sort()]),
+          ),
+        ]),
+      );
+
 describe('IAM', () => {
   it('allows no wildcard action anywhere', () => {
     const allowed = Object.values(resourcesOfType(template, 'AWS::IAM::Policy'))
@@ -58,12 +71,48 @@ describe('IAM', () => {
         'ssm:SendCommand',
       ],
     ],
+    // FleetPlan (lib/steps/fleet-launch.ts planFleet): resolveService's batched reads, one upload-role
+    // session to sign the children's uploads, and the plan and resolution objects it writes itself.
+    [
+      'fleet-plan',
+      [
+        'ecs:DescribeContainerInstances',
+        'ecs:DescribeTasks',
+        'ecs:ListTasks',
+        's3:PutObject',
+        'ssm:DescribeInstanceInformation',
+        'sts:AssumeRole',
+      ],
+    ],
+    // LaunchBatch: presigns the GET of its batch plan with its own credentials, then SendCommand.
+    ['fleet-launch', ['s3:GetObject', 'ssm:SendCommand']],
+    // PollBatch: HeadObject of the cancel marker (s3:GetObject, s3:ListBucket for a 404), one
+    // ListCommandInvocations page, CancelCommand past the deadline, GetCommandInvocation per host, and
+    // PutObject of the batch outcome.
+    [
+      'fleet-poll',
+      [
+        's3:GetObject',
+        's3:ListBucket',
+        's3:PutObject',
+        'ssm:CancelCommand',
+        'ssm:GetCommandInvocation',
+        'ssm:ListCommandInvocations',
+      ],
+    ],
+    // CollectFleet: GetObject of the resolution and outcomes, ListObjectsV2 of children/ (s3:ListBucket),
+    // PutObject of manifest.json.
+    ['fleet-collect', ['s3:GetObject', 's3:ListBucket', 's3:PutObject']],
+    // CleanupFleet: one SendCommand (action=cleanup) per batch, nothing to cancel.
+    ['fleet-cleanup', ['ssm:SendCommand']],
     [
       'api',
       [
-        // POST /doctor: Resolve's reads, and the doctor/ probe (its own s3:PutObject statement).
+        // POST /doctor and POST /sessions/preview: FleetPlan's reads (resolve's, plus ecs:ListTasks),
+        // and the doctor/ probe (its own s3:PutObject statement).
         'ecs:DescribeContainerInstances',
         'ecs:DescribeTasks',
+        'ecs:ListTasks',
         'ssm:DescribeInstanceInformation',
         's3:PutObject',
         's3:DeleteObject',
@@ -86,12 +135,14 @@ describe('IAM', () => {
     );
 
     expect(logStatements.flatMap(actionsOf).sort()).toEqual(['logs:CreateLogStream', 'logs:PutLogEvents']);
+    // Logical ids keep only the alphanumerics of the construct id: fleet-plan -> fleetplanLogs...
+    const logicalPrefix = handler.replace(/[^A-Za-z0-9]/g, '');
     expect(flatResources(logStatements)).toEqual([
-      expect.stringMatching(new RegExp(`^<${handler}Logs[0-9A-F]{8}\\.Arn>$`)),
+      expect.stringMatching(new RegExp(`^<${logicalPrefix}Logs[0-9A-F]{8}\\.Arn>$`)),
     ]);
   });
 
-  it.each<HandlerName>(['launch', 'cleanup', 'sweeper'])(
+  it.each<HandlerName>(['launch', 'cleanup', 'sweeper', 'fleet-launch', 'fleet-cleanup'])(
     'scopes SendCommand of %s to our document and to EC2 and ECS Anywhere instances',
     (handler) => {
       const resources = flatResources(statementsAllowing(template, handler, 'ssm:SendCommand'));
@@ -188,6 +239,12 @@ describe('IAM', () => {
     ['collect', 's3:GetObject'],
     ['collect', 's3:PutObject'],
     ['api', 's3:GetObject'],
+    ['fleet-plan', 's3:PutObject'],
+    ['fleet-launch', 's3:GetObject'],
+    ['fleet-poll', 's3:GetObject'],
+    ['fleet-poll', 's3:PutObject'],
+    ['fleet-collect', 's3:GetObject'],
+    ['fleet-collect', 's3:PutObject'],
   ])('limits %s %s to objects under sessions/', (handler, action) => {
     expect(flatResources(statementsAllowing(template, handler, action))).toEqual([
       expect.stringMatching(/^<Artifacts[0-9A-F]{8}\.Arn>\/sessions\/\*$/),
@@ -204,21 +261,57 @@ describe('IAM', () => {
     ]);
   });
 
-  it.each([
-    ['with allowed clusters', template],
-    ['without', anyCluster],
-  ])("gives api resolve's own ECS read statement for POST /doctor (%s)", (_, stack) => {
-    const [resolveReads] = statementsAllowing(stack, 'resolve', 'ecs:DescribeTasks');
-    const [apiReads] = statementsAllowing(stack, 'api', 'ecs:DescribeTasks');
+  const ecsArn = (resource: string) => `${ARN_PREFIX}:ecs:${REGION_ACCOUNT}:${resource}`;
+  describe.each([
+    [
+      'with allowed clusters',
+      template,
+      ['cluster/prod', 'cluster/staging'],
+      { ArnEquals: { 'ecs:cluster': [ecsArn('cluster/prod'), ecsArn('cluster/staging')] } },
+    ],
+    ['without', anyCluster, ['cluster/*'], undefined],
+  ])('the fleet reads (%s)', (_, stack, clusterResources, condition) => {
+    const fleetReadsOf = (handler: HandlerName) => {
+      const statements = statementsAllowing(stack, handler, 'ecs:ListTasks');
+      // One statement holds all three reads: none of them is granted anywhere else to this role.
+      expect(statements).toHaveLength(1);
+      expect(statementsAllowing(stack, handler, 'ecs:DescribeTasks')).toEqual(statements);
+      expect(statementsAllowing(stack, handler, 'ecs:DescribeContainerInstances')).toEqual(statements);
+      return statements[0];
+    };
 
-    expect(apiReads).toEqual(resolveReads);
+    it('are ListTasks, DescribeTasks and DescribeContainerInstances on tasks, container instances and the clusters', () => {
+      const statement = fleetReadsOf('fleet-plan');
+
+      expect(statement.Effect).toBe('Allow');
+      expect(actionsOf(statement).sort()).toEqual([
+        'ecs:DescribeContainerInstances',
+        'ecs:DescribeTasks',
+        'ecs:ListTasks',
+      ]);
+      expect(flatResources([statement])).toEqual(
+        [ecsArn('task/*'), ecsArn('container-instance/*'), ...clusterResources.map(ecsArn)].sort(),
+      );
+      expect(flatCondition(statement.Condition)).toEqual(condition);
+    });
+
+    it("are what api gets for POST /doctor and POST /sessions/preview (FleetPlan's statement, not resolve's)", () => {
+      expect(fleetReadsOf('api')).toEqual(fleetReadsOf('fleet-plan'));
+      expect(statementsAllowing(stack, 'resolve', 'ecs:ListTasks')).toEqual([]);
+    });
   });
 
-  it.each<HandlerName>(['poll', 'collect'])('lets %s list the sessions/ prefix only', (handler) => {
-    const [statement] = statementsAllowing(template, handler, 's3:ListBucket');
+  it.each<HandlerName>(['poll', 'collect', 'fleet-poll', 'fleet-collect'])(
+    'lets %s list the sessions/ prefix only',
+    (handler) => {
+      const statements = statementsAllowing(template, handler, 's3:ListBucket');
 
-    expect(statement.Condition).toEqual({ StringLike: { 's3:prefix': ['sessions/*'] } });
-  });
+      expect(statements).toHaveLength(1);
+      expect(actionsOf(statements[0])).toEqual(['s3:ListBucket']);
+      expect(flatResources(statements)).toEqual([expect.stringMatching(/^<Artifacts[0-9A-F]{8}\.Arn>$/)]);
+      expect(statements[0].Condition).toEqual({ StringLike: { 's3:prefix': ['sessions/*'] } });
+    },
+  );
 
   it('lets api start and list executions of its state machine and read or stop only its executions', () => {
     const stateMachine = /^<Sessions[0-9A-F]{8}>$/;
@@ -244,7 +337,12 @@ describe('IAM', () => {
     ).flatMap(actionsOf);
 
     expect([...new Set(onEverything)].sort()).toEqual(
-      ['ssm:CancelCommand', 'ssm:DescribeInstanceInformation', 'ssm:GetCommandInvocation'].sort(),
+      [
+        'ssm:CancelCommand',
+        'ssm:DescribeInstanceInformation',
+        'ssm:GetCommandInvocation',
+        'ssm:ListCommandInvocations',
+      ].sort(),
     );
   });
 
@@ -259,6 +357,7 @@ describe('IAM', () => {
         'ssm:CancelCommand',
         'ssm:DescribeInstanceInformation',
         'ssm:GetCommandInvocation',
+        'ssm:ListCommandInvocations',
       ].sort(),
     );
   });
@@ -278,8 +377,10 @@ describe('IAM', () => {
         /^UploadRole[0-9A-F]{8}$/.test(id),
       );
     const [[uploadRoleId, uploadRole]] = uploadRoles(template);
-    const launchRoleId = () => {
-      const role = functionsByHandler(template).launch.resource.Properties.Role as { 'Fn::GetAtt': [string] };
+    const roleIdOf = (handler: HandlerName) => {
+      const role = functionsByHandler(template)[handler].resource.Properties.Role as {
+        'Fn::GetAtt': [string];
+      };
       return role['Fn::GetAtt'][0];
     };
 
@@ -288,16 +389,19 @@ describe('IAM', () => {
       expect(uploadRoles(anyCluster)).toHaveLength(1);
     });
 
-    it("is trusted by the launch function's role only, for sts:AssumeRole only (no session tags)", () => {
+    it("is trusted by the launch and fleet-plan functions' roles only, for sts:AssumeRole only (no session tags)", () => {
       const trust = uploadRole.Properties.AssumeRolePolicyDocument as { Statement: Statement[] };
       const statements = trust.Statement as Array<Statement & { Principal: Record<string, unknown> }>;
 
-      expect(statements).toHaveLength(1);
-      expect(statements[0].Effect).toBe('Allow');
-      expect(actionsOf(statements[0])).toEqual(['sts:AssumeRole']);
-      expect(statements[0].Condition).toBeUndefined();
-      expect(Object.keys(statements[0].Principal)).toEqual(['AWS']);
-      expect([statements[0].Principal.AWS].flat().map(flat)).toEqual([`<${launchRoleId()}.Arn>`]);
+      for (const statement of statements) {
+        expect(statement.Effect).toBe('Allow');
+        expect(actionsOf(statement)).toEqual(['sts:AssumeRole']);
+        expect(statement.Condition).toBeUndefined();
+        expect(Object.keys(statement.Principal)).toEqual(['AWS']);
+      }
+      expect(statements.flatMap((statement) => [statement.Principal.AWS].flat().map(flat)).sort()).toEqual(
+        [`<${roleIdOf('launch')}.Arn>`, `<${roleIdOf('fleet-plan')}.Arn>`].sort(),
+      );
     });
 
     it('may only put objects under sessions/ (one statement, one action, no condition to widen it)', () => {
@@ -313,11 +417,17 @@ describe('IAM', () => {
       expect(uploadRole.Properties.Policies).toBeUndefined();
     });
 
-    it('is what launch may assume, and nothing else', () => {
-      expect(flatResources(statementsAllowing(template, 'launch', 'sts:AssumeRole'))).toEqual([
-        `<${uploadRoleId}.Arn>`,
-      ]);
-      for (const handler of HANDLERS.filter((h) => h !== 'launch')) {
+    it.each<HandlerName>(['launch', 'fleet-plan'])('is what %s may assume, and nothing else', (handler) => {
+      const statements = statementsAllowing(template, handler, 'sts:AssumeRole');
+
+      expect(statements).toHaveLength(1);
+      expect(actionsOf(statements[0])).toEqual(['sts:AssumeRole']);
+      expect(statements[0].Condition).toBeUndefined();
+      expect(flatResources(statements)).toEqual([`<${uploadRoleId}.Arn>`]);
+    });
+
+    it('may be assumed by no other function', () => {
+      for (const handler of HANDLERS.filter((h) => h !== 'launch' && h !== 'fleet-plan')) {
         expect(statementsAllowing(template, handler, 'sts:AssumeRole')).toEqual([]);
       }
     });
