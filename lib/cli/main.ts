@@ -14,6 +14,7 @@ export interface CaptureFlags {
   maxSize?: string;
   output?: string;
   iface?: string;
+  allowHostNetwork?: boolean;
   json?: boolean;
 }
 
@@ -60,6 +61,10 @@ function captureOptions(command: Command, defaultTool?: string): Command {
     .option('-f, --filter <expr>', "pcap-filter expression, e.g. 'tcp port 443'")
     .option('--max-size <size>', 'largest artifact, e.g. 10MB (default 100MB)')
     .option('--iface <name>', "interface in the task's network namespace (default: the task's own)")
+    .option(
+      '--allow-host-network',
+      "debug a container in the host's network mode too (refused otherwise): the capture sees the whole host's traffic",
+    )
     .option('-o, --output <path>', 'where to write the artifact (default ./debug-task-<session>.<ext>)')
     .option('--json', 'print one JSON object as the last line on stdout');
 }

@@ -20,6 +20,7 @@ export function buildSessionRequest(
     ...(flags.maxSize !== undefined && { maxBytes: parseSize(flags.maxSize) }),
     ...(flags.filter !== undefined && { filter: flags.filter }),
     ...(flags.iface !== undefined && { iface: flags.iface }),
+    ...(flags.allowHostNetwork === true && { allowHostNetwork: true }),
     ...(flags.reason !== undefined && { reason: flags.reason }),
   };
   const spec = parseSessionRequest(request);

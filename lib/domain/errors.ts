@@ -30,6 +30,7 @@ const CODE_EXIT = {
   INSTANCE_NOT_MANAGED: EXIT.TARGET,
   SSM_AGENT_OFFLINE: EXIT.TARGET,
   PLATFORM_UNSUPPORTED: EXIT.TARGET,
+  HOST_NETWORK_NOT_ALLOWED: EXIT.TARGET,
   HOST_BUSY: EXIT.HOST,
   TOOLBOX_IMAGE_UNAVAILABLE: EXIT.HOST,
   CAPTURE_FAILED: EXIT.HOST,
@@ -64,6 +65,8 @@ const DEFAULT_HINTS: Record<ErrorCode, string> = {
     'Attach AmazonSSMManagedInstanceCore to the container instance role and make sure amazon-ssm-agent runs.',
   SSM_AGENT_OFFLINE: 'Check that amazon-ssm-agent runs on the instance and can reach the SSM endpoints.',
   PLATFORM_UNSUPPORTED: 'Run the task on an Amazon Linux ECS-optimized or Flatcar container instance.',
+  HOST_NETWORK_NOT_ALLOWED:
+    'The target runs in the host’s network mode: add --allow-host-network (API: "allowHostNetwork": true) to capture the whole host’s traffic, or debug a task in bridge or awsvpc mode.',
   HOST_BUSY: 'Wait for a running debug session on that host to end, or cancel one with `debug-task cancel`.',
   TOOLBOX_IMAGE_UNAVAILABLE:
     'The host pulls an ECR image with its instance role: the role (e.g. ecsInstanceRole) needs ecr:GetAuthorizationToken, ecr:BatchGetImage and ecr:GetDownloadUrlForLayer, and the host needs IMDSv2 and a route to ECR; or pre-pull the image.',

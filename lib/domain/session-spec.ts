@@ -33,6 +33,9 @@ export const SessionRequestSchema = z.object({
   ),
   iface: z.optional(z.string().check(z.regex(hostParamRegExp('iface')))),
   snaplen: z.optional(z.number().check(z.int(), z.gte(0), z.lte(262144))),
+  // A target in the host's network mode is refused on the host unless this is true: a capture
+  // there sees the whole host's traffic. Goes to the host as the `allowHostNetwork` parameter.
+  allowHostNetwork: z.optional(z.boolean()),
   // Goes to the host as the `reason` parameter (a container label), so it follows that pattern:
   // an accepted reason always fits the SSM document. No quotes, `$`, `;` or control characters.
   reason: z.optional(
@@ -90,6 +93,8 @@ export interface SessionSpec {
   filter: string;
   iface: string;
   snaplen: number;
+  /** Whether a target in the host's network mode may be debugged (the host refuses it otherwise). */
+  allowHostNetwork: boolean;
   reason?: string;
 }
 
@@ -165,6 +170,7 @@ export function parseSessionRequest(body: unknown, limits: SessionLimits = DEFAU
     filter: (req.filter ?? '').trim(),
     iface: req.iface ?? '',
     snaplen: req.snaplen ?? Number(HOST_PARAMS.snaplen.default),
+    allowHostNetwork: req.allowHostNetwork ?? false, // the host parameter's default too
     ...(req.reason !== undefined && { reason: req.reason }),
   };
 }

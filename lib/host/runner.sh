@@ -2,9 +2,10 @@
 # debug-task host runner: one debug session next to one container, run as root by SSM Run Command.
 #
 # action=run
-#   Checks the target container (and, when that fails, the Docker engine), free disk, the host's
-#   session count (under a host lock, right before the start); pulls the toolbox image if it is
-#   missing (learnt from a failed start); compiles the BPF filter; starts a time-boxed,
+#   Checks the target container (and, when that fails, the Docker engine; one in the host's
+#   network mode is refused unless allowHostNetwork=true), free disk, the host's session count
+#   (under a host lock, right before the start); pulls the toolbox image if it is missing (learnt
+#   from a failed start); compiles the BPF filter; starts a time-boxed,
 #   resource-limited toolbox container in the target's network and pid namespaces; caps the
 #   artifact's size; compresses, hashes and uploads it from the host (never from inside the task's
 #   network namespace); removes everything it started, on every exit path.
@@ -24,7 +25,8 @@
 #         its action needs (run: the session's parameters; cleanup: sessionId; sweep: nothing).
 # Output: progress on stderr; the LAST line of stdout is one JSON manifest (RunnerManifest, or
 #         SweepManifest for a sweep, in lib/domain/session.ts; timings are Unix epoch milliseconds).
-#         Exit status: 0 OK, 2 bad input, 3 target container missing, 4 failed on the host,
+#         Exit status: 0 OK, 2 bad input, 3 target cannot be debugged (container missing, or in
+#         the host's network mode without allowHostNetwork=true), 4 failed on the host,
 #         130 cancelled by a signal.
 # Needs:  bash 4.3+, docker CLI 20.10+ (docker run --pull), coreutils (timeout, sha256sum, df, date, stat, base64), gzip,
 #         grep, curl (7.75+ for --aws-sigv4, used only to pull from ECR), setsid; flock if present.
@@ -67,6 +69,8 @@ readonly UNKNOWN_EXPIRY_SECONDS=86400
 # Parameter values after defaults (P[name]); the session's paths and names, once known.
 declare -A P=()
 SESSION='' WORK='' OUT='' CONTAINER=''
+# The interface the capture tools are given when iface is empty: set for a host-network target only.
+CAPTURE_IFACE=''
 
 # What the manifest reports.
 STATUS=FAILED ERROR_CODE='' ERROR_MESSAGE=''
@@ -222,11 +226,15 @@ check_engine() {
 # info) whether it answers at all, so a stopped engine still fails as check_engine says, not as a
 # missing container.
 check_target() {
-  local cid=${P[containerId]} state format status=0
+  local cid=${P[containerId]} state format field status=0 run_state pid name mode
   if ! command -v docker >/dev/null; then fail CAPTURE_FAILED 'The docker CLI is not installed on this host.'; fi
+  # One inspect, four words: status, pid, /name, network mode (last: the only one that is not a
+  # single token by construction; awsvpc gives container:<pause id>, bridge bridge or a network).
   tmpl_to format .State.Status
-  tmpl_to state .HostConfig.NetworkMode
-  format+=" $state"
+  for field in .State.Pid .Name .HostConfig.NetworkMode; do
+    tmpl_to state "$field"
+    format+=" $state"
+  done
   state=$(dk inspect --type container --format "$format" "$cid" 2>/dev/null) || status=$?
   if ((status == 124)); then
     # A hung engine: the inspect already waited DOCKER_CALL_TIMEOUT; docker info would wait again.
@@ -236,11 +244,53 @@ check_target() {
     check_engine
     fail CONTAINER_NOT_FOUND "There is no container $cid on this host."
   fi
-  if [[ ${state%% *} != running ]]; then
-    fail CONTAINER_NOT_FOUND "Container $cid is ${state%% *}, not running."
+  run_state=${state%% *} state=${state#* }
+  pid=${state%% *} state=${state#* }
+  name=${state%% *} mode=${state#* }
+  if [[ $run_state != running ]]; then
+    fail CONTAINER_NOT_FOUND "Container $cid is $run_state, not running."
   fi
-  if [[ ${state#* } == host ]]; then log "container $cid uses the host's network: the capture sees the host's interfaces"; fi
+  if [[ $mode == host ]]; then check_host_network "$cid" "${name#/}" "$pid"; fi
   log "target container $cid is running"
+}
+
+# A container in the host's network mode shares the host's network namespace, and so does a
+# toolbox next to it: a capture there sees every interface and all the traffic of the host, not one
+# task's. Refused (before anything is started) unless the session asked for it (allowHostNetwork).
+check_host_network() {
+  local cid=$1 name=$2 pid=$3 shown=$1 where=''
+  if [[ -n $name ]]; then shown="$name ($cid)"; fi
+  if [[ ${P[allowHostNetwork]} != true ]]; then
+    fail HOST_NETWORK_NOT_ALLOWED "Container $shown uses the host's network (NetworkMode host): a capture next to it would see the traffic of the whole host, not only its own. Nothing was started; re-run with --allow-host-network if capturing the host's traffic is intended."
+  fi
+  if [[ -z ${P[iface]} ]] && takes_filter "${P[tool]}"; then
+    # Left to itself, libpcap would pick the non-loopback interface with the lowest number at the
+    # end of its name: on a host, a container's veth (vethab12cd3e counts as 0) or docker0 as
+    # readily as the host's own. Capture where the host's default route leaves instead.
+    default_route_iface CAPTURE_IFACE "/proc/$pid/net/route"
+  fi
+  if [[ -n ${P[iface]} ]]; then
+    where=" (capture on ${P[iface]})"
+  elif [[ -n $CAPTURE_IFACE ]]; then
+    where=" (capture on $CAPTURE_IFACE, the host's default route)"
+  fi
+  log "container $shown uses the host's network and allowHostNetwork is true: the toolbox joins the host's network namespace and sees the whole host's traffic$where"
+}
+
+# Sets the variable named $1 to the interface of the lowest-metric IPv4 default route in the route
+# table $2 (/proc/<pid>/net/route: the table of that process's network namespace), or to '' when
+# the table is unreadable (the engine's processes are not ours to see) or has no default route.
+default_route_iface() {
+  local table=$2 iface dest flags metric mask best='' best_metric='' _
+  printf -v "$1" '%s' ''
+  if ! [[ -r $table ]]; then return 0; fi
+  # Columns: Iface Destination Gateway Flags RefCnt Use Metric Mask ...; hex, Flags 1 = RTF_UP.
+  while read -r iface dest _ flags _ _ metric mask _; do
+    if [[ $dest != 00000000 || $mask != 00000000 || ! $flags =~ ^[0-9A-Fa-f]{1,8}$ ]]; then continue; fi
+    if ! [[ $metric =~ ^[0-9]{1,9}$ && $iface =~ ^[A-Za-z0-9_.@-]{1,15}$ ]] || ! ((16#$flags & 1)); then continue; fi
+    if [[ -z $best ]] || ((10#$metric < 10#$best_metric)); then best=$iface best_metric=$metric; fi
+  done <"$table" || true
+  printf -v "$1" '%s' "$best"
 }
 
 # Counted once under the host lock right before the toolbox starts (the count that holds under
@@ -524,8 +574,8 @@ json_field() {
 check_filter() {
   local status=0 message
   printf '%s\n' "${P[filter]}" >"$OUT/filter.bpf"
-  local -a cmd=(tcpdump -d -F /out/filter.bpf)
-  if [[ -n ${P[iface]} ]]; then cmd+=(-i "${P[iface]}"); fi
+  local -a cmd=(tcpdump -d -F /out/filter.bpf) iface=${P[iface]:-$CAPTURE_IFACE}
+  if [[ -n $iface ]]; then cmd+=(-i "$iface"); fi
   CREATED_CONTAINERS=1
   interruptible timeout "$HELPER_TIMEOUT_SECONDS" docker run --rm --name "$CONTAINER-filter" \
     "${CONTAINER_LABELS[@]}" "${TARGET_NAMESPACES[@]}" "${TOOLBOX_SECURITY[@]}" "${TOOLBOX_LIMITS[@]}" \
@@ -564,13 +614,14 @@ tool_extension() { if [[ $1 == tcpdump ]]; then echo pcap; else echo txt; fi; }
 
 # The tool's argv inside the toolbox. Values go in as separate words, never as shell text.
 tool_command() {
-  local iface=${P[iface]} filter_args=()
+  local iface=${P[iface]:-$CAPTURE_IFACE} filter_args=()
   if [[ -n ${P[filter]} ]]; then filter_args=(-F /out/filter.bpf); fi
   case ${P[tool]} in
     tcpdump)
       # No -i by default: tcpdump then opens the task's first non-loopback interface, whose link
-      # type old Wireshark reads (-i any would write LINUX_SLL2). -U: each packet reaches the
-      # size cap as it arrives; -w -: the cap is applied on the pipe.
+      # type old Wireshark reads (-i any would write LINUX_SLL2); a host-network target gets the
+      # host's default-route interface (check_host_network). -U: each packet reaches the size cap
+      # as it arrives; -w -: the cap is applied on the pipe.
       TOOL_CMD=(tcpdump -Z root -U -n -s "${P[snaplen]}" -w -)
       if [[ -n $iface ]]; then TOOL_CMD+=(-i "$iface"); fi
       TOOL_CMD+=("${filter_args[@]}")
@@ -1071,7 +1122,7 @@ exit_status() {
   case $ERROR_CODE in
     '') echo 0 ;;
     INVALID_ARGUMENT | INVALID_FILTER) echo 2 ;;
-    CONTAINER_NOT_FOUND) echo 3 ;;
+    CONTAINER_NOT_FOUND | HOST_NETWORK_NOT_ALLOWED) echo 3 ;;
     CANCELLED) echo 130 ;;
     *) echo 4 ;;
   esac

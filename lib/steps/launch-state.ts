@@ -18,6 +18,8 @@ const LaunchStateShape = z.object({
     filter: z.string(),
     iface: z.string(),
     snaplen: z.number().check(z.int()),
+    // Optional: an execution started before the field existed still launches (as false).
+    allowHostNetwork: z.optional(z.boolean()),
     reason: z.optional(z.string()),
   }),
   target: z.object({

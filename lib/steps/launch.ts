@@ -77,6 +77,8 @@ export async function launchSession(state: LaunchState, deps: LaunchDeps = {}): 
     filter: spec.filter,
     iface: spec.iface,
     snaplen: String(spec.snaplen),
+    // Only a boolean true lets the host debug a target in the host's network mode.
+    allowHostNetwork: spec.allowHostNetwork === true ? 'true' : 'false',
     image,
     expiresAt: String(expiresAt),
     ...hostLimits(),

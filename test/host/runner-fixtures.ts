@@ -82,6 +82,25 @@ export async function startTarget(image: string, runId: string): Promise<Target>
   return { id, address };
 }
 
+/**
+ * A container in the host's network mode (`--network host`), doing nothing but sleep: it listens on
+ * nothing, so it takes no port of the host.
+ */
+export async function startHostNetworkTarget(image: string, runId: string): Promise<string> {
+  return docker([
+    'run',
+    '-d',
+    '--label',
+    `${TEST_LABEL}=${runId}`,
+    '--network',
+    'host',
+    image,
+    '/bin/busybox',
+    'sleep',
+    '600',
+  ]);
+}
+
 export async function removeTestContainers(runId: string, sessionIds: string[]): Promise<void> {
   const ids = [
     ...(await containersLabelled(`${TEST_LABEL}=${runId}`)),
@@ -91,9 +110,9 @@ export async function removeTestContainers(runId: string, sessionIds: string[]):
 }
 
 /** One HTTP GET; resolves to the status code (0 when the request failed). */
-export function httpGet(address: string): Promise<number> {
+export function httpGet(address: string, port = 80): Promise<number> {
   return new Promise((resolve) => {
-    const req = get({ host: address, port: 80, path: '/', timeout: 2000 }, (res) => {
+    const req = get({ host: address, port, path: '/', timeout: 2000 }, (res) => {
       res.resume();
       res.on('end', () => resolve(res.statusCode ?? 0));
     });
@@ -108,15 +127,15 @@ export function httpGet(address: string): Promise<number> {
  */
 export function startTraffic(
   address: string,
-  opts: { parallel?: number; pauseMs?: number; maxRequests?: number } = {},
+  opts: { parallel?: number; pauseMs?: number; maxRequests?: number; port?: number } = {},
 ) {
-  const { parallel = 1, pauseMs = 100, maxRequests = 2000 } = opts;
+  const { parallel = 1, pauseMs = 100, maxRequests = 2000, port = 80 } = opts;
   let sent = 0;
   let stopped = false;
   const loop = async (): Promise<void> => {
     while (!stopped && sent < maxRequests) {
       sent++;
-      await httpGet(address);
+      await httpGet(address, port);
       if (pauseMs > 0) await new Promise((resolve) => setTimeout(resolve, pauseMs));
     }
   };

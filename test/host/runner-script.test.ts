@@ -3,7 +3,12 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DebugTaskError } from '../../lib/domain/errors';
-import { HOST_PARAMS, isValidHostParam, type HostParamName } from '../../lib/domain/params';
+import {
+  HOST_PARAMS,
+  isValidHostParam,
+  type HostParamName,
+  type HostParamValues,
+} from '../../lib/domain/params';
 import { parseSweepManifest } from '../../lib/domain/sweep-manifest';
 import { parseManifest, runnerEnv } from '../../lib/host/local-runner';
 import {
@@ -371,15 +376,21 @@ describe('runner start path: the docker calls it makes (stub docker, no engine)'
    * A `docker` that records each call's first two words and answers as told: inspect (the
    * target), info (the engine), image (image inspect), run. `docker ps` lists no session.
    */
-  function startWith(answers: { inspect: number; info?: number; image?: number; run?: number }) {
+  function startWith(
+    answers: { inspect: number; info?: number; image?: number; run?: number },
+    target: { pid?: number; mode?: string } = {},
+    values: HostParamValues = {},
+  ) {
     const dir = mkdtempSync(join(tmpdir(), 'debug-task-stub-'));
     const home = join(dir, 'home');
+    // The target's inspect: status, pid, /name, network mode (the runner's format).
+    const inspected = `running ${target.pid ?? 4242} /app ${target.mode ?? 'bridge'}`;
     writeFileSync(
       join(dir, 'docker'),
       `#!/bin/sh
 printf '%s\\n' "$*" >>'${dir}/calls'
 case "$1" in
-  inspect) [ ${answers.inspect} = 0 ] && echo 'running bridge'; exit ${answers.inspect} ;;
+  inspect) [ ${answers.inspect} = 0 ] && echo '${inspected}'; exit ${answers.inspect} ;;
   info) exit ${answers.info ?? 0} ;;
   image) exit ${answers.image ?? 0} ;;
   run) echo 'stub: no docker run here' >&2; exit ${answers.run ?? 125} ;;
@@ -398,6 +409,7 @@ exit 0
         maxBytes: '1000000',
         image: 'registry.example.com/toolbox:1',
         expiresAt: String(Math.floor(Date.now() / 1000) + 60),
+        ...values,
       },
       { home },
     );
@@ -464,4 +476,72 @@ exit 0
     expect(manifest?.error?.message).toBe('The toolbox container did not start: stub: no docker run here');
     expect(workDirLeft).toBe(false);
   });
+
+  it('starts next to a bridge or awsvpc target (container:<pause id>) as ever, with no -i', () => {
+    for (const mode of ['bridge', 'my-network', `container:${'ab'.repeat(32)}`]) {
+      const { calls } = startWith({ inspect: 0 }, { mode });
+
+      expect(calls.map((call) => call.split(' ')[0]).slice(0, 3)).toEqual(['inspect', 'ps', 'run']);
+      expect(calls.find((call) => call.startsWith('run '))).not.toMatch(/ -i /);
+    }
+  });
+
+  it('refuses a target in the host network mode with HOST_NETWORK_NOT_ALLOWED after its one inspect, leaving nothing', () => {
+    const { run, calls, manifest, workDirLeft } = startWith({ inspect: 0 }, { mode: 'host' });
+
+    expect(calls.map((call) => call.split(' ')[0])).toEqual(['inspect']);
+    expect(run.status).toBe(3);
+    expect(manifest).toMatchObject({ status: 'FAILED', error: { code: 'HOST_NETWORK_NOT_ALLOWED' } });
+    expect(manifest?.error?.message).toBe(
+      "Container app (feedface0123456789ab) uses the host's network (NetworkMode host): a capture next to it would see the traffic of the whole host, not only its own. Nothing was started; re-run with --allow-host-network if capturing the host's traffic is intended.",
+    );
+    expect(workDirLeft).toBe(false);
+  });
+
+  it('with allowHostNetwork=true, captures on the default-route interface of the target’s namespace, same calls', () => {
+    // This process's namespace stands in for the host's: the stub reports our own pid.
+    const expected = defaultRouteIface(readFileSync('/proc/self/net/route', 'utf8'));
+    const { run, calls } = startWith(
+      { inspect: 0 },
+      { mode: 'host', pid: process.pid },
+      { allowHostNetwork: 'true' },
+    );
+
+    expect(calls.map((call) => call.split(' ')[0]).slice(0, 3)).toEqual(['inspect', 'ps', 'run']);
+    const started = calls.find((call) => call.startsWith('run '))!;
+    if (expected) expect(started).toMatch(new RegExp(` tcpdump .* -i ${expected}( |$)`));
+    expect(run.stderr).toContain("uses the host's network and allowHostNetwork is true");
+  });
+
+  it('with allowHostNetwork=true, keeps an explicit iface, and the tool’s default when the route table is unreadable', () => {
+    const explicit = startWith(
+      { inspect: 0 },
+      { mode: 'host', pid: process.pid },
+      { allowHostNetwork: 'true', iface: 'lo' },
+    );
+    const unreadable = startWith(
+      { inspect: 0 },
+      { mode: 'host', pid: 999999999 },
+      { allowHostNetwork: 'true' },
+    );
+
+    expect(explicit.calls.find((call) => call.startsWith('run '))).toMatch(/ -i lo( |$)/);
+    expect(unreadable.calls.find((call) => call.startsWith('run '))).not.toMatch(/ -i /);
+    expect(unreadable.manifest?.error?.code).not.toBe('HOST_NETWORK_NOT_ALLOWED');
+  });
 });
+
+/** What the runner's default_route_iface reads from a route table: the lowest-metric up default route. */
+function defaultRouteIface(table: string): string | undefined {
+  const routes = table
+    .trim()
+    .split('\n')
+    .slice(1)
+    .map((line) => line.trim().split(/\s+/))
+    .filter(
+      ([, dest, , flags, , , , mask]) =>
+        dest === '00000000' && mask === '00000000' && (parseInt(flags, 16) & 1) === 1,
+    )
+    .sort((a, b) => Number(a[6]) - Number(b[6]));
+  return routes[0]?.[0];
+}

@@ -32,6 +32,7 @@ const VALID = {
   filter: 'tcp port 443',
   iface: 'eth0',
   snaplen: 96,
+  allowHostNetwork: false,
   reason: 'INC-42',
 };
 const FIELDS = [
@@ -44,6 +45,7 @@ const FIELDS = [
   'filter',
   'iface',
   'snaplen',
+  'allowHostNetwork',
   'reason',
 ] as const;
 const RUNS = { numRuns: 400 };

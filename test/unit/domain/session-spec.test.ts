@@ -23,6 +23,7 @@ describe('parseSessionRequest', () => {
       filter: '',
       iface: '',
       snaplen: 262144,
+      allowHostNetwork: false,
     });
   });
 
@@ -126,5 +127,26 @@ describe('parseSessionRequest', () => {
     expect(error.code).toBe('INVALID_ARGUMENT');
     expect(error.message).toMatch(/^reason is invalid/);
     expect(isValidHostParam('reason', reason)).toBe(false);
+  });
+
+  it('lets a host-network target be debugged only when allowHostNetwork is true (default false)', () => {
+    const base = { target: { task: TASK }, tool: 'tcpdump' };
+
+    expect(parseSessionRequest(base).allowHostNetwork).toBe(false);
+    expect(parseSessionRequest({ ...base, allowHostNetwork: false }).allowHostNetwork).toBe(false);
+    expect(parseSessionRequest({ ...base, allowHostNetwork: true }).allowHostNetwork).toBe(true);
+  });
+
+  it.each([
+    ['the string "true"', 'true'],
+    ['1', 1],
+    ['null', null],
+    ['an object', {}],
+  ])('refuses allowHostNetwork given as %s: only a boolean asks for the host network', (_label, value) => {
+    const error = errorOf({ target: { task: TASK }, tool: 'tcpdump', allowHostNetwork: value });
+
+    expect(error.code).toBe('INVALID_ARGUMENT');
+    expect(error.exitCode).toBe(2);
+    expect(error.message).toMatch(/^allowHostNetwork is invalid/);
   });
 });

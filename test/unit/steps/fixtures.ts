@@ -34,6 +34,7 @@ export function spec(overrides: Partial<SessionSpec> = {}): SessionSpec {
     filter: 'tcp port 443',
     iface: '',
     snaplen: 262144,
+    allowHostNetwork: false,
     reason: 'INC-42 TLS resets',
     ...overrides,
   };

@@ -133,6 +133,7 @@ describe('launchSession', () => {
         filter: 'tcp port 443',
         iface: '',
         snaplen: '262144',
+        allowHostNetwork: 'false',
         image: IMAGE,
         uploadUrl,
         expiresAt: String(NOW + 90),
@@ -180,6 +181,37 @@ describe('launchSession', () => {
     expect(sentReason.startsWith('it_s _broken__ see _URL_xxx')).toBe(true);
     expect(sentReason).toHaveLength(200);
     expect(isValidHostParam('reason', sentReason)).toBe(true);
+  });
+
+  it.each([
+    ['true when the session asked for the host network', true, 'true'],
+    ['false when it did not', false, 'false'],
+    ['false for an execution started before the field existed', undefined, 'false'],
+  ])('passes allowHostNetwork %s', async (_label, allowHostNetwork, expected) => {
+    await launchSession(
+      { ...state, spec: { ...state.spec, allowHostNetwork: allowHostNetwork as boolean } },
+      { now: () => NOW_MS },
+    );
+
+    expect(sent().Parameters?.allowHostNetwork).toEqual([expected]);
+    expect(isValidHostParam('allowHostNetwork', expected)).toBe(true);
+  });
+
+  it.each([
+    ['the string "true"', 'true'],
+    ['1', 1],
+    ['null', null],
+  ])('refuses allowHostNetwork given as %s in the state, before any call', async (_label, value) => {
+    const error = await caught(() =>
+      launchSession(
+        { ...state, spec: { ...state.spec, allowHostNetwork: value as unknown as boolean } },
+        { now: () => NOW_MS },
+      ),
+    );
+
+    expect(error).toMatchObject({ code: 'INVALID_ARGUMENT', details: { field: 'spec.allowHostNetwork' } });
+    expect(sts).toHaveReceivedCommandTimes(AssumeRoleCommand, 0);
+    expect(ssm).toHaveReceivedCommandTimes(SendCommandCommand, 0);
   });
 
   it('presigns a PUT of the artifact key, signing only the host header, with no checksum parameters', async () => {

@@ -35,6 +35,7 @@ const PLACES: Record<string, (state: LaunchState, value: unknown) => void> = {
   filter: (s, v) => (s.spec.filter = v as string),
   iface: (s, v) => (s.spec.iface = v as string),
   snaplen: (s, v) => (s.spec.snaplen = v as number),
+  allowHostNetwork: (s, v) => (s.spec.allowHostNetwork = v as boolean),
   reason: (s, v) => (s.spec.reason = v as string),
   runtimeId: (s, v) => (s.target.container.runtimeId = v as string),
 };
