@@ -6,7 +6,7 @@ const { template } = synth();
 const apiFunction = functionsByHandler(template).api.logicalId;
 
 describe('HTTP API', () => {
-  it('has exactly the four session routes and POST /doctor', () => {
+  it('has exactly the four session routes, POST /sessions/preview and POST /doctor', () => {
     const routeKeys = Object.values(resourcesOfType(template, 'AWS::ApiGatewayV2::Route')).map(
       (route) => route.Properties.RouteKey,
     );
@@ -17,6 +17,7 @@ describe('HTTP API', () => {
       'GET /sessions/{id}',
       'POST /doctor',
       'POST /sessions',
+      'POST /sessions/preview',
     ]);
   });
 
