@@ -202,6 +202,7 @@ export async function launchBatch(
     iface: spec.iface,
     snaplen: String(spec.snaplen),
     image,
+    allowHostNetwork: spec.allowHostNetwork === true ? 'true' : 'false',
     startAt: String(fleet.startAt),
     expiresAt: String(fleet.expiresAt),
     ...hostLimits(),
