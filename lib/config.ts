@@ -35,10 +35,19 @@ export function s3ForcePathStyle(): boolean {
 }
 
 /**
- * What every S3 client of ours shares. WHEN_REQUIRED: since SDK 3.729 presigned PUTs would
- * otherwise bake in an empty-body CRC32 and real uploads fail; hashes are checked end to end by
- * the runner's sha256 instead. Path style for S3-compatible stand-ins (see s3ForcePathStyle).
+ * What every S3 client of ours shares. WHEN_REQUIRED both ways: since SDK 3.729 presigned PUTs would
+ * otherwise bake in an empty-body CRC32 and real uploads fail, and presigned GETs would carry
+ * `x-amz-checksum-mode`; hashes are checked end to end by the runner's sha256 instead. Path style
+ * for S3-compatible stand-ins (see s3ForcePathStyle).
  */
-export function s3ClientConfig(): { requestChecksumCalculation: 'WHEN_REQUIRED'; forcePathStyle: boolean } {
-  return { requestChecksumCalculation: 'WHEN_REQUIRED', forcePathStyle: s3ForcePathStyle() };
+export function s3ClientConfig(): {
+  requestChecksumCalculation: 'WHEN_REQUIRED';
+  responseChecksumValidation: 'WHEN_REQUIRED';
+  forcePathStyle: boolean;
+} {
+  return {
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+    forcePathStyle: s3ForcePathStyle(),
+  };
 }

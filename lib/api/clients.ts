@@ -16,8 +16,8 @@ let clients: ApiClients | undefined;
 export function apiClients(): ApiClients {
   clients ??= {
     sfn: new SFNClient({}),
-    // WHEN_REQUIRED: presigned URLs carry no checksum parameters; the CLI checks the runner's sha256 itself.
-    s3: new S3Client({ ...s3ClientConfig(), responseChecksumValidation: 'WHEN_REQUIRED' }),
+    // Presigned URLs carry no checksum parameters (s3ClientConfig); the CLI checks the runner's sha256 itself.
+    s3: new S3Client(s3ClientConfig()),
   };
   return clients;
 }

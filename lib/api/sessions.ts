@@ -173,7 +173,7 @@ export async function listSessions(
     } catch {
       // A row without its target beats no list.
     }
-    const input = described?.input ? (JSON.parse(described.input) as ExecutionInput) : undefined;
+    const input = parseInput(described?.input);
     if (!input?.spec) return summary;
     return {
       ...summary,
@@ -254,4 +254,14 @@ function awsError(operation: string, error: unknown): DebugTaskError {
   const name = error instanceof Error ? error.name : 'Error';
   const message = error instanceof Error ? error.message : String(error);
   return new DebugTaskError('AWS_ERROR', `${operation} failed: ${name}: ${message}`, { cause: error });
+}
+
+/** An execution's input, or undefined when it is missing or not JSON (a list row then has no target). */
+function parseInput(text: string | undefined): ExecutionInput | undefined {
+  if (!text) return undefined;
+  try {
+    return JSON.parse(text) as ExecutionInput;
+  } catch {
+    return undefined;
+  }
 }

@@ -31,40 +31,49 @@ export async function cleanupFleet(
   const original: DebugTaskError = fromStepFunctionsFailure(state.error?.Error, state.error?.Cause);
   logger.info('cleaning up the fleet after failure', { code: original.code });
   const batches = state.fleet?.batches ?? [];
-  if (batches.length) {
+  let send: (instanceIds: string[]) => Promise<unknown>;
+  try {
+    // Inside the try: a deployment error here (no DOCUMENT_NAME) must not hide the original error.
     const documentName = requireEnv('DOCUMENT_NAME');
     const parameters = commandParameters(
       cleanupValues(
-        { ...state, ...(state.fleet && { launch: { expiresAt: state.fleet.expiresAt } }) },
+        { sessionId: state.sessionId, ...(state.fleet && { launch: { expiresAt: state.fleet.expiresAt } }) },
         (deps.now ?? Date.now)(),
       ),
     );
-    await mapLimit(batches, 4, async (batch) => {
-      try {
-        await awsCall('ssm:SendCommand (cleanup)', () =>
-          ssmClient().send(
-            new SendCommandCommand({
-              DocumentName: documentName,
-              DocumentVersion: DOCUMENT_VERSION,
-              InstanceIds: batch.instanceIds,
-              Parameters: parameters,
-              TimeoutSeconds: DELIVERY_TIMEOUT_SECONDS,
-              MaxConcurrency: '100%',
-              MaxErrors: '100%',
-              Comment: sessionComment(state.sessionId),
-            }),
-          ),
-        );
-      } catch (error) {
-        logger.warn(
-          'cleanup: ssm:SendCommand (cleanup) failed for a batch; the original error is reported instead',
-          {
-            batch: batch.batch,
-            error,
-          },
-        );
-      }
+    send = (instanceIds) =>
+      awsCall('ssm:SendCommand (cleanup)', () =>
+        ssmClient().send(
+          new SendCommandCommand({
+            DocumentName: documentName,
+            DocumentVersion: DOCUMENT_VERSION,
+            InstanceIds: instanceIds,
+            Parameters: parameters,
+            TimeoutSeconds: DELIVERY_TIMEOUT_SECONDS,
+            MaxConcurrency: '100%',
+            MaxErrors: '100%',
+            Comment: sessionComment(state.sessionId),
+          }),
+        ),
+      );
+  } catch (error) {
+    logger.warn('cleanup: the cleanup command could not be built; the original error is reported instead', {
+      error,
     });
+    throw original;
   }
+  await mapLimit(batches, 4, async (batch) => {
+    try {
+      await send(batch.instanceIds);
+    } catch (error) {
+      logger.warn(
+        'cleanup: ssm:SendCommand (cleanup) failed for a batch; the original error is reported instead',
+        {
+          batch: batch.batch,
+          error,
+        },
+      );
+    }
+  });
   throw original;
 }
