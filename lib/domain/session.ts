@@ -100,8 +100,8 @@ export interface RunnerManifest {
   timings: { startedAt: number; captureStartedAt?: number; captureEndedAt?: number; endedAt: number };
   /** action=run: who asked and why, as put on the toolbox container's labels ('' when not given). */
   audit?: { caller: string; reason: string };
-  /** action=cleanup prints `"action":"cleanup"` and what it removed. */
-  action?: 'cleanup';
+  /** action=cleanup prints `"action":"cleanup"` and what it removed; action=reupload `"action":"reupload"`. */
+  action?: 'cleanup' | 'reupload';
   cleanup?: {
     containersRemoved: number | null;
     watchdogStopped: boolean;
