@@ -144,6 +144,30 @@ export interface SessionView {
   error?: ErrorBody;
 }
 
+/** POST /sessions/{id}/reupload (202): the re-upload command was sent to the host. */
+export interface ReuploadStarted {
+  sessionId: string;
+  /** SSM command id: follow it with GET /sessions/{id}/reupload/{commandId}. */
+  commandId: string;
+  /** The host that keeps the artifact. */
+  instanceId: string;
+  status: 'RUNNING';
+}
+
+/** GET /sessions/{id}/reupload/{commandId}. A failed re-upload is a typed error instead. */
+export interface ReuploadView {
+  sessionId: string;
+  commandId: string;
+  instanceId: string;
+  status: 'RUNNING' | 'SUCCEEDED';
+  /** SSM's status of the command while it runs (Pending, InProgress, ...). */
+  ssmStatus?: string;
+  /** When SUCCEEDED: the session's result as if its first upload had worked (the artifact is in S3). */
+  result?: SessionResult;
+  /** When SUCCEEDED: presigned GET URL of the artifact. */
+  downloadUrl?: string;
+}
+
 export function isFleetResult(result: SessionResult | FleetResult): result is FleetResult {
   return (result as FleetResult).kind === 'fleet';
 }
