@@ -69,6 +69,12 @@ describe('IAM', () => {
         's3:DeleteObject',
         's3:GetObject',
         's3:PutObject',
+        // POST/GET /sessions/{id}/reupload: launch's SendCommand, the command's status, the upload
+        // role, and HeadObject of the re-uploaded artifact (ListBucket: a missing one is a 404).
+        'ssm:SendCommand',
+        'ssm:GetCommandInvocation',
+        'sts:AssumeRole',
+        's3:ListBucket',
         'states:DescribeExecution',
         'states:GetExecutionHistory',
         'states:ListExecutions',
@@ -91,7 +97,7 @@ describe('IAM', () => {
     ]);
   });
 
-  it.each<HandlerName>(['launch', 'cleanup', 'sweeper'])(
+  it.each<HandlerName>(['launch', 'cleanup', 'sweeper', 'api'])(
     'scopes SendCommand of %s to our document and to EC2 and ECS Anywhere instances',
     (handler) => {
       const resources = flatResources(statementsAllowing(template, handler, 'ssm:SendCommand'));
@@ -214,7 +220,7 @@ describe('IAM', () => {
     expect(apiReads).toEqual(resolveReads);
   });
 
-  it.each<HandlerName>(['poll', 'collect'])('lets %s list the sessions/ prefix only', (handler) => {
+  it.each<HandlerName>(['poll', 'collect', 'api'])('lets %s list the sessions/ prefix only', (handler) => {
     const [statement] = statementsAllowing(template, handler, 's3:ListBucket');
 
     expect(statement.Condition).toEqual({ StringLike: { 's3:prefix': ['sessions/*'] } });
@@ -288,7 +294,12 @@ describe('IAM', () => {
       expect(uploadRoles(anyCluster)).toHaveLength(1);
     });
 
-    it("is trusted by the launch function's role only, for sts:AssumeRole only (no session tags)", () => {
+    const apiRoleId = () => {
+      const role = functionsByHandler(template).api.resource.Properties.Role as { 'Fn::GetAtt': [string] };
+      return role['Fn::GetAtt'][0];
+    };
+
+    it("is trusted by the launch and api functions' roles only, for sts:AssumeRole only (no session tags)", () => {
       const trust = uploadRole.Properties.AssumeRolePolicyDocument as { Statement: Statement[] };
       const statements = trust.Statement as Array<Statement & { Principal: Record<string, unknown> }>;
 
@@ -297,7 +308,9 @@ describe('IAM', () => {
       expect(actionsOf(statements[0])).toEqual(['sts:AssumeRole']);
       expect(statements[0].Condition).toBeUndefined();
       expect(Object.keys(statements[0].Principal)).toEqual(['AWS']);
-      expect([statements[0].Principal.AWS].flat().map(flat)).toEqual([`<${launchRoleId()}.Arn>`]);
+      expect([statements[0].Principal.AWS].flat().map(flat).sort()).toEqual(
+        [`<${launchRoleId()}.Arn>`, `<${apiRoleId()}.Arn>`].sort(),
+      );
     });
 
     it('may only put objects under sessions/ (one statement, one action, no condition to widen it)', () => {
@@ -313,11 +326,13 @@ describe('IAM', () => {
       expect(uploadRole.Properties.Policies).toBeUndefined();
     });
 
-    it('is what launch may assume, and nothing else', () => {
-      expect(flatResources(statementsAllowing(template, 'launch', 'sts:AssumeRole'))).toEqual([
-        `<${uploadRoleId}.Arn>`,
-      ]);
-      for (const handler of HANDLERS.filter((h) => h !== 'launch')) {
+    it('is what launch and api (re-upload) may assume, and nothing else', () => {
+      for (const handler of ['launch', 'api'] as const) {
+        expect(flatResources(statementsAllowing(template, handler, 'sts:AssumeRole'))).toEqual([
+          `<${uploadRoleId}.Arn>`,
+        ]);
+      }
+      for (const handler of HANDLERS.filter((h) => h !== 'launch' && h !== 'api')) {
         expect(statementsAllowing(template, handler, 'sts:AssumeRole')).toEqual([]);
       }
     });
