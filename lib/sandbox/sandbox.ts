@@ -6,7 +6,7 @@ import { startEcsSsmStandIn } from './ecs-ssm';
 import { startS3 } from './s3';
 import { startStepFunctionsStandIn } from './sfn';
 import { startStsStandIn } from './sts';
-import { commandDocument, stateMachineDefinition, synthesizeTemplate } from './template';
+import { apiRouteKeys, commandDocument, stateMachineDefinition, synthesizeTemplate } from './template';
 
 /**
  * The local sandbox (DESIGN.md section 5): the real handlers, the real state machine definition
@@ -119,6 +119,8 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
     const { handler: apiHandler } = await import('../../lambda/api');
     const api = await startApiServer({
       handler: apiHandler,
+      // The stack's own routes: a route the stack lacks is missing here too.
+      routeKeys: apiRouteKeys(template),
       region: SANDBOX_REGION,
       credentials: SANDBOX_CREDENTIALS,
       accountId: SANDBOX_ACCOUNT,
