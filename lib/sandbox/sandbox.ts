@@ -54,6 +54,8 @@ export interface Sandbox {
    * session) comes right before its `ssm:SendCommand`, as `{ service: 'sts', action: 'AssumeRole' }`.
    */
   calls(): SandboxCall[];
+  /** While on, the hosts' presigned uploads get 503 SlowDown (S3StandIn.refuseUploads): UPLOAD_FAILED for real. */
+  refuseUploads(on: boolean): void;
   stop(): Promise<void>;
 }
 
@@ -134,6 +136,7 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
       bucket: s3.bucket,
       home,
       calls: () => [...awsCalls, ...sfn.calls.map((c) => ({ service: 'sfn', action: c.action }))],
+      refuseUploads: (on) => s3.refuseUploads(on),
       stop,
     };
   } catch (error) {
