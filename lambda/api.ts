@@ -1,4 +1,7 @@
 import { handleApiRequest } from '../lib/api/routes';
 
-/** HTTP API (IAM auth): POST /sessions, GET /sessions, GET /sessions/{id}, DELETE /sessions/{id}, POST /doctor. */
+/**
+ * HTTP API (IAM auth): POST /sessions, GET /sessions, GET /sessions/{id}, DELETE /sessions/{id},
+ * POST /sessions/{id}/reupload, GET /sessions/{id}/reupload/{commandId}, POST /doctor.
+ */
 export const handler = handleApiRequest;

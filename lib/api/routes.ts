@@ -4,6 +4,7 @@ import { numberEnv, optionalEnv, requireEnv } from '../config';
 import { logger } from '../log';
 import { runDoctor, type DoctorConfig } from './doctor';
 import { previewFleet } from './fleet';
+import { getReupload, startReupload } from './reupload';
 import { cancelSession, getSession, listSessions, startSession, type ApiConfig } from './sessions';
 
 let config: (ApiConfig & DoctorConfig) | undefined;
@@ -49,6 +50,13 @@ export async function handleApiRequest(
         });
       case 'GET /sessions/{id}':
         return json(200, await getSession(id ?? '', cfg));
+      case 'POST /sessions/{id}/reupload': {
+        const started = await startReupload(id ?? '', caller, cfg);
+        logger.info('re-upload requested', { sessionId: id, caller, status: started.status });
+        return json(started.status === 'RUNNING' ? 202 : 200, started);
+      }
+      case 'GET /sessions/{id}/reupload/{commandId}':
+        return json(200, await getReupload(id ?? '', event.pathParameters?.commandId ?? '', caller, cfg));
       case 'POST /doctor': {
         const report = await runDoctor(parseBody(event), cfg);
         const failed = report.checks.find((check) => check.status === 'failed');
@@ -100,6 +108,8 @@ function clampLimit(raw: string | undefined): number {
 
 function httpStatusOf(error: DebugTaskError): number {
   if (error.code === 'SESSION_NOT_FOUND') return 404;
+  // The host has nothing left to re-upload: gone for good.
+  if (error.code === 'ARTIFACT_NOT_ON_HOST') return 410;
   switch (error.exitCode) {
     case EXIT.BAD_INPUT:
       return 400;

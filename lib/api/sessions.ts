@@ -40,7 +40,7 @@ export interface ApiConfig {
   requireReason?: boolean;
 }
 
-const DOWNLOAD_URL_SECONDS = 3600;
+export const DOWNLOAD_URL_SECONDS = 3600;
 
 /** POST /sessions: validate, then start the execution named after the new session. */
 export async function startSession(
@@ -199,7 +199,7 @@ export function executionArnOf(stateMachineArn: string, sessionId: string): stri
   return `${stateMachineArn.replace(':stateMachine:', ':execution:')}:${sessionId}`;
 }
 
-async function describe(
+export async function describe(
   sessionId: string,
   config: ApiConfig,
   clients: ApiClients,
@@ -241,7 +241,7 @@ function statusOf(execution: { status?: string }): SessionStatus {
   }
 }
 
-async function call<T>(operation: string, send: () => Promise<T>): Promise<T> {
+export async function call<T>(operation: string, send: () => Promise<T>): Promise<T> {
   try {
     return await send();
   } catch (error) {

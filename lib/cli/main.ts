@@ -123,7 +123,9 @@ export function buildProgram(run: (load: () => Promise<number>) => void): Comman
       .option('-o, --output <path>', 'where to write the artifact')
       .option('--json'),
   )
-    .description('download (again) the artifact of a finished session, checking its sha256')
+    .description(
+      'download (again) the artifact of a finished session, checking its sha256; after UPLOAD_FAILED, first upload again the artifact kept on its host',
+    )
     .action((id: string, flags: ApiFlags & { output?: string }) =>
       run(async () =>
         (await import('./commands/sessions')).fetchCommand(id, flags, outputFor(program, flags)),

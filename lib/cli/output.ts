@@ -38,6 +38,11 @@ export function printOutcome(output: Output, outcome: SessionOutcome): void {
       a.truncated ? ', truncated at --max-size' : ''
     }, sha256 ${a.sha256} verified`,
     `          ${a.s3Uri}`,
+    ...(outcome.reupload
+      ? [
+          `from      ${outcome.reupload.hostPath ?? 'the kept artifact'} on ${outcome.reupload.instanceId}, uploaded again after the session's upload failed`,
+        ]
+      : []),
     `time      ${t.totalSeconds}s in all: ${t.captureSeconds}s capture, ${t.overheadSeconds}s overhead`,
   ];
   output.out.write(`${lines.join('\n')}\n`);

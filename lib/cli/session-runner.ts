@@ -30,6 +30,8 @@ export interface SessionOutcome {
     overheadSeconds: number;
     downloadSeconds: number;
   };
+  /** `debug-task fetch` of a session whose upload had failed: where the artifact came from. */
+  reupload?: { instanceId: string; hostPath?: string; commandId: string };
 }
 
 export interface RunOptions {
@@ -178,7 +180,10 @@ function round(value: number): number {
   return Math.round(value * 100) / 100;
 }
 
-/** Re-downloads the artifact of a finished session. */
+/**
+ * Re-downloads the artifact of a finished session. A session whose upload failed (UPLOAD_FAILED)
+ * kept its artifact on its host: it is uploaded again first (`reuploadSession`).
+ */
 export async function fetchSession(
   client: DebugTaskClient,
   sessionId: string,
@@ -190,5 +195,63 @@ export async function fetchSession(
       hint: `Wait for it: \`debug-task status ${sessionId}\`.`,
     });
   }
+  if (view.status === 'FAILED' && view.error?.code === 'UPLOAD_FAILED') {
+    return reuploadSession(client, view, options);
+  }
   return finishSession(view, options, Date.now());
+}
+
+/** Polls a re-upload every second: it is one upload from the host, seconds for most artifacts. */
+export const REUPLOAD_POLL_MS = 1000;
+/** Past the command's own SSM execution timeout (an hour), give up following it. */
+export const REUPLOAD_FOLLOW_MS = 3_700_000;
+
+/**
+ * POST /sessions/{id}/reupload, then GET .../reupload/{commandId} until the host is done; the
+ * artifact is then downloaded and both sha256s checked like any other. A failure on the host
+ * (ARTIFACT_NOT_ON_HOST, UPLOAD_FAILED again) comes back as that typed error.
+ */
+async function reuploadSession(
+  client: DebugTaskClient,
+  failed: SessionView,
+  options: RunOptions,
+): Promise<SessionOutcome> {
+  const startedAt = Date.now();
+  const { sessionId } = failed;
+  const details = failed.error?.details ?? {};
+  const hostPath = typeof details.hostPath === 'string' ? details.hostPath : undefined;
+  const where = typeof details.instanceId === 'string' ? details.instanceId : 'its host';
+  options.progress.note(
+    `session ${sessionId} ended UPLOAD_FAILED: uploading again the artifact kept on ${where}${hostPath ? ` at ${hostPath}` : ''}`,
+  );
+  let view = await client.startReupload(sessionId);
+  while (view.status === 'RUNNING') {
+    if (options.signal?.aborted) {
+      throw new DebugTaskError('CANCELLED', `Stopped following the re-upload of ${sessionId}.`, {
+        hint: `The host finishes it anyway: \`debug-task fetch ${sessionId}\` again downloads the result.`,
+      });
+    }
+    if (Date.now() - startedAt > REUPLOAD_FOLLOW_MS) {
+      throw new DebugTaskError('SESSION_TIMED_OUT', `The re-upload of ${sessionId} did not end in time.`, {
+        details: { commandId: view.commandId, instanceId: view.instanceId },
+      });
+    }
+    const ssmStatus = 'ssmStatus' in view && view.ssmStatus ? ` (${view.ssmStatus})` : '';
+    options.progress.update(`re-uploading from ${view.instanceId}${ssmStatus}`);
+    await sleep(REUPLOAD_POLL_MS);
+    view = await client.getReupload(sessionId, view.commandId);
+  }
+  options.progress.done();
+  if (!('result' in view) || !view.result || !view.downloadUrl) {
+    throw new DebugTaskError('AWS_ERROR', `The re-upload of ${sessionId} succeeded without a result.`);
+  }
+  const outcome = await finishSession(
+    { sessionId, status: 'SUCCEEDED', result: view.result, downloadUrl: view.downloadUrl },
+    options,
+    startedAt,
+  );
+  return {
+    ...outcome,
+    reupload: { instanceId: view.instanceId, ...(hostPath && { hostPath }), commandId: view.commandId },
+  };
 }

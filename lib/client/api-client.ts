@@ -5,7 +5,13 @@ import type { DoctorReport, DoctorRequest } from '../domain/doctor';
 import { DebugTaskError, errorFromBody, type ErrorBody } from '../domain/errors';
 import type { SessionRequest } from '../domain/session-spec';
 import type { FleetPreview } from '../domain/fleet';
-import type { SessionStatus, SessionSummary, SessionView } from '../domain/session';
+import type {
+  ReuploadStarted,
+  ReuploadView,
+  SessionStatus,
+  SessionSummary,
+  SessionView,
+} from '../domain/session';
 
 export type { SessionSummary };
 
@@ -64,6 +70,23 @@ export class DebugTaskClient {
 
   cancelSession(sessionId: string): Promise<{ sessionId: string; status: string }> {
     return this.request('DELETE', `sessions/${encodeURIComponent(sessionId)}`);
+  }
+
+  /**
+   * Uploads again the artifact a failed upload left on the host (a FAILED session whose error is
+   * UPLOAD_FAILED): answers RUNNING with the command to follow (`getReupload`), or SUCCEEDED at once
+   * when it was already re-uploaded.
+   */
+  startReupload(sessionId: string): Promise<ReuploadStarted | ReuploadView> {
+    return this.request('POST', `sessions/${encodeURIComponent(sessionId)}/reupload`);
+  }
+
+  /** Where a re-upload stands; SUCCEEDED carries the result and a download URL, a failure throws. */
+  getReupload(sessionId: string, commandId: string): Promise<ReuploadView> {
+    return this.request(
+      'GET',
+      `sessions/${encodeURIComponent(sessionId)}/reupload/${encodeURIComponent(commandId)}`,
+    );
   }
 
   async listSessions(options: { active?: boolean; limit?: number } = {}): Promise<SessionSummary[]> {

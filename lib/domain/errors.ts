@@ -35,6 +35,7 @@ const CODE_EXIT = {
   TOOLBOX_IMAGE_UNAVAILABLE: EXIT.HOST,
   CAPTURE_FAILED: EXIT.HOST,
   UPLOAD_FAILED: EXIT.HOST,
+  ARTIFACT_NOT_ON_HOST: EXIT.HOST,
   SESSION_TIMED_OUT: EXIT.HOST,
   CANCELLED: EXIT.INTERRUPTED,
   AWS_ERROR: EXIT.INFRA,
@@ -72,6 +73,8 @@ const DEFAULT_HINTS: Record<ErrorCode, string> = {
     'The host pulls an ECR image with its instance role: the role (e.g. ecsInstanceRole) needs ecr:GetAuthorizationToken, ecr:BatchGetImage and ecr:GetDownloadUrlForLayer, and the host needs IMDSv2 and a route to ECR; or pre-pull the image.',
   CAPTURE_FAILED: 'Look at the tool’s message above; `debug-task doctor TASK` checks every precondition.',
   UPLOAD_FAILED: 'The artifact is kept on the host: `debug-task fetch SESSION` uploads it again.',
+  ARTIFACT_NOT_ON_HOST:
+    'Nothing is left to upload: if the re-upload succeeded before, the artifact is in S3 (`debug-task status SESSION`); otherwise run the capture again.',
   SESSION_TIMED_OUT: 'The host did not finish in time; `debug-task status SESSION` shows the last phase.',
   CANCELLED: 'The session was cancelled; its toolbox container was removed.',
   AWS_ERROR: 'Check your credentials, region and the deployed stack (`debug-task doctor`).',

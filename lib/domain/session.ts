@@ -100,8 +100,8 @@ export interface RunnerManifest {
   timings: { startedAt: number; captureStartedAt?: number; captureEndedAt?: number; endedAt: number };
   /** action=run: who asked and why, as put on the toolbox container's labels ('' when not given). */
   audit?: { caller: string; reason: string };
-  /** action=cleanup prints `"action":"cleanup"` and what it removed. */
-  action?: 'cleanup';
+  /** action=cleanup prints `"action":"cleanup"` and what it removed; action=reupload `"action":"reupload"`. */
+  action?: 'cleanup' | 'reupload';
   cleanup?: {
     containersRemoved: number | null;
     watchdogStopped: boolean;
@@ -142,6 +142,30 @@ export interface SessionView {
   /** A fleet's presigned GET URLs, one per succeeded child, keyed by the child's session id. */
   downloadUrls?: Record<string, string>;
   error?: ErrorBody;
+}
+
+/** POST /sessions/{id}/reupload (202): the re-upload command was sent to the host. */
+export interface ReuploadStarted {
+  sessionId: string;
+  /** SSM command id: follow it with GET /sessions/{id}/reupload/{commandId}. */
+  commandId: string;
+  /** The host that keeps the artifact. */
+  instanceId: string;
+  status: 'RUNNING';
+}
+
+/** GET /sessions/{id}/reupload/{commandId}. A failed re-upload is a typed error instead. */
+export interface ReuploadView {
+  sessionId: string;
+  commandId: string;
+  instanceId: string;
+  status: 'RUNNING' | 'SUCCEEDED';
+  /** SSM's status of the command while it runs (Pending, InProgress, ...). */
+  ssmStatus?: string;
+  /** When SUCCEEDED: the session's result as if its first upload had worked (the artifact is in S3). */
+  result?: SessionResult;
+  /** When SUCCEEDED: presigned GET URL of the artifact. */
+  downloadUrl?: string;
 }
 
 export function isFleetResult(result: SessionResult | FleetResult): result is FleetResult {

@@ -11,7 +11,11 @@
 #   network namespace); removes everything it started, on every exit path.
 # action=cleanup
 #   Removes whatever is left of a session: its containers, its watchdog, its work dir (an artifact
-#   kept after a failed upload stays until the session's expiresAt).
+#   kept after a failed upload stays until its keep-until: expiresAt or the failure, + 24 h).
+# action=reupload
+#   Uploads the artifact a failed upload left on the host (see keep_artifact) to a fresh uploadUrl,
+#   with the same retries; on success removes the session's work dir. Starts no container. No kept
+#   artifact: ARTIFACT_NOT_ON_HOST.
 # action=sweep (no session; sent on a schedule)
 #   Removes every container of the host labelled debug-task.session whose debug-task.expires-at
 #   has passed, stops the watchdogs of expired sessions, and removes the work dirs of expired
@@ -22,7 +26,8 @@
 #         interpolationType ENV_VAR); lib/domain/params.ts defines them. Run the script built by
 #         lib/host/runner-script.ts: it inserts PATTERN_<name>/DEFAULT_<name> below the header.
 #         SSM requires only executionTimeout (action defaults to run); the runner requires what
-#         its action needs (run: the session's parameters; cleanup: sessionId; sweep: nothing).
+#         its action needs (run: the session's parameters; cleanup: sessionId; reupload: sessionId
+#         and uploadUrl; sweep: nothing).
 # Output: progress on stderr; the LAST line of stdout is one JSON manifest (RunnerManifest, or
 #         SweepManifest for a sweep, in lib/domain/session.ts; timings are Unix epoch milliseconds).
 #         Exit status: 0 OK, 2 bad input, 3 target cannot be debugged (container missing, or in
@@ -33,6 +38,8 @@
 #         Not jq, not the AWS CLI.
 # Env:    DEBUG_TASK_HOME          work root (default /var/lib/debug-task)
 #         DEBUG_TASK_UPLOAD_TRIES  upload attempts (default 5), for tests and the sandbox
+#         DEBUG_TASK_KEEP_SECONDS  how long an artifact whose upload failed is kept past the later of
+#                                  expiresAt and the failure (default 86400), for tests
 #         DEBUG_TASK_IMDS_ENDPOINT instance metadata service (default http://169.254.169.254),
 #         DEBUG_TASK_ECR_ENDPOINT  ECR API (default https://api.ecr.<region>.amazonaws.com, region
 #                                  from the image's host): both for tests only; SSM never sets them
@@ -48,6 +55,11 @@ umask 077
 
 readonly WORK_ROOT=${DEBUG_TASK_HOME:-/var/lib/debug-task}
 readonly UPLOAD_TRIES=${DEBUG_TASK_UPLOAD_TRIES:-5}
+# A kept artifact waits this long for `debug-task fetch` (action=reupload) before cleanup and the
+# sweeper may remove it: expiresAt is only seconds after the upload gave up.
+readonly KEEP_SECONDS=${DEBUG_TASK_KEEP_SECONDS:-86400}
+# What keep_artifact records next to a kept artifact, so that a re-upload reports the same facts.
+readonly FACTS_FILE=artifact.facts
 readonly LABEL_SESSION=debug-task.session
 readonly LABEL_EXPIRES=debug-task.expires-at
 readonly STOP_GRACE_SECONDS=5      # the toolbox must be gone by duration + this
@@ -81,7 +93,8 @@ STARTED_AT='' CAPTURE_STARTED_AT='' CAPTURE_ENDED_AT=''
 CLEANUP_REPORT='' SWEEP_REPORT=''
 
 # What teardown must undo.
-CHILD_PID='' CREATED_CONTAINERS=0 TOOLBOX_STARTED=0 WATCHDOG_STARTED=0 WORKDIR_CREATED=0 KEEP_WORKDIR=0
+CHILD_PID='' CREATED_CONTAINERS=0 TOOLBOX_STARTED=0 WATCHDOG_STARTED=0 WORKDIR_CREATED=0 KEEP_WORKDIR=0 KEEP_UNTIL=''
+REUPLOAD_CLAIMED=0 FORCED_KILL=0
 # The ECR pull's transient credentials (curl configs, Docker config) and what it learnt.
 AUTH_DIR='' DOCKER_CONFIG_DIR='' ECR_ROLE='' HTTP_CODE='' PULL_ERROR=''
 FAILED_LINE='' FAILED_COMMAND=''
@@ -99,6 +112,7 @@ main() {
   case ${P[action]} in
     run) run_session ;;
     cleanup) cleanup_session ;;
+    reupload) reupload_artifact ;;
     sweep) sweep_host ;;
   esac
 }
@@ -146,6 +160,70 @@ cleanup_session() {
   CLEANUP_REPORT=$(printf '"cleanup":{"containersRemoved":%s,"watchdogStopped":%s,"workDir":%s}' \
     "$(json_num "$removed")" "$watchdog" "$(json_str "$workdir")")
   STATUS=OK
+}
+
+# action=reupload: the artifact a failed upload left (keep_artifact), to a fresh uploadUrl, with the
+# same upload and retries as a run. Starts no container. On success nothing of the session is left
+# on the host; on failure the artifact stays kept as it was.
+reupload_artifact() {
+  require_param uploadUrl
+  local gz start until
+  gz=$(kept_artifact_path)
+  if [[ -L $WORK || ! -f $WORK/keep-until || -z $gz ]]; then
+    fail ARTIFACT_NOT_ON_HOST "No artifact of session $SESSION is kept on this host (nothing under $WORK): it is gone. Either it was never kept (its upload succeeded, or the session failed before its capture was packaged), or it was removed after its keep-until (by the cleanup action or the sweeper), or it was already re-uploaded (a successful re-upload removes it from the host)."
+  fi
+  if runner_alive "$WORK"; then
+    fail HOST_BUSY "Another runner is already re-uploading the artifact of session $SESSION on this host; wait for it to end."
+  fi
+  # The sweeper leaves a work dir alone while the runner named in its runner.pid lives.
+  process_start_to start "$$"
+  if ! { printf '%s %s\n' "$$" "$start" >"$WORK/runner.pid"; } 2>/dev/null; then
+    fail ARTIFACT_NOT_ON_HOST "The artifact of session $SESSION was removed from this host (by the sweeper or a cleanup) just as its re-upload began: it is gone."
+  fi
+  REUPLOAD_CLAIMED=1
+  read_artifact_facts "$gz"
+  HOST_PATH=$gz
+  until=$(tr -dc 0-9 <"$WORK/keep-until" || true)
+  log "re-uploading $gz ($OBJECT_BYTES bytes, kept until $(utc_date "${until:-0}"))"
+  if upload "$gz"; then
+    UPLOADED=true STATUS=OK HOST_PATH=''
+    rm -rf -- "$WORK"
+    log "uploaded to $(redact_url "${P[uploadUrl]}"); removed $WORK"
+    return 0
+  fi
+  fail UPLOAD_FAILED "The re-upload to $(redact_url "${P[uploadUrl]}") failed $UPLOAD_TRIES times ($(last_lines "$WORK/curl.err" 1)); the artifact is still kept at $gz until $(utc_date "${until:-0}")."
+}
+
+# The facts of a kept artifact, as keep_artifact recorded them (read as data, never sourced); the
+# object's are computed again and must match, so an artifact altered on the host is never passed
+# off as the capture. An artifact kept without facts (an older runner) gets them computed.
+read_artifact_facts() {
+  local gz=$1 key value tool='' recorded=''
+  OBJECT_BYTES=$(wc -c <"$gz")
+  OBJECT_SHA=$(sha256 "$gz")
+  if [[ -f $WORK/$FACTS_FILE ]]; then
+    while IFS='=' read -r key value; do
+      case $key in
+        tool) if [[ $value =~ ^(tcpdump|ngrep|strace|snapshot)$ ]]; then tool=$value; fi ;;
+        bytes) if [[ $value =~ ^[0-9]{1,15}$ ]]; then ARTIFACT_BYTES=$value; fi ;;
+        sha256) if [[ $value =~ ^[a-f0-9]{64}$ ]]; then ARTIFACT_SHA=$value; fi ;;
+        objectSha256) if [[ $value =~ ^[a-f0-9]{64}$ ]]; then recorded=$value; fi ;;
+        linkType) if [[ $value =~ ^[A-Za-z0-9_]{1,40}$ ]]; then LINK_TYPE=$value; fi ;;
+        truncated) if [[ $value == true ]]; then TRUNCATED=true; fi ;;
+      esac
+    done <"$WORK/$FACTS_FILE"
+  fi
+  if [[ -n $recorded && $recorded != "$OBJECT_SHA" ]]; then
+    OBJECT_SHA='' # not this session's artifact any more: report no facts
+    fail CAPTURE_FAILED "The artifact kept at $gz is not the one the capture wrote (sha256 now differs from the recorded $recorded): it was altered on the host and is not uploaded."
+  fi
+  if [[ -z $ARTIFACT_SHA || -z $ARTIFACT_BYTES ]]; then
+    ARTIFACT_SHA=$(gzip -dc -- "$gz" | sha256sum | cut -d ' ' -f 1)
+    ARTIFACT_BYTES=$(gzip -dc -- "$gz" | wc -c)
+  fi
+  # The tool the session ran names the format; the API sends it too (tool), for an artifact kept without facts.
+  if [[ -n $tool ]]; then P[tool]=$tool; fi
+  if [[ -z ${P[tool]} && $gz == *.pcap.gz ]]; then P[tool]=tcpdump; fi
 }
 
 # --- parameters ---------------------------------------------------------------------------------
@@ -196,6 +274,9 @@ check_work_root() {
   # rm -rf runs under this path: accept only a plain absolute path.
   if ! [[ $WORK_ROOT =~ ^/[A-Za-z0-9._/-]+$ && $WORK_ROOT != *..* ]]; then
     fail INVALID_ARGUMENT "DEBUG_TASK_HOME must be an absolute path of letters, digits, . _ / - (received \"$WORK_ROOT\")."
+  fi
+  if ! [[ $KEEP_SECONDS =~ ^[0-9]{1,7}$ ]]; then
+    fail INVALID_ARGUMENT "DEBUG_TASK_KEEP_SECONDS must be a number of seconds (received \"${KEEP_SECONDS:0:40}\")."
   fi
 }
 
@@ -749,6 +830,7 @@ wait_for_toolbox() {
   interruptible timeout "$budget" docker wait "$CONTAINER" >"$WORK/wait.out" 2>"$WORK/wait.err" || status=$?
   if ((status == 124)); then
     log "the toolbox did not stop within ${budget}s: killing it"
+    FORCED_KILL=1
     dk kill "$CONTAINER" >/dev/null 2>&1 || true
     status=0
     interruptible timeout 15 docker wait "$CONTAINER" >"$WORK/wait.out" 2>"$WORK/wait.err" || status=$?
@@ -775,6 +857,9 @@ collect_tool_result() {
   fi
   raw=$(cat "$OUT/tool.status" 2>/dev/null || true)
   message=$(last_lines "$OUT/tool.err" 3)
+  if ! [[ $raw =~ ^[0-9]+$ ]] && ((FORCED_KILL)); then
+    fail CAPTURE_FAILED "${P[tool]} did not stop within ${STOP_GRACE_SECONDS}s of the end of its ${P[durationSeconds]}s (it ignored SIGINT): the runner killed the toolbox, and its output is not kept. ${message}"
+  fi
   if ! [[ $raw =~ ^[0-9]+$ ]]; then
     fail CAPTURE_FAILED "${P[tool]} did not finish (the toolbox was stopped from outside). ${message}"
   fi
@@ -848,7 +933,7 @@ deliver_artifact() {
     return 0
   fi
   keep_artifact "$gz"
-  fail UPLOAD_FAILED "The upload to $(redact_url "${P[uploadUrl]}") failed $UPLOAD_TRIES times ($(last_lines "$WORK/curl.err" 1)); the artifact is kept at $gz until $(date -u -d "@${P[expiresAt]}" '+%Y-%m-%dT%H:%M:%SZ' 2>/dev/null || echo "${P[expiresAt]}")."
+  fail UPLOAD_FAILED "The upload to $(redact_url "${P[uploadUrl]}") failed $UPLOAD_TRIES times ($(last_lines "$WORK/curl.err" 1)); the artifact is kept at $gz until $(utc_date "$KEEP_UNTIL")."
 }
 
 # From the host's own network: the task's security groups and egress rules are not ours to use.
@@ -866,11 +951,28 @@ upload() {
   done
 }
 
+# Keeps the artifact for `debug-task fetch` (action=reupload): keep-until is KEEP_SECONDS past the
+# later of expiresAt and now (cleanup and the sweeper leave it until then), and the facts of the
+# manifest go next to it, so that a re-upload reports exactly what this run computed.
 keep_artifact() {
+  local now until
   HOST_PATH=$1
-  printf '%s\n' "${P[expiresAt]}" >"$WORK/keep-until"
+  now_s now
+  until=$((10#${P[expiresAt]}))
+  if ((now > until)); then until=$now; fi
+  KEEP_UNTIL=$((until + KEEP_SECONDS))
+  {
+    printf 'tool=%s\n' "${P[tool]}"
+    printf 'bytes=%s\nsha256=%s\n' "$ARTIFACT_BYTES" "$ARTIFACT_SHA"
+    printf 'objectBytes=%s\nobjectSha256=%s\n' "$OBJECT_BYTES" "$OBJECT_SHA"
+    printf 'linkType=%s\ntruncated=%s\n' "$LINK_TYPE" "$TRUNCATED"
+  } >"$WORK/$FACTS_FILE"
+  printf '%s\n' "$KEEP_UNTIL" >"$WORK/keep-until"
   KEEP_WORKDIR=1
 }
+
+# UTC date of the Unix time $1, for messages.
+utc_date() { date -u -d "@$1" '+%Y-%m-%dT%H:%M:%SZ' 2>/dev/null || printf '%s' "$1"; }
 
 kept_artifact_path() {
   local matches=("$WORK"/artifact.*.gz)
@@ -1084,11 +1186,16 @@ teardown() {
   if ((WATCHDOG_STARTED)); then stop_watchdog || true; fi
   if ((WORKDIR_CREATED)); then
     if ((KEEP_WORKDIR)); then
-      find "$WORK" -mindepth 1 -maxdepth 1 ! -name 'artifact.*.gz' ! -name keep-until -exec rm -rf -- {} +
+      find "$WORK" -mindepth 1 -maxdepth 1 ! -name 'artifact.*.gz' ! -name keep-until ! -name "$FACTS_FILE" -exec rm -rf -- {} +
     else
       rm -rf -- "$WORK"
     fi
   fi
+}
+
+# A failed re-upload leaves the kept artifact as it found it: artifact, keep-until, facts.
+reupload_teardown() {
+  if ((REUPLOAD_CLAIMED)) && [[ -d $WORK ]]; then rm -f -- "$WORK/runner.pid" "$WORK/curl.err"; fi
 }
 
 on_exit() {
@@ -1100,6 +1207,7 @@ on_exit() {
     ERROR_MESSAGE="The runner stopped unexpectedly (status $status) at line ${FAILED_LINE:-?}: ${FAILED_COMMAND:-unknown command}"
   fi
   if [[ ${P[action]-run} == run ]]; then teardown; fi
+  if [[ ${P[action]-} == reupload ]]; then reupload_teardown; fi
   emit_manifest
   if [[ -n $ERROR_CODE ]]; then log "failed: $ERROR_CODE: $ERROR_MESSAGE"; fi
   exit "$(exit_status)"
@@ -1139,7 +1247,7 @@ emit_manifest() {
   fi
   if [[ ${P[tool]-} =~ ^(tcpdump|ngrep|strace|snapshot)$ ]]; then tool=$(json_str "${P[tool]}"); fi
   json=$(printf '{"v":1,"sessionId":%s,"status":%s' "$(json_str "$SESSION")" "$(json_str "$STATUS")")
-  if [[ ${P[action]-} == cleanup ]]; then json+=',"action":"cleanup"'; fi
+  if [[ ${P[action]-} == cleanup || ${P[action]-} == reupload ]]; then json+=$(printf ',"action":"%s"' "${P[action]}"); fi
   json+=$(error_json)
   json+=$(printf ',"tool":{"name":%s,"exitCode":%s' "$tool" "$(json_num "$TOOL_EXIT")")
   if [[ ${P[tool]-} == tcpdump && -n $TOOL_EXIT ]]; then

@@ -63,13 +63,6 @@ export class DebugTaskStack extends Stack {
       HOST_PIDS_LIMIT: String(settings.hostPidsLimit),
       HOST_MAX_SESSIONS: String(settings.maxSessionsPerHost),
     });
-    // Launch signs each host's upload with a session of this role, scoped to the one artifact key.
-    const upload = new UploadRole(this, 'UploadRole', {
-      bucket,
-      assumedBy: launch.role,
-      maxSessionSeconds: uploadRoleMaxSessionSeconds(settings.maxDurationSeconds, settings.graceSeconds),
-    });
-    launch.function.addEnvironment('UPLOAD_ROLE_ARN', upload.role.roleArn);
     const poll = fn('poll', { BUCKET_NAME: bucket.bucketName });
     const collect = fn('collect', { BUCKET_NAME: bucket.bucketName });
     const cleanup = fn('cleanup', {
@@ -92,8 +85,6 @@ export class DebugTaskStack extends Stack {
       GRACE_SECONDS: String(settings.graceSeconds),
       FLEET_START_LEAD_SECONDS: String(settings.fleetStartLeadSeconds),
     });
-    upload.trust(fleetPlan.role);
-    fleetPlan.function.addEnvironment('UPLOAD_ROLE_ARN', upload.role.roleArn);
     const fleetLaunch = fn('fleet-launch', {
       BUCKET_NAME: bucket.bucketName,
       DOCUMENT_NAME: document.documentName,
@@ -134,6 +125,19 @@ export class DebugTaskStack extends Stack {
       TOOLBOX_IMAGE: toolbox.imageUri,
     });
     const http = new SessionsApi(this, 'Api', { handler: api.function });
+    // Launch signs each host's upload with a session of this role, scoped to the one artifact key
+    // (FleetPlan: to the fleet's children/ prefix);
+    // the api does the same for the re-upload of an artifact a failed upload left on its host.
+    const upload = new UploadRole(this, 'UploadRole', {
+      bucket,
+      assumedBy: [launch.role, api.role, fleetPlan.role],
+      maxSessionSeconds: uploadRoleMaxSessionSeconds(settings.maxDurationSeconds, settings.graceSeconds),
+    });
+    launch.function.addEnvironment('UPLOAD_ROLE_ARN', upload.role.roleArn);
+    // POST /sessions/{id}/reupload sends the runner (action=reupload) with a URL of that role.
+    api.function.addEnvironment('UPLOAD_ROLE_ARN', upload.role.roleArn);
+    fleetPlan.function.addEnvironment('UPLOAD_ROLE_ARN', upload.role.roleArn);
+    api.function.addEnvironment('DOCUMENT_NAME', document.documentName);
 
     const sweeper = fn(
       'sweeper',

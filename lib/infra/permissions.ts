@@ -8,7 +8,7 @@ import type { DebugFunction, HandlerName, Permission } from './debug-function';
 export interface SessionPermissionsProps {
   readonly functions: Readonly<Record<HandlerName, DebugFunction>>;
   readonly bucket: IBucket;
-  /** The upload role (lib/infra/upload-role.ts): launch assumes it to sign the host's upload. */
+  /** The upload role (lib/infra/upload-role.ts): launch (and the api, to re-upload) assume it to sign the host's upload. */
   readonly uploadRoleArn: string;
   /** ARN of our SSM command document: the only document the functions may send. */
   readonly documentArn: string;
@@ -201,6 +201,18 @@ export function grantSessionPermissions(stack: Stack, props: SessionPermissionsP
   // POST /sessions/preview resolves a service as FleetPlan does: the same reads.
   fn.api.allow(fleetReads);
   fn.api.allow(onAnyResource('ssm:DescribeInstanceInformation'));
+  // POST /sessions/{id}/reupload and GET /sessions/{id}/reupload/{commandId} (lib/api/reupload.ts):
+  // launch's own SendCommand scope (our document only), the command's status, the upload role to
+  // sign the fresh URL with (one-key session policy, as launch), and HeadObject of the re-uploaded
+  // artifact (a missing one is a 404 with ListBucket).
+  fn.api.allow(sendRunner);
+  fn.api.allow(onAnyResource('ssm:GetCommandInvocation'));
+  fn.api.allow({
+    actions: ['sts:AssumeRole'],
+    resources: [props.uploadRoleArn],
+    why: 'The api assumes the upload role, and only it, to sign the re-upload of an artifact kept on its host.',
+  });
+  fn.api.allow(listSessions);
   fn.api.allow({
     actions: ['s3:PutObject', 's3:DeleteObject'],
     resources: [bucket.arnForObjects(`${DOCTOR_PROBE_PREFIX}*`)],

@@ -22,7 +22,8 @@ export interface SessionsApiProps {
 
 /**
  * The HTTP API the CLI talks to: `POST /sessions`, `GET /sessions`, `GET /sessions/{id}`,
- * `DELETE /sessions/{id}`, `POST /doctor`. IAM auth on every route: callers sign with SigV4 and need
+ * `DELETE /sessions/{id}`, `POST /sessions/{id}/reupload`, `GET /sessions/{id}/reupload/{commandId}`,
+ * `POST /doctor`. IAM auth on every route: callers sign with SigV4 and need
  * `execute-api:Invoke`, so who may debug production is an IAM policy, not a shared secret.
  */
 export class SessionsApi extends Construct {
@@ -42,6 +43,13 @@ export class SessionsApi extends Construct {
     const integration = new HttpLambdaIntegration('Sessions', props.handler);
     this.api.addRoutes({ path: '/sessions', methods: [HttpMethod.POST, HttpMethod.GET], integration });
     this.api.addRoutes({ path: '/sessions/{id}', methods: [HttpMethod.GET, HttpMethod.DELETE], integration });
+    // debug-task fetch of a session whose upload failed: re-upload the artifact kept on its host.
+    this.api.addRoutes({ path: '/sessions/{id}/reupload', methods: [HttpMethod.POST], integration });
+    this.api.addRoutes({
+      path: '/sessions/{id}/reupload/{commandId}',
+      methods: [HttpMethod.GET],
+      integration,
+    });
     // debug-task doctor: every precondition of a session checked, nothing started.
     this.api.addRoutes({ path: '/doctor', methods: [HttpMethod.POST], integration });
     // A service target's tasks and hosts, resolved without starting anything (the CLI's confirmation).

@@ -1,5 +1,5 @@
 import { Duration } from 'aws-cdk-lib';
-import { ArnPrincipal, PolicyStatement, Role, type IRole } from 'aws-cdk-lib/aws-iam';
+import { ArnPrincipal, CompositePrincipal, PolicyStatement, Role, type IRole } from 'aws-cdk-lib/aws-iam';
 import type { IBucket } from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import { SESSIONS_PREFIX } from './artifact-bucket';
@@ -7,8 +7,11 @@ import { acknowledgeWildcardResources } from './nag';
 
 export interface UploadRoleProps {
   readonly bucket: IBucket;
-  /** The only principal that may assume the role: the launch function's role. */
-  readonly assumedBy: IRole;
+  /**
+   * The only principals that may assume the role: the launch function's role (a session's upload)
+   * the api function's (POST /sessions/{id}/reupload) and fleet-plan's (a fleet's uploads).
+   */
+  readonly assumedBy: readonly IRole[];
   /** MaxSessionDuration in seconds (`uploadRoleMaxSessionSeconds`, lib/domain/upload.ts). */
   readonly maxSessionSeconds: number;
 }
@@ -16,9 +19,10 @@ export interface UploadRoleProps {
 /**
  * The role whose sessions sign the hosts' presigned uploads (lib/domain/upload.ts).
  *
- * Launch assumes it once per session with a session policy that narrows it to the session's one
- * artifact key; the role itself may only put objects under sessions/*, and only the launch
- * function's role may assume it (no session tags, so no sts:TagSession).
+ * Launch assumes it once per session (and the api once per re-upload of a kept artifact) with a
+ * session policy that narrows it to the session's one artifact key; the role itself may only put
+ * objects under sessions/*, and only the launch and api functions' roles may assume it (no session
+ * tags, so no sts:TagSession).
  */
 export class UploadRole extends Construct {
   public readonly role: Role;
@@ -27,8 +31,9 @@ export class UploadRole extends Construct {
     super(scope, id);
 
     this.role = new Role(this, 'Resource', {
-      assumedBy: new ArnPrincipal(props.assumedBy.roleArn),
-      description: 'debug-task: signs the presigned upload of one session artifact (assumed by launch)',
+      assumedBy: new CompositePrincipal(...props.assumedBy.map((role) => new ArnPrincipal(role.roleArn))),
+      description:
+        'debug-task: signs the presigned upload of one session artifact (assumed by launch, api and fleet-plan)',
       maxSessionDuration: Duration.seconds(props.maxSessionSeconds),
     });
 
@@ -40,16 +45,6 @@ export class UploadRole extends Construct {
       'The upload role writes session artifacts, whose keys (sessions/<sessionId>/...) exist only once a ' +
         'session does, so sessions/* is the narrowest static scope; each AssumeRole narrows it further ' +
         'with a session policy naming the one artifact key of its session.',
-    );
-  }
-
-  /**
-   * Lets one more function role assume the role (its trust policy names the role's ARN): FleetPlan
-   * signs a fleet's uploads with one session whose policy names the fleet's children/ prefix.
-   */
-  public trust(role: IRole): void {
-    this.role.assumeRolePolicy?.addStatements(
-      new PolicyStatement({ actions: ['sts:AssumeRole'], principals: [new ArnPrincipal(role.roleArn)] }),
     );
   }
 }

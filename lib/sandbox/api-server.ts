@@ -17,23 +17,58 @@ export type ApiHandler = (
 
 export interface ApiServerOptions {
   handler: ApiHandler;
+  /** Route keys served (`METHOD /path/{param}`); default DEFAULT_ROUTE_KEYS. */
+  routeKeys?: readonly string[];
   region: string;
   credentials: { accessKeyId: string; secretAccessKey: string };
   accountId: string;
 }
 
-const ROUTES: Array<{ method: string; pattern: RegExp; routeKey: string }> = [
-  { method: 'POST', pattern: /^\/sessions\/?$/, routeKey: 'POST /sessions' },
-  { method: 'POST', pattern: /^\/sessions\/preview$/, routeKey: 'POST /sessions/preview' },
-  { method: 'GET', pattern: /^\/sessions\/?$/, routeKey: 'GET /sessions' },
-  { method: 'GET', pattern: /^\/sessions\/([^/]+)$/, routeKey: 'GET /sessions/{id}' },
-  { method: 'DELETE', pattern: /^\/sessions\/([^/]+)$/, routeKey: 'DELETE /sessions/{id}' },
-  { method: 'POST', pattern: /^\/doctor\/?$/, routeKey: 'POST /doctor' },
+/**
+ * The routes of the stack's HTTP API (`apiRouteKeys` of the synthesized template gives the same
+ * list; the sandbox passes that one): the default when `routeKeys` is not given.
+ */
+export const DEFAULT_ROUTE_KEYS: readonly string[] = [
+  'POST /sessions',
+  'POST /sessions/preview',
+  'GET /sessions',
+  'GET /sessions/{id}',
+  'DELETE /sessions/{id}',
+  'POST /sessions/{id}/reupload',
+  'GET /sessions/{id}/reupload/{commandId}',
+  'POST /doctor',
 ];
+
+interface Route {
+  method: string;
+  pattern: RegExp;
+  routeKey: string;
+  /** Names of the path parameters, in the order of the pattern's groups. */
+  params: string[];
+}
+
+/** `GET /sessions/{id}` -> a matcher of `/sessions/<one segment>` (a trailing slash allowed), as API Gateway matches it. */
+export function routeOf(routeKey: string): Route {
+  const [method, path] = routeKey.split(' ');
+  const params: string[] = [];
+  const source = path
+    .split('/')
+    .map((segment) => {
+      const param = /^\{([A-Za-z0-9_]+)\}$/.exec(segment);
+      if (param) {
+        params.push(param[1]);
+        return '([^/]+)';
+      }
+      return segment.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+    })
+    .join('/');
+  return { method, pattern: new RegExp(`^${source}/?$`), routeKey, params };
+}
 
 export async function startApiServer(
   options: ApiServerOptions,
 ): Promise<{ url: string; stop(): Promise<void> }> {
+  const routes = (options.routeKeys ?? DEFAULT_ROUTE_KEYS).map(routeOf);
   const signer = new SignatureV4({
     service: 'execute-api',
     region: options.region,
@@ -41,7 +76,7 @@ export async function startApiServer(
     credentials: options.credentials,
   });
   const server: Server = createServer((req, res) => {
-    handle(req, options, signer)
+    handle(req, options, routes, signer)
       .then((result) => {
         res.writeHead(result.statusCode ?? 200, result.headers as Record<string, string>);
         res.end(result.body ?? '');
@@ -66,6 +101,7 @@ export async function startApiServer(
 async function handle(
   req: IncomingMessage,
   options: ApiServerOptions,
+  routes: Route[],
   signer: SignatureV4,
 ): Promise<APIGatewayProxyStructuredResultV2> {
   const body = await readBody(
@@ -77,9 +113,12 @@ async function handle(
   if (!(await signatureVerifies(req, url, body, signer))) {
     return { statusCode: 403, body: JSON.stringify({ message: 'Forbidden' }) };
   }
-  const route = ROUTES.find((r) => r.method === req.method && r.pattern.test(url.pathname));
+  const route = routes.find((r) => r.method === req.method && r.pattern.test(url.pathname));
   if (!route) return { statusCode: 404, body: JSON.stringify({ message: 'Not Found' }) };
-  const id = route.pattern.exec(url.pathname)?.[1];
+  const groups = route.pattern.exec(url.pathname) ?? [];
+  const pathParameters = Object.fromEntries(
+    route.params.map((name, i) => [name, decodeURIComponent(groups[i + 1] ?? '')]),
+  );
   const query = Object.fromEntries(url.searchParams);
   const event = {
     version: '2.0',
@@ -88,7 +127,7 @@ async function handle(
     rawQueryString: url.searchParams.toString(),
     headers: Object.fromEntries(Object.entries(req.headers).map(([k, v]) => [k, String(v)])),
     ...(Object.keys(query).length > 0 && { queryStringParameters: query }),
-    ...(id !== undefined && { pathParameters: { id: decodeURIComponent(id) } }),
+    ...(route.params.length > 0 && { pathParameters }),
     body: body.length > 0 ? body : undefined,
     isBase64Encoded: false,
     requestContext: {

@@ -17,6 +17,12 @@ export interface S3StandIn {
   /** http://127.0.0.1:<port>, for AWS_ENDPOINT_URL_S3. */
   readonly endpoint: string;
   readonly bucket: string;
+  /**
+   * While on, every presigned upload (a PUT carrying X-Amz-Signature in its query: what a host
+   * sends) is answered 503 SlowDown, as S3 answers under load; the SDK's own requests pass. So a
+   * session's upload fails realistically, on the host's own retries, and its artifact is kept.
+   */
+  refuseUploads(on: boolean): void;
   stop(): Promise<void>;
 }
 
@@ -36,7 +42,10 @@ interface S3rverInstance {
   middleware: KoaMiddleware[];
 }
 interface KoaContext {
-  req: NodeJS.ReadableStream & Pick<IncomingMessage, 'headers' | 'url'>;
+  req: NodeJS.ReadableStream & Pick<IncomingMessage, 'headers' | 'url' | 'method'>;
+  status: number;
+  body: unknown;
+  set(name: string, value: string): void;
 }
 type KoaMiddleware = (ctx: KoaContext, next: () => Promise<void>) => Promise<void>;
 interface S3rverOptions {
@@ -88,7 +97,8 @@ export async function startS3(opts: S3StandInOptions = {}): Promise<S3StandIn> {
     configureBuckets: [{ name: bucket, configs: [] }],
   });
 
-  server.middleware.unshift(sandboxAdapter(accounts, S3Error));
+  const faults = { refuseUploads: false };
+  server.middleware.unshift(sandboxAdapter(accounts, S3Error, faults));
 
   let address: AddressInfo;
   try {
@@ -105,6 +115,9 @@ export async function startS3(opts: S3StandInOptions = {}): Promise<S3StandIn> {
   return {
     endpoint: `http://127.0.0.1:${address.port}`,
     bucket,
+    refuseUploads: (on) => {
+      faults.refuseUploads = on;
+    },
     stop: () => {
       stopped ??= (async () => {
         server.httpServer?.closeAllConnections();
@@ -127,8 +140,21 @@ export async function startS3(opts: S3StandInOptions = {}): Promise<S3StandIn> {
  *   (DESIGN.md section 6). A non-empty upload to such a URL is refused with BadDigest, as a
  *   strict store does, so the mistake shows in the sandbox rather than in production.
  */
-function sandboxAdapter(accounts: S3rverAccountModule, S3Error: S3ErrorConstructor): KoaMiddleware {
+function sandboxAdapter(
+  accounts: S3rverAccountModule,
+  S3Error: S3ErrorConstructor,
+  faults: { refuseUploads: boolean },
+): KoaMiddleware {
   return async (ctx, next) => {
+    if (faults.refuseUploads && ctx.req.method === 'PUT' && /[?&]X-Amz-Signature=/.test(ctx.req.url ?? '')) {
+      ctx.status = 503;
+      ctx.set('Content-Type', 'application/xml');
+      ctx.body =
+        '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>';
+      // Nothing is stored: the body is left unread, as S3 leaves it.
+      ctx.req.resume();
+      return;
+    }
     const keyId = accessKeyIdOf(ctx.req);
     if (keyId && !accounts.registry.has(keyId)) accounts.DUMMY_ACCOUNT.createKeyPair(keyId, 'not-checked');
     if (hasEmptyBodyChecksum(ctx.req)) {

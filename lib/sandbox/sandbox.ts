@@ -6,7 +6,7 @@ import { startEcsSsmStandIn } from './ecs-ssm';
 import { startS3 } from './s3';
 import { startStepFunctionsStandIn } from './sfn';
 import { startStsStandIn } from './sts';
-import { commandDocument, stateMachineDefinition, synthesizeTemplate } from './template';
+import { apiRouteKeys, commandDocument, stateMachineDefinition, synthesizeTemplate } from './template';
 
 /**
  * The local sandbox (DESIGN.md section 5): the real handlers, the real state machine definition
@@ -54,6 +54,8 @@ export interface Sandbox {
    * session) comes right before its `ssm:SendCommand`, as `{ service: 'sts', action: 'AssumeRole' }`.
    */
   calls(): SandboxCall[];
+  /** While on, the hosts' presigned uploads get 503 SlowDown (S3StandIn.refuseUploads): UPLOAD_FAILED for real. */
+  refuseUploads(on: boolean): void;
   stop(): Promise<void>;
 }
 
@@ -123,6 +125,8 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
     const { handler: apiHandler } = await import('../../lambda/api');
     const api = await startApiServer({
       handler: apiHandler,
+      // The stack's own routes: a route the stack lacks is missing here too.
+      routeKeys: apiRouteKeys(template),
       region: SANDBOX_REGION,
       credentials: SANDBOX_CREDENTIALS,
       accountId: SANDBOX_ACCOUNT,
@@ -136,6 +140,7 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
       bucket: s3.bucket,
       home,
       calls: () => [...awsCalls, ...sfn.calls.map((c) => ({ service: 'sfn', action: c.action }))],
+      refuseUploads: (on) => s3.refuseUploads(on),
       stop,
     };
   } catch (error) {

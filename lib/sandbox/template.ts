@@ -161,6 +161,26 @@ export function commandDocument(
   return { name, content: content as unknown as SsmDocument };
 }
 
+/**
+ * The HTTP API's route keys (`POST /sessions/{id}/reupload`, ...), as the stack declares them: the
+ * sandbox's API adapter serves exactly these, so a route missing from the stack fails locally too.
+ */
+export function apiRouteKeys(template: CfnTemplate): string[] {
+  const keys = Object.entries(template.Resources ?? {})
+    .filter(([, r]) => r.Type === 'AWS::ApiGatewayV2::Route')
+    .map(([id, r]) => {
+      const key = r.Properties?.RouteKey;
+      if (typeof key !== 'string' || !/^(GET|POST|PUT|DELETE|PATCH) \/[A-Za-z0-9/{}_-]*$/.test(key)) {
+        throw templateError(
+          `${id}.RouteKey is not a plain "METHOD /path" route key: ${JSON.stringify(key)}.`,
+        );
+      }
+      return key;
+    });
+  if (keys.length === 0) throw templateError('The template declares no AWS::ApiGatewayV2::Route.');
+  return keys.sort();
+}
+
 /** Resolves the intrinsic functions a CDK template uses in a state machine definition. */
 class TokenResolver {
   private readonly region: string;

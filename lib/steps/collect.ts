@@ -161,7 +161,7 @@ const NO_MANIFEST_HINTS: Record<string, string> = {
   Cancelled: 'The command was cancelled outside debug-task.',
 };
 
-export function parseManifest(state: CollectState): RunnerManifest {
+export function parseManifest(state: Pick<CollectState, 'sessionId' | 'poll'>): RunnerManifest {
   return parseManifestLine(state.poll, state.sessionId);
 }
 
@@ -269,13 +269,21 @@ function uploadFailure(manifest: RunnerManifest, state: CollectState): DebugTask
       hint: hostPath
         ? `\`debug-task fetch ${state.sessionId}\` uploads it again (or copy ${hostPath} from the host).`
         : undefined,
-      details: { instanceId, ...(hostPath && { hostPath }) },
+      // What POST /sessions/{id}/reupload needs to find the kept artifact and tell where it came from.
+      details: {
+        instanceId,
+        ...(hostPath && { hostPath }),
+        objectKey: state.launch.objectKey,
+        taskArn: state.target.taskArn,
+        clusterArn: state.target.clusterArn,
+        container: state.target.container.name,
+      },
     },
   );
 }
 
 /** The host says what it uploaded; S3 must agree before the session is called a success. */
-async function checkObject(bucket: string, key: string, expectedBytes: number): Promise<void> {
+export async function checkObject(bucket: string, key: string, expectedBytes: number): Promise<void> {
   let actual: number | undefined;
   try {
     const head = await s3Client().send(new HeadObjectCommand({ Bucket: bucket, Key: key }));

@@ -30,14 +30,12 @@ import {
   EXECUTION_EXTRA_SECONDS,
   UPLOAD_MARGIN_SECONDS,
   URL_EXTRA_SECONDS,
-  assumeUploadRole,
   auditValue,
   hostLimits,
-  presignUpload,
   sendCommandOverride,
   sessionComment,
-  urlLifetime,
 } from './launch';
+import { assumeUploadRole, presignUpload, urlLifetime } from './upload-url';
 
 /**
  * A fleet session's launch, in two steps of the state machine (docs/ARCHITECTURE.md, "Fleet sessions"):

@@ -1,25 +1,25 @@
-import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { SendCommandCommand } from '@aws-sdk/client-ssm';
-import { AssumeRoleCommand } from '@aws-sdk/client-sts';
-import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { numberEnv, optionalEnv, requireEnv } from '../config';
 import { DebugTaskError } from '../domain/errors';
 import { HOST_PARAMS, hostParamRegExp, isValidHostParam, type HostParamValues } from '../domain/params';
 import { sessionKeys, type ExecutionInput, type LaunchInfo, type ResolvedTarget } from '../domain/session';
 import { TOOLS } from '../domain/tools';
-import {
-  URL_EXTRA_SECONDS,
-  partitionOfRoleArn,
-  roleSessionName,
-  uploadSessionPolicy,
-  uploadSessionSeconds,
-} from '../domain/upload';
+import { URL_EXTRA_SECONDS, uploadSessionSeconds } from '../domain/upload';
 import { assertValidHostParams, commandParameters } from '../host/runner-script';
 import { assertLaunchStateShape } from './launch-state';
-import { awsCall, type SdkErrorInfo } from './aws-errors';
-import { presigningS3Client, ssmClient, stsClient, type SessionCredentials } from './clients';
+import { awsCall } from './aws-errors';
+import { ssmClient } from './clients';
+import { sessionUploadUrl } from './upload-url';
 
 export { URL_EXTRA_SECONDS } from '../domain/upload';
+// The upload role's code is shared with the api's re-upload (lib/steps/upload-url.ts).
+export {
+  assumeRoleOverride,
+  assumeUploadRole,
+  presignUpload,
+  urlLifetime,
+  type UploadRoleRequest,
+} from './upload-url';
 
 /** State after Resolve. */
 export type LaunchState = ExecutionInput & { target: ResolvedTarget };
@@ -90,20 +90,17 @@ export async function launchSession(state: LaunchState, deps: LaunchDeps = {}): 
   // Every value but the URL is checked before any call: a state SSM would refuse costs no AssumeRole.
   assertValidHostParams(values);
 
-  const credentials = await assumeUploadRole({
+  const uploadUrl = await sessionUploadUrl({
     roleArn: uploadRoleArn,
     sessionId,
     bucket,
     objectKey,
-    durationSeconds: uploadSessionSeconds(spec.durationSeconds, grace),
-  });
-  const uploadUrl = await presignUpload(
-    bucket,
-    objectKey,
-    urlLifetime(spec.durationSeconds, spec.durationSeconds + grace + URL_EXTRA_SECONDS, credentials, nowMs),
+    roleSeconds: uploadSessionSeconds(spec.durationSeconds, grace),
+    urlSeconds: spec.durationSeconds + grace + URL_EXTRA_SECONDS,
+    // The URL must outlive the capture: the host uploads once it has ended.
+    mustOutliveSeconds: spec.durationSeconds,
     nowMs,
-    credentials,
-  );
+  });
 
   const out = await awsCall(
     'ssm:SendCommand',
@@ -134,139 +131,6 @@ export async function launchSession(state: LaunchState, deps: LaunchDeps = {}): 
     deadline,
     expiresAt,
   };
-}
-
-export interface UploadRoleRequest {
-  /** UPLOAD_ROLE_ARN: the stack's upload role, which the launch function's role alone may assume. */
-  roleArn: string;
-  sessionId: string;
-  bucket: string;
-  /** The one key the session may write. */
-  objectKey: string;
-  /** AssumeRole's DurationSeconds (`uploadSessionSeconds`). */
-  durationSeconds: number;
-}
-
-/**
- * One AssumeRole per session: the upload role, for the session's length, named after the session
- * (CloudTrail's AssumeRole and the upload's PutObject then carry the session id), with a session
- * policy that narrows it to s3:PutObject on exactly the artifact key. No session tags (no
- * sts:TagSession needed).
- */
-export async function assumeUploadRole(request: UploadRoleRequest): Promise<SessionCredentials> {
-  const partition = partitionOfRoleArn(request.roleArn);
-  const sessionName = roleSessionName(request.sessionId);
-  const out = await awsCall(
-    'sts:AssumeRole',
-    () =>
-      stsClient().send(
-        new AssumeRoleCommand({
-          RoleArn: request.roleArn,
-          RoleSessionName: sessionName,
-          DurationSeconds: request.durationSeconds,
-          Policy: uploadSessionPolicy(partition, request.bucket, request.objectKey),
-        }),
-      ),
-    assumeRoleOverride(request.roleArn),
-  );
-  const c = out.Credentials;
-  if (!c?.AccessKeyId || !c.SecretAccessKey || !c.SessionToken || !(c.Expiration instanceof Date)) {
-    throw new DebugTaskError('AWS_ERROR', `sts:AssumeRole returned no credentials for ${request.roleArn}.`, {
-      details: { call: 'sts:AssumeRole' },
-    });
-  }
-  return {
-    accessKeyId: c.AccessKeyId,
-    secretAccessKey: c.SecretAccessKey,
-    sessionToken: c.SessionToken,
-    expiration: c.Expiration,
-  };
-}
-
-/**
- * `expiresIn` of the URL: `wanted`, but never past the credentials' expiry (S3 would refuse the URL
- * from then on anyway, whatever it says). Credentials that would not even outlast the capture are
- * refused here, before anything runs on the host.
- */
-export function urlLifetime(
-  captureSeconds: number,
-  wanted: number,
-  credentials: Pick<SessionCredentials, 'expiration'>,
-  nowMs: number,
-): number {
-  // The URL is valid from X-Amz-Date (the signing time, to the second) for expiresIn seconds.
-  const remaining = Math.floor(credentials.expiration.getTime() / 1000) - Math.floor(nowMs / 1000);
-  if (remaining <= captureSeconds) {
-    throw new DebugTaskError(
-      'AWS_ERROR',
-      `The upload role's credentials expire in ${remaining} s, before the capture of ${captureSeconds} s ends: the upload URL would be dead by then.`,
-      {
-        hint: "STS returned a shorter session than asked for: check the upload role's MaxSessionDuration and the clock of the function.",
-        details: {
-          call: 'sts:AssumeRole',
-          remainingSeconds: remaining,
-          expiration: credentials.expiration.toISOString(),
-        },
-      },
-    );
-  }
-  return Math.min(wanted, remaining);
-}
-
-/** AccessDenied on AssumeRole is about the two policies that must name each other. */
-export function assumeRoleOverride(roleArn: string) {
-  return (info: SdkErrorInfo): DebugTaskError | undefined => {
-    if (info.name !== 'AccessDenied' && info.name !== 'AccessDeniedException') return undefined;
-    return new DebugTaskError(
-      'AWS_ERROR',
-      `sts:AssumeRole failed: ${info.name}: ${info.message.slice(0, 300)}`,
-      {
-        hint:
-          `The launch function's role may not assume the upload role ${roleArn} (UPLOAD_ROLE_ARN): the ` +
-          "upload role's trust policy must name the launch function's role, and the launch role must be " +
-          'allowed sts:AssumeRole on it (both are in the deployed stack); check for an SCP or permission boundary too.',
-        details: {
-          call: 'sts:AssumeRole',
-          awsError: info.name,
-          ...(info.httpStatus !== undefined && { httpStatus: info.httpStatus }),
-          ...(info.requestId && { requestId: info.requestId }),
-        },
-      },
-    );
-  };
-}
-
-/**
- * A presigned PUT whose only signed header is `host`: the runner's curl may then send any
- * Content-Type (application/gzip) and Content-Length without breaking the signature. Signed with
- * `credentials` (the upload role's session), so the URL carries its X-Amz-Security-Token.
- */
-export async function presignUpload(
-  bucket: string,
-  key: string,
-  expiresIn: number,
-  nowMs: number,
-  credentials: SessionCredentials,
-): Promise<string> {
-  const client = presigningS3Client(credentials);
-  const url = await awsCall('s3:PutObject (presign)', () =>
-    getSignedUrl(client, new PutObjectCommand({ Bucket: bucket, Key: key }), {
-      expiresIn,
-      signingDate: new Date(nowMs),
-    }),
-  ).finally(() => client.destroy());
-  // The SSM document would refuse it anyway, with a less helpful message, after the command is sent.
-  if (!isValidHostParam('uploadUrl', url)) {
-    throw new DebugTaskError(
-      'AWS_ERROR',
-      `The presigned upload URL (${url.length} characters) does not fit the uploadUrl parameter of the SSM document.`,
-      {
-        hint: `Check BUCKET_NAME and AWS_ENDPOINT_URL_S3 (the upload role's session token is part of the URL too); the URL may have at most ${HOST_PARAMS.uploadUrl.maxChars} characters.`,
-        details: { length: url.length, host: safeHost(url) },
-      },
-    );
-  }
-  return url;
 }
 
 /** Toolbox limits of this deployment; an unset variable leaves the runner's own default. */
@@ -326,12 +190,4 @@ export function sendCommandOverride(instanceId: string) {
     }
     return undefined;
   };
-}
-
-function safeHost(url: string): string | undefined {
-  try {
-    return new URL(url).host;
-  } catch {
-    return undefined;
-  }
 }

@@ -101,13 +101,14 @@ async function getInvocation(launch: LaunchInfo): Promise<GetCommandInvocationCo
   }
 }
 
-function isTerminal(invocation: GetCommandInvocationCommandOutput): boolean {
+export function isTerminal(invocation: GetCommandInvocationCommandOutput): boolean {
   return (
     TERMINAL_STATUSES.has(invocation.Status ?? '') || TERMINAL_DETAILS.has(invocation.StatusDetails ?? '')
   );
 }
 
-function finished(invocation: GetCommandInvocationCommandOutput): PollResult {
+/** A terminal invocation as Collect reads it (also the api's re-upload). */
+export function finished(invocation: GetCommandInvocationCommandOutput): PollResult {
   const details = invocation.StatusDetails ?? '';
   return {
     done: true,

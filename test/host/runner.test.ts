@@ -220,13 +220,14 @@ describe('host runner on a real engine', () => {
     expect(result.stderr).toContain('upload attempt 2 of 2 failed');
   });
 
-  it('cleanup keeps a kept artifact until expiresAt, then removes it', async () => {
+  it('cleanup keeps a kept artifact until its keep-until, then removes it', async () => {
     const sessionId = newSession();
     const expiresAt = nowSeconds() + 2 + 4;
     const uploadUrl = `http://127.0.0.1:${await closedPort()}/bucket/k?X-Amz-Signature=x`;
     const failed = await runHostRunner(
       values(sessionId, { tool: 'snapshot', durationSeconds: '2', uploadUrl, expiresAt: String(expiresAt) }),
-      { home, env: { DEBUG_TASK_UPLOAD_TRIES: '1' } },
+      // No extra keep period (a day by default): keep-until is then expiresAt.
+      { home, env: { DEBUG_TASK_UPLOAD_TRIES: '1', DEBUG_TASK_KEEP_SECONDS: '0' } },
     );
     expect(failed.manifest?.status).toBe('UPLOAD_FAILED');
     const cleanup = { action: 'cleanup', sessionId };

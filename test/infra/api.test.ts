@@ -6,7 +6,7 @@ const { template } = synth();
 const apiFunction = functionsByHandler(template).api.logicalId;
 
 describe('HTTP API', () => {
-  it('has exactly the four session routes, POST /sessions/preview and POST /doctor', () => {
+  it('has exactly the four session routes, the preview route, the two re-upload routes and POST /doctor', () => {
     const routeKeys = Object.values(resourcesOfType(template, 'AWS::ApiGatewayV2::Route')).map(
       (route) => route.Properties.RouteKey,
     );
@@ -15,9 +15,11 @@ describe('HTTP API', () => {
       'DELETE /sessions/{id}',
       'GET /sessions',
       'GET /sessions/{id}',
+      'GET /sessions/{id}/reupload/{commandId}',
       'POST /doctor',
       'POST /sessions',
       'POST /sessions/preview',
+      'POST /sessions/{id}/reupload',
     ]);
   });
 

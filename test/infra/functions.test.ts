@@ -54,18 +54,23 @@ describe('functions', () => {
     template.allResourcesProperties('AWS::IAM::Role', { ManagedPolicyArns: Match.absent() });
   });
 
-  it('gives api the state machine, the bucket, the session limits, and what POST /doctor checks', () => {
+  it('gives api the state machine, the bucket, the session limits, what POST /doctor checks, and what a re-upload sends', () => {
     expect(Object.keys(environmentOf('api')).sort()).toEqual(
       [
         'ALLOWED_CLUSTERS',
         'BUCKET_NAME',
+        'DOCUMENT_NAME',
         'MAX_BYTES',
         'MAX_DURATION_SECONDS',
         'REQUIRE_REASON',
         'STATE_MACHINE_ARN',
         'TOOLBOX_IMAGE',
+        'UPLOAD_ROLE_ARN',
       ].sort(),
     );
+    // POST /sessions/{id}/reupload sends the runner with a URL signed by the upload role.
+    expect(flat(environmentOf('api').UPLOAD_ROLE_ARN)).toMatch(/^<UploadRole[0-9A-F]{8}\.Arn>$/);
+    expect(environmentOf('api').DOCUMENT_NAME).toEqual(environmentOf('launch').DOCUMENT_NAME);
     expect(environmentOf('api')).toMatchObject({
       MAX_DURATION_SECONDS: '600',
       MAX_BYTES: '500000000',

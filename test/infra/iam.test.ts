@@ -118,6 +118,12 @@ describe('IAM', () => {
         's3:DeleteObject',
         's3:GetObject',
         's3:PutObject',
+        // POST/GET /sessions/{id}/reupload: launch's SendCommand, the command's status, the upload
+        // role, and HeadObject of the re-uploaded artifact (ListBucket: a missing one is a 404).
+        'ssm:SendCommand',
+        'ssm:GetCommandInvocation',
+        'sts:AssumeRole',
+        's3:ListBucket',
         'states:DescribeExecution',
         'states:GetExecutionHistory',
         'states:ListExecutions',
@@ -142,7 +148,7 @@ describe('IAM', () => {
     ]);
   });
 
-  it.each<HandlerName>(['launch', 'cleanup', 'sweeper', 'fleet-launch', 'fleet-cleanup'])(
+  it.each<HandlerName>(['launch', 'cleanup', 'sweeper', 'api', 'fleet-launch', 'fleet-cleanup'])(
     'scopes SendCommand of %s to our document and to EC2 and ECS Anywhere instances',
     (handler) => {
       const resources = flatResources(statementsAllowing(template, handler, 'ssm:SendCommand'));
@@ -301,7 +307,7 @@ describe('IAM', () => {
     });
   });
 
-  it.each<HandlerName>(['poll', 'collect', 'fleet-poll', 'fleet-collect'])(
+  it.each<HandlerName>(['poll', 'collect', 'api', 'fleet-poll', 'fleet-collect'])(
     'lets %s list the sessions/ prefix only',
     (handler) => {
       const statements = statementsAllowing(template, handler, 's3:ListBucket');
@@ -389,7 +395,7 @@ describe('IAM', () => {
       expect(uploadRoles(anyCluster)).toHaveLength(1);
     });
 
-    it("is trusted by the launch and fleet-plan functions' roles only, for sts:AssumeRole only (no session tags)", () => {
+    it("is trusted by the launch, api (re-upload) and fleet-plan functions' roles only, for sts:AssumeRole only (no session tags)", () => {
       const trust = uploadRole.Properties.AssumeRolePolicyDocument as { Statement: Statement[] };
       const statements = trust.Statement as Array<Statement & { Principal: Record<string, unknown> }>;
 
@@ -400,7 +406,7 @@ describe('IAM', () => {
         expect(Object.keys(statement.Principal)).toEqual(['AWS']);
       }
       expect(statements.flatMap((statement) => [statement.Principal.AWS].flat().map(flat)).sort()).toEqual(
-        [`<${roleIdOf('launch')}.Arn>`, `<${roleIdOf('fleet-plan')}.Arn>`].sort(),
+        [`<${roleIdOf('launch')}.Arn>`, `<${roleIdOf('api')}.Arn>`, `<${roleIdOf('fleet-plan')}.Arn>`].sort(),
       );
     });
 
@@ -417,17 +423,20 @@ describe('IAM', () => {
       expect(uploadRole.Properties.Policies).toBeUndefined();
     });
 
-    it.each<HandlerName>(['launch', 'fleet-plan'])('is what %s may assume, and nothing else', (handler) => {
-      const statements = statementsAllowing(template, handler, 'sts:AssumeRole');
+    it.each<HandlerName>(['launch', 'api', 'fleet-plan'])(
+      'is what %s may assume, and nothing else',
+      (handler) => {
+        const statements = statementsAllowing(template, handler, 'sts:AssumeRole');
 
-      expect(statements).toHaveLength(1);
-      expect(actionsOf(statements[0])).toEqual(['sts:AssumeRole']);
-      expect(statements[0].Condition).toBeUndefined();
-      expect(flatResources(statements)).toEqual([`<${uploadRoleId}.Arn>`]);
-    });
+        expect(statements).toHaveLength(1);
+        expect(actionsOf(statements[0])).toEqual(['sts:AssumeRole']);
+        expect(statements[0].Condition).toBeUndefined();
+        expect(flatResources(statements)).toEqual([`<${uploadRoleId}.Arn>`]);
+      },
+    );
 
     it('may be assumed by no other function', () => {
-      for (const handler of HANDLERS.filter((h) => h !== 'launch' && h !== 'fleet-plan')) {
+      for (const handler of HANDLERS.filter((h) => !['launch', 'api', 'fleet-plan'].includes(h))) {
         expect(statementsAllowing(template, handler, 'sts:AssumeRole')).toEqual([]);
       }
     });
