@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { DebugTaskError } from '../domain/errors';
+import { INSTANCE_ID_PATTERN, PLAN_HEADER } from '../domain/fleet';
 import { HOST_PARAMS, isValidHostParam, type HostParamName, type HostParamValues } from '../domain/params';
 
 /**
@@ -58,7 +59,11 @@ function shellQuote(name: string, value: string): string {
   return `'${value}'`;
 }
 
-/** PARAM_NAMES, PATTERN_<name>, MAXCHARS_<name> and DEFAULT_<name> for every host parameter. */
+/**
+ * PARAM_NAMES, PATTERN_<name>, MAXCHARS_<name> and DEFAULT_<name> for every host parameter, and the
+ * fleet plan's header and instance id pattern (lib/domain/fleet.ts: FLEET_PLAN_HEADER,
+ * PATTERN_instanceId).
+ */
 export function shellParameterBlock(): string {
   // params.ts keeps every pattern valid POSIX ERE, so bash's [[ =~ ]] takes it as it is.
   const lines = [
@@ -77,6 +82,8 @@ export function shellParameterBlock(): string {
       lines.push(`readonly DEFAULT_${name}=${shellQuote(name, param.default)}`);
     }
   }
+  lines.push(`readonly FLEET_PLAN_HEADER=${shellQuote('PLAN_HEADER', PLAN_HEADER)}`);
+  lines.push(`readonly PATTERN_instanceId=${shellQuote('instanceId', INSTANCE_ID_PATTERN)}`);
   lines.push('}');
   return lines.join('\n');
 }
