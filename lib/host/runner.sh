@@ -1175,7 +1175,7 @@ start_watchdog() {
 # Stops this session's watchdog, after making sure the pid is still that watchdog.
 stop_watchdog() {
   local pid cmdline
-  pid=$(tr -dc 0-9 <"$WORK/watchdog.pid" 2>/dev/null || true)
+  pid=$(tr -dc 0-9 2>/dev/null <"$WORK/watchdog.pid" || true)
   if [[ -z $pid || ! -r /proc/$pid/cmdline ]]; then return 1; fi
   cmdline=$(tr '\0' ' ' <"/proc/$pid/cmdline")
   if [[ $cmdline != *debug-task-watchdog*"$SESSION"* ]]; then return 1; fi
