@@ -189,7 +189,7 @@ describe('runner script', () => {
 
     expect(run.status).toBe(2);
     expect(parseManifest(run.stdout)?.error?.message).toMatch(
-      /^Parameter action is invalid: received "reboot", expected \^\(run\|cleanup\|sweep\)\$/,
+      /^Parameter action is invalid: received "reboot", expected \^\(run\|cleanup\|sweep\|fleet\|reupload\)\$/,
     );
   });
 
