@@ -112,10 +112,12 @@ export function buildRunnerScript(): string {
 }
 
 /**
- * Drops whole-line comments and blank lines outside quoted strings: the SSM document is capped at
- * 64 KB and runner.sh explains itself at length. Lines inside a multi-line quoted string (the
- * small scripts the runner writes for the toolbox) are kept as they are; so are the shebang and
- * shellcheck directives.
+ * Drops whole-line comments and blank lines outside quoted strings, and the indentation of every
+ * line that starts outside one: the SSM document is capped at 64 KB and runner.sh explains itself
+ * at length. Lines inside a multi-line quoted string (the small scripts the runner writes for the
+ * toolbox) are kept as they are; so are the shebang and shellcheck directives. Indentation means
+ * nothing to bash there: runner.sh has no here-document (refused below), and a line continued by
+ * a backslash must have a space before it (refused below), so no word is joined to the next.
  * The host tests run this stripped script, so any change of meaning would show there.
  */
 export function withoutCommentLines(lines: string[]): string[] {
@@ -125,7 +127,13 @@ export function withoutCommentLines(lines: string[]): string[] {
     const trimmed = line.trim();
     const directive = trimmed.startsWith('# shellcheck '); // kept: the built script is linted too
     if (quote === undefined && index > 0 && !directive && (trimmed === '' || trimmed.startsWith('#'))) return;
-    kept.push(line);
+    if (quote === undefined && /<<-?\s*['"]?[A-Za-z_]/.test(line)) {
+      throw new Error(`runner.sh line ${index + 1}: no here-documents (the built script loses indentation).`);
+    }
+    if (/[^\s\\]\\$/.test(line)) {
+      throw new Error(`runner.sh line ${index + 1}: put a space before a line-continuing backslash.`);
+    }
+    kept.push(quote === undefined ? line.trimStart() : line);
     quote = quoteStateAfter(line, quote);
   });
   if (quote !== undefined) throw new Error('runner.sh ends inside a quoted string.');

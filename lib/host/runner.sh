@@ -237,49 +237,36 @@ wait_gone() {
 # and uploadUrl (every other parameter is the fleet's, from the environment). Each child keeps its
 # own state, traps, host lock and watchdog, exactly as a single session does.
 run_fleet() {
-  check_fleet_params
+  local name i
+  for name in planUrl tool durationSeconds maxBytes image expiresAt; do require_param "$name"; done
+  if ! [[ $SESSION =~ ^dt-[a-z0-9]+-[a-z0-9]+$ ]]; then fail INVALID_ARGUMENT "sessionId $SESSION is a child's id, not a fleet's."; fi
+  name=PATTERN_instanceId i=${AWS_SSM_INSTANCE_ID-}
+  if ! [[ $i =~ ${!name} ]]; then
+    fail INVALID_ARGUMENT "AWS_SSM_INSTANCE_ID \"${i:0:40}\" is not an instance id: action=fleet needs the one the SSM agent sets."
+  fi
+  INSTANCE_ID=$i
+  SELF=$0
+  if [[ $SELF != /* ]]; then SELF=$PWD/$SELF; fi
+  if [[ ! -r $SELF ]]; then fail CAPTURE_FAILED "The runner cannot start its children: $SELF is not readable."; fi
   prepare_fleet_workdir
   fetch_plan
   read_share
-  local i
   for i in "${!SHARE_IDS[@]}"; do
     SSM_action=run SSM_sessionId=${SHARE_IDS[i]} SSM_containerId=${SHARE_CONTAINERS[i]} \
       SSM_uploadUrl=${SHARE_URLS[i]} SSM_planUrl='' DEBUG_TASK_FLEET_CHILD=1 \
-      "$BASH" "$SELF" </dev/null >"$WORK/children/${SHARE_IDS[i]}" 3>&- &
+      "$BASH" "$SELF" </dev/null >"$WORK/children/$i" 3>&- &
     FLEET_PIDS+=("$!")
   done
-  log "started ${#FLEET_PIDS[@]} child session(s) for instance $INSTANCE_ID${P[startAt]:+, starting at ${P[startAt]}}"
+  log "started ${#FLEET_PIDS[@]} child session(s)"
   # A signal interrupts wait at once; its trap stops the children (stop_children).
   for i in "${!FLEET_PIDS[@]}"; do wait "${FLEET_PIDS[i]}" || true; done
   STATUS=OK
 }
 
-check_fleet_params() {
-  local name
-  for name in planUrl tool durationSeconds maxBytes image expiresAt; do require_param "$name"; done
-  if ! [[ $SESSION =~ ^dt-[a-z0-9]+-[a-z0-9]+$ ]]; then
-    fail INVALID_ARGUMENT "sessionId $SESSION is a fleet child's id: action=fleet takes the fleet's own id (dt-<time>-<random>)."
-  fi
-  INSTANCE_ID=${AWS_SSM_INSTANCE_ID-}
-  if [[ -z $INSTANCE_ID ]]; then
-    fail INVALID_ARGUMENT 'AWS_SSM_INSTANCE_ID is not set: action=fleet finds its share of the plan by the instance id the SSM agent sets for every command.'
-  fi
-  local shown=$INSTANCE_ID pattern_var=PATTERN_instanceId
-  if ! [[ $INSTANCE_ID =~ ${!pattern_var} ]]; then
-    INSTANCE_ID=''
-    fail INVALID_ARGUMENT "AWS_SSM_INSTANCE_ID \"${shown:0:40}\" is not an instance id (${!pattern_var})."
-  fi
-  SELF=$0
-  if [[ $SELF != /* ]]; then SELF=$PWD/$SELF; fi
-  if [[ ! -f $SELF || ! -r $SELF ]]; then fail CAPTURE_FAILED "The runner cannot start its children: its script ($SELF) is not a readable file."; fi
-}
-
 prepare_fleet_workdir() {
   mkdir -p -- "$WORK_ROOT"
-  if [[ -e $WORK ]]; then
-    if runner_alive "$WORK"; then fail CAPTURE_FAILED "Fleet $SESSION already runs on this host."; fi
-    rm -rf -- "$WORK"
-  fi
+  if runner_alive "$WORK"; then fail CAPTURE_FAILED "Fleet $SESSION already runs on this host."; fi
+  rm -rf -- "$WORK"
   mkdir -m 0700 -- "$WORK" "$WORK/children"
   WORKDIR_CREATED=1
   : >"$WORK/fleet"
@@ -293,102 +280,78 @@ prepare_fleet_workdir() {
 # answer of 4xx (an expired or foreign URL) is the argument's fault.
 fetch_plan() {
   local code status=0 why
-  interruptible curl --fail -sS -o "$WORK/plan.tsv" -w '%{http_code}' --connect-timeout 5 --max-time 30 \
-    --retry 3 --retry-delay 1 --retry-connrefused --retry-max-time 60 --max-filesize 16000000 \
-    "${P[planUrl]}" >"$WORK/plan.code" 2>"$WORK/plan.err" || status=$?
+  interruptible curl --fail -sS -o "$WORK/plan" -w '%{http_code}' --connect-timeout 5 --max-time 30 --retry 3 \
+    --retry-connrefused --retry-max-time 60 --max-filesize 16000000 "${P[planUrl]}" >"$WORK/plan.code" 2>"$WORK/plan.err" || status=$?
   if ((status == 0)); then return 0; fi
-  code=$(tr -dc 0-9 <"$WORK/plan.code")
-  why=$(last_lines "$WORK/plan.err" 1)
-  if [[ $code == 4* ]]; then
-    fail INVALID_ARGUMENT "The fleet plan could not be read from $(redact_url "${P[planUrl]}"): HTTP $code (an expired or wrong presigned URL?). ${why}"
-  fi
-  fail CAPTURE_FAILED "The fleet plan could not be read from $(redact_url "${P[planUrl]}"): ${why:-curl failed with status $status}."
+  code=$(tr -dc 0-9 <"$WORK/plan.code") why=$(last_lines "$WORK/plan.err" 1)
+  why="The fleet plan could not be read from $(redact_url "${P[planUrl]}"): ${why:-curl status $status}"
+  if [[ $code == 4* ]]; then fail INVALID_ARGUMENT "$why (an expired or wrong URL?)"; fi
+  fail CAPTURE_FAILED "$why"
 }
 
 # Keeps the plan's lines of this instance, each checked field by field before anything starts: one
 # bad line refuses the share. Other instances' lines are not looked at beyond their first field.
 read_share() {
-  local header='' line number=1 child cid url tab=$'\t' seen=' '
-  local re="^([^$tab]*)$tab([^$tab]*)$tab([^$tab]*)$tab([^$tab]*)\$"
+  local header line n=1 child cid url t=$'\t' seen=' '
+  local re="^[^$t]*$t([^$t]*)$t([^$t]*)$t([^$t]*)\$"
   {
     IFS= read -r header || true
-    if [[ $header != "$FLEET_PLAN_HEADER" ]]; then
-      fail INVALID_ARGUMENT "The fleet plan does not start with \"$FLEET_PLAN_HEADER\" (line 1 is \"${header:0:40}\")."
-    fi
+    if [[ $header != "$FLEET_PLAN_HEADER" ]]; then fail INVALID_ARGUMENT "The fleet plan does not start with \"$FLEET_PLAN_HEADER\"."; fi
     while IFS= read -r line || [[ -n $line ]]; do
-      number=$((number + 1))
-      if [[ $line != "$INSTANCE_ID$tab"* ]]; then continue; fi
-      if ! [[ $line =~ $re ]]; then fail INVALID_ARGUMENT "Line $number of the fleet plan does not hold 4 fields separated by one TAB."; fi
-      child=${BASH_REMATCH[2]} cid=${BASH_REMATCH[3]} url=${BASH_REMATCH[4]}
-      if ! valid_value sessionId "$child" || [[ $child != "$SESSION"-[0-9][0-9][0-9][0-9] ]]; then
-        fail INVALID_ARGUMENT "Line $number of the fleet plan: \"${child:0:60}\" is not a child of $SESSION ($SESSION-NNNN)."
+      n=$((n + 1))
+      if [[ $line != "$INSTANCE_ID$t"* ]]; then continue; fi
+      if ! [[ $line =~ $re ]]; then fail INVALID_ARGUMENT "Line $n of the fleet plan does not hold 4 TAB-separated fields."; fi
+      child=${BASH_REMATCH[1]} cid=${BASH_REMATCH[2]} url=${BASH_REMATCH[3]}
+      if ! valid_value sessionId "$child" || [[ $child != "$SESSION"-[0-9][0-9][0-9][0-9] || $seen == *" $child "* ]]; then
+        fail INVALID_ARGUMENT "Line $n of the fleet plan: \"${child:0:60}\" is not a new child id $SESSION-NNNN."
       fi
-      if [[ $seen == *" $child "* ]]; then fail INVALID_ARGUMENT "Line $number of the fleet plan repeats $child."; fi
       if [[ -z $cid ]] || ! valid_value containerId "$cid"; then
-        fail INVALID_ARGUMENT "Line $number of the fleet plan: \"${cid:0:70}\" is not a container id (12 to 64 hex characters)."
+        fail INVALID_ARGUMENT "Line $n of the fleet plan: \"${cid:0:70}\" is not a container id."
       fi
-      if ! valid_value uploadUrl "$url"; then
-        fail INVALID_ARGUMENT "Line $number of the fleet plan: its upload URL is invalid (not shown: it carries a signature)."
-      fi
+      if ! valid_value uploadUrl "$url"; then fail INVALID_ARGUMENT "Line $n of the fleet plan: its upload URL (not shown) is invalid."; fi
       seen+="$child "
       SHARE_IDS+=("$child") SHARE_CONTAINERS+=("$cid") SHARE_URLS+=("$url")
     done
-  } <"$WORK/plan.tsv"
-  rm -f -- "$WORK/plan.tsv" # it holds the other hosts' upload URLs
+  } <"$WORK/plan"
+  rm -f -- "$WORK/plan" # it holds the other hosts' upload URLs
   if ((${#SHARE_IDS[@]} > FLEET_MAX_SHARE)); then
-    fail INVALID_ARGUMENT "The fleet plan gives this host ${#SHARE_IDS[@]} targets; a host runs at most $FLEET_MAX_SHARE (their manifests must fit in SSM's 24,000 characters of output)."
+    fail INVALID_ARGUMENT "The fleet plan gives this host ${#SHARE_IDS[@]} targets; a host runs at most $FLEET_MAX_SHARE."
   fi
-  log "the plan gives instance $INSTANCE_ID ${#SHARE_IDS[@]} target(s)"
+  log "the plan gives $INSTANCE_ID ${#SHARE_IDS[@]} target(s)"
 }
 
 # Stops the children still running (each removes what it started, as on any signal) and waits for
-# them (wait_gone); then SIGKILL (their watchdogs remove the rest by expiresAt).
+# them (wait_gone; their watchdogs remove what a SIGKILL left by expiresAt).
 stop_children() {
   local pid alive=()
   for pid in "${FLEET_PIDS[@]}"; do
     if kill -TERM "$pid" 2>/dev/null; then alive+=("$pid"); fi
   done
-  if ((${#alive[@]} == 0)); then return 0; fi
-  log "stopping ${#alive[@]} child session(s)"
   wait_gone "${alive[@]}"
   wait 2>/dev/null || true
 }
 
 # The children's manifests, in plan order: each one's last stdout line as it printed it, or one
-# made here when it printed none (killed). A child that would overflow the output budget is reduced
-# (compact_child), while room is kept for every later child at its reduced size.
+# made here when it printed none (killed). One that would overflow the output budget loses its
+# artifact facts and its message, while room is kept for every later child at that reduced size
+# (FLEET_COMPACT_MAX).
 fleet_children_json() {
-  local i id json line used=0 left
-  FLEET_JSON=''
-  left=${#SHARE_IDS[@]}
+  local i id json line used=0 left=${#FLEET_PIDS[@]} now
+  local art='^(.*),"artifact":\{[^}]*\}(.*)$' msg='^(.*"message":")([^"\\]|\\.)*(".*)$'
+  stamp_ms now
   for i in "${!FLEET_PIDS[@]}"; do
-    id=${SHARE_IDS[i]} json=''
-    while IFS= read -r line || [[ -n $line ]]; do
-      if [[ -n $line ]]; then json=$line; fi
-    done <"$WORK/children/$id" 2>/dev/null || true
+    id=${SHARE_IDS[i]} json='' left=$((left - 1))
+    while IFS= read -r line || [[ -n $line ]]; do json=${line:-$json}; done <"$WORK/children/$i" || true
     if [[ $json != "{\"v\":1,\"sessionId\":\"$id\","*'}' ]]; then
-      json=$(printf '{"v":1,"sessionId":%s,"status":"FAILED","error":{"code":"CAPTURE_FAILED","message":"The child runner ended without a manifest (killed?)."},"tool":{"name":%s,"exitCode":null},"timings":{"startedAt":%s,"endedAt":%s}}' \
-        "$(json_str "$id")" "$(json_str "${P[tool]}")" "$STARTED_AT" "$(now_ms)")
+      json="{\"v\":1,\"sessionId\":\"$id\",\"status\":\"FAILED\",\"error\":{\"code\":\"CAPTURE_FAILED\",\"message\":\"The child printed no manifest (killed?).\"},\"tool\":{\"name\":\"${P[tool]}\",\"exitCode\":null},\"timings\":{\"startedAt\":$STARTED_AT,\"endedAt\":$now}}"
     fi
-    left=$((left - 1))
-    if ((used + ${#json} + 1 + left * FLEET_COMPACT_MAX > FLEET_OUTPUT_BUDGET)); then compact_child "$json"; fi
+    if ((used + ${#json} + left * FLEET_COMPACT_MAX > FLEET_OUTPUT_BUDGET)); then
+      if [[ $json =~ $art ]]; then json=${BASH_REMATCH[1]}${BASH_REMATCH[2]}; fi
+      if [[ $json =~ $msg ]]; then json="${BASH_REMATCH[1]}cut: SSM output limit${BASH_REMATCH[3]}"; fi
+    fi
     used=$((used + ${#json} + 1))
     FLEET_JSON+=${FLEET_JSON:+,}$json
   done
-}
-
-# A child's manifest without its artifact facts and message: what fits FLEET_COMPACT_MAX. Reads
-# the fields from the runner's own output format (emit_manifest).
-compact_child() {
-  local id='' status='' code='' tool='null' exit='null' started=0 ended=0
-  if [[ $1 =~ ^\{\"v\":1,\"sessionId\":\"([a-z0-9-]+)\",\"status\":\"([A-Z_]+)\" ]]; then id=${BASH_REMATCH[1]} status=${BASH_REMATCH[2]}; fi
-  if [[ $1 =~ \"error\":\{\"code\":\"([A-Z_]+)\" ]]; then code=${BASH_REMATCH[1]}; fi
-  if [[ $1 =~ \"tool\":\{\"name\":(\"[a-z]+\"|null),\"exitCode\":([0-9]+|null) ]]; then tool=${BASH_REMATCH[1]} exit=${BASH_REMATCH[2]}; fi
-  if [[ $1 =~ \"timings\":\{\"startedAt\":([0-9]+) ]]; then started=${BASH_REMATCH[1]}; fi
-  if [[ $1 =~ \"endedAt\":([0-9]+)\}\}$ ]]; then ended=${BASH_REMATCH[1]}; fi
-  json=$(printf '{"v":1,"sessionId":"%s","status":"%s"' "$id" "$status")
-  if [[ -n $code ]]; then json+=$(printf ',"error":{"code":"%s","message":"Cut to fit SSM output."}' "$code"); fi
-  json+=$(printf ',"tool":{"name":%s,"exitCode":%s},"timings":{"startedAt":%s,"endedAt":%s}}' "$tool" "$exit" "$started" "$ended")
 }
 
 # --- parameters ---------------------------------------------------------------------------------

@@ -211,7 +211,7 @@ describe('fleet share under a stub engine', () => {
       Array.from({ length: 64 }, (_, i) => childSessionId(FLEET, i)),
     );
     const full = fleet.children.filter((c) => c.error?.message.startsWith('Container feedface'));
-    const cut = fleet.children.filter((c) => c.error?.message === 'Cut to fit SSM output.');
+    const cut = fleet.children.filter((c) => c.error?.message === 'cut: SSM output limit');
     expect(full.length).toBeGreaterThan(10);
     expect(cut.length).toBeGreaterThan(0);
     expect(full.length + cut.length).toBe(64);
