@@ -106,6 +106,9 @@ export interface RunnerManifest {
     containersRemoved: number | null;
     watchdogStopped: boolean;
     workDir: 'absent' | 'kept' | 'removed';
+    /** A fleet's id: its children found on the host, and the runners (fleet, children) stopped. */
+    childSessions?: number;
+    runnersStopped?: number;
   };
 }
 

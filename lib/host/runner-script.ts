@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { DebugTaskError } from '../domain/errors';
+import { INSTANCE_ID_PATTERN, PLAN_HEADER } from '../domain/fleet';
 import { HOST_PARAMS, isValidHostParam, type HostParamName, type HostParamValues } from '../domain/params';
 
 /**
@@ -58,7 +59,11 @@ function shellQuote(name: string, value: string): string {
   return `'${value}'`;
 }
 
-/** PARAM_NAMES, PATTERN_<name>, MAXCHARS_<name> and DEFAULT_<name> for every host parameter. */
+/**
+ * PARAM_NAMES, PATTERN_<name>, MAXCHARS_<name> and DEFAULT_<name> for every host parameter, and the
+ * fleet plan's header and instance id pattern (lib/domain/fleet.ts: FLEET_PLAN_HEADER,
+ * PATTERN_instanceId).
+ */
 export function shellParameterBlock(): string {
   // params.ts keeps every pattern valid POSIX ERE, so bash's [[ =~ ]] takes it as it is.
   const lines = [
@@ -77,6 +82,8 @@ export function shellParameterBlock(): string {
       lines.push(`readonly DEFAULT_${name}=${shellQuote(name, param.default)}`);
     }
   }
+  lines.push(`readonly FLEET_PLAN_HEADER=${shellQuote('PLAN_HEADER', PLAN_HEADER)}`);
+  lines.push(`readonly PATTERN_instanceId=${shellQuote('instanceId', INSTANCE_ID_PATTERN)}`);
   lines.push('}');
   return lines.join('\n');
 }
@@ -105,10 +112,12 @@ export function buildRunnerScript(): string {
 }
 
 /**
- * Drops whole-line comments and blank lines outside quoted strings: the SSM document is capped at
- * 64 KB and runner.sh explains itself at length. Lines inside a multi-line quoted string (the
- * small scripts the runner writes for the toolbox) are kept as they are; so are the shebang and
- * shellcheck directives.
+ * Drops whole-line comments and blank lines outside quoted strings, and the indentation of every
+ * line that starts outside one: the SSM document is capped at 64 KB and runner.sh explains itself
+ * at length. Lines inside a multi-line quoted string (the small scripts the runner writes for the
+ * toolbox) are kept as they are; so are the shebang and shellcheck directives. Indentation means
+ * nothing to bash there: runner.sh has no here-document (refused below), and a line continued by
+ * a backslash must have a space before it (refused below), so no word is joined to the next.
  * The host tests run this stripped script, so any change of meaning would show there.
  */
 export function withoutCommentLines(lines: string[]): string[] {
@@ -118,7 +127,13 @@ export function withoutCommentLines(lines: string[]): string[] {
     const trimmed = line.trim();
     const directive = trimmed.startsWith('# shellcheck '); // kept: the built script is linted too
     if (quote === undefined && index > 0 && !directive && (trimmed === '' || trimmed.startsWith('#'))) return;
-    kept.push(line);
+    if (quote === undefined && /<<-?\s*['"]?[A-Za-z_]/.test(line)) {
+      throw new Error(`runner.sh line ${index + 1}: no here-documents (the built script loses indentation).`);
+    }
+    if (/[^\s\\]\\$/.test(line)) {
+      throw new Error(`runner.sh line ${index + 1}: put a space before a line-continuing backslash.`);
+    }
+    kept.push(quote === undefined ? line.trimStart() : line);
     quote = quoteStateAfter(line, quote);
   });
   if (quote !== undefined) throw new Error('runner.sh ends inside a quoted string.');

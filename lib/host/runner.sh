@@ -9,9 +9,23 @@
 #   resource-limited toolbox container in the target's network and pid namespaces; caps the
 #   artifact's size; compresses, hashes and uploads it from the host (never from inside the task's
 #   network namespace); removes everything it started, on every exit path.
+#   startAt (unix s, optional): every check and preparation (target, image, filter, a slot of the
+#   host's maxSessions, claimed under the host lock) comes first; the toolbox then starts at
+#   startAt, or at once (logging how late) when it has passed. The duration counts from the start.
+# action=fleet (sessionId = the fleet's id, planUrl, the session's parameters but containerId)
+#   This host's share of a service-wide session (lib/domain/fleet.ts): fetches the plan, keeps the
+#   lines of $AWS_SSM_INSTANCE_ID (set by the SSM agent), checks every field, then runs each line as
+#   one child `run` (this script again, sessionId/containerId/uploadUrl from the line), all at once;
+#   waits for all and prints a FleetHostManifest whose children are the children's manifests (no
+#   audit, messages cut to 300 characters). SSM keeps 24,000 characters of stdout: a child that
+#   would not fit is reduced to {v,sessionId,status,error,tool,timings} (artifact facts dropped),
+#   and a share of more than FLEET_MAX_SHARE lines is refused, so the manifest always fits. A
+#   signal stops every child (each removes what it started) before the manifest.
 # action=cleanup
 #   Removes whatever is left of a session: its containers, its watchdog, its work dir (an artifact
-#   kept after a failed upload stays until its keep-until: expiresAt or the failure, + 24 h).
+#   kept after a failed upload stays until its keep-until: expiresAt or the failure, + 24 h). A
+#   fleet's id also stops the fleet's runner and its children's and removes every child <id>-NNNN
+#   the same way.
 # action=reupload
 #   Uploads the artifact a failed upload left on the host (see keep_artifact) to a fresh uploadUrl,
 #   with the same retries; on success removes the session's work dir. Starts no container. No kept
@@ -37,6 +51,8 @@
 #         grep, curl (7.75+ for --aws-sigv4, used only to pull from ECR), setsid; flock if present.
 #         Not jq, not the AWS CLI.
 # Env:    DEBUG_TASK_HOME          work root (default /var/lib/debug-task)
+#         AWS_SSM_INSTANCE_ID      this host's instance id (set by the SSM agent): a fleet's share
+#         DEBUG_TASK_FLEET_CHILD   set by action=fleet for its children: compact manifests
 #         DEBUG_TASK_UPLOAD_TRIES  upload attempts (default 5), for tests and the sandbox
 #         DEBUG_TASK_KEEP_SECONDS  how long an artifact whose upload failed is kept past the later of
 #                                  expiresAt and the failure (default 86400), for tests
@@ -77,6 +93,11 @@ readonly SWEEP_LIST_MAX=50
 # A work dir that records no expiry (its runner died before writing one) expires this long after
 # its last change: far beyond any session's longest life.
 readonly UNKNOWN_EXPIRY_SECONDS=86400
+# A fleet's share: most lines per host; the output budget of its manifest (SSM keeps 24,000
+# characters), and the most a child reduced to fit may take (a failed one with its code, ~270);
+# how long a stopped child or fleet runner may take to remove what it started.
+readonly FLEET_MAX_SHARE=64 FLEET_OUTPUT_BUDGET=23000 FLEET_COMPACT_MAX=330 FLEET_STOP_SECONDS=30
+readonly FLEET_CHILD=${DEBUG_TASK_FLEET_CHILD:+1}
 
 # Parameter values after defaults (P[name]); the session's paths and names, once known.
 declare -A P=()
@@ -91,6 +112,10 @@ ARTIFACT_BYTES='' ARTIFACT_SHA='' OBJECT_BYTES='' OBJECT_SHA=''
 TRUNCATED=false UPLOADED=false HOST_PATH=''
 STARTED_AT='' CAPTURE_STARTED_AT='' CAPTURE_ENDED_AT=''
 CLEANUP_REPORT='' SWEEP_REPORT=''
+# A fleet: this host's instance id, its share (child ids, container ids, upload URLs), the pids of
+# the children started.
+INSTANCE_ID='' SELF='' FLEET_JSON=''
+declare -a SHARE_IDS=() SHARE_CONTAINERS=() SHARE_URLS=() FLEET_PIDS=()
 
 # What teardown must undo.
 CHILD_PID='' CREATED_CONTAINERS=0 TOOLBOX_STARTED=0 WATCHDOG_STARTED=0 WORKDIR_CREATED=0 KEEP_WORKDIR=0 KEEP_UNTIL=''
@@ -111,6 +136,7 @@ main() {
   load_params
   case ${P[action]} in
     run) run_session ;;
+    fleet) run_fleet ;;
     cleanup) cleanup_session ;;
     reupload) reupload_artifact ;;
     sweep) sweep_host ;;
@@ -129,13 +155,17 @@ run_session() {
   prepare_workdir
   check_disk
   start_watchdog
-  if takes_filter "${P[tool]}" && [[ -n ${P[filter]}${P[iface]} ]]; then
-    # The filter check is a container of its own, from the image: refuse a busy host before it.
-    check_capacity
-    ensure_image
-    check_filter
+  if [[ -n ${P[startAt]} ]]; then
+    start_toolbox_at
+  else
+    if takes_filter "${P[tool]}" && [[ -n ${P[filter]}${P[iface]} ]]; then
+      # The filter check is a container of its own, from the image: refuse a busy host before it.
+      check_capacity
+      ensure_image
+      check_filter
+    fi
+    start_toolbox
   fi
-  start_toolbox
   wait_for_toolbox
   collect_tool_result
   finish_artifact
@@ -143,22 +173,32 @@ run_session() {
   deliver_artifact
 }
 
+# A fleet's id (no -NNNN) also covers its children: the fleet's runner is stopped first (it stops
+# its children, each removing what it started), then any child runner left; then whatever is left
+# of the fleet and of every child <id>-NNNN goes as a single session's does. A child's id: that
+# child only.
 cleanup_session() {
-  local removed watchdog=false workdir=absent
-  removed=$(remove_session_containers)
-  if stop_watchdog; then watchdog=true; fi
-  if [[ -d $WORK ]]; then
-    if kept_artifact_still_wanted; then
-      workdir=kept
-      HOST_PATH=$(kept_artifact_path)
-    else
-      rm -rf -- "$WORK"
-      workdir=removed
-    fi
+  local removed id dir
+  local -a ids=("$SESSION")
+  if [[ $SESSION =~ ^dt-[a-z0-9]+-[a-z0-9]+$ ]]; then
+    if [[ -f $WORK/fleet ]]; then stop_runners "$WORK"; fi
+    stop_runners "$WORK_ROOT/$SESSION"-[0-9][0-9][0-9][0-9]
+    removed=$(remove_session_containers fleet)
+    for dir in "$WORK_ROOT/$SESSION"-[0-9][0-9][0-9][0-9]; do
+      if [[ -d $dir && ! -L $dir ]]; then ids+=("${dir##*/}"); fi
+    done
+  else
+    removed=$(remove_session_containers)
   fi
-  log "cleanup: removed $removed container(s), watchdog stopped: $watchdog, work dir: $workdir"
-  CLEANUP_REPORT=$(printf '"cleanup":{"containersRemoved":%s,"watchdogStopped":%s,"workDir":%s}' \
-    "$(json_num "$removed")" "$watchdog" "$(json_str "$workdir")")
+  CLEANED=([watchdog]=false [workDir]=absent)
+  for id in "${ids[@]}"; do cleanup_workdir "$id"; done
+  log "cleanup: removed $removed container(s), watchdog stopped: ${CLEANED[watchdog]}, work dir: ${CLEANED[workDir]}, child sessions: $((${#ids[@]} - 1)), runners stopped: $RUNNERS_STOPPED"
+  CLEANUP_REPORT=$(printf '"cleanup":{"containersRemoved":%s,"watchdogStopped":%s,"workDir":%s' \
+    "$(json_num "$removed")" "${CLEANED[watchdog]}" "$(json_str "${CLEANED[workDir]}")")
+  if ((${#ids[@]} > 1 || RUNNERS_STOPPED > 0)); then
+    CLEANUP_REPORT+=$(printf ',"childSessions":%s,"runnersStopped":%s' "$((${#ids[@]} - 1))" "$RUNNERS_STOPPED")
+  fi
+  CLEANUP_REPORT+='}'
   STATUS=OK
 }
 
@@ -226,6 +266,177 @@ read_artifact_facts() {
   if [[ -z ${P[tool]} && $gz == *.pcap.gz ]]; then P[tool]=tcpdump; fi
 }
 
+# One session's watchdog and work dir (a kept artifact stays until its keep-until). CLEANED says
+# what happened: watchdog true when any was stopped; workDir kept over removed over absent.
+declare -A CLEANED=()
+RUNNERS_STOPPED=0
+cleanup_workdir() {
+  local SESSION=$1 WORK=$WORK_ROOT/$1
+  if stop_watchdog; then CLEANED[watchdog]=true; fi
+  if [[ ! -d $WORK ]]; then return 0; fi
+  if kept_artifact_still_wanted; then
+    CLEANED[workDir]=kept
+    if [[ $SESSION == "${P[sessionId]}" ]]; then HOST_PATH=$(kept_artifact_path); fi
+  else
+    rm -rf -- "$WORK"
+    if [[ ${CLEANED[workDir]} != kept ]]; then CLEANED[workDir]=removed; fi
+  fi
+}
+
+# Sends SIGTERM to the runner of each work dir given (runner.pid: pid and start time) that still
+# runs, and waits until they are gone.
+stop_runners() {
+  local dir pid start now_start
+  local -a alive=()
+  for dir in "$@"; do
+    pid='' start='' now_start=''
+    if [[ ! -f $dir/runner.pid ]]; then continue; fi
+    read -r pid start <"$dir/runner.pid" || true
+    if ! [[ $pid =~ ^[0-9]+$ ]] || ((pid == $$)); then continue; fi
+    process_start_to now_start "$pid"
+    if [[ -n $start && $now_start == "$start" ]] && kill -TERM "$pid" 2>/dev/null; then alive+=("$pid"); fi
+  done
+  RUNNERS_STOPPED=$((RUNNERS_STOPPED + ${#alive[@]}))
+  wait_gone "${alive[@]}"
+}
+
+# Waits until none of the pids runs, FLEET_STOP_SECONDS + 5 at most; then sends SIGKILL.
+wait_gone() {
+  local pids=("$@") i _
+  for _ in $(seq $(((FLEET_STOP_SECONDS + 5) * 10))); do
+    for i in "${!pids[@]}"; do
+      if ! kill -0 "${pids[i]}" 2>/dev/null; then unset 'pids[i]'; fi
+    done
+    if ((${#pids[@]} == 0)); then return 0; fi
+    sleep 0.1
+  done
+  log "${#pids[@]} runner(s) still running after $((FLEET_STOP_SECONDS + 5))s: killing them"
+  kill -KILL "${pids[@]}" 2>/dev/null || true
+}
+
+# --- a fleet's share ------------------------------------------------------------------------------
+
+# One process per child: this script again, as action=run, with the line's sessionId, containerId
+# and uploadUrl (every other parameter is the fleet's, from the environment). Each child keeps its
+# own state, traps, host lock and watchdog, exactly as a single session does.
+run_fleet() {
+  local name i
+  for name in planUrl tool durationSeconds maxBytes image expiresAt; do require_param "$name"; done
+  if ! [[ $SESSION =~ ^dt-[a-z0-9]+-[a-z0-9]+$ ]]; then fail INVALID_ARGUMENT "sessionId $SESSION is a child's id, not a fleet's."; fi
+  name=PATTERN_instanceId i=${AWS_SSM_INSTANCE_ID-}
+  if ! [[ $i =~ ${!name} ]]; then
+    fail INVALID_ARGUMENT "AWS_SSM_INSTANCE_ID \"${i:0:40}\" is not an instance id: action=fleet needs the one the SSM agent sets."
+  fi
+  INSTANCE_ID=$i
+  SELF=$0
+  if [[ $SELF != /* ]]; then SELF=$PWD/$SELF; fi
+  if [[ ! -r $SELF ]]; then fail CAPTURE_FAILED "The runner cannot start its children: $SELF is not readable."; fi
+  prepare_fleet_workdir
+  fetch_plan
+  read_share
+  for i in "${!SHARE_IDS[@]}"; do
+    SSM_action=run SSM_sessionId=${SHARE_IDS[i]} SSM_containerId=${SHARE_CONTAINERS[i]} \
+      SSM_uploadUrl=${SHARE_URLS[i]} SSM_planUrl='' DEBUG_TASK_FLEET_CHILD=1 \
+      "$BASH" "$SELF" </dev/null >"$WORK/children/$i" 3>&- &
+    FLEET_PIDS+=("$!")
+  done
+  log "started ${#FLEET_PIDS[@]} child session(s)"
+  # A signal interrupts wait at once; its trap stops the children (stop_children).
+  for i in "${!FLEET_PIDS[@]}"; do wait "${FLEET_PIDS[i]}" || true; done
+  STATUS=OK
+}
+
+prepare_fleet_workdir() {
+  mkdir -p -- "$WORK_ROOT"
+  if runner_alive "$WORK"; then fail CAPTURE_FAILED "Fleet $SESSION already runs on this host."; fi
+  rm -rf -- "$WORK"
+  mkdir -m 0700 -- "$WORK" "$WORK/children"
+  WORKDIR_CREATED=1
+  : >"$WORK/fleet"
+  printf '%s\n' "${P[expiresAt]}" >"$WORK/expires-at"
+  local start
+  process_start_to start "$$"
+  printf '%s %s\n' "$$" "$start" >"$WORK/runner.pid"
+}
+
+# The plan, by its presigned GET: a few tries (connection refused, timeouts, 429 and 5xx); an
+# answer of 4xx (an expired or foreign URL) is the argument's fault.
+fetch_plan() {
+  local code status=0 why
+  interruptible curl --fail -sS -o "$WORK/plan" -w '%{http_code}' --connect-timeout 5 --max-time 30 --retry 3 \
+    --retry-connrefused --retry-max-time 60 --max-filesize 16000000 "${P[planUrl]}" >"$WORK/plan.code" 2>"$WORK/plan.err" || status=$?
+  if ((status == 0)); then return 0; fi
+  code=$(tr -dc 0-9 <"$WORK/plan.code") why=$(last_lines "$WORK/plan.err" 1)
+  why="The fleet plan could not be read from $(redact_url "${P[planUrl]}"): ${why:-curl status $status}"
+  if [[ $code == 4* ]]; then fail INVALID_ARGUMENT "$why (an expired or wrong URL?)"; fi
+  fail CAPTURE_FAILED "$why"
+}
+
+# Keeps the plan's lines of this instance, each checked field by field before anything starts: one
+# bad line refuses the share. Other instances' lines are not looked at beyond their first field.
+read_share() {
+  local header line n=1 child cid url t=$'\t' seen=' '
+  local re="^[^$t]*$t([^$t]*)$t([^$t]*)$t([^$t]*)\$"
+  {
+    IFS= read -r header || true
+    if [[ $header != "$FLEET_PLAN_HEADER" ]]; then fail INVALID_ARGUMENT "The fleet plan does not start with \"$FLEET_PLAN_HEADER\"."; fi
+    while IFS= read -r line || [[ -n $line ]]; do
+      n=$((n + 1))
+      if [[ $line != "$INSTANCE_ID$t"* ]]; then continue; fi
+      if ! [[ $line =~ $re ]]; then fail INVALID_ARGUMENT "Line $n of the fleet plan does not hold 4 TAB-separated fields."; fi
+      child=${BASH_REMATCH[1]} cid=${BASH_REMATCH[2]} url=${BASH_REMATCH[3]}
+      if ! valid_value sessionId "$child" || [[ $child != "$SESSION"-[0-9][0-9][0-9][0-9] || $seen == *" $child "* ]]; then
+        fail INVALID_ARGUMENT "Line $n of the fleet plan: \"${child:0:60}\" is not a new child id $SESSION-NNNN."
+      fi
+      if [[ -z $cid ]] || ! valid_value containerId "$cid"; then
+        fail INVALID_ARGUMENT "Line $n of the fleet plan: \"${cid:0:70}\" is not a container id."
+      fi
+      if ! valid_value uploadUrl "$url"; then fail INVALID_ARGUMENT "Line $n of the fleet plan: its upload URL (not shown) is invalid."; fi
+      seen+="$child "
+      SHARE_IDS+=("$child") SHARE_CONTAINERS+=("$cid") SHARE_URLS+=("$url")
+    done
+  } <"$WORK/plan"
+  rm -f -- "$WORK/plan" # it holds the other hosts' upload URLs
+  if ((${#SHARE_IDS[@]} > FLEET_MAX_SHARE)); then
+    fail INVALID_ARGUMENT "The fleet plan gives this host ${#SHARE_IDS[@]} targets; a host runs at most $FLEET_MAX_SHARE."
+  fi
+  log "the plan gives $INSTANCE_ID ${#SHARE_IDS[@]} target(s)"
+}
+
+# Stops the children still running (each removes what it started, as on any signal) and waits for
+# them (wait_gone; their watchdogs remove what a SIGKILL left by expiresAt).
+stop_children() {
+  local pid alive=()
+  for pid in "${FLEET_PIDS[@]}"; do
+    if kill -TERM "$pid" 2>/dev/null; then alive+=("$pid"); fi
+  done
+  wait_gone "${alive[@]}"
+  wait 2>/dev/null || true
+}
+
+# The children's manifests, in plan order: each one's last stdout line as it printed it, or one
+# made here when it printed none (killed). One that would overflow the output budget loses its
+# artifact facts and its message, while room is kept for every later child at that reduced size
+# (FLEET_COMPACT_MAX).
+fleet_children_json() {
+  local i id json line used=0 left=${#FLEET_PIDS[@]} now
+  local art='^(.*),"artifact":\{[^}]*\}(.*)$' msg='^(.*"message":")([^"\\]|\\.)*(".*)$'
+  stamp_ms now
+  for i in "${!FLEET_PIDS[@]}"; do
+    id=${SHARE_IDS[i]} json='' left=$((left - 1))
+    while IFS= read -r line || [[ -n $line ]]; do json=${line:-$json}; done <"$WORK/children/$i" || true
+    if [[ $json != "{\"v\":1,\"sessionId\":\"$id\","*'}' ]]; then
+      json="{\"v\":1,\"sessionId\":\"$id\",\"status\":\"FAILED\",\"error\":{\"code\":\"CAPTURE_FAILED\",\"message\":\"The child printed no manifest (killed?).\"},\"tool\":{\"name\":\"${P[tool]}\",\"exitCode\":null},\"timings\":{\"startedAt\":$STARTED_AT,\"endedAt\":$now}}"
+    fi
+    if ((used + ${#json} + left * FLEET_COMPACT_MAX > FLEET_OUTPUT_BUDGET)); then
+      if [[ $json =~ $art ]]; then json=${BASH_REMATCH[1]}${BASH_REMATCH[2]}; fi
+      if [[ $json =~ $msg ]]; then json="${BASH_REMATCH[1]}cut: SSM output limit${BASH_REMATCH[3]}"; fi
+    fi
+    used=$((used + ${#json} + 1))
+    FLEET_JSON+=${FLEET_JSON:+,}$json
+  done
+}
+
 # --- parameters ---------------------------------------------------------------------------------
 
 load_params() {
@@ -265,6 +476,12 @@ check_param() {
   fi
 }
 
+# True when $2 fits the parameter $1 (its pattern and length).
+valid_value() {
+  local pattern_var=PATTERN_$1 max_var=MAXCHARS_$1
+  ((${#2} <= ${!max_var})) && [[ $2 =~ ${!pattern_var} ]]
+}
+
 require_param() {
   if [[ -z ${P[$1]} ]]; then fail INVALID_ARGUMENT "Parameter $1 is required (environment variable SSM_$1 is empty)."; fi
   check_param "$1"
@@ -283,10 +500,13 @@ check_work_root() {
 check_run_params() {
   local name
   for name in containerId tool durationSeconds maxBytes image expiresAt; do require_param "$name"; done
-  local now
+  # The capture starts at the later of now and startAt.
+  local now start
   now_s now
-  if ((10#${P[expiresAt]} < now + P[durationSeconds])); then
-    fail INVALID_ARGUMENT "expiresAt ${P[expiresAt]} is before the capture could end (now $now + ${P[durationSeconds]} s): the watchdog would stop it early."
+  start=$now
+  if [[ -n ${P[startAt]} ]] && ((10#${P[startAt]} > now)); then start=$((10#${P[startAt]})); fi
+  if ((10#${P[expiresAt]} < start + P[durationSeconds])); then
+    fail INVALID_ARGUMENT "expiresAt ${P[expiresAt]} is before the capture could end (start $start + ${P[durationSeconds]} s, now $now): the watchdog would stop it early."
   fi
   if [[ -n ${P[filter]} ]] && ! takes_filter "${P[tool]}"; then
     log "the filter is ignored: ${P[tool]} does not take one"
@@ -381,15 +601,24 @@ check_capacity() {
   local others
   count_other_sessions others
   if ((others >= P[maxSessions])); then
+    release_host_lock
     fail HOST_BUSY "This host already runs $others debug session(s), its maximum is ${P[maxSessions]}."
   fi
 }
 
-# Counts sessions, not containers: a session may briefly run a helper container too. Sets the
-# variable named $1. Counted in bash, not awk: one fork less on every start.
+# Counts sessions, not containers: a session may briefly run a helper container too; and the
+# slots claimed by sessions waiting for their startAt (start_toolbox_at) whose runner still runs.
+# Sets the variable named $1. Counted in bash, not awk: one fork less on every start.
 count_other_sessions() {
-  local format listing line
+  local format listing line slot pid start now_start
   local -A seen=()
+  for slot in "$WORK_ROOT"/dt-*/slot; do
+    line=${slot%/slot} line=${line##*/} pid='' start='' now_start=''
+    if [[ $line == "$SESSION" || ! -f $slot ]]; then continue; fi
+    read -r pid start <"$slot" || true
+    if [[ $pid =~ ^[0-9]+$ ]]; then process_start_to now_start "$pid"; fi
+    if [[ -n $start && $now_start == "$start" ]]; then seen[$line]=1; fi
+  done
   tmpl_to format ".Label \"$LABEL_SESSION\""
   if ! listing=$(dk ps --filter "label=$LABEL_SESSION" --format "$format" 2>/dev/null); then
     fail CAPTURE_FAILED "docker ps failed (or took over ${DOCKER_CALL_TIMEOUT}s): the host's sessions could not be counted."
@@ -788,6 +1017,7 @@ set_container_args() {
 # tried once more, under the lock and after a fresh count like the first.
 start_toolbox() {
   tool_command
+  toolbox_argv
   run_toolbox
   if ((!TOOLBOX_STARTED)); then
     if image_present; then
@@ -813,15 +1043,55 @@ run_toolbox() {
   with_host_lock
   check_capacity
   CREATED_CONTAINERS=1
-  if ! dk run -d --pull never --name "$CONTAINER" "${CONTAINER_LABELS[@]}" "${TARGET_NAMESPACES[@]}" \
-    "${TOOLBOX_SECURITY[@]}" "${TOOLBOX_LIMITS[@]}" "${TOOLBOX_MOUNTS[@]}" "${P[image]}" \
-    sh /debug-task/toolbox.sh "${P[durationSeconds]}" "${P[maxBytes]}" "${TOOL_CMD[@]}" \
-    >/dev/null 2>"$WORK/run.err"; then
+  if ! dk "${TOOLBOX_RUN[@]}" >/dev/null 2>"$WORK/run.err"; then
     release_host_lock
     return 0
   fi
   release_host_lock
   TOOLBOX_STARTED=1
+}
+
+# The toolbox's docker run, into TOOLBOX_RUN.
+toolbox_argv() {
+  TOOLBOX_RUN=(run -d --pull never --name "$CONTAINER" "${CONTAINER_LABELS[@]}" "${TARGET_NAMESPACES[@]}"
+    "${TOOLBOX_SECURITY[@]}" "${TOOLBOX_LIMITS[@]}" "${TOOLBOX_MOUNTS[@]}" "${P[image]}"
+    sh /debug-task/toolbox.sh "${P[durationSeconds]}" "${P[maxBytes]}" "${TOOL_CMD[@]}")
+}
+
+# A start at startAt (a fleet's children start together). Everything that may fail or take time
+# comes first: the image (pulled now if missing), the filter, then a slot of the host's
+# maxSessions, counted and claimed under the host lock ($WORK/slot: the runner's pid and start
+# time, counted by count_other_sessions until the toolbox runs). Then the wait, and the start
+# without the lock: the children of one host start at the same moment, not one after another.
+start_toolbox_at() {
+  check_capacity # a busy host refuses before a pull or a helper container
+  ensure_image
+  if takes_filter "${P[tool]}" && [[ -n ${P[filter]}${P[iface]} ]]; then check_filter; fi
+  tool_command
+  toolbox_argv
+  with_host_lock
+  check_capacity
+  local start now late
+  process_start_to start "$$"
+  printf '%s %s\n' "$$" "$start" >"$WORK/slot"
+  release_host_lock
+  stamp_ms now
+  late=$((now - 10#${P[startAt]} * 1000))
+  if ((late < 0)); then
+    printf -v start '%d.%03d' "$((-late / 1000))" "$((-late % 1000))"
+    log "waiting ${start}s for startAt ${P[startAt]}"
+    interruptible sleep "$start"
+  else
+    log "startAt ${P[startAt]} passed ${late} ms ago: starting at once"
+  fi
+  CREATED_CONTAINERS=1
+  if ! dk "${TOOLBOX_RUN[@]}" >/dev/null 2>"$WORK/run.err"; then
+    fail CAPTURE_FAILED "The toolbox container did not start: $(last_lines "$WORK/run.err" 2)"
+  fi
+  TOOLBOX_STARTED=1
+  stamp_ms CAPTURE_STARTED_AT
+  rm -f -- "$WORK/slot"
+  log "${P[tool]} runs for ${P[durationSeconds]}s in $CONTAINER (at most ${P[maxBytes]} bytes)"
 }
 
 # The toolbox stops itself (timeout -s INT); if it has not after duration + grace, it is killed.
@@ -1022,7 +1292,7 @@ start_watchdog() {
 # Stops this session's watchdog, after making sure the pid is still that watchdog.
 stop_watchdog() {
   local pid cmdline
-  pid=$(tr -dc 0-9 <"$WORK/watchdog.pid" 2>/dev/null || true)
+  pid=$(tr -dc 0-9 2>/dev/null <"$WORK/watchdog.pid" || true)
   if [[ -z $pid || ! -r /proc/$pid/cmdline ]]; then return 1; fi
   cmdline=$(tr '\0' ' ' <"/proc/$pid/cmdline")
   if [[ $cmdline != *debug-task-watchdog*"$SESSION"* ]]; then return 1; fi
@@ -1168,9 +1438,16 @@ sweep_json() {
 
 # --- teardown and the manifest --------------------------------------------------------------------
 
+# The session's containers; with "fleet", its children's <id>-NNNN too. Prints how many.
 remove_session_containers() {
-  local ids count=0
-  ids=$(dk ps -aq --filter "label=$LABEL_SESSION=$SESSION" 2>/dev/null || true)
+  local ids='' count=0 id session
+  if [[ ${1-} == fleet ]]; then
+    while read -r id session; do
+      if [[ $session == "$SESSION" || $session == "$SESSION"-[0-9][0-9][0-9][0-9] ]]; then ids+=" $id"; fi
+    done < <(dk ps -a --no-trunc --filter "label=$LABEL_SESSION" --format "$(tmpl .ID) $(tmpl ".Label \"$LABEL_SESSION\"")" 2>/dev/null || true)
+  else
+    ids=$(dk ps -aq --filter "label=$LABEL_SESSION=$SESSION" 2>/dev/null || true)
+  fi
   if [[ -n $ids ]]; then
     count=$(wc -w <<<"$ids")
     # shellcheck disable=SC2086 # container ids: one word each
@@ -1208,9 +1485,16 @@ on_exit() {
   fi
   if [[ ${P[action]-run} == run ]]; then teardown; fi
   if [[ ${P[action]-} == reupload ]]; then reupload_teardown; fi
+  if [[ ${P[action]-} == fleet ]]; then fleet_teardown; fi
   emit_manifest
   if [[ -n $ERROR_CODE ]]; then log "failed: $ERROR_CODE: $ERROR_MESSAGE"; fi
   exit "$(exit_status)"
+}
+
+fleet_teardown() {
+  stop_children
+  fleet_children_json
+  if ((WORKDIR_CREATED)); then rm -rf -- "$WORK"; fi
 }
 
 on_signal() {
@@ -1245,6 +1529,13 @@ emit_manifest() {
     printf '%s\n' "$json" >&3
     return 0
   fi
+  if [[ ${P[action]-} == fleet ]]; then
+    json=$(printf '{"v":1,"action":"fleet","sessionId":%s,"instanceId":%s,"status":%s%s,"children":[%s]' \
+      "$(json_str "$SESSION")" "$(json_str "$INSTANCE_ID")" "$(json_str "$STATUS")" "$(error_json)" "$FLEET_JSON")
+    json+=$(printf ',"timings":{"startedAt":%s,"endedAt":%s}}' "$(json_num "$STARTED_AT")" "$(now_ms)")
+    printf '%s\n' "$json" >&3
+    return 0
+  fi
   if [[ ${P[tool]-} =~ ^(tcpdump|ngrep|strace|snapshot)$ ]]; then tool=$(json_str "${P[tool]}"); fi
   json=$(printf '{"v":1,"sessionId":%s,"status":%s' "$(json_str "$SESSION")" "$(json_str "$STATUS")")
   if [[ ${P[action]-} == cleanup || ${P[action]-} == reupload ]]; then json+=$(printf ',"action":"%s"' "${P[action]}"); fi
@@ -1256,7 +1547,7 @@ emit_manifest() {
   json+='}'
   if [[ -n $OBJECT_SHA ]]; then json+=$(artifact_json); fi
   if [[ -n $CLEANUP_REPORT ]]; then json+=",$CLEANUP_REPORT"; fi
-  if [[ ${P[action]-} == run ]]; then
+  if [[ ${P[action]-} == run && -z $FLEET_CHILD ]]; then
     json+=$(printf ',"audit":{"caller":%s,"reason":%s}' "$(json_str "${P[caller]-}")" "$(json_str "${P[reason]-}")")
   fi
   json+=$(printf ',"timings":{"startedAt":%s' "$(json_num "$STARTED_AT")")
@@ -1267,10 +1558,13 @@ emit_manifest() {
 }
 
 # At most 1000 characters of message: enough for what failed, what to do and AWS's own words,
-# small beside the 24,000 characters of output SSM keeps.
+# small beside the 24,000 characters of output SSM keeps. 300 in a fleet (its manifest and each
+# child's): many share those 24,000.
 error_json() {
+  local max=1000
+  if [[ -n $FLEET_CHILD || ${P[action]-} == fleet ]]; then max=300; fi
   if [[ -n $ERROR_CODE ]]; then
-    printf ',"error":{"code":%s,"message":%s}' "$(json_str "$ERROR_CODE")" "$(json_str "${ERROR_MESSAGE:0:1000}")"
+    printf ',"error":{"code":%s,"message":%s}' "$(json_str "$ERROR_CODE")" "$(json_str "${ERROR_MESSAGE:0:max}")"
   fi
 }
 

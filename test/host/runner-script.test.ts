@@ -282,6 +282,20 @@ describe('withoutCommentLines', () => {
     ]);
   });
 
+  it('drops indentation outside quoted strings, and refuses what would change meaning without it', () => {
+    expect(withoutCommentLines(['f() {', '  echo "a', '  b" \\', '    c', "  x='", "  y'", '}'])).toEqual([
+      'f() {',
+      'echo "a',
+      '  b" \\',
+      'c',
+      "x='",
+      "  y'",
+      '}',
+    ]);
+    expect(() => withoutCommentLines(['cat <<EOF', 'x', 'EOF'])).toThrow(/here-documents/);
+    expect(() => withoutCommentLines(['echo a\\', '  b'])).toThrow(/space before/);
+  });
+
   it('refuses a script that ends inside a quoted string', () => {
     expect(() => withoutCommentLines(['#!/bin/bash', "echo 'open"])).toThrow(/inside a quoted string/);
   });
