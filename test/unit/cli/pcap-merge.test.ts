@@ -34,7 +34,7 @@ function pcap(
     else b.writeUInt16BE(value);
     return b;
   };
-  const parts = [
+  const parts: Buffer[] = [
     u32(options.ns ? 0xa1b23c4d : 0xa1b2c3d4),
     u16(2),
     u16(4),
