@@ -48,7 +48,10 @@ export function pcapOf(packets: Array<[number, number]>, linkType = 1): Buffer {
   const parts: Buffer[] = [header];
   for (const [sec, usec] of packets) {
     const frame = Buffer.from(
-      '020000000002020000000001080045000022000000004011000000000a0000010a00000213881770000e000068656c6c6f21',
+      '0200000000020200000000010800' +
+        '4500002200000000401100000a0000010a000002' +
+        '13881770000e0000' +
+        '68656c6c6f21',
       'hex',
     );
     const record = Buffer.alloc(16);
