@@ -89,6 +89,21 @@ describe('debug-task --service (fleet sessions from the CLI)', () => {
     });
   });
 
+  it.each([
+    [['--replicas', '11'], /--replicas must be 1 to 10/],
+    [['--replicas', 'three'], /--replicas must be 1 to 10/],
+    [['--merge'], /--merge applies to a demo with --replicas only/],
+  ])('demo %j: INVALID_ARGUMENT (exit 2) before any container starts', async (args, message) => {
+    const run = await runCli(['demo', ...args, '--json'], {
+      env: { DOCKER_HOST: 'unix:///nonexistent.sock' },
+    });
+    expect(run.code).toBe(2);
+    expect(run.json().error).toMatchObject({
+      code: 'INVALID_ARGUMENT',
+      message: expect.stringMatching(message),
+    });
+  });
+
   it('--dry-run prints the preview (targets, skipped, the sum) and starts nothing', async () => {
     api = await startFakeFleetApi({
       children: ids(2).map((taskId) => ({ taskId })),
