@@ -18,7 +18,7 @@ import {
   type SessionLimits,
 } from '../domain/session-spec';
 import type { FleetResult } from '../domain/fleet';
-import { mapLimit } from '../steps/fleet-plan';
+import { mapLimit } from '../domain/map-limit';
 import { fleetView } from './fleet';
 import {
   isFleetResult,

@@ -20,6 +20,11 @@ export interface CaptureFlags {
 
 export interface RunFlags extends CaptureFlags {
   cluster?: string;
+  service?: string;
+  maxTasks?: string;
+  yes?: boolean;
+  dryRun?: boolean;
+  merge?: boolean;
   container?: string;
   reason?: string;
   wait: boolean;
@@ -32,6 +37,9 @@ export interface DemoFlags extends Omit<CaptureFlags, 'tool'> {
   tool: string;
   image?: string;
   keep?: boolean;
+  /** Tasks of one demo service, captured by one service-wide session (absent: one task, one session). */
+  replicas?: string;
+  merge?: boolean;
 }
 
 export interface LocalFlags extends CaptureFlags {
@@ -65,7 +73,10 @@ function captureOptions(command: Command, defaultTool?: string): Command {
       '--allow-host-network',
       "debug a container in the host's network mode too (refused otherwise): the capture sees the whole host's traffic",
     )
-    .option('-o, --output <path>', 'where to write the artifact (default ./debug-task-<session>.<ext>)')
+    .option(
+      '-o, --output <path>',
+      'where to write the artifact (default ./debug-task-<session>.<ext>; with --service a folder, default ./debug-task-<session>/)',
+    )
     .option('--json', 'print one JSON object as the last line on stdout');
 }
 
@@ -85,8 +96,19 @@ export function buildProgram(run: (load: () => Promise<number>) => void): Comman
       'Bring your tools with you: run tcpdump, ngrep or strace next to an ECS task, time-boxed, and get the result.',
     )
     .option('--debug', 'show stack traces')
-    .argument('[task]', 'task ARN (long or old format), or task id with --cluster')
-    .option('-c, --cluster <name>', 'cluster of the task (needed for a task id or an old-format ARN)')
+    .argument('[task]', 'task ARN (long or old format), or task id with --cluster (or give --service)')
+    .option(
+      '-c, --cluster <name>',
+      'cluster of the task or service (needed for a task id, an old-format ARN, a service)',
+    )
+    .option('--service <name>', 'capture on every running task of this service at once (with --cluster)')
+    .option('--max-tasks <n>', 'with --service: at most this many tasks (1 to 1000, default 100)')
+    .option(
+      '-y, --yes',
+      `with --service: go ahead without asking (needed above 5 tasks when there is no terminal)`,
+    )
+    .option('--dry-run', 'with --service: show which tasks would be captured, start nothing')
+    .option('--merge', 'with --service and a pcap tool: also merge the captures into merged.pcap')
     .option('--container <name>', 'container of the task (needed when the task has several)')
     .option('--reason <text>', 'why, for the audit record')
     .option('--no-wait', 'start the session and print its id without waiting')
@@ -176,7 +198,12 @@ export function buildProgram(run: (load: () => Promise<number>) => void): Comman
     program
       .command('demo')
       .option('--image <ref>', 'toolbox image (default: one built from this machine’s binaries)')
-      .option('--keep', 'leave the sandbox’s S3 data directory for inspection'),
+      .option('--keep', 'leave the sandbox’s S3 data directory for inspection')
+      .option(
+        '--replicas <n>',
+        'start N tasks (1 to 10) of one demo service and capture on all of them at once',
+      )
+      .option('--merge', 'with --replicas: merge the captures into merged.pcap'),
     'tcpdump',
   )
     .description(

@@ -1,5 +1,6 @@
 import type { DoctorReport } from '../domain/doctor';
 import { DebugTaskError, EXIT } from '../domain/errors';
+import type { SessionSummary } from '../domain/session';
 import type { SessionOutcome } from './session-runner';
 import { formatBytes } from './units';
 
@@ -20,6 +21,25 @@ export function defaultOutput(json: boolean, debug: boolean): Output {
 
 export function printJson(output: Output, value: unknown): void {
   output.out.write(`${JSON.stringify(value)}\n`);
+}
+
+/** `debug-task list`: id, status, started, target, caller; '-' where an older API gives none. */
+export function renderSessionList(sessions: readonly SessionSummary[]): string {
+  if (sessions.length === 0) return 'no sessions\n';
+  const rows = sessions.map((s) => [
+    s.sessionId,
+    s.status,
+    s.startedAt ? s.startedAt.replace(/\.\d+Z$/, 'Z') : '-',
+    s.target ? printable(s.target) : '-',
+    s.caller ? printable(shortCaller(s.caller)) : '-',
+  ]);
+  return `${table(['id', 'status', 'started', 'target', 'caller'], rows).join('\n')}\n`;
+}
+
+/** arn:aws:sts::123456789012:assumed-role/Admin/alice -> assumed-role/Admin/alice (the account is yours). */
+function shortCaller(caller: string): string {
+  const match = /^arn:aws[a-z-]*:(?:iam|sts)::\d{12}:(.+)$/.exec(caller);
+  return match ? match[1] : caller;
 }
 
 export function printOutcome(output: Output, outcome: SessionOutcome): void {
@@ -101,4 +121,15 @@ export function printable(text: string): string {
       return control ? `\\u${code.toString(16).padStart(4, '0')}` : ch;
     })
     .join('');
+}
+
+/** Left-aligned columns, two spaces apart. */
+export function table(header: string[], rows: string[][]): string[] {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]) =>
+    cells
+      .map((cell, i) => (i === cells.length - 1 ? cell : cell.padEnd(widths[i])))
+      .join('  ')
+      .trimEnd();
+  return [line(header), ...rows.map(line)];
 }

@@ -54,6 +54,18 @@ const PHASES: Record<string, string> = {
   Wait: 'capturing',
   Collect: 'collecting the artifact',
   Cleanup: 'cleaning up',
+  // A service-wide session (the fleet branch of the state machine).
+  'Service?': 'starting',
+  FleetPlan: 'resolving the service',
+  Hosts: 'starting the toolboxes',
+  LaunchBatch: 'starting the toolboxes',
+  PollBatch: 'capturing',
+  'Batch done?': 'capturing',
+  WaitBatch: 'capturing',
+  BatchEnded: 'capturing',
+  BatchNotSent: 'capturing',
+  CollectFleet: 'collecting the artifacts',
+  CleanupFleet: 'cleaning up',
 };
 
 /** Starts a session and follows it to a verified artifact on disk. */

@@ -3,6 +3,7 @@ import { request } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DebugTaskError } from '../domain/errors';
 import { docker } from './docker';
+import { ECS_LABELS } from './ecs-api';
 import { SANDBOX_ACCOUNT, SANDBOX_CLUSTER, SANDBOX_REGION } from './sandbox';
 
 /**
@@ -20,9 +21,12 @@ export interface DemoTarget {
   stop(): Promise<void>;
 }
 
+/** The service the demo's tasks belong to when it runs several (`debug-task demo --replicas N`). */
+export const DEMO_SERVICE = 'debug-task-demo';
+
 export async function startDemoTarget(
   image: string,
-  options: { intervalMs?: number } = {},
+  options: { intervalMs?: number; service?: string } = {},
 ): Promise<DemoTarget> {
   const taskId = randomBytes(16).toString('hex');
   const taskArn = `arn:aws:ecs:${SANDBOX_REGION}:${SANDBOX_ACCOUNT}:task/${SANDBOX_CLUSTER}/${taskId}`;
@@ -35,6 +39,7 @@ export async function startDemoTarget(
     '--label', 'com.amazonaws.ecs.task-definition-family=debug-task-demo',
     '--label', 'com.amazonaws.ecs.task-definition-version=1',
     '--label', 'debug-task.demo=target',
+    ...(options.service ? ['--label', `${ECS_LABELS.serviceName}=${options.service}`] : []),
     image,
     '/bin/busybox', 'sh', '-c',
     'mkdir -p /www && echo "hello from the demo task" > /www/index.html && exec /bin/busybox httpd -f -p 80 -h /www',

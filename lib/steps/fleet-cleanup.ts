@@ -8,7 +8,7 @@ import { logger } from '../log';
 import { awsCall } from './aws-errors';
 import { ssmClient } from './clients';
 import { cleanupValues } from './cleanup';
-import { mapLimit } from './fleet-plan';
+import { mapLimit } from '../domain/map-limit';
 import { DELIVERY_TIMEOUT_SECONDS, DOCUMENT_VERSION, sessionComment } from './launch';
 
 /** What the Map's (or CollectFleet's) Catch hands over: the state so far, plus the failure. */

@@ -10,7 +10,7 @@ import { logger } from '../log';
 import { awsCall, translateAwsError } from './aws-errors';
 import { s3Client, ssmClient } from './clients';
 import type { BatchCommand, BatchState } from './fleet-launch';
-import { mapLimit } from './fleet-plan';
+import { mapLimit } from '../domain/map-limit';
 import { PLUGIN_NAME, STDERR_TAIL_CHARS, checkNotCancelled, lastLine, MAX_WAIT_SECONDS } from './poll';
 
 /** State of a Map iteration after LaunchBatch (and after earlier polls). */

@@ -16,7 +16,8 @@ import { DebugTaskError, quoted, type ErrorCode } from '../domain/errors';
 import type { ResolvedTarget } from '../domain/session';
 import { awsCall, sdkErrorInfo, translateAwsError } from './aws-errors';
 import { ecsClient, ssmClient } from './clients';
-import { FLEET_LIMITS, chunk, mapLimit, type FleetCall } from './fleet-plan';
+import { mapLimit } from '../domain/map-limit';
+import { FLEET_LIMITS, chunk, type FleetCall } from './fleet-plan';
 import {
   checkClusterAllowed,
   checkManagedInstance,

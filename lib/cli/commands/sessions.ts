@@ -1,27 +1,34 @@
 import { describeTarget } from '../../domain/session-spec';
-import { isFleetResult } from '../../domain/session';
+import { isFleetResult, type SessionView } from '../../domain/session';
 import { EXIT, errorFromBody } from '../../domain/errors';
 import { clientFor } from '../api-discovery';
 import type { ApiFlags } from '../main';
-import { printJson, printOutcome, type Output } from '../output';
+import { collectFleet, fleetExitCode, renderFleetOutcome, renderFleetStatus } from '../fleet';
+import { printJson, printOutcome, printable, renderSessionList, type Output } from '../output';
 import { createProgress } from '../progress';
 import { fetchSession } from '../session-runner';
 
 /** debug-task status <session> */
 export async function statusCommand(sessionId: string, flags: ApiFlags, output: Output): Promise<number> {
   const view = await (await clientFor(flags)).getSession(sessionId);
-  if (output.json) {
-    printJson(output, view);
-  } else {
-    output.out.write(`${view.sessionId}  ${view.status}${view.phase ? `  (${view.phase})` : ''}\n`);
-    if (view.input)
-      output.out.write(`target  ${describeTarget(view.input.spec.target)}  tool ${view.input.spec.tool}\n`);
-    if (view.result && isFleetResult(view.result)) output.out.write(`manifest  ${view.result.manifestUri}\n`);
-    else if (view.result) output.out.write(`artifact  ${view.result.artifact.s3Uri}\n`);
-    if (view.error)
-      output.out.write(`error ${view.error.code}: ${view.error.message}\n  hint: ${view.error.hint}\n`);
-  }
+  if (output.json) printJson(output, view);
+  else output.out.write(renderSessionView(view));
   return view.error ? errorFromBody(view.error).exitCode : EXIT.OK;
+}
+
+/** `debug-task status` for humans; a fleet gets its counts and one line per task. */
+export function renderSessionView(view: SessionView): string {
+  const lines = [`${view.sessionId}  ${view.status}${view.phase ? `  (${printable(view.phase)})` : ''}`];
+  if (view.input) {
+    lines.push(`target  ${printable(describeTarget(view.input.spec.target))}  tool ${view.input.spec.tool}`);
+  }
+  let text = `${lines.join('\n')}\n`;
+  if (view.result && isFleetResult(view.result)) text += renderFleetStatus(view.result);
+  else if (view.result) text += `artifact  ${view.result.artifact.s3Uri}\n`;
+  if (view.error) {
+    text += `error ${view.error.code}: ${printable(view.error.message)}\n  hint: ${printable(view.error.hint)}\n`;
+  }
+  return text;
 }
 
 /** debug-task cancel <session> */
@@ -39,6 +46,13 @@ export async function fetchCommand(
   output: Output,
 ): Promise<number> {
   const client = await clientFor(flags);
+  const view = await client.getSession(sessionId);
+  if (view.status === 'SUCCEEDED' && view.result && isFleetResult(view.result)) {
+    const fleet = await collectFleet(view, { folder: flags.output, progress: createProgress() });
+    if (output.json) printJson(output, fleet);
+    else output.out.write(renderFleetOutcome(fleet));
+    return fleetExitCode(fleet);
+  }
   const outcome = await fetchSession(client, sessionId, { output: flags.output, progress: createProgress() });
   printOutcome(output, outcome);
   return EXIT.OK;
@@ -50,9 +64,7 @@ export async function listCommand(flags: ApiFlags & { active?: boolean }, output
   if (output.json) {
     printJson(output, { sessions });
   } else {
-    for (const s of sessions)
-      output.out.write(`${s.sessionId}  ${s.status.padEnd(9)}  ${s.startedAt ?? ''}\n`);
-    if (sessions.length === 0) output.out.write('no sessions\n');
+    output.out.write(renderSessionList(sessions));
   }
   return EXIT.OK;
 }
