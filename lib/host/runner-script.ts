@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { DebugTaskError } from '../domain/errors';
@@ -189,7 +191,7 @@ export function buildCommandDocument(): CommandDocument {
         action: 'aws:runShellScript',
         name: RUNNER_STEP_NAME,
         precondition: { StringEquals: ['platformType', 'Linux'] },
-        inputs: { timeoutSeconds: '{{ executionTimeout }}', runCommand: buildRunnerScript().split('\n') },
+        inputs: { timeoutSeconds: '{{ executionTimeout }}', runCommand: packedRunner(buildRunnerScript()) },
       },
     ],
   };
@@ -198,6 +200,33 @@ export function buildCommandDocument(): CommandDocument {
     throw new Error(`The SSM document is ${bytes} bytes; SSM takes at most ${MAX_DOCUMENT_BYTES}.`);
   }
   return document;
+}
+
+/**
+ * The runner as the document carries it: gzip + base64, unpacked by a few lines of bash and run in
+ * that same shell (`eval`, so `$0` stays the agent's script file, which the fleet action runs again
+ * for each child, and no process carries the whole script in its argv). The plain script is about
+ * 55 KB, near SSM's 64 KB document cap; packed, about 23 KB. The header names the sha256 of the plain
+ * script, so a reviewer can match the deployed document with `buildRunnerScript()` of a release.
+ * Needs only base64 and gzip, which the runner needs anyway.
+ */
+export function packedRunner(script: string): string[] {
+  const sha256 = createHash('sha256').update(script).digest('hex');
+  const packed = gzipSync(Buffer.from(script, 'utf8'), { level: 9 }).toString('base64');
+  return [
+    '#!/bin/bash',
+    `# debug-task host runner: lib/host/runner.sh as built by lib/host/runner-script.ts (sha256 ${sha256}), gzip + base64 (SSM caps a document at 64 KB).`,
+    'if [ -z "${BASH_VERSION:-}" ]; then exec bash "$0" "$@"; fi',
+    `debug_task_runner=$(printf '%s' '${packed}' | base64 -d | gzip -dc) || { printf '%s\n' 'debug-task: the runner could not be unpacked (base64 -d | gzip -dc).' >&2; exit 4; }`,
+    'eval "$debug_task_runner"',
+  ];
+}
+
+/** The plain runner script inside a document's `runCommand` (`packedRunner` undone), for tests and audits. */
+export function unpackRunner(runCommand: readonly string[]): string {
+  const match = /printf '%s' '([A-Za-z0-9+/=]+)' \| base64 -d/.exec(runCommand.join('\n'));
+  if (!match) throw new Error('runCommand holds no packed runner.');
+  return gunzipSync(Buffer.from(match[1], 'base64')).toString('utf8');
 }
 
 /** Throws INVALID_ARGUMENT naming the first value that SSM's allowedPattern/maxChars would refuse. */

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -19,6 +20,7 @@ import {
   packageRoot,
   runnerSourcePath,
   shellParameterBlock,
+  unpackRunner,
   withoutCommentLines,
 } from '../../lib/host/runner-script';
 
@@ -324,7 +326,41 @@ describe('SSM command document', () => {
       name: 'runDebugTask',
       inputs: { timeoutSeconds: '{{ executionTimeout }}' },
     });
-    expect(document.mainSteps[0].inputs.runCommand.join('\n')).toBe(buildRunnerScript());
+    expect(unpackRunner(document.mainSteps[0].inputs.runCommand)).toBe(buildRunnerScript());
+  });
+
+  it('carries the runner packed, with room to grow: under 40 KB, the plain script about 55 KB', () => {
+    expect(Buffer.byteLength(JSON.stringify(document))).toBeLessThan(40 * 1024);
+    expect(Buffer.byteLength(buildRunnerScript())).toBeGreaterThan(40 * 1024);
+    // The header names the plain script's sha256, so a deployed document can be matched to a release.
+    const sha256 = createHash('sha256').update(buildRunnerScript()).digest('hex');
+    expect(document.mainSteps[0].inputs.runCommand[1]).toContain(`sha256 ${sha256}`);
+  });
+
+  it('runs unpacked from the document as the agent runs it (sh, a script file), $0 kept for the fleet children', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'dt-doc-'));
+    try {
+      const file = join(dir, '_script.sh');
+      writeFileSync(file, document.mainSteps[0].inputs.runCommand.join('\n') + '\n');
+      const env = runnerEnv({ sessionId: 'dt-20261125120000-abc123' });
+      const run = spawnSync('sh', [file], { env: { ...env, SSM_action: 'reboot' }, encoding: 'utf8' });
+
+      expect(run.status).toBe(2);
+      expect(parseManifest(run.stdout)?.error?.message).toMatch(
+        /^Parameter action is invalid: received "reboot"/,
+      );
+
+      // A corrupt blob is said, not run.
+      writeFileSync(
+        file,
+        document.mainSteps[0].inputs.runCommand.join('\n').replace(/'H4sI/, "'H4sX") + '\n',
+      );
+      const broken = spawnSync('sh', [file], { env, encoding: 'utf8' });
+      expect(broken.status).toBe(4);
+      expect(broken.stderr).toContain('the runner could not be unpacked');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it.each(NAMES)('declares %s with the pattern, length, description and default of params.ts', (name) => {
