@@ -1,5 +1,5 @@
 import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
-import { GetCommandInvocationCommand, SendCommandCommand } from '@aws-sdk/client-ssm';
+import { GetCommandInvocationCommand } from '@aws-sdk/client-ssm';
 import type { DescribeExecutionCommandOutput } from '@aws-sdk/client-sfn';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { requireEnv } from '../config';
@@ -19,8 +19,9 @@ import { ROLE_CHAINING_MAX_SECONDS } from '../domain/upload';
 import { assertValidHostParams, commandParameters } from '../host/runner-script';
 import { awsCall, isNotFound, translateAwsError } from '../steps/aws-errors';
 import { ssmClient } from '../steps/clients';
-import { checkObject, parseManifest } from '../steps/collect';
-import { DELIVERY_TIMEOUT_SECONDS, DOCUMENT_VERSION, auditValue, sendCommandOverride } from '../steps/launch';
+import { artifactResult, checkObject, parseManifest } from '../steps/collect';
+import { auditValue, sendCommandOverride } from '../steps/launch';
+import { sendRunner } from '../steps/send-runner';
 import { PLUGIN_NAME, finished, isTerminal } from '../steps/poll';
 import { sessionUploadUrl } from '../steps/upload-url';
 import { apiClients, type ApiClients } from './clients';
@@ -100,25 +101,13 @@ export async function startReupload(
     mustOutliveSeconds: REUPLOAD_MIN_URL_SECONDS,
     nowMs,
   });
-  const out = await awsCall(
-    'ssm:SendCommand',
-    () =>
-      ssmClient().send(
-        new SendCommandCommand({
-          DocumentName: documentName,
-          DocumentVersion: DOCUMENT_VERSION,
-          InstanceIds: [kept.instanceId],
-          Parameters: commandParameters({ ...values, uploadUrl }),
-          TimeoutSeconds: DELIVERY_TIMEOUT_SECONDS,
-          Comment: `debug-task reupload ${sessionId}`.slice(0, 100),
-        }),
-      ),
-    sendCommandOverride(kept.instanceId),
-  );
-  const commandId = out.Command?.CommandId;
-  if (!commandId) {
-    throw new DebugTaskError('AWS_ERROR', `ssm:SendCommand returned no command id for ${kept.instanceId}.`);
-  }
+  const commandId = await sendRunner({
+    documentName,
+    instanceIds: [kept.instanceId],
+    parameters: commandParameters({ ...values, uploadUrl }),
+    comment: `debug-task reupload ${sessionId}`,
+    override: sendCommandOverride(kept.instanceId),
+  });
   return { sessionId, commandId, instanceId: kept.instanceId, status: 'RUNNING' };
 }
 
@@ -179,19 +168,7 @@ export async function getReupload(
     status: 'SUCCEEDED',
     target: kept.target,
     tool: { ...manifest.tool, name: kept.tool },
-    artifact: {
-      s3Uri: `s3://${kept.bucket}/${kept.objectKey}`,
-      bucket: kept.bucket,
-      key: kept.objectKey,
-      format: artifact.format,
-      compression: artifact.compression,
-      bytes: artifact.bytes,
-      sha256: artifact.sha256,
-      objectBytes: artifact.objectBytes,
-      objectSha256: artifact.objectSha256,
-      ...(artifact.linkType !== undefined && { linkType: artifact.linkType }),
-      truncated: artifact.truncated,
-    },
+    artifact: artifactResult(kept.bucket, kept.objectKey, artifact),
     timings: {
       requestedAt: kept.input.requestedAt,
       hostStartedAt: manifest.timings.startedAt,

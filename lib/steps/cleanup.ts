@@ -1,4 +1,4 @@
-import { CancelCommandCommand, SendCommandCommand } from '@aws-sdk/client-ssm';
+import { CancelCommandCommand } from '@aws-sdk/client-ssm';
 import { requireEnv } from '../config';
 import { fromStepFunctionsFailure, type DebugTaskError } from '../domain/errors';
 import type { HostParamValues } from '../domain/params';
@@ -7,7 +7,8 @@ import { commandParameters } from '../host/runner-script';
 import { logger } from '../log';
 import { awsCall } from './aws-errors';
 import { ssmClient } from './clients';
-import { DELIVERY_TIMEOUT_SECONDS, DOCUMENT_VERSION, sessionComment } from './launch';
+import { sessionComment } from './launch';
+import { sendRunner } from './send-runner';
 
 /** What Catch hands to Cleanup: whatever state existed when a step failed, plus the failure. */
 export type CleanupState = ExecutionInput & {
@@ -44,16 +45,12 @@ export async function cleanupSession(state: CleanupState, deps: CleanupDeps = {}
     const target = state.target;
     const values = cleanupValues(state, (deps.now ?? Date.now)());
     await bestEffort('ssm:SendCommand (cleanup)', () =>
-      ssmClient().send(
-        new SendCommandCommand({
-          DocumentName: requireEnv('DOCUMENT_NAME'),
-          DocumentVersion: DOCUMENT_VERSION,
-          InstanceIds: [target.instanceId],
-          Parameters: commandParameters(values),
-          TimeoutSeconds: DELIVERY_TIMEOUT_SECONDS,
-          Comment: sessionComment(state.sessionId),
-        }),
-      ),
+      sendRunner({
+        documentName: requireEnv('DOCUMENT_NAME'),
+        instanceIds: [target.instanceId],
+        parameters: commandParameters(values),
+        comment: sessionComment(state.sessionId),
+      }),
     );
   }
   throw original;

@@ -94,19 +94,7 @@ export async function collectSession(state: CollectState, deps: CollectDeps = {}
       instanceId: state.target.instanceId,
     },
     tool: manifest.tool,
-    artifact: {
-      s3Uri: `s3://${launch.bucket}/${launch.objectKey}`,
-      bucket: launch.bucket,
-      key: launch.objectKey,
-      format: artifact.format,
-      compression: artifact.compression,
-      bytes: artifact.bytes,
-      sha256: artifact.sha256,
-      objectBytes: artifact.objectBytes,
-      objectSha256: artifact.objectSha256,
-      ...(artifact.linkType !== undefined && { linkType: artifact.linkType }),
-      truncated: artifact.truncated,
-    },
+    artifact: artifactResult(launch.bucket, launch.objectKey, artifact),
     // Ours as ISO strings; the host's as the runner reports them (Unix epoch milliseconds).
     timings: definedOnly({
       requestedAt: state.requestedAt,
@@ -144,6 +132,27 @@ export async function collectSession(state: CollectState, deps: CollectDeps = {}
     ),
   );
   return result;
+}
+
+/** The artifact as a session's result reports it: where it is in S3, and the runner's facts of it. */
+export function artifactResult(
+  bucket: string,
+  key: string,
+  artifact: NonNullable<RunnerManifest['artifact']>,
+): SessionResult['artifact'] {
+  return {
+    s3Uri: `s3://${bucket}/${key}`,
+    bucket,
+    key,
+    format: artifact.format,
+    compression: artifact.compression,
+    bytes: artifact.bytes,
+    sha256: artifact.sha256,
+    objectBytes: artifact.objectBytes,
+    objectSha256: artifact.objectSha256,
+    ...(artifact.linkType !== undefined && { linkType: artifact.linkType }),
+    truncated: artifact.truncated,
+  };
 }
 
 /** What SSM's final status says when the runner could not even print its manifest. */

@@ -1,15 +1,13 @@
-import { SendCommandCommand } from '@aws-sdk/client-ssm';
 import { requireEnv } from '../config';
 import { fromStepFunctionsFailure, type DebugTaskError } from '../domain/errors';
 import type { FleetLaunchInfo } from '../domain/fleet';
 import type { ExecutionInput } from '../domain/session';
 import { commandParameters } from '../host/runner-script';
 import { logger } from '../log';
-import { awsCall } from './aws-errors';
-import { ssmClient } from './clients';
 import { cleanupValues } from './cleanup';
 import { mapLimit } from '../domain/map-limit';
-import { DELIVERY_TIMEOUT_SECONDS, DOCUMENT_VERSION, sessionComment } from './launch';
+import { sessionComment } from './launch';
+import { sendRunner } from './send-runner';
 
 /** What the Map's (or CollectFleet's) Catch hands over: the state so far, plus the failure. */
 export type FleetCleanupState = ExecutionInput & {
@@ -42,20 +40,14 @@ export async function cleanupFleet(
       ),
     );
     send = (instanceIds) =>
-      awsCall('ssm:SendCommand (cleanup)', () =>
-        ssmClient().send(
-          new SendCommandCommand({
-            DocumentName: documentName,
-            DocumentVersion: DOCUMENT_VERSION,
-            InstanceIds: instanceIds,
-            Parameters: parameters,
-            TimeoutSeconds: DELIVERY_TIMEOUT_SECONDS,
-            MaxConcurrency: '100%',
-            MaxErrors: '100%',
-            Comment: sessionComment(state.sessionId),
-          }),
-        ),
-      );
+      sendRunner({
+        documentName,
+        instanceIds,
+        parameters,
+        comment: sessionComment(state.sessionId),
+        fanOut: true,
+        call: 'ssm:SendCommand (cleanup)',
+      });
   } catch (error) {
     logger.warn('cleanup: the cleanup command could not be built; the original error is reported instead', {
       error,

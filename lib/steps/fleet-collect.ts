@@ -20,7 +20,7 @@ import { sessionKeys, type ExecutionInput, type RunnerManifest } from '../domain
 import * as z from '../domain/zod';
 import { awsCall, isNotFound, translateAwsError } from './aws-errors';
 import { s3Client } from './clients';
-import { RunnerManifestSchema, parseLastLine } from './collect';
+import { RunnerManifestSchema, artifactResult, parseLastLine } from './collect';
 import type { FleetLaunchInfo } from '../domain/fleet';
 
 /** State after the Map: the execution input, the plan summary, and each batch's outcome. */
@@ -204,17 +204,11 @@ function childOf(
       manifest,
     );
   }
-  const { uploaded: _uploaded, hostPath: _hostPath, ...facts } = manifest.artifact;
   return {
     ...base,
     status: 'SUCCEEDED',
     tool: manifest.tool,
-    artifact: {
-      ...facts,
-      s3Uri: `s3://${state.fleet.bucket}/${target.key}`,
-      bucket: state.fleet.bucket,
-      key: target.key,
-    },
+    artifact: artifactResult(state.fleet.bucket, target.key, manifest.artifact),
     timings: manifest.timings,
   };
 }

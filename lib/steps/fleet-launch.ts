@@ -1,5 +1,4 @@
 import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
-import { SendCommandCommand } from '@aws-sdk/client-ssm';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { numberEnv, requireEnv } from '../config';
 import { DebugTaskError } from '../domain/errors';
@@ -20,13 +19,13 @@ import { TOOLS } from '../domain/tools';
 import { uploadSessionSeconds } from '../domain/upload';
 import { assertValidHostParams, commandParameters } from '../host/runner-script';
 import { awsCall } from './aws-errors';
-import { s3Client, ssmClient } from './clients';
+import { s3Client } from './clients';
+import { sendRunner } from './send-runner';
 import { fleetPlan } from './fleet-plan';
 import { resolveService, type FleetDeps } from './fleet-resolve';
 import {
   DEFAULT_GRACE_SECONDS,
   DELIVERY_TIMEOUT_SECONDS,
-  DOCUMENT_VERSION,
   EXECUTION_EXTRA_SECONDS,
   UPLOAD_MARGIN_SECONDS,
   URL_EXTRA_SECONDS,
@@ -216,29 +215,17 @@ export async function launchBatch(
   assertValidHostParams(values);
 
   const planUrl = await presignPlan(fleet.bucket, fleetKeys.plan(sessionId, batch.batch));
-  const out = await awsCall(
-    'ssm:SendCommand',
-    () =>
-      ssmClient().send(
-        new SendCommandCommand({
-          DocumentName: documentName,
-          DocumentVersion: DOCUMENT_VERSION,
-          InstanceIds: batch.instanceIds,
-          Parameters: commandParameters({ ...values, planUrl }),
-          TimeoutSeconds: DELIVERY_TIMEOUT_SECONDS,
-          // One host failing never stops the others; a batch is at most 50 hosts, all at once.
-          MaxConcurrency: '100%',
-          MaxErrors: '100%',
-          Comment: sessionComment(sessionId),
-        }),
-      ),
-    sendCommandOverride(
+  // One host failing never stops the others; a batch is at most 50 hosts, all at once.
+  const commandId = await sendRunner({
+    documentName,
+    instanceIds: batch.instanceIds,
+    parameters: commandParameters({ ...values, planUrl }),
+    comment: sessionComment(sessionId),
+    fanOut: true,
+    override: sendCommandOverride(
       batch.instanceIds.length === 1 ? batch.instanceIds[0] : `${batch.instanceIds.length} hosts`,
     ),
-  );
-  const commandId = out.Command?.CommandId;
-  if (!commandId)
-    throw new DebugTaskError('AWS_ERROR', `ssm:SendCommand returned no command id for batch ${batch.batch}.`);
+  });
   return { commandId, sentAt: new Date(now()).toISOString() };
 }
 

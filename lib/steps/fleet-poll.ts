@@ -11,7 +11,14 @@ import { awsCall, translateAwsError } from './aws-errors';
 import { s3Client, ssmClient } from './clients';
 import type { BatchCommand, BatchState } from './fleet-launch';
 import { mapLimit } from '../domain/map-limit';
-import { PLUGIN_NAME, STDERR_TAIL_CHARS, checkNotCancelled, lastLine, MAX_WAIT_SECONDS } from './poll';
+import {
+  MAX_WAIT_SECONDS,
+  PLUGIN_NAME,
+  STDERR_TAIL_CHARS,
+  TERMINAL_DETAILS,
+  checkNotCancelled,
+  lastLine,
+} from './poll';
 
 /** State of a Map iteration after LaunchBatch (and after earlier polls). */
 export type BatchPollState = BatchState & { command: BatchCommand; poll?: BatchPoll };
@@ -24,14 +31,6 @@ export interface BatchPoll {
 }
 
 const TERMINAL = new Set(['Success', 'Failed', 'Cancelled', 'TimedOut', 'Cancelling']);
-const TERMINAL_DETAILS = new Set([
-  'DeliveryTimedOut',
-  'ExecutionTimedOut',
-  'Undeliverable',
-  'Terminated',
-  'InvalidPlatform',
-  'AccessDenied',
-]);
 /** GetCommandInvocation calls at once when a batch ends (up to 50 hosts). */
 const FETCH_CONCURRENCY = 8;
 

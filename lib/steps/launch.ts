@@ -1,4 +1,3 @@
-import { SendCommandCommand } from '@aws-sdk/client-ssm';
 import { numberEnv, optionalEnv, requireEnv } from '../config';
 import { DebugTaskError } from '../domain/errors';
 import { HOST_PARAMS, hostParamRegExp, isValidHostParam, type HostParamValues } from '../domain/params';
@@ -7,8 +6,7 @@ import { TOOLS } from '../domain/tools';
 import { URL_EXTRA_SECONDS, uploadSessionSeconds } from '../domain/upload';
 import { assertValidHostParams, commandParameters } from '../host/runner-script';
 import { assertLaunchStateShape } from './launch-state';
-import { awsCall } from './aws-errors';
-import { ssmClient } from './clients';
+import { sendRunner } from './send-runner';
 import { sessionUploadUrl } from './upload-url';
 
 export { URL_EXTRA_SECONDS } from '../domain/upload';
@@ -28,13 +26,8 @@ export type LaunchState = ExecutionInput & { target: ResolvedTarget };
 export const DEFAULT_GRACE_SECONDS = 30;
 /** Past expiresAt an upload may still be running (S3 checks the URL at the start of a request only). */
 export const UPLOAD_MARGIN_SECONDS = 120;
-/**
- * The stack updates the document by adding versions, and CloudFormation does not always make the
- * new one the default (see lib/infra/command-document.ts): ask for the latest explicitly.
- */
-export const DOCUMENT_VERSION = '$LATEST';
-/** SSM delivery timeout: a command that has not reached the agent within a minute is not worth running late. */
-export const DELIVERY_TIMEOUT_SECONDS = 60;
+// Shared by every step that sends the runner (lib/steps/send-runner.ts).
+export { DELIVERY_TIMEOUT_SECONDS, DOCUMENT_VERSION } from './send-runner';
 /** SSM execution timeout past duration + grace: the third time box, after the tool's and the watchdog's. */
 export const EXECUTION_EXTRA_SECONDS = 60;
 
@@ -102,25 +95,13 @@ export async function launchSession(state: LaunchState, deps: LaunchDeps = {}): 
     nowMs,
   });
 
-  const out = await awsCall(
-    'ssm:SendCommand',
-    () =>
-      ssmClient().send(
-        new SendCommandCommand({
-          DocumentName: documentName,
-          DocumentVersion: DOCUMENT_VERSION,
-          InstanceIds: [target.instanceId],
-          Parameters: commandParameters({ ...values, uploadUrl }),
-          TimeoutSeconds: DELIVERY_TIMEOUT_SECONDS,
-          Comment: sessionComment(sessionId),
-        }),
-      ),
-    sendCommandOverride(target.instanceId),
-  );
-  const commandId = out.Command?.CommandId;
-  if (!commandId) {
-    throw new DebugTaskError('AWS_ERROR', `ssm:SendCommand returned no command id for ${target.instanceId}.`);
-  }
+  const commandId = await sendRunner({
+    documentName,
+    instanceIds: [target.instanceId],
+    parameters: commandParameters({ ...values, uploadUrl }),
+    comment: sessionComment(sessionId),
+    override: sendCommandOverride(target.instanceId),
+  });
   return {
     commandId,
     instanceId: target.instanceId,

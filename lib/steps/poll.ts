@@ -14,7 +14,7 @@ export const PLUGIN_NAME = 'runDebugTask';
 
 const TERMINAL_STATUSES = new Set(['Success', 'Failed', 'Cancelled', 'TimedOut']);
 // More precise than Status (Failed/TimedOut) and also final; reported as the status when present.
-const TERMINAL_DETAILS = new Set([
+export const TERMINAL_DETAILS = new Set([
   'DeliveryTimedOut',
   'ExecutionTimedOut',
   'Undeliverable',

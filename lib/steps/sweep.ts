@@ -3,14 +3,14 @@ import {
   ListClustersCommand,
   ListContainerInstancesCommand,
 } from '@aws-sdk/client-ecs';
-import { DescribeInstanceInformationCommand, SendCommandCommand } from '@aws-sdk/client-ssm';
+import { DescribeInstanceInformationCommand } from '@aws-sdk/client-ssm';
 import { optionalEnv, requireEnv } from '../config';
 import { DebugTaskError } from '../domain/errors';
 import { commandParameters } from '../host/runner-script';
 import { logger } from '../log';
 import { awsCall } from './aws-errors';
 import { ecsClient, ssmClient } from './clients';
-import { DELIVERY_TIMEOUT_SECONDS, DOCUMENT_VERSION } from './launch';
+import { FAN_OUT, sendRunner } from './send-runner';
 
 /**
  * The sweeper (DESIGN.md section 2): on a schedule, ask every container instance of the allowed
@@ -41,12 +41,12 @@ export const SWEEP_EXECUTION_TIMEOUT_SECONDS = 120;
  * per host, and each command targets at most 50 hosts, so holding some back would only make the
  * command last longer, and one slow host would delay the others.
  */
-export const SWEEP_MAX_CONCURRENCY = '100%';
+export const SWEEP_MAX_CONCURRENCY = FAN_OUT.MaxConcurrency;
 /**
  * Never stop early: with SSM's default MaxErrors (0) the first failed host would stop delivery to
  * every host not yet reached. A host that fails is swept again at the next tick.
  */
-export const SWEEP_MAX_ERRORS = '100%';
+export const SWEEP_MAX_ERRORS = FAN_OUT.MaxErrors;
 export const SWEEP_COMMENT = 'debug-task sweep';
 
 /** `i-` (EC2) or `mi-` (ECS Anywhere) ids, as SendCommand's InstanceIds accept them. */
@@ -243,27 +243,13 @@ async function sendSweep(
   instanceIds: string[],
   parameters: Record<string, string[]>,
 ): Promise<string> {
-  const out = await awsCall('ssm:SendCommand', () =>
-    ssmClient().send(
-      new SendCommandCommand({
-        DocumentName: documentName,
-        DocumentVersion: DOCUMENT_VERSION,
-        InstanceIds: instanceIds,
-        Parameters: parameters,
-        MaxConcurrency: SWEEP_MAX_CONCURRENCY,
-        MaxErrors: SWEEP_MAX_ERRORS,
-        TimeoutSeconds: DELIVERY_TIMEOUT_SECONDS,
-        Comment: SWEEP_COMMENT,
-      }),
-    ),
-  );
-  const commandId = out.Command?.CommandId;
-  if (!commandId) {
-    throw new DebugTaskError('AWS_ERROR', `ssm:SendCommand returned no command id for the sweep.`, {
-      details: { instances: instanceIds.length },
-    });
-  }
-  return commandId;
+  return sendRunner({
+    documentName,
+    instanceIds,
+    parameters,
+    comment: SWEEP_COMMENT,
+    fanOut: true,
+  });
 }
 
 /** awsCall keeps the SDK error's name in `details.awsError`. */
