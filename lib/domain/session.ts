@@ -189,6 +189,12 @@ export interface SessionSummary {
   kind?: 'task' | 'fleet';
 }
 
+/**
+ * Seconds after the capture a host gets to compress and upload before the watchdog removes the
+ * toolbox container: the stack's default (`graceSeconds`), and what `debug-task local` allows.
+ */
+export const DEFAULT_GRACE_SECONDS = 30;
+
 /** S3 key layout: one prefix per session. */
 export const sessionKeys = {
   prefix: (sessionId: string) => `sessions/${sessionId}/`,

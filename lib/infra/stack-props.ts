@@ -1,6 +1,7 @@
 import type { StackProps } from 'aws-cdk-lib';
 import { Token } from 'aws-cdk-lib';
 import { HOST_PARAMS, isValidHostParam, type HostParamName } from '../domain/params';
+import { DEFAULT_GRACE_SECONDS } from '../domain/session';
 import { TOOLBOX_DIR } from './paths';
 
 /** CPU architecture of the hosts a toolbox image built from a Dockerfile runs on. */
@@ -160,7 +161,7 @@ export const STACK_DEFAULTS = {
   maxDurationSeconds: 900,
   maxBytes: 1_000_000_000,
   maxSessionsPerHost: Number(HOST_PARAMS.maxSessions.default),
-  graceSeconds: 30,
+  graceSeconds: DEFAULT_GRACE_SECONDS,
   artifactRetentionDays: 7,
   hostCpus: Number(HOST_PARAMS.cpus.default),
   hostMemoryMb: Number(HOST_PARAMS.memoryMb.default),

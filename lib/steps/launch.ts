@@ -1,7 +1,13 @@
 import { numberEnv, optionalEnv, requireEnv } from '../config';
 import { DebugTaskError } from '../domain/errors';
 import { HOST_PARAMS, hostParamRegExp, isValidHostParam, type HostParamValues } from '../domain/params';
-import { sessionKeys, type ExecutionInput, type LaunchInfo, type ResolvedTarget } from '../domain/session';
+import {
+  DEFAULT_GRACE_SECONDS,
+  sessionKeys,
+  type ExecutionInput,
+  type LaunchInfo,
+  type ResolvedTarget,
+} from '../domain/session';
 import { TOOLS } from '../domain/tools';
 import { URL_EXTRA_SECONDS, uploadSessionSeconds } from '../domain/upload';
 import { assertValidHostParams, commandParameters } from '../host/runner-script';
@@ -22,8 +28,7 @@ export {
 /** State after Resolve. */
 export type LaunchState = ExecutionInput & { target: ResolvedTarget };
 
-/** Seconds after the end of the capture the host gets to compress and upload (the stack's default). */
-export const DEFAULT_GRACE_SECONDS = 30;
+export { DEFAULT_GRACE_SECONDS };
 /** Past expiresAt an upload may still be running (S3 checks the URL at the start of a request only). */
 export const UPLOAD_MARGIN_SECONDS = 120;
 // Shared by every step that sends the runner (lib/steps/send-runner.ts).

@@ -14,8 +14,7 @@ import { printJson, type Output } from '../output';
 import { createProgress } from '../progress';
 import { buildSessionRequest, precheckFilter } from '../request';
 import { formatBytes } from '../units';
-
-const GRACE_SECONDS = 30;
+import { DEFAULT_GRACE_SECONDS } from '../../domain/session';
 
 /**
  * debug-task local <container>: the host runner, exactly as SSM would run it, against a container
@@ -64,7 +63,7 @@ export async function localCommand(container: string, flags: LocalFlags, output:
           allowHostNetwork: request.allowHostNetwork === true ? 'true' : 'false',
           image,
           uploadUrl: '',
-          expiresAt: String(Math.floor(Date.now() / 1000) + duration + GRACE_SECONDS),
+          expiresAt: String(Math.floor(Date.now() / 1000) + duration + DEFAULT_GRACE_SECONDS),
         },
         { home, signal, onStderr: (line) => progress.note(line) },
       ),
