@@ -8,7 +8,8 @@ import type { DebugTaskStackProps, ToolboxPlatform } from './stack-props';
  *   toolboxPlatform       linux/amd64 | linux/arm64, for the built image
  *   allowedClusters       comma-separated cluster names, or a JSON array in cdk.json (default: any)
  *   maxDurationSeconds, maxBytes, maxSessionsPerHost, graceSeconds, artifactRetentionDays,
- *   hostCpus, hostMemoryMb, hostPidsLimit, sweepIntervalMinutes
+ *   hostCpus, hostMemoryMb, hostPidsLimit, sweepIntervalMinutes, fleetConcurrency,
+ *   fleetStartLeadSeconds
  *   requireReason         true | false: every session must give --reason (default false)
  *
  * Only the shape is checked here (a number is a number); the stack checks the values.
@@ -23,6 +24,8 @@ export const NUMBER_KEYS = [
   'hostMemoryMb',
   'hostPidsLimit',
   'sweepIntervalMinutes',
+  'fleetConcurrency',
+  'fleetStartLeadSeconds',
 ] as const;
 
 type NumberKey = (typeof NUMBER_KEYS)[number];

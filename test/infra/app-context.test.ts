@@ -21,6 +21,8 @@ describe('stack props from CDK context', () => {
         maxDurationSeconds: '600',
         hostCpus: '1.5',
         sweepIntervalMinutes: '30',
+        fleetConcurrency: '10',
+        fleetStartLeadSeconds: '20',
       }),
     ).toEqual({
       toolboxImage: 'registry.example/toolbox@sha256:abc',
@@ -29,6 +31,8 @@ describe('stack props from CDK context', () => {
       maxDurationSeconds: 600,
       hostCpus: 1.5,
       sweepIntervalMinutes: 30,
+      fleetConcurrency: 10,
+      fleetStartLeadSeconds: 20,
     });
   });
 
