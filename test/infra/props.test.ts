@@ -24,6 +24,8 @@ describe('stack props', () => {
       hostMemoryMb: 256,
       hostPidsLimit: 64,
       sweepIntervalMinutes: 15,
+      fleetConcurrency: 20,
+      fleetStartLeadSeconds: 15,
       toolbox: { platform: 'linux/amd64', directory: expect.stringMatching(/toolbox$/) },
     });
     expect(STACK_DEFAULTS.maxDurationSeconds).toBe(settings.maxDurationSeconds);
@@ -107,6 +109,10 @@ describe('stack props', () => {
       /sweepIntervalMinutes 2.5 is out of range/,
     ],
     ['a negative sweep interval', { sweepIntervalMinutes: -15 }, /sweepIntervalMinutes -15/],
+    // An inline Map runs at most 40 iterations at once.
+    ['a fleet concurrency over 40', { fleetConcurrency: 41 }, /fleetConcurrency 41 is out of range.*1 to 40/],
+    ['no fleet concurrency', { fleetConcurrency: 0 }, /fleetConcurrency 0 is out of range/],
+    ['a fleet start lead over 5 minutes', { fleetStartLeadSeconds: 301 }, /fleetStartLeadSeconds 301/],
   ])('refuses %s, naming the prop', (_case, props, message) => {
     expect(construct(props)).toThrow(message);
   });
