@@ -8,29 +8,12 @@ import { Construct } from 'constructs';
 import { acknowledge, acknowledgeWildcardResources } from './nag';
 import { LAMBDA_DIR, LOCK_FILE, PROJECT_ROOT } from './paths';
 
-/** The handlers of `lambda/`; each name is also the construct id and the sandbox's key. */
-export type HandlerName =
-  | 'api'
-  | 'resolve'
-  | 'launch'
-  | 'poll'
-  | 'collect'
-  | 'cleanup'
-  | 'sweeper'
-  | 'fleet-plan'
-  | 'fleet-launch'
-  | 'fleet-poll'
-  | 'fleet-collect'
-  | 'fleet-cleanup';
+import { HANDLER_METADATA_KEY, type HandlerName } from './handlers';
+
+export { HANDLER_METADATA_KEY, HANDLER_NAMES, type HandlerName } from './handlers';
 
 /** A session's handlers make a few SDK calls each; Step Functions does all waiting (DESIGN section 6). */
 export const DEFAULT_FUNCTION_TIMEOUT = Duration.seconds(30);
-
-/**
- * CloudFormation metadata key on each `AWS::Lambda::Function`: the local sandbox binds the state
- * machine's task ARNs and the API to local handlers by it, not by logical id.
- */
-export const HANDLER_METADATA_KEY = 'debug-task:handler';
 
 /** Retention of every log group of the stack: long enough to look back at last month's sessions. */
 export const LOG_RETENTION = RetentionDays.ONE_MONTH;

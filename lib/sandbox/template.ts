@@ -19,23 +19,9 @@ import type { SsmDocument } from './ssm-document';
  * gets a fake ARN; only the state machine's tasks and `api` are bound to local code (the scheduled
  * `sweeper` has no stand-in: the sandbox runs no EventBridge).
  */
-export const HANDLER_NAMES = [
-  'api',
-  'resolve',
-  'launch',
-  'poll',
-  'collect',
-  'cleanup',
-  'sweeper',
-  'fleet-plan',
-  'fleet-launch',
-  'fleet-poll',
-  'fleet-collect',
-  'fleet-cleanup',
-] as const;
-export type HandlerName = (typeof HANDLER_NAMES)[number];
+import { HANDLER_METADATA_KEY } from '../infra/handlers';
 
-export const HANDLER_METADATA_KEY = 'debug-task:handler';
+export { HANDLER_METADATA_KEY, HANDLER_NAMES, type HandlerName } from '../infra/handlers';
 export const SANDBOX_ACCOUNT_ID = '000000000000';
 export const DEFAULT_SANDBOX_REGION = 'us-east-1';
 export const DEFAULT_DOCUMENT_NAME = 'debug-task-runner';

@@ -1,7 +1,11 @@
 import { execFile, execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { createHash, randomBytes } from 'node:crypto';
 import { createServer, get, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { HostParamValues } from '../../lib/domain/params';
 
@@ -57,13 +61,17 @@ export interface Target {
   address: string;
 }
 
-/** A container of the local image serving HTTP on port 80, like the demo's task. */
-export async function startTarget(image: string, runId: string): Promise<Target> {
+/**
+ * A container of the local image serving HTTP on port 80, like the demo's task; on the default
+ * bridge, or on `network` (one the test created).
+ */
+export async function startTarget(image: string, runId: string, network?: string): Promise<Target> {
   const labels = ['--label', `${TEST_LABEL}=${runId}`];
   const id = await docker([
     'run',
     '-d',
     ...labels,
+    ...(network ? ['--network', network] : []),
     image,
     '/bin/busybox',
     'httpd',
@@ -76,7 +84,9 @@ export async function startTarget(image: string, runId: string): Promise<Target>
   const address = await docker([
     'inspect',
     '-f',
-    '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}',
+    network
+      ? `{{(index .NetworkSettings.Networks "${network}").IPAddress}}`
+      : '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}',
     id,
   ]);
   return { id, address };
@@ -240,5 +250,43 @@ export async function waitFor<T>(
     if (value !== undefined) return value;
     if (Date.now() > deadline) throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}.`);
     await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
+
+/**
+ * What each host test file keeps for its run: a run id (the label of every container it starts),
+ * the sessions it made (their toolboxes are removed at the end whatever happened), and a work root
+ * of its own (DEBUG_TASK_HOME). `open` in beforeAll, `close` in afterAll.
+ */
+export class HostTestRun {
+  readonly runId: string;
+  readonly sessions: string[] = [];
+  home = '';
+
+  constructor(private readonly name: string) {
+    this.runId = `${name}-${process.pid}-${Date.now().toString(36)}`;
+  }
+
+  async open(): Promise<string> {
+    this.home = await mkdtemp(join(tmpdir(), `debug-task-${this.name}-test-`));
+    return this.home;
+  }
+
+  /** A fresh session id, removed with the run. */
+  newSession = (): string => {
+    const id = uniqueSessionId();
+    this.sessions.push(id);
+    return id;
+  };
+
+  /** What a session left on the host: its containers, and whether its work dir is still there. */
+  leftovers = async (sessionId: string) => ({
+    containers: await containersLabelled(`debug-task.session=${sessionId}`),
+    workDir: existsSync(join(this.home, sessionId)),
+  });
+
+  async close(): Promise<void> {
+    await removeTestContainers(this.runId, this.sessions);
+    if (this.home) await rm(this.home, { recursive: true, force: true });
   }
 }

@@ -17,6 +17,7 @@ import {
   nowSeconds,
   readPcap,
   sha256,
+  startTarget,
   startTraffic,
   TEST_LABEL,
   toolboxRunning,
@@ -165,33 +166,7 @@ beforeAll(async () => {
   requireDocker(); // fails (never skips) without an engine, in CI and out of it
   ({ image } = await ensureLocalToolboxImage());
   await docker(['network', 'create', '--label', `${TEST_LABEL}=${runId}`, network]);
-  targets = await Promise.all(
-    [0, 1, 2].map(async () => {
-      const id = await docker([
-        'run',
-        '-d',
-        '--label',
-        `${TEST_LABEL}=${runId}`,
-        '--network',
-        network,
-        image,
-        '/bin/busybox',
-        'httpd',
-        '-f',
-        '-p',
-        '80',
-        '-h',
-        '/www',
-      ]);
-      const address = await docker([
-        'inspect',
-        '-f',
-        `{{(index .NetworkSettings.Networks "${network}").IPAddress}}`,
-        id,
-      ]);
-      return { id, address };
-    }),
-  );
+  targets = await Promise.all([0, 1, 2].map(() => startTarget(image, runId, network)));
   await startPlanServer();
   home = await mkdtemp(join(tmpdir(), 'debug-task-fleet-test-'));
 });

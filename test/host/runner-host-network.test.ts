@@ -1,23 +1,19 @@
-import { existsSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { runHostRunner } from '../../lib/host/local-runner';
 import { ensureLocalToolboxImage } from '../../lib/sandbox/local-image';
 import { requireDocker } from '../support/docker';
 import {
-  containersLabelled,
   readPcap,
-  removeTestContainers,
   runValues,
   startHostNetworkTarget,
   startTraffic,
   startUploadReceiver,
-  uniqueSessionId,
   type UploadReceiver,
+  HostTestRun,
 } from './runner-fixtures';
 
 /**
@@ -28,27 +24,14 @@ import {
 
 jest.setTimeout(90_000);
 
-const runId = `hostnet-${process.pid}-${Date.now().toString(36)}`;
-const sessions: string[] = [];
+const run = new HostTestRun('hostnet');
+const { runId, newSession, leftovers } = run;
 let image: string;
 let targetId: string;
 let receiver: UploadReceiver;
 let server: Server;
 let port: number;
 let home: string;
-
-function newSession(): string {
-  const id = uniqueSessionId();
-  sessions.push(id);
-  return id;
-}
-
-async function leftovers(sessionId: string) {
-  return {
-    containers: await containersLabelled(`debug-task.session=${sessionId}`),
-    workDir: existsSync(join(home, sessionId)),
-  };
-}
 
 beforeAll(async () => {
   requireDocker(); // fails (never skips) without an engine, in CI and out of it
@@ -58,14 +41,13 @@ beforeAll(async () => {
   server = createServer((_req, res) => res.end('debug-task host network test\n'));
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   ({ port } = server.address() as AddressInfo);
-  home = await mkdtemp(join(tmpdir(), 'debug-task-hostnet-test-'));
+  home = await run.open();
 });
 
 afterAll(async () => {
   await receiver?.close();
   if (server) await new Promise((resolve) => server.close(resolve));
-  await removeTestContainers(runId, sessions);
-  if (home) await rm(home, { recursive: true, force: true });
+  await run.close();
 });
 
 describe('host runner next to a container in the host network mode', () => {

@@ -11,14 +11,13 @@ import {
   containersLabelled,
   docker,
   nowSeconds,
-  removeTestContainers,
   runValues,
   sha256,
   startTarget,
   startUploadReceiver,
-  uniqueSessionId,
   type Target,
   type UploadReceiver,
+  HostTestRun,
 } from './runner-fixtures';
 
 /**
@@ -30,19 +29,13 @@ import {
 
 jest.setTimeout(90_000);
 
-const runId = `reupload-${process.pid}-${Date.now().toString(36)}`;
-const sessions: string[] = [];
+const run = new HostTestRun('reupload');
+const { runId, sessions, newSession } = run;
 let image: string;
 let stubbornImage: string;
 let target: Target;
 let receiver: UploadReceiver;
 let home: string;
-
-function newSession(): string {
-  const id = uniqueSessionId();
-  sessions.push(id);
-  return id;
-}
 
 /** Containers this run started, running or not (the target aside). */
 async function toolboxContainers(): Promise<string[]> {
@@ -54,7 +47,7 @@ beforeAll(async () => {
   ({ image } = await ensureLocalToolboxImage());
   target = await startTarget(image, runId);
   receiver = await startUploadReceiver();
-  home = await mkdtemp(join(tmpdir(), 'debug-task-reupload-test-'));
+  home = await run.open();
   // A "tcpdump" that ignores SIGINT (as a hung tool would): first on the toolbox's PATH.
   const context = await mkdtemp(join(tmpdir(), 'debug-task-stubborn-'));
   await writeFile(join(context, 'tcpdump'), "#!/bin/sh\ntrap '' INT\necho started >&2\nexec sleep 3600\n", {
@@ -71,9 +64,8 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await receiver?.close();
-  await removeTestContainers(runId, sessions);
+  await run.close();
   if (stubbornImage) await docker(['rmi', '-f', stubbornImage]).catch(() => undefined);
-  if (home) await rm(home, { recursive: true, force: true });
 });
 
 describe('action=reupload', () => {

@@ -1,7 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdir, mkdtemp, rm, utimes, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseSweepManifest } from '../../lib/domain/sweep-manifest';
 import { runHostRunner } from '../../lib/host/local-runner';
@@ -12,9 +11,8 @@ import {
   containersLabelled,
   docker,
   nowSeconds,
-  removeTestContainers,
-  uniqueSessionId,
   waitFor,
+  HostTestRun,
 } from './runner-fixtures';
 
 /**
@@ -26,17 +24,11 @@ import {
 
 jest.setTimeout(60_000);
 
-const runId = `sweep-${process.pid}-${Date.now().toString(36)}`;
-const sessions: string[] = [];
+const run = new HostTestRun('sweep');
+const { runId, newSession } = run;
 const children: ChildProcess[] = [];
 let image: string;
 let home: string;
-
-function newSession(): string {
-  const id = uniqueSessionId();
-  sessions.push(id);
-  return id;
-}
 
 /** A container labelled as a session's, as the runner labels its toolbox. */
 async function sessionContainer(sessionId: string, expiresAt: string, command: string[]): Promise<string> {
@@ -86,13 +78,12 @@ function alive(child: ChildProcess): boolean {
 beforeAll(async () => {
   requireDocker();
   ({ image } = await ensureLocalToolboxImage());
-  home = await mkdtemp(join(tmpdir(), 'debug-task-sweep-test-'));
+  home = await run.open();
 });
 
 afterAll(async () => {
   for (const child of children) if (alive(child)) process.kill(-child.pid!, 'SIGTERM');
-  await removeTestContainers(runId, sessions);
-  if (home) await rm(home, { recursive: true, force: true });
+  await run.close();
 });
 
 describe('host runner: action=sweep', () => {

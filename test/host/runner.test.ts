@@ -14,7 +14,6 @@ import {
   docker,
   nowSeconds,
   readPcap,
-  removeTestContainers,
   runValues,
   sessionContainersGone,
   sha256,
@@ -22,10 +21,10 @@ import {
   startTraffic,
   startUploadReceiver,
   toolboxRunning,
-  uniqueSessionId,
   waitFor,
   type Target,
   type UploadReceiver,
+  HostTestRun,
 } from './runner-fixtures';
 
 /**
@@ -35,28 +34,15 @@ import {
 
 jest.setTimeout(90_000);
 
-const runId = `run-${process.pid}-${Date.now().toString(36)}`;
-const sessions: string[] = [];
+const run = new HostTestRun('run');
+const { runId, newSession, leftovers } = run;
 let image: string;
 let target: Target;
 let receiver: UploadReceiver;
 let home: string;
 
-function newSession(): string {
-  const id = uniqueSessionId();
-  sessions.push(id);
-  return id;
-}
-
 function values(sessionId: string, overrides: Parameters<typeof runValues>[1] = {}) {
   return runValues({ sessionId, containerId: target.id, image }, overrides);
-}
-
-async function leftovers(sessionId: string) {
-  return {
-    containers: await containersLabelled(`debug-task.session=${sessionId}`),
-    workDir: existsSync(join(home, sessionId)),
-  };
 }
 
 beforeAll(async () => {
@@ -64,13 +50,12 @@ beforeAll(async () => {
   ({ image } = await ensureLocalToolboxImage());
   target = await startTarget(image, runId);
   receiver = await startUploadReceiver();
-  home = await mkdtemp(join(tmpdir(), 'debug-task-host-test-'));
+  home = await run.open();
 });
 
 afterAll(async () => {
   await receiver?.close();
-  await removeTestContainers(runId, sessions);
-  if (home) await rm(home, { recursive: true, force: true });
+  await run.close();
 });
 
 describe('host runner on a real engine', () => {

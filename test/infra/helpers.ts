@@ -4,27 +4,13 @@ import { join } from 'node:path';
 import { App } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { DebugTaskStack, type DebugTaskStackProps } from '../../lib/infra/debug-task-stack';
-import type { HandlerName } from '../../lib/infra/debug-function';
-import { HANDLER_METADATA_KEY } from '../../lib/infra/debug-function';
+import { HANDLER_METADATA_KEY, HANDLER_NAMES, type HandlerName } from '../../lib/infra/handlers';
 import { PROJECT_ROOT } from '../../lib/infra/paths';
 
 /** A digest-pinned image, for stacks that should not build one. */
 export const PINNED_IMAGE = `123456789012.dkr.ecr.xx-test-1.amazonaws.com/debug-task-toolbox@sha256:${'ab'.repeat(32)}`;
 
-export const HANDLERS: readonly HandlerName[] = [
-  'api',
-  'resolve',
-  'launch',
-  'poll',
-  'collect',
-  'cleanup',
-  'sweeper',
-  'fleet-plan',
-  'fleet-launch',
-  'fleet-poll',
-  'fleet-collect',
-  'fleet-cleanup',
-];
+export const HANDLERS: readonly HandlerName[] = HANDLER_NAMES;
 /** The handlers of a session (API and state machine), each a few SDK calls: 30 s. */
 export const SESSION_HANDLERS: readonly HandlerName[] = HANDLERS.filter((handler) => handler !== 'sweeper');
 
