@@ -1,11 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { DEPLOYMENT_CHECKS, DOCTOR_CHECKS, TARGET_CHECKS, type DoctorReport } from '../../lib/domain/doctor';
-import { startDemoTarget, type DemoTarget } from '../../lib/sandbox/demo-target';
-import { ensureLocalToolboxImage } from '../../lib/sandbox/local-image';
-import { SANDBOX_ACCOUNT, SANDBOX_CLUSTER, startSandbox, type Sandbox } from '../../lib/sandbox/sandbox';
+import { SANDBOX_ACCOUNT, SANDBOX_CLUSTER } from '../../lib/sandbox/sandbox';
 import { runCli } from '../support/cli';
-import { containersWithLabel, requireDocker } from '../support/docker';
+import { containersWithLabel } from '../support/docker';
+import { useSandboxWithTarget } from '../support/sandbox-with-target';
 
 jest.setTimeout(240_000);
 
@@ -14,36 +13,22 @@ jest.setTimeout(240_000);
  * process: the api handler's POST /doctor, Resolve's code over the ECS + SSM stand-in, s3rver.
  */
 describe('debug-task doctor on the local sandbox', () => {
-  let sandbox: Sandbox;
-  let target: DemoTarget;
-
-  beforeAll(async () => {
-    requireDocker();
-    const { image } = await ensureLocalToolboxImage();
-    target = await startDemoTarget(image);
-    sandbox = await startSandbox({ toolboxImage: image });
-  });
-  afterAll(async () => {
-    await target?.stop();
-    await sandbox?.stop();
-  });
+  const e2e = useSandboxWithTarget('doctor');
 
   const doctor = (args: string[]) =>
-    runCli(['doctor', ...args, '--api-url', sandbox.apiUrl, '--region', sandbox.region], {
+    runCli(['doctor', ...args, '--api-url', e2e.sandbox.apiUrl, '--region', e2e.sandbox.region], {
       // The sandbox's fake keys, found by the CLI's ordinary credential chain (environment first).
-      env: {
-        AWS_ACCESS_KEY_ID: sandbox.credentials.accessKeyId,
-        AWS_SECRET_ACCESS_KEY: sandbox.credentials.secretAccessKey,
-        AWS_REGION: sandbox.region,
-      },
+      env: e2e.cliEnv(),
     });
 
-  const actions = () => sandbox.calls().map((c) => `${c.service}:${c.action}`);
+  const actions = () => e2e.sandbox.calls().map((c) => `${c.service}:${c.action}`);
 
   async function probesLeft(): Promise<string[]> {
     const s3 = new S3Client({ endpoint: process.env.AWS_ENDPOINT_URL_S3, forcePathStyle: true });
     try {
-      const listed = await s3.send(new ListObjectsV2Command({ Bucket: sandbox.bucket, Prefix: 'doctor/' }));
+      const listed = await s3.send(
+        new ListObjectsV2Command({ Bucket: e2e.sandbox.bucket, Prefix: 'doctor/' }),
+      );
       return (listed.Contents ?? []).map((o) => o.Key ?? '');
     } finally {
       s3.destroy();
@@ -53,7 +38,7 @@ describe('debug-task doctor on the local sandbox', () => {
   it('passes every check on the demo task but warns that the local toolbox image is a tag; exit 0', async () => {
     const before = actions().length;
 
-    const run = await doctor([target.taskArn, '--container', target.containerName, '--json']);
+    const run = await doctor([e2e.target.taskArn, '--container', e2e.target.containerName, '--json']);
 
     expect(run.code).toBe(0);
     const report = run.json() as DoctorReport;
@@ -67,7 +52,7 @@ describe('debug-task doctor on the local sandbox', () => {
       }),
     ]);
     expect(report.checks.find((c) => c.name === 'container-chosen')?.detail).toContain(
-      target.containerId.slice(0, 12),
+      e2e.target.containerId.slice(0, 12),
     );
     // Resolve's three calls and nothing else: no command sent, no execution started, no container.
     expect(actions().slice(before)).toEqual([
@@ -80,7 +65,7 @@ describe('debug-task doctor on the local sandbox', () => {
   });
 
   it('fails task-found for a task that does not exist, with TASK_NOT_FOUND and exit 3', async () => {
-    const missing = `arn:aws:ecs:${sandbox.region}:${SANDBOX_ACCOUNT}:task/${SANDBOX_CLUSTER}/${randomBytes(16).toString('hex')}`;
+    const missing = `arn:aws:ecs:${e2e.sandbox.region}:${SANDBOX_ACCOUNT}:task/${SANDBOX_CLUSTER}/${randomBytes(16).toString('hex')}`;
 
     const run = await doctor([missing, '--json']);
 
@@ -106,7 +91,7 @@ describe('debug-task doctor on the local sandbox', () => {
   });
 
   it('prints a table with the fix under the failure for humans', async () => {
-    const missing = `arn:aws:ecs:${sandbox.region}:${SANDBOX_ACCOUNT}:task/${SANDBOX_CLUSTER}/${randomBytes(16).toString('hex')}`;
+    const missing = `arn:aws:ecs:${e2e.sandbox.region}:${SANDBOX_ACCOUNT}:task/${SANDBOX_CLUSTER}/${randomBytes(16).toString('hex')}`;
 
     const run = await doctor([missing]);
 

@@ -1,11 +1,8 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startDemoTarget, type DemoTarget } from '../../lib/sandbox/demo-target';
-import { ensureLocalToolboxImage } from '../../lib/sandbox/local-image';
-import { SANDBOX_UPLOAD_ROLE_ARN, startSandbox, type Sandbox } from '../../lib/sandbox/sandbox';
+import { SANDBOX_UPLOAD_ROLE_ARN } from '../../lib/sandbox/sandbox';
 import { runCli } from '../support/cli';
-import { containersWithLabel, requireDocker } from '../support/docker';
+import { containersWithLabel } from '../support/docker';
+import { useSandboxWithTarget } from '../support/sandbox-with-target';
 
 jest.setTimeout(240_000);
 
@@ -14,48 +11,33 @@ jest.setTimeout(240_000);
  * Resolve's three lookups, then Launch's AssumeRole of the upload role, then SendCommand.
  */
 describe('the AWS calls of one session on the local sandbox', () => {
-  let sandbox: Sandbox;
-  let target: DemoTarget;
-  let workdir: string;
-
-  beforeAll(async () => {
-    requireDocker();
-    workdir = mkdtempSync(join(tmpdir(), 'debug-task-e2e-'));
-    const { image } = await ensureLocalToolboxImage();
-    target = await startDemoTarget(image);
-    sandbox = await startSandbox({ toolboxImage: image });
-  });
-  afterAll(async () => {
-    await target?.stop();
-    await sandbox?.stop();
-    rmSync(workdir, { recursive: true, force: true });
-  });
+  const e2e = useSandboxWithTarget('session-calls');
 
   it('assumes the upload role once, right before SendCommand, scoped to the session artifact', async () => {
-    const before = sandbox.calls().filter((c) => c.service !== 'sfn').length;
+    const before = e2e.sandbox.calls().filter((c) => c.service !== 'sfn').length;
 
     const run = await runCli(
       [
-        target.taskArn,
+        e2e.target.taskArn,
         '--container',
-        target.containerName,
+        e2e.target.containerName,
         '--tool',
         'tcpdump',
         '--duration',
         '2s',
         '--api-url',
-        sandbox.apiUrl,
+        e2e.sandbox.apiUrl,
         '--region',
-        sandbox.region,
+        e2e.sandbox.region,
         '--json',
         '--output',
-        join(workdir, 'out.pcap'),
+        join(e2e.workdir, 'out.pcap'),
       ],
       {
         env: {
-          AWS_ACCESS_KEY_ID: sandbox.credentials.accessKeyId,
-          AWS_SECRET_ACCESS_KEY: sandbox.credentials.secretAccessKey,
-          AWS_REGION: sandbox.region,
+          AWS_ACCESS_KEY_ID: e2e.sandbox.credentials.accessKeyId,
+          AWS_SECRET_ACCESS_KEY: e2e.sandbox.credentials.secretAccessKey,
+          AWS_REGION: e2e.sandbox.region,
         },
       },
     );
@@ -63,7 +45,7 @@ describe('the AWS calls of one session on the local sandbox', () => {
     expect(run.code).toBe(0);
     const { sessionId, status } = run.json() as { sessionId: string; status: string };
     expect(status).toBe('SUCCEEDED');
-    const calls = sandbox
+    const calls = e2e.sandbox
       .calls()
       .filter((c) => c.service !== 'sfn')
       .slice(before);
@@ -89,7 +71,7 @@ describe('the AWS calls of one session on the local sandbox', () => {
         {
           Effect: 'Allow',
           Action: 's3:PutObject',
-          Resource: `arn:aws:s3:::${sandbox.bucket}/sessions/${sessionId}/artifact.pcap.gz`,
+          Resource: `arn:aws:s3:::${e2e.sandbox.bucket}/sessions/${sessionId}/artifact.pcap.gz`,
         },
       ],
     });
