@@ -29,8 +29,7 @@ import {
   EXECUTION_EXTRA_SECONDS,
   UPLOAD_MARGIN_SECONDS,
   URL_EXTRA_SECONDS,
-  auditValue,
-  hostLimits,
+  captureValues,
   sendCommandOverride,
   sessionComment,
 } from './launch';
@@ -192,19 +191,9 @@ export async function launchBatch(
   const values: HostParamValues = {
     action: 'fleet',
     sessionId,
-    tool: spec.tool,
-    durationSeconds: String(spec.durationSeconds),
-    maxBytes: String(spec.maxBytes),
-    filter: spec.filter,
-    iface: spec.iface,
-    snaplen: String(spec.snaplen),
-    image,
-    allowHostNetwork: spec.allowHostNetwork === true ? 'true' : 'false',
+    ...captureValues(state, image),
     startAt: String(fleet.startAt),
     expiresAt: String(fleet.expiresAt),
-    ...hostLimits(),
-    caller: auditValue('caller', state.caller),
-    reason: auditValue('reason', spec.reason),
     executionTimeout: String(
       Math.max(1, fleet.startAt - Math.floor(now() / 1000)) +
         spec.durationSeconds +

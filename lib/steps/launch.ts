@@ -69,20 +69,8 @@ export async function launchSession(state: LaunchState, deps: LaunchDeps = {}): 
     action: 'run',
     sessionId,
     containerId: target.container.runtimeId,
-    tool: spec.tool,
-    durationSeconds: String(spec.durationSeconds),
-    maxBytes: String(spec.maxBytes),
-    filter: spec.filter,
-    iface: spec.iface,
-    snaplen: String(spec.snaplen),
-    // Only a boolean true lets the host debug a target in the host's network mode.
-    allowHostNetwork: spec.allowHostNetwork === true ? 'true' : 'false',
-    image,
+    ...captureValues(state, image),
     expiresAt: String(expiresAt),
-    ...hostLimits(),
-    // Audit: the runner labels the toolbox container with them and echoes them in its manifest.
-    caller: auditValue('caller', state.caller),
-    reason: auditValue('reason', spec.reason),
     executionTimeout: String(spec.durationSeconds + grace + EXECUTION_EXTRA_SECONDS),
   };
   // Every value but the URL is checked before any call: a state SSM would refuse costs no AssumeRole.
@@ -116,6 +104,29 @@ export async function launchSession(state: LaunchState, deps: LaunchDeps = {}): 
     startedAt: new Date(now()).toISOString(),
     deadline,
     expiresAt,
+  };
+}
+
+/**
+ * What every capture on a host is told, whoever sends it (Launch for one task, LaunchBatch for a
+ * fleet's children): the tool and its arguments, the image, the deployment's limits, the audit.
+ */
+export function captureValues(state: ExecutionInput, image: string): HostParamValues {
+  const { spec } = state;
+  return {
+    tool: spec.tool,
+    durationSeconds: String(spec.durationSeconds),
+    maxBytes: String(spec.maxBytes),
+    filter: spec.filter,
+    iface: spec.iface,
+    snaplen: String(spec.snaplen),
+    // Only a boolean true lets the host debug a target in the host's network mode.
+    allowHostNetwork: spec.allowHostNetwork === true ? 'true' : 'false',
+    image,
+    ...hostLimits(),
+    // Audit: the runner labels the toolbox container with them and echoes them in its manifest.
+    caller: auditValue('caller', state.caller),
+    reason: auditValue('reason', spec.reason),
   };
 }
 
