@@ -6,14 +6,7 @@ import { parseSweepManifest } from '../../lib/domain/sweep-manifest';
 import { runHostRunner } from '../../lib/host/local-runner';
 import { ensureLocalToolboxImage } from '../../lib/sandbox/local-image';
 import { requireDocker } from '../support/docker';
-import {
-  TEST_LABEL,
-  containersLabelled,
-  docker,
-  nowSeconds,
-  waitFor,
-  HostTestRun,
-} from './runner-fixtures';
+import { TEST_LABEL, containersLabelled, docker, nowSeconds, waitFor, HostTestRun } from './runner-fixtures';
 
 /**
  * action=sweep against the real engine: expired containers go, live ones stay; watchdogs of
