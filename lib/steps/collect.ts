@@ -1,11 +1,13 @@
 import { HeadObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { DebugTaskError, isErrorCode } from '../domain/errors';
 import { sessionKeys, type PollResult, type RunnerManifest, type SessionResult } from '../domain/session';
-import { TOOL_NAMES } from '../domain/tools';
-import * as z from '../domain/zod';
+import { RunnerManifestSchema } from '../domain/runner-manifest';
+import type * as z from '../domain/zod';
 import { awsCall, isNotFound, translateAwsError } from './aws-errors';
 import { s3Client } from './clients';
 import type { PollState } from './poll';
+
+export { RunnerManifestSchema } from '../domain/runner-manifest';
 
 /** State after the last poll (done = true). */
 export type CollectState = PollState & { poll: PollResult };
@@ -14,51 +16,6 @@ export interface CollectDeps {
   /** Milliseconds since the epoch; injectable so tests can fix the time. */
   now?: () => number;
 }
-
-// A bash runner may print null where a value is unknown: read null as absent.
-const optional = <T extends z.ZodMiniType>(schema: T) =>
-  z.pipe(
-    z.nullish(schema),
-    z.transform((v: z.output<T> | null | undefined) => v ?? undefined),
-  );
-const count = z.number().check(z.int(), z.nonnegative());
-const sha256 = z.string().check(z.regex(/^[a-f0-9]{64}$/));
-
-/** The runner's last stdout line (RunnerManifest in lib/domain/session.ts); unknown keys are ignored. */
-export const RunnerManifestSchema = z.object({
-  v: z.literal(1),
-  sessionId: z.string(),
-  status: z.enum(['OK', 'FAILED', 'UPLOAD_FAILED']),
-  error: optional(z.object({ code: z.string(), message: z.string() })),
-  tool: z.object({
-    name: z.enum(TOOL_NAMES),
-    exitCode: z.nullable(z.number().check(z.int())),
-    packets: z.nullish(count),
-    dropped: z.nullish(count),
-  }),
-  artifact: optional(
-    z.object({
-      format: z.enum(['pcap', 'text']),
-      compression: z.literal('gzip'),
-      bytes: count,
-      sha256,
-      objectBytes: count,
-      objectSha256: sha256,
-      linkType: optional(z.string()),
-      truncated: z.boolean(),
-      uploaded: z.boolean(),
-      hostPath: optional(z.string()),
-    }),
-  ),
-  timings: z.object({
-    startedAt: z.number(),
-    captureStartedAt: optional(z.number()),
-    captureEndedAt: optional(z.number()),
-    endedAt: z.number(),
-  }),
-  // What the host labelled the toolbox with (runner since action=run has audit labels).
-  audit: optional(z.object({ caller: z.string(), reason: z.string() })),
-});
 
 /**
  * Collect: read the runner's manifest, check the uploaded object against it, and write the

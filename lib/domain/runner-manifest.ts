@@ -1,0 +1,51 @@
+import { TOOL_NAMES } from './tools';
+import * as z from './zod';
+
+// A bash runner may print null where a value is unknown: read null as absent.
+const optional = <T extends z.ZodMiniType>(schema: T) =>
+  z.pipe(
+    z.nullish(schema),
+    z.transform((v: z.output<T> | null | undefined) => v ?? undefined),
+  );
+const count = z.number().check(z.int(), z.nonnegative());
+const sha256 = z.string().check(z.regex(/^[a-f0-9]{64}$/));
+
+/**
+ * The schema of the host runner's manifest (RunnerManifest in ./session.ts): what one capture on a
+ * host reports. Read by every place that decides a verdict from a manifest; lib/host/runner.sh
+ * writes it. Unknown keys are ignored, so a newer runner's extra fields do not break an older reader.
+ */
+export const RunnerManifestSchema = z.object({
+  v: z.literal(1),
+  sessionId: z.string(),
+  status: z.enum(['OK', 'FAILED', 'UPLOAD_FAILED']),
+  error: optional(z.object({ code: z.string(), message: z.string() })),
+  tool: z.object({
+    name: z.enum(TOOL_NAMES),
+    exitCode: z.nullable(z.number().check(z.int())),
+    packets: z.nullish(count),
+    dropped: z.nullish(count),
+  }),
+  artifact: optional(
+    z.object({
+      format: z.enum(['pcap', 'text']),
+      compression: z.literal('gzip'),
+      bytes: count,
+      sha256,
+      objectBytes: count,
+      objectSha256: sha256,
+      linkType: optional(z.string()),
+      truncated: z.boolean(),
+      uploaded: z.boolean(),
+      hostPath: optional(z.string()),
+    }),
+  ),
+  timings: z.object({
+    startedAt: z.number(),
+    captureStartedAt: optional(z.number()),
+    captureEndedAt: optional(z.number()),
+    endedAt: z.number(),
+  }),
+  // What the host labelled the toolbox with (runner since action=run has audit labels).
+  audit: optional(z.object({ caller: z.string(), reason: z.string() })),
+});
