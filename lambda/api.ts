@@ -2,6 +2,6 @@ import { handleApiRequest } from '../lib/api/routes';
 
 /**
  * HTTP API (IAM auth): POST /sessions, GET /sessions, GET /sessions/{id}, DELETE /sessions/{id},
- * POST /sessions/{id}/reupload, GET /sessions/{id}/reupload/{commandId}, POST /doctor.
+ * POST /sessions/{id}/reupload, GET /sessions/{id}/reupload/{reuploadId}.
  */
 export const handler = handleApiRequest;

@@ -1,5 +1,5 @@
-import { launchSession } from '../lib/steps/launch';
+import { launchBatch } from '../lib/steps/launch';
 import { stepHandler } from '../lib/steps/step-handler';
 
-/** Step Functions task "Launch": see lib/steps/launch.ts. */
-export const handler = stepHandler('launch', launchSession);
+/** Step Functions task "Launch" (once per batch of hosts): see lib/steps/launch.ts. */
+export const handler = stepHandler('launch', launchBatch);

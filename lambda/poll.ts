@@ -1,5 +1,5 @@
-import { pollSession } from '../lib/steps/poll';
+import { pollBatch } from '../lib/steps/poll';
 import { stepHandler } from '../lib/steps/step-handler';
 
-/** Step Functions task "Poll": see lib/steps/poll.ts. */
-export const handler = stepHandler('poll', pollSession);
+/** Step Functions task "Poll" (once per batch of hosts, looped): see lib/steps/poll.ts. */
+export const handler = stepHandler('poll', pollBatch);

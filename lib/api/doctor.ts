@@ -18,9 +18,9 @@ import {
   type SessionLimits,
   type SessionSpec,
 } from '../domain/session-spec';
-import { awsCall } from '../steps/aws-errors';
-import { resolveTarget } from '../steps/resolve';
-import { apiClients, type ApiClients } from './clients';
+import { awsCall } from '../aws/errors';
+import { s3Client } from '../aws/s3';
+import { resolveTarget } from '../session/resolve-task';
 
 export interface DoctorConfig {
   bucket: string;
@@ -35,19 +35,15 @@ const DEFAULT_TOOL = 'tcpdump';
 const PINNED = /@sha256:[a-f0-9]{64}$/;
 
 /**
- * POST /doctor: the target checks of Resolve, run by Resolve's own code (same three calls, same
+ * POST /doctor: the target checks of a one-task Plan, run by Plan's own code (same three calls, same
  * errors), then the deployment's own: is the toolbox image pinned, is the bucket writable.
  * Nothing is started. Bad input is refused (400) exactly as POST /sessions refuses it.
  */
-export async function runDoctor(
-  body: unknown,
-  config: DoctorConfig,
-  clients: ApiClients = apiClients(),
-): Promise<DoctorReport> {
+export async function runDoctor(body: unknown, config: DoctorConfig): Promise<DoctorReport> {
   const spec = parseDoctorRequest(body, config.limits);
   const checks = await targetChecks(spec);
   checks.push(imagePinnedCheck(config.toolboxImage));
-  checks.push(await bucketWritableCheck(config.bucket, clients));
+  checks.push(await bucketWritableCheck(config.bucket));
   return doctorReport(checks);
 }
 
@@ -65,13 +61,10 @@ async function targetChecks(spec: SessionSpec): Promise<DoctorCheck[]> {
   const checks: DoctorCheck[] = [];
   let failedAt: TargetCheckName | undefined;
   try {
-    await resolveTarget(
-      { spec },
-      {
-        passed: (name, detail) => checks.push({ name, status: 'ok', detail }),
-        failed: (name) => (failedAt = name),
-      },
-    );
+    await resolveTarget(taskTargetOf(spec), {
+      passed: (name, detail) => checks.push({ name, status: 'ok', detail }),
+      failed: (name) => (failedAt = name),
+    });
     return checks;
   } catch (error) {
     // Outside every check (a bug, not a finding): the route answers 502 and logs it.
@@ -116,12 +109,12 @@ export function imagePinnedCheck(image: string | undefined): DoctorCheck {
 }
 
 /** PutObject then DeleteObject of a probe under doctor/: what the api's role may do there, nothing more. */
-export async function bucketWritableCheck(bucket: string, clients: ApiClients): Promise<DoctorCheck> {
+export async function bucketWritableCheck(bucket: string): Promise<DoctorCheck> {
   const name = 'bucket-writable';
   const key = `${DOCTOR_PROBE_PREFIX}probe-${Date.now()}-${randomBytes(4).toString('hex')}`;
   try {
     await awsCall('s3:PutObject', () =>
-      clients.s3.send(
+      s3Client().send(
         new PutObjectCommand({
           Bucket: bucket,
           Key: key,
@@ -131,7 +124,7 @@ export async function bucketWritableCheck(bucket: string, clients: ApiClients): 
       ),
     );
     await awsCall('s3:DeleteObject', () =>
-      clients.s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: key })),
+      s3Client().send(new DeleteObjectCommand({ Bucket: bucket, Key: key })),
     );
   } catch (error) {
     return failedCheck(name, error);

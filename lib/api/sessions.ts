@@ -10,27 +10,29 @@ import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { parseTaskRef } from '../domain/arn';
 import { DebugTaskError, fromStepFunctionsFailure } from '../domain/errors';
-import { HOST_PARAMS, hostParamRegExp } from '../domain/params';
-import {
-  describeTarget,
-  isServiceTarget,
-  parseSessionRequest,
-  type SessionLimits,
-} from '../domain/session-spec';
-import type { FleetResult } from '../domain/fleet';
+import { HOST_PARAMS } from '../domain/params';
 import { mapLimit } from '../domain/map-limit';
-import { fleetView } from './fleet';
 import {
-  isFleetResult,
   newSessionId,
+  parseChildId,
   sessionKeys,
+  type ChildResult,
   type ExecutionInput,
   type SessionResult,
   type SessionStatus,
   type SessionSummary,
   type SessionView,
 } from '../domain/session';
-import { apiClients, type ApiClients } from './clients';
+import {
+  describeTarget,
+  isServiceTarget,
+  parseSessionRequest,
+  type SessionLimits,
+} from '../domain/session-spec';
+import { awsCall, translateAwsError } from '../aws/errors';
+import { s3Client } from '../aws/s3';
+import { sfnClient } from '../aws/sfn';
+import { readSessionRecord } from '../session/record';
 
 export interface ApiConfig {
   stateMachineArn: string;
@@ -42,12 +44,13 @@ export interface ApiConfig {
 
 export const DOWNLOAD_URL_SECONDS = 3600;
 
+const SESSION_ID = /^dt-[a-z0-9]{8,20}-[a-z0-9]{4,12}(-[0-9]{4})?$/;
+
 /** POST /sessions: validate, then start the execution named after the new session. */
 export async function startSession(
   body: unknown,
   caller: string,
   config: ApiConfig,
-  clients: ApiClients = apiClients(),
 ): Promise<{ sessionId: string; status: SessionStatus }> {
   const spec = parseSessionRequest(body, config.limits);
   // INVALID_TASK_ARN before anything starts
@@ -63,47 +66,44 @@ export async function startSession(
   }
   const sessionId = newSessionId();
   const input: ExecutionInput = { sessionId, spec, requestedAt: new Date().toISOString(), caller };
-  await call('states:StartExecution', () =>
-    clients.sfn.send(
+  await startExecution(config, sessionId, input);
+  return { sessionId, status: 'RUNNING' };
+}
+
+export async function startExecution(config: ApiConfig, name: string, input: ExecutionInput): Promise<void> {
+  await awsCall('states:StartExecution', () =>
+    sfnClient().send(
       new StartExecutionCommand({
         stateMachineArn: config.stateMachineArn,
-        name: sessionId,
+        name,
         input: JSON.stringify(input),
       }),
     ),
   );
-  return { sessionId, status: 'RUNNING' };
 }
 
-/** GET /sessions/{id}: the execution's status, its phase while running, its result or error. */
-export async function getSession(
-  sessionId: string,
-  config: ApiConfig,
-  clients: ApiClients = apiClients(),
-): Promise<SessionView> {
-  const execution = await describe(sessionId, config, clients);
+/**
+ * GET /sessions/{id}: the execution's status, its phase while running, its result or error, and a
+ * presigned GET of every succeeded child's artifact. A child's id gives that child's view, as a
+ * one-task session (`debug-task status|fetch <child id>` work like a session's).
+ */
+export async function getSession(id: string, config: ApiConfig): Promise<SessionView> {
+  const child = parseChildId(assertSessionId(id));
+  const sessionId = child?.sessionId ?? id;
+  const execution = await describe(executionArnOf(config.stateMachineArn, sessionId), id);
   const view: SessionView = {
     sessionId,
     status: statusOf(execution),
     startedAt: execution.startDate?.toISOString(),
     stoppedAt: execution.stopDate?.toISOString(),
-    input: execution.input ? (JSON.parse(execution.input) as ExecutionInput) : undefined,
+    input: parseInput(execution.input),
   };
   if (execution.status === 'RUNNING') {
-    view.phase = await currentPhase(execution.executionArn!, clients);
-  } else if (execution.status === 'SUCCEEDED' && execution.output) {
-    const output = JSON.parse(execution.output) as SessionResult | FleetResult;
-    if (isFleetResult(output)) {
-      Object.assign(view, await fleetView(output, clients, DOWNLOAD_URL_SECONDS));
-      return view;
-    }
-    const result = output;
-    view.result = result;
-    view.downloadUrl = await getSignedUrl(
-      clients.s3,
-      new GetObjectCommand({ Bucket: result.artifact.bucket, Key: result.artifact.key }),
-      { expiresIn: DOWNLOAD_URL_SECONDS },
-    );
+    view.phase = await currentPhase(execution.executionArn!);
+    return child ? { ...view, sessionId: id } : view;
+  }
+  if (execution.status === 'SUCCEEDED' && execution.output) {
+    view.result = await withChildren(JSON.parse(execution.output) as SessionResult, config.bucket);
   } else if (execution.status === 'FAILED') {
     view.error = fromStepFunctionsFailure(execution.error, execution.cause).toJSON();
     if (view.error.code === 'CANCELLED') view.status = 'CANCELLED';
@@ -115,24 +115,93 @@ export async function getSession(
   } else if (execution.status === 'ABORTED') {
     view.error = new DebugTaskError('CANCELLED', 'The session was stopped.').toJSON();
   }
+  if (child) return childView(view, id, child.index, config);
+  if (view.result) view.downloadUrls = await downloadUrls(view.result.children);
   return view;
 }
 
+/** The view of one child: its own status, result and download, as a one-task session's. */
+async function childView(
+  parent: SessionView,
+  id: string,
+  index: number,
+  config: ApiConfig,
+): Promise<SessionView> {
+  const children =
+    parent.result?.children ?? (await readSessionRecord(config.bucket, parent.sessionId))?.children ?? [];
+  const found = children.find((c) => c.index === index && c.sessionId === id);
+  if (!found) {
+    throw new DebugTaskError('SESSION_NOT_FOUND', `Session ${parent.sessionId} has no child ${id}.`, {
+      hint: `\`debug-task status ${parent.sessionId}\` lists its children.`,
+    });
+  }
+  const base: SessionView = { ...parent, sessionId: id };
+  delete base.result;
+  delete base.error;
+  if (found.status === 'FAILED') {
+    const error = found.error ?? parent.error;
+    return { ...base, status: error?.code === 'CANCELLED' ? 'CANCELLED' : 'FAILED', ...(error && { error }) };
+  }
+  const result: SessionResult | undefined = parent.result && {
+    ...parent.result,
+    kind: 'task',
+    target: { ...parent.result.target, task: found.taskArn },
+    counts: { listed: 1, targets: 1, succeeded: 1, failed: 0, skipped: 0, leftOut: 0 },
+    children: [found],
+    skipped: [],
+  };
+  return {
+    ...base,
+    status: 'SUCCEEDED',
+    ...(result && { result }),
+    downloadUrls: await downloadUrls([found]),
+  };
+}
+
+/** The children of a result that left them in the record (many children). */
+async function withChildren(result: SessionResult, bucket: string): Promise<SessionResult> {
+  if (!result.childrenInRecord) return result;
+  const record = await readSessionRecord(bucket, result.sessionId);
+  return {
+    ...result,
+    children: record?.children ?? [],
+    skipped: record?.skipped ?? [],
+    childrenInRecord: false,
+  };
+}
+
+export async function downloadUrls(children: readonly ChildResult[]): Promise<Record<string, string>> {
+  const urls: Record<string, string> = {};
+  await mapLimit(children, 8, async (child) => {
+    if (child.status !== 'SUCCEEDED' || !child.artifact) return;
+    urls[child.sessionId] = await awsCall('s3:GetObject (presign)', () =>
+      getSignedUrl(
+        s3Client(),
+        new GetObjectCommand({ Bucket: child.artifact!.bucket, Key: child.artifact!.key }),
+        {
+          expiresIn: DOWNLOAD_URL_SECONDS,
+        },
+      ),
+    );
+  });
+  return urls;
+}
+
 /**
- * DELETE /sessions/{id}: leave a cancel marker that the Poll step acts on, so a cancel goes
- * through Cleanup (CancelCommand + container removal on the host) like every other failure.
- * StopExecution would skip Cleanup and could leave a toolbox container running.
+ * DELETE /sessions/{id}: leave a cancel marker that Poll acts on, so a cancel goes through Cleanup
+ * (container removal on every host) like every other failure. StopExecution would skip Cleanup and
+ * could leave toolbox containers running.
  */
 export async function cancelSession(
-  sessionId: string,
+  id: string,
   caller: string,
   config: ApiConfig,
-  clients: ApiClients = apiClients(),
 ): Promise<{ sessionId: string; status: SessionStatus | 'CANCELLING' }> {
-  const execution = await describe(sessionId, config, clients);
+  const sessionId = parseChildId(assertSessionId(id))?.sessionId ?? id;
+  const execution = await describe(executionArnOf(config.stateMachineArn, sessionId), id);
   if (execution.status !== 'RUNNING') return { sessionId, status: statusOf(execution) };
-  await call('s3:PutObject', () =>
-    clients.s3.send(
+  await awsCall('s3:PutObject', () =>
+    s3Client().send(
       new PutObjectCommand({
         Bucket: config.bucket,
         Key: sessionKeys.cancel(sessionId),
@@ -144,14 +213,13 @@ export async function cancelSession(
   return { sessionId, status: 'CANCELLING' };
 }
 
-/** GET /sessions: the most recent sessions, newest first. */
+/** GET /sessions: the most recent sessions, newest first (re-uploads are not sessions of their own). */
 export async function listSessions(
   config: ApiConfig,
   options: { active?: boolean; limit?: number } = {},
-  clients: ApiClients = apiClients(),
 ): Promise<SessionSummary[]> {
-  const listed = await call('states:ListExecutions', () =>
-    clients.sfn.send(
+  const listed = await awsCall('states:ListExecutions', () =>
+    sfnClient().send(
       new ListExecutionsCommand({
         stateMachineArn: config.stateMachineArn,
         maxResults: options.limit ?? 50,
@@ -159,8 +227,9 @@ export async function listSessions(
       }),
     ),
   );
+  const sessions = (listed.executions ?? []).filter((e) => SESSION_ID.test(e.name ?? ''));
   // ListExecutions carries no input: who asked for what comes from DescribeExecution, a few at once.
-  return mapLimit(listed.executions ?? [], 8, async (e) => {
+  return mapLimit(sessions, 8, async (e) => {
     const summary: SessionSummary = {
       sessionId: e.name ?? '',
       status: statusOf(e),
@@ -169,7 +238,7 @@ export async function listSessions(
     };
     let described: DescribeExecutionCommandOutput | undefined;
     try {
-      described = await clients.sfn.send(new DescribeExecutionCommand({ executionArn: e.executionArn }));
+      described = await sfnClient().send(new DescribeExecutionCommand({ executionArn: e.executionArn }));
     } catch {
       // A row without its target beats no list.
     }
@@ -180,53 +249,48 @@ export async function listSessions(
       target: describeTarget(input.spec.target),
       tool: input.spec.tool,
       caller: input.caller,
-      kind: isServiceTarget(input.spec.target) ? 'fleet' : 'task',
+      kind: isServiceTarget(input.spec.target) ? 'service' : 'task',
     };
   });
 }
 
 export function assertSessionId(value: string): string {
-  if (!hostParamRegExp('sessionId').test(value)) {
+  if (!SESSION_ID.test(value)) {
     throw new DebugTaskError('INVALID_ARGUMENT', `"${value.slice(0, 60)}" is not a session id.`, {
-      hint: `Session ids look like dt-20261125123456-a1b2c3 (${HOST_PARAMS.sessionId.description})`,
+      hint: 'Session ids look like dt-20261125123456-a1b2c3 (a child of a session adds -0001); `debug-task list` shows yours.',
+      details: { maxChars: HOST_PARAMS.sessionId.maxChars },
     });
   }
   return value;
 }
 
-/** arn:aws:states:R:A:stateMachine:NAME + id -> arn:aws:states:R:A:execution:NAME:id */
-export function executionArnOf(stateMachineArn: string, sessionId: string): string {
-  return `${stateMachineArn.replace(':stateMachine:', ':execution:')}:${sessionId}`;
+/** arn:aws:states:R:A:stateMachine:NAME + name -> arn:aws:states:R:A:execution:NAME:name */
+export function executionArnOf(stateMachineArn: string, name: string): string {
+  return `${stateMachineArn.replace(':stateMachine:', ':execution:')}:${name}`;
 }
 
-export async function describe(
-  sessionId: string,
-  config: ApiConfig,
-  clients: ApiClients,
-): Promise<DescribeExecutionCommandOutput> {
-  assertSessionId(sessionId);
+/** DescribeExecution; SESSION_NOT_FOUND naming `shown` when there is no such execution. */
+export async function describe(executionArn: string, shown: string): Promise<DescribeExecutionCommandOutput> {
   try {
-    return await clients.sfn.send(
-      new DescribeExecutionCommand({ executionArn: executionArnOf(config.stateMachineArn, sessionId) }),
-    );
+    return await sfnClient().send(new DescribeExecutionCommand({ executionArn }));
   } catch (error) {
     if (error instanceof ExecutionDoesNotExist) {
-      throw new DebugTaskError('SESSION_NOT_FOUND', `There is no session ${sessionId}.`, { cause: error });
+      throw new DebugTaskError('SESSION_NOT_FOUND', `There is no session ${shown}.`, { cause: error });
     }
-    throw awsError('states:DescribeExecution', error);
+    throw translateAwsError('states:DescribeExecution', error);
   }
 }
 
 /** The state the execution entered last: what the CLI shows as the phase. */
-async function currentPhase(executionArn: string, clients: ApiClients): Promise<string | undefined> {
-  const history = await call('states:GetExecutionHistory', () =>
-    clients.sfn.send(new GetExecutionHistoryCommand({ executionArn, reverseOrder: true, maxResults: 20 })),
+export async function currentPhase(executionArn: string): Promise<string | undefined> {
+  const history = await awsCall('states:GetExecutionHistory', () =>
+    sfnClient().send(new GetExecutionHistoryCommand({ executionArn, reverseOrder: true, maxResults: 20 })),
   );
   const entered = history.events?.find((e) => e.stateEnteredEventDetails?.name);
   return entered?.stateEnteredEventDetails?.name;
 }
 
-function statusOf(execution: { status?: string }): SessionStatus {
+export function statusOf(execution: { status?: string }): SessionStatus {
   switch (execution.status) {
     case 'SUCCEEDED':
       return 'SUCCEEDED';
@@ -241,23 +305,8 @@ function statusOf(execution: { status?: string }): SessionStatus {
   }
 }
 
-export async function call<T>(operation: string, send: () => Promise<T>): Promise<T> {
-  try {
-    return await send();
-  } catch (error) {
-    throw awsError(operation, error);
-  }
-}
-
-function awsError(operation: string, error: unknown): DebugTaskError {
-  if (error instanceof DebugTaskError) return error;
-  const name = error instanceof Error ? error.name : 'Error';
-  const message = error instanceof Error ? error.message : String(error);
-  return new DebugTaskError('AWS_ERROR', `${operation} failed: ${name}: ${message}`, { cause: error });
-}
-
 /** An execution's input, or undefined when it is missing or not JSON (a list row then has no target). */
-function parseInput(text: string | undefined): ExecutionInput | undefined {
+export function parseInput(text: string | undefined): ExecutionInput | undefined {
   if (!text) return undefined;
   try {
     return JSON.parse(text) as ExecutionInput;

@@ -4,8 +4,7 @@ import { join, resolve as resolvePath } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { DebugTaskClient } from '../client/api-client';
 import { DebugTaskError, EXIT, errorFromBody, type ErrorBody } from '../domain/errors';
-import type { FleetChild, FleetPreview, FleetResult, FleetSkipped } from '../domain/fleet';
-import { isFleetResult, type SessionView } from '../domain/session';
+import type { ChildResult, SessionResult, SessionView, SkippedTask, TargetsPreview } from '../domain/session';
 import type { SessionRequest } from '../domain/session-spec';
 import { TOOLS, isToolName } from '../domain/tools';
 import { downloadArtifact } from './download';
@@ -63,10 +62,10 @@ export interface FleetOutcome {
   sessionId: string;
   status: 'SUCCEEDED';
   kind: 'fleet';
-  target: FleetResult['target'];
-  counts: FleetResult['counts'];
+  target: { cluster: string; service: string };
+  counts: SessionResult['counts'];
   children: FleetChildOutcome[];
-  skipped: FleetSkipped[];
+  skipped: SkippedTask[];
   folder: string;
   merged?: { path: string; via: 'mergecap' | 'debug-task' };
   mergeError?: ErrorBody;
@@ -131,9 +130,9 @@ const taskIdOf = (taskArn: string) => taskArn.slice(taskArn.lastIndexOf('/') + 1
 const shortInstance = (id: string) => id;
 
 /** The preview, for humans: targets, skipped tasks, and the sum. */
-export function renderPreview(preview: FleetPreview): string {
+export function renderPreview(preview: TargetsPreview): string {
   const { target, targets, skipped } = preview;
-  const lines = [`service ${printable(target.service)} (cluster ${printable(target.cluster)})`];
+  const lines = [`service ${printable(target.service ?? '-')} (cluster ${printable(target.cluster)})`];
   if (targets.length > 0) {
     lines.push(
       ...table(
@@ -150,7 +149,7 @@ export function renderPreview(preview: FleetPreview): string {
   return `${lines.join('\n')}\n`;
 }
 
-export function previewSum(preview: FleetPreview): string {
+export function previewSum(preview: TargetsPreview): string {
   const hosts = preview.instances === 1 ? 'host' : 'hosts';
   return `${preview.targets.length} of ${preview.listed} tasks (cap ${preview.maxTasks}, ${preview.leftOut} left out), on ${preview.instances} ${hosts}`;
 }
@@ -209,7 +208,7 @@ export async function runFleet(
   output: Output,
   options: FleetOptions,
 ): Promise<number> {
-  const preview = await client.previewFleet(request);
+  const preview = await client.previewTargets(request);
   // The preview is the result of --dry-run (stdout); otherwise it is context (stderr under --json).
   const text = renderPreview(preview);
   if (options.dryRun) {
@@ -223,7 +222,7 @@ export async function runFleet(
   if (preview.targets.length === 0) {
     throw new DebugTaskError(
       'TASK_NOT_FOUND',
-      `No task of service ${JSON.stringify(preview.target.service)} can be debugged now.`,
+      `No task of service ${JSON.stringify(preview.target.service ?? '')} can be debugged now.`,
       {
         hint: 'See the skipped tasks above; `debug-task doctor <task>` explains one in detail.',
       },
@@ -280,7 +279,7 @@ export async function collectFleet(
   view: SessionView,
   options: { folder?: string; merge?: boolean; progress: Progress; mergeOptions?: MergeOptions },
 ): Promise<FleetOutcome> {
-  if (view.status !== 'SUCCEEDED' || !view.result || !isFleetResult(view.result)) {
+  if (view.status !== 'SUCCEEDED' || !view.result || view.result.kind !== 'service') {
     throw view.error
       ? errorFromBody(view.error)
       : new DebugTaskError(
@@ -306,7 +305,7 @@ export async function collectFleet(
     sessionId: view.sessionId,
     status: 'SUCCEEDED',
     kind: 'fleet',
-    target: result.target,
+    target: { cluster: result.target.cluster, service: result.target.service ?? '' },
     counts: { ...result.counts, succeeded, failed: children.length - succeeded },
     children,
     skipped: result.skipped,
@@ -336,7 +335,7 @@ export async function collectFleet(
 }
 
 async function downloadChild(
-  child: FleetChild,
+  child: ChildResult,
   url: string | undefined,
   folder: string,
 ): Promise<FleetChildOutcome> {
@@ -354,7 +353,7 @@ async function downloadChild(
       ...base,
       status: 'FAILED',
       error: new DebugTaskError('UPLOAD_FAILED', 'The API gave no download link for this task’s artifact.', {
-        hint: `\`debug-task status ${child.sessionId.replace(/-\d{4}$/, '')}\` shows the fleet; fetch it again later.`,
+        hint: `\`debug-task fetch ${child.sessionId}\` downloads it again.`,
       }).toJSON(),
     };
   }
@@ -386,6 +385,45 @@ async function downloadChild(
   };
 }
 
+/**
+ * The children of a finished service session whose upload failed (their hosts kept the artifacts)
+ * are uploaded again through one re-upload (`POST /sessions/{id}/reupload`), followed to its end;
+ * the view then has them as they are now. A re-upload that fails leaves the view as it was, with
+ * a note: the other children are still downloaded.
+ */
+export async function reuploadFailedChildren(
+  client: DebugTaskClient,
+  view: SessionView,
+  progress: Progress,
+  pollMs = 1000,
+): Promise<SessionView> {
+  const failed = view.result?.children.filter((c) => c.error?.code === 'UPLOAD_FAILED') ?? [];
+  if (!view.result || failed.length === 0) return view;
+  progress.note(`${failed.length} task(s) ended UPLOAD_FAILED: uploading again what their hosts kept`);
+  try {
+    let reupload = await client.startReupload(view.sessionId);
+    while (reupload.status === 'RUNNING') {
+      progress.update(`re-uploading ${failed.length} artifact(s)`);
+      await new Promise((resolve) => setTimeout(resolve, pollMs));
+      reupload = await client.getReupload(view.sessionId, reupload.reuploadId);
+    }
+    progress.done();
+    const again = new Map((reupload.result?.children ?? []).map((c) => [c.sessionId, c]));
+    return {
+      ...view,
+      result: { ...view.result, children: view.result.children.map((c) => again.get(c.sessionId) ?? c) },
+      downloadUrls: { ...view.downloadUrls, ...reupload.downloadUrls },
+    };
+  } catch (error) {
+    progress.done();
+    const typed = error instanceof DebugTaskError ? error : undefined;
+    progress.note(
+      `the re-upload failed${typed ? ` (${typed.code}: ${typed.message})` : ''}; the other tasks are downloaded`,
+    );
+    return view;
+  }
+}
+
 /** The per-task table of a finished fleet, the counts, the folder. */
 export function renderFleetOutcome(outcome: FleetOutcome, seconds?: number): string {
   const rows = outcome.children.map((c) => [
@@ -414,7 +452,7 @@ export function renderFleetOutcome(outcome: FleetOutcome, seconds?: number): str
   return `${lines.join('\n')}\n`;
 }
 
-export function countsLine(counts: FleetResult['counts']): string {
+export function countsLine(counts: SessionResult['counts']): string {
   return (
     `${counts.targets} tasks: ${counts.succeeded} succeeded, ${counts.failed} failed; ` +
     `${counts.skipped} skipped, ${counts.leftOut} left out (${counts.listed} listed)`
@@ -422,7 +460,7 @@ export function countsLine(counts: FleetResult['counts']): string {
 }
 
 /** `debug-task status` of a fleet: the counts and one line per child. */
-export function renderFleetStatus(result: FleetResult): string {
+export function renderFleetStatus(result: SessionResult): string {
   const rows = result.children.map((c) => [
     taskIdOf(c.taskArn),
     c.status,
@@ -434,7 +472,7 @@ export function renderFleetStatus(result: FleetResult): string {
     `counts  ${countsLine(result.counts)}`,
     ...table(['task', 'status', 'packets', 'bytes', ''], rows).map((l) => `  ${l}`.trimEnd()),
     ...result.skipped.map((s) => `skipped ${taskIdOf(s.taskArn)}  ${s.code}: ${printable(s.message)}`),
-    `manifest  ${result.manifestUri}`,
+    `record  ${result.recordUri}`,
   ]
     .join('\n')
     .concat('\n');

@@ -3,7 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { DebugTaskClient } from '../client/api-client';
 import { DebugTaskError, errorFromBody } from '../domain/errors';
 import type { SessionRequest } from '../domain/session-spec';
-import { isFleetResult, type SessionResult, type SessionView } from '../domain/session';
+import type { ChildResult, SessionView } from '../domain/session';
 import { TOOLS, isToolName } from '../domain/tools';
 import { downloadArtifact } from './download';
 import type { Progress } from './progress';
@@ -12,8 +12,8 @@ import type { Progress } from './progress';
 export interface SessionOutcome {
   sessionId: string;
   status: 'SUCCEEDED';
-  target: SessionResult['target'];
-  tool: SessionResult['tool'];
+  target: { taskArn: string; clusterArn: string; container: string; instanceId: string };
+  tool: NonNullable<ChildResult['tool']>;
   artifact: {
     path: string;
     s3Uri: string;
@@ -31,7 +31,7 @@ export interface SessionOutcome {
     downloadSeconds: number;
   };
   /** `debug-task fetch` of a session whose upload had failed: where the artifact came from. */
-  reupload?: { instanceId: string; hostPath?: string; commandId: string };
+  reupload?: { instanceId: string; hostPath?: string; reuploadId: string };
 }
 
 export interface RunOptions {
@@ -46,26 +46,18 @@ export interface RunOptions {
   onStarted?: (sessionId: string) => void;
 }
 
+/** The state machine's states (lib/infra/session-state-machine.ts), as a user reads them. */
 const PHASES: Record<string, string> = {
-  Resolve: 'resolving the task',
+  Plan: 'resolving the targets',
+  Hosts: 'starting the toolbox',
   Launch: 'starting the toolbox',
   Poll: 'capturing',
   'Done?': 'capturing',
   Wait: 'capturing',
-  Collect: 'collecting the artifact',
-  Cleanup: 'cleaning up',
-  // A service-wide session (the fleet branch of the state machine).
-  'Service?': 'starting',
-  FleetPlan: 'resolving the service',
-  Hosts: 'starting the toolboxes',
-  LaunchBatch: 'starting the toolboxes',
-  PollBatch: 'capturing',
-  'Batch done?': 'capturing',
-  WaitBatch: 'capturing',
   BatchEnded: 'capturing',
   BatchNotSent: 'capturing',
-  CollectFleet: 'collecting the artifacts',
-  CleanupFleet: 'cleaning up',
+  Collect: 'collecting the artifact',
+  Cleanup: 'cleaning up',
 };
 
 /** Starts a session and follows it to a verified artifact on disk. */
@@ -143,34 +135,42 @@ async function finishSession(
   options: RunOptions,
   startedAt: number,
 ): Promise<SessionOutcome> {
-  if (view.status !== 'SUCCEEDED' || !view.result || isFleetResult(view.result) || !view.downloadUrl) {
+  // A one-task session (or one child of a service's) is its one child.
+  const child = view.result?.kind === 'task' ? view.result.children[0] : undefined;
+  const url = child ? view.downloadUrls?.[child.sessionId] : undefined;
+  if (view.status !== 'SUCCEEDED' || !child?.artifact || !child.tool || !url) {
     throw view.error
       ? errorFromBody(view.error)
       : new DebugTaskError('AWS_ERROR', `Session ${view.sessionId} ended ${view.status} without a result.`);
   }
-  const result = view.result;
-  const extension = isToolName(result.tool.name) ? TOOLS[result.tool.name].extension : 'out';
+  const artifact = child.artifact;
+  const extension = isToolName(child.tool.name) ? TOOLS[child.tool.name].extension : 'out';
   const path = resolvePath(options.output ?? `debug-task-${view.sessionId}.${extension}`);
   options.progress.update('downloading');
   const downloadStart = Date.now();
-  await downloadArtifact(view.downloadUrl, result.artifact, path);
+  await downloadArtifact(url, artifact, path);
   options.progress.done();
   const end = Date.now();
-  const captureSeconds = captureSecondsOf(result);
+  const captureSeconds = captureSecondsOf(child);
   const totalSeconds = (end - startedAt) / 1000;
   return {
     sessionId: view.sessionId,
     status: 'SUCCEEDED',
-    target: result.target,
-    tool: result.tool,
+    target: {
+      taskArn: child.taskArn,
+      clusterArn: child.clusterArn,
+      container: child.container,
+      instanceId: child.instanceId,
+    },
+    tool: child.tool,
     artifact: {
       path,
-      s3Uri: result.artifact.s3Uri,
-      bytes: result.artifact.bytes,
-      sha256: result.artifact.sha256,
-      format: result.artifact.format,
-      ...(result.artifact.linkType && { linkType: result.artifact.linkType }),
-      truncated: result.artifact.truncated,
+      s3Uri: artifact.s3Uri,
+      bytes: artifact.bytes,
+      sha256: artifact.sha256,
+      format: artifact.format,
+      ...(artifact.linkType && { linkType: artifact.linkType }),
+      truncated: artifact.truncated,
     },
     timings: {
       totalSeconds: round(totalSeconds),
@@ -182,9 +182,9 @@ async function finishSession(
 }
 
 /** The runner reports when the tool started and stopped, in Unix epoch milliseconds. */
-function captureSecondsOf(result: SessionResult): number {
-  const start = Number(result.timings.captureStartedAt);
-  const end = Number(result.timings.captureEndedAt);
+function captureSecondsOf(child: ChildResult): number {
+  const start = Number(child.timings?.captureStartedAt);
+  const end = Number(child.timings?.captureEndedAt);
   return Number.isFinite(start) && Number.isFinite(end) && end >= start ? (end - start) / 1000 : 0;
 }
 
@@ -219,7 +219,7 @@ export const REUPLOAD_POLL_MS = 1000;
 export const REUPLOAD_FOLLOW_MS = 3_700_000;
 
 /**
- * POST /sessions/{id}/reupload, then GET .../reupload/{commandId} until the host is done; the
+ * POST /sessions/{id}/reupload, then GET .../reupload/{reuploadId} until the hosts are done; the
  * artifact is then downloaded and both sha256s checked like any other. A failure on the host
  * (ARTIFACT_NOT_ON_HOST, UPLOAD_FAILED again) comes back as that typed error.
  */
@@ -245,25 +245,31 @@ async function reuploadSession(
     }
     if (Date.now() - startedAt > REUPLOAD_FOLLOW_MS) {
       throw new DebugTaskError('SESSION_TIMED_OUT', `The re-upload of ${sessionId} did not end in time.`, {
-        details: { commandId: view.commandId, instanceId: view.instanceId },
+        details: { reuploadId: view.reuploadId },
       });
     }
-    const ssmStatus = 'ssmStatus' in view && view.ssmStatus ? ` (${view.ssmStatus})` : '';
-    options.progress.update(`re-uploading from ${view.instanceId}${ssmStatus}`);
+    options.progress.update(`re-uploading from ${where}`);
     await sleep(REUPLOAD_POLL_MS);
-    view = await client.getReupload(sessionId, view.commandId);
+    view = await client.getReupload(sessionId, view.reuploadId);
   }
   options.progress.done();
-  if (!('result' in view) || !view.result || !view.downloadUrl) {
+  const result = view.result;
+  const child = result?.children.find((c) => c.sessionId === sessionId) ?? result?.children[0];
+  if (!result || !child) {
     throw new DebugTaskError('AWS_ERROR', `The re-upload of ${sessionId} succeeded without a result.`);
   }
   const outcome = await finishSession(
-    { sessionId, status: 'SUCCEEDED', result: view.result, downloadUrl: view.downloadUrl },
+    {
+      sessionId,
+      status: 'SUCCEEDED',
+      result: { ...result, kind: 'task', children: [child] },
+      ...(view.downloadUrls && { downloadUrls: view.downloadUrls }),
+    },
     options,
     startedAt,
   );
   return {
     ...outcome,
-    reupload: { instanceId: view.instanceId, ...(hostPath && { hostPath }), commandId: view.commandId },
+    reupload: { instanceId: child.instanceId, ...(hostPath && { hostPath }), reuploadId: view.reuploadId },
   };
 }

@@ -4,13 +4,13 @@ import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from '@smit
 import type { DoctorReport, DoctorRequest } from '../domain/doctor';
 import { DebugTaskError, errorFromBody, type ErrorBody } from '../domain/errors';
 import type { SessionRequest } from '../domain/session-spec';
-import type { FleetPreview } from '../domain/fleet';
 import type {
   ReuploadStarted,
   ReuploadView,
   SessionStatus,
   SessionSummary,
   SessionView,
+  TargetsPreview,
 } from '../domain/session';
 
 export type { SessionSummary };
@@ -59,8 +59,8 @@ export class DebugTaskClient {
     return this.request('POST', 'sessions', request);
   }
 
-  /** What a service target resolves to now (tasks, hosts, skipped); nothing is started. */
-  previewFleet(request: SessionRequest): Promise<FleetPreview> {
+  /** What a target resolves to now (tasks, hosts, skipped); nothing is started. */
+  previewTargets(request: SessionRequest): Promise<TargetsPreview> {
     return this.request('POST', 'sessions/preview', request);
   }
 
@@ -73,19 +73,19 @@ export class DebugTaskClient {
   }
 
   /**
-   * Uploads again the artifact a failed upload left on the host (a FAILED session whose error is
-   * UPLOAD_FAILED): answers RUNNING with the command to follow (`getReupload`), or SUCCEEDED at once
-   * when it was already re-uploaded.
+   * Uploads again the artifacts a failed upload left on the hosts (a session's, or one child's,
+   * whose error is UPLOAD_FAILED): answers RUNNING with the re-upload to follow (`getReupload`), or
+   * SUCCEEDED at once when they were already uploaded again.
    */
   startReupload(sessionId: string): Promise<ReuploadStarted | ReuploadView> {
     return this.request('POST', `sessions/${encodeURIComponent(sessionId)}/reupload`);
   }
 
-  /** Where a re-upload stands; SUCCEEDED carries the result and a download URL, a failure throws. */
-  getReupload(sessionId: string, commandId: string): Promise<ReuploadView> {
+  /** Where a re-upload stands; SUCCEEDED carries the result and download URLs, a failure throws. */
+  getReupload(sessionId: string, reuploadId: string): Promise<ReuploadView> {
     return this.request(
       'GET',
-      `sessions/${encodeURIComponent(sessionId)}/reupload/${encodeURIComponent(commandId)}`,
+      `sessions/${encodeURIComponent(sessionId)}/reupload/${encodeURIComponent(reuploadId)}`,
     );
   }
 

@@ -1,3 +1,5 @@
+import { DebugTaskError } from './errors';
+
 /**
  * The one definition of every value that crosses from a user to a host.
  *
@@ -230,4 +232,41 @@ export function hostParamRegExp(name: HostParamName): RegExp {
  */
 export function isValidHostParam(name: HostParamName, value: string): boolean {
   return value.length <= HOST_PARAMS[name].maxChars && compiled[name].test(value);
+}
+
+/** Throws INVALID_ARGUMENT naming the first value that SSM's allowedPattern/maxChars would refuse. */
+export function assertValidHostParams(values: HostParamValues): void {
+  for (const [name, value] of Object.entries(values)) {
+    if (value === undefined) continue;
+    if (!(name in HOST_PARAMS)) {
+      throw new DebugTaskError('INVALID_ARGUMENT', `There is no host parameter "${name}".`, {
+        details: { parameter: name },
+      });
+    }
+    const param = name as HostParamName;
+    if (!isValidHostParam(param, value)) {
+      const shown = /Url$/.test(param) ? '(a presigned URL, not shown)' : JSON.stringify(value.slice(0, 120));
+      throw new DebugTaskError(
+        'INVALID_ARGUMENT',
+        `Host parameter ${param} is invalid: received ${shown}, expected ${HOST_PARAMS[param].pattern} (at most ${HOST_PARAMS[param].maxChars} characters).`,
+        { hint: HOST_PARAMS[param].description, details: { parameter: param } },
+      );
+    }
+  }
+}
+
+/**
+ * SendCommand's `Parameters`, every value checked first. An empty value of a parameter that has a
+ * default is left out: SSM applies the document's default, and some SSM clients refuse empty strings.
+ */
+export function commandParameters(values: HostParamValues): Record<string, string[]> {
+  assertValidHostParams(values);
+  const parameters: Record<string, string[]> = {};
+  for (const name of Object.keys(HOST_PARAMS) as HostParamName[]) {
+    const value = values[name];
+    if (value === undefined) continue;
+    if (value === '' && 'default' in HOST_PARAMS[name]) continue;
+    parameters[name] = [value];
+  }
+  return parameters;
 }

@@ -1,27 +1,57 @@
 import { randomBytes } from 'node:crypto';
 import type { ArtifactFormat, ToolName } from './tools';
 import type { SessionSpec } from './session-spec';
-import type { ErrorBody } from './errors';
-import type { FleetResult } from './fleet';
+import type { ErrorBody, ErrorCode } from './errors';
 
 /**
- * The contract between the API, the state machine's steps and the CLI.
+ * The contract between the API, the state machine's steps and the CLI: one path for every session,
+ * one task or a whole service (docs/ARCHITECTURE.md, "The state machine").
  *
- * The state machine's state object grows as it goes (each step writes one key):
- *   ExecutionInput -> +target (Resolve) -> +launch (Launch) -> +poll (Poll, looped) -> result (Collect)
- * On failure, Catch puts {Error, Cause} at $.error and Cleanup runs, then re-raises the error.
+ *   Plan -> Hosts (Map over SendCommand batches of <= 50 hosts: Launch -> Poll -> Wait ...) -> Collect
+ *   Hosts and Collect --catch--> Cleanup (re-raises)
+ *
+ * A session has children: one per target task, `<sessionId>-NNNN`. A one-task session is a plan of
+ * one target: its only child is `<sessionId>-0000`, and it is reported as that child (the same
+ * `--json`, the same errors) because that is what its user asked for.
  */
 
-/** Execution input, written by the api function; the execution is named after `sessionId`. */
+/** Execution input, written by the api function; the execution is named after the session (or re-upload). */
 export interface ExecutionInput {
   sessionId: string;
   spec: SessionSpec;
   requestedAt: string;
   /** IAM identity of the caller (API Gateway's IAM context), for audit. */
   caller: string;
+  /**
+   * Set when the execution uploads again the artifacts a session's hosts kept after UPLOAD_FAILED
+   * (`debug-task fetch`): the same path, with the session's own spec, for the children named.
+   */
+  reupload?: ReuploadRequest;
 }
 
-/** Output of Resolve: everything needed to reach the target container. */
+export interface ReuploadRequest {
+  /** `r<n>`: names the execution (`<sessionId>-<id>`) and the S3 prefix of its records. */
+  id: string;
+  /** Child session ids whose kept artifacts are uploaded again. */
+  children: string[];
+}
+
+/** One task the session captures next to: what Plan resolved, and where its child writes. */
+export interface PlanTarget {
+  /** Position in the plan, from 0; names the child (`childSessionId`). */
+  index: number;
+  sessionId: string;
+  taskArn: string;
+  clusterArn: string;
+  container: string;
+  /** Docker id of the container (ECS runtimeId): the toolbox joins its namespaces. */
+  containerId: string;
+  /** EC2 instance id (i-...) or SSM managed instance id (mi-...) for ECS Anywhere. */
+  instanceId: string;
+  platform?: { name?: string; version?: string; agentVersion?: string };
+}
+
+/** What the resolver finds for one task: everything needed to reach its container. */
 export interface ResolvedTarget {
   clusterArn: string;
   taskArn: string;
@@ -34,33 +64,93 @@ export interface ResolvedTarget {
   platform: { name?: string; version?: string; agentVersion?: string };
 }
 
-/** Output of Launch. */
-export interface LaunchInfo {
-  commandId: string;
-  instanceId: string;
-  bucket: string;
-  objectKey: string;
-  /** ISO time SendCommand returned. */
-  startedAt: string;
-  /** Unix seconds: the capture must have ended and uploaded by then (duration + grace). */
-  deadline: number;
-  /** Unix seconds: the label the watchdog and the sweeper act on. */
-  expiresAt: number;
+/** A task of the request that got no child, with the code and message the resolver gave. */
+export interface SkippedTask {
+  taskArn: string;
+  code: ErrorCode;
+  message: string;
 }
 
-/** Output of Poll. */
-export interface PollResult {
+/** `sessions/<id>/plan.json` (or a re-upload's): what Plan resolved, read by Launch and Collect. */
+export interface PlanRecord {
+  v: 2;
+  sessionId: string;
+  kind: SessionKind;
+  clusterArn: string;
+  /** The service of a service-wide session. */
+  service?: string;
+  /** Tasks ListTasks returned (a service), or 1. */
+  listed: number;
+  /** The cap applied (a service's maxTasks), or 1. */
+  maxTasks: number;
+  /** Tasks the cap left out: listed, but neither targeted nor skipped. */
+  leftOut: number;
+  targets: PlanTarget[];
+  skipped: SkippedTask[];
+  /** Control-plane calls made to resolve, per API (`ecs:DescribeTasks`, ...). */
+  calls: Record<string, number>;
+}
+
+export type SessionKind = 'task' | 'service';
+
+/** One SendCommand: at most 50 hosts (SendCommand's InstanceIds limit). */
+export interface HostBatch {
+  batch: number;
+  instanceIds: string[];
+}
+
+/** What Plan adds to the state at `$.plan`: small, whatever the number of targets. */
+export interface PlanInfo {
+  kind: SessionKind;
+  bucket: string;
+  /** Unix seconds every capture starts at (several hosts start together); absent: at once. */
+  startAt?: number;
+  /** Unix seconds: the label the watchdog and the sweeper act on. */
+  expiresAt: number;
+  /** Unix seconds: past it a host still running is given up on (expiresAt + upload margin). */
+  deadline: number;
+  batches: HostBatch[];
+  counts: { listed: number; targets: number; skipped: number; leftOut: number };
+  /** The execution's re-upload request, when it is one (the Map's iterations read it here). */
+  reupload?: ReuploadRequest;
+}
+
+/** The state of one iteration of the Map (one batch of hosts): the request, the plan, its batch. */
+export type BatchState = Omit<ExecutionInput, 'reupload'> & { plan: PlanInfo; batch: HostBatch };
+
+/** Output of Launch: the batch's command. */
+export interface BatchCommand {
+  commandId: string;
+  /** ISO time SendCommand returned. */
+  sentAt: string;
+}
+
+/** Output of Poll (looped through Wait until `done`). */
+export interface BatchPoll {
   done: boolean;
-  /** SSM invocation status (Pending, InProgress, Success, Failed, ...). */
-  status: string;
-  /** Seconds the Wait state waits before the next poll. */
+  /** Seconds the Wait state sleeps before the next poll. */
   waitSeconds: number;
-  /** When done: the last line of the runner's stdout (its manifest). */
-  manifestLine?: string;
-  /** When done: SSM's response code (the runner's exit status). */
+  /** Hosts of the batch that have ended, of `instanceIds.length`. */
+  ended: number;
+}
+
+/** One host's end of a batch, as its poll saw it (`batches/<n>.json` holds the batch's array). */
+export interface HostOutcome {
+  instanceId: string;
+  /** SSM's status (Success, Failed, TimedOut, ...), or our own `GaveUp` past the deadline. */
+  status: string;
   responseCode?: number;
-  /** When done: the end of stderr, for errors without a manifest. */
+  /** The runner's last stdout line: its host summary (lib/domain/host-summary.ts). */
+  summaryLine?: string;
+  /** The end of its stderr, for a host that printed no summary. */
   stderrTail?: string;
+}
+
+/** Output of one Map iteration (the Map's result is their array, at `$.batchResults`). */
+export interface BatchOutcome {
+  batch: number;
+  /** Set when the batch could not be sent: none of its hosts started anything. */
+  error?: { Error: string; Cause: string };
 }
 
 /** How the tool ended, as the runner saw it. */
@@ -85,7 +175,7 @@ export interface ArtifactFacts {
   truncated: boolean;
 }
 
-/** The runner's manifest: the last line of its stdout (see lib/host/runner.sh). */
+/** The runner's manifest (lib/domain/runner-manifest.ts reads it): one capture on one host. */
 export interface RunnerManifest {
   v: 1;
   sessionId: string;
@@ -106,73 +196,105 @@ export interface RunnerManifest {
     containersRemoved: number | null;
     watchdogStopped: boolean;
     workDir: 'absent' | 'kept' | 'removed';
-    /** A fleet's id: its children found on the host, and the runners (fleet, children) stopped. */
+    /** A session's id: its children found on the host, and the runners (plan, children) stopped. */
     childSessions?: number;
     runnersStopped?: number;
   };
 }
 
-/** What a finished session reports (execution output; GET /sessions/{id} `result`). */
+/** An artifact in S3, with the runner's facts of it. */
+export type ArtifactRef = ArtifactFacts & { s3Uri: string; bucket: string; key: string };
+
+/** One child of a finished session: its target and how its capture ended. */
+export interface ChildResult {
+  index: number;
+  sessionId: string;
+  taskArn: string;
+  clusterArn: string;
+  container: string;
+  instanceId: string;
+  status: 'SUCCEEDED' | 'FAILED';
+  error?: ErrorBody;
+  tool?: ToolOutcome;
+  artifact?: ArtifactRef;
+  /** The host's timings (Unix epoch milliseconds). */
+  timings?: Record<string, number>;
+}
+
+/**
+ * What a finished session reports (execution output; GET /sessions/{id} `result`): one type for one
+ * task and for a service. `status` is SUCCEEDED when at least one child succeeded (a one-task
+ * session whose child failed ends FAILED with the child's error instead).
+ */
 export interface SessionResult {
   sessionId: string;
   status: 'SUCCEEDED';
-  target: {
-    taskArn: string;
-    clusterArn: string;
-    container: string;
-    instanceId: string;
+  kind: SessionKind;
+  target: { cluster: string; clusterArn: string; service?: string; task?: string };
+  tool: ToolName;
+  counts: {
+    listed: number;
+    targets: number;
+    succeeded: number;
+    failed: number;
+    skipped: number;
+    leftOut: number;
   };
-  tool: ToolOutcome;
-  artifact: ArtifactFacts & { s3Uri: string; bucket: string; key: string };
-  timings: Record<string, number | string>;
+  /** Unix seconds every capture was told to start at (several hosts). */
+  startAt?: number;
+  /**
+   * Every child, in plan order. The execution output leaves them out above INLINE_CHILDREN (its
+   * 256 KiB limit): `childrenInRecord` is then true and GET /sessions/{id} reads them from the record.
+   */
+  children: ChildResult[];
+  childrenInRecord?: boolean;
+  skipped: SkippedTask[];
+  /** s3://bucket/sessions/<id>/manifest.json: the session's record (written once). */
+  recordUri: string;
+  /** ISO times: requested (api), collected (Collect). */
+  timings: { requestedAt: string; collectedAt: string };
 }
+
+/** Children kept in the execution output; more are read from the record (`childrenInRecord`). */
+export const INLINE_CHILDREN = 50;
 
 export type SessionStatus = 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'CANCELLED' | 'TIMED_OUT';
 
-/** GET /sessions/{id} */
+/** GET /sessions/{id} (a session's id, or a child's: then the view is that child's, as a task session). */
 export interface SessionView {
   sessionId: string;
   status: SessionStatus;
-  /** Last state entered (Resolve, Launch, Wait, Poll, Collect, Cleanup), while running. */
+  /** Last state entered (Plan, Launch, Wait, Poll, Collect, Cleanup), while running. */
   phase?: string;
   startedAt?: string;
   stoppedAt?: string;
   input?: ExecutionInput;
-  /** A single session's SessionResult, or a fleet's FleetResult (`kind: 'fleet'`). */
-  result?: SessionResult | FleetResult;
-  /** Presigned GET URL of the artifact, when a single session SUCCEEDED. */
-  downloadUrl?: string;
-  /** A fleet's presigned GET URLs, one per succeeded child, keyed by the child's session id. */
+  result?: SessionResult;
+  /** Presigned GET URLs of the succeeded children's artifacts, by child session id. */
   downloadUrls?: Record<string, string>;
   error?: ErrorBody;
 }
 
-/** POST /sessions/{id}/reupload (202): the re-upload command was sent to the host. */
+/** POST /sessions/{id}/reupload (202): an execution uploads the kept artifacts again. */
 export interface ReuploadStarted {
   sessionId: string;
-  /** SSM command id: follow it with GET /sessions/{id}/reupload/{commandId}. */
-  commandId: string;
-  /** The host that keeps the artifact. */
-  instanceId: string;
+  /** Follow it with GET /sessions/{id}/reupload/{reuploadId}. */
+  reuploadId: string;
+  /** The children whose artifacts are uploaded again. */
+  children: string[];
   status: 'RUNNING';
 }
 
-/** GET /sessions/{id}/reupload/{commandId}. A failed re-upload is a typed error instead. */
+/** GET /sessions/{id}/reupload/{reuploadId}. A failed re-upload is a typed error instead. */
 export interface ReuploadView {
   sessionId: string;
-  commandId: string;
-  instanceId: string;
+  reuploadId: string;
   status: 'RUNNING' | 'SUCCEEDED';
-  /** SSM's status of the command while it runs (Pending, InProgress, ...). */
-  ssmStatus?: string;
-  /** When SUCCEEDED: the session's result as if its first upload had worked (the artifact is in S3). */
+  /** Last state entered while it runs. */
+  phase?: string;
+  /** When SUCCEEDED: the session's result as if those uploads had worked the first time. */
   result?: SessionResult;
-  /** When SUCCEEDED: presigned GET URL of the artifact. */
-  downloadUrl?: string;
-}
-
-export function isFleetResult(result: SessionResult | FleetResult): result is FleetResult {
-  return (result as FleetResult).kind === 'fleet';
+  downloadUrls?: Record<string, string>;
 }
 
 /** One row of GET /sessions (newest first). */
@@ -186,7 +308,7 @@ export interface SessionSummary {
   tool?: string;
   /** Who asked (IAM ARN from the API's IAM context). */
   caller?: string;
-  kind?: 'task' | 'fleet';
+  kind?: SessionKind;
 }
 
 /**
@@ -195,13 +317,67 @@ export interface SessionSummary {
  */
 export const DEFAULT_GRACE_SECONDS = 30;
 
-/** S3 key layout: one prefix per session. */
+/** Most children one session has: four digits of child index, and the resolver's ceiling. */
+export const MAX_CHILDREN = 1000;
+
+/** `<sessionId>-NNNN`: the child of the target at `index` in the plan. */
+export function childSessionId(sessionId: string, index: number): string {
+  if (!Number.isInteger(index) || index < 0 || index >= MAX_CHILDREN) {
+    throw new RangeError(`child index must be 0..${MAX_CHILDREN - 1}, got ${index}`);
+  }
+  return `${sessionId}-${String(index).padStart(4, '0')}`;
+}
+
+const CHILD_ID = /^(dt-[a-z0-9]+-[a-z0-9]+)-([0-9]{4})$/;
+
+/** The session and index of a child id; undefined for a session's own id. */
+export function parseChildId(id: string): { sessionId: string; index: number } | undefined {
+  const match = CHILD_ID.exec(id);
+  return match ? { sessionId: match[1], index: Number(match[2]) } : undefined;
+}
+
+/**
+ * S3 key layout: one prefix per session. A child's objects sit under `children/<child id>/`, where
+ * its host writes them; the session's record (`manifest.json`) is written once, by Collect or
+ * Cleanup. A re-upload keeps its own plan, batches and record under `reuploads/<id>/`.
+ */
 export const sessionKeys = {
   prefix: (sessionId: string) => `sessions/${sessionId}/`,
-  artifact: (sessionId: string, extension: string) => `sessions/${sessionId}/artifact.${extension}.gz`,
-  manifest: (sessionId: string) => `sessions/${sessionId}/manifest.json`,
+  record: (sessionId: string) => `sessions/${sessionId}/manifest.json`,
   cancel: (sessionId: string) => `sessions/${sessionId}/cancel`,
+  childrenPrefix: (sessionId: string) => `sessions/${sessionId}/children/`,
+  childArtifact: (childId: string, extension: string) =>
+    `sessions/${parentOf(childId)}/children/${childId}/artifact.${extension}.gz`,
+  childManifest: (childId: string) => `sessions/${parentOf(childId)}/children/${childId}/manifest.json`,
+  childReuploadManifest: (childId: string, reuploadId: string) =>
+    `sessions/${parentOf(childId)}/children/${childId}/${reuploadId}.json`,
 };
+
+/** Keys of one run of the path: the capture itself, or a re-upload of it. */
+export interface RunKeys {
+  plan: string;
+  hostPlan(batch: number): string;
+  batch(batch: number): string;
+  record: string;
+}
+
+export function runKeys(input: { sessionId: string; reupload?: ReuploadRequest }): RunKeys {
+  const base = input.reupload
+    ? `sessions/${input.sessionId}/reuploads/${input.reupload.id}/`
+    : `sessions/${input.sessionId}/`;
+  return {
+    plan: `${base}plan.json`,
+    hostPlan: (batch) => `${base}plan/${batch}.tsv`,
+    batch: (batch) => `${base}batches/${batch}.json`,
+    record: input.reupload ? `${base}record.json` : sessionKeys.record(input.sessionId),
+  };
+}
+
+function parentOf(childId: string): string {
+  const child = parseChildId(childId);
+  if (!child) throw new RangeError(`not a child session id: ${childId}`);
+  return child.sessionId;
+}
 
 /** dt-<utc yyyymmddhhmmss>-<6 random base36>: sortable, a valid execution name, container name and S3 key. */
 export function newSessionId(now: Date = new Date()): string {
@@ -211,4 +387,19 @@ export function newSessionId(now: Date = new Date()): string {
     .padStart(6, '0')
     .slice(-6);
   return `dt-${stamp}-${random}`;
+}
+
+/**
+ * POST /sessions/preview: what a request's target resolves to now, nothing started (the CLI shows
+ * it, asks for confirmation on a TTY above a few tasks, and `--dry-run` stops there).
+ */
+export interface TargetsPreview {
+  target: { cluster: string; service?: string; task?: string };
+  targets: { taskArn: string; container: string; instanceId: string }[];
+  skipped: SkippedTask[];
+  listed: number;
+  maxTasks: number;
+  leftOut: number;
+  /** Hosts the targets run on (SendCommand batches of 50). */
+  instances: number;
 }

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DebugTaskError } from '../domain/errors';
 import { HOST_PARAMS, type HostParamName, type HostParamValues } from '../domain/params';
+import { RunnerManifestSchema } from '../domain/runner-manifest';
 import type { RunnerManifest } from '../domain/session';
 import { assertValidHostParams, buildRunnerScript } from './runner-script';
 
@@ -124,17 +125,18 @@ function runScript(
   });
 }
 
-/** The runner's manifest is its last non-empty stdout line (for action=sweep: `parseSweepManifest`). */
+/**
+ * The runner's manifest is its last non-empty stdout line, read with the schema every reader uses
+ * (lib/domain/runner-manifest.ts); for action=sweep: `parseSweepManifest`.
+ */
 export function parseManifest(stdout: string): RunnerManifest | undefined {
   const last = stdout.trimEnd().split('\n').pop();
   if (!last) return undefined;
   try {
-    const parsed: unknown = JSON.parse(last);
-    if (typeof parsed === 'object' && parsed !== null && (parsed as { v?: unknown }).v === 1) {
-      return parsed as RunnerManifest;
-    }
+    const parsed = RunnerManifestSchema.safeParse(JSON.parse(last));
+    return parsed.success ? (parsed.data as RunnerManifest) : undefined;
   } catch {
     // Not JSON: the runner died before it could print its manifest.
+    return undefined;
   }
-  return undefined;
 }

@@ -52,26 +52,6 @@ export class DebugTaskStack extends Stack {
       environment: Record<string, string>,
       options: Omit<DebugFunctionProps, 'environment'> = {},
     ) => new DebugFunction(this, name, { environment, ...options });
-    const resolve = fn('resolve', { ALLOWED_CLUSTERS: settings.allowedClusters.join(',') });
-    const launch = fn('launch', {
-      BUCKET_NAME: bucket.bucketName,
-      DOCUMENT_NAME: document.documentName,
-      TOOLBOX_IMAGE: toolbox.imageUri,
-      GRACE_SECONDS: String(settings.graceSeconds),
-      HOST_CPUS: String(settings.hostCpus),
-      HOST_MEMORY_MB: String(settings.hostMemoryMb),
-      HOST_PIDS_LIMIT: String(settings.hostPidsLimit),
-      HOST_MAX_SESSIONS: String(settings.maxSessionsPerHost),
-    });
-    const poll = fn('poll', { BUCKET_NAME: bucket.bucketName });
-    const collect = fn('collect', { BUCKET_NAME: bucket.bucketName });
-    const cleanup = fn('cleanup', {
-      DOCUMENT_NAME: document.documentName,
-      BUCKET_NAME: bucket.bucketName,
-      TOOLBOX_IMAGE: toolbox.imageUri,
-    });
-
-    // A service-wide session (lib/steps/fleet-*.ts): FleetPlan also signs the hosts' uploads.
     const hostSettings = {
       GRACE_SECONDS: String(settings.graceSeconds),
       HOST_CPUS: String(settings.hostCpus),
@@ -79,36 +59,38 @@ export class DebugTaskStack extends Stack {
       HOST_PIDS_LIMIT: String(settings.hostPidsLimit),
       HOST_MAX_SESSIONS: String(settings.maxSessionsPerHost),
     };
-    const fleetPlan = fn('fleet-plan', {
+    const limits = {
+      MAX_DURATION_SECONDS: String(settings.maxDurationSeconds),
+      MAX_BYTES: String(settings.maxBytes),
+    };
+    // Plan resolves the targets; it also answers the routes that only check (preview, doctor).
+    const plan = fn('plan', {
       BUCKET_NAME: bucket.bucketName,
       ALLOWED_CLUSTERS: settings.allowedClusters.join(','),
       GRACE_SECONDS: String(settings.graceSeconds),
       FLEET_START_LEAD_SECONDS: String(settings.fleetStartLeadSeconds),
+      TOOLBOX_IMAGE: toolbox.imageUri,
+      ...limits,
     });
-    const fleetLaunch = fn('fleet-launch', {
+    const launch = fn('launch', {
       BUCKET_NAME: bucket.bucketName,
       DOCUMENT_NAME: document.documentName,
       TOOLBOX_IMAGE: toolbox.imageUri,
       ...hostSettings,
     });
-    const fleetPoll = fn('fleet-poll', { BUCKET_NAME: bucket.bucketName });
-    const fleetCollect = fn('fleet-collect', { BUCKET_NAME: bucket.bucketName });
-    const fleetCleanup = fn('fleet-cleanup', { DOCUMENT_NAME: document.documentName });
+    const poll = fn('poll', { BUCKET_NAME: bucket.bucketName });
+    const collect = fn('collect', { BUCKET_NAME: bucket.bucketName });
+    const cleanup = fn('cleanup', { DOCUMENT_NAME: document.documentName, BUCKET_NAME: bucket.bucketName });
 
     const { stateMachine } = new SessionStateMachine(this, 'Sessions', {
       steps: {
-        resolve: resolve.function,
+        plan: plan.function,
         launch: launch.function,
         poll: poll.function,
         collect: collect.function,
         cleanup: cleanup.function,
-        fleetPlan: fleetPlan.function,
-        fleetLaunch: fleetLaunch.function,
-        fleetPoll: fleetPoll.function,
-        fleetCollect: fleetCollect.function,
-        fleetCleanup: fleetCleanup.function,
       },
-      fleetConcurrency: settings.fleetConcurrency,
+      hostConcurrency: settings.fleetConcurrency,
       timeout: Duration.seconds(
         settings.maxDurationSeconds + settings.graceSeconds + EXECUTION_MARGIN_SECONDS,
       ),
@@ -117,27 +99,18 @@ export class DebugTaskStack extends Stack {
     const api = fn('api', {
       STATE_MACHINE_ARN: stateMachine.stateMachineArn,
       BUCKET_NAME: bucket.bucketName,
-      MAX_DURATION_SECONDS: String(settings.maxDurationSeconds),
-      MAX_BYTES: String(settings.maxBytes),
       REQUIRE_REASON: String(settings.requireReason),
-      // POST /doctor runs Resolve's checks and reports whether the image is pinned.
-      ALLOWED_CLUSTERS: settings.allowedClusters.join(','),
-      TOOLBOX_IMAGE: toolbox.imageUri,
+      ...limits,
     });
-    const http = new SessionsApi(this, 'Api', { handler: api.function });
-    // Launch signs each host's upload with a session of this role, scoped to the one artifact key
-    // (FleetPlan: to the fleet's children/ prefix);
-    // the api does the same for the re-upload of an artifact a failed upload left on its host.
+    const http = new SessionsApi(this, 'Api', { handler: api.function, checksHandler: plan.function });
+    // Launch signs each host's uploads with a session of this role, scoped to the session's
+    // children's keys (a re-upload is an execution of the same path).
     const upload = new UploadRole(this, 'UploadRole', {
       bucket,
-      assumedBy: [launch.role, api.role, fleetPlan.role],
+      assumedBy: [launch.role],
       maxSessionSeconds: uploadRoleMaxSessionSeconds(settings.maxDurationSeconds, settings.graceSeconds),
     });
     launch.function.addEnvironment('UPLOAD_ROLE_ARN', upload.role.roleArn);
-    // POST /sessions/{id}/reupload sends the runner (action=reupload) with a URL of that role.
-    api.function.addEnvironment('UPLOAD_ROLE_ARN', upload.role.roleArn);
-    fleetPlan.function.addEnvironment('UPLOAD_ROLE_ARN', upload.role.roleArn);
-    api.function.addEnvironment('DOCUMENT_NAME', document.documentName);
 
     const sweeper = fn(
       'sweeper',
@@ -150,20 +123,7 @@ export class DebugTaskStack extends Stack {
     });
 
     grantSessionPermissions(this, {
-      functions: {
-        api,
-        resolve,
-        launch,
-        poll,
-        collect,
-        cleanup,
-        sweeper,
-        'fleet-plan': fleetPlan,
-        'fleet-launch': fleetLaunch,
-        'fleet-poll': fleetPoll,
-        'fleet-collect': fleetCollect,
-        'fleet-cleanup': fleetCleanup,
-      },
+      functions: { api, plan, launch, poll, collect, cleanup, sweeper },
       bucket,
       uploadRoleArn: upload.role.roleArn,
       documentArn: document.documentArn,

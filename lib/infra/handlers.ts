@@ -3,20 +3,7 @@
  * and the `debug-task:handler` metadata the local sandbox binds it by. No CDK import here: the
  * sandbox reads this list at run time without loading aws-cdk-lib.
  */
-export const HANDLER_NAMES = [
-  'api',
-  'resolve',
-  'launch',
-  'poll',
-  'collect',
-  'cleanup',
-  'sweeper',
-  'fleet-plan',
-  'fleet-launch',
-  'fleet-poll',
-  'fleet-collect',
-  'fleet-cleanup',
-] as const;
+export const HANDLER_NAMES = ['api', 'plan', 'launch', 'poll', 'collect', 'cleanup', 'sweeper'] as const;
 
 export type HandlerName = (typeof HANDLER_NAMES)[number];
 

@@ -8,7 +8,7 @@ import type { DebugFunction, HandlerName, Permission } from './debug-function';
 export interface SessionPermissionsProps {
   readonly functions: Readonly<Record<HandlerName, DebugFunction>>;
   readonly bucket: IBucket;
-  /** The upload role (lib/infra/upload-role.ts): launch (and the api, to re-upload) assume it to sign the host's upload. */
+  /** The upload role (lib/infra/upload-role.ts): launch assumes it to sign the hosts' uploads. */
   readonly uploadRoleArn: string;
   /** ARN of our SSM command document: the only document the functions may send. */
   readonly documentArn: string;
@@ -51,38 +51,18 @@ export function grantSessionPermissions(stack: Stack, props: SessionPermissionsP
     actions: ['ssm:SendCommand'],
     resources: [
       props.documentArn,
-      // instance/*: the host is known only once Resolve has run; the document above is the fence.
+      // instance/*: the host is known only once Plan has run; the document above is the fence.
       stack.formatArn({ service: 'ec2', resource: 'instance', resourceName: '*' }),
       // ECS Anywhere hosts are SSM managed instances (mi-...).
       stack.formatArn({ service: 'ssm', resource: 'managed-instance', resourceName: '*' }),
     ],
     why:
       'SendCommand is authorized on the document and on the target instance, which is known only at ' +
-      'run time (Resolve); the document resource is the fence: only our runner can be sent.',
+      'run time (Plan); the document resource is the fence: only our runner can be sent.',
   };
 
-  fn.resolve.allow({
-    actions: ['ecs:DescribeTasks', 'ecs:DescribeContainerInstances'],
-    // task/*, container-instance/*: narrowed by the ecs:cluster condition when clusters are given.
-    resources: [
-      stack.formatArn({ service: 'ecs', resource: 'task', resourceName: '*' }),
-      stack.formatArn({ service: 'ecs', resource: 'container-instance', resourceName: '*' }),
-    ],
-    ...clusterScope(stack, props.allowedClusters),
-  });
-  fn.resolve.allow(onAnyResource('ssm:DescribeInstanceInformation'));
-
-  fn.launch.allow(sendRunner);
-  // A presigned URL acts with the permissions of whoever signed it: launch signs the upload with a
-  // session of the upload role, scoped to the session's artifact key, never with its own rights.
-  fn.launch.allow({
-    actions: ['sts:AssumeRole'],
-    resources: [props.uploadRoleArn],
-    why: 'Launch assumes the upload role, and only it, to sign the artifact upload of a session.',
-  });
-
-  // A service-wide session (lib/steps/fleet-*.ts): the same calls as a single one, batched.
-  const fleetReads = {
+  // Plan (lib/steps/plan.ts) resolves a task or a service; preview and doctor run the same code.
+  fn.plan.allow({
     // ListTasks is authorized on the cluster (container-instance/task ARNs are unknown before it).
     actions: ['ecs:ListTasks', 'ecs:DescribeTasks', 'ecs:DescribeContainerInstances'],
     resources: [
@@ -95,52 +75,62 @@ export function grantSessionPermissions(stack: Stack, props: SessionPermissionsP
           )),
     ],
     ...clusterScope(stack, props.allowedClusters),
-  };
-  fn['fleet-plan'].allow(fleetReads);
-  fn['fleet-plan'].allow(onAnyResource('ssm:DescribeInstanceInformation'));
-  fn['fleet-plan'].allow({
+  });
+  fn.plan.allow(onAnyResource('ssm:DescribeInstanceInformation'));
+  fn.plan.allow(
+    sessionObjects(
+      ['s3:GetObject', 's3:PutObject'],
+      "Plan writes the session's plan; a re-upload's plan reads the session's record.",
+    ),
+  );
+  fn.plan.allow({
+    actions: ['s3:PutObject', 's3:DeleteObject'],
+    resources: [bucket.arnForObjects(`${DOCTOR_PROBE_PREFIX}*`)],
+    why: 'debug-task doctor writes, then deletes, one probe object with a fresh name under doctor/: the prefix is the narrowest static scope.',
+  });
+
+  fn.launch.allow(sendRunner);
+  // A presigned URL acts with the permissions of whoever signed it: launch signs the uploads with a
+  // session of the upload role, scoped to the session's children's keys, never with its own rights.
+  fn.launch.allow({
     actions: ['sts:AssumeRole'],
     resources: [props.uploadRoleArn],
-    why: "FleetPlan assumes the upload role, and only it, to sign the uploads of a fleet's children.",
+    why: "Launch assumes the upload role, and only it, to sign the uploads of a session's children.",
   });
-  fn['fleet-plan'].allow(
-    sessionObjects(['s3:PutObject'], 'FleetPlan writes the plan and resolution objects.'),
-  );
-  fn['fleet-launch'].allow(sendRunner);
-  fn['fleet-launch'].allow(
-    sessionObjects(['s3:GetObject'], 'LaunchBatch presigns the GET of its batch plan.'),
-  );
-  fn['fleet-poll'].allow(onAnyResource('ssm:ListCommandInvocations'));
-  fn['fleet-poll'].allow(onAnyResource('ssm:GetCommandInvocation'));
-  fn['fleet-poll'].allow(onAnyResource('ssm:CancelCommand'));
-  fn['fleet-poll'].allow(
+  fn.launch.allow(
     sessionObjects(
       ['s3:GetObject', 's3:PutObject'],
-      'PollBatch looks for the cancel marker and writes the batch outcome.',
+      "Launch reads the plan, writes its batch's host plan and presigns its GET.",
     ),
   );
-  fn['fleet-poll'].allow(listSessions);
-  fn['fleet-collect'].allow(
-    sessionObjects(
-      ['s3:GetObject', 's3:PutObject'],
-      'CollectFleet reads the plan and outcomes and writes manifest.json.',
-    ),
-  );
-  fn['fleet-collect'].allow(listSessions);
-  fn['fleet-cleanup'].allow(sendRunner);
 
+  fn.poll.allow(onAnyResource('ssm:ListCommandInvocations'));
   fn.poll.allow(onAnyResource('ssm:GetCommandInvocation'));
-  fn.poll.allow(sessionObjects(['s3:GetObject'], 'Poll looks for the cancel marker (HeadObject).'));
+  fn.poll.allow(onAnyResource('ssm:CancelCommand'));
+  fn.poll.allow(
+    sessionObjects(
+      ['s3:GetObject', 's3:PutObject'],
+      "Poll looks for the cancel marker (HeadObject) and writes the batch's host outcomes.",
+    ),
+  );
   fn.poll.allow(listSessions);
 
-  fn.collect.allow(onAnyResource('ssm:GetCommandInvocation'));
   fn.collect.allow(
-    sessionObjects(['s3:GetObject', 's3:PutObject'], 'Collect checks the artifact and writes manifest.json.'),
+    sessionObjects(
+      ['s3:GetObject', 's3:PutObject'],
+      "Collect reads the plan, the hosts' outcomes and the children's manifests, and writes the record.",
+    ),
   );
   fn.collect.allow(listSessions);
 
   fn.cleanup.allow(sendRunner);
-  fn.cleanup.allow(onAnyResource('ssm:CancelCommand'));
+  fn.cleanup.allow(
+    sessionObjects(
+      ['s3:GetObject', 's3:PutObject'],
+      'Cleanup reads the plan and writes the record of a session that ended before Collect.',
+    ),
+  );
+  fn.cleanup.allow(listSessions);
 
   // The sweeper (lib/steps/sweep.ts): the allowed clusters' hosts, then our document to them.
   const clusters = props.allowedClusters;
@@ -194,30 +184,13 @@ export function grantSessionPermissions(stack: Stack, props: SessionPermissionsP
     why: "Executions are named after session ids minted per request; the ARN is limited to this stack's state machine.",
   });
   fn.api.allow(
-    sessionObjects(['s3:GetObject', 's3:PutObject'], 'The api presigns downloads and writes cancel markers.'),
+    sessionObjects(
+      ['s3:GetObject', 's3:PutObject'],
+      'The api reads records, presigns downloads and writes cancel markers.',
+    ),
   );
-  // POST /doctor (lib/api/doctor.ts) runs Resolve's own checks in the api function, so it needs
-  // resolve's reads (the same statement), and it probes the bucket with an object it deletes at once.
-  // POST /sessions/preview resolves a service as FleetPlan does: the same reads.
-  fn.api.allow(fleetReads);
-  fn.api.allow(onAnyResource('ssm:DescribeInstanceInformation'));
-  // POST /sessions/{id}/reupload and GET /sessions/{id}/reupload/{commandId} (lib/api/reupload.ts):
-  // launch's own SendCommand scope (our document only), the command's status, the upload role to
-  // sign the fresh URL with (one-key session policy, as launch), and HeadObject of the re-uploaded
-  // artifact (a missing one is a 404 with ListBucket).
-  fn.api.allow(sendRunner);
-  fn.api.allow(onAnyResource('ssm:GetCommandInvocation'));
-  fn.api.allow({
-    actions: ['sts:AssumeRole'],
-    resources: [props.uploadRoleArn],
-    why: 'The api assumes the upload role, and only it, to sign the re-upload of an artifact kept on its host.',
-  });
+  // A missing record is a 404, and `fetch` lists the records of earlier re-uploads.
   fn.api.allow(listSessions);
-  fn.api.allow({
-    actions: ['s3:PutObject', 's3:DeleteObject'],
-    resources: [bucket.arnForObjects(`${DOCTOR_PROBE_PREFIX}*`)],
-    why: 'debug-task doctor writes, then deletes, one probe object with a fresh name under doctor/: the prefix is the narrowest static scope.',
-  });
 }
 
 /**

@@ -22,33 +22,36 @@ import { acknowledge } from './nag';
 
 /** The functions behind the state machine's tasks. */
 export interface SessionStepFunctions {
-  readonly resolve: IFunction;
+  readonly plan: IFunction;
   readonly launch: IFunction;
   readonly poll: IFunction;
   readonly collect: IFunction;
   readonly cleanup: IFunction;
-  /** A service-wide session (lib/steps/fleet-*.ts). */
-  readonly fleetPlan: IFunction;
-  readonly fleetLaunch: IFunction;
-  readonly fleetPoll: IFunction;
-  readonly fleetCollect: IFunction;
-  readonly fleetCleanup: IFunction;
 }
 
 export interface SessionStateMachineProps {
   readonly steps: SessionStepFunctions;
   /** Hard limit of one execution: past it Step Functions stops the session, whatever its state. */
   readonly timeout: Duration;
-  /** Most SendCommand batches (of 50 hosts) of one fleet launched and followed at once. */
-  readonly fleetConcurrency: number;
+  /** Most SendCommand batches (of 50 hosts) launched and followed at once. */
+  readonly hostConcurrency: number;
 }
 
 /**
- * The path of one session (docs/ARCHITECTURE.md, "The state machine"):
+ * The path of every session, one task or a whole service (docs/ARCHITECTURE.md, "The state machine"):
  *
- *   Resolve -> Launch -> Poll -> Done? --yes--> Collect
- *                         ^        | no
- *                         +- Wait <+          Launch, Poll, Collect --catch--> Cleanup (re-raises)
+ *   Plan -> Hosts (Map over batches of <= 50 hosts, at most hostConcurrency at once):
+ *             Launch -> Poll -> Done? --yes--> BatchEnded
+ *                        ^        | no
+ *                        +- Wait <+
+ *             Launch --catch--> BatchNotSent (that batch's hosts fail; the others go on)
+ *        -> Collect
+ *   Hosts, Collect --catch--> Cleanup (re-raises)
+ *
+ * A single task is a plan of one target: one batch of one host. Plan has no catch: nothing has
+ * started yet. Poll raises CANCELLED (the cancel marker): it has no catch inside the Map, so the
+ * Map fails and Cleanup cleans every host. A re-upload takes the same path (Plan copies its
+ * request to `$.plan.reupload`: a Map's ItemSelector cannot pass a path the input may lack).
  *
  * Standard, not Express: a capture outlives Express's 5 minutes and the CLI follows the session
  * with DescribeExecution, which Express does not support.
@@ -69,8 +72,8 @@ export class SessionStateMachine extends Construct {
     const task = (name: string, fn: IFunction, resultPath: string) =>
       new LambdaInvoke(this, name, { lambdaFunction: fn, payloadResponseOnly: true, resultPath });
 
-    const resolve = task('Resolve', steps.resolve, '$.target');
-    const launch = task('Launch', steps.launch, '$.launch');
+    const plan = task('Plan', steps.plan, '$.plan');
+    const launch = task('Launch', steps.launch, '$.command');
     const poll = task('Poll', steps.poll, '$.poll');
     // Collect's return value is the whole execution output (SessionResult).
     const collect = task('Collect', steps.collect, JsonPath.entirePayload);
@@ -78,23 +81,38 @@ export class SessionStateMachine extends Construct {
     // result is discarded so that, should it ever return, the output still carries $.error.
     const cleanup = task('Cleanup', steps.cleanup, JsonPath.DISCARD);
 
-    // Resolve has no catch: nothing has been started on a host yet.
-    for (const started of [launch, poll, collect]) {
-      started.addCatch(cleanup, { errors: [Errors.ALL], resultPath: '$.error' });
-    }
-
+    // A batch that could not be sent is reported per host by Collect; the other batches go on.
+    const notSent = new Pass(this, 'BatchNotSent', {
+      parameters: { 'batch.$': '$.batch.batch', 'error.$': '$.error' },
+    });
+    launch.addCatch(notSent, { errors: [Errors.ALL], resultPath: '$.error' });
+    const ended = new Pass(this, 'BatchEnded', { parameters: { 'batch.$': '$.batch.batch' } });
     const wait = new Wait(this, 'Wait', { time: WaitTime.secondsPath('$.poll.waitSeconds') });
-    const single = resolve
-      .next(launch)
+    const batch = launch
       .next(poll)
       .next(
         new Choice(this, 'Done?')
-          .when(Condition.booleanEquals('$.poll.done', true), collect)
+          .when(Condition.booleanEquals('$.poll.done', true), ended)
           .otherwise(wait.next(poll)),
       );
-    const definition = new Choice(this, 'Service?')
-      .when(Condition.isPresent('$.spec.target.service'), this.fleet(props))
-      .otherwise(single);
+
+    const hosts = new MapState(this, 'Hosts', {
+      itemsPath: '$.plan.batches',
+      maxConcurrency: props.hostConcurrency,
+      // Each iteration gets the request and the plan summary, and its own batch.
+      itemSelector: {
+        'sessionId.$': '$.sessionId',
+        'spec.$': '$.spec',
+        'caller.$': '$.caller',
+        'requestedAt.$': '$.requestedAt',
+        'plan.$': '$.plan',
+        'batch.$': '$$.Map.Item.Value',
+      },
+      resultPath: '$.batchResults',
+    }).itemProcessor(batch);
+    hosts.addCatch(cleanup, { errors: [Errors.ALL], resultPath: '$.error' });
+    collect.addCatch(cleanup, { errors: [Errors.ALL], resultPath: '$.error' });
+    const definition = plan.next(hosts).next(collect);
 
     // The /aws/vendedlogs/ prefix keeps Step Functions from growing the account-wide CloudWatch Logs
     // resource policy (5,120 characters) with one entry per log group. The stack's UUID in the name
@@ -121,64 +139,6 @@ export class SessionStateMachine extends Construct {
     });
 
     this.acknowledgeRolePolicy(steps);
-  }
-
-  /**
-   * A service-wide session (docs/ARCHITECTURE.md, "Fleet sessions"):
-   *
-   *   FleetPlan -> Hosts (Map over SendCommand batches, at most fleetConcurrency at once):
-   *                  LaunchBatch -> PollBatch -> Batch done? --yes--> BatchEnded
-   *                                   ^             | no
-   *                                   +- WaitBatch <+
-   *                  LaunchBatch --catch--> BatchNotSent (that batch's hosts fail; the others go on)
-   *             -> CollectFleet
-   *   Hosts, CollectFleet --catch--> CleanupFleet (re-raises)
-   *
-   * PollBatch raises CANCELLED (the cancel marker): it has no catch inside the Map, so the Map fails
-   * and CleanupFleet cleans every host. FleetPlan has no catch: nothing has started yet.
-   */
-  private fleet(props: SessionStateMachineProps) {
-    const { steps } = props;
-    const task = (name: string, fn: IFunction, resultPath: string) =>
-      new LambdaInvoke(this, name, { lambdaFunction: fn, payloadResponseOnly: true, resultPath });
-    const plan = task('FleetPlan', steps.fleetPlan, '$.fleet');
-    const launchBatch = task('LaunchBatch', steps.fleetLaunch, '$.command');
-    const pollBatch = task('PollBatch', steps.fleetPoll, '$.poll');
-    const collect = task('CollectFleet', steps.fleetCollect, JsonPath.entirePayload);
-    const cleanup = task('CleanupFleet', steps.fleetCleanup, JsonPath.DISCARD);
-
-    // A batch that could not be sent is reported per host by CollectFleet; the other batches go on.
-    const notSent = new Pass(this, 'BatchNotSent', {
-      parameters: { 'batch.$': '$.batch.batch', 'error.$': '$.error' },
-    });
-    launchBatch.addCatch(notSent, { errors: [Errors.ALL], resultPath: '$.error' });
-    const ended = new Pass(this, 'BatchEnded', { parameters: { 'batch.$': '$.batch.batch' } });
-    const waitBatch = new Wait(this, 'WaitBatch', { time: WaitTime.secondsPath('$.poll.waitSeconds') });
-    const batch = launchBatch
-      .next(pollBatch)
-      .next(
-        new Choice(this, 'Batch done?')
-          .when(Condition.booleanEquals('$.poll.done', true), ended)
-          .otherwise(waitBatch.next(pollBatch)),
-      );
-
-    const hosts = new MapState(this, 'Hosts', {
-      itemsPath: '$.fleet.batches',
-      maxConcurrency: props.fleetConcurrency,
-      // Each iteration gets the request and the plan summary, and its own batch.
-      itemSelector: {
-        'sessionId.$': '$.sessionId',
-        'spec.$': '$.spec',
-        'caller.$': '$.caller',
-        'requestedAt.$': '$.requestedAt',
-        'fleet.$': '$.fleet',
-        'batch.$': '$$.Map.Item.Value',
-      },
-      resultPath: '$.batchResults',
-    }).itemProcessor(batch);
-    hosts.addCatch(cleanup, { errors: [Errors.ALL], resultPath: '$.error' });
-    collect.addCatch(cleanup, { errors: [Errors.ALL], resultPath: '$.error' });
-    return plan.next(hosts).next(collect);
   }
 
   private acknowledgeRolePolicy(steps: SessionStepFunctions): void {

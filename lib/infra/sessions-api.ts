@@ -16,14 +16,19 @@ import { LOG_RETENTION } from './debug-function';
 export const API_THROTTLE = { rateLimit: 10, burstLimit: 20 } as const;
 
 export interface SessionsApiProps {
-  /** The `api` function: every route goes to it (lib/api/routes.ts dispatches on the route key). */
+  /** The `api` function: the session routes (lib/api/routes.ts dispatches on the route key). */
   readonly handler: IFunction;
+  /**
+   * The `plan` function: the routes that resolve a target and start nothing (preview, doctor) run
+   * Plan's own code (lib/api/checks.ts), so the api function carries no resolver.
+   */
+  readonly checksHandler: IFunction;
 }
 
 /**
  * The HTTP API the CLI talks to: `POST /sessions`, `GET /sessions`, `GET /sessions/{id}`,
- * `DELETE /sessions/{id}`, `POST /sessions/{id}/reupload`, `GET /sessions/{id}/reupload/{commandId}`,
- * `POST /doctor`. IAM auth on every route: callers sign with SigV4 and need
+ * `DELETE /sessions/{id}`, `POST /sessions/{id}/reupload`, `GET /sessions/{id}/reupload/{reuploadId}`,
+ * `POST /sessions/preview`, `POST /doctor`. IAM auth on every route: callers sign with SigV4 and need
  * `execute-api:Invoke`, so who may debug production is an IAM policy, not a shared secret.
  */
 export class SessionsApi extends Construct {
@@ -46,14 +51,15 @@ export class SessionsApi extends Construct {
     // debug-task fetch of a session whose upload failed: re-upload the artifact kept on its host.
     this.api.addRoutes({ path: '/sessions/{id}/reupload', methods: [HttpMethod.POST], integration });
     this.api.addRoutes({
-      path: '/sessions/{id}/reupload/{commandId}',
+      path: '/sessions/{id}/reupload/{reuploadId}',
       methods: [HttpMethod.GET],
       integration,
     });
+    const checks = new HttpLambdaIntegration('Checks', props.checksHandler);
     // debug-task doctor: every precondition of a session checked, nothing started.
-    this.api.addRoutes({ path: '/doctor', methods: [HttpMethod.POST], integration });
-    // A service target's tasks and hosts, resolved without starting anything (the CLI's confirmation).
-    this.api.addRoutes({ path: '/sessions/preview', methods: [HttpMethod.POST], integration });
+    this.api.addRoutes({ path: '/doctor', methods: [HttpMethod.POST], integration: checks });
+    // A target's tasks and hosts, resolved without starting anything (the CLI's confirmation).
+    this.api.addRoutes({ path: '/sessions/preview', methods: [HttpMethod.POST], integration: checks });
 
     const accessLogs = new LogGroup(this, 'AccessLogs', {
       retention: LOG_RETENTION,

@@ -16,9 +16,12 @@ export type ApiHandler = (
 ) => Promise<APIGatewayProxyStructuredResultV2>;
 
 export interface ApiServerOptions {
+  /** The handler of every route, unless `routes` names another for it. */
   handler: ApiHandler;
   /** Route keys served (`METHOD /path/{param}`); default DEFAULT_ROUTE_KEYS. */
   routeKeys?: readonly string[];
+  /** Handlers of routes integrated with another function than `handler` (the stack's preview, doctor). */
+  routes?: Readonly<Record<string, ApiHandler>>;
   region: string;
   credentials: { accessKeyId: string; secretAccessKey: string };
   accountId: string;
@@ -35,7 +38,7 @@ export const DEFAULT_ROUTE_KEYS: readonly string[] = [
   'GET /sessions/{id}',
   'DELETE /sessions/{id}',
   'POST /sessions/{id}/reupload',
-  'GET /sessions/{id}/reupload/{commandId}',
+  'GET /sessions/{id}/reupload/{reuploadId}',
   'POST /doctor',
 ];
 
@@ -160,7 +163,7 @@ async function handle(
       },
     },
   } as unknown as APIGatewayProxyEventV2WithIAMAuthorizer;
-  return options.handler(event);
+  return (options.routes?.[route.routeKey] ?? options.handler)(event);
 }
 
 /** Re-signs the request as received, at the time it claims, and compares the signatures. */

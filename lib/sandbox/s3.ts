@@ -40,6 +40,7 @@ interface S3rverInstance {
   httpServer?: Server;
   /** Koa's middleware list; s3rver composes it when `run()` starts listening. */
   middleware: KoaMiddleware[];
+  store: { existsObject(bucket: string, key: string): Promise<boolean> };
 }
 interface KoaContext {
   req: NodeJS.ReadableStream & Pick<IncomingMessage, 'headers' | 'url' | 'method'>;
@@ -98,7 +99,7 @@ export async function startS3(opts: S3StandInOptions = {}): Promise<S3StandIn> {
   });
 
   const faults = { refuseUploads: false };
-  server.middleware.unshift(sandboxAdapter(accounts, S3Error, faults));
+  server.middleware.unshift(sandboxAdapter(accounts, S3Error, faults, server.store));
 
   let address: AddressInfo;
   try {
@@ -135,6 +136,7 @@ export async function startS3(opts: S3StandInOptions = {}): Promise<S3StandIn> {
  *   checks a SigV4 signature: accept whichever key the caller signs with (the handlers'
  *   credentials, or whoever presigned an upload URL);
  * - s3rver stores an `aws-chunked` body (SDK stream uploads) framing and all: decode it;
+ * - s3rver ignores `If-None-Match: *` on PUT: refuse the write when the key exists (412), as S3 does;
  * - s3rver ignores checksums. One is checked: the CRC32 of an empty body that SDK >= 3.729 bakes
  *   into a presigned PUT unless it was made with `requestChecksumCalculation: 'WHEN_REQUIRED'`
  *   (DESIGN.md section 6). A non-empty upload to such a URL is refused with BadDigest, as a
@@ -144,6 +146,7 @@ function sandboxAdapter(
   accounts: S3rverAccountModule,
   S3Error: S3ErrorConstructor,
   faults: { refuseUploads: boolean },
+  store: S3rverInstance['store'],
 ): KoaMiddleware {
   return async (ctx, next) => {
     if (faults.refuseUploads && ctx.req.method === 'PUT' && /[?&]X-Amz-Signature=/.test(ctx.req.url ?? '')) {
@@ -159,6 +162,18 @@ function sandboxAdapter(
     if (keyId && !accounts.registry.has(keyId)) accounts.DUMMY_ACCOUNT.createKeyPair(keyId, 'not-checked');
     if (hasEmptyBodyChecksum(ctx.req)) {
       throw new S3Error('BadDigest', 'The CRC32 you specified did not match the calculated checksum.');
+    }
+    if (ctx.req.method === 'PUT' && ctx.req.headers['if-none-match'] === '*') {
+      // A conditional write (`If-None-Match: *`, how a session's record is written once): S3 answers
+      // 412 when the key exists; s3rver would overwrite it.
+      const [bucket, ...key] = new URL(ctx.req.url ?? '/', 'http://localhost').pathname.slice(1).split('/');
+      if (await store.existsObject(bucket, decodeURIComponent(key.join('/')))) {
+        ctx.req.resume();
+        throw new S3Error(
+          'PreconditionFailed',
+          'At least one of the pre-conditions you specified did not hold',
+        );
+      }
     }
     if (isAwsChunked(ctx.req.headers)) {
       rewriteChunkedHeaders(ctx.req.headers);

@@ -1,12 +1,18 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startApiServer } from './api-server';
+import { startApiServer, type ApiHandler } from './api-server';
 import { startEcsSsmStandIn } from './ecs-ssm';
 import { startS3 } from './s3';
 import { startStepFunctionsStandIn } from './sfn';
 import { startStsStandIn } from './sts';
-import { apiRouteKeys, commandDocument, stateMachineDefinition, synthesizeTemplate } from './template';
+import {
+  apiRouteHandlers,
+  apiRouteKeys,
+  commandDocument,
+  stateMachineDefinition,
+  synthesizeTemplate,
+} from './template';
 
 /**
  * The local sandbox (DESIGN.md section 5): the real handlers, the real state machine definition
@@ -123,10 +129,24 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
     process.env.STATE_MACHINE_ARN = sfn.stateMachineArn;
 
     const { handler: apiHandler } = await import('../../lambda/api');
+    const { handler: planHandler } = await import('../../lambda/plan');
+    // The stack's own routes, each answered by the function its integration names.
+    const byFunction: Record<string, ApiHandler> = {
+      api: apiHandler,
+      plan: planHandler as ApiHandler,
+    };
+    const routeHandlers = apiRouteHandlers(template);
     const api = await startApiServer({
       handler: apiHandler,
-      // The stack's own routes: a route the stack lacks is missing here too.
       routeKeys: apiRouteKeys(template),
+      routes: Object.fromEntries(
+        Object.entries(routeHandlers).map(([key, name]) => {
+          const handler = byFunction[name];
+          if (!handler)
+            throw new Error(`The sandbox has no local handler for route ${key} (function ${name}).`);
+          return [key, handler];
+        }),
+      ),
       region: SANDBOX_REGION,
       credentials: SANDBOX_CREDENTIALS,
       accountId: SANDBOX_ACCOUNT,
@@ -154,16 +174,11 @@ async function loadHandlers(
   functionArns: Record<string, string>,
 ): Promise<Record<string, (input: unknown) => Promise<unknown>>> {
   const modules: Record<string, () => Promise<{ handler: (input: never) => Promise<unknown> }>> = {
-    resolve: () => import('../../lambda/resolve'),
+    plan: () => import('../../lambda/plan'),
     launch: () => import('../../lambda/launch'),
     poll: () => import('../../lambda/poll'),
     collect: () => import('../../lambda/collect'),
     cleanup: () => import('../../lambda/cleanup'),
-    'fleet-plan': () => import('../../lambda/fleet-plan'),
-    'fleet-launch': () => import('../../lambda/fleet-launch'),
-    'fleet-poll': () => import('../../lambda/fleet-poll'),
-    'fleet-collect': () => import('../../lambda/fleet-collect'),
-    'fleet-cleanup': () => import('../../lambda/fleet-cleanup'),
   };
   const handlers: Record<string, (input: unknown) => Promise<unknown>> = {};
   for (const [name, arn] of Object.entries(functionArns)) {

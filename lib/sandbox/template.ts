@@ -167,6 +167,38 @@ export function apiRouteKeys(template: CfnTemplate): string[] {
   return keys.sort();
 }
 
+/**
+ * Which function answers each route of the HTTP API: route key -> the `debug-task:handler` of the
+ * function its integration invokes (the api function for most, the plan function for preview and
+ * doctor).
+ */
+export function apiRouteHandlers(template: CfnTemplate): Record<string, string> {
+  const resources = template.Resources ?? {};
+  const out: Record<string, string> = {};
+  for (const [id, route] of Object.entries(resources)) {
+    if (route.Type !== 'AWS::ApiGatewayV2::Route') continue;
+    const integrationId = refIn(route.Properties?.Target);
+    const uri = integrationId ? resources[integrationId]?.Properties?.IntegrationUri : undefined;
+    const fnId = (uri as { 'Fn::GetAtt'?: [string, string] } | undefined)?.['Fn::GetAtt']?.[0];
+    const handler = fnId ? resources[fnId]?.Metadata?.[HANDLER_METADATA_KEY] : undefined;
+    if (typeof handler !== 'string') {
+      throw templateError(`${id}: no function with ${HANDLER_METADATA_KEY} metadata behind its integration.`);
+    }
+    out[String(route.Properties?.RouteKey)] = handler;
+  }
+  return out;
+}
+
+/** The logical id a `Ref` names, anywhere in a value (e.g. inside `Fn::Join`). */
+function refIn(value: unknown): string | undefined {
+  if (Array.isArray(value)) return value.map(refIn).find((v) => v !== undefined);
+  if (!isObject(value)) return undefined;
+  if (typeof value.Ref === 'string') return value.Ref;
+  return Object.values(value)
+    .map(refIn)
+    .find((v) => v !== undefined);
+}
+
 /** Resolves the intrinsic functions a CDK template uses in a state machine definition. */
 class TokenResolver {
   private readonly region: string;

@@ -1,82 +1,98 @@
-import { CancelCommandCommand } from '@aws-sdk/client-ssm';
 import { requireEnv } from '../config';
 import { fromStepFunctionsFailure, type DebugTaskError } from '../domain/errors';
-import type { HostParamValues } from '../domain/params';
-import type { ExecutionInput, LaunchInfo, ResolvedTarget } from '../domain/session';
-import { commandParameters } from '../host/runner-script';
+import { mapLimit } from '../domain/map-limit';
+import {
+  runKeys,
+  type ChildResult,
+  type ExecutionInput,
+  type PlanInfo,
+  type PlanRecord,
+} from '../domain/session';
 import { logger } from '../log';
-import { awsCall } from './aws-errors';
-import { ssmClient } from './clients';
-import { sessionComment } from './launch';
-import { sendRunner } from './send-runner';
+import { cleanupValues, sendRunner, sessionComment } from '../session/host-command';
+import { sessionResult, writeSessionRecord } from '../session/record';
+import { getJson } from '../session/store';
 
-/** What Catch hands to Cleanup: whatever state existed when a step failed, plus the failure. */
+/** What Catch hands to Cleanup: the state when a step failed (`plan` once Plan ran), plus the failure. */
 export type CleanupState = ExecutionInput & {
-  target?: ResolvedTarget;
-  launch?: LaunchInfo;
+  plan?: PlanInfo;
   error: { Error: string; Cause: string };
 };
-
-/** The host's cleanup only removes a container and a directory. */
-export const CLEANUP_TIMEOUT_SECONDS = 120;
 
 export interface CleanupDeps {
   now?: () => number;
 }
 
 /**
- * Cleanup: stop what may still run on the host, then fail with the error that brought us here.
+ * Cleanup, on every failure, cancel or timeout after Plan: `action=cleanup` with the session's id to
+ * every host of the plan, 50 a call (the runner stops the session's runners on the host and removes
+ * every child's container, watchdog and work dir; a kept artifact stays until its keep-until). Then
+ * the session's record, when Collect did not write one (a cancel, a timeout), and the error that
+ * brought us here, re-raised so the execution ends with it.
  *
- * Best effort: a failing cleanup call is logged and must not replace the original error, which
- * is what the user needs (CANCELLED, HOST_BUSY, ...). The host runner's own watchdog and the
- * sweeper remove whatever this misses.
+ * Best effort: a failing call is logged and never replaces the original error, which is what the
+ * user needs (CANCELLED, HOST_BUSY, ...). The hosts' watchdogs and the sweeper remove what this misses.
  */
 export async function cleanupSession(state: CleanupState, deps: CleanupDeps = {}): Promise<never> {
   const original: DebugTaskError = fromStepFunctionsFailure(state.error?.Error, state.error?.Cause);
   logger.info('cleaning up after failure', { code: original.code });
+  const { plan } = state;
+  if (!plan) throw original;
+  const nowMs = (deps.now ?? Date.now)();
 
-  if (state.launch?.commandId) {
-    const { commandId, instanceId } = state.launch;
-    await bestEffort('ssm:CancelCommand', () =>
-      ssmClient().send(new CancelCommandCommand({ CommandId: commandId, InstanceIds: [instanceId] })),
-    );
+  let documentName: string;
+  try {
+    // Inside the try: a deployment error here (no DOCUMENT_NAME) must not hide the original error.
+    documentName = requireEnv('DOCUMENT_NAME');
+  } catch (error) {
+    logger.warn('cleanup: DOCUMENT_NAME is not set; the original error is reported instead', { error });
+    throw original;
   }
-  if (state.target) {
-    const target = state.target;
-    const values = cleanupValues(state, (deps.now ?? Date.now)());
-    await bestEffort('ssm:SendCommand (cleanup)', () =>
-      sendRunner({
-        documentName: requireEnv('DOCUMENT_NAME'),
-        instanceIds: [target.instanceId],
-        parameters: commandParameters(values),
-        comment: sessionComment(state.sessionId),
-      }),
+  await mapLimit(plan.batches, 4, async (batch) => {
+    try {
+      await sendRunner({
+        documentName,
+        instanceIds: batch.instanceIds,
+        values: cleanupValues(state.sessionId, plan.expiresAt),
+        comment: sessionComment(state.sessionId, 'cleanup'),
+        call: 'ssm:SendCommand (cleanup)',
+      });
+    } catch (error) {
+      logger.warn('cleanup: ssm:SendCommand (cleanup) failed; the original error is reported instead', {
+        batch: batch.batch,
+        error,
+      });
+    }
+  });
+  if (!state.reupload) {
+    await recordFailure(state, plan, original, nowMs).catch((error: unknown) =>
+      logger.warn('cleanup: the session record could not be written', { error }),
     );
   }
   throw original;
 }
 
-/**
- * What action `cleanup` needs: the session id (container label, work dir). Every other parameter
- * of the document is optional for SSM (default ''), and the runner requires only what the action
- * uses. expiresAt goes along for the host's log and the command's record in SSM.
- */
-export function cleanupValues(
-  state: { sessionId: string; launch?: Pick<LaunchInfo, 'expiresAt'> },
-  nowMs: number,
-): HostParamValues {
-  return {
-    action: 'cleanup',
-    sessionId: state.sessionId,
-    expiresAt: String(state.launch?.expiresAt ?? Math.floor(nowMs / 1000)),
-    executionTimeout: String(CLEANUP_TIMEOUT_SECONDS),
-  };
-}
-
-async function bestEffort(call: string, send: () => Promise<unknown>): Promise<void> {
-  try {
-    await awsCall(call, send);
-  } catch (error) {
-    logger.warn(`cleanup: ${call} failed; the original error is reported instead`, { error });
-  }
+/** The record of a session that ended before Collect: every child ended with the session's error. */
+async function recordFailure(state: CleanupState, plan: PlanInfo, error: DebugTaskError, nowMs: number) {
+  const record = await getJson<PlanRecord>(plan.bucket, runKeys(state).plan);
+  const body = error.toJSON();
+  const children: ChildResult[] = record.targets.map((t) => ({
+    index: t.index,
+    sessionId: t.sessionId,
+    taskArn: t.taskArn,
+    clusterArn: t.clusterArn,
+    container: t.container,
+    instanceId: t.instanceId,
+    status: 'FAILED',
+    error: body,
+  }));
+  const result = sessionResult(state, record, children, plan.bucket, {
+    ...(plan.startAt !== undefined && { startAt: plan.startAt }),
+    collectedAt: new Date(nowMs).toISOString(),
+  });
+  await writeSessionRecord(plan.bucket, state, result, {
+    status: error.code === 'CANCELLED' ? 'CANCELLED' : 'FAILED',
+    error: body,
+    calls: record.calls,
+  });
 }

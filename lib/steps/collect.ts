@@ -1,286 +1,195 @@
-import { HeadObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
-import { DebugTaskError, isErrorCode } from '../domain/errors';
-import { sessionKeys, type PollResult, type RunnerManifest, type SessionResult } from '../domain/session';
-import { RunnerManifestSchema } from '../domain/runner-manifest';
-import type * as z from '../domain/zod';
-import { awsCall, isNotFound, translateAwsError } from './aws-errors';
-import { s3Client } from './clients';
-import type { PollState } from './poll';
+import {
+  DebugTaskError,
+  errorFromBody,
+  fromStepFunctionsFailure,
+  type ErrorBody,
+  type ErrorCode,
+} from '../domain/errors';
+import { mapLimit } from '../domain/map-limit';
+import {
+  runKeys,
+  sessionKeys,
+  type BatchOutcome,
+  type ChildResult,
+  type ExecutionInput,
+  type HostOutcome,
+  type PlanInfo,
+  type PlanRecord,
+  type PlanTarget,
+  type SessionResult,
+} from '../domain/session';
+import { TOOLS } from '../domain/tools';
+import { executionOutput, readSessionRecord, sessionResult, writeSessionRecord } from '../session/record';
+import { getJson, getText, objectSizes, putJsonOnce } from '../session/store';
+import { childVerdict, parseManifest } from '../session/verdict';
 
-export { RunnerManifestSchema } from '../domain/runner-manifest';
-
-/** State after the last poll (done = true). */
-export type CollectState = PollState & { poll: PollResult };
+/** State after the Map: the execution input, the plan summary, and each batch's outcome. */
+export type CollectState = ExecutionInput & { plan: PlanInfo; batchResults: BatchOutcome[] };
 
 export interface CollectDeps {
-  /** Milliseconds since the epoch; injectable so tests can fix the time. */
   now?: () => number;
 }
 
+/** Manifests read at once. */
+const READ_CONCURRENCY = 16;
+
 /**
- * Collect: read the runner's manifest, check the uploaded object against it, and write the
- * session's audit record (sessions/<id>/manifest.json) next to the artifact.
+ * Collect: the verdict on every child, from the manifest its host wrote next to its artifact, its
+ * host's outcome and the objects in S3 (one ListObjectsV2 page per 1,000 keys, not a HeadObject
+ * each); then the session's record, written once. The execution output is the result (without the
+ * children when there are many: GET /sessions/{id} reads them from the record).
+ *
+ * A one-task session whose child failed ends FAILED with the child's own error, as its user expects
+ * (HOST_BUSY, UPLOAD_FAILED with where the artifact is kept, ...). A service's session fails only
+ * when not one child succeeded, with the most frequent error.
  */
 export async function collectSession(state: CollectState, deps: CollectDeps = {}): Promise<SessionResult> {
-  const { sessionId, launch, poll } = state;
-  const manifest = parseManifest(state);
-  if (manifest.status === 'FAILED') throw hostFailure(manifest, state);
-  const artifact = manifest.artifact;
-  if (manifest.status === 'UPLOAD_FAILED' || artifact?.uploaded === false)
-    throw uploadFailure(manifest, state);
-  if (!artifact) {
-    throw new DebugTaskError(
-      'CAPTURE_FAILED',
-      'The host runner reported success but described no artifact.',
-      {
-        details: { instanceId: launch.instanceId, ssmStatus: poll.status },
-      },
-    );
-  }
-
-  await checkObject(launch.bucket, launch.objectKey, artifact.objectBytes);
-
   const collectedAt = new Date((deps.now ?? Date.now)()).toISOString();
-  const result: SessionResult = {
-    sessionId,
-    status: 'SUCCEEDED',
-    target: {
-      taskArn: state.target.taskArn,
-      clusterArn: state.target.clusterArn,
-      container: state.target.container.name,
-      instanceId: state.target.instanceId,
-    },
-    tool: manifest.tool,
-    artifact: artifactResult(launch.bucket, launch.objectKey, artifact),
-    // Ours as ISO strings; the host's as the runner reports them (Unix epoch milliseconds).
-    timings: definedOnly({
-      requestedAt: state.requestedAt,
-      launchedAt: launch.startedAt,
-      hostStartedAt: manifest.timings.startedAt,
-      captureStartedAt: manifest.timings.captureStartedAt,
-      captureEndedAt: manifest.timings.captureEndedAt,
-      hostEndedAt: manifest.timings.endedAt,
-      collectedAt,
-    }),
-  };
+  const { plan } = state;
+  const record = await getJson<PlanRecord>(plan.bucket, runKeys(state).plan);
+  const children = await verdicts(state, record);
 
-  const audit = {
-    v: 1,
-    sessionId,
-    caller: state.caller,
-    reason: state.spec.reason ?? null,
-    requestedAt: state.requestedAt,
-    spec: state.spec,
-    target: state.target,
-    launch,
-    ssm: { status: poll.status, responseCode: poll.responseCode ?? null },
-    runner: manifest,
-    result,
+  if (state.reupload) return collectReupload(state, record, children, collectedAt);
+
+  const result = sessionResult(state, record, children, plan.bucket, {
+    ...(plan.startAt !== undefined && { startAt: plan.startAt }),
     collectedAt,
-  };
-  await awsCall('s3:PutObject', () =>
-    s3Client().send(
-      new PutObjectCommand({
-        Bucket: launch.bucket,
-        Key: sessionKeys.manifest(sessionId),
-        Body: JSON.stringify(audit, null, 2),
-        ContentType: 'application/json',
-      }),
+  });
+  const failure = sessionFailure(result);
+  await writeSessionRecord(plan.bucket, state, result, {
+    status: failure ? 'FAILED' : 'SUCCEEDED',
+    ...(failure && { error: failure.toJSON() }),
+    calls: record.calls,
+  });
+  if (failure) throw failure;
+  return executionOutput(result);
+}
+
+/** Every child's verdict, in plan order. */
+async function verdicts(state: CollectState, record: PlanRecord): Promise<ChildResult[]> {
+  const { plan, sessionId } = state;
+  const hosts = await hostOutcomes(state);
+  const objects = await objectSizes(plan.bucket, sessionKeys.childrenPrefix(sessionId));
+  const extension = TOOLS[state.spec.tool].extension;
+  const manifestKey = (t: PlanTarget) =>
+    state.reupload
+      ? sessionKeys.childReuploadManifest(t.sessionId, state.reupload.id)
+      : sessionKeys.childManifest(t.sessionId);
+  return mapLimit(record.targets, READ_CONCURRENCY, async (target) => {
+    const key = sessionKeys.childArtifact(target.sessionId, extension);
+    const text = objects.has(manifestKey(target))
+      ? await getText(plan.bucket, manifestKey(target))
+      : undefined;
+    const manifest = text === undefined ? undefined : parseManifest(text, target.sessionId);
+    return childVerdict({
+      target,
+      bucket: plan.bucket,
+      key,
+      ...(manifest && { manifest }),
+      ...(hosts.has(target.instanceId) && { host: hosts.get(target.instanceId) }),
+      ...(objects.has(key) && { objectBytes: objects.get(key) }),
+      fetchId: record.kind === 'task' ? sessionId : target.sessionId,
+    });
+  });
+}
+
+/** Each host's outcome; a batch that could not be sent gives its hosts that error. */
+async function hostOutcomes(state: CollectState): Promise<Map<string, HostOutcome | ErrorBody>> {
+  const out = new Map<string, HostOutcome | ErrorBody>();
+  const failed = new Map(state.batchResults.filter((b) => b.error).map((b) => [b.batch, b.error]));
+  const keys = runKeys(state);
+  await mapLimit(state.plan.batches, READ_CONCURRENCY, async (batch) => {
+    const error = failed.get(batch.batch);
+    if (error) {
+      const body = fromStepFunctionsFailure(error.Error, error.Cause).toJSON();
+      for (const id of batch.instanceIds) out.set(id, body);
+      return;
+    }
+    const outcomes = await getJson<HostOutcome[]>(state.plan.bucket, keys.batch(batch.batch), () => []);
+    for (const o of outcomes) out.set(o.instanceId, o);
+  });
+  return out;
+}
+
+/** The error a finished session ends with, if any (see collectSession). */
+function sessionFailure(result: SessionResult): DebugTaskError | undefined {
+  if (result.kind === 'task') {
+    const [child] = result.children;
+    return child?.status === 'FAILED' && child.error ? errorFromBody(child.error) : undefined;
+  }
+  if (result.counts.succeeded > 0) return undefined;
+  return noneSucceeded(result);
+}
+
+function noneSucceeded(result: SessionResult): DebugTaskError {
+  const counts = new Map<ErrorCode, number>();
+  for (const c of result.children) {
+    if (c.error) counts.set(c.error.code, (counts.get(c.error.code) ?? 0) + 1);
+  }
+  const [code] = [...counts.entries()].sort((a, b) => b[1] - a[1])[0] ?? ['CAPTURE_FAILED'];
+  const first = result.children.find((c) => c.error?.code === code);
+  const what = result.target.service ?? result.target.task ?? result.sessionId;
+  return new DebugTaskError(
+    code,
+    `None of the ${result.children.length} targets of ${what} succeeded; most failed with ${code}: ${first?.error?.message ?? ''}`.slice(
+      0,
+      1000,
     ),
+    {
+      hint: `The session's record ${result.recordUri} has every target's error.`,
+      details: { reasons: Object.fromEntries(counts), recordUri: result.recordUri },
+    },
   );
-  return result;
-}
-
-/** The artifact as a session's result reports it: where it is in S3, and the runner's facts of it. */
-export function artifactResult(
-  bucket: string,
-  key: string,
-  artifact: NonNullable<RunnerManifest['artifact']>,
-): SessionResult['artifact'] {
-  return {
-    s3Uri: `s3://${bucket}/${key}`,
-    bucket,
-    key,
-    format: artifact.format,
-    compression: artifact.compression,
-    bytes: artifact.bytes,
-    sha256: artifact.sha256,
-    objectBytes: artifact.objectBytes,
-    objectSha256: artifact.objectSha256,
-    ...(artifact.linkType !== undefined && { linkType: artifact.linkType }),
-    truncated: artifact.truncated,
-  };
-}
-
-/** What SSM's final status says when the runner could not even print its manifest. */
-const NO_MANIFEST_HINTS: Record<string, string> = {
-  DeliveryTimedOut:
-    'The SSM agent did not pick up the command in time: check that it is online (`debug-task doctor TASK`).',
-  Undeliverable: 'SSM could not deliver the command: the instance is gone or no longer managed.',
-  ExecutionTimedOut:
-    'The runner exceeded its SSM execution timeout; the host watchdog removes the toolbox container.',
-  TimedOut: 'The runner exceeded its SSM execution timeout; the host watchdog removes the toolbox container.',
-  Terminated: 'The instance stopped or the SSM agent restarted while the runner was running.',
-  InvalidPlatform: 'The instance is not a Linux node the runner can run on.',
-  AccessDenied:
-    'SSM refused to run the document on this instance (instance tags vs. the ssm:SendCommand policy).',
-  Cancelled: 'The command was cancelled outside debug-task.',
-};
-
-export function parseManifest(state: Pick<CollectState, 'sessionId' | 'poll'>): RunnerManifest {
-  return parseManifestLine(state.poll, state.sessionId);
-}
-
-/** What SSM reported of one host's invocation: enough to read (or explain the lack of) a manifest. */
-export type InvocationEnd = Pick<PollResult, 'status' | 'responseCode' | 'manifestLine' | 'stderrTail'>;
-
-/** The runner's manifest of `sessionId`, from the last line of its output; CAPTURE_FAILED saying why not. */
-export function parseManifestLine(poll: InvocationEnd, sessionId: string): RunnerManifest {
-  return parseLastLine(poll, RunnerManifestSchema, sessionId);
 }
 
 /**
- * The last output line of a host's invocation, read with `schema`, whose `sessionId` must be
- * `sessionId`; CAPTURE_FAILED saying why not (no manifest, not JSON, not the schema, another session).
+ * A re-upload: its own record beside the session's (which is never overwritten); the result is the
+ * session's, with the children that were uploaded again as they are now.
  */
-export function parseLastLine<S extends z.ZodMiniType<{ sessionId: string }>>(
-  poll: InvocationEnd,
-  schema: S,
-  sessionId: string,
-): z.output<S> {
-  const where = `SSM status ${poll.status}, exit code ${poll.responseCode ?? 'unknown'}`;
-  const details = {
-    ssmStatus: poll.status,
-    responseCode: poll.responseCode ?? null,
-    ...(poll.stderrTail && { stderrTail: poll.stderrTail }),
-  };
-  const stderr = poll.stderrTail?.trim() ? ` stderr ends with: ${poll.stderrTail.trim().slice(-500)}` : '';
-  if (!poll.manifestLine) {
+async function collectReupload(
+  state: CollectState,
+  plan: PlanRecord,
+  uploaded: ChildResult[],
+  collectedAt: string,
+): Promise<SessionResult> {
+  const bucket = state.plan.bucket;
+  const session = await readSessionRecord(bucket, state.sessionId);
+  if (!session) {
     throw new DebugTaskError(
-      'CAPTURE_FAILED',
-      `The host runner ended (${where}) without printing a manifest.${stderr}`,
-      {
-        ...(NO_MANIFEST_HINTS[poll.status] && { hint: NO_MANIFEST_HINTS[poll.status] }),
-        details,
-      },
+      'AWS_ERROR',
+      `The record of session ${state.sessionId} disappeared during its re-upload.`,
     );
   }
-  let json: unknown;
-  try {
-    json = JSON.parse(poll.manifestLine);
-  } catch (error) {
-    throw garbled(
-      `its last output line is not JSON (${show(poll.manifestLine)})`,
-      where,
-      stderr,
-      details,
-      error,
-    );
-  }
-  const parsed = schema.safeParse(json);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    throw garbled(
-      `its manifest is invalid at ${issue.path.join('.') || 'top level'}: ${issue.message}`,
-      where,
-      stderr,
-      details,
-      parsed.error,
-    );
-  }
-  const manifest = parsed.data as z.output<S>;
-  if (manifest.sessionId !== sessionId) {
-    throw garbled(`its manifest belongs to session ${show(manifest.sessionId)}`, where, stderr, details);
-  }
-  return manifest;
-}
-
-function garbled(
-  what: string,
-  where: string,
-  stderr: string,
-  details: Record<string, unknown>,
-  cause?: unknown,
-): DebugTaskError {
-  return new DebugTaskError('CAPTURE_FAILED', `The host runner ended (${where}) but ${what}.${stderr}`, {
-    hint: 'The runner and the deployed SSM document may not match: redeploy the stack; the function log has the full output.',
-    cause,
-    details,
+  await putJsonOnce(bucket, runKeys(state).record, {
+    v: 2,
+    sessionId: state.sessionId,
+    reuploadId: state.reupload?.id,
+    caller: state.caller,
+    requestedAt: state.requestedAt,
+    children: uploaded,
+    collectedAt,
   });
-}
-
-function hostFailure(manifest: RunnerManifest, state: CollectState): DebugTaskError {
-  const code = isErrorCode(manifest.error?.code) ? manifest.error.code : 'CAPTURE_FAILED';
-  const message =
-    manifest.error?.message ?? `The ${manifest.tool.name} session failed on the host without a message.`;
-  return new DebugTaskError(code, message.slice(0, 1000), {
-    details: {
-      instanceId: state.launch.instanceId,
-      ...(manifest.error && !isErrorCode(manifest.error.code) && { hostCode: manifest.error.code }),
-      toolExitCode: manifest.tool.exitCode,
-      ...(state.poll.stderrTail && { stderrTail: state.poll.stderrTail }),
-    },
-  });
-}
-
-function uploadFailure(manifest: RunnerManifest, state: CollectState): DebugTaskError {
-  const hostPath = manifest.artifact?.hostPath;
-  const { instanceId } = state.launch;
-  const why = manifest.error?.message ? `: ${manifest.error.message.slice(0, 500)}` : '';
-  const kept = hostPath ? ` It is kept on ${instanceId} at ${hostPath}.` : '';
-  return new DebugTaskError(
-    'UPLOAD_FAILED',
-    `The capture ended but the upload of its artifact failed${why}.${kept}`,
+  const again = new Map(uploaded.map((c) => [c.sessionId, c]));
+  const children = session.children.map((c) => again.get(c.sessionId) ?? c);
+  const result = sessionResult(
+    state,
     {
-      hint: hostPath
-        ? `\`debug-task fetch ${state.sessionId}\` uploads it again (or copy ${hostPath} from the host).`
-        : undefined,
-      // What POST /sessions/{id}/reupload needs to find the kept artifact and tell where it came from.
-      details: {
-        instanceId,
-        ...(hostPath && { hostPath }),
-        objectKey: state.launch.objectKey,
-        taskArn: state.target.taskArn,
-        clusterArn: state.target.clusterArn,
-        container: state.target.container.name,
-      },
+      ...plan,
+      kind: session.kind,
+      listed: session.counts.listed,
+      leftOut: session.counts.leftOut,
+      skipped: session.skipped,
+      clusterArn: session.target.clusterArn,
+      ...(session.target.service !== undefined && { service: session.target.service }),
+    },
+    children,
+    bucket,
+    {
+      ...(session.startAt !== undefined && { startAt: session.startAt }),
+      collectedAt,
     },
   );
-}
-
-/** The host says what it uploaded; S3 must agree before the session is called a success. */
-export async function checkObject(bucket: string, key: string, expectedBytes: number): Promise<void> {
-  let actual: number | undefined;
-  try {
-    const head = await s3Client().send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
-    actual = head.ContentLength;
-  } catch (error) {
-    if (!isNotFound(error)) throw translateAwsError('s3:HeadObject', error);
-    throw new DebugTaskError(
-      'UPLOAD_FAILED',
-      `The runner reported an upload, but s3://${bucket}/${key} does not exist.`,
-      {
-        cause: error,
-        details: { bucket, key, expectedBytes },
-      },
-    );
-  }
-  if (actual !== expectedBytes) {
-    throw new DebugTaskError(
-      'UPLOAD_FAILED',
-      `s3://${bucket}/${key} has ${actual ?? 'an unknown number of'} bytes, but the runner uploaded ${expectedBytes}.`,
-      { details: { bucket, key, expectedBytes, actualBytes: actual ?? null } },
-    );
-  }
-}
-
-function definedOnly(values: Record<string, number | string | undefined>): Record<string, number | string> {
-  return Object.fromEntries(Object.entries(values).filter(([, v]) => v !== undefined)) as Record<
-    string,
-    number | string
-  >;
-}
-
-function show(value: string): string {
-  return JSON.stringify(value.length > 80 ? `${value.slice(0, 80)}…` : value);
+  const failed = uploaded.filter((c) => c.status === 'FAILED');
+  if (failed.length === uploaded.length && failed[0]?.error) throw errorFromBody(failed[0].error);
+  return executionOutput(result);
 }

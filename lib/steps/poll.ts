@@ -1,157 +1,94 @@
-import { HeadObjectCommand } from '@aws-sdk/client-s3';
-import { GetCommandInvocationCommand, type GetCommandInvocationCommandOutput } from '@aws-sdk/client-ssm';
-import { DebugTaskError } from '../domain/errors';
-import { sessionKeys, type LaunchInfo, type PollResult } from '../domain/session';
-import { isNotFound, translateAwsError } from './aws-errors';
-import { s3Client, ssmClient } from './clients';
-import type { LaunchState } from './launch';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { CommandInvocation } from '@aws-sdk/client-ssm';
+import { mapLimit } from '../domain/map-limit';
+import {
+  runKeys,
+  type BatchCommand,
+  type BatchPoll,
+  type BatchState,
+  type HostOutcome,
+} from '../domain/session';
+import { logger } from '../log';
+import {
+  LINGER_INTERVAL_MS,
+  LINGER_SECONDS,
+  cancelInvocations,
+  hasEnded,
+  hostOutcome,
+  listInvocations,
+  nextWaitSeconds,
+  shouldLinger,
+  type WaitInput,
+} from '../session/invocations';
+import { checkNotCancelled, putJson } from '../session/store';
 
-/** State after Launch (and after earlier polls). */
-export type PollState = LaunchState & { launch: LaunchInfo; poll?: PollResult };
+/** State of a Map iteration after Launch (and after earlier polls). */
+export type PollState = BatchState & { command: BatchCommand; poll?: BatchPoll };
 
-/** The step of our SSM document whose invocation we follow (the document has exactly one). */
-export const PLUGIN_NAME = 'runDebugTask';
-
-const TERMINAL_STATUSES = new Set(['Success', 'Failed', 'Cancelled', 'TimedOut']);
-// More precise than Status (Failed/TimedOut) and also final; reported as the status when present.
-export const TERMINAL_DETAILS = new Set([
-  'DeliveryTimedOut',
-  'ExecutionTimedOut',
-  'Undeliverable',
-  'Terminated',
-  'InvalidPlatform',
-  'AccessDenied',
-]);
-
-export const STDERR_TAIL_CHARS = 2000;
+/** GetCommandInvocation calls at once when a batch ends (up to 50 hosts). */
+const FETCH_CONCURRENCY = 8;
 
 export interface PollDeps {
   /** Milliseconds since the epoch; injectable so tests can fix the time. */
   now?: () => number;
+  /** Injectable so tests need not wait for real. */
+  sleep?: (ms: number) => Promise<unknown>;
 }
 
 /**
- * Poll: has the session been cancelled, and has the command ended?
+ * Poll: has the session been cancelled (CANCELLED fails the Map: Cleanup runs), and have all hosts
+ * of this batch ended?
  *
- * Raises CANCELLED when the API's cancel marker is present (Cleanup then stops the command), and
- * SESSION_TIMED_OUT when the command is still running past the launch deadline. Otherwise tells
- * the Wait state how long to sleep before the next poll (`nextWaitSeconds`).
+ * One ListCommandInvocations page (a batch is at most 50 hosts, a page) tells every host's status.
+ * Near the expected end of the capture it keeps looking every quarter second for a few seconds
+ * (`shouldLinger`), so the end is seen within a second instead of at the next whole-second Wait.
+ * Once all have ended it fetches each host's summary line (GetCommandInvocation) and stores the
+ * batch's HostOutcome[] in S3 for Collect. A host still running past the deadline is cancelled and
+ * recorded as `GaveUp`; the others of the batch are kept. Nothing a host does fails the batch.
  */
-export async function pollSession(state: PollState, deps: PollDeps = {}): Promise<PollResult> {
+export async function pollBatch(state: PollState, deps: PollDeps = {}): Promise<BatchPoll> {
   const now = deps.now ?? Date.now;
-  const { launch } = state;
-  await checkNotCancelled(state.sessionId, launch.bucket);
+  const wait = deps.sleep ?? sleep;
+  const { sessionId, plan, batch, command } = state;
+  await checkNotCancelled(sessionId, plan.bucket);
 
-  const invocation = await getInvocation(launch);
-  if (invocation && isTerminal(invocation)) return finished(invocation);
+  const schedule = (): WaitInput => ({
+    nowMs: now(),
+    sentAtMs: Date.parse(command.sentAt),
+    ...(plan.startAt !== undefined && { startAt: plan.startAt }),
+    durationSeconds: plan.reupload ? 0 : state.spec.durationSeconds,
+    deadline: plan.deadline,
+  });
 
-  const nowMs = now();
-  const status = invocation?.Status ?? 'Pending';
-  if (nowMs / 1000 > launch.deadline) {
-    throw new DebugTaskError(
-      'SESSION_TIMED_OUT',
-      `The command on ${launch.instanceId} is still ${status} past the session deadline (${new Date(launch.deadline * 1000).toISOString()}).`,
-      {
-        details: {
-          commandId: launch.commandId,
-          instanceId: launch.instanceId,
-          status,
-          deadline: launch.deadline,
-        },
-      },
+  let listed = await listInvocations(command.commandId);
+  const lingerUntil = now() + LINGER_SECONDS * 1000;
+  while (!allEnded(batch.instanceIds, listed) && shouldLinger(schedule()) && now() < lingerUntil) {
+    await wait(LINGER_INTERVAL_MS);
+    listed = await listInvocations(command.commandId);
+  }
+
+  const ended = batch.instanceIds.filter((id) => hasEnded(listed.get(id)));
+  const pastDeadline = now() / 1000 > plan.deadline;
+  if (ended.length < batch.instanceIds.length && !pastDeadline) {
+    return { done: false, ended: ended.length, waitSeconds: nextWaitSeconds(schedule()) };
+  }
+
+  const running = batch.instanceIds.filter((id) => !hasEnded(listed.get(id)));
+  if (running.length) {
+    logger.warn('hosts still running past the session deadline: cancelling them', { running });
+    await cancelInvocations(command.commandId, running).catch((error: unknown) =>
+      logger.warn('ssm:CancelCommand failed', { error }),
     );
   }
-  return {
-    done: false,
-    status,
-    waitSeconds: nextWaitSeconds({
-      nowMs,
-      startedAtMs: Date.parse(launch.startedAt),
-      durationSeconds: state.spec.durationSeconds,
-      deadline: launch.deadline,
-    }),
-  };
-}
-
-export async function checkNotCancelled(sessionId: string, bucket: string): Promise<void> {
-  const key = sessionKeys.cancel(sessionId);
-  try {
-    await s3Client().send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
-  } catch (error) {
-    if (isNotFound(error)) return;
-    throw translateAwsError('s3:HeadObject', error);
-  }
-  throw new DebugTaskError('CANCELLED', `Session ${sessionId} was cancelled.`, { details: { marker: key } });
-}
-
-/** undefined while SSM does not know the invocation yet (Run Command is eventually consistent). */
-async function getInvocation(launch: LaunchInfo): Promise<GetCommandInvocationCommandOutput | undefined> {
-  try {
-    return await ssmClient().send(
-      new GetCommandInvocationCommand({
-        CommandId: launch.commandId,
-        InstanceId: launch.instanceId,
-        PluginName: PLUGIN_NAME,
-      }),
-    );
-  } catch (error) {
-    const name = (error as { name?: string })?.name;
-    if (name === 'InvocationDoesNotExist' || name === 'InvocationDoesNotExistException') return undefined;
-    throw translateAwsError('ssm:GetCommandInvocation', error);
-  }
-}
-
-export function isTerminal(invocation: GetCommandInvocationCommandOutput): boolean {
-  return (
-    TERMINAL_STATUSES.has(invocation.Status ?? '') || TERMINAL_DETAILS.has(invocation.StatusDetails ?? '')
+  const outcomes = await mapLimit(batch.instanceIds, FETCH_CONCURRENCY, (instanceId) =>
+    running.includes(instanceId)
+      ? Promise.resolve<HostOutcome>({ instanceId, status: 'GaveUp' })
+      : hostOutcome(command.commandId, instanceId, listed.get(instanceId)),
   );
+  await putJson(plan.bucket, runKeys({ sessionId, reupload: plan.reupload }).batch(batch.batch), outcomes);
+  return { done: true, ended: batch.instanceIds.length, waitSeconds: 0 };
 }
 
-/** A terminal invocation as Collect reads it (also the api's re-upload). */
-export function finished(invocation: GetCommandInvocationCommandOutput): PollResult {
-  const details = invocation.StatusDetails ?? '';
-  return {
-    done: true,
-    status: TERMINAL_DETAILS.has(details) ? details : (invocation.Status ?? 'Failed'),
-    waitSeconds: 0,
-    manifestLine: lastLine(invocation.StandardOutputContent ?? ''),
-    ...(invocation.ResponseCode !== undefined && { responseCode: invocation.ResponseCode }),
-    stderrTail: (invocation.StandardErrorContent ?? '').slice(-STDERR_TAIL_CHARS),
-  };
-}
-
-/** The runner prints its manifest last; SSM may add a trailing newline or a truncation notice before it. */
-export function lastLine(text: string): string | undefined {
-  const lines = text.split(/\r?\n/).filter((line) => line.trim() !== '');
-  return lines.length ? lines[lines.length - 1].trim() : undefined;
-}
-
-/** Early failures (HOST_BUSY, a failed image pull) show within these first seconds: poll every second. */
-export const EARLY_WINDOW_SECONDS = 5;
-/**
- * Longest single sleep. A cancel (DELETE /sessions/{id}) is only seen at the next poll, so this is
- * also how long a cancelled capture may go on; 10 s keeps a 15-minute session at ~90 polls.
- */
-export const MAX_WAIT_SECONDS = 10;
-
-export interface WaitInput {
-  nowMs: number;
-  startedAtMs: number;
-  durationSeconds: number;
-  /** Unix seconds: past it the session times out, so never sleep beyond it. */
-  deadline: number;
-}
-
-/**
- * Seconds to sleep before the next poll (integer >= 1, what a Wait state accepts): every second
- * during the first seconds, then long sleeps until ~1 s before the capture is expected to end
- * (capped at MAX_WAIT_SECONDS and at the deadline), then every second until the runner reports.
- */
-export function nextWaitSeconds({ nowMs, startedAtMs, durationSeconds, deadline }: WaitInput): number {
-  const now = nowMs / 1000;
-  const started = startedAtMs / 1000;
-  if (!Number.isFinite(started) || now - started < EARLY_WINDOW_SECONDS) return 1;
-  const untilNearEnd = started + durationSeconds - 1 - now;
-  const untilDeadline = deadline - now;
-  return Math.max(1, Math.floor(Math.min(untilNearEnd, untilDeadline, MAX_WAIT_SECONDS)));
+function allEnded(instanceIds: readonly string[], listed: Map<string, CommandInvocation>): boolean {
+  return instanceIds.every((id) => hasEnded(listed.get(id)));
 }

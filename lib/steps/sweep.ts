@@ -6,11 +6,12 @@ import {
 import { DescribeInstanceInformationCommand } from '@aws-sdk/client-ssm';
 import { optionalEnv, requireEnv } from '../config';
 import { DebugTaskError } from '../domain/errors';
-import { commandParameters } from '../host/runner-script';
+import type { HostParamValues } from '../domain/params';
 import { logger } from '../log';
-import { awsCall } from './aws-errors';
-import { ecsClient, ssmClient } from './clients';
-import { FAN_OUT, sendRunner } from './send-runner';
+import { awsCall } from '../aws/errors';
+import { ecsClient } from '../aws/ecs';
+import { ssmClient } from '../aws/ssm';
+import { FAN_OUT, sendRunner } from '../session/host-command';
 
 /**
  * The sweeper (DESIGN.md section 2): on a schedule, ask every container instance of the allowed
@@ -120,14 +121,14 @@ export async function sweepHosts(_event: SweepEvent = {}, deps: SweepDeps = {}):
     }
   }
 
-  const parameters = commandParameters({
+  const values: HostParamValues = {
     action: 'sweep',
     executionTimeout: String(SWEEP_EXECUTION_TIMEOUT_SECONDS),
-  });
+  };
   const commandIds: string[] = [];
   for (const batch of chunks(online, SSM_BATCH)) {
     try {
-      commandIds.push(await sendSweep(documentName, batch, parameters));
+      commandIds.push(await sendSweep(documentName, batch, values));
     } catch (error) {
       failures.push({ scope: `instances ${batch[0]}..${batch[batch.length - 1]}`, error: asTyped(error) });
     }
@@ -241,15 +242,9 @@ async function onlineLinux(batch: string[]): Promise<string[]> {
 async function sendSweep(
   documentName: string,
   instanceIds: string[],
-  parameters: Record<string, string[]>,
+  values: HostParamValues,
 ): Promise<string> {
-  return sendRunner({
-    documentName,
-    instanceIds,
-    parameters,
-    comment: SWEEP_COMMENT,
-    fanOut: true,
-  });
+  return sendRunner({ documentName, instanceIds, values, comment: SWEEP_COMMENT });
 }
 
 /** awsCall keeps the SDK error's name in `details.awsError`. */

@@ -1,7 +1,8 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve as resolvePath } from 'node:path';
-import { DebugTaskError, EXIT, isErrorCode } from '../../domain/errors';
+import { DebugTaskError, EXIT } from '../../domain/errors';
+import { localVerdict } from '../../session/verdict';
 import { HOST_PARAMS } from '../../domain/params';
 import { newSessionId } from '../../domain/session';
 import { TOOLS, type ToolName } from '../../domain/tools';
@@ -68,29 +69,25 @@ export async function localCommand(container: string, flags: LocalFlags, output:
         { home, signal, onStderr: (line) => progress.note(line) },
       ),
     );
-    const manifest = run.manifest;
-    if (!manifest || manifest.status !== 'OK' || !manifest.artifact?.hostPath) {
-      const code = manifest?.error?.code;
-      throw new DebugTaskError(
-        code && isErrorCode(code) ? code : 'CAPTURE_FAILED',
-        manifest?.error?.message ?? `The runner ended with status ${run.exitCode} and no manifest.`,
-        { details: { stderr: run.stderr.slice(-2000) } },
-      );
-    }
+    const { manifest, artifact } = localVerdict(run.manifest, {
+      exitCode: run.exitCode,
+      stderrTail: run.stderr.slice(-2000),
+      instanceId: 'this machine',
+    });
     const path = resolvePath(flags.output ?? `debug-task-${sessionId}.${TOOLS[tool].extension}`);
-    await unpackLocalArtifact(manifest.artifact.hostPath, manifest.artifact, path);
+    await unpackLocalArtifact(artifact.hostPath, artifact, path);
     const result = {
       sessionId,
       status: 'SUCCEEDED',
       tool: manifest.tool,
-      artifact: { ...manifest.artifact, path },
+      artifact: { ...artifact, path },
     };
     if (output.json) printJson(output, result);
     else
       output.out.write(
-        `session   ${sessionId}  SUCCEEDED\nartifact  ${path}\n          ${formatBytes(manifest.artifact.bytes)} ${
-          manifest.artifact.format
-        }, sha256 ${manifest.artifact.sha256} verified\n`,
+        `session   ${sessionId}  SUCCEEDED\nartifact  ${path}\n          ${formatBytes(artifact.bytes)} ${
+          artifact.format
+        }, sha256 ${artifact.sha256} verified\n`,
       );
     return EXIT.OK;
   } finally {

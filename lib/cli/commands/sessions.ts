@@ -1,9 +1,15 @@
 import { describeTarget } from '../../domain/session-spec';
-import { isFleetResult, type SessionView } from '../../domain/session';
+import type { SessionView } from '../../domain/session';
 import { EXIT, errorFromBody } from '../../domain/errors';
 import { clientFor } from '../api-discovery';
 import type { ApiFlags } from '../main';
-import { collectFleet, fleetExitCode, renderFleetOutcome, renderFleetStatus } from '../fleet';
+import {
+  collectFleet,
+  fleetExitCode,
+  reuploadFailedChildren,
+  renderFleetOutcome,
+  renderFleetStatus,
+} from '../fleet';
 import { printJson, printOutcome, printable, renderSessionList, type Output } from '../output';
 import { createProgress } from '../progress';
 import { fetchSession } from '../session-runner';
@@ -23,8 +29,9 @@ export function renderSessionView(view: SessionView): string {
     lines.push(`target  ${printable(describeTarget(view.input.spec.target))}  tool ${view.input.spec.tool}`);
   }
   let text = `${lines.join('\n')}\n`;
-  if (view.result && isFleetResult(view.result)) text += renderFleetStatus(view.result);
-  else if (view.result) text += `artifact  ${view.result.artifact.s3Uri}\n`;
+  if (view.result?.kind === 'service') text += renderFleetStatus(view.result);
+  else if (view.result?.children[0]?.artifact)
+    text += `artifact  ${view.result.children[0].artifact.s3Uri}\n`;
   if (view.error) {
     text += `error ${view.error.code}: ${printable(view.error.message)}\n  hint: ${printable(view.error.hint)}\n`;
   }
@@ -47,8 +54,11 @@ export async function fetchCommand(
 ): Promise<number> {
   const client = await clientFor(flags);
   const view = await client.getSession(sessionId);
-  if (view.status === 'SUCCEEDED' && view.result && isFleetResult(view.result)) {
-    const fleet = await collectFleet(view, { folder: flags.output, progress: createProgress() });
+  if (view.status === 'SUCCEEDED' && view.result?.kind === 'service') {
+    const progress = createProgress();
+    // A child whose upload failed kept its artifact on its host: upload it again first.
+    const complete = await reuploadFailedChildren(client, view, progress);
+    const fleet = await collectFleet(complete, { folder: flags.output, progress });
     if (output.json) printJson(output, fleet);
     else output.out.write(renderFleetOutcome(fleet));
     return fleetExitCode(fleet);

@@ -14,10 +14,11 @@ import {
 import { clusterNameOf } from '../domain/arn';
 import { DebugTaskError, quoted, type ErrorCode } from '../domain/errors';
 import type { ResolvedTarget } from '../domain/session';
-import { awsCall, sdkErrorInfo, translateAwsError } from './aws-errors';
-import { ecsClient, ssmClient } from './clients';
+import { awsCall, sdkErrorInfo, translateAwsError } from '../aws/errors';
+import { ecsClient } from '../aws/ecs';
+import { ssmClient } from '../aws/ssm';
 import { mapLimit } from '../domain/map-limit';
-import { FLEET_LIMITS, chunk, type FleetCall } from './fleet-plan';
+import { FLEET_LIMITS, chunk, type FleetCall } from './batches';
 import {
   checkClusterAllowed,
   checkManagedInstance,

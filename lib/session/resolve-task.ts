@@ -3,10 +3,11 @@ import { DescribeInstanceInformationCommand, type InstanceInformation } from '@a
 import { clusterNameOf, parseTaskRef, type TaskRef } from '../domain/arn';
 import type { TargetCheckName } from '../domain/doctor';
 import { DebugTaskError } from '../domain/errors';
-import type { ExecutionInput, ResolvedTarget } from '../domain/session';
-import { taskTargetOf } from '../domain/session-spec';
-import { awsCall } from './aws-errors';
-import { ecsClient, ssmClient } from './clients';
+import type { ResolvedTarget } from '../domain/session';
+import type { TaskTarget } from '../domain/session-spec';
+import { awsCall } from '../aws/errors';
+import { ecsClient } from '../aws/ecs';
+import { ssmClient } from '../aws/ssm';
 import {
   MIN_AGENT_VERSION,
   checkAgentOnline,
@@ -33,11 +34,8 @@ export interface ResolveObserver {
   failed?(check: TargetCheckName, error: unknown): void;
 }
 
-/** What Resolve reads of its state: the target of the spec. */
-export type ResolveInput = Pick<ExecutionInput, 'spec'> & Partial<Pick<ExecutionInput, 'sessionId'>>;
-
 /**
- * Resolve: task ARN -> cluster, task, container (runtimeId = Docker id) -> container instance ->
+ * One task: task ARN -> cluster, task, container (runtimeId = Docker id) -> container instance ->
  * EC2 (i-) or ECS Anywhere (mi-) instance -> SSM managed, online, a platform the runner supports.
  *
  * Exactly one DescribeTasks, one DescribeContainerInstances and one DescribeInstanceInformation:
@@ -46,10 +44,9 @@ export type ResolveInput = Pick<ExecutionInput, 'spec'> & Partial<Pick<Execution
  * their names and order are TARGET_CHECKS (lib/domain/doctor.ts), which `debug-task doctor` reports.
  */
 export async function resolveTarget(
-  input: ResolveInput,
+  target: TaskTarget,
   observer: ResolveObserver = {},
 ): Promise<ResolvedTarget> {
-  const target = taskTargetOf(input.spec);
   const ref = parseTaskRef(target.task, target.cluster);
   const cluster = ref.cluster ?? 'default';
   const check = checkpoint(observer);
@@ -76,7 +73,7 @@ export async function resolveTarget(
   );
   const container = await check(
     'container-chosen',
-    () => pickContainer(task, input.spec.target.container),
+    () => pickContainer(task, target.container),
     (chosen) => `"${chosen.name}", Docker id ${chosen.runtimeId.slice(0, 12)}`,
   );
   const clusterArn = task.clusterArn ?? cluster;

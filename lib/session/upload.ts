@@ -4,8 +4,9 @@ import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { DebugTaskError } from '../domain/errors';
 import { HOST_PARAMS, isValidHostParam } from '../domain/params';
 import { partitionOfRoleArn, roleSessionName, uploadSessionPolicy } from '../domain/upload';
-import { awsCall, type SdkErrorInfo } from './aws-errors';
-import { presigningS3Client, stsClient, type SessionCredentials } from './clients';
+import { awsCall, type SdkErrorInfo } from '../aws/errors';
+import { presigningS3Client, type SessionCredentials } from '../aws/s3';
+import { stsClient } from '../aws/sts';
 
 /**
  * The host's presigned upload URL, signed by a session of the upload role (lib/domain/upload.ts):

@@ -1,5 +1,0 @@
-import { planFleet } from '../lib/steps/fleet-launch';
-import { stepHandler } from '../lib/steps/step-handler';
-
-/** Step Functions task "FleetPlan" (a service-wide session): see lib/steps/fleet-launch.ts. */
-export const handler = stepHandler('fleet-plan', planFleet);

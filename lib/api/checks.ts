@@ -1,0 +1,69 @@
+import { numberEnv, optionalEnv, requireEnv } from '../config';
+import type { TargetsPreview } from '../domain/session';
+import { parseSessionRequest, type SessionLimits } from '../domain/session-spec';
+import { logger } from '../log';
+import { hostBatches } from '../session/plan';
+import { resolveTargets } from '../session/targets';
+import { runDoctor, type DoctorConfig } from './doctor';
+import { callerOf, json, notFound, parseBody, respond, type HttpEvent, type HttpResult } from './http';
+
+/**
+ * The routes that resolve a target and start nothing: POST /sessions/preview and POST /doctor. They
+ * are answered by the plan function, because they run Plan's own code (the same resolver, the same
+ * checks, the same calls): what a preview shows is what a session would capture.
+ */
+export async function handleChecksRequest(event: HttpEvent): Promise<HttpResult> {
+  return respond(event, async () => {
+    const limits: SessionLimits = {
+      maxDurationSeconds: numberEnv('MAX_DURATION_SECONDS', 900),
+      maxBytes: numberEnv('MAX_BYTES', 1e9),
+    };
+    switch (event.routeKey) {
+      case 'POST /sessions/preview':
+        return json(200, await previewTargets(parseBody(event), limits));
+      case 'POST /doctor': {
+        const config: DoctorConfig = {
+          bucket: requireEnv('BUCKET_NAME'),
+          limits,
+          // Its absence is a failed check of the report, not a 502.
+          toolboxImage: optionalEnv('TOOLBOX_IMAGE', '') || undefined,
+        };
+        const report = await runDoctor(parseBody(event), config);
+        const failed = report.checks.find((check) => check.status === 'failed');
+        logger.info('doctor ran', {
+          caller: callerOf(event),
+          ok: report.ok,
+          failed: failed?.name,
+          code: failed?.code,
+        });
+        return json(200, report);
+      }
+      default:
+        return notFound(event);
+    }
+  });
+}
+
+/** What a request's target resolves to now; nothing is started. */
+export async function previewTargets(body: unknown, limits: SessionLimits): Promise<TargetsPreview> {
+  const spec = parseSessionRequest(body, limits);
+  const resolution = await resolveTargets(spec);
+  const target = spec.target;
+  return {
+    target: {
+      cluster: target.cluster ?? resolution.clusterArn,
+      ...(resolution.service !== undefined && { service: resolution.service }),
+      ...('task' in target && { task: target.task }),
+    },
+    targets: resolution.targets.map((t) => ({
+      taskArn: t.taskArn,
+      container: t.container.name,
+      instanceId: t.instanceId,
+    })),
+    skipped: resolution.skipped,
+    listed: resolution.listed,
+    maxTasks: resolution.maxTasks,
+    leftOut: resolution.leftOut,
+    instances: new Set(hostBatches(resolution.targets).flatMap((b) => b.instanceIds)).size,
+  };
+}

@@ -1,0 +1,184 @@
+import { SendCommandCommand } from '@aws-sdk/client-ssm';
+import { optionalEnv } from '../config';
+import { DebugTaskError } from '../domain/errors';
+import {
+  HOST_PARAMS,
+  commandParameters,
+  hostParamRegExp,
+  isValidHostParam,
+  type HostParamValues,
+} from '../domain/params';
+import type { ExecutionInput } from '../domain/session';
+import { awsCall, type ErrorOverride } from '../aws/errors';
+import { ssmClient } from '../aws/ssm';
+
+/**
+ * The host command: what every step that reaches a host sends (Launch, Cleanup, the sweeper), and
+ * the values a capture is told. One home, so the document version, timeouts and the audit values
+ * cannot differ from one sender to the next.
+ */
+
+/**
+ * The stack updates the document by adding versions, and CloudFormation does not always make the
+ * new one the default (see lib/infra/command-document.ts): ask for the latest explicitly.
+ */
+export const DOCUMENT_VERSION = '$LATEST';
+/** SSM delivery timeout: a command that has not reached the agent within a minute is not worth running late. */
+export const DELIVERY_TIMEOUT_SECONDS = 60;
+/** A fan-out reaches every host of its call at once, and one failing host never stops the others. */
+export const FAN_OUT = { MaxConcurrency: '100%', MaxErrors: '100%' } as const;
+/** SSM execution timeout past duration + grace: the third time box, after the tool's and the watchdog's. */
+export const EXECUTION_EXTRA_SECONDS = 60;
+/** Past expiresAt an upload may still be running (S3 checks the URL at the start of a request only). */
+export const UPLOAD_MARGIN_SECONDS = 120;
+/** The host's cleanup only removes containers and directories. */
+export const CLEANUP_TIMEOUT_SECONDS = 120;
+
+export interface RunnerCommand {
+  /** DOCUMENT_NAME: our runner document, the only one the functions may send. */
+  documentName: string;
+  /** At most 50 hosts (SendCommand's limit). */
+  instanceIds: readonly string[];
+  /** The document's parameters; checked here against params.ts before anything is sent. */
+  values: HostParamValues;
+  /** Ties the command to its session in CloudTrail and the SSM console; cut at SSM's 100 characters. */
+  comment: string;
+  /** The call as errors name it; default `ssm:SendCommand`. */
+  call?: string;
+  /** SendCommand errors that are about the target rather than AWS (`sendCommandOverride`). */
+  override?: ErrorOverride;
+}
+
+/** Sends our runner document once to up to 50 hosts; its command id. */
+export async function sendRunner(command: RunnerCommand): Promise<string> {
+  const parameters = commandParameters(command.values);
+  const out = await awsCall(
+    command.call ?? 'ssm:SendCommand',
+    () =>
+      ssmClient().send(
+        new SendCommandCommand({
+          DocumentName: command.documentName,
+          DocumentVersion: DOCUMENT_VERSION,
+          InstanceIds: [...command.instanceIds],
+          Parameters: parameters,
+          TimeoutSeconds: DELIVERY_TIMEOUT_SECONDS,
+          ...FAN_OUT,
+          Comment: command.comment.slice(0, 100),
+        }),
+      ),
+    command.override,
+  );
+  const commandId = out.Command?.CommandId;
+  if (!commandId) {
+    throw new DebugTaskError(
+      'AWS_ERROR',
+      `ssm:SendCommand returned no command id for ${hostsOf(command.instanceIds)}.`,
+      {
+        details: { call: 'ssm:SendCommand', instances: command.instanceIds.length },
+      },
+    );
+  }
+  return commandId;
+}
+
+/**
+ * What every capture is told, whatever sends it: the tool and its arguments, the image, the
+ * deployment's limits, the audit values. The per-target values (child id, container, upload URLs)
+ * travel in the plan object instead (lib/domain/fleet.ts).
+ */
+export function captureValues(input: ExecutionInput, image: string): HostParamValues {
+  const { spec } = input;
+  return {
+    tool: spec.tool,
+    durationSeconds: String(spec.durationSeconds),
+    maxBytes: String(spec.maxBytes),
+    filter: spec.filter,
+    iface: spec.iface,
+    snaplen: String(spec.snaplen),
+    // Only a boolean true lets the host debug a target in the host's network mode.
+    allowHostNetwork: spec.allowHostNetwork === true ? 'true' : 'false',
+    image,
+    ...hostLimits(),
+    // Audit: the runner labels the toolbox container with them and echoes them in its manifest.
+    caller: auditValue('caller', input.caller),
+    reason: auditValue('reason', spec.reason),
+  };
+}
+
+/** Toolbox limits of this deployment; an unset variable leaves the runner's own default. */
+export function hostLimits(): Pick<HostParamValues, 'cpus' | 'memoryMb' | 'pidsLimit' | 'maxSessions'> {
+  return {
+    cpus: optionalEnv('HOST_CPUS', HOST_PARAMS.cpus.default),
+    memoryMb: optionalEnv('HOST_MEMORY_MB', HOST_PARAMS.memoryMb.default),
+    pidsLimit: optionalEnv('HOST_PIDS_LIMIT', HOST_PARAMS.pidsLimit.default),
+    maxSessions: optionalEnv('HOST_MAX_SESSIONS', HOST_PARAMS.maxSessions.default),
+  };
+}
+
+/**
+ * What action `cleanup` needs: the session id (its children's container labels and work dirs).
+ * Every other parameter of the document is optional for SSM, and the runner requires only what the
+ * action uses. expiresAt goes along for the host's log and the command's record in SSM.
+ */
+export function cleanupValues(sessionId: string, expiresAt: number): HostParamValues {
+  return {
+    action: 'cleanup',
+    sessionId,
+    expiresAt: String(expiresAt),
+    executionTimeout: String(CLEANUP_TIMEOUT_SECONDS),
+  };
+}
+
+/**
+ * The caller's IAM ARN and the reason as their host parameters take them. An ARN always fits, and
+ * the API accepts only reasons that fit; anything else (an unusual principal, an execution started
+ * some other way) is made to fit rather than refused, since the labels are for audit only:
+ * characters outside the pattern become `_`, and the value is cut at the length limit. The audit
+ * record in S3 keeps both exactly as the execution received them.
+ */
+export function auditValue(name: 'caller' | 'reason', given: string | undefined): string {
+  const value = given ?? '';
+  if (isValidHostParam(name, value)) return value;
+  // One character at a time against the parameter's own pattern: no second copy of it here.
+  const allowed = hostParamRegExp(name);
+  return [...value]
+    .map((ch) => (allowed.test(ch) ? ch : '_'))
+    .join('')
+    .slice(0, HOST_PARAMS[name].maxChars);
+}
+
+/** SendCommand's Comment (at most 100 characters) ties the command to the session in CloudTrail. */
+export function sessionComment(sessionId: string, what = ''): string {
+  return `debug-task ${what ? `${what} ` : ''}${sessionId}`.slice(0, 100);
+}
+
+/** SendCommand errors that are about the target, not about AWS: the user can act on those. */
+export function sendCommandOverride(instanceIds: readonly string[]): ErrorOverride {
+  const hosts = hostsOf(instanceIds);
+  return (info) => {
+    if (info.name === 'InvalidInstanceId') {
+      return new DebugTaskError(
+        'SSM_AGENT_OFFLINE',
+        `SSM cannot send a command to ${hosts} (InvalidInstanceId: ${info.message.slice(0, 200)}).`,
+        {
+          hint: 'The instance is stopped, no longer managed, or its agent is not connected: `debug-task doctor TASK` checks it.',
+          details: { instanceIds: [...instanceIds] },
+        },
+      );
+    }
+    if (info.name === 'UnsupportedPlatformType') {
+      return new DebugTaskError(
+        'PLATFORM_UNSUPPORTED',
+        `SSM refuses the runner on ${hosts}: ${info.message.slice(0, 200)}.`,
+        {
+          details: { instanceIds: [...instanceIds] },
+        },
+      );
+    }
+    return undefined;
+  };
+}
+
+function hostsOf(instanceIds: readonly string[]): string {
+  return instanceIds.length === 1 ? instanceIds[0] : `${instanceIds.length} hosts`;
+}
