@@ -1,0 +1,149 @@
+import { Duration, Stack } from 'aws-cdk-lib';
+import type { IBucket } from 'aws-cdk-lib/aws-s3';
+import type { StateMachine } from 'aws-cdk-lib/aws-stepfunctions';
+import { Construct } from 'constructs';
+import { uploadRoleMaxSessionSeconds } from '../domain/upload';
+import { ArtifactBucket } from './artifact-bucket';
+import { CommandDocument } from './command-document';
+import { DebugFunction, type DebugFunctionProps, type HandlerName } from './debug-function';
+import { grantSessionPermissions } from './permissions';
+import { SessionStateMachine } from './session-state-machine';
+import { SessionsApi } from './sessions-api';
+import { resolveSettings, type DebugTaskProps, type DebugTaskSettings } from './stack-props';
+import { SweepSchedule } from './sweep-schedule';
+import { ToolboxImage } from './toolbox-image';
+import { UploadRole } from './upload-role';
+
+export type { DebugTaskProps, DebugTaskSettings, ToolboxPlatform } from './stack-props';
+
+/** Past duration + grace, the time a session may take to resolve, pull the image, upload and clean up. */
+export const EXECUTION_MARGIN_SECONDS = 300;
+
+/**
+ * The sweeper walks the whole fleet: about N/25 sequential SDK calls for N hosts (lib/steps/sweep.ts),
+ * so a few seconds for a thousand hosts; two minutes leave room for tens of thousands, and throttling.
+ */
+export const SWEEPER_TIMEOUT = Duration.minutes(2);
+
+/**
+ * debug-task as one construct: an HTTP API (IAM auth) that starts a Standard state machine whose
+ * Lambda steps find an ECS task's host and run our SSM command document there; the artifact goes to
+ * S3. A scheduled sweeper sends the same document (action `sweep`) to every host to remove expired
+ * toolbox containers.
+ *
+ * The `DebugTask` stack (lib/infra/debug-task-stack.ts) holds one, and adds the outputs the CLI
+ * reads; it can as well live in any stack of your own CDK app.
+ */
+export class DebugTask extends Construct {
+  /** The props with their defaults applied. */
+  public readonly settings: DebugTaskSettings;
+  /** Bucket of session artifacts and manifests. */
+  public readonly bucket: IBucket;
+  /** State machine that runs one session per execution. */
+  public readonly stateMachine: StateMachine;
+  /** Base URL of the HTTP API (IAM auth): give it to the CLI (`--api-url`) or the typed client. */
+  public readonly apiUrl: string;
+  /** Name of the SSM command document of the host runner. */
+  public readonly documentName: string;
+
+  constructor(scope: Construct, id: string, props: DebugTaskProps = {}) {
+    super(scope, id);
+    const settings = resolveSettings(props);
+    this.settings = settings;
+
+    const { bucket } = new ArtifactBucket(this, 'Artifacts', {
+      retentionDays: settings.artifactRetentionDays,
+    });
+    const document = new CommandDocument(this, 'RunnerDocument');
+    const toolbox = new ToolboxImage(this, 'Toolbox', { toolbox: settings.toolbox });
+
+    const fn = (
+      name: HandlerName,
+      environment: Record<string, string>,
+      options: Omit<DebugFunctionProps, 'environment'> = {},
+    ) => new DebugFunction(this, name, { environment, ...options });
+    const hostSettings = {
+      GRACE_SECONDS: String(settings.graceSeconds),
+      HOST_CPUS: String(settings.hostCpus),
+      HOST_MEMORY_MB: String(settings.hostMemoryMb),
+      HOST_PIDS_LIMIT: String(settings.hostPidsLimit),
+      HOST_MAX_SESSIONS: String(settings.maxSessionsPerHost),
+    };
+    const limits = {
+      MAX_DURATION_SECONDS: String(settings.maxDurationSeconds),
+      MAX_BYTES: String(settings.maxBytes),
+    };
+    // Plan resolves the targets; it also answers the routes that only check (preview, doctor).
+    const plan = fn('plan', {
+      BUCKET_NAME: bucket.bucketName,
+      ALLOWED_CLUSTERS: settings.allowedClusters.join(','),
+      GRACE_SECONDS: String(settings.graceSeconds),
+      FLEET_START_LEAD_SECONDS: String(settings.fleetStartLeadSeconds),
+      TOOLBOX_IMAGE: toolbox.imageUri,
+      ...limits,
+    });
+    const launch = fn('launch', {
+      BUCKET_NAME: bucket.bucketName,
+      DOCUMENT_NAME: document.documentName,
+      TOOLBOX_IMAGE: toolbox.imageUri,
+      ...hostSettings,
+    });
+    const poll = fn('poll', { BUCKET_NAME: bucket.bucketName });
+    const collect = fn('collect', { BUCKET_NAME: bucket.bucketName });
+    const cleanup = fn('cleanup', { DOCUMENT_NAME: document.documentName, BUCKET_NAME: bucket.bucketName });
+
+    const { stateMachine } = new SessionStateMachine(this, 'Sessions', {
+      steps: {
+        plan: plan.function,
+        launch: launch.function,
+        poll: poll.function,
+        collect: collect.function,
+        cleanup: cleanup.function,
+      },
+      hostConcurrency: settings.fleetConcurrency,
+      timeout: Duration.seconds(
+        settings.maxDurationSeconds + settings.graceSeconds + EXECUTION_MARGIN_SECONDS,
+      ),
+    });
+
+    const api = fn('api', {
+      STATE_MACHINE_ARN: stateMachine.stateMachineArn,
+      BUCKET_NAME: bucket.bucketName,
+      REQUIRE_REASON: String(settings.requireReason),
+      ...limits,
+    });
+    const http = new SessionsApi(this, 'Api', { handler: api.function, checksHandler: plan.function });
+    // Launch signs each host's uploads with a session of this role, scoped to the session's
+    // children's keys (a re-upload is an execution of the same path).
+    const upload = new UploadRole(this, 'UploadRole', {
+      bucket,
+      assumedBy: [launch.role],
+      maxSessionSeconds: uploadRoleMaxSessionSeconds(settings.maxDurationSeconds, settings.graceSeconds),
+    });
+    launch.function.addEnvironment('UPLOAD_ROLE_ARN', upload.role.roleArn);
+
+    const sweeper = fn(
+      'sweeper',
+      { DOCUMENT_NAME: document.documentName, ALLOWED_CLUSTERS: settings.allowedClusters.join(',') },
+      { timeout: SWEEPER_TIMEOUT },
+    );
+    new SweepSchedule(this, 'SweepSchedule', {
+      handler: sweeper.function,
+      intervalMinutes: settings.sweepIntervalMinutes,
+    });
+
+    grantSessionPermissions(Stack.of(this), {
+      functions: { api, plan, launch, poll, collect, cleanup, sweeper },
+      bucket,
+      uploadRoleArn: upload.role.roleArn,
+      documentArn: document.documentArn,
+      stateMachine,
+      allowedClusters: settings.allowedClusters,
+    });
+
+    this.bucket = bucket;
+    this.stateMachine = stateMachine;
+    this.apiUrl = http.url;
+    this.documentName = document.documentName;
+  }
+}
