@@ -2,7 +2,7 @@ import { parseTaskRef } from '../domain/arn';
 import { parseSessionRequest, type SessionRequest } from '../domain/session-spec';
 import { TOOLS, isToolName } from '../domain/tools';
 import { precompileFilter } from './filter-check';
-import type { CaptureFlags } from './main';
+import type { CaptureFlags } from './options';
 import { parseDuration, parseSize } from './units';
 
 /**

@@ -17,8 +17,18 @@ export const HostSummarySchema = z.object({
   children: z.number().check(z.int(), z.nonnegative()),
   counts: z.record(z.string(), z.number()),
   /** Children whose manifest did not reach S3 (at most 200; `unreportedMore` counts the rest). */
-  unreported: z.array(z.object({ sessionId: z.string(), status: z.string(), code: z.nullish(z.string()) })),
+  unreported: z.array(
+    z.object({
+      sessionId: z.string(),
+      status: z.string(),
+      code: z.nullish(z.string()),
+      /** The start of the child's error message (at most 300 characters). */
+      message: z.nullish(z.string()),
+    }),
+  ),
   unreportedMore: z.nullish(z.number()),
+  /** The host's work root (DEBUG_TASK_HOME): where a child's kept artifact is, under `<child id>/`. */
+  workRoot: z.nullish(z.string()),
 });
 
 export type HostSummary = z.output<typeof HostSummarySchema>;

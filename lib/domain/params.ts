@@ -70,7 +70,7 @@ export const HOST_PARAMS = {
     maxChars: 64,
   },
   action: {
-    pattern: '^(run|cleanup|sweep|fleet|reupload)$',
+    pattern: '^(run|cleanup|sweep|plan|reupload)$',
     description:
       "run: start a session; fleet: run this host's share of a service-wide session (planUrl); cleanup: remove whatever is left of a session or fleet (container, watchdog, work dir); reupload: upload an artifact kept after a failed upload (uploadUrl); sweep: remove every expired session of the host.",
     maxChars: 8,
@@ -125,6 +125,13 @@ export const HOST_PARAMS = {
     // A presigned S3 PUT URL; empty means "keep the artifact on the host" (debug-task local).
     pattern: '^(https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?/[A-Za-z0-9._~%/?&=+-]*)?$',
     description: 'Presigned S3 PUT URL for the artifact; empty keeps it on the host.',
+    maxChars: 4300,
+    default: '',
+  },
+  manifestUrl: {
+    // A presigned S3 PUT URL of the run's manifest (next to its artifact); same shape as uploadUrl.
+    pattern: '^(https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?/[A-Za-z0-9._~%/?&=+-]*)?$',
+    description: 'Presigned S3 PUT URL for the manifest of the run; empty prints it only.',
     maxChars: 4300,
     default: '',
   },

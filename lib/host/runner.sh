@@ -114,8 +114,9 @@ STARTED_AT='' CAPTURE_STARTED_AT='' CAPTURE_ENDED_AT=''
 CLEANUP_REPORT='' SWEEP_REPORT=''
 # A fleet: this host's instance id, its share (child ids, container ids, upload URLs), the pids of
 # the children started.
-INSTANCE_ID='' SELF='' FLEET_JSON=''
-declare -a SHARE_IDS=() SHARE_CONTAINERS=() SHARE_URLS=() FLEET_PIDS=()
+INSTANCE_ID='' SELF='' FLEET_JSON='' FLEET_COUNTS=''
+declare -a SHARE_IDS=() SHARE_CONTAINERS=() SHARE_URLS=() SHARE_MANIFESTS=() FLEET_PIDS=()
+CHILD_ACTION=run
 
 # What teardown must undo.
 CHILD_PID='' CREATED_CONTAINERS=0 TOOLBOX_STARTED=0 WATCHDOG_STARTED=0 WORKDIR_CREATED=0 KEEP_WORKDIR=0 KEEP_UNTIL=''
@@ -136,9 +137,9 @@ main() {
   load_params
   case ${P[action]} in
     run) run_session ;;
-    fleet) run_fleet ;;
+    plan) run_fleet run ;;
     cleanup) cleanup_session ;;
-    reupload) reupload_artifact ;;
+    reupload) if [[ -n ${P[planUrl]} ]]; then run_fleet reupload; else reupload_artifact; fi ;;
     sweep) sweep_host ;;
   esac
 }
@@ -321,7 +322,10 @@ wait_gone() {
 # own state, traps, host lock and watchdog, exactly as a single session does.
 run_fleet() {
   local name i
-  for name in planUrl tool durationSeconds maxBytes image expiresAt; do require_param "$name"; done
+  CHILD_ACTION=$1
+  if [[ $CHILD_ACTION == run ]]; then
+    for name in planUrl tool durationSeconds maxBytes image expiresAt; do require_param "$name"; done
+  fi
   if ! [[ $SESSION =~ ^dt-[a-z0-9]+-[a-z0-9]+$ ]]; then fail INVALID_ARGUMENT "sessionId $SESSION is a child's id, not a fleet's."; fi
   name=PATTERN_instanceId i=${AWS_SSM_INSTANCE_ID-}
   if ! [[ $i =~ ${!name} ]]; then
@@ -335,8 +339,8 @@ run_fleet() {
   fetch_plan
   read_share
   for i in "${!SHARE_IDS[@]}"; do
-    SSM_action=run SSM_sessionId=${SHARE_IDS[i]} SSM_containerId=${SHARE_CONTAINERS[i]} \
-      SSM_uploadUrl=${SHARE_URLS[i]} SSM_planUrl='' DEBUG_TASK_FLEET_CHILD=1 \
+    SSM_action=$CHILD_ACTION SSM_sessionId=${SHARE_IDS[i]} SSM_containerId=${SHARE_CONTAINERS[i]#-} \
+      SSM_uploadUrl=${SHARE_URLS[i]} SSM_manifestUrl=${SHARE_MANIFESTS[i]} SSM_planUrl='' DEBUG_TASK_FLEET_CHILD=1 \
       "$BASH" "$SELF" </dev/null >"$WORK/children/$i" 3>&- &
     FLEET_PIDS+=("$!")
   done
@@ -375,8 +379,8 @@ fetch_plan() {
 # Keeps the plan's lines of this instance, each checked field by field before anything starts: one
 # bad line refuses the share. Other instances' lines are not looked at beyond their first field.
 read_share() {
-  local header line n=1 child cid url t=$'\t' seen=' '
-  local re="^[^$t]*$t([^$t]*)$t([^$t]*)$t([^$t]*)\$"
+  local header line n=1 child cid url murl t=$'\t' seen=' '
+  local re="^[^$t]*$t([^$t]*)$t([^$t]*)$t([^$t]*)$t([^$t]*)\$"
   {
     IFS= read -r header || true
     if [[ $header != "$FLEET_PLAN_HEADER" ]]; then fail INVALID_ARGUMENT "The fleet plan does not start with \"$FLEET_PLAN_HEADER\"."; fi
@@ -384,22 +388,20 @@ read_share() {
       n=$((n + 1))
       if [[ $line != "$INSTANCE_ID$t"* ]]; then continue; fi
       if ! [[ $line =~ $re ]]; then fail INVALID_ARGUMENT "Line $n of the fleet plan does not hold 4 TAB-separated fields."; fi
-      child=${BASH_REMATCH[1]} cid=${BASH_REMATCH[2]} url=${BASH_REMATCH[3]}
+      child=${BASH_REMATCH[1]} cid=${BASH_REMATCH[2]} url=${BASH_REMATCH[3]} murl=${BASH_REMATCH[4]}
       if ! valid_value sessionId "$child" || [[ $child != "$SESSION"-[0-9][0-9][0-9][0-9] || $seen == *" $child "* ]]; then
         fail INVALID_ARGUMENT "Line $n of the fleet plan: \"${child:0:60}\" is not a new child id $SESSION-NNNN."
       fi
-      if [[ -z $cid ]] || ! valid_value containerId "$cid"; then
+      if [[ $cid != - || $CHILD_ACTION != reupload ]] && { [[ -z $cid ]] || ! valid_value containerId "$cid"; }; then
         fail INVALID_ARGUMENT "Line $n of the fleet plan: \"${cid:0:70}\" is not a container id."
       fi
       if ! valid_value uploadUrl "$url"; then fail INVALID_ARGUMENT "Line $n of the fleet plan: its upload URL (not shown) is invalid."; fi
       seen+="$child "
-      SHARE_IDS+=("$child") SHARE_CONTAINERS+=("$cid") SHARE_URLS+=("$url")
+      if ! valid_value manifestUrl "$murl"; then fail INVALID_ARGUMENT "Line $n of the fleet plan: its manifest URL (not shown) is invalid."; fi
+      SHARE_IDS+=("$child") SHARE_CONTAINERS+=("$cid") SHARE_URLS+=("$url") SHARE_MANIFESTS+=("$murl")
     done
   } <"$WORK/plan"
   rm -f -- "$WORK/plan" # it holds the other hosts' upload URLs
-  if ((${#SHARE_IDS[@]} > FLEET_MAX_SHARE)); then
-    fail INVALID_ARGUMENT "The fleet plan gives this host ${#SHARE_IDS[@]} targets; a host runs at most $FLEET_MAX_SHARE."
-  fi
   log "the plan gives $INSTANCE_ID ${#SHARE_IDS[@]} target(s)"
 }
 
@@ -419,22 +421,22 @@ stop_children() {
 # artifact facts and its message, while room is kept for every later child at that reduced size
 # (FLEET_COMPACT_MAX).
 fleet_children_json() {
-  local i id json line used=0 left=${#FLEET_PIDS[@]} now
-  local art='^(.*),"artifact":\{[^}]*\}(.*)$' msg='^(.*"message":")([^"\\]|\\.)*(".*)$'
-  stamp_ms now
+  local i id json line status code msg
+  declare -A counts=()
   for i in "${!FLEET_PIDS[@]}"; do
-    id=${SHARE_IDS[i]} json='' left=$((left - 1))
+    id=${SHARE_IDS[i]} json=''
     while IFS= read -r line || [[ -n $line ]]; do json=${line:-$json}; done <"$WORK/children/$i" || true
-    if [[ $json != "{\"v\":1,\"sessionId\":\"$id\","*'}' ]]; then
-      json="{\"v\":1,\"sessionId\":\"$id\",\"status\":\"FAILED\",\"error\":{\"code\":\"CAPTURE_FAILED\",\"message\":\"The child printed no manifest (killed?).\"},\"tool\":{\"name\":\"${P[tool]}\",\"exitCode\":null},\"timings\":{\"startedAt\":$STARTED_AT,\"endedAt\":$now}}"
+    status=FAILED code=CAPTURE_FAILED
+    if [[ $json =~ \"status\":\"([A-Z_]+)\" ]]; then status=${BASH_REMATCH[1]}; code=''; fi
+    msg=''
+    if [[ $json =~ \"error\":\{\"code\":\"([A-Z_]+)\",\"message\":\"(([^\"\\]|\\.){0,300}) ]]; then code=${BASH_REMATCH[1]} msg=${BASH_REMATCH[2]}; fi
+    counts[$status]=$((${counts[$status]:-0} + 1))
+    if [[ -z $json || $json == *'"manifestUploaded":false'* ]]; then
+      FLEET_JSON+=${FLEET_JSON:+,}$(printf '{"sessionId":%s,"status":%s,"code":%s,"message":"%s"}' "$(json_str "$id")" "$(json_str "$status")" "$([[ -n $code ]] && json_str "$code" || echo null)" "${msg%\\}")
     fi
-    if ((used + ${#json} + left * FLEET_COMPACT_MAX > FLEET_OUTPUT_BUDGET)); then
-      if [[ $json =~ $art ]]; then json=${BASH_REMATCH[1]}${BASH_REMATCH[2]}; fi
-      if [[ $json =~ $msg ]]; then json="${BASH_REMATCH[1]}cut: SSM output limit${BASH_REMATCH[3]}"; fi
-    fi
-    used=$((used + ${#json} + 1))
-    FLEET_JSON+=${FLEET_JSON:+,}$json
   done
+  FLEET_COUNTS=''
+  for status in "${!counts[@]}"; do FLEET_COUNTS+=${FLEET_COUNTS:+,}$(printf '%s:%s' "$(json_str "$status")" "${counts[$status]}"); done
 }
 
 # --- parameters ---------------------------------------------------------------------------------
@@ -1484,8 +1486,8 @@ on_exit() {
     ERROR_MESSAGE="The runner stopped unexpectedly (status $status) at line ${FAILED_LINE:-?}: ${FAILED_COMMAND:-unknown command}"
   fi
   if [[ ${P[action]-run} == run ]]; then teardown; fi
-  if [[ ${P[action]-} == reupload ]]; then reupload_teardown; fi
-  if [[ ${P[action]-} == fleet ]]; then fleet_teardown; fi
+  if [[ ${P[action]-} == reupload && -z ${P[planUrl]-} ]]; then reupload_teardown; fi
+  if [[ ${P[action]-} == plan || -n ${P[planUrl]-} ]]; then fleet_teardown; fi
   emit_manifest
   if [[ -n $ERROR_CODE ]]; then log "failed: $ERROR_CODE: $ERROR_MESSAGE"; fi
   exit "$(exit_status)"
@@ -1529,9 +1531,9 @@ emit_manifest() {
     printf '%s\n' "$json" >&3
     return 0
   fi
-  if [[ ${P[action]-} == fleet ]]; then
-    json=$(printf '{"v":1,"action":"fleet","sessionId":%s,"instanceId":%s,"status":%s%s,"children":[%s]' \
-      "$(json_str "$SESSION")" "$(json_str "$INSTANCE_ID")" "$(json_str "$STATUS")" "$(error_json)" "$FLEET_JSON")
+  if [[ ${P[action]-} == plan || -n ${P[planUrl]-} ]]; then
+    json=$(printf '{"v":2,"action":"%s","sessionId":%s,"instanceId":%s,"status":%s%s,"children":%s,"counts":{%s},"unreported":[%s],"workRoot":%s' \
+      "${P[action]}" "$(json_str "$SESSION")" "$(json_str "$INSTANCE_ID")" "$(json_str "$STATUS")" "$(error_json)" "${#FLEET_PIDS[@]}" "$FLEET_COUNTS" "$FLEET_JSON" "$(json_str "$WORK_ROOT")")
     json+=$(printf ',"timings":{"startedAt":%s,"endedAt":%s}}' "$(json_num "$STARTED_AT")" "$(now_ms)")
     printf '%s\n' "$json" >&3
     return 0
@@ -1554,7 +1556,26 @@ emit_manifest() {
   if [[ -n $CAPTURE_STARTED_AT ]]; then json+=$(printf ',"captureStartedAt":%s' "$CAPTURE_STARTED_AT"); fi
   if [[ -n $CAPTURE_ENDED_AT ]]; then json+=$(printf ',"captureEndedAt":%s' "$CAPTURE_ENDED_AT"); fi
   json+=$(printf ',"endedAt":%s}}' "$(now_ms)")
+  if [[ -n ${P[manifestUrl]-} ]] && ! put_manifest "$json"; then json="${json%\}},\"manifestUploaded\":false}"; fi
   printf '%s\n' "$json" >&3
+}
+
+# The manifest next to the artifact in S3 (the same retries as the artifact's upload).
+put_manifest() {
+  local file attempt=1 delay=1
+  file=$(mktemp) || return 1
+  printf '%s\n' "$1" >"$file"
+  if [[ -d $WORK ]]; then cp -- "$file" "$WORK/manifest.json" 2>/dev/null || true; fi
+  while :; do
+    if curl --fail -sS -X PUT -T "$file" -H 'Content-Type: application/json' -o /dev/null --connect-timeout 10 \
+      "${P[manifestUrl]}" 2>/dev/null; then
+      rm -f -- "$file"
+      return 0
+    fi
+    if ((attempt >= UPLOAD_TRIES)); then rm -f -- "$file"; return 1; fi
+    sleep "$delay"
+    attempt=$((attempt + 1)) delay=$((delay * 2))
+  done
 }
 
 # At most 1000 characters of message: enough for what failed, what to do and AWS's own words,
@@ -1562,7 +1583,7 @@ emit_manifest() {
 # child's): many share those 24,000.
 error_json() {
   local max=1000
-  if [[ -n $FLEET_CHILD || ${P[action]-} == fleet ]]; then max=300; fi
+  if [[ ${P[action]-} == plan ]]; then max=300; fi
   if [[ -n $ERROR_CODE ]]; then
     printf ',"error":{"code":%s,"message":%s}' "$(json_str "$ERROR_CODE")" "$(json_str "${ERROR_MESSAGE:0:max}")"
   fi

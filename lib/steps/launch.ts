@@ -69,7 +69,8 @@ export async function launchBatch(state: BatchState, deps: LaunchDeps = {}): Pro
     roleArn: uploadRoleArn,
     sessionId,
     bucket: plan.bucket,
-    objectKey: `${sessionKeys.childrenPrefix(sessionId)}*`,
+    objectKeys: targets.map((t) => `${sessionKeys.childrenPrefix(sessionId)}${t.sessionId}/*`),
+    fallbackKey: `${sessionKeys.childrenPrefix(sessionId)}*`,
     durationSeconds: uploadSessionSeconds(captureSeconds, grace),
   });
   const expiresIn = urlLifetime(

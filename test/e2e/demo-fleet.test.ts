@@ -1,9 +1,9 @@
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runCli } from '../support/cli';
+import { runCli, spawnCli } from '../support/cli';
 import { containersWithLabel, requireDocker } from '../support/docker';
 
 /**
@@ -13,8 +13,6 @@ import { containersWithLabel, requireDocker } from '../support/docker';
  */
 
 jest.setTimeout(300_000);
-
-const ROOT = join(__dirname, '..', '..');
 
 /** The .80 addresses a pcap's packets go to or come from (the demo task's own address). */
 function httpPeers(path: string): Set<string> {
@@ -65,7 +63,7 @@ describe('debug-task demo --replicas (a service-wide session on the local sandbo
     }
     expect(new Set(peers).size).toBe(3);
     expect(JSON.parse(readFileSync(join(result.folder, 'manifest.json'), 'utf8'))).toMatchObject({
-      kind: 'fleet',
+      kind: 'service',
       sessionId: result.sessionId,
     });
     expect(containersWithLabel('debug-task.session')).toEqual([]);
@@ -73,11 +71,10 @@ describe('debug-task demo --replicas (a service-wide session on the local sandbo
   });
 
   it('a Ctrl-C mid-way cancels every child and leaves no toolbox container', async () => {
-    const child = spawn(
-      join(ROOT, 'node_modules', '.bin', 'tsx'),
-      [join(ROOT, 'bin', 'debug-task.ts'), 'demo', '--replicas', '3', '--duration', '60s', '--json'],
-      { cwd: workdir, env: { ...process.env }, stdio: ['ignore', 'pipe', 'pipe'] },
-    );
+    const child = spawnCli(['demo', '--replicas', '3', '--duration', '60s', '--json'], {
+      cwd: workdir,
+      env: { ...process.env },
+    });
     let stderr = '';
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(

@@ -10,7 +10,7 @@ import { runHostRunner } from '../../host/local-runner';
 import { assertDockerAvailable, docker } from '../../sandbox/docker';
 import { unpackLocalArtifact } from '../download';
 import { withInterrupt } from '../interrupt';
-import type { LocalFlags } from '../main';
+import type { LocalFlags } from '../options';
 import { printJson, type Output } from '../output';
 import { createProgress } from '../progress';
 import { buildSessionRequest, precheckFilter } from '../request';
