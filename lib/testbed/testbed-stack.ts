@@ -53,6 +53,10 @@ export function testbedRequested(node: Node): boolean {
  */
 export const DEMO_IMAGE = 'public.ecr.aws/docker/library/busybox:1.36';
 
+/** Fixed service names, so that the README's commands can name them (they are unique per cluster). */
+export const DEMO_SERVICE_NAME = 'demo';
+export const FARGATE_SERVICE_NAME = 'fargate-demo';
+
 /** The port the demo server listens on, inside the task (bridge mode: no host port is published). */
 export const DEMO_PORT = 8080;
 
@@ -312,6 +316,7 @@ export class TestbedStack extends Stack {
 
     return new Ec2Service(this, 'DemoService', {
       cluster,
+      serviceName: DEMO_SERVICE_NAME,
       taskDefinition,
       desiredCount,
       // One instance: a deployment replaces tasks in place rather than waiting for room.
@@ -335,6 +340,7 @@ export class TestbedStack extends Stack {
 
     const service = new FargateService(this, 'FargateService', {
       cluster,
+      serviceName: FARGATE_SERVICE_NAME,
       taskDefinition,
       desiredCount: 1,
       assignPublicIp: true,

@@ -58,7 +58,11 @@ describe('testbed stack', () => {
   });
 
   it('runs a demo service of two bridge-mode tasks (web and client) from ECR Public on the instance', () => {
-    template.hasResourceProperties('AWS::ECS::Service', { LaunchType: 'EC2', DesiredCount: 2 });
+    template.hasResourceProperties('AWS::ECS::Service', {
+      ServiceName: 'demo',
+      LaunchType: 'EC2',
+      DesiredCount: 2,
+    });
     template.hasResourceProperties('AWS::ECS::TaskDefinition', {
       NetworkMode: 'bridge',
       ContainerDefinitions: Match.arrayWith([
@@ -69,7 +73,11 @@ describe('testbed stack', () => {
   });
 
   it('runs one Fargate task, to see FARGATE_UNSUPPORTED', () => {
-    template.hasResourceProperties('AWS::ECS::Service', { LaunchType: 'FARGATE', DesiredCount: 1 });
+    template.hasResourceProperties('AWS::ECS::Service', {
+      ServiceName: 'fargate-demo',
+      LaunchType: 'FARGATE',
+      DesiredCount: 1,
+    });
   });
 
   it('keeps nothing after destroy: no resource is retained', () => {
