@@ -8,10 +8,8 @@ import { GetCommandInvocationCommand, SendCommandCommand, SSMClient } from '@aws
 import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import { DebugTaskClient } from '../../../lib/client/api-client';
 import { downloadArtifact } from '../../../lib/cli/download';
-import { parsePcapHeader } from '../../../lib/cli/pcap-merge';
 import { DebugTaskError } from '../../../lib/domain/errors';
-import type { FleetResult } from '../../../lib/domain/fleet';
-import type { SessionResult, SessionView } from '../../../lib/domain/session';
+import type { ArtifactRef, SessionView } from '../../../lib/domain/session';
 
 /**
  * The integration test's probe (test/integ/integ.debug-task.ts): a Lambda function in the account
@@ -128,10 +126,12 @@ export class Probe {
     const { api } = await this.deploymentUnderTest();
     const view = await api.getSession(sessionId);
     if (view.status === 'RUNNING') return { status: 'RUNNING', phase: view.phase };
-    if (view.status !== 'SUCCEEDED' || !view.result || !view.downloadUrl) return failed(view);
+    // A one-task session is its one child.
+    const child = view.result?.children[0];
+    const url = child ? view.downloadUrls?.[child.sessionId] : undefined;
+    if (view.status !== 'SUCCEEDED' || !child?.artifact || !url) return failed(view);
 
-    const result = view.result as SessionResult;
-    const artifact = await this.verifiedPackets(view.downloadUrl, result.artifact, sessionId);
+    const artifact = await this.verifiedPackets(url, child.artifact, sessionId);
     const caller = await this.manifestCaller(sessionId);
     const self = await this.identity();
     return {
@@ -151,7 +151,7 @@ export class Probe {
     if (view.status === 'RUNNING') return { status: 'RUNNING', phase: view.phase };
     if (view.status !== 'SUCCEEDED' || !view.result) return failed(view);
 
-    const fleet = view.result as FleetResult;
+    const fleet = view.result;
     const tasks = await this.runningTasks(this.env.demoService);
     const captured = fleet.children.filter((child) => child.status === 'SUCCEEDED');
     const verified = await Promise.all(
@@ -211,7 +211,7 @@ export class Probe {
   /** Downloads the artifact (both sha256 checked by the CLI's own code) and counts its pcap records. */
   private async verifiedPackets(
     url: string,
-    expected: SessionResult['artifact'],
+    expected: ArtifactRef,
     sessionId: string,
   ): Promise<{ sha256Matches: boolean; packets: number; error?: string }> {
     const path = join(tmpdir(), `${sessionId}.pcap`);
@@ -225,14 +225,14 @@ export class Probe {
     }
   }
 
-  /** `caller` of the session's audit record, sessions/<id>/manifest.json (written by Collect). */
+  /** `audit.caller` of the session's record, sessions/<id>/manifest.json (written once, by Collect). */
   private async manifestCaller(sessionId: string): Promise<string | undefined> {
     const { bucket } = await this.deploymentUnderTest();
     const object = await this.clients.s3.send(
       new GetObjectCommand({ Bucket: bucket, Key: `sessions/${sessionId}/manifest.json` }),
     );
-    const manifest = JSON.parse(await object.Body!.transformToString()) as { caller?: string };
-    return manifest.caller;
+    const record = JSON.parse(await object.Body!.transformToString()) as { audit?: { caller?: string } };
+    return record.audit?.caller;
   }
 
   private async identity(): Promise<string | undefined> {
@@ -324,9 +324,12 @@ export function sessionLabel(container: { Labels?: string }): string | undefined
 
 /** Records of a classic pcap file (header 24 bytes, then a 16-byte header and the data per record). */
 export function countPcapRecords(bytes: Buffer, file: string): number {
-  const header = parsePcapHeader(bytes, file);
-  const u32 = (offset: number) =>
-    header.littleEndian ? bytes.readUInt32LE(offset) : bytes.readUInt32BE(offset);
+  const magic = bytes.length >= 24 ? bytes.readUInt32LE(0) : 0;
+  // a1b2c3d4 (microseconds) or a1b23c4d (nanoseconds), written in either byte order.
+  const littleEndian = magic === 0xa1b2c3d4 || magic === 0xa1b23c4d;
+  const bigEndian = magic === 0xd4c3b2a1 || magic === 0x4d3cb2a1;
+  if (!littleEndian && !bigEndian) throw new Error(`${file} is not a classic pcap file.`);
+  const u32 = (offset: number) => (littleEndian ? bytes.readUInt32LE(offset) : bytes.readUInt32BE(offset));
   let records = 0;
   for (let offset = 24; offset + 16 <= bytes.length; records++) {
     const included = u32(offset + 8);
