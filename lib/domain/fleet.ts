@@ -4,7 +4,7 @@ import type { RunnerManifest, ArtifactFacts, ToolOutcome } from './session';
 /**
  * A fleet session: one session id for every running task of a service, one child per task.
  * The contract between the fleet steps (lib/steps/fleet-*.ts), the host runner's `fleet` action
- * (lib/host/runner.sh), the API and the CLI. docs/ARCHITECTURE.md, "Fleet sessions", tells the path.
+ * (lib/host/runner/), the API and the CLI. docs/ARCHITECTURE.md, "Fleet sessions", tells the path.
  *
  * Child session ids are the fleet's id plus `-NNNN` (the target's index in the plan, from 0000):
  * the runner names the toolbox container, labels and work dir after it exactly as for a single

@@ -12,7 +12,7 @@ const sha256 = z.string().check(z.regex(/^[a-f0-9]{64}$/));
 
 /**
  * The schema of the host runner's manifest (RunnerManifest in ./session.ts): what one capture on a
- * host reports. Read by every place that decides a verdict from a manifest; lib/host/runner.sh
+ * host reports. Read by every place that decides a verdict from a manifest; lib/host/runner/
  * writes it. Unknown keys are ignored, so a newer runner's extra fields do not break an older reader.
  */
 export const RunnerManifestSchema = z.object({

@@ -85,7 +85,7 @@ export interface ArtifactFacts {
   truncated: boolean;
 }
 
-/** The runner's manifest: the last line of its stdout (see lib/host/runner.sh). */
+/** The runner's manifest: the last line of its stdout (see lib/host/runner/). */
 export interface RunnerManifest {
   v: 1;
   sessionId: string;

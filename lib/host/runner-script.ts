@@ -7,15 +7,16 @@ import { INSTANCE_ID_PATTERN, PLAN_HEADER } from '../domain/fleet';
 import { HOST_PARAMS, isValidHostParam, type HostParamName, type HostParamValues } from '../domain/params';
 
 /**
- * The host runner as SSM runs it: `lib/host/runner.sh` with the parameter patterns of params.ts
- * inserted, wrapped in our own Command document.
+ * The host runner as SSM runs it: one plain bash file built from the parts under lib/host/runner/
+ * (in RUNNER_PARTS order) with a generated block (the parameter patterns of params.ts) after the
+ * header, wrapped in our own Command document.
  */
 
-/** The line of runner.sh after which the generated parameter block goes. */
-const INSERT_MARKER = '# @generated-parameters@';
 /** SSM's document size limit (MaxDocumentSizeExceeded). */
 export const MAX_DOCUMENT_BYTES = 64 * 1024;
 export const RUNNER_STEP_NAME = 'runDebugTask';
+/** Where shellParameterBlock() goes among RUNNER_PARTS. */
+const GENERATED_BLOCK = '@generated';
 
 const PARAM_NAMES = Object.keys(HOST_PARAMS) as HostParamName[];
 
@@ -45,13 +46,42 @@ export function packageRoot(start: string = __dirname): string {
   for (let dir = start; ; dir = dirname(dir)) {
     if (existsSync(join(dir, 'package.json'))) return dir;
     if (dirname(dir) === dir)
-      throw new Error(`No package.json above ${start}: cannot find lib/host/runner.sh.`);
+      throw new Error(`No package.json above ${start}: cannot find lib/host/runner/.`);
   }
 }
 
-export function runnerSourcePath(): string {
-  return join(packageRoot(), 'lib', 'host', 'runner.sh');
+/** The directory of the runner's parts. */
+export function runnerSourceDir(): string {
+  return join(packageRoot(), 'lib', 'host', 'runner');
 }
+
+/**
+ * The runner's parts, in the order of the built file. The header comes first (what the file is,
+ * and the sh -> bash switch), then the generated block, then the library (settings first: every
+ * other part reads what it declares), the actions, and main.sh last: it calls main unless sourced.
+ */
+export const RUNNER_PARTS = [
+  'header.sh',
+  GENERATED_BLOCK,
+  'lib/settings.sh',
+  'lib/util.sh',
+  'lib/json.sh',
+  'lib/params.sh',
+  'lib/target.sh',
+  'lib/image.sh',
+  'lib/toolbox.sh',
+  'lib/artifact.sh',
+  'lib/watchdog.sh',
+  'lib/workdir.sh',
+  'lib/sweep.sh',
+  'lib/exit.sh',
+  'actions/run.sh',
+  'actions/fleet.sh',
+  'actions/cleanup.sh',
+  'actions/reupload.sh',
+  'actions/sweep.sh',
+  'main.sh',
+] as const;
 
 /** A bash single-quoted word; our patterns and defaults never contain a quote (asserted). */
 function shellQuote(name: string, value: string): string {
@@ -92,74 +122,27 @@ export function shellParameterBlock(): string {
 
 let cachedScript: string | undefined;
 
-/** runner.sh with the parameter block inserted after its header. */
+/**
+ * The runner as hosts run it: RUNNER_PARTS joined, each part as written (comments and all), each
+ * after a line naming it, so a reviewer reading the built file knows where to change it.
+ */
 export function buildRunnerScript(): string {
   if (cachedScript) return cachedScript;
-  const source = readFileSync(runnerSourcePath(), 'utf8');
-  const lines = source.split('\n');
-  const at = lines.findIndex((line) => line.startsWith(INSERT_MARKER));
-  if (at < 0 || lines.findIndex((line, i) => i > at && line.startsWith(INSERT_MARKER)) >= 0) {
-    throw new Error(`runner.sh must hold exactly one "${INSERT_MARKER}" line.`);
-  }
-  // The marker is a comment, so it is swapped for a placeholder that survives the stripping.
-  const placeholder = '__DEBUG_TASK_PARAMETER_BLOCK__';
-  lines[at] = placeholder;
-  const script = withoutCommentLines(lines)
-    .map((line) => (line === placeholder ? shellParameterBlock() : line))
-    .join('\n');
+  const dir = runnerSourceDir();
+  const parts = RUNNER_PARTS.map((part) => {
+    if (part === GENERATED_BLOCK) return shellParameterBlock();
+    // Each part names its shell for editors and shellcheck; the built file has its shebang.
+    const text = readFileSync(join(dir, part), 'utf8')
+      .replace(/^# shellcheck shell=bash\n/, '')
+      .trimEnd();
+    if (part === 'header.sh') return text;
+    return `# --- lib/host/runner/${part} ${'-'.repeat(Math.max(3, 78 - part.length))}\n${text}`;
+  });
+  const script = parts.join('\n\n') + '\n';
   // SSM would read a double brace as a parameter reference: values come only as SSM_<name>.
   if (script.includes('{{')) throw new Error('The runner script must not contain "{{".');
   cachedScript = script;
   return script;
-}
-
-/**
- * Drops whole-line comments and blank lines outside quoted strings, and the indentation of every
- * line that starts outside one: the SSM document is capped at 64 KB and runner.sh explains itself
- * at length. Lines inside a multi-line quoted string (the small scripts the runner writes for the
- * toolbox) are kept as they are; so are the shebang and shellcheck directives. Indentation means
- * nothing to bash there: runner.sh has no here-document (refused below), and a line continued by
- * a backslash must have a space before it (refused below), so no word is joined to the next.
- * The host tests run this stripped script, so any change of meaning would show there.
- */
-export function withoutCommentLines(lines: string[]): string[] {
-  const kept: string[] = [];
-  let quote: "'" | '"' | undefined;
-  lines.forEach((line, index) => {
-    const trimmed = line.trim();
-    const directive = trimmed.startsWith('# shellcheck '); // kept: the built script is linted too
-    if (quote === undefined && index > 0 && !directive && (trimmed === '' || trimmed.startsWith('#'))) return;
-    if (quote === undefined && /<<-?\s*['"]?[A-Za-z_]/.test(line)) {
-      throw new Error(`runner.sh line ${index + 1}: no here-documents (the built script loses indentation).`);
-    }
-    if (/[^\s\\]\\$/.test(line)) {
-      throw new Error(`runner.sh line ${index + 1}: put a space before a line-continuing backslash.`);
-    }
-    kept.push(quote === undefined ? line.trimStart() : line);
-    quote = quoteStateAfter(line, quote);
-  });
-  if (quote !== undefined) throw new Error('runner.sh ends inside a quoted string.');
-  return kept;
-}
-
-/** Tracks bash quoting across one line: open quotes, backslash escapes, and trailing comments. */
-function quoteStateAfter(line: string, start: "'" | '"' | undefined): "'" | '"' | undefined {
-  let quote = start;
-  for (let i = 0; i < line.length; i++) {
-    const ch = line[i];
-    if (quote === "'") {
-      if (ch === "'") quote = undefined;
-    } else if (ch === '\\') {
-      i++;
-    } else if (quote === '"') {
-      if (ch === '"') quote = undefined;
-    } else if (ch === "'" || ch === '"') {
-      quote = ch;
-    } else if (ch === '#' && (i === 0 || /\s/.test(line[i - 1]))) {
-      break; // a comment: quotes in it mean nothing
-    }
-  }
-  return quote;
 }
 
 /**
@@ -215,7 +198,7 @@ export function packedRunner(script: string): string[] {
   const packed = gzipSync(Buffer.from(script, 'utf8'), { level: 9 }).toString('base64');
   return [
     '#!/bin/bash',
-    `# debug-task host runner: lib/host/runner.sh as built by lib/host/runner-script.ts (sha256 ${sha256}), gzip + base64 (SSM caps a document at 64 KB).`,
+    `# debug-task host runner: lib/host/runner/ as built by lib/host/runner-script.ts (sha256 ${sha256}), gzip + base64 (SSM caps a document at 64 KB).`,
     'if [ -z "${BASH_VERSION:-}" ]; then exec bash "$0" "$@"; fi',
     `debug_task_runner=$(printf '%s' '${packed}' | base64 -d | gzip -dc) || { printf '%s\n' 'debug-task: the runner could not be unpacked (base64 -d | gzip -dc).' >&2; exit 4; }`,
     'eval "$debug_task_runner"',

@@ -1,9 +1,8 @@
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { TOOLS, TOOL_NAMES } from '../../../lib/domain/tools';
 import { HOST_PARAMS } from '../../../lib/domain/params';
+import { buildRunnerScript } from '../../../lib/host/runner-script';
 
-const RUNNER = readFileSync(join(__dirname, '..', '..', '..', 'lib', 'host', 'runner.sh'), 'utf8');
+const RUNNER = buildRunnerScript();
 
 describe('the tool catalog', () => {
   it('names exactly the tools the host parameter admits', () => {

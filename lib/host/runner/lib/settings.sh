@@ -1,0 +1,103 @@
+# shellcheck shell=bash
+# Shell options, constants and the runner's global state. First of the parts: every other one reads
+# what is declared here.
+
+set -Eeuo pipefail
+export LC_ALL=C
+umask 077
+
+readonly WORK_ROOT=${DEBUG_TASK_HOME:-/var/lib/debug-task}
+readonly UPLOAD_TRIES=${DEBUG_TASK_UPLOAD_TRIES:-5}
+# A kept artifact waits this long for `debug-task fetch` (action=reupload) before cleanup and the
+# sweeper may remove it: expiresAt is only seconds after the upload gave up.
+readonly KEEP_SECONDS=${DEBUG_TASK_KEEP_SECONDS:-86400}
+# What keep_artifact records next to a kept artifact, so that a re-upload reports the same facts.
+readonly FACTS_FILE=artifact.facts
+readonly LABEL_SESSION=debug-task.session
+readonly LABEL_EXPIRES=debug-task.expires-at
+# The toolbox must be gone by duration + this.
+readonly STOP_GRACE_SECONDS=5
+readonly PULL_TIMEOUT_SECONDS=120
+# Any short docker call; a hung engine must not hang the runner.
+readonly DOCKER_CALL_TIMEOUT=60
+readonly HELPER_TIMEOUT_SECONDS=120
+readonly MIN_FREE_BYTES=100000000
+# An image on this kind of host is pulled with the instance role (pull_from_ecr). Groups: account,
+# -fips, region, .cn (China partition).
+readonly ECR_REGISTRY_RE='^([0-9]{12})\.dkr\.ecr(-fips)?\.([a-z0-9-]+)\.amazonaws\.com(\.cn)?$'
+readonly IMDS_ENDPOINT=${DEBUG_TASK_IMDS_ENDPOINT:-http://169.254.169.254}
+readonly ECR_ENDPOINT_OVERRIDE=${DEBUG_TASK_ECR_ENDPOINT:-}
+# A sweep lists at most this many session ids in its manifest (SSM keeps 24,000 characters).
+readonly SWEEP_LIST_MAX=50
+# A work dir that records no expiry (its runner died before writing one) expires this long after
+# its last change: far beyond any session's longest life.
+readonly UNKNOWN_EXPIRY_SECONDS=86400
+# A fleet's share: the most lines one host runs.
+readonly FLEET_MAX_SHARE=64
+# The fleet's manifest must fit SSM's 24,000 characters of output: this budget for it, and the
+# most a child reduced to fit may take (a failed one with its code: about 270).
+readonly FLEET_OUTPUT_BUDGET=23000
+readonly FLEET_COMPACT_MAX=330
+# How long a stopped child or fleet runner may take to remove what it started.
+readonly FLEET_STOP_SECONDS=30
+# Set (to 1) in a fleet's children: their manifests are shorter (no audit, short messages).
+readonly FLEET_CHILD=${DEBUG_TASK_FLEET_CHILD:+1}
+
+# Parameter values after defaults (P[name]); the session's paths and names, once known.
+declare -A P=()
+SESSION=''
+WORK=''
+OUT=''
+CONTAINER=''
+# The interface the capture tools are given when iface is empty: set for a host-network target only.
+CAPTURE_IFACE=''
+
+# What the manifest reports.
+STATUS=FAILED
+ERROR_CODE=''
+ERROR_MESSAGE=''
+TOOL_EXIT=''
+PACKETS=''
+DROPPED=''
+LINK_TYPE=''
+ARTIFACT_BYTES=''
+ARTIFACT_SHA=''
+OBJECT_BYTES=''
+OBJECT_SHA=''
+TRUNCATED=false
+UPLOADED=false
+HOST_PATH=''
+STARTED_AT=''
+CAPTURE_STARTED_AT=''
+CAPTURE_ENDED_AT=''
+CLEANUP_REPORT=''
+SWEEP_REPORT=''
+
+# A fleet: this host's instance id, the script its children run, its share (child ids, container
+# ids, upload URLs), the pids of the children started, and their manifests (JSON, comma-separated).
+INSTANCE_ID=''
+SELF=''
+declare -a SHARE_IDS=() SHARE_CONTAINERS=() SHARE_URLS=() FLEET_PIDS=()
+FLEET_JSON=''
+
+# What teardown must undo.
+CHILD_PID=''
+CREATED_CONTAINERS=0
+TOOLBOX_STARTED=0
+WATCHDOG_STARTED=0
+WORKDIR_CREATED=0
+KEEP_WORKDIR=0
+KEEP_UNTIL=''
+REUPLOAD_CLAIMED=0
+FORCED_KILL=0
+
+# The ECR pull's transient credentials (curl configs, Docker config) and what it learnt.
+AUTH_DIR=''
+DOCKER_CONFIG_DIR=''
+ECR_ROLE=''
+HTTP_CODE=''
+PULL_ERROR=''
+
+# Where set -e stopped the runner (the ERR trap), for the manifest of an unexpected failure.
+FAILED_LINE=''
+FAILED_COMMAND=''
