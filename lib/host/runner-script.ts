@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { DebugTaskError } from '../domain/errors';
+import { DebugTaskError, ERROR_CODES, EXIT, exitCodeFor } from '../domain/errors';
 import { INSTANCE_ID_PATTERN, PLAN_HEADER } from '../domain/fleet';
 import { HOST_PARAMS, isValidHostParam, type HostParamName, type HostParamValues } from '../domain/params';
 
@@ -92,14 +92,16 @@ function shellQuote(name: string, value: string): string {
 }
 
 /**
- * PARAM_NAMES, PATTERN_<name>, MAXCHARS_<name> and DEFAULT_<name> for every host parameter, and the
- * fleet plan's header and instance id pattern (lib/domain/fleet.ts: FLEET_PLAN_HEADER,
- * PATTERN_instanceId).
+ * What the runner takes from the TypeScript definitions, so the two cannot drift: PARAM_NAMES,
+ * PATTERN_<name>, MAXCHARS_<name> and DEFAULT_<name> for every host parameter (params.ts); the
+ * fleet plan's header and instance id pattern (fleet.ts: FLEET_PLAN_HEADER, PATTERN_instanceId);
+ * the exit status of every error code (errors.ts: EXIT_STATUS, and EXIT_STATUS_HOST for a code
+ * missing there).
  */
 export function shellParameterBlock(): string {
   // params.ts keeps every pattern valid POSIX ERE, so bash's [[ =~ ]] takes it as it is.
   const lines = [
-    '# Generated from lib/domain/params.ts by lib/host/runner-script.ts: do not edit.',
+    '# Generated from lib/domain/params.ts, fleet.ts and errors.ts by lib/host/runner-script.ts: do not edit.',
     '# shellcheck disable=SC2034 # read through ${!PATTERN_name} indirection',
     '{',
     `readonly PARAM_NAMES=(${PARAM_NAMES.join(' ')})`,
@@ -116,6 +118,10 @@ export function shellParameterBlock(): string {
   }
   lines.push(`readonly FLEET_PLAN_HEADER=${shellQuote('PLAN_HEADER', PLAN_HEADER)}`);
   lines.push(`readonly PATTERN_instanceId=${shellQuote('instanceId', INSTANCE_ID_PATTERN)}`);
+  lines.push('declare -rA EXIT_STATUS=(');
+  for (const code of ERROR_CODES) lines.push(`  [${code}]=${exitCodeFor(code)}`);
+  lines.push(')');
+  lines.push(`readonly EXIT_STATUS_HOST=${EXIT.HOST}`);
   lines.push('}');
   return lines.join('\n');
 }

@@ -50,14 +50,16 @@ reupload_teardown() {
   if ((REUPLOAD_CLAIMED)) && [[ -d $WORK ]]; then rm -f -- "$WORK/runner.pid" "$WORK/curl.err"; fi
 }
 
+# The exit status of the error recorded (0: none), from EXIT_STATUS: the CLI's exit code of that
+# error code (lib/domain/errors.ts, generated). A code missing there fails as the host's fault.
 exit_status() {
-  case $ERROR_CODE in
-    '') echo 0 ;;
-    INVALID_ARGUMENT | INVALID_FILTER) echo 2 ;;
-    CONTAINER_NOT_FOUND | HOST_NETWORK_NOT_ALLOWED) echo 3 ;;
-    CANCELLED) echo 130 ;;
-    *) echo 4 ;;
-  esac
+  if [[ -z $ERROR_CODE ]]; then
+    echo 0
+  elif [[ -v EXIT_STATUS[$ERROR_CODE] ]]; then
+    echo "${EXIT_STATUS[$ERROR_CODE]}"
+  else
+    echo "$EXIT_STATUS_HOST"
+  fi
 }
 
 emit_manifest() {
