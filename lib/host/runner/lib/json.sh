@@ -16,7 +16,10 @@ json_escape() {
 
 json_str() { printf '"%s"' "$(json_escape "$1")"; }
 
-json_num() { if [[ $1 =~ ^[0-9]+$ ]]; then printf '%s' "$1"; else printf 'null'; fi; }
+# A JSON number from a count the runner read (a tool's output, wc), or null when it is not one.
+json_num() {
+  if [[ $1 =~ ^(0|[1-9][0-9]*)$ ]]; then printf '%s' "$1"; else printf 'null'; fi
+}
 
 # The string value of "key" in a small flat JSON object (no jq on the hosts). Values with escaped
 # quotes are cut at the first one, which is enough for what is read here (tokens, ids, messages).
