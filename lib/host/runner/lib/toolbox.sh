@@ -233,9 +233,29 @@ wait_for_toolbox() {
   fi
   local oom
   oom=$(dk inspect --format "$(tmpl .State.OOMKilled)" "$CONTAINER" 2>/dev/null || true)
-  dk rm -f "$CONTAINER" >/dev/null 2>&1 || true
+  # Nothing the toolbox wrote is read while any of its processes could still change it.
+  if ! dk rm -f "$CONTAINER" >/dev/null 2>"$WORK/rm.err"; then
+    fail CAPTURE_FAILED "The toolbox container could not be removed, so its output is not read: $(last_lines "$WORK/rm.err" 1)"
+  fi
   if [[ $oom == true ]]; then
     fail CAPTURE_FAILED "The toolbox was killed at its memory limit (${P[memoryMb]} MiB); raise memoryMb."
+  fi
+  check_toolbox_output toolbox
+}
+
+# The runner reads what the toolbox wrote under /out as root, on the host, so the toolbox must not
+# be able to point it elsewhere: a symbolic link (to a host file, which would be uploaded or put in
+# a message), a FIFO (a read that never ends), a device, a directory, or a hard link. Called once
+# the container that wrote /out is gone, so nothing can change the entries between this check and
+# the reads that follow (find does not follow links: -P is its default). Names the first offender.
+check_toolbox_output() {
+  local container=$1 found=''
+  if [[ -L $OUT || ! -d $OUT ]]; then
+    fail CAPTURE_FAILED "The $container's output directory $OUT is not a directory: nothing of it is read."
+  fi
+  found=$(find "$OUT" -mindepth 1 -maxdepth 1 \( ! -type f -o -links +1 \) -printf '%P (type %y, %n links)\n' -quit)
+  if [[ -n $found ]]; then
+    fail CAPTURE_FAILED "The $container left /out/$(json_escape "$found") where the runner reads only regular files: a link or special file is never followed or read, and nothing of this capture is kept."
   fi
 }
 
@@ -287,6 +307,8 @@ finish_artifact() {
     "${CONTAINER_LABELS[@]}" --network none --cap-drop ALL --cap-add SETGID \
     --security-opt no-new-privileges --read-only "${TOOLBOX_LIMITS[@]}" "${TOOLBOX_MOUNTS[@]}" \
     "${P[image]}" sh /debug-task/finish-pcap.sh >/dev/null 2>"$WORK/finish.err" || status=$?
+  # It ran with --rm in the foreground: it is gone now.
+  check_toolbox_output 'rewrite of the capture'
   if ((status != 0)) || [[ ! -s $OUT/artifact.clean ]]; then
     fail CAPTURE_FAILED "The capture was cut at maxBytes and could not be rewritten: $(last_lines "$OUT/finish.err" 2) $(last_lines "$WORK/finish.err" 2)"
   fi
