@@ -146,6 +146,13 @@ export const HOST_PARAMS = {
     maxChars: 5,
     default: 'false',
   },
+  allowHostPid: {
+    pattern: '^(true|false)$',
+    description:
+      "true lets a session run next to a container in the host's pid namespace (the toolbox then sees every process of the host); otherwise such a target is refused.",
+    maxChars: 5,
+    default: 'false',
+  },
   expiresAt: {
     ...neededBySomeActions('^[0-9]{10}$'),
     description:

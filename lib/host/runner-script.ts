@@ -5,6 +5,7 @@ import { dirname, join } from 'node:path';
 import { DebugTaskError, ERROR_CODES, EXIT, exitCodeFor } from '../domain/errors';
 import { INSTANCE_ID_PATTERN, PLAN_HEADER } from '../domain/fleet';
 import { HOST_PARAMS, isValidHostParam, type HostParamName, type HostParamValues } from '../domain/params';
+import { TOOLS, TOOL_NAMES } from '../domain/tools';
 
 /**
  * The host runner as SSM runs it: one plain bash file built from the parts under lib/host/runner/
@@ -96,12 +97,12 @@ function shellQuote(name: string, value: string): string {
  * PATTERN_<name>, MAXCHARS_<name> and DEFAULT_<name> for every host parameter (params.ts); the
  * fleet plan's header and instance id pattern (fleet.ts: FLEET_PLAN_HEADER, PATTERN_instanceId);
  * the exit status of every error code (errors.ts: EXIT_STATUS, and EXIT_STATUS_HOST for a code
- * missing there).
+ * missing there); each tool's capabilities (tools.ts: TOOL_CAPABILITIES, space-separated).
  */
 export function shellParameterBlock(): string {
   // params.ts keeps every pattern valid POSIX ERE, so bash's [[ =~ ]] takes it as it is.
   const lines = [
-    '# Generated from lib/domain/params.ts, fleet.ts and errors.ts by lib/host/runner-script.ts: do not edit.',
+    '# Generated from lib/domain/params.ts, fleet.ts, errors.ts and tools.ts by lib/host/runner-script.ts: do not edit.',
     '# shellcheck disable=SC2034 # read through ${!PATTERN_name} indirection',
     '{',
     `readonly PARAM_NAMES=(${PARAM_NAMES.join(' ')})`,
@@ -122,6 +123,9 @@ export function shellParameterBlock(): string {
   for (const code of ERROR_CODES) lines.push(`  [${code}]=${exitCodeFor(code)}`);
   lines.push(')');
   lines.push(`readonly EXIT_STATUS_HOST=${EXIT.HOST}`);
+  lines.push('declare -rA TOOL_CAPABILITIES=(');
+  for (const tool of TOOL_NAMES) lines.push(`  [${tool}]='${TOOLS[tool].capabilities.join(' ')}'`);
+  lines.push(')');
   lines.push('}');
   return lines.join('\n');
 }

@@ -404,13 +404,13 @@ describe('runner start path: the docker calls it makes (stub docker, no engine)'
    */
   function startWith(
     answers: { inspect: number; info?: number; image?: number; run?: number },
-    target: { pid?: number; mode?: string } = {},
+    target: { pid?: number; mode?: string; pidMode?: string } = {},
     values: HostParamValues = {},
   ) {
     const dir = mkdtempSync(join(tmpdir(), 'debug-task-stub-'));
     const home = join(dir, 'home');
-    // The target's inspect: status, pid, /name, network mode (the runner's format).
-    const inspected = `running ${target.pid ?? 4242} /app ${target.mode ?? 'bridge'}`;
+    // The target's inspect: status|pid|/name|network mode|pid mode (the runner's format).
+    const inspected = `running|${target.pid ?? 4242}|/app|${target.mode ?? 'bridge'}|${target.pidMode ?? ''}`;
     writeFileSync(
       join(dir, 'docker'),
       `#!/bin/sh
@@ -522,6 +522,25 @@ exit 0
       "Container app (feedface0123456789ab) uses the host's network (NetworkMode host): a capture next to it would see the traffic of the whole host, not only its own. Nothing was started; re-run with --allow-host-network if capturing the host's traffic is intended.",
     );
     expect(workDirLeft).toBe(false);
+  });
+
+  it('refuses a target in the host pid namespace with HOST_PID_NOT_ALLOWED after its one inspect, leaving nothing', () => {
+    const { run, calls, manifest, workDirLeft } = startWith({ inspect: 0 }, { pidMode: 'host' });
+
+    expect(calls.map((call) => call.split(' ')[0])).toEqual(['inspect']);
+    expect(run.status).toBe(3);
+    expect(manifest).toMatchObject({ status: 'FAILED', error: { code: 'HOST_PID_NOT_ALLOWED' } });
+    expect(manifest?.error?.message).toBe(
+      "Container app (feedface0123456789ab) shares the host's pid namespace (PidMode host): a toolbox next to it would see every process of the host, and strace would trace the host's init. Nothing was started; re-run with --allow-host-pid if debugging next to the host's processes is intended.",
+    );
+    expect(workDirLeft).toBe(false);
+  });
+
+  it('with allowHostPid=true, starts next to a target in the host pid namespace with the same calls', () => {
+    const { run, calls } = startWith({ inspect: 0 }, { pidMode: 'host' }, { allowHostPid: 'true' });
+
+    expect(calls.map((call) => call.split(' ')[0]).slice(0, 3)).toEqual(['inspect', 'ps', 'run']);
+    expect(run.stderr).toContain("shares the host's pid namespace and allowHostPid is true");
   });
 
   it('with allowHostNetwork=true, captures on the default-route interface of the target’s namespace, same calls', () => {

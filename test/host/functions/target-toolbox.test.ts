@@ -43,7 +43,7 @@ esac`,
 
   it('accepts a running target in bridge or awsvpc mode with one inspect of its state, pid, name, modes', () => {
     for (const mode of ['bridge', `container:${'ab'.repeat(32)}`]) {
-      stubDocker({ inspect: `running 4242 /app ${mode}` });
+      stubDocker({ inspect: `running|4242|/app|${mode}|` });
 
       const run = check();
 
@@ -56,7 +56,7 @@ esac`,
   });
 
   it('refuses a target that is not running with CONTAINER_NOT_FOUND', () => {
-    stubDocker({ inspect: 'exited 0 /app bridge' });
+    stubDocker({ inspect: 'exited|0|/app|bridge|' });
 
     expect(check().error).toEqual({
       code: 'CONTAINER_NOT_FOUND',
@@ -86,10 +86,28 @@ esac`,
   });
 
   it('refuses a target in the host network mode unless allowHostNetwork is true', () => {
-    stubDocker({ inspect: 'running 4242 /agent host' });
+    stubDocker({ inspect: 'running|4242|/agent|host|' });
 
     expect(check().error.code).toBe('HOST_NETWORK_NOT_ALLOWED');
     expect(check({ allowHostNetwork: 'true' }).error.code).toBe('');
+  });
+
+  it('refuses a target in the host pid namespace unless allowHostPid is true, naming it', () => {
+    stubDocker({ inspect: 'running|4242|/agent|bridge|host' });
+
+    expect(check().error).toEqual({
+      code: 'HOST_PID_NOT_ALLOWED',
+      message: expect.stringMatching(
+        /^Container agent \(feedface0123456789ab\) shares the host's pid namespace \(PidMode host\)/,
+      ),
+    });
+    expect(check({ allowHostPid: 'true' }).error.code).toBe('');
+  });
+
+  it('accepts a target sharing another container’s pid namespace (an ECS task with pidMode task)', () => {
+    stubDocker({ inspect: `running|4242|/app|bridge|container:${'cd'.repeat(32)}` });
+
+    expect(check().error.code).toBe('');
   });
 });
 
@@ -133,6 +151,7 @@ describe('the toolbox’s docker run (toolbox_argv)', () => {
 
     expect(argv).toEqual([
       'tcpdump',
+      '-p',
       '-Z',
       'root',
       '-U',
@@ -151,6 +170,7 @@ describe('the toolbox’s docker run (toolbox_argv)', () => {
   it('runs tcpdump on the task’s own interface (no -i) and without a filter by default', () => {
     expect(toolArgv(toolboxRun({ tool: 'tcpdump' }))).toEqual([
       'tcpdump',
+      '-p',
       '-Z',
       'root',
       '-U',
@@ -165,6 +185,7 @@ describe('the toolbox’s docker run (toolbox_argv)', () => {
   it('runs ngrep without privilege revocation, line by line, its snaplen only when not 0', () => {
     expect(toolArgv(toolboxRun({ tool: 'ngrep', snaplen: '0', iface: 'eth0' }))).toEqual([
       'ngrep',
+      '-p',
       '-R',
       '-q',
       '-t',
@@ -176,6 +197,7 @@ describe('the toolbox’s docker run (toolbox_argv)', () => {
     ]);
     expect(toolArgv(toolboxRun({ tool: 'ngrep', snaplen: '128' }))).toEqual([
       'ngrep',
+      '-p',
       '-R',
       '-q',
       '-t',

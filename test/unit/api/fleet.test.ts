@@ -334,6 +334,7 @@ describe('listSessions', () => {
       maxBytes: 100_000_000,
       filter: '',
       allowHostNetwork: false,
+      allowHostPid: false,
       iface: '',
       snaplen: 262144,
     },

@@ -13,14 +13,15 @@ check_engine() {
 # info) whether it answers at all, so a stopped engine still fails as check_engine says, not as a
 # missing container.
 check_target() {
-  local cid=${P[containerId]} state format field status=0 run_state pid name mode
+  local cid=${P[containerId]} state format field status=0 run_state pid name net_mode pid_mode shown
   if ! command -v docker >/dev/null; then fail CAPTURE_FAILED 'The docker CLI is not installed on this host.'; fi
-  # One inspect, four words: status, pid, /name, network mode (last: the only one that is not a
-  # single token by construction; awsvpc gives container:<pause id>, bridge bridge or a network).
+  # One inspect, five fields separated by '|' (in none of them): status, pid, /name, network mode
+  # (awsvpc gives container:<pause id>, bridge bridge or a network's name, host host), pid mode
+  # ('' for the container's own, host, container:<id>).
   tmpl_to format .State.Status
-  for field in .State.Pid .Name .HostConfig.NetworkMode; do
+  for field in .State.Pid .Name .HostConfig.NetworkMode .HostConfig.PidMode; do
     tmpl_to state "$field"
-    format+=" $state"
+    format+="|$state"
   done
   state=$(dk inspect --type container --format "$format" "$cid" 2>/dev/null) || status=$?
   if ((status == 124)); then
@@ -31,22 +32,34 @@ check_target() {
     check_engine
     fail CONTAINER_NOT_FOUND "There is no container $cid on this host."
   fi
-  run_state=${state%% *} state=${state#* }
-  pid=${state%% *} state=${state#* }
-  name=${state%% *} mode=${state#* }
+  IFS='|' read -r run_state pid name net_mode pid_mode <<<"$state" || true
   if [[ $run_state != running ]]; then
-    fail CONTAINER_NOT_FOUND "Container $cid is $run_state, not running."
+    fail CONTAINER_NOT_FOUND "Container $cid is ${run_state:-in no known state}, not running."
   fi
-  if [[ $mode == host ]]; then check_host_network "$cid" "${name#/}" "$pid"; fi
+  name=${name#/}
+  shown=$cid
+  if [[ -n $name ]]; then shown="$name ($cid)"; fi
+  if [[ $net_mode == host ]]; then check_host_network "$shown" "$pid"; fi
+  if [[ $pid_mode == host ]]; then check_host_pid "$shown"; fi
   log "target container $cid is running"
+}
+
+# A container with pidMode host sees every process of the host, and so does a toolbox next to it:
+# strace -p 1 would trace the host's init and all it starts, snapshot would list every process of
+# the host with its arguments. Refused (before anything is started) unless the session asked for it.
+check_host_pid() {
+  local shown=$1
+  if [[ ${P[allowHostPid]} != true ]]; then
+    fail HOST_PID_NOT_ALLOWED "Container $shown shares the host's pid namespace (PidMode host): a toolbox next to it would see every process of the host, and strace would trace the host's init. Nothing was started; re-run with --allow-host-pid if debugging next to the host's processes is intended."
+  fi
+  log "container $shown shares the host's pid namespace and allowHostPid is true: the toolbox joins it and sees every process of the host"
 }
 
 # A container in the host's network mode shares the host's network namespace, and so does a
 # toolbox next to it: a capture there sees every interface and all the traffic of the host, not one
 # task's. Refused (before anything is started) unless the session asked for it (allowHostNetwork).
 check_host_network() {
-  local cid=$1 name=$2 pid=$3 shown=$1 where=''
-  if [[ -n $name ]]; then shown="$name ($cid)"; fi
+  local shown=$1 pid=$2 where=''
   if [[ ${P[allowHostNetwork]} != true ]]; then
     fail HOST_NETWORK_NOT_ALLOWED "Container $shown uses the host's network (NetworkMode host): a capture next to it would see the traffic of the whole host, not only its own. Nothing was started; re-run with --allow-host-network if capturing the host's traffic is intended."
   fi

@@ -2,17 +2,12 @@
 # The toolbox container: each tool's capabilities and argv, the scripts it runs, its start (at once
 # or at startAt), its end, and what the tool reported.
 
-# Linux capabilities per tool, added to --cap-drop ALL (lib/domain/tools.ts keeps the same table).
-# tcpdump: Debian's build always drops privileges after opening the capture (initgroups), which
-# needs SETGID even with `-Z root`; without it, it refuses to start.
-# Sets TOOL_CAPS (an array, not output: no subshell on the start path).
+# The tool's Linux capabilities, added to --cap-drop ALL: TOOL_CAPABILITIES, generated from the
+# catalog (lib/domain/tools.ts says why each one is needed). Sets TOOL_CAPS (an array, not output:
+# no subshell on the start path).
 tool_caps() {
-  case $1 in
-    tcpdump) TOOL_CAPS=(NET_ADMIN NET_RAW SETGID) ;;
-    ngrep) TOOL_CAPS=(NET_ADMIN NET_RAW) ;;
-    strace) TOOL_CAPS=(SYS_PTRACE) ;;
-    snapshot) TOOL_CAPS=(NET_ADMIN) ;;
-  esac
+  # shellcheck disable=SC2206 # capability names: one word each, split on purpose
+  TOOL_CAPS=(${TOOL_CAPABILITIES[$1]})
 }
 
 takes_filter() { [[ $1 == tcpdump || $1 == ngrep ]]; }
@@ -31,13 +26,15 @@ tool_command() {
       # type old Wireshark reads (-i any would write LINUX_SLL2); a host-network target gets the
       # host's default-route interface (check_host_network). -U: each packet reaches the size cap
       # as it arrives; -w -: the cap is applied on the pipe.
-      TOOL_CMD=(tcpdump -Z root -U -n -s "${P[snaplen]}" -w -)
+      # -p: no promiscuous mode (the task's own traffic; and it would need NET_ADMIN).
+      TOOL_CMD=(tcpdump -p -Z root -U -n -s "${P[snaplen]}" -w -)
       if [[ -n $iface ]]; then TOOL_CMD+=(-i "$iface"); fi
       TOOL_CMD+=("${filter_args[@]}")
       ;;
     ngrep)
-      # -R: ngrep would otherwise drop privileges, which --cap-drop ALL does not allow.
-      TOOL_CMD=(ngrep -R -q -t -W byline -l)
+      # -R: ngrep would otherwise drop privileges, which --cap-drop ALL does not allow; -p: no
+      # promiscuous mode, as tcpdump.
+      TOOL_CMD=(ngrep -p -R -q -t -W byline -l)
       if [[ ${P[snaplen]} != 0 ]]; then TOOL_CMD+=(-s "${P[snaplen]}"); fi
       if [[ -n $iface ]]; then TOOL_CMD+=(-d "$iface"); fi
       TOOL_CMD+=("${filter_args[@]}")
@@ -62,8 +59,10 @@ shift 2
 { timeout -s INT "$duration" "$@" 2>/out/tool.err; echo "$?" >/out/tool.status; } | head -c "$max" >/out/artifact
 '
 
-# /debug-task/snapshot.sh: one text report of the target's sockets, processes, addresses and routes. Real binaries are
-# preferred by path: busybox's shell would otherwise run its own smaller applets.
+# /debug-task/snapshot.sh: one text report of the target's sockets, processes, addresses and
+# routes, with no capability at all (lib/domain/tools.ts): ss shows no process of another user's
+# or more privileged socket. Real binaries are preferred by path: busybox's shell would otherwise
+# run its own smaller applets.
 # shellcheck disable=SC2016 # expanded by the toolbox's shell, not here
 readonly SNAPSHOT_SCRIPT='
 first() { for c in "$@"; do if [ -x "$c" ]; then echo "$c"; return 0; fi; done; echo "${1##*/}"; }
@@ -80,7 +79,7 @@ section "$ip" addr
 section "$ip" route
 section "$ip" -6 route
 section cat /proc/net/sockstat
-if command -v conntrack >/dev/null 2>&1; then section conntrack -L; else printf "\n=== conntrack -L\n(conntrack is not in the toolbox image)\n"; fi
+printf "\n=== conntrack -L\n(not taken: reading the connection tracking table needs NET_ADMIN, which the snapshot does not get)\n"
 '
 
 # /debug-task/finish-pcap.sh rewrites a pcap cut by the size cap: tcpdump -r stops at the partial last packet and -w keeps
