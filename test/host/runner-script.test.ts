@@ -590,3 +590,14 @@ function defaultRouteIface(table: string): string | undefined {
     .sort((a, b) => Number(a[6]) - Number(b[6]));
   return routes[0]?.[0];
 }
+
+describe('toolbox/Dockerfile', () => {
+  const dockerfile = readFileSync(join(packageRoot(), 'toolbox', 'Dockerfile'), 'utf8');
+
+  it('pins its base image by digest, and says how to refresh it', () => {
+    const from = dockerfile.split('\n').filter((line) => line.startsWith('FROM '));
+
+    expect(from).toEqual([expect.stringMatching(/^FROM debian:bookworm-slim@sha256:[a-f0-9]{64}$/)]);
+    expect(dockerfile).toContain('docker buildx imagetools inspect debian:bookworm-slim');
+  });
+});
