@@ -37,7 +37,7 @@ function stubEngine(targetState = 'running') {
 printf '%s %s\\n' "$(date +%s%3N)" "$*" >>'${dir}/calls'
 mkdir -p '${state}'
 case "$1" in
-  inspect) echo '${targetState} bridge' ;;
+  inspect) echo '${targetState}|4242|/app|bridge|' ;;
   info|image|kill) ;;
   ps)
     if [[ $2 == -aq ]]; then
