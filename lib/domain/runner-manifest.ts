@@ -48,4 +48,8 @@ export const RunnerManifestSchema = z.object({
   }),
   // What the host labelled the toolbox with (runner since action=run has audit labels).
   audit: optional(z.object({ caller: z.string(), reason: z.string() })),
+  // The host's instance id (AWS_SSM_INSTANCE_ID), when the SSM agent ran the runner.
+  instanceId: optional(z.string()),
+  // Printed only, when a manifestUrl was given: whether this manifest also reached S3 there.
+  manifestUploaded: optional(z.boolean()),
 });

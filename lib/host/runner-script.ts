@@ -3,7 +3,7 @@ import { gunzipSync, gzipSync } from 'node:zlib';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { DebugTaskError, ERROR_CODES, EXIT, exitCodeFor } from '../domain/errors';
-import { INSTANCE_ID_PATTERN, PLAN_HEADER } from '../domain/fleet';
+import { INSTANCE_ID_PATTERN, NO_CONTAINER, PLAN_HEADER } from '../domain/fleet';
 import { HOST_PARAMS, isValidHostParam, type HostParamName, type HostParamValues } from '../domain/params';
 import { TOOLS, TOOL_NAMES } from '../domain/tools';
 
@@ -77,7 +77,7 @@ export const RUNNER_PARTS = [
   'lib/sweep.sh',
   'lib/exit.sh',
   'actions/run.sh',
-  'actions/fleet.sh',
+  'actions/plan.sh',
   'actions/cleanup.sh',
   'actions/reupload.sh',
   'actions/sweep.sh',
@@ -95,7 +95,8 @@ function shellQuote(name: string, value: string): string {
 /**
  * What the runner takes from the TypeScript definitions, so the two cannot drift: PARAM_NAMES,
  * PATTERN_<name>, MAXCHARS_<name> and DEFAULT_<name> for every host parameter (params.ts); the
- * fleet plan's header and instance id pattern (fleet.ts: FLEET_PLAN_HEADER, PATTERN_instanceId);
+ * plan's header, instance id pattern and empty container (fleet.ts: PLAN_HEADER, PATTERN_instanceId,
+ * NO_CONTAINER);
  * the exit status of every error code (errors.ts: EXIT_STATUS, and EXIT_STATUS_HOST for a code
  * missing there); each tool's capabilities (tools.ts: TOOL_CAPABILITIES, space-separated).
  */
@@ -117,7 +118,8 @@ export function shellParameterBlock(): string {
       lines.push(`readonly DEFAULT_${name}=${shellQuote(name, param.default)}`);
     }
   }
-  lines.push(`readonly FLEET_PLAN_HEADER=${shellQuote('PLAN_HEADER', PLAN_HEADER)}`);
+  lines.push(`readonly PLAN_HEADER=${shellQuote('PLAN_HEADER', PLAN_HEADER)}`);
+  lines.push(`readonly NO_CONTAINER=${shellQuote('NO_CONTAINER', NO_CONTAINER)}`);
   lines.push(`readonly PATTERN_instanceId=${shellQuote('instanceId', INSTANCE_ID_PATTERN)}`);
   lines.push('declare -rA EXIT_STATUS=(');
   for (const code of ERROR_CODES) lines.push(`  [${code}]=${exitCodeFor(code)}`);

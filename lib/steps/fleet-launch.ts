@@ -121,7 +121,9 @@ export async function planFleet(state: ExecutionInput, deps: FleetPlanDeps = {})
       instanceId: r.instanceId,
       childSessionId: r.sessionId,
       containerId: resolution.targets[i].container.runtimeId,
-      uploadUrl: urls[i],
+      artifactUrl: urls[i],
+      // Plan v2: the lead's steps presign each child's manifest here (host side: lib/host/runner/).
+      manifestUrl: '',
     };
     byInstance.set(r.instanceId, [...(byInstance.get(r.instanceId) ?? []), line]);
   });
@@ -189,7 +191,7 @@ export async function launchBatch(
   const now = deps.now ?? Date.now;
 
   const values: HostParamValues = {
-    action: 'fleet',
+    action: 'plan',
     sessionId,
     ...captureValues(state, image),
     startAt: String(fleet.startAt),

@@ -182,7 +182,7 @@ describe('runner script', () => {
 
     expect(run.status).toBe(2);
     expect(parseManifest(run.stdout)?.error?.message).toMatch(
-      /^Parameter action is invalid: received "reboot", expected \^\(run\|cleanup\|sweep\|fleet\|reupload\)\$/,
+      /^Parameter action is invalid: received "reboot", expected \^\(run\|cleanup\|sweep\|plan\|reupload\)\$/,
     );
   });
 
@@ -313,7 +313,7 @@ describe('SSM command document', () => {
     expect(document.mainSteps[0].inputs.runCommand[1]).toContain(`sha256 ${sha256}`);
   });
 
-  it('runs unpacked from the document as the agent runs it (sh, a script file), $0 kept for the fleet children', () => {
+  it('runs unpacked from the document as the agent runs it (sh, a script file), $0 kept for the plan’s children', () => {
     const dir = mkdtempSync(join(tmpdir(), 'dt-doc-'));
     try {
       const file = join(dir, '_script.sh');

@@ -14,9 +14,9 @@ main() {
   load_params
   case ${P[action]} in
     run) run_session ;;
-    fleet) run_fleet ;;
+    plan) run_plan ;;
     cleanup) cleanup_session ;;
-    reupload) reupload_artifact ;;
+    reupload) reupload_action ;;
     sweep) sweep_host ;;
   esac
 }

@@ -1,17 +1,16 @@
 # shellcheck shell=bash
-# action=cleanup: whatever is left of a session (or of a fleet and all its children) on this host.
+# action=cleanup: whatever is left of a session (and of all its children) on this host.
 
-# A fleet's id (no -NNNN) also covers its children: the fleet's runner is stopped first (it stops
-# its children, each removing what it started), then any child runner left; then whatever is left
-# of the fleet and of every child <id>-NNNN goes as a single session's does. A child's id: that
-# child only.
+# A session's id (no -NNNN) also covers its children <id>-NNNN: the plan's runner is stopped first
+# (it stops its children, each removing what it started), then any child runner left; then whatever
+# is left of the session and of every child goes as one run's does. A child's id: that child only.
 cleanup_session() {
   local removed id dir
   local -a ids=("$SESSION")
   if [[ $SESSION =~ ^dt-[a-z0-9]+-[a-z0-9]+$ ]]; then
-    if [[ -f $WORK/fleet ]]; then stop_runners "$WORK"; fi
+    if [[ -f $WORK/$PLAN_PARENT_MARKER ]]; then stop_runners "$WORK"; fi
     stop_runners "$WORK_ROOT/$SESSION"-[0-9][0-9][0-9][0-9]
-    removed=$(remove_session_containers fleet)
+    removed=$(remove_session_containers children)
     for dir in "$WORK_ROOT/$SESSION"-[0-9][0-9][0-9][0-9]; do
       if [[ -d $dir && ! -L $dir ]]; then ids+=("${dir##*/}"); fi
     done

@@ -1,9 +1,20 @@
 # shellcheck shell=bash
-# action=reupload: the artifact a failed upload kept on this host, to a fresh upload URL.
+# action=reupload: the artifacts failed uploads kept on this host, to fresh upload URLs. With a
+# planUrl: a session's re-upload, one child per line of this host (actions/plan.sh: run_share);
+# without: one child's (reupload_artifact, as each of those children runs).
 
-# action=reupload: the artifact a failed upload left (keep_artifact), to a fresh uploadUrl, with the
-# same upload and retries as a run. Starts no container. On success nothing of the session is left
-# on the host; on failure the artifact stays kept as it was.
+reupload_action() {
+  if [[ -n ${P[planUrl]} ]]; then
+    run_share reupload
+  else
+    reupload_artifact
+  fi
+}
+
+# One child's artifact that a failed upload left (keep_artifact), to a fresh uploadUrl, with the
+# same upload and retries as a run. Starts no container. On success its manifest goes to
+# manifestUrl and nothing of the child is left on the host (finish_reupload); on failure the
+# artifact stays kept as it was, and its manifest in S3 (the run's) is left as it is.
 reupload_artifact() {
   require_param uploadUrl
   local gz start until
@@ -24,10 +35,12 @@ reupload_artifact() {
   HOST_PATH=$gz
   until=$(tr -dc 0-9 <"$WORK/keep-until" || true)
   log "re-uploading $gz ($OBJECT_BYTES bytes, kept until $(utc_date "${until:-0}"))"
-  if upload "$gz"; then
-    UPLOADED=true STATUS=OK HOST_PATH=''
-    rm -rf -- "$WORK"
-    log "uploaded to $(redact_url "${P[uploadUrl]}"); removed $WORK"
+  if upload "$gz" "${P[uploadUrl]}"; then
+    UPLOADED=true
+    STATUS=OK
+    HOST_PATH=''
+    REUPLOADED=1
+    log "uploaded to $(redact_url "${P[uploadUrl]}")"
     return 0
   fi
   fail UPLOAD_FAILED "The re-upload to $(redact_url "${P[uploadUrl]}") failed $UPLOAD_TRIES times ($(last_lines "$WORK/curl.err" 1)); the artifact is still kept at $gz until $(utc_date "${until:-0}")."

@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# action=run: one capture next to one container (a single session, or one child of a fleet).
+# action=run: one capture next to one container (one child of a plan, or debug-task local).
 
 # Every docker call costs 15-40 ms (a Go binary starting, an Engine API round trip), and the start
 # of a session is what its user waits for (BENCHMARKS.md, figure 1). So the healthy path makes two

@@ -23,7 +23,7 @@ deliver_artifact() {
     STATUS=OK
     return 0
   fi
-  if upload "$gz"; then
+  if upload "$gz" "${P[uploadUrl]}"; then
     UPLOADED=true
     STATUS=OK
     log "uploaded to $(redact_url "${P[uploadUrl]}")"
@@ -33,19 +33,51 @@ deliver_artifact() {
   fail UPLOAD_FAILED "The upload to $(redact_url "${P[uploadUrl]}") failed $UPLOAD_TRIES times ($(last_lines "$WORK/curl.err" 1)); the artifact is kept at $gz until $(utc_date "$KEEP_UNTIL")."
 }
 
-# From the host's own network: the task's security groups and egress rules are not ours to use.
+# PUTs file $1 to the presigned URL $2 (Content-Type $3 when given), from the host's own network:
+# the task's security groups and egress rules are not ours to use. Tries UPLOAD_TRIES times, the
+# pause doubling from 1 s; curl's last message goes to curl.err beside the file.
 upload() {
-  local file=$1 attempt=1 delay=1
+  local file=$1 url=$2 type=${3-} attempt=1 delay=1 errors
+  local -a headers=()
+  errors=${file%/*}/curl.err
+  if [[ -n $type ]]; then headers=(-H "Content-Type: $type"); fi
   while :; do
-    if interruptible curl --fail -sS -X PUT -T "$file" -o /dev/null --connect-timeout 10 \
-      --speed-limit 1024 --speed-time 30 "${P[uploadUrl]}" 2>"$WORK/curl.err"; then
+    if interruptible curl --fail -sS -X PUT -T "$file" ${headers[@]+"${headers[@]}"} -o /dev/null --connect-timeout 10 \
+      --speed-limit 1024 --speed-time 30 "$url" 2>"$errors"; then
       return 0
     fi
-    log "upload attempt $attempt of $UPLOAD_TRIES failed: $(last_lines "$WORK/curl.err" 1)"
+    log "upload attempt $attempt of $UPLOAD_TRIES failed: $(last_lines "$errors" 1)"
     if ((attempt >= UPLOAD_TRIES)); then return 1; fi
     interruptible sleep "$delay"
-    attempt=$((attempt + 1)) delay=$((delay * 2))
+    attempt=$((attempt + 1))
+    delay=$((delay * 2))
   done
+}
+
+# The manifest ($MANIFEST) as a file: the work dir's manifest.json (kept beside a kept artifact), or
+# a private temporary one when the run ended before it had a work dir; then, when a manifestUrl was
+# given, PUT there with the artifact's retries. MANIFEST_UPLOADED says how that went. A manifest
+# that cannot be put changes nothing of the run's status: the printed line carries it then.
+deliver_manifest() {
+  local file dir=''
+  if [[ -d $WORK && ! -L $WORK ]] && ((WORKDIR_CREATED || REUPLOAD_CLAIMED)); then
+    file=$WORK/$MANIFEST_FILE
+  else
+    if [[ -z ${P[manifestUrl]-} ]]; then return 0; fi
+    dir=$(mktemp -d) || return 0
+    file=$dir/$MANIFEST_FILE
+  fi
+  printf '%s\n' "$MANIFEST" >"$file"
+  if [[ -n ${P[manifestUrl]-} ]]; then
+    if upload "$file" "${P[manifestUrl]}" application/json; then
+      MANIFEST_UPLOADED=true
+      log "manifest put to $(redact_url "${P[manifestUrl]}")"
+    else
+      MANIFEST_UPLOADED=false
+      log "the manifest could not be put to $(redact_url "${P[manifestUrl]}"): only the printed one tells this run's outcome"
+    fi
+  fi
+  if [[ -n $dir ]]; then rm -rf -- "$dir"; fi
 }
 
 # Keeps the artifact for `debug-task fetch` (action=reupload): keep-until is KEEP_SECONDS past the

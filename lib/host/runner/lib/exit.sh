@@ -15,6 +15,9 @@ on_signal() {
   fail CANCELLED "The runner received SIG$1 (the session was cancelled or ran out of time); everything it started was removed."
 }
 
+# The end of every action: the manifest built (for a run: written next to the artifact and put at
+# manifestUrl, after the artifact), everything started torn down, the manifest printed as the last
+# line of stdout, the exit status of the error code.
 on_exit() {
   local status=$?
   trap '' INT TERM HUP
@@ -23,22 +26,65 @@ on_exit() {
     ERROR_CODE=CAPTURE_FAILED
     ERROR_MESSAGE="The runner stopped unexpectedly (status $status) at line ${FAILED_LINE:-?}: ${FAILED_COMMAND:-unknown command}"
   fi
-  if [[ ${P[action]-run} == run ]]; then teardown; fi
-  if [[ ${P[action]-} == reupload ]]; then reupload_teardown; fi
-  if [[ ${P[action]-} == fleet ]]; then fleet_teardown; fi
-  emit_manifest
+  case ${P[action]-run} in
+    run)
+      teardown_started
+      MANIFEST=$(session_manifest_json)
+      deliver_manifest
+      teardown_workdir
+      ;;
+    reupload)
+      if [[ -n $SHARE_ACTION ]]; then
+        plan_teardown
+      else
+        finish_reupload
+      fi
+      ;;
+    plan) plan_teardown ;;
+    sweep) MANIFEST=$(sweep_manifest_json) ;;
+    *) MANIFEST=$(session_manifest_json) ;;
+  esac
+  print_manifest
   if [[ -n $ERROR_CODE ]]; then log "failed: $ERROR_CODE: $ERROR_MESSAGE"; fi
   exit "$(exit_status)"
 }
 
-teardown() {
+# One child's re-upload ends: on success its manifest goes to manifestUrl and its work dir is
+# removed (the artifact is in S3); on failure the kept artifact stays exactly as it was, and so
+# does its manifest in S3.
+finish_reupload() {
+  MANIFEST=$(session_manifest_json)
+  if ((REUPLOADED)); then
+    deliver_manifest
+    rm -rf -- "$WORK"
+    log "removed $WORK"
+  fi
+  reupload_teardown
+}
+
+# The last line of stdout. A run given a manifestUrl says whether its manifest reached it
+# ("manifestUploaded"): when not, this printed line is the only report of the run.
+print_manifest() {
+  local json=$MANIFEST
+  if [[ -n $MANIFEST_UPLOADED ]]; then json="${json%\}},\"manifestUploaded\":$MANIFEST_UPLOADED}"; fi
+  printf '%s\n' "$json" >&3
+}
+
+# What a run started: the command it waited for, the ECR credentials, its containers, its watchdog.
+teardown_started() {
   if [[ -n $CHILD_PID ]]; then kill -TERM "$CHILD_PID" 2>/dev/null || true; fi
   remove_registry_auth
   if ((CREATED_CONTAINERS)); then remove_session_containers >/dev/null; fi
   if ((WATCHDOG_STARTED)); then stop_watchdog || true; fi
+}
+
+# A run's work dir, once its manifest is delivered: removed, or, with a kept artifact, reduced to
+# the artifact, its keep-until, its facts and its manifest.
+teardown_workdir() {
   if ((WORKDIR_CREATED)); then
     if ((KEEP_WORKDIR)); then
-      find "$WORK" -mindepth 1 -maxdepth 1 ! -name 'artifact.*.gz' ! -name keep-until ! -name "$FACTS_FILE" -exec rm -rf -- {} +
+      find "$WORK" -mindepth 1 -maxdepth 1 ! -name 'artifact.*.gz' ! -name keep-until ! -name "$FACTS_FILE" \
+        ! -name "$MANIFEST_FILE" -exec rm -rf -- {} +
     else
       rm -rf -- "$WORK"
     fi
@@ -62,51 +108,41 @@ exit_status() {
   fi
 }
 
-emit_manifest() {
-  local json tool=null
-  if [[ ${P[action]-} == sweep ]]; then
-    json=$(printf '{"v":1,"action":"sweep","status":%s%s' "$(json_str "$STATUS")" "$(error_json)")
-    if [[ -n $SWEEP_REPORT ]]; then json+=",$SWEEP_REPORT"; fi
-    json+=$(printf ',"timings":{"startedAt":%s,"endedAt":%s}}' "$(json_num "$STARTED_AT")" "$(now_ms)")
-    printf '%s\n' "$json" >&3
-    return 0
-  fi
-  if [[ ${P[action]-} == fleet ]]; then
-    json=$(printf '{"v":1,"action":"fleet","sessionId":%s,"instanceId":%s,"status":%s%s,"children":[%s]' \
-      "$(json_str "$SESSION")" "$(json_str "$INSTANCE_ID")" "$(json_str "$STATUS")" "$(error_json)" "$FLEET_JSON")
-    json+=$(printf ',"timings":{"startedAt":%s,"endedAt":%s}}' "$(json_num "$STARTED_AT")" "$(now_ms)")
-    printf '%s\n' "$json" >&3
-    return 0
-  fi
-  if [[ ${P[tool]-} =~ ^(tcpdump|ngrep|strace|snapshot)$ ]]; then tool=$(json_str "${P[tool]}"); fi
-  json=$(printf '{"v":1,"sessionId":%s,"status":%s' "$(json_str "$SESSION")" "$(json_str "$STATUS")")
-  if [[ ${P[action]-} == cleanup || ${P[action]-} == reupload ]]; then json+=$(printf ',"action":"%s"' "${P[action]}"); fi
-  json+=$(error_json)
-  json+=$(printf ',"tool":{"name":%s,"exitCode":%s' "$tool" "$(json_num "$TOOL_EXIT")")
-  if [[ ${P[tool]-} == tcpdump && -n $TOOL_EXIT ]]; then
-    json+=$(printf ',"packets":%s,"dropped":%s' "$(json_num "$PACKETS")" "$(json_num "$DROPPED")")
-  fi
-  json+='}'
-  if [[ -n $OBJECT_SHA ]]; then json+=$(artifact_json); fi
-  if [[ -n $CLEANUP_REPORT ]]; then json+=",$CLEANUP_REPORT"; fi
-  if [[ ${P[action]-} == run && -z $FLEET_CHILD ]]; then
-    json+=$(printf ',"audit":{"caller":%s,"reason":%s}' "$(json_str "${P[caller]-}")" "$(json_str "${P[reason]-}")")
-  fi
-  json+=$(printf ',"timings":{"startedAt":%s' "$(json_num "$STARTED_AT")")
-  if [[ -n $CAPTURE_STARTED_AT ]]; then json+=$(printf ',"captureStartedAt":%s' "$CAPTURE_STARTED_AT"); fi
-  if [[ -n $CAPTURE_ENDED_AT ]]; then json+=$(printf ',"captureEndedAt":%s' "$CAPTURE_ENDED_AT"); fi
-  json+=$(printf ',"endedAt":%s}}' "$(now_ms)")
-  printf '%s\n' "$json" >&3
+# The sweep's manifest (SweepManifest).
+sweep_manifest_json() {
+  printf '{"v":1,"action":"sweep","status":%s%s' "$(json_str "$STATUS")" "$(error_json)"
+  if [[ -n $SWEEP_REPORT ]]; then printf ',%s' "$SWEEP_REPORT"; fi
+  printf ',"timings":{"startedAt":%s,"endedAt":%s}}' "$(json_num "$STARTED_AT")" "$(now_ms)"
 }
 
-# At most 1000 characters of message: enough for what failed, what to do and AWS's own words,
-# small beside the 24,000 characters of output SSM keeps. 300 in a fleet (its manifest and each
-# child's): many share those 24,000.
+# The manifest of a run, a child's re-upload or a cleanup (RunnerManifest, lib/domain/).
+session_manifest_json() {
+  local tool=null instance=${AWS_SSM_INSTANCE_ID-} pattern_var=PATTERN_instanceId
+  if [[ ${P[tool]-} =~ ^(tcpdump|ngrep|strace|snapshot)$ ]]; then tool=$(json_str "${P[tool]}"); fi
+  printf '{"v":1,"sessionId":%s,"status":%s' "$(json_str "$SESSION")" "$(json_str "$STATUS")"
+  if [[ ${P[action]-} == cleanup || ${P[action]-} == reupload ]]; then printf ',"action":"%s"' "${P[action]}"; fi
+  error_json
+  printf ',"tool":{"name":%s,"exitCode":%s' "$tool" "$(json_num "$TOOL_EXIT")"
+  if [[ ${P[tool]-} == tcpdump && -n $TOOL_EXIT ]]; then
+    printf ',"packets":%s,"dropped":%s' "$(json_num "$PACKETS")" "$(json_num "$DROPPED")"
+  fi
+  printf '}'
+  if [[ -n $OBJECT_SHA ]]; then artifact_json; fi
+  if [[ -n $CLEANUP_REPORT ]]; then printf ',%s' "$CLEANUP_REPORT"; fi
+  if [[ ${P[action]-} == run ]]; then
+    printf ',"audit":{"caller":%s,"reason":%s}' "$(json_str "${P[caller]-}")" "$(json_str "${P[reason]-}")"
+  fi
+  if [[ $instance =~ ${!pattern_var} ]]; then printf ',"instanceId":%s' "$(json_str "$instance")"; fi
+  printf ',"timings":{"startedAt":%s' "$(json_num "$STARTED_AT")"
+  if [[ -n $CAPTURE_STARTED_AT ]]; then printf ',"captureStartedAt":%s' "$CAPTURE_STARTED_AT"; fi
+  if [[ -n $CAPTURE_ENDED_AT ]]; then printf ',"captureEndedAt":%s' "$CAPTURE_ENDED_AT"; fi
+  printf ',"endedAt":%s}}' "$(now_ms)"
+}
+
+# At most 1000 characters of message: enough for what failed, what to do and AWS's own words.
 error_json() {
-  local max=1000
-  if [[ -n $FLEET_CHILD || ${P[action]-} == fleet ]]; then max=300; fi
   if [[ -n $ERROR_CODE ]]; then
-    printf ',"error":{"code":%s,"message":%s}' "$(json_str "$ERROR_CODE")" "$(json_str "${ERROR_MESSAGE:0:max}")"
+    printf ',"error":{"code":%s,"message":%s}' "$(json_str "$ERROR_CODE")" "$(json_str "${ERROR_MESSAGE:0:1000}")"
   fi
 }
 

@@ -13,6 +13,8 @@ readonly UPLOAD_TRIES=${DEBUG_TASK_UPLOAD_TRIES:-5}
 readonly KEEP_SECONDS=${DEBUG_TASK_KEEP_SECONDS:-86400}
 # What keep_artifact records next to a kept artifact, so that a re-upload reports the same facts.
 readonly FACTS_FILE=artifact.facts
+# A run's manifest, in its work dir (and at manifestUrl); kept beside a kept artifact.
+readonly MANIFEST_FILE=manifest.json
 readonly LABEL_SESSION=debug-task.session
 readonly LABEL_EXPIRES=debug-task.expires-at
 # The toolbox must be gone by duration + this.
@@ -32,16 +34,13 @@ readonly SWEEP_LIST_MAX=50
 # A work dir that records no expiry (its runner died before writing one) expires this long after
 # its last change: far beyond any session's longest life.
 readonly UNKNOWN_EXPIRY_SECONDS=86400
-# A fleet's share: the most lines one host runs.
-readonly FLEET_MAX_SHARE=64
-# The fleet's manifest must fit SSM's 24,000 characters of output: this budget for it, and the
-# most a child reduced to fit may take (a failed one with its code: about 270).
-readonly FLEET_OUTPUT_BUDGET=23000
-readonly FLEET_COMPACT_MAX=330
-# How long a stopped child or fleet runner may take to remove what it started.
-readonly FLEET_STOP_SECONDS=30
-# Set (to 1) in a fleet's children: their manifests are shorter (no audit, short messages).
-readonly FLEET_CHILD=${DEBUG_TASK_FLEET_CHILD:+1}
+# How long a stopped child or plan runner may take to remove what it started (and put its manifest).
+readonly PLAN_STOP_SECONDS=30
+# A plan's summary lists at most this many children whose manifest did not reach S3
+# (lib/domain/host-summary.ts: UNREPORTED_MAX); it counts the others.
+readonly UNREPORTED_MAX=200
+# The marker of a plan runner's own work dir (the plan parent's), for cleanup.
+readonly PLAN_PARENT_MARKER=plan-parent
 
 # Parameter values after defaults (P[name]); the session's paths and names, once known.
 declare -A P=()
@@ -72,13 +71,16 @@ CAPTURE_STARTED_AT=''
 CAPTURE_ENDED_AT=''
 CLEANUP_REPORT=''
 SWEEP_REPORT=''
+# The manifest (JSON) once built; whether it reached manifestUrl ('' when none was given).
+MANIFEST=''
+MANIFEST_UPLOADED=''
 
-# A fleet: this host's instance id, the script its children run, its share (child ids, container
-# ids, upload URLs), the pids of the children started, and their manifests (JSON, comma-separated).
+# A plan's share: this host's instance id, the script its children run, the action they run (run or
+# reupload), its lines (child ids, container ids, artifact and manifest URLs), the children's pids.
 INSTANCE_ID=''
 SELF=''
-declare -a SHARE_IDS=() SHARE_CONTAINERS=() SHARE_URLS=() FLEET_PIDS=()
-FLEET_JSON=''
+SHARE_ACTION=''
+declare -a SHARE_IDS=() SHARE_CONTAINERS=() SHARE_ARTIFACT_URLS=() SHARE_MANIFEST_URLS=() CHILD_PIDS=()
 
 # What teardown must undo.
 CHILD_PID=''
@@ -89,6 +91,7 @@ WORKDIR_CREATED=0
 KEEP_WORKDIR=0
 KEEP_UNTIL=''
 REUPLOAD_CLAIMED=0
+REUPLOADED=0
 FORCED_KILL=0
 
 # The ECR pull's transient credentials (curl configs, Docker config) and what it learnt.

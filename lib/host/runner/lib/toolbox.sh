@@ -179,7 +179,7 @@ toolbox_argv() {
     sh /debug-task/toolbox.sh "${P[durationSeconds]}" "${P[maxBytes]}" "${TOOL_CMD[@]}")
 }
 
-# A start at startAt (a fleet's children start together). Everything that may fail or take time
+# A start at startAt (a plan's children start together). Everything that may fail or take time
 # comes first: the image (pulled now if missing), the filter, then a slot of the host's
 # maxSessions, counted and claimed under the host lock ($WORK/slot: the runner's pid and start
 # time, counted by count_other_sessions until the toolbox runs). Then the wait, and the start

@@ -68,24 +68,24 @@ stop_runners() {
   wait_gone "${alive[@]}"
 }
 
-# Waits until none of the pids runs, FLEET_STOP_SECONDS + 5 at most; then sends SIGKILL.
+# Waits until none of the pids runs, PLAN_STOP_SECONDS + 5 at most; then sends SIGKILL.
 wait_gone() {
   local pids=("$@") i _
-  for _ in $(seq $(((FLEET_STOP_SECONDS + 5) * 10))); do
+  for _ in $(seq $(((PLAN_STOP_SECONDS + 5) * 10))); do
     for i in "${!pids[@]}"; do
       if ! kill -0 "${pids[i]}" 2>/dev/null; then unset 'pids[i]'; fi
     done
     if ((${#pids[@]} == 0)); then return 0; fi
     sleep 0.1
   done
-  log "${#pids[@]} runner(s) still running after $((FLEET_STOP_SECONDS + 5))s: killing them"
+  log "${#pids[@]} runner(s) still running after $((PLAN_STOP_SECONDS + 5))s: killing them"
   kill -KILL "${pids[@]}" 2>/dev/null || true
 }
 
-# The session's containers; with "fleet", its children's <id>-NNNN too. Prints how many.
+# The session's containers; with "children", its children's <id>-NNNN too. Prints how many.
 remove_session_containers() {
   local ids='' count=0 id session
-  if [[ ${1-} == fleet ]]; then
+  if [[ ${1-} == children ]]; then
     while read -r id session; do
       if [[ $session == "$SESSION" || $session == "$SESSION"-[0-9][0-9][0-9][0-9] ]]; then ids+=" $id"; fi
     done < <(dk ps -a --no-trunc --filter "label=$LABEL_SESSION" --format "$(tmpl .ID) $(tmpl ".Label \"$LABEL_SESSION\"")" 2>/dev/null || true)
