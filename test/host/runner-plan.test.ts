@@ -160,12 +160,10 @@ async function object(key: string): Promise<{ body: Buffer; contentType?: string
 
 async function manifestOf(child: string) {
   const found = await object(manifestKey(child));
-  return (
-    found && {
-      ...RunnerManifestSchema.parse(JSON.parse(found.body.toString())),
-      contentType: found.contentType,
-    }
-  );
+  if (!found) return undefined;
+  const raw = JSON.parse(found.body.toString()) as { action?: string };
+  // The schema keeps what a verdict reads; `action` (cleanup, reupload) is read from the raw object.
+  return { ...RunnerManifestSchema.parse(raw), action: raw.action, contentType: found.contentType };
 }
 
 /** Containers and work dirs of a session and its children left on this "host". */

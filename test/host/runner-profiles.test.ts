@@ -12,8 +12,6 @@ import {
   startTarget,
   startTraffic,
   startUploadReceiver,
-  toolboxRunning,
-  waitFor,
   TEST_LABEL,
   type Target,
   type UploadReceiver,
@@ -61,19 +59,32 @@ async function capture(tool: ToolName) {
     ),
     { home },
   );
-  await waitFor(`the ${tool} toolbox to run`, () => toolboxRunning(sessionId), 30_000);
-  const seen = JSON.parse(
-    await docker([
-      'inspect',
-      '--format',
-      '{"add":{{json .HostConfig.CapAdd}},"drop":{{json .HostConfig.CapDrop}},"privileged":{{.HostConfig.Privileged}}}',
-      `debug-task-${sessionId}`,
-    ]),
-  ) as { add: string[] | null; drop: string[] | null; privileged: boolean };
+  const seen = await hostConfigOf(`debug-task-${sessionId}`, 60_000);
   const result = await running;
   await traffic.stop();
   const object = receiver.uploads.get(`/bucket/${key}`);
   return { sessionId, result, seen, text: object ? gunzipSync(object).toString('latin1') : '' };
+}
+
+/**
+ * The container's capabilities, read as soon as it exists (running or exited: the snapshot's lives
+ * about a second, until the runner removes it), by inspecting it again and again without a pause.
+ */
+async function hostConfigOf(name: string, timeoutMs: number) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const inspected = await docker([
+      'inspect',
+      '--format',
+      '{"add":{{json .HostConfig.CapAdd}},"drop":{{json .HostConfig.CapDrop}},"privileged":{{.HostConfig.Privileged}}}',
+      name,
+    ]).catch(() => undefined);
+    if (inspected) {
+      return JSON.parse(inspected) as { add: string[] | null; drop: string[] | null; privileged: boolean };
+    }
+    if (Date.now() > deadline)
+      throw new Error(`Timed out after ${timeoutMs} ms waiting for ${name} to exist.`);
+  }
 }
 
 /** The tool run directly next to the target with these capabilities only: its status and stderr. */
