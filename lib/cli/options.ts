@@ -14,6 +14,7 @@ export interface CaptureFlags {
   output?: string;
   iface?: string;
   allowHostNetwork?: boolean;
+  allowHostPid?: boolean;
   json?: boolean;
 }
 
@@ -71,6 +72,10 @@ export function captureOptions(command: Command, defaultTool?: string): Command 
     .option(
       '--allow-host-network',
       "debug a container in the host's network mode too (refused otherwise): the capture sees the whole host's traffic",
+    )
+    .option(
+      '--allow-host-pid',
+      "debug a container in the host's pid namespace too (refused otherwise): the toolbox sees every process of the host",
     )
     .option(
       '-o, --output <path>',

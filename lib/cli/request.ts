@@ -21,6 +21,7 @@ export function buildSessionRequest(
     ...(flags.filter !== undefined && { filter: flags.filter }),
     ...(flags.iface !== undefined && { iface: flags.iface }),
     ...(flags.allowHostNetwork === true && { allowHostNetwork: true }),
+    ...(flags.allowHostPid === true && { allowHostPid: true }),
     ...(flags.reason !== undefined && { reason: flags.reason }),
   };
   const spec = parseSessionRequest(request);

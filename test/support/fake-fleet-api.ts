@@ -3,7 +3,7 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { gzipSync } from 'node:zlib';
 import type { ErrorBody } from '../../lib/domain/errors';
-import type { FleetChild, FleetPreview, FleetResult, FleetSkipped } from '../../lib/domain/fleet';
+import type { FleetChild, FleetPreview, FleetResult, FleetSkipped } from '../../lib/domain/host-plan';
 import type { SessionView } from '../../lib/domain/session';
 
 /**

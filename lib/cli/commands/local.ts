@@ -62,6 +62,7 @@ export async function localCommand(container: string, flags: LocalFlags, output:
           iface: request.iface ?? '',
           snaplen: HOST_PARAMS.snaplen.default,
           allowHostNetwork: request.allowHostNetwork === true ? 'true' : 'false',
+          allowHostPid: request.allowHostPid === true ? 'true' : 'false',
           image,
           uploadUrl: '',
           expiresAt: String(Math.floor(Date.now() / 1000) + duration + DEFAULT_GRACE_SECONDS),

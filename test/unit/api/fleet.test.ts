@@ -26,7 +26,7 @@ import { setApiClients } from '../../../lib/api/clients';
 import { previewFleet } from '../../../lib/api/fleet';
 import { handleApiRequest } from '../../../lib/api/routes';
 import { getSession, listSessions, type ApiConfig } from '../../../lib/api/sessions';
-import type { FleetChild, FleetResult } from '../../../lib/domain/fleet';
+import type { FleetChild, FleetResult } from '../../../lib/domain/host-plan';
 import type { ExecutionInput } from '../../../lib/domain/session';
 import { DEFAULT_LIMITS } from '../../../lib/domain/session-spec';
 import { resetStepClients } from '../../../lib/steps/clients';
@@ -334,6 +334,7 @@ describe('listSessions', () => {
       maxBytes: 100_000_000,
       filter: '',
       allowHostNetwork: false,
+      allowHostPid: false,
       iface: '',
       snaplen: 262144,
     },

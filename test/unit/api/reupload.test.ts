@@ -45,6 +45,7 @@ const input: ExecutionInput = {
     iface: '',
     snaplen: 262144,
     allowHostNetwork: false,
+    allowHostPid: false,
   },
   requestedAt: '2026-11-25T12:34:56.000Z',
   caller: CALLER,

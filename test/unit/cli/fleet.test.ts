@@ -14,7 +14,7 @@ import { renderSessionList } from '../../../lib/cli/output';
 import { mapLimit } from '../../../lib/domain/map-limit';
 import type { Progress } from '../../../lib/cli/progress';
 import { DebugTaskError } from '../../../lib/domain/errors';
-import type { FleetPreview, FleetResult } from '../../../lib/domain/fleet';
+import type { FleetPreview, FleetResult } from '../../../lib/domain/host-plan';
 import type { SessionView } from '../../../lib/domain/session';
 import { SESSION_ID, startFakeFleetApi, taskArn, type FakeFleetApi } from '../../support/fake-fleet-api';
 

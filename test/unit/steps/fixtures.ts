@@ -35,6 +35,7 @@ export function spec(overrides: Partial<SessionSpec> = {}): SessionSpec {
     iface: '',
     snaplen: 262144,
     allowHostNetwork: false,
+    allowHostPid: false,
     reason: 'INC-42 TLS resets',
     ...overrides,
   };

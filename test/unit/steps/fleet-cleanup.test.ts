@@ -2,7 +2,7 @@ import 'aws-sdk-client-mock-jest';
 import { CancelCommandCommand, SendCommandCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { mockClient } from 'aws-sdk-client-mock';
 import { DebugTaskError, fromStepFunctionsFailure, toStepFunctionsError } from '../../../lib/domain/errors';
-import type { FleetLaunchInfo } from '../../../lib/domain/fleet';
+import type { FleetLaunchInfo } from '../../../lib/domain/host-plan';
 import { buildCommandDocument, commandParameters } from '../../../lib/host/runner-script';
 import { resolveParameters } from '../../../lib/sandbox/ssm-document';
 import { resetStepClients } from '../../../lib/steps/clients';

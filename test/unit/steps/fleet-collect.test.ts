@@ -18,7 +18,7 @@ import type {
   FleetResolutionRecord,
   FleetResult,
   HostOutcome,
-} from '../../../lib/domain/fleet';
+} from '../../../lib/domain/host-plan';
 import type { RunnerManifest } from '../../../lib/domain/session';
 import { resetStepClients } from '../../../lib/steps/clients';
 import { collectFleet, type FleetCollectState } from '../../../lib/steps/fleet-collect';

@@ -18,7 +18,7 @@ import {
 } from '@aws-sdk/client-ssm';
 import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
 import { mockClient } from 'aws-sdk-client-mock';
-import { PLAN_HEADER, type FleetLaunchInfo, type FleetResolutionRecord } from '../../../lib/domain/fleet';
+import { PLAN_HEADER, type FleetLaunchInfo, type FleetResolutionRecord } from '../../../lib/domain/host-plan';
 import { isValidHostParam, type HostParamName } from '../../../lib/domain/params';
 import { buildCommandDocument } from '../../../lib/host/runner-script';
 import { resolveParameters } from '../../../lib/sandbox/ssm-document';
@@ -137,7 +137,7 @@ function parsePlan(text: string): ParsedPlan {
     header,
     lines: rest.map((line) => {
       const fields = line.split('\t');
-      expect(fields).toHaveLength(4);
+      expect(fields).toHaveLength(5);
       const [instanceId, childSessionId, containerId, uploadUrl] = fields;
       return { instanceId, childSessionId, containerId, uploadUrl };
     }),
@@ -401,12 +401,12 @@ describe('launchBatch (LaunchBatch)', () => {
     });
   });
 
-  it('passes action=fleet, the fleet id, the synchronized start, the expiry, the tool and the plan URL', async () => {
+  it('passes action=plan, the fleet id, the synchronized start, the expiry, the tool and the plan URL', async () => {
     await launchBatch(state, { now: () => NOW_MS });
 
     const parameters = sent().Parameters ?? {};
     expect(parameters).toMatchObject({
-      action: ['fleet'],
+      action: ['plan'],
       sessionId: [SESSION_ID],
       startAt: [String(START_AT)],
       expiresAt: [String(START_AT + 60 + GRACE)],
@@ -446,7 +446,7 @@ describe('launchBatch (LaunchBatch)', () => {
       expect([name, isValidHostParam(name as HostParamName, values[0])]).toEqual([name, true]);
     }
     expect(resolveParameters(buildCommandDocument(), parameters)).toMatchObject({
-      action: 'fleet',
+      action: 'plan',
       sessionId: SESSION_ID,
     });
   });

@@ -9,7 +9,7 @@ import {
   type CommandInvocation,
 } from '@aws-sdk/client-ssm';
 import { mockClient } from 'aws-sdk-client-mock';
-import type { FleetLaunchInfo, HostOutcome } from '../../../lib/domain/fleet';
+import type { FleetLaunchInfo, HostOutcome } from '../../../lib/domain/host-plan';
 import { resetStepClients } from '../../../lib/steps/clients';
 import { pollBatch, type BatchPollState } from '../../../lib/steps/fleet-poll';
 import { BUCKET, CLUSTER, SESSION_ID, caught, executionInput } from './fixtures';

@@ -134,6 +134,7 @@ describe('launchSession', () => {
         iface: '',
         snaplen: '262144',
         allowHostNetwork: 'false',
+        allowHostPid: 'false',
         image: IMAGE,
         uploadUrl,
         expiresAt: String(NOW + 90),

@@ -36,6 +36,7 @@ const PLACES: Record<string, (state: LaunchState, value: unknown) => void> = {
   iface: (s, v) => (s.spec.iface = v as string),
   snaplen: (s, v) => (s.spec.snaplen = v as number),
   allowHostNetwork: (s, v) => (s.spec.allowHostNetwork = v as boolean),
+  allowHostPid: (s, v) => (s.spec.allowHostPid = v as boolean),
   reason: (s, v) => (s.spec.reason = v as string),
   runtimeId: (s, v) => (s.target.container.runtimeId = v as string),
 };
