@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCli, spawnCli } from '../support/cli';
-import { containersWithLabel, requireDocker } from '../support/docker';
+import { containersOfSession, containersOfTasks, demoTasksOf, requireDocker } from '../support/docker';
 
 /**
  * `debug-task demo --replicas N`: N tasks of one service on the sandbox, one service-wide session.
@@ -66,8 +66,11 @@ describe('debug-task demo --replicas (a service-wide session on the local sandbo
       kind: 'service',
       sessionId: result.sessionId,
     });
-    expect(containersWithLabel('debug-task.session')).toEqual([]);
-    expect(containersWithLabel('debug-task.demo')).toEqual([]);
+    // Nothing of this run is left (other runs may share this engine).
+    expect(containersOfSession(result.sessionId)).toEqual([]);
+    const tasks = demoTasksOf(run.stderr);
+    expect(tasks).toHaveLength(3);
+    expect(containersOfTasks(tasks)).toEqual([]);
   });
 
   it('a Ctrl-C mid-way cancels every child and leaves no toolbox container', async () => {
@@ -96,7 +99,12 @@ describe('debug-task demo --replicas (a service-wide session on the local sandbo
     const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
 
     expect(code).toBe(130);
-    expect(containersWithLabel('debug-task.session')).toEqual([]);
-    expect(containersWithLabel('debug-task.demo')).toEqual([]);
+    // Nothing of this run is left: its toolboxes, its demo tasks (other runs may share this engine).
+    const sessionId = /session (dt-[a-z0-9-]+) started/.exec(stderr)?.[1];
+    expect(sessionId).toBeDefined();
+    expect(containersOfSession(sessionId!)).toEqual([]);
+    const tasks = demoTasksOf(stderr);
+    expect(tasks).toHaveLength(3);
+    expect(containersOfTasks(tasks)).toEqual([]);
   });
 });
