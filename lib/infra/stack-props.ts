@@ -7,7 +7,8 @@ import { TOOLBOX_DIR } from './paths';
 /** CPU architecture of the hosts a toolbox image built from a Dockerfile runs on. */
 export type ToolboxPlatform = 'linux/amd64' | 'linux/arm64';
 
-export interface DebugTaskStackProps extends StackProps {
+/** What a `DebugTask` is told: every prop is optional, each with its default. */
+export interface DebugTaskProps {
   /**
    * The toolbox image hosts run, pinned by digest: `<repository>@sha256:<64 hex>`.
    *
@@ -137,6 +138,9 @@ export interface DebugTaskStackProps extends StackProps {
   readonly fleetStartLeadSeconds?: number;
 }
 
+/** The props of the `DebugTask` stack: a stack's own props plus those of the one `DebugTask` it holds. */
+export interface DebugTaskStackProps extends StackProps, DebugTaskProps {}
+
 /** The props with every default applied and every value checked. */
 export interface DebugTaskSettings {
   readonly toolbox:
@@ -179,7 +183,7 @@ const DIGEST_SUFFIX = /@sha256:[a-f0-9]{64}$/;
 const PLATFORMS: readonly ToolboxPlatform[] = ['linux/amd64', 'linux/arm64'];
 
 /** The props as the stack uses them; throws an error naming the prop and the fix. */
-export function resolveSettings(props: DebugTaskStackProps): DebugTaskSettings {
+export function resolveSettings(props: DebugTaskProps): DebugTaskSettings {
   const hostNumber = (prop: string, param: HostParamName, value: number) =>
     checkHostNumber(prop, param, value, HOST_PARAMS[param].description);
 
@@ -256,7 +260,7 @@ function resolveSweepInterval(value: number | undefined): number {
   return wholeNumberInRange('sweepIntervalMinutes', value ?? STACK_DEFAULTS.sweepIntervalMinutes, 1, 1440);
 }
 
-function resolveToolbox(props: DebugTaskStackProps): DebugTaskSettings['toolbox'] {
+function resolveToolbox(props: DebugTaskProps): DebugTaskSettings['toolbox'] {
   const image = props.toolboxImage;
   if (image === undefined) {
     const platform = props.toolboxPlatform ?? STACK_DEFAULTS.toolboxPlatform;

@@ -1,0 +1,189 @@
+import { Duration, Stack } from 'aws-cdk-lib';
+import type { IBucket } from 'aws-cdk-lib/aws-s3';
+import type { StateMachine } from 'aws-cdk-lib/aws-stepfunctions';
+import { Construct } from 'constructs';
+import { uploadRoleMaxSessionSeconds } from '../domain/upload';
+import { ArtifactBucket } from './artifact-bucket';
+import { CommandDocument } from './command-document';
+import { DebugFunction, type DebugFunctionProps, type HandlerName } from './debug-function';
+import { grantSessionPermissions } from './permissions';
+import { SessionStateMachine } from './session-state-machine';
+import { SessionsApi } from './sessions-api';
+import { resolveSettings, type DebugTaskProps, type DebugTaskSettings } from './stack-props';
+import { SweepSchedule } from './sweep-schedule';
+import { ToolboxImage } from './toolbox-image';
+import { UploadRole } from './upload-role';
+
+export type { DebugTaskProps, DebugTaskSettings, ToolboxPlatform } from './stack-props';
+
+/** Past duration + grace, the time a session may take to resolve, pull the image, upload and clean up. */
+export const EXECUTION_MARGIN_SECONDS = 300;
+
+/**
+ * The sweeper walks the whole fleet: about N/25 sequential SDK calls for N hosts (lib/steps/sweep.ts),
+ * so a few seconds for a thousand hosts; two minutes leave room for tens of thousands, and throttling.
+ */
+export const SWEEPER_TIMEOUT = Duration.minutes(2);
+
+/**
+ * debug-task as one construct: an HTTP API (IAM auth) that starts a Standard state machine whose
+ * Lambda steps find an ECS task's host and run our SSM command document there; the artifact goes to
+ * S3. A scheduled sweeper sends the same document (action `sweep`) to every host to remove expired
+ * toolbox containers.
+ *
+ * The `DebugTask` stack (lib/infra/debug-task-stack.ts) holds one, and adds the outputs the CLI
+ * reads; it can as well live in any stack of your own CDK app.
+ */
+export class DebugTask extends Construct {
+  /** The props with their defaults applied. */
+  public readonly settings: DebugTaskSettings;
+  /** Bucket of session artifacts and manifests. */
+  public readonly bucket: IBucket;
+  /** State machine that runs one session per execution. */
+  public readonly stateMachine: StateMachine;
+  /** Base URL of the HTTP API (IAM auth): give it to the CLI (`--api-url`) or the typed client. */
+  public readonly apiUrl: string;
+  /** Name of the SSM command document of the host runner. */
+  public readonly documentName: string;
+
+  constructor(scope: Construct, id: string, props: DebugTaskProps = {}) {
+    super(scope, id);
+    const settings = resolveSettings(props);
+    this.settings = settings;
+
+    const { bucket } = new ArtifactBucket(this, 'Artifacts', {
+      retentionDays: settings.artifactRetentionDays,
+    });
+    const document = new CommandDocument(this, 'RunnerDocument');
+    const toolbox = new ToolboxImage(this, 'Toolbox', { toolbox: settings.toolbox });
+
+    const fn = (
+      name: HandlerName,
+      environment: Record<string, string>,
+      options: Omit<DebugFunctionProps, 'environment'> = {},
+    ) => new DebugFunction(this, name, { environment, ...options });
+    const resolve = fn('resolve', { ALLOWED_CLUSTERS: settings.allowedClusters.join(',') });
+    const launch = fn('launch', {
+      BUCKET_NAME: bucket.bucketName,
+      DOCUMENT_NAME: document.documentName,
+      TOOLBOX_IMAGE: toolbox.imageUri,
+      GRACE_SECONDS: String(settings.graceSeconds),
+      HOST_CPUS: String(settings.hostCpus),
+      HOST_MEMORY_MB: String(settings.hostMemoryMb),
+      HOST_PIDS_LIMIT: String(settings.hostPidsLimit),
+      HOST_MAX_SESSIONS: String(settings.maxSessionsPerHost),
+    });
+    const poll = fn('poll', { BUCKET_NAME: bucket.bucketName });
+    const collect = fn('collect', { BUCKET_NAME: bucket.bucketName });
+    const cleanup = fn('cleanup', {
+      DOCUMENT_NAME: document.documentName,
+      BUCKET_NAME: bucket.bucketName,
+      TOOLBOX_IMAGE: toolbox.imageUri,
+    });
+
+    // A service-wide session (lib/steps/fleet-*.ts): FleetPlan also signs the hosts' uploads.
+    const hostSettings = {
+      GRACE_SECONDS: String(settings.graceSeconds),
+      HOST_CPUS: String(settings.hostCpus),
+      HOST_MEMORY_MB: String(settings.hostMemoryMb),
+      HOST_PIDS_LIMIT: String(settings.hostPidsLimit),
+      HOST_MAX_SESSIONS: String(settings.maxSessionsPerHost),
+    };
+    const fleetPlan = fn('fleet-plan', {
+      BUCKET_NAME: bucket.bucketName,
+      ALLOWED_CLUSTERS: settings.allowedClusters.join(','),
+      GRACE_SECONDS: String(settings.graceSeconds),
+      FLEET_START_LEAD_SECONDS: String(settings.fleetStartLeadSeconds),
+    });
+    const fleetLaunch = fn('fleet-launch', {
+      BUCKET_NAME: bucket.bucketName,
+      DOCUMENT_NAME: document.documentName,
+      TOOLBOX_IMAGE: toolbox.imageUri,
+      ...hostSettings,
+    });
+    const fleetPoll = fn('fleet-poll', { BUCKET_NAME: bucket.bucketName });
+    const fleetCollect = fn('fleet-collect', { BUCKET_NAME: bucket.bucketName });
+    const fleetCleanup = fn('fleet-cleanup', { DOCUMENT_NAME: document.documentName });
+
+    const { stateMachine } = new SessionStateMachine(this, 'Sessions', {
+      steps: {
+        resolve: resolve.function,
+        launch: launch.function,
+        poll: poll.function,
+        collect: collect.function,
+        cleanup: cleanup.function,
+        fleetPlan: fleetPlan.function,
+        fleetLaunch: fleetLaunch.function,
+        fleetPoll: fleetPoll.function,
+        fleetCollect: fleetCollect.function,
+        fleetCleanup: fleetCleanup.function,
+      },
+      fleetConcurrency: settings.fleetConcurrency,
+      timeout: Duration.seconds(
+        settings.maxDurationSeconds + settings.graceSeconds + EXECUTION_MARGIN_SECONDS,
+      ),
+    });
+
+    const api = fn('api', {
+      STATE_MACHINE_ARN: stateMachine.stateMachineArn,
+      BUCKET_NAME: bucket.bucketName,
+      MAX_DURATION_SECONDS: String(settings.maxDurationSeconds),
+      MAX_BYTES: String(settings.maxBytes),
+      REQUIRE_REASON: String(settings.requireReason),
+      // POST /doctor runs Resolve's checks and reports whether the image is pinned.
+      ALLOWED_CLUSTERS: settings.allowedClusters.join(','),
+      TOOLBOX_IMAGE: toolbox.imageUri,
+    });
+    const http = new SessionsApi(this, 'Api', { handler: api.function });
+    // Launch signs each host's upload with a session of this role, scoped to the one artifact key
+    // (FleetPlan: to the fleet's children/ prefix);
+    // the api does the same for the re-upload of an artifact a failed upload left on its host.
+    const upload = new UploadRole(this, 'UploadRole', {
+      bucket,
+      assumedBy: [launch.role, api.role, fleetPlan.role],
+      maxSessionSeconds: uploadRoleMaxSessionSeconds(settings.maxDurationSeconds, settings.graceSeconds),
+    });
+    launch.function.addEnvironment('UPLOAD_ROLE_ARN', upload.role.roleArn);
+    // POST /sessions/{id}/reupload sends the runner (action=reupload) with a URL of that role.
+    api.function.addEnvironment('UPLOAD_ROLE_ARN', upload.role.roleArn);
+    fleetPlan.function.addEnvironment('UPLOAD_ROLE_ARN', upload.role.roleArn);
+    api.function.addEnvironment('DOCUMENT_NAME', document.documentName);
+
+    const sweeper = fn(
+      'sweeper',
+      { DOCUMENT_NAME: document.documentName, ALLOWED_CLUSTERS: settings.allowedClusters.join(',') },
+      { timeout: SWEEPER_TIMEOUT },
+    );
+    new SweepSchedule(this, 'SweepSchedule', {
+      handler: sweeper.function,
+      intervalMinutes: settings.sweepIntervalMinutes,
+    });
+
+    grantSessionPermissions(Stack.of(this), {
+      functions: {
+        api,
+        resolve,
+        launch,
+        poll,
+        collect,
+        cleanup,
+        sweeper,
+        'fleet-plan': fleetPlan,
+        'fleet-launch': fleetLaunch,
+        'fleet-poll': fleetPoll,
+        'fleet-collect': fleetCollect,
+        'fleet-cleanup': fleetCleanup,
+      },
+      bucket,
+      uploadRoleArn: upload.role.roleArn,
+      documentArn: document.documentArn,
+      stateMachine,
+      allowedClusters: settings.allowedClusters,
+    });
+
+    this.bucket = bucket;
+    this.stateMachine = stateMachine;
+    this.apiUrl = http.url;
+    this.documentName = document.documentName;
+  }
+}
