@@ -10,14 +10,72 @@ export async function docker(args: string[], timeoutMs = 60_000): Promise<string
   return stdout.trim();
 }
 
-/** SANDBOX_UNAVAILABLE (exit 5) with how to start an engine, when no Docker engine answers. */
+/** How to get a Docker engine running, per system: the hint of every "no engine" error. */
+export const INSTALL_DOCKER_HINT =
+  'Debian/Ubuntu: `sudo apt-get install docker.io && sudo systemctl enable --now docker` ' +
+  '(then `sudo usermod -aG docker $USER` and log in again, or run as root); ' +
+  'other Linux: install Docker Engine (https://docs.docker.com/engine/install/) and start it.';
+
+/**
+ * `demo`, `local` and the sandbox run the host runner with bash on this machine, next to the engine,
+ * as the SSM agent does on an ECS host: the runner bind-mounts its own work directory into the
+ * toolbox container and reaches the demo task at its container address. Docker Desktop on macOS or
+ * Windows runs the engine in a VM, where neither holds; so these commands need Linux (WSL 2 is Linux).
+ */
+export function assertLinuxHost(platform: NodeJS.Platform = process.platform): void {
+  if (platform === 'linux') return;
+  const system = platform === 'darwin' ? 'macOS' : platform === 'win32' ? 'Windows' : platform;
+  throw new DebugTaskError(
+    'SANDBOX_UNAVAILABLE',
+    `debug-task demo and local need Linux: they run the host runner (bash) on this machine next to the ` +
+      `Docker engine, bind-mounting its files into containers and reaching containers by their address, ` +
+      `and on ${system} the engine runs in a virtual machine where neither works.`,
+    {
+      hint:
+        platform === 'win32'
+          ? 'Run them inside WSL 2 (Ubuntu) with Docker installed there, or on a Linux machine.'
+          : 'Run them inside a Linux VM that has Docker and Node.js (for example Lima: ' +
+            '`limactl start template://docker`, then `lima` and install Node.js 20+), or on a Linux machine. ' +
+            'Everything else (deploy, sessions on ECS, tools, doctor) works on macOS as it is.',
+      details: { platform },
+    },
+  );
+}
+
+/**
+ * SANDBOX_UNAVAILABLE (exit 5) saying what is wrong (no docker CLI, no permission on the engine's
+ * socket, no engine answering) and how to fix it, when no Docker engine answers.
+ */
 export async function assertDockerAvailable(): Promise<void> {
   try {
     await docker(['version', '--format', '{{.Server.Version}}'], 10_000);
   } catch (cause) {
-    throw new DebugTaskError('SANDBOX_UNAVAILABLE', 'No Docker engine answers on this machine.', {
-      hint: 'Start one: `sudo systemctl start docker`, or on a bare Debian machine `sudo ../shared/env/docker-up` (installs docker.io and starts dockerd).',
+    throw dockerUnavailable(cause);
+  }
+}
+
+export function dockerUnavailable(cause: unknown): DebugTaskError {
+  const error = cause as NodeJS.ErrnoException & { stderr?: string; killed?: boolean };
+  if (error.code === 'ENOENT') {
+    return new DebugTaskError('SANDBOX_UNAVAILABLE', 'The docker command is not installed on this machine.', {
+      hint: `Install and start Docker: ${INSTALL_DOCKER_HINT}`,
       cause,
     });
   }
+  const said = (error.stderr ?? '').trim().split('\n').at(-1) ?? '';
+  if (/permission denied/i.test(said)) {
+    return new DebugTaskError(
+      'SANDBOX_UNAVAILABLE',
+      `The Docker engine refuses this user: ${said.slice(0, 200)}`,
+      {
+        hint: 'Add yourself to the docker group (`sudo usermod -aG docker $USER`, then log in again), or run as root.',
+        cause,
+      },
+    );
+  }
+  return new DebugTaskError(
+    'SANDBOX_UNAVAILABLE',
+    `No Docker engine answers on this machine${said ? `: ${said.slice(0, 200)}` : '.'}`,
+    { hint: `Start it (\`sudo systemctl start docker\`), or install it: ${INSTALL_DOCKER_HINT}`, cause },
+  );
 }

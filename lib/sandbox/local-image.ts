@@ -19,7 +19,7 @@ const TOOLS_LABEL = 'debug-task.tools';
 
 const run = promisify(execFile);
 
-interface HostBinary {
+export interface HostBinary {
   /** Name in the image and in the tools list. */
   readonly name: string;
   /** Where it goes in the image. */
@@ -51,8 +51,12 @@ export interface LocalImage {
   tools: string[];
 }
 
+/**
+ * The image from this machine's binaries, built when it is not there (or `rebuild`). Most callers want
+ * `ensureSandboxImages` (lib/sandbox/sandbox-images.ts), which builds toolbox/Dockerfile where it can.
+ */
 export async function ensureLocalToolboxImage(
-  opts: { tag?: string; rebuild?: boolean } = {},
+  opts: { tag?: string; rebuild?: boolean; onBuild?: (tools: string[]) => void } = {},
 ): Promise<LocalImage> {
   const image = opts.tag ?? LOCAL_TOOLBOX_IMAGE;
   if (!opts.rebuild) {
@@ -60,6 +64,7 @@ export async function ensureLocalToolboxImage(
     if (tools) return { image, built: false, tools };
   }
   const found = await findHostBinaries();
+  opts.onBuild?.(found.map((binary) => binary.name));
   const dir = await mkdtemp(join(tmpdir(), 'debug-task-image-'));
   try {
     const rootfs = join(dir, 'rootfs');
@@ -94,8 +99,22 @@ async function existingImageTools(image: string): Promise<string[] | undefined> 
   }
 }
 
+/** The required binaries this machine lacks (each with the Debian package that brings it). */
+export async function missingHostBinaries(): Promise<HostBinary[]> {
+  const dirs = searchDirs();
+  const missing: HostBinary[] = [];
+  for (const binary of BINARIES) {
+    if (binary.required && !(await findExecutable(binary.name, dirs))) missing.push(binary);
+  }
+  return missing;
+}
+
+function searchDirs(): string[] {
+  return [...(process.env.PATH ?? '').split(delimiter).filter(Boolean), ...EXTRA_DIRS];
+}
+
 async function findHostBinaries(): Promise<(HostBinary & { source: string })[]> {
-  const dirs = [...(process.env.PATH ?? '').split(delimiter).filter(Boolean), ...EXTRA_DIRS];
+  const dirs = searchDirs();
   const found: (HostBinary & { source: string })[] = [];
   const missing: HostBinary[] = [];
   for (const binary of BINARIES) {

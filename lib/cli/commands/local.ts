@@ -6,7 +6,8 @@ import { HOST_PARAMS } from '../../domain/params';
 import { newSessionId } from '../../domain/session';
 import { TOOLS, type ToolName } from '../../domain/tools';
 import { runHostRunner } from '../../host/local-runner';
-import { assertDockerAvailable, docker } from '../../sandbox/docker';
+import { assertDockerAvailable, assertLinuxHost, docker } from '../../sandbox/docker';
+import { ensureSandboxImages } from '../../sandbox/sandbox-images';
 import { unpackLocalArtifact } from '../download';
 import { withInterrupt } from '../interrupt';
 import type { LocalFlags } from '../main';
@@ -23,6 +24,7 @@ import { DEFAULT_GRACE_SECONDS } from '../../domain/session';
 export async function localCommand(container: string, flags: LocalFlags, output: Output): Promise<number> {
   const request = buildSessionRequest({ task: '00000000000000000000000000000000', cluster: 'local' }, flags);
   await precheckFilter(request);
+  assertLinuxHost();
   await assertDockerAvailable();
   const containerId = await docker(['inspect', '-f', '{{.Id}}', container]).catch((cause) => {
     throw new DebugTaskError(
@@ -35,13 +37,7 @@ export async function localCommand(container: string, flags: LocalFlags, output:
     );
   });
   const progress = createProgress(process.stderr);
-  let image = flags.image;
-  if (!image) {
-    const { ensureLocalToolboxImage } = await import('../../sandbox/local-image');
-    const local = await ensureLocalToolboxImage();
-    image = local.image;
-    if (local.built) progress.note(`built the local toolbox image ${image} from this machine's binaries`);
-  }
+  const image = flags.image ?? (await ensureSandboxImages({ onProgress: progress.note })).toolbox;
   const tool = request.tool as ToolName;
   const duration = request.durationSeconds!;
   const sessionId = newSessionId();
