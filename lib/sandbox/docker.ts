@@ -60,6 +60,7 @@ export function dockerUnavailable(cause: unknown): DebugTaskError {
     return new DebugTaskError('SANDBOX_UNAVAILABLE', 'The docker command is not installed on this machine.', {
       hint: `Install and start Docker: ${INSTALL_DOCKER_HINT}`,
       cause,
+      details: { docker: 'not-installed' },
     });
   }
   const said = (error.stderr ?? '').trim().split('\n').at(-1) ?? '';
@@ -70,12 +71,17 @@ export function dockerUnavailable(cause: unknown): DebugTaskError {
       {
         hint: 'Add yourself to the docker group (`sudo usermod -aG docker $USER`, then log in again), or run as root.',
         cause,
+        details: { docker: 'permission-denied' },
       },
     );
   }
   return new DebugTaskError(
     'SANDBOX_UNAVAILABLE',
     `No Docker engine answers on this machine${said ? `: ${said.slice(0, 200)}` : '.'}`,
-    { hint: `Start it (\`sudo systemctl start docker\`), or install it: ${INSTALL_DOCKER_HINT}`, cause },
+    {
+      hint: `Start it (\`sudo systemctl start docker\`), or install it: ${INSTALL_DOCKER_HINT}`,
+      cause,
+      details: { docker: 'not-answering' },
+    },
   );
 }

@@ -56,14 +56,20 @@ export interface LocalImage {
  * `ensureSandboxImages` (lib/sandbox/sandbox-images.ts), which builds toolbox/Dockerfile where it can.
  */
 export async function ensureLocalToolboxImage(
-  opts: { tag?: string; rebuild?: boolean; onBuild?: (tools: string[]) => void } = {},
+  opts: {
+    tag?: string;
+    rebuild?: boolean;
+    /** Where the binaries are looked for; default: PATH, then the usual bin and sbin directories. */
+    dirs?: readonly string[];
+    onBuild?: (tools: string[]) => void;
+  } = {},
 ): Promise<LocalImage> {
   const image = opts.tag ?? LOCAL_TOOLBOX_IMAGE;
   if (!opts.rebuild) {
     const tools = await existingImageTools(image);
     if (tools) return { image, built: false, tools };
   }
-  const found = await findHostBinaries();
+  const found = await findHostBinaries(opts.dirs ?? searchDirs());
   opts.onBuild?.(found.map((binary) => binary.name));
   const dir = await mkdtemp(join(tmpdir(), 'debug-task-image-'));
   try {
@@ -99,22 +105,28 @@ async function existingImageTools(image: string): Promise<string[] | undefined> 
   }
 }
 
-/** The required binaries this machine lacks (each with the Debian package that brings it). */
-export async function missingHostBinaries(): Promise<HostBinary[]> {
-  const dirs = searchDirs();
+/**
+ * The binaries of the image this machine lacks, each with the Debian package that brings it: of
+ * `names`, or of the required ones (without which no image is built).
+ */
+export async function missingHostBinaries(
+  names?: readonly string[],
+  dirs: readonly string[] = searchDirs(),
+): Promise<HostBinary[]> {
   const missing: HostBinary[] = [];
   for (const binary of BINARIES) {
-    if (binary.required && !(await findExecutable(binary.name, dirs))) missing.push(binary);
+    const wanted = names ? names.includes(binary.name) : binary.required;
+    if (wanted && !(await findExecutable(binary.name, dirs))) missing.push(binary);
   }
   return missing;
 }
 
-function searchDirs(): string[] {
+/** PATH, then the usual bin and sbin directories. */
+export function searchDirs(): string[] {
   return [...(process.env.PATH ?? '').split(delimiter).filter(Boolean), ...EXTRA_DIRS];
 }
 
-async function findHostBinaries(): Promise<(HostBinary & { source: string })[]> {
-  const dirs = searchDirs();
+async function findHostBinaries(dirs: readonly string[]): Promise<(HostBinary & { source: string })[]> {
   const found: (HostBinary & { source: string })[] = [];
   const missing: HostBinary[] = [];
   for (const binary of BINARIES) {
@@ -135,7 +147,7 @@ async function findHostBinaries(): Promise<(HostBinary & { source: string })[]> 
   return found;
 }
 
-async function findExecutable(name: string, dirs: string[]): Promise<string | undefined> {
+async function findExecutable(name: string, dirs: readonly string[]): Promise<string | undefined> {
   for (const dir of dirs) {
     const candidate = join(dir, name);
     try {

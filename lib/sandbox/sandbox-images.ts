@@ -5,7 +5,7 @@ import { join, relative } from 'node:path';
 import { DebugTaskError } from '../domain/errors';
 import { TOOLBOX_DIR } from '../infra/paths';
 import { docker } from './docker';
-import { LOCAL_TOOLBOX_IMAGE, ensureLocalToolboxImage, missingHostBinaries } from './local-image';
+import { LOCAL_TOOLBOX_IMAGE, ensureLocalToolboxImage, missingHostBinaries, searchDirs } from './local-image';
 
 /**
  * The images of the local sandbox (`debug-task demo`, `local`, the tests): one choice, made here.
@@ -56,6 +56,12 @@ export interface SandboxImageOptions {
    * @default REGISTRY_ANSWER_MS
    */
   readonly registryAnswerMs?: number;
+  /**
+   * Where this machine's binaries are looked for.
+   *
+   * @default PATH, then the usual bin and sbin directories
+   */
+  readonly hostBinaryDirs?: readonly string[];
   /** Told, in one line, what is being built before a build starts (the CLI prints it on stderr). */
   readonly onProgress?: (line: string) => void;
 }
@@ -102,12 +108,14 @@ export async function ensureSandboxImages(options: SandboxImageOptions = {}): Pr
     dockerfileFailure = (error as Error).message;
   }
 
-  const missing = await missingHostBinaries();
+  const dirs = options.hostBinaryDirs ?? searchDirs();
+  const missing = await missingHostBinaries(undefined, dirs);
   if (missing.length > 0) {
     throw neitherImage(typeof bases === 'string' ? [] : bases, dockerfileFailure, missing);
   }
   const local = await ensureLocalToolboxImage({
     tag: localTag,
+    dirs,
     onBuild: (tools) =>
       progress(
         `building the toolbox image ${localTag} from this machine's binaries (${tools.join(', ')}), ` +

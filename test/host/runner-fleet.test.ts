@@ -9,7 +9,7 @@ import { childSessionId, renderPlan, type FleetHostManifest, type PlanLine } fro
 import type { HostParamValues } from '../../lib/domain/params';
 import type { RunnerManifest } from '../../lib/domain/session';
 import { runHostRunner, type HostRunnerResult } from '../../lib/host/local-runner';
-import { ensureLocalToolboxImage } from '../../lib/sandbox/local-image';
+import { ensureSandboxImages } from '../../lib/sandbox/sandbox-images';
 import { requireDocker } from '../support/docker';
 import {
   containersLabelled,
@@ -40,6 +40,8 @@ const runId = `fleet-${process.pid}-${Date.now().toString(36)}`;
 const network = `debug-task-test-${runId}`;
 const fleets: string[] = [];
 let image: string;
+/** The image of the target containers (busybox httpd); the toolbox image itself where that has busybox. */
+let targetImage: string;
 let targets: Target[];
 let home: string;
 let server: Server;
@@ -164,9 +166,9 @@ async function foreignSessions(fleetId: string): Promise<string[]> {
 
 beforeAll(async () => {
   requireDocker(); // fails (never skips) without an engine, in CI and out of it
-  ({ image } = await ensureLocalToolboxImage());
+  ({ toolbox: image, target: targetImage } = await ensureSandboxImages());
   await docker(['network', 'create', '--label', `${TEST_LABEL}=${runId}`, network]);
-  targets = await Promise.all([0, 1, 2].map(() => startTarget(image, runId, network)));
+  targets = await Promise.all([0, 1, 2].map(() => startTarget(targetImage, runId, network)));
   await startPlanServer();
   home = await mkdtemp(join(tmpdir(), 'debug-task-fleet-test-'));
 });
