@@ -63,7 +63,7 @@ export async function findMissing(options: CheckOptions = {}): Promise<Missing> 
   let docker: string | undefined;
   try {
     assertLinuxHost(platform);
-    await withEnv(env, assertDockerAvailable);
+    await assertDockerAvailable(env);
   } catch (error) {
     // The install line below starts an engine; another fix (the docker group) is said here.
     const { hint, details } = error as { hint?: string; details?: Record<string, unknown> };
@@ -125,18 +125,6 @@ async function onPath(binary: string, path: string): Promise<boolean> {
     }
   }
   return false;
-}
-
-/** Runs `fn` with `env` as the process environment (docker and PATH lookups read it), then restores it. */
-async function withEnv<T>(env: NodeJS.ProcessEnv, fn: () => Promise<T>): Promise<T> {
-  if (env === process.env) return fn();
-  const saved = process.env;
-  process.env = env;
-  try {
-    return await fn();
-  } finally {
-    process.env = saved;
-  }
 }
 
 if (require.main === module) {

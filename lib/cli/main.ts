@@ -142,7 +142,10 @@ export function buildProgram(run: (load: () => Promise<number>) => void): Comman
     program
       .command('fetch')
       .argument('<session>')
-      .option('-o, --output <path>', 'where to write the artifact')
+      .option(
+        '-o, --output <path>',
+        'where to write the artifact; - writes it to stdout, for a pipe (e.g. | tshark -r -), checked first',
+      )
       .option('--json'),
   )
     .description(

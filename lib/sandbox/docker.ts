@@ -4,9 +4,12 @@ import { DebugTaskError } from '../domain/errors';
 
 const run = promisify(execFile);
 
-/** Runs the docker CLI with an argument array (never a shell string); resolves to trimmed stdout. */
-export async function docker(args: string[], timeoutMs = 60_000): Promise<string> {
-  const { stdout } = await run('docker', args, { timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024 });
+/**
+ * Runs the docker CLI with an argument array (never a shell string); resolves to trimmed stdout.
+ * `env` (default: this process's) is where `docker` is found and which engine it talks to (DOCKER_HOST).
+ */
+export async function docker(args: string[], timeoutMs = 60_000, env?: NodeJS.ProcessEnv): Promise<string> {
+  const { stdout } = await run('docker', args, { timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024, env });
   return stdout.trim();
 }
 
@@ -46,9 +49,9 @@ export function assertLinuxHost(platform: NodeJS.Platform = process.platform): v
  * SANDBOX_UNAVAILABLE (exit 5) saying what is wrong (no docker CLI, no permission on the engine's
  * socket, no engine answering) and how to fix it, when no Docker engine answers.
  */
-export async function assertDockerAvailable(): Promise<void> {
+export async function assertDockerAvailable(env?: NodeJS.ProcessEnv): Promise<void> {
   try {
-    await docker(['version', '--format', '{{.Server.Version}}'], 10_000);
+    await docker(['version', '--format', '{{.Server.Version}}'], 10_000, env);
   } catch (cause) {
     throw dockerUnavailable(cause);
   }

@@ -251,10 +251,16 @@ async function imageTools(image: string): Promise<string[] | undefined> {
  */
 export function pullImage(
   image: string,
-  options: { answerWithinMs: number; totalMs?: number; onAnswered?: () => void },
+  options: {
+    answerWithinMs: number;
+    totalMs?: number;
+    onAnswered?: () => void;
+    /** Where `docker` is found and which engine it talks to; default: this process's environment. */
+    env?: NodeJS.ProcessEnv;
+  },
 ): Promise<void> {
   return new Promise((resolve, reject) => {
-    const child = spawn('docker', ['pull', image], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('docker', ['pull', image], { stdio: ['ignore', 'pipe', 'pipe'], env: options.env });
     let stderr = '';
     let answered = false;
     let gaveUp: string | undefined;

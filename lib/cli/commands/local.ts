@@ -11,7 +11,7 @@ import { ensureSandboxImages } from '../../sandbox/sandbox-images';
 import { unpackLocalArtifact } from '../download';
 import { withInterrupt } from '../interrupt';
 import type { LocalFlags } from '../main';
-import { printJson, type Output } from '../output';
+import { openWith, printJson, type Output } from '../output';
 import { createProgress } from '../progress';
 import { buildSessionRequest, precheckFilter } from '../request';
 import { formatBytes } from '../units';
@@ -82,12 +82,16 @@ export async function localCommand(container: string, flags: LocalFlags, output:
       artifact: { ...manifest.artifact, path },
     };
     if (output.json) printJson(output, result);
-    else
-      output.out.write(
-        `session   ${sessionId}  SUCCEEDED\nartifact  ${path}\n          ${formatBytes(manifest.artifact.bytes)} ${
-          manifest.artifact.format
-        }, sha256 ${manifest.artifact.sha256} verified\n`,
-      );
+    else {
+      const { bytes, format, sha256 } = manifest.artifact;
+      const lines = [
+        `session   ${sessionId}  SUCCEEDED`,
+        `artifact  ${path}`,
+        `          ${formatBytes(bytes)} ${format}, sha256 ${sha256} verified`,
+        ...openWith({ path, format }),
+      ];
+      output.out.write(`${lines.join('\n')}\n`);
+    }
     return EXIT.OK;
   } finally {
     await rm(home, { recursive: true, force: true });

@@ -11,26 +11,28 @@ import { pullImage } from '../../../lib/sandbox/sandbox-images';
  */
 describe('pullImage', () => {
   let dir: string;
-  const savedPath = process.env.PATH;
+  /** The environment the pull runs with: the stub first on PATH. */
+  let env: NodeJS.ProcessEnv;
 
   beforeEach(() => {
     dir = mkdtempSync(join(tmpdir(), 'debug-task-pull-'));
   });
   afterEach(() => {
-    process.env.PATH = savedPath;
     rmSync(dir, { recursive: true, force: true });
   });
 
   function stubDocker(script: string): void {
     writeFileSync(join(dir, 'docker'), `#!/bin/sh\necho $$ > "${dir}/pid"\n${script}\n`, { mode: 0o755 });
-    process.env.PATH = `${dir}${delimiter}${savedPath}`;
+    env = { ...process.env, PATH: `${dir}${delimiter}${process.env.PATH}` };
   }
 
   it('resolves once the pull ends, however long the download takes after the registry answered', async () => {
-    stubDocker('echo "bookworm-slim: Pulling from library/debian"\nsleep 1\necho "Status: Downloaded newer image"');
+    stubDocker(
+      'echo "bookworm-slim: Pulling from library/debian"\nsleep 1\necho "Status: Downloaded newer image"',
+    );
     const answered = jest.fn();
 
-    await pullImage('debian:bookworm-slim', { answerWithinMs: 300, onAnswered: answered });
+    await pullImage('debian:bookworm-slim', { answerWithinMs: 300, onAnswered: answered, env });
 
     expect(answered).toHaveBeenCalledTimes(1);
   });
@@ -39,7 +41,7 @@ describe('pullImage', () => {
     stubDocker('exec sleep 30');
     const started = Date.now();
 
-    await expect(pullImage('debian:bookworm-slim', { answerWithinMs: 300 })).rejects.toThrow(
+    await expect(pullImage('debian:bookworm-slim', { answerWithinMs: 300, env })).rejects.toThrow(
       'the registry did not answer a pull of debian:bookworm-slim within 0.3 s',
     );
 
@@ -53,7 +55,7 @@ describe('pullImage', () => {
       'echo "Error response from daemon: manifest for debian:nope not found: manifest unknown" >&2\nexit 1',
     );
 
-    await expect(pullImage('debian:nope', { answerWithinMs: 300 })).rejects.toThrow(
+    await expect(pullImage('debian:nope', { answerWithinMs: 300, env })).rejects.toThrow(
       'docker pull debian:nope failed: Error response from daemon: manifest for debian:nope not found: manifest unknown',
     );
   });
@@ -61,7 +63,7 @@ describe('pullImage', () => {
   it('gives up a download that runs past its total time', async () => {
     stubDocker('echo "x: Pulling from y"\nexec sleep 30');
 
-    await expect(pullImage('x', { answerWithinMs: 300, totalMs: 500 })).rejects.toThrow(
+    await expect(pullImage('x', { answerWithinMs: 300, totalMs: 500, env })).rejects.toThrow(
       'the pull of x took over 0.5 s',
     );
   });
