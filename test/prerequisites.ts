@@ -7,10 +7,8 @@
  *
  * Usage: tsx test/prerequisites.ts
  */
-import { constants } from 'node:fs';
-import { access } from 'node:fs/promises';
-import { delimiter, join } from 'node:path';
-import { assertDockerAvailable, assertLinuxHost } from '../lib/sandbox/docker';
+import { assertDockerAvailable } from '../lib/sandbox/docker';
+import { RUNNER_COMMANDS, assertLinuxHost, onPath } from '../lib/sandbox/machine';
 import { missingHostBinaries } from '../lib/sandbox/local-image';
 
 /** A program the tests run, and the packages that bring it. */
@@ -19,12 +17,22 @@ export interface TestTool {
   readonly debian: string;
   /** Homebrew formula; absent: macOS has it. */
   readonly brew?: string;
+  /** Only the host and e2e tests run it (they need Linux anyway): not looked for elsewhere. */
+  readonly linuxOnly?: boolean;
 }
 
-/** What the unit, host and e2e tests run themselves (the host runner included: it uploads with curl). */
+/**
+ * What the tests run themselves, and the host runner's own commands (the host and e2e tests run it
+ * on this machine, as `demo` does: lib/sandbox/machine.ts).
+ */
 export const TEST_TOOLS: readonly TestTool[] = [
-  { binary: 'bash', debian: 'bash', brew: 'bash' },
+  { binary: 'bash', debian: 'bash' },
   { binary: 'curl', debian: 'curl' },
+  ...RUNNER_COMMANDS.filter(({ name }) => name !== 'bash' && name !== 'curl').map(({ name, apt }) => ({
+    binary: name,
+    debian: apt,
+    linuxOnly: true,
+  })),
   { binary: 'tcpdump', debian: 'tcpdump' },
   { binary: 'tshark', debian: 'tshark', brew: 'wireshark' },
   { binary: 'capinfos', debian: 'tshark', brew: 'wireshark' },
@@ -58,7 +66,10 @@ export async function findMissing(options: CheckOptions = {}): Promise<Missing> 
   const env = options.env ?? process.env;
   const platform = options.platform ?? process.platform;
   const tools: TestTool[] = [];
-  for (const tool of TEST_TOOLS) if (!(await onPath(tool.binary, env.PATH ?? ''))) tools.push(tool);
+  for (const tool of TEST_TOOLS) {
+    if (tool.linuxOnly && platform !== 'linux') continue;
+    if (!(await onPath(tool.binary, env.PATH ?? ''))) tools.push(tool);
+  }
 
   let docker: string | undefined;
   try {
@@ -113,18 +124,6 @@ export function renderMissing(
     );
   }
   return ['npm test needs what this machine lacks:', ...lines, ...fix, 'Nothing was run.'].join('\n');
-}
-
-async function onPath(binary: string, path: string): Promise<boolean> {
-  for (const dir of path.split(delimiter).filter(Boolean)) {
-    try {
-      await access(join(dir, binary), constants.X_OK);
-      return true;
-    } catch {
-      // not in this directory
-    }
-  }
-  return false;
 }
 
 if (require.main === module) {

@@ -20,32 +20,6 @@ export const INSTALL_DOCKER_HINT =
   'other Linux: install Docker Engine (https://docs.docker.com/engine/install/) and start it.';
 
 /**
- * `demo`, `local` and the sandbox run the host runner with bash on this machine, next to the engine,
- * as the SSM agent does on an ECS host: the runner bind-mounts its own work directory into the
- * toolbox container and reaches the demo task at its container address. Docker Desktop on macOS or
- * Windows runs the engine in a VM, where neither holds; so these commands need Linux (WSL 2 is Linux).
- */
-export function assertLinuxHost(platform: NodeJS.Platform = process.platform): void {
-  if (platform === 'linux') return;
-  const system = platform === 'darwin' ? 'macOS' : platform === 'win32' ? 'Windows' : platform;
-  throw new DebugTaskError(
-    'SANDBOX_UNAVAILABLE',
-    `debug-task demo and local need Linux: they run the host runner (bash) on this machine next to the ` +
-      `Docker engine, bind-mounting its files into containers and reaching containers by their address, ` +
-      `and on ${system} the engine runs in a virtual machine where neither works.`,
-    {
-      hint:
-        platform === 'win32'
-          ? 'Run them inside WSL 2 (Ubuntu) with Docker installed there, or on a Linux machine.'
-          : 'Run them inside a Linux VM that has Docker and Node.js (for example Lima: ' +
-            '`limactl start template://docker`, then `lima` and install Node.js 20+), or on a Linux machine. ' +
-            'Everything else (deploy, sessions on ECS, tools, doctor) works on macOS as it is.',
-      details: { platform },
-    },
-  );
-}
-
-/**
  * SANDBOX_UNAVAILABLE (exit 5) saying what is wrong (no docker CLI, no permission on the engine's
  * socket, no engine answering) and how to fix it, when no Docker engine answers.
  */

@@ -2,7 +2,8 @@ import { DebugTaskClient } from '../../client/api-client';
 import { DebugTaskError, EXIT } from '../../domain/errors';
 import { TOOLS, isToolName } from '../../domain/tools';
 import { DEMO_SERVICE, startDemoTarget, type DemoTarget } from '../../sandbox/demo-target';
-import { assertDockerAvailable, assertLinuxHost, docker } from '../../sandbox/docker';
+import { assertDockerAvailable, docker } from '../../sandbox/docker';
+import { assertLinuxHost, assertRunnerCommands } from '../../sandbox/machine';
 import { SANDBOX_CLUSTER, startSandbox, type Sandbox } from '../../sandbox/sandbox';
 import { describeSource, ensureSandboxImages } from '../../sandbox/sandbox-images';
 import { runFleet } from '../fleet';
@@ -42,6 +43,7 @@ export async function demoCommand(flags: DemoFlags, output: Output): Promise<num
     });
   }
   assertLinuxHost();
+  await assertRunnerCommands();
   await assertDockerAvailable();
 
   const images = await ensureSandboxImages({ onProgress: progress.note });

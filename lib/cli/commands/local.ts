@@ -6,7 +6,8 @@ import { HOST_PARAMS } from '../../domain/params';
 import { newSessionId } from '../../domain/session';
 import { TOOLS, type ToolName } from '../../domain/tools';
 import { runHostRunner } from '../../host/local-runner';
-import { assertDockerAvailable, assertLinuxHost, docker } from '../../sandbox/docker';
+import { assertDockerAvailable, docker } from '../../sandbox/docker';
+import { assertLinuxHost, assertRunnerCommands } from '../../sandbox/machine';
 import { ensureSandboxImages } from '../../sandbox/sandbox-images';
 import { unpackLocalArtifact } from '../download';
 import { withInterrupt } from '../interrupt';
@@ -25,6 +26,7 @@ export async function localCommand(container: string, flags: LocalFlags, output:
   const request = buildSessionRequest({ task: '00000000000000000000000000000000', cluster: 'local' }, flags);
   await precheckFilter(request);
   assertLinuxHost();
+  await assertRunnerCommands();
   await assertDockerAvailable();
   const containerId = await docker(['inspect', '-f', '{{.Id}}', container]).catch((cause) => {
     throw new DebugTaskError(
