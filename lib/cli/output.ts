@@ -1,3 +1,4 @@
+import { isAbsolute, relative } from 'node:path';
 import type { DoctorReport } from '../domain/doctor';
 import { DebugTaskError, EXIT } from '../domain/errors';
 import type { SessionSummary } from '../domain/session';
@@ -73,9 +74,12 @@ export function printOutcome(output: Output, outcome: SessionOutcome): void {
  * Where people look at packets: Wireshark, or tshark/tcpdump on a machine without a GUI. Nothing for
  * an artifact written to stdout (it went down a pipe) nor for text, which any pager shows.
  */
-export function openWith(artifact: { path: string; format: string }): string[] {
+export function openWith(artifact: { path: string; format: string }, cwd = process.cwd()): string[] {
   if (artifact.format !== 'pcap' || artifact.path === '-') return [];
-  const file = shellWord(artifact.path);
+  // Relative to where the user is, when it is under it: the line is written three times.
+  const relativePath = relative(cwd, artifact.path);
+  const inside = relativePath !== '' && !relativePath.startsWith('..') && !isAbsolute(relativePath);
+  const file = shellWord(inside ? relativePath : artifact.path);
   return [`open      wireshark ${file}   (no GUI: tshark -r ${file}, or tcpdump -nn -r ${file})`];
 }
 

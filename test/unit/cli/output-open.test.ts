@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { printOutcome, shellWord, type Output } from '../../../lib/cli/output';
 import type { SessionOutcome } from '../../../lib/cli/session-runner';
@@ -30,6 +31,12 @@ describe('the summary of a capture', () => {
   it('says how to open a pcap: wireshark, or tshark and tcpdump without a GUI', () => {
     expect(summary({ path: '/tmp/x.pcap' })).toContain(
       'open      wireshark /tmp/x.pcap   (no GUI: tshark -r /tmp/x.pcap, or tcpdump -nn -r /tmp/x.pcap)\n',
+    );
+  });
+
+  it('shows a file under the current directory by its relative path', () => {
+    expect(summary({ path: join(process.cwd(), 'captures', 'x.pcap') })).toContain(
+      'open      wireshark captures/x.pcap   (no GUI: tshark -r captures/x.pcap,',
     );
   });
 
