@@ -15,7 +15,8 @@ import { docker } from './docker';
  */
 
 export const LOCAL_TOOLBOX_IMAGE = 'debug-task-toolbox:local';
-const TOOLS_LABEL = 'debug-task.tools';
+/** The label naming the tools an image carries (toolbox/Dockerfile sets it too). */
+export const TOOLS_LABEL = 'debug-task.tools';
 
 const run = promisify(execFile);
 

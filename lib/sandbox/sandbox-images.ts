@@ -5,7 +5,13 @@ import { join, relative } from 'node:path';
 import { DebugTaskError } from '../domain/errors';
 import { TOOLBOX_DIR } from '../infra/paths';
 import { docker } from './docker';
-import { LOCAL_TOOLBOX_IMAGE, ensureLocalToolboxImage, missingHostBinaries, searchDirs } from './local-image';
+import {
+  LOCAL_TOOLBOX_IMAGE,
+  TOOLS_LABEL,
+  ensureLocalToolboxImage,
+  missingHostBinaries,
+  searchDirs,
+} from './local-image';
 
 /**
  * The images of the local sandbox (`debug-task demo`, `local`, the tests): one choice, made here.
@@ -72,7 +78,6 @@ export const REGISTRY_ANSWER_MS = 15_000;
 const PULL_MS = 10 * 60_000;
 const BUILD_MS = 15 * 60_000;
 
-export const TOOLS_LABEL = 'debug-task.tools';
 const DOCKERFILE_REPOSITORY = 'debug-task-toolbox';
 const TARGET_REPOSITORY = 'debug-task-demo-target';
 
@@ -93,7 +98,7 @@ export async function ensureSandboxImages(options: SandboxImageOptions = {}): Pr
   const progress = options.onProgress ?? (() => undefined);
   const tags = await dockerfileTags(dockerfileDir);
 
-  const fromDockerfile = await builtFromDockerfile(tags);
+  const fromDockerfile = tags && (await builtFromDockerfile(tags));
   if (fromDockerfile) return fromDockerfile;
   const localTools = await imageTools(localTag);
   if (localTools) return hostBinaries(localTag, localTools, false);
@@ -101,7 +106,8 @@ export async function ensureSandboxImages(options: SandboxImageOptions = {}): Pr
   const bases = await readBaseImages(dockerfileDir);
   let dockerfileFailure: string;
   try {
-    if (typeof bases === 'string') throw new Error(bases);
+    if (typeof bases === 'string' || !tags)
+      throw new Error(typeof bases === 'string' ? bases : 'no build context');
     const answerMs = options.registryAnswerMs ?? REGISTRY_ANSWER_MS;
     return await buildFromDockerfile(dockerfileDir, bases, tags, answerMs, progress);
   } catch (error) {
@@ -139,13 +145,21 @@ interface DockerfileTags {
   readonly target: string;
 }
 
-/** Tags named after the content of the build context: an edited Dockerfile gets new images. */
-async function dockerfileTags(dir: string): Promise<DockerfileTags> {
+/**
+ * Tags named after the content of the build context: an edited Dockerfile gets new images.
+ * Undefined when the context cannot be read (readBaseImages then says why).
+ */
+async function dockerfileTags(dir: string): Promise<DockerfileTags | undefined> {
   const hash = createHash('sha256');
-  const files = (await readdir(dir, { recursive: true, withFileTypes: true }))
-    .filter((entry) => entry.isFile())
-    .map((entry) => relative(dir, join(entry.parentPath, entry.name)))
-    .sort();
+  let files: string[];
+  try {
+    files = (await readdir(dir, { recursive: true, withFileTypes: true }))
+      .filter((entry) => entry.isFile())
+      .map((entry) => relative(dir, join(entry.parentPath, entry.name)))
+      .sort();
+  } catch {
+    return undefined;
+  }
   for (const file of files) {
     hash.update(`${file}\0`);
     hash.update(await readFile(join(dir, file)));
