@@ -11,4 +11,13 @@ export default tseslint.config(
       'no-console': 'off',
     },
   },
+  {
+    // The CLI's committed entry and npm's prepare: plain CommonJS that runs before any build.
+    files: ['**/*.cjs'],
+    languageOptions: {
+      sourceType: 'commonjs',
+      globals: { require: 'readonly', __dirname: 'readonly', process: 'readonly', console: 'readonly' },
+    },
+    rules: { '@typescript-eslint/no-require-imports': 'off' },
+  },
 );

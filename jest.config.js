@@ -9,5 +9,7 @@ module.exports = {
     { ...common, displayName: 'infra', testMatch: ['<rootDir>/test/infra/**/*.test.ts'] },
     { ...common, displayName: 'host', testMatch: ['<rootDir>/test/host/**/*.test.ts'] },
     { ...common, displayName: 'e2e', testMatch: ['<rootDir>/test/e2e/**/*.test.ts'] },
+    // npm pack, a global install and a CDK app of a user's own (no Docker; minutes: npm and tsc).
+    { ...common, displayName: 'pack', testMatch: ['<rootDir>/test/pack/**/*.test.ts'] },
   ],
 };

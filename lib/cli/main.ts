@@ -68,7 +68,10 @@ export function buildProgram(run: (load: () => Promise<number>) => void): Comman
     program
       .command('fetch')
       .argument('<session>')
-      .option('-o, --output <path>', 'where to write the artifact')
+      .option(
+        '-o, --output <path>',
+        'where to write the artifact; - writes it to stdout, for a pipe (e.g. | tshark -r -), checked first',
+      )
       .option('--json'),
   )
     .description(
@@ -112,7 +115,10 @@ export function buildProgram(run: (load: () => Promise<number>) => void): Comman
     program
       .command('local')
       .argument('<container>', 'name or id of a container on the local Docker engine')
-      .option('--image <ref>', 'toolbox image (default: one built from this machine’s binaries)'),
+      .option(
+        '--image <ref>',
+        'toolbox image (default: built from toolbox/Dockerfile, or from this machine’s binaries where the base image cannot be pulled)',
+      ),
   )
     .description('run the host runner against a container on the local Docker engine')
     .action((container: string, flags: LocalFlags) =>
@@ -123,7 +129,10 @@ export function buildProgram(run: (load: () => Promise<number>) => void): Comman
   captureOptions(
     program
       .command('demo')
-      .option('--image <ref>', 'toolbox image (default: one built from this machine’s binaries)')
+      .option(
+        '--image <ref>',
+        'toolbox image (default: built from toolbox/Dockerfile, or from this machine’s binaries where the base image cannot be pulled)',
+      )
       .option('--keep', 'leave the sandbox’s S3 data directory for inspection')
       .option(
         '--replicas <n>',

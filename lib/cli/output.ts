@@ -1,3 +1,4 @@
+import { isAbsolute, relative } from 'node:path';
 import type { DoctorReport } from '../domain/doctor';
 import { DebugTaskError, EXIT } from '../domain/errors';
 import type { SessionSummary } from '../domain/session';
@@ -58,6 +59,7 @@ export function printOutcome(output: Output, outcome: SessionOutcome): void {
       a.truncated ? ', truncated at --max-size' : ''
     }, sha256 ${a.sha256} verified`,
     `          ${a.s3Uri}`,
+    ...openWith(a),
     ...(outcome.reupload
       ? [
           `from      ${outcome.reupload.hostPath ?? 'the kept artifact'} on ${outcome.reupload.instanceId}, uploaded again after the session's upload failed`,
@@ -66,6 +68,24 @@ export function printOutcome(output: Output, outcome: SessionOutcome): void {
     `time      ${t.totalSeconds}s in all: ${t.captureSeconds}s capture, ${t.overheadSeconds}s overhead`,
   ];
   output.out.write(`${lines.join('\n')}\n`);
+}
+
+/**
+ * Where people look at packets: Wireshark, or tshark/tcpdump on a machine without a GUI. Nothing for
+ * an artifact written to stdout (it went down a pipe) nor for text, which any pager shows.
+ */
+export function openWith(artifact: { path: string; format: string }, cwd = process.cwd()): string[] {
+  if (artifact.format !== 'pcap' || artifact.path === '-') return [];
+  // Relative to where the user is, when it is under it: the line is written three times.
+  const relativePath = relative(cwd, artifact.path);
+  const inside = relativePath !== '' && !relativePath.startsWith('..') && !isAbsolute(relativePath);
+  const file = shellWord(inside ? relativePath : artifact.path);
+  return [`open      wireshark ${file}   (no GUI: tshark -r ${file}, or tcpdump -nn -r ${file})`];
+}
+
+/** A path as one shell word: as it is when that is safe, else single-quoted. */
+export function shellWord(text: string): string {
+  return /^[A-Za-z0-9_./:@%+=,-]+$/.test(text) ? text : `'${text.replace(/'/g, `'\\''`)}'`;
 }
 
 /**

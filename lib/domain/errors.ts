@@ -83,7 +83,7 @@ const DEFAULT_HINTS: Record<ErrorCode, string> = {
   AWS_ERROR: 'Check your credentials, region and the deployed stack (`debug-task doctor`).',
   SESSION_NOT_FOUND: 'List sessions with `debug-task list`.',
   SANDBOX_UNAVAILABLE:
-    'Start a Docker engine (e.g. `sudo ../shared/env/docker-up` or `sudo systemctl start docker`).',
+    'Start a Docker engine (`sudo systemctl start docker`); on Debian/Ubuntu install one with `sudo apt-get install docker.io`.',
 };
 
 export interface ErrorOptions {

@@ -1,12 +1,13 @@
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import { PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
-import { Architecture, CfnFunction, Runtime } from 'aws-cdk-lib/aws-lambda';
-import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
+import { Architecture, CfnFunction, Code, Runtime } from 'aws-cdk-lib/aws-lambda';
+import { NodejsFunction, OutputFormat, type NodejsFunctionProps } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { acknowledge, acknowledgeWildcardResources } from './nag';
-import { LAMBDA_DIR, LOCK_FILE, PROJECT_ROOT } from './paths';
+import { BUNDLES_DIR, LAMBDA_DIR, LOCK_FILE, PROJECT_ROOT } from './paths';
 
 import { HANDLER_METADATA_KEY, type HandlerName } from './handlers';
 
@@ -69,10 +70,7 @@ export class DebugFunction extends Construct {
     logGroup.grantWrite(this.role);
 
     this.function = new NodejsFunction(this, 'Resource', {
-      entry: join(LAMBDA_DIR, `${id}.ts`),
-      handler: 'handler',
-      projectRoot: PROJECT_ROOT,
-      depsLockFilePath: LOCK_FILE,
+      ...handlerCode(id),
       runtime: Runtime.NODEJS_22_X,
       architecture: Architecture.ARM_64,
       memorySize: 256,
@@ -80,19 +78,6 @@ export class DebugFunction extends Construct {
       role: this.role,
       logGroup,
       environment: props.environment,
-      bundling: {
-        minify: true,
-        sourceMap: false,
-        format: OutputFormat.CJS,
-        // Pin the SDK we tested (checksum defaults included) instead of the runtime's copy.
-        bundleAwsSDK: true,
-        // The SDK's ES module builds (`module`) tree-shake; its CommonJS builds (`main`) do not:
-        // about half the bundle and half the module init time (BENCHMARKS.md, Lambda cold start).
-        mainFields: ['module', 'main'],
-        // Functions get their role's credentials from the environment only: the SDK's default
-        // chain (profiles, SSO, IMDS, ...) is swapped for that one link (lib/aws/lambda-credentials.ts).
-        esbuildArgs: { [`--alias:@aws-sdk/credential-provider-node`]: LAMBDA_CREDENTIALS },
-      },
     });
     (this.function.node.defaultChild as CfnFunction).addMetadata(HANDLER_METADATA_KEY, id);
 
@@ -115,4 +100,42 @@ export class DebugFunction extends Construct {
     );
     acknowledgeWildcardResources(this, permission.resources, permission.why);
   }
+}
+
+/**
+ * Where a handler's code comes from. In a clone, its source (`lambda/<name>.ts`) is bundled by esbuild
+ * at synth, as `npx cdk deploy` has always done. An installed package ships no sources: it deploys the
+ * bundle made from them when the package was packed (`dist/bundles/<name>/`, by this very bundling).
+ */
+function handlerCode(
+  name: HandlerName,
+): Pick<NodejsFunctionProps, 'entry' | 'handler' | 'code' | 'projectRoot' | 'depsLockFilePath' | 'bundling'> {
+  const entry = join(LAMBDA_DIR, `${name}.ts`);
+  if (existsSync(entry)) {
+    return {
+      entry,
+      handler: 'handler',
+      projectRoot: PROJECT_ROOT,
+      depsLockFilePath: LOCK_FILE,
+      bundling: {
+        minify: true,
+        sourceMap: false,
+        format: OutputFormat.CJS,
+        // Pin the SDK we tested (checksum defaults included) instead of the runtime's copy.
+        bundleAwsSDK: true,
+        // The SDK's ES module builds (`module`) tree-shake; its CommonJS builds (`main`) do not:
+        // about half the bundle and half the module init time (BENCHMARKS.md, Lambda cold start).
+        mainFields: ['module', 'main'],
+        // Functions get their role's credentials from the environment only: the SDK's default
+        // chain (profiles, SSO, IMDS, ...) is swapped for that one link (lib/aws/lambda-credentials.ts).
+        esbuildArgs: { [`--alias:@aws-sdk/credential-provider-node`]: LAMBDA_CREDENTIALS },
+      },
+    };
+  }
+  const bundle = join(BUNDLES_DIR, name);
+  if (existsSync(join(bundle, 'index.js'))) return { code: Code.fromAsset(bundle), handler: 'index.handler' };
+  throw new Error(
+    `debug-task: neither the source of the ${name} handler (${entry}) nor its bundle (${bundle}/index.js) ` +
+      'is there; in a clone run `npm ci`, in an installed package reinstall debug-task.',
+  );
 }

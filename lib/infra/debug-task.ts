@@ -1,4 +1,6 @@
 import { Duration, Stack } from 'aws-cdk-lib';
+import type { HttpApi } from 'aws-cdk-lib/aws-apigatewayv2';
+import { Grant, type IGrantable } from 'aws-cdk-lib/aws-iam';
 import type { IBucket } from 'aws-cdk-lib/aws-s3';
 import type { StateMachine } from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
@@ -45,6 +47,8 @@ export class DebugTask extends Construct {
   public readonly apiUrl: string;
   /** Name of the SSM command document of the host runner. */
   public readonly documentName: string;
+  /** The HTTP API (IAM auth on every route). */
+  public readonly api: HttpApi;
 
   constructor(scope: Construct, id: string, props: DebugTaskProps = {}) {
     super(scope, id);
@@ -144,6 +148,20 @@ export class DebugTask extends Construct {
     this.bucket = bucket;
     this.stateMachine = stateMachine;
     this.apiUrl = http.url;
+    this.api = http.api;
     this.documentName = document.documentName;
+  }
+
+  /**
+   * Lets `grantee` (an on-call role, a deployment pipeline's role) use this deployment: start,
+   * follow, fetch and cancel sessions, `doctor`. What it may then debug is narrowed by the props
+   * (`allowedClusters`, `requireReason`, the tools' limits) and by owner isolation.
+   */
+  public grantInvoke(grantee: IGrantable): Grant {
+    return Grant.addToPrincipal({
+      grantee,
+      actions: ['execute-api:Invoke'],
+      resourceArns: [this.api.arnForExecuteApi()],
+    });
   }
 }

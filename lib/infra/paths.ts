@@ -24,5 +24,10 @@ export const PROJECT_ROOT = findProjectRoot(__dirname);
 
 /** `dist/lib/infra` has no sources next to it: handlers and the Dockerfile are read from the package root. */
 export const LAMBDA_DIR = join(PROJECT_ROOT, 'lambda');
+/**
+ * The handlers bundled when the package is packed (scripts/bundle-lambdas.ts), one `<name>/index.js`
+ * each: what an installed package deploys, as it ships no handler sources to bundle.
+ */
+export const BUNDLES_DIR = join(PROJECT_ROOT, 'dist', 'bundles');
 export const TOOLBOX_DIR = join(PROJECT_ROOT, 'toolbox');
 export const LOCK_FILE = join(PROJECT_ROOT, 'package-lock.json');

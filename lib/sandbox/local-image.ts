@@ -15,11 +15,12 @@ import { docker } from './docker';
  */
 
 export const LOCAL_TOOLBOX_IMAGE = 'debug-task-toolbox:local';
-const TOOLS_LABEL = 'debug-task.tools';
+/** The label naming the tools an image carries (toolbox/Dockerfile sets it too). */
+export const TOOLS_LABEL = 'debug-task.tools';
 
 const run = promisify(execFile);
 
-interface HostBinary {
+export interface HostBinary {
   /** Name in the image and in the tools list. */
   readonly name: string;
   /** Where it goes in the image. */
@@ -51,15 +52,26 @@ export interface LocalImage {
   tools: string[];
 }
 
+/**
+ * The image from this machine's binaries, built when it is not there (or `rebuild`). Most callers want
+ * `ensureSandboxImages` (lib/sandbox/sandbox-images.ts), which builds toolbox/Dockerfile where it can.
+ */
 export async function ensureLocalToolboxImage(
-  opts: { tag?: string; rebuild?: boolean } = {},
+  opts: {
+    tag?: string;
+    rebuild?: boolean;
+    /** Where the binaries are looked for; default: PATH, then the usual bin and sbin directories. */
+    dirs?: readonly string[];
+    onBuild?: (tools: string[]) => void;
+  } = {},
 ): Promise<LocalImage> {
   const image = opts.tag ?? LOCAL_TOOLBOX_IMAGE;
   if (!opts.rebuild) {
     const tools = await existingImageTools(image);
     if (tools) return { image, built: false, tools };
   }
-  const found = await findHostBinaries();
+  const found = await findHostBinaries(opts.dirs ?? searchDirs());
+  opts.onBuild?.(found.map((binary) => binary.name));
   const dir = await mkdtemp(join(tmpdir(), 'debug-task-image-'));
   try {
     const rootfs = join(dir, 'rootfs');
@@ -94,8 +106,28 @@ async function existingImageTools(image: string): Promise<string[] | undefined> 
   }
 }
 
-async function findHostBinaries(): Promise<(HostBinary & { source: string })[]> {
-  const dirs = [...(process.env.PATH ?? '').split(delimiter).filter(Boolean), ...EXTRA_DIRS];
+/**
+ * The binaries of the image this machine lacks, each with the Debian package that brings it: of
+ * `names`, or of the required ones (without which no image is built).
+ */
+export async function missingHostBinaries(
+  names?: readonly string[],
+  dirs: readonly string[] = searchDirs(),
+): Promise<HostBinary[]> {
+  const missing: HostBinary[] = [];
+  for (const binary of BINARIES) {
+    const wanted = names ? names.includes(binary.name) : binary.required;
+    if (wanted && !(await findExecutable(binary.name, dirs))) missing.push(binary);
+  }
+  return missing;
+}
+
+/** PATH, then the usual bin and sbin directories. */
+export function searchDirs(): string[] {
+  return [...(process.env.PATH ?? '').split(delimiter).filter(Boolean), ...EXTRA_DIRS];
+}
+
+async function findHostBinaries(dirs: readonly string[]): Promise<(HostBinary & { source: string })[]> {
   const found: (HostBinary & { source: string })[] = [];
   const missing: HostBinary[] = [];
   for (const binary of BINARIES) {
@@ -116,7 +148,7 @@ async function findHostBinaries(): Promise<(HostBinary & { source: string })[]> 
   return found;
 }
 
-async function findExecutable(name: string, dirs: string[]): Promise<string | undefined> {
+async function findExecutable(name: string, dirs: readonly string[]): Promise<string | undefined> {
   for (const dir of dirs) {
     const candidate = join(dir, name);
     try {

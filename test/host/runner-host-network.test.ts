@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { runHostRunner } from '../../lib/host/local-runner';
-import { ensureLocalToolboxImage } from '../../lib/sandbox/local-image';
+import { ensureSandboxImages } from '../../lib/sandbox/sandbox-images';
 import { requireDocker } from '../support/docker';
 import {
   readPcap,
@@ -27,6 +27,8 @@ jest.setTimeout(90_000);
 const run = new HostTestRun('hostnet');
 const { runId, newSession, leftovers } = run;
 let image: string;
+/** The image of the target containers (busybox httpd); the toolbox image itself where that has busybox. */
+let targetImage: string;
 let targetId: string;
 let receiver: UploadReceiver;
 let server: Server;
@@ -35,8 +37,8 @@ let home: string;
 
 beforeAll(async () => {
   requireDocker(); // fails (never skips) without an engine, in CI and out of it
-  ({ image } = await ensureLocalToolboxImage());
-  targetId = await startHostNetworkTarget(image, runId);
+  ({ toolbox: image, target: targetImage } = await ensureSandboxImages());
+  targetId = await startHostNetworkTarget(targetImage, runId);
   receiver = await startUploadReceiver();
   server = createServer((_req, res) => res.end('debug-task host network test\n'));
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));

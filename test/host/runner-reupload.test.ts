@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { runHostRunner } from '../../lib/host/local-runner';
-import { ensureLocalToolboxImage } from '../../lib/sandbox/local-image';
+import { ensureSandboxImages } from '../../lib/sandbox/sandbox-images';
 import { requireDocker } from '../support/docker';
 import {
   closedPort,
@@ -32,6 +32,8 @@ jest.setTimeout(90_000);
 const run = new HostTestRun('reupload');
 const { runId, sessions, newSession } = run;
 let image: string;
+/** The image of the target containers (busybox httpd); the toolbox image itself where that has busybox. */
+let targetImage: string;
 let stubbornImage: string;
 let target: Target;
 let receiver: UploadReceiver;
@@ -44,8 +46,8 @@ async function toolboxContainers(): Promise<string[]> {
 
 beforeAll(async () => {
   requireDocker(); // fails (never skips) without an engine, in CI and out of it
-  ({ image } = await ensureLocalToolboxImage());
-  target = await startTarget(image, runId);
+  ({ toolbox: image, target: targetImage } = await ensureSandboxImages());
+  target = await startTarget(targetImage, runId);
   receiver = await startUploadReceiver();
   home = await run.open();
   // A "tcpdump" that ignores SIGINT (as a hung tool would): first on the toolbox's PATH.

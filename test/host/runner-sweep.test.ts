@@ -4,7 +4,7 @@ import { mkdir, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseSweepManifest } from '../../lib/domain/sweep-manifest';
 import { runHostRunner } from '../../lib/host/local-runner';
-import { ensureLocalToolboxImage } from '../../lib/sandbox/local-image';
+import { ensureSandboxImages } from '../../lib/sandbox/sandbox-images';
 import { requireDocker } from '../support/docker';
 import { TEST_LABEL, containersLabelled, docker, nowSeconds, waitFor, HostTestRun } from './runner-fixtures';
 
@@ -70,7 +70,8 @@ function alive(child: ChildProcess): boolean {
 
 beforeAll(async () => {
   requireDocker();
-  ({ image } = await ensureLocalToolboxImage());
+  // Containers labelled as a session's run busybox: the target image has it whichever way it was made.
+  ({ target: image } = await ensureSandboxImages());
   home = await run.open();
 });
 

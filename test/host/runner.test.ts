@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { parseManifest, runHostRunner, runnerEnv } from '../../lib/host/local-runner';
 import { buildRunnerScript } from '../../lib/host/runner-script';
-import { ensureLocalToolboxImage } from '../../lib/sandbox/local-image';
+import { ensureSandboxImages } from '../../lib/sandbox/sandbox-images';
 import { requireDocker } from '../support/docker';
 import {
   closedPort,
@@ -37,6 +37,8 @@ jest.setTimeout(90_000);
 const run = new HostTestRun('run');
 const { runId, newSession, leftovers } = run;
 let image: string;
+/** The image of the target containers (busybox httpd); the toolbox image itself where that has busybox. */
+let targetImage: string;
 let target: Target;
 let receiver: UploadReceiver;
 let home: string;
@@ -47,8 +49,8 @@ function values(sessionId: string, overrides: Parameters<typeof runValues>[1] = 
 
 beforeAll(async () => {
   requireDocker(); // fails (never skips) without an engine, in CI and out of it
-  ({ image } = await ensureLocalToolboxImage());
-  target = await startTarget(image, runId);
+  ({ toolbox: image, target: targetImage } = await ensureSandboxImages());
+  target = await startTarget(targetImage, runId);
   receiver = await startUploadReceiver();
   home = await run.open();
 });
@@ -59,11 +61,11 @@ afterAll(async () => {
 });
 
 describe('host runner on a real engine', () => {
-  it('reuses the local toolbox image, which carries the tools', async () => {
-    const again = await ensureLocalToolboxImage();
+  it('reuses the sandbox toolbox image, which carries the tools the runner starts', async () => {
+    const again = await ensureSandboxImages();
 
-    expect(again).toMatchObject({ image, built: false });
-    expect(again.tools).toEqual(expect.arrayContaining(['busybox', 'tcpdump', 'ngrep', 'strace']));
+    expect(again).toMatchObject({ toolbox: image, built: false });
+    expect(again.tools).toEqual(expect.arrayContaining(['tcpdump', 'ngrep', 'strace']));
   });
 
   it('captures HTTP with tcpdump, uploads a verified gzip and leaves nothing behind', async () => {

@@ -9,7 +9,8 @@ export function requireDocker(): void {
     execFileSync('docker', ['info'], { stdio: 'ignore', timeout: 10_000 });
   } catch {
     throw new Error(
-      'These tests need a Docker engine: run `sudo ../shared/env/docker-up` (or start dockerd). ' +
+      'These tests need a Docker engine: start it (`sudo systemctl start docker`), or on Debian/Ubuntu ' +
+        'install it (`sudo apt-get install docker.io`). ' +
         (process.env.CI ? 'CI must provide one (.ci/run starts it).' : ''),
     );
   }

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startDemoTarget, type DemoTarget } from '../../lib/sandbox/demo-target';
-import { ensureLocalToolboxImage } from '../../lib/sandbox/local-image';
+import { ensureSandboxImages } from '../../lib/sandbox/sandbox-images';
 import { startSandbox, type Sandbox } from '../../lib/sandbox/sandbox';
 import { requireDocker } from './docker';
 
@@ -28,9 +28,9 @@ export function useSandboxWithTarget(name: string): SandboxWithTarget {
   beforeAll(async () => {
     requireDocker();
     workdir = mkdtempSync(join(tmpdir(), `debug-task-e2e-${name}-`));
-    const { image } = await ensureLocalToolboxImage();
-    target = await startDemoTarget(image);
-    sandbox = await startSandbox({ toolboxImage: image });
+    const images = await ensureSandboxImages();
+    target = await startDemoTarget(images.target);
+    sandbox = await startSandbox({ toolboxImage: images.toolbox });
   });
   afterAll(async () => {
     await target?.stop();

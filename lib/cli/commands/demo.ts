@@ -3,7 +3,9 @@ import { DebugTaskError, EXIT } from '../../domain/errors';
 import { TOOLS, isToolName } from '../../domain/tools';
 import { DEMO_SERVICE, startDemoTarget, type DemoTarget } from '../../sandbox/demo-target';
 import { assertDockerAvailable, docker } from '../../sandbox/docker';
+import { assertLinuxHost, assertRunnerCommands } from '../../sandbox/machine';
 import { SANDBOX_CLUSTER, startSandbox, type Sandbox } from '../../sandbox/sandbox';
+import { describeSource, ensureSandboxImages } from '../../sandbox/sandbox-images';
 import { runFleet } from '../fleet';
 import { withInterrupt } from '../interrupt';
 import type { DemoFlags } from '../options';
@@ -44,26 +46,24 @@ export async function demoCommand(flags: DemoFlags, output: Output): Promise<num
       hint: 'Add --replicas 3 (tasks of one service, captured at once), or drop --merge.',
     });
   }
+  assertLinuxHost();
+  await assertRunnerCommands();
   await assertDockerAvailable();
 
-  const { ensureLocalToolboxImage } = await import('../../sandbox/local-image');
-  const local = await ensureLocalToolboxImage();
-  progress.note(
-    local.built
-      ? `built the local toolbox image ${local.image} from this machine's binaries (${local.tools.join(', ')})`
-      : `using the local toolbox image ${local.image} (built earlier from this machine's binaries)`,
-  );
-  const image = flags.image ?? local.image;
+  const images = await ensureSandboxImages({ onProgress: progress.note });
+  if (!images.built)
+    progress.note(`toolbox image ${images.toolbox} (${describeSource(images)}, built earlier)`);
+  const image = flags.image ?? images.toolbox;
   if (flags.image) progress.note(`toolbox image: ${flags.image}`);
 
   if (replicas !== undefined)
-    return demoFleet(replicas, flags, capture, image, local.image, output, progress);
+    return demoFleet(replicas, flags, capture, image, images.target, output, progress);
 
   let target: DemoTarget | undefined;
   let sandbox: Sandbox | undefined;
   let sessionId: string | undefined;
   try {
-    target = await startDemoTarget(local.image);
+    target = await startDemoTarget(images.target);
     progress.note(`demo task ${target.taskArn} serving HTTP at ${target.address}, with traffic`);
     sandbox = await startSandbox({ toolboxImage: image, keepData: flags.keep });
     const client = new DebugTaskClient({

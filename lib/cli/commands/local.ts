@@ -8,10 +8,12 @@ import { newSessionId } from '../../domain/session';
 import { TOOLS, type ToolName } from '../../domain/tools';
 import { runHostRunner } from '../../host/local-runner';
 import { assertDockerAvailable, docker } from '../../sandbox/docker';
+import { assertLinuxHost, assertRunnerCommands } from '../../sandbox/machine';
+import { ensureSandboxImages } from '../../sandbox/sandbox-images';
 import { unpackLocalArtifact } from '../download';
 import { withInterrupt } from '../interrupt';
 import type { LocalFlags } from '../options';
-import { printJson, type Output } from '../output';
+import { openWith, printJson, type Output } from '../output';
 import { createProgress } from '../progress';
 import { buildSessionRequest, precheckFilter } from '../request';
 import { formatBytes } from '../units';
@@ -24,6 +26,8 @@ import { DEFAULT_GRACE_SECONDS } from '../../domain/session';
 export async function localCommand(container: string, flags: LocalFlags, output: Output): Promise<number> {
   const request = buildSessionRequest({ task: '00000000000000000000000000000000', cluster: 'local' }, flags);
   await precheckFilter(request);
+  assertLinuxHost();
+  await assertRunnerCommands();
   await assertDockerAvailable();
   const containerId = await docker(['inspect', '-f', '{{.Id}}', container]).catch((cause) => {
     throw new DebugTaskError(
@@ -36,13 +40,7 @@ export async function localCommand(container: string, flags: LocalFlags, output:
     );
   });
   const progress = createProgress(process.stderr);
-  let image = flags.image;
-  if (!image) {
-    const { ensureLocalToolboxImage } = await import('../../sandbox/local-image');
-    const local = await ensureLocalToolboxImage();
-    image = local.image;
-    if (local.built) progress.note(`built the local toolbox image ${image} from this machine's binaries`);
-  }
+  const image = flags.image ?? (await ensureSandboxImages({ onProgress: progress.note })).toolbox;
   const tool = request.tool as ToolName;
   const duration = request.durationSeconds!;
   const sessionId = newSessionId();
@@ -84,12 +82,16 @@ export async function localCommand(container: string, flags: LocalFlags, output:
       artifact: { ...artifact, path },
     };
     if (output.json) printJson(output, result);
-    else
-      output.out.write(
-        `session   ${sessionId}  SUCCEEDED\nartifact  ${path}\n          ${formatBytes(artifact.bytes)} ${
-          artifact.format
-        }, sha256 ${artifact.sha256} verified\n`,
-      );
+    else {
+      const { bytes, format, sha256 } = artifact;
+      const lines = [
+        `session   ${sessionId}  SUCCEEDED`,
+        `artifact  ${path}`,
+        `          ${formatBytes(bytes)} ${format}, sha256 ${sha256} verified`,
+        ...openWith({ path, format }),
+      ];
+      output.out.write(`${lines.join('\n')}\n`);
+    }
     return EXIT.OK;
   } finally {
     await rm(home, { recursive: true, force: true });

@@ -1,6 +1,12 @@
+import { createReadStream } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
 import { describeTarget } from '../../domain/session-spec';
 import type { SessionView } from '../../domain/session';
-import { EXIT, errorFromBody } from '../../domain/errors';
+import type { DebugTaskClient } from '../../client/api-client';
+import { DebugTaskError, EXIT, errorFromBody } from '../../domain/errors';
 import { clientFor } from '../api-discovery';
 import type { ApiFlags } from '../options';
 import {
@@ -46,15 +52,30 @@ export async function cancelCommand(sessionId: string, flags: ApiFlags, output: 
   return EXIT.OK;
 }
 
-/** debug-task fetch <session> */
+/** debug-task fetch <session>; `-o -` writes the artifact to stdout (see fetchToStdout). */
 export async function fetchCommand(
   sessionId: string,
   flags: ApiFlags & { output?: string },
   output: Output,
 ): Promise<number> {
+  const toStdout = flags.output === '-';
+  if (toStdout && output.json) {
+    throw new DebugTaskError('INVALID_ARGUMENT', '--json and -o - both write to stdout.', {
+      hint: 'Drop --json (the summary goes to stderr with -o -), or give -o a file.',
+    });
+  }
   const client = await clientFor(flags);
   const view = await client.getSession(sessionId);
   if (view.status === 'SUCCEEDED' && view.result?.kind === 'service') {
+    if (toStdout) {
+      throw new DebugTaskError(
+        'INVALID_ARGUMENT',
+        `Session ${sessionId} captured a whole service: a folder of files, not one stream.`,
+        {
+          hint: 'Give -o a folder (default ./debug-task-<session>/).',
+        },
+      );
+    }
     const progress = createProgress();
     // A child whose upload failed kept its artifact on its host: upload it again first.
     const complete = await reuploadFailedChildren(client, view, progress);
@@ -63,9 +84,37 @@ export async function fetchCommand(
     else output.out.write(renderFleetOutcome(fleet));
     return fleetExitCode(fleet);
   }
+  if (toStdout) return fetchToStdout(client, sessionId, output);
   const outcome = await fetchSession(client, sessionId, { output: flags.output, progress: createProgress() });
   printOutcome(output, outcome);
   return EXIT.OK;
+}
+
+/**
+ * `debug-task fetch <session> -o -`, for piping (`| tshark -r -`): the artifact is downloaded and both
+ * sha256s checked in a scratch directory first, so nothing unverified ever reaches the pipe; then its
+ * bytes go to stdout and the summary to stderr. A reader that stops early (`| head`) is not an error.
+ */
+async function fetchToStdout(client: DebugTaskClient, sessionId: string, output: Output): Promise<number> {
+  const scratch = await mkdtemp(join(tmpdir(), 'debug-task-fetch-'));
+  try {
+    const outcome = await fetchSession(client, sessionId, {
+      output: join(scratch, 'artifact'),
+      progress: createProgress(),
+    });
+    try {
+      await pipeline(createReadStream(outcome.artifact.path), output.out, { end: false });
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EPIPE') throw error;
+    }
+    printOutcome(
+      { ...output, out: output.err },
+      { ...outcome, artifact: { ...outcome.artifact, path: '-' } },
+    );
+    return EXIT.OK;
+  } finally {
+    await rm(scratch, { recursive: true, force: true });
+  }
 }
 
 /** debug-task list */
