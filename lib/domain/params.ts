@@ -70,9 +70,9 @@ export const HOST_PARAMS = {
     maxChars: 64,
   },
   action: {
-    pattern: '^(run|cleanup|sweep|fleet|reupload)$',
+    pattern: '^(run|plan|cleanup|sweep|fleet|reupload)$',
     description:
-      "run: start a session; fleet: run this host's share of a service-wide session (planUrl); cleanup: remove whatever is left of a session or fleet (container, watchdog, work dir); reupload: upload an artifact kept after a failed upload (uploadUrl); sweep: remove every expired session of the host.",
+      "run: start a session; plan: run this host's share of a session's plan (planUrl); fleet: the same, plan v1; cleanup: remove whatever is left of a session or fleet (container, watchdog, work dir); reupload: upload an artifact kept after a failed upload (uploadUrl); sweep: remove every expired session of the host.",
     maxChars: 8,
     default: 'run',
   },
