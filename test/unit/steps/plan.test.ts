@@ -1,6 +1,8 @@
 import { DescribeTasksCommand, ListTasksCommand } from '@aws-sdk/client-ecs';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import type { ChildResult, ExecutionInput, PlanInfo, PlanRecord } from '../../../lib/domain/session';
+import { handler as planFunction } from '../../../lambda/plan';
+import { fromStepFunctionsFailure } from '../../../lib/domain/errors';
 import { DEFAULT_START_LEAD_SECONDS, planSession } from '../../../lib/steps/plan';
 import { aws, givenBucket, useAwsMocks } from '../../support/aws';
 import { givenService, givenTask, resolveCallsSeen } from '../../support/ecs-fleet';
@@ -241,5 +243,30 @@ describe('planSession (Plan), its input', () => {
 
     expect(error.message).toContain('BUCKET_NAME');
     expect(aws.ecs).toHaveReceivedCommandTimes(DescribeTasksCommand, 0);
+  });
+});
+
+describe('the plan function', () => {
+  it('plans an execution it is given as a Step Functions state', async () => {
+    givenTask();
+    givenBucket();
+
+    const info = (await planFunction(executionInput())) as PlanInfo;
+
+    expect(info).toMatchObject({ kind: 'task', batches: [{ batch: 0, instanceIds: [INSTANCE_ID] }] });
+  });
+
+  it('fails the state with the error contract of every step (name = code, the body in the message)', async () => {
+    givenTask({ tasks: [runningTask({ lastStatus: 'STOPPED', desiredStatus: 'STOPPED' })] });
+    givenBucket();
+
+    const error = await caught(() => planFunction(executionInput()));
+
+    expect(error.name).toBe('TASK_NOT_RUNNING');
+    const decoded = fromStepFunctionsFailure(
+      error.name,
+      JSON.stringify({ errorType: error.name, errorMessage: error.message }),
+    );
+    expect(decoded).toMatchObject({ code: 'TASK_NOT_RUNNING', message: expect.stringContaining('STOPPED') });
   });
 });
