@@ -16,23 +16,49 @@ import {
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import { STSClient } from '@aws-sdk/client-sts';
-import { mockClient } from 'aws-sdk-client-mock';
+import { mockClient, type AwsClientStub } from 'aws-sdk-client-mock';
 import { resetAwsClients } from '../../lib/aws/registry';
 
 /**
  * The one SDK mock of the unit tests (issue 14): every client our code makes (lib/aws/*) is stubbed
- * here, once per test file, and reset before each test with the client registry and the
- * environment the functions read. A call no test configured answers `undefined`; a call that ever
- * escaped the stubs would go to region xx-test-1 (test/setup-env.ts), which does not exist.
+ * here and reset before each test, with the client registry and the environment the functions read.
+ * A call no test configured answers `undefined`; a call that ever escaped the stubs would go to
+ * region xx-test-1 (test/setup-env.ts), which does not exist.
  *
- * Use: `useAwsMocks()` at the top of a test file, then `aws.s3.on(...)` etc. in the tests.
+ * Use: `useAwsMocks()` at the top of a test file, then `aws.s3.on(...)` etc. in the tests. A file
+ * that runs some services against the sandbox's stand-ins instead names them:
+ * `useAwsMocks({}, { real: ['s3', 'sts'] })`.
  */
+const CLIENTS = { ecs: ECSClient, ssm: SSMClient, s3: S3Client, sts: STSClient, sfn: SFNClient } as const;
+type Service = keyof typeof CLIENTS;
+const stubs = new Map<Service, { reset(): unknown }>();
+
+/** The stub of one client class: made once per test file, on first use. */
+function stubOf<S extends Service>(service: S): AwsClientStub<InstanceType<(typeof CLIENTS)[S]>> {
+  let stub = stubs.get(service);
+  if (!stub) {
+    stub = mockClient(CLIENTS[service] as never);
+    stubs.set(service, stub);
+  }
+  return stub as AwsClientStub<InstanceType<(typeof CLIENTS)[S]>>;
+}
+
 export const aws = {
-  ecs: mockClient(ECSClient),
-  ssm: mockClient(SSMClient),
-  s3: mockClient(S3Client),
-  sts: mockClient(STSClient),
-  sfn: mockClient(SFNClient),
+  get ecs() {
+    return stubOf('ecs');
+  },
+  get ssm() {
+    return stubOf('ssm');
+  },
+  get s3() {
+    return stubOf('s3');
+  },
+  get sts() {
+    return stubOf('sts');
+  },
+  get sfn() {
+    return stubOf('sfn');
+  },
 };
 
 /** The deployment the functions believe they run in. */
@@ -73,14 +99,20 @@ export const FUNCTION_ENV: Readonly<Record<string, string | undefined>> = {
 };
 
 /**
- * Before each test: every stub reset, the client registry emptied (the next call makes its client
- * again, from the environment of this test), the function environment set (`env` on top of
- * FUNCTION_ENV). After each: the environment restored.
+ * Stubs every client but the `real` ones, at once (so nothing reaches a real client even before a
+ * test configures its stub). Before each test: those stubs reset, the client registry emptied (the
+ * next call makes its client again, from the environment of this test), the function environment
+ * set (`env` on top of FUNCTION_ENV). After each: the environment restored.
  */
-export function useAwsMocks(env: Record<string, string | undefined> = {}): void {
+export function useAwsMocks(
+  env: Record<string, string | undefined> = {},
+  options: { real?: readonly Service[] } = {},
+): void {
+  const mocked = (Object.keys(CLIENTS) as Service[]).filter((s) => !options.real?.includes(s));
+  for (const service of mocked) stubOf(service);
   let restore: (() => void) | undefined;
   beforeEach(() => {
-    for (const stub of Object.values(aws)) stub.reset();
+    for (const service of mocked) stubOf(service).reset();
     resetAwsClients();
     restore = withEnv({ ...FUNCTION_ENV, ...env });
   });

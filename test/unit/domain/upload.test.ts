@@ -73,8 +73,8 @@ describe('upload role parameters', () => {
     expect(() => partitionOfRoleArn(arn)).toThrow(/UPLOAD_ROLE_ARN/);
   });
 
-  it('writes a session policy of one statement: s3:PutObject on exactly one object', () => {
-    const key = sessionKeys.artifact('dt-20250101120000-abc123', 'pcap');
+  it('writes a session policy of one statement: s3:PutObject on the keys given', () => {
+    const key = sessionKeys.childArtifact('dt-20250101120000-abc123-0000', 'pcap');
 
     expect(JSON.parse(uploadSessionPolicy('aws', 'my-bucket', key))).toEqual({
       Version: '2012-10-17',
@@ -82,7 +82,8 @@ describe('upload role parameters', () => {
         {
           Effect: 'Allow',
           Action: 's3:PutObject',
-          Resource: 'arn:aws:s3:::my-bucket/sessions/dt-20250101120000-abc123/artifact.pcap.gz',
+          Resource:
+            'arn:aws:s3:::my-bucket/sessions/dt-20250101120000-abc123/children/dt-20250101120000-abc123-0000/artifact.pcap.gz',
         },
       ],
     });
