@@ -262,8 +262,13 @@ describe('the image-pinned check', () => {
     expect(check.code).toBeUndefined();
   });
 
-  it('fails when the function has no TOOLBOX_IMAGE', () => {
-    expect(imagePinnedCheck(undefined)).toMatchObject({ status: 'failed', code: 'AWS_ERROR' });
+  it('fails, naming the function that answers doctor, when it has no TOOLBOX_IMAGE', () => {
+    expect(imagePinnedCheck(undefined)).toMatchObject({
+      status: 'failed',
+      code: 'AWS_ERROR',
+      detail: 'The plan function has no TOOLBOX_IMAGE.',
+      hint: expect.stringContaining('on the plan and launch functions'),
+    });
   });
 
   it('fails for a value the SSM document would refuse', () => {
