@@ -1,5 +1,3 @@
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import { ECSClient } from '@aws-sdk/client-ecs';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import {
@@ -8,7 +6,10 @@ import {
   type JsonObject,
   type JsonService,
 } from '../../lib/sandbox/aws-json-server';
-import type { ExecutionInput } from '../../lib/domain/session';
+import { resetAwsClients, setAwsClients } from '../../lib/aws/registry';
+import { fleetCallBudget } from '../../lib/session/batches';
+import { hostBatches } from '../../lib/session/plan';
+import { resolveTargets } from '../../lib/session/targets';
 
 /**
  * Control-plane calls of a fan-out: a synthetic account of `tasks` running EC2 tasks of one service
@@ -189,7 +190,7 @@ export interface SingleResolveResult {
   byAction: Record<string, number>;
 }
 
-/** lib/steps/resolve.ts on one task of the synthetic account: the harness's self-check. */
+/** One task of the synthetic account through Plan's resolver (lib/session/targets.ts): the harness's self-check. */
 export async function resolveOneTask(): Promise<SingleResolveResult> {
   const account = await startFleetAccount(1, 1);
   const saved = { ...process.env };
@@ -200,19 +201,11 @@ export async function resolveOneTask(): Promise<SingleResolveResult> {
       AWS_SECRET_ACCESS_KEY: 'bench-not-a-secret',
       ALLOWED_CLUSTERS: '',
     });
-    const { setStepClients, resetStepClients } = await import('../../lib/steps/clients');
-    const { resolveTarget } = await import('../../lib/steps/resolve');
-    setStepClients(clientsFor(account.endpoint));
+    setAwsClients(clientsFor(account.endpoint));
     try {
-      const input = {
-        sessionId: 'dt-20260101000000-bench1',
-        spec: { target: { task: account.taskArns[0], container: SERVICE } },
-        requestedAt: new Date().toISOString(),
-        caller: 'bench',
-      } as unknown as ExecutionInput;
-      await resolveTarget(input);
+      await resolveTargets({ target: { task: account.taskArns[0], container: SERVICE } });
     } finally {
-      resetStepClients();
+      resetAwsClients();
     }
     return { calls: account.calls.length, byAction: countBy(account.calls) };
   } finally {
@@ -235,62 +228,34 @@ export interface FleetResult {
   ms?: number;
 }
 
-const FLEET_RESOLVER = join(__dirname, '..', '..', 'lib', 'steps', 'fleet-resolve.ts');
-const FLEET_PLAN = join(__dirname, '..', '..', 'lib', 'steps', 'fleet-plan.ts');
-
-type ResolveService = (
-  input: { cluster: string; service: string; container?: string; maxTasks?: number },
-  deps: { ecs?: ECSClient; ssm?: SSMClient },
-) => Promise<{ targets: Array<{ instanceId: string }>; calls?: Record<string, number> }>;
-
 /**
- * 1,000 tasks on 100 instances through the fleet resolver (lib/steps/fleet-resolve.ts,
- * `resolveService`), then the SendCommand batches its plan (lib/steps/fleet-plan.ts, `fleetPlan`)
- * makes: sent to the same server when a fan-out launcher exists, counted from the plan otherwise.
- * Loaded by path at run time: the fleet work is newer than this harness and may move.
+ * 1,000 tasks on 100 instances through Plan's resolver (lib/session/targets.ts, a service target),
+ * then the SendCommand batches of its plan (lib/session/plan.ts, `hostBatches`: one Launch each).
  */
 export async function fleetCalls(tasks = 1000, instances = 100): Promise<FleetResult> {
-  if (!existsSync(FLEET_RESOLVER)) {
-    return { calls: null, note: 'not built: lib/steps has no fleet resolver (fleet-resolve.ts)' };
-  }
-  const resolverModule = (await import(FLEET_RESOLVER)) as { resolveService?: ResolveService };
-  const resolveService = resolverModule.resolveService;
-  if (typeof resolveService !== 'function') {
-    return { calls: null, note: 'not built: lib/steps/fleet-resolve.ts exports no resolveService' };
-  }
-  const plan = existsSync(FLEET_PLAN)
-    ? ((await import(FLEET_PLAN)) as {
-        fleetPlan?: (targets: unknown[]) => { sendCommands: string[][] };
-        fleetCallBudget?: (tasks: number, instances: number) => Record<string, number>;
-      })
-    : {};
   const account = await startFleetAccount(tasks, instances);
   const saved = { ...process.env };
   try {
     Object.assign(process.env, { AWS_REGION: REGION, ALLOWED_CLUSTERS: '' });
-    const clients = clientsFor(account.endpoint);
     const start = Date.now();
-    const resolution = await resolveService(
-      { cluster: CLUSTER, service: SERVICE, container: SERVICE, maxTasks: tasks },
-      clients,
+    const resolution = await resolveTargets(
+      { target: { cluster: CLUSTER, service: SERVICE, container: SERVICE, maxTasks: tasks } },
+      clientsFor(account.endpoint),
     );
     const ms = Date.now() - start;
     const resolveCalls = account.calls.length;
-    const batches = plan.fleetPlan
-      ? plan.fleetPlan(resolution.targets).sendCommands.length
-      : Math.ceil(new Set(resolution.targets.map((t) => t.instanceId)).size / LIMITS.sendCommand);
+    const batches = hostBatches(resolution.targets).length;
     return {
       calls: resolveCalls + batches,
       note:
-        `resolveService (${resolution.targets.length} targets) counted by the stand-in; ` +
-        `${batches} SendCommand batch(es) from ${plan.fleetPlan ? 'fleetPlan' : 'the 50-instance limit'} ` +
-        '(the fan-out launcher is not built, so they are counted, not sent)',
+        `resolveTargets (${resolution.targets.length} targets) counted by the stand-in; ` +
+        `${batches} SendCommand batch(es) of the plan (hostBatches: one Launch each), counted, not sent`,
       resolveCalls,
       sendCommandBatches: batches,
       byAction: countBy(account.calls),
       targets: resolution.targets.length,
-      ...(plan.fleetCallBudget && { budget: plan.fleetCallBudget(tasks, instances) }),
-      ...(resolution.calls && { resolverSelfCount: resolution.calls }),
+      budget: fleetCallBudget(tasks, instances),
+      resolverSelfCount: resolution.calls,
       ms,
     };
   } finally {

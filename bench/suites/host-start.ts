@@ -33,8 +33,8 @@ export interface HostStartResult {
 }
 
 const LISTENING = 'listening on';
-const CAPS = ['--cap-drop', 'ALL', '--cap-add', 'NET_ADMIN', '--cap-add', 'NET_RAW', '--cap-add', 'SETGID'];
-const TCPDUMP = ['tcpdump', '-Z', 'root', '-U', '-n', '-s', '262144', '-w'];
+const CAPS = ['--cap-drop', 'ALL', '--cap-add', 'NET_RAW', '--cap-add', 'SETGID'];
+const TCPDUMP = ['tcpdump', '-p', '-Z', 'root', '-U', '-n', '-s', '262144', '-w'];
 
 const PHASES: Array<[string, RegExp]> = [
   ['target checked', /target container .* is running/],

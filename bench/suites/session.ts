@@ -2,7 +2,7 @@ import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { GetExecutionHistoryCommand, SFNClient } from '@aws-sdk/client-sfn';
 import { DebugTaskClient } from '../../lib/client/api-client';
-import { isFleetResult, type SessionResult } from '../../lib/domain/session';
+import type { SessionResult } from '../../lib/domain/session';
 import { startDemoTarget } from '../../lib/sandbox/demo-target';
 import { startSandbox } from '../../lib/sandbox/sandbox';
 import { BUILT_CLI, ROOT, ensureBuiltCli } from '../lib/build';
@@ -118,13 +118,17 @@ export async function sessionOverhead(ctx: SuiteContext): Promise<SessionBenchRe
       await removeSessionContainers(outcome.sessionId);
 
       const view = await client.getSession(outcome.sessionId);
-      const t = timingsOf(view.result && !isFleetResult(view.result) ? view.result : undefined);
       const history = await sfn.send(
         new GetExecutionHistoryCommand({
           executionArn: `${(process.env.STATE_MACHINE_ARN ?? '').replace(':stateMachine:', ':execution:')}:${outcome.sessionId}`,
           maxResults: 1000,
         }),
       );
+      // When the command left: the end of the (one) Launch state.
+      const launchedAt = (history.events ?? [])
+        .find((e) => e.type === 'TaskStateExited' && e.stateExitedEventDetails?.name === 'Launch')
+        ?.timestamp?.getTime();
+      const t = timingsOf(view.result?.kind === 'task' ? view.result : undefined, launchedAt);
       const pollExits = (history.events ?? []).filter(
         (e) => e.type === 'TaskStateExited' && e.stateExitedEventDetails?.name === 'Poll',
       );
@@ -211,6 +215,7 @@ export async function sessionOverhead(ctx: SuiteContext): Promise<SessionBenchRe
 
 function timingsOf(
   result: SessionResult | undefined,
+  launchedAt: number | undefined,
 ): Record<
   | 'requestedAt'
   | 'launchedAt'
@@ -221,18 +226,17 @@ function timingsOf(
   | 'collectedAt',
   number
 > {
-  const raw = result?.timings ?? {};
-  const ms = (key: string): number => {
-    const value = raw[key];
-    return typeof value === 'number' ? value : typeof value === 'string' ? Date.parse(value) : Number.NaN;
-  };
+  // The session's own times (ISO), and its one child's as the host reported them (epoch ms).
+  const host = result?.children[0]?.timings ?? {};
+  const ms = (value: unknown): number =>
+    typeof value === 'number' ? value : typeof value === 'string' ? Date.parse(value) : Number.NaN;
   return {
-    requestedAt: ms('requestedAt'),
-    launchedAt: ms('launchedAt'),
-    hostStartedAt: ms('hostStartedAt'),
-    captureStartedAt: ms('captureStartedAt'),
-    captureEndedAt: ms('captureEndedAt'),
-    hostEndedAt: ms('hostEndedAt'),
-    collectedAt: ms('collectedAt'),
+    requestedAt: ms(result?.timings.requestedAt),
+    launchedAt: launchedAt ?? Number.NaN,
+    hostStartedAt: ms(host.startedAt),
+    captureStartedAt: ms(host.captureStartedAt),
+    captureEndedAt: ms(host.captureEndedAt),
+    hostEndedAt: ms(host.endedAt),
+    collectedAt: ms(result?.timings.collectedAt),
   };
 }

@@ -1,7 +1,7 @@
 import type { AwsCredentialIdentity } from '@smithy/types';
 import { DebugTaskClient } from '../client/api-client';
 import { DebugTaskError } from '../domain/errors';
-import type { ApiFlags } from './main';
+import type { ApiFlags } from './options';
 
 /**
  * --api-url, else $DEBUG_TASK_API_URL, else the ApiUrl output of the deployed stack. Requests are

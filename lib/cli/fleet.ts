@@ -9,7 +9,7 @@ import type { SessionRequest } from '../domain/session-spec';
 import { TOOLS, isToolName } from '../domain/tools';
 import { downloadArtifact } from './download';
 import { printJson, printable, table, type Output } from './output';
-import { mergePcaps, type MergeOptions } from './pcap-merge';
+import { assertMergecap, mergePcaps, type MergeOptions } from './pcap-merge';
 import type { Progress } from './progress';
 import { followSession } from './session-runner';
 import { formatBytes } from './units';
@@ -67,7 +67,7 @@ export interface FleetOutcome {
   children: FleetChildOutcome[];
   skipped: SkippedTask[];
   folder: string;
-  merged?: { path: string; via: 'mergecap' | 'debug-task' };
+  merged?: { path: string; via: 'mergecap' };
   mergeError?: ErrorBody;
 }
 
@@ -208,6 +208,10 @@ export async function runFleet(
   output: Output,
   options: FleetOptions,
 ): Promise<number> {
+  const format = isToolName(request.tool) ? TOOLS[request.tool].format : undefined;
+  const merge = options.merge === true && format === 'pcap';
+  // A local precondition: refused before anything is resolved or started.
+  if (merge && !options.dryRun) await assertMergecap(options.mergeOptions);
   const preview = await client.previewTargets(request);
   // The preview is the result of --dry-run (stdout); otherwise it is context (stderr under --json).
   const text = renderPreview(preview);
@@ -232,8 +236,6 @@ export async function runFleet(
   if (options.signal?.aborted) {
     throw new DebugTaskError('CANCELLED', 'Interrupted before the session started: nothing was started.');
   }
-  const format = isToolName(request.tool) ? TOOLS[request.tool].format : undefined;
-  const merge = options.merge === true && format === 'pcap';
   if (options.merge && !merge) {
     options.progress.note(
       `--merge applies to pcaps only: ${request.tool} writes ${format ?? 'text'}; nothing will be merged.`,
@@ -441,9 +443,7 @@ export function renderFleetOutcome(outcome: FleetOutcome, seconds?: number): str
     `folder    ${outcome.folder}/ (one file per task, sha256 verified; manifest.json)`,
   ];
   if (outcome.merged) {
-    lines.push(
-      `merged    ${outcome.merged.path} (merged with ${outcome.merged.via === 'mergecap' ? 'mergecap' : 'the built-in merger'})`,
-    );
+    lines.push(`merged    ${outcome.merged.path} (merged with mergecap)`);
   }
   if (outcome.mergeError) {
     lines.push(`merge     not merged: ${outcome.mergeError.code}: ${printable(outcome.mergeError.message)}`);

@@ -2,7 +2,7 @@ import { parseTaskRef } from '../domain/arn';
 import { parseSessionRequest, type SessionRequest } from '../domain/session-spec';
 import { TOOLS, isToolName } from '../domain/tools';
 import { precompileFilter } from './filter-check';
-import type { CaptureFlags } from './main';
+import type { CaptureFlags } from './options';
 import { parseDuration, parseSize } from './units';
 
 /**
@@ -21,6 +21,7 @@ export function buildSessionRequest(
     ...(flags.filter !== undefined && { filter: flags.filter }),
     ...(flags.iface !== undefined && { iface: flags.iface }),
     ...(flags.allowHostNetwork === true && { allowHostNetwork: true }),
+    ...(flags.allowHostPid === true && { allowHostPid: true }),
     ...(flags.reason !== undefined && { reason: flags.reason }),
   };
   const spec = parseSessionRequest(request);

@@ -31,6 +31,7 @@ const CODE_EXIT = {
   SSM_AGENT_OFFLINE: EXIT.TARGET,
   PLATFORM_UNSUPPORTED: EXIT.TARGET,
   HOST_NETWORK_NOT_ALLOWED: EXIT.TARGET,
+  HOST_PID_NOT_ALLOWED: EXIT.TARGET,
   HOST_BUSY: EXIT.HOST,
   TOOLBOX_IMAGE_UNAVAILABLE: EXIT.HOST,
   CAPTURE_FAILED: EXIT.HOST,
@@ -68,6 +69,8 @@ const DEFAULT_HINTS: Record<ErrorCode, string> = {
   PLATFORM_UNSUPPORTED: 'Run the task on an Amazon Linux ECS-optimized or Flatcar container instance.',
   HOST_NETWORK_NOT_ALLOWED:
     'The target runs in the host’s network mode: add --allow-host-network (API: "allowHostNetwork": true) to capture the whole host’s traffic, or debug a task in bridge or awsvpc mode.',
+  HOST_PID_NOT_ALLOWED:
+    'The target shares the host’s pid namespace (pidMode host): add --allow-host-pid (API: "allowHostPid": true) to debug next to it, where the toolbox sees (and strace can trace) every process of the host, or debug a task without pidMode host.',
   HOST_BUSY: 'Wait for a running debug session on that host to end, or cancel one with `debug-task cancel`.',
   TOOLBOX_IMAGE_UNAVAILABLE:
     'The host pulls an ECR image with its instance role: the role (e.g. ecsInstanceRole) needs ecr:GetAuthorizationToken, ecr:BatchGetImage and ecr:GetDownloadUrlForLayer, and the host needs IMDSv2 and a route to ECR; or pre-pull the image.',

@@ -1,24 +1,62 @@
 import * as z from './zod';
 
 /**
- * The last stdout line of the runner's `plan` and `reupload` actions on one host: how its share of
- * the plan went, in a few hundred characters whatever the share (SSM keeps 24,000). Each child's
- * own manifest goes to S3 next to its artifact; this line only names the children whose manifest
- * did not get there (`unreported`), so that Collect can still tell what became of them.
+ * The last stdout line of a host's share of a plan (`action=plan`, and `action=reupload` with a
+ * planUrl): short and bounded whatever the share's size, since every child puts its own manifest
+ * (RunnerManifest) in S3 next to its artifact. It says what the share did and which children's
+ * manifests did NOT reach S3: those the control plane learns of only here.
+ *
+ * `status` is OK when the share ran (whatever each child's own status); FAILED with `error` when it
+ * could not run at all (plan unreadable, a bad line: nothing started) or was cancelled. `counts`
+ * tallies the children by the status each printed (a child that printed none counts as FAILED).
+ * `unreported` lists (at most UNREPORTED_MAX) the children whose manifest is not in S3: its upload
+ * failed (the child's status and error code as it printed them), or the child printed none (killed:
+ * FAILED, CAPTURE_FAILED); `unreportedMore` counts those left out of the list.
  */
+export const UNREPORTED_MAX = 200;
+
+const count = z.number().check(z.int(), z.nonnegative());
+
 export const HostSummarySchema = z.object({
   v: z.literal(2),
   action: z.enum(['plan', 'reupload']),
   sessionId: z.string(),
   instanceId: z.string(),
-  /** OK when the share ran (whatever each child's own status); FAILED when it could not run at all. */
   status: z.enum(['OK', 'FAILED']),
-  error: z.nullish(z.object({ code: z.string(), message: z.string() })),
-  children: z.number().check(z.int(), z.nonnegative()),
-  counts: z.record(z.string(), z.number()),
-  /** Children whose manifest did not reach S3 (at most 200; `unreportedMore` counts the rest). */
-  unreported: z.array(z.object({ sessionId: z.string(), status: z.string(), code: z.nullish(z.string()) })),
-  unreportedMore: z.nullish(z.number()),
+  error: z.optional(z.object({ code: z.string(), message: z.string() })),
+  children: count,
+  counts: z.record(z.string(), count),
+  unreported: z.array(
+    z.object({
+      sessionId: z.string(),
+      status: z.string(),
+      // null: the child succeeded, only its manifest did not reach S3.
+      code: z.nullable(z.string()),
+      /** The start of the child's error message (at most 300 characters), null when it had none. */
+      message: z.nullish(z.string()),
+    }),
+  ),
+  unreportedMore: z.optional(count),
+  /** The host's work root (DEBUG_TASK_HOME): a kept artifact is under `<workRoot>/<child id>/`. */
+  workRoot: z.optional(z.string()),
+  timings: z.object({ startedAt: z.number(), endedAt: z.number() }),
 });
 
-export type HostSummary = z.output<typeof HostSummarySchema>;
+export type HostSummary = z.infer<typeof HostSummarySchema>;
+
+/**
+ * The summary in a runner's stdout (SSM's StandardOutputContent): its last non-empty line.
+ * Undefined when that line is missing or is not a summary (the runner died first).
+ */
+export function parseHostSummary(stdout: string): HostSummary | undefined {
+  const last = stdout.trimEnd().split('\n').pop();
+  if (!last) return undefined;
+  let json: unknown;
+  try {
+    json = JSON.parse(last);
+  } catch {
+    return undefined;
+  }
+  const parsed = HostSummarySchema.safeParse(json);
+  return parsed.success ? parsed.data : undefined;
+}

@@ -60,7 +60,7 @@ export const HOST_PARAMS = {
   sessionId: {
     ...neededBySomeActions(SESSION_ID_PATTERN),
     description:
-      'Session id made by debug-task (dt-<time>-<random>, a fleet child adds -NNNN); names the toolbox container and S3 keys. Required by run, cleanup, fleet and reupload.',
+      'Session id made by debug-task (dt-<time>-<random>; a plan child adds -NNNN); names the toolbox container and S3 keys. Required by run, cleanup, plan and reupload.',
     maxChars: 45,
   },
   containerId: {
@@ -70,9 +70,9 @@ export const HOST_PARAMS = {
     maxChars: 64,
   },
   action: {
-    pattern: '^(run|plan|cleanup|sweep|fleet|reupload)$',
+    pattern: '^(run|cleanup|sweep|plan|reupload)$',
     description:
-      "run: start a session; plan: run this host's share of a session's plan (planUrl); fleet: the same, plan v1; cleanup: remove whatever is left of a session or fleet (container, watchdog, work dir); reupload: upload an artifact kept after a failed upload (uploadUrl); sweep: remove every expired session of the host.",
+      "plan: run this host's share of a session's plan (planUrl), one capture per line; run: one capture (a plan's child, or debug-task local); cleanup: remove whatever is left of a session and its children (container, watchdog, work dir); reupload: re-upload the artifacts kept after failed uploads (planUrl; one child: uploadUrl); sweep: remove every expired session of the host.",
     maxChars: 8,
     default: 'run',
   },
@@ -128,23 +128,38 @@ export const HOST_PARAMS = {
     maxChars: 4300,
     default: '',
   },
-  planUrl: {
-    // A presigned S3 GET URL of a fleet's plan (lib/domain/fleet.ts); same shape as uploadUrl.
+  manifestUrl: {
+    // A presigned S3 PUT URL for the run's manifest (JSON), put after the artifact; same shape as uploadUrl.
     pattern: '^(https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?/[A-Za-z0-9._~%/?&=+-]*)?$',
-    description: "Presigned S3 GET URL of a fleet session's plan (one line per target). Required by fleet.",
+    description: "Presigned S3 PUT URL for the run's manifest, put after the artifact; empty puts none.",
+    maxChars: 4300,
+    default: '',
+  },
+  planUrl: {
+    // A presigned S3 GET URL of a session's plan (lib/domain/fleet.ts); same shape as uploadUrl.
+    pattern: '^(https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?/[A-Za-z0-9._~%/?&=+-]*)?$',
+    description:
+      "Presigned S3 GET URL of a session's plan (one line per target). Required by plan and by a session's reupload.",
     maxChars: 4300,
     default: '',
   },
   startAt: {
     ...neededBySomeActions('^[0-9]{10}$'),
     description:
-      'Unix time at which the tool starts (a fleet starts every capture at once); empty starts at once.',
+      'Unix time at which the tool starts (a plan starts every capture at once); empty starts at once.',
     maxChars: 10,
   },
   allowHostNetwork: {
     pattern: '^(true|false)$',
     description:
       "true lets a session run next to a container in the host's network mode (the capture then sees the host's traffic); otherwise such a target is refused.",
+    maxChars: 5,
+    default: 'false',
+  },
+  allowHostPid: {
+    pattern: '^(true|false)$',
+    description:
+      "true lets a session run next to a container in the host's pid namespace (the toolbox then sees every process of the host); otherwise such a target is refused.",
     maxChars: 5,
     default: 'false',
   },

@@ -12,7 +12,7 @@ const sha256 = z.string().check(z.regex(/^[a-f0-9]{64}$/));
 
 /**
  * The schema of the host runner's manifest (RunnerManifest in ./session.ts): what one capture on a
- * host reports. Read by every place that decides a verdict from a manifest; lib/host/runner.sh
+ * host reports. Read by every place that decides a verdict from a manifest; lib/host/runner/
  * writes it. Unknown keys are ignored, so a newer runner's extra fields do not break an older reader.
  */
 export const RunnerManifestSchema = z.object({
@@ -48,4 +48,8 @@ export const RunnerManifestSchema = z.object({
   }),
   // What the host labelled the toolbox with (runner since action=run has audit labels).
   audit: optional(z.object({ caller: z.string(), reason: z.string() })),
+  // The host's instance id (AWS_SSM_INSTANCE_ID), when the SSM agent ran the runner.
+  instanceId: optional(z.string()),
+  // Printed only, when a manifestUrl was given: whether this manifest also reached S3 there.
+  manifestUploaded: optional(z.boolean()),
 });

@@ -36,6 +36,9 @@ export const SessionRequestSchema = z.object({
   // A target in the host's network mode is refused on the host unless this is true: a capture
   // there sees the whole host's traffic. Goes to the host as the `allowHostNetwork` parameter.
   allowHostNetwork: z.optional(z.boolean()),
+  // A target in the host's pid namespace (pidMode host) is refused on the host unless this is
+  // true: the toolbox there sees every process of the host. Goes as the `allowHostPid` parameter.
+  allowHostPid: z.optional(z.boolean()),
   // Goes to the host as the `reason` parameter (a container label), so it follows that pattern:
   // an accepted reason always fits the SSM document. No quotes, `$`, `;` or control characters.
   reason: z.optional(
@@ -95,6 +98,8 @@ export interface SessionSpec {
   snaplen: number;
   /** Whether a target in the host's network mode may be debugged (the host refuses it otherwise). */
   allowHostNetwork: boolean;
+  /** Whether a target in the host's pid namespace may be debugged (the host refuses it otherwise). */
+  allowHostPid: boolean;
   reason?: string;
 }
 
@@ -171,6 +176,7 @@ export function parseSessionRequest(body: unknown, limits: SessionLimits = DEFAU
     iface: req.iface ?? '',
     snaplen: req.snaplen ?? Number(HOST_PARAMS.snaplen.default),
     allowHostNetwork: req.allowHostNetwork ?? false, // the host parameter's default too
+    allowHostPid: req.allowHostPid ?? false, // the host parameter's default too
     ...(req.reason !== undefined && { reason: req.reason }),
   };
 }

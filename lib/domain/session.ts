@@ -190,6 +190,13 @@ export interface RunnerManifest {
   timings: { startedAt: number; captureStartedAt?: number; captureEndedAt?: number; endedAt: number };
   /** action=run: who asked and why, as put on the toolbox container's labels ('' when not given). */
   audit?: { caller: string; reason: string };
+  /** The host's instance id (AWS_SSM_INSTANCE_ID), when the SSM agent ran the runner. */
+  instanceId?: string;
+  /**
+   * Printed (stdout) only, when a manifestUrl was given: whether the manifest also reached S3
+   * (written there after the artifact). false: only this printed line tells the run's outcome.
+   */
+  manifestUploaded?: boolean;
   /** action=cleanup prints `"action":"cleanup"` and what it removed; action=reupload `"action":"reupload"`. */
   action?: 'cleanup' | 'reupload';
   cleanup?: {

@@ -1,9 +1,11 @@
 /**
  * The tool catalog: what each tool is allowed to do on a host and what it produces.
  *
- * Capabilities follow kubectl debug's profiles (netadmin/sysadmin): the fewest that work.
- * The host runner receives only the tool's name and applies the same profile (runner.sh keeps
- * its own copy in `tool_caps`; test/unit/tools.test.ts checks that the two agree).
+ * Capabilities: the fewest each tool needs to work, each one explained below, every other one
+ * dropped (`--cap-drop ALL`, no-new-privileges). The host runner receives only the tool's name
+ * and applies this profile: lib/host/runner-script.ts generates the runner's TOOL_CAPABILITIES
+ * from it, and a host test proves on the real engine that each tool works with exactly its
+ * profile (test/host/runner-profiles.test.ts).
  */
 
 export type ToolName = 'tcpdump' | 'ngrep' | 'strace' | 'snapshot';
@@ -35,9 +37,11 @@ export const TOOLS: Readonly<Record<ToolName, ToolSpec>> = {
     summary: "Packet capture in the task's network namespace, written as pcap.",
     format: 'pcap',
     extension: 'pcap',
-    // SETGID: Debian's tcpdump always switches groups after opening the device and refuses to
-    // start without it, even with -Z root (the runner passes -Z root so `timeout` can stop it).
-    capabilities: ['NET_ADMIN', 'NET_RAW', 'SETGID'],
+    // NET_RAW: opening the packet socket. SETGID: Debian's tcpdump always drops privileges once
+    // the capture is open, and its initgroups() (setgroups) needs it even with -Z root (the runner
+    // passes -Z root so that `timeout` in the toolbox can stop it); it refuses to start otherwise.
+    // No NET_ADMIN: the runner passes -p (no promiscuous mode), so the interface is never changed.
+    capabilities: ['NET_RAW', 'SETGID'],
     namespaces: ['net', 'pid'],
     defaultDurationSeconds: 60,
     maxDurationSeconds: 900,
@@ -50,7 +54,9 @@ export const TOOLS: Readonly<Record<ToolName, ToolSpec>> = {
     summary: 'Payload grep over packets (line-buffered text).',
     format: 'text',
     extension: 'txt',
-    capabilities: ['NET_ADMIN', 'NET_RAW'],
+    // NET_RAW: opening the packet socket. Nothing for a privilege drop: the runner passes -R (no
+    // privilege revocation) and -p (no promiscuous mode, so no NET_ADMIN).
+    capabilities: ['NET_RAW'],
     namespaces: ['net', 'pid'],
     defaultDurationSeconds: 60,
     maxDurationSeconds: 900,
@@ -63,6 +69,8 @@ export const TOOLS: Readonly<Record<ToolName, ToolSpec>> = {
     summary: "System calls of the target's main process (text).",
     format: 'text',
     extension: 'txt',
+    // SYS_PTRACE: tracing the target's processes, which keep capabilities the toolbox lacks (the
+    // kernel refuses ptrace then, even between two root processes).
     capabilities: ['SYS_PTRACE'],
     namespaces: ['net', 'pid'],
     defaultDurationSeconds: 30,
@@ -76,7 +84,12 @@ export const TOOLS: Readonly<Record<ToolName, ToolSpec>> = {
     summary: 'Sockets, processes, addresses, routes (one text report, seconds long).',
     format: 'text',
     extension: 'txt',
-    capabilities: ['NET_ADMIN'],
+    // None. Sockets (ss over netlink sock_diag), addresses and routes (ip), processes with their
+    // arguments (ps reads /proc/<pid>/stat and cmdline) and /proc/net need no capability in the
+    // target's namespaces. Left out on purpose: ss's process column (reading another process's
+    // /proc/<pid>/fd is a ptrace check: SYS_PTRACE, which would also let it trace the target) and
+    // the conntrack table (NET_ADMIN, which would also let it change the target's network).
+    capabilities: [],
     namespaces: ['net', 'pid'],
     defaultDurationSeconds: 5,
     maxDurationSeconds: 60,

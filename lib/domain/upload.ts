@@ -78,17 +78,36 @@ export function partitionOfRoleArn(roleArn: string, variable = 'UPLOAD_ROLE_ARN'
   return partition;
 }
 
+/** AssumeRole's limit on a session policy (plain text, before AWS packs it). */
+export const SESSION_POLICY_MAX_CHARS = 2048;
+
 /**
- * The session policy of one upload: s3:PutObject on exactly one object. The effective permissions
- * of the session are the intersection of this and the role's own policy (PutObject on sessions/*),
- * so the URL signed with it can write this key and nothing else. Keys never hold `*` or `?`
- * (sessionKeys, session id pattern), which IAM would read as wildcards.
+ * The session policy of the uploads signed for one batch of a session: s3:PutObject on exactly the
+ * objects its children write (`<prefix>*` each: the artifact and the manifest). The effective
+ * permissions of the session are the intersection of this and the role's own policy (PutObject on
+ * sessions/*), so a URL signed with it can write those children's objects and nothing else.
+ * Session ids never hold `*` or `?`, which IAM would read as wildcards. When the list would not fit
+ * AssumeRole's 2,048 characters (a batch of many children), `fallback` (the session's children/
+ * prefix) is used instead.
  */
-export function uploadSessionPolicy(partition: string, bucket: string, key: string): string {
-  return JSON.stringify({
-    Version: '2012-10-17',
-    Statement: [
-      { Effect: 'Allow', Action: 's3:PutObject', Resource: `arn:${partition}:s3:::${bucket}/${key}` },
-    ],
-  });
+export function uploadSessionPolicy(
+  partition: string,
+  bucket: string,
+  keys: readonly string[],
+  fallback: string,
+): string {
+  const policy = (resources: readonly string[]) =>
+    JSON.stringify({
+      Version: '2012-10-17',
+      Statement: [
+        {
+          Effect: 'Allow',
+          Action: 's3:PutObject',
+          Resource: resources.length === 1 ? resources[0] : resources,
+        },
+      ],
+    });
+  const arn = (key: string) => `arn:${partition}:s3:::${bucket}/${key}`;
+  const exact = policy(keys.map(arn));
+  return exact.length <= SESSION_POLICY_MAX_CHARS ? exact : policy([arn(fallback)]);
 }

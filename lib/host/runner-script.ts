@@ -2,19 +2,22 @@ import { createHash } from 'node:crypto';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { INSTANCE_ID_PATTERN, PLAN_HEADER } from '../domain/fleet';
-import { HOST_PARAMS, isValidHostParam, type HostParamName } from '../domain/params';
+import { DebugTaskError, ERROR_CODES, EXIT, exitCodeFor } from '../domain/errors';
+import { INSTANCE_ID_PATTERN, NO_CONTAINER, PLAN_HEADER } from '../domain/host-plan';
+import { HOST_PARAMS, isValidHostParam, type HostParamName, type HostParamValues } from '../domain/params';
+import { TOOLS, TOOL_NAMES } from '../domain/tools';
 
 /**
- * The host runner as SSM runs it: `lib/host/runner.sh` with the parameter patterns of params.ts
- * inserted, wrapped in our own Command document.
+ * The host runner as SSM runs it: one plain bash file built from the parts under lib/host/runner/
+ * (in RUNNER_PARTS order) with a generated block (the parameter patterns of params.ts) after the
+ * header, wrapped in our own Command document.
  */
 
-/** The line of runner.sh after which the generated parameter block goes. */
-const INSERT_MARKER = '# @generated-parameters@';
 /** SSM's document size limit (MaxDocumentSizeExceeded). */
 export const MAX_DOCUMENT_BYTES = 64 * 1024;
 export const RUNNER_STEP_NAME = 'runDebugTask';
+/** Where shellParameterBlock() goes among RUNNER_PARTS. */
+const GENERATED_BLOCK = '@generated';
 
 const PARAM_NAMES = Object.keys(HOST_PARAMS) as HostParamName[];
 
@@ -44,13 +47,42 @@ export function packageRoot(start: string = __dirname): string {
   for (let dir = start; ; dir = dirname(dir)) {
     if (existsSync(join(dir, 'package.json'))) return dir;
     if (dirname(dir) === dir)
-      throw new Error(`No package.json above ${start}: cannot find lib/host/runner.sh.`);
+      throw new Error(`No package.json above ${start}: cannot find lib/host/runner/.`);
   }
 }
 
-export function runnerSourcePath(): string {
-  return join(packageRoot(), 'lib', 'host', 'runner.sh');
+/** The directory of the runner's parts. */
+export function runnerSourceDir(): string {
+  return join(packageRoot(), 'lib', 'host', 'runner');
 }
+
+/**
+ * The runner's parts, in the order of the built file. The header comes first (what the file is,
+ * and the sh -> bash switch), then the generated block, then the library (settings first: every
+ * other part reads what it declares), the actions, and main.sh last: it calls main unless sourced.
+ */
+export const RUNNER_PARTS = [
+  'header.sh',
+  GENERATED_BLOCK,
+  'lib/settings.sh',
+  'lib/util.sh',
+  'lib/json.sh',
+  'lib/params.sh',
+  'lib/target.sh',
+  'lib/image.sh',
+  'lib/toolbox.sh',
+  'lib/artifact.sh',
+  'lib/watchdog.sh',
+  'lib/workdir.sh',
+  'lib/sweep.sh',
+  'lib/exit.sh',
+  'actions/run.sh',
+  'actions/plan.sh',
+  'actions/cleanup.sh',
+  'actions/reupload.sh',
+  'actions/sweep.sh',
+  'main.sh',
+] as const;
 
 /** A bash single-quoted word; our patterns and defaults never contain a quote (asserted). */
 function shellQuote(name: string, value: string): string {
@@ -61,14 +93,17 @@ function shellQuote(name: string, value: string): string {
 }
 
 /**
- * PARAM_NAMES, PATTERN_<name>, MAXCHARS_<name> and DEFAULT_<name> for every host parameter, and the
- * fleet plan's header and instance id pattern (lib/domain/fleet.ts: FLEET_PLAN_HEADER,
- * PATTERN_instanceId).
+ * What the runner takes from the TypeScript definitions, so the two cannot drift: PARAM_NAMES,
+ * PATTERN_<name>, MAXCHARS_<name> and DEFAULT_<name> for every host parameter (params.ts); the
+ * plan's header, instance id pattern and empty container (fleet.ts: PLAN_HEADER, PATTERN_instanceId,
+ * NO_CONTAINER);
+ * the exit status of every error code (errors.ts: EXIT_STATUS, and EXIT_STATUS_HOST for a code
+ * missing there); each tool's capabilities (tools.ts: TOOL_CAPABILITIES, space-separated).
  */
 export function shellParameterBlock(): string {
   // params.ts keeps every pattern valid POSIX ERE, so bash's [[ =~ ]] takes it as it is.
   const lines = [
-    '# Generated from lib/domain/params.ts by lib/host/runner-script.ts: do not edit.',
+    '# Generated from lib/domain/params.ts, fleet.ts, errors.ts and tools.ts by lib/host/runner-script.ts: do not edit.',
     '# shellcheck disable=SC2034 # read through ${!PATTERN_name} indirection',
     '{',
     `readonly PARAM_NAMES=(${PARAM_NAMES.join(' ')})`,
@@ -83,82 +118,43 @@ export function shellParameterBlock(): string {
       lines.push(`readonly DEFAULT_${name}=${shellQuote(name, param.default)}`);
     }
   }
-  lines.push(`readonly FLEET_PLAN_HEADER=${shellQuote('PLAN_HEADER', PLAN_HEADER)}`);
+  lines.push(`readonly PLAN_HEADER=${shellQuote('PLAN_HEADER', PLAN_HEADER)}`);
+  lines.push(`readonly NO_CONTAINER=${shellQuote('NO_CONTAINER', NO_CONTAINER)}`);
   lines.push(`readonly PATTERN_instanceId=${shellQuote('instanceId', INSTANCE_ID_PATTERN)}`);
+  lines.push('declare -rA EXIT_STATUS=(');
+  for (const code of ERROR_CODES) lines.push(`  [${code}]=${exitCodeFor(code)}`);
+  lines.push(')');
+  lines.push(`readonly EXIT_STATUS_HOST=${EXIT.HOST}`);
+  lines.push('declare -rA TOOL_CAPABILITIES=(');
+  for (const tool of TOOL_NAMES) lines.push(`  [${tool}]='${TOOLS[tool].capabilities.join(' ')}'`);
+  lines.push(')');
   lines.push('}');
   return lines.join('\n');
 }
 
 let cachedScript: string | undefined;
 
-/** runner.sh with the parameter block inserted after its header. */
+/**
+ * The runner as hosts run it: RUNNER_PARTS joined, each part as written (comments and all), each
+ * after a line naming it, so a reviewer reading the built file knows where to change it.
+ */
 export function buildRunnerScript(): string {
   if (cachedScript) return cachedScript;
-  const source = readFileSync(runnerSourcePath(), 'utf8');
-  const lines = source.split('\n');
-  const at = lines.findIndex((line) => line.startsWith(INSERT_MARKER));
-  if (at < 0 || lines.findIndex((line, i) => i > at && line.startsWith(INSERT_MARKER)) >= 0) {
-    throw new Error(`runner.sh must hold exactly one "${INSERT_MARKER}" line.`);
-  }
-  // The marker is a comment, so it is swapped for a placeholder that survives the stripping.
-  const placeholder = '__DEBUG_TASK_PARAMETER_BLOCK__';
-  lines[at] = placeholder;
-  const script = withoutCommentLines(lines)
-    .map((line) => (line === placeholder ? shellParameterBlock() : line))
-    .join('\n');
+  const dir = runnerSourceDir();
+  const parts = RUNNER_PARTS.map((part) => {
+    if (part === GENERATED_BLOCK) return shellParameterBlock();
+    // Each part names its shell for editors and shellcheck; the built file has its shebang.
+    const text = readFileSync(join(dir, part), 'utf8')
+      .replace(/^# shellcheck shell=bash\n/, '')
+      .trimEnd();
+    if (part === 'header.sh') return text;
+    return `# --- lib/host/runner/${part} ${'-'.repeat(Math.max(3, 78 - part.length))}\n${text}`;
+  });
+  const script = parts.join('\n\n') + '\n';
   // SSM would read a double brace as a parameter reference: values come only as SSM_<name>.
   if (script.includes('{{')) throw new Error('The runner script must not contain "{{".');
   cachedScript = script;
   return script;
-}
-
-/**
- * Drops whole-line comments and blank lines outside quoted strings, and the indentation of every
- * line that starts outside one: the SSM document is capped at 64 KB and runner.sh explains itself
- * at length. Lines inside a multi-line quoted string (the small scripts the runner writes for the
- * toolbox) are kept as they are; so are the shebang and shellcheck directives. Indentation means
- * nothing to bash there: runner.sh has no here-document (refused below), and a line continued by
- * a backslash must have a space before it (refused below), so no word is joined to the next.
- * The host tests run this stripped script, so any change of meaning would show there.
- */
-export function withoutCommentLines(lines: string[]): string[] {
-  const kept: string[] = [];
-  let quote: "'" | '"' | undefined;
-  lines.forEach((line, index) => {
-    const trimmed = line.trim();
-    const directive = trimmed.startsWith('# shellcheck '); // kept: the built script is linted too
-    if (quote === undefined && index > 0 && !directive && (trimmed === '' || trimmed.startsWith('#'))) return;
-    if (quote === undefined && /<<-?\s*['"]?[A-Za-z_]/.test(line)) {
-      throw new Error(`runner.sh line ${index + 1}: no here-documents (the built script loses indentation).`);
-    }
-    if (/[^\s\\]\\$/.test(line)) {
-      throw new Error(`runner.sh line ${index + 1}: put a space before a line-continuing backslash.`);
-    }
-    kept.push(quote === undefined ? line.trimStart() : line);
-    quote = quoteStateAfter(line, quote);
-  });
-  if (quote !== undefined) throw new Error('runner.sh ends inside a quoted string.');
-  return kept;
-}
-
-/** Tracks bash quoting across one line: open quotes, backslash escapes, and trailing comments. */
-function quoteStateAfter(line: string, start: "'" | '"' | undefined): "'" | '"' | undefined {
-  let quote = start;
-  for (let i = 0; i < line.length; i++) {
-    const ch = line[i];
-    if (quote === "'") {
-      if (ch === "'") quote = undefined;
-    } else if (ch === '\\') {
-      i++;
-    } else if (quote === '"') {
-      if (ch === '"') quote = undefined;
-    } else if (ch === "'" || ch === '"') {
-      quote = ch;
-    } else if (ch === '#' && (i === 0 || /\s/.test(line[i - 1]))) {
-      break; // a comment: quotes in it mean nothing
-    }
-  }
-  return quote;
 }
 
 /**
@@ -214,7 +210,7 @@ export function packedRunner(script: string): string[] {
   const packed = gzipSync(Buffer.from(script, 'utf8'), { level: 9 }).toString('base64');
   return [
     '#!/bin/bash',
-    `# debug-task host runner: lib/host/runner.sh as built by lib/host/runner-script.ts (sha256 ${sha256}), gzip + base64 (SSM caps a document at 64 KB).`,
+    `# debug-task host runner: lib/host/runner/ as built by lib/host/runner-script.ts (sha256 ${sha256}), gzip + base64 (SSM caps a document at 64 KB).`,
     'if [ -z "${BASH_VERSION:-}" ]; then exec bash "$0" "$@"; fi',
     `debug_task_runner=$(printf '%s' '${packed}' | base64 -d | gzip -dc) || { printf '%s\n' 'debug-task: the runner could not be unpacked (base64 -d | gzip -dc).' >&2; exit 4; }`,
     'eval "$debug_task_runner"',
@@ -228,5 +224,40 @@ export function unpackRunner(runCommand: readonly string[]): string {
   return gunzipSync(Buffer.from(match[1], 'base64')).toString('utf8');
 }
 
-// The control plane's SendCommand parameters are built in lib/domain/params.ts (one home).
-export { assertValidHostParams, commandParameters } from '../domain/params';
+/** Throws INVALID_ARGUMENT naming the first value that SSM's allowedPattern/maxChars would refuse. */
+export function assertValidHostParams(values: HostParamValues): void {
+  for (const [name, value] of Object.entries(values)) {
+    if (value === undefined) continue;
+    if (!(name in HOST_PARAMS)) {
+      throw new DebugTaskError('INVALID_ARGUMENT', `There is no host parameter "${name}".`, {
+        details: { parameter: name },
+      });
+    }
+    const param = name as HostParamName;
+    if (!isValidHostParam(param, value)) {
+      const shown =
+        param === 'uploadUrl' ? '(a presigned URL, not shown)' : JSON.stringify(value.slice(0, 120));
+      throw new DebugTaskError(
+        'INVALID_ARGUMENT',
+        `Host parameter ${param} is invalid: received ${shown}, expected ${HOST_PARAMS[param].pattern} (at most ${HOST_PARAMS[param].maxChars} characters).`,
+        { hint: HOST_PARAMS[param].description, details: { parameter: param } },
+      );
+    }
+  }
+}
+
+/**
+ * SendCommand's `Parameters`. An empty value of a parameter that has a default is left out: SSM
+ * applies the document's default, and some SSM clients refuse empty strings.
+ */
+export function commandParameters(values: HostParamValues): Record<string, string[]> {
+  assertValidHostParams(values);
+  const parameters: Record<string, string[]> = {};
+  for (const name of PARAM_NAMES) {
+    const value = values[name];
+    if (value === undefined) continue;
+    if (value === '' && 'default' in HOST_PARAMS[name]) continue;
+    parameters[name] = [value];
+  }
+  return parameters;
+}

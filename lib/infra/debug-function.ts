@@ -13,6 +13,9 @@ import { HANDLER_METADATA_KEY, type HandlerName } from './handlers';
 export { HANDLER_METADATA_KEY, HANDLER_NAMES, type HandlerName } from './handlers';
 
 /** A session's handlers make a few SDK calls each; Step Functions does all waiting (DESIGN section 6). */
+/** What the bundles use for `@aws-sdk/credential-provider-node` (see that file). */
+const LAMBDA_CREDENTIALS = join(PROJECT_ROOT, 'lib', 'aws', 'lambda-credentials.ts');
+
 export const DEFAULT_FUNCTION_TIMEOUT = Duration.seconds(30);
 
 /** Retention of every log group of the stack: long enough to look back at last month's sessions. */
@@ -86,6 +89,9 @@ export class DebugFunction extends Construct {
         // The SDK's ES module builds (`module`) tree-shake; its CommonJS builds (`main`) do not:
         // about half the bundle and half the module init time (BENCHMARKS.md, Lambda cold start).
         mainFields: ['module', 'main'],
+        // Functions get their role's credentials from the environment only: the SDK's default
+        // chain (profiles, SSO, IMDS, ...) is swapped for that one link (lib/aws/lambda-credentials.ts).
+        esbuildArgs: { [`--alias:@aws-sdk/credential-provider-node`]: LAMBDA_CREDENTIALS },
       },
     });
     (this.function.node.defaultChild as CfnFunction).addMetadata(HANDLER_METADATA_KEY, id);

@@ -21,8 +21,9 @@ export interface S3StandIn {
    * While on, every presigned upload (a PUT carrying X-Amz-Signature in its query: what a host
    * sends) is answered 503 SlowDown, as S3 answers under load; the SDK's own requests pass. So a
    * session's upload fails realistically, on the host's own retries, and its artifact is kept.
+   * With `keyPart`, only the uploads whose path holds it (one child of a session: its id).
    */
-  refuseUploads(on: boolean): void;
+  refuseUploads(on: boolean, keyPart?: string): void;
   stop(): Promise<void>;
 }
 
@@ -32,6 +33,13 @@ export interface S3StandInOptions {
 }
 
 export const DEFAULT_SANDBOX_BUCKET = 'debug-task-sandbox';
+
+/** What the sandbox's S3 is told to get wrong (refuseUploads). */
+interface Faults {
+  refuseUploads: boolean;
+  /** Only the uploads whose path holds this. */
+  keyPart?: string;
+}
 
 // s3rver ships no type declarations; this is the part of its API we use.
 interface S3rverInstance {
@@ -98,7 +106,7 @@ export async function startS3(opts: S3StandInOptions = {}): Promise<S3StandIn> {
     configureBuckets: [{ name: bucket, configs: [] }],
   });
 
-  const faults = { refuseUploads: false };
+  const faults: Faults = { refuseUploads: false };
   server.middleware.unshift(sandboxAdapter(accounts, S3Error, faults, server.store));
 
   let address: AddressInfo;
@@ -116,8 +124,9 @@ export async function startS3(opts: S3StandInOptions = {}): Promise<S3StandIn> {
   return {
     endpoint: `http://127.0.0.1:${address.port}`,
     bucket,
-    refuseUploads: (on) => {
+    refuseUploads: (on, keyPart) => {
       faults.refuseUploads = on;
+      faults.keyPart = keyPart;
     },
     stop: () => {
       stopped ??= (async () => {
@@ -145,11 +154,17 @@ export async function startS3(opts: S3StandInOptions = {}): Promise<S3StandIn> {
 function sandboxAdapter(
   accounts: S3rverAccountModule,
   S3Error: S3ErrorConstructor,
-  faults: { refuseUploads: boolean },
+  faults: Faults,
   store: S3rverInstance['store'],
 ): KoaMiddleware {
   return async (ctx, next) => {
-    if (faults.refuseUploads && ctx.req.method === 'PUT' && /[?&]X-Amz-Signature=/.test(ctx.req.url ?? '')) {
+    const url = ctx.req.url ?? '';
+    if (
+      faults.refuseUploads &&
+      ctx.req.method === 'PUT' &&
+      /[?&]X-Amz-Signature=/.test(url) &&
+      (faults.keyPart === undefined || url.split('?')[0].includes(faults.keyPart))
+    ) {
       ctx.status = 503;
       ctx.set('Content-Type', 'application/xml');
       ctx.body =

@@ -60,8 +60,11 @@ export interface Sandbox {
    * session) comes right before its `ssm:SendCommand`, as `{ service: 'sts', action: 'AssumeRole' }`.
    */
   calls(): SandboxCall[];
-  /** While on, the hosts' presigned uploads get 503 SlowDown (S3StandIn.refuseUploads): UPLOAD_FAILED for real. */
-  refuseUploads(on: boolean): void;
+  /**
+   * While on, the hosts' presigned uploads (those whose path holds `keyPart`, when given) get 503
+   * SlowDown (S3StandIn.refuseUploads): UPLOAD_FAILED for real.
+   */
+  refuseUploads(on: boolean, keyPart?: string): void;
   stop(): Promise<void>;
 }
 
@@ -160,7 +163,7 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
       bucket: s3.bucket,
       home,
       calls: () => [...awsCalls, ...sfn.calls.map((c) => ({ service: 'sfn', action: c.action }))],
-      refuseUploads: (on) => s3.refuseUploads(on),
+      refuseUploads: (on, keyPart) => s3.refuseUploads(on, keyPart),
       stop,
     };
   } catch (error) {

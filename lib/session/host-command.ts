@@ -97,6 +97,8 @@ export function captureValues(input: ExecutionInput, image: string): HostParamVa
     snaplen: String(spec.snaplen),
     // Only a boolean true lets the host debug a target in the host's network mode.
     allowHostNetwork: spec.allowHostNetwork === true ? 'true' : 'false',
+    // Likewise for a target in the host's pid namespace (HOST_PID_NOT_ALLOWED otherwise).
+    allowHostPid: spec.allowHostPid === true ? 'true' : 'false',
     image,
     ...hostLimits(),
     // Audit: the runner labels the toolbox container with them and echoes them in its manifest.

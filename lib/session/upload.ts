@@ -9,62 +9,27 @@ import { presigningS3Client, type SessionCredentials } from '../aws/s3';
 import { stsClient } from '../aws/sts';
 
 /**
- * The host's presigned upload URL, signed by a session of the upload role (lib/domain/upload.ts):
- * shared by Launch (a session's first upload) and the api's re-upload (POST
- * /sessions/{id}/reupload, the artifact a failed upload left on the host). Both sign the same one
- * key with the same session policy; only the lifetimes differ.
+ * The hosts' presigned upload URLs (artifact and manifest of each child), signed by a session of
+ * the upload role (lib/domain/upload.ts) that Launch assumes for each batch of a session.
  */
-export interface SessionUploadRequest {
-  /** UPLOAD_ROLE_ARN. */
-  roleArn: string;
-  sessionId: string;
-  bucket: string;
-  /** The session's artifact key: the only object the URL can write. */
-  objectKey: string;
-  /** AssumeRole's DurationSeconds (900 to the role-chaining hour). */
-  roleSeconds: number;
-  /** The URL's wanted lifetime (cut at the credentials' expiry). */
-  urlSeconds: number;
-  /** Credentials that expire within this many seconds are refused (AWS_ERROR) before anything is sent. */
-  mustOutliveSeconds: number;
-  /** Signing time, milliseconds since the epoch. */
-  nowMs: number;
-}
-
-/** AssumeRole (one-key session policy), then a presigned PUT signed with that session. */
-export async function sessionUploadUrl(request: SessionUploadRequest): Promise<string> {
-  const credentials = await assumeUploadRole({
-    roleArn: request.roleArn,
-    sessionId: request.sessionId,
-    bucket: request.bucket,
-    objectKey: request.objectKey,
-    durationSeconds: request.roleSeconds,
-  });
-  return presignUpload(
-    request.bucket,
-    request.objectKey,
-    urlLifetime(request.mustOutliveSeconds, request.urlSeconds, credentials, request.nowMs),
-    request.nowMs,
-    credentials,
-  );
-}
-
 export interface UploadRoleRequest {
-  /** UPLOAD_ROLE_ARN: the stack's upload role, which only the launch and api functions' roles may assume. */
+  /** UPLOAD_ROLE_ARN: the stack's upload role, which only the launch function's role may assume. */
   roleArn: string;
   sessionId: string;
   bucket: string;
-  /** The one key the session may write. */
-  objectKey: string;
+  /** The keys (or `<prefix>*`) the session may write: its batch's children's objects. */
+  objectKeys: readonly string[];
+  /** What the policy names instead when `objectKeys` would not fit it: the session's children prefix. */
+  fallbackKey: string;
   /** AssumeRole's DurationSeconds (`uploadSessionSeconds`). */
   durationSeconds: number;
 }
 
 /**
- * One AssumeRole per session: the upload role, for the session's length, named after the session
- * (CloudTrail's AssumeRole and the upload's PutObject then carry the session id), with a session
- * policy that narrows it to s3:PutObject on exactly the artifact key. No session tags (no
- * sts:TagSession needed).
+ * One AssumeRole per batch: the upload role, for the session's length, named after the session
+ * (CloudTrail's AssumeRole and the uploads' PutObject then carry the session id), with a session
+ * policy that narrows it to s3:PutObject on exactly the batch's children's objects. No session
+ * tags (no sts:TagSession needed).
  */
 export async function assumeUploadRole(request: UploadRoleRequest): Promise<SessionCredentials> {
   const partition = partitionOfRoleArn(request.roleArn);
@@ -77,7 +42,7 @@ export async function assumeUploadRole(request: UploadRoleRequest): Promise<Sess
           RoleArn: request.roleArn,
           RoleSessionName: sessionName,
           DurationSeconds: request.durationSeconds,
-          Policy: uploadSessionPolicy(partition, request.bucket, request.objectKey),
+          Policy: uploadSessionPolicy(partition, request.bucket, request.objectKeys, request.fallbackKey),
         }),
       ),
     assumeRoleOverride(request.roleArn),

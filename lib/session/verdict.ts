@@ -158,7 +158,8 @@ function manifestMissing(evidence: ChildEvidence): never {
   const unreported = summary.unreported.find((u) => u.sessionId === target.sessionId);
   if (unreported?.status === 'UPLOAD_FAILED' && unreported.code === 'UPLOAD_FAILED') {
     // The same S3 refused both the artifact and its manifest: both are kept on the host.
-    throw uploadFailure(undefined, evidence);
+    const hostPath = keptArtifactPath(evidence.key, target.sessionId, summary.workRoot ?? undefined);
+    throw uploadFailure(undefined, evidence, unreported.message ?? undefined, hostPath);
   }
   if (unreported) {
     const code: ErrorCode = isErrorCode(unreported.code) ? unreported.code : 'CAPTURE_FAILED';
@@ -281,10 +282,16 @@ function hostFailure(manifest: RunnerManifest, evidence: ChildEvidence): DebugTa
 }
 
 /** UPLOAD_FAILED with where the artifact is kept and the command that uploads it again. */
-function uploadFailure(manifest: RunnerManifest | undefined, evidence: ChildEvidence): DebugTaskError {
+function uploadFailure(
+  manifest: RunnerManifest | undefined,
+  evidence: ChildEvidence,
+  reported?: string,
+  keptAt?: string,
+): DebugTaskError {
   const { target } = evidence;
-  const hostPath = manifest?.artifact?.hostPath ?? keptArtifactPath(evidence.key, target.sessionId);
-  const why = manifest?.error?.message ? `: ${manifest.error.message.slice(0, 500)}` : '';
+  const hostPath = manifest?.artifact?.hostPath ?? keptAt ?? keptArtifactPath(evidence.key, target.sessionId);
+  const message = manifest?.error?.message ?? reported;
+  const why = message ? `: ${message.slice(0, 500)}` : '';
   return new DebugTaskError(
     'UPLOAD_FAILED',
     `The capture ended but the upload of its artifact failed${why}. It is kept on ${target.instanceId} at ${hostPath}.`,
@@ -336,10 +343,10 @@ export function localVerdict(
   return { manifest, artifact: { ...artifact, hostPath: artifact.hostPath } };
 }
 
-/** Where the runner keeps an artifact it could not upload (its work dir under /var/lib/debug-task). */
-export function keptArtifactPath(key: string, childId: string): string {
+/** Where the runner keeps an artifact it could not upload: its work dir, under the host's work root. */
+export function keptArtifactPath(key: string, childId: string, workRoot = '/var/lib/debug-task'): string {
   const file = key.slice(key.lastIndexOf('/') + 1);
-  return `/var/lib/debug-task/${childId}/${file}`;
+  return `${workRoot}/${childId}/${file}`;
 }
 
 function definedTimings(timings: RunnerManifest['timings']): Record<string, number> {

@@ -28,6 +28,7 @@ const ExecutionInputShape = z.object({
     snaplen: z.number().check(z.int()),
     // Optional: an execution started before the field existed still launches (as false).
     allowHostNetwork: z.optional(z.boolean()),
+    allowHostPid: z.optional(z.boolean()),
     reason: z.optional(z.string()),
   }),
   reupload: z.optional(

@@ -2,7 +2,7 @@ import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { numberEnv, requireEnv } from '../config';
 import { DebugTaskError } from '../domain/errors';
-import { renderPlan, type PlanLine } from '../domain/fleet';
+import { renderPlan, type PlanLine } from '../domain/host-plan';
 import { isValidHostParam, type HostParamValues } from '../domain/params';
 import {
   DEFAULT_GRACE_SECONDS,
@@ -69,7 +69,8 @@ export async function launchBatch(state: BatchState, deps: LaunchDeps = {}): Pro
     roleArn: uploadRoleArn,
     sessionId,
     bucket: plan.bucket,
-    objectKey: `${sessionKeys.childrenPrefix(sessionId)}*`,
+    objectKeys: targets.map((t) => `${sessionKeys.childrenPrefix(sessionId)}${t.sessionId}/*`),
+    fallbackKey: `${sessionKeys.childrenPrefix(sessionId)}*`,
     durationSeconds: uploadSessionSeconds(captureSeconds, grace),
   });
   const expiresIn = urlLifetime(

@@ -1,10 +1,10 @@
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runCli } from '../support/cli';
-import { containersWithLabel, requireDocker } from '../support/docker';
+import { runCli, spawnCli } from '../support/cli';
+import { containersOfSession, containersOfTasks, demoTasksOf, requireDocker } from '../support/docker';
 
 /**
  * `debug-task demo --replicas N`: N tasks of one service on the sandbox, one service-wide session.
@@ -13,8 +13,6 @@ import { containersWithLabel, requireDocker } from '../support/docker';
  */
 
 jest.setTimeout(300_000);
-
-const ROOT = join(__dirname, '..', '..');
 
 /** The .80 addresses a pcap's packets go to or come from (the demo task's own address). */
 function httpPeers(path: string): Set<string> {
@@ -65,19 +63,21 @@ describe('debug-task demo --replicas (a service-wide session on the local sandbo
     }
     expect(new Set(peers).size).toBe(3);
     expect(JSON.parse(readFileSync(join(result.folder, 'manifest.json'), 'utf8'))).toMatchObject({
-      kind: 'fleet',
+      kind: 'service',
       sessionId: result.sessionId,
     });
-    expect(containersWithLabel('debug-task.session')).toEqual([]);
-    expect(containersWithLabel('debug-task.demo')).toEqual([]);
+    // Nothing of this run is left (other runs may share this engine).
+    expect(containersOfSession(result.sessionId)).toEqual([]);
+    const tasks = demoTasksOf(run.stderr);
+    expect(tasks).toHaveLength(3);
+    expect(containersOfTasks(tasks)).toEqual([]);
   });
 
   it('a Ctrl-C mid-way cancels every child and leaves no toolbox container', async () => {
-    const child = spawn(
-      join(ROOT, 'node_modules', '.bin', 'tsx'),
-      [join(ROOT, 'bin', 'debug-task.ts'), 'demo', '--replicas', '3', '--duration', '60s', '--json'],
-      { cwd: workdir, env: { ...process.env }, stdio: ['ignore', 'pipe', 'pipe'] },
-    );
+    const child = spawnCli(['demo', '--replicas', '3', '--duration', '60s', '--json'], {
+      cwd: workdir,
+      env: { ...process.env },
+    });
     let stderr = '';
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(
@@ -99,7 +99,12 @@ describe('debug-task demo --replicas (a service-wide session on the local sandbo
     const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
 
     expect(code).toBe(130);
-    expect(containersWithLabel('debug-task.session')).toEqual([]);
-    expect(containersWithLabel('debug-task.demo')).toEqual([]);
+    // Nothing of this run is left: its toolboxes, its demo tasks (other runs may share this engine).
+    const sessionId = /session (dt-[a-z0-9-]+) started/.exec(stderr)?.[1];
+    expect(sessionId).toBeDefined();
+    expect(containersOfSession(sessionId!)).toEqual([]);
+    const tasks = demoTasksOf(stderr);
+    expect(tasks).toHaveLength(3);
+    expect(containersOfTasks(tasks)).toEqual([]);
   });
 });

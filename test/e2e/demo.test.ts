@@ -4,7 +4,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCli } from '../support/cli';
-import { containersWithLabel, requireDocker } from '../support/docker';
+import { containersOfSession, containersOfTasks, demoTasksOf, requireDocker } from '../support/docker';
 
 jest.setTimeout(240_000);
 
@@ -58,8 +58,10 @@ describe('debug-task demo (the whole path on the local sandbox)', () => {
     ).toBeGreaterThan(5);
     expect(result.timings.captureSeconds).toBeGreaterThanOrEqual(4);
     // Nothing left: no toolbox or demo container, no sandbox directory.
-    expect(containersWithLabel(`debug-task.session=${result.sessionId}`)).toEqual([]);
-    expect(containersWithLabel('debug-task.demo')).toEqual([]);
+    expect(containersOfSession(result.sessionId)).toEqual([]);
+    const tasks = demoTasksOf(run.stderr);
+    expect(tasks).toHaveLength(1);
+    expect(containersOfTasks(tasks)).toEqual([]);
     expect(sandboxDirs()).toEqual(dirsBefore);
   });
 
@@ -68,7 +70,8 @@ describe('debug-task demo (the whole path on the local sandbox)', () => {
 
     expect(run.code).toBe(2);
     expect(run.json().error.code).toBe('INVALID_FILTER');
-    expect(containersWithLabel('debug-task.demo')).toEqual([]);
+    // Refused before a demo task (or anything else) was started.
+    expect(demoTasksOf(run.stderr)).toEqual([]);
   });
 
   it('says how to start Docker and exits 5 when no engine answers', async () => {

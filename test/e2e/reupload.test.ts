@@ -46,7 +46,8 @@ describe('fetch after UPLOAD_FAILED on the local sandbox', () => {
     expect(error.hint).toMatch(/debug-task fetch dt-/);
     const sessionId = /debug-task fetch (dt-[a-z0-9-]+)/.exec(error.hint)![1];
     const hostPath = error.details.hostPath;
-    expect(hostPath).toBe(join(e2e.sandbox.home, sessionId, 'artifact.txt.gz'));
+    // A one-task session's child is <session>-0000: its work dir keeps the artifact.
+    expect(hostPath).toBe(join(e2e.sandbox.home, `${sessionId}-0000`, 'artifact.txt.gz'));
     const kept = readFileSync(hostPath);
 
     const fetched = await cli(['fetch', sessionId, '--output', join(e2e.workdir, 'snapshot.txt')]);
@@ -59,7 +60,7 @@ describe('fetch after UPLOAD_FAILED on the local sandbox', () => {
       tool: { name: 'snapshot' },
       artifact: {
         path: join(e2e.workdir, 'snapshot.txt'),
-        s3Uri: `s3://${e2e.sandbox.bucket}/sessions/${sessionId}/artifact.txt.gz`,
+        s3Uri: `s3://${e2e.sandbox.bucket}/sessions/${sessionId}/children/${sessionId}-0000/artifact.txt.gz`,
         format: 'text',
       },
       reupload: { instanceId: error.details.instanceId, hostPath },
@@ -69,8 +70,8 @@ describe('fetch after UPLOAD_FAILED on the local sandbox', () => {
     expect(artifact.toString()).toContain('=== ');
     expect(kept.length).toBeGreaterThan(0);
     expect(fetched.stderr).toContain('uploading again the artifact kept on');
-    expect(existsSync(join(e2e.sandbox.home, sessionId))).toBe(false);
-    expect(containersWithLabel(`debug-task.session=${sessionId}`)).toEqual([]);
+    expect(existsSync(join(e2e.sandbox.home, `${sessionId}-0000`))).toBe(false);
+    expect(containersWithLabel(`debug-task.session=${sessionId}-0000`)).toEqual([]);
     const sent = e2e.sandbox.calls().filter((c) => c.service === 'ssm' && c.action === 'SendCommand');
     expect(sent.length).toBeGreaterThanOrEqual(2);
 

@@ -71,10 +71,11 @@ describe('the AWS calls of one session on the local sandbox', () => {
         {
           Effect: 'Allow',
           Action: 's3:PutObject',
-          Resource: `arn:aws:s3:::${e2e.sandbox.bucket}/sessions/${sessionId}/artifact.pcap.gz`,
+          // The session's one child, and only its objects: its artifact and its manifest.
+          Resource: `arn:aws:s3:::${e2e.sandbox.bucket}/sessions/${sessionId}/children/${sessionId}-0000/*`,
         },
       ],
     });
-    expect(containersWithLabel(`debug-task.session=${sessionId}`)).toEqual([]);
+    expect(containersWithLabel(`debug-task.session=${sessionId}-0000`)).toEqual([]);
   });
 });

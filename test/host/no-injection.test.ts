@@ -15,6 +15,9 @@ import { INJECTIONS, hostileString, pwnedFiles } from '../support/hostile';
  * Needs bash only: docker and curl are stubs that record their calls.
  */
 
+// Each case starts several runners at once; on a loaded machine that takes longer than jest's default 5 s.
+jest.setTimeout(60_000);
+
 const NAMES = Object.keys(HOST_PARAMS) as HostParamName[];
 const SESSION_ID = 'dt-20261125120000-abc123';
 const SCRIPT = buildRunnerScript();

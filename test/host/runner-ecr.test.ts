@@ -191,7 +191,7 @@ function stubDocker(home: string, opts: { pullFails?: boolean } = {}): StubDocke
 printf '%s\\n' "$*" >>'${dir}/calls'
 case "$1" in
   info) exit 0 ;;
-  inspect) echo 'running bridge' ;;
+  inspect) echo 'running|4242|/app|bridge|' ;;
   ps) exit 0 ;;
   image) exit 1 ;;
   pull)

@@ -1,6 +1,6 @@
 import { execFile, execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createHash, randomBytes } from 'node:crypto';
 import { createServer, get, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -288,5 +288,33 @@ export class HostTestRun {
   async close(): Promise<void> {
     await removeTestContainers(this.runId, this.sessions);
     if (this.home) await rm(this.home, { recursive: true, force: true });
+  }
+}
+
+/**
+ * An image of `base` with some files replaced (path in the image -> content, mode 755), made with
+ * create + cp + commit (no build, no registry). Tagged `debug-task-test/<name>:<runId>`; remove it
+ * with `docker rmi` when done.
+ */
+export async function derivedImage(
+  base: string,
+  name: string,
+  runId: string,
+  files: Record<string, string>,
+): Promise<string> {
+  const tag = `debug-task-test/${name}:${runId.toLowerCase().replace(/[^a-z0-9_.-]/g, '-')}`;
+  const dir = await mkdtemp(join(tmpdir(), 'debug-task-image-'));
+  const container = await docker(['create', '--label', `${TEST_LABEL}=${runId}`, base, '/bin/sh']);
+  try {
+    for (const [path, content] of Object.entries(files)) {
+      const local = join(dir, path.replace(/\//g, '_'));
+      await writeFile(local, content, { mode: 0o755 });
+      await docker(['cp', local, `${container}:${path}`]);
+    }
+    await docker(['commit', container, tag]);
+    return tag;
+  } finally {
+    await docker(['rm', '-f', container]).catch(() => undefined);
+    await rm(dir, { recursive: true, force: true });
   }
 }

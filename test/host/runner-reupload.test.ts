@@ -91,6 +91,7 @@ describe('action=reupload', () => {
       'artifact.facts',
       'artifact.txt.gz',
       'keep-until',
+      'manifest.json',
     ]);
     const object = await readFile(kept.hostPath!);
     const containersBefore = await docker(['ps', '-aq']);

@@ -18,10 +18,10 @@ import {
   commandParameters,
   MAX_DOCUMENT_BYTES,
   packageRoot,
-  runnerSourcePath,
+  RUNNER_PARTS,
+  runnerSourceDir,
   shellParameterBlock,
   unpackRunner,
-  withoutCommentLines,
 } from '../../lib/host/runner-script';
 
 /** The runner script and the SSM document built from it; bash only, no Docker needed. */
@@ -116,7 +116,7 @@ describe('runner script', () => {
 
   it('is found from the package root, from sources and from dist alike', () => {
     expect(packageRoot(join(packageRoot(), 'dist', 'lib', 'host'))).toBe(packageRoot());
-    expect(runnerSourcePath()).toBe(join(packageRoot(), 'lib', 'host', 'runner.sh'));
+    expect(runnerSourceDir()).toBe(join(packageRoot(), 'lib', 'host', 'runner'));
   });
 
   it('carries a pattern and a length for every host parameter, and the defaults, after its header', () => {
@@ -139,20 +139,6 @@ describe('runner script', () => {
 
     const disagreements = SAMPLES.filter((sample, i) => bash[i] !== isValidHostParam(name, sample));
     expect(disagreements).toEqual([]);
-  });
-
-  it('refuses to run without the generated block, with INVALID_ARGUMENT in its manifest', () => {
-    const raw = spawnSync('bash', [runnerSourcePath()], {
-      env: { PATH: process.env.PATH, SSM_sessionId: 'dt-20261125120000-abc123' },
-      encoding: 'utf8',
-    });
-
-    expect(raw.status).toBe(2);
-    expect(parseManifest(raw.stdout)).toMatchObject({
-      v: 1,
-      status: 'FAILED',
-      error: { code: 'INVALID_ARGUMENT', message: expect.stringContaining('runner-script.ts') },
-    });
   });
 
   it('re-checks every value itself and names the one it refuses, before touching Docker', () => {
@@ -196,7 +182,7 @@ describe('runner script', () => {
 
     expect(run.status).toBe(2);
     expect(parseManifest(run.stdout)?.error?.message).toMatch(
-      /^Parameter action is invalid: received "reboot", expected \^\(run\|cleanup\|sweep\|fleet\|reupload\)\$/,
+      /^Parameter action is invalid: received "reboot", expected \^\(run\|cleanup\|sweep\|plan\|reupload\)\$/,
     );
   });
 
@@ -259,58 +245,49 @@ describe('runner script', () => {
   });
 });
 
-describe('withoutCommentLines', () => {
-  it('drops comment and blank lines but keeps quoted multi-line text, the shebang and directives', () => {
-    const source = [
-      '#!/bin/bash',
-      '# a comment',
-      '',
-      "readonly SCRIPT='",
-      '# inside the string: kept',
-      "'",
-      'echo "it\'s # not a comment" # trailing comment stays',
-      '  # indented comment',
-      '# shellcheck disable=SC2086',
-      'echo $x',
-    ];
-    expect(withoutCommentLines(source)).toEqual([
-      '#!/bin/bash',
-      "readonly SCRIPT='",
-      '# inside the string: kept',
-      "'",
-      'echo "it\'s # not a comment" # trailing comment stays',
-      '# shellcheck disable=SC2086',
-      'echo $x',
-    ]);
+describe('the built runner', () => {
+  const script = buildRunnerScript();
+  const parts = RUNNER_PARTS.filter((part) => part.endsWith('.sh'));
+
+  it('is every part as written, comments included, in RUNNER_PARTS order, main.sh last', () => {
+    let at = 0;
+    for (const part of parts) {
+      const text = readFileSync(join(runnerSourceDir(), part), 'utf8')
+        .replace(/^# shellcheck shell=bash\n/, '')
+        .trimEnd();
+      const found = script.indexOf(text, at);
+      expect({ part, found: found >= at }).toEqual({ part, found: true });
+      at = found + text.length;
+    }
+    expect(parts.at(-1)).toBe('main.sh');
+    expect(script.trimEnd().endsWith('then main "$@"; fi')).toBe(true);
   });
 
-  it('drops indentation outside quoted strings, and refuses what would change meaning without it', () => {
-    expect(withoutCommentLines(['f() {', '  echo "a', '  b" \\', '    c', "  x='", "  y'", '}'])).toEqual([
-      'f() {',
-      'echo "a',
-      '  b" \\',
-      'c',
-      "x='",
-      "  y'",
-      '}',
-    ]);
-    expect(() => withoutCommentLines(['cat <<EOF', 'x', 'EOF'])).toThrow(/here-documents/);
-    expect(() => withoutCommentLines(['echo a\\', '  b'])).toThrow(/space before/);
-  });
-
-  it('refuses a script that ends inside a quoted string', () => {
-    expect(() => withoutCommentLines(['#!/bin/bash', "echo 'open"])).toThrow(/inside a quoted string/);
-  });
-
-  it('leaves the built runner valid bash, without its explanatory comments', () => {
-    const script = buildRunnerScript();
+  it('is valid bash that explains itself: the comments stay', () => {
     expect(spawnSync('bash', ['-n'], { input: script }).status).toBe(0);
-    const isExplanation = (l: string) => /^\s*#(?!!| shellcheck )/.test(l);
-    const sourceComments = new Set(
-      readFileSync(runnerSourcePath(), 'utf8').split('\n').filter(isExplanation),
-    );
-    expect(sourceComments.size).toBeGreaterThan(50);
-    expect(script.split('\n').filter((l) => isExplanation(l) && sourceComments.has(l))).toEqual([]);
+    const comments = script.split('\n').filter((line) => /^\s*# /.test(line));
+    expect(comments.length).toBeGreaterThan(300);
+  });
+
+  it('defines its functions without running main when sourced', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'dt-source-'));
+    try {
+      const file = join(dir, 'runner.sh');
+      writeFileSync(file, script);
+      const run = spawnSync(
+        'bash',
+        ['-c', 'source "$1"; declare -F main run_session json_escape', 'test', file],
+        {
+          encoding: 'utf8',
+          env: { PATH: process.env.PATH },
+        },
+      );
+
+      expect(run.stdout.trim().split('\n')).toEqual(['main', 'run_session', 'json_escape']);
+      expect(run.status).toBe(0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
@@ -329,15 +306,14 @@ describe('SSM command document', () => {
     expect(unpackRunner(document.mainSteps[0].inputs.runCommand)).toBe(buildRunnerScript());
   });
 
-  it('carries the runner packed, with room to grow: under 40 KB, the plain script about 55 KB', () => {
-    expect(Buffer.byteLength(JSON.stringify(document))).toBeLessThan(40 * 1024);
-    expect(Buffer.byteLength(buildRunnerScript())).toBeGreaterThan(40 * 1024);
+  it('carries the plain runner packed: the plain file alone would not fit a document', () => {
+    expect(Buffer.byteLength(buildRunnerScript())).toBeGreaterThan(MAX_DOCUMENT_BYTES);
     // The header names the plain script's sha256, so a deployed document can be matched to a release.
     const sha256 = createHash('sha256').update(buildRunnerScript()).digest('hex');
     expect(document.mainSteps[0].inputs.runCommand[1]).toContain(`sha256 ${sha256}`);
   });
 
-  it('runs unpacked from the document as the agent runs it (sh, a script file), $0 kept for the fleet children', () => {
+  it('runs unpacked from the document as the agent runs it (sh, a script file), $0 kept for the plan’s children', () => {
     const dir = mkdtempSync(join(tmpdir(), 'dt-doc-'));
     try {
       const file = join(dir, '_script.sh');
@@ -428,13 +404,13 @@ describe('runner start path: the docker calls it makes (stub docker, no engine)'
    */
   function startWith(
     answers: { inspect: number; info?: number; image?: number; run?: number },
-    target: { pid?: number; mode?: string } = {},
+    target: { pid?: number; mode?: string; pidMode?: string } = {},
     values: HostParamValues = {},
   ) {
     const dir = mkdtempSync(join(tmpdir(), 'debug-task-stub-'));
     const home = join(dir, 'home');
-    // The target's inspect: status, pid, /name, network mode (the runner's format).
-    const inspected = `running ${target.pid ?? 4242} /app ${target.mode ?? 'bridge'}`;
+    // The target's inspect: status|pid|/name|network mode|pid mode (the runner's format).
+    const inspected = `running|${target.pid ?? 4242}|/app|${target.mode ?? 'bridge'}|${target.pidMode ?? ''}`;
     writeFileSync(
       join(dir, 'docker'),
       `#!/bin/sh
@@ -548,6 +524,25 @@ exit 0
     expect(workDirLeft).toBe(false);
   });
 
+  it('refuses a target in the host pid namespace with HOST_PID_NOT_ALLOWED after its one inspect, leaving nothing', () => {
+    const { run, calls, manifest, workDirLeft } = startWith({ inspect: 0 }, { pidMode: 'host' });
+
+    expect(calls.map((call) => call.split(' ')[0])).toEqual(['inspect']);
+    expect(run.status).toBe(3);
+    expect(manifest).toMatchObject({ status: 'FAILED', error: { code: 'HOST_PID_NOT_ALLOWED' } });
+    expect(manifest?.error?.message).toBe(
+      "Container app (feedface0123456789ab) shares the host's pid namespace (PidMode host): a toolbox next to it would see every process of the host, and strace would trace the host's init. Nothing was started; re-run with --allow-host-pid if debugging next to the host's processes is intended.",
+    );
+    expect(workDirLeft).toBe(false);
+  });
+
+  it('with allowHostPid=true, starts next to a target in the host pid namespace with the same calls', () => {
+    const { run, calls } = startWith({ inspect: 0 }, { pidMode: 'host' }, { allowHostPid: 'true' });
+
+    expect(calls.map((call) => call.split(' ')[0]).slice(0, 3)).toEqual(['inspect', 'ps', 'run']);
+    expect(run.stderr).toContain("shares the host's pid namespace and allowHostPid is true");
+  });
+
   it('with allowHostNetwork=true, captures on the default-route interface of the target’s namespace, same calls', () => {
     // This process's namespace stands in for the host's: the stub reports our own pid.
     const expected = defaultRouteIface(readFileSync('/proc/self/net/route', 'utf8'));
@@ -595,3 +590,14 @@ function defaultRouteIface(table: string): string | undefined {
     .sort((a, b) => Number(a[6]) - Number(b[6]));
   return routes[0]?.[0];
 }
+
+describe('toolbox/Dockerfile', () => {
+  const dockerfile = readFileSync(join(packageRoot(), 'toolbox', 'Dockerfile'), 'utf8');
+
+  it('pins its base image by digest, and says how to refresh it', () => {
+    const from = dockerfile.split('\n').filter((line) => line.startsWith('FROM '));
+
+    expect(from).toEqual([expect.stringMatching(/^FROM debian:bookworm-slim@sha256:[a-f0-9]{64}$/)]);
+    expect(dockerfile).toContain('docker buildx imagetools inspect debian:bookworm-slim');
+  });
+});

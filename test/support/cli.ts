@@ -1,5 +1,6 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcessWithoutNullStreams, type SpawnOptions } from 'node:child_process';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 
 export interface CliRun {
   code: number | null;
@@ -12,21 +13,30 @@ export interface CliRun {
 
 const ROOT = join(__dirname, '..', '..');
 
-/** Runs the real CLI (bin/debug-task.ts through tsx) as a user would, with a time limit. */
+/**
+ * Starts the real CLI (bin/debug-task.ts) in ONE process, as a user's `debug-task` is: node with
+ * tsx's loader (`--import tsx`), not the tsx command, which is a second process that relays
+ * signals and SIGKILLs its child when it does not acknowledge one within 30 ms: a Ctrl-C test
+ * would then test tsx under load, not the CLI's own cleanup.
+ */
+export function spawnCli(args: string[], options: SpawnOptions = {}): ChildProcessWithoutNullStreams {
+  const tsx = pathToFileURL(join(ROOT, 'node_modules', 'tsx', 'dist', 'loader.mjs')).href;
+  return spawn(process.execPath, ['--import', tsx, join(ROOT, 'bin', 'debug-task.ts'), ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    ...options,
+  }) as ChildProcessWithoutNullStreams;
+}
+
+/** Runs the real CLI as a user would (`spawnCli`), with a time limit. */
 export function runCli(
   args: string[],
   options: { env?: NodeJS.ProcessEnv; cwd?: string; timeoutMs?: number } = {},
 ): Promise<CliRun> {
   return new Promise((resolve, reject) => {
-    const child = spawn(
-      join(ROOT, 'node_modules', '.bin', 'tsx'),
-      [join(ROOT, 'bin', 'debug-task.ts'), ...args],
-      {
-        cwd: options.cwd ?? ROOT,
-        env: { ...process.env, ...options.env },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      },
-    );
+    const child = spawnCli(args, {
+      cwd: options.cwd ?? ROOT,
+      env: { ...process.env, ...options.env },
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));

@@ -21,3 +21,36 @@ export function containersWithLabel(label: string): string[] {
   }).trim();
   return out ? out.split('\n') : [];
 }
+
+/**
+ * The demo tasks a `debug-task demo` run started, from its own progress lines ("demo task <arn>
+ * serving HTTP ..."): what a test checks is gone afterwards, whatever else runs on the engine.
+ */
+export function demoTasksOf(stderr: string): string[] {
+  return [...stderr.matchAll(/demo task (arn:aws:ecs:\S+) serving HTTP/g)].map((m) => m[1]);
+}
+
+/** Containers (running or not) of these demo tasks, by their ECS task-arn label. */
+export function containersOfTasks(taskArns: readonly string[]): string[] {
+  return taskArns.flatMap((arn) => containersWithLabel(`com.amazonaws.ecs.task-arn=${arn}`));
+}
+
+/** Toolbox containers (running or not) of a session and its children (`<id>-NNNN`). */
+export function containersOfSession(sessionId: string): string[] {
+  const out = execFileSync(
+    'docker',
+    [
+      'ps',
+      '-a',
+      '--filter',
+      'label=debug-task.session',
+      '--format',
+      '{{.ID}} {{.Label "debug-task.session"}}',
+    ],
+    { encoding: 'utf8' },
+  ).trim();
+  return (out ? out.split('\n') : [])
+    .map((line) => line.split(' '))
+    .filter(([, session]) => session === sessionId || session?.startsWith(`${sessionId}-`))
+    .map(([id]) => id);
+}

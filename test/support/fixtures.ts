@@ -47,6 +47,7 @@ export function spec(overrides: Partial<SessionSpec> = {}): SessionSpec {
     iface: '',
     snaplen: 262144,
     allowHostNetwork: false,
+    allowHostPid: false,
     reason: 'INC-42 TLS resets',
     ...overrides,
   } as SessionSpec;
@@ -230,6 +231,7 @@ export function hostSummary(instanceId = INSTANCE_ID, overrides: Partial<HostSum
     children: 1,
     counts: { OK: 1 },
     unreported: [],
+    timings: { startedAt: 1735732811000, endedAt: 1735732875000 },
     ...overrides,
   };
 }

@@ -6,7 +6,7 @@ import { assertDockerAvailable, docker } from '../../sandbox/docker';
 import { SANDBOX_CLUSTER, startSandbox, type Sandbox } from '../../sandbox/sandbox';
 import { runFleet } from '../fleet';
 import { withInterrupt } from '../interrupt';
-import type { DemoFlags } from '../main';
+import type { DemoFlags } from '../options';
 import { printOutcome, type Output } from '../output';
 import { createProgress, type Progress } from '../progress';
 import { buildSessionRequest, precheckFilter } from '../request';
@@ -35,6 +35,10 @@ export async function demoCommand(flags: DemoFlags, output: Output): Promise<num
   await precheckFilter(buildSessionRequest({ task: PLACEHOLDER_TASK }, capture));
   if (replicas !== undefined) {
     buildSessionRequest({ service: DEMO_SERVICE, cluster: SANDBOX_CLUSTER, maxTasks: replicas }, capture);
+    if (flags.merge && isToolName(flags.tool) && TOOLS[flags.tool].format === 'pcap') {
+      const { assertMergecap } = await import('../pcap-merge');
+      await assertMergecap();
+    }
   } else if (flags.merge) {
     throw new DebugTaskError('INVALID_ARGUMENT', '--merge applies to a demo with --replicas only.', {
       hint: 'Add --replicas 3 (tasks of one service, captured at once), or drop --merge.',

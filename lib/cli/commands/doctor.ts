@@ -13,7 +13,7 @@ import {
 } from '../../domain/doctor';
 import { DebugTaskError, EXIT } from '../../domain/errors';
 import { clientFor } from '../api-discovery';
-import type { DoctorFlags } from '../main';
+import type { DoctorFlags } from '../options';
 import { printDoctorReport, type Output } from '../output';
 import { buildSessionRequest } from '../request';
 

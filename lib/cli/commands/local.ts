@@ -10,7 +10,7 @@ import { runHostRunner } from '../../host/local-runner';
 import { assertDockerAvailable, docker } from '../../sandbox/docker';
 import { unpackLocalArtifact } from '../download';
 import { withInterrupt } from '../interrupt';
-import type { LocalFlags } from '../main';
+import type { LocalFlags } from '../options';
 import { printJson, type Output } from '../output';
 import { createProgress } from '../progress';
 import { buildSessionRequest, precheckFilter } from '../request';
@@ -62,6 +62,7 @@ export async function localCommand(container: string, flags: LocalFlags, output:
           iface: request.iface ?? '',
           snaplen: HOST_PARAMS.snaplen.default,
           allowHostNetwork: request.allowHostNetwork === true ? 'true' : 'false',
+          allowHostPid: request.allowHostPid === true ? 'true' : 'false',
           image,
           uploadUrl: '',
           expiresAt: String(Math.floor(Date.now() / 1000) + duration + DEFAULT_GRACE_SECONDS),

@@ -2,7 +2,7 @@ import { DebugTaskError, EXIT } from '../../domain/errors';
 import { clientFor } from '../api-discovery';
 import { checkFleetFlags, runFleet } from '../fleet';
 import { withInterrupt } from '../interrupt';
-import type { RunFlags } from '../main';
+import type { RunFlags } from '../options';
 import { printJson, printOutcome, type Output } from '../output';
 import { createProgress } from '../progress';
 import { buildSessionRequest, precheckFilter } from '../request';

@@ -2,7 +2,7 @@ import { describeTarget } from '../../domain/session-spec';
 import type { SessionView } from '../../domain/session';
 import { EXIT, errorFromBody } from '../../domain/errors';
 import { clientFor } from '../api-discovery';
-import type { ApiFlags } from '../main';
+import type { ApiFlags } from '../options';
 import {
   collectFleet,
   fleetExitCode,

@@ -36,6 +36,7 @@ const VALID = {
   iface: 'eth0',
   snaplen: 96,
   allowHostNetwork: false,
+  allowHostPid: false,
   reason: 'INC-42',
 };
 const FIELDS = [
@@ -49,6 +50,7 @@ const FIELDS = [
   'iface',
   'snaplen',
   'allowHostNetwork',
+  'allowHostPid',
   'reason',
 ] as const;
 const RUNS = { numRuns: 400 };

@@ -22,7 +22,7 @@ describe('the debug-task CLI', () => {
     const { tools } = run.json();
     expect(tools.map((t: { name: string }) => t.name)).toEqual(['tcpdump', 'ngrep', 'strace', 'snapshot']);
     expect(tools[0]).toMatchObject({
-      capabilities: ['NET_ADMIN', 'NET_RAW', 'SETGID'],
+      capabilities: ['NET_RAW', 'SETGID'],
       format: 'pcap',
       maxDurationSeconds: 900,
     });

@@ -13,6 +13,26 @@ function optionsOf(argv: string[], name?: string): Record<string, unknown> {
   return command.opts();
 }
 
+describe('--allow-host-pid', () => {
+  it.each([
+    ['the main command', [TASK, '--tool', 'strace'], undefined],
+    ['local', ['local', 'web', '--tool', 'strace'], 'local'],
+    ['demo', ['demo'], 'demo'],
+  ])('is a flag of %s, off unless given', (_label, argv, name) => {
+    expect(optionsOf(argv, name).allowHostPid).toBeUndefined();
+    expect(optionsOf([...argv, '--allow-host-pid'], name).allowHostPid).toBe(true);
+  });
+
+  it('goes into the request as allowHostPid: true only when given; the spec defaults to false', () => {
+    const asked = buildSessionRequest({ task: TASK }, { tool: 'strace', allowHostPid: true });
+    const plain = buildSessionRequest({ task: TASK }, { tool: 'strace' });
+
+    expect(parseSessionRequest(asked).allowHostPid).toBe(true);
+    expect('allowHostPid' in plain).toBe(false);
+    expect(parseSessionRequest(plain).allowHostPid).toBe(false);
+  });
+});
+
 describe('--allow-host-network', () => {
   it.each([
     ['the main command', [TASK, '--tool', 'tcpdump'], undefined],

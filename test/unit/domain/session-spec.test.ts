@@ -24,6 +24,7 @@ describe('parseSessionRequest', () => {
       iface: '',
       snaplen: 262144,
       allowHostNetwork: false,
+      allowHostPid: false,
     });
   });
 

@@ -1,4 +1,4 @@
-import { INSTANCE_ID_PATTERN, PLAN_HEADER, renderPlan } from '../../../lib/domain/fleet';
+import { INSTANCE_ID_PATTERN, PLAN_HEADER, renderPlan } from '../../../lib/domain/host-plan';
 import { isValidHostParam } from '../../../lib/domain/params';
 import {
   MAX_CHILDREN,

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { SendCommandCommand } from '@aws-sdk/client-ssm';
 import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
-import { PLAN_HEADER } from '../../../lib/domain/fleet';
+import { PLAN_HEADER } from '../../../lib/domain/host-plan';
 import type { BatchState } from '../../../lib/domain/session';
 import { startS3, type S3StandIn } from '../../../lib/sandbox/s3';
 import { startStsStandIn, type StsCall, type StsStandIn } from '../../../lib/sandbox/sts';
@@ -191,7 +191,7 @@ describe('Launch against the STS and S3 stand-ins', () => {
         {
           Effect: 'Allow',
           Action: 's3:PutObject',
-          Resource: `arn:aws:s3:::${s3.bucket}/sessions/${SESSION_ID}/children/*`,
+          Resource: `arn:aws:s3:::${s3.bucket}/sessions/${SESSION_ID}/children/${CHILD_ID}/*`,
         },
       ],
     });

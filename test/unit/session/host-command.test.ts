@@ -143,6 +143,7 @@ describe('captureValues', () => {
       iface: '',
       snaplen: '262144',
       allowHostNetwork: 'false',
+      allowHostPid: 'false',
       image: IMAGE,
       cpus: '0.5',
       memoryMb: '256',
@@ -168,6 +169,16 @@ describe('captureValues', () => {
     const values = captureValues(executionInput({ allowHostNetwork: allowHostNetwork as boolean }), IMAGE);
 
     expect(values.allowHostNetwork).toBe(expected);
+  });
+
+  it.each([
+    ['true when the session asked for a target in the host pid namespace', true, 'true'],
+    ['false when it did not', false, 'false'],
+    ['false for an execution started before the field existed', undefined, 'false'],
+  ])('passes allowHostPid %s', (_label, allowHostPid, expected) => {
+    const values = captureValues(executionInput({ allowHostPid: allowHostPid as boolean }), IMAGE);
+
+    expect(values.allowHostPid).toBe(expected);
   });
 
   it('passes an absent reason as empty (SSM applies the default)', () => {

@@ -17,7 +17,11 @@ const request: UploadRoleRequest = {
   roleArn: FAKE.uploadRoleArn,
   sessionId: SESSION_ID,
   bucket: BUCKET,
-  objectKey: `sessions/${SESSION_ID}/children/*`,
+  objectKeys: [
+    `sessions/${SESSION_ID}/children/${SESSION_ID}-0000/*`,
+    `sessions/${SESSION_ID}/children/${SESSION_ID}-0001/*`,
+  ],
+  fallbackKey: `sessions/${SESSION_ID}/children/*`,
   durationSeconds: 990,
 };
 const credentials = (seconds: number) => ({
@@ -61,7 +65,7 @@ describe('assumeUploadRole', () => {
     expect(assumed().TransitiveTagKeys).toBeUndefined();
   });
 
-  it('narrows the session with a policy of s3:PutObject on the keys asked for, nothing else', async () => {
+  it("narrows the session with a policy of s3:PutObject on its batch's children's objects, nothing else", async () => {
     aws.sts.on(AssumeRoleCommand).resolves({ Credentials: credentials(3600) });
 
     await assumeUploadRole(request);
@@ -72,10 +76,27 @@ describe('assumeUploadRole', () => {
         {
           Effect: 'Allow',
           Action: 's3:PutObject',
-          Resource: `arn:aws:s3:::${BUCKET}/sessions/${SESSION_ID}/children/*`,
+          Resource: [
+            `arn:aws:s3:::${BUCKET}/sessions/${SESSION_ID}/children/${SESSION_ID}-0000/*`,
+            `arn:aws:s3:::${BUCKET}/sessions/${SESSION_ID}/children/${SESSION_ID}-0001/*`,
+          ],
         },
       ],
     });
+  });
+
+  it("names the session's children prefix instead when the batch's children would not fit the policy", async () => {
+    aws.sts.on(AssumeRoleCommand).resolves({ Credentials: credentials(3600) });
+    const many = Array.from(
+      { length: 50 },
+      (_, i) => `sessions/${SESSION_ID}/children/${SESSION_ID}-${String(i).padStart(4, '0')}/*`,
+    );
+
+    await assumeUploadRole({ ...request, objectKeys: many });
+
+    expect(JSON.parse(assumed().Policy!).Statement[0].Resource).toBe(
+      `arn:aws:s3:::${BUCKET}/sessions/${SESSION_ID}/children/*`,
+    );
   });
 
   it('takes the partition of the session policy from the role ARN (aws-cn, aws-us-gov)', async () => {
@@ -83,9 +104,10 @@ describe('assumeUploadRole', () => {
 
     await assumeUploadRole({ ...request, roleArn: 'arn:aws-cn:iam::123456789012:role/upload' });
 
-    expect(JSON.parse(assumed().Policy!).Statement[0].Resource).toBe(
-      `arn:aws-cn:s3:::${BUCKET}/sessions/${SESSION_ID}/children/*`,
-    );
+    expect(JSON.parse(assumed().Policy!).Statement[0].Resource).toEqual([
+      `arn:aws-cn:s3:::${BUCKET}/sessions/${SESSION_ID}/children/${SESSION_ID}-0000/*`,
+      `arn:aws-cn:s3:::${BUCKET}/sessions/${SESSION_ID}/children/${SESSION_ID}-0001/*`,
+    ]);
   });
 
   it('names UPLOAD_ROLE_ARN, and calls nothing, when it is not a role ARN', async () => {

@@ -306,6 +306,29 @@ describe('childVerdict', () => {
       expect(error?.hint).toContain(`debug-task fetch ${SESSION_ID}`);
     });
 
+    it("says where the host keeps it under the host's own work root, with the reason the host gave", () => {
+      const { error } = noManifest({
+        host: host({
+          workRoot: '/data/debug-task',
+          unreported: [
+            {
+              sessionId: CHILD_ID,
+              status: 'UPLOAD_FAILED',
+              code: 'UPLOAD_FAILED',
+              message: 'curl: (6) Could not resolve host',
+            },
+          ],
+        }),
+        objectBytes: undefined,
+      });
+
+      const kept = `/data/debug-task/${CHILD_ID}/artifact.pcap.gz`;
+      expect(error).toMatchObject({ code: 'UPLOAD_FAILED', details: { hostPath: kept } });
+      expect(error?.message).toBe(
+        `The capture ended but the upload of its artifact failed: curl: (6) Could not resolve host. It is kept on ${INSTANCE_ID} at ${kept}.`,
+      );
+    });
+
     it('fails with the code the summary gives a child whose manifest did not reach S3 (HOST_BUSY)', () => {
       const { error } = noManifest({
         host: host({ unreported: [{ sessionId: CHILD_ID, status: 'FAILED', code: 'HOST_BUSY' }] }),
@@ -421,6 +444,12 @@ describe('keptArtifactPath', () => {
   it("is the artifact's file name in the child's work dir", () => {
     expect(keptArtifactPath(sessionKeys.childArtifact(CHILD_ID, 'txt'), CHILD_ID)).toBe(
       `/var/lib/debug-task/${CHILD_ID}/artifact.txt.gz`,
+    );
+  });
+
+  it("is under the host's work root when the host names one", () => {
+    expect(keptArtifactPath(sessionKeys.childArtifact(CHILD_ID, 'pcap'), CHILD_ID, '/srv/dt')).toBe(
+      `/srv/dt/${CHILD_ID}/artifact.pcap.gz`,
     );
   });
 });

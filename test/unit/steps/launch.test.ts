@@ -1,6 +1,6 @@
 import { InvalidInstanceId, SendCommandCommand } from '@aws-sdk/client-ssm';
 import { AssumeRoleCommand, STSServiceException } from '@aws-sdk/client-sts';
-import { INSTANCE_ID_PATTERN, PLAN_HEADER } from '../../../lib/domain/fleet';
+import { INSTANCE_ID_PATTERN, PLAN_HEADER } from '../../../lib/domain/host-plan';
 import { isValidHostParam, type HostParamName } from '../../../lib/domain/params';
 import type { BatchState, PlanRecord } from '../../../lib/domain/session';
 import { buildCommandDocument } from '../../../lib/host/runner-script';
@@ -166,6 +166,7 @@ describe('launchBatch (Launch), one task', () => {
       filter: ['tcp port 443'],
       snaplen: ['262144'],
       allowHostNetwork: ['false'],
+      allowHostPid: ['false'],
       image: [IMAGE],
       planUrl: [expect.any(String)],
       expiresAt: [String(NOW + 60 + GRACE)],
@@ -307,7 +308,7 @@ describe('launchBatch (Launch), one task', () => {
       ).toBe(true);
     });
 
-    it("is narrowed by a session policy to s3:PutObject on this session's children's keys only", async () => {
+    it("is narrowed by a session policy to s3:PutObject on the objects of this batch's children only", async () => {
       given(TASK_RECORD);
 
       await launchBatch(taskState(), { now: () => NOW_MS });
@@ -318,7 +319,7 @@ describe('launchBatch (Launch), one task', () => {
           {
             Effect: 'Allow',
             Action: 's3:PutObject',
-            Resource: `arn:aws:s3:::${BUCKET}/sessions/${SESSION_ID}/children/*`,
+            Resource: `arn:aws:s3:::${BUCKET}/sessions/${SESSION_ID}/children/${CHILD_ID}/*`,
           },
         ],
       });
@@ -488,6 +489,34 @@ describe('launchBatch (Launch), a batch of a service', () => {
     }
   });
 
+  it("narrows the upload role to the objects of this batch's children, not the other batches'", async () => {
+    given(SERVICE_RECORD);
+
+    await launchBatch(serviceState(0), { now: () => NOW_MS });
+
+    expect(JSON.parse(assumed().Policy!).Statement[0].Resource).toEqual(
+      [0, 1, 2, 4].map((i) => `arn:aws:s3:::${BUCKET}/sessions/${SESSION_ID}/children/${childId(i)}/*`),
+    );
+  });
+
+  it("names the session's children prefix instead when a batch has too many children for AssumeRole's policy", async () => {
+    const many = Array.from({ length: 60 }, (_, i) => planTarget(i, { instanceId: fleetInstanceId(i % 2) }));
+    const record = servicePlanRecord(many);
+    const plan = planInfoOf(record, {
+      startAt: START_AT,
+      expiresAt: START_AT + 90,
+      deadline: START_AT + 210,
+    });
+    given(record);
+
+    await launchBatch({ ...serviceInput(), plan, batch: plan.batches[0] }, { now: () => NOW_MS });
+
+    expect(JSON.parse(assumed().Policy!).Statement[0].Resource).toBe(
+      `arn:aws:s3:::${BUCKET}/sessions/${SESSION_ID}/children/*`,
+    );
+    expect(hostPlan().lines).toHaveLength(60);
+  });
+
   it('writes the next batch to its own plan object, for its own host', async () => {
     given(SERVICE_RECORD);
 
@@ -568,7 +597,7 @@ describe('launchBatch (Launch), a re-upload', () => {
 
     expect(assumed().DurationSeconds).toBe(GRACE + 900);
     expect(JSON.parse(assumed().Policy!).Statement[0].Resource).toBe(
-      `arn:aws:s3:::${BUCKET}/sessions/${SESSION_ID}/children/*`,
+      `arn:aws:s3:::${BUCKET}/sessions/${SESSION_ID}/children/${childId(1)}/*`,
     );
   });
 });

@@ -3,7 +3,7 @@ import { SendCommandCommand } from '@aws-sdk/client-ssm';
 import { AssumeRoleCommand } from '@aws-sdk/client-sts';
 import fc from 'fast-check';
 import { DebugTaskError } from '../../../lib/domain/errors';
-import { INSTANCE_ID_PATTERN, PLAN_HEADER } from '../../../lib/domain/fleet';
+import { INSTANCE_ID_PATTERN, PLAN_HEADER } from '../../../lib/domain/host-plan';
 import { HOST_PARAMS, isValidHostParam, type HostParamName } from '../../../lib/domain/params';
 import type { ExecutionInput } from '../../../lib/domain/session';
 import { launchBatch } from '../../../lib/steps/launch';
@@ -35,6 +35,7 @@ const PLACES: Record<string, (input: ExecutionInput, value: unknown) => void> = 
   iface: (s, v) => (s.spec.iface = v as string),
   snaplen: (s, v) => (s.spec.snaplen = v as number),
   allowHostNetwork: (s, v) => (s.spec.allowHostNetwork = v as boolean),
+  allowHostPid: (s, v) => (s.spec.allowHostPid = v as boolean),
   reason: (s, v) => (s.spec.reason = v as string),
   container: (s, v) => ((s.spec.target as { container?: unknown }).container = v),
   // ECS's answer: the Docker id that ends up in the host plan (a string: the SDK's parser sees to that).
@@ -88,13 +89,16 @@ function expectOnlySaneAssumeRoles(): void {
     expect(input.DurationSeconds).toBeGreaterThanOrEqual(900);
     expect(input.DurationSeconds).toBeLessThanOrEqual(3600);
     const policy = JSON.parse(input.Policy ?? '') as {
-      Statement: Array<{ Action: string; Resource: string }>;
+      Statement: Array<{ Action: string; Resource: string | string[] }>;
     };
     expect(policy.Statement).toHaveLength(1);
     expect(policy.Statement[0].Action).toBe('s3:PutObject');
-    expect(policy.Statement[0].Resource).toBe(
-      `arn:aws:s3:::${BUCKET}/sessions/${input.RoleSessionName}/children/*`,
-    );
+    // This session's children's objects, or all of its children/ prefix: never another session's.
+    const children = `arn:aws:s3:::${BUCKET}/sessions/${input.RoleSessionName}/children/`;
+    const child = new RegExp(`^${children}${input.RoleSessionName}-[0-9]{4}/\\*$`);
+    for (const resource of [policy.Statement[0].Resource].flat()) {
+      expect(resource === `${children}*` || child.test(resource)).toBe(true);
+    }
   }
 }
 

@@ -4,22 +4,26 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { childSessionId, renderPlan, type FleetHostManifest } from '../../lib/domain/fleet';
+import { renderPlan } from '../../lib/domain/host-plan';
+import { childSessionId } from '../../lib/domain/session';
+import { HostSummarySchema, type HostSummary } from '../../lib/domain/host-summary';
 import type { HostParamValues } from '../../lib/domain/params';
 import { runnerEnv } from '../../lib/host/local-runner';
 import { buildRunnerScript } from '../../lib/host/runner-script';
 import { MAX_STDOUT_BYTES } from '../../lib/sandbox/ssm-script-process';
+import type { RunnerManifest } from '../../lib/domain/session';
 
 /**
- * action=fleet and startAt with a stub `docker` (no engine): what a real engine cannot show
+ * action=plan and startAt with a stub `docker` (no engine): what a real engine cannot show
  * deterministically on a shared machine (the exact session count under concurrency) or cheaply
- * (a share of 64 children whose manifests overflow SSM's 24,000 characters).
+ * (a share of hundreds of children, whose summary must stay short).
  */
 
 jest.setTimeout(60_000);
 
 const INSTANCE = 'i-0123456789abcdef0';
 const FLEET = 'dt-20261125120000-fleet1';
+const INSPECTED = 'running|4242|/app|bridge|';
 const CONTAINER = 'feedface0123456789ab';
 
 /**
@@ -28,7 +32,7 @@ const CONTAINER = 'feedface0123456789ab';
  * runs, in a state `targetState` (a long one makes long error messages). Each call is logged with
  * the time in ms.
  */
-function stubEngine(targetState = 'running') {
+function stubEngine(inspected = INSPECTED) {
   const dir = mkdtempSync(join(tmpdir(), 'debug-task-fleet-stub-'));
   const state = join(dir, 'state');
   writeFileSync(
@@ -37,7 +41,7 @@ function stubEngine(targetState = 'running') {
 printf '%s %s\\n' "$(date +%s%3N)" "$*" >>'${dir}/calls'
 mkdir -p '${state}'
 case "$1" in
-  inspect) echo '${targetState} bridge' ;;
+  inspect) echo '${inspected}' ;;
   info|image|kill) ;;
   ps)
     if [[ $2 == -aq ]]; then
@@ -80,12 +84,27 @@ exit 0
 let server: Server;
 let base: string;
 const plans = new Map<string, string>();
+/** Manifests PUT to /manifest/<child id>. */
+const manifests = new Map<string, RunnerManifest>();
 
 beforeAll(async () => {
   server = createServer((req, res) => {
-    const plan = plans.get(new URL(req.url ?? '/', 'http://x').pathname.slice(1));
-    if (plan === undefined) res.writeHead(404).end();
-    else res.writeHead(200).end(plan);
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => {
+      const path = new URL(req.url ?? '/', 'http://x').pathname.slice(1);
+      if (req.method === 'PUT' && path.startsWith('manifest/')) {
+        manifests.set(
+          path.slice('manifest/'.length),
+          JSON.parse(Buffer.concat(chunks).toString()) as RunnerManifest,
+        );
+        res.writeHead(200).end();
+        return;
+      }
+      const plan = plans.get(path);
+      if (plan === undefined) res.writeHead(404).end();
+      else res.writeHead(200).end(plan);
+    });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -96,7 +115,8 @@ afterAll(async () => {
   await new Promise((resolve) => server.close(resolve));
 });
 
-function planOf(name: string, children: number): string {
+/** A plan of `children` lines for this instance, each child's manifest PUT to /manifest/<id> unless `reported` is false. */
+function planOf(name: string, children: number, reported = true): string {
   plans.set(
     name,
     renderPlan(
@@ -104,7 +124,8 @@ function planOf(name: string, children: number): string {
         instanceId: INSTANCE,
         childSessionId: childSessionId(FLEET, i),
         containerId: CONTAINER,
-        uploadUrl: '',
+        artifactUrl: '',
+        manifestUrl: reported ? `${base}/manifest/${childSessionId(FLEET, i)}?X-Amz-Signature=m` : '',
       })),
     ),
   );
@@ -132,7 +153,7 @@ function runStubbed(
 function fleetValues(planUrl: string, overrides: HostParamValues = {}): HostParamValues {
   const now = Math.floor(Date.now() / 1000);
   return {
-    action: 'fleet',
+    action: 'plan',
     sessionId: FLEET,
     planUrl,
     tool: 'tcpdump',
@@ -145,11 +166,11 @@ function fleetValues(planUrl: string, overrides: HostParamValues = {}): HostPara
   };
 }
 
-function parseFleet(stdout: string): FleetHostManifest {
-  return JSON.parse(stdout.trimEnd().split('\n').pop()!) as FleetHostManifest;
+function parseSummary(stdout: string): HostSummary {
+  return HostSummarySchema.parse(JSON.parse(stdout.trimEnd().split('\n').pop()!));
 }
 
-describe('fleet share under a stub engine', () => {
+describe('a plan share under a stub engine', () => {
   it.each([
     ['with startAt (slots claimed under the lock, then one start together)', true],
     ['without startAt (count and start under the lock)', false],
@@ -161,10 +182,12 @@ describe('fleet share under a stub engine', () => {
       withStartAt ? { startAt: String(startAt) } : {},
     );
 
+    manifests.clear();
     const run = await runStubbed(stub, values);
 
-    const fleet = parseFleet(run.stdout);
-    const codes = fleet.children.map((c) => c.error?.code);
+    const summary = parseSummary(run.stdout);
+    expect(summary).toMatchObject({ status: 'OK', children: 3, unreported: [] });
+    const codes = [0, 1, 2].map((i) => manifests.get(childSessionId(FLEET, i))?.error?.code);
     expect(run.status).toBe(0);
     expect(codes.filter((c) => c === 'HOST_BUSY')).toHaveLength(1);
     const runs = stub.calls().filter((c) => c.args.startsWith('run -d'));
@@ -198,46 +221,28 @@ describe('fleet share under a stub engine', () => {
     stub.remove();
   });
 
-  it('keeps the manifest of a 64-child share under SSM’s 24,000 characters, reducing what does not fit', async () => {
-    // Every child fails on a target "state" that makes its message long: 64 such manifests would not fit.
-    const stub = stubEngine('x'.repeat(400));
-    const run = await runStubbed(stub, fleetValues(planOf('big', 64), { maxSessions: '99' }));
+  it('keeps the summary of a 230-child share short: 200 unreported children listed, the rest counted', async () => {
+    // Every child fails at once (the target is not running) and has no manifest URL: all unreported.
+    const stub = stubEngine('exited|0|/app|bridge|');
+    const run = await runStubbed(stub, fleetValues(planOf('big', 230, false), { maxSessions: '99' }));
 
     expect(run.status).toBe(0);
+    expect(run.stdout.trim().split('\n')).toHaveLength(1);
     expect(run.stdout.length).toBeLessThan(MAX_STDOUT_BYTES);
-    const fleet = parseFleet(run.stdout);
-    expect(fleet.children).toHaveLength(64);
-    expect(fleet.children.map((c) => c.sessionId)).toEqual(
-      Array.from({ length: 64 }, (_, i) => childSessionId(FLEET, i)),
-    );
-    const full = fleet.children.filter((c) => c.error?.message.startsWith('Container feedface'));
-    const cut = fleet.children.filter((c) => c.error?.message === 'cut: SSM output limit');
-    expect(full.length).toBeGreaterThan(10);
-    expect(cut.length).toBeGreaterThan(0);
-    expect(full.length + cut.length).toBe(64);
-    for (const child of [...full, ...cut]) {
-      expect(child).toMatchObject({ v: 1, status: 'FAILED', error: { code: 'CONTAINER_NOT_FOUND' } });
-      expect(child.error!.message.length).toBeLessThanOrEqual(300);
-      expect(child.tool.name).toBe('tcpdump');
-      expect(child.timings.endedAt).toBeGreaterThan(0);
-    }
-    stub.remove();
-  });
-
-  it('refuses a share larger than a host runs, before starting anything', async () => {
-    const stub = stubEngine();
-    const run = await runStubbed(stub, fleetValues(planOf('huge', 65)));
-
-    expect(run.status).toBe(2);
-    expect(parseFleet(run.stdout)).toMatchObject({
-      status: 'FAILED',
-      error: {
-        code: 'INVALID_ARGUMENT',
-        message: expect.stringContaining('65 targets; a host runs at most 64'),
-      },
-      children: [],
+    const summary = parseSummary(run.stdout);
+    expect(summary).toMatchObject({
+      status: 'OK',
+      children: 230,
+      counts: { FAILED: 230 },
+      unreportedMore: 30,
     });
-    expect(stub.calls()).toEqual([]);
+    expect(summary.unreported).toHaveLength(200);
+    expect(summary.unreported[0]).toEqual({
+      sessionId: childSessionId(FLEET, 0),
+      status: 'FAILED',
+      code: 'CONTAINER_NOT_FOUND',
+    });
+    expect(stub.workDirs()).toEqual([]);
     stub.remove();
-  });
+  }, 240_000);
 });

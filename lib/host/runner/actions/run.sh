@@ -1,0 +1,32 @@
+# shellcheck shell=bash
+# action=run: one capture next to one container (one child of a plan, or debug-task local).
+
+# Every docker call costs 15-40 ms (a Go binary starting, an Engine API round trip), and the start
+# of a session is what its user waits for (BENCHMARKS.md, figure 1). So the healthy path makes two
+# before the toolbox: the target's inspect (which also proves the engine answers) and the session
+# count under the host lock; the image's presence is learnt from the start itself (--pull never).
+# The other checks run only when something failed or something costly is about to happen.
+run_session() {
+  check_run_params
+  set_container_args
+  check_target
+  prepare_workdir
+  check_disk
+  start_watchdog
+  if [[ -n ${P[startAt]} ]]; then
+    start_toolbox_at
+  else
+    if takes_filter "${P[tool]}" && [[ -n ${P[filter]}${P[iface]} ]]; then
+      # The filter check is a container of its own, from the image: refuse a busy host before it.
+      check_capacity
+      ensure_image
+      check_filter
+    fi
+    start_toolbox
+  fi
+  wait_for_toolbox
+  collect_tool_result
+  finish_artifact
+  package_artifact
+  deliver_artifact
+}

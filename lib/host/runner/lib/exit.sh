@@ -1,0 +1,157 @@
+# shellcheck shell=bash
+# How the runner ends: the first error recorded, everything it started torn down, the manifest
+# printed as the last line of stdout, the exit status of the error code.
+
+# Records the first error and exits; the EXIT trap tears down and prints the manifest.
+fail() {
+  if [[ -z $ERROR_CODE ]]; then
+    ERROR_CODE=$1 ERROR_MESSAGE=$2
+    if [[ $1 == UPLOAD_FAILED ]]; then STATUS=UPLOAD_FAILED; else STATUS=FAILED; fi
+  fi
+  exit 1
+}
+
+on_signal() {
+  fail CANCELLED "The runner received SIG$1 (the session was cancelled or ran out of time); everything it started was removed."
+}
+
+# The end of every action: the manifest built (for a run: written next to the artifact and put at
+# manifestUrl, after the artifact), everything started torn down, the manifest printed as the last
+# line of stdout, the exit status of the error code.
+on_exit() {
+  local status=$?
+  trap '' INT TERM HUP
+  set +e
+  if [[ -z $ERROR_CODE && $STATUS != OK ]]; then
+    ERROR_CODE=CAPTURE_FAILED
+    ERROR_MESSAGE="The runner stopped unexpectedly (status $status) at line ${FAILED_LINE:-?}: ${FAILED_COMMAND:-unknown command}"
+  fi
+  case ${P[action]-run} in
+    run)
+      teardown_started
+      MANIFEST=$(session_manifest_json)
+      deliver_manifest
+      teardown_workdir
+      ;;
+    reupload)
+      if [[ -n $SHARE_ACTION ]]; then
+        plan_teardown
+      else
+        finish_reupload
+      fi
+      ;;
+    plan) plan_teardown ;;
+    sweep) MANIFEST=$(sweep_manifest_json) ;;
+    *) MANIFEST=$(session_manifest_json) ;;
+  esac
+  print_manifest
+  if [[ -n $ERROR_CODE ]]; then log "failed: $ERROR_CODE: $ERROR_MESSAGE"; fi
+  exit "$(exit_status)"
+}
+
+# One child's re-upload ends: on success its manifest goes to manifestUrl and its work dir is
+# removed (the artifact is in S3); on failure the kept artifact stays exactly as it was, and so
+# does its manifest in S3.
+finish_reupload() {
+  MANIFEST=$(session_manifest_json)
+  if ((REUPLOADED)); then
+    deliver_manifest
+    rm -rf -- "$WORK"
+    log "removed $WORK"
+  fi
+  reupload_teardown
+}
+
+# The last line of stdout. A run given a manifestUrl says whether its manifest reached it
+# ("manifestUploaded"): when not, this printed line is the only report of the run.
+print_manifest() {
+  local json=$MANIFEST
+  if [[ -n $MANIFEST_UPLOADED ]]; then json="${json%\}},\"manifestUploaded\":$MANIFEST_UPLOADED}"; fi
+  printf '%s\n' "$json" >&3
+}
+
+# What a run started: the command it waited for, the ECR credentials, its containers, its watchdog.
+teardown_started() {
+  if [[ -n $CHILD_PID ]]; then kill -TERM "$CHILD_PID" 2>/dev/null || true; fi
+  remove_registry_auth
+  if ((CREATED_CONTAINERS)); then remove_session_containers >/dev/null; fi
+  if ((WATCHDOG_STARTED)); then stop_watchdog || true; fi
+}
+
+# A run's work dir, once its manifest is delivered: removed, or, with a kept artifact, reduced to
+# the artifact, its keep-until, its facts and its manifest.
+teardown_workdir() {
+  if ((WORKDIR_CREATED)); then
+    if ((KEEP_WORKDIR)); then
+      find "$WORK" -mindepth 1 -maxdepth 1 ! -name 'artifact.*.gz' ! -name keep-until ! -name "$FACTS_FILE" \
+        ! -name "$MANIFEST_FILE" -exec rm -rf -- {} +
+    else
+      rm -rf -- "$WORK"
+    fi
+  fi
+}
+
+# A failed re-upload leaves the kept artifact as it found it: artifact, keep-until, facts.
+reupload_teardown() {
+  if ((REUPLOAD_CLAIMED)) && [[ -d $WORK ]]; then rm -f -- "$WORK/runner.pid" "$WORK/curl.err"; fi
+}
+
+# The exit status of the error recorded (0: none), from EXIT_STATUS: the CLI's exit code of that
+# error code (lib/domain/errors.ts, generated). A code missing there fails as the host's fault.
+exit_status() {
+  if [[ -z $ERROR_CODE ]]; then
+    echo 0
+  elif [[ -v EXIT_STATUS[$ERROR_CODE] ]]; then
+    echo "${EXIT_STATUS[$ERROR_CODE]}"
+  else
+    echo "$EXIT_STATUS_HOST"
+  fi
+}
+
+# The sweep's manifest (SweepManifest).
+sweep_manifest_json() {
+  printf '{"v":1,"action":"sweep","status":%s%s' "$(json_str "$STATUS")" "$(error_json)"
+  if [[ -n $SWEEP_REPORT ]]; then printf ',%s' "$SWEEP_REPORT"; fi
+  printf ',"timings":{"startedAt":%s,"endedAt":%s}}' "$(json_num "$STARTED_AT")" "$(now_ms)"
+}
+
+# The manifest of a run, a child's re-upload or a cleanup (RunnerManifest, lib/domain/).
+session_manifest_json() {
+  local tool=null instance=${AWS_SSM_INSTANCE_ID-} pattern_var=PATTERN_instanceId
+  if [[ ${P[tool]-} =~ ^(tcpdump|ngrep|strace|snapshot)$ ]]; then tool=$(json_str "${P[tool]}"); fi
+  printf '{"v":1,"sessionId":%s,"status":%s' "$(json_str "$SESSION")" "$(json_str "$STATUS")"
+  if [[ ${P[action]-} == cleanup || ${P[action]-} == reupload ]]; then printf ',"action":"%s"' "${P[action]}"; fi
+  error_json
+  printf ',"tool":{"name":%s,"exitCode":%s' "$tool" "$(json_num "$TOOL_EXIT")"
+  if [[ ${P[tool]-} == tcpdump && -n $TOOL_EXIT ]]; then
+    printf ',"packets":%s,"dropped":%s' "$(json_num "$PACKETS")" "$(json_num "$DROPPED")"
+  fi
+  printf '}'
+  if [[ -n $OBJECT_SHA ]]; then artifact_json; fi
+  if [[ -n $CLEANUP_REPORT ]]; then printf ',%s' "$CLEANUP_REPORT"; fi
+  if [[ ${P[action]-} == run ]]; then
+    printf ',"audit":{"caller":%s,"reason":%s}' "$(json_str "${P[caller]-}")" "$(json_str "${P[reason]-}")"
+  fi
+  if [[ $instance =~ ${!pattern_var} ]]; then printf ',"instanceId":%s' "$(json_str "$instance")"; fi
+  printf ',"timings":{"startedAt":%s' "$(json_num "$STARTED_AT")"
+  if [[ -n $CAPTURE_STARTED_AT ]]; then printf ',"captureStartedAt":%s' "$CAPTURE_STARTED_AT"; fi
+  if [[ -n $CAPTURE_ENDED_AT ]]; then printf ',"captureEndedAt":%s' "$CAPTURE_ENDED_AT"; fi
+  printf ',"endedAt":%s}}' "$(now_ms)"
+}
+
+# At most 1000 characters of message: enough for what failed, what to do and AWS's own words.
+error_json() {
+  if [[ -n $ERROR_CODE ]]; then
+    printf ',"error":{"code":%s,"message":%s}' "$(json_str "$ERROR_CODE")" "$(json_str "${ERROR_MESSAGE:0:1000}")"
+  fi
+}
+
+artifact_json() {
+  printf ',"artifact":{"format":%s,"compression":"gzip","bytes":%s,"sha256":%s,"objectBytes":%s,"objectSha256":%s' \
+    "$(json_str "$(tool_format "${P[tool]}")")" "$(json_num "$ARTIFACT_BYTES")" "$(json_str "$ARTIFACT_SHA")" \
+    "$(json_num "$OBJECT_BYTES")" "$(json_str "$OBJECT_SHA")"
+  if [[ -n $LINK_TYPE ]]; then printf ',"linkType":%s' "$(json_str "$LINK_TYPE")"; fi
+  printf ',"truncated":%s,"uploaded":%s' "$TRUNCATED" "$UPLOADED"
+  if [[ -n $HOST_PATH ]]; then printf ',"hostPath":%s' "$(json_str "$HOST_PATH")"; fi
+  printf '}'
+}

@@ -1,0 +1,317 @@
+# shellcheck shell=bash
+# The toolbox container: each tool's capabilities and argv, the scripts it runs, its start (at once
+# or at startAt), its end, and what the tool reported.
+
+# The tool's Linux capabilities, added to --cap-drop ALL: TOOL_CAPABILITIES, generated from the
+# catalog (lib/domain/tools.ts says why each one is needed). Sets TOOL_CAPS (an array, not output:
+# no subshell on the start path).
+tool_caps() {
+  # shellcheck disable=SC2206 # capability names: one word each, split on purpose
+  TOOL_CAPS=(${TOOL_CAPABILITIES[$1]})
+}
+
+takes_filter() { [[ $1 == tcpdump || $1 == ngrep ]]; }
+
+tool_format() { if [[ $1 == tcpdump ]]; then echo pcap; else echo text; fi; }
+
+tool_extension() { if [[ $1 == tcpdump ]]; then echo pcap; else echo txt; fi; }
+
+# The tool's argv inside the toolbox. Values go in as separate words, never as shell text.
+tool_command() {
+  local iface=${P[iface]:-$CAPTURE_IFACE} filter_args=()
+  if [[ -n ${P[filter]} ]]; then filter_args=(-F /out/filter.bpf); fi
+  case ${P[tool]} in
+    tcpdump)
+      # No -i by default: tcpdump then opens the task's first non-loopback interface, whose link
+      # type old Wireshark reads (-i any would write LINUX_SLL2); a host-network target gets the
+      # host's default-route interface (check_host_network). -U: each packet reaches the size cap
+      # as it arrives; -w -: the cap is applied on the pipe.
+      # -p: no promiscuous mode (the task's own traffic; and it would need NET_ADMIN).
+      TOOL_CMD=(tcpdump -p -Z root -U -n -s "${P[snaplen]}" -w -)
+      if [[ -n $iface ]]; then TOOL_CMD+=(-i "$iface"); fi
+      TOOL_CMD+=("${filter_args[@]}")
+      ;;
+    ngrep)
+      # -R: ngrep would otherwise drop privileges, which --cap-drop ALL does not allow; -p: no
+      # promiscuous mode, as tcpdump.
+      TOOL_CMD=(ngrep -p -R -q -t -W byline -l)
+      if [[ ${P[snaplen]} != 0 ]]; then TOOL_CMD+=(-s "${P[snaplen]}"); fi
+      if [[ -n $iface ]]; then TOOL_CMD+=(-d "$iface"); fi
+      TOOL_CMD+=("${filter_args[@]}")
+      ;;
+    strace)
+      # PID 1 of the shared pid namespace is the target's main process.
+      TOOL_CMD=(strace -f -tt -p 1 -o /dev/stdout)
+      ;;
+    snapshot)
+      TOOL_CMD=(sh /debug-task/snapshot.sh)
+      ;;
+  esac
+}
+
+# /debug-task/toolbox.sh, run by the toolbox's /bin/sh (dash, busybox). Arguments: duration, max
+# bytes, the tool's argv.
+# The tool's status goes through a file because those shells may lack pipefail.
+# shellcheck disable=SC2016 # expanded by the toolbox's shell, not here
+readonly TOOLBOX_SCRIPT='
+duration=$1 max=$2
+shift 2
+{ timeout -s INT "$duration" "$@" 2>/out/tool.err; echo "$?" >/out/tool.status; } | head -c "$max" >/out/artifact
+'
+
+# /debug-task/snapshot.sh: one text report of the target's sockets, processes, addresses and
+# routes, with no capability at all (lib/domain/tools.ts): ss shows no process of another user's
+# or more privileged socket. Real binaries are preferred by path: busybox's shell would otherwise
+# run its own smaller applets.
+# shellcheck disable=SC2016 # expanded by the toolbox's shell, not here
+readonly SNAPSHOT_SCRIPT='
+first() { for c in "$@"; do if [ -x "$c" ]; then echo "$c"; return 0; fi; done; echo "${1##*/}"; }
+section() { printf "\n=== %s\n" "$*"; "$@" 2>&1 || printf "(exit status %s)\n" "$?"; }
+ip=$(first /usr/sbin/ip /sbin/ip /usr/bin/ip /bin/ip)
+ss=$(first /usr/bin/ss /usr/sbin/ss /bin/ss /sbin/ss)
+ps=$(first /usr/bin/ps /bin/ps)
+printf "debug-task snapshot at %s UTC\n" "$(date -u "+%Y-%m-%d %H:%M:%S")"
+section "$ss" -tanp
+section "$ss" -uanp
+section "$ss" -s
+section "$ps" -eo pid,ppid,user,stat,etime,args
+section "$ip" addr
+section "$ip" route
+section "$ip" -6 route
+section cat /proc/net/sockstat
+printf "\n=== conntrack -L\n(not taken: reading the connection tracking table needs NET_ADMIN, which the snapshot does not get)\n"
+'
+
+# /debug-task/finish-pcap.sh rewrites a pcap cut by the size cap: tcpdump -r stops at the partial last packet and -w keeps
+# every whole one, so the result reads cleanly. Then counts the packets kept.
+# shellcheck disable=SC2016 # expanded by the toolbox's shell, not here
+readonly FINISH_PCAP_SCRIPT='
+tcpdump -Z root -r /out/artifact -w - 2>/out/finish.err >/out/artifact.clean
+tcpdump -Z root -n -r /out/artifact.clean 2>/dev/null | wc -l >/out/packets
+'
+
+# Arguments shared by every container of the session.
+set_container_args() {
+  local cap
+  # The sweeper acts on session and expires-at; caller and reason say, on the host itself, who
+  # started this container and why (empty when not given).
+  CONTAINER_LABELS=(--label "$LABEL_SESSION=$SESSION" --label "$LABEL_EXPIRES=${P[expiresAt]}"
+    --label "debug-task.tool=${P[tool]}" --label "debug-task.caller=${P[caller]}"
+    --label "debug-task.reason=${P[reason]}")
+  TARGET_NAMESPACES=(--network "container:${P[containerId]}" --pid "container:${P[containerId]}")
+  TOOLBOX_SECURITY=(--cap-drop ALL)
+  tool_caps "${P[tool]}"
+  for cap in "${TOOL_CAPS[@]}"; do TOOLBOX_SECURITY+=(--cap-add "$cap"); done
+  TOOLBOX_SECURITY+=(--security-opt no-new-privileges --read-only)
+  TOOLBOX_LIMITS=(--cpus "${P[cpus]}" --memory "${P[memoryMb]}m" --memory-swap "${P[memoryMb]}m"
+    --pids-limit "${P[pidsLimit]}")
+  TOOLBOX_MOUNTS=(-v "$OUT:/out" -v "$WORK/bin:/debug-task:ro")
+  TOOLBOX_MOUNTS_RO=(-v "$OUT:/out:ro" -v "$WORK/bin:/debug-task:ro")
+}
+
+# tcpdump compiles the filter in the toolbox, with the capture's namespaces and capabilities, so a
+# bad expression fails here with tcpdump's own words instead of as an empty capture. The filter
+# travels as a file (-F): it is never part of a shell string.
+check_filter() {
+  local status=0 message
+  printf '%s\n' "${P[filter]}" >"$OUT/filter.bpf"
+  local -a cmd=(tcpdump -d -F /out/filter.bpf) iface=${P[iface]:-$CAPTURE_IFACE}
+  if [[ -n $iface ]]; then cmd+=(-i "$iface"); fi
+  CREATED_CONTAINERS=1
+  interruptible timeout "$HELPER_TIMEOUT_SECONDS" docker run --rm --name "$CONTAINER-filter" \
+    "${CONTAINER_LABELS[@]}" "${TARGET_NAMESPACES[@]}" "${TOOLBOX_SECURITY[@]}" "${TOOLBOX_LIMITS[@]}" \
+    "${TOOLBOX_MOUNTS_RO[@]}" "${P[image]}" "${cmd[@]}" >/dev/null 2>"$WORK/filter.err" || status=$?
+  if ((status == 0)); then return 0; fi
+  message=$(grep -v 'Warning: assuming Ethernet' "$WORK/filter.err" | tail -n 3 | tr '\n' ' ' || true)
+  message=${message% }
+  if ((status >= 124 && status <= 127)); then
+    fail CAPTURE_FAILED "The filter check container did not run (status $status): ${message:-no message}."
+  elif [[ $message == *'No such device'* ]]; then
+    fail INVALID_ARGUMENT "Interface ${P[iface]} does not exist in the target's network namespace: $message"
+  fi
+  fail INVALID_FILTER "tcpdump rejected the filter \"${P[filter]}\": ${message:-it failed with status $status}"
+}
+
+# Optimistic: the toolbox is started with --pull never, without asking first whether the image is
+# here. Only when that start fails is the image looked up (docker image inspect, so nothing rests
+# on the wording of docker's error); a missing one is pulled outside the lock, then the start is
+# tried once more, under the lock and after a fresh count like the first.
+start_toolbox() {
+  tool_command
+  toolbox_argv
+  run_toolbox
+  if ((!TOOLBOX_STARTED)); then
+    if image_present; then
+      fail CAPTURE_FAILED "The toolbox container did not start: $(last_lines "$WORK/run.err" 2)"
+    fi
+    check_capacity # a busy host refuses before a pull, as it did before anything else
+    fetch_image
+    run_toolbox
+    if ((!TOOLBOX_STARTED)); then
+      fail CAPTURE_FAILED "The toolbox container did not start: $(last_lines "$WORK/run.err" 2)"
+    fi
+  fi
+  stamp_ms CAPTURE_STARTED_AT
+  log "${P[tool]} runs for ${P[durationSeconds]}s in $CONTAINER (at most ${P[maxBytes]} bytes)"
+}
+
+# docker run -d of the toolbox, under the host lock, right after the session count that decides
+# whether this host may run one more: another runner may have started since any earlier look.
+# A failed start (the image missing among its causes) releases the lock and says so in
+# TOOLBOX_STARTED: not by a status, so that set -e still holds inside (an `if` would lift it).
+run_toolbox() {
+  TOOLBOX_STARTED=0
+  with_host_lock
+  check_capacity
+  CREATED_CONTAINERS=1
+  if ! dk "${TOOLBOX_RUN[@]}" >/dev/null 2>"$WORK/run.err"; then
+    release_host_lock
+    return 0
+  fi
+  release_host_lock
+  TOOLBOX_STARTED=1
+}
+
+# The toolbox's docker run, into TOOLBOX_RUN.
+toolbox_argv() {
+  TOOLBOX_RUN=(run -d --pull never --name "$CONTAINER" "${CONTAINER_LABELS[@]}" "${TARGET_NAMESPACES[@]}"
+    "${TOOLBOX_SECURITY[@]}" "${TOOLBOX_LIMITS[@]}" "${TOOLBOX_MOUNTS[@]}" "${P[image]}"
+    sh /debug-task/toolbox.sh "${P[durationSeconds]}" "${P[maxBytes]}" "${TOOL_CMD[@]}")
+}
+
+# A start at startAt (a plan's children start together). Everything that may fail or take time
+# comes first: the image (pulled now if missing), the filter, then a slot of the host's
+# maxSessions, counted and claimed under the host lock ($WORK/slot: the runner's pid and start
+# time, counted by count_other_sessions until the toolbox runs). Then the wait, and the start
+# without the lock: the children of one host start at the same moment, not one after another.
+start_toolbox_at() {
+  check_capacity # a busy host refuses before a pull or a helper container
+  ensure_image
+  if takes_filter "${P[tool]}" && [[ -n ${P[filter]}${P[iface]} ]]; then check_filter; fi
+  tool_command
+  toolbox_argv
+  with_host_lock
+  check_capacity
+  local start now late
+  process_start_to start "$$"
+  printf '%s %s\n' "$$" "$start" >"$WORK/slot"
+  release_host_lock
+  stamp_ms now
+  late=$((now - 10#${P[startAt]} * 1000))
+  if ((late < 0)); then
+    printf -v start '%d.%03d' "$((-late / 1000))" "$((-late % 1000))"
+    log "waiting ${start}s for startAt ${P[startAt]}"
+    interruptible sleep "$start"
+  else
+    log "startAt ${P[startAt]} passed ${late} ms ago: starting at once"
+  fi
+  CREATED_CONTAINERS=1
+  if ! dk "${TOOLBOX_RUN[@]}" >/dev/null 2>"$WORK/run.err"; then
+    fail CAPTURE_FAILED "The toolbox container did not start: $(last_lines "$WORK/run.err" 2)"
+  fi
+  TOOLBOX_STARTED=1
+  stamp_ms CAPTURE_STARTED_AT
+  rm -f -- "$WORK/slot"
+  log "${P[tool]} runs for ${P[durationSeconds]}s in $CONTAINER (at most ${P[maxBytes]} bytes)"
+}
+
+# The toolbox stops itself (timeout -s INT); if it has not after duration + grace, it is killed.
+wait_for_toolbox() {
+  local budget=$((P[durationSeconds] + STOP_GRACE_SECONDS)) status=0
+  interruptible timeout "$budget" docker wait "$CONTAINER" >"$WORK/wait.out" 2>"$WORK/wait.err" || status=$?
+  if ((status == 124)); then
+    log "the toolbox did not stop within ${budget}s: killing it"
+    FORCED_KILL=1
+    dk kill "$CONTAINER" >/dev/null 2>&1 || true
+    status=0
+    interruptible timeout 15 docker wait "$CONTAINER" >"$WORK/wait.out" 2>"$WORK/wait.err" || status=$?
+  fi
+  stamp_ms CAPTURE_ENDED_AT
+  if ((status != 0)); then
+    fail CAPTURE_FAILED "The toolbox container disappeared before it finished (removed by a cleanup or the watchdog?): $(last_lines "$WORK/wait.err" 1)"
+  fi
+  local oom
+  oom=$(dk inspect --format "$(tmpl .State.OOMKilled)" "$CONTAINER" 2>/dev/null || true)
+  # Nothing the toolbox wrote is read while any of its processes could still change it.
+  if ! dk rm -f "$CONTAINER" >/dev/null 2>"$WORK/rm.err"; then
+    fail CAPTURE_FAILED "The toolbox container could not be removed, so its output is not read: $(last_lines "$WORK/rm.err" 1)"
+  fi
+  if [[ $oom == true ]]; then
+    fail CAPTURE_FAILED "The toolbox was killed at its memory limit (${P[memoryMb]} MiB); raise memoryMb."
+  fi
+  check_toolbox_output toolbox
+}
+
+# The runner reads what the toolbox wrote under /out as root, on the host, so the toolbox must not
+# be able to point it elsewhere: a symbolic link (to a host file, which would be uploaded or put in
+# a message), a FIFO (a read that never ends), a device, a directory, or a hard link. Called once
+# the container that wrote /out is gone, so nothing can change the entries between this check and
+# the reads that follow (find does not follow links: -P is its default). Names the first offender.
+check_toolbox_output() {
+  local container=$1 found=''
+  if [[ -L $OUT || ! -d $OUT ]]; then
+    fail CAPTURE_FAILED "The $container's output directory $OUT is not a directory: nothing of it is read."
+  fi
+  found=$(find "$OUT" -mindepth 1 -maxdepth 1 \( ! -type f -o -links +1 \) -printf '%P (type %y, %n links)\n' -quit)
+  if [[ -n $found ]]; then
+    fail CAPTURE_FAILED "The $container left /out/$(json_escape "$found") where the runner reads only regular files: a link or special file is never followed or read, and nothing of this capture is kept."
+  fi
+}
+
+# Reads the tool's status and messages; a stop that we caused is not a failure.
+collect_tool_result() {
+  local raw message bytes
+  bytes=$(wc -c <"$OUT/artifact")
+  if ((bytes >= P[maxBytes])); then
+    TRUNCATED=true
+    log "the artifact reached maxBytes (${P[maxBytes]}): the capture was cut there"
+  fi
+  raw=$(cat "$OUT/tool.status" 2>/dev/null || true)
+  message=$(last_lines "$OUT/tool.err" 3)
+  if ! [[ $raw =~ ^[0-9]+$ ]] && ((FORCED_KILL)); then
+    fail CAPTURE_FAILED "${P[tool]} did not stop within ${STOP_GRACE_SECONDS}s of the end of its ${P[durationSeconds]}s (it ignored SIGINT): the runner killed the toolbox, and its output is not kept. ${message}"
+  fi
+  if ! [[ $raw =~ ^[0-9]+$ ]]; then
+    fail CAPTURE_FAILED "${P[tool]} did not finish (the toolbox was stopped from outside). ${message}"
+  fi
+  TOOL_EXIT=$raw
+  case $raw in
+    # 124: coreutils timeout ended it; 130: it died of our SIGINT at the end of the duration.
+    124 | 130) TOOL_EXIT=0 ;;
+    # SIGPIPE: the size cap closed its output.
+    141) if [[ $TRUNCATED == true ]]; then TOOL_EXIT=0; fi ;;
+    # ngrep's "nothing matched".
+    1) if [[ ${P[tool]} == ngrep ]]; then TOOL_EXIT=0; fi ;;
+  esac
+  if ((TOOL_EXIT != 0)); then
+    fail CAPTURE_FAILED "${P[tool]} failed with status $raw: ${message:-no message}"
+  fi
+  if [[ ${P[tool]} == tcpdump ]]; then read_tcpdump_stats; fi
+}
+
+read_tcpdump_stats() {
+  local stats
+  stats=$(cat "$OUT/tool.err")
+  if [[ $stats =~ link-type\ ([A-Za-z0-9_]+) ]]; then LINK_TYPE=${BASH_REMATCH[1]}; fi
+  if [[ $stats =~ ([0-9]+)\ packets?\ captured ]]; then PACKETS=${BASH_REMATCH[1]}; fi
+  if [[ $stats =~ ([0-9]+)\ packets?\ dropped\ by\ kernel ]]; then DROPPED=${BASH_REMATCH[1]}; fi
+}
+
+# A pcap cut mid-packet is rewritten so every reader takes it; tcpdump's own count then covers
+# packets that never reached the file, so the packets kept are counted instead.
+finish_artifact() {
+  if [[ $TRUNCATED != true || ${P[tool]} != tcpdump ]]; then return 0; fi
+  local status=0
+  interruptible timeout "$HELPER_TIMEOUT_SECONDS" docker run --rm --name "$CONTAINER-finish" \
+    "${CONTAINER_LABELS[@]}" --network none --cap-drop ALL --cap-add SETGID \
+    --security-opt no-new-privileges --read-only "${TOOLBOX_LIMITS[@]}" "${TOOLBOX_MOUNTS[@]}" \
+    "${P[image]}" sh /debug-task/finish-pcap.sh >/dev/null 2>"$WORK/finish.err" || status=$?
+  # It ran with --rm in the foreground: it is gone now.
+  check_toolbox_output 'rewrite of the capture'
+  if ((status != 0)) || [[ ! -s $OUT/artifact.clean ]]; then
+    fail CAPTURE_FAILED "The capture was cut at maxBytes and could not be rewritten: $(last_lines "$OUT/finish.err" 2) $(last_lines "$WORK/finish.err" 2)"
+  fi
+  mv -f -- "$OUT/artifact.clean" "$OUT/artifact"
+  PACKETS=$(tr -dc 0-9 <"$OUT/packets")
+  DROPPED=''
+}
