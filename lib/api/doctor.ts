@@ -86,8 +86,8 @@ export function imagePinnedCheck(image: string | undefined): DoctorCheck {
       name,
       status: 'failed',
       code: 'AWS_ERROR',
-      detail: 'The api function has no TOOLBOX_IMAGE.',
-      hint: 'Deploy the stack again (`npx cdk deploy`): it sets TOOLBOX_IMAGE on the api and launch functions.',
+      detail: 'The plan function has no TOOLBOX_IMAGE.',
+      hint: 'Deploy the stack again (`npx cdk deploy`): it sets TOOLBOX_IMAGE on the plan and launch functions.',
     };
   }
   if (!isValidHostParam('image', image)) {

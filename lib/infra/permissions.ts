@@ -171,7 +171,8 @@ export function grantSessionPermissions(stack: Stack, props: SessionPermissionsP
   stateMachine.grantStartExecution(fn.api.role);
   stateMachine.grant(fn.api.role, 'states:ListExecutions');
   fn.api.allow({
-    actions: ['states:DescribeExecution', 'states:StopExecution', 'states:GetExecutionHistory'],
+    // No StopExecution: a cancel leaves a marker that Poll acts on, so that Cleanup runs.
+    actions: ['states:DescribeExecution', 'states:GetExecutionHistory'],
     resources: [
       stack.formatArn({
         service: 'states',

@@ -3,7 +3,7 @@ import { API_THROTTLE } from '../../lib/infra/sessions-api';
 import { flat, functionsByHandler, resourcesOfType, synth } from './helpers';
 
 const { template } = synth();
-const apiFunction = functionsByHandler(template).api.logicalId;
+const functions = functionsByHandler(template);
 
 describe('HTTP API', () => {
   it('has exactly the four session routes, the preview route, the two re-upload routes and POST /doctor', () => {
@@ -15,7 +15,7 @@ describe('HTTP API', () => {
       'DELETE /sessions/{id}',
       'GET /sessions',
       'GET /sessions/{id}',
-      'GET /sessions/{id}/reupload/{commandId}',
+      'GET /sessions/{id}/reupload/{reuploadId}',
       'POST /doctor',
       'POST /sessions',
       'POST /sessions/preview',
@@ -27,17 +27,56 @@ describe('HTTP API', () => {
     template.allResourcesProperties('AWS::ApiGatewayV2::Route', { AuthorizationType: 'AWS_IAM' });
   });
 
-  it('sends every route to the api function with payload format 2.0', () => {
+  /** Route key -> the handler its integration invokes. */
+  function handlerOfRoute(): Record<string, string> {
+    const integrations = resourcesOfType(template, 'AWS::ApiGatewayV2::Integration');
+    const byArn = Object.fromEntries(
+      Object.entries(functions).map(([name, fn]) => [`<${fn.logicalId}.Arn>`, name]),
+    );
+    return Object.fromEntries(
+      Object.values(resourcesOfType(template, 'AWS::ApiGatewayV2::Route')).map((route) => {
+        const target = flat(route.Properties.Target).replace(/^integrations\//, '');
+        const integration = integrations[target.replace(/^<|>$/g, '')];
+        return [route.Properties.RouteKey as string, byArn[flat(integration.Properties.IntegrationUri)]];
+      }),
+    );
+  }
+
+  it('sends the session and re-upload routes to the api function, preview and doctor to the plan function', () => {
+    expect(handlerOfRoute()).toEqual({
+      'POST /sessions': 'api',
+      'GET /sessions': 'api',
+      'GET /sessions/{id}': 'api',
+      'DELETE /sessions/{id}': 'api',
+      'POST /sessions/{id}/reupload': 'api',
+      'GET /sessions/{id}/reupload/{reuploadId}': 'api',
+      'POST /sessions/preview': 'plan',
+      'POST /doctor': 'plan',
+    });
+  });
+
+  it('integrates each function once, as a Lambda proxy with payload format 2.0', () => {
     const integrations = Object.values(resourcesOfType(template, 'AWS::ApiGatewayV2::Integration'));
 
-    expect(integrations.length).toBeGreaterThan(0);
+    expect(integrations.map((i) => flat(i.Properties.IntegrationUri)).sort()).toEqual(
+      [`<${functions.api.logicalId}.Arn>`, `<${functions.plan.logicalId}.Arn>`].sort(),
+    );
     for (const integration of integrations) {
       expect(integration.Properties).toMatchObject({
         IntegrationType: 'AWS_PROXY',
         PayloadFormatVersion: '2.0',
       });
-      expect(flat(integration.Properties.IntegrationUri)).toBe(`<${apiFunction}.Arn>`);
     }
+  });
+
+  it('lets API Gateway invoke the api and plan functions, and no other', () => {
+    const invoked = Object.values(resourcesOfType(template, 'AWS::Lambda::Permission'))
+      .filter((permission) => permission.Properties.Principal === 'apigateway.amazonaws.com')
+      .map((permission) => flat(permission.Properties.FunctionName));
+
+    expect([...new Set(invoked)].sort()).toEqual(
+      [`<${functions.api.logicalId}.Arn>`, `<${functions.plan.logicalId}.Arn>`].sort(),
+    );
   });
 
   it('throttles and access-logs the auto-deployed $default stage', () => {

@@ -54,38 +54,49 @@ describe('functions', () => {
     template.allResourcesProperties('AWS::IAM::Role', { ManagedPolicyArns: Match.absent() });
   });
 
-  it('gives api the state machine, the bucket, the session limits, what POST /doctor checks, and what a re-upload sends', () => {
-    expect(Object.keys(environmentOf('api')).sort()).toEqual(
-      [
-        'ALLOWED_CLUSTERS',
-        'BUCKET_NAME',
-        'DOCUMENT_NAME',
-        'MAX_BYTES',
-        'MAX_DURATION_SECONDS',
-        'REQUIRE_REASON',
-        'STATE_MACHINE_ARN',
-        'TOOLBOX_IMAGE',
-        'UPLOAD_ROLE_ARN',
-      ].sort(),
+  it('has the seven functions of the one path', () => {
+    expect(Object.keys(functions).sort()).toEqual(
+      ['api', 'plan', 'launch', 'poll', 'collect', 'cleanup', 'sweeper'].sort(),
     );
-    // POST /sessions/{id}/reupload sends the runner with a URL signed by the upload role.
-    expect(flat(environmentOf('api').UPLOAD_ROLE_ARN)).toMatch(/^<UploadRole[0-9A-F]{8}\.Arn>$/);
-    expect(environmentOf('api').DOCUMENT_NAME).toEqual(environmentOf('launch').DOCUMENT_NAME);
+  });
+
+  it('gives api the state machine, the bucket and the session limits: it resolves nothing and reaches no host', () => {
+    expect(Object.keys(environmentOf('api')).sort()).toEqual(
+      ['BUCKET_NAME', 'MAX_BYTES', 'MAX_DURATION_SECONDS', 'REQUIRE_REASON', 'STATE_MACHINE_ARN'].sort(),
+    );
     expect(environmentOf('api')).toMatchObject({
       MAX_DURATION_SECONDS: '600',
       MAX_BYTES: '500000000',
-      ALLOWED_CLUSTERS: 'prod,staging',
-      TOOLBOX_IMAGE: PINNED_IMAGE,
       REQUIRE_REASON: 'false',
     });
     expect(flat(environmentOf('api').STATE_MACHINE_ARN)).toMatch(/^<Sessions[0-9A-F]{8}>$/);
+    expect(flat(environmentOf('api').BUCKET_NAME)).toMatch(/^<Artifacts[0-9A-F]{8}>$/);
   });
 
-  it('gives resolve the allowed clusters, comma-separated', () => {
-    expect(environmentOf('resolve')).toEqual({ ALLOWED_CLUSTERS: 'prod,staging' });
+  it('gives plan the bucket, the allowed clusters, the clock of a plan, and what preview and doctor check', () => {
+    expect(Object.keys(environmentOf('plan')).sort()).toEqual(
+      [
+        'ALLOWED_CLUSTERS',
+        'BUCKET_NAME',
+        'FLEET_START_LEAD_SECONDS',
+        'GRACE_SECONDS',
+        'MAX_BYTES',
+        'MAX_DURATION_SECONDS',
+        'TOOLBOX_IMAGE',
+      ].sort(),
+    );
+    expect(environmentOf('plan')).toMatchObject({
+      ALLOWED_CLUSTERS: 'prod,staging',
+      GRACE_SECONDS: '45',
+      FLEET_START_LEAD_SECONDS: '40',
+      MAX_DURATION_SECONDS: '600',
+      MAX_BYTES: '500000000',
+      TOOLBOX_IMAGE: PINNED_IMAGE,
+    });
+    expect(flat(environmentOf('plan').BUCKET_NAME)).toMatch(/^<Artifacts[0-9A-F]{8}>$/);
   });
 
-  it('gives launch the document, the image and every host limit', () => {
+  it('gives launch the document, the image, every host limit and the upload role', () => {
     expect(environmentOf('launch')).toMatchObject({
       TOOLBOX_IMAGE: PINNED_IMAGE,
       GRACE_SECONDS: '45',
@@ -111,68 +122,17 @@ describe('functions', () => {
     expect(flat(environmentOf('launch').UPLOAD_ROLE_ARN)).toMatch(/^<UploadRole[0-9A-F]{8}\.Arn>$/);
   });
 
-  it('gives poll and collect the bucket, and cleanup the document, bucket and image', () => {
+  it('gives poll and collect the bucket, and cleanup the document and the bucket', () => {
     expect(Object.keys(environmentOf('poll'))).toEqual(['BUCKET_NAME']);
     expect(Object.keys(environmentOf('collect'))).toEqual(['BUCKET_NAME']);
-    expect(Object.keys(environmentOf('cleanup')).sort()).toEqual([
-      'BUCKET_NAME',
-      'DOCUMENT_NAME',
-      'TOOLBOX_IMAGE',
-    ]);
-    expect(environmentOf('cleanup').TOOLBOX_IMAGE).toBe(PINNED_IMAGE);
+    expect(Object.keys(environmentOf('cleanup')).sort()).toEqual(['BUCKET_NAME', 'DOCUMENT_NAME']);
+    expect(flat(environmentOf('cleanup').DOCUMENT_NAME)).toMatch(/^<RunnerDocument[0-9A-F]{8}>$/);
   });
 
-  it('gives fleet-plan the bucket, the allowed clusters, the grace, the start lead and the upload role', () => {
-    expect(Object.keys(environmentOf('fleet-plan')).sort()).toEqual(
-      [
-        'ALLOWED_CLUSTERS',
-        'BUCKET_NAME',
-        'FLEET_START_LEAD_SECONDS',
-        'GRACE_SECONDS',
-        'UPLOAD_ROLE_ARN',
-      ].sort(),
-    );
-    expect(environmentOf('fleet-plan')).toMatchObject({
-      ALLOWED_CLUSTERS: 'prod,staging',
-      GRACE_SECONDS: '45',
-      FLEET_START_LEAD_SECONDS: '40',
-    });
-    expect(flat(environmentOf('fleet-plan').BUCKET_NAME)).toMatch(/^<Artifacts[0-9A-F]{8}>$/);
-    expect(flat(environmentOf('fleet-plan').UPLOAD_ROLE_ARN)).toMatch(/^<UploadRole[0-9A-F]{8}\.Arn>$/);
-  });
-
-  it('gives fleet-launch what launch gets but the upload role (FleetPlan signs the uploads)', () => {
-    expect(Object.keys(environmentOf('fleet-launch')).sort()).toEqual(
-      [
-        'BUCKET_NAME',
-        'DOCUMENT_NAME',
-        'GRACE_SECONDS',
-        'HOST_CPUS',
-        'HOST_MAX_SESSIONS',
-        'HOST_MEMORY_MB',
-        'HOST_PIDS_LIMIT',
-        'TOOLBOX_IMAGE',
-      ].sort(),
-    );
-    expect(environmentOf('fleet-launch')).toMatchObject({
-      TOOLBOX_IMAGE: PINNED_IMAGE,
-      GRACE_SECONDS: '45',
-      HOST_CPUS: '1.5',
-      HOST_MEMORY_MB: '512',
-      HOST_PIDS_LIMIT: '128',
-      HOST_MAX_SESSIONS: '3',
-    });
-    expect(flat(environmentOf('fleet-launch').DOCUMENT_NAME)).toMatch(/^<RunnerDocument[0-9A-F]{8}>$/);
-    expect(flat(environmentOf('fleet-launch').BUCKET_NAME)).toMatch(/^<Artifacts[0-9A-F]{8}>$/);
-  });
-
-  it('gives fleet-poll and fleet-collect the bucket, and fleet-cleanup the document only', () => {
-    expect(Object.keys(environmentOf('fleet-poll'))).toEqual(['BUCKET_NAME']);
-    expect(Object.keys(environmentOf('fleet-collect'))).toEqual(['BUCKET_NAME']);
-    expect(flat(environmentOf('fleet-poll').BUCKET_NAME)).toMatch(/^<Artifacts[0-9A-F]{8}>$/);
-    expect(flat(environmentOf('fleet-collect').BUCKET_NAME)).toMatch(/^<Artifacts[0-9A-F]{8}>$/);
-    expect(Object.keys(environmentOf('fleet-cleanup'))).toEqual(['DOCUMENT_NAME']);
-    expect(flat(environmentOf('fleet-cleanup').DOCUMENT_NAME)).toMatch(/^<RunnerDocument[0-9A-F]{8}>$/);
+  it('gives no function but launch the upload role', () => {
+    for (const handler of HANDLERS.filter((h) => h !== 'launch')) {
+      expect([handler, environmentOf(handler).UPLOAD_ROLE_ARN]).toEqual([handler, undefined]);
+    }
   });
 
   it('gives the sweeper the document and the allowed clusters', () => {
@@ -187,25 +147,22 @@ describe('functions with every default', () => {
   const env = (handler: string) =>
     (defaults[handler].resource.Properties.Environment as { Variables: Record<string, unknown> }).Variables;
 
-  it('let resolve accept, fleet-plan resolve in, and the sweeper sweep, any cluster', () => {
-    expect(env('resolve')).toEqual({ ALLOWED_CLUSTERS: '' });
-    expect(env('fleet-plan')).toMatchObject({ ALLOWED_CLUSTERS: '' });
+  it('let plan resolve in, and the sweeper sweep, any cluster', () => {
+    expect(env('plan')).toMatchObject({ ALLOWED_CLUSTERS: '' });
     expect(env('sweeper')).toMatchObject({ ALLOWED_CLUSTERS: '' });
   });
 
-  it('give the fleet functions the documented defaults and the image built from the Dockerfile', () => {
-    expect(env('fleet-plan')).toMatchObject({ GRACE_SECONDS: '30', FLEET_START_LEAD_SECONDS: '15' });
-    expect(env('fleet-launch')).toMatchObject({
+  it('give plan the documented clock and limits', () => {
+    expect(env('plan')).toMatchObject({
       GRACE_SECONDS: '30',
-      HOST_CPUS: '0.5',
-      HOST_MEMORY_MB: '256',
-      HOST_PIDS_LIMIT: '64',
-      HOST_MAX_SESSIONS: '2',
+      FLEET_START_LEAD_SECONDS: '15',
+      MAX_DURATION_SECONDS: '900',
+      MAX_BYTES: '1000000000',
     });
-    expect(flat(env('fleet-launch').TOOLBOX_IMAGE)).toMatch(/container-assets-.*:[a-f0-9]{64}$/);
+    expect(env('api')).toMatchObject({ MAX_DURATION_SECONDS: '900', MAX_BYTES: '1000000000' });
   });
 
-  it('give launch the documented defaults and the image built from the Dockerfile', () => {
+  it('give launch the documented defaults and the image built from the Dockerfile, as plan checks it', () => {
     expect(env('launch')).toMatchObject({
       GRACE_SECONDS: '30',
       HOST_CPUS: '0.5',
@@ -214,6 +171,6 @@ describe('functions with every default', () => {
       HOST_MAX_SESSIONS: '2',
     });
     expect(flat(env('launch').TOOLBOX_IMAGE)).toMatch(/container-assets-.*:[a-f0-9]{64}$/);
-    expect(env('api')).toMatchObject({ MAX_DURATION_SECONDS: '900', MAX_BYTES: '1000000000' });
+    expect(env('plan').TOOLBOX_IMAGE).toEqual(env('launch').TOOLBOX_IMAGE);
   });
 });

@@ -56,41 +56,28 @@ describe('IAM', () => {
   });
 
   it.each<[HandlerName, string[]]>([
-    ['resolve', ['ecs:DescribeContainerInstances', 'ecs:DescribeTasks', 'ssm:DescribeInstanceInformation']],
-    // No s3:PutObject of its own: the upload is signed with a session of the upload role.
-    ['launch', ['ssm:SendCommand', 'sts:AssumeRole']],
-    ['poll', ['s3:GetObject', 's3:ListBucket', 'ssm:GetCommandInvocation']],
-    ['collect', ['s3:GetObject', 's3:ListBucket', 's3:PutObject', 'ssm:GetCommandInvocation']],
-    ['cleanup', ['ssm:CancelCommand', 'ssm:SendCommand']],
+    // Plan (and preview, doctor): the resolvers' reads, the plan it writes, a re-upload's record it
+    // reads, and the doctor/ probe (its own s3:PutObject statement).
     [
-      'sweeper',
-      [
-        'ecs:DescribeContainerInstances',
-        'ecs:ListContainerInstances',
-        'ssm:DescribeInstanceInformation',
-        'ssm:SendCommand',
-      ],
-    ],
-    // FleetPlan (lib/steps/fleet-launch.ts planFleet): resolveService's batched reads, one upload-role
-    // session to sign the children's uploads, and the plan and resolution objects it writes itself.
-    [
-      'fleet-plan',
+      'plan',
       [
         'ecs:DescribeContainerInstances',
         'ecs:DescribeTasks',
         'ecs:ListTasks',
-        's3:PutObject',
         'ssm:DescribeInstanceInformation',
-        'sts:AssumeRole',
+        's3:GetObject',
+        's3:PutObject',
+        's3:PutObject',
+        's3:DeleteObject',
       ],
     ],
-    // LaunchBatch: presigns the GET of its batch plan with its own credentials, then SendCommand.
-    ['fleet-launch', ['s3:GetObject', 'ssm:SendCommand']],
-    // PollBatch: HeadObject of the cancel marker (s3:GetObject, s3:ListBucket for a 404), one
-    // ListCommandInvocations page, CancelCommand past the deadline, GetCommandInvocation per host, and
-    // PutObject of the batch outcome.
+    // Launch: reads the plan, writes its batch's host plan (and presigns its GET with its own
+    // credentials), assumes the upload role to sign the children's uploads, sends the runner.
+    ['launch', ['s3:GetObject', 's3:PutObject', 'ssm:SendCommand', 'sts:AssumeRole']],
+    // Poll: HeadObject of the cancel marker (s3:GetObject, s3:ListBucket for a 404), ListCommandInvocations,
+    // CancelCommand past the deadline, GetCommandInvocation per host, PutObject of the batch's outcomes.
     [
-      'fleet-poll',
+      'poll',
       [
         's3:GetObject',
         's3:ListBucket',
@@ -100,39 +87,43 @@ describe('IAM', () => {
         'ssm:ListCommandInvocations',
       ],
     ],
-    // CollectFleet: GetObject of the resolution and outcomes, ListObjectsV2 of children/ (s3:ListBucket),
-    // PutObject of manifest.json.
-    ['fleet-collect', ['s3:GetObject', 's3:ListBucket', 's3:PutObject']],
-    // CleanupFleet: one SendCommand (action=cleanup) per batch, nothing to cancel.
-    ['fleet-cleanup', ['ssm:SendCommand']],
+    // Collect: the plan, the outcomes and the manifests, ListObjectsV2 of children/, the record.
+    ['collect', ['s3:GetObject', 's3:ListBucket', 's3:PutObject']],
+    // Cleanup: action=cleanup to every host of the plan, and the record of a session that ended early.
+    ['cleanup', ['s3:GetObject', 's3:ListBucket', 's3:PutObject', 'ssm:SendCommand']],
+    [
+      'sweeper',
+      [
+        'ecs:DescribeContainerInstances',
+        'ecs:ListContainerInstances',
+        'ssm:DescribeInstanceInformation',
+        'ssm:SendCommand',
+      ],
+    ],
+    // The api starts and reads executions (a re-upload is one too), reads records, presigns
+    // downloads, writes cancel markers: no ECS, no SSM, no STS.
     [
       'api',
       [
-        // POST /doctor and POST /sessions/preview: FleetPlan's reads (resolve's, plus ecs:ListTasks),
-        // and the doctor/ probe (its own s3:PutObject statement).
-        'ecs:DescribeContainerInstances',
-        'ecs:DescribeTasks',
-        'ecs:ListTasks',
-        'ssm:DescribeInstanceInformation',
-        's3:PutObject',
-        's3:DeleteObject',
         's3:GetObject',
-        's3:PutObject',
-        // POST/GET /sessions/{id}/reupload: launch's SendCommand, the command's status, the upload
-        // role, and HeadObject of the re-uploaded artifact (ListBucket: a missing one is a 404).
-        'ssm:SendCommand',
-        'ssm:GetCommandInvocation',
-        'sts:AssumeRole',
         's3:ListBucket',
+        's3:PutObject',
         'states:DescribeExecution',
         'states:GetExecutionHistory',
         'states:ListExecutions',
         'states:StartExecution',
-        'states:StopExecution',
       ],
     ],
   ])('gives %s exactly the actions its step calls', (handler, actions) => {
     expect(actionsOfHandler(handler)).toEqual([...actions].sort());
+  });
+
+  it('lets only launch, cleanup and the sweeper send a command to a host', () => {
+    const senders = HANDLERS.filter(
+      (handler) => statementsAllowing(template, handler, 'ssm:SendCommand').length > 0,
+    );
+
+    expect(senders.sort()).toEqual(['cleanup', 'launch', 'sweeper']);
   });
 
   it.each(HANDLERS)('lets %s write only to its own log group', (handler) => {
@@ -141,14 +132,14 @@ describe('IAM', () => {
     );
 
     expect(logStatements.flatMap(actionsOf).sort()).toEqual(['logs:CreateLogStream', 'logs:PutLogEvents']);
-    // Logical ids keep only the alphanumerics of the construct id: fleet-plan -> fleetplanLogs...
+    // Logical ids keep only the alphanumerics of the construct id: launch -> launchLogs...
     const logicalPrefix = handler.replace(/[^A-Za-z0-9]/g, '');
     expect(flatResources(logStatements)).toEqual([
       expect.stringMatching(new RegExp(`^<${logicalPrefix}Logs[0-9A-F]{8}\\.Arn>$`)),
     ]);
   });
 
-  it.each<HandlerName>(['launch', 'cleanup', 'sweeper', 'api', 'fleet-launch', 'fleet-cleanup'])(
+  it.each<HandlerName>(['launch', 'cleanup', 'sweeper'])(
     'scopes SendCommand of %s to our document and to EC2 and ECS Anywhere instances',
     (handler) => {
       const resources = flatResources(statementsAllowing(template, handler, 'ssm:SendCommand'));
@@ -172,30 +163,6 @@ describe('IAM', () => {
       expect(resources).not.toContain('*');
       expect(resources.filter((resource) => resource.includes(':document/*'))).toEqual([]);
     }
-  });
-
-  it('limits resolve to the allowed clusters with the ecs:cluster condition', () => {
-    const [statement] = statementsAllowing(template, 'resolve', 'ecs:DescribeTasks');
-
-    expect(actionsOf(statement).sort()).toEqual(['ecs:DescribeContainerInstances', 'ecs:DescribeTasks']);
-    expect(flatResources([statement])).toEqual(
-      [
-        `${ARN_PREFIX}:ecs:${REGION_ACCOUNT}:container-instance/*`,
-        `${ARN_PREFIX}:ecs:${REGION_ACCOUNT}:task/*`,
-      ].sort(),
-    );
-    expect(statement.Condition?.ArnEquals?.['ecs:cluster']).toBeDefined();
-    expect((statement.Condition?.ArnEquals['ecs:cluster'] as unknown[]).map(flat).sort()).toEqual([
-      `${ARN_PREFIX}:ecs:${REGION_ACCOUNT}:cluster/prod`,
-      `${ARN_PREFIX}:ecs:${REGION_ACCOUNT}:cluster/staging`,
-    ]);
-  });
-
-  it('lets resolve read any cluster of the account and region when no cluster is configured', () => {
-    const [statement] = statementsAllowing(anyCluster, 'resolve', 'ecs:DescribeTasks');
-
-    expect(statement.Condition).toBeUndefined();
-    expect(flatResources([statement])).not.toContain('*');
   });
 
   it('limits the sweeper to listing the allowed clusters, by ARN', () => {
@@ -241,30 +208,38 @@ describe('IAM', () => {
   });
 
   it.each<[HandlerName, string]>([
+    ['plan', 's3:GetObject'],
+    ['launch', 's3:GetObject'],
+    ['launch', 's3:PutObject'],
     ['poll', 's3:GetObject'],
+    ['poll', 's3:PutObject'],
     ['collect', 's3:GetObject'],
     ['collect', 's3:PutObject'],
+    ['cleanup', 's3:GetObject'],
+    ['cleanup', 's3:PutObject'],
     ['api', 's3:GetObject'],
-    ['fleet-plan', 's3:PutObject'],
-    ['fleet-launch', 's3:GetObject'],
-    ['fleet-poll', 's3:GetObject'],
-    ['fleet-poll', 's3:PutObject'],
-    ['fleet-collect', 's3:GetObject'],
-    ['fleet-collect', 's3:PutObject'],
+    ['api', 's3:PutObject'],
   ])('limits %s %s to objects under sessions/', (handler, action) => {
     expect(flatResources(statementsAllowing(template, handler, action))).toEqual([
       expect.stringMatching(/^<Artifacts[0-9A-F]{8}\.Arn>\/sessions\/\*$/),
     ]);
   });
 
-  it('limits api writes to sessions/ (cancel markers) and doctor/ (the probe it deletes at once)', () => {
-    expect(flatResources(statementsAllowing(template, 'api', 's3:PutObject'))).toEqual([
+  it('limits plan writes to sessions/ (plans) and doctor/ (the probe it deletes at once)', () => {
+    expect(flatResources(statementsAllowing(template, 'plan', 's3:PutObject'))).toEqual([
       expect.stringMatching(/^<Artifacts[0-9A-F]{8}\.Arn>\/doctor\/\*$/),
       expect.stringMatching(/^<Artifacts[0-9A-F]{8}\.Arn>\/sessions\/\*$/),
     ]);
-    expect(flatResources(statementsAllowing(template, 'api', 's3:DeleteObject'))).toEqual([
+    expect(flatResources(statementsAllowing(template, 'plan', 's3:DeleteObject'))).toEqual([
       expect.stringMatching(/^<Artifacts[0-9A-F]{8}\.Arn>\/doctor\/\*$/),
     ]);
+  });
+
+  it('lets no function delete what a session wrote', () => {
+    for (const handler of HANDLERS) {
+      const resources = flatResources(statementsAllowing(template, handler, 's3:DeleteObject'));
+      expect([handler, resources.filter((r) => r.includes('/sessions/'))]).toEqual([handler, []]);
+    }
   });
 
   const ecsArn = (resource: string) => `${ARN_PREFIX}:ecs:${REGION_ACCOUNT}:${resource}`;
@@ -276,8 +251,8 @@ describe('IAM', () => {
       { ArnEquals: { 'ecs:cluster': [ecsArn('cluster/prod'), ecsArn('cluster/staging')] } },
     ],
     ['without', anyCluster, ['cluster/*'], undefined],
-  ])('the fleet reads (%s)', (_, stack, clusterResources, condition) => {
-    const fleetReadsOf = (handler: HandlerName) => {
+  ])('the resolvers’ reads (%s)', (_, stack, clusterResources, condition) => {
+    const readsOf = (handler: HandlerName) => {
       const statements = statementsAllowing(stack, handler, 'ecs:ListTasks');
       // One statement holds all three reads: none of them is granted anywhere else to this role.
       expect(statements).toHaveLength(1);
@@ -287,7 +262,7 @@ describe('IAM', () => {
     };
 
     it('are ListTasks, DescribeTasks and DescribeContainerInstances on tasks, container instances and the clusters', () => {
-      const statement = fleetReadsOf('fleet-plan');
+      const statement = readsOf('plan');
 
       expect(statement.Effect).toBe('Allow');
       expect(actionsOf(statement).sort()).toEqual([
@@ -301,13 +276,15 @@ describe('IAM', () => {
       expect(flatCondition(statement.Condition)).toEqual(condition);
     });
 
-    it("are what api gets for POST /doctor and POST /sessions/preview (FleetPlan's statement, not resolve's)", () => {
-      expect(fleetReadsOf('api')).toEqual(fleetReadsOf('fleet-plan'));
-      expect(statementsAllowing(stack, 'resolve', 'ecs:ListTasks')).toEqual([]);
+    it('are granted to plan only (preview and doctor run in it): no other function reads ECS tasks', () => {
+      for (const handler of HANDLERS.filter((h) => h !== 'plan')) {
+        expect([handler, statementsAllowing(stack, handler, 'ecs:ListTasks')]).toEqual([handler, []]);
+        expect([handler, statementsAllowing(stack, handler, 'ecs:DescribeTasks')]).toEqual([handler, []]);
+      }
     });
   });
 
-  it.each<HandlerName>(['poll', 'collect', 'api', 'fleet-poll', 'fleet-collect'])(
+  it.each<HandlerName>(['poll', 'collect', 'cleanup', 'api'])(
     'lets %s list the sessions/ prefix only',
     (handler) => {
       const statements = statementsAllowing(template, handler, 's3:ListBucket');
@@ -319,7 +296,7 @@ describe('IAM', () => {
     },
   );
 
-  it('lets api start and list executions of its state machine and read or stop only its executions', () => {
+  it('lets api start and list executions of its state machine and read only its executions, stop none', () => {
     const stateMachine = /^<Sessions[0-9A-F]{8}>$/;
 
     expect(flatResources(statementsAllowing(template, 'api', 'states:StartExecution'))).toEqual([
@@ -328,7 +305,8 @@ describe('IAM', () => {
     expect(flatResources(statementsAllowing(template, 'api', 'states:ListExecutions'))).toEqual([
       expect.stringMatching(stateMachine),
     ]);
-    for (const action of ['states:DescribeExecution', 'states:StopExecution', 'states:GetExecutionHistory']) {
+    expect(statementsAllowing(template, 'api', 'states:StopExecution')).toEqual([]);
+    for (const action of ['states:DescribeExecution', 'states:GetExecutionHistory']) {
       expect(flatResources(statementsAllowing(template, 'api', action))).toEqual([
         expect.stringMatching(
           new RegExp(`^${ARN_PREFIX}:states:${REGION_ACCOUNT}:execution:<Sessions[0-9A-F]{8}\\.Name>:\\*$`),
@@ -395,7 +373,7 @@ describe('IAM', () => {
       expect(uploadRoles(anyCluster)).toHaveLength(1);
     });
 
-    it("is trusted by the launch, api (re-upload) and fleet-plan functions' roles only, for sts:AssumeRole only (no session tags)", () => {
+    it("is trusted by the launch function's role only (a re-upload is an execution too), for sts:AssumeRole only (no session tags)", () => {
       const trust = uploadRole.Properties.AssumeRolePolicyDocument as { Statement: Statement[] };
       const statements = trust.Statement as Array<Statement & { Principal: Record<string, unknown> }>;
 
@@ -405,9 +383,9 @@ describe('IAM', () => {
         expect(statement.Condition).toBeUndefined();
         expect(Object.keys(statement.Principal)).toEqual(['AWS']);
       }
-      expect(statements.flatMap((statement) => [statement.Principal.AWS].flat().map(flat)).sort()).toEqual(
-        [`<${roleIdOf('launch')}.Arn>`, `<${roleIdOf('api')}.Arn>`, `<${roleIdOf('fleet-plan')}.Arn>`].sort(),
-      );
+      expect(statements.flatMap((statement) => [statement.Principal.AWS].flat().map(flat)).sort()).toEqual([
+        `<${roleIdOf('launch')}.Arn>`,
+      ]);
     });
 
     it('may only put objects under sessions/ (one statement, one action, no condition to widen it)', () => {
@@ -423,26 +401,20 @@ describe('IAM', () => {
       expect(uploadRole.Properties.Policies).toBeUndefined();
     });
 
-    it.each<HandlerName>(['launch', 'api', 'fleet-plan'])(
-      'is what %s may assume, and nothing else',
-      (handler) => {
-        const statements = statementsAllowing(template, handler, 'sts:AssumeRole');
+    it('is what launch may assume, and nothing else', () => {
+      const statements = statementsAllowing(template, 'launch', 'sts:AssumeRole');
 
-        expect(statements).toHaveLength(1);
-        expect(actionsOf(statements[0])).toEqual(['sts:AssumeRole']);
-        expect(statements[0].Condition).toBeUndefined();
-        expect(flatResources(statements)).toEqual([`<${uploadRoleId}.Arn>`]);
-      },
-    );
-
-    it('may be assumed by no other function', () => {
-      for (const handler of HANDLERS.filter((h) => !['launch', 'api', 'fleet-plan'].includes(h))) {
-        expect(statementsAllowing(template, handler, 'sts:AssumeRole')).toEqual([]);
-      }
+      expect(statements).toHaveLength(1);
+      expect(actionsOf(statements[0])).toEqual(['sts:AssumeRole']);
+      expect(statements[0].Condition).toBeUndefined();
+      expect(flatResources(statements)).toEqual([`<${uploadRoleId}.Arn>`]);
     });
 
-    it('leaves launch no s3 permission of its own (a URL it signed itself would carry all of sessions/*)', () => {
-      expect(actionsOfHandler('launch').filter((action) => action.startsWith('s3:'))).toEqual([]);
+    it('may be assumed by no other function', () => {
+      for (const handler of HANDLERS.filter((h) => h !== 'launch')) {
+        expect([handler, statementsAllowing(template, handler, 'sts:AssumeRole')]).toEqual([handler, []]);
+        expect([handler, statementsAllowing(anyCluster, handler, 'sts:AssumeRole')]).toEqual([handler, []]);
+      }
     });
 
     it('lasts at least as long as any session asks for (≥ 1 h, the role-chaining cap Launch requests up to)', () => {

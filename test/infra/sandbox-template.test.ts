@@ -8,6 +8,8 @@ import { StateMachine } from 'aws-local-stepfunctions';
 import { DebugTaskError, fromStepFunctionsFailure, toStepFunctionsError } from '../../lib/domain/errors';
 import { startStepFunctionsStandIn, type TaskHandler } from '../../lib/sandbox/sfn';
 import {
+  apiRouteHandlers,
+  apiRouteKeys,
   commandDocument,
   HANDLER_NAMES,
   sandboxFunctionArn,
@@ -52,16 +54,27 @@ describe('the synthesized template, as the sandbox reads it', () => {
     // Each step function is invoked directly by the state of its name (the binding contract).
     const resources = taskResources(definition);
     expect(resources).toEqual({
-      Resolve: functionArns.resolve,
+      Plan: functionArns.plan,
       Launch: functionArns.launch,
       Poll: functionArns.poll,
       Collect: functionArns.collect,
       Cleanup: functionArns.cleanup,
-      FleetPlan: functionArns['fleet-plan'],
-      LaunchBatch: functionArns['fleet-launch'],
-      PollBatch: functionArns['fleet-poll'],
-      CollectFleet: functionArns['fleet-collect'],
-      CleanupFleet: functionArns['fleet-cleanup'],
+    });
+  });
+
+  it("binds each route of the stack's API to the function its integration names: preview and doctor to plan", () => {
+    const handlers = apiRouteHandlers(template);
+
+    expect(Object.keys(handlers).sort()).toEqual([...apiRouteKeys(template)].sort());
+    expect(handlers).toEqual({
+      'POST /sessions': 'api',
+      'GET /sessions': 'api',
+      'GET /sessions/{id}': 'api',
+      'DELETE /sessions/{id}': 'api',
+      'POST /sessions/{id}/reupload': 'api',
+      'GET /sessions/{id}/reupload/{reuploadId}': 'api',
+      'POST /sessions/preview': 'plan',
+      'POST /doctor': 'plan',
     });
   });
 
@@ -75,80 +88,94 @@ describe('the synthesized template, as the sandbox reads it', () => {
 });
 
 describe('the synthesized definition on the Step Functions stand-in', () => {
-  /** Stub steps steered by the input: the real definition's paths, without AWS behind them. */
-  function stubs(seen: string[]): Record<string, TaskHandler> {
+  interface Seen {
+    step: string;
+    input: Record<string, unknown>;
+  }
+
+  /**
+   * Stub steps steered by the input: the real definition's paths, without AWS behind them. The
+   * request's `spec.target.service` makes a plan of two batches (else one); `spec.notSent` fails
+   * batch 1's Launch; `spec.cancel` fails every Poll with CANCELLED; `spec.collectFails` fails Collect;
+   * `spec.planFails` fails Plan.
+   */
+  function stubs(seen: Seen[]): Record<string, TaskHandler> {
     const step = (name: string, run: (input: Record<string, unknown>) => unknown): [string, TaskHandler] => [
       sandboxFunctionArn(name, REGION),
       async (input: Record<string, unknown>) => {
-        seen.push(name);
+        seen.push({ step: name, input });
         return run(input);
       },
     ];
+    const spec = (input: Record<string, unknown>) =>
+      input.spec as Record<string, unknown> & { target: { service?: string } };
+    const fail = (
+      code: 'HOST_BUSY' | 'SSM_AGENT_OFFLINE' | 'CANCELLED' | 'TASK_NOT_RUNNING',
+      message: string,
+    ) => {
+      throw toStepFunctionsError(new DebugTaskError(code, message));
+    };
     return Object.fromEntries([
-      step('resolve', () => ({ instanceId: 'i-0abc' })),
-      step('launch', (input) => {
-        if (input.busy) throw toStepFunctionsError(new DebugTaskError('HOST_BUSY', 'i-0abc is busy.'));
-        return { commandId: 'cmd-1' };
+      step('plan', (input) => {
+        if (spec(input).planFails) fail('TASK_NOT_RUNNING', 'The task has stopped.');
+        const batches = spec(input).target.service
+          ? [
+              { batch: 0, instanceIds: ['i-0a'] },
+              { batch: 1, instanceIds: ['i-0b', 'i-0c'] },
+            ]
+          : [{ batch: 0, instanceIds: ['i-0a'] }];
+        return {
+          kind: spec(input).target.service ? 'service' : 'task',
+          batches,
+          ...(input.reupload ? { reupload: input.reupload } : {}),
+        };
       }),
-      step('poll', () => ({ done: true, waitSeconds: 0 })),
-      step('collect', (input) => ({ sessionId: input.sessionId, artifact: { bytes: 1 } })),
+      step('launch', (input) => {
+        const b = input.batch as { batch: number };
+        if (spec(input).notSent && b.batch === 1) fail('SSM_AGENT_OFFLINE', 'i-0b is offline.');
+        return { commandId: `cmd-${b.batch}`, sentAt: '2026-11-25T00:00:00Z' };
+      }),
+      step('poll', (input) => {
+        if (spec(input).cancel) fail('CANCELLED', 'cancelled');
+        const polls = ((input.poll as { n?: number } | undefined)?.n ?? 0) + 1;
+        return { done: polls >= 2, waitSeconds: 1, ended: 0, n: polls };
+      }),
+      step('collect', (input) => {
+        if (spec(input).collectFails) fail('HOST_BUSY', 'i-0a is busy.');
+        return { sessionId: input.sessionId, batchResults: input.batchResults };
+      }),
       step('cleanup', (input) => {
         const error = input.error as { Error: string; Cause: string };
-        throw toStepFunctionsError(fromStepFunctionsFailure(error.Error, error.Cause));
-      }),
-      // A service target: two batches; batch 1 cannot be sent unless `sendAll`; `cancel` fails a poll.
-      step('fleet-plan', () => ({
-        batches: [
-          { batch: 0, instanceIds: ['i-0a'] },
-          { batch: 1, instanceIds: ['i-0b', 'i-0c'] },
-        ],
-      })),
-      step('fleet-launch', (input) => {
-        const batch = input.batch as { batch: number; instanceIds: string[] };
-        // ItemSelector: the request, the plan summary and this iteration's batch, nothing else.
-        expect(Object.keys(input).sort()).toEqual([
-          'batch',
-          'caller',
-          'fleet',
-          'requestedAt',
-          'sessionId',
-          'spec',
-        ]);
-        if (batch.batch === 1)
-          throw toStepFunctionsError(new DebugTaskError('SSM_AGENT_OFFLINE', 'i-0b is offline.'));
-        return { commandId: `cmd-${batch.batch}` };
-      }),
-      step('fleet-poll', (input) => {
-        if ((input.spec as { cancel?: boolean }).cancel) {
-          throw toStepFunctionsError(new DebugTaskError('CANCELLED', 'cancelled'));
-        }
-        const polls = ((input.poll as { n?: number } | undefined)?.n ?? 0) + 1;
-        return { done: polls >= 2, waitSeconds: 1, n: polls };
-      }),
-      step('fleet-collect', (input) => ({ kind: 'fleet', batchResults: input.batchResults })),
-      step('fleet-cleanup', (input) => {
-        const error = input.error as { Error: string; Cause: string };
-        expect(input.fleet).toBeDefined();
         throw toStepFunctionsError(fromStepFunctionsFailure(error.Error, error.Cause));
       }),
     ]);
   }
 
-  it('runs to success with Collect’s result as the whole output, and fails through Cleanup', async () => {
+  const request = (sessionId: string, spec: Record<string, unknown> = {}) => ({
+    sessionId,
+    caller: 'arn:aws:iam::000000000000:user/a',
+    requestedAt: '2026-11-25T00:00:00Z',
+    spec: { target: { task: 't' }, ...spec },
+  });
+
+  it('runs every session through Plan, the Map of batches and Collect, and fails through Cleanup', async () => {
     const { definition } = stateMachineDefinition(template, { region: REGION });
-    const seen: string[] = [];
+    const seen: Seen[] = [];
     const standIn = await startStepFunctionsStandIn({ definition, handlers: stubs(seen), region: REGION });
     const client = new SFNClient({
       endpoint: standIn.endpoint,
       region: REGION,
       credentials: { accessKeyId: 'AKIATESTFAKE0000000', secretAccessKey: 'fake' },
     });
+    const steps = () => seen.map((s) => s.step);
+    const inputOf = (name: string) => seen.find((s) => s.step === name)?.input ?? {};
     try {
-      const run = async (name: string, input: object) => {
+      const run = async (input: { sessionId: string } & Record<string, unknown>) => {
+        seen.length = 0;
         const { executionArn } = await client.send(
           new StartExecutionCommand({
             stateMachineArn: standIn.stateMachineArn,
-            name,
+            name: input.sessionId,
             input: JSON.stringify(input),
           }),
         );
@@ -156,60 +183,91 @@ describe('the synthesized definition on the Step Functions stand-in', () => {
         return client.send(new DescribeExecutionCommand({ executionArn }));
       };
 
-      const ok = await run('dt-ok', { sessionId: 'dt-ok' });
-      expect(ok.status).toBe('SUCCEEDED');
-      expect(JSON.parse(ok.output!)).toEqual({ sessionId: 'dt-ok', artifact: { bytes: 1 } });
-      expect(seen).toEqual(['resolve', 'launch', 'poll', 'collect']);
+      // One task: a plan of one batch; Poll loops through Wait once; Collect's result is the output.
+      const ok = await run(request('dt-ok'));
+      expect([ok.status, ok.error]).toEqual(['SUCCEEDED', undefined]);
+      expect(JSON.parse(ok.output!)).toEqual({ sessionId: 'dt-ok', batchResults: [{ batch: 0 }] });
+      expect(steps()).toEqual(['plan', 'launch', 'poll', 'poll', 'collect']);
       const { events = [] } = await client.send(
         new GetExecutionHistoryCommand({ executionArn: ok.executionArn }),
       );
       expect(
         events.filter((e) => e.stateEnteredEventDetails).map((e) => e.stateEnteredEventDetails!.name),
-      ).toEqual(['Service?', 'Resolve', 'Launch', 'Poll', 'Done?', 'Collect']);
+      ).toEqual([
+        'Plan',
+        'Hosts',
+        'Launch',
+        'Poll',
+        'Done?',
+        'Wait',
+        'Poll',
+        'Done?',
+        'BatchEnded',
+        'Collect',
+      ]);
+      // ItemSelector: each iteration gets the request, the plan summary and its batch, nothing else.
+      expect(Object.keys(inputOf('launch')).sort()).toEqual([
+        'batch',
+        'caller',
+        'plan',
+        'requestedAt',
+        'sessionId',
+        'spec',
+      ]);
+      expect(inputOf('collect')).toMatchObject({ plan: { kind: 'task' }, batchResults: [{ batch: 0 }] });
 
-      seen.length = 0;
-      const busy = await run('dt-busy', { sessionId: 'dt-busy', busy: true });
-      expect(busy.status).toBe('FAILED');
-      expect(busy.error).toBe('HOST_BUSY');
-      expect(fromStepFunctionsFailure(busy.error, busy.cause).message).toBe('i-0abc is busy.');
-      expect(seen).toEqual(['resolve', 'launch', 'cleanup']);
-
-      // A service target takes the fleet branch: each batch on its own, a batch not sent is reported
-      // (not fatal), and the Map's results reach CollectFleet in batch order.
-      seen.length = 0;
-      const fleetInput = { caller: 'arn:aws:iam::000000000000:user/a', requestedAt: '2026-11-25T00:00:00Z' };
-      const fleet = await run('dt-fleet', {
-        ...fleetInput,
-        sessionId: 'dt-fleet',
-        spec: { target: { service: 'web' } },
-      });
-      expect([fleet.error, fleet.cause]).toEqual([undefined, undefined]);
-      expect(fleet.status).toBe('SUCCEEDED');
-      const output = JSON.parse(fleet.output!) as {
-        batchResults: { batch: number; error?: { Error: string } }[];
+      // A service: each batch on its own; a batch not sent is reported, not fatal, and the Map's
+      // results reach Collect in batch order.
+      const service = await run(request('dt-service', { target: { service: 'web' }, notSent: true }));
+      expect([service.status, service.error]).toEqual(['SUCCEEDED', undefined]);
+      const output = JSON.parse(service.output!) as {
+        batchResults: { batch: number; error?: { Error: string; Cause: string } }[];
       };
       expect(output.batchResults.map((b) => [b.batch, b.error?.Error])).toEqual([
         [0, undefined],
         [1, 'SSM_AGENT_OFFLINE'],
       ]);
-      expect(seen.filter((s) => s === 'fleet-poll')).toHaveLength(2);
-      expect(seen[0]).toBe('fleet-plan');
-      expect(seen.at(-1)).toBe('fleet-collect');
+      expect(
+        fromStepFunctionsFailure(output.batchResults[1].error!.Error, output.batchResults[1].error!.Cause)
+          .message,
+      ).toBe('i-0b is offline.');
+      expect(steps().filter((s) => s === 'launch')).toHaveLength(2);
+      expect(steps().filter((s) => s === 'poll')).toHaveLength(2);
+      expect(steps().at(-1)).toBe('collect');
 
-      // A cancel seen by a batch's poll fails the Map: CleanupFleet runs, then the execution fails.
-      seen.length = 0;
-      const cancelled = await run('dt-fleet-cancel', {
-        ...fleetInput,
-        sessionId: 'dt-fleet-cancel',
-        spec: { target: { service: 'web' }, cancel: true },
+      // A cancel seen by a poll fails the Map: Cleanup gets the plan and the error, the execution fails with it.
+      const cancelled = await run(request('dt-cancel', { target: { service: 'web' }, cancel: true }));
+      expect([cancelled.status, cancelled.error]).toEqual(['FAILED', 'CANCELLED']);
+      expect(steps()).toContain('cleanup');
+      expect(steps()).not.toContain('collect');
+      expect(inputOf('cleanup')).toMatchObject({
+        sessionId: 'dt-cancel',
+        plan: { kind: 'service' },
+        error: { Error: 'CANCELLED' },
       });
-      expect(cancelled.status).toBe('FAILED');
-      expect(cancelled.error).toBe('CANCELLED');
-      expect(seen).toContain('fleet-cleanup');
-      expect(seen).not.toContain('fleet-collect');
+
+      // Collect's own failure (a one-task session whose child failed) goes through Cleanup too.
+      const busy = await run(request('dt-busy', { collectFails: true }));
+      expect([busy.status, busy.error]).toEqual(['FAILED', 'HOST_BUSY']);
+      expect(fromStepFunctionsFailure(busy.error, busy.cause).message).toBe('i-0a is busy.');
+      expect(steps().slice(-2)).toEqual(['collect', 'cleanup']);
+
+      // Plan's failure ends the execution at once: nothing to clean up.
+      const stopped = await run(request('dt-stopped', { planFails: true }));
+      expect([stopped.status, stopped.error]).toEqual(['FAILED', 'TASK_NOT_RUNNING']);
+      expect(steps()).toEqual(['plan']);
+
+      // A re-upload takes the same path; its request reaches the iterations through the plan.
+      const reupload = await run({
+        ...request('dt-ok-r1'),
+        reupload: { id: 'r1', children: ['dt-ok-0000'] },
+      });
+      expect(reupload.status).toBe('SUCCEEDED');
+      expect(inputOf('launch')).toMatchObject({ plan: { reupload: { id: 'r1' } } });
+      expect(inputOf('collect')).toMatchObject({ reupload: { id: 'r1' } });
     } finally {
       client.destroy();
       await standIn.stop();
     }
-  });
+  }, 60_000);
 });

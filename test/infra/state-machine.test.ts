@@ -1,12 +1,23 @@
 import { Match } from 'aws-cdk-lib/assertions';
 import { PINNED_IMAGE, functionsByHandler, stateMachineDefinition, synth } from './helpers';
 
-const { template } = synth({ toolboxImage: PINNED_IMAGE, maxDurationSeconds: 600, graceSeconds: 45 });
+const { template } = synth({
+  toolboxImage: PINNED_IMAGE,
+  maxDurationSeconds: 600,
+  graceSeconds: 45,
+  fleetConcurrency: 7,
+});
 const definition = stateMachineDefinition(template);
 const functions = functionsByHandler(template);
 const arnOf = (handler: string) => `<${functions[handler].logicalId}.Arn>`;
 
-const catchToCleanup = [{ ErrorEquals: ['States.ALL'], ResultPath: '$.error', Next: 'Cleanup' }];
+type States = Record<string, Record<string, unknown>>;
+const hosts = definition.States.Hosts as Record<string, unknown> & {
+  ItemProcessor: { StartAt: string; States: States };
+};
+const batch = hosts.ItemProcessor.States;
+
+const catchTo = (next: string) => [{ ErrorEquals: ['States.ALL'], ResultPath: '$.error', Next: next }];
 const lambdaServiceErrors = [
   'Lambda.ClientExecutionTimeoutException',
   'Lambda.ServiceException',
@@ -14,130 +25,127 @@ const lambdaServiceErrors = [
   'Lambda.SdkClientException',
 ];
 
-describe('session state machine', () => {
+describe('session state machine (one path for a task and a service)', () => {
   it('is a Standard workflow', () => {
     template.hasResourceProperties('AWS::StepFunctions::StateMachine', { StateMachineType: 'STANDARD' });
   });
 
-  it('has exactly the states of ARCHITECTURE.md, starting with the choice of one task or a service', () => {
-    expect(definition.StartAt).toBe('Service?');
-    expect(definition.States['Service?']).toEqual({
-      Type: 'Choice',
-      Choices: [{ Variable: '$.spec.target.service', IsPresent: true, Next: 'FleetPlan' }],
-      Default: 'Resolve',
-    });
-    expect(Object.keys(definition.States).sort()).toEqual(
-      [
-        'Service?',
-        'Cleanup',
-        'Collect',
-        'Done?',
-        'Launch',
-        'Poll',
-        'Resolve',
-        'Wait',
-        'FleetPlan',
-        'Hosts',
-        'CollectFleet',
-        'CleanupFleet',
-      ].sort(),
-    );
+  it('has exactly Plan -> Hosts -> Collect, and Cleanup, at the top', () => {
+    expect(definition.StartAt).toBe('Plan');
+    expect(Object.keys(definition.States).sort()).toEqual(['Cleanup', 'Collect', 'Hosts', 'Plan']);
+    expect(definition.States.Plan).toMatchObject({ Next: 'Hosts' });
+    expect(definition.States.Hosts).toMatchObject({ Next: 'Collect' });
   });
 
-  it('fans a service out with a Map over the SendCommand batches, capped by fleetConcurrency', () => {
-    const hosts = definition.States.Hosts as Record<string, unknown> & {
-      ItemProcessor: { StartAt: string; States: Record<string, Record<string, unknown>> };
-    };
-    expect(hosts).toMatchObject({
-      Type: 'Map',
-      ItemsPath: '$.fleet.batches',
-      MaxConcurrency: 20,
-      ResultPath: '$.batchResults',
-      Next: 'CollectFleet',
-      Catch: [{ ErrorEquals: ['States.ALL'], ResultPath: '$.error', Next: 'CleanupFleet' }],
-    });
-    expect(hosts.ItemProcessor.StartAt).toBe('LaunchBatch');
-    expect(Object.keys(hosts.ItemProcessor.States).sort()).toEqual(
-      ['LaunchBatch', 'PollBatch', 'Batch done?', 'WaitBatch', 'BatchEnded', 'BatchNotSent'].sort(),
-    );
-    expect(hosts.ItemProcessor.States.LaunchBatch).toMatchObject({
-      Resource: arnOf('fleet-launch'),
-      ResultPath: '$.command',
-      Next: 'PollBatch',
-      Catch: [{ ErrorEquals: ['States.ALL'], ResultPath: '$.error', Next: 'BatchNotSent' }],
-    });
-    // PollBatch has no catch: its CANCELLED fails the Map, so CleanupFleet cleans every host.
-    expect(hosts.ItemProcessor.States.PollBatch).not.toHaveProperty('Catch');
-    expect(definition.States.FleetPlan).toMatchObject({
-      Resource: arnOf('fleet-plan'),
-      ResultPath: '$.fleet',
-      Next: 'Hosts',
-    });
-    expect(definition.States.FleetPlan).not.toHaveProperty('Catch');
-    expect(definition.States.CollectFleet).toMatchObject({
-      Resource: arnOf('fleet-collect'),
-      ResultPath: '$',
-      End: true,
-      Catch: [{ ErrorEquals: ['States.ALL'], ResultPath: '$.error', Next: 'CleanupFleet' }],
-    });
-  });
-
-  it.each([
-    ['Resolve', 'resolve', '$.target', 'Launch'],
-    ['Launch', 'launch', '$.launch', 'Poll'],
-    ['Poll', 'poll', '$.poll', 'Done?'],
-  ])(
-    'invokes the %s function directly and stores its result at its path',
-    (state, handler, resultPath, next) => {
-      expect(definition.States[state]).toMatchObject({
-        Type: 'Task',
-        Resource: arnOf(handler),
-        ResultPath: resultPath,
-        Next: next,
-      });
-      expect(definition.States[state]).not.toHaveProperty('Parameters');
-    },
-  );
-
-  it('ends with Collect, whose result replaces the state', () => {
-    expect(definition.States.Collect).toMatchObject({
-      Type: 'Task',
-      Resource: arnOf('collect'),
-      ResultPath: '$',
-      End: true,
-    });
-  });
-
-  it('loops Poll -> Done? -> Wait -> Poll until $.poll.done, waiting $.poll.waitSeconds', () => {
-    expect(definition.States['Done?']).toEqual({
-      Type: 'Choice',
-      Choices: [{ Variable: '$.poll.done', BooleanEquals: true, Next: 'Collect' }],
-      Default: 'Wait',
-    });
-    expect(definition.States.Wait).toEqual({ Type: 'Wait', SecondsPath: '$.poll.waitSeconds', Next: 'Poll' });
-  });
-
-  it('sends every failure after Launch to Cleanup with the error at $.error', () => {
-    for (const state of ['Launch', 'Poll', 'Collect']) {
-      expect(definition.States[state].Catch).toEqual(catchToCleanup);
+  it('invokes each step function directly by the state of its name, storing its result at its path', () => {
+    const tasks: [States, string, string, string][] = [
+      [definition.States, 'Plan', 'plan', '$.plan'],
+      [batch, 'Launch', 'launch', '$.command'],
+      [batch, 'Poll', 'poll', '$.poll'],
+      [definition.States, 'Collect', 'collect', '$'],
+    ];
+    for (const [states, state, handler, resultPath] of tasks) {
+      expect(states[state]).toMatchObject({ Type: 'Task', Resource: arnOf(handler), ResultPath: resultPath });
+      expect(states[state]).not.toHaveProperty('Parameters');
     }
   });
 
-  it('does not catch Resolve errors: nothing has started on a host yet', () => {
-    expect(definition.States.Resolve).not.toHaveProperty('Catch');
+  it('maps over the SendCommand batches of the plan, at most fleetConcurrency at once', () => {
+    expect(hosts).toMatchObject({
+      Type: 'Map',
+      ItemsPath: '$.plan.batches',
+      MaxConcurrency: 7,
+      ResultPath: '$.batchResults',
+      Catch: catchTo('Cleanup'),
+    });
   });
 
-  it('ends at Cleanup, which re-raises, with no Fail state after it', () => {
-    expect(definition.States.Cleanup).toMatchObject({ Type: 'Task', Resource: arnOf('cleanup'), End: true });
+  it('gives each iteration the request, the plan summary and its batch, nothing else', () => {
+    expect(hosts.ItemSelector).toEqual({
+      'sessionId.$': '$.sessionId',
+      'spec.$': '$.spec',
+      'caller.$': '$.caller',
+      'requestedAt.$': '$.requestedAt',
+      'plan.$': '$.plan',
+      'batch.$': '$$.Map.Item.Value',
+    });
+  });
+
+  it('runs Launch -> Poll -> Done? (-> Wait -> Poll ...) -> BatchEnded in each iteration', () => {
+    expect(hosts.ItemProcessor.StartAt).toBe('Launch');
+    expect(Object.keys(batch).sort()).toEqual(
+      ['BatchEnded', 'BatchNotSent', 'Done?', 'Launch', 'Poll', 'Wait'].sort(),
+    );
+    expect(batch.Launch).toMatchObject({ Next: 'Poll' });
+    expect(batch.Poll).toMatchObject({ Next: 'Done?' });
+    expect(batch['Done?']).toEqual({
+      Type: 'Choice',
+      Choices: [{ Variable: '$.poll.done', BooleanEquals: true, Next: 'BatchEnded' }],
+      Default: 'Wait',
+    });
+    expect(batch.Wait).toEqual({ Type: 'Wait', SecondsPath: '$.poll.waitSeconds', Next: 'Poll' });
+    expect(batch.BatchEnded).toEqual({ Type: 'Pass', Parameters: { 'batch.$': '$.batch.batch' }, End: true });
+  });
+
+  it('reports a batch Launch could not send with its error, and lets the other batches go on', () => {
+    expect(batch.Launch.Catch).toEqual(catchTo('BatchNotSent'));
+    expect(batch.BatchNotSent).toEqual({
+      Type: 'Pass',
+      Parameters: { 'batch.$': '$.batch.batch', 'error.$': '$.error' },
+      End: true,
+    });
+  });
+
+  it("does not catch Poll's errors inside the Map: its CANCELLED fails the Map, so Cleanup cleans every host", () => {
+    expect(batch.Poll).not.toHaveProperty('Catch');
+  });
+
+  it('sends every failure after Plan to Cleanup, with the error at $.error', () => {
+    expect(definition.States.Hosts.Catch).toEqual(catchTo('Cleanup'));
+    expect(definition.States.Collect.Catch).toEqual(catchTo('Cleanup'));
+  });
+
+  it('does not catch Plan errors: nothing has started on a host yet', () => {
+    expect(definition.States.Plan).not.toHaveProperty('Catch');
+  });
+
+  it('ends with Collect, whose result replaces the state', () => {
+    expect(definition.States.Collect).toMatchObject({ End: true, ResultPath: '$' });
+  });
+
+  it('ends at Cleanup, which re-raises (its result discarded), with no Fail state anywhere', () => {
+    expect(definition.States.Cleanup).toMatchObject({
+      Type: 'Task',
+      Resource: arnOf('cleanup'),
+      ResultPath: null,
+      End: true,
+    });
     expect(definition.States.Cleanup).not.toHaveProperty('Catch');
-    expect(Object.values(definition.States).map((state) => state.Type)).not.toContain('Fail');
+    const types = [...Object.values(definition.States), ...Object.values(batch)].map((state) => state.Type);
+    expect(types).not.toContain('Fail');
   });
 
   it('retries Lambda service errors only, never our own errors', () => {
-    for (const state of ['Resolve', 'Launch', 'Poll', 'Collect', 'Cleanup']) {
-      const retries = definition.States[state].Retry as { ErrorEquals: string[] }[];
+    const tasks = [
+      definition.States.Plan,
+      batch.Launch,
+      batch.Poll,
+      definition.States.Collect,
+      definition.States.Cleanup,
+    ];
+    for (const state of tasks) {
+      const retries = state.Retry as { ErrorEquals: string[] }[];
       expect(retries.flatMap((retry) => retry.ErrorEquals).sort()).toEqual([...lambdaServiceErrors].sort());
     }
+  });
+
+  it('invokes only the five step functions: preview, doctor and the sweeper are not states', () => {
+    const resources = [...Object.values(definition.States), ...Object.values(batch)]
+      .map((state) => state.Resource)
+      .filter(Boolean);
+    expect([...new Set(resources)].sort()).toEqual(
+      ['plan', 'launch', 'poll', 'collect', 'cleanup'].map(arnOf).sort(),
+    );
   });
 
   it('times out after maxDurationSeconds + graceSeconds + 300 s', () => {

@@ -3,13 +3,20 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { gzipSync } from 'node:zlib';
 import type { ErrorBody } from '../../lib/domain/errors';
-import type { FleetChild, FleetPreview, FleetResult, FleetSkipped } from '../../lib/domain/host-plan';
-import type { SessionView } from '../../lib/domain/session';
+import type {
+  ChildResult,
+  ReuploadView,
+  SessionResult,
+  SessionView,
+  SkippedTask,
+  TargetsPreview,
+} from '../../lib/domain/session';
 
 /**
- * A stand-in for the fleet routes of the API (no SigV4 check, no state machine): POST
- * /sessions/preview, POST /sessions, GET and DELETE /sessions/{id}, and GET /artifacts/<child> serving
- * real gzipped pcaps with the sha256s a host would report. Enough to drive the CLI's fleet flow.
+ * A stand-in for the API of a service session (no SigV4 check, no state machine): POST
+ * /sessions/preview, POST /sessions, GET and DELETE /sessions/{id}, POST /sessions/{id}/reupload and
+ * GET /sessions/{id}/reupload/{reuploadId}, and GET /artifacts/<child> serving real gzipped pcaps
+ * with the sha256s a host would report. Enough to drive the CLI's fleet flow.
  */
 
 export const SESSION_ID = 'dt-20261125120000-abc123';
@@ -22,6 +29,8 @@ export interface FakeChild {
   fail?: ErrorBody;
   /** Serve other bytes than the facts say (a tampered object). */
   tamper?: boolean;
+  /** The upload failed: the child ends UPLOAD_FAILED until a re-upload puts its artifact in S3. */
+  uploadFailed?: boolean;
   /** Packets of the child's pcap: [seconds, microseconds] each. */
   packets?: Array<[number, number]>;
   linkType?: number;
@@ -32,10 +41,14 @@ export interface FakeFleetApi {
   calls: string[];
   /** The request bodies of POST /sessions and /sessions/preview. */
   bodies: unknown[];
+  /** Children uploaded again (POST /sessions/{id}/reupload). */
+  reuploaded: string[];
   stop(): Promise<void>;
 }
 
+export const CLUSTER_ARN = `arn:aws:ecs:xx-test-1:123456789012:cluster/${CLUSTER}`;
 export const taskArn = (taskId: string) => `arn:aws:ecs:xx-test-1:123456789012:task/${CLUSTER}/${taskId}`;
+const REUPLOAD_ID = 'r1';
 
 /** A classic little-endian µs pcap of UDP frames at the given times. */
 export function pcapOf(packets: Array<[number, number]>, linkType = 1): Buffer {
@@ -68,7 +81,7 @@ const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
 export async function startFakeFleetApi(options: {
   children: FakeChild[];
-  skipped?: FleetSkipped[];
+  skipped?: SkippedTask[];
   listed?: number;
   /** GETs answered RUNNING before the result (default 2). */
   runningPolls?: number;
@@ -79,25 +92,32 @@ export async function startFakeFleetApi(options: {
 }): Promise<FakeFleetApi> {
   const calls: string[] = [];
   const bodies: unknown[] = [];
+  const reuploaded: string[] = [];
+  let reuploadPolls = 0;
   let polls = 0;
   let cancelled = false;
   const objects = new Map<string, Buffer>();
+  /** Artifacts the hosts kept after a failed upload, by child id. */
+  const kept = new Map<string, Buffer>();
   let base = '';
 
-  const children: FleetChild[] = options.children.map((c, index) => {
+  /** Each child as it ends once its artifact is in S3 (`succeeded`), and as the session first reports it. */
+  const made = options.children.map((c, index) => {
     const sessionId = `${SESSION_ID}-${String(index).padStart(4, '0')}`;
     const common = {
       index,
       sessionId,
       taskArn: taskArn(c.taskId),
+      clusterArn: CLUSTER_ARN,
       container: 'app',
       instanceId: 'i-0123456789abcdef0',
     };
-    if (c.fail) return { ...common, status: 'FAILED', error: c.fail };
+    if (c.fail)
+      return { succeeded: undefined, first: { ...common, status: 'FAILED', error: c.fail } as ChildResult };
     const pcap = pcapOf(c.packets ?? [[1000 + index, 0]], c.linkType);
     const gz = gzipSync(pcap);
-    objects.set(sessionId, c.tamper ? gzipSync(Buffer.concat([pcap, Buffer.from('x')])) : gz);
-    return {
+    const key = `sessions/${SESSION_ID}/children/${sessionId}/artifact.pcap.gz`;
+    const succeeded: ChildResult = {
       ...common,
       status: 'SUCCEEDED',
       tool: { name: 'tcpdump', exitCode: 0, packets: (c.packets ?? [0]).length, dropped: 0 },
@@ -110,15 +130,31 @@ export async function startFakeFleetApi(options: {
         objectSha256: sha(gz),
         linkType: 'EN10MB',
         truncated: false,
-        s3Uri: `s3://bucket/sessions/${SESSION_ID}/children/${sessionId}/artifact.pcap.gz`,
+        s3Uri: `s3://bucket/${key}`,
         bucket: 'bucket',
-        key: `sessions/${SESSION_ID}/children/${sessionId}/artifact.pcap.gz`,
+        key,
       },
     };
+    const stored = c.tamper ? gzipSync(Buffer.concat([pcap, Buffer.from('x')])) : gz;
+    if (!c.uploadFailed) objects.set(sessionId, stored);
+    else kept.set(sessionId, stored);
+    const first: ChildResult = c.uploadFailed
+      ? {
+          ...common,
+          status: 'FAILED',
+          error: {
+            code: 'UPLOAD_FAILED',
+            message: `The upload failed. It is kept on i-0123456789abcdef0 at /var/lib/debug-task/${sessionId}/artifact.pcap.gz.`,
+            hint: `\`debug-task fetch ${sessionId}\` uploads it again.`,
+          },
+        }
+      : succeeded;
+    return { succeeded, first };
   });
+  const children = made.map((m) => m.first);
   const skipped = options.skipped ?? [];
   const listed = options.listed ?? children.length + skipped.length;
-  const preview: FleetPreview = {
+  const preview: TargetsPreview = {
     target: { cluster: CLUSTER, service: SERVICE },
     targets: children.map((c) => ({ taskArn: c.taskArn, container: c.container, instanceId: c.instanceId })),
     skipped,
@@ -128,11 +164,12 @@ export async function startFakeFleetApi(options: {
     instances: 1,
   };
   const failed = children.filter((c) => c.status === 'FAILED').length;
-  const result: FleetResult = {
-    kind: 'fleet',
+  const result: SessionResult = {
+    kind: 'service',
     sessionId: SESSION_ID,
     status: 'SUCCEEDED',
-    target: { cluster: CLUSTER, service: SERVICE },
+    target: { cluster: CLUSTER, clusterArn: CLUSTER_ARN, service: SERVICE },
+    tool: 'tcpdump',
     counts: {
       listed,
       targets: children.length,
@@ -144,7 +181,25 @@ export async function startFakeFleetApi(options: {
     startAt: 1000,
     children,
     skipped,
-    manifestUri: `s3://bucket/sessions/${SESSION_ID}/manifest.json`,
+    recordUri: `s3://bucket/sessions/${SESSION_ID}/manifest.json`,
+    timings: { requestedAt: '2026-11-25T12:00:00.000Z', collectedAt: '2026-11-25T12:02:00.000Z' },
+  };
+  const downloadUrls = (ids: string[]) =>
+    Object.fromEntries(ids.map((id) => [id, `${base}/artifacts/${id}?X-Amz-Signature=x`]));
+
+  /** The re-upload: RUNNING once, then the kept artifacts are in S3 and their children succeeded. */
+  const reuploadView = (): ReuploadView => {
+    if (reuploadPolls++ < 1)
+      return { sessionId: SESSION_ID, reuploadId: REUPLOAD_ID, status: 'RUNNING', phase: 'Poll' };
+    for (const [id, bytes] of kept) objects.set(id, bytes);
+    const again = made.map((m) => (m.succeeded && kept.has(m.first.sessionId) ? m.succeeded : m.first));
+    return {
+      sessionId: SESSION_ID,
+      reuploadId: REUPLOAD_ID,
+      status: 'SUCCEEDED',
+      result: { ...result, children: again },
+      downloadUrls: downloadUrls([...kept.keys()]),
+    };
   };
 
   const view = (): SessionView => {
@@ -163,9 +218,7 @@ export async function startFakeFleetApi(options: {
       sessionId: SESSION_ID,
       status: 'SUCCEEDED',
       result,
-      downloadUrls: Object.fromEntries(
-        [...objects.keys()].map((id) => [id, `${base}/artifacts/${id}?X-Amz-Signature=x`]),
-      ),
+      downloadUrls: downloadUrls(children.filter((c) => c.status === 'SUCCEEDED').map((c) => c.sessionId)),
     };
   };
 
@@ -185,6 +238,14 @@ export async function startFakeFleetApi(options: {
       cancelled = true;
       return send(202, { sessionId: SESSION_ID, status: 'CANCELLING' });
     }
+    if (req.method === 'POST' && path === `/sessions/${SESSION_ID}/reupload`) {
+      const ids = [...kept.keys()];
+      reuploaded.push(...ids);
+      return send(202, { sessionId: SESSION_ID, reuploadId: REUPLOAD_ID, children: ids, status: 'RUNNING' });
+    }
+    if (req.method === 'GET' && path === `/sessions/${SESSION_ID}/reupload/${REUPLOAD_ID}`) {
+      return send(200, reuploadView());
+    }
     const object = path.startsWith('/artifacts/') ? objects.get(path.slice('/artifacts/'.length)) : undefined;
     if (req.method === 'GET' && object) {
       res.writeHead(200, { 'content-type': 'application/octet-stream' });
@@ -198,6 +259,7 @@ export async function startFakeFleetApi(options: {
     url: base,
     calls,
     bodies,
+    reuploaded,
     stop: () => new Promise((resolve) => server.close(() => resolve())),
   };
 }

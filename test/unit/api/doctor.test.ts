@@ -1,20 +1,13 @@
-import 'aws-sdk-client-mock-jest';
-import {
-  DescribeContainerInstancesCommand,
-  DescribeTasksCommand,
-  ECSClient,
-  type Task,
-} from '@aws-sdk/client-ecs';
-import { DeleteObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
+import { DescribeContainerInstancesCommand, DescribeTasksCommand, type Task } from '@aws-sdk/client-ecs';
+import { DeleteObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { StartExecutionCommand } from '@aws-sdk/client-sfn';
 import {
   DescribeInstanceInformationCommand,
-  SSMClient,
   SendCommandCommand,
   type InstanceInformation,
 } from '@aws-sdk/client-ssm';
-import type { APIGatewayProxyEventV2WithIAMAuthorizer } from 'aws-lambda';
-import { mockClient } from 'aws-sdk-client-mock';
+import type { APIGatewayProxyEventV2WithIAMAuthorizer, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import { handler as planFunction } from '../../../lambda/plan';
 import { imagePinnedCheck } from '../../../lib/api/doctor';
 import { handleApiRequest } from '../../../lib/api/routes';
 import {
@@ -25,6 +18,7 @@ import {
   type TargetCheckName,
 } from '../../../lib/domain/doctor';
 import type { ErrorBody, ErrorCode } from '../../../lib/domain/errors';
+import { aws, useAwsMocks } from '../../support/aws';
 import {
   BUCKET,
   CONTAINER_INSTANCE_ARN,
@@ -34,13 +28,13 @@ import {
   container,
   onlineInstance,
   runningTask,
-  withEnv,
-} from '../steps/fixtures';
+} from '../../support/fixtures';
 
-const ecs = mockClient(ECSClient);
-const ssm = mockClient(SSMClient);
-const s3 = mockClient(S3Client);
-const sfn = mockClient(SFNClient);
+/** POST /doctor is answered by the plan function: Plan's own checks, nothing started. */
+
+useAwsMocks();
+
+const { ecs, ssm, s3, sfn } = aws;
 
 function event(body: unknown): APIGatewayProxyEventV2WithIAMAuthorizer {
   return {
@@ -52,7 +46,7 @@ function event(body: unknown): APIGatewayProxyEventV2WithIAMAuthorizer {
 }
 
 async function doctor(body: unknown = { target: { task: TASK_ARN } }) {
-  const res = await handleApiRequest(event(body));
+  const res = (await planFunction(event(body))) as APIGatewayProxyStructuredResultV2;
   return {
     status: res.statusCode,
     body: JSON.parse(res.body ?? '{}') as DoctorReport & { error: ErrorBody },
@@ -76,22 +70,6 @@ function given({
 }
 
 const statuses = (checks: DoctorCheck[]) => Object.fromEntries(checks.map((c) => [c.name, c.status]));
-
-let restoreEnv: () => void;
-
-beforeAll(() => {
-  process.env.STATE_MACHINE_ARN = 'arn:aws:states:xx-test-1:123456789012:stateMachine:DebugTaskSessions';
-  process.env.BUCKET_NAME = BUCKET;
-  process.env.TOOLBOX_IMAGE = IMAGE;
-});
-beforeEach(() => {
-  ecs.reset();
-  ssm.reset();
-  s3.reset();
-  sfn.reset();
-  restoreEnv = withEnv({ ALLOWED_CLUSTERS: undefined });
-});
-afterEach(() => restoreEnv());
 
 describe('POST /doctor', () => {
   it('reports every check ok, in order, for a debuggable target, and starts nothing', async () => {
@@ -253,6 +231,23 @@ describe('POST /doctor', () => {
     expect(ecs).not.toHaveReceivedAnyCommand();
     expect(s3).not.toHaveReceivedAnyCommand();
   });
+
+  it('reports image-pinned failed when the plan function has no TOOLBOX_IMAGE, the target checked all the same', async () => {
+    given();
+    delete process.env.TOOLBOX_IMAGE;
+
+    const { body } = await doctor();
+
+    expect(body.ok).toBe(false);
+    expect(body.checks.filter((c) => c.status !== 'ok').map((c) => c.name)).toEqual(['image-pinned']);
+  });
+
+  it('is not a route of the api function: it has no ECS or SSM rights (404)', async () => {
+    const res = await handleApiRequest(event({ target: { task: TASK_ARN } }));
+
+    expect(res.statusCode).toBe(404);
+    expect(ecs).not.toHaveReceivedAnyCommand();
+  });
 });
 
 describe('the image-pinned check', () => {
@@ -267,8 +262,13 @@ describe('the image-pinned check', () => {
     expect(check.code).toBeUndefined();
   });
 
-  it('fails when the function has no TOOLBOX_IMAGE', () => {
-    expect(imagePinnedCheck(undefined)).toMatchObject({ status: 'failed', code: 'AWS_ERROR' });
+  it('fails, naming the function that answers doctor, when it has no TOOLBOX_IMAGE', () => {
+    expect(imagePinnedCheck(undefined)).toMatchObject({
+      status: 'failed',
+      code: 'AWS_ERROR',
+      detail: 'The plan function has no TOOLBOX_IMAGE.',
+      hint: expect.stringContaining('on the plan and launch functions'),
+    });
   });
 
   it('fails for a value the SSM document would refuse', () => {

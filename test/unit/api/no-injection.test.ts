@@ -1,16 +1,20 @@
-import 'aws-sdk-client-mock-jest';
-import { DescribeContainerInstancesCommand, DescribeTasksCommand, ECSClient } from '@aws-sdk/client-ecs';
-import { DeleteObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { DescribeExecutionCommand, SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
-import { DescribeInstanceInformationCommand, SSMClient } from '@aws-sdk/client-ssm';
-import type { APIGatewayProxyEventV2WithIAMAuthorizer } from 'aws-lambda';
-import { mockClient } from 'aws-sdk-client-mock';
+import {
+  DescribeContainerInstancesCommand,
+  DescribeTasksCommand,
+  ListTasksCommand,
+} from '@aws-sdk/client-ecs';
+import { DeleteObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { DescribeExecutionCommand, StartExecutionCommand } from '@aws-sdk/client-sfn';
+import { DescribeInstanceInformationCommand } from '@aws-sdk/client-ssm';
+import type { APIGatewayProxyEventV2WithIAMAuthorizer, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import fc from 'fast-check';
+import { handler as planFunction } from '../../../lambda/plan';
 import { handleApiRequest } from '../../../lib/api/routes';
 import { parseTaskRef } from '../../../lib/domain/arn';
 import { isErrorCode } from '../../../lib/domain/errors';
 import { hostParamRegExp } from '../../../lib/domain/params';
 import type { ExecutionInput } from '../../../lib/domain/session';
+import { aws, useAwsMocks } from '../../support/aws';
 import { expectHostSafe, hostileJson, hostileString } from '../../support/hostile';
 
 /**
@@ -18,10 +22,9 @@ import { expectHostSafe, hostileJson, hostileString } from '../../support/hostil
  * typed 400, or it reaches StartExecution only in a field whose host pattern (HOST_PARAMS) accepts it.
  */
 
-const sfn = mockClient(SFNClient);
-const s3 = mockClient(S3Client);
-const ecs = mockClient(ECSClient);
-const ssm = mockClient(SSMClient);
+useAwsMocks();
+
+const { sfn, s3, ecs, ssm } = aws;
 
 const TASK = 'arn:aws:ecs:xx-test-1:123456789012:task/prod/0123456789abcdef0123456789abcdef';
 const VALID = {
@@ -82,13 +85,7 @@ function expectTypedRefusal(res: { statusCode?: number; body?: string }): void {
   expect(res.body!.length).toBeLessThan(4_000);
 }
 
-beforeAll(() => {
-  process.env.STATE_MACHINE_ARN = 'arn:aws:states:xx-test-1:123456789012:stateMachine:DebugTaskSessions';
-  process.env.BUCKET_NAME = 'artifacts';
-  process.env.TOOLBOX_IMAGE = 'toolbox@sha256:' + 'ab'.repeat(32);
-});
 beforeEach(() => {
-  for (const mock of [sfn, s3, ecs, ssm]) mock.reset();
   sfn.on(StartExecutionCommand).resolves({ executionArn: 'x', startDate: new Date() });
 });
 
@@ -154,7 +151,7 @@ describe('no injection through the API', () => {
     );
   });
 
-  it('POST /doctor: a hostile target is refused typed, or only a parsed task reaches ECS', async () => {
+  it('POST /doctor (the plan function): a hostile target is refused typed, or only a parsed task reaches ECS', async () => {
     ecs.on(DescribeTasksCommand).resolves({ tasks: [], failures: [{ reason: 'MISSING' }] });
     ecs.on(DescribeContainerInstancesCommand).resolves({});
     ssm.on(DescribeInstanceInformationCommand).resolves({});
@@ -168,7 +165,9 @@ describe('no injection through the API', () => {
           ecs.resetHistory();
           const body = withField(field, value);
 
-          const res = await handleApiRequest(event('POST /doctor', { target: body.target, tool: body.tool }));
+          const res = (await planFunction(
+            event('POST /doctor', { target: body.target, tool: body.tool }),
+          )) as APIGatewayProxyStructuredResultV2;
 
           if (res.statusCode !== 200) {
             expectTypedRefusal(res);
@@ -183,7 +182,35 @@ describe('no injection through the API', () => {
     );
   });
 
-  it.each(['GET /sessions/{id}', 'DELETE /sessions/{id}'])(
+  it('POST /sessions/preview (the plan function): a hostile service target is refused typed, or ECS gets names it takes', async () => {
+    ecs.on(ListTasksCommand).resolves({ taskArns: [] });
+    await fc.assert(
+      fc.asyncProperty(
+        fc.constantFrom('service', 'cluster', 'container', 'maxTasks'),
+        hostileJson(),
+        async (field, value) => {
+          ecs.resetHistory();
+          const target: Record<string, unknown> = { service: 'web', cluster: 'prod', [field]: value };
+
+          const res = (await planFunction(
+            event('POST /sessions/preview', { target, tool: 'tcpdump' }),
+          )) as APIGatewayProxyStructuredResultV2;
+
+          const listed = ecs.commandCalls(ListTasksCommand).map((c) => c.args[0].input);
+          if (listed.length === 0) return expectTypedRefusal(res);
+          for (const input of listed) {
+            expect(input.cluster).toMatch(
+              /^[A-Za-z0-9_-]{1,255}$|^arn:aws[a-z-]*:ecs:[a-z0-9-]+:[0-9]{12}:cluster\/[A-Za-z0-9_-]{1,255}$/,
+            );
+            expect(input.serviceName).toMatch(/^[A-Za-z0-9_-]{1,255}$/);
+          }
+        },
+      ),
+      RUNS,
+    );
+  });
+
+  it.each(['GET /sessions/{id}', 'DELETE /sessions/{id}', 'POST /sessions/{id}/reupload'])(
     '%s: a hostile session id is refused typed before Step Functions is asked',
     async (routeKey) => {
       await fc.assert(
@@ -199,4 +226,20 @@ describe('no injection through the API', () => {
       );
     },
   );
+
+  it('GET /sessions/{id}/reupload/{reuploadId}: a hostile re-upload id is refused typed before Step Functions is asked', async () => {
+    await fc.assert(
+      fc.asyncProperty(hostileString(), async (reuploadId) => {
+        sfn.resetHistory();
+        const e = event('GET /sessions/{id}/reupload/{reuploadId}', undefined, 'dt-20261125123456-a1b2c3');
+        e.pathParameters = { ...e.pathParameters, reuploadId };
+
+        const res = await handleApiRequest(e);
+
+        expectTypedRefusal(res);
+        expect(sfn).not.toHaveReceivedAnyCommand();
+      }),
+      RUNS,
+    );
+  });
 });

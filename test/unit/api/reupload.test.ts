@@ -1,391 +1,417 @@
-import { mockClient } from 'aws-sdk-client-mock';
-import 'aws-sdk-client-mock-jest';
-import { DescribeExecutionCommand, SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
-import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { GetCommandInvocationCommand, SendCommandCommand, SSMClient } from '@aws-sdk/client-ssm';
-import { AssumeRoleCommand, STSClient, STSServiceException } from '@aws-sdk/client-sts';
+import {
+  DescribeExecutionCommand,
+  ExecutionDoesNotExist,
+  GetExecutionHistoryCommand,
+  StartExecutionCommand,
+  type DescribeExecutionCommandInput,
+  type DescribeExecutionCommandOutput,
+} from '@aws-sdk/client-sfn';
 import type { APIGatewayProxyEventV2WithIAMAuthorizer } from 'aws-lambda';
 import { handleApiRequest } from '../../../lib/api/routes';
-import { DebugTaskError, toStepFunctionsError, type ErrorCode } from '../../../lib/domain/errors';
-import type { ExecutionInput, RunnerManifest } from '../../../lib/domain/session';
-import { resetStepClients } from '../../../lib/steps/clients';
+import { DebugTaskError, toStepFunctionsError, type ErrorBody } from '../../../lib/domain/errors';
+import type { ChildResult, ExecutionInput, SessionResult } from '../../../lib/domain/session';
+import { FAKE, aws, givenBucket, useAwsMocks } from '../../support/aws';
+import {
+  BUCKET,
+  CLUSTER,
+  CLUSTER_ARN,
+  SERVICE,
+  SESSION_ID,
+  childId,
+  executionInput,
+  fleetInstanceId,
+  fleetTaskArn,
+  serviceInput,
+} from '../../support/fixtures';
 
-const sfn = mockClient(SFNClient);
-const s3 = mockClient(S3Client);
-const ssm = mockClient(SSMClient);
-const sts = mockClient(STSClient);
+/**
+ * Re-upload (`debug-task fetch` after UPLOAD_FAILED): an execution of the same state machine, named
+ * `<sessionId>-r<id>`, for the children named; the api function only starts and reads it.
+ */
 
-const SM = 'arn:aws:states:xx-test-1:123456789012:stateMachine:DebugTaskSessions';
-const TASK = 'arn:aws:ecs:xx-test-1:123456789012:task/prod/0123456789abcdef0123456789abcdef';
-const CLUSTER = 'arn:aws:ecs:xx-test-1:123456789012:cluster/prod';
-const CALLER = 'arn:aws:iam::123456789012:user/alice';
-const ID = 'dt-20261125123456-a1b2c3';
-const INSTANCE = 'i-0abc123def4567890';
-const BUCKET = 'artifacts';
-const KEY = `sessions/${ID}/artifact.pcap.gz`;
-const HOST_PATH = `/var/lib/debug-task/${ID}/artifact.pcap.gz`;
-const COMMAND_ID = '11111111-2222-3333-4444-555555555555';
-const UPLOAD_ROLE_ARN = 'arn:aws:iam::123456789012:role/DebugTask-UploadRole-AbCdEf';
-const NOW_MS = Date.now();
-const ASSUMED = {
-  AccessKeyId: 'ASIAREUPLOADSESSION1',
-  SecretAccessKey: 'reupload-session-secret-not-real',
-  SessionToken: `IQoJb3JpZ2luX2VjEXAMPLE+/=${'Ab9+/'.repeat(100)}==`,
-  Expiration: new Date(NOW_MS + 3600_000),
+useAwsMocks();
+
+const SM = FAKE.stateMachineArn;
+const ME = 'arn:aws:iam::123456789012:user/carol';
+const RECORD_KEY = `sessions/${SESSION_ID}/manifest.json`;
+const arnOf = (name: string) => `${SM.replace(':stateMachine:', ':execution:')}:${name}`;
+const keyOf = (i: number) => `sessions/${SESSION_ID}/children/${childId(i)}/artifact.pcap.gz`;
+const UPLOAD_FAILED: ErrorBody = {
+  code: 'UPLOAD_FAILED',
+  message: 'kept on the host',
+  hint: 'fetch it again',
 };
 
-const input: ExecutionInput = {
-  sessionId: ID,
-  spec: {
-    target: { task: TASK },
-    tool: 'tcpdump',
-    durationSeconds: 30,
-    maxBytes: 1000,
-    filter: '',
-    iface: '',
-    snaplen: 262144,
-    allowHostNetwork: false,
-    allowHostPid: false,
-  },
-  requestedAt: '2026-11-25T12:34:56.000Z',
-  caller: CALLER,
-};
-
-/** A failed execution as Step Functions reports it, with the error Collect raised. */
-function failedWith(code: ErrorCode, details: Record<string, unknown> = {}) {
-  const carried = toStepFunctionsError(new DebugTaskError(code, `${code} happened`, { details }));
+function child(i: number, error?: ErrorBody): ChildResult {
   return {
-    status: 'FAILED' as const,
-    input: JSON.stringify(input),
-    error: code,
-    cause: JSON.stringify({ errorType: code, errorMessage: carried.message }),
+    index: i,
+    sessionId: childId(i),
+    taskArn: fleetTaskArn(i),
+    clusterArn: CLUSTER_ARN,
+    container: 'app',
+    instanceId: fleetInstanceId(i),
+    ...(error
+      ? { status: 'FAILED' as const, error }
+      : {
+          status: 'SUCCEEDED' as const,
+          tool: { name: 'tcpdump' as const, exitCode: 0 },
+          artifact: {
+            format: 'pcap' as const,
+            compression: 'gzip' as const,
+            bytes: 2048,
+            sha256: 'a'.repeat(64),
+            objectBytes: 512,
+            objectSha256: 'b'.repeat(64),
+            truncated: false,
+            s3Uri: `s3://${BUCKET}/${keyOf(i)}`,
+            bucket: BUCKET,
+            key: keyOf(i),
+          },
+        }),
   };
 }
 
-const uploadFailed = () =>
-  failedWith('UPLOAD_FAILED', {
-    instanceId: INSTANCE,
-    hostPath: HOST_PATH,
-    objectKey: KEY,
-    taskArn: TASK,
-    clusterArn: CLUSTER,
-    container: 'web',
-  });
+/** A service session of three children: 0 uploaded, 1 and 2 kept on their hosts. */
+const CHILDREN = [child(0), child(1, UPLOAD_FAILED), child(2, UPLOAD_FAILED)];
+const RECORD = {
+  v: 2,
+  sessionId: SESSION_ID,
+  status: 'SUCCEEDED',
+  kind: 'service',
+  target: { cluster: CLUSTER, clusterArn: CLUSTER_ARN, service: SERVICE },
+  tool: 'tcpdump',
+  counts: { listed: 3, targets: 3, succeeded: 1, failed: 2, skipped: 0, leftOut: 0 },
+  startAt: 1764073000,
+  children: CHILDREN,
+  skipped: [],
+  recordUri: `s3://${BUCKET}/${RECORD_KEY}`,
+  timings: { requestedAt: '2026-11-25T12:00:00.000Z', collectedAt: '2026-11-25T12:02:00.000Z' },
+};
 
-function manifest(overrides: Partial<RunnerManifest> = {}): RunnerManifest {
-  return {
-    v: 1,
-    sessionId: ID,
-    status: 'OK',
-    action: 'reupload',
-    tool: { name: 'tcpdump', exitCode: null },
-    artifact: {
-      format: 'pcap',
-      compression: 'gzip',
-      bytes: 2000,
-      sha256: 'a'.repeat(64),
-      objectBytes: 700,
-      objectSha256: 'b'.repeat(64),
-      linkType: 'EN10MB',
-      truncated: false,
-      uploaded: true,
-    },
-    timings: { startedAt: 1, endedAt: 2 },
-    ...overrides,
-  };
-}
-
-function event(routeKey: string, params: Record<string, string>): APIGatewayProxyEventV2WithIAMAuthorizer {
+function event(routeKey: string, id: string, reuploadId?: string): APIGatewayProxyEventV2WithIAMAuthorizer {
   return {
     routeKey,
     isBase64Encoded: false,
-    pathParameters: params,
-    requestContext: { authorizer: { iam: { userArn: CALLER } } },
+    pathParameters: { id, ...(reuploadId !== undefined && { reuploadId }) },
+    requestContext: { authorizer: { iam: { userArn: ME } } },
   } as unknown as APIGatewayProxyEventV2WithIAMAuthorizer;
 }
 
-async function post(id = ID) {
-  const res = await handleApiRequest(event('POST /sessions/{id}/reupload', { id }));
+async function call(routeKey: string, id: string, reuploadId?: string) {
+  const res = await handleApiRequest(event(routeKey, id, reuploadId));
   return { status: res.statusCode, body: JSON.parse(res.body ?? '{}') };
 }
 
-async function get(commandId = COMMAND_ID) {
-  const res = await handleApiRequest(event('GET /sessions/{id}/reupload/{commandId}', { id: ID, commandId }));
-  return { status: res.statusCode, body: JSON.parse(res.body ?? '{}') };
+const post = (id: string) => call('POST /sessions/{id}/reupload', id);
+const get = (id: string, reuploadId: string) =>
+  call('GET /sessions/{id}/reupload/{reuploadId}', id, reuploadId);
+
+/** Step Functions knows these executions by name. */
+function executions(byName: Record<string, Partial<DescribeExecutionCommandOutput>>): void {
+  aws.sfn.on(DescribeExecutionCommand).callsFake((input: DescribeExecutionCommandInput) => {
+    const name = input.executionArn?.split(':').pop() ?? '';
+    const found = byName[name];
+    if (!found) throw new ExecutionDoesNotExist({ message: 'Execution does not exist', $metadata: {} });
+    return { executionArn: input.executionArn, ...found };
+  });
 }
 
-const noRecord = () => Object.assign(new Error('The specified key does not exist.'), { name: 'NoSuchKey' });
+const sessionEnded = (input: ExecutionInput = serviceInput()) => ({
+  [SESSION_ID]: { status: 'SUCCEEDED' as const, input: JSON.stringify(input), output: '{}' },
+});
 
-beforeAll(() => {
-  process.env.STATE_MACHINE_ARN = SM;
-  process.env.BUCKET_NAME = BUCKET;
-  process.env.DOCUMENT_NAME = 'DebugTask-Runner';
-  process.env.UPLOAD_ROLE_ARN = UPLOAD_ROLE_ARN;
-});
-afterAll(() => {
-  delete process.env.DOCUMENT_NAME;
-  delete process.env.UPLOAD_ROLE_ARN;
-});
+function started(): { name: string; input: ExecutionInput } {
+  expect(aws.sfn).toHaveReceivedCommandTimes(StartExecutionCommand, 1);
+  const sent = aws.sfn.commandCalls(StartExecutionCommand)[0].args[0].input;
+  expect(sent.stateMachineArn).toBe(SM);
+  return { name: sent.name!, input: JSON.parse(sent.input!) as ExecutionInput };
+}
+
 beforeEach(() => {
-  for (const mock of [sfn, s3, ssm, sts]) mock.reset();
-  resetStepClients();
-  sfn.on(DescribeExecutionCommand).resolves(uploadFailed());
-  s3.on(GetObjectCommand).rejects(noRecord());
-  sts.on(AssumeRoleCommand).resolves({ Credentials: ASSUMED });
-  ssm.on(SendCommandCommand).resolves({ Command: { CommandId: COMMAND_ID } });
+  aws.sfn.on(StartExecutionCommand).resolves({ executionArn: 'x', startDate: new Date() });
 });
 
 describe('POST /sessions/{id}/reupload', () => {
-  it('sends action=reupload to the host that keeps the artifact, with a fresh one-key URL of the upload role', async () => {
-    const { status, body } = await post();
+  it("starts an execution <session>-r<id> of the session's own request for every child whose upload failed", async () => {
+    executions(sessionEnded());
+    givenBucket({ [RECORD_KEY]: RECORD });
+
+    const { status, body } = await post(SESSION_ID);
 
     expect(status).toBe(202);
-    expect(body).toEqual({ sessionId: ID, commandId: COMMAND_ID, instanceId: INSTANCE, status: 'RUNNING' });
-    expect(sts).toHaveReceivedCommandTimes(AssumeRoleCommand, 1);
-    const assumed = sts.commandCalls(AssumeRoleCommand)[0].args[0].input;
-    expect(assumed).toMatchObject({ RoleArn: UPLOAD_ROLE_ARN, RoleSessionName: ID, DurationSeconds: 3600 });
-    expect(JSON.parse(assumed.Policy!)).toEqual({
-      Version: '2012-10-17',
-      Statement: [{ Effect: 'Allow', Action: 's3:PutObject', Resource: `arn:aws:s3:::${BUCKET}/${KEY}` }],
+    expect(body).toEqual({
+      sessionId: SESSION_ID,
+      reuploadId: expect.stringMatching(/^r[0-9a-z]{1,12}$/),
+      children: [childId(1), childId(2)],
+      status: 'RUNNING',
     });
-    const sent = ssm.commandCalls(SendCommandCommand)[0].args[0].input;
-    expect(sent).toMatchObject({
-      DocumentName: 'DebugTask-Runner',
-      DocumentVersion: '$LATEST',
-      InstanceIds: [INSTANCE],
-      Comment: `debug-task reupload ${ID}`,
+    const { name, input } = started();
+    expect(name).toBe(`${SESSION_ID}-${body.reuploadId}`);
+    expect(input).toEqual({
+      ...serviceInput(),
+      caller: ME,
+      requestedAt: expect.any(String),
+      reupload: { id: body.reuploadId, children: [childId(1), childId(2)] },
     });
-    expect(sent.Parameters).toMatchObject({
-      action: ['reupload'],
-      sessionId: [ID],
-      tool: ['tcpdump'],
-      caller: [CALLER],
-    });
-    const url = new URL(sent.Parameters!.uploadUrl[0]);
-    expect(url.pathname).toContain(`/${KEY}`);
-    expect(url.searchParams.get('X-Amz-Credential')).toMatch(/^ASIAREUPLOADSESSION1\//);
-    expect(url.searchParams.get('X-Amz-Security-Token')).toBe(ASSUMED.SessionToken);
-    expect(Number(url.searchParams.get('X-Amz-Expires'))).toBeGreaterThan(900);
-    expect(Number(url.searchParams.get('X-Amz-Expires'))).toBeLessThanOrEqual(3600);
-    // Nothing else: no execution started, nothing written.
-    expect(sfn).toHaveReceivedCommandTimes(StartExecutionCommand, 0);
-    expect(s3).toHaveReceivedCommandTimes(PutObjectCommand, 0);
   });
 
-  it('answers SUCCEEDED at once, sending nothing, when the artifact was already re-uploaded', async () => {
-    const record = {
-      kind: 'reupload',
-      reupload: { commandId: COMMAND_ID },
-      result: { artifact: { key: KEY } },
-    };
-    s3.on(GetObjectCommand).resolves({
-      Body: { transformToString: async () => JSON.stringify(record) },
-    } as never);
+  it("re-uploads only the child named by a child's id", async () => {
+    executions(sessionEnded());
+    givenBucket({ [RECORD_KEY]: RECORD });
 
-    const { status, body } = await post();
+    const { status, body } = await post(childId(2));
+
+    expect(status).toBe(202);
+    expect(body).toMatchObject({ sessionId: childId(2), children: [childId(2)] });
+    expect(started().input.reupload?.children).toEqual([childId(2)]);
+  });
+
+  it("re-uploads a one-task session's child by the session's id", async () => {
+    executions(sessionEnded(executionInput()));
+    givenBucket({ [RECORD_KEY]: { ...RECORD, kind: 'task', children: [child(0, UPLOAD_FAILED)] } });
+
+    const { body } = await post(SESSION_ID);
+
+    expect(body.children).toEqual([childId(0)]);
+    expect(started().input.spec).toEqual(executionInput().spec);
+  });
+
+  it('answers SUCCEEDED at once, starting nothing, when the artifacts were already uploaded again', async () => {
+    executions(sessionEnded());
+    givenBucket({
+      [RECORD_KEY]: RECORD,
+      [`sessions/${SESSION_ID}/reuploads/rold/record.json`]: {
+        v: 2,
+        reuploadId: 'rold',
+        children: [child(1), child(2, UPLOAD_FAILED)],
+      },
+      [`sessions/${SESSION_ID}/reuploads/rnew/record.json`]: {
+        v: 2,
+        reuploadId: 'rnew',
+        children: [child(2)],
+      },
+    });
+
+    const { status, body } = await post(SESSION_ID);
 
     expect(status).toBe(200);
-    expect(body).toMatchObject({ status: 'SUCCEEDED', commandId: COMMAND_ID, result: record.result });
-    expect(body.downloadUrl).toContain(KEY);
-    expect(sts).toHaveReceivedCommandTimes(AssumeRoleCommand, 0);
-    expect(ssm).toHaveReceivedCommandTimes(SendCommandCommand, 0);
+    expect(aws.sfn).not.toHaveReceivedCommand(StartExecutionCommand);
+    expect(body).toMatchObject({
+      sessionId: SESSION_ID,
+      status: 'SUCCEEDED',
+      result: {
+        sessionId: SESSION_ID,
+        kind: 'service',
+        counts: { targets: 3, succeeded: 3, failed: 0 },
+        children: [child(0), child(1), child(2)],
+      },
+    });
+    expect(Object.keys(body.downloadUrls).sort()).toEqual([childId(1), childId(2)]);
+    expect(new URL(body.downloadUrls[childId(1)]).pathname).toBe(`/${keyOf(1)}`);
+  });
+
+  it('starts an execution only for the children not uploaded again yet', async () => {
+    executions(sessionEnded());
+    givenBucket({
+      [RECORD_KEY]: RECORD,
+      [`sessions/${SESSION_ID}/reuploads/rold/record.json`]: {
+        v: 2,
+        reuploadId: 'rold',
+        children: [child(1)],
+      },
+    });
+
+    const { status, body } = await post(SESSION_ID);
+
+    expect(status).toBe(202);
+    expect(body.children).toEqual([childId(2)]);
   });
 
   it.each([
-    [
-      'a SUCCEEDED session (just fetch it)',
-      { status: 'SUCCEEDED', input: JSON.stringify(input) },
-      /SUCCEEDED/,
-      /fetch/,
-    ],
-    ['a running session', { status: 'RUNNING', input: JSON.stringify(input) }, /still running/, /status/],
-    [
-      'a session that failed otherwise',
-      failedWith('HOST_BUSY', { instanceId: INSTANCE }),
-      /HOST_BUSY, not UPLOAD_FAILED/,
-      /./,
-    ],
-    [
-      'an UPLOAD_FAILED with no kept artifact (S3 disagreed with the host)',
-      failedWith('UPLOAD_FAILED', { bucket: BUCKET, key: KEY }),
-      /no kept artifact/,
-      /run the capture again/,
-    ],
-    ['a timed-out session', { status: 'TIMED_OUT', input: JSON.stringify(input) }, /TIMED_OUT/, /again/],
-  ])('refuses %s with 400 INVALID_ARGUMENT saying why', async (_, execution, message, hint) => {
-    sfn.on(DescribeExecutionCommand).resolves(execution as never);
+    ['a child whose upload worked', childId(0), 'its upload worked: just fetch it'],
+    ['a child that failed otherwise', childId(3), 'it ended HOST_BUSY, with no artifact kept'],
+  ])('refuses %s with INVALID_ARGUMENT, starting nothing', async (_what, id, why) => {
+    executions(sessionEnded());
+    givenBucket({
+      [RECORD_KEY]: {
+        ...RECORD,
+        children: [...CHILDREN, child(3, { code: 'HOST_BUSY', message: 'busy', hint: '' })],
+      },
+    });
 
-    const { status, body } = await post();
+    const { status, body } = await post(id);
+
+    expect(status).toBe(400);
+    expect(body.error).toMatchObject({
+      code: 'INVALID_ARGUMENT',
+      message: `Session ${id} cannot be uploaded again: ${why}.`,
+    });
+    expect(aws.sfn).not.toHaveReceivedCommand(StartExecutionCommand);
+  });
+
+  it('refuses a session that is still running', async () => {
+    executions({ [SESSION_ID]: { status: 'RUNNING' } });
+
+    const { status, body } = await post(SESSION_ID);
+
+    expect(status).toBe(400);
+    expect(body.error.message).toContain('still running');
+    expect(body.error.hint).toContain(`debug-task status ${SESSION_ID}`);
+    expect(aws.sfn).not.toHaveReceivedCommand(StartExecutionCommand);
+  });
+
+  it('refuses a session that left no record', async () => {
+    executions(sessionEnded());
+    givenBucket();
+
+    const { status, body } = await post(SESSION_ID);
+
+    expect(status).toBe(400);
+    expect(body.error.message).toContain('it left no record');
+  });
+
+  it('answers 404 SESSION_NOT_FOUND for a session Step Functions does not know', async () => {
+    executions({});
+
+    const { status, body } = await post(SESSION_ID);
+
+    expect(status).toBe(404);
+    expect(body.error.code).toBe('SESSION_NOT_FOUND');
+  });
+
+  it('refuses a malformed session id with 400, before any call', async () => {
+    const { status, body } = await post('../../etc/passwd');
 
     expect(status).toBe(400);
     expect(body.error.code).toBe('INVALID_ARGUMENT');
-    expect(body.error.message).toMatch(new RegExp(`^Session ${ID} cannot be re-uploaded: `));
-    expect(body.error.message).toMatch(message);
-    expect(body.error.hint).toMatch(hint);
-    expect(ssm).toHaveReceivedCommandTimes(SendCommandCommand, 0);
-    expect(sts).toHaveReceivedCommandTimes(AssumeRoleCommand, 0);
-  });
-
-  it('refuses a kept path that is not the session artifact', async () => {
-    sfn
-      .on(DescribeExecutionCommand)
-      .resolves(failedWith('UPLOAD_FAILED', { instanceId: INSTANCE, hostPath: '/etc/shadow' }));
-
-    const { status, body } = await post();
-
-    expect(status).toBe(400);
-    expect(body.error.message).toContain('unexpected kept path');
-    expect(ssm).toHaveReceivedCommandTimes(SendCommandCommand, 0);
-  });
-
-  it('refuses a malformed session id with 400 INVALID_ARGUMENT, before any call', async () => {
-    const { status, body } = await post('not-a-session; rm -rf /');
-
-    expect(status).toBe(400);
-    expect(body.error.code).toBe('INVALID_ARGUMENT');
-    expect(sfn).toHaveReceivedCommandTimes(DescribeExecutionCommand, 0);
-  });
-
-  it('reports an AssumeRole refusal as AWS_ERROR naming the trust policy, sending nothing', async () => {
-    sts.on(AssumeRoleCommand).rejects(
-      new STSServiceException({
-        name: 'AccessDenied',
-        message: 'not authorized to perform: sts:AssumeRole',
-        $fault: 'client',
-        $metadata: { httpStatusCode: 403 },
-      }),
-    );
-
-    const { status, body } = await post();
-
-    expect(status).toBe(502);
-    expect(body.error.code).toBe('AWS_ERROR');
-    expect(body.error.message).toContain('sts:AssumeRole failed: AccessDenied');
-    expect(body.error.hint).toContain('api for a re-upload');
-    expect(ssm).toHaveReceivedCommandTimes(SendCommandCommand, 0);
+    expect(aws.sfn.calls()).toHaveLength(0);
+    expect(aws.s3.calls()).toHaveLength(0);
   });
 });
 
-describe('GET /sessions/{id}/reupload/{commandId}', () => {
-  const invocation = (status: string, stdout = '', responseCode?: number) =>
-    ssm.on(GetCommandInvocationCommand).resolves({
-      Status: status,
-      StatusDetails: status,
-      StandardOutputContent: stdout,
-      StandardErrorContent: '',
-      ...(responseCode !== undefined && { ResponseCode: responseCode }),
-    } as never);
+describe('GET /sessions/{id}/reupload/{reuploadId}', () => {
+  const REUPLOAD = 'r1a2b';
+  const NAME = `${SESSION_ID}-${REUPLOAD}`;
+  const output = (children: ChildResult[]): SessionResult =>
+    ({ ...RECORD, status: 'SUCCEEDED', children }) as unknown as SessionResult;
 
-  it('answers RUNNING while the command runs (and while SSM does not know it yet)', async () => {
-    invocation('InProgress');
-    expect(await get()).toEqual({
-      status: 200,
-      body: {
-        sessionId: ID,
-        commandId: COMMAND_ID,
-        instanceId: INSTANCE,
-        status: 'RUNNING',
-        ssmStatus: 'InProgress',
-      },
-    });
-    expect(ssm.commandCalls(GetCommandInvocationCommand)[0].args[0].input).toEqual({
-      CommandId: COMMAND_ID,
-      InstanceId: INSTANCE,
-      PluginName: 'runDebugTask',
+  it('answers RUNNING with the phase while it runs', async () => {
+    executions({ [NAME]: { status: 'RUNNING' } });
+    aws.sfn.on(GetExecutionHistoryCommand).resolves({
+      events: [
+        {
+          type: 'TaskStateEntered',
+          id: 3,
+          timestamp: new Date(),
+          stateEnteredEventDetails: { name: 'Wait' },
+        },
+      ],
     });
 
-    ssm
-      .on(GetCommandInvocationCommand)
-      .rejects(Object.assign(new Error('no'), { name: 'InvocationDoesNotExist' }));
-    expect((await get()).body).toMatchObject({ status: 'RUNNING', ssmStatus: 'Pending' });
-  });
-
-  it('checks the object, writes the audit record and answers the result with a download URL', async () => {
-    invocation('Success', `progress\n${JSON.stringify(manifest())}\n`, 0);
-    s3.on(HeadObjectCommand).resolves({ ContentLength: 700 });
-    s3.on(PutObjectCommand).resolves({});
-
-    const { status, body } = await get();
+    const { status, body } = await get(SESSION_ID, REUPLOAD);
 
     expect(status).toBe(200);
+    expect(body).toEqual({ sessionId: SESSION_ID, reuploadId: REUPLOAD, status: 'RUNNING', phase: 'Wait' });
+    expect(aws.sfn).toHaveReceivedCommandWith(DescribeExecutionCommand, { executionArn: arnOf(NAME) });
+  });
+
+  it("answers the session's result with the children uploaded again, and their downloads", async () => {
+    executions({
+      [NAME]: { status: 'SUCCEEDED', output: JSON.stringify(output([child(0), child(1), child(2)])) },
+    });
+
+    const { status, body } = await get(SESSION_ID, REUPLOAD);
+
+    expect(status).toBe(200);
+    expect(body).toMatchObject({ sessionId: SESSION_ID, reuploadId: REUPLOAD, status: 'SUCCEEDED' });
+    expect(body.result.children).toHaveLength(3);
+    expect(Object.keys(body.downloadUrls).sort()).toEqual([childId(0), childId(1), childId(2)]);
+  });
+
+  it("answers a child's re-upload as that child's one-task result", async () => {
+    executions({
+      [NAME]: { status: 'SUCCEEDED', output: JSON.stringify(output([child(0), child(1), child(2)])) },
+    });
+
+    const { body } = await get(childId(1), REUPLOAD);
+
     expect(body).toMatchObject({
-      sessionId: ID,
-      commandId: COMMAND_ID,
+      sessionId: childId(1),
       status: 'SUCCEEDED',
-      result: {
-        sessionId: ID,
+      result: { kind: 'task', children: [child(1)], skipped: [] },
+    });
+    expect(Object.keys(body.downloadUrls)).toEqual([childId(1)]);
+  });
+
+  it("fails with a child's own error when its re-upload did not work but another's did", async () => {
+    const stillKept = {
+      ...UPLOAD_FAILED,
+      message: 'The re-upload failed 5 times',
+      hint: `debug-task fetch ${childId(2)}`,
+    };
+    executions({
+      [NAME]: {
         status: 'SUCCEEDED',
-        target: { taskArn: TASK, clusterArn: CLUSTER, container: 'web', instanceId: INSTANCE },
-        tool: { name: 'tcpdump' },
-        artifact: {
-          s3Uri: `s3://${BUCKET}/${KEY}`,
-          key: KEY,
-          bytes: 2000,
-          sha256: 'a'.repeat(64),
-          objectBytes: 700,
-          objectSha256: 'b'.repeat(64),
-          linkType: 'EN10MB',
-        },
+        output: JSON.stringify(output([child(0), child(1), child(2, stillKept)])),
       },
     });
-    expect(new URL(body.downloadUrl).pathname).toContain(KEY);
-    expect(s3.commandCalls(HeadObjectCommand)[0].args[0].input).toEqual({ Bucket: BUCKET, Key: KEY });
-    const record = s3.commandCalls(PutObjectCommand)[0].args[0].input;
-    expect(record.Key).toBe(`sessions/${ID}/manifest.json`);
-    expect(JSON.parse(record.Body as string)).toMatchObject({
-      kind: 'reupload',
-      reupload: { commandId: COMMAND_ID, instanceId: INSTANCE, hostPath: HOST_PATH },
-      reuploadedBy: CALLER,
-    });
-  });
 
-  it('fails with UPLOAD_FAILED when S3 does not hold what the host says it sent', async () => {
-    invocation('Success', JSON.stringify(manifest()), 0);
-    s3.on(HeadObjectCommand).resolves({ ContentLength: 12 });
-
-    const { status, body } = await get();
+    const { status, body } = await get(childId(2), REUPLOAD);
 
     expect(status).toBe(502);
-    expect(body.error).toMatchObject({ code: 'UPLOAD_FAILED' });
-    expect(body.error.message).toContain('has 12 bytes, but the runner uploaded 700');
-    expect(s3).toHaveReceivedCommandTimes(PutObjectCommand, 0);
-  });
-
-  it("passes the host's ARTIFACT_NOT_ON_HOST on as 410", async () => {
-    const message = 'No artifact of session ... is kept on this host: it is gone.';
-    invocation(
-      'Failed',
-      JSON.stringify(
-        manifest({ status: 'FAILED', error: { code: 'ARTIFACT_NOT_ON_HOST', message }, artifact: undefined }),
-      ),
-      4,
-    );
-
-    const { status, body } = await get();
-
-    expect(status).toBe(410);
-    expect(body.error).toMatchObject({ code: 'ARTIFACT_NOT_ON_HOST', message });
-  });
-
-  it('says a failed re-upload still keeps the artifact, and how to try again', async () => {
-    const failed = manifest({
-      status: 'UPLOAD_FAILED',
-      error: { code: 'UPLOAD_FAILED', message: 'The re-upload to http://s3/x failed 5 times' },
+    expect(body.error).toMatchObject({
+      code: 'UPLOAD_FAILED',
+      message: stillKept.message,
+      hint: stillKept.hint,
     });
-    invocation('Failed', JSON.stringify(failed), 4);
-
-    const { body } = await get();
-
-    expect(body.error.code).toBe('UPLOAD_FAILED');
-    expect(body.error.hint).toContain(`debug-task fetch ${ID}`);
-    expect(body.error.details).toMatchObject({ instanceId: INSTANCE, hostPath: HOST_PATH });
   });
 
-  it('refuses a command id that is not one, before any call', async () => {
-    const { status, body } = await get('../../etc');
+  it.each([
+    ['UPLOAD_FAILED', 502],
+    ['ARTIFACT_NOT_ON_HOST', 410],
+  ] as const)('fails with the error of a failed re-upload (%s, %i)', async (code, httpStatus) => {
+    const raised = toStepFunctionsError(
+      new DebugTaskError(code, 'what the host said', { hint: 'what to do' }),
+    );
+    executions({
+      [NAME]: {
+        status: 'FAILED',
+        error: raised.name,
+        cause: JSON.stringify({ errorType: raised.name, errorMessage: raised.message }),
+      },
+    });
+
+    const { status, body } = await get(SESSION_ID, REUPLOAD);
+
+    expect(status).toBe(httpStatus);
+    expect(body.error).toEqual({ code, message: 'what the host said', hint: 'what to do' });
+  });
+
+  it('fails with UPLOAD_FAILED for a re-upload that timed out', async () => {
+    executions({ [NAME]: { status: 'TIMED_OUT' } });
+
+    const { body } = await get(SESSION_ID, REUPLOAD);
+
+    expect(body.error).toMatchObject({
+      code: 'UPLOAD_FAILED',
+      message: expect.stringContaining('ended TIMED_OUT'),
+    });
+  });
+
+  it('answers 404 for a re-upload Step Functions does not know', async () => {
+    executions({});
+
+    const { status, body } = await get(SESSION_ID, REUPLOAD);
+
+    expect(status).toBe(404);
+    expect(body.error.message).toContain(`re-upload ${REUPLOAD}`);
+  });
+
+  it('refuses a re-upload id that is not one, before any call', async () => {
+    const { status, body } = await get(SESSION_ID, '../../etc');
 
     expect(status).toBe(400);
     expect(body.error.code).toBe('INVALID_ARGUMENT');
-    expect(sfn).toHaveReceivedCommandTimes(DescribeExecutionCommand, 0);
+    expect(aws.sfn.calls()).toHaveLength(0);
   });
 });

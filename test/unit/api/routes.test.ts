@@ -1,21 +1,20 @@
-import { mockClient } from 'aws-sdk-client-mock';
-import 'aws-sdk-client-mock-jest';
 import {
   DescribeExecutionCommand,
   ExecutionDoesNotExist,
   GetExecutionHistoryCommand,
   ListExecutionsCommand,
-  SFNClient,
   StartExecutionCommand,
 } from '@aws-sdk/client-sfn';
-import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
 import type { APIGatewayProxyEventV2WithIAMAuthorizer } from 'aws-lambda';
 import { handleApiRequest } from '../../../lib/api/routes';
 import { toStepFunctionsError, DebugTaskError } from '../../../lib/domain/errors';
+import { FAKE, aws, useAwsMocks } from '../../support/aws';
 
-const sfn = mockClient(SFNClient);
-const s3 = mockClient(S3Client);
-const SM = 'arn:aws:states:xx-test-1:123456789012:stateMachine:DebugTaskSessions';
+useAwsMocks({ BUCKET_NAME: 'artifacts' });
+
+const { sfn, s3 } = aws;
+const SM = FAKE.stateMachineArn;
 const TASK = 'arn:aws:ecs:xx-test-1:123456789012:task/prod/0123456789abcdef0123456789abcdef';
 const CALLER = 'arn:aws:iam::123456789012:user/alice';
 const ID = 'dt-20261125123456-a1b2c3';
@@ -42,15 +41,6 @@ async function call(routeKey: string, init?: { body?: unknown; id?: string }) {
   const res = await handleApiRequest(event(routeKey, init));
   return { status: res.statusCode, body: JSON.parse(res.body ?? '{}') };
 }
-
-beforeAll(() => {
-  process.env.STATE_MACHINE_ARN = SM;
-  process.env.BUCKET_NAME = 'artifacts';
-});
-beforeEach(() => {
-  sfn.reset();
-  s3.reset();
-});
 
 describe('POST /sessions', () => {
   it('starts an execution named after a new session id, with the caller recorded', async () => {
@@ -134,15 +124,26 @@ describe('GET /sessions/{id}', () => {
     );
   });
 
-  it('gives the result and a presigned download URL for a finished session', async () => {
-    const result = { artifact: { bucket: 'artifacts', key: `sessions/${ID}/artifact.pcap.gz` } };
+  it('gives the result and a presigned download URL of its child for a finished session', async () => {
+    const key = `sessions/${ID}/children/${ID}-0000/artifact.pcap.gz`;
+    const result = {
+      sessionId: ID,
+      kind: 'task',
+      children: [
+        { index: 0, sessionId: `${ID}-0000`, status: 'SUCCEEDED', artifact: { bucket: 'artifacts', key } },
+      ],
+    };
     sfn.on(DescribeExecutionCommand).resolves({ status: 'SUCCEEDED', output: JSON.stringify(result) });
 
     const { body } = await call('GET /sessions/{id}', { id: ID });
 
     expect(body.status).toBe('SUCCEEDED');
-    expect(body.downloadUrl).toMatch(new RegExp(`/sessions/${ID}/artifact\\.pcap\\.gz\\?.*X-Amz-Signature=`));
-    expect(body.downloadUrl).not.toMatch(/x-amz-checksum/i);
+    expect(body.result).toEqual(result);
+    expect(Object.keys(body.downloadUrls)).toEqual([`${ID}-0000`]);
+    expect(body.downloadUrls[`${ID}-0000`]).toMatch(
+      new RegExp(`/sessions/${ID}/children/${ID}-0000/artifact\\.pcap\\.gz\\?.*X-Amz-Signature=`),
+    );
+    expect(body.downloadUrls[`${ID}-0000`]).not.toMatch(/x-amz-checksum/i);
   });
 
   it('decodes a failed execution back into the error code, message and hint raised by a step', async () => {
@@ -231,7 +232,7 @@ describe('GET /sessions', () => {
       target: 'service web (cluster prod)',
       tool: 'tcpdump',
       caller: 'arn:aws:iam::123456789012:user/alice',
-      kind: 'fleet',
+      kind: 'service',
     });
     expect(body.sessions[1]).not.toHaveProperty('target');
   });

@@ -1,5 +1,9 @@
 import { runCli } from '../../support/cli';
 
+// Each test starts the real CLI (node + tsx): seconds on a loaded machine, with other test files
+// running in the other workers.
+jest.setTimeout(30_000);
+
 const TASK = 'arn:aws:ecs:xx-test-1:123456789012:task/prod/0123456789abcdef0123456789abcdef';
 // An API that cannot answer: bad input must be refused before any request is attempted.
 const NO_API = ['--api-url', 'http://127.0.0.1:9/'];

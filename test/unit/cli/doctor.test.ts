@@ -1,7 +1,7 @@
 import { Writable } from 'node:stream';
 import type { APIGatewayProxyEventV2WithIAMAuthorizer } from 'aws-lambda';
 import { doctorCommand } from '../../../lib/cli/commands/doctor';
-import type { DoctorFlags } from '../../../lib/cli/main';
+import type { DoctorFlags } from '../../../lib/cli/options';
 import type { Output } from '../../../lib/cli/output';
 import {
   DEPLOYMENT_CHECKS,

@@ -1,6 +1,10 @@
 import { precompileFilter } from '../../../lib/cli/filter-check';
 import { runCli } from '../../support/cli';
 
+// Each test starts the real CLI (node + tsx): seconds on a loaded machine, with other test files
+// running in the other workers.
+jest.setTimeout(30_000);
+
 const TASK = 'arn:aws:ecs:xx-test-1:123456789012:task/prod/0123456789abcdef0123456789abcdef';
 
 describe('precompileFilter (tcpdump -d on this machine, before a session starts)', () => {

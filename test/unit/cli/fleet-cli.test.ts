@@ -177,7 +177,8 @@ describe('debug-task --service (fleet sessions from the CLI)', () => {
       expect(createHash('sha256').update(readFileSync(child.path)).digest('hex')).toBe(child.sha256);
     }
     const manifest = JSON.parse(readFileSync(join(folder, 'manifest.json'), 'utf8'));
-    expect(manifest).toMatchObject({ kind: 'fleet', sessionId: SESSION_ID, counts: { targets: 6 } });
+    // The session's result as the API gave it (kind 'service' since the one path; 'fleet' before).
+    expect(manifest).toMatchObject({ kind: 'service', sessionId: SESSION_ID, counts: { targets: 6 } });
     const merged = execFileSync('tcpdump', ['-nn', '-tt', '-r', join(folder, 'merged.pcap')], {
       encoding: 'utf8',
       stdio: ['ignore', 'pipe', 'ignore'],
@@ -239,6 +240,25 @@ describe('debug-task --service (fleet sessions from the CLI)', () => {
     expect(run.stderr).toMatch(/--merge applies to pcaps only: strace writes text/);
     expect(run.json().merged).toBeUndefined();
     expect(existsSync(join(dir, 'f', 'merged.pcap'))).toBe(false);
+  });
+
+  it('fetch of a service uploads again what a failed upload left on its host, then downloads every child (exit 0)', async () => {
+    const tasks = ids(3);
+    api = await startFakeFleetApi({
+      children: tasks.map((taskId, i) => ({ taskId, uploadFailed: i === 1 })),
+      runningPolls: 0,
+    });
+    const folder = join(dir, 'fetched');
+
+    const run = await runCli(['fetch', SESSION_ID, '--output', folder, '--json', '--api-url', api.url]);
+
+    expect(run.code).toBe(0);
+    expect(api.reuploaded).toEqual([`${SESSION_ID}-0001`]);
+    expect(run.json()).toMatchObject({
+      sessionId: SESSION_ID,
+      counts: { targets: 3, succeeded: 3, failed: 0 },
+    });
+    expect(readdirSync(folder).sort()).toEqual([...tasks.map((t) => `${t}.pcap`), 'manifest.json'].sort());
   });
 
   it('Ctrl-C cancels the fleet (DELETE) and exits 130', async () => {

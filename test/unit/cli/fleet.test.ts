@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,14 +10,21 @@ import {
   confirmFleet,
   renderPreview,
   renderFleetStatus,
+  reuploadFailedChildren,
 } from '../../../lib/cli/fleet';
+import { DebugTaskClient } from '../../../lib/client/api-client';
 import { renderSessionList } from '../../../lib/cli/output';
 import { mapLimit } from '../../../lib/domain/map-limit';
 import type { Progress } from '../../../lib/cli/progress';
 import { DebugTaskError } from '../../../lib/domain/errors';
-import type { FleetPreview, FleetResult } from '../../../lib/domain/host-plan';
-import type { SessionView } from '../../../lib/domain/session';
-import { SESSION_ID, startFakeFleetApi, taskArn, type FakeFleetApi } from '../../support/fake-fleet-api';
+import type { SessionResult, SessionView, TargetsPreview } from '../../../lib/domain/session';
+import {
+  CLUSTER_ARN,
+  SESSION_ID,
+  startFakeFleetApi,
+  taskArn,
+  type FakeFleetApi,
+} from '../../support/fake-fleet-api';
 
 const quiet: Progress = { update: () => undefined, note: () => undefined, done: () => undefined };
 const A = 'a'.repeat(32);
@@ -51,7 +59,7 @@ describe('fleet flags', () => {
 });
 
 describe('the preview', () => {
-  const preview: FleetPreview = {
+  const preview: TargetsPreview = {
     target: { cluster: 'prod', service: 'web' },
     targets: [
       { taskArn: taskArn(A), container: 'app', instanceId: 'i-0123456789abcdef0' },
@@ -147,7 +155,7 @@ describe('downloading a fleet into one folder', () => {
     expect(api.calls.filter((c) => c.startsWith('GET /artifacts/'))).toHaveLength(9);
   });
 
-  it('merges with the built-in merger when mergecap is not there', async () => {
+  it('merges the captures with mergecap, in time order', async () => {
     dir = mkdtempSync(join(tmpdir(), 'debug-task-fleet-'));
     api = await startFakeFleetApi({
       children: [
@@ -166,10 +174,18 @@ describe('downloading a fleet into one folder', () => {
       folder: dir,
       merge: true,
       progress: quiet,
-      mergeOptions: { mergecap: false },
     });
-    expect(outcome.merged).toEqual({ path: join(dir, 'merged.pcap'), via: 'debug-task' });
-    expect(readFileSync(join(dir, 'merged.pcap')).length).toBe(24 + 3 * (16 + 48));
+    expect(outcome.merged).toEqual({ path: join(dir, 'merged.pcap'), via: 'mergecap' });
+    const merged = execFileSync('tcpdump', ['-nn', '-tt', '-r', join(dir, 'merged.pcap')], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
+    expect(
+      merged
+        .trim()
+        .split('\n')
+        .map((l) => l.split(' ')[0]),
+    ).toEqual(['5.000000', '6.000000', '7.000000']);
   });
 
   it('reports a merge failure apart from the captures', async () => {
@@ -185,13 +201,13 @@ describe('downloading a fleet into one folder', () => {
       folder: dir,
       merge: true,
       progress: quiet,
-      mergeOptions: { mergecap: false },
     });
     expect(outcome.merged).toBeUndefined();
     expect(outcome.mergeError).toMatchObject({
       code: 'INVALID_ARGUMENT',
-      message: expect.stringMatching(new RegExp(`link type 1: ${A}\\.pcap; link type 113: ${B}\\.pcap`)),
+      message: expect.stringMatching(/^mergecap failed: /),
     });
+    expect(readdirSync(dir).sort()).toEqual([`${A}.pcap`, `${B}.pcap`, 'manifest.json'].sort());
     expect(outcome.counts.succeeded).toBe(2);
   });
 
@@ -211,6 +227,84 @@ describe('downloading a fleet into one folder', () => {
   });
 });
 
+describe('re-uploading the children whose upload failed (debug-task fetch)', () => {
+  let dir: string;
+  let api: FakeFleetApi;
+  afterEach(async () => {
+    await api.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const client = () =>
+    new DebugTaskClient({
+      apiUrl: api.url,
+      region: 'xx-test-1',
+      credentials: { accessKeyId: 'AKIATESTFAKE0000000', secretAccessKey: 'test-secret-not-real' },
+    });
+
+  it('uploads again what the hosts kept, follows the re-upload to its end, then downloads every child', async () => {
+    dir = mkdtempSync(join(tmpdir(), 'debug-task-fleet-'));
+    api = await startFakeFleetApi({
+      children: [{ taskId: A }, { taskId: B, uploadFailed: true }],
+      runningPolls: 0,
+    });
+    const view = (await (await fetch(`${api.url}/sessions/${SESSION_ID}`)).json()) as SessionView;
+    expect(view.result?.children[1].error?.code).toBe('UPLOAD_FAILED');
+    const notes: string[] = [];
+
+    const complete = await reuploadFailedChildren(
+      client(),
+      view,
+      { ...quiet, note: (t) => notes.push(t) },
+      1,
+    );
+    const outcome = await collectFleet(complete, { folder: dir, progress: quiet });
+
+    expect(api.reuploaded).toEqual([`${SESSION_ID}-0001`]);
+    expect(api.calls.filter((c) => c.includes('/reupload'))).toEqual([
+      `POST /sessions/${SESSION_ID}/reupload`,
+      `GET /sessions/${SESSION_ID}/reupload/r1`,
+      `GET /sessions/${SESSION_ID}/reupload/r1`,
+    ]);
+    expect(notes).toEqual(['1 task(s) ended UPLOAD_FAILED: uploading again what their hosts kept']);
+    expect(outcome.counts).toMatchObject({ targets: 2, succeeded: 2, failed: 0 });
+    expect(readdirSync(dir).sort()).toEqual([`${A}.pcap`, `${B}.pcap`, 'manifest.json']);
+  });
+
+  it('asks nothing when no child ended UPLOAD_FAILED', async () => {
+    dir = mkdtempSync(join(tmpdir(), 'debug-task-fleet-'));
+    api = await startFakeFleetApi({ children: [{ taskId: A }], runningPolls: 0 });
+    const view = (await (await fetch(`${api.url}/sessions/${SESSION_ID}`)).json()) as SessionView;
+
+    await expect(reuploadFailedChildren(client(), view, quiet, 1)).resolves.toBe(view);
+
+    expect(api.calls.filter((c) => c.includes('/reupload'))).toEqual([]);
+  });
+
+  it('keeps the view as it was, with a note, when the re-upload fails: the other children are downloaded', async () => {
+    dir = mkdtempSync(join(tmpdir(), 'debug-task-fleet-'));
+    api = await startFakeFleetApi({
+      children: [{ taskId: A }, { taskId: B, uploadFailed: true }],
+      runningPolls: 0,
+    });
+    const view = (await (await fetch(`${api.url}/sessions/${SESSION_ID}`)).json()) as SessionView;
+    const notes: string[] = [];
+    const broken = new DebugTaskClient({
+      apiUrl: 'http://127.0.0.1:9/',
+      region: 'xx-test-1',
+      credentials: { accessKeyId: 'AKIATESTFAKE0000000', secretAccessKey: 'test-secret-not-real' },
+      timeoutMs: 2000,
+    });
+
+    const complete = await reuploadFailedChildren(broken, view, { ...quiet, note: (t) => notes.push(t) }, 1);
+    const outcome = await collectFleet(complete, { folder: dir, progress: quiet });
+
+    expect(complete).toBe(view);
+    expect(notes.at(-1)).toMatch(/^the re-upload failed .*; the other tasks are downloaded$/);
+    expect(outcome.counts).toMatchObject({ succeeded: 1, failed: 1 });
+    expect(outcome.children[1].error?.code).toBe('UPLOAD_FAILED');
+  });
+});
+
 describe('list and status', () => {
   it('list: id, status, started, target, caller; "-" where an older API gives none', () => {
     const text = renderSessionList([
@@ -220,7 +314,7 @@ describe('list and status', () => {
         startedAt: '2026-11-25T12:00:00.123Z',
         target: 'service web (cluster prod)',
         caller: 'arn:aws:sts::123456789012:assumed-role/Admin/alice',
-        kind: 'fleet',
+        kind: 'service',
       },
       { sessionId: 'dt-20261124120000-zzz999', status: 'SUCCEEDED' },
     ]);
@@ -234,11 +328,12 @@ describe('list and status', () => {
   });
 
   it('status of a fleet: its counts and one line per task', () => {
-    const result: FleetResult = {
-      kind: 'fleet',
+    const result: SessionResult = {
+      kind: 'service',
       sessionId: SESSION_ID,
       status: 'SUCCEEDED',
-      target: { cluster: 'prod', service: 'web' },
+      target: { cluster: 'prod', clusterArn: CLUSTER_ARN, service: 'web' },
+      tool: 'tcpdump',
       counts: { listed: 3, targets: 2, succeeded: 1, failed: 1, skipped: 1, leftOut: 0 },
       startAt: 1,
       children: [
@@ -246,6 +341,7 @@ describe('list and status', () => {
           index: 0,
           sessionId: `${SESSION_ID}-0000`,
           taskArn: taskArn(A),
+          clusterArn: CLUSTER_ARN,
           container: 'app',
           instanceId: 'i-0123456789abcdef0',
           status: 'SUCCEEDED',
@@ -267,6 +363,7 @@ describe('list and status', () => {
           index: 1,
           sessionId: `${SESSION_ID}-0001`,
           taskArn: taskArn(B),
+          clusterArn: CLUSTER_ARN,
           container: 'app',
           instanceId: 'i-0123456789abcdef0',
           status: 'FAILED',
@@ -274,7 +371,8 @@ describe('list and status', () => {
         },
       ],
       skipped: [{ taskArn: taskArn('c'.repeat(32)), code: 'FARGATE_UNSUPPORTED', message: 'Fargate.' }],
-      manifestUri: 's3://b/sessions/x/manifest.json',
+      recordUri: 's3://b/sessions/x/manifest.json',
+      timings: { requestedAt: '2026-11-25T12:00:00.000Z', collectedAt: '2026-11-25T12:02:00.000Z' },
     };
     expect(renderFleetStatus(result).split('\n')).toEqual([
       'counts  2 tasks: 1 succeeded, 1 failed; 1 skipped, 0 left out (3 listed)',
@@ -282,7 +380,7 @@ describe('list and status', () => {
       `  ${A}  SUCCEEDED  42       4.2 kB  s3://b/k`,
       `  ${B}  FAILED     -        -       CONTAINER_NOT_FOUND: The container is gone.`,
       `skipped ${'c'.repeat(32)}  FARGATE_UNSUPPORTED: Fargate.`,
-      'manifest  s3://b/sessions/x/manifest.json',
+      'record  s3://b/sessions/x/manifest.json',
       '',
     ]);
     const view: SessionView = { sessionId: SESSION_ID, status: 'SUCCEEDED', result };

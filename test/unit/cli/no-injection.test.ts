@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import type { RunFlags } from '../../../lib/cli/main';
+import type { RunFlags } from '../../../lib/cli/options';
 import { printable } from '../../../lib/cli/output';
 import { buildSessionRequest } from '../../../lib/cli/request';
 import { DebugTaskError, EXIT } from '../../../lib/domain/errors';

@@ -1,6 +1,7 @@
-import { newSessionId, sessionKeys } from '../../../lib/domain/session';
+import { newSessionId } from '../../../lib/domain/session';
 import {
   ROLE_CHAINING_MAX_SECONDS,
+  SESSION_POLICY_MAX_CHARS,
   URL_EXTRA_SECONDS,
   partitionOfRoleArn,
   roleSessionName,
@@ -73,20 +74,57 @@ describe('upload role parameters', () => {
     expect(() => partitionOfRoleArn(arn)).toThrow(/UPLOAD_ROLE_ARN/);
   });
 
-  it('writes a session policy of one statement: s3:PutObject on exactly one object', () => {
-    const key = sessionKeys.artifact('dt-20250101120000-abc123', 'pcap');
+  const ID = 'dt-20250101120000-abc123';
+  const childObjects = (i: number) => `sessions/${ID}/children/${ID}-${String(i).padStart(4, '0')}/*`;
+  const FALLBACK = `sessions/${ID}/children/*`;
 
-    expect(JSON.parse(uploadSessionPolicy('aws', 'my-bucket', key))).toEqual({
+  it("writes a session policy of one statement: s3:PutObject on a child's objects", () => {
+    expect(JSON.parse(uploadSessionPolicy('aws', 'my-bucket', [childObjects(0)], FALLBACK))).toEqual({
       Version: '2012-10-17',
       Statement: [
         {
           Effect: 'Allow',
           Action: 's3:PutObject',
-          Resource: 'arn:aws:s3:::my-bucket/sessions/dt-20250101120000-abc123/artifact.pcap.gz',
+          Resource: `arn:aws:s3:::my-bucket/${childObjects(0)}`,
         },
       ],
     });
     // Far below the 2,048 characters STS takes for a session policy.
-    expect(uploadSessionPolicy('aws-us-gov', 'b'.repeat(63), key).length).toBeLessThan(400);
+    expect(
+      uploadSessionPolicy('aws-us-gov', 'b'.repeat(63), [childObjects(0)], FALLBACK).length,
+    ).toBeLessThan(400);
+  });
+
+  it("names each child's objects of a batch, in the partition given", () => {
+    const policy = JSON.parse(
+      uploadSessionPolicy('aws-cn', 'b', [childObjects(0), childObjects(7)], FALLBACK),
+    );
+
+    expect(policy.Statement).toEqual([
+      {
+        Effect: 'Allow',
+        Action: 's3:PutObject',
+        Resource: [`arn:aws-cn:s3:::b/${childObjects(0)}`, `arn:aws-cn:s3:::b/${childObjects(7)}`],
+      },
+    ]);
+  });
+
+  it("falls back to the session's children prefix when the children would not fit AssumeRole's 2,048 characters", () => {
+    const many = Array.from({ length: 40 }, (_, i) => childObjects(i));
+
+    const policy = uploadSessionPolicy('aws', 'b', many, FALLBACK);
+
+    expect(JSON.parse(policy).Statement).toEqual([
+      { Effect: 'Allow', Action: 's3:PutObject', Resource: `arn:aws:s3:::b/${FALLBACK}` },
+    ]);
+    expect(policy.length).toBeLessThanOrEqual(SESSION_POLICY_MAX_CHARS);
+    // The most children that fit are named one by one.
+    const fitting = many.slice(0, 20);
+    expect(uploadSessionPolicy('aws', 'b', fitting, FALLBACK).length).toBeLessThanOrEqual(
+      SESSION_POLICY_MAX_CHARS,
+    );
+    expect(JSON.parse(uploadSessionPolicy('aws', 'b', fitting, FALLBACK)).Statement[0].Resource).toHaveLength(
+      20,
+    );
   });
 });

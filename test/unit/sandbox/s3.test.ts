@@ -7,8 +7,11 @@ import { Readable } from 'node:stream';
 import { promisify } from 'node:util';
 import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import { resetAwsClients, setAwsClients } from '../../../lib/aws/registry';
 import { DebugTaskError } from '../../../lib/domain/errors';
 import { startS3, type S3StandIn } from '../../../lib/sandbox/s3';
+import { putJsonOnce } from '../../../lib/session/store';
+import { caught } from '../../support/fixtures';
 
 const run = promisify(execFile);
 const credentials = { accessKeyId: 'AKIATESTFAKE0000000', secretAccessKey: 'test-secret-not-real' };
@@ -140,6 +143,39 @@ describe('startS3 (s3rver stand-in)', () => {
     ).rejects.toMatchObject({
       name: 'NotFound',
     });
+  });
+
+  it('refuses a conditional write (If-None-Match: *) on a key that exists with 412, as S3 does', async () => {
+    const put = (body: string) =>
+      client.send(
+        new PutObjectCommand({ Bucket: s3.bucket, Key: 'once.json', Body: body, IfNoneMatch: '*' }),
+      );
+    await put('first');
+
+    const error = await caught(() => put('second'));
+
+    expect(error).toMatchObject({ name: 'PreconditionFailed', $metadata: { httpStatusCode: 412 } });
+    const got = await client.send(new GetObjectCommand({ Bucket: s3.bucket, Key: 'once.json' }));
+    expect(await got.Body!.transformToString()).toBe('first');
+  });
+
+  it("lets a session's record be written once through the store (putJsonOnce)", async () => {
+    setAwsClients({ s3: client });
+    try {
+      await expect(putJsonOnce(s3.bucket, 'sessions/x/manifest.json', { status: 'SUCCEEDED' })).resolves.toBe(
+        true,
+      );
+      await expect(putJsonOnce(s3.bucket, 'sessions/x/manifest.json', { status: 'CANCELLED' })).resolves.toBe(
+        false,
+      );
+    } finally {
+      resetAwsClients();
+    }
+
+    const got = await client.send(
+      new GetObjectCommand({ Bucket: s3.bucket, Key: 'sessions/x/manifest.json' }),
+    );
+    expect(JSON.parse(await got.Body!.transformToString())).toEqual({ status: 'SUCCEEDED' });
   });
 
   it('answers NoSuchKey for a missing object', async () => {

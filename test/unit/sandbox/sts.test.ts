@@ -1,14 +1,21 @@
-import 'aws-sdk-client-mock-jest';
 import { randomBytes } from 'node:crypto';
-import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { SendCommandCommand, SSMClient } from '@aws-sdk/client-ssm';
+import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { SendCommandCommand } from '@aws-sdk/client-ssm';
 import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
-import { mockClient } from 'aws-sdk-client-mock';
+import { PLAN_HEADER } from '../../../lib/domain/host-plan';
+import type { BatchState } from '../../../lib/domain/session';
 import { startS3, type S3StandIn } from '../../../lib/sandbox/s3';
 import { startStsStandIn, type StsCall, type StsStandIn } from '../../../lib/sandbox/sts';
-import { resetStepClients } from '../../../lib/steps/clients';
-import { launchSession, type LaunchState } from '../../../lib/steps/launch';
-import { DOCUMENT, IMAGE, SESSION_ID, caught, executionInput, target, withEnv } from '../steps/fixtures';
+import { launchBatch } from '../../../lib/steps/launch';
+import { aws, useAwsMocks } from '../../support/aws';
+import {
+  CHILD_ID,
+  SESSION_ID,
+  caught,
+  executionInput,
+  planInfoOf,
+  taskPlanRecord,
+} from '../../support/fixtures';
 
 const ROLE_ARN = 'arn:aws:iam::000000000000:role/debug-task-sandbox-upload';
 const credentials = { accessKeyId: 'AKIATESTFAKE0000000', secretAccessKey: 'test-secret-not-real' };
@@ -111,52 +118,70 @@ describe('startStsStandIn (AssumeRole over the query protocol)', () => {
 });
 
 describe('Launch against the STS and S3 stand-ins', () => {
-  const ssm = mockClient(SSMClient);
+  // Only SSM is stubbed: the upload role is assumed from the STS stand-in, the plans and uploads go
+  // to s3rver.
+  useAwsMocks(
+    { AWS_ENDPOINT_URL_STS: undefined, AWS_ENDPOINT_URL_S3: undefined, AWS_S3_FORCE_PATH_STYLE: 'true' },
+    { real: ['s3', 'sts'] },
+  );
   let sts: StsStandIn;
   let s3: S3StandIn;
-  let restoreEnv: () => void;
-  const state: LaunchState = { ...executionInput({ durationSeconds: 60 }), target };
+  let reader: S3Client;
+  const record = taskPlanRecord();
 
   beforeAll(async () => {
     sts = await startStsStandIn({ roleArn: ROLE_ARN });
     s3 = await startS3({ bucket: 'sts-unit-bucket' });
+    reader = new S3Client({ endpoint: s3.endpoint, forcePathStyle: true, region: 'xx-test-1', credentials });
   });
 
   afterAll(async () => {
+    reader.destroy();
     await sts.stop();
     await s3.stop();
   });
 
-  beforeEach(() => {
-    ssm.reset();
-    ssm.on(SendCommandCommand).resolves({ Command: { CommandId: 'c-1' } });
-    resetStepClients();
-    restoreEnv = withEnv({
+  beforeEach(async () => {
+    Object.assign(process.env, {
       AWS_ENDPOINT_URL_STS: sts.endpoint,
       AWS_ENDPOINT_URL_S3: s3.endpoint,
-      AWS_S3_FORCE_PATH_STYLE: 'true',
       BUCKET_NAME: s3.bucket,
-      DOCUMENT_NAME: DOCUMENT,
-      TOOLBOX_IMAGE: IMAGE,
       UPLOAD_ROLE_ARN: ROLE_ARN,
-      GRACE_SECONDS: '30',
     });
+    aws.ssm.on(SendCommandCommand).resolves({ Command: { CommandId: 'c-1' } });
+    await reader.send(
+      new PutObjectCommand({
+        Bucket: s3.bucket,
+        Key: `sessions/${SESSION_ID}/plan.json`,
+        Body: JSON.stringify(record),
+      }),
+    );
   });
 
-  afterEach(() => {
-    restoreEnv();
-    resetStepClients();
-  });
+  function state(nowMs: number): BatchState {
+    const nowS = Math.floor(nowMs / 1000);
+    const plan = { ...planInfoOf(record, { expiresAt: nowS + 90, deadline: nowS + 210 }), bucket: s3.bucket };
+    return { ...executionInput({ durationSeconds: 60 }), plan, batch: plan.batches[0] };
+  }
 
-  const uploadUrl = () =>
-    new URL(ssm.commandCalls(SendCommandCommand)[0].args[0].input.Parameters?.uploadUrl?.[0] ?? '');
+  /** What the host does first: GET the plan with planUrl, keep its own lines. */
+  async function hostPlan(): Promise<{ artifactUrl: URL; manifestUrl: URL }> {
+    const planUrl = aws.ssm.commandCalls(SendCommandCommand)[0].args[0].input.Parameters?.planUrl?.[0] ?? '';
+    const res = await fetch(planUrl);
+    expect(res.status).toBe(200);
+    const [header, line] = (await res.text()).trimEnd().split('\n');
+    expect(header).toBe(PLAN_HEADER);
+    const [, child, , artifactUrl, manifestUrl] = line.split('\t');
+    expect(child).toBe(CHILD_ID);
+    return { artifactUrl: new URL(artifactUrl), manifestUrl: new URL(manifestUrl) };
+  }
 
-  // What s3rver cannot see (it checks neither signatures nor tokens): the URL is signed by the
-  // session STS issued, carries its token, and dies no later than it.
-  it('signs the upload with the credentials the stand-in issued, within their lifetime', async () => {
+  // What s3rver cannot see (it checks neither signatures nor tokens): the URLs are signed by the
+  // session STS issued, carry its token, and die no later than it.
+  it('signs the uploads with the credentials the stand-in issued, within their lifetime', async () => {
     const now = Date.now();
 
-    const launch = await launchSession(state, { now: () => now });
+    await launchBatch(state(now), { now: () => now });
 
     const issued = sts.issued.at(-1);
     expect(issued?.roleSessionName).toBe(SESSION_ID);
@@ -166,54 +191,56 @@ describe('Launch against the STS and S3 stand-ins', () => {
         {
           Effect: 'Allow',
           Action: 's3:PutObject',
-          Resource: `arn:aws:s3:::${s3.bucket}/${launch.objectKey}`,
+          Resource: `arn:aws:s3:::${s3.bucket}/sessions/${SESSION_ID}/children/${CHILD_ID}/*`,
         },
       ],
     });
-    const url = uploadUrl();
-    expect(url.searchParams.get('X-Amz-Credential')?.startsWith(`${issued?.accessKeyId}/`)).toBe(true);
-    expect(url.searchParams.get('X-Amz-Security-Token')).toBe(issued?.sessionToken);
-    const expiresAtMs = Math.floor(now / 1000) * 1000 + Number(url.searchParams.get('X-Amz-Expires')) * 1000;
-    expect(expiresAtMs).toBeLessThanOrEqual(issued?.expiration.getTime() ?? 0);
-    expect(url.searchParams.get('X-Amz-Expires')).toBe(String(60 + 30 + 900));
-  });
-
-  it('gives a URL s3rver takes an upload through, token and all', async () => {
-    await launchSession(state);
-    const body = randomBytes(4096);
-
-    const put = await fetch(uploadUrl(), {
-      method: 'PUT',
-      body,
-      headers: { 'content-type': 'application/gzip' },
-    });
-
-    expect(put.status).toBe(200);
-    const reader = new S3Client({
-      endpoint: s3.endpoint,
-      forcePathStyle: true,
-      region: 'xx-test-1',
-      credentials,
-    });
-    try {
-      const got = await reader.send(
-        new GetObjectCommand({ Bucket: s3.bucket, Key: `sessions/${SESSION_ID}/artifact.pcap.gz` }),
-      );
-      expect(Buffer.from(await got.Body!.transformToByteArray()).equals(body)).toBe(true);
-    } finally {
-      reader.destroy();
+    for (const url of Object.values(await hostPlan())) {
+      expect(url.searchParams.get('X-Amz-Credential')?.startsWith(`${issued?.accessKeyId}/`)).toBe(true);
+      expect(url.searchParams.get('X-Amz-Security-Token')).toBe(issued?.sessionToken);
+      const expiresAtMs =
+        Math.floor(now / 1000) * 1000 + Number(url.searchParams.get('X-Amz-Expires')) * 1000;
+      expect(expiresAtMs).toBeLessThanOrEqual(issued?.expiration.getTime() ?? 0);
+      expect(url.searchParams.get('X-Amz-Expires')).toBe(String(60 + 30 + 900));
     }
   });
 
-  it('fails typed, naming sts:AssumeRole, when the stand-in denies the role', async () => {
+  it("gives URLs s3rver takes the child's artifact and manifest through, token and all", async () => {
+    const now = Date.now();
+    await launchBatch(state(now), { now: () => now });
+    const { artifactUrl, manifestUrl } = await hostPlan();
+    const artifact = randomBytes(4096);
+    const manifest = JSON.stringify({ v: 1, sessionId: CHILD_ID });
+
+    const puts = await Promise.all([
+      fetch(artifactUrl, { method: 'PUT', body: artifact, headers: { 'content-type': 'application/gzip' } }),
+      fetch(manifestUrl, { method: 'PUT', body: manifest, headers: { 'content-type': 'application/json' } }),
+    ]);
+
+    expect(puts.map((p) => p.status)).toEqual([200, 200]);
+    const read = async (key: string) =>
+      Buffer.from(
+        await (
+          await reader.send(new GetObjectCommand({ Bucket: s3.bucket, Key: key }))
+        ).Body!.transformToByteArray(),
+      );
+    expect(
+      (await read(`sessions/${SESSION_ID}/children/${CHILD_ID}/artifact.pcap.gz`)).equals(artifact),
+    ).toBe(true);
+    expect((await read(`sessions/${SESSION_ID}/children/${CHILD_ID}/manifest.json`)).toString()).toBe(
+      manifest,
+    );
+  });
+
+  it('fails typed, naming sts:AssumeRole, when the stand-in denies the role; sends nothing', async () => {
     process.env.UPLOAD_ROLE_ARN = 'arn:aws:iam::000000000000:role/not-trusted';
 
-    const error = await caught(() => launchSession(state));
+    const error = await caught(() => launchBatch(state(Date.now())));
 
     expect(error).toMatchObject({
       code: 'AWS_ERROR',
       message: expect.stringMatching(/^sts:AssumeRole failed: AccessDenied: /),
     });
-    expect(ssm).toHaveReceivedCommandTimes(SendCommandCommand, 0);
+    expect(aws.ssm).toHaveReceivedCommandTimes(SendCommandCommand, 0);
   });
 });

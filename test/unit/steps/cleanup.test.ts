@@ -1,171 +1,243 @@
-import 'aws-sdk-client-mock-jest';
-import { CancelCommandCommand, SendCommandCommand, SSMClient } from '@aws-sdk/client-ssm';
-import { mockClient } from 'aws-sdk-client-mock';
-import { DebugTaskError, fromStepFunctionsFailure, toStepFunctionsError } from '../../../lib/domain/errors';
-import { buildCommandDocument, commandParameters } from '../../../lib/host/runner-script';
-import { resolveParameters } from '../../../lib/sandbox/ssm-document';
+import { SendCommandCommand } from '@aws-sdk/client-ssm';
+import { DebugTaskError, fromStepFunctionsFailure } from '../../../lib/domain/errors';
+import { commandParameters } from '../../../lib/domain/params';
+import type { PlanRecord } from '../../../lib/domain/session';
+import type { SessionRecord } from '../../../lib/session/record';
 import { cleanupSession, type CleanupState } from '../../../lib/steps/cleanup';
 import { stepHandler } from '../../../lib/steps/step-handler';
+import { aws, givenBucket, useAwsMocks, type FakeBucket } from '../../support/aws';
 import {
+  CHILD_ID,
   DOCUMENT,
-  IMAGE,
   INSTANCE_ID,
   SESSION_ID,
   caught,
   executionInput,
-  launch,
-  target,
-  withEnv,
-} from './fixtures';
+  fleetInstanceId,
+  planInfoOf,
+  planTarget,
+  serviceInput,
+  servicePlanRecord,
+  stepFunctionsFailure,
+  taskPlanRecord,
+} from '../../support/fixtures';
 
-const ssm = mockClient(SSMClient);
+useAwsMocks();
 
-/** The {Error, Cause} Catch puts at $.error when a Lambda step raised `error`. */
-function caughtError(error: DebugTaskError): CleanupState['error'] {
-  const carried = toStepFunctionsError(error);
-  return {
-    Error: carried.name,
-    Cause: JSON.stringify({ errorType: carried.name, errorMessage: carried.message }),
-  };
-}
-
+const NOW_MS = Date.parse('2025-01-01T12:01:00.000Z');
+const PLAN_KEY = `sessions/${SESSION_ID}/plan.json`;
+const RECORD_KEY = `sessions/${SESSION_ID}/manifest.json`;
 const CANCELLED = new DebugTaskError('CANCELLED', `Session ${SESSION_ID} was cancelled.`, {
-  details: { by: 'alice' },
+  details: { marker: `sessions/${SESSION_ID}/cancel` },
 });
-const fullState: CleanupState = { ...executionInput(), target, launch, error: caughtError(CANCELLED) };
 
-let restoreEnv: () => void;
+const TASK_RECORD = taskPlanRecord();
+const TASK_PLAN = planInfoOf(TASK_RECORD, { expiresAt: 1735732890, deadline: 1735733010 });
+const taskState = (error: DebugTaskError = CANCELLED): CleanupState => ({
+  ...executionInput(),
+  plan: TASK_PLAN,
+  error: stepFunctionsFailure(error),
+});
+
+let bucket: FakeBucket;
 
 beforeEach(() => {
-  ssm.reset();
-  ssm.on(CancelCommandCommand).resolves({});
-  ssm.on(SendCommandCommand).resolves({ Command: { CommandId: 'cleanup-command' } });
-  restoreEnv = withEnv({ DOCUMENT_NAME: DOCUMENT, TOOLBOX_IMAGE: IMAGE });
+  aws.ssm.on(SendCommandCommand).resolves({ Command: { CommandId: 'cleanup-command' } });
 });
 
-afterEach(() => restoreEnv());
+function given(record: PlanRecord = TASK_RECORD, extra: Record<string, unknown> = {}): void {
+  bucket = givenBucket({ [PLAN_KEY]: record, ...extra });
+}
 
-describe('cleanupSession', () => {
-  it('cancels the command, asks the host to clean up the session, then re-raises the original error', async () => {
-    const error = await caught(() => cleanupSession(fullState));
+function sentInputs() {
+  return aws.ssm.commandCalls(SendCommandCommand).map((c) => c.args[0].input);
+}
+
+describe('cleanupSession (Cleanup)', () => {
+  it('asks the host to clean up the session, then re-raises the original error', async () => {
+    given();
+
+    const error = await caught(() => cleanupSession(taskState(), { now: () => NOW_MS }));
 
     expect(error).toBeInstanceOf(DebugTaskError);
     expect((error as unknown as DebugTaskError).toJSON()).toEqual(CANCELLED.toJSON());
-    expect(ssm).toHaveReceivedCommandWith(CancelCommandCommand, {
-      CommandId: launch.commandId,
-      InstanceIds: [INSTANCE_ID],
-    });
-    expect(ssm).toHaveReceivedCommandTimes(SendCommandCommand, 1);
-  });
-
-  it('sends the same document with action cleanup for this session', async () => {
-    await caught(() => cleanupSession(fullState));
-
-    const input = ssm.commandCalls(SendCommandCommand)[0].args[0].input;
-    expect(input).toMatchObject({
-      DocumentName: DOCUMENT,
-      InstanceIds: [INSTANCE_ID],
-      Comment: `debug-task ${SESSION_ID}`,
-    });
-    expect(input.Parameters).toEqual(
-      commandParameters({
-        action: 'cleanup',
-        sessionId: SESSION_ID,
-        expiresAt: String(launch.expiresAt),
-        executionTimeout: '120',
-      }),
-    );
-  });
-
-  it('sends only what cleanup needs, and SSM takes it: every other parameter has a default', async () => {
-    await caught(() => cleanupSession(fullState));
-
-    const parameters = ssm.commandCalls(SendCommandCommand)[0].args[0].input.Parameters;
-    expect(Object.keys(parameters ?? {}).sort()).toEqual([
-      'action',
-      'executionTimeout',
-      'expiresAt',
-      'sessionId',
+    expect(sentInputs()).toEqual([
+      {
+        DocumentName: DOCUMENT,
+        DocumentVersion: '$LATEST',
+        InstanceIds: [INSTANCE_ID],
+        Parameters: commandParameters({
+          action: 'cleanup',
+          sessionId: SESSION_ID,
+          expiresAt: String(TASK_PLAN.expiresAt),
+          executionTimeout: '120',
+        }),
+        TimeoutSeconds: 60,
+        MaxConcurrency: '100%',
+        MaxErrors: '100%',
+        Comment: `debug-task cleanup ${SESSION_ID}`,
+      },
     ]);
-    // SendCommand's own check (required parameters, patterns), as the sandbox's SSM applies it.
-    const resolved = resolveParameters(buildCommandDocument(), parameters);
-    expect(resolved).toMatchObject({ action: 'cleanup', sessionId: SESSION_ID, containerId: '', tool: '' });
   });
 
-  it('without a launch (Launch failed), still names the session and an expiry of now', async () => {
-    const { launch: _launch, ...beforeLaunch } = fullState;
+  it('records a session that ended before Collect: every child failed with its error, CANCELLED for a cancel', async () => {
+    given();
 
-    await caught(() => cleanupSession(beforeLaunch, { now: () => 1_735_732_800_000 }));
+    await caught(() => cleanupSession(taskState(), { now: () => NOW_MS }));
 
-    expect(ssm.commandCalls(SendCommandCommand)[0].args[0].input.Parameters).toEqual({
-      action: ['cleanup'],
-      sessionId: [SESSION_ID],
-      expiresAt: ['1735732800'],
-      executionTimeout: ['120'],
+    expect(bucket.puts()).toEqual([expect.objectContaining({ Key: RECORD_KEY, IfNoneMatch: '*' })]);
+    expect(bucket.json<SessionRecord>(RECORD_KEY)).toMatchObject({
+      v: 2,
+      sessionId: SESSION_ID,
+      status: 'CANCELLED',
+      error: CANCELLED.toJSON(),
+      kind: 'task',
+      counts: { targets: 1, succeeded: 0, failed: 1 },
+      children: [
+        { sessionId: CHILD_ID, instanceId: INSTANCE_ID, status: 'FAILED', error: CANCELLED.toJSON() },
+      ],
+      calls: TASK_RECORD.calls,
+      timings: { collectedAt: '2025-01-01T12:01:00.000Z' },
     });
   });
 
-  it('re-raises the original code even when CancelCommand fails, and still cleans up the host', async () => {
-    ssm
-      .on(CancelCommandCommand)
-      .rejects(Object.assign(new Error('Rate exceeded'), { name: 'ThrottlingException' }));
+  it('records any other failure as FAILED', async () => {
+    given();
+    const broken = new DebugTaskError(
+      'AWS_ERROR',
+      'ssm:ListCommandInvocations failed: ThrottlingException: slow',
+    );
 
-    const error = await caught(() => cleanupSession(fullState));
+    await caught(() => cleanupSession(taskState(broken), { now: () => NOW_MS }));
 
-    expect(error).toMatchObject({ code: 'CANCELLED' });
-    expect(ssm).toHaveReceivedCommandTimes(SendCommandCommand, 1);
+    expect(bucket.json<SessionRecord>(RECORD_KEY)).toMatchObject({
+      status: 'FAILED',
+      error: { code: 'AWS_ERROR' },
+    });
   });
 
-  it('re-raises the original code when the cleanup command fails too', async () => {
-    ssm.on(CancelCommandCommand).rejects(new Error('network down'));
-    ssm.on(SendCommandCommand).rejects(Object.assign(new Error('nope'), { name: 'InvalidInstanceId' }));
+  it("leaves the record Collect wrote (the child's own failure) as it is", async () => {
+    const written = { v: 2, sessionId: SESSION_ID, status: 'FAILED', error: { code: 'HOST_BUSY' } };
+    given(TASK_RECORD, { [RECORD_KEY]: written });
     const busy = new DebugTaskError('HOST_BUSY', 'The host already runs 2 sessions.');
 
-    const error = await caught(() => cleanupSession({ ...fullState, error: caughtError(busy) }));
+    const error = await caught(() => cleanupSession(taskState(busy), { now: () => NOW_MS }));
 
     expect(error).toMatchObject({ code: 'HOST_BUSY', message: busy.message });
+    expect(bucket.json(RECORD_KEY)).toEqual(written);
   });
 
-  it('re-raises the original code when DOCUMENT_NAME is missing', async () => {
-    delete process.env.DOCUMENT_NAME;
+  it('sends the cleanup to every host of a service, 50 a call', async () => {
+    const targets = Array.from({ length: 57 }, (_, i) => planTarget(i, { instanceId: fleetInstanceId(i) }));
+    const record = servicePlanRecord(targets);
+    given(record);
+    const plan = planInfoOf(record, { startAt: 1735732830, expiresAt: 1735732920, deadline: 1735733040 });
 
-    const error = await caught(() => cleanupSession(fullState));
+    await caught(() => cleanupSession({ ...serviceInput(), plan, error: stepFunctionsFailure(CANCELLED) }));
+
+    const sent = sentInputs();
+    expect(sent.map((s) => s.InstanceIds?.length).sort()).toEqual([50, 7]);
+    expect(sent.flatMap((s) => s.InstanceIds).sort()).toEqual(targets.map((t) => t.instanceId).sort());
+    for (const input of sent) {
+      expect(input.Parameters).toMatchObject({
+        action: ['cleanup'],
+        sessionId: [SESSION_ID],
+        expiresAt: ['1735732920'],
+      });
+    }
+    expect(bucket.json<SessionRecord>(RECORD_KEY).children).toHaveLength(57);
+  });
+
+  describe('never hides the original error', () => {
+    it('when one of the cleanup commands fails, still sending the others and writing the record', async () => {
+      const targets = Array.from({ length: 60 }, (_, i) => planTarget(i, { instanceId: fleetInstanceId(i) }));
+      const record = servicePlanRecord(targets);
+      given(record);
+      aws.ssm
+        .on(SendCommandCommand)
+        .rejectsOnce(Object.assign(new Error('Rate exceeded'), { name: 'ThrottlingException' }))
+        .resolves({ Command: { CommandId: 'cleanup-command' } });
+      const plan = planInfoOf(record, { startAt: 1735732830, expiresAt: 1735732920, deadline: 1735733040 });
+
+      const error = await caught(() =>
+        cleanupSession({ ...serviceInput(), plan, error: stepFunctionsFailure(CANCELLED) }),
+      );
+
+      expect(error).toMatchObject({ code: 'CANCELLED' });
+      expect(aws.ssm).toHaveReceivedCommandTimes(SendCommandCommand, 2);
+      expect(bucket.objects.has(RECORD_KEY)).toBe(true);
+    });
+
+    it('when the cleanup command fails', async () => {
+      given();
+      aws.ssm.on(SendCommandCommand).rejects(Object.assign(new Error('nope'), { name: 'InvalidInstanceId' }));
+      const busy = new DebugTaskError('HOST_BUSY', 'The host already runs 2 sessions.');
+
+      const error = await caught(() => cleanupSession(taskState(busy)));
+
+      expect(error).toMatchObject({ code: 'HOST_BUSY', message: busy.message });
+    });
+
+    it('when DOCUMENT_NAME is missing, sending nothing', async () => {
+      given();
+      delete process.env.DOCUMENT_NAME;
+
+      const error = await caught(() => cleanupSession(taskState()));
+
+      expect(error).toMatchObject({ code: 'CANCELLED' });
+      expect(aws.ssm).toHaveReceivedCommandTimes(SendCommandCommand, 0);
+    });
+
+    it('when the record cannot be written (no plan record to write it from)', async () => {
+      bucket = givenBucket();
+
+      const error = await caught(() => cleanupSession(taskState()));
+
+      expect(error).toMatchObject({ code: 'CANCELLED' });
+      expect(aws.ssm).toHaveReceivedCommandTimes(SendCommandCommand, 1);
+      expect(bucket.objects.has(RECORD_KEY)).toBe(false);
+    });
+  });
+
+  it('calls nothing when Plan never ran', async () => {
+    given();
+    const { plan: _plan, ...unplanned } = taskState();
+
+    const error = await caught(() => cleanupSession(unplanned));
 
     expect(error).toMatchObject({ code: 'CANCELLED' });
-    expect(ssm).toHaveReceivedCommandTimes(SendCommandCommand, 0);
+    expect(aws.ssm.calls()).toHaveLength(0);
+    expect(aws.s3.calls()).toHaveLength(0);
   });
 
-  it('cleans up the host but cancels nothing when Launch failed before a command existed', async () => {
-    const { launch: _launch, ...beforeLaunch } = fullState;
+  it("cleans up after a failed re-upload but writes no record: the session's stays as it was", async () => {
+    given();
+    const reupload = { id: 'r1a2b', children: [CHILD_ID] };
 
-    await caught(() => cleanupSession(beforeLaunch));
+    await caught(() =>
+      cleanupSession({ ...taskState(), reupload, plan: { ...TASK_PLAN, reupload } }, { now: () => NOW_MS }),
+    );
 
-    expect(ssm).toHaveReceivedCommandTimes(CancelCommandCommand, 0);
-    expect(ssm).toHaveReceivedCommandTimes(SendCommandCommand, 1);
-  });
-
-  it('calls nothing when the target was never resolved', async () => {
-    const { launch: _launch, target: _target, ...unresolved } = fullState;
-
-    await caught(() => cleanupSession(unresolved));
-
-    expect(ssm).toHaveReceivedCommandTimes(CancelCommandCommand, 0);
-    expect(ssm).toHaveReceivedCommandTimes(SendCommandCommand, 0);
+    expect(aws.ssm).toHaveReceivedCommandTimes(SendCommandCommand, 1);
+    expect(bucket.puts()).toEqual([]);
   });
 
   it('turns a Step Functions timeout into SESSION_TIMED_OUT', async () => {
+    given();
+
     const error = await caught(() =>
-      cleanupSession({ ...fullState, error: { Error: 'States.Timeout', Cause: 'Task timed out' } }),
+      cleanupSession({ ...taskState(), error: { Error: 'States.Timeout', Cause: 'Task timed out' } }),
     );
 
     expect(error).toMatchObject({ code: 'SESSION_TIMED_OUT' });
   });
 
   it('as the Lambda handler, fails the execution with the original code, hint and details', async () => {
+    given();
+    aws.ssm.on(SendCommandCommand).rejects(new Error('network down'));
     const handler = stepHandler('cleanup', cleanupSession);
-    ssm.on(CancelCommandCommand).rejects(new Error('network down'));
 
-    const error = await caught(() => handler(fullState));
+    const error = await caught(() => handler(taskState()));
 
     expect(error.name).toBe('CANCELLED');
     const decoded = fromStepFunctionsFailure(

@@ -1,35 +1,40 @@
-import 'aws-sdk-client-mock-jest';
-import { S3Client } from '@aws-sdk/client-s3';
-import { InvalidInstanceId, SendCommandCommand, SSMClient } from '@aws-sdk/client-ssm';
-import { AssumeRoleCommand, STSClient, STSServiceException } from '@aws-sdk/client-sts';
-import { mockClient } from 'aws-sdk-client-mock';
-import { HOST_PARAMS, isValidHostParam } from '../../../lib/domain/params';
-import { commandParameters } from '../../../lib/host/runner-script';
-import { resetStepClients } from '../../../lib/steps/clients';
-import { auditValue, launchSession, type LaunchState } from '../../../lib/steps/launch';
+import { InvalidInstanceId, SendCommandCommand } from '@aws-sdk/client-ssm';
+import { AssumeRoleCommand, STSServiceException } from '@aws-sdk/client-sts';
+import { INSTANCE_ID_PATTERN, PLAN_HEADER } from '../../../lib/domain/host-plan';
+import { isValidHostParam, type HostParamName } from '../../../lib/domain/params';
+import type { BatchState, PlanRecord } from '../../../lib/domain/session';
+import { buildCommandDocument } from '../../../lib/host/runner-script';
+import { resolveParameters } from '../../../lib/sandbox/ssm-document';
+import { PLAN_URL_SECONDS, launchBatch } from '../../../lib/steps/launch';
+import { FAKE, aws, givenBucket, useAwsMocks, type FakeBucket } from '../../support/aws';
 import {
   BUCKET,
+  CALLER,
+  CHILD_ID,
   DOCUMENT,
   IMAGE,
   INSTANCE_ID,
+  REGION,
   RUNTIME_ID,
   SESSION_ID,
   caught,
+  childId,
   executionInput,
-  target,
-  withEnv,
-} from './fixtures';
+  fleetInstanceId,
+  fleetRuntimeId,
+  planInfoOf,
+  planTarget,
+  serviceInput,
+  servicePlanRecord,
+  taskPlanRecord,
+} from '../../support/fixtures';
 
-const ssm = mockClient(SSMClient);
-const sts = mockClient(STSClient);
-mockClient(S3Client); // presigning sends nothing; this only guarantees nothing else does
+useAwsMocks();
 
 const NOW_MS = Date.parse('2025-01-01T12:00:10.000Z');
 const NOW = NOW_MS / 1000;
+const GRACE = FAKE.graceSeconds;
 const COMMAND_ID = '11111111-2222-3333-4444-555555555555';
-const state: LaunchState = { ...executionInput({ durationSeconds: 60 }), target };
-const UPLOAD_ROLE_ARN = 'arn:aws:iam::123456789012:role/DebugTask-UploadRole2F1F88CA-AbCdEf';
-const ARTIFACT_KEY = `sessions/${SESSION_ID}/artifact.pcap.gz`;
 /** The upload role's session, as STS returns it: not the function's own (AKIATESTFAKE..., no token). */
 const ASSUMED = {
   AccessKeyId: 'ASIAUPLOADSESSION001',
@@ -39,461 +44,560 @@ const ASSUMED = {
   Expiration: new Date(NOW_MS + 3600_000),
 };
 
-let restoreEnv: () => void;
+/** One task: a plan of one child, sent at NOW; 60 s capture. */
+const TASK_RECORD = taskPlanRecord();
+const TASK_PLAN = planInfoOf(TASK_RECORD, { expiresAt: NOW + 60 + GRACE, deadline: NOW + 60 + GRACE + 120 });
+const taskState = (): BatchState => ({ ...executionInput(), plan: TASK_PLAN, batch: TASK_PLAN.batches[0] });
 
-beforeEach(() => {
-  ssm.reset();
-  ssm.on(SendCommandCommand).resolves({ Command: { CommandId: COMMAND_ID } });
-  sts.reset();
-  sts.on(AssumeRoleCommand).resolves({ Credentials: ASSUMED });
-  resetStepClients();
-  restoreEnv = withEnv({
-    BUCKET_NAME: BUCKET,
-    DOCUMENT_NAME: DOCUMENT,
-    TOOLBOX_IMAGE: IMAGE,
-    UPLOAD_ROLE_ARN,
-    GRACE_SECONDS: '30',
-    HOST_CPUS: '1',
-    HOST_MEMORY_MB: '512',
-    HOST_PIDS_LIMIT: undefined,
-    HOST_MAX_SESSIONS: '3',
-    AWS_S3_FORCE_PATH_STYLE: undefined,
-  });
+/** A service of 5 children on 4 hosts in 2 batches (batch size 3 for the test), starting 20 s ahead. */
+const START_AT = NOW + 20;
+const SERVICE_TARGETS = [0, 1, 2, 3, 4].map((i) => planTarget(i, { instanceId: fleetInstanceId(i % 4) }));
+const SERVICE_RECORD = servicePlanRecord(SERVICE_TARGETS);
+const SERVICE_PLAN = {
+  ...planInfoOf(SERVICE_RECORD, {
+    startAt: START_AT,
+    expiresAt: START_AT + 60 + GRACE,
+    deadline: START_AT + 60 + GRACE + 120,
+  }),
+  batches: [
+    { batch: 0, instanceIds: [fleetInstanceId(0), fleetInstanceId(1), fleetInstanceId(2)] },
+    { batch: 1, instanceIds: [fleetInstanceId(3)] },
+  ],
+};
+const serviceState = (batch = 0): BatchState => ({
+  ...serviceInput(),
+  plan: SERVICE_PLAN,
+  batch: SERVICE_PLAN.batches[batch],
 });
 
-afterEach(() => {
-  restoreEnv();
-  resetStepClients();
-});
+let bucket: FakeBucket;
+
+function given(record: PlanRecord, planKey = `sessions/${SESSION_ID}/plan.json`): void {
+  bucket = givenBucket({ [planKey]: record });
+  aws.sts.on(AssumeRoleCommand).resolves({ Credentials: ASSUMED });
+  aws.ssm.on(SendCommandCommand).resolves({ Command: { CommandId: COMMAND_ID } });
+}
 
 function sent() {
-  return ssm.commandCalls(SendCommandCommand)[0].args[0].input;
+  expect(aws.ssm).toHaveReceivedCommandTimes(SendCommandCommand, 1);
+  return aws.ssm.commandCalls(SendCommandCommand)[0].args[0].input;
 }
 
 function assumed() {
-  return sts.commandCalls(AssumeRoleCommand)[0].args[0].input;
+  expect(aws.sts).toHaveReceivedCommandTimes(AssumeRoleCommand, 1);
+  return aws.sts.commandCalls(AssumeRoleCommand)[0].args[0].input;
 }
 
-function sessionPolicyOf(policy: string | undefined) {
-  return JSON.parse(policy ?? 'null') as {
-    Version: string;
-    Statement: Array<{ Effect: string; Action: string | string[]; Resource: string | string[] }>;
+interface PlanLineSeen {
+  instanceId: string;
+  childSessionId: string;
+  containerId: string;
+  artifactUrl: URL;
+  manifestUrl: URL;
+}
+
+/** The host plan Launch wrote at `key`: its header, and its lines of five TAB-separated fields. */
+function hostPlan(key = `sessions/${SESSION_ID}/plan/0.tsv`): { header: string; lines: PlanLineSeen[] } {
+  const put = bucket.puts().filter((p) => p.Key === key);
+  expect(put).toHaveLength(1);
+  expect(put[0]).toMatchObject({ Bucket: BUCKET, ContentType: 'text/tab-separated-values' });
+  const text = put[0].Body as string;
+  expect(text.endsWith('\n')).toBe(true);
+  const [header, ...rest] = text.slice(0, -1).split('\n');
+  return {
+    header,
+    lines: rest.map((line) => {
+      const fields = line.split('\t');
+      expect(fields).toHaveLength(5);
+      const [instanceId, childSessionId, containerId, artifactUrl, manifestUrl] = fields;
+      expect(new RegExp(INSTANCE_ID_PATTERN).test(instanceId)).toBe(true);
+      expect(isValidHostParam('sessionId', childSessionId)).toBe(true);
+      expect(isValidHostParam('uploadUrl', artifactUrl)).toBe(true);
+      expect(isValidHostParam('uploadUrl', manifestUrl)).toBe(true);
+      return {
+        instanceId,
+        childSessionId,
+        containerId,
+        artifactUrl: new URL(artifactUrl),
+        manifestUrl: new URL(manifestUrl),
+      };
+    }),
   };
 }
 
-function uploadUrlOf(parameters: Record<string, string[]> | undefined): URL {
-  const url = Object.values(parameters ?? {})
-    .flat()
-    .find((value) => value.startsWith('https://'));
-  if (!url) throw new Error('no upload URL among the SendCommand parameters');
-  return new URL(url);
-}
+describe('launchBatch (Launch), one task', () => {
+  it('returns the command and when it was sent', async () => {
+    given(TASK_RECORD);
 
-describe('launchSession', () => {
-  it('returns the command, the object key and the session deadlines', async () => {
-    const launch = await launchSession(state, { now: () => NOW_MS });
-
-    expect(launch).toEqual({
+    await expect(launchBatch(taskState(), { now: () => NOW_MS })).resolves.toEqual({
       commandId: COMMAND_ID,
-      instanceId: INSTANCE_ID,
-      bucket: BUCKET,
-      objectKey: `sessions/${SESSION_ID}/artifact.pcap.gz`,
-      startedAt: '2025-01-01T12:00:10.000Z',
-      expiresAt: NOW + 60 + 30,
-      deadline: NOW + 60 + 30 + 120,
+      sentAt: '2025-01-01T12:00:10.000Z',
     });
   });
 
-  it('sends our document, latest version, to the one instance, with a delivery timeout and the session in the comment', async () => {
-    await launchSession(state, { now: () => NOW_MS });
+  it('sends our document, latest version, to the one host, with a delivery timeout and the session in the comment', async () => {
+    given(TASK_RECORD);
 
-    expect(ssm).toHaveReceivedCommandTimes(SendCommandCommand, 1);
+    await launchBatch(taskState(), { now: () => NOW_MS });
+
     expect(sent()).toMatchObject({
       DocumentName: DOCUMENT,
       DocumentVersion: '$LATEST',
       InstanceIds: [INSTANCE_ID],
       TimeoutSeconds: 60,
+      MaxConcurrency: '100%',
+      MaxErrors: '100%',
       Comment: `debug-task ${SESSION_ID}`,
     });
   });
 
-  it('passes every host parameter as a string: session, container, tool, limits, image, URL and time boxes', async () => {
-    await launchSession(state, { now: () => NOW_MS });
+  it('passes action=plan with the capture, its limits, the expiry, the time box and the plan URL, and starts at once', async () => {
+    given(TASK_RECORD);
 
-    const input = sent();
-    const uploadUrl = uploadUrlOf(input.Parameters).toString();
-    expect(input.Parameters).toEqual(
-      commandParameters({
-        action: 'run',
-        sessionId: SESSION_ID,
-        containerId: RUNTIME_ID,
-        tool: 'tcpdump',
-        durationSeconds: '60',
-        maxBytes: '100000000',
-        filter: 'tcp port 443',
-        iface: '',
-        snaplen: '262144',
-        allowHostNetwork: 'false',
-        allowHostPid: 'false',
-        image: IMAGE,
-        uploadUrl,
-        expiresAt: String(NOW + 90),
-        cpus: '1',
-        memoryMb: '512',
-        pidsLimit: '64',
-        maxSessions: '3',
-        caller: `arn:aws:sts::123456789012:assumed-role/oncall/alice`,
-        reason: 'INC-42 TLS resets',
-        executionTimeout: String(60 + 30 + 60),
-      }),
+    await launchBatch(taskState(), { now: () => NOW_MS });
+
+    const parameters = sent().Parameters ?? {};
+    expect(parameters).toEqual({
+      action: ['plan'],
+      sessionId: [SESSION_ID],
+      tool: ['tcpdump'],
+      durationSeconds: ['60'],
+      maxBytes: ['100000000'],
+      filter: ['tcp port 443'],
+      snaplen: ['262144'],
+      allowHostNetwork: ['false'],
+      allowHostPid: ['false'],
+      image: [IMAGE],
+      planUrl: [expect.any(String)],
+      expiresAt: [String(NOW + 60 + GRACE)],
+      cpus: ['0.5'],
+      memoryMb: ['256'],
+      pidsLimit: ['64'],
+      maxSessions: ['2'],
+      caller: [CALLER],
+      reason: ['INC-42 TLS resets'],
+      executionTimeout: [String(60 + GRACE + 60)],
+    });
+  });
+
+  it('gives every parameter a value the SSM document accepts', async () => {
+    given(TASK_RECORD);
+
+    await launchBatch(taskState(), { now: () => NOW_MS });
+
+    const parameters = sent().Parameters ?? {};
+    for (const [name, values] of Object.entries(parameters)) {
+      expect([name, values.length, isValidHostParam(name as HostParamName, values[0])]).toEqual([
+        name,
+        1,
+        true,
+      ]);
+    }
+    expect(resolveParameters(buildCommandDocument(), parameters)).toMatchObject({
+      action: 'plan',
+      sessionId: SESSION_ID,
+    });
+  });
+
+  it('writes the host plan: the header, then the child with its container and two upload URLs', async () => {
+    given(TASK_RECORD);
+
+    await launchBatch(taskState(), { now: () => NOW_MS });
+
+    const { header, lines } = hostPlan();
+    expect(header).toBe(PLAN_HEADER);
+    expect(lines.map(({ artifactUrl: _a, manifestUrl: _m, ...rest }) => rest)).toEqual([
+      { instanceId: INSTANCE_ID, childSessionId: CHILD_ID, containerId: RUNTIME_ID },
+    ]);
+    expect(lines[0].artifactUrl.pathname).toBe(
+      `/sessions/${SESSION_ID}/children/${CHILD_ID}/artifact.pcap.gz`,
     );
+    expect(lines[0].manifestUrl.pathname).toBe(`/sessions/${SESSION_ID}/children/${CHILD_ID}/manifest.json`);
   });
 
-  it('passes who asked and why for the toolbox container’s audit labels, leaving out an absent reason', async () => {
-    await launchSession(
-      { ...state, caller: 'arn:aws:iam::123456789012:user/bob', spec: { ...state.spec, reason: undefined } },
-      { now: () => NOW_MS },
-    );
+  it('presigns PUTs signing only the host header, with no checksum parameters, for duration + grace + 900 s from launch', async () => {
+    given(TASK_RECORD);
 
-    expect(sent().Parameters).toMatchObject({ caller: ['arn:aws:iam::123456789012:user/bob'] });
-    expect(sent().Parameters?.reason).toBeUndefined(); // SSM applies the default, ''
-  });
+    await launchBatch(taskState(), { now: () => NOW_MS });
 
-  it.each([
-    [
-      'an ARN, as is',
-      'arn:aws:sts::123456789012:assumed-role/a.b@c=d,e+f/s-1_2',
-      'arn:aws:sts::123456789012:assumed-role/a.b@c=d,e+f/s-1_2',
-    ],
-    ['nothing, as nothing', '', ''],
-    ['other characters, as _', 'arn:aws:iam::1:user/x y"$(id)', 'arn:aws:iam::1:user/x_y___id_'],
-    ['too long a value, cut', `arn:${'a'.repeat(400)}`, `arn:${'a'.repeat(252)}`],
-  ])('makes the caller fit its host parameter: %s', (_label, caller, expected) => {
-    expect(auditValue('caller', caller)).toBe(expected);
-    expect(isValidHostParam('caller', auditValue('caller', caller))).toBe(true);
-  });
-
-  it('makes a reason the API would refuse fit too (an execution started some other way), rather than fail the launch', async () => {
-    const reason = `it's "broken"; see $URL\n${'x'.repeat(300)}`;
-
-    await launchSession({ ...state, spec: { ...state.spec, reason } }, { now: () => NOW_MS });
-
-    const sentReason = sent().Parameters?.reason?.[0] ?? '';
-    expect(sentReason.startsWith('it_s _broken__ see _URL_xxx')).toBe(true);
-    expect(sentReason).toHaveLength(200);
-    expect(isValidHostParam('reason', sentReason)).toBe(true);
-  });
-
-  it.each([
-    ['true when the session asked for the host network', true, 'true'],
-    ['false when it did not', false, 'false'],
-    ['false for an execution started before the field existed', undefined, 'false'],
-  ])('passes allowHostNetwork %s', async (_label, allowHostNetwork, expected) => {
-    await launchSession(
-      { ...state, spec: { ...state.spec, allowHostNetwork: allowHostNetwork as boolean } },
-      { now: () => NOW_MS },
-    );
-
-    expect(sent().Parameters?.allowHostNetwork).toEqual([expected]);
-    expect(isValidHostParam('allowHostNetwork', expected)).toBe(true);
-  });
-
-  it.each([
-    ['the string "true"', 'true'],
-    ['1', 1],
-    ['null', null],
-  ])('refuses allowHostNetwork given as %s in the state, before any call', async (_label, value) => {
-    const error = await caught(() =>
-      launchSession(
-        { ...state, spec: { ...state.spec, allowHostNetwork: value as unknown as boolean } },
-        { now: () => NOW_MS },
-      ),
-    );
-
-    expect(error).toMatchObject({ code: 'INVALID_ARGUMENT', details: { field: 'spec.allowHostNetwork' } });
-    expect(sts).toHaveReceivedCommandTimes(AssumeRoleCommand, 0);
-    expect(ssm).toHaveReceivedCommandTimes(SendCommandCommand, 0);
-  });
-
-  it('presigns a PUT of the artifact key, signing only the host header, with no checksum parameters', async () => {
-    await launchSession(state, { now: () => NOW_MS });
-
-    const url = uploadUrlOf(sent().Parameters);
-    expect(url.hostname).toBe(`${BUCKET}.s3.xx-test-1.amazonaws.com`);
-    expect(url.pathname).toBe(`/sessions/${SESSION_ID}/artifact.pcap.gz`);
-    expect(url.searchParams.get('X-Amz-SignedHeaders')).toBe('host');
-    const names = [...url.searchParams.keys()].map((name) => name.toLowerCase());
-    expect(
-      names.filter((name) => name.startsWith('x-amz-checksum') || name.startsWith('x-amz-sdk-checksum')),
-    ).toEqual([]);
-    expect(isValidHostParam('uploadUrl', url.toString())).toBe(true);
-  });
-
-  it('lets the URL outlive the session: duration + grace + 900 s, signed at launch time', async () => {
-    await launchSession(state, { now: () => NOW_MS });
-
-    const url = uploadUrlOf(sent().Parameters);
-    expect(url.searchParams.get('X-Amz-Expires')).toBe(String(60 + 30 + 900));
-    expect(url.searchParams.get('X-Amz-Date')).toBe('20250101T120010Z');
-  });
-
-  describe('the upload role', () => {
-    it('is assumed once per session, before SendCommand, named after the session, for duration + grace + 900 s', async () => {
-      await launchSession(state, { now: () => NOW_MS });
-
-      expect(sts).toHaveReceivedCommandTimes(AssumeRoleCommand, 1);
-      expect(assumed()).toMatchObject({
-        RoleArn: UPLOAD_ROLE_ARN,
-        RoleSessionName: SESSION_ID,
-        DurationSeconds: 60 + 30 + 900,
-      });
-      expect(assumed().RoleSessionName).toMatch(/^[\w+=,.@-]{2,64}$/);
-      // No session tags: the trust policy grants sts:AssumeRole only, not sts:TagSession.
-      expect(assumed().Tags).toBeUndefined();
-      expect(assumed().TransitiveTagKeys).toBeUndefined();
+    for (const url of [hostPlan().lines[0].artifactUrl, hostPlan().lines[0].manifestUrl]) {
+      expect(url.hostname).toBe(`${BUCKET}.s3.${REGION}.amazonaws.com`);
+      expect(url.searchParams.get('X-Amz-SignedHeaders')).toBe('host');
+      const names = [...url.searchParams.keys()].map((n) => n.toLowerCase());
       expect(
-        sts.commandCalls(AssumeRoleCommand)[0].calledBefore(ssm.commandCalls(SendCommandCommand)[0]),
-      ).toBe(true);
-    });
+        names.filter((n) => n.startsWith('x-amz-checksum') || n.startsWith('x-amz-sdk-checksum')),
+      ).toEqual([]);
+      expect(url.searchParams.get('X-Amz-Expires')).toBe(String(60 + GRACE + 900));
+      expect(url.searchParams.get('X-Amz-Date')).toBe('20250101T120010Z');
+    }
+  });
 
-    it("is narrowed by a session policy to s3:PutObject on exactly this session's artifact key", async () => {
-      await launchSession(state, { now: () => NOW_MS });
+  it("signs the uploads with the upload role's session, never the function's own credentials", async () => {
+    given(TASK_RECORD);
+    process.env.AWS_SESSION_TOKEN = 'FUNCTION-OWN-SESSION-TOKEN';
 
-      const policy = sessionPolicyOf(assumed().Policy);
-      expect(policy).toEqual({
-        Version: '2012-10-17',
-        Statement: [
-          { Effect: 'Allow', Action: 's3:PutObject', Resource: `arn:aws:s3:::${BUCKET}/${ARTIFACT_KEY}` },
-        ],
-      });
-      expect(policy.Statement[0].Resource).not.toMatch(/[*?]/);
-    });
+    await launchBatch(taskState(), { now: () => NOW_MS });
 
-    it('takes the partition of the session policy from the role ARN (aws-cn, aws-us-gov)', async () => {
-      process.env.UPLOAD_ROLE_ARN = 'arn:aws-cn:iam::123456789012:role/upload';
-
-      await launchSession(state, { now: () => NOW_MS });
-
-      expect(sessionPolicyOf(assumed().Policy).Statement[0].Resource).toBe(
-        `arn:aws-cn:s3:::${BUCKET}/${ARTIFACT_KEY}`,
-      );
-    });
-
-    it('is asked for at most the role-chaining hour, however long the grace', async () => {
-      process.env.GRACE_SECONDS = '3000';
-
-      await launchSession({ ...state, spec: { ...state.spec, durationSeconds: 900 } }, { now: () => NOW_MS });
-
-      expect(assumed().DurationSeconds).toBe(3600);
-      // The URL then lives as long as the credentials, not the 900 + 3000 + 900 s it would like.
-      expect(uploadUrlOf(sent().Parameters).searchParams.get('X-Amz-Expires')).toBe('3600');
-    });
-
-    it('signs the URL: the assumed access key in X-Amz-Credential, the assumed session token in X-Amz-Security-Token', async () => {
-      await launchSession(state, { now: () => NOW_MS });
-
-      const url = uploadUrlOf(sent().Parameters);
+    for (const url of [hostPlan().lines[0].artifactUrl, hostPlan().lines[0].manifestUrl]) {
       expect(url.searchParams.get('X-Amz-Credential')).toBe(
-        `${ASSUMED.AccessKeyId}/20250101/xx-test-1/s3/aws4_request`,
+        `${ASSUMED.AccessKeyId}/20250101/${REGION}/s3/aws4_request`,
       );
       expect(url.searchParams.get('X-Amz-Security-Token')).toBe(ASSUMED.SessionToken);
       expect(url.toString()).not.toContain(process.env.AWS_ACCESS_KEY_ID);
-    });
-
-    it("never signs with the function's own session (its token stays out of the URL)", async () => {
-      const restore = withEnv({ AWS_SESSION_TOKEN: 'FUNCTION-OWN-SESSION-TOKEN' });
-      try {
-        await launchSession(state, { now: () => NOW_MS });
-      } finally {
-        restore();
-      }
-
-      const url = uploadUrlOf(sent().Parameters);
       expect(url.toString()).not.toContain('FUNCTION-OWN-SESSION-TOKEN');
-      expect(url.searchParams.get('X-Amz-Security-Token')).toBe(ASSUMED.SessionToken);
-    });
-
-    it("keeps the URL within the credentials' lifetime when they expire before duration + grace + 900 s", async () => {
-      const expiration = new Date(NOW_MS + 600_000 + 999);
-      sts.on(AssumeRoleCommand).resolves({ Credentials: { ...ASSUMED, Expiration: expiration } });
-
-      await launchSession(state, { now: () => NOW_MS });
-
-      const url = uploadUrlOf(sent().Parameters);
-      const expiresIn = Number(url.searchParams.get('X-Amz-Expires'));
-      expect(expiresIn).toBe(600);
-      expect(NOW_MS + expiresIn * 1000).toBeLessThanOrEqual(expiration.getTime());
-    });
-
-    it('refuses credentials that would die before the capture ends, and sends nothing', async () => {
-      sts
-        .on(AssumeRoleCommand)
-        .resolves({ Credentials: { ...ASSUMED, Expiration: new Date(NOW_MS + 30_000) } });
-
-      const error = await caught(() => launchSession(state, { now: () => NOW_MS }));
-
-      expect(error).toMatchObject({ code: 'AWS_ERROR', message: expect.stringContaining('expire in 30 s') });
-      expect(ssm).toHaveReceivedCommandTimes(SendCommandCommand, 0);
-    });
-
-    it('throws AWS_ERROR naming sts:AssumeRole, with a hint about the trust policy, when access is denied; sends nothing', async () => {
-      sts.on(AssumeRoleCommand).rejects(
-        new STSServiceException({
-          name: 'AccessDenied',
-          message:
-            'User: arn:aws:sts::123456789012:assumed-role/launch/fn is not authorized to perform: sts:AssumeRole',
-          $fault: 'client',
-          $metadata: { httpStatusCode: 403, requestId: 'req-1' },
-        }),
-      );
-
-      const error = await caught(() => launchSession(state, { now: () => NOW_MS }));
-
-      expect(error).toMatchObject({
-        code: 'AWS_ERROR',
-        message: expect.stringMatching(/^sts:AssumeRole failed: AccessDenied: User: .* is not authorized/),
-        hint: expect.stringContaining('UPLOAD_ROLE_ARN'),
-        details: { call: 'sts:AssumeRole', awsError: 'AccessDenied', httpStatus: 403, requestId: 'req-1' },
-      });
-      expect(ssm).toHaveReceivedCommandTimes(SendCommandCommand, 0);
-    });
-
-    it('throws AWS_ERROR naming sts:AssumeRole for any other STS error', async () => {
-      sts.on(AssumeRoleCommand).rejects(
-        Object.assign(
-          new Error('The requested DurationSeconds exceeds the MaxSessionDuration set for this role.'),
-          {
-            name: 'ValidationError',
-          },
-        ),
-      );
-
-      const error = await caught(() => launchSession(state, { now: () => NOW_MS }));
-
-      expect(error).toMatchObject({
-        code: 'AWS_ERROR',
-        message: expect.stringMatching(/^sts:AssumeRole failed: ValidationError: /),
-      });
-      expect(ssm).toHaveReceivedCommandTimes(SendCommandCommand, 0);
-    });
-
-    it('throws AWS_ERROR when STS answers without credentials', async () => {
-      sts.on(AssumeRoleCommand).resolves({});
-
-      const error = await caught(() => launchSession(state, { now: () => NOW_MS }));
-
-      expect(error).toMatchObject({ code: 'AWS_ERROR', message: expect.stringContaining('no credentials') });
-    });
-
-    it('names UPLOAD_ROLE_ARN and calls nothing when it is not set', async () => {
-      delete process.env.UPLOAD_ROLE_ARN;
-
-      const error = await caught(() => launchSession(state));
-
-      expect(error).toMatchObject({ code: 'AWS_ERROR', message: expect.stringContaining('UPLOAD_ROLE_ARN') });
-      expect(sts).toHaveReceivedCommandTimes(AssumeRoleCommand, 0);
-      expect(ssm).toHaveReceivedCommandTimes(SendCommandCommand, 0);
-    });
-
-    it('names UPLOAD_ROLE_ARN when it is not a role ARN', async () => {
-      process.env.UPLOAD_ROLE_ARN = 'arn:aws:s3:::not-a-role';
-
-      const error = await caught(() => launchSession(state));
-
-      expect(error).toMatchObject({ code: 'AWS_ERROR', message: expect.stringContaining('UPLOAD_ROLE_ARN') });
-      expect(sts).toHaveReceivedCommandTimes(AssumeRoleCommand, 0);
-    });
-
-    it('checks every host value before it: a state SSM would refuse costs no AssumeRole', async () => {
-      const bad: LaunchState = {
-        ...state,
-        target: { ...target, container: { ...target.container, runtimeId: 'not-a-docker-id' } },
-      };
-
-      const error = await caught(() => launchSession(bad, { now: () => NOW_MS }));
-
-      expect(error).toMatchObject({ code: 'INVALID_ARGUMENT', details: { parameter: 'containerId' } });
-      expect(sts).toHaveReceivedCommandTimes(AssumeRoleCommand, 0);
-      expect(ssm).toHaveReceivedCommandTimes(SendCommandCommand, 0);
-    });
-
-    it('refuses a session id SSM (and STS) would refuse, before any call', async () => {
-      const error = await caught(() => launchSession({ ...state, sessionId: 'dt bad id' }));
-
-      expect(error).toMatchObject({ code: 'INVALID_ARGUMENT' });
-      expect(sts).toHaveReceivedCommandTimes(AssumeRoleCommand, 0);
-      expect(ssm).toHaveReceivedCommandTimes(SendCommandCommand, 0);
-    });
+    }
   });
 
-  it('produces an upload URL the SSM document accepts with a long session token, the longest bucket name and region', async () => {
-    // 2,800 characters of base64 (real tokens of a role session with a small session policy are
-    // around 1,000 to 1,500), its + and / percent-encoded in the URL as they would be.
-    const token = Buffer.from(Array.from({ length: 2100 }, (_, i) => (i * 131 + 7) % 256)).toString('base64');
-    expect(token).toHaveLength(2800);
-    expect(token).toMatch(/[+/]/);
-    sts.on(AssumeRoleCommand).resolves({ Credentials: { ...ASSUMED, SessionToken: token } });
-    const bucket = `b${'x'.repeat(61)}z`; // 63, S3's longest
-    const restore = withEnv({ BUCKET_NAME: bucket, AWS_REGION: 'ap-southeast-5' });
-    try {
-      await launchSession(state, { now: () => NOW_MS });
-    } finally {
-      restore();
-    }
+  it("presigns a GET of the host plan for planUrl with the function's own credentials, for a few minutes", async () => {
+    given(TASK_RECORD);
 
-    const url = uploadUrlOf(sent().Parameters).toString();
-    expect(new URL(url).searchParams.get('X-Amz-Security-Token')).toBe(token);
-    expect(isValidHostParam('uploadUrl', url)).toBe(true);
-    expect(url.length).toBeLessThanOrEqual(HOST_PARAMS.uploadUrl.maxChars);
+    await launchBatch(taskState(), { now: () => NOW_MS });
+
+    const url = new URL(sent().Parameters?.planUrl?.[0] ?? '');
+    expect(url.hostname).toBe(`${BUCKET}.s3.${REGION}.amazonaws.com`);
+    expect(url.pathname).toBe(`/sessions/${SESSION_ID}/plan/0.tsv`);
+    expect(url.searchParams.get('X-Amz-Signature')).toMatch(/^[0-9a-f]{64}$/);
+    expect(url.searchParams.get('X-Amz-Expires')).toBe(String(PLAN_URL_SECONDS));
+    expect(url.searchParams.get('X-Amz-Credential')).toMatch(/^AKIATESTFAKE/);
+    expect(url.searchParams.get('X-Amz-Security-Token')).toBeNull();
+  });
+
+  it('keeps the URLs out of the state and its logs: the result is the command only', async () => {
+    given(TASK_RECORD);
+
+    const out = await launchBatch(taskState(), { now: () => NOW_MS });
+
+    expect(JSON.stringify(out)).not.toMatch(/https?:|X-Amz/);
   });
 
   it('uses path-style URLs when AWS_S3_FORCE_PATH_STYLE is true (S3-compatible stand-ins)', async () => {
     process.env.AWS_S3_FORCE_PATH_STYLE = 'true';
+    given(TASK_RECORD);
 
-    await launchSession(state, { now: () => NOW_MS });
+    await launchBatch(taskState(), { now: () => NOW_MS });
 
-    const url = uploadUrlOf(sent().Parameters);
-    expect(url.pathname).toBe(`/${BUCKET}/sessions/${SESSION_ID}/artifact.pcap.gz`);
+    expect(hostPlan().lines[0].artifactUrl.pathname).toBe(
+      `/${BUCKET}/sessions/${SESSION_ID}/children/${CHILD_ID}/artifact.pcap.gz`,
+    );
   });
 
   it('names the artifact after the tool, e.g. .txt.gz for strace', async () => {
-    const launch = await launchSession(
-      { ...state, spec: { ...state.spec, tool: 'strace', filter: '' } },
+    given(TASK_RECORD);
+
+    await launchBatch(
+      { ...taskState(), spec: { ...taskState().spec, tool: 'strace', filter: '' } },
       { now: () => NOW_MS },
     );
 
-    expect(launch.objectKey).toBe(`sessions/${SESSION_ID}/artifact.txt.gz`);
+    expect(hostPlan().lines[0].artifactUrl.pathname).toMatch(/\/artifact\.txt\.gz$/);
   });
 
-  it('names the missing variable and sends nothing when BUCKET_NAME is not set', async () => {
-    delete process.env.BUCKET_NAME;
+  describe('the upload role', () => {
+    it('is assumed once, before SendCommand, named after the session, for duration + grace + 900 s', async () => {
+      given(TASK_RECORD);
 
-    const error = await caught(() => launchSession(state));
+      await launchBatch(taskState(), { now: () => NOW_MS });
 
-    expect(error.message).toContain('BUCKET_NAME');
-    expect(ssm).toHaveReceivedCommandTimes(SendCommandCommand, 0);
-  });
-
-  it('throws SSM_AGENT_OFFLINE when SSM says the instance cannot take commands (InvalidInstanceId)', async () => {
-    ssm
-      .on(SendCommandCommand)
-      .rejects(new InvalidInstanceId({ message: 'Instances not in a valid state', $metadata: {} }));
-
-    const error = await caught(() => launchSession(state, { now: () => NOW_MS }));
-
-    expect(error).toMatchObject({ code: 'SSM_AGENT_OFFLINE', details: { instanceId: INSTANCE_ID } });
-  });
-
-  it('throws AWS_ERROR naming ssm:SendCommand for any other SSM error', async () => {
-    ssm
-      .on(SendCommandCommand)
-      .rejects(Object.assign(new Error('Document not found'), { name: 'InvalidDocument' }));
-
-    const error = await caught(() => launchSession(state, { now: () => NOW_MS }));
-
-    expect(error).toMatchObject({
-      code: 'AWS_ERROR',
-      message: 'ssm:SendCommand failed: InvalidDocument: Document not found',
+      expect(assumed()).toMatchObject({
+        RoleArn: FAKE.uploadRoleArn,
+        RoleSessionName: SESSION_ID,
+        DurationSeconds: 60 + GRACE + 900,
+      });
+      expect(
+        aws.sts.commandCalls(AssumeRoleCommand)[0].calledBefore(aws.ssm.commandCalls(SendCommandCommand)[0]),
+      ).toBe(true);
     });
+
+    it("is narrowed by a session policy to s3:PutObject on the objects of this batch's children only", async () => {
+      given(TASK_RECORD);
+
+      await launchBatch(taskState(), { now: () => NOW_MS });
+
+      expect(JSON.parse(assumed().Policy ?? 'null')).toEqual({
+        Version: '2012-10-17',
+        Statement: [
+          {
+            Effect: 'Allow',
+            Action: 's3:PutObject',
+            Resource: `arn:aws:s3:::${BUCKET}/sessions/${SESSION_ID}/children/${CHILD_ID}/*`,
+          },
+        ],
+      });
+    });
+
+    it('is asked for at most the role-chaining hour, however long the grace; the URLs then live as long', async () => {
+      process.env.GRACE_SECONDS = '3000';
+      given(TASK_RECORD);
+
+      await launchBatch(
+        { ...taskState(), spec: { ...taskState().spec, durationSeconds: 900 } },
+        { now: () => NOW_MS },
+      );
+
+      expect(assumed().DurationSeconds).toBe(3600);
+      expect(hostPlan().lines[0].artifactUrl.searchParams.get('X-Amz-Expires')).toBe('3600');
+    });
+
+    it("keeps the URLs within the credentials' lifetime when they expire before duration + grace + 900 s", async () => {
+      given(TASK_RECORD);
+      aws.sts
+        .on(AssumeRoleCommand)
+        .resolves({ Credentials: { ...ASSUMED, Expiration: new Date(NOW_MS + 600_000 + 999) } });
+
+      await launchBatch(taskState(), { now: () => NOW_MS });
+
+      expect(hostPlan().lines[0].artifactUrl.searchParams.get('X-Amz-Expires')).toBe('600');
+    });
+
+    it('refuses credentials that would die before the capture ends, writing and sending nothing', async () => {
+      given(TASK_RECORD);
+      aws.sts
+        .on(AssumeRoleCommand)
+        .resolves({ Credentials: { ...ASSUMED, Expiration: new Date(NOW_MS + 30_000) } });
+
+      const error = await caught(() => launchBatch(taskState(), { now: () => NOW_MS }));
+
+      expect(error).toMatchObject({ code: 'AWS_ERROR', message: expect.stringContaining('expire in 30 s') });
+      expect(bucket.puts()).toEqual([]);
+      expect(aws.ssm).toHaveReceivedCommandTimes(SendCommandCommand, 0);
+    });
+
+    it('throws AWS_ERROR naming sts:AssumeRole, with a hint about the trust policy, when access is denied; sends nothing', async () => {
+      given(TASK_RECORD);
+      aws.sts.on(AssumeRoleCommand).rejects(
+        new STSServiceException({
+          name: 'AccessDenied',
+          message: 'not authorized to perform: sts:AssumeRole',
+          $fault: 'client',
+          $metadata: { httpStatusCode: 403 },
+        }),
+      );
+
+      const error = await caught(() => launchBatch(taskState(), { now: () => NOW_MS }));
+
+      expect(error).toMatchObject({ code: 'AWS_ERROR', hint: expect.stringContaining('UPLOAD_ROLE_ARN') });
+      expect(aws.ssm).toHaveReceivedCommandTimes(SendCommandCommand, 0);
+    });
+  });
+
+  describe('refusals', () => {
+    it.each(['DOCUMENT_NAME', 'UPLOAD_ROLE_ARN', 'TOOLBOX_IMAGE'])(
+      'names %s, and sends nothing, when it is not set',
+      async (name) => {
+        given(TASK_RECORD);
+        delete process.env[name];
+
+        const error = await caught(() => launchBatch(taskState(), { now: () => NOW_MS }));
+
+        expect(error).toMatchObject({ code: 'AWS_ERROR', message: expect.stringContaining(name) });
+        expect(aws.ssm).toHaveReceivedCommandTimes(SendCommandCommand, 0);
+      },
+    );
+
+    it('throws SSM_AGENT_OFFLINE naming the host when SSM says it cannot take commands (InvalidInstanceId)', async () => {
+      given(TASK_RECORD);
+      aws.ssm
+        .on(SendCommandCommand)
+        .rejects(new InvalidInstanceId({ message: 'Instances not in a valid state', $metadata: {} }));
+
+      const error = await caught(() => launchBatch(taskState(), { now: () => NOW_MS }));
+
+      expect(error).toMatchObject({
+        code: 'SSM_AGENT_OFFLINE',
+        message: expect.stringContaining(INSTANCE_ID),
+        details: { instanceIds: [INSTANCE_ID] },
+      });
+    });
+
+    it('throws AWS_ERROR naming ssm:SendCommand for any other SSM error', async () => {
+      given(TASK_RECORD);
+      aws.ssm
+        .on(SendCommandCommand)
+        .rejects(Object.assign(new Error('Document not found'), { name: 'InvalidDocument' }));
+
+      const error = await caught(() => launchBatch(taskState(), { now: () => NOW_MS }));
+
+      expect(error).toMatchObject({
+        code: 'AWS_ERROR',
+        message: 'ssm:SendCommand failed: InvalidDocument: Document not found',
+      });
+    });
+
+    it('throws AWS_ERROR naming the plan record when Plan left none', async () => {
+      given(TASK_RECORD, 'elsewhere.json');
+
+      const error = await caught(() => launchBatch(taskState(), { now: () => NOW_MS }));
+
+      expect(error).toMatchObject({
+        code: 'AWS_ERROR',
+        message: expect.stringContaining('plan.json does not exist'),
+      });
+      expect(aws.ssm).toHaveReceivedCommandTimes(SendCommandCommand, 0);
+    });
+  });
+});
+
+describe('launchBatch (Launch), a batch of a service', () => {
+  it("sends one command to exactly the batch's hosts, with the synchronized start", async () => {
+    given(SERVICE_RECORD);
+
+    await launchBatch(serviceState(0), { now: () => NOW_MS });
+
+    expect(sent().InstanceIds).toEqual([fleetInstanceId(0), fleetInstanceId(1), fleetInstanceId(2)]);
+    expect(sent().Parameters).toMatchObject({
+      action: ['plan'],
+      sessionId: [SESSION_ID],
+      startAt: [String(START_AT)],
+      expiresAt: [String(START_AT + 60 + GRACE)],
+      // Until the start, then the capture, the grace and the extra minute.
+      executionTimeout: [String(20 + 60 + GRACE + 60)],
+    });
+    expect(sent().Parameters?.uploadUrl).toBeUndefined();
+    expect(sent().Parameters?.containerId).toBeUndefined();
+  });
+
+  it("writes only its hosts' children in its own plan object, two URLs each for their own keys", async () => {
+    given(SERVICE_RECORD);
+
+    await launchBatch(serviceState(0), { now: () => NOW_MS });
+
+    const { lines } = hostPlan(`sessions/${SESSION_ID}/plan/0.tsv`);
+    // Children 0..4 on hosts i % 4: batch 0 holds hosts 0, 1, 2, so children 0, 1, 2 and 4.
+    expect(lines.map((l) => [l.instanceId, l.childSessionId, l.containerId])).toEqual(
+      [0, 1, 2, 4].map((i) => [fleetInstanceId(i % 4), childId(i), fleetRuntimeId(i)]),
+    );
+    const urls = lines.flatMap((l) => [l.artifactUrl.toString(), l.manifestUrl.toString()]);
+    expect(new Set(urls).size).toBe(8);
+    for (const line of lines) {
+      expect(line.artifactUrl.pathname).toBe(
+        `/sessions/${SESSION_ID}/children/${line.childSessionId}/artifact.pcap.gz`,
+      );
+      expect(line.manifestUrl.pathname).toBe(
+        `/sessions/${SESSION_ID}/children/${line.childSessionId}/manifest.json`,
+      );
+    }
+  });
+
+  it('assumes the upload role once for the batch, its URLs living through the lead, the capture and the grace', async () => {
+    given(SERVICE_RECORD);
+
+    await launchBatch(serviceState(0), { now: () => NOW_MS });
+
+    expect(assumed().DurationSeconds).toBe(20 + 60 + GRACE + 900);
+    for (const line of hostPlan().lines) {
+      expect(line.artifactUrl.searchParams.get('X-Amz-Expires')).toBe(String(20 + 60 + GRACE + 900));
+    }
+  });
+
+  it("narrows the upload role to the objects of this batch's children, not the other batches'", async () => {
+    given(SERVICE_RECORD);
+
+    await launchBatch(serviceState(0), { now: () => NOW_MS });
+
+    expect(JSON.parse(assumed().Policy!).Statement[0].Resource).toEqual(
+      [0, 1, 2, 4].map((i) => `arn:aws:s3:::${BUCKET}/sessions/${SESSION_ID}/children/${childId(i)}/*`),
+    );
+  });
+
+  it("names the session's children prefix instead when a batch has too many children for AssumeRole's policy", async () => {
+    const many = Array.from({ length: 60 }, (_, i) => planTarget(i, { instanceId: fleetInstanceId(i % 2) }));
+    const record = servicePlanRecord(many);
+    const plan = planInfoOf(record, {
+      startAt: START_AT,
+      expiresAt: START_AT + 90,
+      deadline: START_AT + 210,
+    });
+    given(record);
+
+    await launchBatch({ ...serviceInput(), plan, batch: plan.batches[0] }, { now: () => NOW_MS });
+
+    expect(JSON.parse(assumed().Policy!).Statement[0].Resource).toBe(
+      `arn:aws:s3:::${BUCKET}/sessions/${SESSION_ID}/children/*`,
+    );
+    expect(hostPlan().lines).toHaveLength(60);
+  });
+
+  it('writes the next batch to its own plan object, for its own host', async () => {
+    given(SERVICE_RECORD);
+
+    await launchBatch(serviceState(1), { now: () => NOW_MS });
+
+    expect(hostPlan(`sessions/${SESSION_ID}/plan/1.tsv`).lines.map((l) => l.childSessionId)).toEqual([
+      childId(3),
+    ]);
+    expect(new URL(sent().Parameters?.planUrl?.[0] ?? '').pathname).toBe(
+      `/sessions/${SESSION_ID}/plan/1.tsv`,
+    );
+    expect(sent().InstanceIds).toEqual([fleetInstanceId(3)]);
+  });
+
+  it('counts the hosts of a batch SSM refuses (InvalidInstanceId) in SSM_AGENT_OFFLINE', async () => {
+    given(SERVICE_RECORD);
+    aws.ssm.on(SendCommandCommand).rejects(new InvalidInstanceId({ message: 'not valid', $metadata: {} }));
+
+    const error = await caught(() => launchBatch(serviceState(0), { now: () => NOW_MS }));
+
+    expect(error).toMatchObject({ code: 'SSM_AGENT_OFFLINE', message: expect.stringContaining('3 hosts') });
+  });
+});
+
+describe('launchBatch (Launch), a re-upload', () => {
+  const REUPLOAD = { id: 'r1a2b', children: [childId(1)] };
+  const record = servicePlanRecord([planTarget(1, { instanceId: fleetInstanceId(1), containerId: '-' })]);
+  const expiresAt = NOW + 3600;
+  const plan = {
+    ...planInfoOf(record, { expiresAt, deadline: expiresAt + 120 }),
+    reupload: REUPLOAD,
+  };
+  const state = (): BatchState => ({ ...serviceInput(), plan, batch: plan.batches[0] });
+
+  it('sends action=reupload with what the host needs to find and upload what it kept', async () => {
+    given(record, `sessions/${SESSION_ID}/reuploads/r1a2b/plan.json`);
+
+    await launchBatch(state(), { now: () => NOW_MS });
+
+    expect(sent()).toMatchObject({
+      InstanceIds: [fleetInstanceId(1)],
+      Comment: `debug-task reupload ${SESSION_ID}`,
+    });
+    expect(sent().Parameters).toEqual({
+      action: ['reupload'],
+      sessionId: [SESSION_ID],
+      tool: ['tcpdump'],
+      planUrl: [expect.any(String)],
+      expiresAt: [String(expiresAt)],
+      caller: [CALLER],
+      executionTimeout: ['3600'],
+    });
+    expect(resolveParameters(buildCommandDocument(), sent().Parameters)).toMatchObject({
+      action: 'reupload',
+    });
+  });
+
+  it("writes the re-upload's plan under its own prefix; the manifest goes beside the first, not over it", async () => {
+    given(record, `sessions/${SESSION_ID}/reuploads/r1a2b/plan.json`);
+
+    await launchBatch(state(), { now: () => NOW_MS });
+
+    const { lines } = hostPlan(`sessions/${SESSION_ID}/reuploads/r1a2b/plan/0.tsv`);
+    expect(lines.map((l) => [l.childSessionId, l.containerId])).toEqual([[childId(1), '-']]);
+    expect(lines[0].artifactUrl.pathname).toBe(
+      `/sessions/${SESSION_ID}/children/${childId(1)}/artifact.pcap.gz`,
+    );
+    expect(lines[0].manifestUrl.pathname).toBe(`/sessions/${SESSION_ID}/children/${childId(1)}/r1a2b.json`);
+    expect(new URL(sent().Parameters?.planUrl?.[0] ?? '').pathname).toBe(
+      `/sessions/${SESSION_ID}/reuploads/r1a2b/plan/0.tsv`,
+    );
+  });
+
+  it('asks the upload role for the shortest session STS gives: nothing is captured first', async () => {
+    given(record, `sessions/${SESSION_ID}/reuploads/r1a2b/plan.json`);
+
+    await launchBatch(state(), { now: () => NOW_MS });
+
+    expect(assumed().DurationSeconds).toBe(GRACE + 900);
+    expect(JSON.parse(assumed().Policy!).Statement[0].Resource).toBe(
+      `arn:aws:s3:::${BUCKET}/sessions/${SESSION_ID}/children/${childId(1)}/*`,
+    );
   });
 });

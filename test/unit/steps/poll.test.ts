@@ -1,179 +1,362 @@
-import 'aws-sdk-client-mock-jest';
-import { HeadObjectCommand, NotFound, S3Client, S3ServiceException } from '@aws-sdk/client-s3';
 import {
+  CancelCommandCommand,
   GetCommandInvocationCommand,
   InvocationDoesNotExist,
-  SSMClient,
-  type CommandInvocationStatus,
+  ListCommandInvocationsCommand,
+  type CommandInvocation,
 } from '@aws-sdk/client-ssm';
-import { mockClient } from 'aws-sdk-client-mock';
+import { HeadObjectCommand, PutObjectCommand, S3ServiceException } from '@aws-sdk/client-s3';
+import type { HostOutcome } from '../../../lib/domain/session';
+import { LINGER_INTERVAL_MS, LINGER_SECONDS, MAX_WAIT_SECONDS } from '../../../lib/session/invocations';
+import { pollBatch, type PollState } from '../../../lib/steps/poll';
+import { aws, givenBucket, useAwsMocks, type FakeBucket } from '../../support/aws';
 import {
-  EARLY_WINDOW_SECONDS,
-  MAX_WAIT_SECONDS,
-  lastLine,
-  nextWaitSeconds,
-  pollSession,
-  type PollState,
-} from '../../../lib/steps/poll';
-import { BUCKET, LAUNCHED_AT_MS, SESSION_ID, caught, executionInput, launch, target } from './fixtures';
+  BUCKET,
+  SESSION_ID,
+  caught,
+  executionInput,
+  hostSummary,
+  planInfoOf,
+  planTarget,
+  serviceInput,
+  servicePlanRecord,
+  taskPlanRecord,
+} from '../../support/fixtures';
 
-const s3 = mockClient(S3Client);
-const ssm = mockClient(SSMClient);
+useAwsMocks();
 
-const state: PollState = { ...executionInput({ durationSeconds: 60 }), target, launch };
-const MANIFEST = JSON.stringify({ v: 1, sessionId: SESSION_ID, status: 'OK' });
-/** A clock `seconds` after SendCommand returned. */
-const at = (seconds: number) => () => LAUNCHED_AT_MS + seconds * 1000;
+const COMMAND_ID = '11111111-2222-3333-4444-555555555555';
+const SENT_MS = Date.parse('2025-01-01T12:00:10.000Z');
+const SENT = SENT_MS / 1000;
+const DURATION = 60;
+const HOSTS = ['i-0000000000000000a', 'i-0000000000000000b', 'i-0000000000000000c'];
 
-function notCancelled(): void {
-  s3.on(HeadObjectCommand).rejects(
-    new NotFound({ message: 'Not Found', $metadata: { httpStatusCode: 404 } }),
+/** A service batch of three hosts whose captures start 20 s after the send. */
+const START_AT = SENT + 20;
+const servicePlan = planInfoOf(
+  servicePlanRecord(HOSTS.map((instanceId, i) => planTarget(i + 1, { instanceId }))),
+  { startAt: START_AT, expiresAt: START_AT + DURATION + 30, deadline: START_AT + DURATION + 30 + 120 },
+);
+const state: PollState = {
+  ...serviceInput(100, { durationSeconds: DURATION }),
+  plan: servicePlan,
+  batch: { batch: 1, instanceIds: HOSTS },
+  command: { commandId: COMMAND_ID, sentAt: new Date(SENT_MS).toISOString() },
+};
+
+/** A one-task batch sent at SENT, its capture from then. */
+const taskPlan = planInfoOf(taskPlanRecord(), {
+  expiresAt: SENT + DURATION + 30,
+  deadline: SENT + DURATION + 150,
+});
+const taskState: PollState = {
+  ...executionInput({ durationSeconds: DURATION }),
+  plan: taskPlan,
+  batch: taskPlan.batches[0],
+  command: { commandId: COMMAND_ID, sentAt: new Date(SENT_MS).toISOString() },
+};
+
+/** A clock that starts `seconds` after the synchronized start and moves only when the poll sleeps. */
+function clockAt(seconds: number, from = START_AT) {
+  let nowMs = (from + seconds) * 1000;
+  const sleeps: number[] = [];
+  return {
+    sleeps,
+    deps: {
+      now: () => nowMs,
+      sleep: async (ms: number) => {
+        sleeps.push(ms);
+        nowMs += ms;
+      },
+    },
+  };
+}
+
+let bucket: FakeBucket;
+
+beforeEach(() => {
+  bucket = givenBucket();
+  aws.ssm.on(CancelCommandCommand).resolves({});
+});
+
+/** ListCommandInvocations answers these statuses (each answer in turn, the last one from then on). */
+function listed(...answers: Record<string, Partial<CommandInvocation>>[]): void {
+  const stub = aws.ssm.on(ListCommandInvocationsCommand);
+  const page = (invocations: Record<string, Partial<CommandInvocation>>) => ({
+    CommandInvocations: Object.entries(invocations).map(([InstanceId, inv]) => ({
+      CommandId: COMMAND_ID,
+      InstanceId,
+      ...inv,
+    })),
+  });
+  answers.forEach((answer, i) =>
+    i === answers.length - 1 ? stub.resolves(page(answer)) : stub.resolvesOnce(page(answer)),
   );
 }
 
-beforeEach(() => {
-  s3.reset();
-  ssm.reset();
-});
+const summaryOf = (instanceId: string) => JSON.stringify(hostSummary(instanceId));
 
-describe('pollSession', () => {
-  it('throws CANCELLED when the cancel marker exists, without asking SSM', async () => {
-    s3.on(HeadObjectCommand).resolves({ ContentLength: 0 });
+/** GetCommandInvocation answers as a host that ran its share and printed its summary. */
+function hostsRan(responseCode = 0): void {
+  aws.ssm.on(GetCommandInvocationCommand).callsFake((input: { InstanceId: string }) => ({
+    CommandId: COMMAND_ID,
+    InstanceId: input.InstanceId,
+    Status: 'Success',
+    StatusDetails: 'Success',
+    ResponseCode: responseCode,
+    StandardOutputContent: `pulling toolbox\n${summaryOf(input.InstanceId)}\n`,
+    StandardErrorContent: `stderr of ${input.InstanceId}`,
+  }));
+}
 
-    const error = await caught(() => pollSession(state, { now: at(20) }));
+const all = (inv: Partial<CommandInvocation>) => Object.fromEntries(HOSTS.map((id) => [id, inv]));
+
+function batchWritten(key = `sessions/${SESSION_ID}/batches/1.json`): HostOutcome[] {
+  expect(bucket.puts().map((p) => p.Key)).toEqual([key]);
+  return bucket.json<HostOutcome[]>(key);
+}
+
+describe('pollBatch (Poll)', () => {
+  it('throws CANCELLED when the cancel marker exists, asking SSM nothing', async () => {
+    bucket.objects.set(`sessions/${SESSION_ID}/cancel`, '{}');
+
+    const error = await caught(() => pollBatch(state, clockAt(10).deps));
 
     expect(error).toMatchObject({ code: 'CANCELLED' });
-    expect(s3).toHaveReceivedCommandWith(HeadObjectCommand, {
+    expect(aws.s3).toHaveReceivedCommandWith(HeadObjectCommand, {
       Bucket: BUCKET,
       Key: `sessions/${SESSION_ID}/cancel`,
     });
-    expect(ssm).toHaveReceivedCommandTimes(GetCommandInvocationCommand, 0);
+    expect(aws.ssm.calls()).toHaveLength(0);
   });
 
-  it('asks SSM for the runDebugTask step of this command on this instance', async () => {
-    notCancelled();
-    ssm.on(GetCommandInvocationCommand).resolves({ Status: 'InProgress' });
-
-    await pollSession(state, { now: at(2) });
-
-    expect(ssm).toHaveReceivedCommandWith(GetCommandInvocationCommand, {
-      CommandId: launch.commandId,
-      InstanceId: launch.instanceId,
-      PluginName: 'runDebugTask',
+  it('is not done while a host still runs: one look, a wait, no output fetched, nothing written', async () => {
+    listed({
+      [HOSTS[0]]: { Status: 'Success' },
+      [HOSTS[1]]: { Status: 'InProgress' },
+      [HOSTS[2]]: { Status: 'Failed' },
     });
-  });
+    const clock = clockAt(10);
 
-  it('is not done, and polls again in 1 s, while SSM does not know the invocation yet', async () => {
-    notCancelled();
-    ssm
-      .on(GetCommandInvocationCommand)
-      .rejects(new InvocationDoesNotExist({ message: 'no invocation', $metadata: {} }));
+    const result = await pollBatch(state, clock.deps);
 
-    const result = await pollSession(state, { now: at(0) });
-
-    expect(result).toEqual({ done: false, status: 'Pending', waitSeconds: 1 });
-  });
-
-  it('is done on Success with the last stdout line as manifest, the response code and the end of stderr', async () => {
-    notCancelled();
-    const stderr = `${'x'.repeat(5000)}the end`;
-    ssm.on(GetCommandInvocationCommand).resolves({
-      Status: 'Success',
-      StatusDetails: 'Success',
-      ResponseCode: 0,
-      StandardOutputContent: `pulling image\ncapturing\n${MANIFEST}\n\n`,
-      StandardErrorContent: stderr,
+    expect(result).toEqual({ done: false, ended: 2, waitSeconds: MAX_WAIT_SECONDS });
+    expect(aws.ssm).toHaveReceivedCommandTimes(ListCommandInvocationsCommand, 1);
+    expect(aws.ssm).toHaveReceivedCommandWith(ListCommandInvocationsCommand, {
+      CommandId: COMMAND_ID,
+      MaxResults: 50,
     });
-
-    const result = await pollSession(state, { now: at(62) });
-
-    expect(result).toEqual({
-      done: true,
-      status: 'Success',
-      waitSeconds: 0,
-      manifestLine: MANIFEST,
-      responseCode: 0,
-      stderrTail: stderr.slice(-2000),
-    });
-  });
-
-  it('is done on Failed, keeping the manifest of a runner that refused (HOST_BUSY)', async () => {
-    notCancelled();
-    const busy = JSON.stringify({ v: 1, status: 'FAILED', error: { code: 'HOST_BUSY' } });
-    ssm
-      .on(GetCommandInvocationCommand)
-      .resolves({ Status: 'Failed', ResponseCode: 4, StandardOutputContent: busy });
-
-    const result = await pollSession(state, { now: at(2) });
-
-    expect(result).toMatchObject({ done: true, status: 'Failed', responseCode: 4, manifestLine: busy });
+    expect(aws.ssm).toHaveReceivedCommandTimes(GetCommandInvocationCommand, 0);
+    expect(aws.ssm).toHaveReceivedCommandTimes(CancelCommandCommand, 0);
+    expect(clock.sleeps).toEqual([]);
+    expect(bucket.puts()).toEqual([]);
   });
 
   it.each([
-    'DeliveryTimedOut',
-    'ExecutionTimedOut',
-    'Undeliverable',
-    'Terminated',
-    'InvalidPlatform',
-    'AccessDenied',
-  ])('is done, and reports the more precise status, when StatusDetails is %s', async (details) => {
-    notCancelled();
-    ssm
-      .on(GetCommandInvocationCommand)
-      .resolves({ Status: 'Failed', StatusDetails: details, ResponseCode: -1 });
+    ['right after the send', -20, 1],
+    ['while the captures run', 30, MAX_WAIT_SECONDS],
+    ['after the end, before the deadline', 150, 1],
+  ])('waits by the schedule %s', async (_label, seconds, waitSeconds) => {
+    listed({ [HOSTS[0]]: { Status: 'InProgress' } });
 
-    const result = await pollSession(state, { now: at(30) });
+    const result = await pollBatch(state, clockAt(seconds).deps);
 
-    expect(result).toMatchObject({ done: true, status: details, responseCode: -1 });
-    expect(result.manifestLine).toBeUndefined();
+    expect(result).toMatchObject({ done: false, waitSeconds });
   });
 
-  it.each<CommandInvocationStatus>(['Cancelled', 'TimedOut'])(
-    'is done when the status is %s',
-    async (status) => {
-      notCancelled();
-      ssm.on(GetCommandInvocationCommand).resolves({ Status: status });
+  it('waits for a host SSM does not list yet', async () => {
+    listed({ [HOSTS[0]]: { Status: 'Success' }, [HOSTS[1]]: { Status: 'Success' } });
 
-      await expect(pollSession(state, { now: at(30) })).resolves.toMatchObject({ done: true, status });
-    },
-  );
+    const result = await pollBatch(state, clockAt(100).deps);
 
-  it.each<CommandInvocationStatus>(['Pending', 'InProgress', 'Delayed', 'Cancelling'])(
-    'is not done while the status is %s',
-    async (status) => {
-      notCancelled();
-      ssm.on(GetCommandInvocationCommand).resolves({ Status: status });
+    expect(result).toMatchObject({ done: false, ended: 2 });
+    expect(aws.ssm).toHaveReceivedCommandTimes(GetCommandInvocationCommand, 0);
+  });
 
-      const result = await pollSession(state, { now: at(30) });
+  it("when every host has ended, fetches each one's summary and writes the batch's outcomes for Collect", async () => {
+    listed(all({ Status: 'Success' }));
+    hostsRan();
 
-      expect(result).toMatchObject({ done: false, status });
-      expect(result.waitSeconds).toBeGreaterThanOrEqual(1);
-    },
-  );
+    const result = await pollBatch(state, clockAt(65).deps);
 
-  it('throws SESSION_TIMED_OUT when the command still runs past the deadline', async () => {
-    notCancelled();
-    ssm.on(GetCommandInvocationCommand).resolves({ Status: 'InProgress' });
+    expect(result).toEqual({ done: true, ended: 3, waitSeconds: 0 });
+    expect(aws.ssm).toHaveReceivedCommandTimes(GetCommandInvocationCommand, 3);
+    for (const id of HOSTS) {
+      expect(aws.ssm).toHaveReceivedCommandWith(GetCommandInvocationCommand, {
+        CommandId: COMMAND_ID,
+        InstanceId: id,
+        PluginName: 'runDebugTask',
+      });
+    }
+    expect(batchWritten()).toEqual(
+      HOSTS.map((id) => ({
+        instanceId: id,
+        status: 'Success',
+        responseCode: 0,
+        summaryLine: summaryOf(id),
+        stderrTail: `stderr of ${id}`,
+      })),
+    );
+  });
 
-    const error = await caught(() => pollSession(state, { now: () => (launch.deadline + 1) * 1000 }));
+  it('keeps the failed status and response code of a host whose share failed', async () => {
+    listed(all({ Status: 'Failed' }));
+    aws.ssm.on(GetCommandInvocationCommand).resolves({
+      Status: 'Failed',
+      StatusDetails: 'Failed',
+      ResponseCode: 3,
+      StandardOutputContent: '',
+      StandardErrorContent: 'plan unreadable',
+    });
 
-    expect(error).toMatchObject({
-      code: 'SESSION_TIMED_OUT',
-      details: { status: 'InProgress', deadline: launch.deadline },
+    await pollBatch(state, clockAt(65).deps);
+
+    expect(batchWritten().map((o) => [o.status, o.responseCode, o.summaryLine, o.stderrTail])).toEqual(
+      HOSTS.map(() => ['Failed', 3, undefined, 'plan unreadable']),
+    );
+  });
+
+  it.each([
+    ['Undeliverable', { Status: 'Failed', StatusDetails: 'Undeliverable' }],
+    ['DeliveryTimedOut', { Status: 'TimedOut', StatusDetails: 'DeliveryTimedOut' }],
+  ] as const)('records an undelivered host (%s) by its listed status', async (expected, inv) => {
+    listed({ [HOSTS[0]]: { Status: 'Success' }, [HOSTS[1]]: inv, [HOSTS[2]]: { Status: 'Success' } });
+    hostsRan();
+    aws.ssm
+      .on(GetCommandInvocationCommand, { InstanceId: HOSTS[1] })
+      .rejects(new InvocationDoesNotExist({ message: 'no invocation', $metadata: {} }));
+
+    await pollBatch(state, clockAt(65).deps);
+
+    const outcomes = batchWritten();
+    expect(outcomes[1]).toEqual({ instanceId: HOSTS[1], status: expected });
+    expect(outcomes[0]).toMatchObject({ status: 'Success', summaryLine: summaryOf(HOSTS[0]) });
+  });
+
+  describe('near the expected end (linger)', () => {
+    it('keeps looking every quarter second and reports the end within the same invocation', async () => {
+      listed(all({ Status: 'InProgress' }), all({ Status: 'InProgress' }), all({ Status: 'Success' }));
+      hostsRan();
+      const clock = clockAt(DURATION - 1);
+
+      const result = await pollBatch(state, clock.deps);
+
+      expect(result).toEqual({ done: true, ended: 3, waitSeconds: 0 });
+      expect(clock.sleeps).toEqual([LINGER_INTERVAL_MS, LINGER_INTERVAL_MS]);
+      expect(aws.ssm).toHaveReceivedCommandTimes(ListCommandInvocationsCommand, 3);
+      expect(batchWritten()).toHaveLength(3);
+    });
+
+    it(`gives up lingering after ${LINGER_SECONDS} s and leaves the rest to the Wait state`, async () => {
+      listed(all({ Status: 'InProgress' }));
+      const clock = clockAt(DURATION - 1);
+
+      const result = await pollBatch(state, clock.deps);
+
+      expect(result).toEqual({ done: false, ended: 0, waitSeconds: 1 });
+      const lingered = clock.sleeps.reduce((a, b) => a + b, 0);
+      expect(lingered).toBe(LINGER_SECONDS * 1000);
+      expect(aws.ssm).toHaveReceivedCommandTimes(
+        ListCommandInvocationsCommand,
+        1 + (LINGER_SECONDS * 1000) / LINGER_INTERVAL_MS,
+      );
+    });
+
+    it('lingers for one task too, counting its capture from the send', async () => {
+      listed(
+        { [taskState.batch.instanceIds[0]]: { Status: 'InProgress' } },
+        { [taskState.batch.instanceIds[0]]: { Status: 'Success' } },
+      );
+      hostsRan();
+      const clock = clockAt(DURATION - 2, SENT);
+
+      const result = await pollBatch(taskState, clock.deps);
+
+      expect(result.done).toBe(true);
+      expect(clock.sleeps).toEqual([LINGER_INTERVAL_MS]);
+      expect(bucket.puts().map((p) => p.Key)).toEqual([`sessions/${SESSION_ID}/batches/0.json`]);
+    });
+
+    it('does not linger while the capture has a while to go', async () => {
+      listed(all({ Status: 'InProgress' }));
+      const clock = clockAt(DURATION - LINGER_SECONDS - 5);
+
+      await pollBatch(state, clock.deps);
+
+      expect(clock.sleeps).toEqual([]);
+      expect(aws.ssm).toHaveReceivedCommandTimes(ListCommandInvocationsCommand, 1);
     });
   });
 
-  it('reports a command that ended just past the deadline as done rather than timed out', async () => {
-    notCancelled();
-    ssm.on(GetCommandInvocationCommand).resolves({ Status: 'Success', StandardOutputContent: MANIFEST });
+  describe('past the deadline', () => {
+    const pastDeadline = () => clockAt(servicePlan.deadline + 1 - START_AT);
 
-    const result = await pollSession(state, { now: () => (launch.deadline + 5) * 1000 });
+    it('cancels only the hosts still running and records them as GaveUp, keeping the others', async () => {
+      listed({
+        [HOSTS[0]]: { Status: 'Success' },
+        [HOSTS[1]]: { Status: 'InProgress' },
+        [HOSTS[2]]: { Status: 'Success' },
+      });
+      hostsRan();
 
-    expect(result.done).toBe(true);
+      const result = await pollBatch(state, pastDeadline().deps);
+
+      expect(result).toEqual({ done: true, ended: 3, waitSeconds: 0 });
+      expect(aws.ssm).toHaveReceivedCommandTimes(CancelCommandCommand, 1);
+      expect(aws.ssm).toHaveReceivedCommandWith(CancelCommandCommand, {
+        CommandId: COMMAND_ID,
+        InstanceIds: [HOSTS[1]],
+      });
+      expect(aws.ssm).toHaveReceivedCommandTimes(GetCommandInvocationCommand, 2);
+      expect(aws.ssm).not.toHaveReceivedCommandWith(GetCommandInvocationCommand, { InstanceId: HOSTS[1] });
+      const outcomes = batchWritten();
+      expect(outcomes.map((o) => o.instanceId)).toEqual(HOSTS);
+      expect(outcomes[1]).toEqual({ instanceId: HOSTS[1], status: 'GaveUp' });
+      expect(outcomes[0]).toMatchObject({ status: 'Success', summaryLine: summaryOf(HOSTS[0]) });
+    });
+
+    it('still writes the outcomes when CancelCommand fails', async () => {
+      listed({
+        [HOSTS[0]]: { Status: 'InProgress' },
+        [HOSTS[1]]: { Status: 'Success' },
+        [HOSTS[2]]: { Status: 'Success' },
+      });
+      hostsRan();
+      aws.ssm
+        .on(CancelCommandCommand)
+        .rejects(Object.assign(new Error('Rate exceeded'), { name: 'ThrottlingException' }));
+
+      const result = await pollBatch(state, pastDeadline().deps);
+
+      expect(result.done).toBe(true);
+      expect(batchWritten()[0]).toEqual({ instanceId: HOSTS[0], status: 'GaveUp' });
+    });
+
+    it('reports a host that ended just past the deadline as ended, not given up on', async () => {
+      listed(all({ Status: 'Success' }));
+      hostsRan();
+
+      await pollBatch(state, pastDeadline().deps);
+
+      expect(aws.ssm).toHaveReceivedCommandTimes(CancelCommandCommand, 0);
+      expect(batchWritten().map((o) => o.status)).toEqual(['Success', 'Success', 'Success']);
+    });
+  });
+
+  it("writes a re-upload's outcomes under its own prefix", async () => {
+    const reupload = { id: 'r1a2b', children: [`${SESSION_ID}-0001`] };
+    listed(all({ Status: 'Success' }));
+    hostsRan();
+
+    await pollBatch({ ...state, plan: { ...servicePlan, reupload } }, clockAt(65).deps);
+
+    expect(bucket.puts().map((p) => p.Key)).toEqual([
+      `sessions/${SESSION_ID}/reuploads/r1a2b/batches/1.json`,
+    ]);
   });
 
   it('throws AWS_ERROR naming s3:HeadObject when the cancel marker cannot be checked', async () => {
-    s3.on(HeadObjectCommand).rejects(
+    aws.s3.on(HeadObjectCommand).rejects(
       new S3ServiceException({
         name: 'Forbidden',
         $fault: 'client',
@@ -182,84 +365,21 @@ describe('pollSession', () => {
       }),
     );
 
-    const error = await caught(() => pollSession(state, { now: at(2) }));
+    const error = await caught(() => pollBatch(state, clockAt(2).deps));
 
     expect(error).toMatchObject({ code: 'AWS_ERROR', details: { call: 's3:HeadObject', httpStatus: 403 } });
     expect(error.hint).toContain('may not call s3:HeadObject');
   });
 
-  it('throws AWS_ERROR naming ssm:GetCommandInvocation for any other SSM error', async () => {
-    notCancelled();
-    ssm
+  it('throws AWS_ERROR naming ssm:GetCommandInvocation when an ended host cannot be read', async () => {
+    listed(all({ Status: 'Success' }));
+    aws.ssm
       .on(GetCommandInvocationCommand)
       .rejects(Object.assign(new Error('boom'), { name: 'InternalServerError' }));
 
-    const error = await caught(() => pollSession(state, { now: at(2) }));
+    const error = await caught(() => pollBatch(state, clockAt(65).deps));
 
     expect(error.message).toBe('ssm:GetCommandInvocation failed: InternalServerError: boom');
-  });
-});
-
-describe('nextWaitSeconds', () => {
-  const base = { startedAtMs: LAUNCHED_AT_MS, durationSeconds: 60, deadline: launch.deadline };
-  const wait = (secondsAfterLaunch: number, overrides: Partial<typeof base> = {}) =>
-    nextWaitSeconds({ ...base, ...overrides, nowMs: LAUNCHED_AT_MS + secondsAfterLaunch * 1000 });
-
-  it('polls every second during the first seconds, when early failures show', () => {
-    expect([0, 1, 2.5, EARLY_WINDOW_SECONDS - 0.1].map((s) => wait(s))).toEqual([1, 1, 1, 1]);
-  });
-
-  it('sleeps in long steps, at most MAX_WAIT_SECONDS, while the capture runs', () => {
-    expect(wait(EARLY_WINDOW_SECONDS)).toBe(MAX_WAIT_SECONDS);
-    expect(wait(30)).toBe(MAX_WAIT_SECONDS);
-  });
-
-  it('wakes about 1 s before the capture is expected to end', () => {
-    // Ends at +60 s: from +50 s the next poll lands at +59 s.
-    expect(wait(50)).toBe(9);
-    expect(wait(55.5)).toBe(3);
-  });
-
-  it('polls every second from just before the expected end until the runner reports', () => {
-    expect([58, 59, 60, 75, 150].map((s) => wait(s))).toEqual([1, 1, 1, 1, 1]);
-  });
-
-  it('lets a short capture end within a second of its start', () => {
-    expect(wait(EARLY_WINDOW_SECONDS, { durationSeconds: 5 })).toBe(1);
-  });
-
-  it('never sleeps past the deadline', () => {
-    expect(wait(30, { deadline: LAUNCHED_AT_MS / 1000 + 33, durationSeconds: 900 })).toBe(3);
-  });
-
-  it('always returns a whole number of at least 1 second, what a Wait state accepts', () => {
-    for (let s = 0; s < 400; s += 0.7) {
-      const w = wait(s, { durationSeconds: 300, deadline: LAUNCHED_AT_MS / 1000 + 450 });
-      expect(Number.isInteger(w) && w >= 1 && w <= MAX_WAIT_SECONDS).toBe(true);
-    }
-  });
-
-  it('polls every second when the launch time cannot be read', () => {
-    expect(nextWaitSeconds({ ...base, startedAtMs: Number.NaN, nowMs: LAUNCHED_AT_MS + 30_000 })).toBe(1);
-  });
-
-  it('keeps a 15-minute capture to about a hundred polls', () => {
-    let polls = 0;
-    let t = 0;
-    while (t < 900 + 10) {
-      t += wait(t, { durationSeconds: 900, deadline: LAUNCHED_AT_MS / 1000 + 900 + 30 + 120 });
-      polls++;
-    }
-    expect(polls).toBeLessThan(110);
-  });
-});
-
-describe('lastLine', () => {
-  it('returns the last non-empty line, trimmed', () => {
-    expect(lastLine('a\nb\r\n  {"v":1}  \n\n')).toBe('{"v":1}');
-  });
-
-  it('returns undefined for empty output', () => {
-    expect(lastLine(' \n\n')).toBeUndefined();
+    expect(aws.s3).toHaveReceivedCommandTimes(PutObjectCommand, 0);
   });
 });

@@ -1,7 +1,7 @@
 import { DebugTaskError, fromStepFunctionsFailure } from '../../../lib/domain/errors';
 import { logger } from '../../../lib/log';
 import { stepHandler } from '../../../lib/steps/step-handler';
-import { SESSION_ID, caught } from './fixtures';
+import { SESSION_ID, caught } from '../../support/fixtures';
 
 /** What Step Functions receives as the failed task's Cause (the Lambda runtime's error JSON). */
 function causeOf(error: Error): string {

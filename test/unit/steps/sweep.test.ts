@@ -1,22 +1,22 @@
-import 'aws-sdk-client-mock-jest';
 import {
   ClusterNotFoundException,
   DescribeContainerInstancesCommand,
-  ECSClient,
   ListClustersCommand,
   ListContainerInstancesCommand,
   type ContainerInstance,
 } from '@aws-sdk/client-ecs';
-import { DescribeInstanceInformationCommand, SendCommandCommand, SSMClient } from '@aws-sdk/client-ssm';
-import { mockClient } from 'aws-sdk-client-mock';
+import { DescribeInstanceInformationCommand, SendCommandCommand } from '@aws-sdk/client-ssm';
 import { handler } from '../../../lambda/sweeper';
 import { DebugTaskError } from '../../../lib/domain/errors';
-import { commandParameters } from '../../../lib/host/runner-script';
+import { commandParameters } from '../../../lib/domain/params';
 import { sweepHosts } from '../../../lib/steps/sweep';
-import { ACCOUNT, DOCUMENT, REGION, caught, withEnv } from './fixtures';
+import { aws, useAwsMocks } from '../../support/aws';
+import { ACCOUNT, DOCUMENT, REGION, caught } from '../../support/fixtures';
 
-const ecs = mockClient(ECSClient);
-const ssm = mockClient(SSMClient);
+useAwsMocks({ ALLOWED_CLUSTERS: 'prod' });
+
+const ecs = aws.ecs;
+const ssm = aws.ssm;
 
 const clusterArn = (name: string) => `arn:aws:ecs:${REGION}:${ACCOUNT}:cluster/${name}`;
 const instanceId = (n: number) => `i-${n.toString(16).padStart(17, '0')}`;
@@ -90,21 +90,15 @@ function fleet(clusters: Record<string, string[]>, { offline = [] as string[], c
 const hosts = (count: number, from = 1) => Array.from({ length: count }, (_, i) => instanceId(from + i));
 
 let sent = 0;
-let restoreEnv: () => void;
 
 beforeEach(() => {
-  ecs.reset();
-  ssm.reset();
   sent = 0;
   ssm.on(SendCommandCommand).callsFake((input: { InstanceIds: string[] }) => {
     if (input.InstanceIds.length > 50) throw new Error('SendCommand takes at most 50 InstanceIds');
     sent += 1;
     return { Command: { CommandId: `sweep-${sent}` } };
   });
-  restoreEnv = withEnv({ DOCUMENT_NAME: DOCUMENT, ALLOWED_CLUSTERS: 'prod' });
 });
-
-afterEach(() => restoreEnv());
 
 const calls = () => ({
   ListContainerInstances: ecs.commandCalls(ListContainerInstancesCommand).length,
@@ -182,8 +176,7 @@ describe('sweepHosts', () => {
   });
 
   it('sweeps only the allowed clusters, and never lists the account’s clusters then', async () => {
-    restoreEnv();
-    restoreEnv = withEnv({ DOCUMENT_NAME: DOCUMENT, ALLOWED_CLUSTERS: ' prod, staging ,' });
+    process.env.ALLOWED_CLUSTERS = ' prod, staging ,';
     fleet({ prod: hosts(2), staging: hosts(2, 10), other: hosts(2, 20) });
 
     const summary = await sweepHosts({});
@@ -198,8 +191,7 @@ describe('sweepHosts', () => {
   });
 
   it('sweeps every cluster of the account, listing them page by page, when no cluster is configured', async () => {
-    restoreEnv();
-    restoreEnv = withEnv({ DOCUMENT_NAME: DOCUMENT, ALLOWED_CLUSTERS: '' });
+    process.env.ALLOWED_CLUSTERS = '';
     fleet({ a: hosts(1, 1), b: hosts(1, 2), c: hosts(1, 3) }, { clusterPageSize: 2 });
 
     const summary = await sweepHosts({});
@@ -212,8 +204,7 @@ describe('sweepHosts', () => {
   });
 
   it('puts the hosts of several clusters into the same commands (batches of 50 across clusters)', async () => {
-    restoreEnv();
-    restoreEnv = withEnv({ DOCUMENT_NAME: DOCUMENT, ALLOWED_CLUSTERS: 'a,b,c' });
+    process.env.ALLOWED_CLUSTERS = 'a,b,c';
     fleet({ a: hosts(20, 1), b: hosts(20, 100), c: hosts(20, 200) });
 
     await sweepHosts({});
@@ -306,8 +297,7 @@ describe('sweepHosts', () => {
   });
 
   it('reports a configured cluster that does not exist, and sweeps the others without failing', async () => {
-    restoreEnv();
-    restoreEnv = withEnv({ DOCUMENT_NAME: DOCUMENT, ALLOWED_CLUSTERS: 'gone,prod' });
+    process.env.ALLOWED_CLUSTERS = 'gone,prod';
     fleet({ prod: hosts(2) });
 
     const summary = await sweepHosts({});
@@ -317,8 +307,7 @@ describe('sweepHosts', () => {
   });
 
   it('raises AWS_ERROR naming ecs:ListClusters when the clusters cannot be listed, and sends nothing', async () => {
-    restoreEnv();
-    restoreEnv = withEnv({ DOCUMENT_NAME: DOCUMENT, ALLOWED_CLUSTERS: undefined });
+    delete process.env.ALLOWED_CLUSTERS;
     ecs
       .on(ListClustersCommand)
       .rejects(Object.assign(new Error('User is not authorized'), { name: 'AccessDeniedException' }));
@@ -332,8 +321,7 @@ describe('sweepHosts', () => {
   });
 
   it('sweeps the other clusters when one cannot be read, then raises the failure naming the call and cluster', async () => {
-    restoreEnv();
-    restoreEnv = withEnv({ DOCUMENT_NAME: DOCUMENT, ALLOWED_CLUSTERS: 'locked,prod' });
+    process.env.ALLOWED_CLUSTERS = 'locked,prod';
     fleet({ prod: hosts(2) });
     ecs
       .on(ListContainerInstancesCommand, { cluster: 'locked' })

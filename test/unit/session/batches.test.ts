@@ -6,8 +6,8 @@ import {
   fleetPlan,
   groupByInstance,
   sendCommandBatches,
-} from '../../../lib/steps/fleet-plan';
-import { target } from './fixtures';
+} from '../../../lib/session/batches';
+import { resolvedTarget as target } from '../../support/fixtures';
 
 const instanceId = (j: number) => `i-${j.toString(16).padStart(17, '0')}`;
 

@@ -1,6 +1,6 @@
 import { DebugTaskError } from '../../../lib/domain/errors';
-import { awsCall, isNotFound, translateAwsError } from '../../../lib/steps/aws-errors';
-import { caught } from './fixtures';
+import { awsCall, isNotFound, translateAwsError } from '../../../lib/aws/errors';
+import { caught } from '../../support/fixtures';
 
 function sdkError(name: string, message: string, $metadata: Record<string, unknown> = {}): Error {
   return Object.assign(new Error(message), { name, $fault: 'client', $metadata });

@@ -1,4 +1,3 @@
-import 'aws-sdk-client-mock-jest';
 import {
   AccessDeniedException,
   ClusterNotFoundException,
@@ -6,170 +5,45 @@ import {
   DescribeTasksCommand,
   ECSClient,
   ListTasksCommand,
-  ServiceNotFoundException,
   type DescribeContainerInstancesCommandInput,
   type DescribeTasksCommandInput,
   type ListTasksCommandInput,
-  type Task,
 } from '@aws-sdk/client-ecs';
 import {
   DescribeInstanceInformationCommand,
-  InvalidInstanceId,
   SSMClient,
   type DescribeInstanceInformationCommandInput,
-  type InstanceInformation,
 } from '@aws-sdk/client-ssm';
-import { mockClient } from 'aws-sdk-client-mock';
-import { fleetCallBudget } from '../../../lib/steps/fleet-plan';
-import { resolveService, type FleetResolution } from '../../../lib/steps/fleet-resolve';
-import { resolveTarget } from '../../../lib/steps/resolve';
+import { fleetCallBudget } from '../../../lib/session/batches';
+import { resolveService, type FleetResolution } from '../../../lib/session/resolve-service';
+import { resolveTarget } from '../../../lib/session/resolve-task';
+import { aws, useAwsMocks } from '../../support/aws';
+import {
+  fleetContainerInstanceArn as containerInstanceArn,
+  givenService as givenFleet,
+  resolveCallsSeen as callsSeen,
+  type FleetOptions,
+} from '../../support/ecs-fleet';
 import {
   ACCOUNT,
   CLUSTER,
   CLUSTER_ARN,
   REGION,
+  SERVICE,
   caught,
   container,
-  executionInput,
-  onlineInstance,
-  runningTask,
-  withEnv,
-} from './fixtures';
+  fleetInstanceId as instanceId,
+  fleetTaskArn as taskArn,
+} from '../../support/fixtures';
 
-const ecs = mockClient(ECSClient);
-const ssm = mockClient(SSMClient);
+useAwsMocks();
 
-const SERVICE = 'web';
-const hex = (n: number, width: number) => n.toString(16).padStart(width, '0');
-const taskArn = (i: number) => `arn:aws:ecs:${REGION}:${ACCOUNT}:task/${CLUSTER}/${hex(i, 32)}`;
-const containerInstanceArn = (j: number) =>
-  `arn:aws:ecs:${REGION}:${ACCOUNT}:container-instance/${CLUSTER}/${hex(0xc1000 + j, 32)}`;
-const instanceId = (j: number) => `i-${hex(j, 17)}`;
-
-/**
- * A stand-in for ECS and Systems Manager serving N tasks spread round-robin over M instances
- * (task i on instance i % M). It answers like the services do, limits included: ListTasks pages
- * (default and maximum 100) with nextToken, DescribeTasks/DescribeContainerInstances refuse more than
- * 100 ids and report unknown ones in failures[], DescribeInstanceInformation refuses MaxResults
- * outside 5..50 or more than 100 filter values, and pages by MaxResults (default 10) with NextToken.
- */
-interface FleetOptions {
-  task?: (i: number) => Partial<Task>;
-  info?: (j: number) => Partial<InstanceInformation> | null;
-  /** Tasks ListTasks lists but DescribeTasks no longer knows (stopped in between). */
-  vanished?: number[];
-  /** Container instances ECS no longer knows. */
-  deregistered?: number[];
-  /** Instances SSM refuses with InvalidInstanceId instead of leaving them out. */
-  invalid?: number[];
-  /** Most results SSM puts in one page, whatever MaxResults says (to force NextToken). */
-  ssmPageCap?: number;
-}
-
-function givenFleet(tasks: number, instances: number, options: FleetOptions = {}): void {
-  const arns = Array.from({ length: tasks }, (_, i) => taskArn(i));
-  const byArn = new Map(
-    arns.map((arn, i) => [
-      arn,
-      runningTask({
-        taskArn: arn,
-        containerInstanceArn: containerInstanceArn(i % instances),
-        containers: [container({ runtimeId: hex(i, 64) })],
-        ...options.task?.(i),
-      }),
-    ]),
-  );
-  for (const i of options.vanished ?? []) byArn.delete(taskArn(i));
-  const ciToInstance = new Map(
-    Array.from({ length: instances }, (_, j) => [containerInstanceArn(j), instanceId(j)] as const).filter(
-      (_, j) => !(options.deregistered ?? []).includes(j),
-    ),
-  );
-  const infos = new Map<string, InstanceInformation>();
-  for (let j = 0; j < instances; j++) {
-    const extra = options.info?.(j);
-    if (extra !== null) infos.set(instanceId(j), onlineInstance({ InstanceId: instanceId(j), ...extra }));
-  }
-  const invalid = new Set((options.invalid ?? []).map(instanceId));
-
-  ecs.on(ListTasksCommand).callsFake((input: ListTasksCommandInput) => {
-    if (input.serviceName !== SERVICE)
-      throw new ServiceNotFoundException({ message: 'Service not found.', $metadata: {} });
-    const size = input.maxResults ?? 100;
-    if (size < 1 || size > 100) throw invalidParameter('maxResults must be 1-100');
-    const start = input.nextToken ? Number(input.nextToken.replace('page-', '')) : 0;
-    const end = start + size;
-    return { taskArns: arns.slice(start, end), ...(end < arns.length && { nextToken: `page-${end}` }) };
-  });
-  ecs.on(DescribeTasksCommand).callsFake((input: DescribeTasksCommandInput) => {
-    const ids = input.tasks ?? [];
-    if (ids.length > 100) throw invalidParameter('tasks can have at most 100 items');
-    const found = ids.filter((arn) => byArn.has(arn));
-    return {
-      tasks: found.map((arn) => byArn.get(arn)),
-      failures: ids.filter((arn) => !byArn.has(arn)).map((arn) => ({ arn, reason: 'MISSING' })),
-    };
-  });
-  ecs.on(DescribeContainerInstancesCommand).callsFake((input: DescribeContainerInstancesCommandInput) => {
-    const ids = input.containerInstances ?? [];
-    if (ids.length > 100) throw invalidParameter('containerInstances can have at most 100 items');
-    return {
-      containerInstances: ids
-        .filter((arn) => ciToInstance.has(arn))
-        .map((arn) => ({ containerInstanceArn: arn, ec2InstanceId: ciToInstance.get(arn) })),
-      failures: ids.filter((arn) => !ciToInstance.has(arn)).map((arn) => ({ arn, reason: 'MISSING' })),
-    };
-  });
-  ssm.on(DescribeInstanceInformationCommand).callsFake((input: DescribeInstanceInformationCommandInput) => {
-    const ids = input.Filters?.find((f) => f.Key === 'InstanceIds')?.Values ?? [];
-    const size = input.MaxResults ?? 10;
-    if (size < 5 || size > 50) throw validation('MaxResults must be 5-50');
-    if (ids.length > 100) throw validation('InstanceIds filter takes at most 100 values');
-    if (ids.some((id) => invalid.has(id))) {
-      throw new InvalidInstanceId({ message: 'Instances not valid', $metadata: {} });
-    }
-    const all = ids.filter((id) => infos.has(id)).map((id) => infos.get(id) as InstanceInformation);
-    const page = Math.min(size, options.ssmPageCap ?? size);
-    const start = input.NextToken ? Number(input.NextToken.replace('ssm-', '')) : 0;
-    const end = start + page;
-    return {
-      InstanceInformationList: all.slice(start, end),
-      ...(end < all.length && { NextToken: `ssm-${end}` }),
-    };
-  });
-}
-
-function invalidParameter(message: string): Error {
-  return Object.assign(new Error(message), { name: 'InvalidParameterException', $metadata: {} });
-}
-
-function validation(message: string): Error {
-  return Object.assign(new Error(message), { name: 'ValidationException', $metadata: {} });
-}
+const ecs = aws.ecs;
+const ssm = aws.ssm;
 
 function inputsOf<T>(client: typeof ecs | typeof ssm, command: new (input: T) => unknown): T[] {
   return client.commandCalls(command as never).map((c) => c.args[0].input as T);
 }
-
-/** Calls per API as the mocks saw them. */
-function callsSeen(): Record<string, number> {
-  return {
-    'ecs:ListTasks': ecs.commandCalls(ListTasksCommand).length,
-    'ecs:DescribeTasks': ecs.commandCalls(DescribeTasksCommand).length,
-    'ecs:DescribeContainerInstances': ecs.commandCalls(DescribeContainerInstancesCommand).length,
-    'ssm:DescribeInstanceInformation': ssm.commandCalls(DescribeInstanceInformationCommand).length,
-  };
-}
-
-let restoreEnv: () => void;
-
-beforeEach(() => {
-  ecs.reset();
-  ssm.reset();
-  restoreEnv = withEnv({ ALLOWED_CLUSTERS: undefined });
-});
-
-afterEach(() => restoreEnv());
 
 describe('resolveService', () => {
   it('resolves every running task of a service to a target shaped like the single resolver’s', async () => {
@@ -189,7 +63,7 @@ describe('resolveService', () => {
       [taskArn(1), instanceId(1)],
       [taskArn(2), instanceId(0)],
     ]);
-    const single = await resolveTarget(executionInput({ target: { task: taskArn(2) } }));
+    const single = await resolveTarget({ task: taskArn(2) });
     expect(fleet.targets[2]).toEqual(single);
   });
 
@@ -391,7 +265,7 @@ describe('resolveService', () => {
 
       expect(fleet.targets.map((t) => t.taskArn)).toEqual([taskArn(0), taskArn(2), taskArn(3)]);
       expect(fleet.skipped).toEqual([{ taskArn: taskArn(1), code, message: expect.any(String) }]);
-      const single = await caught(() => resolveTarget(executionInput({ target: { task: taskArn(1) } })));
+      const single = await caught(() => resolveTarget({ task: taskArn(1) }));
       expect(fleet.skipped[0]).toEqual({ taskArn: taskArn(1), code: single.code, message: single.message });
       expect(fleet.leftOut).toBe(0);
     });

@@ -1,14 +1,13 @@
-import 'aws-sdk-client-mock-jest';
 import {
   ClusterNotFoundException,
   DescribeContainerInstancesCommand,
   DescribeTasksCommand,
-  ECSClient,
-  type Task,
 } from '@aws-sdk/client-ecs';
-import { DescribeInstanceInformationCommand, SSMClient, type InstanceInformation } from '@aws-sdk/client-ssm';
-import { mockClient } from 'aws-sdk-client-mock';
-import { resolveTarget } from '../../../lib/steps/resolve';
+import { DescribeInstanceInformationCommand } from '@aws-sdk/client-ssm';
+import { TARGET_CHECKS, type TargetCheckName } from '../../../lib/domain/doctor';
+import { resolveTarget } from '../../../lib/session/resolve-task';
+import { aws, useAwsMocks } from '../../support/aws';
+import { givenTask as given } from '../../support/ecs-fleet';
 import {
   CLUSTER,
   CLUSTER_ARN,
@@ -19,49 +18,25 @@ import {
   TASK_ID,
   caught,
   container,
-  executionInput,
   onlineInstance,
   runningTask,
-  withEnv,
-} from './fixtures';
+} from '../../support/fixtures';
 
-const ecs = mockClient(ECSClient);
-const ssm = mockClient(SSMClient);
+useAwsMocks();
 
-/** The three answers of a resolvable target; each test changes the one it is about. */
-function given({
-  tasks = [runningTask()],
-  failures = [],
-  instanceId = INSTANCE_ID,
-  instances = [onlineInstance()],
-}: {
-  tasks?: Task[];
-  failures?: { arn?: string; reason?: string }[];
-  instanceId?: string;
-  instances?: InstanceInformation[];
-} = {}): void {
-  ecs.on(DescribeTasksCommand).resolves({ tasks, failures });
-  ecs.on(DescribeContainerInstancesCommand).resolves({
-    containerInstances: [{ containerInstanceArn: CONTAINER_INSTANCE_ARN, ec2InstanceId: instanceId }],
-  });
-  ssm.on(DescribeInstanceInformationCommand).resolves({ InstanceInformationList: instances });
-}
-
-let restoreEnv: () => void;
-
-beforeEach(() => {
-  ecs.reset();
-  ssm.reset();
-  restoreEnv = withEnv({ ALLOWED_CLUSTERS: undefined });
+const ecs = aws.ecs;
+const ssm = aws.ssm;
+/** The task target of a request (what POST /sessions accepts for one task). */
+const taskTarget = (overrides: { task?: string; cluster?: string; container?: string } = {}) => ({
+  task: TASK_ARN,
+  ...overrides,
 });
-
-afterEach(() => restoreEnv());
 
 describe('resolveTarget', () => {
   it('resolves a running EC2 task to its container, instance and platform', async () => {
     given();
 
-    const target = await resolveTarget(executionInput());
+    const target = await resolveTarget(taskTarget());
 
     expect(target).toEqual({
       clusterArn: CLUSTER_ARN,
@@ -78,7 +53,7 @@ describe('resolveTarget', () => {
   it('makes exactly one call of each of DescribeTasks, DescribeContainerInstances and DescribeInstanceInformation', async () => {
     given();
 
-    await resolveTarget(executionInput());
+    await resolveTarget(taskTarget());
 
     expect(ecs).toHaveReceivedCommandTimes(DescribeTasksCommand, 1);
     expect(ecs).toHaveReceivedCommandTimes(DescribeContainerInstancesCommand, 1);
@@ -96,7 +71,7 @@ describe('resolveTarget', () => {
   it('looks a bare task id up in the cluster given with --cluster', async () => {
     given();
 
-    await resolveTarget(executionInput({ target: { task: TASK_ID, cluster: CLUSTER } }));
+    await resolveTarget(taskTarget({ task: TASK_ID, cluster: CLUSTER }));
 
     expect(ecs).toHaveReceivedCommandWith(DescribeTasksCommand, { cluster: CLUSTER, tasks: [TASK_ID] });
   });
@@ -109,7 +84,7 @@ describe('resolveTarget', () => {
       instances: [onlineInstance({ InstanceId: managedId })],
     });
 
-    const target = await resolveTarget(executionInput());
+    const target = await resolveTarget(taskTarget());
 
     expect(target.instanceId).toBe(managedId);
     expect(target.launchType).toBe('EXTERNAL');
@@ -119,7 +94,7 @@ describe('resolveTarget', () => {
     // Tasks placed by a capacity provider strategy may carry no launchType at all.
     given({ tasks: [runningTask({ launchType: undefined, capacityProviderName: 'asg-provider' })] });
 
-    const target = await resolveTarget(executionInput());
+    const target = await resolveTarget(taskTarget());
 
     expect(target.containerInstanceArn).toBe(CONTAINER_INSTANCE_ARN);
   });
@@ -129,7 +104,7 @@ describe('resolveTarget', () => {
       process.env.ALLOWED_CLUSTERS = 'staging, sandbox';
       given();
 
-      const error = await caught(() => resolveTarget(executionInput()));
+      const error = await caught(() => resolveTarget(taskTarget()));
 
       expect(error).toMatchObject({
         code: 'INVALID_ARGUMENT',
@@ -144,19 +119,19 @@ describe('resolveTarget', () => {
       process.env.ALLOWED_CLUSTERS = ` staging , ${CLUSTER} `;
       given();
 
-      await expect(resolveTarget(executionInput())).resolves.toMatchObject({ instanceId: INSTANCE_ID });
+      await expect(resolveTarget(taskTarget())).resolves.toMatchObject({ instanceId: INSTANCE_ID });
     });
 
     it('treats a task id without --cluster as being in the "default" cluster for ALLOWED_CLUSTERS', async () => {
       process.env.ALLOWED_CLUSTERS = CLUSTER;
 
-      const error = await caught(() => resolveTarget(executionInput({ target: { task: TASK_ID } })));
+      const error = await caught(() => resolveTarget(taskTarget({ task: TASK_ID })));
 
       expect(error).toMatchObject({ code: 'INVALID_ARGUMENT', details: { cluster: 'default' } });
     });
 
     it('throws INVALID_TASK_ARN for something that is not a task ARN or id', async () => {
-      const error = await caught(() => resolveTarget(executionInput({ target: { task: 'my-service' } })));
+      const error = await caught(() => resolveTarget(taskTarget({ task: 'my-service' })));
 
       expect(error).toMatchObject({ code: 'INVALID_TASK_ARN' });
       expect(ecs).toHaveReceivedCommandTimes(DescribeTasksCommand, 0);
@@ -167,7 +142,7 @@ describe('resolveTarget', () => {
     it('throws TASK_NOT_FOUND naming the cluster searched when ECS reports a failure', async () => {
       given({ tasks: [], failures: [{ arn: TASK_ARN, reason: 'MISSING' }] });
 
-      const error = await caught(() => resolveTarget(executionInput()));
+      const error = await caught(() => resolveTarget(taskTarget()));
 
       expect(error).toMatchObject({
         code: 'TASK_NOT_FOUND',
@@ -181,7 +156,7 @@ describe('resolveTarget', () => {
     it('says to add --cluster when a bare task id is not found in the "default" cluster', async () => {
       given({ tasks: [], failures: [] });
 
-      const error = await caught(() => resolveTarget(executionInput({ target: { task: TASK_ID } })));
+      const error = await caught(() => resolveTarget(taskTarget({ task: TASK_ID })));
 
       expect(error).toMatchObject({ code: 'TASK_NOT_FOUND' });
       expect(error.message).toContain('cluster "default"');
@@ -192,7 +167,7 @@ describe('resolveTarget', () => {
       given({ tasks: [], failures: [{ reason: 'MISSING' }] });
       const otherRegion = TASK_ARN.replace('xx-test-1', 'yy-test-2');
 
-      const error = await caught(() => resolveTarget(executionInput({ target: { task: otherRegion } })));
+      const error = await caught(() => resolveTarget(taskTarget({ task: otherRegion })));
 
       expect(error.hint).toContain('yy-test-2');
       expect(error.hint).toContain('xx-test-1');
@@ -203,7 +178,7 @@ describe('resolveTarget', () => {
         .on(DescribeTasksCommand)
         .rejects(new ClusterNotFoundException({ message: 'Cluster not found.', $metadata: {} }));
 
-      const error = await caught(() => resolveTarget(executionInput()));
+      const error = await caught(() => resolveTarget(taskTarget()));
 
       expect(error).toMatchObject({ code: 'TASK_NOT_FOUND', details: { cluster: CLUSTER } });
       expect(error.message).toContain(`Cluster "${CLUSTER}" does not exist`);
@@ -221,7 +196,7 @@ describe('resolveTarget', () => {
         ],
       });
 
-      const error = await caught(() => resolveTarget(executionInput()));
+      const error = await caught(() => resolveTarget(taskTarget()));
 
       expect(error).toMatchObject({
         code: 'TASK_NOT_RUNNING',
@@ -233,7 +208,7 @@ describe('resolveTarget', () => {
     it('throws TASK_NOT_RUNNING for a task that is being stopped', async () => {
       given({ tasks: [runningTask({ desiredStatus: 'STOPPED' })] });
 
-      const error = await caught(() => resolveTarget(executionInput()));
+      const error = await caught(() => resolveTarget(taskTarget()));
 
       expect(error).toMatchObject({ code: 'TASK_NOT_RUNNING', details: { desiredStatus: 'STOPPED' } });
     });
@@ -241,7 +216,7 @@ describe('resolveTarget', () => {
     it('throws TASK_NOT_RUNNING, not FARGATE_UNSUPPORTED, for an EC2 task still waiting for a container instance', async () => {
       given({ tasks: [runningTask({ lastStatus: 'PROVISIONING', containerInstanceArn: undefined })] });
 
-      const error = await caught(() => resolveTarget(executionInput()));
+      const error = await caught(() => resolveTarget(taskTarget()));
 
       expect(error).toMatchObject({ code: 'TASK_NOT_RUNNING' });
     });
@@ -255,7 +230,7 @@ describe('resolveTarget', () => {
         ],
       });
 
-      const error = await caught(() => resolveTarget(executionInput()));
+      const error = await caught(() => resolveTarget(taskTarget()));
 
       expect(error).toMatchObject({ code: 'FARGATE_UNSUPPORTED', details: { enableExecuteCommand: true } });
       expect(error.hint).toContain('ECS Exec is enabled on this task');
@@ -267,7 +242,7 @@ describe('resolveTarget', () => {
     it('says when ECS Exec is not enabled on the Fargate task', async () => {
       given({ tasks: [runningTask({ launchType: 'FARGATE', containerInstanceArn: undefined })] });
 
-      const error = await caught(() => resolveTarget(executionInput()));
+      const error = await caught(() => resolveTarget(taskTarget()));
 
       expect(error).toMatchObject({ code: 'FARGATE_UNSUPPORTED', details: { enableExecuteCommand: false } });
       expect(error.hint).toContain('ECS Exec is not enabled on this task');
@@ -280,7 +255,7 @@ describe('resolveTarget', () => {
         ],
       });
 
-      const error = await caught(() => resolveTarget(executionInput()));
+      const error = await caught(() => resolveTarget(taskTarget()));
 
       expect(error).toMatchObject({ code: 'FARGATE_UNSUPPORTED' });
     });
@@ -288,7 +263,7 @@ describe('resolveTarget', () => {
     it('throws FARGATE_UNSUPPORTED for a running task without a container instance whatever its launch type says', async () => {
       given({ tasks: [runningTask({ launchType: 'EC2', containerInstanceArn: undefined })] });
 
-      const error = await caught(() => resolveTarget(executionInput()));
+      const error = await caught(() => resolveTarget(taskTarget()));
 
       expect(error).toMatchObject({ code: 'FARGATE_UNSUPPORTED' });
     });
@@ -300,7 +275,7 @@ describe('resolveTarget', () => {
     it('picks the container named with --container among several', async () => {
       given({ tasks: [runningTask({ containers: sidecars })] });
 
-      const target = await resolveTarget(executionInput({ target: { task: TASK_ARN, container: 'envoy' } }));
+      const target = await resolveTarget(taskTarget({ task: TASK_ARN, container: 'envoy' }));
 
       expect(target.container).toEqual({ name: 'envoy', runtimeId: 'ab'.repeat(32) });
     });
@@ -308,7 +283,7 @@ describe('resolveTarget', () => {
     it('throws CONTAINER_AMBIGUOUS listing the names when the task has several and none is named', async () => {
       given({ tasks: [runningTask({ containers: sidecars })] });
 
-      const error = await caught(() => resolveTarget(executionInput()));
+      const error = await caught(() => resolveTarget(taskTarget()));
 
       expect(error).toMatchObject({ code: 'CONTAINER_AMBIGUOUS', details: { containers: ['app', 'envoy'] } });
       expect(error.message).toContain('app, envoy');
@@ -318,9 +293,7 @@ describe('resolveTarget', () => {
     it('throws CONTAINER_NOT_FOUND listing the names for an unknown --container', async () => {
       given({ tasks: [runningTask({ containers: sidecars })] });
 
-      const error = await caught(() =>
-        resolveTarget(executionInput({ target: { task: TASK_ARN, container: 'nginx' } })),
-      );
+      const error = await caught(() => resolveTarget(taskTarget({ task: TASK_ARN, container: 'nginx' })));
 
       expect(error).toMatchObject({
         code: 'CONTAINER_NOT_FOUND',
@@ -337,9 +310,7 @@ describe('resolveTarget', () => {
       ];
       given({ tasks: [runningTask({ containers: exited })] });
 
-      const error = await caught(() =>
-        resolveTarget(executionInput({ target: { task: TASK_ARN, container: 'migrate' } })),
-      );
+      const error = await caught(() => resolveTarget(taskTarget({ task: TASK_ARN, container: 'migrate' })));
 
       expect(error).toMatchObject({
         code: 'TASK_NOT_RUNNING',
@@ -352,7 +323,7 @@ describe('resolveTarget', () => {
     it('throws CONTAINER_NOT_FOUND when ECS reports no Docker id for the container', async () => {
       given({ tasks: [runningTask({ containers: [container({ runtimeId: undefined })] })] });
 
-      const error = await caught(() => resolveTarget(executionInput()));
+      const error = await caught(() => resolveTarget(taskTarget()));
 
       expect(error).toMatchObject({
         code: 'CONTAINER_NOT_FOUND',
@@ -368,7 +339,7 @@ describe('resolveTarget', () => {
         .on(DescribeContainerInstancesCommand)
         .resolves({ containerInstances: [], failures: [{ reason: 'MISSING' }] });
 
-      const error = await caught(() => resolveTarget(executionInput()));
+      const error = await caught(() => resolveTarget(taskTarget()));
 
       expect(error).toMatchObject({
         code: 'INSTANCE_NOT_MANAGED',
@@ -381,7 +352,7 @@ describe('resolveTarget', () => {
     it('throws INSTANCE_NOT_MANAGED when Systems Manager does not know the instance', async () => {
       given({ instances: [] });
 
-      const error = await caught(() => resolveTarget(executionInput()));
+      const error = await caught(() => resolveTarget(taskTarget()));
 
       expect(error).toMatchObject({ code: 'INSTANCE_NOT_MANAGED', details: { instanceId: INSTANCE_ID } });
       expect(error.hint).toContain('AmazonSSMManagedInstanceCore');
@@ -390,7 +361,7 @@ describe('resolveTarget', () => {
     it('throws SSM_AGENT_OFFLINE with the agent version and the last ping time', async () => {
       given({ instances: [onlineInstance({ PingStatus: 'ConnectionLost' })] });
 
-      const error = await caught(() => resolveTarget(executionInput()));
+      const error = await caught(() => resolveTarget(taskTarget()));
 
       expect(error).toMatchObject({ code: 'SSM_AGENT_OFFLINE', details: { pingStatus: 'ConnectionLost' } });
       expect(error.message).toContain('ConnectionLost');
@@ -405,7 +376,7 @@ describe('resolveTarget', () => {
         ],
       });
 
-      const error = await caught(() => resolveTarget(executionInput()));
+      const error = await caught(() => resolveTarget(taskTarget()));
 
       expect(error).toMatchObject({ code: 'PLATFORM_UNSUPPORTED', details: { platformType: 'Windows' } });
       expect(error.message).toContain('Linux');
@@ -414,7 +385,7 @@ describe('resolveTarget', () => {
     it('throws PLATFORM_UNSUPPORTED for Bottlerocket, naming the admin container it would need', async () => {
       given({ instances: [onlineInstance({ PlatformName: 'Bottlerocket', PlatformVersion: '1.20.0' })] });
 
-      const error = await caught(() => resolveTarget(executionInput()));
+      const error = await caught(() => resolveTarget(taskTarget()));
 
       expect(error).toMatchObject({ code: 'PLATFORM_UNSUPPORTED' });
       expect(error.message).toContain('Bottlerocket 1.20.0');
@@ -424,7 +395,7 @@ describe('resolveTarget', () => {
     it('throws PLATFORM_UNSUPPORTED for an SSM agent too old for environment-variable parameters', async () => {
       given({ instances: [onlineInstance({ AgentVersion: '3.2.582.0' })] });
 
-      const error = await caught(() => resolveTarget(executionInput()));
+      const error = await caught(() => resolveTarget(taskTarget()));
 
       expect(error).toMatchObject({ code: 'PLATFORM_UNSUPPORTED', details: { agentVersion: '3.2.582.0' } });
       expect(error.message).toContain('3.3.2746.0');
@@ -439,10 +410,42 @@ describe('resolveTarget', () => {
     });
     ecs.on(DescribeTasksCommand).rejects(throttled);
 
-    const error = await caught(() => resolveTarget(executionInput()));
+    const error = await caught(() => resolveTarget(taskTarget()));
 
     expect(error).toMatchObject({ code: 'AWS_ERROR', cause: throttled });
     expect(error.message).toBe('ecs:DescribeTasks failed: ThrottlingException: Rate exceeded');
     expect(error.hint).toContain('throttled');
+  });
+
+  describe('the observer (debug-task doctor)', () => {
+    it('hears every check pass, in the order of TARGET_CHECKS, each with what it found', async () => {
+      given();
+      const passed: [TargetCheckName, string][] = [];
+
+      await resolveTarget(taskTarget(), { passed: (name, detail) => passed.push([name, detail]) });
+
+      expect(passed.map(([name]) => name)).toEqual([...TARGET_CHECKS]);
+      expect(Object.fromEntries(passed)).toMatchObject({
+        'task-found': expect.stringContaining(TASK_ARN),
+        'instance-managed': expect.stringContaining(INSTANCE_ID),
+        'agent-version': expect.stringContaining('3.3.3050.0'),
+      });
+    });
+
+    it('hears the failing check with its error, and no check after it', async () => {
+      given({ instances: [onlineInstance({ PingStatus: 'ConnectionLost' })] });
+      const passed: TargetCheckName[] = [];
+      const failed: [TargetCheckName, unknown][] = [];
+
+      const error = await caught(() =>
+        resolveTarget(taskTarget(), {
+          passed: (name) => passed.push(name),
+          failed: (name, e) => failed.push([name, e]),
+        }),
+      );
+
+      expect(failed).toEqual([['agent-online', error]]);
+      expect(passed).toEqual(TARGET_CHECKS.slice(0, TARGET_CHECKS.indexOf('agent-online')));
+    });
   });
 });
