@@ -84,7 +84,11 @@ describe('fetch of a service session with a child whose upload failed (local san
 
     const fetched = await cli(['fetch', sessionId, '--output', join(workdir, 'fetched')]);
 
-    expect({ code: fetched.code, stderr: fetched.stderr.slice(-3000), out: fetched.stdout.slice(-2000) }).toMatchObject({ code: 0 });
+    expect({
+      code: fetched.code,
+      stderr: fetched.stderr.slice(-3000),
+      out: fetched.stdout.slice(-2000),
+    }).toMatchObject({ code: 0 });
     expect(fetched.stderr).toContain('uploading again');
     const complete = fetched.json();
     expect(complete.children).toHaveLength(2);
