@@ -3,6 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { build, type BuildOptions } from 'esbuild';
 import { parseSessionRequest } from '../../lib/domain/session-spec';
+import { handlerBuildOptions } from '../../lib/infra/handler-bundling';
+import { startS3 } from '../../lib/sandbox/s3';
 import { run } from '../lib/proc';
 import { median, nowMs, round } from '../lib/stats';
 import type { SuiteContext } from '../lib/context';
@@ -27,11 +29,11 @@ export interface LambdaResult {
     synthMs: number;
     /** Where each bundle's bytes come from (esbuild metafile of the same build), KB by package. */
     topPackagesKB: Record<string, Record<string, number>>;
-    /** The esbuild options the breakdown used (chosen to reproduce the stack's bundle size). */
+    /** How the breakdown was built: the stack's own options, and how far its size is from the stack's. */
     breakdownOptions: string;
     /** The heaviest packages, each bundled alone the same way: KB, and ms inside require(). */
     packageCost: Record<string, { KB: number; requireMs: number | null }>;
-    /** Bundled handlers invoked against the synthetic account (lib/steps through the bundled SDK). */
+    /** The bundled Plan handler invoked against the synthetic account and s3rver (JSON and XML protocols). */
     bundleSmoke: Record<string, string>;
   };
 }
@@ -64,62 +66,38 @@ async function synthBundles(ctx: SuiteContext, outdir: string): Promise<Record<s
   return JSON.parse(result.stdout.trim().split('\n').pop() ?? '{}') as Record<string, string>;
 }
 
-/** The same build as the stack's (minify, bundle the SDK, node22, cjs), with a metafile. */
-const BASE: BuildOptions = {
-  bundle: true,
-  platform: 'node',
-  target: 'node22',
-  format: 'cjs',
-  minify: true,
-  write: false,
-  metafile: true,
-  logLevel: 'silent',
-};
-const VARIANTS: Array<{ name: string; options: BuildOptions }> = [
-  { name: 'minify, bundle, platform node, target node22, format cjs', options: {} },
-  { name: "as above, mainFields ['module', 'main']", options: { mainFields: ['module', 'main'] } },
-];
-
 interface Breakdown {
-  variant: string;
-  options: BuildOptions;
   bytes: number;
   top: Record<string, number>;
 }
 
-async function breakdown(handler: string, cdkBytes: number): Promise<Breakdown> {
-  let best: Breakdown | undefined;
-  for (const variant of VARIANTS) {
-    const result = await build({
-      ...BASE,
-      ...variant.options,
-      entryPoints: [join(ROOT, 'lambda', `${handler}.ts`)],
-      outfile: join(tmpdir(), `bench-${handler}.js`),
-    });
-    const output = Object.values(result.metafile?.outputs ?? {})[0];
-    const bytes = result.outputFiles?.[0]?.contents.length ?? 0;
-    const byPackage: Record<string, number> = {};
-    for (const [path, input] of Object.entries(output?.inputs ?? {})) {
-      const pkg =
-        /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(path)?.[1] ?? path.split('/').slice(0, 2).join('/');
-      byPackage[pkg] = (byPackage[pkg] ?? 0) + input.bytesInOutput;
-    }
-    const top = Object.fromEntries(
-      Object.entries(byPackage)
-        .sort((a, b) => b[1] - a[1])
-        .slice(0, 6)
-        .map(([pkg, n]) => [pkg, Math.round(n / 1024)]),
-    );
-    const candidate = { variant: variant.name, options: variant.options, bytes, top };
-    if (!best || Math.abs(bytes - cdkBytes) < Math.abs(best.bytes - cdkBytes)) best = candidate;
+/** The handler built with the stack's own options (lib/infra/handler-bundling.ts), with a metafile. */
+async function breakdown(handler: string): Promise<Breakdown> {
+  const result = await build({
+    ...handlerBuildOptions(join(ROOT, 'lambda', `${handler}.ts`), join(tmpdir(), `bench-${handler}.js`)),
+    write: false,
+    metafile: true,
+    logLevel: 'silent',
+  });
+  const output = Object.values(result.metafile?.outputs ?? {})[0];
+  const bytes = result.outputFiles?.[0]?.contents.length ?? 0;
+  const byPackage: Record<string, number> = {};
+  for (const [path, input] of Object.entries(output?.inputs ?? {})) {
+    const pkg = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(path)?.[1] ?? path.split('/').slice(0, 2).join('/');
+    byPackage[pkg] = (byPackage[pkg] ?? 0) + input.bytesInOutput;
   }
-  return best!;
+  const top = Object.fromEntries(
+    Object.entries(byPackage)
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, 6)
+      .map(([pkg, n]) => [pkg, Math.round(n / 1024)]),
+  );
+  return { bytes, top };
 }
 
 /** Each package bundled alone (`export * from 'pkg'`) with the same options: size and init time. */
 async function packageCost(
   packages: string[],
-  options: BuildOptions,
   reps: number,
   dir: string,
 ): Promise<Record<string, { KB: number; requireMs: number | null }>> {
@@ -127,13 +105,11 @@ async function packageCost(
   for (const pkg of packages) {
     const file = join(dir, `${pkg.replace(/[@/]/g, '_')}.js`);
     try {
+      const { entryPoints: _entry, ...options }: BuildOptions = handlerBuildOptions('', file);
       await build({
-        ...BASE,
         ...options,
-        write: true,
-        metafile: false,
+        logLevel: 'silent',
         stdin: { contents: `export * from ${JSON.stringify(pkg)};`, resolveDir: ROOT, loader: 'ts' },
-        outfile: file,
       });
     } catch {
       continue; // a transitive package without an entry of its own (e.g. @smithy/core's subpaths)
@@ -148,11 +124,14 @@ async function packageCost(
 }
 
 /**
- * The bundled resolve and launch handlers, run in a fresh node against the synthetic account of
- * bench/suites/fleet.ts: the stack's bundling options must still give working SDK clients.
+ * The bundled Plan handler, run in a fresh node against the synthetic account of
+ * bench/suites/fleet.ts (ECS and SSM, JSON protocol) and s3rver (S3, XML protocol): the stack's
+ * bundling options (the SDK's schemas made tree-shakable, event streams left out) must still give
+ * working SDK clients. Every bundle is also loaded by the init timing above.
  */
 async function bundleSmoke(bundles: Record<string, string>): Promise<Record<string, string>> {
   const account = await startFleetAccount(1, 1);
+  const s3 = await startS3({ bucket: 'debug-task-bench' });
   const result: Record<string, string> = {};
   try {
     const spec = parseSessionRequest({
@@ -170,26 +149,25 @@ async function bundleSmoke(bundles: Record<string, string>): Promise<Record<stri
       ...initEnv(),
       AWS_ENDPOINT_URL_ECS: account.endpoint,
       AWS_ENDPOINT_URL_SSM: account.endpoint,
-      AWS_ENDPOINT_URL_S3: account.endpoint,
+      AWS_ENDPOINT_URL_S3: s3.endpoint,
       AWS_S3_FORCE_PATH_STYLE: 'true',
-      BUCKET_NAME: 'debug-task-bench',
-      DOCUMENT_NAME: 'debug-task-runner',
-      TOOLBOX_IMAGE: 'debug-task-toolbox:local',
+      BUCKET_NAME: s3.bucket,
       ALLOWED_CLUSTERS: '',
     };
-    const invoke = async (handler: string, payload: unknown): Promise<unknown> => {
-      if (!bundles[handler]) return undefined;
-      const script =
-        `require(${JSON.stringify(bundles[handler])}).handler(${JSON.stringify(payload)})` +
-        '.then((r) => process.stdout.write(JSON.stringify(r)), (e) => { console.error(e.name, e.message); process.exit(1); })';
-      const r = await run(process.execPath, ['-e', script], { env, timeoutMs: 30_000, allowFailure: true });
-      result[handler] = r.code === 0 ? 'ok' : `failed: ${r.stderr.trim().split('\n').pop()}`;
-      return r.code === 0 ? JSON.parse(r.stdout) : undefined;
-    };
-    const target = await invoke('resolve', input);
-    if (target) await invoke('launch', { ...input, target });
+    const script =
+      `require(${JSON.stringify(bundles.plan)}).handler(${JSON.stringify(input)})` +
+      '.then((r) => process.stdout.write(JSON.stringify(r)), (e) => { console.error(e.name, e.message); process.exit(1); })';
+    const r = await run(process.execPath, ['-e', script], { env, timeoutMs: 30_000, allowFailure: true });
+    const planned = r.code === 0 ? (JSON.parse(r.stdout) as { batches?: unknown[] }) : undefined;
+    result.plan =
+      r.code !== 0
+        ? `failed: ${r.stderr.trim().split('\n').pop()}`
+        : planned?.batches?.length === 1
+          ? 'ok'
+          : `failed: unexpected plan ${r.stdout.slice(0, 200)}`;
   } finally {
     await account.close();
+    await s3.stop();
   }
   return result;
 }
@@ -213,18 +191,16 @@ export async function lambdaColdStart(ctx: SuiteContext): Promise<LambdaResult> 
     const handlers = Object.keys(bundles).sort();
     const bundleBytes: Record<string, number> = {};
     const topPackagesKB: Record<string, Record<string, number>> = {};
-    let breakdownOptions = '';
-    let chosen: BuildOptions = {};
+    let largestGap = 0;
     for (const handler of handlers) {
       bundleBytes[handler] = (await stat(bundles[handler])).size;
-      const parts = await breakdown(handler, bundleBytes[handler]);
+      const parts = await breakdown(handler);
       topPackagesKB[handler] = parts.top;
-      breakdownOptions = parts.variant;
-      chosen = parts.options;
-      if (parts.bytes !== bundleBytes[handler]) {
-        breakdownOptions += ` (reproduces the stack's bundles within ${Math.abs(parts.bytes - bundleBytes[handler])} bytes)`;
-      }
+      largestGap = Math.max(largestGap, Math.abs(parts.bytes - bundleBytes[handler]));
     }
+    const breakdownOptions = `the stack's own options (lib/infra/handler-bundling.ts); ${
+      largestGap === 0 ? "byte for byte the stack's bundles" : `up to ${largestGap} bytes off the stack's bundles`
+    }`;
 
     const reps = ctx.quick ? 2 : 9;
     const wall: Record<string, number[]> = { '': [] };
@@ -263,7 +239,7 @@ export async function lambdaColdStart(ctx: SuiteContext): Promise<LambdaResult> 
       .sort((a, b) => b[1] - a[1])
       .slice(0, ctx.quick ? 1 : 8)
       .map(([pkg]) => pkg);
-    const costs = await packageCost(heaviest, chosen, ctx.quick ? 1 : 5, outdir);
+    const costs = await packageCost(heaviest, ctx.quick ? 1 : 5, outdir);
     return {
       bundleBytes,
       coldInitMs,

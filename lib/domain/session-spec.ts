@@ -1,4 +1,5 @@
 import { DebugTaskError, quoted, type ErrorCode } from './errors';
+import { isServiceTarget, type ServiceTarget, type TaskTarget } from './target';
 import { HOST_PARAMS, hostParamRegExp } from './params';
 import { TOOLS, TOOL_NAMES, isToolName, type ToolName } from './tools';
 import * as z from './zod';
@@ -54,30 +55,9 @@ export const SessionRequestSchema = z.object({
 export type SessionRequest = z.infer<typeof SessionRequestSchema>;
 
 /** A request with every default applied and every limit checked: what the state machine runs. */
-export interface TaskTarget {
-  task: string;
-  cluster?: string;
-  container?: string;
-}
-
-/** Every running task of a service (a fleet session, lib/domain/fleet.ts). */
-export interface ServiceTarget {
-  service: string;
-  cluster: string;
-  container?: string;
-  maxTasks: number;
-}
-
-export function isServiceTarget(target: TaskTarget | ServiceTarget): target is ServiceTarget {
-  return 'service' in target;
-}
+export { describeTarget, isServiceTarget, type ServiceTarget, type TaskTarget } from './target';
 
 /** The spec's task target; a service target here is a caller's bug, told as INVALID_ARGUMENT. */
-/** A target in a few words, for humans: the task, or `service S (cluster C)`. */
-export function describeTarget(target: TaskTarget | ServiceTarget): string {
-  return isServiceTarget(target) ? `service ${target.service} (cluster ${target.cluster})` : target.task;
-}
-
 export function taskTargetOf(spec: SessionSpec): TaskTarget {
   if (isServiceTarget(spec.target)) {
     throw new DebugTaskError(

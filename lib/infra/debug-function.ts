@@ -1,22 +1,19 @@
+import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { AssetHashType, Duration, RemovalPolicy } from 'aws-cdk-lib';
 import { PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
-import { Architecture, CfnFunction, Code, Runtime } from 'aws-cdk-lib/aws-lambda';
-import { NodejsFunction, OutputFormat, type NodejsFunctionProps } from 'aws-cdk-lib/aws-lambda-nodejs';
+import { Architecture, CfnFunction, Code, Function as LambdaFunction, Runtime } from 'aws-cdk-lib/aws-lambda';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { acknowledge, acknowledgeWildcardResources } from './nag';
-import { BUNDLES_DIR, LAMBDA_DIR, LOCK_FILE, PROJECT_ROOT } from './paths';
+import { BUNDLES_DIR, LAMBDA_DIR, PROJECT_ROOT } from './paths';
 
 import { HANDLER_METADATA_KEY, type HandlerName } from './handlers';
 
 export { HANDLER_METADATA_KEY, HANDLER_NAMES, type HandlerName } from './handlers';
 
 /** A session's handlers make a few SDK calls each; Step Functions does all waiting (DESIGN section 6). */
-/** What the bundles use for `@aws-sdk/credential-provider-node` (see that file). */
-const LAMBDA_CREDENTIALS = join(PROJECT_ROOT, 'lib', 'aws', 'lambda-credentials.ts');
-
 export const DEFAULT_FUNCTION_TIMEOUT = Duration.seconds(30);
 
 /** Retention of every log group of the stack: long enough to look back at last month's sessions. */
@@ -43,7 +40,7 @@ export interface Permission {
 }
 
 /**
- * One of our handlers as a `NodejsFunction`, with the defaults they all share: its own role (no AWS
+ * One of our handlers as a Lambda function, with the defaults they all share: its own role (no AWS
  * managed policy: it may write to its own log group and nothing else until granted more), an
  * explicit log group with a retention, arm64, Node.js 22, and a minified single-file bundle that
  * carries its own AWS SDK (the version the tests ran with, not whatever the runtime ships).
@@ -51,7 +48,7 @@ export interface Permission {
  * The construct id must be the handler's name: entry `lambda/<id>.ts`.
  */
 export class DebugFunction extends Construct {
-  public readonly function: NodejsFunction;
+  public readonly function: LambdaFunction;
   public readonly role: Role;
 
   constructor(scope: Construct, id: HandlerName, props: DebugFunctionProps) {
@@ -69,8 +66,9 @@ export class DebugFunction extends Construct {
     });
     logGroup.grantWrite(this.role);
 
-    this.function = new NodejsFunction(this, 'Resource', {
-      ...handlerCode(id),
+    this.function = new LambdaFunction(this, 'Resource', {
+      code: handlerCode(id),
+      handler: 'index.handler',
       runtime: Runtime.NODEJS_22_X,
       architecture: Architecture.ARM_64,
       memorySize: 256,
@@ -104,36 +102,44 @@ export class DebugFunction extends Construct {
 
 /**
  * Where a handler's code comes from. In a clone, its source (`lambda/<name>.ts`) is bundled by esbuild
- * at synth, as `npx cdk deploy` has always done. An installed package ships no sources: it deploys the
- * bundle made from them when the package was packed (`dist/bundles/<name>/`, by this very bundling).
+ * at synth, as `npx cdk deploy` has always done, with the options of lib/infra/handler-bundling.ts
+ * (run in a child process: CDK bundles synchronously, esbuild's plugins need its asynchronous API).
+ * An installed package ships no sources: it deploys the bundle made from them when the package was
+ * packed (`dist/bundles/<name>/`, by this very bundling).
  */
-function handlerCode(
-  name: HandlerName,
-): Pick<NodejsFunctionProps, 'entry' | 'handler' | 'code' | 'projectRoot' | 'depsLockFilePath' | 'bundling'> {
+function handlerCode(name: HandlerName): Code {
   const entry = join(LAMBDA_DIR, `${name}.ts`);
   if (existsSync(entry)) {
-    return {
-      entry,
-      handler: 'handler',
-      projectRoot: PROJECT_ROOT,
-      depsLockFilePath: LOCK_FILE,
+    return Code.fromAsset(LAMBDA_DIR, {
+      // The bundle's own hash: a change anywhere in lib/ or in the SDK that reaches it redeploys it.
+      assetHashType: AssetHashType.OUTPUT,
       bundling: {
-        minify: true,
-        sourceMap: false,
-        format: OutputFormat.CJS,
-        // Pin the SDK we tested (checksum defaults included) instead of the runtime's copy.
-        bundleAwsSDK: true,
-        // The SDK's ES module builds (`module`) tree-shake; its CommonJS builds (`main`) do not:
-        // about half the bundle and half the module init time (BENCHMARKS.md, Lambda cold start).
-        mainFields: ['module', 'main'],
-        // Functions get their role's credentials from the environment only: the SDK's default
-        // chain (profiles, SSO, IMDS, ...) is swapped for that one link (lib/aws/lambda-credentials.ts).
-        esbuildArgs: { [`--alias:@aws-sdk/credential-provider-node`]: LAMBDA_CREDENTIALS },
+        // Never used: local bundling below always bundles or fails (no silent Docker fallback).
+        image: Runtime.NODEJS_22_X.bundlingImage,
+        // CDK caches a bundling by its serializable options, which would be the same for every
+        // handler (tryBundle is a function): the entry tells them apart.
+        environment: { DEBUG_TASK_HANDLER_ENTRY: entry },
+        local: {
+          tryBundle(outputDir: string): boolean {
+            const script = join(PROJECT_ROOT, 'lib', 'infra', 'bundle-handler.ts');
+            const result = spawnSync(process.execPath, ['--import', 'tsx', script, entry, outputDir], {
+              cwd: PROJECT_ROOT,
+              stdio: ['ignore', 'inherit', 'inherit'],
+            });
+            if (result.status !== 0) {
+              throw new Error(
+                `debug-task: bundling the ${name} handler failed (${result.error?.message ?? `exit ${result.status}`}); ` +
+                  'in a clone run `npm ci` first.',
+              );
+            }
+            return true;
+          },
+        },
       },
-    };
+    });
   }
   const bundle = join(BUNDLES_DIR, name);
-  if (existsSync(join(bundle, 'index.js'))) return { code: Code.fromAsset(bundle), handler: 'index.handler' };
+  if (existsSync(join(bundle, 'index.js'))) return Code.fromAsset(bundle);
   throw new Error(
     `debug-task: neither the source of the ${name} handler (${entry}) nor its bundle (${bundle}/index.js) ` +
       'is there; in a clone run `npm ci`, in an installed package reinstall debug-task.',

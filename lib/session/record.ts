@@ -7,7 +7,7 @@ import {
   type PlanRecord,
   type SessionResult,
 } from '../domain/session';
-import { describeTarget } from '../domain/session-spec';
+import { describeTarget } from '../domain/target';
 import { getJson, putJsonOnce } from './store';
 
 /**

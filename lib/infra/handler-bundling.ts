@@ -1,0 +1,78 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { BuildOptions, Plugin } from 'esbuild';
+import { PROJECT_ROOT } from './paths';
+
+/**
+ * How a handler (`lambda/<name>.ts`) becomes the one-file bundle a function deploys. The single
+ * source of these options: the stack (lib/infra/debug-function.ts, through bundle-handler.ts), the
+ * packed bundles (scripts/bundle-lambdas.ts synthesizes the stack) and the benchmark's breakdown
+ * (bench/suites/lambda.ts) all use them. Types only from esbuild here: an installed package, which
+ * deploys prebuilt bundles, loads this module without esbuild.
+ */
+
+/** What the bundles use for `@aws-sdk/credential-provider-node` (see that file). */
+export const LAMBDA_CREDENTIALS = join(PROJECT_ROOT, 'lib', 'aws', 'lambda-credentials.ts');
+
+/**
+ * Loaded only by an operation with an event stream (HttpProtocol.loadEventStreamCapability, a
+ * dynamic `import()`); none of ours has one. Bundled, it weighed ~14 KB of every function, and as
+ * the target of a dynamic import it made esbuild wrap ~170 SDK modules in lazy initializers, which
+ * it does not tree-shake (~20 KB more). Left out, an event-stream call would fail to load it: loud.
+ */
+export const UNUSED_SDK_MODULES = ['@smithy/core/event-streams'];
+
+/**
+ * The SDK's generated schemas (`@aws-sdk/client-<x>/dist-es/schemas/schemas_0.js`) declare every
+ * operation and shape of the service as `export var Name$ = [ ... { [_h]: ... } ... ];`. esbuild
+ * keeps any unused array holding an object with a computed key (it cannot prove the key has no side
+ * effect), so every schema of the service stayed in the bundle (S3: 66 KB for the five operations we
+ * call). Wrapping each such initializer in a `/* @__PURE__ *\/` arrow call changes nothing when it
+ * runs (the same array, built at the same point) and lets esbuild drop the unused ones (S3: 66 ->
+ * ~12 KB). A file whose layout changes simply matches nothing: the bundle grows, and the benchmark's
+ * size figure shows it.
+ */
+export const SDK_SCHEMAS = /[\\/]@aws-sdk[\\/]client-[^\\/]+[\\/]dist-es[\\/]schemas[\\/]schemas_\d+\.js$/;
+
+export function pureSchemas(source: string): string {
+  return source.replace(
+    /^(export var [\w$]+ = )(\[[\s\S]*?\]);$/gm,
+    (_match, head: string, array: string) => `${head}/* @__PURE__ */ (() => ${array})();`,
+  );
+}
+
+export const pureSdkSchemasPlugin: Plugin = {
+  name: 'debug-task-pure-sdk-schemas',
+  setup(build) {
+    build.onLoad({ filter: SDK_SCHEMAS }, async (args) => ({
+      contents: pureSchemas(await readFile(args.path, 'utf8')),
+      loader: 'js',
+    }));
+  },
+};
+
+/** esbuild options of a handler's bundle: `entry` (a `lambda/<name>.ts`) into `outfile`. */
+export function handlerBuildOptions(entry: string, outfile: string): BuildOptions {
+  return {
+    entryPoints: [entry],
+    outfile,
+    bundle: true,
+    platform: 'node',
+    // Lambda's nodejs22.x runtime.
+    target: 'node22',
+    format: 'cjs',
+    minify: true,
+    sourcemap: false,
+    // The SDK's ES module builds (`module`) tree-shake; its CommonJS builds (`main`) do not:
+    // about half the bundle and half the module init time (BENCHMARKS.md, Lambda cold start).
+    mainFields: ['module', 'main'],
+    // Every package is bundled, the AWS SDK included: the functions run the SDK the tests ran
+    // with (checksum defaults included), not whatever copy the runtime ships.
+    external: UNUSED_SDK_MODULES,
+    // Functions get their role's credentials from the environment only: the SDK's default chain
+    // (profiles, SSO, IMDS, ...) is swapped for that one link (lib/aws/lambda-credentials.ts).
+    alias: { '@aws-sdk/credential-provider-node': LAMBDA_CREDENTIALS },
+    plugins: [pureSdkSchemasPlugin],
+    logLevel: 'warning',
+  };
+}
