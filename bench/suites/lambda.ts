@@ -199,7 +199,9 @@ export async function lambdaColdStart(ctx: SuiteContext): Promise<LambdaResult> 
       largestGap = Math.max(largestGap, Math.abs(parts.bytes - bundleBytes[handler]));
     }
     const breakdownOptions = `the stack's own options (lib/infra/handler-bundling.ts); ${
-      largestGap === 0 ? "byte for byte the stack's bundles" : `up to ${largestGap} bytes off the stack's bundles`
+      largestGap === 0
+        ? "byte for byte the stack's bundles"
+        : `up to ${largestGap} bytes off the stack's bundles`
     }`;
 
     const reps = ctx.quick ? 2 : 9;
