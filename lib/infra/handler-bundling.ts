@@ -41,13 +41,23 @@ export function pureSchemas(source: string): string {
   );
 }
 
-export const pureSdkSchemasPlugin: Plugin = {
-  name: 'debug-task-pure-sdk-schemas',
+/**
+ * Each client imports its whole package.json (~2 KB: scripts, dependencies, ...) for one field, its
+ * `version`, which goes into the User-Agent header; the bundle gets only that field.
+ */
+export const SDK_CLIENT_PACKAGE_JSON = /[\\/]@aws-sdk[\\/]client-[^\\/]+[\\/]package\.json$/;
+
+export const slimSdkPlugin: Plugin = {
+  name: 'debug-task-slim-sdk',
   setup(build) {
     build.onLoad({ filter: SDK_SCHEMAS }, async (args) => ({
       contents: pureSchemas(await readFile(args.path, 'utf8')),
       loader: 'js',
     }));
+    build.onLoad({ filter: SDK_CLIENT_PACKAGE_JSON }, async (args) => {
+      const { version } = JSON.parse(await readFile(args.path, 'utf8')) as { version: string };
+      return { contents: JSON.stringify({ version }), loader: 'json' };
+    });
   },
 };
 
@@ -72,7 +82,7 @@ export function handlerBuildOptions(entry: string, outfile: string): BuildOption
     // Functions get their role's credentials from the environment only: the SDK's default chain
     // (profiles, SSO, IMDS, ...) is swapped for that one link (lib/aws/lambda-credentials.ts).
     alias: { '@aws-sdk/credential-provider-node': LAMBDA_CREDENTIALS },
-    plugins: [pureSdkSchemasPlugin],
+    plugins: [slimSdkPlugin],
     logLevel: 'warning',
   };
 }

@@ -115,11 +115,37 @@ export function assumeRoleOverride(roleArn: string) {
   };
 }
 
-/**
- * A presigned PUT whose only signed header is `host`: the runner's curl may then send any
- * Content-Type (application/gzip) and Content-Length without breaking the signature. Signed with
- * `credentials` (the upload role's session), so the URL carries its X-Amz-Security-Token.
- */
+/** Signs the hosts' upload URLs of one batch with one S3 client (made once, not per URL). */
+export interface UploadPresigner {
+  /**
+   * A presigned PUT whose only signed header is `host`: the runner's curl may then send any
+   * Content-Type (application/gzip) and Content-Length without breaking the signature. Signed with
+   * the upload role's session, so the URL carries its X-Amz-Security-Token.
+   */
+  presign(bucket: string, key: string, expiresIn: number, nowMs: number): Promise<string>;
+  /** Frees the client's sockets (a presigner sends nothing, but a client may hold an agent). */
+  destroy(): void;
+}
+
+/** One presigning client for `credentials` (the upload role's session), for all of a batch's URLs. */
+export function uploadPresigner(credentials: SessionCredentials): UploadPresigner {
+  const client = presigningS3Client(credentials);
+  return {
+    async presign(bucket, key, expiresIn, nowMs) {
+      const url = await awsCall('s3:PutObject (presign)', () =>
+        getSignedUrl(client, new PutObjectCommand({ Bucket: bucket, Key: key }), {
+          expiresIn,
+          signingDate: new Date(nowMs),
+        }),
+      );
+      assertFitsUploadUrl(url);
+      return url;
+    },
+    destroy: () => client.destroy(),
+  };
+}
+
+/** One URL with a presigner of its own (see `uploadPresigner`, which a batch uses). */
 export async function presignUpload(
   bucket: string,
   key: string,
@@ -127,14 +153,16 @@ export async function presignUpload(
   nowMs: number,
   credentials: SessionCredentials,
 ): Promise<string> {
-  const client = presigningS3Client(credentials);
-  const url = await awsCall('s3:PutObject (presign)', () =>
-    getSignedUrl(client, new PutObjectCommand({ Bucket: bucket, Key: key }), {
-      expiresIn,
-      signingDate: new Date(nowMs),
-    }),
-  ).finally(() => client.destroy());
-  // The SSM document would refuse it anyway, with a less helpful message, after the command is sent.
+  const presigner = uploadPresigner(credentials);
+  try {
+    return await presigner.presign(bucket, key, expiresIn, nowMs);
+  } finally {
+    presigner.destroy();
+  }
+}
+
+/** The SSM document would refuse it anyway, with a less helpful message, after the command is sent. */
+function assertFitsUploadUrl(url: string): void {
   if (!isValidHostParam('uploadUrl', url)) {
     throw new DebugTaskError(
       'AWS_ERROR',
@@ -145,7 +173,6 @@ export async function presignUpload(
       },
     );
   }
-  return url;
 }
 
 function safeHost(url: string): string | undefined {

@@ -26,7 +26,7 @@ import {
   sessionComment,
 } from '../session/host-command';
 import { getJson, putText } from '../session/store';
-import { assumeUploadRole, presignUpload, urlLifetime } from '../session/upload';
+import { assumeUploadRole, uploadPresigner, urlLifetime } from '../session/upload';
 
 /** The plan URL is read once, right when the runner starts; a delivery timeout later it is useless. */
 export const PLAN_URL_SECONDS = DELIVERY_TIMEOUT_SECONDS + 240;
@@ -80,20 +80,16 @@ export async function launchBatch(state: BatchState, deps: LaunchDeps = {}): Pro
     nowMs,
   );
   const extension = TOOLS[spec.tool].extension;
+  // One presigning client for the batch's URLs (up to 100: an artifact and a manifest per host).
+  const presigner = uploadPresigner(credentials);
   const lines: PlanLine[] = await Promise.all(
     targets.map(async (t) => {
       const manifestKey = plan.reupload
         ? sessionKeys.childReuploadManifest(t.sessionId, plan.reupload.id)
         : sessionKeys.childManifest(t.sessionId);
       const [artifactUrl, manifestUrl] = await Promise.all([
-        presignUpload(
-          plan.bucket,
-          sessionKeys.childArtifact(t.sessionId, extension),
-          expiresIn,
-          nowMs,
-          credentials,
-        ),
-        presignUpload(plan.bucket, manifestKey, expiresIn, nowMs, credentials),
+        presigner.presign(plan.bucket, sessionKeys.childArtifact(t.sessionId, extension), expiresIn, nowMs),
+        presigner.presign(plan.bucket, manifestKey, expiresIn, nowMs),
       ]);
       return {
         instanceId: t.instanceId,
@@ -103,7 +99,7 @@ export async function launchBatch(state: BatchState, deps: LaunchDeps = {}): Pro
         manifestUrl,
       };
     }),
-  );
+  ).finally(() => presigner.destroy());
   const planKey = keys.hostPlan(batch.batch);
   await putText(plan.bucket, planKey, renderPlan(lines), 'text/tab-separated-values');
   const planUrl = await presignPlan(plan.bucket, planKey);

@@ -1,8 +1,10 @@
 import { AssumeRoleCommand, STSServiceException } from '@aws-sdk/client-sts';
+import * as s3 from '../../../lib/aws/s3';
 import { HOST_PARAMS, isValidHostParam } from '../../../lib/domain/params';
 import {
   assumeUploadRole,
   presignUpload,
+  uploadPresigner,
   urlLifetime,
   type UploadRoleRequest,
 } from '../../../lib/session/upload';
@@ -266,5 +268,34 @@ describe('presignUpload', () => {
       message: expect.stringContaining('does not fit the uploadUrl parameter'),
       hint: expect.stringContaining(String(HOST_PARAMS.uploadUrl.maxChars)),
     });
+  });
+});
+
+describe('uploadPresigner (a batch signs all its URLs with one client)', () => {
+  it('makes one client for every URL it signs, and the same URLs as presignUpload', async () => {
+    const made = jest.spyOn(s3, 'presigningS3Client');
+    const keys = [KEY, KEY.replace('-0000', '-0001'), KEY.replace('artifact.pcap.gz', 'manifest.json')];
+    const presigner = uploadPresigner(session);
+    let urls: string[];
+    try {
+      urls = await Promise.all(keys.map((key) => presigner.presign(BUCKET, key, 990, NOW_MS)));
+    } finally {
+      presigner.destroy();
+    }
+    expect(made).toHaveBeenCalledTimes(1);
+
+    const one = await Promise.all(keys.map((key) => presignUpload(BUCKET, key, 990, NOW_MS, session)));
+    expect(urls).toEqual(one);
+    expect(new Set(urls).size).toBe(keys.length);
+    made.mockRestore();
+  });
+
+  it('refuses a URL the SSM document would not take, as presignUpload does', async () => {
+    const presigner = uploadPresigner({ ...session, sessionToken: 'x'.repeat(5000) });
+    const error = await caught(() => presigner.presign(BUCKET, KEY, 990, NOW_MS)).finally(() =>
+      presigner.destroy(),
+    );
+
+    expect(error).toMatchObject({ code: 'AWS_ERROR', message: expect.stringContaining('uploadUrl') });
   });
 });
