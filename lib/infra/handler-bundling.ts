@@ -15,12 +15,15 @@ import { PROJECT_ROOT } from './paths';
 export const LAMBDA_CREDENTIALS = join(PROJECT_ROOT, 'lib', 'aws', 'lambda-credentials.ts');
 
 /**
- * Loaded only by an operation with an event stream (HttpProtocol.loadEventStreamCapability, a
- * dynamic `import()`); none of ours has one. Bundled, it weighed ~14 KB of every function, and as
- * the target of a dynamic import it made esbuild wrap ~170 SDK modules in lazy initializers, which
- * it does not tree-shake (~20 KB more). Left out, an event-stream call would fail to load it: loud.
+ * `HttpProtocol.loadEventStreamCapability` loads `@smithy/core/event-streams` with a dynamic
+ * `import()`, only for an operation with an event stream; none of ours has one. Bundled, esbuild
+ * wraps the target of a dynamic import, and everything it imports, in lazy initializers, which it
+ * does not tree-shake: ~170 SDK modules kept whole (~20 KB of every function), plus the event-stream
+ * serde itself. So that one dynamic import is left out of the bundle (an event-stream call would fail
+ * to load it: loud). The static imports of the same module (S3Client's config needs a part of it
+ * when it loads) are bundled as usual.
  */
-export const UNUSED_SDK_MODULES = ['@smithy/core/event-streams'];
+export const EVENT_STREAMS = '@smithy/core/event-streams';
 
 /**
  * The SDK's generated schemas (`@aws-sdk/client-<x>/dist-es/schemas/schemas_0.js`) declare every
@@ -54,6 +57,9 @@ export const slimSdkPlugin: Plugin = {
       contents: pureSchemas(await readFile(args.path, 'utf8')),
       loader: 'js',
     }));
+    build.onResolve({ filter: /^@smithy\/core\/event-streams$/ }, (args) =>
+      args.kind === 'dynamic-import' ? { path: EVENT_STREAMS, external: true } : undefined,
+    );
     build.onLoad({ filter: SDK_CLIENT_PACKAGE_JSON }, async (args) => {
       const { version } = JSON.parse(await readFile(args.path, 'utf8')) as { version: string };
       return { contents: JSON.stringify({ version }), loader: 'json' };
@@ -76,9 +82,8 @@ export function handlerBuildOptions(entry: string, outfile: string): BuildOption
     // The SDK's ES module builds (`module`) tree-shake; its CommonJS builds (`main`) do not:
     // about half the bundle and half the module init time (BENCHMARKS.md, Lambda cold start).
     mainFields: ['module', 'main'],
-    // Every package is bundled, the AWS SDK included: the functions run the SDK the tests ran
-    // with (checksum defaults included), not whatever copy the runtime ships.
-    external: UNUSED_SDK_MODULES,
+    // Every package is bundled, the AWS SDK included (no `external`): the functions run the SDK the
+    // tests ran with (checksum defaults included), not whatever copy the runtime ships.
     // Functions get their role's credentials from the environment only: the SDK's default chain
     // (profiles, SSO, IMDS, ...) is swapped for that one link (lib/aws/lambda-credentials.ts).
     alias: { '@aws-sdk/credential-provider-node': LAMBDA_CREDENTIALS },
