@@ -57,7 +57,8 @@ async function oneFlood(
       String(seconds),
       String(payloadBytes),
     ],
-    { timeoutMs: (seconds + 15) * 1000 },
+    // Generous: on a loaded machine several generators starting at once take seconds to load tsx.
+    { timeoutMs: (seconds + 45) * 1000 },
   );
   return JSON.parse(result.stdout.trim().split('\n').pop() ?? '{}') as FloodResult;
 }
