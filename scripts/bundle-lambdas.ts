@@ -3,7 +3,7 @@
  * installed package deploys (it ships no handler sources: lib/infra/debug-function.ts).
  *
  * The bundles are made by synthesizing the stack itself with bundling on and keeping each function's
- * asset: the same NodejsFunction options as `npx cdk deploy` from a clone, so the two cannot drift.
+ * asset: the same bundling (lib/infra/handler-bundling.ts) as `npx cdk deploy` from a clone, so the two cannot drift.
  * Usage: tsx scripts/bundle-lambdas.ts
  */
 import { cpSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
