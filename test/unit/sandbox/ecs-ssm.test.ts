@@ -87,7 +87,8 @@ describe('startEcsSsmStandIn', () => {
       home: '/tmp',
       region: 'xx-test-1',
       docker: emptyEngine(),
-      consistencyDelayMs: 300,
+      // Wide enough that a loaded machine still asks within it (the first answer must be "not yet").
+      consistencyDelayMs: 3000,
     });
     const ssm = new SSMClient({ endpoint: standIn.endpoint, region: 'xx-test-1', credentials });
     try {
@@ -110,9 +111,19 @@ describe('startEcsSsmStandIn', () => {
             InstanceId: standIn.instanceId,
           }),
         );
+      const sentAt = Date.now();
       await expect(get()).rejects.toBeInstanceOf(InvocationDoesNotExist);
-      await new Promise((r) => setTimeout(r, 400));
-      expect(await get()).toMatchObject({ Status: 'Success', StandardOutputContent: '[hi]\n' });
+      // Then, once the window has passed, the result (asked until it comes, for a slow machine).
+      let answer: Awaited<ReturnType<typeof get>> | undefined;
+      while (!answer && Date.now() - sentAt < 15_000) {
+        await new Promise((r) => setTimeout(r, 250));
+        answer = await get().catch((error: unknown) => {
+          if (error instanceof InvocationDoesNotExist) return undefined;
+          throw error;
+        });
+      }
+      expect(Date.now() - sentAt).toBeGreaterThanOrEqual(3000);
+      expect(answer).toMatchObject({ Status: 'Success', StandardOutputContent: '[hi]\n' });
     } finally {
       ssm.destroy();
       await standIn.stop();
