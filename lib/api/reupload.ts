@@ -1,3 +1,4 @@
+import type { DescribeExecutionCommandOutput } from '@aws-sdk/client-sfn';
 import { DebugTaskError, errorFromBody, fromStepFunctionsFailure } from '../domain/errors';
 import {
   parseChildId,
@@ -36,9 +37,10 @@ export async function startReupload(
   id: string,
   caller: string,
   config: ApiConfig,
+  described?: DescribeExecutionCommandOutput,
 ): Promise<ReuploadStarted | ReuploadView> {
   const sessionId = parseChildId(assertSessionId(id))?.sessionId ?? id;
-  const execution = await describe(executionArnOf(config.stateMachineArn, sessionId), id);
+  const execution = described ?? (await describe(executionArnOf(config.stateMachineArn, sessionId), id));
   if (execution.status === 'RUNNING') {
     throw new DebugTaskError(
       'INVALID_ARGUMENT',
