@@ -6,7 +6,13 @@ import type { PolicyAction } from '../authz/schema';
 import { clusterNameOf } from '../domain/arn';
 import { DebugTaskError } from '../domain/errors';
 import { clusterOfRequest } from '../domain/routes';
-import { parseChildId, runKeys, type ExecutionInput, type PlanRecord, type PlanTarget } from '../domain/session';
+import {
+  parseChildId,
+  runKeys,
+  type ExecutionInput,
+  type PlanRecord,
+  type PlanTarget,
+} from '../domain/session';
 import { isServiceTarget } from '../domain/session-spec';
 import { logger } from '../log';
 import { notAuthorized, taskAttributes } from '../session/authorize';
@@ -46,9 +52,13 @@ export async function sessionAccess(
   const execution = await describe(executionArnOf(config.stateMachineArn, sessionId), id);
   const input = parseInput(execution.input);
   if (!input?.spec || clusterOfRequest(input.spec.target) !== clusterNameOf(route.cluster)) {
-    throw new DebugTaskError('SESSION_NOT_FOUND', `There is no session ${id} in cluster "${route.cluster}".`, {
-      hint: '`debug-task list` shows the sessions you may read, with their clusters.',
-    });
+    throw new DebugTaskError(
+      'SESSION_NOT_FOUND',
+      `There is no session ${id} in cluster "${route.cluster}".`,
+      {
+        hint: '`debug-task list` shows the sessions you may read, with their clusters.',
+      },
+    );
   }
   if (isOwner(route.caller, input.caller)) return { sessionId, execution, input, owner: true };
 

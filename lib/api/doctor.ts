@@ -3,6 +3,7 @@ import { DeleteObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { parseTaskRef } from '../domain/arn';
 import {
   DOCTOR_PROBE_PREFIX,
+  POLICY_CHECKS,
   TARGET_CHECKS,
   doctorReport,
   failedCheck,
@@ -50,12 +51,9 @@ export async function runDoctor(
   deps: AuthorizeDeps = {},
 ): Promise<DoctorReport> {
   const spec = parseDoctorRequest(body, config.limits);
-  const { checks, target } = await targetChecks(spec);
-  checks.push(
-    target
-      ? await policyCheck(spec, caller, target, deps)
-      : { name: 'policy-allows', status: 'skipped', detail: 'not checked: the target did not resolve' },
-  );
+  const { checks, target, failedAt } = await targetChecks(spec);
+  if (target) checks.push(await policyCheck(spec, caller, target, deps));
+  else checks.push(...skippedAfter(failedAt, POLICY_CHECKS));
   checks.push(imagePinnedCheck(config.toolboxImage));
   checks.push(await bucketWritableCheck(config.bucket));
   return doctorReport(checks);
@@ -71,7 +69,12 @@ export function parseDoctorRequest(body: unknown, limits: SessionLimits): Sessio
 }
 
 /** Resolve's checks as it passes them; after the first failure, the later ones are skipped. */
-async function targetChecks(spec: SessionSpec): Promise<{ checks: DoctorCheck[]; target?: ResolvedTarget }> {
+async function targetChecks(
+  spec: SessionSpec,
+): Promise<
+  | { checks: DoctorCheck[]; target: ResolvedTarget; failedAt?: undefined }
+  | { checks: DoctorCheck[]; target?: undefined; failedAt: TargetCheckName }
+> {
   const checks: DoctorCheck[] = [];
   let failedAt: TargetCheckName | undefined;
   try {
@@ -85,7 +88,7 @@ async function targetChecks(spec: SessionSpec): Promise<{ checks: DoctorCheck[];
     if (failedAt === undefined) throw error;
     checks.push(failedCheck(failedAt, error));
     checks.push(...skippedAfter(failedAt, TARGET_CHECKS.slice(TARGET_CHECKS.indexOf(failedAt) + 1)));
-    return { checks };
+    return { checks, failedAt };
   }
 }
 

@@ -11,7 +11,7 @@ import {
   type HttpEvent,
   type HttpResult,
 } from './http';
-import { getReupload, startReupload } from './reupload';
+import { assertReuploadId, getReupload, startReupload } from './reupload';
 import { pathParam, scopedBody } from './scope';
 import { cancelSession, getSession, listSessions, startSession, type ApiConfig } from './sessions';
 
@@ -84,8 +84,9 @@ export async function handleApiRequest(event: HttpEvent): Promise<HttpResult> {
       }
       case 'getReupload': {
         const { id, ...scope } = session();
+        const reuploadId = assertReuploadId(pathParam(event, 'reuploadId'));
         await sessionAccess('fetch', id, scope, cfg);
-        return json(200, await getReupload(id, pathParam(event, 'reuploadId'), cfg));
+        return json(200, await getReupload(id, reuploadId, cfg));
       }
       default:
         return notFound(event);

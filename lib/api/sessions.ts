@@ -255,7 +255,7 @@ export async function listSessions(config: ApiConfig, options: ListOptions): Pro
       // A session whose owner cannot be told is nobody's to list.
       return undefined;
     }
-    return summaryRow(e.name ?? '', described, options);
+    return summaryRow(e.name ?? '', described, options, e);
   });
   return rows.filter((row): row is SessionSummary => row !== undefined);
 }
@@ -279,6 +279,8 @@ async function summaryRow(
   sessionId: string,
   described: DescribeExecutionCommandOutput,
   options: ListOptions,
+  /** The row of ListExecutions, when listed: its status and dates. */
+  listed: { status?: string; startDate?: Date; stopDate?: Date } = described,
 ): Promise<SessionSummary | undefined> {
   const input = parseInput(described.input);
   if (!input?.spec) return undefined;
@@ -287,9 +289,9 @@ async function summaryRow(
   if (!(await options.mayRead(input, sessionId))) return undefined;
   return {
     sessionId,
-    status: statusOf(described),
-    startedAt: described.startDate?.toISOString(),
-    stoppedAt: described.stopDate?.toISOString(),
+    status: statusOf(listed),
+    startedAt: listed.startDate?.toISOString(),
+    stoppedAt: listed.stopDate?.toISOString(),
     cluster,
     target: describeTarget(input.spec.target),
     tool: input.spec.tool,

@@ -12,7 +12,10 @@ import {
 } from './options';
 
 /** `--cluster` of the session commands: spares the lookup of a session's cluster through the API. */
-const SESSION_CLUSTER = ['-c, --cluster <name>', 'cluster of the session (default: asked of the API)'] as const;
+const SESSION_CLUSTER = [
+  '-c, --cluster <name>',
+  'cluster of the session (default: asked of the API)',
+] as const;
 
 /**
  * The composition root of the CLI: declares the commands once, runs one, returns its exit code.
@@ -53,14 +56,26 @@ export function buildProgram(run: (load: () => Promise<number>) => void): Comman
     run(async () => (await import('./commands/run')).runCommand(task, flags, outputFor(program, flags))),
   );
 
-  apiOptions(program.command('status').argument('<session>').option(...SESSION_CLUSTER).option('--json'))
+  apiOptions(
+    program
+      .command('status')
+      .argument('<session>')
+      .option(...SESSION_CLUSTER)
+      .option('--json'),
+  )
     .description('show a session’s status, phase, result or error')
     .action((id: string, flags: SessionFlags) =>
       run(async () =>
         (await import('./commands/sessions')).statusCommand(id, flags, outputFor(program, flags)),
       ),
     );
-  apiOptions(program.command('cancel').argument('<session>').option(...SESSION_CLUSTER).option('--json'))
+  apiOptions(
+    program
+      .command('cancel')
+      .argument('<session>')
+      .option(...SESSION_CLUSTER)
+      .option('--json'),
+  )
     .description('cancel a running session; its toolbox container is removed')
     .action((id: string, flags: SessionFlags) =>
       run(async () =>

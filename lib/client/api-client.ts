@@ -97,7 +97,10 @@ export class DebugTaskClient {
     return this.request('GET', routePath('get', { cluster, id: sessionId }));
   }
 
-  async cancelSession(sessionId: string, options: SessionScope = {}): Promise<{ sessionId: string; status: string }> {
+  async cancelSession(
+    sessionId: string,
+    options: SessionScope = {},
+  ): Promise<{ sessionId: string; status: string }> {
     const cluster = await this.clusterOf(sessionId, options);
     return this.request('DELETE', routePath('cancel', { cluster, id: sessionId }));
   }
@@ -107,13 +110,20 @@ export class DebugTaskClient {
    * whose error is UPLOAD_FAILED): answers RUNNING with the re-upload to follow (`getReupload`), or
    * SUCCEEDED at once when they were already uploaded again.
    */
-  async startReupload(sessionId: string, options: SessionScope = {}): Promise<ReuploadStarted | ReuploadView> {
+  async startReupload(
+    sessionId: string,
+    options: SessionScope = {},
+  ): Promise<ReuploadStarted | ReuploadView> {
     const cluster = await this.clusterOf(sessionId, options);
     return this.request('POST', routePath('reupload', { cluster, id: sessionId }));
   }
 
   /** Where a re-upload stands; SUCCEEDED carries the result and download URLs, a failure throws. */
-  async getReupload(sessionId: string, reuploadId: string, options: SessionScope = {}): Promise<ReuploadView> {
+  async getReupload(
+    sessionId: string,
+    reuploadId: string,
+    options: SessionScope = {},
+  ): Promise<ReuploadView> {
     const cluster = await this.clusterOf(sessionId, options);
     return this.request('GET', routePath('getReupload', { cluster, id: sessionId, reuploadId }));
   }
@@ -125,7 +135,9 @@ export class DebugTaskClient {
     const query: Record<string, string> = {};
     if (options.active) query.active = 'true';
     if (options.limit) query.limit = String(options.limit);
-    const path = options.cluster ? routePath('listCluster', { cluster: options.cluster }) : routePath('list', {});
+    const path = options.cluster
+      ? routePath('listCluster', { cluster: options.cluster })
+      : routePath('list', {});
     const body = await this.request<{ sessions: SessionSummary[] }>('GET', path, undefined, query);
     return body.sessions;
   }

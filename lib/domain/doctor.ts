@@ -29,7 +29,12 @@ export const POLICY_CHECKS = ['policy-allows'] as const;
 /** Checked by the api function about its own deployment; they do not depend on the target. */
 export const DEPLOYMENT_CHECKS = ['image-pinned', 'bucket-writable'] as const;
 
-export const DOCTOR_CHECKS = [...CLIENT_CHECKS, ...TARGET_CHECKS, ...POLICY_CHECKS, ...DEPLOYMENT_CHECKS] as const;
+export const DOCTOR_CHECKS = [
+  ...CLIENT_CHECKS,
+  ...TARGET_CHECKS,
+  ...POLICY_CHECKS,
+  ...DEPLOYMENT_CHECKS,
+] as const;
 
 export type DoctorCheckName = (typeof DOCTOR_CHECKS)[number];
 export type TargetCheckName = (typeof TARGET_CHECKS)[number];

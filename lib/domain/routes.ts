@@ -58,7 +58,10 @@ export function routeOf(key: string): RouteName | undefined {
  * A route's path with its parameters filled in, each percent-encoded (the cluster as a name). The
  * client's paths and the routes the stack creates cannot drift: both come from ROUTES.
  */
-export function routePath(name: RouteName, params: Partial<Record<'cluster' | 'tool' | 'id' | 'reuploadId', string>>): string {
+export function routePath(
+  name: RouteName,
+  params: Partial<Record<'cluster' | 'tool' | 'id' | 'reuploadId', string>>,
+): string {
   return ROUTES[name].path.replace(/\{(\w+)\}/g, (_, key: string) => {
     const raw = params[key as keyof typeof params];
     if (raw === undefined || raw === '') throw new Error(`route ${name} needs {${key}}`);
@@ -69,6 +72,7 @@ export function routePath(name: RouteName, params: Partial<Record<'cluster' | 't
 /** The cluster a request names, as a name: `--cluster` (name or ARN), else the task ARN's, else ECS's `default`. */
 export function clusterOfRequest(target: { cluster?: string; task?: string }): string {
   if (target.cluster) return clusterNameOf(target.cluster);
-  const fromArn = target.task && /^arn:aws[a-z-]*:ecs:[^:]*:[0-9]*:task\/([^/]+)\/[^/]+$/.exec(target.task)?.[1];
+  const fromArn =
+    target.task && /^arn:aws[a-z-]*:ecs:[^:]*:[0-9]*:task\/([^/]+)\/[^/]+$/.exec(target.task)?.[1];
   return fromArn || 'default';
 }

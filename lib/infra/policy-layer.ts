@@ -62,7 +62,8 @@ export class PolicyLayer extends Construct {
  */
 function stageLayer(policyText: string): string {
   const pkg = dirname(dirname(require.resolve(`${CEDAR_PACKAGE}/nodejs`)));
-  const version = (JSON.parse(readFileSync(join(pkg, 'package.json'), 'utf8')) as { version: string }).version;
+  const version = (JSON.parse(readFileSync(join(pkg, 'package.json'), 'utf8')) as { version: string })
+    .version;
   const key = createHash('sha256').update(version).update('\0').update(policyText).digest('hex').slice(0, 16);
   const root = join(tmpdir(), `debug-task-policy-layer-${key}`);
   if (existsSync(join(root, 'debug-task', 'policy.cedar'))) return root;

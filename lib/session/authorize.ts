@@ -49,7 +49,12 @@ export async function authorizeCapture(
     record(decision);
     decisions.push(decision);
     if (decision.allowed) allowed.push(target);
-    else denied.push({ taskArn: target.taskArn, code: 'NOT_AUTHORIZED', message: denialMessage(decision, spec) });
+    else
+      denied.push({
+        taskArn: target.taskArn,
+        code: 'NOT_AUTHORIZED',
+        message: denialMessage(decision, spec),
+      });
   }
   if (resolution.kind === 'task' && denied.length > 0) {
     throw notAuthorized(decisions[0], spec);
@@ -58,7 +63,14 @@ export async function authorizeCapture(
     throw new DebugTaskError(
       'NOT_AUTHORIZED',
       `The deployment's policy lets ${caller} capture with ${spec.tool} on none of the ${denied.length} tasks of service "${resolution.service}" (${decisions[0].rule}).`,
-      { details: { action: 'capture', tool: spec.tool, rule: decisions[0].rule, policies: decisions[0].policies } },
+      {
+        details: {
+          action: 'capture',
+          tool: spec.tool,
+          rule: decisions[0].rule,
+          policies: decisions[0].policies,
+        },
+      },
     );
   }
   return { ...withModes, targets: allowed, skipped: [...withModes.skipped, ...denied] };
@@ -120,7 +132,9 @@ function denialMessage(decision: Decision, spec?: Pick<SessionSpec, 'tool'>): st
  * without one keeps its three calls before SendCommand.
  */
 async function withNetworkModes(resolution: Resolution, ecs: ECSClient): Promise<Resolution> {
-  const arns = [...new Set(resolution.targets.flatMap((t) => (t.taskDefinitionArn ? [t.taskDefinitionArn] : [])))];
+  const arns = [
+    ...new Set(resolution.targets.flatMap((t) => (t.taskDefinitionArn ? [t.taskDefinitionArn] : []))),
+  ];
   const modes = new Map<string, string>();
   await mapLimit(arns, 4, async (taskDefinition) => {
     const out = await awsCall('ecs:DescribeTaskDefinition', () =>

@@ -36,7 +36,12 @@ export async function planSession(input: ExecutionInput, deps: PlanDeps = {}): P
   }
 
   // Resolved first, then decided on what was resolved (the deployment's policy, when it has one).
-  const resolution = await authorizeCapture(input.spec, input.caller, await resolveTargets(input.spec, deps), deps);
+  const resolution = await authorizeCapture(
+    input.spec,
+    input.caller,
+    await resolveTargets(input.spec, deps),
+    deps,
+  );
   const { record, info } = capturePlan(input, resolution, bucket, {
     nowMs,
     graceSeconds: Math.floor(numberEnv('GRACE_SECONDS', DEFAULT_GRACE_SECONDS)),

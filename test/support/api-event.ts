@@ -28,14 +28,19 @@ export function apiEvent(route: RouteName, init: ApiEventInit = {}): APIGatewayP
     init.body !== null && typeof init.body === 'object' ? (init.body as { tool?: unknown }).tool : undefined;
   const params: Record<string, string> = {};
   if (path.includes('{cluster}')) params.cluster = init.cluster ?? API_CLUSTER;
-  if (path.includes('{tool}')) params.tool = init.tool ?? (typeof bodyTool === 'string' ? bodyTool : 'tcpdump');
+  if (path.includes('{tool}'))
+    params.tool = init.tool ?? (typeof bodyTool === 'string' ? bodyTool : 'tcpdump');
   if (path.includes('{id}') && init.id !== undefined) params.id = init.id;
   if (path.includes('{reuploadId}') && init.reuploadId !== undefined) params.reuploadId = init.reuploadId;
   const caller = init.caller ?? API_CALLER;
   return {
     routeKey: routeKey(route),
     body:
-      init.body === undefined ? undefined : typeof init.body === 'string' ? init.body : JSON.stringify(init.body),
+      init.body === undefined
+        ? undefined
+        : typeof init.body === 'string'
+          ? init.body
+          : JSON.stringify(init.body),
     isBase64Encoded: false,
     pathParameters: Object.keys(params).length > 0 ? params : undefined,
     queryStringParameters: init.query,

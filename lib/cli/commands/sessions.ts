@@ -125,8 +125,13 @@ async function fetchToStdout(client: DebugTaskClient, sessionId: string, output:
 }
 
 /** debug-task list */
-export async function listCommand(flags: SessionFlags & { active?: boolean }, output: Output): Promise<number> {
-  const sessions = await (await clientFor(flags)).listSessions({
+export async function listCommand(
+  flags: SessionFlags & { active?: boolean },
+  output: Output,
+): Promise<number> {
+  const sessions = await (
+    await clientFor(flags)
+  ).listSessions({
     active: flags.active,
     ...(flags.cluster && { cluster: flags.cluster }),
   });

@@ -126,7 +126,9 @@ describe('GET /clusters/{cluster}/sessions/{id}', () => {
         { index: 0, sessionId: `${ID}-0000`, status: 'SUCCEEDED', artifact: { bucket: 'artifacts', key } },
       ],
     };
-    sfn.on(DescribeExecutionCommand).resolves({ input: OWNED, status: 'SUCCEEDED', output: JSON.stringify(result) });
+    sfn
+      .on(DescribeExecutionCommand)
+      .resolves({ input: OWNED, status: 'SUCCEEDED', output: JSON.stringify(result) });
 
     const { body } = await call('get', { id: ID });
 
@@ -270,7 +272,9 @@ describe('who may act on a session (owner isolation, the deployment policy)', ()
   });
   afterAll(() => rmSync(policyDir, { recursive: true, force: true }));
   beforeEach(() => {
-    sfn.on(DescribeExecutionCommand).resolves({ input: OWNED, status: 'RUNNING', executionArn: `${SM}:${ID}` });
+    sfn
+      .on(DescribeExecutionCommand)
+      .resolves({ input: OWNED, status: 'RUNNING', executionArn: `${SM}:${ID}` });
     sfn.on(GetExecutionHistoryCommand).resolves({ events: [] });
     s3.on(PutObjectCommand).resolves({});
     s3.on(GetObjectCommand).rejects(noSuchKey());
@@ -289,15 +293,18 @@ describe('who may act on a session (owner isolation, the deployment policy)', ()
     ['get', 'read'],
     ['cancel', 'cancel'],
     ['reupload', 'fetch'],
-  ] as const)('refuses %s to anyone else without a policy: 403 NOT_AUTHORIZED, nothing revealed', async (route, action) => {
-    const { status, body } = await call(route, { id: ID, caller: BOB });
+  ] as const)(
+    'refuses %s to anyone else without a policy: 403 NOT_AUTHORIZED, nothing revealed',
+    async (route, action) => {
+      const { status, body } = await call(route, { id: ID, caller: BOB });
 
-    expect(status).toBe(403);
-    expect(body.error.code).toBe('NOT_AUTHORIZED');
-    expect(body.error.message).toContain(`not yours to ${action}`);
-    expect(JSON.stringify(body)).not.toMatch(/i-0abc|X-Amz-Signature|alice/);
-    expect(s3).not.toHaveReceivedCommand(PutObjectCommand);
-  });
+      expect(status).toBe(403);
+      expect(body.error.code).toBe('NOT_AUTHORIZED');
+      expect(body.error.message).toContain(`not yours to ${action}`);
+      expect(JSON.stringify(body)).not.toMatch(/i-0abc|X-Amz-Signature|alice/);
+      expect(s3).not.toHaveReceivedCommand(PutObjectCommand);
+    },
+  );
 
   it('lets another principal read when the policy permits read on the session’s task, and names the rule that refuses cancel', async () => {
     usePolicy(`@id("security-reads-payments")
@@ -348,7 +355,9 @@ forbid (principal, action == DebugTask::Action::"cancel", resource) when { resou
 
   it('list shows the caller only what they may read; ?id= finds one session’s cluster', async () => {
     sfn.on(ListExecutionsCommand).resolves({
-      executions: [{ name: ID, status: 'RUNNING', executionArn: 'a', stateMachineArn: SM, startDate: new Date(0) }],
+      executions: [
+        { name: ID, status: 'RUNNING', executionArn: 'a', stateMachineArn: SM, startDate: new Date(0) },
+      ],
     });
     sfn.on(DescribeExecutionCommand).resolves({ name: ID, input: OWNED, status: 'RUNNING' });
 
@@ -366,10 +375,15 @@ forbid (principal, action == DebugTask::Action::"cancel", resource) when { resou
       cluster: 'staging',
       body: { target: { task: TASK }, tool: 'tcpdump' },
     });
-    const otherTool = await call('start', { tool: 'ngrep', body: { target: { task: TASK }, tool: 'tcpdump' } });
+    const otherTool = await call('start', {
+      tool: 'ngrep',
+      body: { target: { task: TASK }, tool: 'tcpdump' },
+    });
 
     expect(otherCluster.status).toBe(400);
-    expect(otherCluster.body.error.message).toMatch(/cluster "prod" but --cluster says "staging"|route is for cluster "staging"/);
+    expect(otherCluster.body.error.message).toMatch(
+      /cluster "prod" but --cluster says "staging"|route is for cluster "staging"/,
+    );
     expect(otherTool.body.error.message).toContain('its route is for tool "ngrep"');
     expect(sfn).not.toHaveReceivedCommand(StartExecutionCommand);
   });
@@ -383,7 +397,10 @@ describe('a deployment policy that cannot be used', () => {
     process.env.DEBUG_TASK_POLICY_FILE = file;
     sfn.on(DescribeExecutionCommand).resolves({ input: OWNED, status: 'RUNNING' });
     try {
-      const { status, body } = await call('get', { id: ID, caller: 'arn:aws:iam::123456789012:user/mallory' });
+      const { status, body } = await call('get', {
+        id: ID,
+        caller: 'arn:aws:iam::123456789012:user/mallory',
+      });
 
       expect(status).toBe(502);
       expect(body.error.code).toBe('AWS_ERROR');
