@@ -60,7 +60,7 @@ export class PolicyLayer extends Construct {
  * The layer's directory: the engine's Node.js build (only that one of its three) and the policy.
  * Named by what it holds, so repeated synths reuse one directory instead of 4 MB each.
  */
-function stageLayer(policyText: string): string {
+export function stageLayer(policyText: string): string {
   const pkg = dirname(dirname(require.resolve(`${CEDAR_PACKAGE}/nodejs`)));
   const version = (JSON.parse(readFileSync(join(pkg, 'package.json'), 'utf8')) as { version: string })
     .version;
