@@ -57,6 +57,7 @@ export function notFound(event: HttpEvent): HttpResult {
 
 export function httpStatusOf(error: DebugTaskError): number {
   if (error.code === 'SESSION_NOT_FOUND') return 404;
+  if (error.code === 'NOT_AUTHORIZED') return 403;
   // The host has nothing left to re-upload: gone for good.
   if (error.code === 'ARTIFACT_NOT_ON_HOST') return 410;
   switch (error.exitCode) {

@@ -8,7 +8,8 @@ import {
 } from '@aws-sdk/client-sfn';
 import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
-import { parseTaskRef } from '../domain/arn';
+import { clusterNameOf, parseTaskRef } from '../domain/arn';
+import { clusterOfRequest } from '../domain/routes';
 import { DebugTaskError, fromStepFunctionsFailure } from '../domain/errors';
 import { HOST_PARAMS } from '../domain/params';
 import { mapLimit } from '../domain/map-limit';
@@ -87,10 +88,14 @@ export async function startExecution(config: ApiConfig, name: string, input: Exe
  * presigned GET of every succeeded child's artifact. A child's id gives that child's view, as a
  * one-task session (`debug-task status|fetch <child id>` work like a session's).
  */
-export async function getSession(id: string, config: ApiConfig): Promise<SessionView> {
+export async function getSession(
+  id: string,
+  config: ApiConfig,
+  described?: DescribeExecutionCommandOutput,
+): Promise<SessionView> {
   const child = parseChildId(assertSessionId(id));
   const sessionId = child?.sessionId ?? id;
-  const execution = await describe(executionArnOf(config.stateMachineArn, sessionId), id);
+  const execution = described ?? (await describe(executionArnOf(config.stateMachineArn, sessionId), id));
   const view: SessionView = {
     sessionId,
     status: statusOf(execution),
@@ -196,9 +201,10 @@ export async function cancelSession(
   id: string,
   caller: string,
   config: ApiConfig,
+  described?: DescribeExecutionCommandOutput,
 ): Promise<{ sessionId: string; status: SessionStatus | 'CANCELLING' }> {
   const sessionId = parseChildId(assertSessionId(id))?.sessionId ?? id;
-  const execution = await describe(executionArnOf(config.stateMachineArn, sessionId), id);
+  const execution = described ?? (await describe(executionArnOf(config.stateMachineArn, sessionId), id));
   if (execution.status !== 'RUNNING') return { sessionId, status: statusOf(execution) };
   await awsCall('s3:PutObject', () =>
     s3Client().send(
@@ -213,11 +219,23 @@ export async function cancelSession(
   return { sessionId, status: 'CANCELLING' };
 }
 
-/** GET /sessions: the most recent sessions, newest first (re-uploads are not sessions of their own). */
-export async function listSessions(
-  config: ApiConfig,
-  options: { active?: boolean; limit?: number } = {},
-): Promise<SessionSummary[]> {
+export interface ListOptions {
+  active?: boolean;
+  limit?: number;
+  /** Only sessions of this cluster (GET /clusters/{cluster}/sessions). */
+  cluster?: string;
+  /** Only this session (GET /sessions?id=): how the client finds a session's cluster. */
+  id?: string;
+  /** Which rows the caller may see (owner isolation, the policy's `read`). */
+  mayRead: (input: ExecutionInput | undefined, sessionId: string) => Promise<boolean>;
+}
+
+/**
+ * GET /sessions: the most recent sessions the caller may read, newest first (re-uploads are not
+ * sessions of their own). Rows of sessions the caller may not read are left out, not redacted.
+ */
+export async function listSessions(config: ApiConfig, options: ListOptions): Promise<SessionSummary[]> {
+  if (options.id !== undefined) return listOne(config, options);
   const listed = await awsCall('states:ListExecutions', () =>
     sfnClient().send(
       new ListExecutionsCommand({
@@ -229,29 +247,57 @@ export async function listSessions(
   );
   const sessions = (listed.executions ?? []).filter((e) => SESSION_ID.test(e.name ?? ''));
   // ListExecutions carries no input: who asked for what comes from DescribeExecution, a few at once.
-  return mapLimit(sessions, 8, async (e) => {
-    const summary: SessionSummary = {
-      sessionId: e.name ?? '',
-      status: statusOf(e),
-      startedAt: e.startDate?.toISOString(),
-      stoppedAt: e.stopDate?.toISOString(),
-    };
+  const rows = await mapLimit(sessions, 8, async (e) => {
     let described: DescribeExecutionCommandOutput | undefined;
     try {
       described = await sfnClient().send(new DescribeExecutionCommand({ executionArn: e.executionArn }));
     } catch {
-      // A row without its target beats no list.
+      // A session whose owner cannot be told is nobody's to list.
+      return undefined;
     }
-    const input = parseInput(described?.input);
-    if (!input?.spec) return summary;
-    return {
-      ...summary,
-      target: describeTarget(input.spec.target),
-      tool: input.spec.tool,
-      caller: input.caller,
-      kind: isServiceTarget(input.spec.target) ? 'service' : 'task',
-    };
+    return summaryRow(e.name ?? '', described, options, e);
   });
+  return rows.filter((row): row is SessionSummary => row !== undefined);
+}
+
+/** GET /sessions?id=: the one row, or none when there is no such session or it is not the caller's to read. */
+async function listOne(config: ApiConfig, options: ListOptions): Promise<SessionSummary[]> {
+  const id = assertSessionId(options.id ?? '');
+  const sessionId = parseChildId(id)?.sessionId ?? id;
+  let described: DescribeExecutionCommandOutput;
+  try {
+    described = await describe(executionArnOf(config.stateMachineArn, sessionId), id);
+  } catch (error) {
+    if (error instanceof DebugTaskError && error.code === 'SESSION_NOT_FOUND') return [];
+    throw error;
+  }
+  const row = await summaryRow(sessionId, described, options);
+  return row ? [{ ...row, sessionId: id }] : [];
+}
+
+async function summaryRow(
+  sessionId: string,
+  described: DescribeExecutionCommandOutput,
+  options: ListOptions,
+  /** The row of ListExecutions, when listed: its status and dates. */
+  listed: { status?: string; startDate?: Date; stopDate?: Date } = described,
+): Promise<SessionSummary | undefined> {
+  const input = parseInput(described.input);
+  if (!input?.spec) return undefined;
+  const cluster = clusterOfRequest(input.spec.target);
+  if (options.cluster !== undefined && cluster !== clusterNameOf(options.cluster)) return undefined;
+  if (!(await options.mayRead(input, sessionId))) return undefined;
+  return {
+    sessionId,
+    status: statusOf(listed),
+    startedAt: listed.startDate?.toISOString(),
+    stoppedAt: listed.stopDate?.toISOString(),
+    cluster,
+    target: describeTarget(input.spec.target),
+    tool: input.spec.tool,
+    caller: input.caller,
+    kind: isServiceTarget(input.spec.target) ? 'service' : 'task',
+  };
 }
 
 export function assertSessionId(value: string): string {

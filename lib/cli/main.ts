@@ -4,12 +4,18 @@ import { defaultOutput, printError, type Output } from './output';
 import {
   apiOptions,
   captureOptions,
-  type ApiFlags,
   type DemoFlags,
   type DoctorFlags,
   type LocalFlags,
   type RunFlags,
+  type SessionFlags,
 } from './options';
+
+/** `--cluster` of the session commands: spares the lookup of a session's cluster through the API. */
+const SESSION_CLUSTER = [
+  '-c, --cluster <name>',
+  'cluster of the session (default: asked of the API)',
+] as const;
 
 /**
  * The composition root of the CLI: declares the commands once, runs one, returns its exit code.
@@ -50,16 +56,28 @@ export function buildProgram(run: (load: () => Promise<number>) => void): Comman
     run(async () => (await import('./commands/run')).runCommand(task, flags, outputFor(program, flags))),
   );
 
-  apiOptions(program.command('status').argument('<session>').option('--json'))
+  apiOptions(
+    program
+      .command('status')
+      .argument('<session>')
+      .option(...SESSION_CLUSTER)
+      .option('--json'),
+  )
     .description('show a session’s status, phase, result or error')
-    .action((id: string, flags: ApiFlags) =>
+    .action((id: string, flags: SessionFlags) =>
       run(async () =>
         (await import('./commands/sessions')).statusCommand(id, flags, outputFor(program, flags)),
       ),
     );
-  apiOptions(program.command('cancel').argument('<session>').option('--json'))
+  apiOptions(
+    program
+      .command('cancel')
+      .argument('<session>')
+      .option(...SESSION_CLUSTER)
+      .option('--json'),
+  )
     .description('cancel a running session; its toolbox container is removed')
-    .action((id: string, flags: ApiFlags) =>
+    .action((id: string, flags: SessionFlags) =>
       run(async () =>
         (await import('./commands/sessions')).cancelCommand(id, flags, outputFor(program, flags)),
       ),
@@ -68,6 +86,7 @@ export function buildProgram(run: (load: () => Promise<number>) => void): Comman
     program
       .command('fetch')
       .argument('<session>')
+      .option(...SESSION_CLUSTER)
       .option(
         '-o, --output <path>',
         'where to write the artifact; - writes it to stdout, for a pipe (e.g. | tshark -r -), checked first',
@@ -77,14 +96,20 @@ export function buildProgram(run: (load: () => Promise<number>) => void): Comman
     .description(
       'download (again) the artifact of a finished session, checking its sha256; after UPLOAD_FAILED, first upload again the artifact kept on its host',
     )
-    .action((id: string, flags: ApiFlags & { output?: string }) =>
+    .action((id: string, flags: SessionFlags & { output?: string }) =>
       run(async () =>
         (await import('./commands/sessions')).fetchCommand(id, flags, outputFor(program, flags)),
       ),
     );
-  apiOptions(program.command('list').option('--active', 'only running sessions').option('--json'))
+  apiOptions(
+    program
+      .command('list')
+      .option('--active', 'only running sessions')
+      .option('-c, --cluster <name>', 'only sessions of this cluster')
+      .option('--json'),
+  )
     .description('recent sessions, newest first')
-    .action((flags: ApiFlags & { active?: boolean }) =>
+    .action((flags: SessionFlags & { active?: boolean }) =>
       run(async () => (await import('./commands/sessions')).listCommand(flags, outputFor(program, flags))),
     );
   apiOptions(

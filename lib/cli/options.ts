@@ -53,6 +53,11 @@ export interface ApiFlags {
   region?: string;
 }
 
+/** status, cancel, fetch, list: a session's cluster, when the caller knows it (else asked of the API). */
+export interface SessionFlags extends ApiFlags {
+  cluster?: string;
+}
+
 export interface DoctorFlags extends ApiFlags {
   cluster?: string;
   container?: string;

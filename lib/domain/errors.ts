@@ -3,7 +3,7 @@
  *
  * Every error says what was wrong (with the value received) and what to do next (`hint`), and
  * knows the CLI exit code it maps to: 2 bad input (nothing started), 3 target cannot be debugged,
- * 4 the session failed on the host, 5 AWS or infrastructure, 130 interrupted.
+ * 4 the session failed on the host, 5 AWS or infrastructure, 6 not authorized, 130 interrupted.
  */
 
 export const EXIT = {
@@ -12,6 +12,8 @@ export const EXIT = {
   TARGET: 3,
   HOST: 4,
   INFRA: 5,
+  /** The deployment's policy (or owner isolation) said no: nothing was started or revealed. */
+  NOT_AUTHORIZED: 6,
   INTERRUPTED: 130,
 } as const;
 
@@ -42,6 +44,7 @@ const CODE_EXIT = {
   AWS_ERROR: EXIT.INFRA,
   SESSION_NOT_FOUND: EXIT.BAD_INPUT,
   SANDBOX_UNAVAILABLE: EXIT.INFRA,
+  NOT_AUTHORIZED: EXIT.NOT_AUTHORIZED,
 } as const;
 
 export type ErrorCode = keyof typeof CODE_EXIT;
@@ -84,6 +87,8 @@ const DEFAULT_HINTS: Record<ErrorCode, string> = {
   SESSION_NOT_FOUND: 'List sessions with `debug-task list`.',
   SANDBOX_UNAVAILABLE:
     'Start a Docker engine (`sudo systemctl start docker`); on Debian/Ubuntu install one with `sudo apt-get install docker.io`.',
+  NOT_AUTHORIZED:
+    'Ask the team that deployed debug-task: its policy file decides who may capture, read, cancel and fetch what (README, "Who may debug what").',
 };
 
 export interface ErrorOptions {

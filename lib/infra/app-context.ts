@@ -11,6 +11,7 @@ import type { DebugTaskStackProps, ToolboxPlatform } from './stack-props';
  *   hostCpus, hostMemoryMb, hostPidsLimit, sweepIntervalMinutes, fleetConcurrency,
  *   fleetStartLeadSeconds
  *   requireReason         true | false: every session must give --reason (default false)
+ *   policy                path of a Cedar policy file (README, "Who may debug what")
  *
  * Only the shape is checked here (a number is a number); the stack checks the values.
  */
@@ -41,6 +42,7 @@ export function stackPropsFromContext(node: Node): DebugTaskStackProps {
     toolboxPlatform: contextString(node, 'toolboxPlatform') as ToolboxPlatform | undefined,
     allowedClusters: contextList(node, 'allowedClusters'),
     requireReason: contextBoolean(node, 'requireReason'),
+    policyFile: contextString(node, 'policy'),
     ...numbers,
   };
 }

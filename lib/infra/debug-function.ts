@@ -7,6 +7,7 @@ import { NodejsFunction, OutputFormat, type NodejsFunctionProps } from 'aws-cdk-
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { acknowledge, acknowledgeWildcardResources } from './nag';
+import { CEDAR_PACKAGE } from './policy-layer';
 import { BUNDLES_DIR, LAMBDA_DIR, LOCK_FILE, PROJECT_ROOT } from './paths';
 
 import { HANDLER_METADATA_KEY, type HandlerName } from './handlers';
@@ -129,6 +130,9 @@ function handlerCode(
         // Functions get their role's credentials from the environment only: the SDK's default
         // chain (profiles, SSO, IMDS, ...) is swapped for that one link (lib/aws/lambda-credentials.ts).
         esbuildArgs: { [`--alias:@aws-sdk/credential-provider-node`]: LAMBDA_CREDENTIALS },
+        // The Cedar engine loads its wasm from beside its own file: it comes in the policy layer
+        // (lib/infra/policy-layer.ts), given only to the deciding functions of a deployment with a policy.
+        externalModules: [CEDAR_PACKAGE],
       },
     };
   }

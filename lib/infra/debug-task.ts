@@ -10,6 +10,7 @@ import { CommandDocument } from './command-document';
 import { DebugFunction, type DebugFunctionProps, type HandlerName } from './debug-function';
 import { grantSessionPermissions } from './permissions';
 import { SessionStateMachine } from './session-state-machine';
+import { PolicyLayer } from './policy-layer';
 import { SessionsApi } from './sessions-api';
 import { resolveSettings, type DebugTaskProps, type DebugTaskSettings } from './stack-props';
 import { SweepSchedule } from './sweep-schedule';
@@ -117,6 +118,11 @@ export class DebugTask extends Construct {
       ...limits,
     });
     const http = new SessionsApi(this, 'Api', { handler: api.function, checksHandler: plan.function });
+    if (settings.policy) {
+      // The functions that decide: plan (capture, preview, doctor) and api (read, cancel, fetch, list).
+      const policy = new PolicyLayer(this, 'Policy', settings.policy);
+      for (const decider of [plan, api]) policy.attachTo(decider, settings.policy.sha256);
+    }
     // Launch signs each host's uploads with a session of this role, scoped to the session's
     // children's keys (a re-upload is an execution of the same path).
     const upload = new UploadRole(this, 'UploadRole', {

@@ -1,3 +1,6 @@
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { PolicyFileError, parsePolicyText } from '../authz/policy-file';
 import type { StackProps } from 'aws-cdk-lib';
 import { Token } from 'aws-cdk-lib';
 import { HOST_PARAMS, isValidHostParam, type HostParamName } from '../domain/params';
@@ -121,6 +124,16 @@ export interface DebugTaskProps {
   readonly requireReason?: boolean;
 
   /**
+   * A Cedar policy file that decides who may capture what, and who may read, cancel and fetch
+   * sessions other than their own (README, "Who may debug what"). Validated against the schema at
+   * synth: a policy that does not parse or names what the schema lacks fails the synth with
+   * `file:line:col`. Without one, IAM on the routes decides alone and sessions are their owner's.
+   *
+   * @default no policy
+   */
+  readonly policyFile?: string;
+
+  /**
    * Most SendCommand batches (50 hosts each) of one service-wide session launched and followed at
    * once (the Map state's MaxConcurrency). At least the largest fleet's batch count (1,000 tasks on
    * 1,000 hosts: 20) keeps every capture starting at the same moment; 1 to 40.
@@ -157,6 +170,8 @@ export interface DebugTaskSettings {
   readonly hostPidsLimit: number;
   readonly sweepIntervalMinutes: number;
   readonly requireReason: boolean;
+  /** The policy file, read and validated (its text is what the deciding functions get). */
+  readonly policy?: { readonly file: string; readonly text: string; readonly sha256: string };
   readonly fleetConcurrency: number;
   readonly fleetStartLeadSeconds: number;
 }
@@ -233,6 +248,7 @@ export function resolveSettings(props: DebugTaskProps): DebugTaskSettings {
     ),
     sweepIntervalMinutes: resolveSweepInterval(props.sweepIntervalMinutes),
     requireReason: props.requireReason ?? false,
+    ...(props.policyFile !== undefined && { policy: resolvePolicy(props.policyFile) }),
     fleetConcurrency: wholeNumberInRange(
       'fleetConcurrency',
       props.fleetConcurrency ?? STACK_DEFAULTS.fleetConcurrency,
@@ -332,4 +348,21 @@ function wholeNumberInRange(prop: string, value: number, min: number, max: numbe
     throw new Error(`${prop} ${value} is out of range; give a whole number from ${min} to ${max}.`);
   }
   return value;
+}
+
+/** Reads and validates the policy file (lib/authz/policy-file.ts): a bad policy fails the synth, naming file:line:col. */
+function resolvePolicy(file: string): NonNullable<DebugTaskSettings['policy']> {
+  const path = resolve(file);
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (cause) {
+    throw new Error(`policyFile: cannot read ${path} (${(cause as Error).message}).`, { cause });
+  }
+  try {
+    return { file: path, text, sha256: parsePolicyText(text, file).sha256 };
+  } catch (error) {
+    if (error instanceof PolicyFileError) throw new Error(`policyFile: ${error.message}`, { cause: error });
+    throw error;
+  }
 }

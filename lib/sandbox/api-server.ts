@@ -1,3 +1,4 @@
+import { ROUTES, routeKey, type RouteName } from '../domain/routes';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Sha256 } from '@aws-crypto/sha256-js';
@@ -31,16 +32,7 @@ export interface ApiServerOptions {
  * The routes of the stack's HTTP API (`apiRouteKeys` of the synthesized template gives the same
  * list; the sandbox passes that one): the default when `routeKeys` is not given.
  */
-export const DEFAULT_ROUTE_KEYS: readonly string[] = [
-  'POST /sessions',
-  'POST /sessions/preview',
-  'GET /sessions',
-  'GET /sessions/{id}',
-  'DELETE /sessions/{id}',
-  'POST /sessions/{id}/reupload',
-  'GET /sessions/{id}/reupload/{reuploadId}',
-  'POST /doctor',
-];
+export const DEFAULT_ROUTE_KEYS: readonly string[] = (Object.keys(ROUTES) as RouteName[]).map(routeKey);
 
 interface Route {
   method: string;

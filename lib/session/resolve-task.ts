@@ -140,7 +140,7 @@ function pingTime(info: InstanceInformation): string {
 async function describeTask(ref: TaskRef, cluster: string): Promise<Task> {
   const out = await awsCall(
     'ecs:DescribeTasks',
-    () => ecsClient().send(new DescribeTasksCommand({ cluster, tasks: [ref.task] })),
+    () => ecsClient().send(new DescribeTasksCommand({ cluster, tasks: [ref.task], include: ['TAGS'] })),
     (info) =>
       info.name === 'ClusterNotFoundException'
         ? new DebugTaskError('TASK_NOT_FOUND', `Cluster "${cluster}" does not exist in ${regionName()}.`, {

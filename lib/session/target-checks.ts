@@ -314,6 +314,8 @@ export function resolvedTarget(parts: {
     taskArn: task.taskArn ?? parts.taskArn,
     ...(task.taskDefinitionArn && { taskDefinitionArn: task.taskDefinitionArn }),
     ...(task.launchType && { launchType: task.launchType }),
+    service: task.group?.startsWith('service:') ? task.group.slice('service:'.length) : '',
+    tags: Object.fromEntries((task.tags ?? []).flatMap((t) => (t.key ? [[t.key, t.value ?? '']] : []))),
     container: parts.container,
     containerInstanceArn: parts.containerInstanceArn,
     instanceId: parts.instanceId,

@@ -3,13 +3,14 @@ import { DEFAULT_GRACE_SECONDS, runKeys, type ExecutionInput, type PlanInfo } fr
 import { capturePlan, reuploadPlan } from '../session/plan';
 import { sessionRecordChildren } from '../session/record';
 import { putJson } from '../session/store';
+import { authorizeCapture, type AuthorizeDeps } from '../session/authorize';
 import { resolveTargets, type TargetDeps } from '../session/targets';
 import { assertExecutionInput } from './execution-input';
 
 /** Default lead of a service's synchronized start: the Map's iterations, delivery, the hosts' checks. */
 export const DEFAULT_START_LEAD_SECONDS = 15;
 
-export interface PlanDeps extends TargetDeps {
+export interface PlanDeps extends TargetDeps, Omit<AuthorizeDeps, 'ecs'> {
   now?: () => number;
 }
 
@@ -34,7 +35,13 @@ export async function planSession(input: ExecutionInput, deps: PlanDeps = {}): P
     return info;
   }
 
-  const resolution = await resolveTargets(input.spec, deps);
+  // Resolved first, then decided on what was resolved (the deployment's policy, when it has one).
+  const resolution = await authorizeCapture(
+    input.spec,
+    input.caller,
+    await resolveTargets(input.spec, deps),
+    deps,
+  );
   const { record, info } = capturePlan(input, resolution, bucket, {
     nowMs,
     graceSeconds: Math.floor(numberEnv('GRACE_SECONDS', DEFAULT_GRACE_SECONDS)),

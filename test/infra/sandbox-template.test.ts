@@ -67,14 +67,15 @@ describe('the synthesized template, as the sandbox reads it', () => {
 
     expect(Object.keys(handlers).sort()).toEqual([...apiRouteKeys(template)].sort());
     expect(handlers).toEqual({
-      'POST /sessions': 'api',
+      'POST /clusters/{cluster}/tools/{tool}/sessions': 'api',
       'GET /sessions': 'api',
-      'GET /sessions/{id}': 'api',
-      'DELETE /sessions/{id}': 'api',
-      'POST /sessions/{id}/reupload': 'api',
-      'GET /sessions/{id}/reupload/{reuploadId}': 'api',
-      'POST /sessions/preview': 'plan',
-      'POST /doctor': 'plan',
+      'GET /clusters/{cluster}/sessions': 'api',
+      'GET /clusters/{cluster}/sessions/{id}': 'api',
+      'DELETE /clusters/{cluster}/sessions/{id}': 'api',
+      'POST /clusters/{cluster}/sessions/{id}/reupload': 'api',
+      'GET /clusters/{cluster}/sessions/{id}/reupload/{reuploadId}': 'api',
+      'POST /clusters/{cluster}/tools/{tool}/preview': 'plan',
+      'POST /clusters/{cluster}/doctor': 'plan',
     });
   });
 

@@ -109,7 +109,10 @@ async function demoFleet(
   let sessionId: string | undefined;
   try {
     const started = await Promise.allSettled(
-      Array.from({ length: replicas }, () => startDemoTarget(targetImage, { service: DEMO_SERVICE })),
+      // Each task tagged with its replica number: a deployment policy can tell them apart (`sandbox --policy`).
+      Array.from({ length: replicas }, (_, i) =>
+        startDemoTarget(targetImage, { service: DEMO_SERVICE, tags: { replica: String(i) } }),
+      ),
     );
     for (const s of started) if (s.status === 'fulfilled') targets.push(s.value);
     const failed = started.find((s): s is PromiseRejectedResult => s.status === 'rejected');

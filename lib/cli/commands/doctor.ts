@@ -2,6 +2,7 @@ import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from '@smit
 import { defaultCredentials, type DebugTaskClient } from '../../client/api-client';
 import {
   DEPLOYMENT_CHECKS,
+  POLICY_CHECKS,
   TARGET_CHECKS,
   doctorExitCode,
   doctorReport,
@@ -25,7 +26,7 @@ export interface DoctorDeps {
   client?: (flags: DoctorFlags, credentials: AwsCredentialIdentity) => Promise<DebugTaskClient>;
 }
 
-const REMOTE_CHECKS = [...TARGET_CHECKS, ...DEPLOYMENT_CHECKS];
+const REMOTE_CHECKS = [...TARGET_CHECKS, ...POLICY_CHECKS, ...DEPLOYMENT_CHECKS];
 
 /**
  * debug-task doctor <task>: the credentials and the API are checked here (they are ours), the

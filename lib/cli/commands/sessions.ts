@@ -8,7 +8,7 @@ import type { SessionView } from '../../domain/session';
 import type { DebugTaskClient } from '../../client/api-client';
 import { DebugTaskError, EXIT, errorFromBody } from '../../domain/errors';
 import { clientFor } from '../api-discovery';
-import type { ApiFlags } from '../options';
+import type { SessionFlags } from '../options';
 import {
   collectFleet,
   fleetExitCode,
@@ -20,9 +20,16 @@ import { printJson, printOutcome, printable, renderSessionList, type Output } fr
 import { createProgress } from '../progress';
 import { fetchSession } from '../session-runner';
 
+/** The API client, told the session's cluster when `--cluster` gives it. */
+async function sessionClient(sessionId: string, flags: SessionFlags): Promise<DebugTaskClient> {
+  const client = await clientFor(flags);
+  if (flags.cluster) client.setSessionCluster(sessionId, flags.cluster);
+  return client;
+}
+
 /** debug-task status <session> */
-export async function statusCommand(sessionId: string, flags: ApiFlags, output: Output): Promise<number> {
-  const view = await (await clientFor(flags)).getSession(sessionId);
+export async function statusCommand(sessionId: string, flags: SessionFlags, output: Output): Promise<number> {
+  const view = await (await sessionClient(sessionId, flags)).getSession(sessionId);
   if (output.json) printJson(output, view);
   else output.out.write(renderSessionView(view));
   return view.error ? errorFromBody(view.error).exitCode : EXIT.OK;
@@ -45,8 +52,8 @@ export function renderSessionView(view: SessionView): string {
 }
 
 /** debug-task cancel <session> */
-export async function cancelCommand(sessionId: string, flags: ApiFlags, output: Output): Promise<number> {
-  const result = await (await clientFor(flags)).cancelSession(sessionId);
+export async function cancelCommand(sessionId: string, flags: SessionFlags, output: Output): Promise<number> {
+  const result = await (await sessionClient(sessionId, flags)).cancelSession(sessionId);
   if (output.json) printJson(output, result);
   else output.out.write(`${result.sessionId}  ${result.status}\n`);
   return EXIT.OK;
@@ -55,7 +62,7 @@ export async function cancelCommand(sessionId: string, flags: ApiFlags, output: 
 /** debug-task fetch <session>; `-o -` writes the artifact to stdout (see fetchToStdout). */
 export async function fetchCommand(
   sessionId: string,
-  flags: ApiFlags & { output?: string },
+  flags: SessionFlags & { output?: string },
   output: Output,
 ): Promise<number> {
   const toStdout = flags.output === '-';
@@ -64,7 +71,7 @@ export async function fetchCommand(
       hint: 'Drop --json (the summary goes to stderr with -o -), or give -o a file.',
     });
   }
-  const client = await clientFor(flags);
+  const client = await sessionClient(sessionId, flags);
   const view = await client.getSession(sessionId);
   if (view.status === 'SUCCEEDED' && view.result?.kind === 'service') {
     if (toStdout) {
@@ -118,8 +125,16 @@ async function fetchToStdout(client: DebugTaskClient, sessionId: string, output:
 }
 
 /** debug-task list */
-export async function listCommand(flags: ApiFlags & { active?: boolean }, output: Output): Promise<number> {
-  const sessions = await (await clientFor(flags)).listSessions({ active: flags.active });
+export async function listCommand(
+  flags: SessionFlags & { active?: boolean },
+  output: Output,
+): Promise<number> {
+  const sessions = await (
+    await clientFor(flags)
+  ).listSessions({
+    active: flags.active,
+    ...(flags.cluster && { cluster: flags.cluster }),
+  });
   if (output.json) {
     printJson(output, { sessions });
   } else {

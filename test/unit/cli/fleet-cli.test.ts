@@ -124,7 +124,10 @@ describe('debug-task --service (fleet sessions from the CLI)', () => {
     expect(json.code).toBe(0);
     expect(json.json()).toMatchObject({ target: { service: 'web' }, listed: 5, leftOut: 2 });
     expect(json.json().targets).toHaveLength(2);
-    expect(api.calls).toEqual(['POST /sessions/preview', 'POST /sessions/preview']);
+    expect(api.calls).toEqual([
+      `POST /clusters/${CLUSTER}/tools/tcpdump/preview`,
+      `POST /clusters/${CLUSTER}/tools/tcpdump/preview`,
+    ]);
     expect(api.bodies[1]).toMatchObject({
       target: { service: 'web', cluster: 'prod', maxTasks: 7 },
       tool: 'tcpdump',
@@ -139,7 +142,7 @@ describe('debug-task --service (fleet sessions from the CLI)', () => {
       code: 'INVALID_ARGUMENT',
       hint: expect.stringMatching(/--yes/),
     });
-    expect(api.calls).toEqual(['POST /sessions/preview']);
+    expect(api.calls).toEqual([`POST /clusters/${CLUSTER}/tools/tcpdump/preview`]);
   });
 
   it('downloads every child into one folder, verified, with manifest.json and a merged pcap (exit 0)', async () => {
@@ -279,7 +282,7 @@ describe('debug-task --service (fleet sessions from the CLI)', () => {
     child.kill('SIGINT');
     const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
     expect(code).toBe(130);
-    expect(api.calls).toContain(`DELETE /sessions/${SESSION_ID}`);
+    expect(api.calls).toContain(`DELETE /clusters/${CLUSTER}/sessions/${SESSION_ID}`);
     expect(JSON.parse(stdout.trim().split('\n').at(-1)!).error.code).toBe('CANCELLED');
   });
 });

@@ -43,11 +43,29 @@ describe('resolveTarget', () => {
       taskArn: TASK_ARN,
       taskDefinitionArn: expect.stringContaining('task-definition/web:7'),
       launchType: 'EC2',
+      service: '',
+      tags: {},
       container: { name: 'app', runtimeId: RUNTIME_ID },
       containerInstanceArn: CONTAINER_INSTANCE_ARN,
       instanceId: INSTANCE_ID,
       platform: { name: 'Amazon Linux', version: '2023', agentVersion: '3.3.3050.0' },
     });
+  });
+
+  it('asks DescribeTasks for the task’s tags, and takes its service from its group', async () => {
+    given({
+      tasks: [
+        runningTask({
+          group: 'service:payments',
+          tags: [{ key: 'team', value: 'payments' }, { key: 'pci' }],
+        }),
+      ],
+    });
+
+    const target = await resolveTarget(taskTarget());
+
+    expect(ecs).toHaveReceivedCommandWith(DescribeTasksCommand, { include: ['TAGS'] });
+    expect(target).toMatchObject({ service: 'payments', tags: { team: 'payments', pci: '' } });
   });
 
   it('makes exactly one call of each of DescribeTasks, DescribeContainerInstances and DescribeInstanceInformation', async () => {
