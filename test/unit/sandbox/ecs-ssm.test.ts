@@ -92,6 +92,8 @@ describe('startEcsSsmStandIn', () => {
     });
     const ssm = new SSMClient({ endpoint: standIn.endpoint, region: 'xx-test-1', credentials });
     try {
+      // Before the send: the stand-in's clock starts when it takes the command, after this.
+      const sentAt = Date.now();
       const sent = await ssm.send(
         new SendCommandCommand({
           DocumentName: 'd',
@@ -111,7 +113,6 @@ describe('startEcsSsmStandIn', () => {
             InstanceId: standIn.instanceId,
           }),
         );
-      const sentAt = Date.now();
       await expect(get()).rejects.toBeInstanceOf(InvocationDoesNotExist);
       // Then, once the window has passed, the result (asked until it comes, for a slow machine).
       let answer: Awaited<ReturnType<typeof get>> | undefined;
