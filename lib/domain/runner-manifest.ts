@@ -21,7 +21,8 @@ export const RunnerManifestSchema = z.object({
   status: z.enum(['OK', 'FAILED', 'UPLOAD_FAILED']),
   error: optional(z.object({ code: z.string(), message: z.string() })),
   tool: z.object({
-    name: z.enum(TOOL_NAMES),
+    // null when the runner refused its input before it knew the tool (e.g. an unknown action).
+    name: optional(z.enum(TOOL_NAMES)),
     exitCode: z.nullable(z.number().check(z.int())),
     packets: z.nullish(count),
     dropped: z.nullish(count),
