@@ -3,14 +3,17 @@ import type { HttpApi } from 'aws-cdk-lib/aws-apigatewayv2';
 import { Grant, type IGrantable } from 'aws-cdk-lib/aws-iam';
 import type { IBucket } from 'aws-cdk-lib/aws-s3';
 import type { StateMachine } from 'aws-cdk-lib/aws-stepfunctions';
+import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { uploadRoleMaxSessionSeconds } from '../domain/upload';
 import { ArtifactBucket } from './artifact-bucket';
+import { AuditLog } from './audit-log';
 import { CommandDocument } from './command-document';
 import { DebugFunction, type DebugFunctionProps, type HandlerName } from './debug-function';
 import { grantSessionPermissions } from './permissions';
 import { SessionStateMachine } from './session-state-machine';
 import { SessionsApi } from './sessions-api';
+import { StackKeys } from './stack-keys';
 import { resolveSettings, type DebugTaskProps, type DebugTaskSettings } from './stack-props';
 import { SweepSchedule } from './sweep-schedule';
 import { ToolboxImage } from './toolbox-image';
@@ -49,14 +52,25 @@ export class DebugTask extends Construct {
   public readonly documentName: string;
   /** The HTTP API (IAM auth on every route). */
   public readonly api: HttpApi;
+  /** The customer managed keys of the artifacts and of the log groups. */
+  public readonly keys: StackKeys;
+  /** The audit log: every authorization decision and session event (lib/audit/). */
+  public readonly auditLog: AuditLog;
 
   constructor(scope: Construct, id: string, props: DebugTaskProps = {}) {
     super(scope, id);
     const settings = resolveSettings(props);
     this.settings = settings;
 
+    const keys = new StackKeys(this, 'Keys');
     const { bucket } = new ArtifactBucket(this, 'Artifacts', {
       retentionDays: settings.artifactRetentionDays,
+      encryptionKey: keys.artifacts,
+    });
+    const audit = new AuditLog(this, 'Audit', {
+      // resolveSettings admits only the values of RetentionDays.
+      retention: settings.auditLogRetentionDays as RetentionDays,
+      encryptionKey: keys.logs,
     });
     const document = new CommandDocument(this, 'RunnerDocument');
     const toolbox = new ToolboxImage(this, 'Toolbox', { toolbox: settings.toolbox });
@@ -64,8 +78,8 @@ export class DebugTask extends Construct {
     const fn = (
       name: HandlerName,
       environment: Record<string, string>,
-      options: Omit<DebugFunctionProps, 'environment'> = {},
-    ) => new DebugFunction(this, name, { environment, ...options });
+      options: Omit<DebugFunctionProps, 'environment' | 'logKey'> = {},
+    ) => new DebugFunction(this, name, { environment, logKey: keys.logs, ...options });
     const hostSettings = {
       GRACE_SECONDS: String(settings.graceSeconds),
       HOST_CPUS: String(settings.hostCpus),
@@ -105,6 +119,7 @@ export class DebugTask extends Construct {
         cleanup: cleanup.function,
       },
       hostConcurrency: settings.fleetConcurrency,
+      logKey: keys.logs,
       timeout: Duration.seconds(
         settings.maxDurationSeconds + settings.graceSeconds + EXECUTION_MARGIN_SECONDS,
       ),
@@ -116,7 +131,11 @@ export class DebugTask extends Construct {
       REQUIRE_REASON: String(settings.requireReason),
       ...limits,
     });
-    const http = new SessionsApi(this, 'Api', { handler: api.function, checksHandler: plan.function });
+    const http = new SessionsApi(this, 'Api', {
+      handler: api.function,
+      checksHandler: plan.function,
+      logKey: keys.logs,
+    });
     // Launch signs each host's uploads with a session of this role, scoped to the session's
     // children's keys (a re-upload is an execution of the same path).
     const upload = new UploadRole(this, 'UploadRole', {
@@ -125,6 +144,22 @@ export class DebugTask extends Construct {
       maxSessionSeconds: uploadRoleMaxSessionSeconds(settings.maxDurationSeconds, settings.graceSeconds),
     });
     launch.function.addEnvironment('UPLOAD_ROLE_ARN', upload.role.roleArn);
+    // The upload role's session policy must allow kms:GenerateDataKey on the key too (it limits the
+    // key policy's grant to the role): lib/domain/upload.ts.
+    launch.function.addEnvironment('ARTIFACT_KEY_ARN', keys.artifacts.keyArn);
+    // Every role that reads or writes the bucket's objects (presigned ones included: the URL acts
+    // with its signer's rights), and no other, may use the artifact key.
+    keys.allowArtifactUse(
+      api.role,
+      plan.role,
+      launch.role,
+      poll.role,
+      collect.role,
+      cleanup.role,
+      upload.role,
+    );
+    // The functions that decide or see a session event emit audit events (lib/audit/).
+    for (const writer of [api, plan, launch, collect, cleanup]) audit.addWriter(writer);
 
     const sweeper = fn(
       'sweeper',
@@ -150,6 +185,8 @@ export class DebugTask extends Construct {
     this.apiUrl = http.url;
     this.api = http.api;
     this.documentName = document.documentName;
+    this.keys = keys;
+    this.auditLog = audit;
   }
 
   /**
