@@ -42,7 +42,13 @@ export interface ApiConfig {
   requireReason?: boolean;
 }
 
-export const DOWNLOAD_URL_SECONDS = 3600;
+/**
+ * Lifetime of a presigned download: minutes, not the hour it was. A capture holds plaintext headers
+ * and tokens, and a URL is a bearer credential (whoever holds it reads the object, whatever IAM
+ * says), so it must be dead by the time it could turn up in a chat or a shell history. The CLI asks
+ * for it right before it downloads, and `fetch` asks again.
+ */
+export const DOWNLOAD_URL_SECONDS = 300;
 
 const SESSION_ID = /^dt-[a-z0-9]{8,20}-[a-z0-9]{4,12}(-[0-9]{4})?$/;
 

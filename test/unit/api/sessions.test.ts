@@ -107,7 +107,7 @@ function expectDownload(url: string | undefined, i: number): void {
   expect(parsed.hostname).toBe(`${BUCKET}.s3.${REGION}.amazonaws.com`);
   expect(parsed.pathname).toBe(`/${keyOf(i)}`);
   expect(parsed.searchParams.get('X-Amz-Signature')).toMatch(/^[0-9a-f]{64}$/);
-  expect(parsed.searchParams.get('X-Amz-Expires')).toBe('3600');
+  expect(parsed.searchParams.get('X-Amz-Expires')).toBe('300');
   expect(parsed.toString()).not.toMatch(/x-amz-checksum/i);
 }
 
