@@ -52,7 +52,7 @@ export async function handleApiRequest(event: HttpEvent): Promise<HttpResult> {
           }),
         });
       case 'GET /sessions/{id}':
-        return json(200, await getSession(id, cfg));
+        return json(200, await getSession(id, cfg, caller));
       case 'DELETE /sessions/{id}': {
         const cancelled = await cancelSession(id, caller, cfg);
         logger.info('session cancel requested', { sessionId: id, caller });
@@ -64,7 +64,7 @@ export async function handleApiRequest(event: HttpEvent): Promise<HttpResult> {
         return json(started.status === 'RUNNING' ? 202 : 200, started);
       }
       case 'GET /sessions/{id}/reupload/{reuploadId}':
-        return json(200, await getReupload(id, event.pathParameters?.reuploadId ?? '', cfg));
+        return json(200, await getReupload(id, event.pathParameters?.reuploadId ?? '', cfg, caller));
       default:
         return notFound(event);
     }

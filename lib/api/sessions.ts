@@ -8,6 +8,7 @@ import {
 } from '@aws-sdk/client-sfn';
 import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import { audit } from '../audit/audit';
 import { parseTaskRef } from '../domain/arn';
 import { DebugTaskError, fromStepFunctionsFailure } from '../domain/errors';
 import { HOST_PARAMS } from '../domain/params';
@@ -72,6 +73,18 @@ export async function startSession(
   }
   const sessionId = newSessionId();
   const input: ExecutionInput = { sessionId, spec, requestedAt: new Date().toISOString(), caller };
+  audit.session({
+    type: 'session.requested',
+    sessionId,
+    caller,
+    target: describeTarget(spec.target),
+    tool: spec.tool,
+    durationSeconds: spec.durationSeconds,
+    maxBytes: spec.maxBytes,
+    reason: spec.reason ?? null,
+  });
+  // Nothing starts before its request is on record.
+  await audit.flush();
   await startExecution(config, sessionId, input);
   return { sessionId, status: 'RUNNING' };
 }
@@ -93,7 +106,7 @@ export async function startExecution(config: ApiConfig, name: string, input: Exe
  * presigned GET of every succeeded child's artifact. A child's id gives that child's view, as a
  * one-task session (`debug-task status|fetch <child id>` work like a session's).
  */
-export async function getSession(id: string, config: ApiConfig): Promise<SessionView> {
+export async function getSession(id: string, config: ApiConfig, caller = 'unknown'): Promise<SessionView> {
   const child = parseChildId(assertSessionId(id));
   const sessionId = child?.sessionId ?? id;
   const execution = await describe(executionArnOf(config.stateMachineArn, sessionId), id);
@@ -121,8 +134,8 @@ export async function getSession(id: string, config: ApiConfig): Promise<Session
   } else if (execution.status === 'ABORTED') {
     view.error = new DebugTaskError('CANCELLED', 'The session was stopped.').toJSON();
   }
-  if (child) return childView(view, id, child.index, config);
-  if (view.result) view.downloadUrls = await downloadUrls(view.result.children);
+  if (child) return childView(view, id, child.index, config, caller);
+  if (view.result) view.downloadUrls = await downloadUrls(view.result.children, caller);
   return view;
 }
 
@@ -132,6 +145,7 @@ async function childView(
   id: string,
   index: number,
   config: ApiConfig,
+  caller: string,
 ): Promise<SessionView> {
   const children =
     parent.result?.children ?? (await readSessionRecord(config.bucket, parent.sessionId))?.children ?? [];
@@ -160,7 +174,7 @@ async function childView(
     ...base,
     status: 'SUCCEEDED',
     ...(result && { result }),
-    downloadUrls: await downloadUrls([found]),
+    downloadUrls: await downloadUrls([found], caller),
   };
 }
 
@@ -176,10 +190,25 @@ async function withChildren(result: SessionResult, bucket: string): Promise<Sess
   };
 }
 
-export async function downloadUrls(children: readonly ChildResult[]): Promise<Record<string, string>> {
+/**
+ * A presigned GET of each succeeded child's artifact, each on record as given to `caller` (the URL is
+ * what reads the object: S3's own log would only show the signer, the api function's role).
+ */
+export async function downloadUrls(
+  children: readonly ChildResult[],
+  caller: string,
+): Promise<Record<string, string>> {
   const urls: Record<string, string> = {};
   await mapLimit(children, 8, async (child) => {
     if (child.status !== 'SUCCEEDED' || !child.artifact) return;
+    audit.session({
+      type: 'artifact.download-url',
+      sessionId: parseChildId(child.sessionId)?.sessionId ?? child.sessionId,
+      childId: child.sessionId,
+      caller,
+      s3Uri: child.artifact.s3Uri,
+      expiresInSeconds: DOWNLOAD_URL_SECONDS,
+    });
     urls[child.sessionId] = await awsCall('s3:GetObject (presign)', () =>
       getSignedUrl(
         s3Client(),

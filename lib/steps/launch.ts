@@ -1,5 +1,6 @@
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import { audit } from '../audit/audit';
 import { numberEnv, optionalEnv, requireEnv } from '../config';
 import { DebugTaskError } from '../domain/errors';
 import { renderPlan, type PlanLine } from '../domain/host-plan';
@@ -115,6 +116,14 @@ export async function launchBatch(state: BatchState, deps: LaunchDeps = {}): Pro
     values: { ...values, planUrl },
     comment: sessionComment(sessionId, plan.reupload ? 'reupload' : ''),
     override: sendCommandOverride(batch.instanceIds),
+  });
+  audit.session({
+    type: 'session.started',
+    sessionId,
+    commandId,
+    batch: batch.batch,
+    instanceIds: batch.instanceIds,
+    children: targets.map((t) => t.sessionId),
   });
   return { commandId, sentAt: new Date(now()).toISOString() };
 }

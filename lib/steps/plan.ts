@@ -1,3 +1,5 @@
+import { audit } from '../audit/audit';
+import { resolvedEvent } from '../audit/session-events';
 import { numberEnv, requireEnv } from '../config';
 import { DEFAULT_GRACE_SECONDS, runKeys, type ExecutionInput, type PlanInfo } from '../domain/session';
 import { capturePlan, reuploadPlan } from '../session/plan';
@@ -31,6 +33,7 @@ export async function planSession(input: ExecutionInput, deps: PlanDeps = {}): P
     const session = await sessionRecordChildren(bucket, input.sessionId);
     const { record, info } = reuploadPlan(input, session, bucket, nowMs);
     await putJson(bucket, keys.plan, record);
+    audit.session(resolvedEvent(record));
     return info;
   }
 
@@ -41,5 +44,8 @@ export async function planSession(input: ExecutionInput, deps: PlanDeps = {}): P
     startLeadSeconds: Math.floor(numberEnv('FLEET_START_LEAD_SECONDS', DEFAULT_START_LEAD_SECONDS)),
   });
   await putJson(bucket, keys.plan, record);
+  // Written before Launch runs (withAudit flushes when this step ends): the record of which hosts a
+  // session reaches exists before anything runs on them.
+  audit.session(resolvedEvent(record));
   return info;
 }

@@ -1,3 +1,4 @@
+import { audit } from '../../../lib/audit/audit';
 import { InvalidInstanceId, SendCommandCommand } from '@aws-sdk/client-ssm';
 import { AssumeRoleCommand, STSServiceException } from '@aws-sdk/client-sts';
 import { INSTANCE_ID_PATTERN, PLAN_HEADER } from '../../../lib/domain/host-plan';
@@ -133,6 +134,23 @@ describe('launchBatch (Launch), one task', () => {
       commandId: COMMAND_ID,
       sentAt: '2025-01-01T12:00:10.000Z',
     });
+  });
+
+  it('puts the start on the audit log: the command, its hosts and its children', async () => {
+    given(TASK_RECORD);
+
+    await launchBatch(taskState(), { now: () => NOW_MS });
+
+    expect(audit.pending()).toEqual([
+      expect.objectContaining({
+        type: 'session.started',
+        sessionId: SESSION_ID,
+        commandId: COMMAND_ID,
+        batch: 0,
+        instanceIds: [INSTANCE_ID],
+        children: [CHILD_ID],
+      }),
+    ]);
   });
 
   it('sends our document, latest version, to the one host, with a delivery timeout and the session in the comment', async () => {
