@@ -1,6 +1,8 @@
 import { ArnFormat, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import {
   AccountRootPrincipal,
+  AnyPrincipal,
+  Effect,
   ArnPrincipal,
   PolicyDocument,
   PolicyStatement,
@@ -114,6 +116,18 @@ function stackKey(scope: Construct, id: string, description: string): Key {
     // A key given its own policy gets no default `kms:*` for the account: see KEY_ADMIN_ACTIONS.
     policy: new PolicyDocument({
       statements: [
+        // No grants but those an AWS service makes for a resource of its own (AWS Control Tower
+        // CT.KMS.PR.3): a grant is a way around the key policy.
+        new PolicyStatement({
+          sid: 'NoGrantsButForAwsServices',
+          effect: Effect.DENY,
+          principals: [new AnyPrincipal()],
+          actions: ['kms:CreateGrant'],
+          resources: ['*'],
+          conditions: {
+            BoolIfExists: { 'kms:GrantIsForAWSResource': 'false', 'aws:PrincipalIsAWSService': 'false' },
+          },
+        }),
         new PolicyStatement({
           sid: 'AdministrationByTheAccountNotUse',
           principals: [new AccountRootPrincipal()],

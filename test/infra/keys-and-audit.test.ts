@@ -36,7 +36,9 @@ describe('the stack keys', () => {
     ['artifact', () => ARTIFACT_KEY],
     ['log', () => LOG_KEY],
   ])('give the account (root) administration of the %s key, never its use nor grants', (_, id) => {
-    const root = statementsOf(id()).filter((s) => JSON.stringify(s.Principal).includes(':root'));
+    const root = statementsOf(id()).filter(
+      (s) => s.Effect === 'Allow' && JSON.stringify(s.Principal).includes(':root'),
+    );
 
     expect(root).toHaveLength(1);
     expect(actions(root[0]).sort()).toEqual([...KEY_ADMIN_ACTIONS].sort());
@@ -67,8 +69,8 @@ describe('the stack keys', () => {
     expect(principals(use[0])).not.toContain(`<${roleOf('sweeper')}.Arn>`);
     expect(flat(use[0].Condition?.StringEquals['kms:ViaService'])).toBe('s3.<AWS::Region>.amazonaws.com');
     expect(flat(use[0].Condition?.StringEquals['kms:CallerAccount'])).toBe('<AWS::AccountId>');
-    // No other statement of the artifact key names anyone else.
-    expect(statementsOf(ARTIFACT_KEY)).toHaveLength(2);
+    // No other statement of the artifact key allows anyone else anything.
+    expect(statementsOf(ARTIFACT_KEY).filter((s) => s.Effect === 'Allow')).toHaveLength(2);
   });
 
   it("lets CloudWatch Logs use the log key for this account's and region's log groups only", () => {
@@ -79,7 +81,25 @@ describe('the stack keys', () => {
     expect(flat(service[0].Condition?.ArnLike['kms:EncryptionContext:aws:logs:arn'])).toBe(
       'arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:*',
     );
-    expect(statementsOf(LOG_KEY)).toHaveLength(2);
+    expect(statementsOf(LOG_KEY).filter((s) => s.Effect === 'Allow')).toHaveLength(2);
+  });
+
+  it.each([
+    ['artifact', () => ARTIFACT_KEY],
+    ['log', () => LOG_KEY],
+  ])('deny every grant of the %s key but those AWS services make for their resources', (_, id) => {
+    expect(statementsOf(id()).filter((s) => s.Effect === 'Deny')).toEqual([
+      {
+        Sid: 'NoGrantsButForAwsServices',
+        Effect: 'Deny',
+        Principal: { AWS: '*' },
+        Action: 'kms:CreateGrant',
+        Resource: '*',
+        Condition: {
+          BoolIfExists: { 'kms:GrantIsForAWSResource': 'false', 'aws:PrincipalIsAWSService': 'false' },
+        },
+      },
+    ]);
   });
 
   it('encrypts every log group of the stack with the log key and keeps it at least a year', () => {
