@@ -14,7 +14,7 @@ import {
   type PlanTarget,
 } from '../domain/session';
 import { isServiceTarget } from '../domain/session-spec';
-import { logger } from '../log';
+import { audit } from '../audit/audit';
 import { notAuthorized, taskAttributes } from '../session/authorize';
 import { getJson } from '../session/store';
 import { assertSessionId, describe, executionArnOf, parseInput, type ApiConfig } from './sessions';
@@ -72,7 +72,7 @@ export async function sessionAccess(
       policies: [],
       rule: 'owner isolation: no deployment policy lets anyone but its owner act on a session',
     };
-    (deps.record ?? logDecision)(decision);
+    (deps.record ?? auditDecision(sessionId))(decision);
     throw new DebugTaskError(
       'NOT_AUTHORIZED',
       `Session ${id} is not yours to ${action}: without a deployment policy, a session belongs to the principal that started it.`,
@@ -82,7 +82,7 @@ export async function sessionAccess(
   const targets = await sessionTargets(config.bucket, input, id);
   for (const target of targets) {
     const decision = authorizer.decide(action, route.caller, taskAttributes(target));
-    (deps.record ?? logDecision)(decision);
+    (deps.record ?? auditDecision(sessionId, authorizer.policySha256))(decision);
     if (!decision.allowed) throw notAuthorized({ ...decision, task: id });
   }
   return { sessionId, execution, input, owner: false };
@@ -133,6 +133,7 @@ export async function mayRead(
   return targets.every((t) => authorizer.decide('read', caller, taskAttributes(t)).allowed);
 }
 
-function logDecision(decision: Decision): void {
-  logger.info('authorization decision', { audit: 'decision', ...decision });
+/** The audit log (lib/audit): every decision on a session, allow and deny. */
+function auditDecision(sessionId: string, policySha256?: string): (decision: Decision) => void {
+  return (decision) => audit.decision({ ...decision, sessionId, ...(policySha256 && { policySha256 }) });
 }

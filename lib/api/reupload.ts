@@ -87,7 +87,7 @@ export async function startReupload(
       reuploadId: done.get(failed[0].sessionId)!.reuploadId,
       status: 'SUCCEEDED',
       result: resultOf(record, children, sessionId),
-      downloadUrls: await downloadUrls(children),
+      downloadUrls: await downloadUrls(children, caller),
     };
   }
   const reuploadId = `r${Date.now().toString(36)}`;
@@ -102,7 +102,12 @@ export async function startReupload(
 }
 
 /** GET /sessions/{id}/reupload/{reuploadId}: how the re-upload goes; a failed one is its typed error. */
-export async function getReupload(id: string, reuploadId: string, config: ApiConfig): Promise<ReuploadView> {
+export async function getReupload(
+  id: string,
+  reuploadId: string,
+  config: ApiConfig,
+  caller = 'unknown',
+): Promise<ReuploadView> {
   const child = parseChildId(assertSessionId(id));
   const sessionId = child?.sessionId ?? id;
   assertReuploadId(reuploadId);
@@ -126,7 +131,7 @@ export async function getReupload(id: string, reuploadId: string, config: ApiCon
     reuploadId,
     status: 'SUCCEEDED',
     result: child ? { ...result, kind: 'task', children, skipped: [] } : result,
-    downloadUrls: await downloadUrls(uploaded),
+    downloadUrls: await downloadUrls(uploaded, caller),
   };
 }
 

@@ -66,7 +66,7 @@ export async function handleApiRequest(event: HttpEvent): Promise<HttpResult> {
       case 'get': {
         const { id, ...scope } = session();
         const access = await sessionAccess('read', id, scope, cfg);
-        return json(200, await getSession(id, cfg, access.execution));
+        return json(200, await getSession(id, cfg, caller, access.execution));
       }
       case 'cancel': {
         const { id, ...scope } = session();
@@ -86,7 +86,7 @@ export async function handleApiRequest(event: HttpEvent): Promise<HttpResult> {
         const { id, ...scope } = session();
         const reuploadId = assertReuploadId(pathParam(event, 'reuploadId'));
         await sessionAccess('fetch', id, scope, cfg);
-        return json(200, await getReupload(id, reuploadId, cfg));
+        return json(200, await getReupload(id, reuploadId, cfg, caller));
       }
       default:
         return notFound(event);

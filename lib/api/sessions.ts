@@ -8,6 +8,7 @@ import {
 } from '@aws-sdk/client-sfn';
 import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import { audit } from '../audit/audit';
 import { clusterNameOf, parseTaskRef } from '../domain/arn';
 import { clusterOfRequest } from '../domain/routes';
 import { DebugTaskError, fromStepFunctionsFailure } from '../domain/errors';
@@ -43,7 +44,13 @@ export interface ApiConfig {
   requireReason?: boolean;
 }
 
-export const DOWNLOAD_URL_SECONDS = 3600;
+/**
+ * Lifetime of a presigned download: minutes, not the hour it was. A capture holds plaintext headers
+ * and tokens, and a URL is a bearer credential (whoever holds it reads the object, whatever IAM
+ * says), so it must be dead by the time it could turn up in a chat or a shell history. The CLI asks
+ * for it right before it downloads, and `fetch` asks again.
+ */
+export const DOWNLOAD_URL_SECONDS = 300;
 
 const SESSION_ID = /^dt-[a-z0-9]{8,20}-[a-z0-9]{4,12}(-[0-9]{4})?$/;
 
@@ -67,6 +74,18 @@ export async function startSession(
   }
   const sessionId = newSessionId();
   const input: ExecutionInput = { sessionId, spec, requestedAt: new Date().toISOString(), caller };
+  audit.session({
+    type: 'session.requested',
+    sessionId,
+    caller,
+    target: describeTarget(spec.target),
+    tool: spec.tool,
+    durationSeconds: spec.durationSeconds,
+    maxBytes: spec.maxBytes,
+    reason: spec.reason ?? null,
+  });
+  // Nothing starts before its request is on record.
+  await audit.flush();
   await startExecution(config, sessionId, input);
   return { sessionId, status: 'RUNNING' };
 }
@@ -91,6 +110,7 @@ export async function startExecution(config: ApiConfig, name: string, input: Exe
 export async function getSession(
   id: string,
   config: ApiConfig,
+  caller = 'unknown',
   described?: DescribeExecutionCommandOutput,
 ): Promise<SessionView> {
   const child = parseChildId(assertSessionId(id));
@@ -120,8 +140,8 @@ export async function getSession(
   } else if (execution.status === 'ABORTED') {
     view.error = new DebugTaskError('CANCELLED', 'The session was stopped.').toJSON();
   }
-  if (child) return childView(view, id, child.index, config);
-  if (view.result) view.downloadUrls = await downloadUrls(view.result.children);
+  if (child) return childView(view, id, child.index, config, caller);
+  if (view.result) view.downloadUrls = await downloadUrls(view.result.children, caller);
   return view;
 }
 
@@ -131,6 +151,7 @@ async function childView(
   id: string,
   index: number,
   config: ApiConfig,
+  caller: string,
 ): Promise<SessionView> {
   const children =
     parent.result?.children ?? (await readSessionRecord(config.bucket, parent.sessionId))?.children ?? [];
@@ -159,7 +180,7 @@ async function childView(
     ...base,
     status: 'SUCCEEDED',
     ...(result && { result }),
-    downloadUrls: await downloadUrls([found]),
+    downloadUrls: await downloadUrls([found], caller),
   };
 }
 
@@ -175,10 +196,25 @@ async function withChildren(result: SessionResult, bucket: string): Promise<Sess
   };
 }
 
-export async function downloadUrls(children: readonly ChildResult[]): Promise<Record<string, string>> {
+/**
+ * A presigned GET of each succeeded child's artifact, each on record as given to `caller` (the URL is
+ * what reads the object: S3's own log would only show the signer, the api function's role).
+ */
+export async function downloadUrls(
+  children: readonly ChildResult[],
+  caller: string,
+): Promise<Record<string, string>> {
   const urls: Record<string, string> = {};
   await mapLimit(children, 8, async (child) => {
     if (child.status !== 'SUCCEEDED' || !child.artifact) return;
+    audit.session({
+      type: 'artifact.download-url',
+      sessionId: parseChildId(child.sessionId)?.sessionId ?? child.sessionId,
+      childId: child.sessionId,
+      caller,
+      s3Uri: child.artifact.s3Uri,
+      expiresInSeconds: DOWNLOAD_URL_SECONDS,
+    });
     urls[child.sessionId] = await awsCall('s3:GetObject (presign)', () =>
       getSignedUrl(
         s3Client(),

@@ -8,6 +8,7 @@ import {
   type DoctorFlags,
   type LocalFlags,
   type RunFlags,
+  type SandboxFlags,
   type SessionFlags,
 } from './options';
 
@@ -171,6 +172,21 @@ export function buildProgram(run: (load: () => Promise<number>) => void): Comman
     )
     .action((flags: DemoFlags) =>
       run(async () => (await import('./commands/demo')).demoCommand(flags, outputFor(program, flags))),
+    );
+  program
+    .command('sandbox')
+    .option('--policy <file>', 'a Cedar policy file: the sandbox API decides with it, as a deployment would')
+    .option('--replicas <n>', 'tasks of the demo service (1 to 10, default 2)')
+    .option(
+      '--image <ref>',
+      'toolbox image (default: built from toolbox/Dockerfile, or from this machine’s binaries where the base image cannot be pulled)',
+    )
+    .option('--json', 'accepted for symmetry: the ready line on stdout is always JSON')
+    .description(
+      'the local sandbox, kept running: a demo service with traffic and the API, for the real CLI and a policy; prints one JSON line (apiUrl, region, cluster, tasks, principals), stops on Ctrl-C or SIGTERM and removes everything it started',
+    )
+    .action((flags: SandboxFlags) =>
+      run(async () => (await import('./commands/sandbox')).sandboxCommand(flags, outputFor(program, flags))),
     );
   return program;
 }

@@ -42,6 +42,15 @@ export interface DemoFlags extends Omit<CaptureFlags, 'tool'> {
   merge?: boolean;
 }
 
+export interface SandboxFlags {
+  /** A Cedar policy file, checked before anything starts. */
+  policy?: string;
+  /** Tasks of the demo service. */
+  replicas?: string;
+  image?: string;
+  json?: boolean;
+}
+
 export interface LocalFlags extends CaptureFlags {
   image?: string;
 }

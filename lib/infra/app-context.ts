@@ -8,6 +8,7 @@ import type { DebugTaskStackProps, ToolboxPlatform } from './stack-props';
  *   toolboxPlatform       linux/amd64 | linux/arm64, for the built image
  *   allowedClusters       comma-separated cluster names, or a JSON array in cdk.json (default: any)
  *   maxDurationSeconds, maxBytes, maxSessionsPerHost, graceSeconds, artifactRetentionDays,
+ *   auditLogRetentionDays,
  *   hostCpus, hostMemoryMb, hostPidsLimit, sweepIntervalMinutes, fleetConcurrency,
  *   fleetStartLeadSeconds
  *   requireReason         true | false: every session must give --reason (default false)
@@ -21,6 +22,7 @@ export const NUMBER_KEYS = [
   'maxSessionsPerHost',
   'graceSeconds',
   'artifactRetentionDays',
+  'auditLogRetentionDays',
   'hostCpus',
   'hostMemoryMb',
   'hostPidsLimit',

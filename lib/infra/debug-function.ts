@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import { PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
+import type { IKey } from 'aws-cdk-lib/aws-kms';
 import { Architecture, CfnFunction, Code, Runtime } from 'aws-cdk-lib/aws-lambda';
 import { NodejsFunction, OutputFormat, type NodejsFunctionProps } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
@@ -20,12 +21,18 @@ const LAMBDA_CREDENTIALS = join(PROJECT_ROOT, 'lib', 'aws', 'lambda-credentials.
 
 export const DEFAULT_FUNCTION_TIMEOUT = Duration.seconds(30);
 
-/** Retention of every log group of the stack: long enough to look back at last month's sessions. */
-export const LOG_RETENTION = RetentionDays.ONE_MONTH;
+/**
+ * Retention of the stack's operational log groups (functions, state machine, API access logs): a
+ * year, as AWS Control Tower's CT.CLOUDWATCH.PR.2 asks, since they too name who started what. The
+ * audit log's retention is a deploy setting of its own (lib/infra/audit-log.ts).
+ */
+export const LOG_RETENTION = RetentionDays.ONE_YEAR;
 
 export interface DebugFunctionProps {
   /** Environment variables of the function (see docs/ARCHITECTURE.md). */
   readonly environment: Record<string, string>;
+  /** The stack's log key (lib/infra/stack-keys.ts): the function's log group is encrypted with it. */
+  readonly logKey: IKey;
   /**
    * Longest run of one invocation.
    *
@@ -66,6 +73,7 @@ export class DebugFunction extends Construct {
     // that must outlive a stack deletion; the retention bounds its cost.
     const logGroup = new LogGroup(this, 'Logs', {
       retention: LOG_RETENTION,
+      encryptionKey: props.logKey,
       removalPolicy: RemovalPolicy.RETAIN,
     });
     logGroup.grantWrite(this.role);

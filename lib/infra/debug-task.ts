@@ -3,15 +3,18 @@ import type { HttpApi } from 'aws-cdk-lib/aws-apigatewayv2';
 import { Grant, type IGrantable } from 'aws-cdk-lib/aws-iam';
 import type { IBucket } from 'aws-cdk-lib/aws-s3';
 import type { StateMachine } from 'aws-cdk-lib/aws-stepfunctions';
+import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { uploadRoleMaxSessionSeconds } from '../domain/upload';
 import { ArtifactBucket } from './artifact-bucket';
+import { AuditLog } from './audit-log';
 import { CommandDocument } from './command-document';
 import { DebugFunction, type DebugFunctionProps, type HandlerName } from './debug-function';
 import { grantSessionPermissions } from './permissions';
 import { SessionStateMachine } from './session-state-machine';
 import { PolicyLayer } from './policy-layer';
 import { SessionsApi } from './sessions-api';
+import { StackKeys } from './stack-keys';
 import { resolveSettings, type DebugTaskProps, type DebugTaskSettings } from './stack-props';
 import { SweepSchedule } from './sweep-schedule';
 import { ToolboxImage } from './toolbox-image';
@@ -50,14 +53,25 @@ export class DebugTask extends Construct {
   public readonly documentName: string;
   /** The HTTP API (IAM auth on every route). */
   public readonly api: HttpApi;
+  /** The customer managed keys of the artifacts and of the log groups. */
+  public readonly keys: StackKeys;
+  /** The audit log: every authorization decision and session event (lib/audit/). */
+  public readonly auditLog: AuditLog;
 
   constructor(scope: Construct, id: string, props: DebugTaskProps = {}) {
     super(scope, id);
     const settings = resolveSettings(props);
     this.settings = settings;
 
+    const keys = new StackKeys(this, 'Keys');
     const { bucket } = new ArtifactBucket(this, 'Artifacts', {
       retentionDays: settings.artifactRetentionDays,
+      encryptionKey: keys.artifacts,
+    });
+    const audit = new AuditLog(this, 'Audit', {
+      // resolveSettings admits only the values of RetentionDays.
+      retention: settings.auditLogRetentionDays as RetentionDays,
+      encryptionKey: keys.logs,
     });
     const document = new CommandDocument(this, 'RunnerDocument');
     const toolbox = new ToolboxImage(this, 'Toolbox', { toolbox: settings.toolbox });
@@ -65,8 +79,8 @@ export class DebugTask extends Construct {
     const fn = (
       name: HandlerName,
       environment: Record<string, string>,
-      options: Omit<DebugFunctionProps, 'environment'> = {},
-    ) => new DebugFunction(this, name, { environment, ...options });
+      options: Omit<DebugFunctionProps, 'environment' | 'logKey'> = {},
+    ) => new DebugFunction(this, name, { environment, logKey: keys.logs, ...options });
     const hostSettings = {
       GRACE_SECONDS: String(settings.graceSeconds),
       HOST_CPUS: String(settings.hostCpus),
@@ -106,6 +120,7 @@ export class DebugTask extends Construct {
         cleanup: cleanup.function,
       },
       hostConcurrency: settings.fleetConcurrency,
+      logKey: keys.logs,
       timeout: Duration.seconds(
         settings.maxDurationSeconds + settings.graceSeconds + EXECUTION_MARGIN_SECONDS,
       ),
@@ -117,7 +132,11 @@ export class DebugTask extends Construct {
       REQUIRE_REASON: String(settings.requireReason),
       ...limits,
     });
-    const http = new SessionsApi(this, 'Api', { handler: api.function, checksHandler: plan.function });
+    const http = new SessionsApi(this, 'Api', {
+      handler: api.function,
+      checksHandler: plan.function,
+      logKey: keys.logs,
+    });
     if (settings.policy) {
       // The functions that decide: plan (capture, preview, doctor) and api (read, cancel, fetch, list).
       const policy = new PolicyLayer(this, 'Policy', settings.policy);
@@ -131,6 +150,22 @@ export class DebugTask extends Construct {
       maxSessionSeconds: uploadRoleMaxSessionSeconds(settings.maxDurationSeconds, settings.graceSeconds),
     });
     launch.function.addEnvironment('UPLOAD_ROLE_ARN', upload.role.roleArn);
+    // The upload role's session policy must allow kms:GenerateDataKey on the key too (it limits the
+    // key policy's grant to the role): lib/domain/upload.ts.
+    launch.function.addEnvironment('ARTIFACT_KEY_ARN', keys.artifacts.keyArn);
+    // Every role that reads or writes the bucket's objects (presigned ones included: the URL acts
+    // with its signer's rights), and no other, may use the artifact key.
+    keys.allowArtifactUse(
+      api.role,
+      plan.role,
+      launch.role,
+      poll.role,
+      collect.role,
+      cleanup.role,
+      upload.role,
+    );
+    // The functions that decide or see a session event emit audit events (lib/audit/).
+    for (const writer of [api, plan, launch, collect, cleanup]) audit.addWriter(writer);
 
     const sweeper = fn(
       'sweeper',
@@ -156,6 +191,8 @@ export class DebugTask extends Construct {
     this.apiUrl = http.url;
     this.api = http.api;
     this.documentName = document.documentName;
+    this.keys = keys;
+    this.auditLog = audit;
   }
 
   /**

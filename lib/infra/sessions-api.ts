@@ -8,6 +8,7 @@ import { LogGroup } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { ROUTES } from '../domain/routes';
 import { LOG_RETENTION } from './debug-function';
+import type { IKey } from 'aws-cdk-lib/aws-kms';
 
 /**
  * Requests per second (steady, burst) of the whole API. Sessions are started by people, and the
@@ -24,6 +25,8 @@ export interface SessionsApiProps {
    * Plan's own code (lib/api/checks.ts), so the api function carries no resolver.
    */
   readonly checksHandler: IFunction;
+  /** The stack's log key (lib/infra/stack-keys.ts): the access log group is encrypted with it. */
+  readonly logKey: IKey;
 }
 
 /**
@@ -61,6 +64,7 @@ export class SessionsApi extends Construct {
 
     const accessLogs = new LogGroup(this, 'AccessLogs', {
       retention: LOG_RETENTION,
+      encryptionKey: props.logKey,
       removalPolicy: RemovalPolicy.RETAIN,
     });
     this.stage = new HttpStage(this, 'DefaultStage', {

@@ -84,6 +84,16 @@ export interface DebugTaskProps {
   readonly artifactRetentionDays?: number;
 
   /**
+   * Days the audit log (every authorization decision and session event, lib/audit/) is kept: one of
+   * the retention periods CloudWatch Logs offers (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365,
+   * 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653), and at least `artifactRetentionDays`:
+   * the record of who captured what outlives the capture.
+   *
+   * @default 365
+   */
+  readonly auditLogRetentionDays?: number;
+
+  /**
    * CPU limit of a toolbox container (`docker --cpus`), at most two decimals.
    *
    * @default 0.5
@@ -165,6 +175,7 @@ export interface DebugTaskSettings {
   readonly maxSessionsPerHost: number;
   readonly graceSeconds: number;
   readonly artifactRetentionDays: number;
+  readonly auditLogRetentionDays: number;
   readonly hostCpus: number;
   readonly hostMemoryMb: number;
   readonly hostPidsLimit: number;
@@ -182,6 +193,7 @@ export const STACK_DEFAULTS = {
   maxSessionsPerHost: Number(HOST_PARAMS.maxSessions.default),
   graceSeconds: DEFAULT_GRACE_SECONDS,
   artifactRetentionDays: 7,
+  auditLogRetentionDays: 365,
   hostCpus: Number(HOST_PARAMS.cpus.default),
   hostMemoryMb: Number(HOST_PARAMS.memoryMb.default),
   hostPidsLimit: Number(HOST_PARAMS.pidsLimit.default),
@@ -221,6 +233,14 @@ export function resolveSettings(props: DebugTaskProps): DebugTaskSettings {
     );
   }
 
+  // S3 expiration needs at least a day; past ten years this is not a debugging bucket any more.
+  const artifactRetentionDays = wholeNumberInRange(
+    'artifactRetentionDays',
+    props.artifactRetentionDays ?? STACK_DEFAULTS.artifactRetentionDays,
+    1,
+    3650,
+  );
+
   return {
     toolbox: resolveToolbox(props),
     allowedClusters: resolveClusters(props.allowedClusters),
@@ -232,13 +252,8 @@ export function resolveSettings(props: DebugTaskProps): DebugTaskSettings {
       props.maxSessionsPerHost ?? STACK_DEFAULTS.maxSessionsPerHost,
     ),
     graceSeconds,
-    // S3 expiration needs at least a day; past ten years this is not a debugging bucket any more.
-    artifactRetentionDays: wholeNumberInRange(
-      'artifactRetentionDays',
-      props.artifactRetentionDays ?? STACK_DEFAULTS.artifactRetentionDays,
-      1,
-      3650,
-    ),
+    artifactRetentionDays,
+    auditLogRetentionDays: resolveAuditRetention(props.auditLogRetentionDays, artifactRetentionDays),
     hostCpus: hostNumber('hostCpus', 'cpus', props.hostCpus ?? STACK_DEFAULTS.hostCpus),
     hostMemoryMb: hostNumber('hostMemoryMb', 'memoryMb', props.hostMemoryMb ?? STACK_DEFAULTS.hostMemoryMb),
     hostPidsLimit: hostNumber(
@@ -262,6 +277,30 @@ export function resolveSettings(props: DebugTaskProps): DebugTaskSettings {
       300,
     ),
   };
+}
+
+/** The retention periods CloudWatch Logs accepts (RetentionInDays), in days. */
+export const LOG_RETENTION_DAYS = [
+  1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
+] as const;
+
+/** A CloudWatch Logs retention, never shorter than the artifacts' (the audit outlives the captures). */
+function resolveAuditRetention(value: number | undefined, artifactRetentionDays: number): number {
+  const days = value ?? STACK_DEFAULTS.auditLogRetentionDays;
+  if (!(LOG_RETENTION_DAYS as readonly number[]).includes(days)) {
+    const above = LOG_RETENTION_DAYS.find((d) => d >= days);
+    throw new Error(
+      `auditLogRetentionDays ${days} is not a retention CloudWatch Logs offers; give one of ` +
+        `${LOG_RETENTION_DAYS.join(', ')}${above !== undefined && Number.isFinite(days) ? ` (e.g. ${above})` : ''}.`,
+    );
+  }
+  if (days < artifactRetentionDays) {
+    throw new Error(
+      `auditLogRetentionDays ${days} is shorter than artifactRetentionDays ${artifactRetentionDays}: the ` +
+        'audit of a session must outlive its capture; raise auditLogRetentionDays or lower artifactRetentionDays.',
+    );
+  }
+  return days;
 }
 
 /** Whole minutes, 1 to 1440; 0 is refused with the reason rather than read as "off". */

@@ -1,7 +1,9 @@
+import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { startApiServer, type ApiHandler } from './api-server';
+import { join, resolve } from 'node:path';
+import { startApiServer, type ApiHandler, type ApiPrincipal } from './api-server';
+import { startLogsStandIn } from './logs';
 import { startEcsSsmStandIn } from './ecs-ssm';
 import { startS3 } from './s3';
 import { startStepFunctionsStandIn } from './sfn';
@@ -27,6 +29,31 @@ export const SANDBOX_CREDENTIALS = {
   accessKeyId: 'AKIASANDBOX000000000',
   secretAccessKey: 'sandbox-secret-not-real',
 };
+/** The audit log group of the sandbox (AUDIT_LOG_GROUP; lib/sandbox/logs.ts stands in for it). */
+export const SANDBOX_AUDIT_LOG_GROUP = 'debug-task-sandbox-audit';
+
+/**
+ * The two principals of the sandbox API, each with its own access key: `owner` starts sessions,
+ * `other` is anyone else of the account (owner isolation and the deployment's policy tell them
+ * apart). The secrets are new for every sandbox.
+ */
+export interface SandboxPrincipals {
+  owner: ApiPrincipal;
+  other: ApiPrincipal;
+}
+
+function newPrincipals(): SandboxPrincipals {
+  const principal = (name: string, keyId: string): ApiPrincipal => ({
+    arn: `arn:aws:iam::${SANDBOX_ACCOUNT}:user/sandbox-${name}`,
+    accessKeyId: keyId,
+    secretAccessKey: randomBytes(30).toString('base64url'),
+  });
+  return {
+    owner: principal('owner', 'AKIASANDBOXOWNER0000'),
+    other: principal('other', 'AKIASANDBOXOTHER0000'),
+  };
+}
+
 /** UPLOAD_ROLE_ARN of the sandbox: the only role its STS stand-in lets Launch assume. */
 export const SANDBOX_UPLOAD_ROLE_ARN = `arn:aws:iam::${SANDBOX_ACCOUNT}:role/debug-task-sandbox-upload`;
 
@@ -45,12 +72,22 @@ export interface SandboxOptions {
   toolboxImage: string;
   /** Keep the S3 data directory on stop (for inspection). */
   keepData?: boolean;
+  /**
+   * The deployment's Cedar policy file: the deciding handlers see it as DEBUG_TASK_POLICY_FILE (its
+   * absolute path), as the deployed functions see the file of their policy layer.
+   */
+  policyFile?: string;
 }
 
 export interface Sandbox {
   apiUrl: string;
   region: string;
-  credentials: typeof SANDBOX_CREDENTIALS;
+  /** The owner's credentials (what `demo` signs with). */
+  credentials: { accessKeyId: string; secretAccessKey: string };
+  /** The principals the API authenticates, each by its own access key. */
+  principals: SandboxPrincipals;
+  /** The audit log: every event the handlers wrote (JSON lines in `file`). */
+  auditLog: { file: string; events(): unknown[] };
   bucket: string;
   /** Work root of the sandbox "host" (DEBUG_TASK_HOME of the runner). */
   home: string;
@@ -78,6 +115,7 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
     await rm(home, { recursive: true, force: true });
   };
   try {
+    const principals = newPrincipals();
     const template = synthesizeTemplate();
     const { definition, functionArns } = stateMachineDefinition(template, { region: SANDBOX_REGION });
     const document = commandDocument(template);
@@ -95,6 +133,12 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
       onCall: (call) => awsCalls.push(call),
     });
     stops.push(() => ecsSsm.stop());
+    const logs = await startLogsStandIn({
+      logGroupName: SANDBOX_AUDIT_LOG_GROUP,
+      // Not in calls(): those are the session's control-plane calls, which benchmarks count.
+      file: join(home, 'audit.jsonl'),
+    });
+    stops.push(() => logs.stop());
     const sts = await startStsStandIn({
       roleArn: SANDBOX_UPLOAD_ROLE_ARN,
       onCall: (call) => awsCalls.push(call),
@@ -110,6 +154,8 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
       AWS_ENDPOINT_URL_ECS: ecsSsm.endpoint,
       AWS_ENDPOINT_URL_SSM: ecsSsm.endpoint,
       AWS_ENDPOINT_URL_STS: sts.endpoint,
+      AWS_ENDPOINT_URL_CLOUDWATCH_LOGS: logs.endpoint,
+      AUDIT_LOG_GROUP: SANDBOX_AUDIT_LOG_GROUP,
       AWS_S3_FORCE_PATH_STYLE: 'true',
       BUCKET_NAME: s3.bucket,
       UPLOAD_ROLE_ARN: SANDBOX_UPLOAD_ROLE_ARN,
@@ -124,6 +170,9 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
     });
     delete process.env.AWS_PROFILE;
     delete process.env.AWS_SESSION_TOKEN;
+    // The deciding handlers load the policy from this file (the deployed ones from their layer's).
+    if (options.policyFile) process.env.DEBUG_TASK_POLICY_FILE = resolve(options.policyFile);
+    else delete process.env.DEBUG_TASK_POLICY_FILE;
 
     const handlers = await loadHandlers(functionArns);
     const sfn = await startStepFunctionsStandIn({ definition, handlers, region: SANDBOX_REGION });
@@ -151,7 +200,7 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
         }),
       ),
       region: SANDBOX_REGION,
-      credentials: SANDBOX_CREDENTIALS,
+      principals: [principals.owner, principals.other],
       accountId: SANDBOX_ACCOUNT,
     });
     stops.push(() => api.stop());
@@ -159,7 +208,12 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
     return {
       apiUrl: api.url,
       region: SANDBOX_REGION,
-      credentials: SANDBOX_CREDENTIALS,
+      credentials: {
+        accessKeyId: principals.owner.accessKeyId,
+        secretAccessKey: principals.owner.secretAccessKey,
+      },
+      principals,
+      auditLog: { file: logs.file, events: () => logs.events() },
       bucket: s3.bucket,
       home,
       calls: () => [...awsCalls, ...sfn.calls.map((c) => ({ service: 'sfn', action: c.action }))],

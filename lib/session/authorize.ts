@@ -9,7 +9,7 @@ import type { PlanTarget, ResolvedTarget, SkippedTask } from '../domain/session'
 import type { SessionSpec } from '../domain/session-spec';
 import { awsCall } from '../aws/errors';
 import { ecsClient } from '../aws/ecs';
-import { logger } from '../log';
+import { audit } from '../audit/audit';
 import type { Resolution } from './targets';
 
 /**
@@ -25,8 +25,10 @@ export interface AuthorizeDeps {
   /** Default: the deployment's policy (lib/authz/load.ts), or none. */
   authorizer?: Authorizer | null;
   ecs?: ECSClient;
-  /** Where each decision goes (the audit log); default: the function's log. */
+  /** Where each decision goes; default: the audit log (lib/audit). */
   record?: (decision: Decision) => void;
+  /** The session a capture decision is for (the audit record names it). */
+  sessionId?: string;
 }
 
 export async function authorizeCapture(
@@ -37,7 +39,7 @@ export async function authorizeCapture(
 ): Promise<Resolution> {
   const authorizer = deps.authorizer === undefined ? deploymentAuthorizer() : deps.authorizer;
   if (!authorizer) return resolution;
-  const record = deps.record ?? logDecision;
+  const record = deps.record ?? auditDecision(authorizer.policySha256, deps.sessionId);
 
   const withModes = await withNetworkModes(resolution, deps.ecs ?? ecsClient());
   const context = captureContext(spec, withModes.targets.length);
@@ -153,6 +155,7 @@ async function withNetworkModes(resolution: Resolution, ecs: ECSClient): Promise
   };
 }
 
-function logDecision(decision: Decision): void {
-  logger.info('authorization decision', { audit: 'decision', ...decision });
+/** The audit log (lib/audit): every decision, allow and deny, with the policy file's sha256. */
+function auditDecision(policySha256: string, sessionId?: string): (decision: Decision) => void {
+  return (decision) => audit.decision({ ...decision, policySha256, ...(sessionId && { sessionId }) });
 }

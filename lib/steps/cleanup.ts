@@ -1,3 +1,5 @@
+import { audit } from '../audit/audit';
+import { endedEvent } from '../audit/session-events';
 import { requireEnv } from '../config';
 import { fromStepFunctionsFailure, type DebugTaskError } from '../domain/errors';
 import { mapLimit } from '../domain/map-limit';
@@ -36,6 +38,14 @@ export interface CleanupDeps {
 export async function cleanupSession(state: CleanupState, deps: CleanupDeps = {}): Promise<never> {
   const original: DebugTaskError = fromStepFunctionsFailure(state.error?.Error, state.error?.Cause);
   logger.info('cleaning up after failure', { code: original.code });
+  // Every session that fails ends here (a failure in Collect included): its end is recorded once,
+  // with the error every child ended with.
+  audit.session(
+    endedEvent(state.sessionId, original.code === 'CANCELLED' ? 'CANCELLED' : 'FAILED', [], {
+      errorCode: original.code,
+      reuploadId: state.reupload?.id,
+    }),
+  );
   const { plan } = state;
   if (!plan) throw original;
   const nowMs = (deps.now ?? Date.now)();

@@ -1,6 +1,7 @@
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
-import { numberEnv, requireEnv } from '../config';
+import { audit } from '../audit/audit';
+import { numberEnv, optionalEnv, requireEnv } from '../config';
 import { DebugTaskError } from '../domain/errors';
 import { renderPlan, type PlanLine } from '../domain/host-plan';
 import { isValidHostParam, type HostParamValues } from '../domain/params';
@@ -72,6 +73,7 @@ export async function launchBatch(state: BatchState, deps: LaunchDeps = {}): Pro
     objectKeys: targets.map((t) => `${sessionKeys.childrenPrefix(sessionId)}${t.sessionId}/*`),
     fallbackKey: `${sessionKeys.childrenPrefix(sessionId)}*`,
     durationSeconds: uploadSessionSeconds(captureSeconds, grace),
+    keyArn: optionalEnv('ARTIFACT_KEY_ARN', '') || undefined,
   });
   const expiresIn = urlLifetime(
     captureSeconds,
@@ -114,6 +116,14 @@ export async function launchBatch(state: BatchState, deps: LaunchDeps = {}): Pro
     values: { ...values, planUrl },
     comment: sessionComment(sessionId, plan.reupload ? 'reupload' : ''),
     override: sendCommandOverride(batch.instanceIds),
+  });
+  audit.session({
+    type: 'session.started',
+    sessionId,
+    commandId,
+    batch: batch.batch,
+    instanceIds: batch.instanceIds,
+    children: targets.map((t) => t.sessionId),
   });
   return { commandId, sentAt: new Date(now()).toISOString() };
 }

@@ -1,3 +1,5 @@
+import { audit } from '../audit/audit';
+import { resolvedEvent } from '../audit/session-events';
 import { numberEnv, requireEnv } from '../config';
 import { DEFAULT_GRACE_SECONDS, runKeys, type ExecutionInput, type PlanInfo } from '../domain/session';
 import { capturePlan, reuploadPlan } from '../session/plan';
@@ -32,6 +34,7 @@ export async function planSession(input: ExecutionInput, deps: PlanDeps = {}): P
     const session = await sessionRecordChildren(bucket, input.sessionId);
     const { record, info } = reuploadPlan(input, session, bucket, nowMs);
     await putJson(bucket, keys.plan, record);
+    audit.session(resolvedEvent(record));
     return info;
   }
 
@@ -40,7 +43,7 @@ export async function planSession(input: ExecutionInput, deps: PlanDeps = {}): P
     input.spec,
     input.caller,
     await resolveTargets(input.spec, deps),
-    deps,
+    { sessionId: input.sessionId, ...deps },
   );
   const { record, info } = capturePlan(input, resolution, bucket, {
     nowMs,
@@ -48,5 +51,8 @@ export async function planSession(input: ExecutionInput, deps: PlanDeps = {}): P
     startLeadSeconds: Math.floor(numberEnv('FLEET_START_LEAD_SECONDS', DEFAULT_START_LEAD_SECONDS)),
   });
   await putJson(bucket, keys.plan, record);
+  // Written before Launch runs (withAudit flushes when this step ends): the record of which hosts a
+  // session reaches exists before anything runs on them.
+  audit.session(resolvedEvent(record));
   return info;
 }

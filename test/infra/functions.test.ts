@@ -39,16 +39,22 @@ describe('functions', () => {
     expect(props).toMatchObject({ Architectures: ['arm64'], MemorySize: 256, Timeout: 120 });
   });
 
-  it.each(HANDLERS)('logs %s to its own log group, kept for a month', (handler) => {
-    const logGroup = (functions[handler].resource.Properties.LoggingConfig as { LogGroup: { Ref: string } })
-      .LogGroup.Ref;
+  it.each(HANDLERS)(
+    'logs %s to its own log group, kept for a year, encrypted with the log key',
+    (handler) => {
+      const logGroup = (functions[handler].resource.Properties.LoggingConfig as { LogGroup: { Ref: string } })
+        .LogGroup.Ref;
 
-    expect(template.toJSON().Resources[logGroup]).toMatchObject({
-      Type: 'AWS::Logs::LogGroup',
-      Properties: { RetentionInDays: 30 },
-      DeletionPolicy: 'Retain',
-    });
-  });
+      expect(template.toJSON().Resources[logGroup]).toMatchObject({
+        Type: 'AWS::Logs::LogGroup',
+        Properties: {
+          RetentionInDays: 365,
+          KmsKeyId: { 'Fn::GetAtt': [expect.stringMatching(/^KeysLogs[0-9A-F]{8}$/), 'Arn'] },
+        },
+        DeletionPolicy: 'Retain',
+      });
+    },
+  );
 
   it('uses no AWS managed policy (each role starts with its log group only)', () => {
     template.allResourcesProperties('AWS::IAM::Role', { ManagedPolicyArns: Match.absent() });
@@ -62,7 +68,14 @@ describe('functions', () => {
 
   it('gives api the state machine, the bucket and the session limits: it resolves nothing and reaches no host', () => {
     expect(Object.keys(environmentOf('api')).sort()).toEqual(
-      ['BUCKET_NAME', 'MAX_BYTES', 'MAX_DURATION_SECONDS', 'REQUIRE_REASON', 'STATE_MACHINE_ARN'].sort(),
+      [
+        'AUDIT_LOG_GROUP',
+        'BUCKET_NAME',
+        'MAX_BYTES',
+        'MAX_DURATION_SECONDS',
+        'REQUIRE_REASON',
+        'STATE_MACHINE_ARN',
+      ].sort(),
     );
     expect(environmentOf('api')).toMatchObject({
       MAX_DURATION_SECONDS: '600',
@@ -77,6 +90,7 @@ describe('functions', () => {
     expect(Object.keys(environmentOf('plan')).sort()).toEqual(
       [
         'ALLOWED_CLUSTERS',
+        'AUDIT_LOG_GROUP',
         'BUCKET_NAME',
         'FLEET_START_LEAD_SECONDS',
         'GRACE_SECONDS',
@@ -107,6 +121,8 @@ describe('functions', () => {
     });
     expect(Object.keys(environmentOf('launch')).sort()).toEqual(
       [
+        'ARTIFACT_KEY_ARN',
+        'AUDIT_LOG_GROUP',
         'BUCKET_NAME',
         'DOCUMENT_NAME',
         'GRACE_SECONDS',
@@ -120,12 +136,20 @@ describe('functions', () => {
     );
     expect(flat(environmentOf('launch').DOCUMENT_NAME)).toMatch(/^<RunnerDocument[0-9A-F]{8}>$/);
     expect(flat(environmentOf('launch').UPLOAD_ROLE_ARN)).toMatch(/^<UploadRole[0-9A-F]{8}\.Arn>$/);
+    expect(flat(environmentOf('launch').ARTIFACT_KEY_ARN)).toMatch(/^<KeysArtifacts[0-9A-F]{8}\.Arn>$/);
   });
 
-  it('gives poll and collect the bucket, and cleanup the document and the bucket', () => {
+  it('gives poll and collect the bucket, and cleanup the document and the bucket; collect and cleanup the audit log', () => {
     expect(Object.keys(environmentOf('poll'))).toEqual(['BUCKET_NAME']);
-    expect(Object.keys(environmentOf('collect'))).toEqual(['BUCKET_NAME']);
-    expect(Object.keys(environmentOf('cleanup')).sort()).toEqual(['BUCKET_NAME', 'DOCUMENT_NAME']);
+    expect(Object.keys(environmentOf('collect')).sort()).toEqual(['AUDIT_LOG_GROUP', 'BUCKET_NAME']);
+    expect(Object.keys(environmentOf('cleanup')).sort()).toEqual([
+      'AUDIT_LOG_GROUP',
+      'BUCKET_NAME',
+      'DOCUMENT_NAME',
+    ]);
+    for (const handler of ['api', 'plan', 'launch', 'collect', 'cleanup']) {
+      expect(flat(environmentOf(handler).AUDIT_LOG_GROUP)).toMatch(/^<Audit[0-9A-F]{8}>$/);
+    }
     expect(flat(environmentOf('cleanup').DOCUMENT_NAME)).toMatch(/^<RunnerDocument[0-9A-F]{8}>$/);
   });
 

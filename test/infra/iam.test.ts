@@ -126,17 +126,24 @@ describe('IAM', () => {
     expect(senders.sort()).toEqual(['cleanup', 'launch', 'sweeper']);
   });
 
-  it.each(HANDLERS)('lets %s write only to its own log group', (handler) => {
+  const AUDIT_WRITERS: readonly HandlerName[] = ['api', 'plan', 'launch', 'collect', 'cleanup'];
+
+  it.each(HANDLERS)('lets %s write only to its own log group, and the audit log if it emits', (handler) => {
     const logStatements = statementsOfHandler(template, handler).filter((statement) =>
       actionsOf(statement).some((action) => action.startsWith('logs:')),
     );
 
-    expect(logStatements.flatMap(actionsOf).sort()).toEqual(['logs:CreateLogStream', 'logs:PutLogEvents']);
+    expect([...new Set(logStatements.flatMap(actionsOf))].sort()).toEqual([
+      'logs:CreateLogStream',
+      'logs:PutLogEvents',
+    ]);
     // Logical ids keep only the alphanumerics of the construct id: launch -> launchLogs...
     const logicalPrefix = handler.replace(/[^A-Za-z0-9]/g, '');
-    expect(flatResources(logStatements)).toEqual([
-      expect.stringMatching(new RegExp(`^<${logicalPrefix}Logs[0-9A-F]{8}\\.Arn>$`)),
-    ]);
+    const own = expect.stringMatching(new RegExp(`^<${logicalPrefix}Logs[0-9A-F]{8}\\.Arn>$`));
+    const audit = expect.stringMatching(/^<Audit[0-9A-F]{8}\.Arn>$/);
+    expect(flatResources(logStatements).sort()).toEqual(
+      AUDIT_WRITERS.includes(handler) ? [audit, own] : [own],
+    );
   });
 
   it.each<HandlerName>(['launch', 'cleanup', 'sweeper'])(

@@ -1,4 +1,5 @@
 import 'aws-sdk-client-mock-jest';
+import { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
 import { ECSClient } from '@aws-sdk/client-ecs';
 import {
   GetObjectCommand,
@@ -17,6 +18,7 @@ import { SFNClient } from '@aws-sdk/client-sfn';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import { STSClient } from '@aws-sdk/client-sts';
 import { mockClient, type AwsClientStub } from 'aws-sdk-client-mock';
+import { audit } from '../../lib/audit/audit';
 import { resetAwsClients } from '../../lib/aws/registry';
 
 /**
@@ -29,7 +31,14 @@ import { resetAwsClients } from '../../lib/aws/registry';
  * that runs some services against the sandbox's stand-ins instead names them:
  * `useAwsMocks({}, { real: ['s3', 'sts'] })`.
  */
-const CLIENTS = { ecs: ECSClient, ssm: SSMClient, s3: S3Client, sts: STSClient, sfn: SFNClient } as const;
+const CLIENTS = {
+  ecs: ECSClient,
+  ssm: SSMClient,
+  s3: S3Client,
+  sts: STSClient,
+  sfn: SFNClient,
+  logs: CloudWatchLogsClient,
+} as const;
 type Service = keyof typeof CLIENTS;
 const stubs = new Map<Service, { reset(): unknown }>();
 
@@ -58,6 +67,9 @@ export const aws = {
   },
   get sfn() {
     return stubOf('sfn');
+  },
+  get logs() {
+    return stubOf('logs');
   },
 };
 
@@ -96,6 +108,8 @@ export const FUNCTION_ENV: Readonly<Record<string, string | undefined>> = {
   MAX_DURATION_SECONDS: undefined,
   MAX_BYTES: undefined,
   REQUIRE_REASON: undefined,
+  AUDIT_LOG_GROUP: undefined,
+  ARTIFACT_KEY_ARN: undefined,
 };
 
 /**
@@ -114,6 +128,8 @@ export function useAwsMocks(
   beforeEach(() => {
     for (const service of mocked) stubOf(service).reset();
     resetAwsClients();
+    // Events a step queued are written by its Lambda wrapper (withAudit), which step tests skip.
+    audit.reset();
     restore = withEnv({ ...FUNCTION_ENV, ...env });
   });
   afterEach(() => {

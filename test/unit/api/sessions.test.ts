@@ -1,3 +1,4 @@
+import { audit } from '../../../lib/audit/audit';
 import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import {
   DescribeExecutionCommand,
@@ -107,7 +108,7 @@ function expectDownload(url: string | undefined, i: number): void {
   expect(parsed.hostname).toBe(`${BUCKET}.s3.${REGION}.amazonaws.com`);
   expect(parsed.pathname).toBe(`/${keyOf(i)}`);
   expect(parsed.searchParams.get('X-Amz-Signature')).toMatch(/^[0-9a-f]{64}$/);
-  expect(parsed.searchParams.get('X-Amz-Expires')).toBe('3600');
+  expect(parsed.searchParams.get('X-Amz-Expires')).toBe('300');
   expect(parsed.toString()).not.toMatch(/x-amz-checksum/i);
 }
 
@@ -128,6 +129,21 @@ describe('getSession', () => {
     expectDownload(view.downloadUrls?.[childId(0)], 0);
     expectDownload(view.downloadUrls?.[childId(2)], 2);
     expect(aws.s3).not.toHaveReceivedCommand(GetObjectCommand);
+  });
+
+  it('puts each download URL on the audit log as given to the caller, never the URL itself', async () => {
+    finished(RESULT);
+    const caller = 'arn:aws:iam::123456789012:user/auditor';
+
+    const view = await getSession(SESSION_ID, config, caller);
+
+    const events = audit.pending();
+    expect(events.map((e) => [e.type, 'childId' in e && e.childId, 'caller' in e && e.caller])).toEqual([
+      ['artifact.download-url', childId(0), caller],
+      ['artifact.download-url', childId(2), caller],
+    ]);
+    expect(events[0]).toMatchObject({ sessionId: SESSION_ID, expiresInSeconds: 300 });
+    expect(JSON.stringify(events)).not.toContain(view.downloadUrls![childId(0)]);
   });
 
   it('reads the children from the record when the output left them there (many children)', async () => {

@@ -164,3 +164,65 @@ describe('DebugTaskClient: the cluster in the route', () => {
     });
   });
 });
+
+describe('the sandbox API with several principals', () => {
+  const OWNER = {
+    arn: 'arn:aws:iam::000000000000:user/sandbox-owner',
+    accessKeyId: 'AKIASANDBOXOWNER0000',
+    secretAccessKey: 'owner-secret',
+  };
+  const OTHER = {
+    arn: 'arn:aws:iam::000000000000:user/sandbox-other',
+    accessKeyId: 'AKIASANDBOXOTHER0000',
+    secretAccessKey: 'other-secret',
+  };
+  let server: Awaited<ReturnType<typeof startApiServer>>;
+  const seen: APIGatewayProxyEventV2WithIAMAuthorizer[] = [];
+
+  beforeAll(async () => {
+    server = await startApiServer({
+      region: 'xx-test-1',
+      principals: [OWNER, OTHER],
+      accountId: '000000000000',
+      handler: async (event) => {
+        seen.push(event);
+        return { statusCode: 200, body: JSON.stringify({ sessions: [] }) };
+      },
+    });
+  });
+  afterAll(() => server.stop());
+
+  const clientOf = (p: { accessKeyId: string; secretAccessKey: string }) =>
+    new DebugTaskClient({ apiUrl: server.url, region: 'xx-test-1', credentials: p });
+
+  it.each([
+    ['owner', OWNER],
+    ['other', OTHER],
+  ])(
+    'passes the %s as the caller API Gateway would: its ARN, account and access key',
+    async (_, principal) => {
+      await clientOf(principal).listSessions();
+
+      expect(seen.at(-1)?.requestContext.authorizer.iam).toMatchObject({
+        userArn: principal.arn,
+        accountId: '000000000000',
+        accessKey: principal.accessKeyId,
+      });
+    },
+  );
+
+  it('refuses (403) a key it does not know, and runs nothing', async () => {
+    const before = seen.length;
+
+    await expect(
+      clientOf({ accessKeyId: 'AKIAUNKNOWN000000000', secretAccessKey: 'x' }).listSessions(),
+    ).rejects.toMatchObject({ message: /403/ });
+    expect(seen).toHaveLength(before);
+  });
+
+  it("refuses one principal's key signed with the other's secret", async () => {
+    await expect(
+      clientOf({ accessKeyId: OWNER.accessKeyId, secretAccessKey: OTHER.secretAccessKey }).listSessions(),
+    ).rejects.toMatchObject({ message: /403/ });
+  });
+});

@@ -1,3 +1,4 @@
+import { audit } from '../../../lib/audit/audit';
 import { SendCommandCommand } from '@aws-sdk/client-ssm';
 import { DebugTaskError, fromStepFunctionsFailure } from '../../../lib/domain/errors';
 import { commandParameters } from '../../../lib/domain/params';
@@ -99,6 +100,22 @@ describe('cleanupSession (Cleanup)', () => {
       calls: TASK_RECORD.calls,
       timings: { collectedAt: '2025-01-01T12:01:00.000Z' },
     });
+  });
+
+  it('puts the end of the session on the audit log, CANCELLED with the error code', async () => {
+    given();
+
+    await caught(() => cleanupSession(taskState(), { now: () => NOW_MS }));
+
+    expect(audit.pending()).toEqual([
+      expect.objectContaining({
+        type: 'session.ended',
+        sessionId: SESSION_ID,
+        status: 'CANCELLED',
+        errorCode: 'CANCELLED',
+        artifacts: [],
+      }),
+    ]);
   });
 
   it('records any other failure as FAILED', async () => {
