@@ -58,8 +58,21 @@ export class DebugTask extends Construct {
     const { bucket } = new ArtifactBucket(this, 'Artifacts', {
       retentionDays: settings.artifactRetentionDays,
     });
-    const document = new CommandDocument(this, 'RunnerDocument');
     const toolbox = new ToolboxImage(this, 'Toolbox', { toolbox: settings.toolbox });
+    const document = new CommandDocument(this, 'RunnerDocument', {
+      bucket,
+      toolbox: toolbox.pattern,
+      ...(settings.sandboxHost && { sandboxHost: settings.sandboxHost }),
+    });
+    // What every function that sends the document is told: the document at the version this
+    // deployment created, and where the runner file it names is.
+    const sendsDocument = {
+      DOCUMENT_NAME: document.documentName,
+      DOCUMENT_VERSION: document.version,
+      DOCUMENT_HASH: document.hash,
+      RUNNER_BUCKET: document.runner.bucketName,
+      RUNNER_KEY: document.runner.objectKey,
+    };
 
     const fn = (
       name: HandlerName,
@@ -88,13 +101,13 @@ export class DebugTask extends Construct {
     });
     const launch = fn('launch', {
       BUCKET_NAME: bucket.bucketName,
-      DOCUMENT_NAME: document.documentName,
+      ...sendsDocument,
       TOOLBOX_IMAGE: toolbox.imageUri,
       ...hostSettings,
     });
     const poll = fn('poll', { BUCKET_NAME: bucket.bucketName });
     const collect = fn('collect', { BUCKET_NAME: bucket.bucketName });
-    const cleanup = fn('cleanup', { DOCUMENT_NAME: document.documentName, BUCKET_NAME: bucket.bucketName });
+    const cleanup = fn('cleanup', { ...sendsDocument, BUCKET_NAME: bucket.bucketName });
 
     const { stateMachine } = new SessionStateMachine(this, 'Sessions', {
       steps: {
@@ -128,7 +141,7 @@ export class DebugTask extends Construct {
 
     const sweeper = fn(
       'sweeper',
-      { DOCUMENT_NAME: document.documentName, ALLOWED_CLUSTERS: settings.allowedClusters.join(',') },
+      { ...sendsDocument, ALLOWED_CLUSTERS: settings.allowedClusters.join(',') },
       { timeout: SWEEPER_TIMEOUT },
     );
     new SweepSchedule(this, 'SweepSchedule', {
@@ -136,6 +149,7 @@ export class DebugTask extends Construct {
       intervalMinutes: settings.sweepIntervalMinutes,
     });
 
+    for (const sender of [launch, cleanup, sweeper]) document.grantRunnerRead(sender.role);
     grantSessionPermissions(Stack.of(this), {
       functions: { api, plan, launch, poll, collect, cleanup, sweeper },
       bucket,
