@@ -246,10 +246,10 @@ export function bootstrapScript(sha256: string, protocols: 'https' | 'http'): st
   return [
     '#!/bin/sh',
     '# debug-task bootstrap, run as root by SSM Run Command. It does four things and nothing else:',
-    '#  1. takes this command\'s parameters as the variables SSM_<name>;',
+    "#  1. takes this command's parameters as the variables SSM_<name>;",
     '#  2. finds the debug-task runner in its cache on this host, or fetches it over HTTPS from runnerUrl',
     '#     (a presigned S3 GET made for this command) into the cache;',
-    '#  3. checks, before every use, that the runner file\'s sha256 is RUNNER_SHA256 below;',
+    "#  3. checks, before every use, that the runner file's sha256 is RUNNER_SHA256 below;",
     '#  4. runs it with bash. The runner is a plain, commented bash file: lib/host/runner/ of the',
     '#     debug-task release that made this document, built by lib/host/runner-script.ts.',
     `# When the runner cannot be fetched or does not match, it prints one JSON line with the error`,
@@ -337,7 +337,12 @@ export function bootstrapScript(sha256: string, protocols: 'https' | 'http'): st
 function exportLines(names: readonly string[]): string[] {
   const lines: string[] = [];
   for (let i = 0; i < names.length; i += 6) {
-    lines.push(`  export ${names.slice(i, i + 6).map((name) => `SSM_${name}`).join(' ')}`);
+    lines.push(
+      `  export ${names
+        .slice(i, i + 6)
+        .map((name) => `SSM_${name}`)
+        .join(' ')}`,
+    );
   }
   return lines;
 }

@@ -2,15 +2,11 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Aws, Fn, Stack, Token } from 'aws-cdk-lib';
-import type { IGrantable } from 'aws-cdk-lib/aws-iam';
+import type { IRole } from 'aws-cdk-lib/aws-iam';
 import type { IBucket } from 'aws-cdk-lib/aws-s3';
 import { Asset } from 'aws-cdk-lib/aws-s3-assets';
 import { CfnDocument } from 'aws-cdk-lib/aws-ssm';
-import {
-  AwsCustomResource,
-  AwsCustomResourcePolicy,
-  PhysicalResourceId,
-} from 'aws-cdk-lib/custom-resources';
+import { AwsCustomResource, AwsCustomResourcePolicy, PhysicalResourceId } from 'aws-cdk-lib/custom-resources';
 import { Construct } from 'constructs';
 import { createHash } from 'node:crypto';
 import { deploymentImagePattern, deploymentUrlPattern, regexLiteral } from '../domain/params';
@@ -26,6 +22,8 @@ export interface ToolboxImagePattern {
 }
 
 export interface CommandDocumentProps {
+  /** Role of the deploy-time read of the version (the custom resources' function). */
+  readonly role: IRole;
   /** The artifact bucket: uploadUrl, manifestUrl and planUrl admit only its endpoint. */
   readonly bucket: IBucket;
   /** The toolbox image: `image` admits only it. */
@@ -120,16 +118,12 @@ export class CommandDocument extends Construct {
         outputPaths: ['Document.DocumentVersion', 'Document.Hash'],
       },
       policy: AwsCustomResourcePolicy.fromSdkCalls({ resources: [this.documentArn] }),
+      role: props.role,
       installLatestAwsSdk: false,
     });
     pin.node.addDependency(document);
     this.version = pin.getResponseField('Document.DocumentVersion');
     this.hash = pin.getResponseField('Document.Hash');
-  }
-
-  /** Lets `grantee` send this document: read the runner file (to presign its URL). */
-  public grantRunnerRead(grantee: IGrantable): void {
-    this.runner.asset.grantRead(grantee);
   }
 }
 
@@ -142,6 +136,8 @@ export class RunnerFile extends Construct {
   public readonly sha256: string;
   public readonly bucketName: string;
   public readonly objectKey: string;
+  /** The one object the senders may read (to presign the runner's URL). */
+  public readonly objectArn: string;
 
   constructor(scope: Construct, id: string) {
     super(scope, id);
@@ -157,6 +153,13 @@ export class RunnerFile extends Construct {
     });
     this.bucketName = this.asset.s3BucketName;
     this.objectKey = this.asset.s3ObjectKey;
+    this.objectArn = Stack.of(this).formatArn({
+      service: 's3',
+      region: '',
+      account: '',
+      resource: this.bucketName,
+      resourceName: this.objectKey,
+    });
   }
 }
 
@@ -179,4 +182,3 @@ function contentFingerprint(stack: Stack, content: unknown): string {
   const resolved = JSON.stringify(stack.resolve(content));
   return `debug-task-document-${createHash('sha256').update(resolved).digest('hex').slice(0, 32)}`;
 }
-

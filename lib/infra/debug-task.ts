@@ -1,6 +1,6 @@
 import { Duration, Stack } from 'aws-cdk-lib';
 import type { HttpApi } from 'aws-cdk-lib/aws-apigatewayv2';
-import { Grant, type IGrantable } from 'aws-cdk-lib/aws-iam';
+import { Grant, Role, ServicePrincipal, type IGrantable } from 'aws-cdk-lib/aws-iam';
 import type { IBucket } from 'aws-cdk-lib/aws-s3';
 import type { StateMachine } from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
@@ -58,8 +58,16 @@ export class DebugTask extends Construct {
     const { bucket } = new ArtifactBucket(this, 'Artifacts', {
       retentionDays: settings.artifactRetentionDays,
     });
-    const toolbox = new ToolboxImage(this, 'Toolbox', { toolbox: settings.toolbox });
+    // The role of the deploy-time reads (the toolbox asset's digest, the document's version): the
+    // custom resources' one Lambda function. Each read adds its own statement, on its one resource.
+    // No log permission, hence no managed policy: a failed read shows in CloudFormation's events.
+    const deployReads = new Role(this, 'DeployReadsRole', {
+      assumedBy: new ServicePrincipal('lambda.amazonaws.com'),
+      description: 'debug-task: reads, at deploy time, the toolbox digest and the pinned document version',
+    });
+    const toolbox = new ToolboxImage(this, 'Toolbox', { toolbox: settings.toolbox, role: deployReads });
     const document = new CommandDocument(this, 'RunnerDocument', {
+      role: deployReads,
       bucket,
       toolbox: toolbox.pattern,
       ...(settings.sandboxHost && { sandboxHost: settings.sandboxHost }),
@@ -149,12 +157,12 @@ export class DebugTask extends Construct {
       intervalMinutes: settings.sweepIntervalMinutes,
     });
 
-    for (const sender of [launch, cleanup, sweeper]) document.grantRunnerRead(sender.role);
     grantSessionPermissions(Stack.of(this), {
       functions: { api, plan, launch, poll, collect, cleanup, sweeper },
       bucket,
       uploadRoleArn: upload.role.roleArn,
       documentArn: document.documentArn,
+      runnerObjectArn: document.runner.objectArn,
       stateMachine,
       allowedClusters: settings.allowedClusters,
     });

@@ -19,6 +19,8 @@ export interface SessionPermissionsProps {
   readonly uploadRoleArn: string;
   /** ARN of our SSM command document: the only document the functions may send. */
   readonly documentArn: string;
+  /** The runner file the document names (an S3 asset): the senders presign its GET. */
+  readonly runnerObjectArn: string;
   readonly stateMachine: StateMachine;
   /** Cluster names resolve and the sweeper may read; empty: any cluster of the account and region. */
   readonly allowedClusters: readonly string[];
@@ -72,6 +74,11 @@ export function grantSessionPermissions(stack: Stack, props: SessionPermissionsP
       `SendCommand reaches only EC2 container instances tagged ${HOST_TAG_KEY} with an allowed ` +
       'cluster (any cluster when allowedClusters is unset); the instance is known only at run time.',
   };
+  const readRunner: Permission = {
+    actions: ['s3:GetObject'],
+    resources: [props.runnerObjectArn],
+    why: 'The senders presign a GET of the runner file (one object of the stack assets) for each command.',
+  };
 
   // Plan (lib/steps/plan.ts) resolves a task or a service; preview and doctor run the same code.
   fn.plan.allow({
@@ -103,6 +110,7 @@ export function grantSessionPermissions(stack: Stack, props: SessionPermissionsP
 
   fn.launch.allow(sendDocument);
   fn.launch.allow(sendToHosts);
+  fn.launch.allow(readRunner);
   // A presigned URL acts with the permissions of whoever signed it: launch signs the uploads with a
   // session of the upload role, scoped to the session's children's keys, never with its own rights.
   fn.launch.allow({
@@ -138,6 +146,7 @@ export function grantSessionPermissions(stack: Stack, props: SessionPermissionsP
 
   fn.cleanup.allow(sendDocument);
   fn.cleanup.allow(sendToHosts);
+  fn.cleanup.allow(readRunner);
   fn.cleanup.allow(
     sessionObjects(
       ['s3:GetObject', 's3:PutObject'],
@@ -182,6 +191,7 @@ export function grantSessionPermissions(stack: Stack, props: SessionPermissionsP
   fn.sweeper.allow(onAnyResource('ssm:DescribeInstanceInformation'));
   fn.sweeper.allow(sendDocument);
   fn.sweeper.allow(sendToHosts);
+  fn.sweeper.allow(readRunner);
 
   stateMachine.grantStartExecution(fn.api.role);
   stateMachine.grant(fn.api.role, 'states:ListExecutions');

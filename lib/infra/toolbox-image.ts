@@ -2,11 +2,8 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Fn, Token } from 'aws-cdk-lib';
 import { DockerImageAsset, Platform } from 'aws-cdk-lib/aws-ecr-assets';
-import {
-  AwsCustomResource,
-  AwsCustomResourcePolicy,
-  PhysicalResourceId,
-} from 'aws-cdk-lib/custom-resources';
+import type { IRole } from 'aws-cdk-lib/aws-iam';
+import { AwsCustomResource, AwsCustomResourcePolicy, PhysicalResourceId } from 'aws-cdk-lib/custom-resources';
 import { Construct } from 'constructs';
 import { regexLiteral } from '../domain/params';
 import type { ToolboxImagePattern } from './command-document';
@@ -14,6 +11,8 @@ import type { DebugTaskSettings } from './stack-props';
 
 export interface ToolboxImageProps {
   readonly toolbox: DebugTaskSettings['toolbox'];
+  /** Role of the deploy-time read of the asset's digest (the custom resources' function). */
+  readonly role: IRole;
 }
 
 /**
@@ -65,6 +64,7 @@ export class ToolboxImage extends Construct {
         outputPaths: ['imageDetails.0.imageDigest'],
       },
       policy: AwsCustomResourcePolicy.fromSdkCalls({ resources: [asset.repository.repositoryArn] }),
+      role: props.role,
       installLatestAwsSdk: false,
     }).getResponseField('imageDetails.0.imageDigest');
     this.imageUri = `${asset.repository.repositoryUri}@${digest}`;

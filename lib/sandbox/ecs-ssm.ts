@@ -91,8 +91,7 @@ export async function startEcsSsmStandIn(opts: EcsSsmStandInOptions): Promise<Ec
     instance,
     platform: opts.platform ?? osRelease(),
     agentVersion: opts.agentVersion ?? DEFAULT_AGENT_VERSION,
-    paramMode:
-      paramModeOf(opts.agentVersion ?? DEFAULT_AGENT_VERSION),
+    paramMode: paramModeOf(opts.agentVersion ?? DEFAULT_AGENT_VERSION),
     workDir,
     killGraceMs: opts.killGraceMs ?? 2000,
     consistencyDelayMs: opts.consistencyDelayMs ?? 0,

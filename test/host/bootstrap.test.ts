@@ -77,7 +77,12 @@ async function runDocument(values: HostParamValues, paramMode: 'env' | 'text') {
     const process_ = await ScriptProcess.start({
       dir,
       script: prepared.script,
-      env: { PATH: process.env.PATH ?? '', ...prepared.env, DEBUG_TASK_HOME: home, DEBUG_TASK_UPLOAD_TRIES: '1' },
+      env: {
+        PATH: process.env.PATH ?? '',
+        ...prepared.env,
+        DEBUG_TASK_HOME: home,
+        DEBUG_TASK_UPLOAD_TRIES: '1',
+      },
       timeoutSeconds: prepared.timeoutSeconds,
       killGraceMs: 2000,
     });
@@ -131,7 +136,9 @@ describe('the SSM document bootstrap on the real engine', () => {
     expect(statSync(cached()).mode & 0o077).toBe(0);
     // Only the runner is left in the cache: the temporary download was renamed into place.
     expect(readdirSync(join(home, RUNNER_CACHE_DIR))).toEqual([`${sha256}.sh`]);
-    const text = gunzipSync(receiver.uploads.get(`/bucket/sessions/${sessionId}/artifact.txt.gz`)!).toString();
+    const text = gunzipSync(
+      receiver.uploads.get(`/bucket/sessions/${sessionId}/artifact.txt.gz`)!,
+    ).toString();
     expect(text.length).toBeGreaterThan(0);
   });
 
@@ -149,7 +156,10 @@ describe('the SSM document bootstrap on the real engine', () => {
     await rm(join(home, RUNNER_CACHE_DIR), { recursive: true, force: true });
     const sessionId = newSession();
     // One byte more than the reviewed file: a line that would start a container.
-    runnerServer.body = buildRunnerScript().replace('\nmain() {', `\ndocker run -d --label debug-task.session=${sessionId} ${image} sleep 60\nmain() {`);
+    runnerServer.body = buildRunnerScript().replace(
+      '\nmain() {',
+      `\ndocker run -d --label debug-task.session=${sessionId} ${image} sleep 60\nmain() {`,
+    );
 
     const result = await runDocument(captureValues(sessionId), 'env');
 

@@ -187,10 +187,14 @@ async function reportLeftovers(sessionId: string, note: (message: string) => voi
 export function parseAgentVersion(value: string | undefined): string | undefined {
   if (value === undefined) return undefined;
   if (!/^[0-9]{1,4}(\.[0-9]{1,6}){1,3}$/.test(value)) {
-    throw new DebugTaskError('INVALID_ARGUMENT', `--agent-version "${value.slice(0, 40)}" is not an agent version.`, {
-      hint: 'Give a version as the SSM agent reports it, e.g. --agent-version 3.2.0.0.',
-      details: { agentVersion: value.slice(0, 40) },
-    });
+    throw new DebugTaskError(
+      'INVALID_ARGUMENT',
+      `--agent-version "${value.slice(0, 40)}" is not an agent version.`,
+      {
+        hint: 'Give a version as the SSM agent reports it, e.g. --agent-version 3.2.0.0.',
+        details: { agentVersion: value.slice(0, 40) },
+      },
+    );
   }
   return value;
 }

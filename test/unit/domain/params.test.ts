@@ -167,24 +167,29 @@ describe('patterns are safe to substitute as text, single-quoted (issue 17: agen
     ...'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 .:/@_-=&%?+()[]!<>|*#,~'.split(''),
   );
 
-  it.each(PATTERNS)('%s matches no value that holds a quote, backslash, line break or brace', (_name, pattern) => {
-    const re = new RegExp(pattern);
-    fc.assert(
-      fc.property(
-        fc.string({ unit, maxLength: 60 }),
-        fc.constantFrom(...BREAKERS),
-        fc.string({ unit, maxLength: 60 }),
-        (before, breaker, after) => {
-          expect(re.test(before + breaker + after)).toBe(false);
-        },
-      ),
-      { numRuns: 400 },
-    );
-    // Nor does the pattern itself admit them by construction: none is in any of its character sets.
-    for (const breaker of ["'", '\\\\', '\\n', '\\r', '{', '}']) {
-      expect(pattern.replace(/\{[0-9]+(,[0-9]*)?\}/g, '')).not.toContain(breaker === '\\\\' ? "\\\\\\\\" : breaker);
-    }
-  });
+  it.each(PATTERNS)(
+    '%s matches no value that holds a quote, backslash, line break or brace',
+    (_name, pattern) => {
+      const re = new RegExp(pattern);
+      fc.assert(
+        fc.property(
+          fc.string({ unit, maxLength: 60 }),
+          fc.constantFrom(...BREAKERS),
+          fc.string({ unit, maxLength: 60 }),
+          (before, breaker, after) => {
+            expect(re.test(before + breaker + after)).toBe(false);
+          },
+        ),
+        { numRuns: 400 },
+      );
+      // Nor does the pattern itself admit them by construction: none is in any of its character sets.
+      for (const breaker of ["'", '\\\\', '\\n', '\\r', '{', '}']) {
+        expect(pattern.replace(/\{[0-9]+(,[0-9]*)?\}/g, '')).not.toContain(
+          breaker === '\\\\' ? '\\\\\\\\' : breaker,
+        );
+      }
+    },
+  );
 
   it("a deployment's URL pattern admits only HTTPS to its own endpoint; the sandbox's only its loopback one", () => {
     const url = new RegExp(deployment.url);
@@ -208,6 +213,8 @@ describe('patterns are safe to substitute as text, single-quoted (issue 17: agen
     expect(image.test(`${repo}:latest`)).toBe(false);
     expect(image.test(`${repo}@sha256:${'cd'.repeat(32)}`)).toBe(false);
     expect(image.test(`docker.io/library/busybox@sha256:${'ab'.repeat(32)}`)).toBe(false);
-    expect(image.test(`123456789012XdkrXecr.xx-test-1.amazonaws.com/toolbox@sha256:${'ab'.repeat(32)}`)).toBe(false);
+    expect(image.test(`123456789012XdkrXecr.xx-test-1.amazonaws.com/toolbox@sha256:${'ab'.repeat(32)}`)).toBe(
+      false,
+    );
   });
 });

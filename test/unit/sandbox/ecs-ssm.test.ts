@@ -67,7 +67,10 @@ async function runOnce(agentVersion: string, msg: string): Promise<string> {
     );
     for (;;) {
       const out = await ssm.send(
-        new GetCommandInvocationCommand({ CommandId: sent.Command!.CommandId!, InstanceId: standIn.instanceId }),
+        new GetCommandInvocationCommand({
+          CommandId: sent.Command!.CommandId!,
+          InstanceId: standIn.instanceId,
+        }),
       );
       if (out.Status !== 'InProgress' && out.Status !== 'Pending') return out.StandardOutputContent ?? '';
       await new Promise((resolve) => setTimeout(resolve, 50));
@@ -107,9 +110,7 @@ describe('the SSM stand-in and document versions', () => {
     const ssm = new SSMClient({ endpoint: standIn.endpoint, region: 'xx-test-1', credentials });
     try {
       await expect(
-        ssm.send(
-          new SendCommandCommand({ DocumentName: 'd', InstanceIds: [standIn.instanceId], ...asked }),
-        ),
+        ssm.send(new SendCommandCommand({ DocumentName: 'd', InstanceIds: [standIn.instanceId], ...asked })),
       ).rejects.toMatchObject({ name: errorName });
       expect(standIn.documentRequests).toEqual([
         {
