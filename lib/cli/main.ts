@@ -161,6 +161,10 @@ export function buildProgram(run: (load: () => Promise<number>) => void): Comman
       )
       .option('--keep', 'leave the sandbox’s S3 data directory for inspection')
       .option(
+        '--agent-version <version>',
+        'the SSM agent version the sandbox host reports and emulates (below 3.3.2746.0: parameters as quoted text, no ENV_VAR)',
+      )
+      .option(
         '--replicas <n>',
         'start N tasks (1 to 10) of one demo service and capture on all of them at once',
       )

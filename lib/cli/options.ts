@@ -37,6 +37,8 @@ export interface DemoFlags extends Omit<CaptureFlags, 'tool'> {
   tool: string;
   image?: string;
   keep?: boolean;
+  /** The SSM agent version the sandbox's host reports and its SSM stand-in emulates. */
+  agentVersion?: string;
   /** Tasks of one demo service, captured by one service-wide session (absent: one task, one session). */
   replicas?: string;
   merge?: boolean;

@@ -40,6 +40,8 @@ const CODE_EXIT = {
   UPLOAD_FAILED: EXIT.HOST,
   ARTIFACT_NOT_ON_HOST: EXIT.HOST,
   SESSION_TIMED_OUT: EXIT.HOST,
+  // The host could not fetch the runner, or what it fetched is not the file the document names.
+  RUNNER_UNAVAILABLE: EXIT.INFRA,
   CANCELLED: EXIT.INTERRUPTED,
   AWS_ERROR: EXIT.INFRA,
   SESSION_NOT_FOUND: EXIT.BAD_INPUT,
@@ -82,6 +84,8 @@ const DEFAULT_HINTS: Record<ErrorCode, string> = {
   ARTIFACT_NOT_ON_HOST:
     'Nothing is left to upload: if the re-upload succeeded before, the artifact is in S3 (`debug-task status SESSION`); otherwise run the capture again.',
   SESSION_TIMED_OUT: 'The host did not finish in time; `debug-task status SESSION` shows the last phase.',
+  RUNNER_UNAVAILABLE:
+    "The host could not fetch the runner over HTTPS from the deployment's S3 assets, or what it fetched does not match the sha256 the SSM document names; nothing was started. Check the host's route to S3 (VPC endpoint, proxy, DNS), and that the runner object was not changed: `aws ssm get-document` shows the expected hash (docs/ARCHITECTURE.md).",
   CANCELLED: 'The session was cancelled; its toolbox container was removed.',
   AWS_ERROR: 'Check your credentials, region and the deployed stack (`debug-task doctor`).',
   SESSION_NOT_FOUND: 'List sessions with `debug-task list`.',

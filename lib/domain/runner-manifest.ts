@@ -51,6 +51,9 @@ export const RunnerManifestSchema = z.object({
   audit: optional(z.object({ caller: z.string(), reason: z.string() })),
   // The host's instance id (AWS_SSM_INSTANCE_ID), when the SSM agent ran the runner.
   instanceId: optional(z.string()),
+  // How the parameters reached the runner: env (SSM_<name> set by the agent, ENV_VAR) or text
+  // (substituted by an older agent into the document's bootstrap); absent when run without it.
+  paramMode: optional(z.enum(['env', 'text'])),
   // Printed only, when a manifestUrl was given: whether this manifest also reached S3 there.
   manifestUploaded: optional(z.boolean()),
 });

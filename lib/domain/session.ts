@@ -208,6 +208,12 @@ export interface RunnerManifest {
   /** The host's instance id (AWS_SSM_INSTANCE_ID), when the SSM agent ran the runner. */
   instanceId?: string;
   /**
+   * How the parameters reached the runner through the SSM document: `env` (the agent set
+   * SSM_<name>, interpolationType ENV_VAR) or `text` (an older agent substituted them into the
+   * bootstrap, single-quoted). Absent when the runner ran without the document (debug-task local).
+   */
+  paramMode?: 'env' | 'text';
+  /**
    * Printed (stdout) only, when a manifestUrl was given: whether the manifest also reached S3
    * (written there after the artifact). false: only this printed line tells the run's outcome.
    */

@@ -1,6 +1,6 @@
 import { Duration, Stack } from 'aws-cdk-lib';
 import type { HttpApi } from 'aws-cdk-lib/aws-apigatewayv2';
-import { Grant, type IGrantable } from 'aws-cdk-lib/aws-iam';
+import { Grant, Role, ServicePrincipal, type IGrantable } from 'aws-cdk-lib/aws-iam';
 import type { IBucket } from 'aws-cdk-lib/aws-s3';
 import type { StateMachine } from 'aws-cdk-lib/aws-stepfunctions';
 import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
@@ -73,8 +73,29 @@ export class DebugTask extends Construct {
       retention: settings.auditLogRetentionDays as RetentionDays,
       encryptionKey: keys.logs,
     });
-    const document = new CommandDocument(this, 'RunnerDocument');
-    const toolbox = new ToolboxImage(this, 'Toolbox', { toolbox: settings.toolbox });
+    // The role of the deploy-time reads (the toolbox asset's digest, the document's version): the
+    // custom resources' one Lambda function. Each read adds its own statement, on its one resource.
+    // No log permission, hence no managed policy: a failed read shows in CloudFormation's events.
+    const deployReads = new Role(this, 'DeployReadsRole', {
+      assumedBy: new ServicePrincipal('lambda.amazonaws.com'),
+      description: 'debug-task: reads, at deploy time, the toolbox digest and the pinned document version',
+    });
+    const toolbox = new ToolboxImage(this, 'Toolbox', { toolbox: settings.toolbox, role: deployReads });
+    const document = new CommandDocument(this, 'RunnerDocument', {
+      role: deployReads,
+      bucket,
+      toolbox: toolbox.pattern,
+      ...(settings.sandboxHost && { sandboxHost: settings.sandboxHost }),
+    });
+    // What every function that sends the document is told: the document at the version this
+    // deployment created, and where the runner file it names is.
+    const sendsDocument = {
+      DOCUMENT_NAME: document.documentName,
+      DOCUMENT_VERSION: document.version,
+      DOCUMENT_HASH: document.hash,
+      RUNNER_BUCKET: document.runner.bucketName,
+      RUNNER_KEY: document.runner.objectKey,
+    };
 
     const fn = (
       name: HandlerName,
@@ -103,13 +124,13 @@ export class DebugTask extends Construct {
     });
     const launch = fn('launch', {
       BUCKET_NAME: bucket.bucketName,
-      DOCUMENT_NAME: document.documentName,
+      ...sendsDocument,
       TOOLBOX_IMAGE: toolbox.imageUri,
       ...hostSettings,
     });
     const poll = fn('poll', { BUCKET_NAME: bucket.bucketName });
     const collect = fn('collect', { BUCKET_NAME: bucket.bucketName });
-    const cleanup = fn('cleanup', { DOCUMENT_NAME: document.documentName, BUCKET_NAME: bucket.bucketName });
+    const cleanup = fn('cleanup', { ...sendsDocument, BUCKET_NAME: bucket.bucketName });
 
     const { stateMachine } = new SessionStateMachine(this, 'Sessions', {
       steps: {
@@ -169,7 +190,7 @@ export class DebugTask extends Construct {
 
     const sweeper = fn(
       'sweeper',
-      { DOCUMENT_NAME: document.documentName, ALLOWED_CLUSTERS: settings.allowedClusters.join(',') },
+      { ...sendsDocument, ALLOWED_CLUSTERS: settings.allowedClusters.join(',') },
       { timeout: SWEEPER_TIMEOUT },
     );
     new SweepSchedule(this, 'SweepSchedule', {
@@ -182,6 +203,7 @@ export class DebugTask extends Construct {
       bucket,
       uploadRoleArn: upload.role.roleArn,
       documentArn: document.documentArn,
+      runnerObjectArn: document.runner.objectArn,
       stateMachine,
       allowedClusters: settings.allowedClusters,
     });

@@ -25,6 +25,15 @@ export interface DebugTaskProps {
   readonly toolboxImage?: string;
 
   /**
+   * For the local sandbox only (lib/sandbox/): its loopback S3 endpoint and local image, which its
+   * document then admits instead of this deployment's bucket and image. Only a loopback endpoint
+   * is accepted.
+   *
+   * @default - the deployment's own bucket (HTTPS) and toolbox image (by digest)
+   */
+  readonly sandboxHost?: SandboxHost;
+
+  /**
    * Directory with the `Dockerfile` of the toolbox image; only used when `toolboxImage` is unset.
    *
    * @default - `toolbox/` of this package
@@ -164,12 +173,25 @@ export interface DebugTaskProps {
 /** The props of the `DebugTask` stack: a stack's own props plus those of the one `DebugTask` it holds. */
 export interface DebugTaskStackProps extends StackProps, DebugTaskProps {}
 
+/**
+ * The local sandbox's stand-ins, which its synthesized document admits instead of a deployment's
+ * bucket and image: its S3 stand-in on loopback (plain HTTP, `http://127.0.0.1:<port>`), that
+ * stand-in's bucket, and the toolbox image built on the machine. Nothing else sets it.
+ */
+export interface SandboxHost {
+  readonly s3Endpoint: string;
+  readonly bucket: string;
+  readonly toolboxImage: string;
+}
+
 /** The props with every default applied and every value checked. */
 export interface DebugTaskSettings {
   readonly toolbox:
     { readonly image: string } | { readonly directory: string; readonly platform: ToolboxPlatform };
   /** Empty: any cluster. */
   readonly allowedClusters: readonly string[];
+  /** The local sandbox's stand-ins (see DebugTaskProps.sandboxHost); unset everywhere else. */
+  readonly sandboxHost?: SandboxHost;
   readonly maxDurationSeconds: number;
   readonly maxBytes: number;
   readonly maxSessionsPerHost: number;
@@ -244,6 +266,7 @@ export function resolveSettings(props: DebugTaskProps): DebugTaskSettings {
   return {
     toolbox: resolveToolbox(props),
     allowedClusters: resolveClusters(props.allowedClusters),
+    ...(props.sandboxHost && { sandboxHost: resolveSandboxHost(props.sandboxHost) }),
     maxDurationSeconds,
     maxBytes: hostNumber('maxBytes', 'maxBytes', props.maxBytes ?? STACK_DEFAULTS.maxBytes),
     maxSessionsPerHost: hostNumber(
@@ -313,6 +336,19 @@ function resolveSweepInterval(value: number | undefined): number {
     );
   }
   return wholeNumberInRange('sweepIntervalMinutes', value ?? STACK_DEFAULTS.sweepIntervalMinutes, 1, 1440);
+}
+
+/** Loopback only: the sandbox's document must admit nothing a real host could reach. */
+function resolveSandboxHost(host: SandboxHost): SandboxHost {
+  if (!/^http:\/\/127\.0\.0\.1:[0-9]{1,5}$/.test(host.s3Endpoint)) {
+    throw new Error(
+      `sandboxHost.s3Endpoint '${host.s3Endpoint}' is not a loopback endpoint (http://127.0.0.1:<port>); it is for the local sandbox only.`,
+    );
+  }
+  if (!/^[a-z0-9][a-z0-9.-]{2,62}$/.test(host.bucket) || !isValidHostParam('image', host.toolboxImage)) {
+    throw new Error('sandboxHost.bucket or sandboxHost.toolboxImage is not valid.');
+  }
+  return host;
 }
 
 function resolveToolbox(props: DebugTaskProps): DebugTaskSettings['toolbox'] {

@@ -2,9 +2,12 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { buildRunnerScript, runnerSha256 } from '../host/runner-script';
 import { startApiServer, type ApiHandler, type ApiPrincipal } from './api-server';
 import { startLogsStandIn } from './logs';
 import { startEcsSsmStandIn } from './ecs-ssm';
+import type { DocumentRequest } from './ssm-api';
 import { startS3 } from './s3';
 import { startStepFunctionsStandIn } from './sfn';
 import { startStsStandIn } from './sts';
@@ -70,6 +73,11 @@ export interface SandboxCall {
 export interface SandboxOptions {
   /** Toolbox image the Launch step sends to the host. */
   toolboxImage: string;
+  /**
+   * The SSM agent version the sandbox's instance reports and its SSM stand-in emulates: below
+   * 3.3.2746.0 no SSM_<name> variables, only textual `{{ }}` substitution. @default '3.3.2746.0'
+   */
+  agentVersion?: string;
   /** Keep the S3 data directory on stop (for inspection). */
   keepData?: boolean;
   /**
@@ -91,6 +99,10 @@ export interface Sandbox {
   bucket: string;
   /** Work root of the sandbox "host" (DEBUG_TASK_HOME of the runner). */
   home: string;
+  /** The version (and hash) of the document each SendCommand asked for, in order. */
+  documentRequests(): DocumentRequest[];
+  /** The document version the sandbox holds (what the deployment pinned): the only one it runs. */
+  documentVersion: string;
   /**
    * Every AWS API call the stand-ins served (benchmarks count them): ECS, SSM and STS in the order
    * they arrived, then Step Functions'. Launch's `sts:AssumeRole` (the upload role, once per
@@ -116,12 +128,18 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
   };
   try {
     const principals = newPrincipals();
-    const template = synthesizeTemplate();
-    const { definition, functionArns } = stateMachineDefinition(template, { region: SANDBOX_REGION });
-    const document = commandDocument(template);
-
     const s3 = await startS3({ bucket: 'debug-task-sandbox' });
     stops.push(() => s3.stop());
+    // The stack as the sandbox's document needs it: admitting the loopback S3 stand-in and the
+    // local toolbox image instead of a deployment's bucket and image.
+    const template = synthesizeTemplate({
+      sandboxHost: { s3Endpoint: s3.endpoint, bucket: s3.bucket, toolboxImage: options.toolboxImage },
+    });
+    const { definition, functionArns } = stateMachineDefinition(template, { region: SANDBOX_REGION });
+    const document = commandDocument(template);
+    // The runner file the document names, where the functions presign it from (the stack's S3 asset).
+    const runnerKey = `runner/${runnerSha256()}.sh`;
+    await putRunner(s3.endpoint, s3.bucket, runnerKey);
     // ECS, SSM and STS calls in the order they arrive, across the stand-ins.
     const awsCalls: SandboxCall[] = [];
     const ecsSsm = await startEcsSsmStandIn({
@@ -130,6 +148,7 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
       home,
       region: SANDBOX_REGION,
       accountId: SANDBOX_ACCOUNT,
+      ...(options.agentVersion && { agentVersion: options.agentVersion }),
       onCall: (call) => awsCalls.push(call),
     });
     stops.push(() => ecsSsm.stop());
@@ -160,6 +179,10 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
       BUCKET_NAME: s3.bucket,
       UPLOAD_ROLE_ARN: SANDBOX_UPLOAD_ROLE_ARN,
       DOCUMENT_NAME: document.name,
+      DOCUMENT_VERSION: ecsSsm.document.version,
+      DOCUMENT_HASH: ecsSsm.document.hash,
+      RUNNER_BUCKET: s3.bucket,
+      RUNNER_KEY: runnerKey,
       TOOLBOX_IMAGE: options.toolboxImage,
       ALLOWED_CLUSTERS: '',
       // One local engine is the one host of every task: a demo service's replicas all run on it.
@@ -216,6 +239,8 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
       auditLog: { file: logs.file, events: () => logs.events() },
       bucket: s3.bucket,
       home,
+      documentRequests: () => [...ecsSsm.documentRequests],
+      documentVersion: ecsSsm.document.version,
       calls: () => [...awsCalls, ...sfn.calls.map((c) => ({ service: 'sfn', action: c.action }))],
       refuseUploads: (on, keyPart) => s3.refuseUploads(on, keyPart),
       stop,
@@ -223,6 +248,21 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
   } catch (error) {
     await stop();
     throw error;
+  }
+}
+
+/** Puts the runner file into the S3 stand-in, as `cdk deploy` puts the stack's asset. */
+async function putRunner(endpoint: string, bucket: string, key: string): Promise<void> {
+  const client = new S3Client({
+    endpoint,
+    forcePathStyle: true,
+    region: SANDBOX_REGION,
+    credentials: SANDBOX_CREDENTIALS,
+  });
+  try {
+    await client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: buildRunnerScript() }));
+  } finally {
+    client.destroy();
   }
 }
 

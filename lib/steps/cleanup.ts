@@ -1,6 +1,5 @@
 import { audit } from '../audit/audit';
 import { endedEvent } from '../audit/session-events';
-import { requireEnv } from '../config';
 import { fromStepFunctionsFailure, type DebugTaskError } from '../domain/errors';
 import { mapLimit } from '../domain/map-limit';
 import {
@@ -11,7 +10,7 @@ import {
   type PlanRecord,
 } from '../domain/session';
 import { logger } from '../log';
-import { cleanupValues, sendRunner, sessionComment } from '../session/host-command';
+import { cleanupValues, pinnedDocument, sendRunner, sessionComment } from '../session/host-command';
 import { sessionResult, writeSessionRecord } from '../session/record';
 import { getJson } from '../session/store';
 
@@ -50,18 +49,17 @@ export async function cleanupSession(state: CleanupState, deps: CleanupDeps = {}
   if (!plan) throw original;
   const nowMs = (deps.now ?? Date.now)();
 
-  let documentName: string;
   try {
-    // Inside the try: a deployment error here (no DOCUMENT_NAME) must not hide the original error.
-    documentName = requireEnv('DOCUMENT_NAME');
+    // Inside the try: a deployment error here (no DOCUMENT_NAME or pinned version) must not hide
+    // the original error.
+    pinnedDocument();
   } catch (error) {
-    logger.warn('cleanup: DOCUMENT_NAME is not set; the original error is reported instead', { error });
+    logger.warn('cleanup: the pinned document is not set; the original error is reported instead', { error });
     throw original;
   }
   await mapLimit(plan.batches, 4, async (batch) => {
     try {
       await sendRunner({
-        documentName,
         instanceIds: batch.instanceIds,
         values: cleanupValues(state.sessionId, plan.expiresAt),
         comment: sessionComment(state.sessionId, 'cleanup'),

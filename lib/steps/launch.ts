@@ -22,6 +22,7 @@ import {
   EXECUTION_EXTRA_SECONDS,
   auditValue,
   captureValues,
+  pinnedDocument,
   sendCommandOverride,
   sendRunner,
   sessionComment,
@@ -49,7 +50,8 @@ export interface LaunchDeps {
  * the state or its logs.
  */
 export async function launchBatch(state: BatchState, deps: LaunchDeps = {}): Promise<BatchCommand> {
-  const documentName = requireEnv('DOCUMENT_NAME');
+  // The pinned document first: a deployment without it writes and sends nothing.
+  pinnedDocument();
   const uploadRoleArn = requireEnv('UPLOAD_ROLE_ARN');
   const grace = Math.floor(numberEnv('GRACE_SECONDS', DEFAULT_GRACE_SECONDS));
   const now = deps.now ?? Date.now;
@@ -111,7 +113,6 @@ export async function launchBatch(state: BatchState, deps: LaunchDeps = {}): Pro
   const planUrl = await presignPlan(plan.bucket, planKey);
 
   const commandId = await sendRunner({
-    documentName,
     instanceIds: batch.instanceIds,
     values: { ...values, planUrl },
     comment: sessionComment(sessionId, plan.reupload ? 'reupload' : ''),

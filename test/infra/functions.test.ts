@@ -124,12 +124,16 @@ describe('functions', () => {
         'ARTIFACT_KEY_ARN',
         'AUDIT_LOG_GROUP',
         'BUCKET_NAME',
+        'DOCUMENT_HASH',
         'DOCUMENT_NAME',
+        'DOCUMENT_VERSION',
         'GRACE_SECONDS',
         'HOST_CPUS',
         'HOST_MAX_SESSIONS',
         'HOST_MEMORY_MB',
         'HOST_PIDS_LIMIT',
+        'RUNNER_BUCKET',
+        'RUNNER_KEY',
         'TOOLBOX_IMAGE',
         'UPLOAD_ROLE_ARN',
       ].sort(),
@@ -142,11 +146,9 @@ describe('functions', () => {
   it('gives poll and collect the bucket, and cleanup the document and the bucket; collect and cleanup the audit log', () => {
     expect(Object.keys(environmentOf('poll'))).toEqual(['BUCKET_NAME']);
     expect(Object.keys(environmentOf('collect')).sort()).toEqual(['AUDIT_LOG_GROUP', 'BUCKET_NAME']);
-    expect(Object.keys(environmentOf('cleanup')).sort()).toEqual([
-      'AUDIT_LOG_GROUP',
-      'BUCKET_NAME',
-      'DOCUMENT_NAME',
-    ]);
+    expect(Object.keys(environmentOf('cleanup')).sort()).toEqual(
+      ['AUDIT_LOG_GROUP', 'BUCKET_NAME', ...SENDER_ENV].sort(),
+    );
     for (const handler of ['api', 'plan', 'launch', 'collect', 'cleanup']) {
       expect(flat(environmentOf(handler).AUDIT_LOG_GROUP)).toMatch(/^<Audit[0-9A-F]{8}>$/);
     }
@@ -160,11 +162,14 @@ describe('functions', () => {
   });
 
   it('gives the sweeper the document and the allowed clusters', () => {
-    expect(Object.keys(environmentOf('sweeper')).sort()).toEqual(['ALLOWED_CLUSTERS', 'DOCUMENT_NAME']);
+    expect(Object.keys(environmentOf('sweeper')).sort()).toEqual(['ALLOWED_CLUSTERS', ...SENDER_ENV].sort());
     expect(environmentOf('sweeper').ALLOWED_CLUSTERS).toBe('prod,staging');
     expect(flat(environmentOf('sweeper').DOCUMENT_NAME)).toMatch(/^<RunnerDocument[0-9A-F]{8}>$/);
   });
 });
+
+/** What every function that sends the document is told: the pinned document and the runner file. */
+const SENDER_ENV = ['DOCUMENT_NAME', 'DOCUMENT_VERSION', 'DOCUMENT_HASH', 'RUNNER_BUCKET', 'RUNNER_KEY'];
 
 describe('functions with every default', () => {
   const defaults = functionsByHandler(synth().template);
@@ -194,7 +199,10 @@ describe('functions with every default', () => {
       HOST_PIDS_LIMIT: '64',
       HOST_MAX_SESSIONS: '2',
     });
-    expect(flat(env('launch').TOOLBOX_IMAGE)).toMatch(/container-assets-.*:[a-f0-9]{64}$/);
+    // By digest: the one ECR gave the asset's tag, read at deploy time.
+    expect(flat(env('launch').TOOLBOX_IMAGE)).toMatch(
+      /container-assets-.*@<ToolboxDigest[0-9A-F]{8}\.imageDetails\.0\.imageDigest>$/,
+    );
     expect(env('plan').TOOLBOX_IMAGE).toEqual(env('launch').TOOLBOX_IMAGE);
   });
 });

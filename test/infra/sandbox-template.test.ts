@@ -27,6 +27,12 @@ beforeAll(() => {
   // image spares the Docker asset, which plays no part in what the sandbox reads.
   template = synthesizeTemplate({
     toolboxImage: `123456789012.dkr.ecr.xx-test-1.amazonaws.com/toolbox@sha256:${'0'.repeat(64)}`,
+    // As the sandbox synthesizes it: its document admits the loopback S3 stand-in and local image.
+    sandboxHost: {
+      s3Endpoint: 'http://127.0.0.1:4566',
+      bucket: 'debug-task-sandbox',
+      toolboxImage: 'debug-task-toolbox:local',
+    },
   });
 }, 120_000);
 

@@ -27,6 +27,7 @@ const PLACEHOLDER_TASK =
 export async function demoCommand(flags: DemoFlags, output: Output): Promise<number> {
   const progress = createProgress(process.stderr);
   const replicas = parseReplicas(flags.replicas);
+  const agentVersion = parseAgentVersion(flags.agentVersion);
   const capture = {
     ...flags,
     duration: flags.duration ?? DEMO_DURATION,
@@ -57,7 +58,7 @@ export async function demoCommand(flags: DemoFlags, output: Output): Promise<num
   if (flags.image) progress.note(`toolbox image: ${flags.image}`);
 
   if (replicas !== undefined)
-    return demoFleet(replicas, flags, capture, image, images.target, output, progress);
+    return demoFleet(replicas, flags, capture, image, images.target, output, progress, agentVersion);
 
   let target: DemoTarget | undefined;
   let sandbox: Sandbox | undefined;
@@ -65,7 +66,7 @@ export async function demoCommand(flags: DemoFlags, output: Output): Promise<num
   try {
     target = await startDemoTarget(images.target);
     progress.note(`demo task ${target.taskArn} serving HTTP at ${target.address}, with traffic`);
-    sandbox = await startSandbox({ toolboxImage: image, keepData: flags.keep });
+    sandbox = await startSandbox({ toolboxImage: image, keepData: flags.keep, agentVersion });
     const client = new DebugTaskClient({
       apiUrl: sandbox.apiUrl,
       region: sandbox.region,
@@ -103,6 +104,7 @@ async function demoFleet(
   targetImage: string,
   output: Output,
   progress: Progress,
+  agentVersion: string | undefined,
 ): Promise<number> {
   const targets: DemoTarget[] = [];
   let sandbox: Sandbox | undefined;
@@ -119,7 +121,7 @@ async function demoFleet(
     if (failed) throw failed.reason;
     for (const t of targets)
       progress.note(`demo task ${t.taskArn} serving HTTP at ${t.address}, with traffic`);
-    sandbox = await startSandbox({ toolboxImage: image, keepData: flags.keep });
+    sandbox = await startSandbox({ toolboxImage: image, keepData: flags.keep, agentVersion });
     const client = new DebugTaskClient({
       apiUrl: sandbox.apiUrl,
       region: sandbox.region,
@@ -182,4 +184,20 @@ async function reportLeftovers(sessionId: string, note: (message: string) => voi
     );
     await docker(['rm', '-f', ...left.split('\n')]).catch(() => undefined);
   }
+}
+
+/** --agent-version: a dotted version as the SSM agent reports its own (e.g. 3.2.0.0). */
+export function parseAgentVersion(value: string | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  if (!/^[0-9]{1,4}(\.[0-9]{1,6}){1,3}$/.test(value)) {
+    throw new DebugTaskError(
+      'INVALID_ARGUMENT',
+      `--agent-version "${value.slice(0, 40)}" is not an agent version.`,
+      {
+        hint: 'Give a version as the SSM agent reports it, e.g. --agent-version 3.2.0.0.',
+        details: { agentVersion: value.slice(0, 40) },
+      },
+    );
+  }
+  return value;
 }

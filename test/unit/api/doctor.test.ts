@@ -148,7 +148,7 @@ describe('POST /clusters/{cluster}/doctor', () => {
     [
       'agent-version',
       'PLATFORM_UNSUPPORTED',
-      () => given({ instances: [onlineInstance({ AgentVersion: '3.2.582.0' })] }),
+      () => given({ instances: [onlineInstance({ AgentVersion: '2.0.767.0' })] }),
     ],
   ])(
     'reports %s failed with %s, the checks before it ok and the target checks after it skipped',

@@ -6,7 +6,7 @@ import type { PlanRecord } from '../../../lib/domain/session';
 import type { SessionRecord } from '../../../lib/session/record';
 import { cleanupSession, type CleanupState } from '../../../lib/steps/cleanup';
 import { stepHandler } from '../../../lib/steps/step-handler';
-import { aws, givenBucket, useAwsMocks, type FakeBucket } from '../../support/aws';
+import { FAKE, aws, givenBucket, useAwsMocks, type FakeBucket } from '../../support/aws';
 import {
   CHILD_ID,
   DOCUMENT,
@@ -65,14 +65,19 @@ describe('cleanupSession (Cleanup)', () => {
     expect(sentInputs()).toEqual([
       {
         DocumentName: DOCUMENT,
-        DocumentVersion: '$LATEST',
+        DocumentVersion: FAKE.documentVersion,
+        DocumentHash: FAKE.documentHash,
+        DocumentHashType: 'Sha256',
         InstanceIds: [INSTANCE_ID],
-        Parameters: commandParameters({
-          action: 'cleanup',
-          sessionId: SESSION_ID,
-          expiresAt: String(TASK_PLAN.expiresAt),
-          executionTimeout: '120',
-        }),
+        Parameters: {
+          ...commandParameters({
+            action: 'cleanup',
+            sessionId: SESSION_ID,
+            expiresAt: String(TASK_PLAN.expiresAt),
+            executionTimeout: '120',
+          }),
+          runnerUrl: [expect.stringMatching(/^https:\/\//)],
+        },
         TimeoutSeconds: 60,
         MaxConcurrency: '100%',
         MaxErrors: '100%',

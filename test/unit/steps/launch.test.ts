@@ -153,14 +153,16 @@ describe('launchBatch (Launch), one task', () => {
     ]);
   });
 
-  it('sends our document, latest version, to the one host, with a delivery timeout and the session in the comment', async () => {
+  it('sends our document at the pinned version and hash to the one host, with a delivery timeout and the session in the comment', async () => {
     given(TASK_RECORD);
 
     await launchBatch(taskState(), { now: () => NOW_MS });
 
     expect(sent()).toMatchObject({
       DocumentName: DOCUMENT,
-      DocumentVersion: '$LATEST',
+      DocumentVersion: FAKE.documentVersion,
+      DocumentHash: FAKE.documentHash,
+      DocumentHashType: 'Sha256',
       InstanceIds: [INSTANCE_ID],
       TimeoutSeconds: 60,
       MaxConcurrency: '100%',
@@ -187,6 +189,7 @@ describe('launchBatch (Launch), one task', () => {
       allowHostPid: ['false'],
       image: [IMAGE],
       planUrl: [expect.any(String)],
+      runnerUrl: [expect.any(String)],
       expiresAt: [String(NOW + 60 + GRACE)],
       cpus: ['0.5'],
       memoryMb: ['256'],
@@ -600,6 +603,7 @@ describe('launchBatch (Launch), a re-upload', () => {
       sessionId: [SESSION_ID],
       tool: ['tcpdump'],
       planUrl: [expect.any(String)],
+      runnerUrl: [expect.any(String)],
       expiresAt: [String(expiresAt)],
       caller: [CALLER],
       executionTimeout: ['3600'],
