@@ -2,33 +2,12 @@ import { once } from 'node:events';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import type { SandboxReady } from '../../lib/cli/commands/sandbox';
-import { runCli, spawnCli } from '../support/cli';
+import { runCli } from '../support/cli';
+import { startSandboxCommand as startSandbox } from '../support/sandbox-command';
 import { containersOfSession, containersOfTasks, requireDocker } from '../support/docker';
 
 jest.setTimeout(300_000);
-
-/** Starts `debug-task sandbox` and resolves with its ready line (or fails with its stderr). */
-function startSandbox(args: string[]): {
-  child: ChildProcessWithoutNullStreams;
-  ready: Promise<SandboxReady>;
-  stderr: () => string;
-} {
-  const child = spawnCli(['sandbox', ...args]);
-  let stdout = '';
-  let stderr = '';
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  const ready = new Promise<SandboxReady>((resolve, reject) => {
-    child.stdout.on('data', (d: Buffer) => {
-      stdout += d.toString();
-      const line = stdout.split('\n')[0];
-      if (stdout.includes('\n')) resolve(JSON.parse(line) as SandboxReady);
-    });
-    child.on('close', (code) => reject(new Error(`sandbox exited ${code} before it was ready:\n${stderr}`)));
-  });
-  return { child, ready, stderr: () => stderr };
-}
 
 describe('debug-task sandbox (the local sandbox, kept running)', () => {
   let workdir: string;

@@ -56,7 +56,10 @@ export async function sandboxCommand(
   let sandbox: Sandbox | undefined;
   try {
     const started = await Promise.allSettled(
-      Array.from({ length: replicas }, () => startDemoTarget(images.target, { service: DEMO_SERVICE })),
+      // Each task tagged with its replica number, so a policy can tell them apart (README, "Who may debug what").
+      Array.from({ length: replicas }, (_, i) =>
+        startDemoTarget(images.target, { service: DEMO_SERVICE, tags: { replica: String(i) } }),
+      ),
     );
     for (const s of started) if (s.status === 'fulfilled') targets.push(s.value);
     const failed = started.find((s): s is PromiseRejectedResult => s.status === 'rejected');
