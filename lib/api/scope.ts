@@ -31,7 +31,7 @@ export function scopedBody(event: HttpEvent, body: unknown, scope: { tool?: bool
     if (fields.tool !== undefined && fields.tool !== tool) {
       throw new DebugTaskError(
         'INVALID_ARGUMENT',
-        `The request names tool ${JSON.stringify(String(fields.tool).slice(0, 40))} but its route is for tool ${JSON.stringify(tool.slice(0, 40))}.`,
+        `The request names tool ${shown(fields.tool)} but its route is for tool ${JSON.stringify(tool.slice(0, 40))}.`,
         { hint: 'Send it to /clusters/<cluster>/tools/<its tool>/... (the debug-task client and CLI do).' },
       );
     }
@@ -60,6 +60,13 @@ export function pathParam(event: HttpEvent, name: string): string {
     );
   }
   return value;
+}
+
+/** A value from a request body, shown safely whatever it is (an object's toString may be anything). */
+function shown(value: unknown): string {
+  return typeof value === 'string'
+    ? JSON.stringify(value.slice(0, 40))
+    : `a ${value === null ? 'null' : typeof value}`;
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {

@@ -2,6 +2,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Aws, Fn, Stack, Token } from 'aws-cdk-lib';
+import type { ILogGroup } from 'aws-cdk-lib/aws-logs';
 import type { IRole } from 'aws-cdk-lib/aws-iam';
 import type { IBucket } from 'aws-cdk-lib/aws-s3';
 import { Asset } from 'aws-cdk-lib/aws-s3-assets';
@@ -24,6 +25,8 @@ export interface ToolboxImagePattern {
 export interface CommandDocumentProps {
   /** Role of the deploy-time read of the version (the custom resources' function). */
   readonly role: IRole;
+  /** Log group of the custom resources' function (encrypted, retained like the others). */
+  readonly logGroup: ILogGroup;
   /** The artifact bucket: uploadUrl, manifestUrl and planUrl admit only its endpoint. */
   readonly bucket: IBucket;
   /** The toolbox image: `image` admits only it. */
@@ -119,6 +122,7 @@ export class CommandDocument extends Construct {
       },
       policy: AwsCustomResourcePolicy.fromSdkCalls({ resources: [this.documentArn] }),
       role: props.role,
+      logGroup: props.logGroup,
       installLatestAwsSdk: false,
     });
     pin.node.addDependency(document);

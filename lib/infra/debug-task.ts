@@ -1,15 +1,15 @@
-import { Duration, Stack } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import type { HttpApi } from 'aws-cdk-lib/aws-apigatewayv2';
 import { Grant, Role, ServicePrincipal, type IGrantable } from 'aws-cdk-lib/aws-iam';
 import type { IBucket } from 'aws-cdk-lib/aws-s3';
 import type { StateMachine } from 'aws-cdk-lib/aws-stepfunctions';
-import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
+import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { uploadRoleMaxSessionSeconds } from '../domain/upload';
 import { ArtifactBucket } from './artifact-bucket';
 import { AuditLog } from './audit-log';
 import { CommandDocument } from './command-document';
-import { DebugFunction, type DebugFunctionProps, type HandlerName } from './debug-function';
+import { DebugFunction, LOG_RETENTION, type DebugFunctionProps, type HandlerName } from './debug-function';
 import { grantSessionPermissions } from './permissions';
 import { SessionStateMachine } from './session-state-machine';
 import { PolicyLayer } from './policy-layer';
@@ -80,9 +80,21 @@ export class DebugTask extends Construct {
       assumedBy: new ServicePrincipal('lambda.amazonaws.com'),
       description: 'debug-task: reads, at deploy time, the toolbox digest and the pinned document version',
     });
-    const toolbox = new ToolboxImage(this, 'Toolbox', { toolbox: settings.toolbox, role: deployReads });
+    // Its log group, like every other: the logs key, kept a year (it may not write to it: no log
+    // permission, above; the group exists so that none is made without the key).
+    const deployReadLogs = new LogGroup(this, 'DeployReadsLogs', {
+      retention: LOG_RETENTION,
+      encryptionKey: keys.logs,
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    const toolbox = new ToolboxImage(this, 'Toolbox', {
+      toolbox: settings.toolbox,
+      role: deployReads,
+      logGroup: deployReadLogs,
+    });
     const document = new CommandDocument(this, 'RunnerDocument', {
       role: deployReads,
+      logGroup: deployReadLogs,
       bucket,
       toolbox: toolbox.pattern,
       ...(settings.sandboxHost && { sandboxHost: settings.sandboxHost }),

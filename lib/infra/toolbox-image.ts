@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Fn, Token } from 'aws-cdk-lib';
+import type { ILogGroup } from 'aws-cdk-lib/aws-logs';
 import { DockerImageAsset, Platform } from 'aws-cdk-lib/aws-ecr-assets';
 import type { IRole } from 'aws-cdk-lib/aws-iam';
 import { AwsCustomResource, AwsCustomResourcePolicy, PhysicalResourceId } from 'aws-cdk-lib/custom-resources';
@@ -13,6 +14,8 @@ export interface ToolboxImageProps {
   readonly toolbox: DebugTaskSettings['toolbox'];
   /** Role of the deploy-time read of the asset's digest (the custom resources' function). */
   readonly role: IRole;
+  /** Log group of the custom resources' function (encrypted, retained like the others). */
+  readonly logGroup: ILogGroup;
 }
 
 /**
@@ -65,6 +68,7 @@ export class ToolboxImage extends Construct {
       },
       policy: AwsCustomResourcePolicy.fromSdkCalls({ resources: [asset.repository.repositoryArn] }),
       role: props.role,
+      logGroup: props.logGroup,
       installLatestAwsSdk: false,
     }).getResponseField('imageDetails.0.imageDigest');
     this.imageUri = `${asset.repository.repositoryUri}@${digest}`;
