@@ -1,4 +1,4 @@
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -12,6 +12,7 @@ import {
   taskArn,
   type FakeFleetApi,
 } from '../../support/fake-fleet-api';
+import { spawnCli } from '../../support/cli';
 
 /** The real CLI (bin through tsx) against a stand-in of the fleet routes: the whole CLI side of issue 5. */
 
@@ -263,12 +264,9 @@ describe('debug-task --service (fleet sessions from the CLI)', () => {
 
   it('Ctrl-C cancels the fleet (DELETE) and exits 130', async () => {
     api = await startFakeFleetApi({ children: ids(2).map((taskId) => ({ taskId })), hang: true });
-    const child = spawn(
-      join(__dirname, '..', '..', '..', 'node_modules', '.bin', 'tsx'),
-      [join(__dirname, '..', '..', '..', 'bin', 'debug-task.ts'), ...fleet('--json', '--api-url', api.url)],
-      // jest's process.env is the test's copy (with setup-env's fake credentials): pass it on.
-      { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env } },
-    );
+    // The CLI in node itself (tsx as a loader): the SIGINT reaches it, not a wrapper that may kill
+    // it first on a loaded machine. jest's process.env (setup-env's fake credentials) is passed on.
+    const child = spawnCli(fleet('--json', '--api-url', api.url), { env: { ...process.env } });
     let stdout = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
     await new Promise<void>((resolve) =>
