@@ -175,15 +175,19 @@ describe('the SSM document bootstrap on the real engine', () => {
     expect(await containersLabelled(`debug-task.session=${sessionId}`)).toEqual([]);
   });
 
-  it('refuses a cached runner that was changed since, and a plan whose runner cannot be fetched, with the host summary shape', async () => {
+  it('never runs a cached runner that was changed since (it fetches again, and refuses a bad fetch), and refuses a plan whose runner cannot be fetched, with the host summary shape', async () => {
     runnerServer.body = buildRunnerScript();
     const sessionId = newSession();
     await runDocument(captureValues(sessionId), 'env'); // caches the good runner
     writeFileSync(cached(), `${buildRunnerScript()}\n# changed on the host\n`);
+    // A cached file that no longer verifies is never run: it is fetched again, and here the fetched
+    // one is no better (a tampered source), so nothing runs at all.
+    runnerServer.body = `${buildRunnerScript()}\n# tampered at the source\n`;
 
     const changed = await runDocument(captureValues(newSession()), 'env');
     expect(changed.responseCode).toBe(exitCodeFor('RUNNER_UNAVAILABLE'));
     expect(changed.stdout).toContain('"code":"RUNNER_UNAVAILABLE"');
+    expect(changed.stdout).toContain('the file fetched from runnerUrl has another sha256');
 
     await rm(join(home, RUNNER_CACHE_DIR), { recursive: true, force: true });
     const planId = newSession();
