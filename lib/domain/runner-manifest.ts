@@ -13,9 +13,10 @@ const sha256 = z.string().check(z.regex(/^[a-f0-9]{64}$/));
 /**
  * The schema of the host runner's manifest (RunnerManifest in ./session.ts): what one capture on a
  * host reports. Read by every place that decides a verdict from a manifest; lib/host/runner/
- * writes it. Unknown keys are ignored, so a newer runner's extra fields do not break an older reader.
+ * writes it. Unknown keys are kept, not checked: a newer runner's extra fields do not break an older
+ * reader, and a cleanup's own fields (`action`, `cleanup`) stay readable on its line.
  */
-export const RunnerManifestSchema = z.object({
+export const RunnerManifestSchema = z.looseObject({
   v: z.literal(1),
   sessionId: z.string(),
   status: z.enum(['OK', 'FAILED', 'UPLOAD_FAILED']),
