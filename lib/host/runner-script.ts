@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { DebugTaskError, ERROR_CODES, EXIT, exitCodeFor } from '../domain/errors';
+import { ERROR_CODES, EXIT, exitCodeFor } from '../domain/errors';
 import { INSTANCE_ID_PATTERN, NO_CONTAINER, PLAN_HEADER } from '../domain/host-plan';
-import { HOST_PARAMS, isValidHostParam, type HostParamName, type HostParamValues } from '../domain/params';
+import { HOST_PARAMS, isValidHostParam, type HostParamName } from '../domain/params';
 import { TOOLS, TOOL_NAMES } from '../domain/tools';
 
 /**
@@ -345,42 +345,4 @@ function exportLines(names: readonly string[]): string[] {
     );
   }
   return lines;
-}
-
-/** Throws INVALID_ARGUMENT naming the first value that SSM's allowedPattern/maxChars would refuse. */
-export function assertValidHostParams(values: HostParamValues): void {
-  for (const [name, value] of Object.entries(values)) {
-    if (value === undefined) continue;
-    if (!(name in HOST_PARAMS)) {
-      throw new DebugTaskError('INVALID_ARGUMENT', `There is no host parameter "${name}".`, {
-        details: { parameter: name },
-      });
-    }
-    const param = name as HostParamName;
-    if (!isValidHostParam(param, value)) {
-      const shown =
-        param === 'uploadUrl' ? '(a presigned URL, not shown)' : JSON.stringify(value.slice(0, 120));
-      throw new DebugTaskError(
-        'INVALID_ARGUMENT',
-        `Host parameter ${param} is invalid: received ${shown}, expected ${HOST_PARAMS[param].pattern} (at most ${HOST_PARAMS[param].maxChars} characters).`,
-        { hint: HOST_PARAMS[param].description, details: { parameter: param } },
-      );
-    }
-  }
-}
-
-/**
- * SendCommand's `Parameters`. An empty value of a parameter that has a default is left out: SSM
- * applies the document's default, and some SSM clients refuse empty strings.
- */
-export function commandParameters(values: HostParamValues): Record<string, string[]> {
-  assertValidHostParams(values);
-  const parameters: Record<string, string[]> = {};
-  for (const name of PARAM_NAMES) {
-    const value = values[name];
-    if (value === undefined) continue;
-    if (value === '' && 'default' in HOST_PARAMS[name]) continue;
-    parameters[name] = [value];
-  }
-  return parameters;
 }

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DebugTaskError } from '../../lib/domain/errors';
 import {
+  commandParameters,
   HOST_PARAMS,
   isValidHostParam,
   type HostParamName,
@@ -15,7 +16,6 @@ import { parseManifest, runnerEnv } from '../../lib/host/local-runner';
 import {
   buildCommandDocument,
   buildRunnerScript,
-  commandParameters,
   packageRoot,
   RUNNER_PARTS,
   runnerSha256,
