@@ -50,7 +50,9 @@ export function printOutcome(output: Output, outcome: SessionOutcome): void {
   const tool = outcome.tool;
   const lines = [
     `session   ${outcome.sessionId}  ${outcome.status}`,
-    `target    ${outcome.target.taskArn} (container ${outcome.target.container} on ${outcome.target.instanceId})`,
+    outcome.target.clusterArn === 'local'
+      ? `target    container ${outcome.target.container} on the local Docker engine`
+      : `target    ${outcome.target.taskArn} (container ${outcome.target.container} on ${outcome.target.instanceId})`,
     `tool      ${tool.name}, exit ${tool.exitCode ?? '-'}${tool.packets != null ? `, ${tool.packets} packets` : ''}${
       tool.dropped != null ? `, ${tool.dropped} dropped by kernel` : ''
     }`,
@@ -58,7 +60,7 @@ export function printOutcome(output: Output, outcome: SessionOutcome): void {
     `          ${formatBytes(a.bytes)} ${a.format}${a.linkType ? ` (${a.linkType})` : ''}${
       a.truncated ? ', truncated at --max-size' : ''
     }, sha256 ${a.sha256} verified`,
-    `          ${a.s3Uri}`,
+    ...(a.s3Uri ? [`          ${a.s3Uri}`] : []),
     ...openWith(a),
     ...(outcome.reupload
       ? [
@@ -117,10 +119,14 @@ export function printError(output: Output, error: unknown): number {
       : new DebugTaskError('AWS_ERROR', error instanceof Error ? error.message : String(error), {
           cause: error,
         });
+  // Once a session exists, every error names it: the user needs the id to look, fetch or cancel.
+  const sessionId = typeof typed.details?.sessionId === 'string' ? typed.details.sessionId : undefined;
   if (output.json) {
-    printJson(output, { error: typed.toJSON() });
+    printJson(output, { ...(sessionId && { sessionId }), error: typed.toJSON() });
   } else {
-    output.err.write(`error ${typed.code}: ${printable(typed.message)}\n  hint: ${printable(typed.hint)}\n`);
+    output.err.write(
+      `error ${typed.code}: ${printable(typed.message)}\n${sessionId ? `  session: ${printable(sessionId)}\n` : ''}  hint: ${printable(typed.hint)}\n`,
+    );
   }
   if (output.debug) {
     output.err.write(`${typed.stack ?? ''}\n`);

@@ -1,3 +1,4 @@
+import { rmSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -66,11 +67,17 @@ export interface Sandbox {
    */
   refuseUploads(on: boolean, keyPart?: string): void;
   stop(): Promise<void>;
+  /**
+   * What a second Ctrl-C does before it exits: synchronously, kills the runners and their
+   * watchdogs and removes the sandbox's temporary directories. The servers go with the process.
+   */
+  forceStop(): void;
 }
 
 export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
   const home = await mkdtemp(join(tmpdir(), 'debug-task-sandbox-'));
   const stops: Array<() => Promise<void>> = [];
+  const forceStops: Array<() => void> = [];
   const savedEnv = { ...process.env };
   const stop = async () => {
     for (const s of stops.reverse()) await s().catch(() => undefined);
@@ -84,6 +91,7 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
 
     const s3 = await startS3({ bucket: 'debug-task-sandbox' });
     stops.push(() => s3.stop());
+    forceStops.push(() => s3.forceStop());
     // ECS, SSM and STS calls in the order they arrive, across the stand-ins.
     const awsCalls: SandboxCall[] = [];
     const ecsSsm = await startEcsSsmStandIn({
@@ -95,6 +103,7 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
       onCall: (call) => awsCalls.push(call),
     });
     stops.push(() => ecsSsm.stop());
+    forceStops.push(() => ecsSsm.forceStop());
     const sts = await startStsStandIn({
       roleArn: SANDBOX_UPLOAD_ROLE_ARN,
       onCall: (call) => awsCalls.push(call),
@@ -165,6 +174,16 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
       calls: () => [...awsCalls, ...sfn.calls.map((c) => ({ service: 'sfn', action: c.action }))],
       refuseUploads: (on, keyPart) => s3.refuseUploads(on, keyPart),
       stop,
+      forceStop: () => {
+        for (const forceStop of forceStops.reverse()) {
+          try {
+            forceStop();
+          } catch {
+            // the others still run
+          }
+        }
+        rmSync(home, { recursive: true, force: true });
+      },
     };
   } catch (error) {
     await stop();

@@ -53,6 +53,8 @@ export interface SsmStandIn {
   readonly service: JsonService;
   /** Stops every script still running (SIGTERM, SIGKILL after the grace) and waits for them. */
   stopAll(): Promise<void>;
+  /** SIGKILL to every script's process group, synchronously. */
+  killAllNow(): void;
 }
 
 export function ssmService(config: SsmStandInConfig): SsmStandIn {
@@ -270,6 +272,9 @@ export function ssmService(config: SsmStandInConfig): SsmStandIn {
     service,
     stopAll: async () => {
       await Promise.all([...invocations.values()].map((inv) => inv.run.terminate()));
+    },
+    killAllNow: () => {
+      for (const inv of invocations.values()) inv.run.killNow();
     },
   };
 }
