@@ -68,8 +68,22 @@ export function printOutcome(output: Output, outcome: SessionOutcome): void {
         ]
       : []),
     `time      ${t.totalSeconds}s in all: ${t.captureSeconds}s capture, ${t.overheadSeconds}s overhead`,
+    ...emptyCaptureWarning(outcome),
   ];
   output.out.write(`${lines.join('\n')}\n`);
+}
+
+/**
+ * A capture of no packet is a result, not a failure (exit 0), but never a silent one: it says so,
+ * with the likely reasons in the order they usually turn out to be the cause.
+ */
+export function emptyCaptureWarning(outcome: Pick<SessionOutcome, 'tool' | 'artifact'>): string[] {
+  if (outcome.artifact.format !== 'pcap' || outcome.tool.packets !== 0) return [];
+  return [
+    'warning   0 packets captured. Likely: the --filter matched nothing; the traffic is on another',
+    "          interface (--iface; the default is the task's first non-loopback one); the traffic runs over",
+    '          lo, between containers of one task (--iface lo); or nothing was sent during the capture.',
+  ];
 }
 
 /**

@@ -1,4 +1,4 @@
-import { rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve as resolvePath } from 'node:path';
@@ -19,6 +19,8 @@ import { checkOutput, outputFlag, produceAndPrint } from '../output-path';
 import { createProgress } from '../progress';
 import { buildSessionRequest, precheckFilter } from '../request';
 import type { SessionOutcome } from '../session-runner';
+
+const RUNNER_FAILURE = /: failed: [A-Z_]+: /;
 
 /** What `local` reports as its target's "cluster": there is none, the engine is this machine's. */
 export const LOCAL_CLUSTER = 'local';
@@ -45,6 +47,7 @@ export async function localCommand(container: string, flags: LocalFlags, output:
   await assertRunnerCommands();
   await assertDockerAvailable();
   const found = await inspectContainer(container);
+  if (request.iface) checkInterface(request.iface, found);
   const progress = createProgress(process.stderr);
   const image = flags.image ?? (await ensureSandboxImages({ onProgress: progress.note })).toolbox;
   const duration = request.durationSeconds!;
@@ -76,7 +79,8 @@ export async function localCommand(container: string, flags: LocalFlags, output:
             uploadUrl: '',
             expiresAt: String(Math.floor(Date.now() / 1000) + duration + DEFAULT_GRACE_SECONDS),
           },
-          { home, signal, onStderr: (line) => progress.note(line) },
+          // The runner's own "failed: CODE: ..." line is the error printed at the end: not twice.
+          { home, signal, onStderr: (line) => (RUNNER_FAILURE.test(line) ? undefined : progress.note(line)) },
         );
         const { manifest, artifact } = localVerdict(run.manifest, {
           exitCode: run.exitCode,
@@ -129,20 +133,23 @@ export async function localCommand(container: string, flags: LocalFlags, output:
 }
 
 /** The container by name or id, running: checked before anything starts (exit 2 or 3). */
-async function inspectContainer(container: string): Promise<{ id: string; name: string }> {
-  const line = await docker(['inspect', '-f', '{{.Id}} {{.Name}} {{.State.Status}}', container]).catch(
-    (cause) => {
-      throw new DebugTaskError(
-        'CONTAINER_NOT_FOUND',
-        `No container ${quoted(container)} on the local Docker engine.`,
-        {
-          hint: 'Name a running container (its name or id): `docker ps` lists them.',
-          cause,
-        },
-      );
-    },
-  );
-  const [id, name, state] = line.trim().split(' ');
+async function inspectContainer(container: string): Promise<{ id: string; name: string; pid: number }> {
+  const line = await docker([
+    'inspect',
+    '-f',
+    '{{.Id}} {{.Name}} {{.State.Status}} {{.State.Pid}}',
+    container,
+  ]).catch((cause) => {
+    throw new DebugTaskError(
+      'CONTAINER_NOT_FOUND',
+      `No container ${quoted(container)} on the local Docker engine.`,
+      {
+        hint: 'Name a running container (its name or id): `docker ps` lists them.',
+        cause,
+      },
+    );
+  });
+  const [id, name, state, pid] = line.trim().split(' ');
   if (state !== 'running') {
     throw new DebugTaskError(
       'TASK_NOT_RUNNING',
@@ -153,7 +160,33 @@ async function inspectContainer(container: string): Promise<{ id: string; name: 
       },
     );
   }
-  return { id, name: name.replace(/^\//, '') };
+  return { id, name: name.replace(/^\//, ''), pid: Number(pid) };
+}
+
+/**
+ * --iface, where it can be known before anything starts: the interfaces of the container's network
+ * namespace, as its main process sees them (/proc/PID/net/dev). Unknown: exit 2, naming those there.
+ * Where they cannot be read (no permission), the runner's own check stays.
+ */
+function checkInterface(iface: string, container: { name: string; pid: number }): void {
+  let text: string;
+  try {
+    text = readFileSync(`/proc/${container.pid}/net/dev`, 'utf8');
+  } catch {
+    return;
+  }
+  const names = text
+    .split('\n')
+    .slice(2)
+    .map((line) => line.split(':')[0].trim())
+    .filter(Boolean);
+  if (!names.includes(iface)) {
+    throw new DebugTaskError(
+      'INVALID_ARGUMENT',
+      `The container ${quoted(container.name)} has no interface ${quoted(iface)}; it has ${names.join(', ')}.`,
+      { hint: `Drop --iface (the container's own is used), or name one of: ${names.join(', ')}.` },
+    );
+  }
 }
 
 function captureSeconds(timings: { captureStartedAt?: number; captureEndedAt?: number }): number {
