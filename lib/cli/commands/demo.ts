@@ -74,10 +74,12 @@ export async function demoCommand(flags: DemoFlags, output: Output): Promise<num
     let target: DemoTarget | undefined;
     let sandbox: Sandbox | undefined;
     let sessionId: string | undefined;
+    // Runners first (no new container can then be asked for), then the target (its removal also
+    // gives the engine time to finish a create already under way), then the session's containers.
     const forget = onForcedExit(() => {
-      if (sessionId) removeSessionContainersNow(sessionId);
       sandbox?.forceStop();
       target?.forceStop();
+      if (sessionId) removeSessionContainersNow(sessionId);
     });
     try {
       target = await startDemoTarget(images.target);
@@ -137,9 +139,9 @@ async function demoFleet(
     let sandbox: Sandbox | undefined;
     let sessionId: string | undefined;
     const forget = onForcedExit(() => {
-      if (sessionId) removeSessionContainersNow(sessionId);
       sandbox?.forceStop();
       for (const t of targets) t.forceStop();
+      if (sessionId) removeSessionContainersNow(sessionId);
     });
     try {
       const started = await Promise.allSettled(
