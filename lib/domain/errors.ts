@@ -160,6 +160,28 @@ export function defaultHint(code: ErrorCode): string {
   return DEFAULT_HINTS[code];
 }
 
+/**
+ * The error as it happened in a session: the session id in `details.sessionId` (so `--json` and the
+ * text output name it), and every `SESSION` of the hint (the default hints' placeholder) replaced
+ * by that id, so the hint is a command that can be pasted. Anything not ours becomes AWS_ERROR.
+ */
+export function inSession(error: unknown, sessionId: string): DebugTaskError {
+  const typed =
+    error instanceof DebugTaskError
+      ? error
+      : new DebugTaskError('AWS_ERROR', error instanceof Error ? error.message : String(error), {
+          cause: error,
+        });
+  if (typed.details?.sessionId === sessionId) return typed;
+  const wrapped = new DebugTaskError(typed.code, typed.message, {
+    hint: typed.hint.replace(/\bSESSION\b/g, sessionId),
+    cause: typed.cause,
+    details: { ...typed.details, sessionId },
+  });
+  wrapped.stack = typed.stack;
+  return wrapped;
+}
+
 export function errorFromBody(body: ErrorBody): DebugTaskError {
   return new DebugTaskError(body.code, body.message, { hint: body.hint, details: body.details });
 }

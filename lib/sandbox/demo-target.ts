@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { request } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -19,6 +20,8 @@ export interface DemoTarget {
   /** Requests answered so far. */
   requests(): number;
   stop(): Promise<void>;
+  /** Removes the container at once, synchronously (a second Ctrl-C exits right after). */
+  forceStop(): void;
 }
 
 /** The service the demo's tasks belong to when it runs several (`debug-task demo --replicas N`). */
@@ -74,6 +77,9 @@ export async function startDemoTarget(
       stop: async () => {
         await traffic.stop();
         await remove();
+      },
+      forceStop: () => {
+        spawnSync('docker', ['rm', '-f', containerId], { stdio: 'ignore', timeout: 10_000 });
       },
     };
   } catch (error) {

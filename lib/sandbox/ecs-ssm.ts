@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync, rmSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -65,6 +65,12 @@ export interface EcsSsmStandIn {
   readonly document: { readonly version: string; readonly hash: string };
   /** Stops running scripts (SIGTERM, then SIGKILL after the grace), closes the server, removes work files. */
   stop(): Promise<void>;
+  /**
+   * At once and synchronously, for a second Ctrl-C: SIGKILL to every script's process group, and
+   * to the watchdogs the runners started under `home` (their own sessions, so not in those groups),
+   * then the work files go.
+   */
+  forceStop(): void;
 }
 
 export const SANDBOX_ACCOUNT_ID = '000000000000';
@@ -118,6 +124,11 @@ export async function startEcsSsmStandIn(opts: EcsSsmStandInOptions): Promise<Ec
     calls,
     documentRequests: ssm.documentRequests,
     document: { version: STANDIN_DOCUMENT_VERSION, hash: documentHash(opts.document) },
+    forceStop: () => {
+      ssm.killAllNow();
+      killWatchdogs(opts.home);
+      rmSync(workDir, { recursive: true, force: true });
+    },
     stop: () => {
       stopped ??= (async () => {
         await close();
@@ -127,6 +138,28 @@ export async function startEcsSsmStandIn(opts: EcsSsmStandInOptions): Promise<Ec
       return stopped;
     },
   };
+}
+
+/**
+ * The runner's watchdogs write their pid to <work>/watchdog.pid under DEBUG_TASK_HOME; each is
+ * killed if that pid is still a debug-task watchdog (its command line says so), never otherwise.
+ */
+function killWatchdogs(home: string): void {
+  let files: string[] = [];
+  try {
+    files = (readdirSync(home, { recursive: true }) as string[]).filter((f) => f.endsWith('watchdog.pid'));
+  } catch {
+    return; // no home yet, or already removed
+  }
+  for (const file of files) {
+    try {
+      const pid = Number(readFileSync(join(home, file), 'utf8').trim());
+      const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+      if (pid > 1 && cmdline.includes('debug-task-watchdog')) process.kill(pid, 'SIGKILL');
+    } catch {
+      // gone already, or not ours
+    }
+  }
 }
 
 /** PlatformName/PlatformVersion as the agent reads them: NAME and VERSION_ID of os-release. */

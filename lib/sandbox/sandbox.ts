@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { rmSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -115,11 +116,17 @@ export interface Sandbox {
    */
   refuseUploads(on: boolean, keyPart?: string): void;
   stop(): Promise<void>;
+  /**
+   * What a second Ctrl-C does before it exits: synchronously, kills the runners and their
+   * watchdogs and removes the sandbox's temporary directories. The servers go with the process.
+   */
+  forceStop(): void;
 }
 
 export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
   const home = await mkdtemp(join(tmpdir(), 'debug-task-sandbox-'));
   const stops: Array<() => Promise<void>> = [];
+  const forceStops: Array<() => void> = [];
   const savedEnv = { ...process.env };
   const stop = async () => {
     for (const s of stops.reverse()) await s().catch(() => undefined);
@@ -140,6 +147,7 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
     // The runner file the document names, where the functions presign it from (the stack's S3 asset).
     const runnerKey = `runner/${runnerSha256()}.sh`;
     await putRunner(s3.endpoint, s3.bucket, runnerKey);
+    forceStops.push(() => s3.forceStop());
     // ECS, SSM and STS calls in the order they arrive, across the stand-ins.
     const awsCalls: SandboxCall[] = [];
     const ecsSsm = await startEcsSsmStandIn({
@@ -158,6 +166,7 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
       file: join(home, 'audit.jsonl'),
     });
     stops.push(() => logs.stop());
+    forceStops.push(() => ecsSsm.forceStop());
     const sts = await startStsStandIn({
       roleArn: SANDBOX_UPLOAD_ROLE_ARN,
       onCall: (call) => awsCalls.push(call),
@@ -244,6 +253,16 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
       calls: () => [...awsCalls, ...sfn.calls.map((c) => ({ service: 'sfn', action: c.action }))],
       refuseUploads: (on, keyPart) => s3.refuseUploads(on, keyPart),
       stop,
+      forceStop: () => {
+        for (const forceStop of forceStops.reverse()) {
+          try {
+            forceStop();
+          } catch {
+            // the others still run
+          }
+        }
+        rmSync(home, { recursive: true, force: true });
+      },
     };
   } catch (error) {
     await stop();

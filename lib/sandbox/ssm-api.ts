@@ -75,6 +75,8 @@ export interface SsmStandIn {
   readonly documentRequests: DocumentRequest[];
   /** Stops every script still running (SIGTERM, SIGKILL after the grace) and waits for them. */
   stopAll(): Promise<void>;
+  /** SIGKILL to every script's process group, synchronously. */
+  killAllNow(): void;
 }
 
 export function ssmService(config: SsmStandInConfig): SsmStandIn {
@@ -314,6 +316,9 @@ export function ssmService(config: SsmStandInConfig): SsmStandIn {
     documentRequests,
     stopAll: async () => {
       await Promise.all([...invocations.values()].map((inv) => inv.run.terminate()));
+    },
+    killAllNow: () => {
+      for (const inv of invocations.values()) inv.run.killNow();
     },
   };
 }
