@@ -3,9 +3,12 @@ import type { TargetsPreview } from '../domain/session';
 import { parseSessionRequest, type SessionLimits } from '../domain/session-spec';
 import { logger } from '../log';
 import { hostBatches } from '../session/plan';
+import { routeOf } from '../domain/routes';
+import { authorizeCapture, type AuthorizeDeps } from '../session/authorize';
 import { resolveTargets } from '../session/targets';
 import { runDoctor, type DoctorConfig } from './doctor';
 import { callerOf, json, notFound, parseBody, respond, type HttpEvent, type HttpResult } from './http';
+import { scopedBody } from './scope';
 
 /**
  * The routes that resolve a target and start nothing: POST /sessions/preview and POST /doctor. They
@@ -18,17 +21,20 @@ export async function handleChecksRequest(event: HttpEvent): Promise<HttpResult>
       maxDurationSeconds: numberEnv('MAX_DURATION_SECONDS', 900),
       maxBytes: numberEnv('MAX_BYTES', 1e9),
     };
-    switch (event.routeKey) {
-      case 'POST /sessions/preview':
-        return json(200, await previewTargets(parseBody(event), limits));
-      case 'POST /doctor': {
+    switch (routeOf(event.routeKey)) {
+      case 'preview':
+        return json(
+          200,
+          await previewTargets(scopedBody(event, parseBody(event), { tool: true }), limits, callerOf(event)),
+        );
+      case 'doctor': {
         const config: DoctorConfig = {
           bucket: requireEnv('BUCKET_NAME'),
           limits,
           // Its absence is a failed check of the report, not a 502.
           toolboxImage: optionalEnv('TOOLBOX_IMAGE', '') || undefined,
         };
-        const report = await runDoctor(parseBody(event), config);
+        const report = await runDoctor(scopedBody(event, parseBody(event)), config, callerOf(event));
         const failed = report.checks.find((check) => check.status === 'failed');
         logger.info('doctor ran', {
           caller: callerOf(event),
@@ -44,10 +50,18 @@ export async function handleChecksRequest(event: HttpEvent): Promise<HttpResult>
   });
 }
 
-/** What a request's target resolves to now; nothing is started. */
-export async function previewTargets(body: unknown, limits: SessionLimits): Promise<TargetsPreview> {
+/**
+ * What a request's target resolves to now, and what the deployment's policy lets the caller capture
+ * of it (denied tasks are skipped, as a session would skip them); nothing is started.
+ */
+export async function previewTargets(
+  body: unknown,
+  limits: SessionLimits,
+  caller: string,
+  deps: AuthorizeDeps = {},
+): Promise<TargetsPreview> {
   const spec = parseSessionRequest(body, limits);
-  const resolution = await resolveTargets(spec);
+  const resolution = await authorizeCapture(spec, caller, await resolveTargets(spec), deps);
   const target = spec.target;
   return {
     target: {

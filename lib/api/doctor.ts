@@ -3,6 +3,7 @@ import { DeleteObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { parseTaskRef } from '../domain/arn';
 import {
   DOCTOR_PROBE_PREFIX,
+  POLICY_CHECKS,
   TARGET_CHECKS,
   doctorReport,
   failedCheck,
@@ -20,7 +21,11 @@ import {
 } from '../domain/session-spec';
 import { awsCall } from '../aws/errors';
 import { s3Client } from '../aws/s3';
+import { deploymentAuthorizer } from '../authz/load';
+import type { ResolvedTarget } from '../domain/session';
+import { authorizeCapture, type AuthorizeDeps } from '../session/authorize';
 import { resolveTarget } from '../session/resolve-task';
+import type { Resolution } from '../session/targets';
 
 export interface DoctorConfig {
   bucket: string;
@@ -39,9 +44,16 @@ const PINNED = /@sha256:[a-f0-9]{64}$/;
  * errors), then the deployment's own: is the toolbox image pinned, is the bucket writable.
  * Nothing is started. Bad input is refused (400) exactly as POST /sessions refuses it.
  */
-export async function runDoctor(body: unknown, config: DoctorConfig): Promise<DoctorReport> {
+export async function runDoctor(
+  body: unknown,
+  config: DoctorConfig,
+  caller: string,
+  deps: AuthorizeDeps = {},
+): Promise<DoctorReport> {
   const spec = parseDoctorRequest(body, config.limits);
-  const checks = await targetChecks(spec);
+  const { checks, target, failedAt } = await targetChecks(spec);
+  if (target) checks.push(await policyCheck(spec, caller, target, deps));
+  else checks.push(...skippedAfter(failedAt, POLICY_CHECKS));
   checks.push(imagePinnedCheck(config.toolboxImage));
   checks.push(await bucketWritableCheck(config.bucket));
   return doctorReport(checks);
@@ -57,22 +69,60 @@ export function parseDoctorRequest(body: unknown, limits: SessionLimits): Sessio
 }
 
 /** Resolve's checks as it passes them; after the first failure, the later ones are skipped. */
-async function targetChecks(spec: SessionSpec): Promise<DoctorCheck[]> {
+async function targetChecks(
+  spec: SessionSpec,
+): Promise<
+  | { checks: DoctorCheck[]; target: ResolvedTarget; failedAt?: undefined }
+  | { checks: DoctorCheck[]; target?: undefined; failedAt: TargetCheckName }
+> {
   const checks: DoctorCheck[] = [];
   let failedAt: TargetCheckName | undefined;
   try {
-    await resolveTarget(taskTargetOf(spec), {
+    const target = await resolveTarget(taskTargetOf(spec), {
       passed: (name, detail) => checks.push({ name, status: 'ok', detail }),
       failed: (name) => (failedAt = name),
     });
-    return checks;
+    return { checks, target };
   } catch (error) {
     // Outside every check (a bug, not a finding): the route answers 502 and logs it.
     if (failedAt === undefined) throw error;
     checks.push(failedCheck(failedAt, error));
     checks.push(...skippedAfter(failedAt, TARGET_CHECKS.slice(TARGET_CHECKS.indexOf(failedAt) + 1)));
-    return checks;
+    return { checks, failedAt };
   }
+}
+
+/** Would the deployment's policy let this caller capture on the target with the tool? */
+async function policyCheck(
+  spec: SessionSpec,
+  caller: string,
+  target: ResolvedTarget,
+  deps: AuthorizeDeps,
+): Promise<DoctorCheck> {
+  const name = 'policy-allows';
+  const resolution: Resolution = {
+    kind: 'task',
+    clusterArn: target.clusterArn,
+    targets: [target],
+    skipped: [],
+    listed: 1,
+    maxTasks: 1,
+    leftOut: 0,
+    calls: {},
+  };
+  try {
+    await authorizeCapture(spec, caller, resolution, deps);
+  } catch (error) {
+    return failedCheck(name, error);
+  }
+  const configured = deps.authorizer === undefined ? deploymentAuthorizer() : deps.authorizer;
+  return {
+    name,
+    status: 'ok',
+    detail: configured
+      ? `the deployment's policy lets ${caller} capture with ${spec.tool} here`
+      : 'this deployment has no policy file: IAM on the routes decides alone',
+  };
 }
 
 /**

@@ -1,4 +1,5 @@
 import type { APIGatewayProxyEventV2WithIAMAuthorizer, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import { audit } from '../audit/audit';
 import { DebugTaskError, EXIT } from '../domain/errors';
 import { logger } from '../log';
 
@@ -20,11 +21,18 @@ export function callerOf(event: HttpEvent): string {
   return event.requestContext?.authorizer?.iam?.userArn ?? 'unknown';
 }
 
-/** Runs a route's handler and maps whatever it throws to the error contract. */
+/**
+ * Runs a route's handler and maps whatever it throws to the error contract. The audit events the
+ * route queued (its decisions, allows and denials alike) are written before the answer leaves: a
+ * write that fails turns a success into AWS_ERROR, and is logged with the events after a failure.
+ */
 export async function respond(event: HttpEvent, route: () => Promise<HttpResult>): Promise<HttpResult> {
   try {
-    return await route();
+    const result = await route();
+    await audit.flush();
+    return result;
   } catch (error) {
+    await audit.flush().catch(() => undefined);
     const typed =
       error instanceof DebugTaskError
         ? error
@@ -57,6 +65,7 @@ export function notFound(event: HttpEvent): HttpResult {
 
 export function httpStatusOf(error: DebugTaskError): number {
   if (error.code === 'SESSION_NOT_FOUND') return 404;
+  if (error.code === 'NOT_AUTHORIZED') return 403;
   // The host has nothing left to re-upload: gone for good.
   if (error.code === 'ARTIFACT_NOT_ON_HOST') return 410;
   switch (error.exitCode) {

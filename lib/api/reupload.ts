@@ -1,3 +1,4 @@
+import type { DescribeExecutionCommandOutput } from '@aws-sdk/client-sfn';
 import { DebugTaskError, errorFromBody, fromStepFunctionsFailure } from '../domain/errors';
 import {
   parseChildId,
@@ -28,6 +29,13 @@ import {
  * session's. So every child of a service can be fetched again too, and no route sends a command.
  */
 
+export function assertReuploadId(reuploadId: string): string {
+  if (!/^r[0-9a-z]{1,12}$/.test(reuploadId)) {
+    throw new DebugTaskError('INVALID_ARGUMENT', `"${reuploadId.slice(0, 40)}" is not a re-upload id.`);
+  }
+  return reuploadId;
+}
+
 /** The re-uploads of a session already done, child id -> its result. */
 type Done = Map<string, { reuploadId: string; child: ChildResult }>;
 
@@ -36,9 +44,10 @@ export async function startReupload(
   id: string,
   caller: string,
   config: ApiConfig,
+  described?: DescribeExecutionCommandOutput,
 ): Promise<ReuploadStarted | ReuploadView> {
   const sessionId = parseChildId(assertSessionId(id))?.sessionId ?? id;
-  const execution = await describe(executionArnOf(config.stateMachineArn, sessionId), id);
+  const execution = described ?? (await describe(executionArnOf(config.stateMachineArn, sessionId), id));
   if (execution.status === 'RUNNING') {
     throw new DebugTaskError(
       'INVALID_ARGUMENT',
@@ -78,7 +87,7 @@ export async function startReupload(
       reuploadId: done.get(failed[0].sessionId)!.reuploadId,
       status: 'SUCCEEDED',
       result: resultOf(record, children, sessionId),
-      downloadUrls: await downloadUrls(children),
+      downloadUrls: await downloadUrls(children, caller),
     };
   }
   const reuploadId = `r${Date.now().toString(36)}`;
@@ -93,12 +102,15 @@ export async function startReupload(
 }
 
 /** GET /sessions/{id}/reupload/{reuploadId}: how the re-upload goes; a failed one is its typed error. */
-export async function getReupload(id: string, reuploadId: string, config: ApiConfig): Promise<ReuploadView> {
+export async function getReupload(
+  id: string,
+  reuploadId: string,
+  config: ApiConfig,
+  caller = 'unknown',
+): Promise<ReuploadView> {
   const child = parseChildId(assertSessionId(id));
   const sessionId = child?.sessionId ?? id;
-  if (!/^r[0-9a-z]{1,12}$/.test(reuploadId)) {
-    throw new DebugTaskError('INVALID_ARGUMENT', `"${reuploadId.slice(0, 40)}" is not a re-upload id.`);
-  }
+  assertReuploadId(reuploadId);
   const arn = executionArnOf(config.stateMachineArn, `${sessionId}-${reuploadId}`);
   const execution = await describe(arn, `${id} (re-upload ${reuploadId})`);
   if (execution.status === 'RUNNING') {
@@ -119,7 +131,7 @@ export async function getReupload(id: string, reuploadId: string, config: ApiCon
     reuploadId,
     status: 'SUCCEEDED',
     result: child ? { ...result, kind: 'task', children, skipped: [] } : result,
-    downloadUrls: await downloadUrls(uploaded),
+    downloadUrls: await downloadUrls(uploaded, caller),
   };
 }
 

@@ -1,5 +1,7 @@
 import { numberEnv, optionalEnv, requireEnv } from '../config';
+import { routeOf } from '../domain/routes';
 import { logger } from '../log';
+import { mayRead, sessionAccess } from './access';
 import {
   callerOf,
   json,
@@ -9,7 +11,8 @@ import {
   type HttpEvent,
   type HttpResult,
 } from './http';
-import { getReupload, startReupload } from './reupload';
+import { assertReuploadId, getReupload, startReupload } from './reupload';
+import { pathParam, scopedBody } from './scope';
 import { cancelSession, getSession, listSessions, startSession, type ApiConfig } from './sessions';
 
 let config: ApiConfig | undefined;
@@ -29,42 +32,62 @@ function apiConfig(): ApiConfig {
 }
 
 /**
- * The api function's routes: sessions (start, read, list, cancel) and re-uploads. It starts and reads
- * executions and S3 objects only: everything that resolves a target or reaches a host runs in the
- * state machine's steps (preview and doctor in the plan function, lib/api/checks.ts).
+ * The api function's routes (lib/domain/routes.ts): start, read, list, cancel, re-upload. It starts
+ * and reads executions and S3 objects only: everything that resolves a target or reaches a host runs
+ * in the state machine's steps (preview and doctor in the plan function, lib/api/checks.ts).
+ *
+ * IAM has allowed the route (its cluster, its tool) before this runs; a session's routes then check
+ * that the session is of that cluster and that the caller owns it or the deployment's policy lets
+ * them act on it (lib/api/access.ts). A capture's policy decision is Plan's, on resolved targets.
  */
 export async function handleApiRequest(event: HttpEvent): Promise<HttpResult> {
   const caller = callerOf(event);
-  const id = event.pathParameters?.id ?? '';
   return respond(event, async () => {
     const cfg = apiConfig();
-    switch (event.routeKey) {
-      case 'POST /sessions': {
-        const started = await startSession(parseJson(event), caller, cfg);
+    const route = routeOf(event.routeKey);
+    const session = () => ({ id: pathParam(event, 'id'), cluster: pathParam(event, 'cluster'), caller });
+    switch (route) {
+      case 'start': {
+        const started = await startSession(scopedBody(event, parseJson(event), { tool: true }), caller, cfg);
         logger.info('session started', { sessionId: started.sessionId, caller });
         return json(202, started);
       }
-      case 'GET /sessions':
+      case 'list':
+      case 'listCluster':
         return json(200, {
           sessions: await listSessions(cfg, {
             active: event.queryStringParameters?.active === 'true',
             limit: clampLimit(event.queryStringParameters?.limit),
+            ...(route === 'listCluster' && { cluster: pathParam(event, 'cluster') }),
+            ...(event.queryStringParameters?.id !== undefined && { id: event.queryStringParameters.id }),
+            mayRead: (input, sessionId) => mayRead(input, sessionId, caller, cfg),
           }),
         });
-      case 'GET /sessions/{id}':
-        return json(200, await getSession(id, cfg));
-      case 'DELETE /sessions/{id}': {
-        const cancelled = await cancelSession(id, caller, cfg);
-        logger.info('session cancel requested', { sessionId: id, caller });
+      case 'get': {
+        const { id, ...scope } = session();
+        const access = await sessionAccess('read', id, scope, cfg);
+        return json(200, await getSession(id, cfg, caller, access.execution));
+      }
+      case 'cancel': {
+        const { id, ...scope } = session();
+        const access = await sessionAccess('cancel', id, scope, cfg);
+        const cancelled = await cancelSession(id, caller, cfg, access.execution);
+        logger.info('session cancel requested', { sessionId: id, caller, owner: access.owner });
         return json(202, cancelled);
       }
-      case 'POST /sessions/{id}/reupload': {
-        const started = await startReupload(id, caller, cfg);
+      case 'reupload': {
+        const { id, ...scope } = session();
+        const access = await sessionAccess('fetch', id, scope, cfg);
+        const started = await startReupload(id, caller, cfg, access.execution);
         logger.info('re-upload requested', { sessionId: id, caller, status: started.status });
         return json(started.status === 'RUNNING' ? 202 : 200, started);
       }
-      case 'GET /sessions/{id}/reupload/{reuploadId}':
-        return json(200, await getReupload(id, event.pathParameters?.reuploadId ?? '', cfg));
+      case 'getReupload': {
+        const { id, ...scope } = session();
+        const reuploadId = assertReuploadId(pathParam(event, 'reuploadId'));
+        await sessionAccess('fetch', id, scope, cfg);
+        return json(200, await getReupload(id, reuploadId, cfg, caller));
+      }
       default:
         return notFound(event);
     }

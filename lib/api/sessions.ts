@@ -8,7 +8,9 @@ import {
 } from '@aws-sdk/client-sfn';
 import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
-import { parseTaskRef } from '../domain/arn';
+import { audit } from '../audit/audit';
+import { clusterNameOf, parseTaskRef } from '../domain/arn';
+import { clusterOfRequest } from '../domain/routes';
 import { DebugTaskError, fromStepFunctionsFailure } from '../domain/errors';
 import { HOST_PARAMS } from '../domain/params';
 import { mapLimit } from '../domain/map-limit';
@@ -42,7 +44,13 @@ export interface ApiConfig {
   requireReason?: boolean;
 }
 
-export const DOWNLOAD_URL_SECONDS = 3600;
+/**
+ * Lifetime of a presigned download: minutes, not the hour it was. A capture holds plaintext headers
+ * and tokens, and a URL is a bearer credential (whoever holds it reads the object, whatever IAM
+ * says), so it must be dead by the time it could turn up in a chat or a shell history. The CLI asks
+ * for it right before it downloads, and `fetch` asks again.
+ */
+export const DOWNLOAD_URL_SECONDS = 300;
 
 const SESSION_ID = /^dt-[a-z0-9]{8,20}-[a-z0-9]{4,12}(-[0-9]{4})?$/;
 
@@ -66,6 +74,18 @@ export async function startSession(
   }
   const sessionId = newSessionId();
   const input: ExecutionInput = { sessionId, spec, requestedAt: new Date().toISOString(), caller };
+  audit.session({
+    type: 'session.requested',
+    sessionId,
+    caller,
+    target: describeTarget(spec.target),
+    tool: spec.tool,
+    durationSeconds: spec.durationSeconds,
+    maxBytes: spec.maxBytes,
+    reason: spec.reason ?? null,
+  });
+  // Nothing starts before its request is on record.
+  await audit.flush();
   await startExecution(config, sessionId, input);
   return { sessionId, status: 'RUNNING' };
 }
@@ -87,10 +107,15 @@ export async function startExecution(config: ApiConfig, name: string, input: Exe
  * presigned GET of every succeeded child's artifact. A child's id gives that child's view, as a
  * one-task session (`debug-task status|fetch <child id>` work like a session's).
  */
-export async function getSession(id: string, config: ApiConfig): Promise<SessionView> {
+export async function getSession(
+  id: string,
+  config: ApiConfig,
+  caller = 'unknown',
+  described?: DescribeExecutionCommandOutput,
+): Promise<SessionView> {
   const child = parseChildId(assertSessionId(id));
   const sessionId = child?.sessionId ?? id;
-  const execution = await describe(executionArnOf(config.stateMachineArn, sessionId), id);
+  const execution = described ?? (await describe(executionArnOf(config.stateMachineArn, sessionId), id));
   const view: SessionView = {
     sessionId,
     status: statusOf(execution),
@@ -115,8 +140,8 @@ export async function getSession(id: string, config: ApiConfig): Promise<Session
   } else if (execution.status === 'ABORTED') {
     view.error = new DebugTaskError('CANCELLED', 'The session was stopped.').toJSON();
   }
-  if (child) return childView(view, id, child.index, config);
-  if (view.result) view.downloadUrls = await downloadUrls(view.result.children);
+  if (child) return childView(view, id, child.index, config, caller);
+  if (view.result) view.downloadUrls = await downloadUrls(view.result.children, caller);
   return view;
 }
 
@@ -126,6 +151,7 @@ async function childView(
   id: string,
   index: number,
   config: ApiConfig,
+  caller: string,
 ): Promise<SessionView> {
   const children =
     parent.result?.children ?? (await readSessionRecord(config.bucket, parent.sessionId))?.children ?? [];
@@ -154,7 +180,7 @@ async function childView(
     ...base,
     status: 'SUCCEEDED',
     ...(result && { result }),
-    downloadUrls: await downloadUrls([found]),
+    downloadUrls: await downloadUrls([found], caller),
   };
 }
 
@@ -170,10 +196,25 @@ async function withChildren(result: SessionResult, bucket: string): Promise<Sess
   };
 }
 
-export async function downloadUrls(children: readonly ChildResult[]): Promise<Record<string, string>> {
+/**
+ * A presigned GET of each succeeded child's artifact, each on record as given to `caller` (the URL is
+ * what reads the object: S3's own log would only show the signer, the api function's role).
+ */
+export async function downloadUrls(
+  children: readonly ChildResult[],
+  caller: string,
+): Promise<Record<string, string>> {
   const urls: Record<string, string> = {};
   await mapLimit(children, 8, async (child) => {
     if (child.status !== 'SUCCEEDED' || !child.artifact) return;
+    audit.session({
+      type: 'artifact.download-url',
+      sessionId: parseChildId(child.sessionId)?.sessionId ?? child.sessionId,
+      childId: child.sessionId,
+      caller,
+      s3Uri: child.artifact.s3Uri,
+      expiresInSeconds: DOWNLOAD_URL_SECONDS,
+    });
     urls[child.sessionId] = await awsCall('s3:GetObject (presign)', () =>
       getSignedUrl(
         s3Client(),
@@ -196,9 +237,10 @@ export async function cancelSession(
   id: string,
   caller: string,
   config: ApiConfig,
+  described?: DescribeExecutionCommandOutput,
 ): Promise<{ sessionId: string; status: SessionStatus | 'CANCELLING' }> {
   const sessionId = parseChildId(assertSessionId(id))?.sessionId ?? id;
-  const execution = await describe(executionArnOf(config.stateMachineArn, sessionId), id);
+  const execution = described ?? (await describe(executionArnOf(config.stateMachineArn, sessionId), id));
   if (execution.status !== 'RUNNING') return { sessionId, status: statusOf(execution) };
   await awsCall('s3:PutObject', () =>
     s3Client().send(
@@ -213,11 +255,23 @@ export async function cancelSession(
   return { sessionId, status: 'CANCELLING' };
 }
 
-/** GET /sessions: the most recent sessions, newest first (re-uploads are not sessions of their own). */
-export async function listSessions(
-  config: ApiConfig,
-  options: { active?: boolean; limit?: number } = {},
-): Promise<SessionSummary[]> {
+export interface ListOptions {
+  active?: boolean;
+  limit?: number;
+  /** Only sessions of this cluster (GET /clusters/{cluster}/sessions). */
+  cluster?: string;
+  /** Only this session (GET /sessions?id=): how the client finds a session's cluster. */
+  id?: string;
+  /** Which rows the caller may see (owner isolation, the policy's `read`). */
+  mayRead: (input: ExecutionInput | undefined, sessionId: string) => Promise<boolean>;
+}
+
+/**
+ * GET /sessions: the most recent sessions the caller may read, newest first (re-uploads are not
+ * sessions of their own). Rows of sessions the caller may not read are left out, not redacted.
+ */
+export async function listSessions(config: ApiConfig, options: ListOptions): Promise<SessionSummary[]> {
+  if (options.id !== undefined) return listOne(config, options);
   const listed = await awsCall('states:ListExecutions', () =>
     sfnClient().send(
       new ListExecutionsCommand({
@@ -229,29 +283,57 @@ export async function listSessions(
   );
   const sessions = (listed.executions ?? []).filter((e) => SESSION_ID.test(e.name ?? ''));
   // ListExecutions carries no input: who asked for what comes from DescribeExecution, a few at once.
-  return mapLimit(sessions, 8, async (e) => {
-    const summary: SessionSummary = {
-      sessionId: e.name ?? '',
-      status: statusOf(e),
-      startedAt: e.startDate?.toISOString(),
-      stoppedAt: e.stopDate?.toISOString(),
-    };
+  const rows = await mapLimit(sessions, 8, async (e) => {
     let described: DescribeExecutionCommandOutput | undefined;
     try {
       described = await sfnClient().send(new DescribeExecutionCommand({ executionArn: e.executionArn }));
     } catch {
-      // A row without its target beats no list.
+      // A session whose owner cannot be told is nobody's to list.
+      return undefined;
     }
-    const input = parseInput(described?.input);
-    if (!input?.spec) return summary;
-    return {
-      ...summary,
-      target: describeTarget(input.spec.target),
-      tool: input.spec.tool,
-      caller: input.caller,
-      kind: isServiceTarget(input.spec.target) ? 'service' : 'task',
-    };
+    return summaryRow(e.name ?? '', described, options, e);
   });
+  return rows.filter((row): row is SessionSummary => row !== undefined);
+}
+
+/** GET /sessions?id=: the one row, or none when there is no such session or it is not the caller's to read. */
+async function listOne(config: ApiConfig, options: ListOptions): Promise<SessionSummary[]> {
+  const id = assertSessionId(options.id ?? '');
+  const sessionId = parseChildId(id)?.sessionId ?? id;
+  let described: DescribeExecutionCommandOutput;
+  try {
+    described = await describe(executionArnOf(config.stateMachineArn, sessionId), id);
+  } catch (error) {
+    if (error instanceof DebugTaskError && error.code === 'SESSION_NOT_FOUND') return [];
+    throw error;
+  }
+  const row = await summaryRow(sessionId, described, options);
+  return row ? [{ ...row, sessionId: id }] : [];
+}
+
+async function summaryRow(
+  sessionId: string,
+  described: DescribeExecutionCommandOutput,
+  options: ListOptions,
+  /** The row of ListExecutions, when listed: its status and dates. */
+  listed: { status?: string; startDate?: Date; stopDate?: Date } = described,
+): Promise<SessionSummary | undefined> {
+  const input = parseInput(described.input);
+  if (!input?.spec) return undefined;
+  const cluster = clusterOfRequest(input.spec.target);
+  if (options.cluster !== undefined && cluster !== clusterNameOf(options.cluster)) return undefined;
+  if (!(await options.mayRead(input, sessionId))) return undefined;
+  return {
+    sessionId,
+    status: statusOf(listed),
+    startedAt: listed.startDate?.toISOString(),
+    stoppedAt: listed.stopDate?.toISOString(),
+    cluster,
+    target: describeTarget(input.spec.target),
+    tool: input.spec.tool,
+    caller: input.caller,
+    kind: isServiceTarget(input.spec.target) ? 'service' : 'task',
+  };
 }
 
 export function assertSessionId(value: string): string {

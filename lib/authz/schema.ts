@@ -8,9 +8,8 @@ import type { EntityJson, SchemaJson } from '@cedar-policy/cedar-wasm/nodejs';
  *   principal  DebugTask::Caller  { arn, account }            the caller's IAM ARN as the API sees it
  *   resource   DebugTask::Task    { cluster, service, container, launchType, networkMode }
  *                                 + the task's tags as Cedar entity tags
- *   action     DebugTask::Action::"capture" | "read" | "cancel" | "stop" | "fetch" | "list"
- *                                 | "preview" | "doctor"
- *   context    (capture, preview) { tool, durationSeconds, maxBytes, allowHostNetwork, allowHostPid,
+ *   action     DebugTask::Action::"capture" | "read" | "cancel" | "fetch"
+ *   context    (capture)          { tool, durationSeconds, maxBytes, allowHostNetwork, allowHostPid,
  *                                   reason, targets }
  *
  * Task tags are entity tags (`resource.hasTag("team") && resource.getTag("team") == "payments"`),
@@ -19,11 +18,17 @@ import type { EntityJson, SchemaJson } from '@cedar-policy/cedar-wasm/nodejs';
  */
 export const NAMESPACE = 'DebugTask';
 
-export const ACTIONS = ['capture', 'read', 'cancel', 'stop', 'fetch', 'list', 'preview', 'doctor'] as const;
+/**
+ * capture: start a session on a task (also what a preview and doctor show: the targets a session
+ *          would capture); read: a session's status, result, download URLs and its row in `list`;
+ *          cancel: stop it and discard; fetch: upload again what a failed upload left on a host.
+ * The owner of a session may always read, cancel and fetch it; the policy decides for everyone else.
+ */
+export const ACTIONS = ['capture', 'read', 'cancel', 'fetch'] as const;
 export type PolicyAction = (typeof ACTIONS)[number];
 
-/** The actions that start something on a host or look at targets, and carry the capture's context. */
-const WITH_CAPTURE_CONTEXT: readonly PolicyAction[] = ['capture', 'preview'];
+/** The action that starts something on a host carries the capture's context. */
+const WITH_CAPTURE_CONTEXT: readonly PolicyAction[] = ['capture'];
 
 const CAPTURE_CONTEXT = {
   type: 'Record',

@@ -60,11 +60,38 @@ async function unpackArtifact(source: Readable, expected: ExpectedArtifact, path
   } catch (error) {
     await rm(partial, { force: true });
     if (error instanceof DebugTaskError) throw error;
+    // This machine could not write the file (a folder, a missing or read-only parent, a full disk):
+    // the artifact itself is fine, and fetch can download it again. -o is checked before a session
+    // starts (output-path.ts), so this is what changed since, or what no check can see (ENOSPC).
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code && LOCAL_WRITE_ERRORS.has(code)) {
+      throw new DebugTaskError(
+        'AWS_ERROR',
+        `Could not write the artifact to ${path}: ${(error as Error).message}.`,
+        {
+          hint: 'The artifact is safe in S3: `debug-task fetch SESSION -o PATH` downloads it again to another path.',
+          cause: error,
+          details: { path, errno: code },
+        },
+      );
+    }
     throw new DebugTaskError('UPLOAD_FAILED', 'The downloaded artifact is not a valid gzip stream.', {
+      hint: 'Fetch it again with `debug-task fetch SESSION`; if it persists the object was altered in S3.',
       cause: error,
     });
   }
 }
+
+const LOCAL_WRITE_ERRORS = new Set([
+  'EISDIR',
+  'ENOENT',
+  'ENOTDIR',
+  'EACCES',
+  'EPERM',
+  'EROFS',
+  'ENOSPC',
+  'EDQUOT',
+]);
 
 function check(what: string, got: { sha256: string; bytes: number }, sha256: string, bytes: number): void {
   if (got.sha256 !== sha256 || got.bytes !== bytes) {

@@ -3,7 +3,7 @@ import { mapLimit } from '../domain/map-limit';
 import { join, resolve as resolvePath } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { DebugTaskClient } from '../client/api-client';
-import { DebugTaskError, EXIT, errorFromBody, type ErrorBody } from '../domain/errors';
+import { DebugTaskError, EXIT, errorFromBody, inSession, type ErrorBody } from '../domain/errors';
 import type { ChildResult, SessionResult, SessionView, SkippedTask, TargetsPreview } from '../domain/session';
 import type { SessionRequest } from '../domain/session-spec';
 import { TOOLS, isToolName } from '../domain/tools';
@@ -251,17 +251,22 @@ export async function runFleet(
     return EXIT.OK;
   }
   options.progress.note(`session ${started.sessionId} started on ${preview.targets.length} tasks`);
-  const view = await followSession(client, started.sessionId, request.durationSeconds, {
-    progress: options.progress,
-    signal: options.signal,
-    cancelTimeoutMs: options.cancelTimeoutMs,
-  });
-  const outcome = await collectFleet(view, {
-    folder: options.output,
-    merge,
-    progress: options.progress,
-    mergeOptions: options.mergeOptions,
-  });
+  let outcome: FleetOutcome;
+  try {
+    const view = await followSession(client, started.sessionId, request.durationSeconds, {
+      progress: options.progress,
+      signal: options.signal,
+      cancelTimeoutMs: options.cancelTimeoutMs,
+    });
+    outcome = await collectFleet(view, {
+      folder: options.output,
+      merge,
+      progress: options.progress,
+      mergeOptions: options.mergeOptions,
+    });
+  } catch (error) {
+    throw inSession(error, started.sessionId);
+  }
   if (output.json) printJson(output, outcome);
   else output.out.write(renderFleetOutcome(outcome, (Date.now() - startedAt) / 1000));
   return fleetExitCode(outcome);

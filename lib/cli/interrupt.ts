@@ -1,11 +1,43 @@
 /**
- * Runs `work` with an AbortSignal that the first Ctrl-C (or SIGTERM) aborts, so the work can cancel
- * what it started and clean up; a second Ctrl-C exits at once with 130.
+ * The CLI's one place for Ctrl-C (and SIGTERM). `withInterrupt` runs `work` with an AbortSignal
+ * that the first signal aborts, so the work can cancel what it started and clean up; a second
+ * signal exits at once with 130, after the last-resort cleanups registered with `onForcedExit`
+ * (synchronous: removing a container, a temporary folder), so even an impatient exit leaves
+ * nothing behind that this process made.
  */
-export async function withInterrupt<T>(work: (signal: AbortSignal) => Promise<T>): Promise<T> {
+
+const lastResorts = new Set<() => void>();
+
+/** Registers a synchronous cleanup for a forced exit; returns its removal (call it once cleaned). */
+export function onForcedExit(cleanup: () => void): () => void {
+  lastResorts.add(cleanup);
+  return () => lastResorts.delete(cleanup);
+}
+
+/** Runs every registered last-resort cleanup, newest first; one failing does not stop the others. */
+export function runForcedExitCleanups(): void {
+  for (const cleanup of [...lastResorts].reverse()) {
+    try {
+      cleanup();
+    } catch {
+      // best effort: the process is about to exit
+    }
+  }
+  lastResorts.clear();
+}
+
+export async function withInterrupt<T>(
+  work: (signal: AbortSignal) => Promise<T>,
+  options: { onSecondSignal?: () => void } = {},
+): Promise<T> {
   const controller = new AbortController();
   const onSignal = () => {
-    if (controller.signal.aborted) process.exit(130);
+    if (controller.signal.aborted) {
+      process.stderr.write('\ninterrupted again: removing what this run started, then exiting\n');
+      runForcedExitCleanups();
+      (options.onSecondSignal ?? (() => process.exit(130)))();
+      return;
+    }
     controller.abort();
   };
   process.on('SIGINT', onSignal);

@@ -1,4 +1,5 @@
 import { type Command, Option } from 'commander';
+import { TOOL_NAMES } from '../domain/tools';
 
 /**
  * The CLI's flags: their types and the commander options that declare them, once. The commands
@@ -12,6 +13,8 @@ export interface CaptureFlags {
   filter?: string;
   maxSize?: string;
   output?: string;
+  /** tcpdump's name for --output. */
+  write?: string;
   iface?: string;
   allowHostNetwork?: boolean;
   allowHostPid?: boolean;
@@ -31,15 +34,27 @@ export interface RunFlags extends CaptureFlags {
   apiUrl?: string;
   stackName: string;
   region?: string;
+  profile?: string;
 }
 
 export interface DemoFlags extends Omit<CaptureFlags, 'tool'> {
   tool: string;
   image?: string;
   keep?: boolean;
+  /** The SSM agent version the sandbox's host reports and its SSM stand-in emulates. */
+  agentVersion?: string;
   /** Tasks of one demo service, captured by one service-wide session (absent: one task, one session). */
   replicas?: string;
   merge?: boolean;
+}
+
+export interface SandboxFlags {
+  /** A Cedar policy file, checked before anything starts. */
+  policy?: string;
+  /** Tasks of the demo service. */
+  replicas?: string;
+  image?: string;
+  json?: boolean;
 }
 
 export interface LocalFlags extends CaptureFlags {
@@ -51,6 +66,12 @@ export interface ApiFlags {
   apiUrl?: string;
   stackName: string;
   region?: string;
+  profile?: string;
+}
+
+/** status, cancel, fetch, list: a session's cluster, when the caller knows it (else asked of the API). */
+export interface SessionFlags extends ApiFlags {
+  cluster?: string;
 }
 
 export interface DoctorFlags extends ApiFlags {
@@ -59,15 +80,34 @@ export interface DoctorFlags extends ApiFlags {
   tool?: string;
 }
 
-export function captureOptions(command: Command, defaultTool?: string): Command {
-  const tool = new Option('-t, --tool <name>', 'tool of the catalog: tcpdump, ngrep, strace, snapshot');
-  if (defaultTool) tool.default(defaultTool);
-  else tool.makeOptionMandatory();
+/**
+ * The capture flags, the same on the main command, `local` and `demo`; `kind` words their help for
+ * the command (a folder only where --service or --replicas makes one, the demo's own defaults).
+ */
+export function captureOptions(command: Command, kind: 'run' | 'local' | 'demo'): Command {
+  const tool = new Option('-t, --tool <name>', `tool of the catalog: ${TOOL_NAMES.join(', ')} (any case)`);
+  if (kind === 'run') tool.makeOptionMandatory();
+  else tool.default('tcpdump');
+  const folder =
+    kind === 'run'
+      ? '; with --service a folder, default ./debug-task-<session>/'
+      : kind === 'demo'
+        ? '; with --replicas a folder, default ./debug-task-<session>/'
+        : '';
   return command
     .addOption(tool)
-    .option('-d, --duration <time>', 'how long the tool runs, e.g. 30s, 5m (default: the tool’s default)')
-    .option('-f, --filter <expr>', "pcap-filter expression, e.g. 'tcp port 443'")
-    .option('--max-size <size>', 'largest artifact, e.g. 10MB (default 100MB)')
+    .option(
+      '-d, --duration <time>',
+      `how long the tool runs: 90 (seconds), 90s, 1m30s, 1.5m, 2h (default: ${kind === 'demo' ? DEMO_DEFAULTS.duration : 'the tool’s, see `debug-task tools`'})`,
+    )
+    .option(
+      '-f, --filter <expr>',
+      `pcap-filter expression, e.g. 'tcp port 443'${kind === 'demo' ? ` (default for tcpdump and ngrep: '${DEMO_DEFAULTS.filter}', the demo's HTTP traffic)` : ''}`,
+    )
+    .option(
+      '--max-size <size>',
+      'largest artifact: 512k, 10M, 10MB, 10MiB, 1G (k, M, G: powers of 1000; default 100MB)',
+    )
     .option('--iface <name>', "interface in the task's network namespace (default: the task's own)")
     .option(
       '--allow-host-network',
@@ -79,10 +119,14 @@ export function captureOptions(command: Command, defaultTool?: string): Command 
     )
     .option(
       '-o, --output <path>',
-      'where to write the artifact (default ./debug-task-<session>.<ext>; with --service a folder, default ./debug-task-<session>/)',
+      `file to write the artifact to (default ./debug-task-<session>.<ext>; - for stdout, e.g. | tshark -r -${folder}); checked before anything starts`,
     )
-    .option('--json', 'print one JSON object as the last line on stdout');
+    .option('-w, --write <file>', 'same as -o (tcpdump’s name for it)')
+    .option('--json', JSON_HELP);
 }
+
+/** The demo's own defaults (its target serves HTTP on port 80). */
+export const DEMO_DEFAULTS = { duration: '10s', filter: 'tcp port 80' } as const;
 
 export function apiOptions(command: Command): Command {
   return command
@@ -91,5 +135,15 @@ export function apiOptions(command: Command): Command {
       'the deployment API (default: $DEBUG_TASK_API_URL, else the stack output ApiUrl)',
     )
     .option('--stack-name <name>', 'CloudFormation stack to read the API URL from', 'DebugTask')
-    .option('--region <region>', 'AWS region of the stack (default: $AWS_REGION)');
+    .option(
+      '--region <region>',
+      'AWS region (default: the task ARN’s, else $AWS_REGION, $AWS_DEFAULT_REGION, the profile’s region)',
+    )
+    .option(
+      '--profile <name>',
+      'AWS profile of ~/.aws/config to use (default: $AWS_PROFILE, else the default chain)',
+    );
 }
+
+/** What --json means, the same on every command. */
+export const JSON_HELP = 'print one JSON object as the last line on stdout (an error: {"error": {...}})';

@@ -50,7 +50,9 @@ export function printOutcome(output: Output, outcome: SessionOutcome): void {
   const tool = outcome.tool;
   const lines = [
     `session   ${outcome.sessionId}  ${outcome.status}`,
-    `target    ${outcome.target.taskArn} (container ${outcome.target.container} on ${outcome.target.instanceId})`,
+    outcome.target.clusterArn === 'local'
+      ? `target    container ${outcome.target.container} on the local Docker engine`
+      : `target    ${outcome.target.taskArn} (container ${outcome.target.container} on ${outcome.target.instanceId})`,
     `tool      ${tool.name}, exit ${tool.exitCode ?? '-'}${tool.packets != null ? `, ${tool.packets} packets` : ''}${
       tool.dropped != null ? `, ${tool.dropped} dropped by kernel` : ''
     }`,
@@ -58,7 +60,7 @@ export function printOutcome(output: Output, outcome: SessionOutcome): void {
     `          ${formatBytes(a.bytes)} ${a.format}${a.linkType ? ` (${a.linkType})` : ''}${
       a.truncated ? ', truncated at --max-size' : ''
     }, sha256 ${a.sha256} verified`,
-    `          ${a.s3Uri}`,
+    ...(a.s3Uri ? [`          ${a.s3Uri}`] : []),
     ...openWith(a),
     ...(outcome.reupload
       ? [
@@ -66,8 +68,22 @@ export function printOutcome(output: Output, outcome: SessionOutcome): void {
         ]
       : []),
     `time      ${t.totalSeconds}s in all: ${t.captureSeconds}s capture, ${t.overheadSeconds}s overhead`,
+    ...emptyCaptureWarning(outcome),
   ];
   output.out.write(`${lines.join('\n')}\n`);
+}
+
+/**
+ * A capture of no packet is a result, not a failure (exit 0), but never a silent one: it says so,
+ * with the likely reasons in the order they usually turn out to be the cause.
+ */
+export function emptyCaptureWarning(outcome: Pick<SessionOutcome, 'tool' | 'artifact'>): string[] {
+  if (outcome.artifact.format !== 'pcap' || outcome.tool.packets !== 0) return [];
+  return [
+    'warning   0 packets captured. Likely: the --filter matched nothing; the traffic is on another',
+    "          interface (--iface; the default is the task's first non-loopback one); the traffic runs over",
+    '          lo, between containers of one task (--iface lo); or nothing was sent during the capture.',
+  ];
 }
 
 /**
@@ -117,10 +133,14 @@ export function printError(output: Output, error: unknown): number {
       : new DebugTaskError('AWS_ERROR', error instanceof Error ? error.message : String(error), {
           cause: error,
         });
+  // Once a session exists, every error names it: the user needs the id to look, fetch or cancel.
+  const sessionId = typeof typed.details?.sessionId === 'string' ? typed.details.sessionId : undefined;
   if (output.json) {
-    printJson(output, { error: typed.toJSON() });
+    printJson(output, { ...(sessionId && { sessionId }), error: typed.toJSON() });
   } else {
-    output.err.write(`error ${typed.code}: ${printable(typed.message)}\n  hint: ${printable(typed.hint)}\n`);
+    output.err.write(
+      `error ${typed.code}: ${printable(typed.message)}\n${sessionId ? `  session: ${printable(sessionId)}\n` : ''}  hint: ${printable(typed.hint)}\n`,
+    );
   }
   if (output.debug) {
     output.err.write(`${typed.stack ?? ''}\n`);

@@ -1,4 +1,5 @@
 import { parseTaskRef } from '../domain/arn';
+import { DebugTaskError, quoted } from '../domain/errors';
 import { parseSessionRequest, type SessionRequest } from '../domain/session-spec';
 import { TOOLS, isToolName } from '../domain/tools';
 import { precompileFilter } from './filter-check';
@@ -24,10 +25,25 @@ export function buildSessionRequest(
     ...(flags.allowHostPid === true && { allowHostPid: true }),
     ...(flags.reason !== undefined && { reason: flags.reason }),
   };
+  if (target.task !== undefined) checkTaskRef(target.task, target.cluster);
   const spec = parseSessionRequest(request);
-  if (target.task !== undefined) parseTaskRef(target.task, target.cluster);
-  // Send the defaults we validated against, so the CLI can show a countdown of the real duration.
-  return { ...request, durationSeconds: spec.durationSeconds, maxBytes: spec.maxBytes };
+  // Send the defaults we validated against (and the tool's own name: TCPDUMP is tcpdump), so the
+  // CLI can show a countdown of the real duration.
+  return { ...request, tool: spec.tool, durationSeconds: spec.durationSeconds, maxBytes: spec.maxBytes };
+}
+
+/**
+ * The task as typed, checked here: a bare task id names no cluster, and ECS would look for it in
+ * "default" and fail there, after a session was started; so the CLI asks for --cluster, as it does
+ * for --service.
+ */
+export function checkTaskRef(task: string, cluster: string | undefined): void {
+  const ref = parseTaskRef(task, cluster);
+  if (ref.cluster === undefined) {
+    throw new DebugTaskError('INVALID_ARGUMENT', `The task ${quoted(task, 60)} names no cluster.`, {
+      hint: `Add --cluster NAME (--cluster default for ECS's default cluster), or give the task's full ARN (arn:aws:ecs:REGION:ACCOUNT:task/CLUSTER/ID).`,
+    });
+  }
 }
 
 /** Compiles the request's BPF filter here first, where this machine has a tcpdump (see filter-check.ts). */

@@ -1,7 +1,7 @@
 import { resolve as resolvePath } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { DebugTaskClient } from '../client/api-client';
-import { DebugTaskError, errorFromBody } from '../domain/errors';
+import { DebugTaskError, errorFromBody, inSession } from '../domain/errors';
 import type { SessionRequest } from '../domain/session-spec';
 import type { ChildResult, SessionView } from '../domain/session';
 import { TOOLS, isToolName } from '../domain/tools';
@@ -70,8 +70,12 @@ export async function runSession(
   const { sessionId } = await client.startSession(request);
   options.onStarted?.(sessionId);
   options.progress.note(`session ${sessionId} started`);
-  const view = await followSession(client, sessionId, request.durationSeconds, options);
-  return finishSession(view, options, startedAt);
+  try {
+    const view = await followSession(client, sessionId, request.durationSeconds, options);
+    return await finishSession(view, options, startedAt);
+  } catch (error) {
+    throw inSession(error, sessionId);
+  }
 }
 
 /** Polls until the session ends; a Ctrl-C turns into a cancel that we see through. */
@@ -133,7 +137,7 @@ export function pollDelayMs(elapsedMs: number, secondsLeft: number | undefined):
 async function finishSession(
   view: SessionView,
   options: RunOptions,
-  startedAt: number,
+  startedAt: number | undefined,
 ): Promise<SessionOutcome> {
   // A one-task session (or one child of a service's) is its one child.
   const child = view.result?.kind === 'task' ? view.result.children[0] : undefined;
@@ -152,7 +156,12 @@ async function finishSession(
   options.progress.done();
   const end = Date.now();
   const captureSeconds = captureSecondsOf(child);
-  const totalSeconds = (end - startedAt) / 1000;
+  // A fetch (startedAt undefined) did not wait for the session: its total is the session's own,
+  // from its start to its end, and the download is told apart.
+  const totalSeconds =
+    startedAt !== undefined
+      ? (end - startedAt) / 1000
+      : (sessionSpanSeconds(view) ?? captureSeconds) + (end - downloadStart) / 1000;
   return {
     sessionId: view.sessionId,
     status: 'SUCCEEDED',
@@ -210,7 +219,14 @@ export async function fetchSession(
   if (view.status === 'FAILED' && view.error?.code === 'UPLOAD_FAILED') {
     return reuploadSession(client, view, options);
   }
-  return finishSession(view, options, Date.now());
+  return finishSession(view, options, undefined);
+}
+
+/** From the session's start to its end, as the API reports them. */
+function sessionSpanSeconds(view: SessionView): number | undefined {
+  const start = Date.parse(view.startedAt ?? '');
+  const stop = Date.parse(view.stoppedAt ?? '');
+  return Number.isFinite(start) && Number.isFinite(stop) && stop >= start ? (stop - start) / 1000 : undefined;
 }
 
 /** Polls a re-upload every second: it is one upload from the host, seconds for most artifacts. */
@@ -266,7 +282,7 @@ async function reuploadSession(
       ...(view.downloadUrls && { downloadUrls: view.downloadUrls }),
     },
     options,
-    startedAt,
+    undefined,
   );
   return {
     ...outcome,

@@ -3,6 +3,8 @@ import { SignatureV4 } from '@smithy/signature-v4';
 import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from '@smithy/types';
 import type { DoctorReport, DoctorRequest } from '../domain/doctor';
 import { DebugTaskError, errorFromBody, type ErrorBody } from '../domain/errors';
+import { clusterOfRequest, routePath } from '../domain/routes';
+import { parseChildId } from '../domain/session';
 import type { SessionRequest } from '../domain/session-spec';
 import type {
   ReuploadStarted,
@@ -14,6 +16,11 @@ import type {
 } from '../domain/session';
 
 export type { SessionSummary };
+
+/** Where a session's routes are: its cluster (name or ARN); found through the API when omitted. */
+export interface SessionScope {
+  cluster?: string;
+}
 
 /**
  * Typed client of the deployment API (HTTP API with IAM auth): what the CLI uses, and what a
@@ -37,6 +44,8 @@ export class DebugTaskClient {
   private readonly base: URL;
   private readonly signer: SignatureV4;
   private readonly timeoutMs: number;
+  /** Session id -> its cluster, for the sessions this client started or looked up. */
+  private readonly clusters = new Map<string, string>();
 
   constructor(options: DebugTaskClientOptions) {
     this.base = new URL(options.apiUrl.endsWith('/') ? options.apiUrl : `${options.apiUrl}/`);
@@ -55,21 +64,45 @@ export class DebugTaskClient {
     return this.base.href;
   }
 
-  startSession(request: SessionRequest): Promise<{ sessionId: string; status: SessionStatus }> {
-    return this.request('POST', 'sessions', request);
+  /**
+   * Starts a session. Its route carries the cluster (the request's, or its task ARN's, or ECS's
+   * `default`) and the tool, which is what the caller's IAM policy is written against.
+   */
+  async startSession(request: SessionRequest): Promise<{ sessionId: string; status: SessionStatus }> {
+    const cluster = clusterOfRequest(request.target);
+    const started = await this.request<{ sessionId: string; status: SessionStatus }>(
+      'POST',
+      routePath('start', { cluster, tool: request.tool }),
+      request,
+    );
+    this.clusters.set(started.sessionId, cluster);
+    return started;
   }
 
   /** What a target resolves to now (tasks, hosts, skipped); nothing is started. */
   previewTargets(request: SessionRequest): Promise<TargetsPreview> {
-    return this.request('POST', 'sessions/preview', request);
+    return this.request(
+      'POST',
+      routePath('preview', { cluster: clusterOfRequest(request.target), tool: request.tool }),
+      request,
+    );
   }
 
-  getSession(sessionId: string): Promise<SessionView> {
-    return this.request('GET', `sessions/${encodeURIComponent(sessionId)}`);
+  /**
+   * A session's (or one child's) status, result and download URLs. `cluster` names its cluster;
+   * without it the client asks the API which cluster the session is of (`GET /sessions?id=`).
+   */
+  async getSession(sessionId: string, options: SessionScope = {}): Promise<SessionView> {
+    const cluster = await this.clusterOf(sessionId, options);
+    return this.request('GET', routePath('get', { cluster, id: sessionId }));
   }
 
-  cancelSession(sessionId: string): Promise<{ sessionId: string; status: string }> {
-    return this.request('DELETE', `sessions/${encodeURIComponent(sessionId)}`);
+  async cancelSession(
+    sessionId: string,
+    options: SessionScope = {},
+  ): Promise<{ sessionId: string; status: string }> {
+    const cluster = await this.clusterOf(sessionId, options);
+    return this.request('DELETE', routePath('cancel', { cluster, id: sessionId }));
   }
 
   /**
@@ -77,29 +110,67 @@ export class DebugTaskClient {
    * whose error is UPLOAD_FAILED): answers RUNNING with the re-upload to follow (`getReupload`), or
    * SUCCEEDED at once when they were already uploaded again.
    */
-  startReupload(sessionId: string): Promise<ReuploadStarted | ReuploadView> {
-    return this.request('POST', `sessions/${encodeURIComponent(sessionId)}/reupload`);
+  async startReupload(
+    sessionId: string,
+    options: SessionScope = {},
+  ): Promise<ReuploadStarted | ReuploadView> {
+    const cluster = await this.clusterOf(sessionId, options);
+    return this.request('POST', routePath('reupload', { cluster, id: sessionId }));
   }
 
   /** Where a re-upload stands; SUCCEEDED carries the result and download URLs, a failure throws. */
-  getReupload(sessionId: string, reuploadId: string): Promise<ReuploadView> {
-    return this.request(
-      'GET',
-      `sessions/${encodeURIComponent(sessionId)}/reupload/${encodeURIComponent(reuploadId)}`,
-    );
+  async getReupload(
+    sessionId: string,
+    reuploadId: string,
+    options: SessionScope = {},
+  ): Promise<ReuploadView> {
+    const cluster = await this.clusterOf(sessionId, options);
+    return this.request('GET', routePath('getReupload', { cluster, id: sessionId, reuploadId }));
   }
 
-  async listSessions(options: { active?: boolean; limit?: number } = {}): Promise<SessionSummary[]> {
+  /** The sessions the caller may read (their own, and what the deployment's policy lets them read). */
+  async listSessions(
+    options: { active?: boolean; limit?: number; cluster?: string } = {},
+  ): Promise<SessionSummary[]> {
     const query: Record<string, string> = {};
     if (options.active) query.active = 'true';
     if (options.limit) query.limit = String(options.limit);
-    const body = await this.request<{ sessions: SessionSummary[] }>('GET', 'sessions', undefined, query);
+    const path = options.cluster
+      ? routePath('listCluster', { cluster: options.cluster })
+      : routePath('list', {});
+    const body = await this.request<{ sessions: SessionSummary[] }>('GET', path, undefined, query);
     return body.sessions;
   }
 
   /** Every precondition of a session on this target, checked by the API; nothing is started. */
   doctor(request: DoctorRequest): Promise<DoctorReport> {
-    return this.request('POST', 'doctor', request);
+    return this.request('POST', routePath('doctor', { cluster: clusterOfRequest(request.target) }), request);
+  }
+
+  /** Tells the client a session's cluster (`--cluster`), so it need not ask the API. */
+  setSessionCluster(sessionId: string, cluster: string): void {
+    this.clusters.set(parseChildId(sessionId)?.sessionId ?? sessionId, cluster);
+  }
+
+  /**
+   * The cluster of a session: given, learned when this client started it, or asked of the API
+   * (`GET /sessions?id=`, which answers only for a session the caller may read).
+   */
+  private async clusterOf(sessionId: string, options: SessionScope): Promise<string> {
+    const parent = parseChildId(sessionId)?.sessionId ?? sessionId;
+    const known = options.cluster ?? this.clusters.get(parent);
+    if (known) return known;
+    const body = await this.request<{ sessions: SessionSummary[] }>('GET', routePath('list', {}), undefined, {
+      id: sessionId,
+    });
+    const cluster = body.sessions[0]?.cluster;
+    if (!cluster) {
+      throw new DebugTaskError('SESSION_NOT_FOUND', `There is no session ${sessionId} that you may read.`, {
+        hint: '`debug-task list` shows the sessions you may read; pass --cluster if you know its cluster.',
+      });
+    }
+    this.clusters.set(parent, cluster);
+    return cluster;
   }
 
   private async request<T>(
@@ -108,7 +179,8 @@ export class DebugTaskClient {
     body?: unknown,
     query: Record<string, string> = {},
   ): Promise<T> {
-    const url = new URL(path, this.base);
+    // Paths of ROUTES are absolute; the API may sit under a base path (a custom domain's mapping).
+    const url = new URL(path.replace(/^\//, ''), this.base);
     for (const [key, value] of Object.entries(query)) url.searchParams.set(key, value);
     const payload = body === undefined ? undefined : JSON.stringify(body);
     const signed = await this.signer.sign({

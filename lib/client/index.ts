@@ -3,7 +3,7 @@
  * the types of what it sends and answers, and the error every failure is thrown as. No CDK code is
  * loaded from here.
  */
-export { DebugTaskClient, type DebugTaskClientOptions } from './api-client';
+export { DebugTaskClient, type DebugTaskClientOptions, type SessionScope } from './api-client';
 export { DebugTaskError, ERROR_CODES, type ErrorBody, type ErrorCode } from '../domain/errors';
 export type { SessionRequest, TaskTarget, ServiceTarget } from '../domain/session-spec';
 export type {

@@ -23,10 +23,18 @@ export const TARGET_CHECKS = [
   'agent-version',
 ] as const;
 
+/** The deployment's policy on a capture of the resolved target by this caller, with this tool. */
+export const POLICY_CHECKS = ['policy-allows'] as const;
+
 /** Checked by the api function about its own deployment; they do not depend on the target. */
 export const DEPLOYMENT_CHECKS = ['image-pinned', 'bucket-writable'] as const;
 
-export const DOCTOR_CHECKS = [...CLIENT_CHECKS, ...TARGET_CHECKS, ...DEPLOYMENT_CHECKS] as const;
+export const DOCTOR_CHECKS = [
+  ...CLIENT_CHECKS,
+  ...TARGET_CHECKS,
+  ...POLICY_CHECKS,
+  ...DEPLOYMENT_CHECKS,
+] as const;
 
 export type DoctorCheckName = (typeof DOCTOR_CHECKS)[number];
 export type TargetCheckName = (typeof TARGET_CHECKS)[number];

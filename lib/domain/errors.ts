@@ -3,7 +3,7 @@
  *
  * Every error says what was wrong (with the value received) and what to do next (`hint`), and
  * knows the CLI exit code it maps to: 2 bad input (nothing started), 3 target cannot be debugged,
- * 4 the session failed on the host, 5 AWS or infrastructure, 130 interrupted.
+ * 4 the session failed on the host, 5 AWS or infrastructure, 6 not authorized, 130 interrupted.
  */
 
 export const EXIT = {
@@ -12,6 +12,8 @@ export const EXIT = {
   TARGET: 3,
   HOST: 4,
   INFRA: 5,
+  /** The deployment's policy (or owner isolation) said no: nothing was started or revealed. */
+  NOT_AUTHORIZED: 6,
   INTERRUPTED: 130,
 } as const;
 
@@ -38,10 +40,13 @@ const CODE_EXIT = {
   UPLOAD_FAILED: EXIT.HOST,
   ARTIFACT_NOT_ON_HOST: EXIT.HOST,
   SESSION_TIMED_OUT: EXIT.HOST,
+  // The host could not fetch the runner, or what it fetched is not the file the document names.
+  RUNNER_UNAVAILABLE: EXIT.INFRA,
   CANCELLED: EXIT.INTERRUPTED,
   AWS_ERROR: EXIT.INFRA,
   SESSION_NOT_FOUND: EXIT.BAD_INPUT,
   SANDBOX_UNAVAILABLE: EXIT.INFRA,
+  NOT_AUTHORIZED: EXIT.NOT_AUTHORIZED,
 } as const;
 
 export type ErrorCode = keyof typeof CODE_EXIT;
@@ -79,11 +84,15 @@ const DEFAULT_HINTS: Record<ErrorCode, string> = {
   ARTIFACT_NOT_ON_HOST:
     'Nothing is left to upload: if the re-upload succeeded before, the artifact is in S3 (`debug-task status SESSION`); otherwise run the capture again.',
   SESSION_TIMED_OUT: 'The host did not finish in time; `debug-task status SESSION` shows the last phase.',
+  RUNNER_UNAVAILABLE:
+    "The host could not fetch the runner over HTTPS from the deployment's S3 assets, or what it fetched does not match the sha256 the SSM document names; nothing was started. Check the host's route to S3 (VPC endpoint, proxy, DNS), and that the runner object was not changed: `aws ssm get-document` shows the expected hash (docs/ARCHITECTURE.md).",
   CANCELLED: 'The session was cancelled; its toolbox container was removed.',
   AWS_ERROR: 'Check your credentials, region and the deployed stack (`debug-task doctor`).',
   SESSION_NOT_FOUND: 'List sessions with `debug-task list`.',
   SANDBOX_UNAVAILABLE:
     'Start a Docker engine (`sudo systemctl start docker`); on Debian/Ubuntu install one with `sudo apt-get install docker.io`.',
+  NOT_AUTHORIZED:
+    'Ask the team that deployed debug-task: its policy file decides who may capture, read, cancel and fetch what (README, "Who may debug what").',
 };
 
 export interface ErrorOptions {
@@ -149,6 +158,28 @@ export function exitCodeFor(code: ErrorCode): number {
 
 export function defaultHint(code: ErrorCode): string {
   return DEFAULT_HINTS[code];
+}
+
+/**
+ * The error as it happened in a session: the session id in `details.sessionId` (so `--json` and the
+ * text output name it), and every `SESSION` of the hint (the default hints' placeholder) replaced
+ * by that id, so the hint is a command that can be pasted. Anything not ours becomes AWS_ERROR.
+ */
+export function inSession(error: unknown, sessionId: string): DebugTaskError {
+  const typed =
+    error instanceof DebugTaskError
+      ? error
+      : new DebugTaskError('AWS_ERROR', error instanceof Error ? error.message : String(error), {
+          cause: error,
+        });
+  if (typed.details?.sessionId === sessionId) return typed;
+  const wrapped = new DebugTaskError(typed.code, typed.message, {
+    hint: typed.hint.replace(/\bSESSION\b/g, sessionId),
+    cause: typed.cause,
+    details: { ...typed.details, sessionId },
+  });
+  wrapped.stack = typed.stack;
+  return wrapped;
 }
 
 export function errorFromBody(body: ErrorBody): DebugTaskError {

@@ -56,6 +56,46 @@ const SESSION_ID_PATTERN = '^dt-[a-z0-9]{8,20}-[a-z0-9]{4,12}(-[0-9]{4})?$';
  */
 const BPF_PATTERN = '^([A-Za-z0-9 .:/()!<>=&|*+-]|\\[|\\])*$';
 
+/** Characters of a presigned URL's path and query (S3 keys we make, SigV4 query strings). */
+const URL_TAIL = '[A-Za-z0-9._~%/?&=+-]*';
+
+/**
+ * The shape of every URL parameter as the runner checks it: any host. The runner is one file for
+ * every deployment (the document names its sha256), so it cannot know a deployment's bucket: the
+ * document's `allowedPattern` (deploymentUrlPattern), which SSM checks before the runner starts, is
+ * the fence that admits only this deployment's endpoints.
+ */
+const ANY_URL_PATTERN = `^(https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?/${URL_TAIL})?$`;
+
+/** A literal string as a regular expression that matches only it (the same in the four dialects). */
+export function regexLiteral(text: string): string {
+  return text.replace(/[.^$|?*+()[\]{}\\]/g, (ch) => `\\${ch}`);
+}
+
+/**
+ * A URL parameter's `allowedPattern` in a deployment's document: '' or a URL that starts with one of
+ * `prefixes`, each already a regular expression (e.g. `https://bucket\.s3\.region\.amazonaws\.com/`,
+ * built with regexLiteral, or with CloudFormation functions where the bucket's name is only known at
+ * deploy time), followed by what a presigned URL's path and query hold.
+ */
+export function deploymentUrlPattern(prefixes: readonly string[]): string {
+  if (prefixes.length === 0) throw new Error('deploymentUrlPattern needs at least one endpoint.');
+  return `^((${prefixes.join('|')})${URL_TAIL})?$`;
+}
+
+/**
+ * The `image` parameter's `allowedPattern` in a deployment's document: '' (cleanup and sweep send
+ * none) or exactly the deployment's toolbox image: `repository` (a regular expression, see
+ * deploymentUrlPattern) at `digest` (`sha256:<64 hex>`). Only the local sandbox, whose image is
+ * built on the machine and has no registry digest, gives a whole reference (`exactImage`) instead.
+ */
+export function deploymentImagePattern(
+  image: { repository: string; digest: string } | { exactImage: string },
+): string {
+  const reference = 'exactImage' in image ? image.exactImage : `${image.repository}@${image.digest}`;
+  return `^(${reference})?$`;
+}
+
 export const HOST_PARAMS = {
   sessionId: {
     ...neededBySomeActions(SESSION_ID_PATTERN),
@@ -123,23 +163,32 @@ export const HOST_PARAMS = {
   },
   uploadUrl: {
     // A presigned S3 PUT URL; empty means "keep the artifact on the host" (debug-task local).
-    pattern: '^(https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?/[A-Za-z0-9._~%/?&=+-]*)?$',
+    pattern: ANY_URL_PATTERN,
     description: 'Presigned S3 PUT URL for the artifact; empty keeps it on the host.',
     maxChars: 4300,
     default: '',
   },
   manifestUrl: {
     // A presigned S3 PUT URL for the run's manifest (JSON), put after the artifact; same shape as uploadUrl.
-    pattern: '^(https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?/[A-Za-z0-9._~%/?&=+-]*)?$',
+    pattern: ANY_URL_PATTERN,
     description: "Presigned S3 PUT URL for the run's manifest, put after the artifact; empty puts none.",
     maxChars: 4300,
     default: '',
   },
   planUrl: {
-    // A presigned S3 GET URL of a session's plan (lib/domain/fleet.ts); same shape as uploadUrl.
-    pattern: '^(https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?/[A-Za-z0-9._~%/?&=+-]*)?$',
+    // A presigned S3 GET URL of a session's plan (lib/domain/host-plan.ts); same shape as uploadUrl.
+    pattern: ANY_URL_PATTERN,
     description:
       "Presigned S3 GET URL of a session's plan (one line per target). Required by plan and by a session's reupload.",
+    maxChars: 4300,
+    default: '',
+  },
+  runnerUrl: {
+    // A presigned S3 GET URL of the runner file, made per SendCommand; read by the document's
+    // bootstrap only (the runner itself never uses it).
+    pattern: ANY_URL_PATTERN,
+    description:
+      'Presigned S3 GET URL of the runner file whose sha256 the document names; fetched once per host and cached by that hash.',
     maxChars: 4300,
     default: '',
   },

@@ -13,15 +13,17 @@ const sha256 = z.string().check(z.regex(/^[a-f0-9]{64}$/));
 /**
  * The schema of the host runner's manifest (RunnerManifest in ./session.ts): what one capture on a
  * host reports. Read by every place that decides a verdict from a manifest; lib/host/runner/
- * writes it. Unknown keys are ignored, so a newer runner's extra fields do not break an older reader.
+ * writes it. Unknown keys are kept, not checked: a newer runner's extra fields do not break an older
+ * reader, and a cleanup's own fields (`action`, `cleanup`) stay readable on its line.
  */
-export const RunnerManifestSchema = z.object({
+export const RunnerManifestSchema = z.looseObject({
   v: z.literal(1),
   sessionId: z.string(),
   status: z.enum(['OK', 'FAILED', 'UPLOAD_FAILED']),
   error: optional(z.object({ code: z.string(), message: z.string() })),
   tool: z.object({
-    name: z.enum(TOOL_NAMES),
+    // null when the runner refused its input before it knew the tool (e.g. an unknown action).
+    name: optional(z.enum(TOOL_NAMES)),
     exitCode: z.nullable(z.number().check(z.int())),
     packets: z.nullish(count),
     dropped: z.nullish(count),
@@ -50,6 +52,9 @@ export const RunnerManifestSchema = z.object({
   audit: optional(z.object({ caller: z.string(), reason: z.string() })),
   // The host's instance id (AWS_SSM_INSTANCE_ID), when the SSM agent ran the runner.
   instanceId: optional(z.string()),
+  // How the parameters reached the runner: env (SSM_<name> set by the agent, ENV_VAR) or text
+  // (substituted by an older agent into the document's bootstrap); absent when run without it.
+  paramMode: optional(z.enum(['env', 'text'])),
   // Printed only, when a manifestUrl was given: whether this manifest also reached S3 there.
   manifestUploaded: optional(z.boolean()),
 });

@@ -2,6 +2,8 @@ import { DebugTaskError, quoted, type ErrorCode } from './errors';
 import { isServiceTarget, type ServiceTarget, type TaskTarget } from './target';
 import { HOST_PARAMS, hostParamRegExp } from './params';
 import { TOOLS, TOOL_NAMES, isToolName, type ToolName } from './tools';
+import { closest } from './suggest';
+import { formatDuration, formatSize } from './units';
 import * as z from './zod';
 
 /**
@@ -116,20 +118,14 @@ export function parseSessionRequest(body: unknown, limits: SessionLimits = DEFAU
     );
   }
   const req = parsed.data;
-  if (!isToolName(req.tool)) {
-    throw new DebugTaskError('UNKNOWN_TOOL', `There is no tool "${show(req.tool)}" in the catalog.`, {
-      hint: `Pick one of: ${TOOL_NAMES.join(', ')} (\`debug-task tools\` describes them).`,
-      details: { received: show(req.tool) },
-    });
-  }
-  const tool = TOOLS[req.tool];
+  const tool = TOOLS[toolNamed(req.tool)];
   const target = parseTarget(req.target);
   const maxDuration = Math.min(tool.maxDurationSeconds, limits.maxDurationSeconds);
   const durationSeconds = req.durationSeconds ?? Math.min(tool.defaultDurationSeconds, maxDuration);
   if (durationSeconds < 1 || durationSeconds > maxDuration) {
     throw new DebugTaskError(
       'DURATION_OUT_OF_RANGE',
-      `A ${tool.name} session lasts 1 to ${maxDuration} seconds; ${durationSeconds} was asked for.`,
+      `A ${tool.name} session lasts 1s to ${formatDuration(maxDuration)}; ${formatDuration(durationSeconds)} was asked for.`,
       { details: { received: durationSeconds, max: maxDuration } },
     );
   }
@@ -138,7 +134,7 @@ export function parseSessionRequest(body: unknown, limits: SessionLimits = DEFAU
   if (maxBytes < 1000 || maxBytes > maxSize) {
     throw new DebugTaskError(
       'SIZE_OUT_OF_RANGE',
-      `A ${tool.name} artifact may be 1 kB to ${maxSize} bytes; ${maxBytes} was asked for.`,
+      `A ${tool.name} artifact may be 1 kB to ${formatSize(maxSize)}; ${formatSize(maxBytes)} was asked for.`,
       { details: { received: maxBytes, max: maxSize } },
     );
   }
@@ -159,6 +155,21 @@ export function parseSessionRequest(body: unknown, limits: SessionLimits = DEFAU
     allowHostPid: req.allowHostPid ?? false, // the host parameter's default too
     ...(req.reason !== undefined && { reason: req.reason }),
   };
+}
+
+/** A tool by its name, in any case (TCPDUMP is tcpdump); an unknown one is refused with the closest name. */
+export function toolNamed(name: string): ToolName {
+  const lower = name.trim().toLowerCase();
+  if (isToolName(lower)) return lower;
+  const close = closest(lower, TOOL_NAMES);
+  throw new DebugTaskError(
+    'UNKNOWN_TOOL',
+    `There is no tool ${show(name)} in the catalog${close ? `: did you mean ${close}?` : '.'}`,
+    {
+      hint: `Pick one of: ${TOOL_NAMES.join(', ')} (\`debug-task tools\` describes them).`,
+      details: { received: show(name), ...(close && { suggestion: close }) },
+    },
+  );
 }
 
 function parseTarget(target: SessionRequest['target']): TaskTarget | ServiceTarget {

@@ -49,6 +49,15 @@ export interface PlanTarget {
   /** EC2 instance id (i-...) or SSM managed instance id (mi-...) for ECS Anywhere. */
   instanceId: string;
   platform?: { name?: string; version?: string; agentVersion?: string };
+  /**
+   * What the deployment's policy decided on (lib/authz): the task's service ('' for none), its
+   * tags, launch type and network mode, kept so that `read`, `cancel` and `fetch` by someone other
+   * than the owner are decided on the targets the session really covered.
+   */
+  service?: string;
+  tags?: Record<string, string>;
+  launchType?: string;
+  networkMode?: string;
 }
 
 /** What the resolver finds for one task: everything needed to reach its container. */
@@ -57,6 +66,12 @@ export interface ResolvedTarget {
   taskArn: string;
   taskDefinitionArn?: string;
   launchType?: string;
+  /** The service that started the task (ECS's `group` `service:NAME`), or '' for none. */
+  service: string;
+  /** The task's tags (DescribeTasks with `include: TAGS`). */
+  tags: Record<string, string>;
+  /** The task definition's network mode, looked up only when a deployment policy decides. */
+  networkMode?: string;
   container: { name: string; runtimeId: string };
   containerInstanceArn: string;
   /** EC2 instance id (i-...) or SSM managed instance id (mi-...) for ECS Anywhere. */
@@ -193,6 +208,12 @@ export interface RunnerManifest {
   /** The host's instance id (AWS_SSM_INSTANCE_ID), when the SSM agent ran the runner. */
   instanceId?: string;
   /**
+   * How the parameters reached the runner through the SSM document: `env` (the agent set
+   * SSM_<name>, interpolationType ENV_VAR) or `text` (an older agent substituted them into the
+   * bootstrap, single-quoted). Absent when the runner ran without the document (debug-task local).
+   */
+  paramMode?: 'env' | 'text';
+  /**
    * Printed (stdout) only, when a manifestUrl was given: whether the manifest also reached S3
    * (written there after the artifact). false: only this printed line tells the run's outcome.
    */
@@ -310,6 +331,8 @@ export interface SessionSummary {
   status: SessionStatus;
   startedAt?: string;
   stoppedAt?: string;
+  /** The cluster's name: where the session's routes are (/clusters/{cluster}/sessions/{id}). */
+  cluster?: string;
   /** `describeTarget` of the request: the task, or `service S (cluster C)`. */
   target?: string;
   tool?: string;

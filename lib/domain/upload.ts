@@ -89,12 +89,18 @@ export const SESSION_POLICY_MAX_CHARS = 2048;
  * Session ids never hold `*` or `?`, which IAM would read as wildcards. When the list would not fit
  * AssumeRole's 2,048 characters (a batch of many children), `fallback` (the session's children/
  * prefix) is used instead.
+ *
+ * With `keyArn` (the bucket's KMS key, ARTIFACT_KEY_ARN), a second statement allows
+ * kms:GenerateDataKey on that key: S3 asks for a data key with the signer's rights when it encrypts
+ * the upload under the bucket's default SSE-KMS, and a session policy limits what the key policy
+ * grants the role as much as what IAM does. Only GenerateDataKey: a single PUT never decrypts.
  */
 export function uploadSessionPolicy(
   partition: string,
   bucket: string,
   keys: readonly string[],
   fallback: string,
+  keyArn?: string,
 ): string {
   const policy = (resources: readonly string[]) =>
     JSON.stringify({
@@ -105,6 +111,7 @@ export function uploadSessionPolicy(
           Action: 's3:PutObject',
           Resource: resources.length === 1 ? resources[0] : resources,
         },
+        ...(keyArn ? [{ Effect: 'Allow', Action: 'kms:GenerateDataKey', Resource: keyArn }] : []),
       ],
     });
   const arn = (key: string) => `arn:${partition}:s3:::${bucket}/${key}`;

@@ -6,7 +6,8 @@ import { DebugTaskError } from '../domain/errors';
 import { HOST_PARAMS, type HostParamName, type HostParamValues } from '../domain/params';
 import { RunnerManifestSchema } from '../domain/runner-manifest';
 import type { RunnerManifest } from '../domain/session';
-import { assertValidHostParams, buildRunnerScript } from './runner-script';
+import { assertValidHostParams } from '../domain/params';
+import { buildRunnerScript } from './runner-script';
 
 /**
  * Runs the built host runner on this machine the way SSM Run Command runs it on a host: the script

@@ -8,9 +8,11 @@ import type { DebugTaskStackProps, ToolboxPlatform } from './stack-props';
  *   toolboxPlatform       linux/amd64 | linux/arm64, for the built image
  *   allowedClusters       comma-separated cluster names, or a JSON array in cdk.json (default: any)
  *   maxDurationSeconds, maxBytes, maxSessionsPerHost, graceSeconds, artifactRetentionDays,
+ *   auditLogRetentionDays,
  *   hostCpus, hostMemoryMb, hostPidsLimit, sweepIntervalMinutes, fleetConcurrency,
  *   fleetStartLeadSeconds
  *   requireReason         true | false: every session must give --reason (default false)
+ *   policy                path of a Cedar policy file (README, "Who may debug what")
  *
  * Only the shape is checked here (a number is a number); the stack checks the values.
  */
@@ -20,6 +22,7 @@ export const NUMBER_KEYS = [
   'maxSessionsPerHost',
   'graceSeconds',
   'artifactRetentionDays',
+  'auditLogRetentionDays',
   'hostCpus',
   'hostMemoryMb',
   'hostPidsLimit',
@@ -41,6 +44,7 @@ export function stackPropsFromContext(node: Node): DebugTaskStackProps {
     toolboxPlatform: contextString(node, 'toolboxPlatform') as ToolboxPlatform | undefined,
     allowedClusters: contextList(node, 'allowedClusters'),
     requireReason: contextBoolean(node, 'requireReason'),
+    policyFile: contextString(node, 'policy'),
     ...numbers,
   };
 }

@@ -1,4 +1,5 @@
 import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import type { IKey } from 'aws-cdk-lib/aws-kms';
 import { BlockPublicAccess, Bucket, BucketEncryption, ObjectOwnership } from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import { acknowledge } from './nag';
@@ -9,12 +10,18 @@ export const SESSIONS_PREFIX = 'sessions/';
 export interface ArtifactBucketProps {
   /** Days after which a session's objects (artifact, manifest, cancel marker) are deleted. */
   readonly retentionDays: number;
+  /**
+   * The stack's artifact key (lib/infra/stack-keys.ts): every object is encrypted with it by default,
+   * so only the roles its key policy names can read one, whatever their S3 permissions.
+   */
+  readonly encryptionKey: IKey;
 }
 
 /**
  * Where hosts upload captures (through presigned URLs) and where the CLI downloads them from.
  *
- * Captures can hold payloads of production traffic, so: private, TLS only, encrypted, and short-lived.
+ * Captures can hold payloads of production traffic, so: private, TLS only, encrypted with a key only
+ * the stack's roles may use, and short-lived (the audit log keeps who did what for longer).
  */
 export class ArtifactBucket extends Construct {
   public readonly bucket: Bucket;
@@ -23,8 +30,14 @@ export class ArtifactBucket extends Construct {
     super(scope, id);
 
     this.bucket = new Bucket(this, 'Resource', {
-      // SSE-S3: presigned PUTs from hosts need no KMS permission and no extra headers.
-      encryption: BucketEncryption.S3_MANAGED,
+      // SSE-KMS by default: the hosts' presigned PUTs send no encryption header and are still
+      // encrypted with the stack's key (the signer, the upload role's session, needs
+      // kms:GenerateDataKey: lib/domain/upload.ts). Plans, manifests and records likewise.
+      encryption: BucketEncryption.KMS,
+      encryptionKey: props.encryptionKey,
+      // S3 Bucket Key: S3 asks KMS for a bucket-level key now and then instead of a data key per
+      // object (KMS request costs and throttling of a large fleet's uploads).
+      bucketKeyEnabled: true,
       enforceSSL: true,
       blockPublicAccess: BlockPublicAccess.BLOCK_ALL,
       objectOwnership: ObjectOwnership.BUCKET_OWNER_ENFORCED,

@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { AssetHashType, Duration, RemovalPolicy } from 'aws-cdk-lib';
 import { PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
+import type { IKey } from 'aws-cdk-lib/aws-kms';
 import { Architecture, CfnFunction, Code, Function as LambdaFunction, Runtime } from 'aws-cdk-lib/aws-lambda';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
@@ -16,12 +17,18 @@ export { HANDLER_METADATA_KEY, HANDLER_NAMES, type HandlerName } from './handler
 /** A session's handlers make a few SDK calls each; Step Functions does all waiting (DESIGN section 6). */
 export const DEFAULT_FUNCTION_TIMEOUT = Duration.seconds(30);
 
-/** Retention of every log group of the stack: long enough to look back at last month's sessions. */
-export const LOG_RETENTION = RetentionDays.ONE_MONTH;
+/**
+ * Retention of the stack's operational log groups (functions, state machine, API access logs): a
+ * year, as AWS Control Tower's CT.CLOUDWATCH.PR.2 asks, since they too name who started what. The
+ * audit log's retention is a deploy setting of its own (lib/infra/audit-log.ts).
+ */
+export const LOG_RETENTION = RetentionDays.ONE_YEAR;
 
 export interface DebugFunctionProps {
   /** Environment variables of the function (see docs/ARCHITECTURE.md). */
   readonly environment: Record<string, string>;
+  /** The stack's log key (lib/infra/stack-keys.ts): the function's log group is encrypted with it. */
+  readonly logKey: IKey;
   /**
    * Longest run of one invocation.
    *
@@ -62,6 +69,7 @@ export class DebugFunction extends Construct {
     // that must outlive a stack deletion; the retention bounds its cost.
     const logGroup = new LogGroup(this, 'Logs', {
       retention: LOG_RETENTION,
+      encryptionKey: props.logKey,
       removalPolicy: RemovalPolicy.RETAIN,
     });
     logGroup.grantWrite(this.role);

@@ -1,16 +1,20 @@
-import { Duration, Stack } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import type { HttpApi } from 'aws-cdk-lib/aws-apigatewayv2';
-import { Grant, type IGrantable } from 'aws-cdk-lib/aws-iam';
+import { Grant, Role, ServicePrincipal, type IGrantable } from 'aws-cdk-lib/aws-iam';
 import type { IBucket } from 'aws-cdk-lib/aws-s3';
 import type { StateMachine } from 'aws-cdk-lib/aws-stepfunctions';
+import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { uploadRoleMaxSessionSeconds } from '../domain/upload';
 import { ArtifactBucket } from './artifact-bucket';
+import { AuditLog } from './audit-log';
 import { CommandDocument } from './command-document';
-import { DebugFunction, type DebugFunctionProps, type HandlerName } from './debug-function';
+import { DebugFunction, LOG_RETENTION, type DebugFunctionProps, type HandlerName } from './debug-function';
 import { grantSessionPermissions } from './permissions';
 import { SessionStateMachine } from './session-state-machine';
+import { PolicyLayer } from './policy-layer';
 import { SessionsApi } from './sessions-api';
+import { StackKeys } from './stack-keys';
 import { resolveSettings, type DebugTaskProps, type DebugTaskSettings } from './stack-props';
 import { SweepSchedule } from './sweep-schedule';
 import { ToolboxImage } from './toolbox-image';
@@ -49,23 +53,67 @@ export class DebugTask extends Construct {
   public readonly documentName: string;
   /** The HTTP API (IAM auth on every route). */
   public readonly api: HttpApi;
+  /** The customer managed keys of the artifacts and of the log groups. */
+  public readonly keys: StackKeys;
+  /** The audit log: every authorization decision and session event (lib/audit/). */
+  public readonly auditLog: AuditLog;
 
   constructor(scope: Construct, id: string, props: DebugTaskProps = {}) {
     super(scope, id);
     const settings = resolveSettings(props);
     this.settings = settings;
 
+    const keys = new StackKeys(this, 'Keys');
     const { bucket } = new ArtifactBucket(this, 'Artifacts', {
       retentionDays: settings.artifactRetentionDays,
+      encryptionKey: keys.artifacts,
     });
-    const document = new CommandDocument(this, 'RunnerDocument');
-    const toolbox = new ToolboxImage(this, 'Toolbox', { toolbox: settings.toolbox });
+    const audit = new AuditLog(this, 'Audit', {
+      // resolveSettings admits only the values of RetentionDays.
+      retention: settings.auditLogRetentionDays as RetentionDays,
+      encryptionKey: keys.logs,
+    });
+    // The role of the deploy-time reads (the toolbox asset's digest, the document's version): the
+    // custom resources' one Lambda function. Each read adds its own statement, on its one resource.
+    // No log permission, hence no managed policy: a failed read shows in CloudFormation's events.
+    const deployReads = new Role(this, 'DeployReadsRole', {
+      assumedBy: new ServicePrincipal('lambda.amazonaws.com'),
+      description: 'debug-task: reads, at deploy time, the toolbox digest and the pinned document version',
+    });
+    // Its log group, like every other: the logs key, kept a year (it may not write to it: no log
+    // permission, above; the group exists so that none is made without the key).
+    const deployReadLogs = new LogGroup(this, 'DeployReadsLogs', {
+      retention: LOG_RETENTION,
+      encryptionKey: keys.logs,
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    const toolbox = new ToolboxImage(this, 'Toolbox', {
+      toolbox: settings.toolbox,
+      role: deployReads,
+      logGroup: deployReadLogs,
+    });
+    const document = new CommandDocument(this, 'RunnerDocument', {
+      role: deployReads,
+      logGroup: deployReadLogs,
+      bucket,
+      toolbox: toolbox.pattern,
+      ...(settings.sandboxHost && { sandboxHost: settings.sandboxHost }),
+    });
+    // What every function that sends the document is told: the document at the version this
+    // deployment created, and where the runner file it names is.
+    const sendsDocument = {
+      DOCUMENT_NAME: document.documentName,
+      DOCUMENT_VERSION: document.version,
+      DOCUMENT_HASH: document.hash,
+      RUNNER_BUCKET: document.runner.bucketName,
+      RUNNER_KEY: document.runner.objectKey,
+    };
 
     const fn = (
       name: HandlerName,
       environment: Record<string, string>,
-      options: Omit<DebugFunctionProps, 'environment'> = {},
-    ) => new DebugFunction(this, name, { environment, ...options });
+      options: Omit<DebugFunctionProps, 'environment' | 'logKey'> = {},
+    ) => new DebugFunction(this, name, { environment, logKey: keys.logs, ...options });
     const hostSettings = {
       GRACE_SECONDS: String(settings.graceSeconds),
       HOST_CPUS: String(settings.hostCpus),
@@ -88,13 +136,13 @@ export class DebugTask extends Construct {
     });
     const launch = fn('launch', {
       BUCKET_NAME: bucket.bucketName,
-      DOCUMENT_NAME: document.documentName,
+      ...sendsDocument,
       TOOLBOX_IMAGE: toolbox.imageUri,
       ...hostSettings,
     });
     const poll = fn('poll', { BUCKET_NAME: bucket.bucketName });
     const collect = fn('collect', { BUCKET_NAME: bucket.bucketName });
-    const cleanup = fn('cleanup', { DOCUMENT_NAME: document.documentName, BUCKET_NAME: bucket.bucketName });
+    const cleanup = fn('cleanup', { ...sendsDocument, BUCKET_NAME: bucket.bucketName });
 
     const { stateMachine } = new SessionStateMachine(this, 'Sessions', {
       steps: {
@@ -105,6 +153,7 @@ export class DebugTask extends Construct {
         cleanup: cleanup.function,
       },
       hostConcurrency: settings.fleetConcurrency,
+      logKey: keys.logs,
       timeout: Duration.seconds(
         settings.maxDurationSeconds + settings.graceSeconds + EXECUTION_MARGIN_SECONDS,
       ),
@@ -116,7 +165,16 @@ export class DebugTask extends Construct {
       REQUIRE_REASON: String(settings.requireReason),
       ...limits,
     });
-    const http = new SessionsApi(this, 'Api', { handler: api.function, checksHandler: plan.function });
+    const http = new SessionsApi(this, 'Api', {
+      handler: api.function,
+      checksHandler: plan.function,
+      logKey: keys.logs,
+    });
+    if (settings.policy) {
+      // The functions that decide: plan (capture, preview, doctor) and api (read, cancel, fetch, list).
+      const policy = new PolicyLayer(this, 'Policy', settings.policy);
+      for (const decider of [plan, api]) policy.attachTo(decider, settings.policy.sha256);
+    }
     // Launch signs each host's uploads with a session of this role, scoped to the session's
     // children's keys (a re-upload is an execution of the same path).
     const upload = new UploadRole(this, 'UploadRole', {
@@ -125,10 +183,26 @@ export class DebugTask extends Construct {
       maxSessionSeconds: uploadRoleMaxSessionSeconds(settings.maxDurationSeconds, settings.graceSeconds),
     });
     launch.function.addEnvironment('UPLOAD_ROLE_ARN', upload.role.roleArn);
+    // The upload role's session policy must allow kms:GenerateDataKey on the key too (it limits the
+    // key policy's grant to the role): lib/domain/upload.ts.
+    launch.function.addEnvironment('ARTIFACT_KEY_ARN', keys.artifacts.keyArn);
+    // Every role that reads or writes the bucket's objects (presigned ones included: the URL acts
+    // with its signer's rights), and no other, may use the artifact key.
+    keys.allowArtifactUse(
+      api.role,
+      plan.role,
+      launch.role,
+      poll.role,
+      collect.role,
+      cleanup.role,
+      upload.role,
+    );
+    // The functions that decide or see a session event emit audit events (lib/audit/).
+    for (const writer of [api, plan, launch, collect, cleanup]) audit.addWriter(writer);
 
     const sweeper = fn(
       'sweeper',
-      { DOCUMENT_NAME: document.documentName, ALLOWED_CLUSTERS: settings.allowedClusters.join(',') },
+      { ...sendsDocument, ALLOWED_CLUSTERS: settings.allowedClusters.join(',') },
       { timeout: SWEEPER_TIMEOUT },
     );
     new SweepSchedule(this, 'SweepSchedule', {
@@ -141,6 +215,7 @@ export class DebugTask extends Construct {
       bucket,
       uploadRoleArn: upload.role.roleArn,
       documentArn: document.documentArn,
+      runnerObjectArn: document.runner.objectArn,
       stateMachine,
       allowedClusters: settings.allowedClusters,
     });
@@ -150,6 +225,8 @@ export class DebugTask extends Construct {
     this.apiUrl = http.url;
     this.api = http.api;
     this.documentName = document.documentName;
+    this.keys = keys;
+    this.auditLog = audit;
   }
 
   /**

@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { BuildOptions, Plugin } from 'esbuild';
 import { PROJECT_ROOT } from './paths';
+import { CEDAR_PACKAGE } from './policy-layer';
 
 /**
  * How a handler (`lambda/<name>.ts`) becomes the one-file bundle a function deploys. The single
@@ -82,8 +83,11 @@ export function handlerBuildOptions(entry: string, outfile: string): BuildOption
     // The SDK's ES module builds (`module`) tree-shake; its CommonJS builds (`main`) do not:
     // about half the bundle and half the module init time (BENCHMARKS.md, Lambda cold start).
     mainFields: ['module', 'main'],
-    // Every package is bundled, the AWS SDK included (no `external`): the functions run the SDK the
-    // tests ran with (checksum defaults included), not whatever copy the runtime ships.
+    // Every package is bundled, the AWS SDK included: the functions run the SDK the tests ran with
+    // (checksum defaults included), not whatever copy the runtime ships. The one exception is the
+    // Cedar engine, which loads its wasm from beside its own file: it comes in the policy layer
+    // (lib/infra/policy-layer.ts), given only to the deciding functions of a deployment with a policy.
+    external: [CEDAR_PACKAGE],
     // Functions get their role's credentials from the environment only: the SDK's default chain
     // (profiles, SSO, IMDS, ...) is swapped for that one link (lib/aws/lambda-credentials.ts).
     alias: { '@aws-sdk/credential-provider-node': LAMBDA_CREDENTIALS },

@@ -5,6 +5,13 @@ import { SESSIONS_PREFIX } from './artifact-bucket';
 import { DOCTOR_PROBE_PREFIX } from '../domain/doctor';
 import type { DebugFunction, HandlerName, Permission } from './debug-function';
 
+/**
+ * The tag a container instance must carry for the functions to send it our document: its value is
+ * the instance's ECS cluster name, one of allowedClusters (any value when allowedClusters is unset).
+ * The README tells users to set it (e.g. on the Auto Scaling group, propagated at launch).
+ */
+export const HOST_TAG_KEY = 'debug-task:cluster';
+
 export interface SessionPermissionsProps {
   readonly functions: Readonly<Record<HandlerName, DebugFunction>>;
   readonly bucket: IBucket;
@@ -12,6 +19,8 @@ export interface SessionPermissionsProps {
   readonly uploadRoleArn: string;
   /** ARN of our SSM command document: the only document the functions may send. */
   readonly documentArn: string;
+  /** The runner file the document names (an S3 asset): the senders presign its GET. */
+  readonly runnerObjectArn: string;
   readonly stateMachine: StateMachine;
   /** Cluster names resolve and the sweeper may read; empty: any cluster of the account and region. */
   readonly allowedClusters: readonly string[];
@@ -47,18 +56,28 @@ export function grantSessionPermissions(stack: Stack, props: SessionPermissionsP
       `${action} is granted on "*", as in AWS's Systems Manager policy examples: it names no resource ` +
       'this stack could scope it to (command ids and hosts exist only at run time).',
   });
-  const sendRunner: Permission = {
+  // SendCommand is authorized on the document and on each target instance: two statements, so
+  // that the tag condition applies to the instances only.
+  const sendDocument: Permission = {
     actions: ['ssm:SendCommand'],
-    resources: [
-      props.documentArn,
-      // instance/*: the host is known only once Plan has run; the document above is the fence.
-      stack.formatArn({ service: 'ec2', resource: 'instance', resourceName: '*' }),
-      // ECS Anywhere hosts are SSM managed instances (mi-...).
-      stack.formatArn({ service: 'ssm', resource: 'managed-instance', resourceName: '*' }),
-    ],
+    resources: [props.documentArn],
+    why: 'Only our document can be sent (its version is pinned by the functions).',
+  };
+  const clusterTags = props.allowedClusters.length === 0 ? ['*'] : [...props.allowedClusters];
+  const sendToHosts: Permission = {
+    actions: ['ssm:SendCommand'],
+    // instance/*: the host is known only once Plan has run; the tag condition is the fence. Never
+    // managed-instance/*: ECS Anywhere hosts are not reached.
+    resources: [stack.formatArn({ service: 'ec2', resource: 'instance', resourceName: '*' })],
+    conditions: { StringLike: { [`ssm:resourceTag/${HOST_TAG_KEY}`]: clusterTags } },
     why:
-      'SendCommand is authorized on the document and on the target instance, which is known only at ' +
-      'run time (Plan); the document resource is the fence: only our runner can be sent.',
+      `SendCommand reaches only EC2 container instances tagged ${HOST_TAG_KEY} with an allowed ` +
+      'cluster (any cluster when allowedClusters is unset); the instance is known only at run time.',
+  };
+  const readRunner: Permission = {
+    actions: ['s3:GetObject'],
+    resources: [props.runnerObjectArn],
+    why: 'The senders presign a GET of the runner file (one object of the stack assets) for each command.',
   };
 
   // Plan (lib/steps/plan.ts) resolves a task or a service; preview and doctor run the same code.
@@ -89,7 +108,9 @@ export function grantSessionPermissions(stack: Stack, props: SessionPermissionsP
     why: 'debug-task doctor writes, then deletes, one probe object with a fresh name under doctor/: the prefix is the narrowest static scope.',
   });
 
-  fn.launch.allow(sendRunner);
+  fn.launch.allow(sendDocument);
+  fn.launch.allow(sendToHosts);
+  fn.launch.allow(readRunner);
   // A presigned URL acts with the permissions of whoever signed it: launch signs the uploads with a
   // session of the upload role, scoped to the session's children's keys, never with its own rights.
   fn.launch.allow({
@@ -123,7 +144,9 @@ export function grantSessionPermissions(stack: Stack, props: SessionPermissionsP
   );
   fn.collect.allow(listSessions);
 
-  fn.cleanup.allow(sendRunner);
+  fn.cleanup.allow(sendDocument);
+  fn.cleanup.allow(sendToHosts);
+  fn.cleanup.allow(readRunner);
   fn.cleanup.allow(
     sessionObjects(
       ['s3:GetObject', 's3:PutObject'],
@@ -166,7 +189,9 @@ export function grantSessionPermissions(stack: Stack, props: SessionPermissionsP
   });
   // Which hosts are managed and online: SendCommand refuses a whole batch for one unmanaged host.
   fn.sweeper.allow(onAnyResource('ssm:DescribeInstanceInformation'));
-  fn.sweeper.allow(sendRunner);
+  fn.sweeper.allow(sendDocument);
+  fn.sweeper.allow(sendToHosts);
+  fn.sweeper.allow(readRunner);
 
   stateMachine.grantStartExecution(fn.api.role);
   stateMachine.grant(fn.api.role, 'states:ListExecutions');

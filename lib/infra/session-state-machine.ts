@@ -18,6 +18,7 @@ import {
 import { LambdaInvoke } from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
 import { LOG_RETENTION } from './debug-function';
+import type { IKey } from 'aws-cdk-lib/aws-kms';
 import { acknowledge } from './nag';
 
 /** The functions behind the state machine's tasks. */
@@ -35,6 +36,8 @@ export interface SessionStateMachineProps {
   readonly timeout: Duration;
   /** Most SendCommand batches (of 50 hosts) launched and followed at once. */
   readonly hostConcurrency: number;
+  /** The stack's log key (lib/infra/stack-keys.ts): the execution log group is encrypted with it. */
+  readonly logKey: IKey;
 }
 
 /**
@@ -122,6 +125,7 @@ export class SessionStateMachine extends Construct {
     const logGroup = new LogGroup(this, 'Logs', {
       logGroupName: `/aws/vendedlogs/states/${stack.stackName}-sessions-${stackUuid}`,
       retention: LOG_RETENTION,
+      encryptionKey: props.logKey,
       removalPolicy: RemovalPolicy.RETAIN,
     });
 

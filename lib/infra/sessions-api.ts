@@ -6,7 +6,9 @@ import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import { LogGroup } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
+import { ROUTES } from '../domain/routes';
 import { LOG_RETENTION } from './debug-function';
+import type { IKey } from 'aws-cdk-lib/aws-kms';
 
 /**
  * Requests per second (steady, burst) of the whole API. Sessions are started by people, and the
@@ -23,13 +25,14 @@ export interface SessionsApiProps {
    * Plan's own code (lib/api/checks.ts), so the api function carries no resolver.
    */
   readonly checksHandler: IFunction;
+  /** The stack's log key (lib/infra/stack-keys.ts): the access log group is encrypted with it. */
+  readonly logKey: IKey;
 }
 
 /**
- * The HTTP API the CLI talks to: `POST /sessions`, `GET /sessions`, `GET /sessions/{id}`,
- * `DELETE /sessions/{id}`, `POST /sessions/{id}/reupload`, `GET /sessions/{id}/reupload/{reuploadId}`,
- * `POST /sessions/preview`, `POST /doctor`. IAM auth on every route: callers sign with SigV4 and need
- * `execute-api:Invoke`, so who may debug production is an IAM policy, not a shared secret.
+ * The HTTP API the CLI talks to: the routes of lib/domain/routes.ts (cluster, and for a start the
+ * tool, in the path). IAM auth on every route: callers sign with SigV4 and need `execute-api:Invoke`
+ * on the routes they use, so who may debug which cluster with which tool is an IAM policy.
  */
 export class SessionsApi extends Construct {
   public readonly api: HttpApi;
@@ -45,24 +48,23 @@ export class SessionsApi extends Construct {
       createDefaultStage: false,
     });
 
-    const integration = new HttpLambdaIntegration('Sessions', props.handler);
-    this.api.addRoutes({ path: '/sessions', methods: [HttpMethod.POST, HttpMethod.GET], integration });
-    this.api.addRoutes({ path: '/sessions/{id}', methods: [HttpMethod.GET, HttpMethod.DELETE], integration });
-    // debug-task fetch of a session whose upload failed: re-upload the artifact kept on its host.
-    this.api.addRoutes({ path: '/sessions/{id}/reupload', methods: [HttpMethod.POST], integration });
-    this.api.addRoutes({
-      path: '/sessions/{id}/reupload/{reuploadId}',
-      methods: [HttpMethod.GET],
-      integration,
-    });
-    const checks = new HttpLambdaIntegration('Checks', props.checksHandler);
-    // debug-task doctor: every precondition of a session checked, nothing started.
-    this.api.addRoutes({ path: '/doctor', methods: [HttpMethod.POST], integration: checks });
-    // A target's tasks and hosts, resolved without starting anything (the CLI's confirmation).
-    this.api.addRoutes({ path: '/sessions/preview', methods: [HttpMethod.POST], integration: checks });
+    // Every route of lib/domain/routes.ts, IAM-authorized: the route table is the one source the
+    // client's paths and the README's IAM examples are tested against.
+    const integrations = {
+      api: new HttpLambdaIntegration('Sessions', props.handler),
+      checks: new HttpLambdaIntegration('Checks', props.checksHandler),
+    };
+    for (const route of Object.values(ROUTES)) {
+      this.api.addRoutes({
+        path: route.path,
+        methods: [HttpMethod[route.method]],
+        integration: integrations[route.handler],
+      });
+    }
 
     const accessLogs = new LogGroup(this, 'AccessLogs', {
       retention: LOG_RETENTION,
+      encryptionKey: props.logKey,
       removalPolicy: RemovalPolicy.RETAIN,
     });
     this.stage = new HttpStage(this, 'DefaultStage', {

@@ -1,3 +1,6 @@
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { PolicyFileError, parsePolicyText } from '../authz/policy-file';
 import type { StackProps } from 'aws-cdk-lib';
 import { Token } from 'aws-cdk-lib';
 import { HOST_PARAMS, isValidHostParam, type HostParamName } from '../domain/params';
@@ -20,6 +23,15 @@ export interface DebugTaskProps {
    *   account's CDK assets repository at deploy time (addressed by its content hash)
    */
   readonly toolboxImage?: string;
+
+  /**
+   * For the local sandbox only (lib/sandbox/): its loopback S3 endpoint and local image, which its
+   * document then admits instead of this deployment's bucket and image. Only a loopback endpoint
+   * is accepted.
+   *
+   * @default - the deployment's own bucket (HTTPS) and toolbox image (by digest)
+   */
+  readonly sandboxHost?: SandboxHost;
 
   /**
    * Directory with the `Dockerfile` of the toolbox image; only used when `toolboxImage` is unset.
@@ -81,6 +93,16 @@ export interface DebugTaskProps {
   readonly artifactRetentionDays?: number;
 
   /**
+   * Days the audit log (every authorization decision and session event, lib/audit/) is kept: one of
+   * the retention periods CloudWatch Logs offers (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365,
+   * 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653), and at least `artifactRetentionDays`:
+   * the record of who captured what outlives the capture.
+   *
+   * @default 365
+   */
+  readonly auditLogRetentionDays?: number;
+
+  /**
    * CPU limit of a toolbox container (`docker --cpus`), at most two decimals.
    *
    * @default 0.5
@@ -121,6 +143,16 @@ export interface DebugTaskProps {
   readonly requireReason?: boolean;
 
   /**
+   * A Cedar policy file that decides who may capture what, and who may read, cancel and fetch
+   * sessions other than their own (README, "Who may debug what"). Validated against the schema at
+   * synth: a policy that does not parse or names what the schema lacks fails the synth with
+   * `file:line:col`. Without one, IAM on the routes decides alone and sessions are their owner's.
+   *
+   * @default no policy
+   */
+  readonly policyFile?: string;
+
+  /**
    * Most SendCommand batches (50 hosts each) of one service-wide session launched and followed at
    * once (the Map state's MaxConcurrency). At least the largest fleet's batch count (1,000 tasks on
    * 1,000 hosts: 20) keeps every capture starting at the same moment; 1 to 40.
@@ -141,22 +173,38 @@ export interface DebugTaskProps {
 /** The props of the `DebugTask` stack: a stack's own props plus those of the one `DebugTask` it holds. */
 export interface DebugTaskStackProps extends StackProps, DebugTaskProps {}
 
+/**
+ * The local sandbox's stand-ins, which its synthesized document admits instead of a deployment's
+ * bucket and image: its S3 stand-in on loopback (plain HTTP, `http://127.0.0.1:<port>`), that
+ * stand-in's bucket, and the toolbox image built on the machine. Nothing else sets it.
+ */
+export interface SandboxHost {
+  readonly s3Endpoint: string;
+  readonly bucket: string;
+  readonly toolboxImage: string;
+}
+
 /** The props with every default applied and every value checked. */
 export interface DebugTaskSettings {
   readonly toolbox:
     { readonly image: string } | { readonly directory: string; readonly platform: ToolboxPlatform };
   /** Empty: any cluster. */
   readonly allowedClusters: readonly string[];
+  /** The local sandbox's stand-ins (see DebugTaskProps.sandboxHost); unset everywhere else. */
+  readonly sandboxHost?: SandboxHost;
   readonly maxDurationSeconds: number;
   readonly maxBytes: number;
   readonly maxSessionsPerHost: number;
   readonly graceSeconds: number;
   readonly artifactRetentionDays: number;
+  readonly auditLogRetentionDays: number;
   readonly hostCpus: number;
   readonly hostMemoryMb: number;
   readonly hostPidsLimit: number;
   readonly sweepIntervalMinutes: number;
   readonly requireReason: boolean;
+  /** The policy file, read and validated (its text is what the deciding functions get). */
+  readonly policy?: { readonly file: string; readonly text: string; readonly sha256: string };
   readonly fleetConcurrency: number;
   readonly fleetStartLeadSeconds: number;
 }
@@ -167,6 +215,7 @@ export const STACK_DEFAULTS = {
   maxSessionsPerHost: Number(HOST_PARAMS.maxSessions.default),
   graceSeconds: DEFAULT_GRACE_SECONDS,
   artifactRetentionDays: 7,
+  auditLogRetentionDays: 365,
   hostCpus: Number(HOST_PARAMS.cpus.default),
   hostMemoryMb: Number(HOST_PARAMS.memoryMb.default),
   hostPidsLimit: Number(HOST_PARAMS.pidsLimit.default),
@@ -206,9 +255,18 @@ export function resolveSettings(props: DebugTaskProps): DebugTaskSettings {
     );
   }
 
+  // S3 expiration needs at least a day; past ten years this is not a debugging bucket any more.
+  const artifactRetentionDays = wholeNumberInRange(
+    'artifactRetentionDays',
+    props.artifactRetentionDays ?? STACK_DEFAULTS.artifactRetentionDays,
+    1,
+    3650,
+  );
+
   return {
     toolbox: resolveToolbox(props),
     allowedClusters: resolveClusters(props.allowedClusters),
+    ...(props.sandboxHost && { sandboxHost: resolveSandboxHost(props.sandboxHost) }),
     maxDurationSeconds,
     maxBytes: hostNumber('maxBytes', 'maxBytes', props.maxBytes ?? STACK_DEFAULTS.maxBytes),
     maxSessionsPerHost: hostNumber(
@@ -217,13 +275,8 @@ export function resolveSettings(props: DebugTaskProps): DebugTaskSettings {
       props.maxSessionsPerHost ?? STACK_DEFAULTS.maxSessionsPerHost,
     ),
     graceSeconds,
-    // S3 expiration needs at least a day; past ten years this is not a debugging bucket any more.
-    artifactRetentionDays: wholeNumberInRange(
-      'artifactRetentionDays',
-      props.artifactRetentionDays ?? STACK_DEFAULTS.artifactRetentionDays,
-      1,
-      3650,
-    ),
+    artifactRetentionDays,
+    auditLogRetentionDays: resolveAuditRetention(props.auditLogRetentionDays, artifactRetentionDays),
     hostCpus: hostNumber('hostCpus', 'cpus', props.hostCpus ?? STACK_DEFAULTS.hostCpus),
     hostMemoryMb: hostNumber('hostMemoryMb', 'memoryMb', props.hostMemoryMb ?? STACK_DEFAULTS.hostMemoryMb),
     hostPidsLimit: hostNumber(
@@ -233,6 +286,7 @@ export function resolveSettings(props: DebugTaskProps): DebugTaskSettings {
     ),
     sweepIntervalMinutes: resolveSweepInterval(props.sweepIntervalMinutes),
     requireReason: props.requireReason ?? false,
+    ...(props.policyFile !== undefined && { policy: resolvePolicy(props.policyFile) }),
     fleetConcurrency: wholeNumberInRange(
       'fleetConcurrency',
       props.fleetConcurrency ?? STACK_DEFAULTS.fleetConcurrency,
@@ -248,6 +302,30 @@ export function resolveSettings(props: DebugTaskProps): DebugTaskSettings {
   };
 }
 
+/** The retention periods CloudWatch Logs accepts (RetentionInDays), in days. */
+export const LOG_RETENTION_DAYS = [
+  1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
+] as const;
+
+/** A CloudWatch Logs retention, never shorter than the artifacts' (the audit outlives the captures). */
+function resolveAuditRetention(value: number | undefined, artifactRetentionDays: number): number {
+  const days = value ?? STACK_DEFAULTS.auditLogRetentionDays;
+  if (!(LOG_RETENTION_DAYS as readonly number[]).includes(days)) {
+    const above = LOG_RETENTION_DAYS.find((d) => d >= days);
+    throw new Error(
+      `auditLogRetentionDays ${days} is not a retention CloudWatch Logs offers; give one of ` +
+        `${LOG_RETENTION_DAYS.join(', ')}${above !== undefined && Number.isFinite(days) ? ` (e.g. ${above})` : ''}.`,
+    );
+  }
+  if (days < artifactRetentionDays) {
+    throw new Error(
+      `auditLogRetentionDays ${days} is shorter than artifactRetentionDays ${artifactRetentionDays}: the ` +
+        'audit of a session must outlive its capture; raise auditLogRetentionDays or lower artifactRetentionDays.',
+    );
+  }
+  return days;
+}
+
 /** Whole minutes, 1 to 1440; 0 is refused with the reason rather than read as "off". */
 function resolveSweepInterval(value: number | undefined): number {
   if (value === 0) {
@@ -258,6 +336,19 @@ function resolveSweepInterval(value: number | undefined): number {
     );
   }
   return wholeNumberInRange('sweepIntervalMinutes', value ?? STACK_DEFAULTS.sweepIntervalMinutes, 1, 1440);
+}
+
+/** Loopback only: the sandbox's document must admit nothing a real host could reach. */
+function resolveSandboxHost(host: SandboxHost): SandboxHost {
+  if (!/^http:\/\/127\.0\.0\.1:[0-9]{1,5}$/.test(host.s3Endpoint)) {
+    throw new Error(
+      `sandboxHost.s3Endpoint '${host.s3Endpoint}' is not a loopback endpoint (http://127.0.0.1:<port>); it is for the local sandbox only.`,
+    );
+  }
+  if (!/^[a-z0-9][a-z0-9.-]{2,62}$/.test(host.bucket) || !isValidHostParam('image', host.toolboxImage)) {
+    throw new Error('sandboxHost.bucket or sandboxHost.toolboxImage is not valid.');
+  }
+  return host;
 }
 
 function resolveToolbox(props: DebugTaskProps): DebugTaskSettings['toolbox'] {
@@ -332,4 +423,21 @@ function wholeNumberInRange(prop: string, value: number, min: number, max: numbe
     throw new Error(`${prop} ${value} is out of range; give a whole number from ${min} to ${max}.`);
   }
   return value;
+}
+
+/** Reads and validates the policy file (lib/authz/policy-file.ts): a bad policy fails the synth, naming file:line:col. */
+function resolvePolicy(file: string): NonNullable<DebugTaskSettings['policy']> {
+  const path = resolve(file);
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (cause) {
+    throw new Error(`policyFile: cannot read ${path} (${(cause as Error).message}).`, { cause });
+  }
+  try {
+    return { file: path, text, sha256: parsePolicyText(text, file).sha256 };
+  } catch (error) {
+    if (error instanceof PolicyFileError) throw new Error(`policyFile: ${error.message}`, { cause: error });
+    throw error;
+  }
 }

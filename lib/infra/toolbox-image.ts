@@ -1,23 +1,37 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { Fn, Token } from 'aws-cdk-lib';
+import type { ILogGroup } from 'aws-cdk-lib/aws-logs';
 import { DockerImageAsset, Platform } from 'aws-cdk-lib/aws-ecr-assets';
+import type { IRole } from 'aws-cdk-lib/aws-iam';
+import { AwsCustomResource, AwsCustomResourcePolicy, PhysicalResourceId } from 'aws-cdk-lib/custom-resources';
 import { Construct } from 'constructs';
+import { regexLiteral } from '../domain/params';
+import type { ToolboxImagePattern } from './command-document';
 import type { DebugTaskSettings } from './stack-props';
 
 export interface ToolboxImageProps {
   readonly toolbox: DebugTaskSettings['toolbox'];
+  /** Role of the deploy-time read of the asset's digest (the custom resources' function). */
+  readonly role: IRole;
+  /** Log group of the custom resources' function (encrypted, retained like the others). */
+  readonly logGroup: ILogGroup;
 }
 
 /**
- * The toolbox image reference given to hosts (`TOOLBOX_IMAGE`): either the pinned image of the
- * props, or a Docker image asset built from the toolbox Dockerfile.
+ * The toolbox image given to hosts (`TOOLBOX_IMAGE`), always by digest: either the pinned image of
+ * the props, or a Docker image asset built from the toolbox Dockerfile, whose digest is read from
+ * ECR once `cdk deploy` has pushed it.
  *
  * Synthesis only copies the build context into the cloud assembly and hashes it; `cdk deploy`
- * builds and pushes it. So `cdk synth` needs no Docker engine, and the tag is the content hash:
- * a changed Dockerfile is a new tag, an unchanged one is the same image.
+ * builds and pushes it. So `cdk synth` needs no Docker engine. The asset's tag is its content
+ * hash; hosts get the digest the registry gave that tag, so what they run cannot change under a tag.
  */
 export class ToolboxImage extends Construct {
+  /** `<repository>@sha256:<digest>`. */
   public readonly imageUri: string;
+  /** What the SSM document's `image` pattern admits: this repository at this digest. */
+  public readonly pattern: ToolboxImagePattern;
 
   constructor(scope: Construct, id: string, props: ToolboxImageProps) {
     super(scope, id);
@@ -25,6 +39,7 @@ export class ToolboxImage extends Construct {
 
     if ('image' in toolbox) {
       this.imageUri = toolbox.image;
+      this.pattern = splitReference(toolbox.image);
       return;
     }
     if (!existsSync(join(toolbox.directory, 'Dockerfile'))) {
@@ -38,6 +53,40 @@ export class ToolboxImage extends Construct {
       platform: toolbox.platform === 'linux/arm64' ? Platform.LINUX_ARM64 : Platform.LINUX_AMD64,
       displayName: 'debug-task toolbox',
     });
-    this.imageUri = asset.imageUri;
+    // The digest of the pushed asset, read from ECR at deploy time (the tag is the asset's hash, so
+    // a new image is a new tag and a new read).
+    const digest = new AwsCustomResource(this, 'Digest', {
+      onUpdate: {
+        service: 'ECR',
+        action: 'describeImages',
+        parameters: {
+          repositoryName: asset.repository.repositoryName,
+          imageIds: [{ imageTag: asset.imageTag }],
+        },
+        physicalResourceId: PhysicalResourceId.of(asset.imageTag),
+        outputPaths: ['imageDetails.0.imageDigest'],
+      },
+      policy: AwsCustomResourcePolicy.fromSdkCalls({ resources: [asset.repository.repositoryArn] }),
+      role: props.role,
+      logGroup: props.logGroup,
+      installLatestAwsSdk: false,
+    }).getResponseField('imageDetails.0.imageDigest');
+    this.imageUri = `${asset.repository.repositoryUri}@${digest}`;
+    this.pattern = { repository: escapeDots(asset.repository.repositoryUri), digest };
   }
+}
+
+/** `repo@sha256:...` split into the pattern's parts; a deploy-time value is split by CloudFormation. */
+function splitReference(image: string): ToolboxImagePattern {
+  if (!Token.isUnresolved(image)) {
+    const at = image.lastIndexOf('@');
+    return { repository: regexLiteral(image.slice(0, at)), digest: image.slice(at + 1) };
+  }
+  const parts = Fn.split('@', image, 2);
+  return { repository: escapeDots(Fn.select(0, parts)), digest: Fn.select(1, parts) };
+}
+
+/** Image repositories hold no regex character but the dot (ECR: [a-z0-9._/-], hosts, ports). */
+function escapeDots(value: string): string {
+  return Fn.join('\\.', Fn.split('.', value));
 }

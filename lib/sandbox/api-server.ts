@@ -1,3 +1,4 @@
+import { ROUTES, routeKey, type RouteName } from '../domain/routes';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Sha256 } from '@aws-crypto/sha256-js';
@@ -7,9 +8,13 @@ import { readBody } from './http-body';
 
 /**
  * The HTTP API in front of the api function, on loopback: API Gateway's payload format 2.0 and its
- * IAM authorizer. Like API Gateway, it rejects a request whose SigV4 signature (service
- * execute-api, the sandbox's region and credentials) does not verify, so the CLI's signing is
- * exercised for real.
+ * IAM authorizer. Like API Gateway, it authenticates each request by its SigV4 signature (service
+ * execute-api, the sandbox's region): the access key id in the Authorization header names the
+ * principal, whose secret must give the same signature. An unknown key or a bad signature is a 403,
+ * and nothing runs; otherwise the handler sees that principal as `requestContext.authorizer.iam`
+ * (`userArn`, `accountId`, `accessKey`), as API Gateway passes the caller, so the authorization code
+ * of the deployed API runs unchanged. So the CLI's signing is exercised for real, with several
+ * principals (`debug-task sandbox`'s owner and other).
  */
 export type ApiHandler = (
   event: APIGatewayProxyEventV2WithIAMAuthorizer,
@@ -23,24 +28,29 @@ export interface ApiServerOptions {
   /** Handlers of routes integrated with another function than `handler` (the stack's preview, doctor). */
   routes?: Readonly<Record<string, ApiHandler>>;
   region: string;
-  credentials: { accessKeyId: string; secretAccessKey: string };
+  /** One principal, `arn:aws:iam::<accountId>:user/sandbox`; ignored when `principals` is given. */
+  credentials?: { accessKeyId: string; secretAccessKey: string };
+  /** The principals the API knows, each by its own access key. */
+  principals?: readonly ApiPrincipal[];
   accountId: string;
+}
+
+/** An IAM principal as the sandbox API authenticates it: its ARN and its one access key. */
+export interface ApiPrincipal {
+  arn: string;
+  accessKeyId: string;
+  secretAccessKey: string;
+}
+
+interface KnownPrincipal extends ApiPrincipal {
+  signer: SignatureV4;
 }
 
 /**
  * The routes of the stack's HTTP API (`apiRouteKeys` of the synthesized template gives the same
  * list; the sandbox passes that one): the default when `routeKeys` is not given.
  */
-export const DEFAULT_ROUTE_KEYS: readonly string[] = [
-  'POST /sessions',
-  'POST /sessions/preview',
-  'GET /sessions',
-  'GET /sessions/{id}',
-  'DELETE /sessions/{id}',
-  'POST /sessions/{id}/reupload',
-  'GET /sessions/{id}/reupload/{reuploadId}',
-  'POST /doctor',
-];
+export const DEFAULT_ROUTE_KEYS: readonly string[] = (Object.keys(ROUTES) as RouteName[]).map(routeKey);
 
 interface Route {
   method: string;
@@ -72,14 +82,28 @@ export async function startApiServer(
   options: ApiServerOptions,
 ): Promise<{ url: string; stop(): Promise<void> }> {
   const routes = (options.routeKeys ?? DEFAULT_ROUTE_KEYS).map(routeOf);
-  const signer = new SignatureV4({
-    service: 'execute-api',
-    region: options.region,
-    sha256: Sha256,
-    credentials: options.credentials,
-  });
+  const given =
+    options.principals ??
+    (options.credentials
+      ? [{ arn: `arn:aws:iam::${options.accountId}:user/sandbox`, ...options.credentials }]
+      : []);
+  if (given.length === 0) throw new Error('The sandbox API needs at least one principal.');
+  const principals = new Map<string, KnownPrincipal>(
+    given.map((p) => [
+      p.accessKeyId,
+      {
+        ...p,
+        signer: new SignatureV4({
+          service: 'execute-api',
+          region: options.region,
+          sha256: Sha256,
+          credentials: { accessKeyId: p.accessKeyId, secretAccessKey: p.secretAccessKey },
+        }),
+      },
+    ]),
+  );
   const server: Server = createServer((req, res) => {
-    handle(req, options, routes, signer)
+    handle(req, options, routes, principals)
       .then((result) => {
         res.writeHead(result.statusCode ?? 200, result.headers as Record<string, string>);
         res.end(result.body ?? '');
@@ -105,7 +129,7 @@ async function handle(
   req: IncomingMessage,
   options: ApiServerOptions,
   routes: Route[],
-  signer: SignatureV4,
+  principals: ReadonlyMap<string, KnownPrincipal>,
 ): Promise<APIGatewayProxyStructuredResultV2> {
   const body = await readBody(
     req,
@@ -113,7 +137,15 @@ async function handle(
     () => new Error('The request body is over 10 MB, the HTTP API limit.'),
   );
   const url = new URL(req.url ?? '/', 'http://127.0.0.1');
-  if (!(await signatureVerifies(req, url, body, signer))) {
+  const principal = principalOf(req, principals);
+  if (!principal) {
+    // API Gateway's answer to a key IAM does not know.
+    return {
+      statusCode: 403,
+      body: JSON.stringify({ message: 'The security token included in the request is invalid.' }),
+    };
+  }
+  if (!(await signatureVerifies(req, url, body, principal.signer))) {
     return { statusCode: 403, body: JSON.stringify({ message: 'Forbidden' }) };
   }
   const route = routes.find((r) => r.method === req.method && r.pattern.test(url.pathname));
@@ -152,18 +184,29 @@ async function handle(
       timeEpoch: Date.now(),
       authorizer: {
         iam: {
-          accessKey: options.credentials.accessKeyId,
+          accessKey: principal.accessKeyId,
           accountId: options.accountId,
-          callerId: 'SANDBOXCALLER',
+          callerId: principal.accessKeyId,
           cognitoIdentity: null,
           principalOrgId: '',
-          userArn: `arn:aws:iam::${options.accountId}:user/sandbox`,
-          userId: 'SANDBOXCALLER',
+          userArn: principal.arn,
+          userId: principal.accessKeyId,
         },
       },
     },
   } as unknown as APIGatewayProxyEventV2WithIAMAuthorizer;
   return (options.routes?.[route.routeKey] ?? options.handler)(event);
+}
+
+/** The principal whose access key signed the request (`Credential=<key>/<scope>`), if the API knows it. */
+function principalOf(
+  req: IncomingMessage,
+  principals: ReadonlyMap<string, KnownPrincipal>,
+): KnownPrincipal | undefined {
+  const authorization = req.headers.authorization;
+  if (typeof authorization !== 'string') return undefined;
+  const key = /Credential=([^/,\s]+)\//.exec(authorization)?.[1];
+  return key === undefined ? undefined : principals.get(key);
 }
 
 /** Re-signs the request as received, at the time it claims, and compares the signatures. */

@@ -1,9 +1,10 @@
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { request } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DebugTaskError } from '../domain/errors';
 import { docker } from './docker';
-import { ECS_LABELS } from './ecs-api';
+import { ECS_LABELS, SANDBOX_TAG_LABEL_PREFIX } from './ecs-api';
 import { SANDBOX_ACCOUNT, SANDBOX_CLUSTER, SANDBOX_REGION } from './sandbox';
 
 /**
@@ -19,6 +20,8 @@ export interface DemoTarget {
   /** Requests answered so far. */
   requests(): number;
   stop(): Promise<void>;
+  /** Removes the container at once, synchronously (a second Ctrl-C exits right after). */
+  forceStop(): void;
 }
 
 /** The service the demo's tasks belong to when it runs several (`debug-task demo --replicas N`). */
@@ -26,7 +29,12 @@ export const DEMO_SERVICE = 'debug-task-demo';
 
 export async function startDemoTarget(
   image: string,
-  options: { intervalMs?: number; service?: string } = {},
+  options: {
+    intervalMs?: number;
+    service?: string;
+    /** The task's tags (what a deployment policy may decide on), as DescribeTasks will give them. */
+    tags?: Record<string, string>;
+  } = {},
 ): Promise<DemoTarget> {
   const taskId = randomBytes(16).toString('hex');
   const taskArn = `arn:aws:ecs:${SANDBOX_REGION}:${SANDBOX_ACCOUNT}:task/${SANDBOX_CLUSTER}/${taskId}`;
@@ -40,6 +48,7 @@ export async function startDemoTarget(
     '--label', 'com.amazonaws.ecs.task-definition-version=1',
     '--label', 'debug-task.demo=target',
     ...(options.service ? ['--label', `${ECS_LABELS.serviceName}=${options.service}`] : []),
+    ...Object.entries(options.tags ?? {}).flatMap(([key, value]) => ['--label', `${SANDBOX_TAG_LABEL_PREFIX}${key}=${value}`]),
     image,
     '/bin/busybox', 'sh', '-c',
     'mkdir -p /www && echo "hello from the demo task" > /www/index.html && exec /bin/busybox httpd -f -p 80 -h /www',
@@ -68,6 +77,9 @@ export async function startDemoTarget(
       stop: async () => {
         await traffic.stop();
         await remove();
+      },
+      forceStop: () => {
+        spawnSync('docker', ['rm', '-f', containerId], { stdio: 'ignore', timeout: 10_000 });
       },
     };
   } catch (error) {

@@ -27,6 +27,8 @@ export interface DockerContainerDetails {
   Created: string;
   Image: string;
   Config: { Image: string; Labels: Record<string, string> | null };
+  /** `host`, `bridge`, `container:<id>` (a network shared with another container), a network name. */
+  HostConfig?: { NetworkMode?: string };
   State: {
     Status: string;
     Running: boolean;

@@ -1,4 +1,4 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { promisify } from 'node:util';
 import { DebugTaskError } from '../domain/errors';
 
@@ -11,6 +11,31 @@ const run = promisify(execFile);
 export async function docker(args: string[], timeoutMs = 60_000, env?: NodeJS.ProcessEnv): Promise<string> {
   const { stdout } = await run('docker', args, { timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024, env });
   return stdout.trim();
+}
+
+/**
+ * A forced exit's last resort (a second Ctrl-C): removes the containers of a session and of its
+ * children (labelled `<id>` or `<id>-NNNN`), synchronously, since the process exits right after.
+ */
+export function removeSessionContainersNow(sessionId: string): void {
+  const listed = spawnSync(
+    'docker',
+    [
+      'ps',
+      '-a',
+      '--filter',
+      'label=debug-task.session',
+      '--format',
+      '{{.ID}} {{.Label "debug-task.session"}}',
+    ],
+    { encoding: 'utf8', timeout: 10_000 },
+  );
+  const ids = (listed.stdout ?? '')
+    .split('\n')
+    .map((line) => line.split(' '))
+    .filter(([, session]) => session === sessionId || session?.startsWith(`${sessionId}-`))
+    .map(([id]) => id);
+  if (ids.length > 0) spawnSync('docker', ['rm', '-f', ...ids], { stdio: 'ignore', timeout: 10_000 });
 }
 
 /** How to get a Docker engine running, per system: the hint of every "no engine" error. */

@@ -29,6 +29,12 @@ export const ECS_LABELS = {
   serviceName: 'com.amazonaws.ecs.service-name',
 } as const;
 
+/**
+ * Not an agent label either: `debug-task.sandbox.tag.<key>=<value>` on a task's container is one of
+ * its tags in the stand-in (DescribeTasks with `include: TAGS`), as ECS keeps a task's tags.
+ */
+export const SANDBOX_TAG_LABEL_PREFIX = 'debug-task.sandbox.tag.';
+
 /** The agent's pause container of awsvpc tasks; ECS never lists it among a task's containers. */
 const PAUSE_CONTAINER = '~internal~ecs~pause';
 
@@ -70,6 +76,10 @@ export interface SandboxTask {
   readonly clusterName: string;
   readonly family?: string;
   readonly serviceName?: string;
+  /** The task's tags (from SANDBOX_TAG_LABEL_PREFIX labels), as DescribeTasks gives them with TAGS. */
+  readonly tags: { key: string; value: string }[];
+  /** Its definition's network mode, as Docker runs its containers (host, awsvpc, bridge). */
+  readonly networkMode: string;
   /** The Task shape of DescribeTasks. */
   readonly task: JsonObject & { lastStatus: string; desiredStatus: string };
 }
@@ -136,12 +146,24 @@ function toTask(taskArn: string, members: DockerContainerDetails[], instance: Sa
   const startedAt = earliest(members.map((c) => c.State.StartedAt));
   const stoppedAt = lastStatus === 'STOPPED' ? latest(members.map((c) => c.State.FinishedAt)) : undefined;
 
+  const tags = Object.entries(
+    Object.assign({}, ...members.map((c) => c.Config.Labels ?? {})) as Record<string, string>,
+  )
+    .filter(([key]) => key.startsWith(SANDBOX_TAG_LABEL_PREFIX))
+    .map(([key, value]) => ({ key: key.slice(SANDBOX_TAG_LABEL_PREFIX.length), value }))
+    .sort((a, b) => a.key.localeCompare(b.key));
+  const docker = visible[0]?.HostConfig?.NetworkMode ?? 'bridge';
+  // awsvpc tasks' containers share the pause container's network (`container:<id>`).
+  const networkMode = docker === 'host' ? 'host' : docker.startsWith('container:') ? 'awsvpc' : 'bridge';
+
   return {
     taskArn,
     taskId,
     clusterName,
     family,
     serviceName,
+    tags,
+    networkMode,
     task: {
       taskArn,
       clusterArn,
@@ -270,7 +292,7 @@ export function ecsService(docker: DockerEngine, instance: SandboxInstance): Jso
         for (const ref of refs) {
           const id = ref.slice(ref.lastIndexOf('/') + 1);
           const found = inCluster.find((t) => t.taskId === id);
-          if (found) tasks.push({ ...found.task, ...(include.includes('TAGS') && { tags: [] }) });
+          if (found) tasks.push({ ...found.task, ...(include.includes('TAGS') && { tags: found.tags }) });
           else {
             const arn = ref.startsWith('arn:')
               ? ref
@@ -279,6 +301,28 @@ export function ecsService(docker: DockerEngine, instance: SandboxInstance): Jso
           }
         }
         return { tasks, failures };
+      },
+
+      // The network mode of a task definition the engine runs (the deployment policy decides on it).
+      DescribeTaskDefinition: async (input) => {
+        const wanted = optionalString(input, 'taskDefinition');
+        if (!wanted) throw new AwsApiError('InvalidParameterException', 'taskDefinition is required.');
+        const found = (await readTasks()).find(
+          (t) =>
+            t.task.taskDefinitionArn === wanted ||
+            `${t.family}:${String(t.task.taskDefinitionArn).split(':').pop()}` === wanted,
+        );
+        if (!found) {
+          throw new AwsApiError('ClientException', `Unable to describe task definition ${wanted}.`);
+        }
+        return {
+          taskDefinition: {
+            taskDefinitionArn: found.task.taskDefinitionArn,
+            family: found.family,
+            networkMode: found.networkMode,
+            status: 'ACTIVE',
+          },
+        };
       },
 
       ListTasks: async (input) => {

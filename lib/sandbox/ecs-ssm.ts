@@ -1,12 +1,13 @@
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync, rmSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startJsonServer } from './aws-json-server';
 import { dockerEngine, type DockerEngine } from './docker-api';
 import { ecsService, type SandboxInstance } from './ecs-api';
-import { ssmService } from './ssm-api';
+import { ENV_VAR_AGENT_VERSION, paramModeOf } from '../domain/agent';
+import { STANDIN_DOCUMENT_VERSION, documentHash, ssmService, type DocumentRequest } from './ssm-api';
 import { assertSupportedDocument, type SsmDocument } from './ssm-document';
 
 export type { SsmDocument, SsmParameterDefinition, SsmRunShellScriptStep } from './ssm-document';
@@ -34,7 +35,12 @@ export interface EcsSsmStandInOptions {
   readonly accountId?: string;
   /** What DescribeInstanceInformation reports. @default from /etc/os-release */
   readonly platform?: { readonly name: string; readonly version: string };
-  /** @default '3.3.2746.0', the first agent with ENV_VAR interpolation */
+  /**
+   * The agent version DescribeInstanceInformation reports, and the agent the stand-in emulates:
+   * from ENV_VAR_AGENT_VERSION on it sets SSM_<name> for ENV_VAR parameters; an older one only
+   * substitutes `{{ }}` references in the text.
+   * @default '3.3.2746.0', the first agent with ENV_VAR interpolation
+   */
   readonly agentVersion?: string;
   /** Between SIGTERM and SIGKILL of a timed-out or cancelled script (0 = SIGKILL at once, as the agent). @default 2000 */
   readonly killGraceMs?: number;
@@ -53,12 +59,22 @@ export interface EcsSsmStandIn {
   readonly instanceId: string;
   /** Every API call received, in order (benchmarks count them). */
   readonly calls: Array<{ service: 'ecs' | 'ssm'; action: string }>;
+  /** The document version (and hash) each SendCommand asked for, refused ones included. */
+  readonly documentRequests: readonly DocumentRequest[];
+  /** The one version of the document the stand-in holds, and its hash (what DescribeDocument says). */
+  readonly document: { readonly version: string; readonly hash: string };
   /** Stops running scripts (SIGTERM, then SIGKILL after the grace), closes the server, removes work files. */
   stop(): Promise<void>;
+  /**
+   * At once and synchronously, for a second Ctrl-C: SIGKILL to every script's process group, and
+   * to the watchdogs the runners started under `home` (their own sessions, so not in those groups),
+   * then the work files go.
+   */
+  forceStop(): void;
 }
 
 export const SANDBOX_ACCOUNT_ID = '000000000000';
-export const DEFAULT_AGENT_VERSION = '3.3.2746.0';
+export const DEFAULT_AGENT_VERSION = ENV_VAR_AGENT_VERSION;
 
 export async function startEcsSsmStandIn(opts: EcsSsmStandInOptions): Promise<EcsSsmStandIn> {
   assertSupportedDocument(opts.document);
@@ -81,6 +97,7 @@ export async function startEcsSsmStandIn(opts: EcsSsmStandInOptions): Promise<Ec
     instance,
     platform: opts.platform ?? osRelease(),
     agentVersion: opts.agentVersion ?? DEFAULT_AGENT_VERSION,
+    paramMode: paramModeOf(opts.agentVersion ?? DEFAULT_AGENT_VERSION),
     workDir,
     killGraceMs: opts.killGraceMs ?? 2000,
     consistencyDelayMs: opts.consistencyDelayMs ?? 0,
@@ -105,6 +122,13 @@ export async function startEcsSsmStandIn(opts: EcsSsmStandInOptions): Promise<Ec
     endpoint,
     instanceId: instance.ec2InstanceId,
     calls,
+    documentRequests: ssm.documentRequests,
+    document: { version: STANDIN_DOCUMENT_VERSION, hash: documentHash(opts.document) },
+    forceStop: () => {
+      ssm.killAllNow();
+      killWatchdogs(opts.home);
+      rmSync(workDir, { recursive: true, force: true });
+    },
     stop: () => {
       stopped ??= (async () => {
         await close();
@@ -114,6 +138,28 @@ export async function startEcsSsmStandIn(opts: EcsSsmStandInOptions): Promise<Ec
       return stopped;
     },
   };
+}
+
+/**
+ * The runner's watchdogs write their pid to <work>/watchdog.pid under DEBUG_TASK_HOME; each is
+ * killed if that pid is still a debug-task watchdog (its command line says so), never otherwise.
+ */
+function killWatchdogs(home: string): void {
+  let files: string[] = [];
+  try {
+    files = (readdirSync(home, { recursive: true }) as string[]).filter((f) => f.endsWith('watchdog.pid'));
+  } catch {
+    return; // no home yet, or already removed
+  }
+  for (const file of files) {
+    try {
+      const pid = Number(readFileSync(join(home, file), 'utf8').trim());
+      const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+      if (pid > 1 && cmdline.includes('debug-task-watchdog')) process.kill(pid, 'SIGKILL');
+    } catch {
+      // gone already, or not ours
+    }
+  }
 }
 
 /** PlatformName/PlatformVersion as the agent reads them: NAME and VERSION_ID of os-release. */

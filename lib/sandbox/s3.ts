@@ -1,3 +1,4 @@
+import { rmSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import type { IncomingHttpHeaders, IncomingMessage, Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -25,6 +26,8 @@ export interface S3StandIn {
    */
   refuseUploads(on: boolean, keyPart?: string): void;
   stop(): Promise<void>;
+  /** At once and synchronously (a second Ctrl-C exits right after): removes its data directory. */
+  forceStop(): void;
 }
 
 export interface S3StandInOptions {
@@ -128,6 +131,7 @@ export async function startS3(opts: S3StandInOptions = {}): Promise<S3StandIn> {
       faults.refuseUploads = on;
       faults.keyPart = keyPart;
     },
+    forceStop: () => rmSync(directory, { recursive: true, force: true }),
     stop: () => {
       stopped ??= (async () => {
         server.httpServer?.closeAllConnections();

@@ -1,8 +1,14 @@
+import { randomBytes } from 'node:crypto';
+import { rmSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { startApiServer, type ApiHandler } from './api-server';
+import { join, resolve } from 'node:path';
+import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { buildRunnerScript, runnerSha256 } from '../host/runner-script';
+import { startApiServer, type ApiHandler, type ApiPrincipal } from './api-server';
+import { startLogsStandIn } from './logs';
 import { startEcsSsmStandIn } from './ecs-ssm';
+import type { DocumentRequest } from './ssm-api';
 import { startS3 } from './s3';
 import { startStepFunctionsStandIn } from './sfn';
 import { startStsStandIn } from './sts';
@@ -27,6 +33,31 @@ export const SANDBOX_CREDENTIALS = {
   accessKeyId: 'AKIASANDBOX000000000',
   secretAccessKey: 'sandbox-secret-not-real',
 };
+/** The audit log group of the sandbox (AUDIT_LOG_GROUP; lib/sandbox/logs.ts stands in for it). */
+export const SANDBOX_AUDIT_LOG_GROUP = 'debug-task-sandbox-audit';
+
+/**
+ * The two principals of the sandbox API, each with its own access key: `owner` starts sessions,
+ * `other` is anyone else of the account (owner isolation and the deployment's policy tell them
+ * apart). The secrets are new for every sandbox.
+ */
+export interface SandboxPrincipals {
+  owner: ApiPrincipal;
+  other: ApiPrincipal;
+}
+
+function newPrincipals(): SandboxPrincipals {
+  const principal = (name: string, keyId: string): ApiPrincipal => ({
+    arn: `arn:aws:iam::${SANDBOX_ACCOUNT}:user/sandbox-${name}`,
+    accessKeyId: keyId,
+    secretAccessKey: randomBytes(30).toString('base64url'),
+  });
+  return {
+    owner: principal('owner', 'AKIASANDBOXOWNER0000'),
+    other: principal('other', 'AKIASANDBOXOTHER0000'),
+  };
+}
+
 /** UPLOAD_ROLE_ARN of the sandbox: the only role its STS stand-in lets Launch assume. */
 export const SANDBOX_UPLOAD_ROLE_ARN = `arn:aws:iam::${SANDBOX_ACCOUNT}:role/debug-task-sandbox-upload`;
 
@@ -43,17 +74,36 @@ export interface SandboxCall {
 export interface SandboxOptions {
   /** Toolbox image the Launch step sends to the host. */
   toolboxImage: string;
+  /**
+   * The SSM agent version the sandbox's instance reports and its SSM stand-in emulates: below
+   * 3.3.2746.0 no SSM_<name> variables, only textual `{{ }}` substitution. @default '3.3.2746.0'
+   */
+  agentVersion?: string;
   /** Keep the S3 data directory on stop (for inspection). */
   keepData?: boolean;
+  /**
+   * The deployment's Cedar policy file: the deciding handlers see it as DEBUG_TASK_POLICY_FILE (its
+   * absolute path), as the deployed functions see the file of their policy layer.
+   */
+  policyFile?: string;
 }
 
 export interface Sandbox {
   apiUrl: string;
   region: string;
-  credentials: typeof SANDBOX_CREDENTIALS;
+  /** The owner's credentials (what `demo` signs with). */
+  credentials: { accessKeyId: string; secretAccessKey: string };
+  /** The principals the API authenticates, each by its own access key. */
+  principals: SandboxPrincipals;
+  /** The audit log: every event the handlers wrote (JSON lines in `file`). */
+  auditLog: { file: string; events(): unknown[] };
   bucket: string;
   /** Work root of the sandbox "host" (DEBUG_TASK_HOME of the runner). */
   home: string;
+  /** The version (and hash) of the document each SendCommand asked for, in order. */
+  documentRequests(): DocumentRequest[];
+  /** The document version the sandbox holds (what the deployment pinned): the only one it runs. */
+  documentVersion: string;
   /**
    * Every AWS API call the stand-ins served (benchmarks count them): ECS, SSM and STS in the order
    * they arrived, then Step Functions'. Launch's `sts:AssumeRole` (the upload role, once per
@@ -66,11 +116,17 @@ export interface Sandbox {
    */
   refuseUploads(on: boolean, keyPart?: string): void;
   stop(): Promise<void>;
+  /**
+   * What a second Ctrl-C does before it exits: synchronously, kills the runners and their
+   * watchdogs and removes the sandbox's temporary directories. The servers go with the process.
+   */
+  forceStop(): void;
 }
 
 export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
   const home = await mkdtemp(join(tmpdir(), 'debug-task-sandbox-'));
   const stops: Array<() => Promise<void>> = [];
+  const forceStops: Array<() => void> = [];
   const savedEnv = { ...process.env };
   const stop = async () => {
     for (const s of stops.reverse()) await s().catch(() => undefined);
@@ -78,12 +134,20 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
     await rm(home, { recursive: true, force: true });
   };
   try {
-    const template = synthesizeTemplate();
-    const { definition, functionArns } = stateMachineDefinition(template, { region: SANDBOX_REGION });
-    const document = commandDocument(template);
-
+    const principals = newPrincipals();
     const s3 = await startS3({ bucket: 'debug-task-sandbox' });
     stops.push(() => s3.stop());
+    // The stack as the sandbox's document needs it: admitting the loopback S3 stand-in and the
+    // local toolbox image instead of a deployment's bucket and image.
+    const template = synthesizeTemplate({
+      sandboxHost: { s3Endpoint: s3.endpoint, bucket: s3.bucket, toolboxImage: options.toolboxImage },
+    });
+    const { definition, functionArns } = stateMachineDefinition(template, { region: SANDBOX_REGION });
+    const document = commandDocument(template);
+    // The runner file the document names, where the functions presign it from (the stack's S3 asset).
+    const runnerKey = `runner/${runnerSha256()}.sh`;
+    await putRunner(s3.endpoint, s3.bucket, runnerKey);
+    forceStops.push(() => s3.forceStop());
     // ECS, SSM and STS calls in the order they arrive, across the stand-ins.
     const awsCalls: SandboxCall[] = [];
     const ecsSsm = await startEcsSsmStandIn({
@@ -92,9 +156,17 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
       home,
       region: SANDBOX_REGION,
       accountId: SANDBOX_ACCOUNT,
+      ...(options.agentVersion && { agentVersion: options.agentVersion }),
       onCall: (call) => awsCalls.push(call),
     });
     stops.push(() => ecsSsm.stop());
+    const logs = await startLogsStandIn({
+      logGroupName: SANDBOX_AUDIT_LOG_GROUP,
+      // Not in calls(): those are the session's control-plane calls, which benchmarks count.
+      file: join(home, 'audit.jsonl'),
+    });
+    stops.push(() => logs.stop());
+    forceStops.push(() => ecsSsm.forceStop());
     const sts = await startStsStandIn({
       roleArn: SANDBOX_UPLOAD_ROLE_ARN,
       onCall: (call) => awsCalls.push(call),
@@ -110,10 +182,16 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
       AWS_ENDPOINT_URL_ECS: ecsSsm.endpoint,
       AWS_ENDPOINT_URL_SSM: ecsSsm.endpoint,
       AWS_ENDPOINT_URL_STS: sts.endpoint,
+      AWS_ENDPOINT_URL_CLOUDWATCH_LOGS: logs.endpoint,
+      AUDIT_LOG_GROUP: SANDBOX_AUDIT_LOG_GROUP,
       AWS_S3_FORCE_PATH_STYLE: 'true',
       BUCKET_NAME: s3.bucket,
       UPLOAD_ROLE_ARN: SANDBOX_UPLOAD_ROLE_ARN,
       DOCUMENT_NAME: document.name,
+      DOCUMENT_VERSION: ecsSsm.document.version,
+      DOCUMENT_HASH: ecsSsm.document.hash,
+      RUNNER_BUCKET: s3.bucket,
+      RUNNER_KEY: runnerKey,
       TOOLBOX_IMAGE: options.toolboxImage,
       ALLOWED_CLUSTERS: '',
       // One local engine is the one host of every task: a demo service's replicas all run on it.
@@ -124,6 +202,9 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
     });
     delete process.env.AWS_PROFILE;
     delete process.env.AWS_SESSION_TOKEN;
+    // The deciding handlers load the policy from this file (the deployed ones from their layer's).
+    if (options.policyFile) process.env.DEBUG_TASK_POLICY_FILE = resolve(options.policyFile);
+    else delete process.env.DEBUG_TASK_POLICY_FILE;
 
     const handlers = await loadHandlers(functionArns);
     const sfn = await startStepFunctionsStandIn({ definition, handlers, region: SANDBOX_REGION });
@@ -151,7 +232,7 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
         }),
       ),
       region: SANDBOX_REGION,
-      credentials: SANDBOX_CREDENTIALS,
+      principals: [principals.owner, principals.other],
       accountId: SANDBOX_ACCOUNT,
     });
     stops.push(() => api.stop());
@@ -159,16 +240,48 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
     return {
       apiUrl: api.url,
       region: SANDBOX_REGION,
-      credentials: SANDBOX_CREDENTIALS,
+      credentials: {
+        accessKeyId: principals.owner.accessKeyId,
+        secretAccessKey: principals.owner.secretAccessKey,
+      },
+      principals,
+      auditLog: { file: logs.file, events: () => logs.events() },
       bucket: s3.bucket,
       home,
+      documentRequests: () => [...ecsSsm.documentRequests],
+      documentVersion: ecsSsm.document.version,
       calls: () => [...awsCalls, ...sfn.calls.map((c) => ({ service: 'sfn', action: c.action }))],
       refuseUploads: (on, keyPart) => s3.refuseUploads(on, keyPart),
       stop,
+      forceStop: () => {
+        for (const forceStop of forceStops.reverse()) {
+          try {
+            forceStop();
+          } catch {
+            // the others still run
+          }
+        }
+        rmSync(home, { recursive: true, force: true });
+      },
     };
   } catch (error) {
     await stop();
     throw error;
+  }
+}
+
+/** Puts the runner file into the S3 stand-in, as `cdk deploy` puts the stack's asset. */
+async function putRunner(endpoint: string, bucket: string, key: string): Promise<void> {
+  const client = new S3Client({
+    endpoint,
+    forcePathStyle: true,
+    region: SANDBOX_REGION,
+    credentials: SANDBOX_CREDENTIALS,
+  });
+  try {
+    await client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: buildRunnerScript() }));
+  } finally {
+    client.destroy();
   }
 }
 

@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -28,6 +28,11 @@ export interface SsmStandInConfig {
   readonly instance: SandboxInstance;
   readonly platform: { readonly name: string; readonly version: string };
   readonly agentVersion: string;
+  /**
+   * How the agent passes parameters: `env` (3.3.2746.0 and later: SSM_<name> for ENV_VAR
+   * parameters, and `{{ }}` text references substituted) or `text` (older agents: only the text).
+   */
+  readonly paramMode: 'env' | 'text';
   /** Where each command's `_script.sh`, stdout and stderr are written. */
   readonly workDir: string;
   readonly killGraceMs: number;
@@ -49,14 +54,35 @@ interface Invocation {
 const INHERITED_ENV = ['PATH', 'LANG', 'LC_ALL', 'TZ', 'DOCKER_HOST'];
 const COMMAND_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
+/** The one version the stand-in holds of its document: what CloudFormation's first version is. */
+export const STANDIN_DOCUMENT_VERSION = '1';
+
+/** The document's hash as SSM reports it (DescribeDocument's Hash): sha256 of its content. */
+export function documentHash(document: unknown): string {
+  return createHash('sha256').update(JSON.stringify(document)).digest('hex');
+}
+
+/** What one SendCommand asked for: the version (and hash) of the document it named. */
+export interface DocumentRequest {
+  readonly documentVersion: string | undefined;
+  readonly documentHash: string | undefined;
+  readonly documentHashType: string | undefined;
+}
+
 export interface SsmStandIn {
   readonly service: JsonService;
+  /** Every SendCommand's document version and hash, in order, refused ones included. */
+  readonly documentRequests: DocumentRequest[];
   /** Stops every script still running (SIGTERM, SIGKILL after the grace) and waits for them. */
   stopAll(): Promise<void>;
+  /** SIGKILL to every script's process group, synchronously. */
+  killAllNow(): void;
 }
 
 export function ssmService(config: SsmStandInConfig): SsmStandIn {
   const invocations = new Map<string, Invocation>();
+  const documentRequests: DocumentRequest[] = [];
+  const hash = documentHash(config.document);
   const { instance } = config;
 
   const find = (commandId: string, instanceId: string): Invocation => {
@@ -76,9 +102,28 @@ export function ssmService(config: SsmStandInConfig): SsmStandIn {
     if (documentName !== config.documentName && !documentName.endsWith(`:document/${config.documentName}`)) {
       throw new AwsApiError('InvalidDocument', `Document ${documentName} does not exist in your account.`);
     }
-    const documentVersion = optionalString(input, 'DocumentVersion') ?? '$DEFAULT';
-    if (!['$DEFAULT', '$LATEST', '1'].includes(documentVersion)) {
+    // Stricter than SSM, on purpose: debug-task must name the version its deployment created,
+    // never $LATEST or $DEFAULT (which run whatever was added last, or made default, by anyone).
+    const requested: DocumentRequest = {
+      documentVersion: optionalString(input, 'DocumentVersion'),
+      documentHash: optionalString(input, 'DocumentHash'),
+      documentHashType: optionalString(input, 'DocumentHashType'),
+    };
+    documentRequests.push(requested);
+    const documentVersion = requested.documentVersion;
+    if (documentVersion === undefined || documentVersion === '$LATEST' || documentVersion === '$DEFAULT') {
+      throw new AwsApiError(
+        'InvalidDocumentVersion',
+        `The sandbox refuses DocumentVersion ${documentVersion ?? '(none)'}: name the version the deployment pinned.`,
+      );
+    }
+    if (documentVersion !== STANDIN_DOCUMENT_VERSION) {
       throw new AwsApiError('InvalidDocumentVersion', `Document version ${documentVersion} does not exist.`);
+    }
+    if (requested.documentHash !== undefined) {
+      if ((requested.documentHashType ?? 'Sha256') !== 'Sha256' || requested.documentHash !== hash) {
+        throw new AwsApiError('InvalidDocument', 'The document hash does not match the document version.');
+      }
     }
     const targets = input.Targets;
     if (Array.isArray(targets) && targets.length > 0) {
@@ -98,7 +143,7 @@ export function ssmService(config: SsmStandInConfig): SsmStandIn {
     const deliveryTimeout = optionalInteger(input, 'TimeoutSeconds', 30, 2_592_000) ?? 3600;
 
     const values = resolveParameters(config.document, input.Parameters);
-    const prepared = prepareRunShellScript(config.document, values);
+    const prepared = prepareRunShellScript(config.document, values, config.paramMode);
     const commandId = randomUUID();
     const requestedAt = new Date();
     const run = await ScriptProcess.start({
@@ -268,8 +313,12 @@ export function ssmService(config: SsmStandInConfig): SsmStandIn {
 
   return {
     service,
+    documentRequests,
     stopAll: async () => {
       await Promise.all([...invocations.values()].map((inv) => inv.run.terminate()));
+    },
+    killAllNow: () => {
+      for (const inv of invocations.values()) inv.run.killNow();
     },
   };
 }

@@ -206,11 +206,20 @@ export interface PreparedScript {
   readonly env: Record<string, string>;
 }
 
-export function prepareRunShellScript(doc: SsmDocument, values: SsmParameterValues): PreparedScript {
+/**
+ * `paramMode` emulates the agent's version: `env` (3.3.2746.0 and later) substitutes the text
+ * references and exports `SSM_<name>` for ENV_VAR parameters; `text` (older agents, which ignore
+ * `interpolationType`) only substitutes the text references.
+ */
+export function prepareRunShellScript(
+  doc: SsmDocument,
+  values: SsmParameterValues,
+  paramMode: 'env' | 'text' = 'env',
+): PreparedScript {
   const [step] = doc.mainSteps;
   const inputs = substituteParameters(step.inputs, values) as Record<string, unknown>;
   const env: Record<string, string> = {};
-  for (const [name, def] of Object.entries(doc.parameters ?? {})) {
+  for (const [name, def] of Object.entries(paramMode === 'env' ? (doc.parameters ?? {}) : {})) {
     // StringList values: the docs describe ENV_VAR for strings only; comma-joined here.
     if (def.interpolationType === 'ENV_VAR') env[`SSM_${name}`] = [values[name]].flat().join(',');
   }

@@ -125,6 +125,11 @@ export class ScriptProcess {
     if (!this.outcome) this.stop('Cancelled');
   }
 
+  /** SIGKILL to the whole group, at once (a second Ctrl-C: nothing may wait). */
+  killNow(): void {
+    this.signalGroup('SIGKILL');
+  }
+
   /** Stops the group if it still runs; resolves when the result is final and SIGKILL was sent. */
   async terminate(): Promise<void> {
     this.cancel();

@@ -4,7 +4,7 @@ import type { ResolvedTarget } from '../domain/session';
  * Fleet plan (issue 5, "a whole service at once"): pure functions that turn a service's resolved
  * targets into batched control-plane calls. No AWS call is made here.
  *
- * Batching, per the API models (../shared/reference/aws-facts.md sections 1 and 3):
+ * Batching, per the ECS and SSM API references (each call's documented list limit; docs/AWS-ASSUMPTIONS.md):
  * - ecs:ListTasks                      pages of `maxResults` <= 100              -> ceil(N / 100) calls
  * - ecs:DescribeTasks                  `tasks` <= 100 ids a call                 -> ceil(N / 100)
  * - ecs:DescribeContainerInstances     `containerInstances` <= 100 a call        -> ceil(M / 100)

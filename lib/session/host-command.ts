@@ -1,5 +1,7 @@
+import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { SendCommandCommand } from '@aws-sdk/client-ssm';
-import { optionalEnv } from '../config';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import { optionalEnv, requireEnv } from '../config';
 import { DebugTaskError } from '../domain/errors';
 import {
   HOST_PARAMS,
@@ -10,6 +12,7 @@ import {
 } from '../domain/params';
 import type { ExecutionInput } from '../domain/session';
 import { awsCall, type ErrorOverride } from '../aws/errors';
+import { s3Client } from '../aws/s3';
 import { ssmClient } from '../aws/ssm';
 
 /**
@@ -19,10 +22,64 @@ import { ssmClient } from '../aws/ssm';
  */
 
 /**
- * The stack updates the document by adding versions, and CloudFormation does not always make the
- * new one the default (see lib/infra/command-document.ts): ask for the latest explicitly.
+ * The document as this deployment made it: its name, and the version and sha256 that the stack
+ * read right after creating that version (lib/infra/command-document.ts, DOCUMENT_VERSION and
+ * DOCUMENT_HASH). SendCommand names both: a version someone adds later (ssm:UpdateDocument) is
+ * never run, and SSM refuses the call if the version's content is not the one hashed.
  */
-export const DOCUMENT_VERSION = '$LATEST';
+export interface PinnedDocument {
+  readonly name: string;
+  readonly version: string;
+  readonly hash: string;
+}
+
+export function pinnedDocument(): PinnedDocument {
+  const version = requireEnv('DOCUMENT_VERSION');
+  const hash = requireEnv('DOCUMENT_HASH');
+  if (!/^[1-9][0-9]*$/.test(version)) {
+    throw new DebugTaskError(
+      'AWS_ERROR',
+      `DOCUMENT_VERSION is "${version.slice(0, 40)}"; it must be the number of the version this deployment created, never $LATEST or $DEFAULT.`,
+      { hint: 'Redeploy the stack: it sets DOCUMENT_VERSION from the document it created.' },
+    );
+  }
+  if (!/^[a-f0-9]{64}$/.test(hash)) {
+    throw new DebugTaskError('AWS_ERROR', 'DOCUMENT_HASH is not a sha256 (64 hex digits).', {
+      hint: 'Redeploy the stack: it sets DOCUMENT_HASH from the document it created.',
+    });
+  }
+  return { name: requireEnv('DOCUMENT_NAME'), version, hash };
+}
+
+/**
+ * How long a runner URL lives: it is read when the command reaches the host, at most the delivery
+ * timeout after SendCommand, and only by a host whose cache does not hold that runner yet.
+ */
+export const RUNNER_URL_SECONDS = 300;
+
+/**
+ * A presigned GET of the runner file this deployment ships (RUNNER_BUCKET, RUNNER_KEY: the stack's
+ * S3 asset), made per SendCommand with the function's own credentials. The document's bootstrap
+ * fetches it only when its cache lacks the runner, and runs it only if its sha256 matches.
+ */
+export async function presignRunner(): Promise<string> {
+  const bucket = requireEnv('RUNNER_BUCKET');
+  const key = requireEnv('RUNNER_KEY');
+  const url = await awsCall('s3:GetObject (presign runner)', () =>
+    getSignedUrl(s3Client(), new GetObjectCommand({ Bucket: bucket, Key: key }), {
+      expiresIn: RUNNER_URL_SECONDS,
+    }),
+  );
+  if (!isValidHostParam('runnerUrl', url)) {
+    throw new DebugTaskError(
+      'AWS_ERROR',
+      `The presigned runner URL (${url.length} characters) does not fit the runnerUrl parameter.`,
+      { hint: 'Check RUNNER_BUCKET, RUNNER_KEY and AWS_ENDPOINT_URL_S3.' },
+    );
+  }
+  return url;
+}
+
 /** SSM delivery timeout: a command that has not reached the agent within a minute is not worth running late. */
 export const DELIVERY_TIMEOUT_SECONDS = 60;
 /** A fan-out reaches every host of its call at once, and one failing host never stops the others. */
@@ -35,11 +92,9 @@ export const UPLOAD_MARGIN_SECONDS = 120;
 export const CLEANUP_TIMEOUT_SECONDS = 120;
 
 export interface RunnerCommand {
-  /** DOCUMENT_NAME: our runner document, the only one the functions may send. */
-  documentName: string;
   /** At most 50 hosts (SendCommand's limit). */
   instanceIds: readonly string[];
-  /** The document's parameters; checked here against params.ts before anything is sent. */
+  /** The document's parameters but runnerUrl; checked here against params.ts before anything is sent. */
   values: HostParamValues;
   /** Ties the command to its session in CloudTrail and the SSM console; cut at SSM's 100 characters. */
   comment: string;
@@ -49,16 +104,22 @@ export interface RunnerCommand {
   override?: ErrorOverride;
 }
 
-/** Sends our runner document once to up to 50 hosts; its command id. */
+/**
+ * Sends our document, at the version this deployment pinned, once to up to 50 hosts, with a fresh
+ * runner URL; its command id.
+ */
 export async function sendRunner(command: RunnerCommand): Promise<string> {
-  const parameters = commandParameters(command.values);
+  const document = pinnedDocument();
+  const parameters = commandParameters({ ...command.values, runnerUrl: await presignRunner() });
   const out = await awsCall(
     command.call ?? 'ssm:SendCommand',
     () =>
       ssmClient().send(
         new SendCommandCommand({
-          DocumentName: command.documentName,
-          DocumentVersion: DOCUMENT_VERSION,
+          DocumentName: document.name,
+          DocumentVersion: document.version,
+          DocumentHash: document.hash,
+          DocumentHashType: 'Sha256',
           InstanceIds: [...command.instanceIds],
           Parameters: parameters,
           TimeoutSeconds: DELIVERY_TIMEOUT_SECONDS,

@@ -47,6 +47,10 @@ export function capturePlan(
     containerId: t.container.runtimeId,
     instanceId: t.instanceId,
     platform: t.platform,
+    service: t.service,
+    tags: t.tags,
+    ...(t.launchType && { launchType: t.launchType }),
+    ...(t.networkMode && { networkMode: t.networkMode }),
   }));
   const nowSeconds = Math.floor(clock.nowMs / 1000);
   const startAt = resolution.kind === 'service' ? nowSeconds + clock.startLeadSeconds : undefined;

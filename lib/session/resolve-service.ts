@@ -353,7 +353,9 @@ async function describeTasks(
   const tasks = new Map<string, Task>();
   const failures = new Map<string, Failure>();
   const pages = await mapLimit(chunk(arns, FLEET_LIMITS.describeTasks), CONCURRENCY, (ids) =>
-    call('ecs:DescribeTasks', () => ecs.send(new DescribeTasksCommand({ cluster, tasks: ids }))),
+    call('ecs:DescribeTasks', () =>
+      ecs.send(new DescribeTasksCommand({ cluster, tasks: ids, include: ['TAGS'] })),
+    ),
   );
   for (const out of pages) {
     for (const task of out.tasks ?? []) if (task.taskArn) tasks.set(task.taskArn, task);

@@ -2,6 +2,7 @@ import { DescribeContainerInstancesCommand, DescribeTasksCommand, type Task } fr
 import { DescribeInstanceInformationCommand, type InstanceInformation } from '@aws-sdk/client-ssm';
 import { clusterNameOf, parseTaskRef, type TaskRef } from '../domain/arn';
 import type { TargetCheckName } from '../domain/doctor';
+import { ENV_VAR_AGENT_VERSION, paramModeOf } from '../domain/agent';
 import { DebugTaskError } from '../domain/errors';
 import type { ResolvedTarget } from '../domain/session';
 import type { TaskTarget } from '../domain/session-spec';
@@ -95,7 +96,13 @@ export async function resolveTarget(
   await check(
     'agent-version',
     () => checkAgentVersion(info, instanceId),
-    () => `${info.AgentVersion ?? 'not reported'} (${MIN_AGENT_VERSION} or later is needed)`,
+    () =>
+      `${info.AgentVersion ?? 'not reported'} (${MIN_AGENT_VERSION} or later is needed)` +
+      (info.AgentVersion
+        ? paramModeOf(info.AgentVersion) === 'env'
+          ? '; parameters pass as environment variables (ENV_VAR)'
+          : `; parameters pass as quoted text (ENV_VAR needs ${ENV_VAR_AGENT_VERSION} or later)`
+        : ''),
   );
 
   return resolvedTarget({
@@ -140,7 +147,7 @@ function pingTime(info: InstanceInformation): string {
 async function describeTask(ref: TaskRef, cluster: string): Promise<Task> {
   const out = await awsCall(
     'ecs:DescribeTasks',
-    () => ecsClient().send(new DescribeTasksCommand({ cluster, tasks: [ref.task] })),
+    () => ecsClient().send(new DescribeTasksCommand({ cluster, tasks: [ref.task], include: ['TAGS'] })),
     (info) =>
       info.name === 'ClusterNotFoundException'
         ? new DebugTaskError('TASK_NOT_FOUND', `Cluster "${cluster}" does not exist in ${regionName()}.`, {

@@ -5,6 +5,7 @@ import { DebugTaskError } from '../domain/errors';
 import { isValidHostParam } from '../domain/params';
 import type { ResolvedTarget } from '../domain/session';
 import { optionalEnv } from '../config';
+import { ENV_VAR_AGENT_VERSION, MIN_AGENT_VERSION, compareVersions } from '../domain/agent';
 
 /**
  * The pure decisions of Resolve, shared by the single-task resolver (resolve.ts) and the fleet
@@ -230,9 +231,9 @@ export function checkAgentOnline(info: InstanceInformation, instanceId: string):
 }
 
 /** The runner reads its parameters as env vars (`interpolationType: ENV_VAR`), new in this agent version. */
-export const MIN_AGENT_VERSION = '3.3.2746.0';
+export { MIN_AGENT_VERSION, compareVersions };
 
-/** Linux, not Bottlerocket, with an agent recent enough for ENV_VAR parameters. */
+/** Linux, not Bottlerocket, with an agent recent enough for our document. */
 export function checkPlatform(info: InstanceInformation, instanceId: string): void {
   checkPlatformSupported(info, instanceId);
   checkAgentVersion(info, instanceId);
@@ -281,22 +282,16 @@ export function checkAgentVersion(info: InstanceInformation, instanceId: string)
   if (info.AgentVersion && compareVersions(info.AgentVersion, MIN_AGENT_VERSION) < 0) {
     throw new DebugTaskError(
       'PLATFORM_UNSUPPORTED',
-      `The SSM agent on ${instanceId} is version ${info.AgentVersion}; debug-task needs ${MIN_AGENT_VERSION} or later.`,
-      { hint: 'Update the agent (Run Command document AWS-UpdateSSMAgent, or a newer AMI).', details },
+      `The SSM agent on ${instanceId} is version ${info.AgentVersion}; debug-task's document (schema 2.2, a step precondition) needs SSM agent ${MIN_AGENT_VERSION} or later.`,
+      {
+        hint: `Update the agent (Run Command document AWS-UpdateSSMAgent, or a newer AMI; on Flatcar, see the README). Agents from ${ENV_VAR_AGENT_VERSION} on also pass parameters as environment variables (ENV_VAR).`,
+        details,
+      },
     );
   }
 }
 
 /** Numeric comparison of dotted versions; non-numeric parts count as 0. */
-export function compareVersions(a: string, b: string): number {
-  const pa = a.split('.').map((p) => Number.parseInt(p, 10) || 0);
-  const pb = b.split('.').map((p) => Number.parseInt(p, 10) || 0);
-  for (let i = 0; i < Math.max(pa.length, pb.length); i++) {
-    const diff = (pa[i] ?? 0) - (pb[i] ?? 0);
-    if (diff !== 0) return Math.sign(diff);
-  }
-  return 0;
-}
 
 /** The Resolve output for a task that passed every check. */
 export function resolvedTarget(parts: {
@@ -314,6 +309,8 @@ export function resolvedTarget(parts: {
     taskArn: task.taskArn ?? parts.taskArn,
     ...(task.taskDefinitionArn && { taskDefinitionArn: task.taskDefinitionArn }),
     ...(task.launchType && { launchType: task.launchType }),
+    service: task.group?.startsWith('service:') ? task.group.slice('service:'.length) : '',
+    tags: Object.fromEntries((task.tags ?? []).flatMap((t) => (t.key ? [[t.key, t.value ?? '']] : []))),
     container: parts.container,
     containerInstanceArn: parts.containerInstanceArn,
     instanceId: parts.instanceId,

@@ -23,12 +23,15 @@ export interface UploadRoleRequest {
   fallbackKey: string;
   /** AssumeRole's DurationSeconds (`uploadSessionSeconds`). */
   durationSeconds: number;
+  /** ARTIFACT_KEY_ARN: the bucket's KMS key, which the uploads need kms:GenerateDataKey on; unset: SSE-S3. */
+  keyArn?: string;
 }
 
 /**
  * One AssumeRole per batch: the upload role, for the session's length, named after the session
  * (CloudTrail's AssumeRole and the uploads' PutObject then carry the session id), with a session
- * policy that narrows it to s3:PutObject on exactly the batch's children's objects. No session
+ * policy that narrows it to s3:PutObject on exactly the batch's children's objects (and
+ * kms:GenerateDataKey on the bucket's key, which S3 needs to encrypt them). No session
  * tags (no sts:TagSession needed).
  */
 export async function assumeUploadRole(request: UploadRoleRequest): Promise<SessionCredentials> {
@@ -42,7 +45,13 @@ export async function assumeUploadRole(request: UploadRoleRequest): Promise<Sess
           RoleArn: request.roleArn,
           RoleSessionName: sessionName,
           DurationSeconds: request.durationSeconds,
-          Policy: uploadSessionPolicy(partition, request.bucket, request.objectKeys, request.fallbackKey),
+          Policy: uploadSessionPolicy(
+            partition,
+            request.bucket,
+            request.objectKeys,
+            request.fallbackKey,
+            request.keyArn,
+          ),
         }),
       ),
     assumeRoleOverride(request.roleArn),

@@ -271,7 +271,8 @@ function garbled(
 function hostFailure(manifest: RunnerManifest, evidence: ChildEvidence): DebugTaskError {
   const code = isErrorCode(manifest.error?.code) ? manifest.error.code : 'CAPTURE_FAILED';
   const message =
-    manifest.error?.message ?? `The ${manifest.tool.name} session failed on the host without a message.`;
+    manifest.error?.message ??
+    `The ${manifest.tool.name ?? 'debug'} session failed on the host without a message.`;
   return new DebugTaskError(code, message.slice(0, 1000), {
     details: {
       instanceId: evidence.target.instanceId,

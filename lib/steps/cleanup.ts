@@ -1,4 +1,5 @@
-import { requireEnv } from '../config';
+import { audit } from '../audit/audit';
+import { endedEvent } from '../audit/session-events';
 import { fromStepFunctionsFailure, type DebugTaskError } from '../domain/errors';
 import { mapLimit } from '../domain/map-limit';
 import {
@@ -9,7 +10,7 @@ import {
   type PlanRecord,
 } from '../domain/session';
 import { logger } from '../log';
-import { cleanupValues, sendRunner, sessionComment } from '../session/host-command';
+import { cleanupValues, pinnedDocument, sendRunner, sessionComment } from '../session/host-command';
 import { sessionResult, writeSessionRecord } from '../session/record';
 import { getJson } from '../session/store';
 
@@ -36,22 +37,29 @@ export interface CleanupDeps {
 export async function cleanupSession(state: CleanupState, deps: CleanupDeps = {}): Promise<never> {
   const original: DebugTaskError = fromStepFunctionsFailure(state.error?.Error, state.error?.Cause);
   logger.info('cleaning up after failure', { code: original.code });
+  // Every session that fails ends here (a failure in Collect included): its end is recorded once,
+  // with the error every child ended with.
+  audit.session(
+    endedEvent(state.sessionId, original.code === 'CANCELLED' ? 'CANCELLED' : 'FAILED', [], {
+      errorCode: original.code,
+      reuploadId: state.reupload?.id,
+    }),
+  );
   const { plan } = state;
   if (!plan) throw original;
   const nowMs = (deps.now ?? Date.now)();
 
-  let documentName: string;
   try {
-    // Inside the try: a deployment error here (no DOCUMENT_NAME) must not hide the original error.
-    documentName = requireEnv('DOCUMENT_NAME');
+    // Inside the try: a deployment error here (no DOCUMENT_NAME or pinned version) must not hide
+    // the original error.
+    pinnedDocument();
   } catch (error) {
-    logger.warn('cleanup: DOCUMENT_NAME is not set; the original error is reported instead', { error });
+    logger.warn('cleanup: the pinned document is not set; the original error is reported instead', { error });
     throw original;
   }
   await mapLimit(plan.batches, 4, async (batch) => {
     try {
       await sendRunner({
-        documentName,
         instanceIds: batch.instanceIds,
         values: cleanupValues(state.sessionId, plan.expiresAt),
         comment: sessionComment(state.sessionId, 'cleanup'),

@@ -1,3 +1,5 @@
+import { audit } from '../audit/audit';
+import { endedEvent } from '../audit/session-events';
 import {
   DebugTaskError,
   errorFromBody,
@@ -61,7 +63,9 @@ export async function collectSession(state: CollectState, deps: CollectDeps = {}
     ...(failure && { error: failure.toJSON() }),
     calls: record.calls,
   });
+  // A failure goes on to Cleanup, which records the end of every session that failed.
   if (failure) throw failure;
+  audit.session(endedEvent(state.sessionId, 'SUCCEEDED', children));
   return executionOutput(result);
 }
 
@@ -191,5 +195,6 @@ async function collectReupload(
   );
   const failed = uploaded.filter((c) => c.status === 'FAILED');
   if (failed.length === uploaded.length && failed[0]?.error) throw errorFromBody(failed[0].error);
+  audit.session(endedEvent(state.sessionId, 'SUCCEEDED', uploaded, { reuploadId: state.reupload?.id }));
   return executionOutput(result);
 }

@@ -1,6 +1,7 @@
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
-import { numberEnv, requireEnv } from '../config';
+import { audit } from '../audit/audit';
+import { numberEnv, optionalEnv, requireEnv } from '../config';
 import { DebugTaskError } from '../domain/errors';
 import { renderPlan, type PlanLine } from '../domain/host-plan';
 import { isValidHostParam, type HostParamValues } from '../domain/params';
@@ -21,6 +22,7 @@ import {
   EXECUTION_EXTRA_SECONDS,
   auditValue,
   captureValues,
+  pinnedDocument,
   sendCommandOverride,
   sendRunner,
   sessionComment,
@@ -48,7 +50,8 @@ export interface LaunchDeps {
  * the state or its logs.
  */
 export async function launchBatch(state: BatchState, deps: LaunchDeps = {}): Promise<BatchCommand> {
-  const documentName = requireEnv('DOCUMENT_NAME');
+  // The pinned document first: a deployment without it writes and sends nothing.
+  pinnedDocument();
   const uploadRoleArn = requireEnv('UPLOAD_ROLE_ARN');
   const grace = Math.floor(numberEnv('GRACE_SECONDS', DEFAULT_GRACE_SECONDS));
   const now = deps.now ?? Date.now;
@@ -72,6 +75,7 @@ export async function launchBatch(state: BatchState, deps: LaunchDeps = {}): Pro
     objectKeys: targets.map((t) => `${sessionKeys.childrenPrefix(sessionId)}${t.sessionId}/*`),
     fallbackKey: `${sessionKeys.childrenPrefix(sessionId)}*`,
     durationSeconds: uploadSessionSeconds(captureSeconds, grace),
+    keyArn: optionalEnv('ARTIFACT_KEY_ARN', '') || undefined,
   });
   const expiresIn = urlLifetime(
     captureSeconds,
@@ -105,11 +109,18 @@ export async function launchBatch(state: BatchState, deps: LaunchDeps = {}): Pro
   const planUrl = await presignPlan(plan.bucket, planKey);
 
   const commandId = await sendRunner({
-    documentName,
     instanceIds: batch.instanceIds,
     values: { ...values, planUrl },
     comment: sessionComment(sessionId, plan.reupload ? 'reupload' : ''),
     override: sendCommandOverride(batch.instanceIds),
+  });
+  audit.session({
+    type: 'session.started',
+    sessionId,
+    commandId,
+    batch: batch.batch,
+    instanceIds: batch.instanceIds,
+    children: targets.map((t) => t.sessionId),
   });
   return { commandId, sentAt: new Date(now()).toISOString() };
 }

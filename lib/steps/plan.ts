@@ -1,15 +1,18 @@
+import { audit } from '../audit/audit';
+import { resolvedEvent } from '../audit/session-events';
 import { numberEnv, requireEnv } from '../config';
 import { DEFAULT_GRACE_SECONDS, runKeys, type ExecutionInput, type PlanInfo } from '../domain/session';
 import { capturePlan, reuploadPlan } from '../session/plan';
 import { sessionRecordChildren } from '../session/record';
 import { putJson } from '../session/store';
+import { authorizeCapture, type AuthorizeDeps } from '../session/authorize';
 import { resolveTargets, type TargetDeps } from '../session/targets';
 import { assertExecutionInput } from './execution-input';
 
 /** Default lead of a service's synchronized start: the Map's iterations, delivery, the hosts' checks. */
 export const DEFAULT_START_LEAD_SECONDS = 15;
 
-export interface PlanDeps extends TargetDeps {
+export interface PlanDeps extends TargetDeps, Omit<AuthorizeDeps, 'ecs'> {
   now?: () => number;
 }
 
@@ -31,15 +34,25 @@ export async function planSession(input: ExecutionInput, deps: PlanDeps = {}): P
     const session = await sessionRecordChildren(bucket, input.sessionId);
     const { record, info } = reuploadPlan(input, session, bucket, nowMs);
     await putJson(bucket, keys.plan, record);
+    audit.session(resolvedEvent(record));
     return info;
   }
 
-  const resolution = await resolveTargets(input.spec, deps);
+  // Resolved first, then decided on what was resolved (the deployment's policy, when it has one).
+  const resolution = await authorizeCapture(
+    input.spec,
+    input.caller,
+    await resolveTargets(input.spec, deps),
+    { sessionId: input.sessionId, ...deps },
+  );
   const { record, info } = capturePlan(input, resolution, bucket, {
     nowMs,
     graceSeconds: Math.floor(numberEnv('GRACE_SECONDS', DEFAULT_GRACE_SECONDS)),
     startLeadSeconds: Math.floor(numberEnv('FLEET_START_LEAD_SECONDS', DEFAULT_START_LEAD_SECONDS)),
   });
   await putJson(bucket, keys.plan, record);
+  // Written before Launch runs (withAudit flushes when this step ends): the record of which hosts a
+  // session reaches exists before anything runs on them.
+  audit.session(resolvedEvent(record));
   return info;
 }

@@ -4,14 +4,14 @@ import {
   ListContainerInstancesCommand,
 } from '@aws-sdk/client-ecs';
 import { DescribeInstanceInformationCommand } from '@aws-sdk/client-ssm';
-import { optionalEnv, requireEnv } from '../config';
+import { optionalEnv } from '../config';
 import { DebugTaskError } from '../domain/errors';
 import type { HostParamValues } from '../domain/params';
 import { logger } from '../log';
 import { awsCall } from '../aws/errors';
 import { ecsClient } from '../aws/ecs';
 import { ssmClient } from '../aws/ssm';
-import { FAN_OUT, sendRunner } from '../session/host-command';
+import { FAN_OUT, pinnedDocument, sendRunner } from '../session/host-command';
 
 /**
  * The sweeper (DESIGN.md section 2): on a schedule, ask every container instance of the allowed
@@ -91,7 +91,8 @@ interface SweepFailure {
  * exist is not a failure: it is logged and reported in `missingClusters`.
  */
 export async function sweepHosts(_event: SweepEvent = {}, deps: SweepDeps = {}): Promise<SweepSummary> {
-  const documentName = requireEnv('DOCUMENT_NAME');
+  // The pinned document first: a deployment without it sends nothing.
+  pinnedDocument();
   const configured = deps.allowedClusters ?? parseClusters(optionalEnv('ALLOWED_CLUSTERS', ''));
   const clusters = configured.length > 0 ? [...configured] : await listClusters();
   const failures: SweepFailure[] = [];
@@ -128,7 +129,7 @@ export async function sweepHosts(_event: SweepEvent = {}, deps: SweepDeps = {}):
   const commandIds: string[] = [];
   for (const batch of chunks(online, SSM_BATCH)) {
     try {
-      commandIds.push(await sendSweep(documentName, batch, values));
+      commandIds.push(await sendSweep(batch, values));
     } catch (error) {
       failures.push({ scope: `instances ${batch[0]}..${batch[batch.length - 1]}`, error: asTyped(error) });
     }
@@ -239,12 +240,8 @@ async function onlineLinux(batch: string[]): Promise<string[]> {
   return online;
 }
 
-async function sendSweep(
-  documentName: string,
-  instanceIds: string[],
-  values: HostParamValues,
-): Promise<string> {
-  return sendRunner({ documentName, instanceIds, values, comment: SWEEP_COMMENT });
+async function sendSweep(instanceIds: string[], values: HostParamValues): Promise<string> {
+  return sendRunner({ instanceIds, values, comment: SWEEP_COMMENT });
 }
 
 /** awsCall keeps the SDK error's name in `details.awsError`. */

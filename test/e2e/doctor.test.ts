@@ -1,6 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
-import { DEPLOYMENT_CHECKS, DOCTOR_CHECKS, TARGET_CHECKS, type DoctorReport } from '../../lib/domain/doctor';
+import {
+  DEPLOYMENT_CHECKS,
+  DOCTOR_CHECKS,
+  POLICY_CHECKS,
+  TARGET_CHECKS,
+  type DoctorReport,
+} from '../../lib/domain/doctor';
 import { SANDBOX_ACCOUNT, SANDBOX_CLUSTER } from '../../lib/sandbox/sandbox';
 import { runCli } from '../support/cli';
 import { useSandboxWithTarget } from '../support/sandbox-with-target';
@@ -77,6 +83,8 @@ describe('debug-task doctor on the local sandbox', () => {
       'cluster-allowed': 'ok',
       'task-found': 'failed',
       ...Object.fromEntries(TARGET_CHECKS.slice(2).map((name) => [name, 'skipped'])),
+      // Not decided: without the task there is nothing (service, tags, container) to decide on.
+      ...Object.fromEntries(POLICY_CHECKS.map((name) => [name, 'skipped'])),
       'image-pinned': 'warning',
       'bucket-writable': 'ok',
     });

@@ -171,6 +171,13 @@ async function until<T>(read: () => Promise<T>, done: (value: T) => boolean, ms 
   }
 }
 
+/** The version and hash the stand-in holds: a send names them, as the deployment's functions do. */
+const pinned = (standIn: { document: { version: string; hash: string } }) => ({
+  DocumentVersion: standIn.document.version,
+  DocumentHash: standIn.document.hash,
+  DocumentHashType: 'Sha256' as const,
+});
+
 describe('ECS + SSM stand-in over the local Docker engine', () => {
   jest.setTimeout(60_000);
 
@@ -215,6 +222,7 @@ describe('ECS + SSM stand-in over the local Docker engine', () => {
       await ssm.send(
         new SendCommandCommand({
           DocumentName: 'debug-task-test',
+          ...pinned(standIn),
           InstanceIds: [standIn.instanceId],
           Parameters: parameters,
         }),
@@ -466,6 +474,7 @@ describe('ECS + SSM stand-in over the local Docker engine', () => {
         const sent = await client.send(
           new SendCommandCommand({
             DocumentName: 'debug-task-test',
+            ...pinned(permissive),
             InstanceIds: [permissive.instanceId],
             Parameters: { msg: [hostile] },
           }),
@@ -498,7 +507,11 @@ describe('ECS + SSM stand-in over the local Docker engine', () => {
       ).rejects.toBeInstanceOf(InvalidDocument);
       await expect(
         ssm.send(
-          new SendCommandCommand({ DocumentName: 'debug-task-test', InstanceIds: ['i-0aaaaaaaaaaaaaaaa'] }),
+          new SendCommandCommand({
+            DocumentName: 'debug-task-test',
+            ...pinned(standIn),
+            InstanceIds: ['i-0aaaaaaaaaaaaaaaa'],
+          }),
         ),
       ).rejects.toBeInstanceOf(InvalidInstanceId);
       await expect(
@@ -606,6 +619,7 @@ describe('ECS + SSM stand-in over the local Docker engine', () => {
       await client.send(
         new SendCommandCommand({
           DocumentName: 'debug-task-test',
+          ...pinned(other),
           InstanceIds: [other.instanceId],
           Parameters: { sleepSeconds: ['30'], pidFile: [pidFile] },
         }),

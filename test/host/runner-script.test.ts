@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DebugTaskError } from '../../lib/domain/errors';
 import {
+  commandParameters,
   HOST_PARAMS,
   isValidHostParam,
   type HostParamName,
@@ -15,13 +16,11 @@ import { parseManifest, runnerEnv } from '../../lib/host/local-runner';
 import {
   buildCommandDocument,
   buildRunnerScript,
-  commandParameters,
-  MAX_DOCUMENT_BYTES,
   packageRoot,
   RUNNER_PARTS,
+  runnerSha256,
   runnerSourceDir,
   shellParameterBlock,
-  unpackRunner,
 } from '../../lib/host/runner-script';
 
 /** The runner script and the SSM document built from it; bash only, no Docker needed. */
@@ -293,9 +292,11 @@ describe('the built runner', () => {
 
 describe('SSM command document', () => {
   const document = buildCommandDocument();
+  const runCommand = document.mainSteps[0].inputs.runCommand;
+  const script = runCommand.join('\n');
 
-  it('is a schema 2.2 document with one runShellScript step, under the 64 KB limit', () => {
-    expect(Buffer.byteLength(JSON.stringify(document))).toBeLessThan(MAX_DOCUMENT_BYTES);
+  it('is a schema 2.2 document with one runShellScript step, a few KB of readable shell', () => {
+    expect(Buffer.byteLength(JSON.stringify(document))).toBeLessThan(16 * 1024);
     expect(document.schemaVersion).toBe('2.2');
     expect(document.mainSteps).toHaveLength(1);
     expect(document.mainSteps[0]).toMatchObject({
@@ -303,40 +304,41 @@ describe('SSM command document', () => {
       name: 'runDebugTask',
       inputs: { timeoutSeconds: '{{ executionTimeout }}' },
     });
-    expect(unpackRunner(document.mainSteps[0].inputs.runCommand)).toBe(buildRunnerScript());
   });
 
-  it('carries the plain runner packed: the plain file alone would not fit a document', () => {
-    expect(Buffer.byteLength(buildRunnerScript())).toBeGreaterThan(MAX_DOCUMENT_BYTES);
-    // The header names the plain script's sha256, so a deployed document can be matched to a release.
+  it('carries no encoded payload: no eval, no base64 or gzip, no long unbroken token', () => {
+    expect(script).not.toMatch(/\beval\b|base64|gzip|gunzip|\bxxd\b|openssl/);
+    const longest = Math.max(...script.split(/[\s'"=/]+/).map((word) => word.length));
+    expect(longest).toBeLessThanOrEqual(80);
+    // Comments stay: the document explains itself.
+    expect(runCommand.filter((line) => line.trim().startsWith('#')).length).toBeGreaterThan(10);
+  });
+
+  it('names the sha256 of the runner file as built, in plain text', () => {
     const sha256 = createHash('sha256').update(buildRunnerScript()).digest('hex');
-    expect(document.mainSteps[0].inputs.runCommand[1]).toContain(`sha256 ${sha256}`);
+    expect(runCommand).toContain(`RUNNER_SHA256=${sha256}`);
+    expect(runnerSha256()).toBe(sha256);
   });
 
-  it('runs unpacked from the document as the agent runs it (sh, a script file), $0 kept for the plan’s children', () => {
+  it('is shellcheck-clean POSIX sh', () => {
     const dir = mkdtempSync(join(tmpdir(), 'dt-doc-'));
     try {
-      const file = join(dir, '_script.sh');
-      writeFileSync(file, document.mainSteps[0].inputs.runCommand.join('\n') + '\n');
-      const env = runnerEnv({ sessionId: 'dt-20261125120000-abc123' });
-      const run = spawnSync('sh', [file], { env: { ...env, SSM_action: 'reboot' }, encoding: 'utf8' });
-
-      expect(run.status).toBe(2);
-      expect(parseManifest(run.stdout)?.error?.message).toMatch(
-        /^Parameter action is invalid: received "reboot"/,
-      );
-
-      // A corrupt blob is said, not run.
-      writeFileSync(
-        file,
-        document.mainSteps[0].inputs.runCommand.join('\n').replace(/'H4sI/, "'H4sX") + '\n',
-      );
-      const broken = spawnSync('sh', [file], { env, encoding: 'utf8' });
-      expect(broken.status).toBe(4);
-      expect(broken.stderr).toContain('the runner could not be unpacked');
+      const file = join(dir, 'bootstrap.sh');
+      writeFileSync(file, script + '\n');
+      const check = spawnSync('shellcheck', ['-s', 'sh', file], { encoding: 'utf8' });
+      expect(check.stdout + check.stderr).toBe('');
+      expect(check.status).toBe(0);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  it('takes every runner parameter as SSM_<name>, single-quoted in text mode, executionTimeout only in the step', () => {
+    for (const name of NAMES.filter((n) => n !== 'executionTimeout')) {
+      expect(runCommand).toContain(`  SSM_${name}='{{ ${name} }}'`);
+      expect(script.split(`{{ ${name} }}`)).toHaveLength(2);
+    }
+    expect(script).not.toContain('{{ executionTimeout }}');
   });
 
   it.each(NAMES)('declares %s with the pattern, length, description and default of params.ts', (name) => {
@@ -352,9 +354,10 @@ describe('SSM command document', () => {
     });
   });
 
-  it('substitutes executionTimeout into timeoutSeconds only: the one double brace of the document', () => {
-    expect(document.parameters.executionTimeout.interpolationType).toBeUndefined();
-    expect(JSON.stringify(document).split('{{')).toHaveLength(2);
+  it("takes a deployment's patterns in place of the generic ones", () => {
+    const narrowed = buildCommandDocument({ patterns: { image: '^(registry/toolbox@sha256:ab)?$' } });
+    expect(narrowed.parameters.image.allowedPattern).toBe('^(registry/toolbox@sha256:ab)?$');
+    expect(narrowed.parameters.filter.allowedPattern).toBe(HOST_PARAMS.filter.pattern);
   });
 });
 

@@ -1,4 +1,5 @@
 import { Match } from 'aws-cdk-lib/assertions';
+import { ROUTES, routeKey, type RouteName } from '../../lib/domain/routes';
 import { API_THROTTLE } from '../../lib/infra/sessions-api';
 import { flat, functionsByHandler, resourcesOfType, synth } from './helpers';
 
@@ -6,21 +7,13 @@ const { template } = synth();
 const functions = functionsByHandler(template);
 
 describe('HTTP API', () => {
-  it('has exactly the four session routes, the preview route, the two re-upload routes and POST /doctor', () => {
+  it('has exactly the routes of lib/domain/routes.ts: the cluster in every session path, the tool in a start’s', () => {
     const routeKeys = Object.values(resourcesOfType(template, 'AWS::ApiGatewayV2::Route')).map(
-      (route) => route.Properties.RouteKey,
+      (route) => route.Properties.RouteKey as string,
     );
 
-    expect(routeKeys.sort()).toEqual([
-      'DELETE /sessions/{id}',
-      'GET /sessions',
-      'GET /sessions/{id}',
-      'GET /sessions/{id}/reupload/{reuploadId}',
-      'POST /doctor',
-      'POST /sessions',
-      'POST /sessions/preview',
-      'POST /sessions/{id}/reupload',
-    ]);
+    expect(routeKeys.sort()).toEqual((Object.keys(ROUTES) as RouteName[]).map(routeKey).sort());
+    expect(routeKeys.filter((key) => !key.includes('/clusters/{cluster}/'))).toEqual(['GET /sessions']);
   });
 
   it('requires IAM (SigV4) authorization on every route', () => {
@@ -44,14 +37,15 @@ describe('HTTP API', () => {
 
   it('sends the session and re-upload routes to the api function, preview and doctor to the plan function', () => {
     expect(handlerOfRoute()).toEqual({
-      'POST /sessions': 'api',
+      'POST /clusters/{cluster}/tools/{tool}/sessions': 'api',
       'GET /sessions': 'api',
-      'GET /sessions/{id}': 'api',
-      'DELETE /sessions/{id}': 'api',
-      'POST /sessions/{id}/reupload': 'api',
-      'GET /sessions/{id}/reupload/{reuploadId}': 'api',
-      'POST /sessions/preview': 'plan',
-      'POST /doctor': 'plan',
+      'GET /clusters/{cluster}/sessions': 'api',
+      'GET /clusters/{cluster}/sessions/{id}': 'api',
+      'DELETE /clusters/{cluster}/sessions/{id}': 'api',
+      'POST /clusters/{cluster}/sessions/{id}/reupload': 'api',
+      'GET /clusters/{cluster}/sessions/{id}/reupload/{reuploadId}': 'api',
+      'POST /clusters/{cluster}/tools/{tool}/preview': 'plan',
+      'POST /clusters/{cluster}/doctor': 'plan',
     });
   });
 

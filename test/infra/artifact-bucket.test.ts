@@ -4,10 +4,18 @@ import { synth } from './helpers';
 const { template } = synth();
 
 describe('artifact bucket', () => {
-  it('encrypts objects with S3-managed keys', () => {
+  it("encrypts every object with the stack's artifact key, through an S3 Bucket Key", () => {
     template.hasResourceProperties('AWS::S3::Bucket', {
       BucketEncryption: {
-        ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }],
+        ServerSideEncryptionConfiguration: [
+          {
+            BucketKeyEnabled: true,
+            ServerSideEncryptionByDefault: {
+              SSEAlgorithm: 'aws:kms',
+              KMSMasterKeyID: { 'Fn::GetAtt': [Match.stringLikeRegexp('^KeysArtifacts[0-9A-F]{8}$'), 'Arn'] },
+            },
+          },
+        ],
       },
     });
   });

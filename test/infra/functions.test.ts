@@ -39,16 +39,22 @@ describe('functions', () => {
     expect(props).toMatchObject({ Architectures: ['arm64'], MemorySize: 256, Timeout: 120 });
   });
 
-  it.each(HANDLERS)('logs %s to its own log group, kept for a month', (handler) => {
-    const logGroup = (functions[handler].resource.Properties.LoggingConfig as { LogGroup: { Ref: string } })
-      .LogGroup.Ref;
+  it.each(HANDLERS)(
+    'logs %s to its own log group, kept for a year, encrypted with the log key',
+    (handler) => {
+      const logGroup = (functions[handler].resource.Properties.LoggingConfig as { LogGroup: { Ref: string } })
+        .LogGroup.Ref;
 
-    expect(template.toJSON().Resources[logGroup]).toMatchObject({
-      Type: 'AWS::Logs::LogGroup',
-      Properties: { RetentionInDays: 30 },
-      DeletionPolicy: 'Retain',
-    });
-  });
+      expect(template.toJSON().Resources[logGroup]).toMatchObject({
+        Type: 'AWS::Logs::LogGroup',
+        Properties: {
+          RetentionInDays: 365,
+          KmsKeyId: { 'Fn::GetAtt': [expect.stringMatching(/^KeysLogs[0-9A-F]{8}$/), 'Arn'] },
+        },
+        DeletionPolicy: 'Retain',
+      });
+    },
+  );
 
   it('uses no AWS managed policy (each role starts with its log group only)', () => {
     template.allResourcesProperties('AWS::IAM::Role', { ManagedPolicyArns: Match.absent() });
@@ -62,7 +68,14 @@ describe('functions', () => {
 
   it('gives api the state machine, the bucket and the session limits: it resolves nothing and reaches no host', () => {
     expect(Object.keys(environmentOf('api')).sort()).toEqual(
-      ['BUCKET_NAME', 'MAX_BYTES', 'MAX_DURATION_SECONDS', 'REQUIRE_REASON', 'STATE_MACHINE_ARN'].sort(),
+      [
+        'AUDIT_LOG_GROUP',
+        'BUCKET_NAME',
+        'MAX_BYTES',
+        'MAX_DURATION_SECONDS',
+        'REQUIRE_REASON',
+        'STATE_MACHINE_ARN',
+      ].sort(),
     );
     expect(environmentOf('api')).toMatchObject({
       MAX_DURATION_SECONDS: '600',
@@ -77,6 +90,7 @@ describe('functions', () => {
     expect(Object.keys(environmentOf('plan')).sort()).toEqual(
       [
         'ALLOWED_CLUSTERS',
+        'AUDIT_LOG_GROUP',
         'BUCKET_NAME',
         'FLEET_START_LEAD_SECONDS',
         'GRACE_SECONDS',
@@ -107,25 +121,37 @@ describe('functions', () => {
     });
     expect(Object.keys(environmentOf('launch')).sort()).toEqual(
       [
+        'ARTIFACT_KEY_ARN',
+        'AUDIT_LOG_GROUP',
         'BUCKET_NAME',
+        'DOCUMENT_HASH',
         'DOCUMENT_NAME',
+        'DOCUMENT_VERSION',
         'GRACE_SECONDS',
         'HOST_CPUS',
         'HOST_MAX_SESSIONS',
         'HOST_MEMORY_MB',
         'HOST_PIDS_LIMIT',
+        'RUNNER_BUCKET',
+        'RUNNER_KEY',
         'TOOLBOX_IMAGE',
         'UPLOAD_ROLE_ARN',
       ].sort(),
     );
     expect(flat(environmentOf('launch').DOCUMENT_NAME)).toMatch(/^<RunnerDocument[0-9A-F]{8}>$/);
     expect(flat(environmentOf('launch').UPLOAD_ROLE_ARN)).toMatch(/^<UploadRole[0-9A-F]{8}\.Arn>$/);
+    expect(flat(environmentOf('launch').ARTIFACT_KEY_ARN)).toMatch(/^<KeysArtifacts[0-9A-F]{8}\.Arn>$/);
   });
 
-  it('gives poll and collect the bucket, and cleanup the document and the bucket', () => {
+  it('gives poll and collect the bucket, and cleanup the document and the bucket; collect and cleanup the audit log', () => {
     expect(Object.keys(environmentOf('poll'))).toEqual(['BUCKET_NAME']);
-    expect(Object.keys(environmentOf('collect'))).toEqual(['BUCKET_NAME']);
-    expect(Object.keys(environmentOf('cleanup')).sort()).toEqual(['BUCKET_NAME', 'DOCUMENT_NAME']);
+    expect(Object.keys(environmentOf('collect')).sort()).toEqual(['AUDIT_LOG_GROUP', 'BUCKET_NAME']);
+    expect(Object.keys(environmentOf('cleanup')).sort()).toEqual(
+      ['AUDIT_LOG_GROUP', 'BUCKET_NAME', ...SENDER_ENV].sort(),
+    );
+    for (const handler of ['api', 'plan', 'launch', 'collect', 'cleanup']) {
+      expect(flat(environmentOf(handler).AUDIT_LOG_GROUP)).toMatch(/^<Audit[0-9A-F]{8}>$/);
+    }
     expect(flat(environmentOf('cleanup').DOCUMENT_NAME)).toMatch(/^<RunnerDocument[0-9A-F]{8}>$/);
   });
 
@@ -136,11 +162,14 @@ describe('functions', () => {
   });
 
   it('gives the sweeper the document and the allowed clusters', () => {
-    expect(Object.keys(environmentOf('sweeper')).sort()).toEqual(['ALLOWED_CLUSTERS', 'DOCUMENT_NAME']);
+    expect(Object.keys(environmentOf('sweeper')).sort()).toEqual(['ALLOWED_CLUSTERS', ...SENDER_ENV].sort());
     expect(environmentOf('sweeper').ALLOWED_CLUSTERS).toBe('prod,staging');
     expect(flat(environmentOf('sweeper').DOCUMENT_NAME)).toMatch(/^<RunnerDocument[0-9A-F]{8}>$/);
   });
 });
+
+/** What every function that sends the document is told: the pinned document and the runner file. */
+const SENDER_ENV = ['DOCUMENT_NAME', 'DOCUMENT_VERSION', 'DOCUMENT_HASH', 'RUNNER_BUCKET', 'RUNNER_KEY'];
 
 describe('functions with every default', () => {
   const defaults = functionsByHandler(synth().template);
@@ -170,7 +199,10 @@ describe('functions with every default', () => {
       HOST_PIDS_LIMIT: '64',
       HOST_MAX_SESSIONS: '2',
     });
-    expect(flat(env('launch').TOOLBOX_IMAGE)).toMatch(/container-assets-.*:[a-f0-9]{64}$/);
+    // By digest: the one ECR gave the asset's tag, read at deploy time.
+    expect(flat(env('launch').TOOLBOX_IMAGE)).toMatch(
+      /container-assets-.*@<ToolboxDigest[0-9A-F]{8}\.imageDetails\.0\.imageDigest>$/,
+    );
     expect(env('plan').TOOLBOX_IMAGE).toEqual(env('launch').TOOLBOX_IMAGE);
   });
 });

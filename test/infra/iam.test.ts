@@ -72,8 +72,19 @@ describe('IAM', () => {
       ],
     ],
     // Launch: reads the plan, writes its batch's host plan (and presigns its GET with its own
-    // credentials), assumes the upload role to sign the children's uploads, sends the runner.
-    ['launch', ['s3:GetObject', 's3:PutObject', 'ssm:SendCommand', 'sts:AssumeRole']],
+    // credentials), assumes the upload role to sign the children's uploads, sends the runner (two
+    // SendCommand statements: the document; tagged instances) with a presigned GET of the runner file.
+    [
+      'launch',
+      [
+        's3:GetObject',
+        's3:GetObject',
+        's3:PutObject',
+        'ssm:SendCommand',
+        'ssm:SendCommand',
+        'sts:AssumeRole',
+      ],
+    ],
     // Poll: HeadObject of the cancel marker (s3:GetObject, s3:ListBucket for a 404), ListCommandInvocations,
     // CancelCommand past the deadline, GetCommandInvocation per host, PutObject of the batch's outcomes.
     [
@@ -90,13 +101,18 @@ describe('IAM', () => {
     // Collect: the plan, the outcomes and the manifests, ListObjectsV2 of children/, the record.
     ['collect', ['s3:GetObject', 's3:ListBucket', 's3:PutObject']],
     // Cleanup: action=cleanup to every host of the plan, and the record of a session that ended early.
-    ['cleanup', ['s3:GetObject', 's3:ListBucket', 's3:PutObject', 'ssm:SendCommand']],
+    [
+      'cleanup',
+      ['s3:GetObject', 's3:GetObject', 's3:ListBucket', 's3:PutObject', 'ssm:SendCommand', 'ssm:SendCommand'],
+    ],
     [
       'sweeper',
       [
         'ecs:DescribeContainerInstances',
         'ecs:ListContainerInstances',
+        's3:GetObject',
         'ssm:DescribeInstanceInformation',
+        'ssm:SendCommand',
         'ssm:SendCommand',
       ],
     ],
@@ -126,32 +142,38 @@ describe('IAM', () => {
     expect(senders.sort()).toEqual(['cleanup', 'launch', 'sweeper']);
   });
 
-  it.each(HANDLERS)('lets %s write only to its own log group', (handler) => {
+  const AUDIT_WRITERS: readonly HandlerName[] = ['api', 'plan', 'launch', 'collect', 'cleanup'];
+
+  it.each(HANDLERS)('lets %s write only to its own log group, and the audit log if it emits', (handler) => {
     const logStatements = statementsOfHandler(template, handler).filter((statement) =>
       actionsOf(statement).some((action) => action.startsWith('logs:')),
     );
 
-    expect(logStatements.flatMap(actionsOf).sort()).toEqual(['logs:CreateLogStream', 'logs:PutLogEvents']);
+    expect([...new Set(logStatements.flatMap(actionsOf))].sort()).toEqual([
+      'logs:CreateLogStream',
+      'logs:PutLogEvents',
+    ]);
     // Logical ids keep only the alphanumerics of the construct id: launch -> launchLogs...
     const logicalPrefix = handler.replace(/[^A-Za-z0-9]/g, '');
-    expect(flatResources(logStatements)).toEqual([
-      expect.stringMatching(new RegExp(`^<${logicalPrefix}Logs[0-9A-F]{8}\\.Arn>$`)),
-    ]);
+    const own = expect.stringMatching(new RegExp(`^<${logicalPrefix}Logs[0-9A-F]{8}\\.Arn>$`));
+    const audit = expect.stringMatching(/^<Audit[0-9A-F]{8}\.Arn>$/);
+    expect(flatResources(logStatements).sort()).toEqual(
+      AUDIT_WRITERS.includes(handler) ? [audit, own] : [own],
+    );
   });
 
   it.each<HandlerName>(['launch', 'cleanup', 'sweeper'])(
-    'scopes SendCommand of %s to our document and to EC2 and ECS Anywhere instances',
+    'scopes SendCommand of %s to our document and to EC2 instances (never ECS Anywhere managed instances)',
     (handler) => {
       const resources = flatResources(statementsAllowing(template, handler, 'ssm:SendCommand'));
 
-      expect(resources).toHaveLength(3);
+      expect(resources).toHaveLength(2);
       expect(resources).toEqual(
         expect.arrayContaining([
           expect.stringMatching(
             new RegExp(`^${ARN_PREFIX}:ssm:${REGION_ACCOUNT}:document/<RunnerDocument[0-9A-F]{8}>$`),
           ),
           `${ARN_PREFIX}:ec2:${REGION_ACCOUNT}:instance/*`,
-          `${ARN_PREFIX}:ssm:${REGION_ACCOUNT}:managed-instance/*`,
         ]),
       );
     },
@@ -194,7 +216,9 @@ describe('IAM', () => {
         'ecs:DescribeContainerInstances',
         'ecs:ListClusters',
         'ecs:ListContainerInstances',
+        's3:GetObject',
         'ssm:DescribeInstanceInformation',
+        'ssm:SendCommand',
         'ssm:SendCommand',
       ].sort(),
     );
@@ -219,10 +243,14 @@ describe('IAM', () => {
     ['cleanup', 's3:PutObject'],
     ['api', 's3:GetObject'],
     ['api', 's3:PutObject'],
-  ])('limits %s %s to objects under sessions/', (handler, action) => {
-    expect(flatResources(statementsAllowing(template, handler, action))).toEqual([
+  ])('limits %s %s to objects under sessions/ (and the senders to the runner file)', (handler, action) => {
+    const runner = (r: string) => r.includes('cdk-hnb659fds-assets-');
+    const resources = flatResources(statementsAllowing(template, handler, action));
+    expect(resources.filter((r) => !runner(r))).toEqual([
       expect.stringMatching(/^<Artifacts[0-9A-F]{8}\.Arn>\/sessions\/\*$/),
     ]);
+    const sends = ['launch', 'cleanup', 'sweeper'].includes(handler) && action === 's3:GetObject';
+    expect(resources.filter(runner)).toHaveLength(sends ? 1 : 0);
   });
 
   it('limits plan writes to sessions/ (plans) and doctor/ (the probe it deletes at once)', () => {

@@ -27,6 +27,12 @@ beforeAll(() => {
   // image spares the Docker asset, which plays no part in what the sandbox reads.
   template = synthesizeTemplate({
     toolboxImage: `123456789012.dkr.ecr.xx-test-1.amazonaws.com/toolbox@sha256:${'0'.repeat(64)}`,
+    // As the sandbox synthesizes it: its document admits the loopback S3 stand-in and local image.
+    sandboxHost: {
+      s3Endpoint: 'http://127.0.0.1:4566',
+      bucket: 'debug-task-sandbox',
+      toolboxImage: 'debug-task-toolbox:local',
+    },
   });
 }, 120_000);
 
@@ -67,14 +73,15 @@ describe('the synthesized template, as the sandbox reads it', () => {
 
     expect(Object.keys(handlers).sort()).toEqual([...apiRouteKeys(template)].sort());
     expect(handlers).toEqual({
-      'POST /sessions': 'api',
+      'POST /clusters/{cluster}/tools/{tool}/sessions': 'api',
       'GET /sessions': 'api',
-      'GET /sessions/{id}': 'api',
-      'DELETE /sessions/{id}': 'api',
-      'POST /sessions/{id}/reupload': 'api',
-      'GET /sessions/{id}/reupload/{reuploadId}': 'api',
-      'POST /sessions/preview': 'plan',
-      'POST /doctor': 'plan',
+      'GET /clusters/{cluster}/sessions': 'api',
+      'GET /clusters/{cluster}/sessions/{id}': 'api',
+      'DELETE /clusters/{cluster}/sessions/{id}': 'api',
+      'POST /clusters/{cluster}/sessions/{id}/reupload': 'api',
+      'GET /clusters/{cluster}/sessions/{id}/reupload/{reuploadId}': 'api',
+      'POST /clusters/{cluster}/tools/{tool}/preview': 'plan',
+      'POST /clusters/{cluster}/doctor': 'plan',
     });
   });
 

@@ -1,4 +1,5 @@
 import 'aws-sdk-client-mock-jest';
+import { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
 import { ECSClient } from '@aws-sdk/client-ecs';
 import {
   GetObjectCommand,
@@ -17,6 +18,7 @@ import { SFNClient } from '@aws-sdk/client-sfn';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import { STSClient } from '@aws-sdk/client-sts';
 import { mockClient, type AwsClientStub } from 'aws-sdk-client-mock';
+import { audit } from '../../lib/audit/audit';
 import { resetAwsClients } from '../../lib/aws/registry';
 
 /**
@@ -29,7 +31,14 @@ import { resetAwsClients } from '../../lib/aws/registry';
  * that runs some services against the sandbox's stand-ins instead names them:
  * `useAwsMocks({}, { real: ['s3', 'sts'] })`.
  */
-const CLIENTS = { ecs: ECSClient, ssm: SSMClient, s3: S3Client, sts: STSClient, sfn: SFNClient } as const;
+const CLIENTS = {
+  ecs: ECSClient,
+  ssm: SSMClient,
+  s3: S3Client,
+  sts: STSClient,
+  sfn: SFNClient,
+  logs: CloudWatchLogsClient,
+} as const;
 type Service = keyof typeof CLIENTS;
 const stubs = new Map<Service, { reset(): unknown }>();
 
@@ -59,6 +68,9 @@ export const aws = {
   get sfn() {
     return stubOf('sfn');
   },
+  get logs() {
+    return stubOf('logs');
+  },
 };
 
 /** The deployment the functions believe they run in. */
@@ -67,6 +79,10 @@ export const FAKE = {
   account: '123456789012',
   bucket: 'debug-task-artifacts',
   document: 'DebugTask-Runner-ABC123',
+  documentVersion: '7',
+  documentHash: 'c0'.repeat(32),
+  runnerBucket: 'cdk-hnb659fds-assets-123456789012-xx-test-1',
+  runnerKey: `${'5e'.repeat(32)}.sh`,
   uploadRoleArn: 'arn:aws:iam::123456789012:role/DebugTask-UploadRole2F1F88CA-AbCdEf',
   image: `123456789012.dkr.ecr.xx-test-1.amazonaws.com/toolbox@sha256:${'ab'.repeat(32)}`,
   stateMachineArn: 'arn:aws:states:xx-test-1:123456789012:stateMachine:DebugTaskSessions',
@@ -81,6 +97,10 @@ export const FUNCTION_ENV: Readonly<Record<string, string | undefined>> = {
   AWS_REGION: FAKE.region,
   BUCKET_NAME: FAKE.bucket,
   DOCUMENT_NAME: FAKE.document,
+  DOCUMENT_VERSION: FAKE.documentVersion,
+  DOCUMENT_HASH: FAKE.documentHash,
+  RUNNER_BUCKET: FAKE.runnerBucket,
+  RUNNER_KEY: FAKE.runnerKey,
   UPLOAD_ROLE_ARN: FAKE.uploadRoleArn,
   TOOLBOX_IMAGE: FAKE.image,
   STATE_MACHINE_ARN: FAKE.stateMachineArn,
@@ -96,6 +116,8 @@ export const FUNCTION_ENV: Readonly<Record<string, string | undefined>> = {
   MAX_DURATION_SECONDS: undefined,
   MAX_BYTES: undefined,
   REQUIRE_REASON: undefined,
+  AUDIT_LOG_GROUP: undefined,
+  ARTIFACT_KEY_ARN: undefined,
 };
 
 /**
@@ -114,6 +136,8 @@ export function useAwsMocks(
   beforeEach(() => {
     for (const service of mocked) stubOf(service).reset();
     resetAwsClients();
+    // Events a step queued are written by its Lambda wrapper (withAudit), which step tests skip.
+    audit.reset();
     restore = withEnv({ ...FUNCTION_ENV, ...env });
   });
   afterEach(() => {

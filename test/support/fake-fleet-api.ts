@@ -13,10 +13,10 @@ import type {
 } from '../../lib/domain/session';
 
 /**
- * A stand-in for the API of a service session (no SigV4 check, no state machine): POST
- * /sessions/preview, POST /sessions, GET and DELETE /sessions/{id}, POST /sessions/{id}/reupload and
- * GET /sessions/{id}/reupload/{reuploadId}, and GET /artifacts/<child> serving real gzipped pcaps
- * with the sha256s a host would report. Enough to drive the CLI's fleet flow.
+ * A stand-in for the API of a service session (no SigV4 check, no state machine): the routes of
+ * lib/domain/routes.ts under /clusters/<cluster> (preview, start, get, cancel, re-upload and its
+ * status), GET /sessions?id=, and GET /artifacts/<child> serving real gzipped pcaps with the
+ * sha256s a host would report. Enough to drive the CLI's fleet flow.
  */
 
 export const SESSION_ID = 'dt-20261125120000-abc123';
@@ -230,20 +230,26 @@ export async function startFakeFleetApi(options: {
       res.end(JSON.stringify(body));
     };
     if (req.method === 'POST') bodies.push(JSON.parse(await readBody(req)));
-    if (req.method === 'POST' && path === '/sessions/preview') return send(200, preview);
-    if (req.method === 'POST' && path === '/sessions')
+    // The routes of lib/domain/routes.ts, by the part after the cluster (and the tool).
+    const route = /^\/clusters\/[^/]+(?:\/tools\/[^/]+)?(\/.*)$/.exec(path)?.[1];
+    if (req.method === 'POST' && route === '/preview') return send(200, preview);
+    if (req.method === 'POST' && route === '/sessions')
       return send(202, { sessionId: SESSION_ID, status: 'RUNNING' });
-    if (req.method === 'GET' && path === `/sessions/${SESSION_ID}`) return send(200, view());
-    if (req.method === 'DELETE' && path === `/sessions/${SESSION_ID}`) {
+    if (req.method === 'GET' && path === '/sessions') {
+      // GET /sessions?id=: where a session is, for a client that did not start it.
+      return send(200, { sessions: [{ sessionId: SESSION_ID, status: 'RUNNING', cluster: CLUSTER }] });
+    }
+    if (req.method === 'GET' && route === `/sessions/${SESSION_ID}`) return send(200, view());
+    if (req.method === 'DELETE' && route === `/sessions/${SESSION_ID}`) {
       cancelled = true;
       return send(202, { sessionId: SESSION_ID, status: 'CANCELLING' });
     }
-    if (req.method === 'POST' && path === `/sessions/${SESSION_ID}/reupload`) {
+    if (req.method === 'POST' && route === `/sessions/${SESSION_ID}/reupload`) {
       const ids = [...kept.keys()];
       reuploaded.push(...ids);
       return send(202, { sessionId: SESSION_ID, reuploadId: REUPLOAD_ID, children: ids, status: 'RUNNING' });
     }
-    if (req.method === 'GET' && path === `/sessions/${SESSION_ID}/reupload/${REUPLOAD_ID}`) {
+    if (req.method === 'GET' && route === `/sessions/${SESSION_ID}/reupload/${REUPLOAD_ID}`) {
       return send(200, reuploadView());
     }
     const object = path.startsWith('/artifacts/') ? objects.get(path.slice('/artifacts/'.length)) : undefined;

@@ -104,6 +104,8 @@ export const resolvedTarget: ResolvedTarget = {
   taskArn: TASK_ARN,
   taskDefinitionArn: `arn:aws:ecs:${REGION}:${ACCOUNT}:task-definition/web:7`,
   launchType: 'EC2',
+  service: '',
+  tags: {},
   container: { name: 'app', runtimeId: RUNTIME_ID },
   containerInstanceArn: CONTAINER_INSTANCE_ARN,
   instanceId: INSTANCE_ID,

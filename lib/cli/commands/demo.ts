@@ -1,20 +1,21 @@
 import { DebugTaskClient } from '../../client/api-client';
 import { DebugTaskError, EXIT } from '../../domain/errors';
-import { TOOLS, isToolName } from '../../domain/tools';
+import { toolNamed } from '../../domain/session-spec';
+import { TOOLS, isToolName, type ToolName } from '../../domain/tools';
 import { DEMO_SERVICE, startDemoTarget, type DemoTarget } from '../../sandbox/demo-target';
-import { assertDockerAvailable, docker } from '../../sandbox/docker';
+import { assertDockerAvailable, docker, removeSessionContainersNow } from '../../sandbox/docker';
 import { assertLinuxHost, assertRunnerCommands } from '../../sandbox/machine';
 import { SANDBOX_CLUSTER, startSandbox, type Sandbox } from '../../sandbox/sandbox';
 import { describeSource, ensureSandboxImages } from '../../sandbox/sandbox-images';
 import { runFleet } from '../fleet';
-import { withInterrupt } from '../interrupt';
-import type { DemoFlags } from '../options';
-import { printOutcome, type Output } from '../output';
+import { onForcedExit, withInterrupt } from '../interrupt';
+import { checkOutput, outputFlag, produceAndPrint, type OutputChoice } from '../output-path';
+import { DEMO_DEFAULTS, type DemoFlags } from '../options';
+import type { Output } from '../output';
 import { createProgress, type Progress } from '../progress';
 import { buildSessionRequest, precheckFilter } from '../request';
 import { runSession } from '../session-runner';
 
-const DEMO_DURATION = '10s';
 const MAX_REPLICAS = 10;
 const PLACEHOLDER_TASK =
   'arn:aws:ecs:xx-sandbox-1:000000000000:task/sandbox/00000000000000000000000000000000';
@@ -27,14 +28,23 @@ const PLACEHOLDER_TASK =
 export async function demoCommand(flags: DemoFlags, output: Output): Promise<number> {
   const progress = createProgress(process.stderr);
   const replicas = parseReplicas(flags.replicas);
+  const agentVersion = parseAgentVersion(flags.agentVersion);
+  const tool = toolNamed(flags.tool);
   const capture = {
     ...flags,
-    duration: flags.duration ?? DEMO_DURATION,
-    filter:
-      flags.filter ?? (isToolName(flags.tool) && TOOLS[flags.tool].takesFilter ? 'tcp port 80' : undefined),
+    tool,
+    duration: flags.duration ?? DEMO_DEFAULTS.duration,
+    // The demo's traffic is HTTP on port 80: the default filter keeps the capture to it (--help says so).
+    filter: flags.filter ?? (TOOLS[tool].takesFilter ? DEMO_DEFAULTS.filter : undefined),
   };
   // Bad input ends here, exit 2, before a container or a server is started.
-  await precheckFilter(buildSessionRequest({ task: PLACEHOLDER_TASK }, capture));
+  const checked = buildSessionRequest({ task: PLACEHOLDER_TASK }, capture);
+  await precheckFilter(checked);
+  const choice = await checkOutput(outputFlag(flags), {
+    expect: replicas !== undefined ? 'folder' : 'file',
+    json: output.json,
+    extension: TOOLS[checked.tool as ToolName].extension,
+  });
   if (replicas !== undefined) {
     buildSessionRequest({ service: DEMO_SERVICE, cluster: SANDBOX_CLUSTER, maxTasks: replicas }, capture);
     if (flags.merge && isToolName(flags.tool) && TOOLS[flags.tool].format === 'pcap') {
@@ -57,37 +67,57 @@ export async function demoCommand(flags: DemoFlags, output: Output): Promise<num
   if (flags.image) progress.note(`toolbox image: ${flags.image}`);
 
   if (replicas !== undefined)
-    return demoFleet(replicas, flags, capture, image, images.target, output, progress);
+    return demoFleet(replicas, flags, capture, image, images.target, output, progress, choice, agentVersion);
 
-  let target: DemoTarget | undefined;
-  let sandbox: Sandbox | undefined;
-  let sessionId: string | undefined;
-  try {
-    target = await startDemoTarget(images.target);
-    progress.note(`demo task ${target.taskArn} serving HTTP at ${target.address}, with traffic`);
-    sandbox = await startSandbox({ toolboxImage: image, keepData: flags.keep });
-    const client = new DebugTaskClient({
-      apiUrl: sandbox.apiUrl,
-      region: sandbox.region,
-      credentials: sandbox.credentials,
+  // One interrupt handler from here to the end: a first Ctrl-C cancels the session (or stops what
+  // is still starting); a second one exits at once after removing what this demo made.
+  return withInterrupt(async (signal) => {
+    let target: DemoTarget | undefined;
+    let sandbox: Sandbox | undefined;
+    let sessionId: string | undefined;
+    // Runners first (no new container can then be asked for), then the target (its removal also
+    // gives the engine time to finish a create already under way), then the session's containers.
+    const forget = onForcedExit(() => {
+      sandbox?.forceStop();
+      target?.forceStop();
+      if (sessionId) removeSessionContainersNow(sessionId);
     });
-    const request = buildSessionRequest({ task: target.taskArn, container: target.containerName }, capture);
-    const running = target;
-    const outcome = await withInterrupt((signal) =>
-      runSession(client, request, {
-        output: flags.output,
-        progress,
-        signal,
-        onStarted: (id) => (sessionId = id),
-      }),
-    );
-    progress.note(`the demo target answered ${running.requests()} HTTP requests meanwhile`);
-    printOutcome(output, outcome);
-    return EXIT.OK;
-  } finally {
-    await target?.stop();
-    await sandbox?.stop();
-    if (sessionId) await reportLeftovers(sessionId, progress.note);
+    try {
+      target = await startDemoTarget(images.target);
+      progress.note(`demo task ${target.taskArn} serving HTTP at ${target.address}, with traffic`);
+      sandbox = await startSandbox({ toolboxImage: image, keepData: flags.keep, agentVersion });
+      throwIfInterrupted(signal);
+      const client = new DebugTaskClient({
+        apiUrl: sandbox.apiUrl,
+        region: sandbox.region,
+        credentials: sandbox.credentials,
+      });
+      const request = buildSessionRequest({ task: target.taskArn, container: target.containerName }, capture);
+      const running = target;
+      await produceAndPrint(choice, output, async (path) => {
+        const outcome = await runSession(client, request, {
+          output: path,
+          progress,
+          signal,
+          onStarted: (id) => (sessionId = id),
+        });
+        progress.note(`the demo target answered ${running.requests()} HTTP requests meanwhile`);
+        return outcome;
+      });
+      return EXIT.OK;
+    } finally {
+      await target?.stop();
+      await sandbox?.stop();
+      if (sessionId) await reportLeftovers(sessionId, progress.note);
+      forget();
+    }
+  });
+}
+
+/** A Ctrl-C while the demo was still starting: nothing of a session was started. */
+function throwIfInterrupted(signal: AbortSignal): void {
+  if (signal.aborted) {
+    throw new DebugTaskError('CANCELLED', 'Interrupted before the session started: nothing was started.');
   }
 }
 
@@ -103,48 +133,60 @@ async function demoFleet(
   targetImage: string,
   output: Output,
   progress: Progress,
+  choice: OutputChoice,
+  agentVersion: string | undefined,
 ): Promise<number> {
-  const targets: DemoTarget[] = [];
-  let sandbox: Sandbox | undefined;
-  let sessionId: string | undefined;
-  try {
-    const started = await Promise.allSettled(
-      Array.from({ length: replicas }, () => startDemoTarget(targetImage, { service: DEMO_SERVICE })),
-    );
-    for (const s of started) if (s.status === 'fulfilled') targets.push(s.value);
-    const failed = started.find((s): s is PromiseRejectedResult => s.status === 'rejected');
-    if (failed) throw failed.reason;
-    for (const t of targets)
-      progress.note(`demo task ${t.taskArn} serving HTTP at ${t.address}, with traffic`);
-    sandbox = await startSandbox({ toolboxImage: image, keepData: flags.keep });
-    const client = new DebugTaskClient({
-      apiUrl: sandbox.apiUrl,
-      region: sandbox.region,
-      credentials: sandbox.credentials,
+  return withInterrupt(async (signal) => {
+    const targets: DemoTarget[] = [];
+    let sandbox: Sandbox | undefined;
+    let sessionId: string | undefined;
+    const forget = onForcedExit(() => {
+      sandbox?.forceStop();
+      for (const t of targets) t.forceStop();
+      if (sessionId) removeSessionContainersNow(sessionId);
     });
-    const request = buildSessionRequest(
-      { service: DEMO_SERVICE, cluster: SANDBOX_CLUSTER, container: 'web', maxTasks: replicas },
-      capture,
-    );
-    const code = await withInterrupt((signal) =>
-      runFleet(client, request, output, {
+    try {
+      const started = await Promise.allSettled(
+        // Each task tagged with its replica number: a deployment policy can tell them apart (`sandbox --policy`).
+        Array.from({ length: replicas }, (_, i) =>
+          startDemoTarget(targetImage, { service: DEMO_SERVICE, tags: { replica: String(i) } }),
+        ),
+      );
+      for (const s of started) if (s.status === 'fulfilled') targets.push(s.value);
+      const failed = started.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+      if (failed) throw failed.reason;
+      for (const t of targets)
+        progress.note(`demo task ${t.taskArn} serving HTTP at ${t.address}, with traffic`);
+      sandbox = await startSandbox({ toolboxImage: image, keepData: flags.keep, agentVersion });
+      throwIfInterrupted(signal);
+      const client = new DebugTaskClient({
+        apiUrl: sandbox.apiUrl,
+        region: sandbox.region,
+        credentials: sandbox.credentials,
+      });
+      const request = buildSessionRequest(
+        { service: DEMO_SERVICE, cluster: SANDBOX_CLUSTER, container: 'web', maxTasks: replicas },
+        capture,
+      );
+      const code = await runFleet(client, request, output, {
         yes: true,
         merge: flags.merge,
-        output: flags.output,
+        output: choice.kind === 'stdout' ? undefined : choice.path,
         progress,
         signal,
         interactive: false,
         onStarted: (id) => (sessionId = id),
-      }),
-    );
-    const answered = targets.reduce((sum, t) => sum + t.requests(), 0);
-    progress.note(`the ${replicas} demo tasks answered ${answered} HTTP requests meanwhile`);
-    return code;
-  } finally {
-    await Promise.all(targets.map((t) => t.stop()));
-    await sandbox?.stop();
-    if (sessionId) await reportLeftovers(sessionId, progress.note);
-  }
+      });
+      const answered = targets.reduce((sum, t) => sum + t.requests(), 0);
+      progress.note(`the ${replicas} demo tasks answered ${answered} HTTP requests meanwhile`);
+      return code;
+    } finally {
+      await Promise.all(targets.map((t) => t.stop()));
+      await sandbox?.stop();
+      if (sessionId) await reportLeftovers(sessionId, progress.note);
+      forget();
+    }
+  });
 }
 
 /** --replicas: 1 to 10 tasks of one service; absent: the single-task demo. */
@@ -179,4 +221,20 @@ async function reportLeftovers(sessionId: string, note: (message: string) => voi
     );
     await docker(['rm', '-f', ...left.split('\n')]).catch(() => undefined);
   }
+}
+
+/** --agent-version: a dotted version as the SSM agent reports its own (e.g. 3.2.0.0). */
+export function parseAgentVersion(value: string | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  if (!/^[0-9]{1,4}(\.[0-9]{1,6}){1,3}$/.test(value)) {
+    throw new DebugTaskError(
+      'INVALID_ARGUMENT',
+      `--agent-version "${value.slice(0, 40)}" is not an agent version.`,
+      {
+        hint: 'Give a version as the SSM agent reports it, e.g. --agent-version 3.2.0.0.',
+        details: { agentVersion: value.slice(0, 40) },
+      },
+    );
+  }
+  return value;
 }

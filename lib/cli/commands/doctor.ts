@@ -1,7 +1,8 @@
 import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from '@smithy/types';
-import { defaultCredentials, type DebugTaskClient } from '../../client/api-client';
+import type { DebugTaskClient } from '../../client/api-client';
 import {
   DEPLOYMENT_CHECKS,
+  POLICY_CHECKS,
   TARGET_CHECKS,
   doctorExitCode,
   doctorReport,
@@ -13,6 +14,7 @@ import {
 } from '../../domain/doctor';
 import { DebugTaskError, EXIT } from '../../domain/errors';
 import { clientFor } from '../api-discovery';
+import { cliCredentials } from '../aws-config';
 import type { DoctorFlags } from '../options';
 import { printDoctorReport, type Output } from '../output';
 import { buildSessionRequest } from '../request';
@@ -25,7 +27,7 @@ export interface DoctorDeps {
   client?: (flags: DoctorFlags, credentials: AwsCredentialIdentity) => Promise<DebugTaskClient>;
 }
 
-const REMOTE_CHECKS = [...TARGET_CHECKS, ...DEPLOYMENT_CHECKS];
+const REMOTE_CHECKS = [...TARGET_CHECKS, ...POLICY_CHECKS, ...DEPLOYMENT_CHECKS];
 
 /**
  * debug-task doctor <task>: the credentials and the API are checked here (they are ours), the
@@ -44,7 +46,7 @@ export async function doctorCommand(
 
   let identity: AwsCredentialIdentity;
   try {
-    identity = await (deps.credentials ?? defaultCredentials())();
+    identity = await (deps.credentials ?? cliCredentials(flags))();
     checks.push({ name: 'credentials', status: 'ok', detail: describeCredentials(identity) });
   } catch (error) {
     checks.push(failedCheck('credentials', error));
@@ -54,7 +56,7 @@ export async function doctorCommand(
   let client: DebugTaskClient | undefined;
   let report: DoctorReport;
   try {
-    client = await (deps.client ?? clientFor)(flags, identity);
+    client = await (deps.client ?? ((f, c) => clientFor(f, task, c)))(flags, identity);
     report = await client.doctor(request);
   } catch (error) {
     // The API answered and refused the request itself: that is bad input, not a broken API.

@@ -1,19 +1,32 @@
 import { DebugTaskError, EXIT } from '../../domain/errors';
+import { TOOLS } from '../../domain/tools';
 import { clientFor } from '../api-discovery';
 import { checkFleetFlags, runFleet } from '../fleet';
 import { withInterrupt } from '../interrupt';
 import type { RunFlags } from '../options';
-import { printJson, printOutcome, type Output } from '../output';
+import { checkOutput, outputFlag, produceAndPrint } from '../output-path';
+import { printJson, type Output } from '../output';
 import { createProgress } from '../progress';
-import { buildSessionRequest, precheckFilter } from '../request';
+import { buildSessionRequest, checkTaskRef, precheckFilter } from '../request';
 import { runSession } from '../session-runner';
+import { checkTaskWord } from '../subcommands';
 
 /**
  * debug-task <task> --tool NAME ...: one session through the deployed API.
  * debug-task --service NAME --cluster C --tool NAME ...: every running task of a service (../fleet.ts).
+ * Every local precondition (the target's syntax, the flags, the filter, where the artifact goes) is
+ * checked before the API is called: bad input is exit 2 with nothing started.
  */
-export async function runCommand(task: string | undefined, flags: RunFlags, output: Output): Promise<number> {
+export async function runCommand(
+  task: string | undefined,
+  flags: RunFlags,
+  output: Output,
+  extra: readonly string[] = [],
+): Promise<number> {
+  checkTaskWord(task, extra);
   const maxTasks = checkFleetFlags({ task, service: flags.service }, flags);
+  // The target first: `debug-task foo` is told that foo is not a task before anything about flags.
+  if (task !== undefined && flags.service === undefined) checkTaskRef(task, flags.cluster);
   if (!flags.tool) {
     throw new DebugTaskError('INVALID_ARGUMENT', 'No --tool was given.', {
       hint: 'Add --tool tcpdump (or ngrep, strace, snapshot); `debug-task tools` lists them.',
@@ -34,14 +47,22 @@ export async function runCommand(task: string | undefined, flags: RunFlags, outp
         };
   const request = buildSessionRequest(target, flags);
   await precheckFilter(request);
-  const client = await clientFor(flags);
+  const writes = flags.wait && !flags.dryRun;
+  const choice = writes
+    ? await checkOutput(outputFlag(flags), {
+        expect: flags.service !== undefined ? 'folder' : 'file',
+        json: output.json,
+        extension: TOOLS[request.tool as keyof typeof TOOLS].extension,
+      })
+    : undefined;
+  const client = await clientFor(flags, request.target.task);
   if (flags.service !== undefined) {
     return withInterrupt((signal) =>
       runFleet(client, request, output, {
         yes: flags.yes,
         dryRun: flags.dryRun,
         merge: flags.merge,
-        output: flags.output,
+        output: choice && choice.kind !== 'stdout' ? choice.path : undefined,
         noWait: !flags.wait,
         progress: createProgress(process.stderr),
         signal,
@@ -49,15 +70,16 @@ export async function runCommand(task: string | undefined, flags: RunFlags, outp
       }),
     );
   }
-  if (!flags.wait) {
+  if (!choice) {
     const started = await client.startSession(request);
     if (output.json) printJson(output, started);
     else output.out.write(`${started.sessionId}\n`);
     return EXIT.OK;
   }
-  const outcome = await withInterrupt((signal) =>
-    runSession(client, request, { output: flags.output, progress: createProgress(process.stderr), signal }),
+  await withInterrupt((signal) =>
+    produceAndPrint(choice, output, (path) =>
+      runSession(client, request, { output: path, progress: createProgress(process.stderr), signal }),
+    ),
   );
-  printOutcome(output, outcome);
   return EXIT.OK;
 }

@@ -1,14 +1,10 @@
-import { createReadStream } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { pipeline } from 'node:stream/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { describeTarget } from '../../domain/session-spec';
 import type { SessionView } from '../../domain/session';
-import type { DebugTaskClient } from '../../client/api-client';
-import { DebugTaskError, EXIT, errorFromBody } from '../../domain/errors';
+import { DebugTaskError, EXIT, errorFromBody, inSession } from '../../domain/errors';
 import { clientFor } from '../api-discovery';
-import type { ApiFlags } from '../options';
+import type { SessionFlags } from '../options';
+import type { DebugTaskClient } from '../../client/api-client';
 import {
   collectFleet,
   fleetExitCode,
@@ -16,13 +12,21 @@ import {
   renderFleetOutcome,
   renderFleetStatus,
 } from '../fleet';
-import { printJson, printOutcome, printable, renderSessionList, type Output } from '../output';
+import { checkOutput, outputFlag, produceAndPrint } from '../output-path';
+import { printJson, printable, renderSessionList, type Output } from '../output';
 import { createProgress } from '../progress';
 import { fetchSession } from '../session-runner';
 
+/** The API client, told the session's cluster when `--cluster` gives it. */
+async function sessionClient(sessionId: string, flags: SessionFlags): Promise<DebugTaskClient> {
+  const client = await clientFor(flags);
+  if (flags.cluster) client.setSessionCluster(sessionId, flags.cluster);
+  return client;
+}
+
 /** debug-task status <session> */
-export async function statusCommand(sessionId: string, flags: ApiFlags, output: Output): Promise<number> {
-  const view = await (await clientFor(flags)).getSession(sessionId);
+export async function statusCommand(sessionId: string, flags: SessionFlags, output: Output): Promise<number> {
+  const view = await (await sessionClient(sessionId, flags)).getSession(sessionId);
   if (output.json) printJson(output, view);
   else output.out.write(renderSessionView(view));
   return view.error ? errorFromBody(view.error).exitCode : EXIT.OK;
@@ -44,82 +48,129 @@ export function renderSessionView(view: SessionView): string {
   return text;
 }
 
-/** debug-task cancel <session> */
-export async function cancelCommand(sessionId: string, flags: ApiFlags, output: Output): Promise<number> {
-  const result = await (await clientFor(flags)).cancelSession(sessionId);
-  if (output.json) printJson(output, result);
-  else output.out.write(`${result.sessionId}  ${result.status}\n`);
-  return EXIT.OK;
-}
+/** How long `cancel` follows a cancel to its end: Poll sees the marker within ~15 s, Cleanup takes seconds. */
+export const CANCEL_FOLLOW_MS = 90_000;
 
-/** debug-task fetch <session>; `-o -` writes the artifact to stdout (see fetchToStdout). */
-export async function fetchCommand(
+/**
+ * debug-task cancel <session>: says what the session is, in the words of `status`, and waits (unless
+ * --no-wait) until the cancel has gone through Cleanup. A session that already ended has nothing
+ * to cancel: CANCELLED is the state asked for (exit 0); SUCCEEDED or FAILED is refused (exit 2)
+ * with the command that does apply. See the README's table of session commands.
+ */
+export async function cancelCommand(
   sessionId: string,
-  flags: ApiFlags & { output?: string },
+  flags: SessionFlags & { wait?: boolean },
   output: Output,
+  options: { pollMs?: number; followMs?: number } = {},
 ): Promise<number> {
-  const toStdout = flags.output === '-';
-  if (toStdout && output.json) {
-    throw new DebugTaskError('INVALID_ARGUMENT', '--json and -o - both write to stdout.', {
-      hint: 'Drop --json (the summary goes to stderr with -o -), or give -o a file.',
-    });
+  const client = await sessionClient(sessionId, flags);
+  const before = await client.getSession(sessionId);
+  const say = (status: string, words: string) => {
+    if (output.json) printJson(output, { sessionId, status });
+    else output.out.write(`${sessionId}  ${status}  (${words})\n`);
+  };
+  if (before.status === 'CANCELLED') {
+    say('CANCELLED', 'already cancelled: nothing to do');
+    return EXIT.OK;
   }
-  const client = await clientFor(flags);
-  const view = await client.getSession(sessionId);
-  if (view.status === 'SUCCEEDED' && view.result?.kind === 'service') {
-    if (toStdout) {
+  if (before.status !== 'RUNNING') {
+    throw new DebugTaskError(
+      'INVALID_ARGUMENT',
+      `Session ${sessionId} already ended ${before.status}: there is nothing to cancel.`,
+      {
+        hint:
+          before.status === 'SUCCEEDED'
+            ? `\`debug-task fetch ${sessionId}\` downloads its artifact.`
+            : `\`debug-task status ${sessionId}\` shows why it ended.`,
+        details: { sessionId, status: before.status },
+      },
+    );
+  }
+  await client.cancelSession(sessionId);
+  if (flags.wait === false) {
+    say(
+      'CANCELLING',
+      `the host removes the toolbox container; \`debug-task status ${sessionId}\` shows the end`,
+    );
+    return EXIT.OK;
+  }
+  const progress = createProgress();
+  const startedAt = Date.now();
+  for (;;) {
+    const view = await client.getSession(sessionId);
+    if (view.status !== 'RUNNING') {
+      progress.done();
+      if (view.status === 'CANCELLED') {
+        say('CANCELLED', 'the toolbox container was removed; the capture is discarded');
+        return EXIT.OK;
+      }
+      say(view.status, 'it ended before the cancel took effect');
+      return view.error ? errorFromBody(view.error).exitCode : EXIT.OK;
+    }
+    if (Date.now() - startedAt > (options.followMs ?? CANCEL_FOLLOW_MS)) {
+      progress.done();
       throw new DebugTaskError(
-        'INVALID_ARGUMENT',
-        `Session ${sessionId} captured a whole service: a folder of files, not one stream.`,
+        'AWS_ERROR',
+        `Session ${sessionId} is still cancelling after ${Math.round((options.followMs ?? CANCEL_FOLLOW_MS) / 1000)}s.`,
         {
-          hint: 'Give -o a folder (default ./debug-task-<session>/).',
+          hint: `\`debug-task status ${sessionId}\` shows where it is; the host's watchdog removes the container at its deadline anyway.`,
+          details: { sessionId },
         },
       );
     }
-    const progress = createProgress();
-    // A child whose upload failed kept its artifact on its host: upload it again first.
-    const complete = await reuploadFailedChildren(client, view, progress);
-    const fleet = await collectFleet(complete, { folder: flags.output, progress });
-    if (output.json) printJson(output, fleet);
-    else output.out.write(renderFleetOutcome(fleet));
-    return fleetExitCode(fleet);
+    progress.update('cancelling: removing the toolbox container');
+    await sleep(options.pollMs ?? 500);
   }
-  if (toStdout) return fetchToStdout(client, sessionId, output);
-  const outcome = await fetchSession(client, sessionId, { output: flags.output, progress: createProgress() });
-  printOutcome(output, outcome);
-  return EXIT.OK;
 }
 
-/**
- * `debug-task fetch <session> -o -`, for piping (`| tshark -r -`): the artifact is downloaded and both
- * sha256s checked in a scratch directory first, so nothing unverified ever reaches the pipe; then its
- * bytes go to stdout and the summary to stderr. A reader that stops early (`| head`) is not an error.
- */
-async function fetchToStdout(client: DebugTaskClient, sessionId: string, output: Output): Promise<number> {
-  const scratch = await mkdtemp(join(tmpdir(), 'debug-task-fetch-'));
+/** debug-task fetch <session>; `-o -` writes the artifact to stdout, checked first. */
+export async function fetchCommand(
+  sessionId: string,
+  flags: SessionFlags & { output?: string; write?: string },
+  output: Output,
+): Promise<number> {
+  const path = outputFlag(flags);
+  const choice = await checkOutput(path, { expect: 'file-or-folder', json: output.json });
+  const client = await sessionClient(sessionId, flags);
   try {
-    const outcome = await fetchSession(client, sessionId, {
-      output: join(scratch, 'artifact'),
-      progress: createProgress(),
-    });
-    try {
-      await pipeline(createReadStream(outcome.artifact.path), output.out, { end: false });
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EPIPE') throw error;
+    const view = await client.getSession(sessionId);
+    if (view.status === 'SUCCEEDED' && view.result?.kind === 'service') {
+      if (choice.kind === 'stdout') await checkOutput('-', { expect: 'folder', json: output.json });
+      if (choice.kind === 'file' && choice.path)
+        await checkOutput(path, { expect: 'folder', json: output.json });
+      const progress = createProgress();
+      // A child whose upload failed kept its artifact on its host: upload it again first.
+      const complete = await reuploadFailedChildren(client, view, progress);
+      const fleet = await collectFleet(complete, { folder: path, progress });
+      if (output.json) printJson(output, fleet);
+      else output.out.write(renderFleetOutcome(fleet));
+      return fleetExitCode(fleet);
     }
-    printOutcome(
-      { ...output, out: output.err },
-      { ...outcome, artifact: { ...outcome.artifact, path: '-' } },
+    if (choice.kind === 'folder' && choice.path) {
+      await checkOutput(path, { expect: 'file', json: output.json }); // says which file to name
+    }
+    await produceAndPrint(choice, output, (to) =>
+      fetchSession(client, sessionId, { output: to, progress: createProgress() }),
     );
     return EXIT.OK;
-  } finally {
-    await rm(scratch, { recursive: true, force: true });
+  } catch (error) {
+    throw error instanceof DebugTaskError && error.code === 'SESSION_NOT_FOUND'
+      ? error
+      : inSession(error, sessionId);
   }
 }
 
 /** debug-task list */
-export async function listCommand(flags: ApiFlags & { active?: boolean }, output: Output): Promise<number> {
-  const sessions = await (await clientFor(flags)).listSessions({ active: flags.active });
+export async function listCommand(
+  flags: SessionFlags & { active?: boolean },
+  output: Output,
+): Promise<number> {
+  const sessions = await (
+    await clientFor(flags)
+  ).listSessions({
+    active: flags.active,
+    ...(flags.cluster && { cluster: flags.cluster }),
+  });
   if (output.json) {
     printJson(output, { sessions });
   } else {

@@ -217,7 +217,7 @@ plan_summary_json`,
     ]);
 
     expect(HostSummarySchema.parse(json).unreported).toEqual([
-      { sessionId: ids[0], status: 'OK', code: null },
+      { sessionId: ids[0], status: 'OK', code: null, message: null },
     ]);
   });
 
@@ -225,7 +225,12 @@ plan_summary_json`,
     const { json, ids } = summary([manifest(`${FLEET_ID}-0001`, 'OK', ',"manifestUploaded":true')]);
 
     expect(HostSummarySchema.parse(json).unreported).toEqual([
-      { sessionId: ids[0], status: 'FAILED', code: 'CAPTURE_FAILED' },
+      {
+        sessionId: ids[0],
+        status: 'FAILED',
+        code: 'CAPTURE_FAILED',
+        message: 'The child printed no manifest (killed?).',
+      },
     ]);
   });
 

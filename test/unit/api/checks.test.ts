@@ -1,11 +1,12 @@
 import { ListTasksCommand } from '@aws-sdk/client-ecs';
 import { ListExecutionsCommand, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { SendCommandCommand } from '@aws-sdk/client-ssm';
-import type { APIGatewayProxyEventV2WithIAMAuthorizer, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { handler as planFunction } from '../../../lambda/plan';
 import { previewTargets } from '../../../lib/api/checks';
 import { handleApiRequest } from '../../../lib/api/routes';
 import { DEFAULT_LIMITS } from '../../../lib/domain/session-spec';
+import { API_CALLER, apiEvent } from '../../support/api-event';
 import { aws, useAwsMocks } from '../../support/aws';
 import { givenService, givenTask, resolveCallsSeen } from '../../support/ecs-fleet';
 import {
@@ -32,19 +33,10 @@ const serviceBody = (extra: Record<string, unknown> = {}) => ({
   tool: 'tcpdump',
 });
 
-function event(routeKey: string, body: unknown): APIGatewayProxyEventV2WithIAMAuthorizer {
-  return {
-    routeKey,
-    body: typeof body === 'string' ? body : JSON.stringify(body),
-    isBase64Encoded: false,
-    requestContext: { authorizer: { iam: { userArn: 'arn:aws:iam::123456789012:user/alice' } } },
-  } as unknown as APIGatewayProxyEventV2WithIAMAuthorizer;
-}
+const event = (body: unknown) => apiEvent('preview', { body, cluster: CLUSTER });
 
 async function preview(body: unknown) {
-  const res = (await planFunction(
-    event('POST /sessions/preview', body),
-  )) as APIGatewayProxyStructuredResultV2;
+  const res = (await planFunction(event(body))) as APIGatewayProxyStructuredResultV2;
   return { status: res.statusCode, body: JSON.parse(res.body ?? '{}') };
 }
 
@@ -55,7 +47,7 @@ describe('previewTargets', () => {
       task: (i) => (i === 3 ? { launchType: 'FARGATE', containerInstanceArn: undefined } : {}),
     });
 
-    const result = await previewTargets(serviceBody({ maxTasks: 10 }), DEFAULT_LIMITS);
+    const result = await previewTargets(serviceBody({ maxTasks: 10 }), DEFAULT_LIMITS, API_CALLER);
 
     expect(result).toEqual({
       target: { cluster: CLUSTER, service: SERVICE },
@@ -78,7 +70,7 @@ describe('previewTargets', () => {
   it('says how many tasks maxTasks leaves out', async () => {
     givenService(5, 2);
 
-    const result = await previewTargets(serviceBody({ maxTasks: 2 }), DEFAULT_LIMITS);
+    const result = await previewTargets(serviceBody({ maxTasks: 2 }), DEFAULT_LIMITS, API_CALLER);
 
     expect(result).toMatchObject({ listed: 5, maxTasks: 2, leftOut: 3, instances: 2 });
     expect(result.targets).toHaveLength(2);
@@ -87,7 +79,11 @@ describe('previewTargets', () => {
   it('previews one task as a plan of one target, with the three calls of Plan', async () => {
     givenTask();
 
-    const result = await previewTargets({ target: { task: TASK_ARN }, tool: 'tcpdump' }, DEFAULT_LIMITS);
+    const result = await previewTargets(
+      { target: { task: TASK_ARN }, tool: 'tcpdump' },
+      DEFAULT_LIMITS,
+      API_CALLER,
+    );
 
     expect(result).toEqual({
       target: { cluster: CLUSTER_ARN, task: TASK_ARN },
@@ -110,14 +106,14 @@ describe('previewTargets', () => {
     givenTask({ tasks: [runningTask({ lastStatus: 'STOPPED', desiredStatus: 'STOPPED' })] });
 
     const error = await caught(() =>
-      previewTargets({ target: { task: TASK_ARN }, tool: 'tcpdump' }, DEFAULT_LIMITS),
+      previewTargets({ target: { task: TASK_ARN }, tool: 'tcpdump' }, DEFAULT_LIMITS, API_CALLER),
     );
 
     expect(error).toMatchObject({ code: 'TASK_NOT_RUNNING' });
   });
 });
 
-describe('POST /sessions/preview (the plan function)', () => {
+describe('POST /clusters/{cluster}/tools/{tool}/preview (the plan function)', () => {
   it('answers 200 with the preview', async () => {
     givenService(4, 2);
 
@@ -158,7 +154,7 @@ describe('POST /sessions/preview (the plan function)', () => {
 
   it('answers 404 for a route it does not serve, and starts nothing', async () => {
     const res = (await planFunction(
-      event('POST /sessions', serviceBody()),
+      apiEvent('start', { body: serviceBody(), cluster: CLUSTER }),
     )) as APIGatewayProxyStructuredResultV2;
 
     expect(res.statusCode).toBe(404);
@@ -167,7 +163,7 @@ describe('POST /sessions/preview (the plan function)', () => {
   });
 
   it('is not a route of the api function, which may not call ECS (404)', async () => {
-    const res = await handleApiRequest(event('POST /sessions/preview', serviceBody()));
+    const res = await handleApiRequest(event(serviceBody()));
 
     expect(res.statusCode).toBe(404);
     expect(aws.ecs.calls()).toHaveLength(0);

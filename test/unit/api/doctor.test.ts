@@ -6,18 +6,20 @@ import {
   SendCommandCommand,
   type InstanceInformation,
 } from '@aws-sdk/client-ssm';
-import type { APIGatewayProxyEventV2WithIAMAuthorizer, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { handler as planFunction } from '../../../lambda/plan';
 import { imagePinnedCheck } from '../../../lib/api/doctor';
 import { handleApiRequest } from '../../../lib/api/routes';
 import {
   DEPLOYMENT_CHECKS,
+  POLICY_CHECKS,
   TARGET_CHECKS,
   type DoctorCheck,
   type DoctorReport,
   type TargetCheckName,
 } from '../../../lib/domain/doctor';
 import type { ErrorBody, ErrorCode } from '../../../lib/domain/errors';
+import { apiEvent } from '../../support/api-event';
 import { aws, useAwsMocks } from '../../support/aws';
 import {
   BUCKET,
@@ -28,6 +30,7 @@ import {
   container,
   onlineInstance,
   runningTask,
+  CLUSTER,
 } from '../../support/fixtures';
 
 /** POST /doctor is answered by the plan function: Plan's own checks, nothing started. */
@@ -36,14 +39,7 @@ useAwsMocks();
 
 const { ecs, ssm, s3, sfn } = aws;
 
-function event(body: unknown): APIGatewayProxyEventV2WithIAMAuthorizer {
-  return {
-    routeKey: 'POST /doctor',
-    body: typeof body === 'string' ? body : JSON.stringify(body),
-    isBase64Encoded: false,
-    requestContext: { authorizer: { iam: { userArn: 'arn:aws:iam::123456789012:user/alice' } } },
-  } as unknown as APIGatewayProxyEventV2WithIAMAuthorizer;
-}
+const event = (body: unknown) => apiEvent('doctor', { body, cluster: CLUSTER });
 
 async function doctor(body: unknown = { target: { task: TASK_ARN } }) {
   const res = (await planFunction(event(body))) as APIGatewayProxyStructuredResultV2;
@@ -71,7 +67,7 @@ function given({
 
 const statuses = (checks: DoctorCheck[]) => Object.fromEntries(checks.map((c) => [c.name, c.status]));
 
-describe('POST /doctor', () => {
+describe('POST /clusters/{cluster}/doctor', () => {
   it('reports every check ok, in order, for a debuggable target, and starts nothing', async () => {
     given();
 
@@ -79,7 +75,14 @@ describe('POST /doctor', () => {
 
     expect(status).toBe(200);
     expect(body.ok).toBe(true);
-    expect(body.checks.map((c) => c.name)).toEqual([...TARGET_CHECKS, ...DEPLOYMENT_CHECKS]);
+    expect(body.checks.map((c) => c.name)).toEqual([
+      ...TARGET_CHECKS,
+      ...POLICY_CHECKS,
+      ...DEPLOYMENT_CHECKS,
+    ]);
+    expect(body.checks.find((c) => c.name === 'policy-allows')?.detail).toBe(
+      'this deployment has no policy file: IAM on the routes decides alone',
+    );
     expect(body.checks.every((c) => c.status === 'ok')).toBe(true);
     expect(body.checks.find((c) => c.name === 'container-chosen')?.detail).toBe(
       '"app", Docker id 3f4e5d6c7b8a',
@@ -145,7 +148,7 @@ describe('POST /doctor', () => {
     [
       'agent-version',
       'PLATFORM_UNSUPPORTED',
-      () => given({ instances: [onlineInstance({ AgentVersion: '3.2.582.0' })] }),
+      () => given({ instances: [onlineInstance({ AgentVersion: '2.0.767.0' })] }),
     ],
   ])(
     'reports %s failed with %s, the checks before it ok and the target checks after it skipped',
@@ -162,6 +165,7 @@ describe('POST /doctor', () => {
         ...TARGET_CHECKS.slice(0, at).map((n) => [n, 'ok']),
         [name, 'failed'],
         ...TARGET_CHECKS.slice(at + 1).map((n) => [n, 'skipped']),
+        ...POLICY_CHECKS.map((n) => [n, 'skipped']),
         ...DEPLOYMENT_CHECKS.map((n) => [n, 'ok']),
       ]);
       expect(statuses(body.checks)).toEqual(expected);

@@ -6,7 +6,7 @@ import {
 import { DeleteObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { DescribeExecutionCommand, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { DescribeInstanceInformationCommand } from '@aws-sdk/client-ssm';
-import type { APIGatewayProxyEventV2WithIAMAuthorizer, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import fc from 'fast-check';
 import { handler as planFunction } from '../../../lambda/plan';
 import { handleApiRequest } from '../../../lib/api/routes';
@@ -14,6 +14,8 @@ import { parseTaskRef } from '../../../lib/domain/arn';
 import { isErrorCode } from '../../../lib/domain/errors';
 import { hostParamRegExp } from '../../../lib/domain/params';
 import type { ExecutionInput } from '../../../lib/domain/session';
+import type { RouteName } from '../../../lib/domain/routes';
+import { apiEvent } from '../../support/api-event';
 import { aws, useAwsMocks } from '../../support/aws';
 import { expectHostSafe, hostileJson, hostileString } from '../../support/hostile';
 
@@ -55,15 +57,7 @@ const FIELDS = [
 ] as const;
 const RUNS = { numRuns: 400 };
 
-function event(routeKey: string, body?: unknown, id?: string): APIGatewayProxyEventV2WithIAMAuthorizer {
-  return {
-    routeKey,
-    body: body === undefined ? undefined : JSON.stringify(body),
-    isBase64Encoded: false,
-    pathParameters: id === undefined ? undefined : { id },
-    requestContext: { authorizer: { iam: { userArn: 'arn:aws:iam::123456789012:user/alice' } } },
-  } as unknown as APIGatewayProxyEventV2WithIAMAuthorizer;
-}
+const event = (route: RouteName, body?: unknown, id?: string) => apiEvent(route, { body, id });
 
 /** A copy of the valid request with `value` at `path` (undefined removes nothing: it sets the key). */
 function withField(path: string, value: unknown): Record<string, unknown> {
@@ -91,7 +85,7 @@ beforeEach(() => {
 
 describe('no injection through the API', () => {
   it('accepts the valid request the properties start from', async () => {
-    const res = await handleApiRequest(event('POST /sessions', VALID));
+    const res = await handleApiRequest(event('start', VALID));
 
     expect(res.statusCode).toBe(202);
   });
@@ -102,7 +96,7 @@ describe('no injection through the API', () => {
       fc.asyncProperty(fc.constantFrom(...FIELDS), hostileJson(), async (field, value) => {
         sfn.resetHistory();
 
-        const res = await handleApiRequest(event('POST /sessions', withField(field, value)));
+        const res = await handleApiRequest(event('start', withField(field, value)));
 
         if (res.statusCode !== 202) {
           expectTypedRefusal(res);
@@ -138,7 +132,7 @@ describe('no injection through the API', () => {
             structuredClone(VALID) as Record<string, unknown>,
           );
 
-          const res = await handleApiRequest(event('POST /sessions', body));
+          const res = await handleApiRequest(event('start', body));
 
           if (res.statusCode !== 202) return expectTypedRefusal(res);
           const input = JSON.parse(
@@ -166,7 +160,7 @@ describe('no injection through the API', () => {
           const body = withField(field, value);
 
           const res = (await planFunction(
-            event('POST /doctor', { target: body.target, tool: body.tool }),
+            event('doctor', { target: body.target, tool: body.tool }),
           )) as APIGatewayProxyStructuredResultV2;
 
           if (res.statusCode !== 200) {
@@ -193,7 +187,7 @@ describe('no injection through the API', () => {
           const target: Record<string, unknown> = { service: 'web', cluster: 'prod', [field]: value };
 
           const res = (await planFunction(
-            event('POST /sessions/preview', { target, tool: 'tcpdump' }),
+            event('preview', { target, tool: 'tcpdump' }),
           )) as APIGatewayProxyStructuredResultV2;
 
           const listed = ecs.commandCalls(ListTasksCommand).map((c) => c.args[0].input);
@@ -210,7 +204,32 @@ describe('no injection through the API', () => {
     );
   });
 
-  it.each(['GET /sessions/{id}', 'DELETE /sessions/{id}', 'POST /sessions/{id}/reupload'])(
+  it.each(['start', 'preview', 'doctor', 'get', 'cancel', 'reupload', 'listCluster'] as const)(
+    '%s: a {cluster} that is no cluster name, or a hostile {tool}, is refused typed before any AWS call',
+    async (route) => {
+      await fc.assert(
+        fc.asyncProperty(fc.constantFrom('cluster', 'tool'), hostileString(), async (param, value) => {
+          sfn.resetHistory();
+          ecs.resetHistory();
+          const e = apiEvent(route, { body: VALID, id: 'dt-20261125123456-a1b2c3' });
+          if (param === 'tool' && !e.pathParameters?.tool) return;
+          // A well-formed cluster name is a cluster name, whatever it spells: it goes on (and finds nothing).
+          if (param === 'cluster' && /^[A-Za-z0-9_-]{1,255}$/.test(value)) return;
+          e.pathParameters = { ...e.pathParameters, [param]: value };
+          const handle = route === 'preview' || route === 'doctor' ? planFunction : handleApiRequest;
+
+          const res = (await handle(e)) as APIGatewayProxyStructuredResultV2;
+
+          expectTypedRefusal(res);
+          expect(sfn).not.toHaveReceivedAnyCommand();
+          expect(ecs).not.toHaveReceivedAnyCommand();
+        }),
+        RUNS,
+      );
+    },
+  );
+
+  it.each(['get', 'cancel', 'reupload'] as const)(
     '%s: a hostile session id is refused typed before Step Functions is asked',
     async (routeKey) => {
       await fc.assert(
@@ -229,16 +248,20 @@ describe('no injection through the API', () => {
 
   it('GET /sessions/{id}/reupload/{reuploadId}: a hostile re-upload id is refused typed before Step Functions is asked', async () => {
     await fc.assert(
-      fc.asyncProperty(hostileString(), async (reuploadId) => {
-        sfn.resetHistory();
-        const e = event('GET /sessions/{id}/reupload/{reuploadId}', undefined, 'dt-20261125123456-a1b2c3');
-        e.pathParameters = { ...e.pathParameters, reuploadId };
+      // A string that happens to be a well-formed re-upload id (r0) is not hostile: it is looked up.
+      fc.asyncProperty(
+        hostileString().filter((id) => !/^r[0-9a-z]{1,12}$/.test(id)),
+        async (reuploadId) => {
+          sfn.resetHistory();
+          const e = event('getReupload', undefined, 'dt-20261125123456-a1b2c3');
+          e.pathParameters = { ...e.pathParameters, reuploadId };
 
-        const res = await handleApiRequest(e);
+          const res = await handleApiRequest(e);
 
-        expectTypedRefusal(res);
-        expect(sfn).not.toHaveReceivedAnyCommand();
-      }),
+          expectTypedRefusal(res);
+          expect(sfn).not.toHaveReceivedAnyCommand();
+        },
+      ),
       RUNS,
     );
   });

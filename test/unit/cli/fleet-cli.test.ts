@@ -1,4 +1,4 @@
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -12,6 +12,7 @@ import {
   taskArn,
   type FakeFleetApi,
 } from '../../support/fake-fleet-api';
+import { spawnCli } from '../../support/cli';
 
 /** The real CLI (bin through tsx) against a stand-in of the fleet routes: the whole CLI side of issue 5. */
 
@@ -124,7 +125,10 @@ describe('debug-task --service (fleet sessions from the CLI)', () => {
     expect(json.code).toBe(0);
     expect(json.json()).toMatchObject({ target: { service: 'web' }, listed: 5, leftOut: 2 });
     expect(json.json().targets).toHaveLength(2);
-    expect(api.calls).toEqual(['POST /sessions/preview', 'POST /sessions/preview']);
+    expect(api.calls).toEqual([
+      `POST /clusters/${CLUSTER}/tools/tcpdump/preview`,
+      `POST /clusters/${CLUSTER}/tools/tcpdump/preview`,
+    ]);
     expect(api.bodies[1]).toMatchObject({
       target: { service: 'web', cluster: 'prod', maxTasks: 7 },
       tool: 'tcpdump',
@@ -139,7 +143,7 @@ describe('debug-task --service (fleet sessions from the CLI)', () => {
       code: 'INVALID_ARGUMENT',
       hint: expect.stringMatching(/--yes/),
     });
-    expect(api.calls).toEqual(['POST /sessions/preview']);
+    expect(api.calls).toEqual([`POST /clusters/${CLUSTER}/tools/tcpdump/preview`]);
   });
 
   it('downloads every child into one folder, verified, with manifest.json and a merged pcap (exit 0)', async () => {
@@ -263,12 +267,9 @@ describe('debug-task --service (fleet sessions from the CLI)', () => {
 
   it('Ctrl-C cancels the fleet (DELETE) and exits 130', async () => {
     api = await startFakeFleetApi({ children: ids(2).map((taskId) => ({ taskId })), hang: true });
-    const child = spawn(
-      join(__dirname, '..', '..', '..', 'node_modules', '.bin', 'tsx'),
-      [join(__dirname, '..', '..', '..', 'bin', 'debug-task.ts'), ...fleet('--json', '--api-url', api.url)],
-      // jest's process.env is the test's copy (with setup-env's fake credentials): pass it on.
-      { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env } },
-    );
+    // The CLI in node itself (tsx as a loader): the SIGINT reaches it, not a wrapper that may kill
+    // it first on a loaded machine. jest's process.env (setup-env's fake credentials) is passed on.
+    const child = spawnCli(fleet('--json', '--api-url', api.url), { env: { ...process.env } });
     let stdout = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
     await new Promise<void>((resolve) =>
@@ -279,7 +280,7 @@ describe('debug-task --service (fleet sessions from the CLI)', () => {
     child.kill('SIGINT');
     const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
     expect(code).toBe(130);
-    expect(api.calls).toContain(`DELETE /sessions/${SESSION_ID}`);
+    expect(api.calls).toContain(`DELETE /clusters/${CLUSTER}/sessions/${SESSION_ID}`);
     expect(JSON.parse(stdout.trim().split('\n').at(-1)!).error.code).toBe('CANCELLED');
   });
 });

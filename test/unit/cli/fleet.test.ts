@@ -19,6 +19,7 @@ import type { Progress } from '../../../lib/cli/progress';
 import { DebugTaskError } from '../../../lib/domain/errors';
 import type { SessionResult, SessionView, TargetsPreview } from '../../../lib/domain/session';
 import {
+  CLUSTER,
   CLUSTER_ARN,
   SESSION_ID,
   startFakeFleetApi,
@@ -133,7 +134,9 @@ describe('downloading a fleet into one folder', () => {
 
   async function finished(): Promise<SessionView> {
     // The stand-in answers RUNNING `runningPolls` times first; 0: the result at once.
-    return (await fetch(`${api.url}/sessions/${SESSION_ID}`)).json() as Promise<SessionView>;
+    return (
+      await fetch(`${api.url}/clusters/${CLUSTER}/sessions/${SESSION_ID}`)
+    ).json() as Promise<SessionView>;
   }
 
   it('writes <taskId>.pcap per child (both sha256s checked) and manifest.json, a few at a time', async () => {
@@ -247,7 +250,9 @@ describe('re-uploading the children whose upload failed (debug-task fetch)', () 
       children: [{ taskId: A }, { taskId: B, uploadFailed: true }],
       runningPolls: 0,
     });
-    const view = (await (await fetch(`${api.url}/sessions/${SESSION_ID}`)).json()) as SessionView;
+    const view = (await (
+      await fetch(`${api.url}/clusters/${CLUSTER}/sessions/${SESSION_ID}`)
+    ).json()) as SessionView;
     expect(view.result?.children[1].error?.code).toBe('UPLOAD_FAILED');
     const notes: string[] = [];
 
@@ -261,9 +266,9 @@ describe('re-uploading the children whose upload failed (debug-task fetch)', () 
 
     expect(api.reuploaded).toEqual([`${SESSION_ID}-0001`]);
     expect(api.calls.filter((c) => c.includes('/reupload'))).toEqual([
-      `POST /sessions/${SESSION_ID}/reupload`,
-      `GET /sessions/${SESSION_ID}/reupload/r1`,
-      `GET /sessions/${SESSION_ID}/reupload/r1`,
+      `POST /clusters/${CLUSTER}/sessions/${SESSION_ID}/reupload`,
+      `GET /clusters/${CLUSTER}/sessions/${SESSION_ID}/reupload/r1`,
+      `GET /clusters/${CLUSTER}/sessions/${SESSION_ID}/reupload/r1`,
     ]);
     expect(notes).toEqual(['1 task(s) ended UPLOAD_FAILED: uploading again what their hosts kept']);
     expect(outcome.counts).toMatchObject({ targets: 2, succeeded: 2, failed: 0 });
@@ -273,7 +278,9 @@ describe('re-uploading the children whose upload failed (debug-task fetch)', () 
   it('asks nothing when no child ended UPLOAD_FAILED', async () => {
     dir = mkdtempSync(join(tmpdir(), 'debug-task-fleet-'));
     api = await startFakeFleetApi({ children: [{ taskId: A }], runningPolls: 0 });
-    const view = (await (await fetch(`${api.url}/sessions/${SESSION_ID}`)).json()) as SessionView;
+    const view = (await (
+      await fetch(`${api.url}/clusters/${CLUSTER}/sessions/${SESSION_ID}`)
+    ).json()) as SessionView;
 
     await expect(reuploadFailedChildren(client(), view, quiet, 1)).resolves.toBe(view);
 
@@ -286,7 +293,9 @@ describe('re-uploading the children whose upload failed (debug-task fetch)', () 
       children: [{ taskId: A }, { taskId: B, uploadFailed: true }],
       runningPolls: 0,
     });
-    const view = (await (await fetch(`${api.url}/sessions/${SESSION_ID}`)).json()) as SessionView;
+    const view = (await (
+      await fetch(`${api.url}/clusters/${CLUSTER}/sessions/${SESSION_ID}`)
+    ).json()) as SessionView;
     const notes: string[] = [];
     const broken = new DebugTaskClient({
       apiUrl: 'http://127.0.0.1:9/',

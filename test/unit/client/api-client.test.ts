@@ -15,7 +15,7 @@ describe('DebugTaskClient against an API that verifies SigV4', () => {
       accountId: '123456789012',
       handler: async (event) => {
         seen.push(event);
-        if (event.routeKey === 'GET /sessions/{id}') {
+        if (event.routeKey === 'GET /clusters/{cluster}/sessions/{id}') {
           return {
             statusCode: 404,
             body: JSON.stringify({
@@ -35,11 +35,15 @@ describe('DebugTaskClient against an API that verifies SigV4', () => {
   it('signs requests that the API accepts, and sends the body as JSON', async () => {
     const client = new DebugTaskClient({ apiUrl: server.url, region: 'xx-test-1', credentials: CREDENTIALS });
 
-    const started = await client.startSession({ target: { task: 'x' }, tool: 'tcpdump' });
+    const started = await client.startSession({ target: { task: 'x', cluster: 'prod' }, tool: 'tcpdump' });
 
     expect(started.sessionId).toBe('dt-20261125123456-a1b2c3');
-    expect(seen.at(-1)?.routeKey).toBe('POST /sessions');
-    expect(JSON.parse(seen.at(-1)?.body ?? '')).toEqual({ target: { task: 'x' }, tool: 'tcpdump' });
+    expect(seen.at(-1)?.routeKey).toBe('POST /clusters/{cluster}/tools/{tool}/sessions');
+    expect(seen.at(-1)?.pathParameters).toEqual({ cluster: 'prod', tool: 'tcpdump' });
+    expect(JSON.parse(seen.at(-1)?.body ?? '')).toEqual({
+      target: { task: 'x', cluster: 'prod' },
+      tool: 'tcpdump',
+    });
   });
 
   it('is refused (403) when signing with the wrong secret', async () => {
@@ -57,12 +61,14 @@ describe('DebugTaskClient against an API that verifies SigV4', () => {
       region: 'xx-other-1',
       credentials: CREDENTIALS,
     });
-    await expect(client.cancelSession('dt-20261125123456-a1b2c3')).rejects.toMatchObject({ message: /403/ });
+    await expect(client.cancelSession('dt-20261125123456-a1b2c3', { cluster: 'prod' })).rejects.toMatchObject(
+      { message: /403/ },
+    );
   });
 
   it('turns an error body into the typed error it describes', async () => {
     const client = new DebugTaskClient({ apiUrl: server.url, region: 'xx-test-1', credentials: CREDENTIALS });
-    await expect(client.getSession('dt-20261125123456-a1b2c3')).rejects.toMatchObject({
+    await expect(client.getSession('dt-20261125123456-a1b2c3', { cluster: 'prod' })).rejects.toMatchObject({
       code: 'SESSION_NOT_FOUND',
       hint: 'list them',
     });
@@ -78,5 +84,145 @@ describe('DebugTaskClient against an API that verifies SigV4', () => {
       code: 'AWS_ERROR',
       message: /127\.0\.0\.1:9/,
     });
+  });
+});
+
+describe('DebugTaskClient: the cluster in the route', () => {
+  let server: Awaited<ReturnType<typeof startApiServer>>;
+  const seen: APIGatewayProxyEventV2WithIAMAuthorizer[] = [];
+  const ID = 'dt-20261125123456-a1b2c3';
+
+  beforeAll(async () => {
+    server = await startApiServer({
+      region: 'xx-test-1',
+      credentials: CREDENTIALS,
+      accountId: '123456789012',
+      handler: async (event) => {
+        seen.push(event);
+        const body =
+          event.routeKey === 'GET /sessions'
+            ? {
+                sessions:
+                  event.queryStringParameters?.id === ID ? [{ sessionId: ID, cluster: 'staging' }] : [],
+              }
+            : event.routeKey.startsWith('POST /clusters/{cluster}/tools/')
+              ? { sessionId: ID, status: 'RUNNING' }
+              : { sessionId: ID, status: 'RUNNING' };
+        return { statusCode: 200, body: JSON.stringify(body) };
+      },
+    });
+  });
+  afterAll(() => server.stop());
+  beforeEach(() => (seen.length = 0));
+  const client = () =>
+    new DebugTaskClient({ apiUrl: server.url, region: 'xx-test-1', credentials: CREDENTIALS });
+
+  it('takes the cluster from a long task ARN, and ECS’s default cluster when nothing names one', async () => {
+    const c = client();
+    await c.startSession({
+      target: { task: 'arn:aws:ecs:xx-test-1:123456789012:task/payments/0123456789abcdef0123456789abcdef' },
+      tool: 'ngrep',
+    });
+    await c.startSession({ target: { task: '0123456789abcdef0123456789abcdef' }, tool: 'tcpdump' });
+
+    expect(seen.map((e) => e.pathParameters)).toEqual([
+      { cluster: 'payments', tool: 'ngrep' },
+      { cluster: 'default', tool: 'tcpdump' },
+    ]);
+  });
+
+  it('follows a session it started in that session’s cluster, without asking where it is', async () => {
+    const c = client();
+    await c.startSession({
+      target: { service: 'web', cluster: 'arn:aws:ecs:xx-test-1:123456789012:cluster/prod' },
+      tool: 'tcpdump',
+    });
+    await c.getSession(`${ID}-0003`);
+
+    expect(seen.map((e) => [e.routeKey, e.pathParameters?.cluster])).toEqual([
+      ['POST /clusters/{cluster}/tools/{tool}/sessions', 'prod'],
+      ['GET /clusters/{cluster}/sessions/{id}', 'prod'],
+    ]);
+  });
+
+  it('asks the API where a session it did not start is (GET /sessions?id=), once', async () => {
+    const c = client();
+    await c.getSession(ID);
+    await c.cancelSession(ID);
+
+    expect(seen.map((e) => [e.routeKey, e.pathParameters?.cluster])).toEqual([
+      ['GET /sessions', undefined],
+      ['GET /clusters/{cluster}/sessions/{id}', 'staging'],
+      ['DELETE /clusters/{cluster}/sessions/{id}', 'staging'],
+    ]);
+  });
+
+  it('says SESSION_NOT_FOUND, with a hint at --cluster, for a session the caller may not read', async () => {
+    await expect(client().getSession('dt-20261125123456-zzzzzz')).rejects.toMatchObject({
+      code: 'SESSION_NOT_FOUND',
+      hint: expect.stringContaining('--cluster'),
+    });
+  });
+});
+
+describe('the sandbox API with several principals', () => {
+  const OWNER = {
+    arn: 'arn:aws:iam::000000000000:user/sandbox-owner',
+    accessKeyId: 'AKIASANDBOXOWNER0000',
+    secretAccessKey: 'owner-secret',
+  };
+  const OTHER = {
+    arn: 'arn:aws:iam::000000000000:user/sandbox-other',
+    accessKeyId: 'AKIASANDBOXOTHER0000',
+    secretAccessKey: 'other-secret',
+  };
+  let server: Awaited<ReturnType<typeof startApiServer>>;
+  const seen: APIGatewayProxyEventV2WithIAMAuthorizer[] = [];
+
+  beforeAll(async () => {
+    server = await startApiServer({
+      region: 'xx-test-1',
+      principals: [OWNER, OTHER],
+      accountId: '000000000000',
+      handler: async (event) => {
+        seen.push(event);
+        return { statusCode: 200, body: JSON.stringify({ sessions: [] }) };
+      },
+    });
+  });
+  afterAll(() => server.stop());
+
+  const clientOf = (p: { accessKeyId: string; secretAccessKey: string }) =>
+    new DebugTaskClient({ apiUrl: server.url, region: 'xx-test-1', credentials: p });
+
+  it.each([
+    ['owner', OWNER],
+    ['other', OTHER],
+  ])(
+    'passes the %s as the caller API Gateway would: its ARN, account and access key',
+    async (_, principal) => {
+      await clientOf(principal).listSessions();
+
+      expect(seen.at(-1)?.requestContext.authorizer.iam).toMatchObject({
+        userArn: principal.arn,
+        accountId: '000000000000',
+        accessKey: principal.accessKeyId,
+      });
+    },
+  );
+
+  it('refuses (403) a key it does not know, and runs nothing', async () => {
+    const before = seen.length;
+
+    await expect(
+      clientOf({ accessKeyId: 'AKIAUNKNOWN000000000', secretAccessKey: 'x' }).listSessions(),
+    ).rejects.toMatchObject({ message: /403/ });
+    expect(seen).toHaveLength(before);
+  });
+
+  it("refuses one principal's key signed with the other's secret", async () => {
+    await expect(
+      clientOf({ accessKeyId: OWNER.accessKeyId, secretAccessKey: OTHER.secretAccessKey }).listSessions(),
+    ).rejects.toMatchObject({ message: /403/ });
   });
 });

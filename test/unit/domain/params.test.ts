@@ -2,7 +2,10 @@ import { execFileSync } from 'node:child_process';
 import fc from 'fast-check';
 import {
   HOST_PARAMS,
+  deploymentImagePattern,
+  deploymentUrlPattern,
   hostParamRegExp,
+  regexLiteral,
   isValidHostParam,
   type HostParam,
   type HostParamName,
@@ -134,5 +137,84 @@ describe('HOST_PARAMS patterns', () => {
         'https://bucket.s3.eu-west-1.amazonaws.com/sessions/dt-1/artifact.pcap.gz?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIA%2F20261125%2Feu-west-1%2Fs3%2Faws4_request&X-Amz-Signature=abc',
       ),
     ).toBe(true);
+  });
+});
+
+describe('patterns are safe to substitute as text, single-quoted (issue 17: agents without ENV_VAR)', () => {
+  /** Every pattern params.ts makes: the runner's, and a deployment's narrowed ones. */
+  const deployment = {
+    image: deploymentImagePattern({
+      repository: regexLiteral('123456789012.dkr.ecr.xx-test-1.amazonaws.com/toolbox'),
+      digest: `sha256:${'ab'.repeat(32)}`,
+    }),
+    sandboxImage: deploymentImagePattern({ exactImage: regexLiteral('debug-task-toolbox:local') }),
+    url: deploymentUrlPattern([`https://${regexLiteral('bucket.s3.xx-test-1.amazonaws.com')}/`]),
+    sandboxUrl: deploymentUrlPattern([regexLiteral('http://127.0.0.1:4566/debug-task-sandbox/')]),
+  };
+  const PATTERNS: Array<[string, string]> = [
+    ...NAMES.flatMap((name): Array<[string, string]> => {
+      const param: HostParam = HOST_PARAMS[name];
+      return [
+        [name, param.pattern],
+        ...(param.valuePattern ? [[`${name} (value)`, param.valuePattern] as [string, string]] : []),
+      ];
+    }),
+    ...Object.entries(deployment),
+  ];
+  /** What would end the quoted word, escape, start a new line, or be substituted again. */
+  const BREAKERS = ["'", '\\', '\n', '\r', '{{', '}}', '{', '}'];
+  const unit = fc.constantFrom(
+    ...'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 .:/@_-=&%?+()[]!<>|*#,~'.split(''),
+  );
+
+  it.each(PATTERNS)(
+    '%s matches no value that holds a quote, backslash, line break or brace',
+    (_name, pattern) => {
+      const re = new RegExp(pattern);
+      fc.assert(
+        fc.property(
+          fc.string({ unit, maxLength: 60 }),
+          fc.constantFrom(...BREAKERS),
+          fc.string({ unit, maxLength: 60 }),
+          (before, breaker, after) => {
+            expect(re.test(before + breaker + after)).toBe(false);
+          },
+        ),
+        { numRuns: 400 },
+      );
+      // Nor does the pattern itself admit them by construction: none is in any of its character sets.
+      for (const breaker of ["'", '\\\\', '\\n', '\\r', '{', '}']) {
+        expect(pattern.replace(/\{[0-9]+(,[0-9]*)?\}/g, '')).not.toContain(
+          breaker === '\\\\' ? '\\\\\\\\' : breaker,
+        );
+      }
+    },
+  );
+
+  it("a deployment's URL pattern admits only HTTPS to its own endpoint; the sandbox's only its loopback one", () => {
+    const url = new RegExp(deployment.url);
+    expect(url.test('https://bucket.s3.xx-test-1.amazonaws.com/sessions/k?X-Amz-Signature=ab')).toBe(true);
+    expect(url.test('')).toBe(true);
+    expect(url.test('http://bucket.s3.xx-test-1.amazonaws.com/sessions/k')).toBe(false);
+    expect(url.test('https://other.s3.xx-test-1.amazonaws.com/sessions/k')).toBe(false);
+    expect(url.test('https://bucketXs3.xx-test-1.amazonaws.com/k')).toBe(false);
+    expect(url.test('https://bucket.s3.xx-test-1.amazonaws.com.evil.example/k')).toBe(false);
+    const sandbox = new RegExp(deployment.sandboxUrl);
+    expect(sandbox.test('http://127.0.0.1:4566/debug-task-sandbox/k?x=1')).toBe(true);
+    expect(sandbox.test('http://127.0.0.1:4567/debug-task-sandbox/k')).toBe(false);
+    expect(sandbox.test('https://bucket.s3.xx-test-1.amazonaws.com/k')).toBe(false);
+  });
+
+  it("a deployment's image pattern admits only its image by digest", () => {
+    const image = new RegExp(deployment.image);
+    const repo = '123456789012.dkr.ecr.xx-test-1.amazonaws.com/toolbox';
+    expect(image.test(`${repo}@sha256:${'ab'.repeat(32)}`)).toBe(true);
+    expect(image.test('')).toBe(true);
+    expect(image.test(`${repo}:latest`)).toBe(false);
+    expect(image.test(`${repo}@sha256:${'cd'.repeat(32)}`)).toBe(false);
+    expect(image.test(`docker.io/library/busybox@sha256:${'ab'.repeat(32)}`)).toBe(false);
+    expect(image.test(`123456789012XdkrXecr.xx-test-1.amazonaws.com/toolbox@sha256:${'ab'.repeat(32)}`)).toBe(
+      false,
+    );
   });
 });

@@ -1,6 +1,7 @@
 import type { DockerContainerDetails } from '../../../lib/sandbox/docker-api';
 import {
   ECS_LABELS,
+  SANDBOX_TAG_LABEL_PREFIX,
   ecsTaskLabels,
   tasksFromContainers,
   type SandboxInstance,
@@ -48,6 +49,30 @@ const labels = (name: string, extra: Partial<Parameters<typeof ecsTaskLabels>[0]
   });
 
 describe('tasksFromContainers', () => {
+  it('gives a task the tags its containers carry as sandbox tag labels, and its network mode as Docker runs it', () => {
+    const tagged = {
+      ...labels('app'),
+      [`${SANDBOX_TAG_LABEL_PREFIX}team`]: 'payments',
+      [`${SANDBOX_TAG_LABEL_PREFIX}pci`]: 'true',
+    };
+    const [bridge] = tasksFromContainers([container('aaa', tagged)], instance);
+    const [host] = tasksFromContainers(
+      [{ ...container('aaa', labels('app')), HostConfig: { NetworkMode: 'host' } }],
+      instance,
+    );
+    const [awsvpc] = tasksFromContainers(
+      [{ ...container('aaa', labels('app')), HostConfig: { NetworkMode: `container:${'p'.repeat(64)}` } }],
+      instance,
+    );
+
+    expect(bridge.tags).toEqual([
+      { key: 'pci', value: 'true' },
+      { key: 'team', value: 'payments' },
+    ]);
+    expect(host.tags).toEqual([]);
+    expect([bridge.networkMode, host.networkMode, awsvpc.networkMode]).toEqual(['bridge', 'host', 'awsvpc']);
+  });
+
   it('groups containers by task ARN into one DescribeTasks task on the sandbox instance', () => {
     const [task, ...rest] = tasksFromContainers(
       [container('bbb', labels('sidecar')), container('aaa', labels('app', { serviceName: 'web-svc' }))],

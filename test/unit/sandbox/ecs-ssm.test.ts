@@ -32,6 +32,100 @@ const emptyEngine = (overrides: Partial<DockerEngine> = {}): DockerEngine => ({
   ...overrides,
 });
 
+/** Runs `doc` once through a stand-in of that agent version; its stdout. */
+async function runOnce(agentVersion: string, msg: string): Promise<string> {
+  const home = await mkdtemp(join(tmpdir(), 'dt-standin-'));
+  const document: SsmDocument = {
+    ...doc,
+    mainSteps: [
+      {
+        action: 'aws:runShellScript',
+        name: 'run',
+        inputs: { runCommand: ['echo "env=[${SSM_msg-unset}] text=[{{ msg }}]"'] },
+      },
+    ],
+  };
+  const standIn = await startEcsSsmStandIn({
+    document,
+    documentName: 'd',
+    home,
+    region: 'xx-test-1',
+    docker: emptyEngine(),
+    agentVersion,
+  });
+  const ssm = new SSMClient({ endpoint: standIn.endpoint, region: 'xx-test-1', credentials });
+  try {
+    const sent = await ssm.send(
+      new SendCommandCommand({
+        DocumentName: 'd',
+        DocumentVersion: standIn.document.version,
+        DocumentHash: standIn.document.hash,
+        DocumentHashType: 'Sha256',
+        InstanceIds: [standIn.instanceId],
+        Parameters: { msg: [msg] },
+      }),
+    );
+    for (;;) {
+      const out = await ssm.send(
+        new GetCommandInvocationCommand({
+          CommandId: sent.Command!.CommandId!,
+          InstanceId: standIn.instanceId,
+        }),
+      );
+      if (out.Status !== 'InProgress' && out.Status !== 'Pending') return out.StandardOutputContent ?? '';
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  } finally {
+    ssm.destroy();
+    await standIn.stop();
+    await rm(home, { recursive: true, force: true });
+  }
+}
+
+describe('the SSM stand-in as an agent of a given version', () => {
+  it('sets SSM_<name> for ENV_VAR parameters from 3.3.2746.0 on, and substitutes the text too', async () => {
+    expect(await runOnce('3.3.2746.0', 'hi')).toBe('env=[hi] text=[hi]\n');
+  });
+
+  it('only substitutes the text on an older agent (3.2.0.0): no SSM_<name>', async () => {
+    expect(await runOnce('3.2.0.0', 'hi')).toBe('env=[unset] text=[hi]\n');
+  });
+});
+
+describe('the SSM stand-in and document versions', () => {
+  it.each([
+    ['$LATEST', { DocumentVersion: '$LATEST' }, 'InvalidDocumentVersion'],
+    ['$DEFAULT', { DocumentVersion: '$DEFAULT' }, 'InvalidDocumentVersion'],
+    ['no version', {}, 'InvalidDocumentVersion'],
+    ['a version it does not hold', { DocumentVersion: '2' }, 'InvalidDocumentVersion'],
+    ['another hash', { DocumentVersion: '1', DocumentHash: 'ab'.repeat(32) }, 'InvalidDocument'],
+  ])('refuses %s, runs nothing, and records what was asked', async (_what, asked, errorName) => {
+    const standIn = await startEcsSsmStandIn({
+      document: doc,
+      documentName: 'd',
+      home: '/tmp',
+      region: 'xx-test-1',
+      docker: emptyEngine(),
+    });
+    const ssm = new SSMClient({ endpoint: standIn.endpoint, region: 'xx-test-1', credentials });
+    try {
+      await expect(
+        ssm.send(new SendCommandCommand({ DocumentName: 'd', InstanceIds: [standIn.instanceId], ...asked })),
+      ).rejects.toMatchObject({ name: errorName });
+      expect(standIn.documentRequests).toEqual([
+        {
+          documentVersion: (asked as { DocumentVersion?: string }).DocumentVersion,
+          documentHash: (asked as { DocumentHash?: string }).DocumentHash,
+          documentHashType: undefined,
+        },
+      ]);
+    } finally {
+      ssm.destroy();
+      await standIn.stop();
+    }
+  });
+});
+
 describe('startEcsSsmStandIn', () => {
   it('refuses to start without a Docker engine, with SANDBOX_UNAVAILABLE', async () => {
     const docker = emptyEngine({
@@ -87,13 +181,17 @@ describe('startEcsSsmStandIn', () => {
       home: '/tmp',
       region: 'xx-test-1',
       docker: emptyEngine(),
-      consistencyDelayMs: 300,
+      // Wide enough that a loaded machine still asks within it (the first answer must be "not yet").
+      consistencyDelayMs: 3000,
     });
     const ssm = new SSMClient({ endpoint: standIn.endpoint, region: 'xx-test-1', credentials });
     try {
+      // Before the send: the stand-in's clock starts when it takes the command, after this.
+      const sentAt = Date.now();
       const sent = await ssm.send(
         new SendCommandCommand({
           DocumentName: 'd',
+          DocumentVersion: standIn.document.version,
           InstanceIds: [standIn.instanceId],
           Parameters: { msg: ['hi'] },
         }),
@@ -111,8 +209,17 @@ describe('startEcsSsmStandIn', () => {
           }),
         );
       await expect(get()).rejects.toBeInstanceOf(InvocationDoesNotExist);
-      await new Promise((r) => setTimeout(r, 400));
-      expect(await get()).toMatchObject({ Status: 'Success', StandardOutputContent: '[hi]\n' });
+      // Then, once the window has passed, the result (asked until it comes, for a slow machine).
+      let answer: Awaited<ReturnType<typeof get>> | undefined;
+      while (!answer && Date.now() - sentAt < 15_000) {
+        await new Promise((r) => setTimeout(r, 250));
+        answer = await get().catch((error: unknown) => {
+          if (error instanceof InvocationDoesNotExist) return undefined;
+          throw error;
+        });
+      }
+      expect(Date.now() - sentAt).toBeGreaterThanOrEqual(3000);
+      expect(answer).toMatchObject({ Status: 'Success', StandardOutputContent: '[hi]\n' });
     } finally {
       ssm.destroy();
       await standIn.stop();

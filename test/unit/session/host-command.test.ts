@@ -4,6 +4,7 @@ import { buildCommandDocument } from '../../../lib/host/runner-script';
 import { resolveParameters } from '../../../lib/sandbox/ssm-document';
 import {
   CLEANUP_TIMEOUT_SECONDS,
+  RUNNER_URL_SECONDS,
   auditValue,
   captureValues,
   cleanupValues,
@@ -13,7 +14,7 @@ import {
   sessionComment,
   type RunnerCommand,
 } from '../../../lib/session/host-command';
-import { aws, useAwsMocks } from '../../support/aws';
+import { FAKE, aws, useAwsMocks } from '../../support/aws';
 import { CALLER, DOCUMENT, IMAGE, SESSION_ID, caught, executionInput } from '../../support/fixtures';
 
 useAwsMocks();
@@ -21,7 +22,6 @@ useAwsMocks();
 const COMMAND_ID = '11111111-2222-3333-4444-555555555555';
 const HOSTS = ['i-0000000000000000a', 'i-0000000000000000b'];
 const command: RunnerCommand = {
-  documentName: DOCUMENT,
   instanceIds: HOSTS,
   values: cleanupValues(SESSION_ID, 1735732890),
   comment: sessionComment(SESSION_ID, 'cleanup'),
@@ -35,19 +35,50 @@ function sent() {
 describe('sendRunner', () => {
   beforeEach(() => aws.ssm.on(SendCommandCommand).resolves({ Command: { CommandId: COMMAND_ID } }));
 
-  it("sends our document's latest version to the hosts at once, none failing the others, with a delivery timeout", async () => {
+  it('sends our document at the version and hash this deployment pinned, with a fresh runner URL, to the hosts at once', async () => {
     await expect(sendRunner(command)).resolves.toBe(COMMAND_ID);
 
-    expect(sent()).toEqual({
+    const input = sent();
+    expect(input).toEqual({
       DocumentName: DOCUMENT,
-      DocumentVersion: '$LATEST',
+      DocumentVersion: FAKE.documentVersion,
+      DocumentHash: FAKE.documentHash,
+      DocumentHashType: 'Sha256',
       InstanceIds: HOSTS,
-      Parameters: commandParameters(command.values),
+      Parameters: { ...commandParameters(command.values), runnerUrl: [expect.any(String)] },
       TimeoutSeconds: 60,
       MaxConcurrency: '100%',
       MaxErrors: '100%',
       Comment: `debug-task cleanup ${SESSION_ID}`,
     });
+    const runnerUrl = new URL(input.Parameters?.runnerUrl?.[0] ?? '');
+    expect(runnerUrl.protocol).toBe('https:');
+    expect(runnerUrl.hostname).toBe(`${FAKE.runnerBucket}.s3.${FAKE.region}.amazonaws.com`);
+    expect(runnerUrl.pathname).toBe(`/${FAKE.runnerKey}`);
+    expect(runnerUrl.searchParams.get('X-Amz-Expires')).toBe(String(RUNNER_URL_SECONDS));
+  });
+
+  it.each([
+    ['$LATEST', 'DOCUMENT_VERSION'],
+    ['$DEFAULT', 'DOCUMENT_VERSION'],
+    [undefined, 'DOCUMENT_VERSION'],
+  ])('refuses DOCUMENT_VERSION %s and sends nothing', async (version, name) => {
+    if (version === undefined) delete process.env.DOCUMENT_VERSION;
+    else process.env.DOCUMENT_VERSION = version;
+
+    const error = await caught(() => sendRunner(command));
+
+    expect(error.message).toContain(name);
+    expect(aws.ssm).toHaveReceivedCommandTimes(SendCommandCommand, 0);
+  });
+
+  it('refuses a DOCUMENT_HASH that is not a sha256, and sends nothing', async () => {
+    process.env.DOCUMENT_HASH = 'abc';
+
+    const error = await caught(() => sendRunner(command));
+
+    expect(error).toMatchObject({ code: 'AWS_ERROR', message: expect.stringContaining('DOCUMENT_HASH') });
+    expect(aws.ssm).toHaveReceivedCommandTimes(SendCommandCommand, 0);
   });
 
   it('cuts the comment at the 100 characters SSM takes', async () => {

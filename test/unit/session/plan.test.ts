@@ -81,6 +81,10 @@ describe('capturePlan', () => {
           containerId: RUNTIME_ID,
           instanceId: INSTANCE_ID,
           platform: resolvedTarget.platform,
+          // What the deployment's policy decides a later read, cancel or fetch on.
+          service: '',
+          tags: {},
+          launchType: 'EC2',
         },
       ],
       skipped: [],

@@ -253,7 +253,7 @@ describe('resolveService', () => {
       ],
       [
         'a host with an old SSM agent',
-        { info: (j) => (j === 1 ? { AgentVersion: '3.2.582.0' } : {}) },
+        { info: (j) => (j === 1 ? { AgentVersion: '2.0.767.0' } : {}) },
         'PLATFORM_UNSUPPORTED',
       ],
     ];

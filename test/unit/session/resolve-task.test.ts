@@ -43,11 +43,29 @@ describe('resolveTarget', () => {
       taskArn: TASK_ARN,
       taskDefinitionArn: expect.stringContaining('task-definition/web:7'),
       launchType: 'EC2',
+      service: '',
+      tags: {},
       container: { name: 'app', runtimeId: RUNTIME_ID },
       containerInstanceArn: CONTAINER_INSTANCE_ARN,
       instanceId: INSTANCE_ID,
       platform: { name: 'Amazon Linux', version: '2023', agentVersion: '3.3.3050.0' },
     });
+  });
+
+  it('asks DescribeTasks for the task’s tags, and takes its service from its group', async () => {
+    given({
+      tasks: [
+        runningTask({
+          group: 'service:payments',
+          tags: [{ key: 'team', value: 'payments' }, { key: 'pci' }],
+        }),
+      ],
+    });
+
+    const target = await resolveTarget(taskTarget());
+
+    expect(ecs).toHaveReceivedCommandWith(DescribeTasksCommand, { include: ['TAGS'] });
+    expect(target).toMatchObject({ service: 'payments', tags: { team: 'payments', pci: '' } });
   });
 
   it('makes exactly one call of each of DescribeTasks, DescribeContainerInstances and DescribeInstanceInformation', async () => {
@@ -392,13 +410,22 @@ describe('resolveTarget', () => {
       expect(error.hint).toContain('admin container');
     });
 
-    it('throws PLATFORM_UNSUPPORTED for an SSM agent too old for environment-variable parameters', async () => {
-      given({ instances: [onlineInstance({ AgentVersion: '3.2.582.0' })] });
+    it('throws PLATFORM_UNSUPPORTED, naming the floor, for an SSM agent too old for our schema 2.2 document', async () => {
+      given({ instances: [onlineInstance({ AgentVersion: '2.0.767.0' })] });
 
       const error = await caught(() => resolveTarget(taskTarget()));
 
-      expect(error).toMatchObject({ code: 'PLATFORM_UNSUPPORTED', details: { agentVersion: '3.2.582.0' } });
-      expect(error.message).toContain('3.3.2746.0');
+      expect(error).toMatchObject({ code: 'PLATFORM_UNSUPPORTED', details: { agentVersion: '2.0.767.0' } });
+      expect(error.message).toContain('version 2.0.767.0');
+      expect(error.message).toContain('2.0.790.0 or later');
+    });
+
+    it('resolves a host whose agent predates ENV_VAR parameters (Flatcar 4152.2.1 ships 3.2.0.0)', async () => {
+      given({ instances: [onlineInstance({ AgentVersion: '3.2.0.0' })] });
+
+      await expect(resolveTarget(taskTarget())).resolves.toMatchObject({
+        platform: { agentVersion: '3.2.0.0' },
+      });
     });
   });
 

@@ -1,3 +1,4 @@
+import { audit } from '../../../lib/audit/audit';
 import { SendCommandCommand } from '@aws-sdk/client-ssm';
 import { DebugTaskError, fromStepFunctionsFailure } from '../../../lib/domain/errors';
 import { commandParameters } from '../../../lib/domain/params';
@@ -5,7 +6,7 @@ import type { PlanRecord } from '../../../lib/domain/session';
 import type { SessionRecord } from '../../../lib/session/record';
 import { cleanupSession, type CleanupState } from '../../../lib/steps/cleanup';
 import { stepHandler } from '../../../lib/steps/step-handler';
-import { aws, givenBucket, useAwsMocks, type FakeBucket } from '../../support/aws';
+import { FAKE, aws, givenBucket, useAwsMocks, type FakeBucket } from '../../support/aws';
 import {
   CHILD_ID,
   DOCUMENT,
@@ -64,14 +65,19 @@ describe('cleanupSession (Cleanup)', () => {
     expect(sentInputs()).toEqual([
       {
         DocumentName: DOCUMENT,
-        DocumentVersion: '$LATEST',
+        DocumentVersion: FAKE.documentVersion,
+        DocumentHash: FAKE.documentHash,
+        DocumentHashType: 'Sha256',
         InstanceIds: [INSTANCE_ID],
-        Parameters: commandParameters({
-          action: 'cleanup',
-          sessionId: SESSION_ID,
-          expiresAt: String(TASK_PLAN.expiresAt),
-          executionTimeout: '120',
-        }),
+        Parameters: {
+          ...commandParameters({
+            action: 'cleanup',
+            sessionId: SESSION_ID,
+            expiresAt: String(TASK_PLAN.expiresAt),
+            executionTimeout: '120',
+          }),
+          runnerUrl: [expect.stringMatching(/^https:\/\//)],
+        },
         TimeoutSeconds: 60,
         MaxConcurrency: '100%',
         MaxErrors: '100%',
@@ -99,6 +105,22 @@ describe('cleanupSession (Cleanup)', () => {
       calls: TASK_RECORD.calls,
       timings: { collectedAt: '2025-01-01T12:01:00.000Z' },
     });
+  });
+
+  it('puts the end of the session on the audit log, CANCELLED with the error code', async () => {
+    given();
+
+    await caught(() => cleanupSession(taskState(), { now: () => NOW_MS }));
+
+    expect(audit.pending()).toEqual([
+      expect.objectContaining({
+        type: 'session.ended',
+        sessionId: SESSION_ID,
+        status: 'CANCELLED',
+        errorCode: 'CANCELLED',
+        artifacts: [],
+      }),
+    ]);
   });
 
   it('records any other failure as FAILED', async () => {

@@ -1,3 +1,4 @@
+import { audit } from '../../../lib/audit/audit';
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import { DebugTaskError } from '../../../lib/domain/errors';
 import {
@@ -134,6 +135,41 @@ describe('collectSession (Collect), one task', () => {
       },
       calls: record.calls,
     });
+  });
+
+  it('puts the end of the session on the audit log, with the artifact and its sha256', async () => {
+    given(manifest());
+
+    await collectSession(state, { now });
+
+    expect(audit.pending()).toEqual([
+      expect.objectContaining({
+        type: 'session.ended',
+        sessionId: SESSION_ID,
+        status: 'SUCCEEDED',
+        artifacts: [
+          {
+            childId: CHILD_ID,
+            task: TASK_ARN,
+            s3Uri: `s3://${BUCKET}/${artifactKey(CHILD_ID)}`,
+            bytes: manifest().artifact!.bytes,
+            sha256: manifest().artifact!.sha256,
+          },
+        ],
+        failed: [],
+      }),
+    ]);
+  });
+
+  it('leaves the end of a failed session to Cleanup (recorded once)', async () => {
+    given(
+      manifest({ status: 'FAILED', error: { code: 'HOST_BUSY', message: 'busy' }, artifact: undefined }),
+      {},
+    );
+
+    await caught(() => collectSession(state, { now }));
+
+    expect(audit.pending()).toEqual([]);
   });
 
   it("fails with the child's own error (HOST_BUSY), after recording it", async () => {

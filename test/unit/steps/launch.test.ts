@@ -1,3 +1,4 @@
+import { audit } from '../../../lib/audit/audit';
 import { InvalidInstanceId, SendCommandCommand } from '@aws-sdk/client-ssm';
 import { AssumeRoleCommand, STSServiceException } from '@aws-sdk/client-sts';
 import { INSTANCE_ID_PATTERN, PLAN_HEADER } from '../../../lib/domain/host-plan';
@@ -6,7 +7,7 @@ import type { BatchState, PlanRecord } from '../../../lib/domain/session';
 import { buildCommandDocument } from '../../../lib/host/runner-script';
 import { resolveParameters } from '../../../lib/sandbox/ssm-document';
 import { PLAN_URL_SECONDS, launchBatch } from '../../../lib/steps/launch';
-import { FAKE, aws, givenBucket, useAwsMocks, type FakeBucket } from '../../support/aws';
+import { FAKE, aws, givenBucket, useAwsMocks, withEnv, type FakeBucket } from '../../support/aws';
 import {
   BUCKET,
   CALLER,
@@ -135,14 +136,33 @@ describe('launchBatch (Launch), one task', () => {
     });
   });
 
-  it('sends our document, latest version, to the one host, with a delivery timeout and the session in the comment', async () => {
+  it('puts the start on the audit log: the command, its hosts and its children', async () => {
+    given(TASK_RECORD);
+
+    await launchBatch(taskState(), { now: () => NOW_MS });
+
+    expect(audit.pending()).toEqual([
+      expect.objectContaining({
+        type: 'session.started',
+        sessionId: SESSION_ID,
+        commandId: COMMAND_ID,
+        batch: 0,
+        instanceIds: [INSTANCE_ID],
+        children: [CHILD_ID],
+      }),
+    ]);
+  });
+
+  it('sends our document at the pinned version and hash to the one host, with a delivery timeout and the session in the comment', async () => {
     given(TASK_RECORD);
 
     await launchBatch(taskState(), { now: () => NOW_MS });
 
     expect(sent()).toMatchObject({
       DocumentName: DOCUMENT,
-      DocumentVersion: '$LATEST',
+      DocumentVersion: FAKE.documentVersion,
+      DocumentHash: FAKE.documentHash,
+      DocumentHashType: 'Sha256',
       InstanceIds: [INSTANCE_ID],
       TimeoutSeconds: 60,
       MaxConcurrency: '100%',
@@ -169,6 +189,7 @@ describe('launchBatch (Launch), one task', () => {
       allowHostPid: ['false'],
       image: [IMAGE],
       planUrl: [expect.any(String)],
+      runnerUrl: [expect.any(String)],
       expiresAt: [String(NOW + 60 + GRACE)],
       cpus: ['0.5'],
       memoryMb: ['256'],
@@ -323,6 +344,23 @@ describe('launchBatch (Launch), one task', () => {
           },
         ],
       });
+    });
+
+    it("also allows kms:GenerateDataKey on the bucket's key, and only that, when ARTIFACT_KEY_ARN is set", async () => {
+      const keyArn = 'arn:aws:kms:xx-test-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab';
+      const restore = withEnv({ ARTIFACT_KEY_ARN: keyArn });
+      given(TASK_RECORD);
+
+      await launchBatch(taskState(), { now: () => NOW_MS }).finally(restore);
+
+      expect(JSON.parse(assumed().Policy ?? 'null').Statement).toEqual([
+        {
+          Effect: 'Allow',
+          Action: 's3:PutObject',
+          Resource: `arn:aws:s3:::${BUCKET}/sessions/${SESSION_ID}/children/${CHILD_ID}/*`,
+        },
+        { Effect: 'Allow', Action: 'kms:GenerateDataKey', Resource: keyArn },
+      ]);
     });
 
     it('is asked for at most the role-chaining hour, however long the grace; the URLs then live as long', async () => {
@@ -565,6 +603,7 @@ describe('launchBatch (Launch), a re-upload', () => {
       sessionId: [SESSION_ID],
       tool: ['tcpdump'],
       planUrl: [expect.any(String)],
+      runnerUrl: [expect.any(String)],
       expiresAt: [String(expiresAt)],
       caller: [CALLER],
       executionTimeout: ['3600'],

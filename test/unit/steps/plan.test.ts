@@ -1,3 +1,4 @@
+import { audit } from '../../../lib/audit/audit';
 import { DescribeTasksCommand, ListTasksCommand } from '@aws-sdk/client-ecs';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import type { ChildResult, ExecutionInput, PlanInfo, PlanRecord } from '../../../lib/domain/session';
@@ -66,6 +67,29 @@ describe('planSession (Plan), one task', () => {
         'ssm:DescribeInstanceInformation': 1,
       },
     });
+  });
+
+  it('puts the resolved target and its host on the audit log', async () => {
+    givenTask();
+    givenBucket();
+
+    await planSession(executionInput({ durationSeconds: 60 }), { now: at });
+
+    expect(audit.pending()).toEqual([
+      expect.objectContaining({
+        type: 'session.resolved',
+        sessionId: SESSION_ID,
+        targets: [
+          {
+            childId: `${SESSION_ID}-0000`,
+            task: TASK_ARN,
+            container: expect.any(String),
+            instanceId: INSTANCE_ID,
+          },
+        ],
+        skipped: [],
+      }),
+    ]);
   });
 
   it('makes exactly the three calls of the task resolver, and one write', async () => {

@@ -8,9 +8,8 @@ import {
 import { DescribeInstanceInformationCommand, SendCommandCommand } from '@aws-sdk/client-ssm';
 import { handler } from '../../../lambda/sweeper';
 import { DebugTaskError } from '../../../lib/domain/errors';
-import { commandParameters } from '../../../lib/domain/params';
 import { sweepHosts } from '../../../lib/steps/sweep';
-import { aws, useAwsMocks } from '../../support/aws';
+import { FAKE, aws, useAwsMocks } from '../../support/aws';
 import { ACCOUNT, DOCUMENT, REGION, caught } from '../../support/fixtures';
 
 useAwsMocks({ ALLOWED_CLUSTERS: 'prod' });
@@ -142,16 +141,17 @@ describe('sweepHosts', () => {
     },
   );
 
-  it('sends our document, latest version, with action sweep and nothing a session would need', async () => {
+  it('sends our document at the pinned version, with action sweep and nothing a session would need', async () => {
     fleet({ prod: hosts(3) });
 
     await sweepHosts({});
 
     expect(ssm).toHaveReceivedCommandWith(SendCommandCommand, {
       DocumentName: DOCUMENT,
-      DocumentVersion: '$LATEST',
+      DocumentVersion: FAKE.documentVersion,
+      DocumentHash: FAKE.documentHash,
+      DocumentHashType: 'Sha256',
       InstanceIds: hosts(3),
-      Parameters: commandParameters({ action: 'sweep', executionTimeout: '120' }),
       MaxConcurrency: '100%',
       MaxErrors: '100%',
       TimeoutSeconds: 60,
@@ -160,6 +160,7 @@ describe('sweepHosts', () => {
     expect(ssm.commandCalls(SendCommandCommand)[0].args[0].input.Parameters).toEqual({
       action: ['sweep'],
       executionTimeout: ['120'],
+      runnerUrl: [expect.stringMatching(/^https:\/\//)],
     });
   });
 

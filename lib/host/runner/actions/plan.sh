@@ -171,7 +171,7 @@ plan_teardown() {
 # (emit_manifest), so its first fields have a known order. The work root goes along: a kept
 # artifact is under it.
 plan_summary_json() {
-  local i id line last status code message uploaded listed=0 more=0 unreported='' counts='' name
+  local i id line last status code message uploaded listed=0 more=0 messages=0 unreported='' counts='' name
   # The message's JSON text as printed, cut at whole characters and escapes (never inside \uXXXX).
   local message_re='"message":"(([^"\\]|\\[^u]|\\u[0-9a-fA-F]{4}){0,300})'
   local -A tally=()
@@ -198,6 +198,10 @@ plan_summary_json() {
     # No escaping needed, and no subshell per child: the id passed its pattern, status and code
     # are [A-Z_]+.
     if [[ -n $code ]]; then code="\"$code\""; else code=null; fi
+    # Messages share a budget: 200 children listed stay under SSM's 24,000-character output cap
+    # (each entry is ~100 characters without its message), so the later ones go without.
+    if ((messages + ${#message} > UNREPORTED_MESSAGE_BUDGET)); then message=null; fi
+    messages=$((messages + ${#message}))
     unreported+="${unreported:+,}{\"sessionId\":\"$id\",\"status\":\"$status\",\"code\":$code,\"message\":$message}"
   done
   for name in "${!tally[@]}"; do counts+="${counts:+,}\"$name\":${tally[$name]}"; done

@@ -59,22 +59,24 @@ upload() {
 # given, PUT there with the artifact's retries. MANIFEST_UPLOADED says how that went. A manifest
 # that cannot be put changes nothing of the run's status: the printed line carries it then.
 deliver_manifest() {
-  local file dir=''
+  local file dir='' url=${P[manifestUrl]-}
+  # A manifestUrl that failed its own check (the refusal this manifest may be reporting) is never used.
+  if [[ -n $url ]] && ! valid_value manifestUrl "$url"; then url=''; fi
   if [[ -d $WORK && ! -L $WORK ]] && ((WORKDIR_CREATED || REUPLOAD_CLAIMED)); then
     file=$WORK/$MANIFEST_FILE
   else
-    if [[ -z ${P[manifestUrl]-} ]]; then return 0; fi
+    if [[ -z $url ]]; then return 0; fi
     dir=$(mktemp -d) || return 0
     file=$dir/$MANIFEST_FILE
   fi
   printf '%s\n' "$MANIFEST" >"$file"
-  if [[ -n ${P[manifestUrl]-} ]]; then
-    if upload "$file" "${P[manifestUrl]}" application/json; then
+  if [[ -n $url ]]; then
+    if upload "$file" "$url" application/json; then
       MANIFEST_UPLOADED=true
-      log "manifest put to $(redact_url "${P[manifestUrl]}")"
+      log "manifest put to $(redact_url "$url")"
     else
       MANIFEST_UPLOADED=false
-      log "the manifest could not be put to $(redact_url "${P[manifestUrl]}"): only the printed one tells this run's outcome"
+      log "the manifest could not be put to $(redact_url "$url"): only the printed one tells this run's outcome"
     fi
   fi
   if [[ -n $dir ]]; then rm -rf -- "$dir"; fi

@@ -133,6 +133,8 @@ session_manifest_json() {
     printf ',"audit":{"caller":%s,"reason":%s}' "$(json_str "${P[caller]-}")" "$(json_str "${P[reason]-}")"
   fi
   if [[ $instance =~ ${!pattern_var} ]]; then printf ',"instanceId":%s' "$(json_str "$instance")"; fi
+  # How the parameters reached the runner (the document's bootstrap sets it): env or text.
+  if [[ ${DEBUG_TASK_PARAM_MODE-} =~ ^(env|text)$ ]]; then printf ',"paramMode":"%s"' "$DEBUG_TASK_PARAM_MODE"; fi
   printf ',"timings":{"startedAt":%s' "$(json_num "$STARTED_AT")"
   if [[ -n $CAPTURE_STARTED_AT ]]; then printf ',"captureStartedAt":%s' "$CAPTURE_STARTED_AT"; fi
   if [[ -n $CAPTURE_ENDED_AT ]]; then printf ',"captureEndedAt":%s' "$CAPTURE_ENDED_AT"; fi

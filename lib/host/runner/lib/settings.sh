@@ -39,6 +39,8 @@ readonly PLAN_STOP_SECONDS=30
 # A plan's summary lists at most this many children whose manifest did not reach S3
 # (lib/domain/host-summary.ts: UNREPORTED_MAX); it counts the others.
 readonly UNREPORTED_MAX=200
+# Characters of the listed children's messages, in all (plan_summary_json).
+readonly UNREPORTED_MESSAGE_BUDGET=2000
 # The marker of a plan runner's own work dir (the plan parent's), for cleanup.
 readonly PLAN_PARENT_MARKER=plan-parent
 
