@@ -13,7 +13,7 @@ export function toolsCommand(output: Output): number {
     const t = TOOLS[name];
     output.out.write(
       `${t.name.padEnd(9)} ${t.summary}\n` +
-        `          output ${t.format}; capabilities ${t.capabilities.join('+')}; ` +
+        `          output ${t.format}; capabilities ${t.capabilities.join('+') || 'none'}; ` +
         `duration ${t.defaultDurationSeconds}s (max ${t.maxDurationSeconds}s); ` +
         `size ${formatBytes(t.defaultMaxBytes)} (max ${formatBytes(t.maxMaxBytes)})` +
         `\n` +
