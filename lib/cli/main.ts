@@ -148,7 +148,9 @@ export function buildProgram(run: (load: () => Promise<number>) => void): Comman
   program
     .command('tools')
     .option('--json', JSON_HELP)
-    .description('the tool catalog: capabilities, output format, default and maximum duration and size')
+    .description(
+      'the tool catalog: capabilities, output format, default and maximum duration and size, the arguments each takes (--filter, --match, --syscalls, --pid)',
+    )
     .action((flags: { json?: boolean }) =>
       run(async () => (await import('./commands/tools')).toolsCommand(outputFor(program, flags))),
     );

@@ -1,5 +1,5 @@
 import { type Command, Option } from 'commander';
-import { TOOL_NAMES } from '../domain/tools';
+import { TOOL_ARGUMENTS, TOOL_NAMES, toolsTaking } from '../domain/tools';
 
 /**
  * The CLI's flags: their types and the commander options that declare them, once. The commands
@@ -16,6 +16,12 @@ export interface CaptureFlags {
   /** tcpdump's name for --output. */
   write?: string;
   iface?: string;
+  /** ngrep's match expression. */
+  match?: string;
+  /** strace -e trace=LIST. */
+  syscalls?: string;
+  /** strace: the pid to trace in the task's pid namespace. */
+  pid?: string;
   allowHostNetwork?: boolean;
   allowHostPid?: boolean;
   json?: boolean;
@@ -109,6 +115,9 @@ export function captureOptions(command: Command, kind: 'run' | 'local' | 'demo')
       'largest artifact: 512k, 10M, 10MB, 10MiB, 1G (k, M, G: powers of 1000; default 100MB)',
     )
     .option('--iface <name>', "interface in the task's network namespace (default: the task's own)")
+    .option(TOOL_ARGUMENTS.match.flag, toolArgumentHelp('match'))
+    .option(TOOL_ARGUMENTS.syscalls.flag, toolArgumentHelp('syscalls'))
+    .option(TOOL_ARGUMENTS.pid.flag, toolArgumentHelp('pid'))
     .option(
       '--allow-host-network',
       "debug a container in the host's network mode too (refused otherwise): the capture sees the whole host's traffic",
@@ -123,6 +132,11 @@ export function captureOptions(command: Command, kind: 'run' | 'local' | 'demo')
     )
     .option('-w, --write <file>', 'same as -o (tcpdump’s name for it)')
     .option('--json', JSON_HELP);
+}
+
+/** A tool argument's help: what it is and which tools take it (the catalog's `takes`), from one definition. */
+function toolArgumentHelp(argument: 'match' | 'syscalls' | 'pid'): string {
+  return `${toolsTaking(argument).join(', ')} only: ${TOOL_ARGUMENTS[argument].summary}`;
 }
 
 /** The demo's own defaults (its target serves HTTP on port 80). */

@@ -44,7 +44,11 @@ function shortCaller(caller: string): string {
 }
 
 export function printOutcome(output: Output, outcome: SessionOutcome): void {
-  if (output.json) return printJson(output, outcome);
+  if (output.json) {
+    // A result, not a failure: `warnings` says what a script should not take for a good capture.
+    const warnings = captureWarnings(outcome);
+    return printJson(output, warnings.length > 0 ? { ...outcome, warnings } : outcome);
+  }
   const a = outcome.artifact;
   const t = outcome.timings;
   const tool = outcome.tool;
@@ -78,12 +82,28 @@ export function printOutcome(output: Output, outcome: SessionOutcome): void {
  * with the likely reasons in the order they usually turn out to be the cause.
  */
 export function emptyCaptureWarning(outcome: Pick<SessionOutcome, 'tool' | 'artifact'>): string[] {
+  return captureWarnings(outcome).flatMap((warning) =>
+    wrap(warning, 100).map((line, i) => `${i === 0 ? 'warning ' : '        '}  ${line}`),
+  );
+}
+
+/** The capture's warnings, one sentence each: the summary's `warning` lines, `--json`'s `warnings`. */
+export function captureWarnings(outcome: Pick<SessionOutcome, 'tool' | 'artifact'>): string[] {
   if (outcome.artifact.format !== 'pcap' || outcome.tool.packets !== 0) return [];
   return [
-    'warning   0 packets captured. Likely: the --filter matched nothing; the traffic is on another',
-    "          interface (--iface; the default is the task's first non-loopback one); the traffic runs over",
-    '          lo, between containers of one task (--iface lo); or nothing was sent during the capture.',
+    "0 packets captured. Likely: the --filter matched nothing; the traffic is on another interface (--iface; the default is the task's first non-loopback one); the traffic runs over lo, between containers of one task (--iface lo); or nothing was sent during the capture.",
   ];
+}
+
+/** Words of `text` in lines of at most `width` characters. */
+function wrap(text: string, width: number): string[] {
+  const lines: string[] = [];
+  for (const word of text.split(' ')) {
+    const last = lines.length - 1;
+    if (last >= 0 && lines[last].length + 1 + word.length <= width) lines[last] += ` ${word}`;
+    else lines.push(word);
+  }
+  return lines;
 }
 
 /**

@@ -21,6 +21,9 @@ export function buildSessionRequest(
     ...(flags.maxSize !== undefined && { maxBytes: parseSize(flags.maxSize) }),
     ...(flags.filter !== undefined && { filter: flags.filter }),
     ...(flags.iface !== undefined && { iface: flags.iface }),
+    ...(flags.match !== undefined && { match: flags.match }),
+    ...(flags.syscalls !== undefined && { syscalls: flags.syscalls }),
+    ...(flags.pid !== undefined && { pid: parsePid(flags.pid) }),
     ...(flags.allowHostNetwork === true && { allowHostNetwork: true }),
     ...(flags.allowHostPid === true && { allowHostPid: true }),
     ...(flags.reason !== undefined && { reason: flags.reason }),
@@ -30,6 +33,21 @@ export function buildSessionRequest(
   // Send the defaults we validated against (and the tool's own name: TCPDUMP is tcpdump), so the
   // CLI can show a countdown of the real duration.
   return { ...request, tool: spec.tool, durationSeconds: spec.durationSeconds, maxBytes: spec.maxBytes };
+}
+
+/** --pid as a number: digits only (a pid of the task's pid namespace; the schema checks its range). */
+function parsePid(text: string): number {
+  if (!/^[0-9]{1,7}$/.test(text.trim()) || Number(text) < 1) {
+    throw new DebugTaskError(
+      'INVALID_ARGUMENT',
+      `--pid takes a process id (1 to 9999999); ${quoted(text, 40)} is not one.`,
+      {
+        hint: "Give the pid as the task's own pid namespace numbers it (e.g. from `debug-task TASK --tool snapshot`); without --pid, strace traces pid 1, the container's main process.",
+        details: { field: 'pid', received: text.slice(0, 40) },
+      },
+    );
+  }
+  return Number(text);
 }
 
 /**

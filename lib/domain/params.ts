@@ -149,6 +149,35 @@ export const HOST_PARAMS = {
     maxChars: 15,
     default: '',
   },
+  match: {
+    // ngrep's match expression (a POSIX extended regex of payload text), one argv word after `--`.
+    // What a regex of request lines and headers needs (`GET /api`, `Host: x`, `HTTP/1.[01] 5..`,
+    // `token=|auth`): letters, digits, space and `. _ : / @ % , = + * ? | ( ) [ ] ^ -`; never a
+    // quote, backslash, `$`, `;`, `&`, `<`, `>`, `!`, `#`, `~`, braces or a line break, and never a
+    // leading '-' or space (ngrep would take a leading '-' for an option).
+    // `[` and `]` stand outside the bracket expressions, as in BPF_PATTERN.
+    pattern: '^(([A-Za-z0-9_.:/@%,=+*?|()^]|\\[|\\])([A-Za-z0-9 _.:/@%,=+*?|()^-]|\\[|\\])*)?$',
+    description:
+      "ngrep only: the match expression (a regular expression over the payload), e.g. 'GET /api|POST'; empty matches every packet the filter lets through.",
+    maxChars: 256,
+    default: '',
+  },
+  syscalls: {
+    // strace's -e trace=LIST: syscall names and %classes (%network, %file, %%stat), comma-separated.
+    pattern: '^([a-z0-9_%]+(,[a-z0-9_%]+)*)?$',
+    description:
+      "strace only: the system calls to trace (strace -e trace=LIST), names and %classes separated by commas, e.g. 'connect,sendto,%file'; empty traces every call.",
+    maxChars: 512,
+    default: '',
+  },
+  pid: {
+    // A process of the target's pid namespace, as that namespace numbers it (ps in the task shows it).
+    pattern: '^([1-9][0-9]{0,6})?$',
+    description:
+      "strace only: the process to trace, by its pid inside the task's pid namespace; empty traces pid 1, the container's main process.",
+    maxChars: 7,
+    default: '',
+  },
   snaplen: {
     pattern: '^[0-9]{1,6}$',
     description: 'Bytes kept of each packet (0 = whole packet).',

@@ -28,6 +28,8 @@ export const RunnerManifestSchema = z.looseObject({
     packets: z.nullish(count),
     dropped: z.nullish(count),
   }),
+  // What a result that is not a failure should not be taken for (e.g. 0 packets captured).
+  warnings: optional(z.array(z.string())),
   artifact: optional(
     z.object({
       format: z.enum(['pcap', 'text']),

@@ -1,7 +1,7 @@
 import { DebugTaskError, quoted, type ErrorCode } from './errors';
 import { isServiceTarget, type ServiceTarget, type TaskTarget } from './target';
 import { HOST_PARAMS, hostParamRegExp } from './params';
-import { TOOLS, TOOL_NAMES, isToolName, type ToolName } from './tools';
+import { TOOLS, TOOL_ARGUMENT_NAMES, TOOL_NAMES, isToolName, toolsTaking, type ToolName } from './tools';
 import { closest } from './suggest';
 import { formatDuration, formatSize } from './units';
 import * as z from './zod';
@@ -36,6 +36,31 @@ export const SessionRequestSchema = z.object({
   ),
   iface: z.optional(z.string().check(z.regex(hostParamRegExp('iface')))),
   snaplen: z.optional(z.number().check(z.int(), z.gte(0), z.lte(262144))),
+  // ngrep's match expression, strace's syscalls and pid: each goes to the host as the parameter of
+  // the same name, so each follows that pattern (params.ts); only the tools that take one accept it.
+  match: z.optional(
+    z
+      .string()
+      .check(
+        z.maxLength(HOST_PARAMS.match.maxChars),
+        z.regex(
+          hostParamRegExp('match'),
+          'use letters, digits, spaces and . _ : / @ % , = + * ? | ( ) [ ] ^ - only, not first a - or a space',
+        ),
+      ),
+  ),
+  syscalls: z.optional(
+    z
+      .string()
+      .check(
+        z.maxLength(HOST_PARAMS.syscalls.maxChars),
+        z.regex(
+          hostParamRegExp('syscalls'),
+          "use system call names and %classes separated by commas, e.g. 'connect,sendto,%file'",
+        ),
+      ),
+  ),
+  pid: z.optional(z.number().check(z.int(), z.gte(1), z.lte(9_999_999))),
   // A target in the host's network mode is refused on the host unless this is true: a capture
   // there sees the whole host's traffic. Goes to the host as the `allowHostNetwork` parameter.
   allowHostNetwork: z.optional(z.boolean()),
@@ -83,6 +108,12 @@ export interface SessionSpec {
   /** Whether a target in the host's pid namespace may be debugged (the host refuses it otherwise). */
   allowHostPid: boolean;
   reason?: string;
+  /** ngrep: the match expression (absent: every payload the filter lets through). */
+  match?: string;
+  /** strace: -e trace=LIST (absent: every system call). */
+  syscalls?: string;
+  /** strace: the pid to trace in the task's pid namespace (absent: 1, the container's main process). */
+  pid?: number;
 }
 
 /** Deploy-time ceilings; a tool's own maximum applies when it is lower. */
@@ -138,9 +169,12 @@ export function parseSessionRequest(body: unknown, limits: SessionLimits = DEFAU
       { details: { received: maxBytes, max: maxSize } },
     );
   }
-  if (req.filter && !tool.takesFilter) {
-    throw new DebugTaskError('INVALID_ARGUMENT', `${tool.name} takes no --filter.`, {
-      hint: 'Drop --filter, or use tcpdump or ngrep.',
+  for (const argument of TOOL_ARGUMENT_NAMES) {
+    const given = req[argument];
+    if (given === undefined || given === '' || tool.takes.includes(argument)) continue;
+    throw new DebugTaskError('INVALID_ARGUMENT', `${tool.name} takes no --${argument}.`, {
+      hint: `Drop --${argument}, or use ${toolsTaking(argument).join(' or ')}.`,
+      details: { field: argument, tool: tool.name },
     });
   }
   return {
@@ -154,6 +188,9 @@ export function parseSessionRequest(body: unknown, limits: SessionLimits = DEFAU
     allowHostNetwork: req.allowHostNetwork ?? false, // the host parameter's default too
     allowHostPid: req.allowHostPid ?? false, // the host parameter's default too
     ...(req.reason !== undefined && { reason: req.reason }),
+    ...(req.match && { match: req.match }),
+    ...(req.syscalls && { syscalls: req.syscalls }),
+    ...(req.pid !== undefined && { pid: req.pid }),
   };
 }
 

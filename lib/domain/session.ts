@@ -197,6 +197,8 @@ export interface RunnerManifest {
   status: 'OK' | 'FAILED' | 'UPLOAD_FAILED';
   error?: { code: string; message: string };
   tool: ToolOutcome;
+  /** What a result that is not a failure should not be taken for (e.g. 0 packets captured). */
+  warnings?: string[];
   artifact?: ArtifactFacts & {
     uploaded: boolean;
     /** Where the artifact is kept on the host when it could not be uploaded. */

@@ -11,6 +11,31 @@
 export type ToolName = 'tcpdump' | 'ngrep' | 'strace' | 'snapshot';
 export type ArtifactFormat = 'pcap' | 'text';
 
+/**
+ * The arguments a tool may take beyond duration and size. Each is a host parameter of the same name
+ * (lib/domain/params.ts: its pattern is checked by the API, the CLI, SSM and the runner), a field of
+ * the API's request and a CLI flag (`flag`). A tool refuses the ones it does not list in `takes`.
+ */
+export const TOOL_ARGUMENTS = {
+  filter: { flag: '--filter <expr>', summary: "pcap-filter (BPF) expression, e.g. 'tcp port 443'" },
+  match: {
+    flag: '--match <expr>',
+    summary: "ngrep's match expression: a regular expression over the payload, e.g. 'GET /api|POST'",
+  },
+  syscalls: {
+    flag: '--syscalls <list>',
+    summary: "strace -e trace=LIST: system calls and %classes, e.g. 'connect,sendto,%file'",
+  },
+  pid: {
+    flag: '--pid <n>',
+    summary:
+      "the process to trace, by its pid in the task's pid namespace (default 1: the container's main process)",
+  },
+} as const;
+
+export type ToolArgument = keyof typeof TOOL_ARGUMENTS;
+export const TOOL_ARGUMENT_NAMES = Object.keys(TOOL_ARGUMENTS) as ToolArgument[];
+
 export interface ToolSpec {
   readonly name: ToolName;
   readonly summary: string;
@@ -27,6 +52,8 @@ export interface ToolSpec {
   readonly maxMaxBytes: number;
   /** Whether `--filter` (a BPF expression) applies. */
   readonly takesFilter: boolean;
+  /** The TOOL_ARGUMENTS it takes (`filter` exactly when takesFilter). */
+  readonly takes: readonly ToolArgument[];
 }
 
 const MB = 1_000_000;
@@ -48,10 +75,11 @@ export const TOOLS: Readonly<Record<ToolName, ToolSpec>> = {
     defaultMaxBytes: 100 * MB,
     maxMaxBytes: 1000 * MB,
     takesFilter: true,
+    takes: ['filter'],
   },
   ngrep: {
     name: 'ngrep',
-    summary: 'Payload grep over packets (line-buffered text).',
+    summary: 'Payload grep over packets: the payloads --match selects, or all (line-buffered text).',
     format: 'text',
     extension: 'txt',
     // NET_RAW: opening the packet socket. Nothing for a privilege drop: the runner passes -R (no
@@ -63,10 +91,11 @@ export const TOOLS: Readonly<Record<ToolName, ToolSpec>> = {
     defaultMaxBytes: 100 * MB,
     maxMaxBytes: 1000 * MB,
     takesFilter: true,
+    takes: ['filter', 'match'],
   },
   strace: {
     name: 'strace',
-    summary: "System calls of the target's main process (text).",
+    summary: "System calls of the target's main process, or of the process --pid names (text).",
     format: 'text',
     extension: 'txt',
     // SYS_PTRACE: tracing the target's processes, which keep capabilities the toolbox lacks (the
@@ -78,6 +107,7 @@ export const TOOLS: Readonly<Record<ToolName, ToolSpec>> = {
     defaultMaxBytes: 100 * MB,
     maxMaxBytes: 1000 * MB,
     takesFilter: false,
+    takes: ['syscalls', 'pid'],
   },
   snapshot: {
     name: 'snapshot',
@@ -96,6 +126,7 @@ export const TOOLS: Readonly<Record<ToolName, ToolSpec>> = {
     defaultMaxBytes: 10 * MB,
     maxMaxBytes: 100 * MB,
     takesFilter: false,
+    takes: [],
   },
 };
 
@@ -103,4 +134,9 @@ export const TOOL_NAMES = Object.keys(TOOLS) as ToolName[];
 
 export function isToolName(value: string): value is ToolName {
   return Object.prototype.hasOwnProperty.call(TOOLS, value);
+}
+
+/** The tools of the catalog that take `argument` (TOOL_ARGUMENTS). */
+export function toolsTaking(argument: ToolArgument): ToolName[] {
+  return TOOL_NAMES.filter((name) => TOOLS[name].takes.includes(argument));
 }

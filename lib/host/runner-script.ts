@@ -97,7 +97,8 @@ function shellQuote(name: string, value: string): string {
  * plan's header, instance id pattern and empty container (fleet.ts: PLAN_HEADER, PATTERN_instanceId,
  * NO_CONTAINER);
  * the exit status of every error code (errors.ts: EXIT_STATUS, and EXIT_STATUS_HOST for a code
- * missing there); each tool's capabilities (tools.ts: TOOL_CAPABILITIES, space-separated).
+ * missing there); each tool's capabilities and the arguments it takes (tools.ts: TOOL_CAPABILITIES,
+ * TOOL_TAKES, space-separated).
  */
 export function shellParameterBlock(): string {
   // params.ts keeps every pattern valid POSIX ERE, so bash's [[ =~ ]] takes it as it is.
@@ -126,6 +127,9 @@ export function shellParameterBlock(): string {
   lines.push(`readonly EXIT_STATUS_HOST=${EXIT.HOST}`);
   lines.push('declare -rA TOOL_CAPABILITIES=(');
   for (const tool of TOOL_NAMES) lines.push(`  [${tool}]='${TOOLS[tool].capabilities.join(' ')}'`);
+  lines.push(')');
+  lines.push('declare -rA TOOL_TAKES=(');
+  for (const tool of TOOL_NAMES) lines.push(`  [${tool}]='${TOOLS[tool].takes.join(' ')}'`);
   lines.push(')');
   lines.push('}');
   return lines.join('\n');

@@ -156,6 +156,10 @@ export function captureValues(input: ExecutionInput, image: string): HostParamVa
     filter: spec.filter,
     iface: spec.iface,
     snaplen: String(spec.snaplen),
+    // The tool's own arguments (only the tools that take them get them: parseSessionRequest).
+    match: spec.match ?? '',
+    syscalls: spec.syscalls ?? '',
+    pid: spec.pid === undefined ? '' : String(spec.pid),
     // Only a boolean true lets the host debug a target in the host's network mode.
     allowHostNetwork: spec.allowHostNetwork === true ? 'true' : 'false',
     // Likewise for a target in the host's pid namespace (HOST_PID_NOT_ALLOWED otherwise).

@@ -30,6 +30,9 @@ const ExecutionInputShape = z.object({
     allowHostNetwork: z.optional(z.boolean()),
     allowHostPid: z.optional(z.boolean()),
     reason: z.optional(z.string()),
+    match: z.optional(z.string()),
+    syscalls: z.optional(z.string()),
+    pid: z.optional(z.number().check(z.int())),
   }),
   reupload: z.optional(
     z.object({ id: z.string().check(z.regex(/^r[0-9a-z]{1,12}$/)), children: z.array(z.string()) }),

@@ -1,5 +1,5 @@
 import { EXIT } from '../../domain/errors';
-import { TOOLS, TOOL_NAMES } from '../../domain/tools';
+import { TOOLS, TOOL_ARGUMENTS, TOOL_NAMES } from '../../domain/tools';
 import { printJson, type Output } from '../output';
 import { formatBytes } from '../units';
 
@@ -13,10 +13,13 @@ export function toolsCommand(output: Output): number {
     const t = TOOLS[name];
     output.out.write(
       `${t.name.padEnd(9)} ${t.summary}\n` +
-        `          output ${t.format}; capabilities ${t.capabilities.join('+')}; ` +
+        `          output ${t.format}; capabilities ${t.capabilities.join('+') || 'none'}; ` +
         `duration ${t.defaultDurationSeconds}s (max ${t.maxDurationSeconds}s); ` +
         `size ${formatBytes(t.defaultMaxBytes)} (max ${formatBytes(t.maxMaxBytes)})` +
-        `${t.takesFilter ? '; takes --filter' : ''}\n`,
+        `\n` +
+        (t.takes.length > 0
+          ? `          takes ${t.takes.map((argument) => TOOL_ARGUMENTS[argument].flag).join(', ')}\n`
+          : ''),
     );
   }
   return EXIT.OK;

@@ -123,7 +123,8 @@ describe('the toolbox’s docker run (toolbox_argv)', () => {
   }
   /** The words after `--cap-drop ALL`: each `--cap-add X`, in order. */
   const capsOf = (argv: string[]) => argv.flatMap((word, i) => (argv[i - 1] === '--cap-add' ? [word] : []));
-  const toolArgv = (argv: string[]) => argv.slice(argv.indexOf('/debug-task/toolbox.sh') + 3);
+  // After the script: duration, the longest wait to listen, the size cap, the ready file and text.
+  const toolArgv = (argv: string[]) => argv.slice(argv.indexOf('/debug-task/toolbox.sh') + 6);
 
   it.each(TOOL_NAMES)(
     'starts %s with --cap-drop ALL and exactly the catalog’s capabilities, never privileged',
@@ -222,6 +223,51 @@ describe('the toolbox’s docker run (toolbox_argv)', () => {
     expect(toolArgv(toolboxRun({ tool: 'snapshot' }))).toEqual(['sh', '/debug-task/snapshot.sh']);
   });
 
+  it('gives ngrep its match expression as one word after --, never as an option', () => {
+    const argv = toolArgv(toolboxRun({ tool: 'ngrep', match: 'GET /api|POST (x)', filter: 'tcp port 80' }));
+
+    expect(argv.slice(-4)).toEqual(['-F', '/out/filter.bpf', '--', 'GET /api|POST (x)']);
+  });
+
+  it('gives strace the pid it names and its syscall list as -e trace=LIST', () => {
+    expect(toolArgv(toolboxRun({ tool: 'strace', pid: '42', syscalls: 'connect,%file' }))).toEqual([
+      'strace',
+      '-f',
+      '-tt',
+      '-p',
+      '42',
+      '-o',
+      '/dev/stdout',
+      '-e',
+      'trace=connect,%file',
+    ]);
+  });
+
+  it.each([
+    ['tcpdump', 'match', 'GET'],
+    ['ngrep', 'pid', '7'],
+    ['snapshot', 'syscalls', 'open'],
+    ['tcpdump', 'syscalls', 'open'],
+  ])('refuses %s with a %s (INVALID_ARGUMENT), starting nothing', (tool, name, value) => {
+    const run = shell.run('load_params; check_run_params', { env: runEnv({ tool, [name]: value }) });
+
+    expect(run.error).toMatchObject({ code: 'INVALID_ARGUMENT' });
+    expect(run.error.message).toContain(`${tool} takes no ${name}`);
+    expect(run.calls).toEqual([]);
+  });
+
+  it.each([
+    ['tcpdump', 'tool.err', 'listening on '],
+    ['ngrep', 'artifact', 'interface: '],
+    ['strace', 'tool.err', ' attached'],
+    ['snapshot', 'tool.err', ''],
+  ])('starts %s’s clock when %s says "%s" (at most 10 s after its start)', (tool, file, text) => {
+    const argv = toolboxRun({ tool, durationSeconds: '45' });
+    const script = argv.indexOf('/debug-task/toolbox.sh');
+
+    expect(argv.slice(script + 1, script + 6)).toEqual(['45', '10', '1000000', file, text]);
+  });
+
   it('passes the duration and the size cap to the toolbox script, a hostile-looking filter only through its file', () => {
     const argv = toolboxRun({
       tool: 'tcpdump',
@@ -231,7 +277,7 @@ describe('the toolbox’s docker run (toolbox_argv)', () => {
     });
     const script = argv.indexOf('/debug-task/toolbox.sh');
 
-    expect(argv.slice(script - 1, script + 3)).toEqual(['sh', '/debug-task/toolbox.sh', '45', '777']);
+    expect(argv.slice(script - 1, script + 4)).toEqual(['sh', '/debug-task/toolbox.sh', '45', '10', '777']);
     expect(argv.join(' ')).not.toContain('host 10.0.0.1');
   });
 });

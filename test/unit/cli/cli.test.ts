@@ -29,6 +29,37 @@ describe('the debug-task CLI', () => {
     expect(tools[2].capabilities).toEqual(['SYS_PTRACE']);
   });
 
+  it('lists what each tool takes, in text and JSON', async () => {
+    const text = await runCli(['tools']);
+    const json = await runCli(['tools', '--json']);
+
+    expect(text.stdout).toMatch(/ngrep[^]*takes --filter <expr>, --match <expr>\n/);
+    expect(text.stdout).toMatch(/strace[^]*takes --syscalls <list>, --pid <n>\n/);
+    expect(json.json().tools.map((t: { takes: string[] }) => t.takes)).toEqual([
+      ['filter'],
+      ['filter', 'match'],
+      ['syscalls', 'pid'],
+      [],
+    ]);
+  });
+
+  it.each([
+    [['--tool', 'tcpdump', '--match', 'GET'], /tcpdump takes no --match/],
+    [['--tool', 'ngrep', '--pid', '12'], /ngrep takes no --pid/],
+    [['--tool', 'snapshot', '--syscalls', 'open'], /snapshot takes no --syscalls/],
+    [['--tool', 'strace', '--pid', 'init'], /--pid takes a process id/],
+    [['--tool', 'ngrep', '--match', '-i'], /match is invalid/],
+  ])('exits 2 with INVALID_ARGUMENT for %j before calling the API', async (flags, message) => {
+    const run = await runCli([TASK, ...flags, '--json', ...NO_API]);
+
+    expect(run.code).toBe(2);
+    expect(run.json().error).toMatchObject({
+      code: 'INVALID_ARGUMENT',
+      message: expect.stringMatching(message),
+    });
+    expect(run.json()).not.toHaveProperty('sessionId');
+  });
+
   it('exits 2 with INVALID_ARGUMENT when no task is given', async () => {
     const run = await runCli(['--tool', 'tcpdump', '--json', ...NO_API]);
     expect(run.code).toBe(2);

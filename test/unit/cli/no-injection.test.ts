@@ -14,7 +14,10 @@ import { expectHostSafe, hasControlCharacters, hostileString } from '../../suppo
 
 const TASK = 'arn:aws:ecs:xx-test-1:123456789012:task/prod/0123456789abcdef0123456789abcdef';
 type Target = { task: string; cluster?: string; container?: string };
-type Flags = Pick<RunFlags, 'tool' | 'duration' | 'maxSize' | 'filter' | 'iface' | 'reason'>;
+type Flags = Pick<
+  RunFlags,
+  'tool' | 'duration' | 'maxSize' | 'filter' | 'iface' | 'reason' | 'match' | 'syscalls' | 'pid'
+>;
 
 const VALID_TARGET: Target = { task: TASK, container: 'web' };
 const VALID_FLAGS: Flags = {
@@ -26,12 +29,29 @@ const VALID_FLAGS: Flags = {
   reason: 'INC-42',
 };
 const TARGET_FIELDS = ['task', 'cluster', 'container'] as const;
-const FLAG_FIELDS = ['tool', 'duration', 'maxSize', 'filter', 'iface', 'reason'] as const;
+const FLAG_FIELDS = [
+  'tool',
+  'duration',
+  'maxSize',
+  'filter',
+  'iface',
+  'reason',
+  'match',
+  'syscalls',
+  'pid',
+] as const;
 const FIELDS = [...TARGET_FIELDS, ...FLAG_FIELDS];
+
+/** The valid flags of a tool that takes `field`, so its value meets the pattern, not the tool's refusal. */
+function validFlagsFor(field: string): Flags {
+  if (field === 'syscalls' || field === 'pid') return { ...VALID_FLAGS, tool: 'strace', filter: undefined };
+  if (field === 'match') return { ...VALID_FLAGS, tool: 'ngrep' };
+  return { ...VALID_FLAGS };
+}
 
 function build(field: (typeof FIELDS)[number], value: string) {
   const target = { ...VALID_TARGET };
-  const flags = { ...VALID_FLAGS };
+  const flags = validFlagsFor(field);
   if ((TARGET_FIELDS as readonly string[]).includes(field)) target[field as keyof Target] = value;
   else flags[field as keyof Flags] = value;
   return () => buildSessionRequest(target, flags);

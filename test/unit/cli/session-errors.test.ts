@@ -1,5 +1,6 @@
 import { PassThrough } from 'node:stream';
-import { emptyCaptureWarning, printError, type Output } from '../../../lib/cli/output';
+import { emptyCaptureWarning, printError, printOutcome, type Output } from '../../../lib/cli/output';
+import type { SessionOutcome } from '../../../lib/cli/session-runner';
 import { DebugTaskError, inSession } from '../../../lib/domain/errors';
 
 function capture(json: boolean): { output: Output; text: () => { out: string; err: string } } {
@@ -65,6 +66,45 @@ describe('an empty capture', () => {
     expect(lines).toMatch(/0 packets captured/);
     expect(lines).toMatch(/--filter/);
     expect(lines).toMatch(/--iface lo/);
+  });
+
+  /** A finished capture of `packets` packets, as the main command, local and demo print it. */
+  const outcome = (packets: number): SessionOutcome => ({
+    sessionId: 'dt-20261206000000-abcdef',
+    status: 'SUCCEEDED',
+    target: { taskArn: 'web', clusterArn: 'local', container: 'web', instanceId: 'this machine' },
+    tool: { name: 'tcpdump', exitCode: 0, packets },
+    artifact: {
+      path: '/tmp/x.pcap',
+      s3Uri: '',
+      bytes: 24,
+      sha256: 'ab'.repeat(32),
+      format: 'pcap',
+      truncated: false,
+    },
+    timings: { totalSeconds: 4, captureSeconds: 3, overheadSeconds: 1, downloadSeconds: 0 },
+  });
+
+  it('is a warning under the summary and "warnings" in --json, the same sentence', async () => {
+    const text = capture(false);
+    const json = capture(true);
+
+    printOutcome(text.output, outcome(0));
+    printOutcome(json.output, outcome(0));
+    await new Promise((resolve) => setImmediate(resolve));
+
+    const { warnings } = JSON.parse(json.text().out) as { warnings: string[] };
+    expect(warnings).toEqual([expect.stringMatching(/^0 packets captured\. Likely: the --filter/)]);
+    expect(text.text().out.replace(/\n {10}/g, ' ')).toContain(`warning   ${warnings[0]}`);
+  });
+
+  it('adds no "warnings" to --json when there were packets', async () => {
+    const json = capture(true);
+
+    printOutcome(json.output, outcome(5));
+    await new Promise((resolve) => setImmediate(resolve));
+
+    expect(JSON.parse(json.text().out)).not.toHaveProperty('warnings');
   });
 
   it('is not told when there were packets, or for text', () => {

@@ -125,6 +125,10 @@ describe('HOST_PARAMS patterns', () => {
     expect(isValidHostParam('sessionId', 'dt-20261125123456-a1b2c3')).toBe(true);
     expect(isValidHostParam('containerId', 'f'.repeat(64))).toBe(true);
     expect(isValidHostParam('filter', 'tcp port 443 and not (host 10.0.0.1 or port 22)')).toBe(true);
+    expect(isValidHostParam('match', 'GET /api|POST')).toBe(true);
+    expect(isValidHostParam('match', '^HTTP/1.[01] 5.. (Bad|Service)')).toBe(true);
+    expect(isValidHostParam('syscalls', 'connect,sendto,%file,%%stat')).toBe(true);
+    expect(isValidHostParam('pid', '4194304')).toBe(true);
     expect(
       isValidHostParam(
         'image',
@@ -137,6 +141,17 @@ describe('HOST_PARAMS patterns', () => {
         'https://bucket.s3.eu-west-1.amazonaws.com/sessions/dt-1/artifact.pcap.gz?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIA%2F20261125%2Feu-west-1%2Fs3%2Faws4_request&X-Amz-Signature=abc',
       ),
     ).toBe(true);
+  });
+});
+
+describe('the tool arguments a tool could misread as options', () => {
+  it.each(['match', 'syscalls', 'pid'] as const)('%s never admits a value that starts with "-"', (name) => {
+    fc.assert(
+      fc.property(fc.string({ unit: 'grapheme-ascii', maxLength: 40 }), (rest) => {
+        expect(isValidHostParam(name, `-${rest}`)).toBe(false);
+      }),
+      { numRuns: 500 },
+    );
   });
 });
 

@@ -92,6 +92,63 @@ describe('parseSessionRequest', () => {
     expect(errorOf({ target: { task: TASK }, tool: 'strace', filter: 'tcp' }).code).toBe('INVALID_ARGUMENT');
   });
 
+  it("takes each tool's own arguments: ngrep's match, strace's syscalls and pid", () => {
+    expect(
+      parseSessionRequest({ target: { task: TASK }, tool: 'ngrep', match: 'GET /api|POST' }),
+    ).toMatchObject({
+      tool: 'ngrep',
+      match: 'GET /api|POST',
+    });
+    expect(
+      parseSessionRequest({
+        target: { task: TASK },
+        tool: 'strace',
+        syscalls: 'connect,sendto,%file',
+        pid: 7,
+      }),
+    ).toMatchObject({ tool: 'strace', syscalls: 'connect,sendto,%file', pid: 7 });
+    const plain = parseSessionRequest({ target: { task: TASK }, tool: 'strace' });
+    expect(plain).not.toHaveProperty('syscalls');
+    expect(plain).not.toHaveProperty('pid');
+  });
+
+  it.each([
+    ['tcpdump', { match: 'GET' }, 'tcpdump takes no --match.', 'Drop --match, or use ngrep.'],
+    ['strace', { match: 'GET' }, 'strace takes no --match.', 'Drop --match, or use ngrep.'],
+    ['ngrep', { syscalls: 'open' }, 'ngrep takes no --syscalls.', 'Drop --syscalls, or use strace.'],
+    ['snapshot', { pid: 3 }, 'snapshot takes no --pid.', 'Drop --pid, or use strace.'],
+    ['snapshot', { filter: 'tcp' }, 'snapshot takes no --filter.', 'Drop --filter, or use tcpdump or ngrep.'],
+  ])('refuses %s with %j, saying which tools take it', (tool, extra, message, hint) => {
+    const error = errorOf({ target: { task: TASK }, tool, ...extra });
+
+    expect(error).toMatchObject({ code: 'INVALID_ARGUMENT', message, hint });
+  });
+
+  it.each([
+    ['match', '-i'],
+    ['match', ' x'],
+    ['match', 'x$'],
+    ['match', 'a\\d'],
+    ['match', "it's"],
+    ['match', 'a{2}'],
+    ['syscalls', '-e'],
+    ['syscalls', 'open;id'],
+    ['syscalls', '!write'],
+  ])('refuses %s %j, which a shell or the tool could misread', (field, value) => {
+    const tool = field === 'match' ? 'ngrep' : 'strace';
+    const error = errorOf({ target: { task: TASK }, tool, [field]: value });
+
+    expect(error).toMatchObject({ code: 'INVALID_ARGUMENT', details: { field } });
+    expect(isValidHostParam(field as 'match' | 'syscalls', value)).toBe(false);
+  });
+
+  it.each([0, -1, 1.5, 10_000_000])('refuses pid %j', (pid) => {
+    expect(errorOf({ target: { task: TASK }, tool: 'strace', pid })).toMatchObject({
+      code: 'INVALID_ARGUMENT',
+      details: { field: 'pid' },
+    });
+  });
+
   it('throws INVALID_ARGUMENT for a container name with shell characters', () => {
     expect(errorOf({ target: { task: TASK, container: 'web;id' }, tool: 'tcpdump' }).code).toBe(
       'INVALID_ARGUMENT',

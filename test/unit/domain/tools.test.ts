@@ -1,4 +1,4 @@
-import { TOOLS, TOOL_NAMES } from '../../../lib/domain/tools';
+import { TOOLS, TOOL_ARGUMENT_NAMES, TOOL_NAMES, toolsTaking } from '../../../lib/domain/tools';
 import { HOST_PARAMS } from '../../../lib/domain/params';
 import { buildRunnerScript } from '../../../lib/host/runner-script';
 
@@ -13,6 +13,23 @@ describe('the tool catalog', () => {
 
   it.each(TOOL_NAMES)('hands %s’s capabilities to the runner through its generated block', (name) => {
     expect(RUNNER).toContain(`  [${name}]='${TOOLS[name].capabilities.join(' ')}'\n`);
+  });
+
+  it('says what each tool takes: --filter exactly where takesFilter, each argument by some tool', () => {
+    for (const name of TOOL_NAMES) expect(TOOLS[name].takes.includes('filter')).toBe(TOOLS[name].takesFilter);
+    for (const argument of TOOL_ARGUMENT_NAMES) expect(toolsTaking(argument).length).toBeGreaterThan(0);
+    expect(toolsTaking('match')).toEqual(['ngrep']);
+    expect(toolsTaking('syscalls')).toEqual(['strace']);
+    expect(toolsTaking('pid')).toEqual(['strace']);
+  });
+
+  it('makes every tool argument a host parameter of the same name, so its pattern is checked everywhere', () => {
+    for (const argument of TOOL_ARGUMENT_NAMES) expect(HOST_PARAMS).toHaveProperty(argument);
+  });
+
+  it.each(TOOL_NAMES)('hands what %s takes to the runner through its generated block', (name) => {
+    expect(RUNNER).toContain(`declare -rA TOOL_TAKES=(`);
+    expect(RUNNER).toContain(`  [${name}]='${TOOLS[name].takes.join(' ')}'\n`);
   });
 
   it('never grants NET_ADMIN to a capture tool: they capture without promiscuous mode', () => {

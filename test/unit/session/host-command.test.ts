@@ -173,6 +173,9 @@ describe('captureValues', () => {
       filter: 'tcp port 443',
       iface: '',
       snaplen: '262144',
+      match: '',
+      syscalls: '',
+      pid: '',
       allowHostNetwork: 'false',
       allowHostPid: 'false',
       image: IMAGE,
@@ -183,6 +186,17 @@ describe('captureValues', () => {
       caller: CALLER,
       reason: 'INC-42 TLS resets',
     });
+  });
+
+  it("passes the tools' own arguments as their host parameters: ngrep's match, strace's syscalls and pid", () => {
+    const ngrep = captureValues(executionInput({ tool: 'ngrep', match: 'GET /api|POST' }), IMAGE);
+    const strace = captureValues(
+      executionInput({ tool: 'strace', filter: '', syscalls: 'connect,%file', pid: 42 }),
+      IMAGE,
+    );
+
+    expect(ngrep).toMatchObject({ tool: 'ngrep', match: 'GET /api|POST', syscalls: '', pid: '' });
+    expect(strace).toMatchObject({ tool: 'strace', match: '', syscalls: 'connect,%file', pid: '42' });
   });
 
   it('gives every value as the SSM document takes it', () => {

@@ -37,6 +37,9 @@ const PLACES: Record<string, (input: ExecutionInput, value: unknown) => void> = 
   allowHostNetwork: (s, v) => (s.spec.allowHostNetwork = v as boolean),
   allowHostPid: (s, v) => (s.spec.allowHostPid = v as boolean),
   reason: (s, v) => (s.spec.reason = v as string),
+  match: (s, v) => (s.spec.match = v as string),
+  syscalls: (s, v) => (s.spec.syscalls = v as string),
+  pid: (s, v) => (s.spec.pid = v as number),
   container: (s, v) => ((s.spec.target as { container?: unknown }).container = v),
   // ECS's answer: the Docker id that ends up in the host plan (a string: the SDK's parser sees to that).
   runtimeId: (_s, v) =>

@@ -127,6 +127,10 @@ session_manifest_json() {
     printf ',"packets":%s,"dropped":%s' "$(json_num "$PACKETS")" "$(json_num "$DROPPED")"
   fi
   printf '}'
+  # A capture of no packet is a result, not a failure, but never a silent one (the CLI says the same).
+  if [[ ${P[tool]-} == tcpdump && $STATUS != FAILED && $PACKETS == 0 ]]; then
+    printf ',"warnings":["0 packets captured: the filter matched nothing, the traffic is on another interface (or on lo, between containers of one task), or nothing was sent."]'
+  fi
   if [[ -n $OBJECT_SHA ]]; then artifact_json; fi
   if [[ -n $CLEANUP_REPORT ]]; then printf ',%s' "$CLEANUP_REPORT"; fi
   if [[ ${P[action]-} == run ]]; then

@@ -81,4 +81,11 @@ check_run_params() {
     log "the filter is ignored: ${P[tool]} does not take one"
     P[filter]=''
   fi
+  # The tools' own arguments are refused where they do not apply (the API refuses them first).
+  local argument
+  for argument in match syscalls pid; do
+    if [[ -n ${P[$argument]} ]] && ! takes_argument "${P[tool]}" "$argument"; then
+      fail INVALID_ARGUMENT "${P[tool]} takes no $argument (received \"${P[$argument]}\")."
+    fi
+  done
 }

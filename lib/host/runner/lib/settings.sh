@@ -19,6 +19,8 @@ readonly LABEL_SESSION=debug-task.session
 readonly LABEL_EXPIRES=debug-task.expires-at
 # The toolbox must be gone by duration + this.
 readonly STOP_GRACE_SECONDS=5
+# The longest wait for a tool to say it is listening before its clock starts anyway (TOOLBOX_SCRIPT).
+readonly READY_WAIT_SECONDS=10
 readonly PULL_TIMEOUT_SECONDS=120
 # Any short docker call; a hung engine must not hang the runner.
 readonly DOCKER_CALL_TIMEOUT=60
@@ -52,6 +54,8 @@ OUT=''
 CONTAINER=''
 # The interface the capture tools are given when iface is empty: set for a host-network target only.
 CAPTURE_IFACE=''
+# The target's main process as the host numbers it (check_target): its /proc shows the task's netns.
+TARGET_PID=''
 
 # What the manifest reports.
 STATUS=FAILED

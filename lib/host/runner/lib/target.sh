@@ -37,6 +37,7 @@ check_target() {
     fail CONTAINER_NOT_FOUND "Container $cid is ${run_state:-in no known state}, not running."
   fi
   name=${name#/}
+  TARGET_PID=$pid
   shown=$cid
   if [[ -n $name ]]; then shown="$name ($cid)"; fi
   if [[ $net_mode == host ]]; then check_host_network "$shown" "$pid"; fi

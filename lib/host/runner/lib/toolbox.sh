@@ -16,10 +16,16 @@ tool_format() { if [[ $1 == tcpdump ]]; then echo pcap; else echo text; fi; }
 
 tool_extension() { if [[ $1 == tcpdump ]]; then echo pcap; else echo txt; fi; }
 
-# The tool's argv inside the toolbox. Values go in as separate words, never as shell text.
+# True when tool $1 takes argument $2 (TOOL_TAKES, generated from the catalog's `takes`).
+takes_argument() { [[ " ${TOOL_TAKES[$1]} " == *" $2 "* ]]; }
+
+# The tool's argv inside the toolbox, and how it says it is listening (READY_FILE under /out holds
+# READY_TEXT; empty: at once), which starts the capture's clock (TOOLBOX_SCRIPT). Values go in as
+# separate words, never as shell text.
 tool_command() {
   local iface=${P[iface]:-$CAPTURE_IFACE} filter_args=()
   if [[ -n ${P[filter]} ]]; then filter_args=(-F /out/filter.bpf); fi
+  READY_FILE=tool.err READY_TEXT=''
   case ${P[tool]} in
     tcpdump)
       # No -i by default: tcpdump then opens the task's first non-loopback interface, whose link
@@ -30,6 +36,8 @@ tool_command() {
       TOOL_CMD=(tcpdump -p -Z root -U -n -s "${P[snaplen]}" -w -)
       if [[ -n $iface ]]; then TOOL_CMD+=(-i "$iface"); fi
       TOOL_CMD+=("${filter_args[@]}")
+      # On stderr once its capture is open: "listening on eth0, link-type EN10MB ...".
+      READY_TEXT='listening on '
       ;;
     ngrep)
       # -R: ngrep would otherwise drop privileges, which --cap-drop ALL does not allow; -p: no
@@ -38,10 +46,18 @@ tool_command() {
       if [[ ${P[snaplen]} != 0 ]]; then TOOL_CMD+=(-s "${P[snaplen]}"); fi
       if [[ -n $iface ]]; then TOOL_CMD+=(-d "$iface"); fi
       TOOL_CMD+=("${filter_args[@]}")
+      # The match expression is ngrep's first operand; after `--`, so that no value is ever read as
+      # an option (its pattern refuses a leading '-' as well).
+      if [[ -n ${P[match]} ]]; then TOOL_CMD+=(-- "${P[match]}"); fi
+      # On stdout (the artifact's first line) once its capture is open: "interface: eth0 (...)".
+      READY_FILE=artifact READY_TEXT='interface: '
       ;;
     strace)
-      # PID 1 of the shared pid namespace is the target's main process.
-      TOOL_CMD=(strace -f -tt -p 1 -o /dev/stdout)
+      # PID 1 of the shared pid namespace is the target's main process; pid names another of it.
+      TOOL_CMD=(strace -f -tt -p "${P[pid]:-1}" -o /dev/stdout)
+      if [[ -n ${P[syscalls]} ]]; then TOOL_CMD+=(-e "trace=${P[syscalls]}"); fi
+      # On stderr once it traces: "strace: Process 1 attached".
+      READY_TEXT=' attached'
       ;;
     snapshot)
       TOOL_CMD=(sh /debug-task/snapshot.sh)
@@ -49,14 +65,35 @@ tool_command() {
   esac
 }
 
-# /debug-task/toolbox.sh, run by the toolbox's /bin/sh (dash, busybox). Arguments: duration, max
-# bytes, the tool's argv.
-# The tool's status goes through a file because those shells may lack pipefail.
+# /debug-task/toolbox.sh, run by the toolbox's /bin/sh (dash, busybox). Arguments: duration, the
+# longest wait for the tool to listen (seconds), max bytes, READY_FILE, READY_TEXT, the tool's argv.
+# The capture's clock starts when the tool is listening, not when the container starts (issue 16:
+# a tool that takes a second to open its capture used to lose that second of a short capture): a
+# clock process apart waits for READY_TEXT in /out/READY_FILE (at most the wait given; then it starts
+# anyway), marks /out/listening, and `duration` seconds later stops the tool with SIGINT, as a
+# user's Ctrl-C would; /out/ended marks the tool's end. The runner reads both marks' times.
+# The tool writes its pid before it starts (sh -c of a fixed text: its argv stays words), for the
+# clock's SIGINT; `timeout` stays as the backstop should the clock fail. The tool's status goes
+# through a file because those shells may lack pipefail.
 # shellcheck disable=SC2016 # expanded by the toolbox's shell, not here
 readonly TOOLBOX_SCRIPT='
-duration=$1 max=$2
-shift 2
-{ timeout -s INT "$duration" "$@" 2>/out/tool.err; echo "$?" >/out/tool.status; } | head -c "$max" >/out/artifact
+duration=$1 ready_wait=$2 max=$3 ready_file=/out/$4 ready_text=$5
+shift 5
+(
+  tenths=0
+  while [ -n "$ready_text" ] && [ "$tenths" -lt $((ready_wait * 10)) ]; do
+    if [ -s /out/tool.pid ] && grep -qF -- "$ready_text" "$ready_file" 2>/dev/null; then break; fi
+    sleep 0.1
+    tenths=$((tenths + 1))
+  done
+  : >/out/listening
+  sleep "$duration"
+  kill -INT "$(cat /out/tool.pid)" 2>/dev/null
+) &
+clock=$!
+{ timeout -s INT $((duration + ready_wait)) sh -c '"'"'echo "$$" >/out/tool.pid; exec "$@"'"'"' tool "$@" 2>/out/tool.err; echo "$?" >/out/tool.status; } | head -c "$max" >/out/artifact
+: >/out/ended
+kill "$clock" 2>/dev/null
 '
 
 # /debug-task/snapshot.sh: one text report of the target's sockets, processes, addresses and
@@ -71,6 +108,7 @@ ip=$(first /usr/sbin/ip /sbin/ip /usr/bin/ip /bin/ip)
 ss=$(first /usr/bin/ss /usr/sbin/ss /bin/ss /sbin/ss)
 ps=$(first /usr/bin/ps /bin/ps)
 printf "debug-task snapshot at %s UTC\n" "$(date -u "+%Y-%m-%d %H:%M:%S")"
+printf "\n(ss: the process column is empty on purpose: naming a socket'"'"'s process reads /proc/<pid>/fd, which the kernel allows only with SYS_PTRACE, a capability that would also let the snapshot trace the target; the processes are listed below)\n"
 section "$ss" -tanp
 section "$ss" -uanp
 section "$ss" -s
@@ -127,9 +165,21 @@ check_filter() {
   if ((status >= 124 && status <= 127)); then
     fail CAPTURE_FAILED "The filter check container did not run (status $status): ${message:-no message}."
   elif [[ $message == *'No such device'* ]]; then
-    fail INVALID_ARGUMENT "Interface ${P[iface]} does not exist in the target's network namespace: $message"
+    # Known only here, on the host, after the session started: not INVALID_ARGUMENT (exit 2 promises
+    # that nothing was started) but the session's failure on its host, naming what the task has.
+    fail CAPTURE_FAILED "Interface ${P[iface]} does not exist in the target's network namespace (it has: $(target_interfaces)); nothing was captured. Drop --iface (the task's own interface is used) or name one of those."
   fi
   fail INVALID_FILTER "tcpdump rejected the filter \"${P[filter]}\": ${message:-it failed with status $status}"
+}
+
+# The interfaces of the target's network namespace, comma-separated: the kernel's own list, from the
+# host's /proc of the target's main process (nothing the toolbox wrote).
+target_interfaces() {
+  local names
+  names=$(sed -n '3,$s/^ *\([^:]*\):.*/\1/p' "/proc/$TARGET_PID/net/dev" 2>/dev/null | tr '\n' ' ' || true)
+  names=${names% }
+  names=${names// /, }
+  printf '%s' "${names:-unreadable}"
 }
 
 # Optimistic: the toolbox is started with --pull never, without asking first whether the image is
@@ -176,7 +226,8 @@ run_toolbox() {
 toolbox_argv() {
   TOOLBOX_RUN=(run -d --pull never --name "$CONTAINER" "${CONTAINER_LABELS[@]}" "${TARGET_NAMESPACES[@]}"
     "${TOOLBOX_SECURITY[@]}" "${TOOLBOX_LIMITS[@]}" "${TOOLBOX_MOUNTS[@]}" "${P[image]}"
-    sh /debug-task/toolbox.sh "${P[durationSeconds]}" "${P[maxBytes]}" "${TOOL_CMD[@]}")
+    sh /debug-task/toolbox.sh "${P[durationSeconds]}" "$READY_WAIT_SECONDS" "${P[maxBytes]}" \
+    "$READY_FILE" "$READY_TEXT" "${TOOL_CMD[@]}")
 }
 
 # A start at startAt (a plan's children start together). Everything that may fail or take time
@@ -217,7 +268,7 @@ start_toolbox_at() {
 
 # The toolbox stops itself (timeout -s INT); if it has not after duration + grace, it is killed.
 wait_for_toolbox() {
-  local budget=$((P[durationSeconds] + STOP_GRACE_SECONDS)) status=0
+  local budget=$((P[durationSeconds] + READY_WAIT_SECONDS + STOP_GRACE_SECONDS)) status=0
   interruptible timeout "$budget" docker wait "$CONTAINER" >"$WORK/wait.out" 2>"$WORK/wait.err" || status=$?
   if ((status == 124)); then
     log "the toolbox did not stop within ${budget}s: killing it"
@@ -240,6 +291,19 @@ wait_for_toolbox() {
     fail CAPTURE_FAILED "The toolbox was killed at its memory limit (${P[memoryMb]} MiB); raise memoryMb."
   fi
   check_toolbox_output toolbox
+  read_capture_clock
+}
+
+# The capture's own start and end, as the toolbox marked them (TOOLBOX_SCRIPT): the moment the tool
+# was listening and the moment it ended, so the summary's capture time is the file's. Where a mark
+# is missing (a toolbox killed early), the runner's own stamps stay.
+read_capture_clock() {
+  local at
+  if [[ -f $OUT/listening ]] && at=$(date -r "$OUT/listening" +%s%3N 2>/dev/null); then
+    log "${P[tool]} was listening $((at - CAPTURE_STARTED_AT)) ms after its container started"
+    CAPTURE_STARTED_AT=$at
+  fi
+  if [[ -f $OUT/ended ]] && at=$(date -r "$OUT/ended" +%s%3N 2>/dev/null); then CAPTURE_ENDED_AT=$at; fi
 }
 
 # The runner reads what the toolbox wrote under /out as root, on the host, so the toolbox must not
