@@ -1,5 +1,5 @@
 import { DebugTaskError, quoted, type ErrorCode } from './errors';
-import { HOST_PARAMS, hostParamRegExp } from './params';
+import { HOST_PARAMS, SNAPLEN, hostParamRegExp } from './params';
 import { TOOLS, TOOL_NAMES, isToolName, type ToolName } from './tools';
 import { closest } from './suggest';
 import { formatDuration, formatSize } from './units';
@@ -34,7 +34,7 @@ export const SessionRequestSchema = z.object({
     z.string().check(z.maxLength(HOST_PARAMS.filter.maxChars), z.regex(hostParamRegExp('filter'))),
   ),
   iface: z.optional(z.string().check(z.regex(hostParamRegExp('iface')))),
-  snaplen: z.optional(z.number().check(z.int(), z.gte(0), z.lte(262144))),
+  snaplen: z.optional(z.number().check(z.int(), z.gte(SNAPLEN.min), z.lte(SNAPLEN.max))),
   // A target in the host's network mode is refused on the host unless this is true: a capture
   // there sees the whole host's traffic. Goes to the host as the `allowHostNetwork` parameter.
   allowHostNetwork: z.optional(z.boolean()),
