@@ -97,6 +97,8 @@ export async function startFakeFleetApi(options: {
   let polls = 0;
   let cancelled = false;
   let stopped = false;
+  /** GETs after the stop still RUNNING: a real stop takes a poll and an upload. */
+  let pollsSinceStop = 0;
   const objects = new Map<string, Buffer>();
   /** Artifacts the hosts kept after a failed upload, by child id. */
   const kept = new Map<string, Buffer>();
@@ -211,7 +213,7 @@ export async function startFakeFleetApi(options: {
         error: { code: 'CANCELLED', message: 'cancelled', hint: 'h' },
       };
     }
-    if (stopped && !options.fleetError) {
+    if (stopped && !options.fleetError && pollsSinceStop++ >= 2) {
       // Each capture ran 42 s of the 300 asked for, and says it was stopped early.
       const early = result.children.map((c) =>
         c.status === 'SUCCEEDED'
