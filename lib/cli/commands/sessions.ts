@@ -42,6 +42,8 @@ export function renderSessionView(view: SessionView): string {
   if (view.result?.kind === 'service') text += renderFleetStatus(view.result);
   else if (view.result?.children[0]?.artifact)
     text += `artifact  ${view.result.children[0].artifact.s3Uri}\n`;
+  const early = stoppedEarlyOf(view);
+  if (early) text += `stopped  ${early}\n`;
   if (view.error) {
     text += `error ${view.error.code}: ${printable(view.error.message)}\n  hint: ${printable(view.error.hint)}\n`;
   }
@@ -176,7 +178,9 @@ export async function stopCommand(
     if (view.status !== 'RUNNING') {
       progress.done();
       if (view.status === 'SUCCEEDED') {
-        say('SUCCEEDED', `${stoppedWords(view)}; ${fetchHint}`);
+        const early = stoppedEarlyOf(view);
+        const words = early ? `stopped ${early}` : 'it ended at its duration before the stop took effect';
+        say('SUCCEEDED', `${words}; ${fetchHint}`);
         return EXIT.OK;
       }
       say(view.status, view.error ? `${view.error.code}: ${printable(view.error.message)}` : 'it ended');
@@ -198,14 +202,13 @@ export async function stopCommand(
   }
 }
 
-/** "stopped early, at 0:42 of 5:00; the capture so far is kept", or why it was not early. */
-function stoppedWords(view: SessionView): string {
+/** "early, at 0:42 of 5:00; the capture so far is kept" for a session stopped early (its longest child). */
+function stoppedEarlyOf(view: SessionView): string | undefined {
   const stopped = view.result?.children.filter((c) => c.stoppedEarly) ?? [];
   const duration = view.input?.spec.durationSeconds;
-  if (stopped.length === 0 || duration === undefined)
-    return 'it ended at its duration before the stop took effect';
+  if (stopped.length === 0 || duration === undefined) return undefined;
   const atSeconds = Math.round(Math.max(...stopped.map(captureSecondsOf)));
-  return `stopped ${stoppedEarlyText({ atSeconds, ofSeconds: duration })}`;
+  return stoppedEarlyText({ atSeconds, ofSeconds: duration });
 }
 
 /** debug-task fetch <session>; `-o -` writes the artifact to stdout, checked first. */
