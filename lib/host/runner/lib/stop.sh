@@ -25,24 +25,35 @@ claim_stop() {
   [[ $running == true ]] && mkdir -- "$1/$STOP_CLAIM" 2>/dev/null
 }
 
-# The tool runs under the toolbox's `timeout` (TOOLBOX_SCRIPT). SIGALRM is what timeout itself
-# gets when the duration ends: it then stops the tool with SIGINT (tcpdump flushes and closes a
-# valid pcap) and exits 124, so a stopped capture ends exactly as a full one does. The timeout
-# process is found among the descendants of the toolbox's main process, on the host (/proc), so no
-# process of the target (which shares the toolbox's pid namespace) can be taken for it.
+# The tool runs under the toolbox's `timeout` (TOOLBOX_SCRIPT), and is stopped the way its duration
+# would have stopped it. GNU timeout (the production image) gets SIGALRM, what it gets itself when
+# the duration ends: it stops the tool with SIGINT (tcpdump flushes and closes a valid pcap) and
+# exits 124. Busybox's timeout (the sandbox's image, made of this machine's binaries) execs the tool
+# in its own place and leaves a watcher that sends SIGINT at the end: the tool then gets that SIGINT
+# from here. Either process is found among the descendants of the toolbox's main process, on the
+# host (/proc), so no process of the target (which shares the toolbox's pid namespace) can be taken
+# for it.
 signal_toolbox() {
-  local main pid _
-  main=$(dk inspect --format "$(tmpl .State.Pid)" "$1" 2>/dev/null || true)
-  if ! [[ $main =~ ^[1-9][0-9]*$ ]]; then return 1; fi
+  local format facts main tool pid tool_pid _
+  tmpl_to format '.State.Pid'
+  facts=$(dk inspect --format "$format $(tmpl 'index .Config.Labels "debug-task.tool"')" "$1" 2>/dev/null || true)
+  read -r main tool <<<"$facts" || true
+  if ! [[ $main =~ ^[1-9][0-9]*$ && $tool =~ ^(tcpdump|ngrep|strace)$ ]]; then return 1; fi
+  # Only once the tool runs: a timeout signalled before it set its handlers (or busybox's before its
+  # exec) would die of the signal instead, and the capture with it.
   for _ in $(seq $((STOP_FIND_SECONDS * 10))); do
-    pid=$(descendant_named "$main" timeout)
-    if [[ -n $pid ]]; then
-      kill -ALRM "$pid" 2>/dev/null && return 0
+    tool_pid=$(descendant_named "$main" "$tool")
+    if [[ -n $tool_pid ]]; then
+      pid=$(descendant_named "$main" timeout)
+      if [[ -n $pid && $(readlink "/proc/$pid/exe" 2>/dev/null) == */timeout ]] && kill -ALRM "$pid" 2>/dev/null; then
+        return 0
+      fi
+      if kill -INT "$tool_pid" 2>/dev/null; then return 0; fi
     fi
     if [[ ! -d /proc/$main ]]; then return 1; fi
     sleep 0.1
   done
-  log "stop: no running tool found in $1 within ${STOP_FIND_SECONDS}s"
+  log "stop: no running ${tool} found in $1 within ${STOP_FIND_SECONDS}s"
   return 1
 }
 
