@@ -13,7 +13,14 @@ import {
 } from './http';
 import { assertReuploadId, getReupload, startReupload } from './reupload';
 import { pathParam, scopedBody } from './scope';
-import { cancelSession, getSession, listSessions, startSession, type ApiConfig } from './sessions';
+import {
+  cancelSession,
+  getSession,
+  listSessions,
+  startSession,
+  stopSession,
+  type ApiConfig,
+} from './sessions';
 
 let config: ApiConfig | undefined;
 
@@ -32,7 +39,7 @@ function apiConfig(): ApiConfig {
 }
 
 /**
- * The api function's routes (lib/domain/routes.ts): start, read, list, cancel, re-upload. It starts
+ * The api function's routes (lib/domain/routes.ts): start, read, list, stop, cancel, re-upload. It starts
  * and reads executions and S3 objects only: everything that resolves a target or reaches a host runs
  * in the state machine's steps (preview and doctor in the plan function, lib/api/checks.ts).
  *
@@ -74,6 +81,13 @@ export async function handleApiRequest(event: HttpEvent): Promise<HttpResult> {
         const cancelled = await cancelSession(id, caller, cfg, access.execution);
         logger.info('session cancel requested', { sessionId: id, caller, owner: access.owner });
         return json(202, cancelled);
+      }
+      case 'stop': {
+        const { id, ...scope } = session();
+        const access = await sessionAccess('stop', id, scope, cfg);
+        const stopping = await stopSession(id, caller, cfg, access.execution);
+        logger.info('session stop requested', { sessionId: id, caller, owner: access.owner });
+        return json(202, stopping);
       }
       case 'reupload': {
         const { id, ...scope } = session();

@@ -255,6 +255,34 @@ export async function cancelSession(
   return { sessionId, status: 'CANCELLING' };
 }
 
+/**
+ * POST /sessions/{id}/stop: leave a stop marker that Poll acts on (action=stop to every host of the
+ * session): the captures end now and are kept, collected and verified as at the end of their
+ * duration. A child's id stops its whole session, as a cancel does. A session that already ended
+ * has nothing to stop: its status is answered as it is.
+ */
+export async function stopSession(
+  id: string,
+  caller: string,
+  config: ApiConfig,
+  described?: DescribeExecutionCommandOutput,
+): Promise<{ sessionId: string; status: SessionStatus | 'STOPPING' }> {
+  const sessionId = parseChildId(assertSessionId(id))?.sessionId ?? id;
+  const execution = described ?? (await describe(executionArnOf(config.stateMachineArn, sessionId), id));
+  if (execution.status !== 'RUNNING') return { sessionId, status: statusOf(execution) };
+  await awsCall('s3:PutObject', () =>
+    s3Client().send(
+      new PutObjectCommand({
+        Bucket: config.bucket,
+        Key: sessionKeys.stop(sessionId),
+        Body: JSON.stringify({ sessionId, caller, requestedAt: new Date().toISOString() }),
+        ContentType: 'application/json',
+      }),
+    ),
+  );
+  return { sessionId, status: 'STOPPING' };
+}
+
 export interface ListOptions {
   active?: boolean;
   limit?: number;

@@ -8,7 +8,7 @@ import type { EntityJson, SchemaJson } from '@cedar-policy/cedar-wasm/nodejs';
  *   principal  DebugTask::Caller  { arn, account }            the caller's IAM ARN as the API sees it
  *   resource   DebugTask::Task    { cluster, service, container, launchType, networkMode }
  *                                 + the task's tags as Cedar entity tags
- *   action     DebugTask::Action::"capture" | "read" | "cancel" | "fetch"
+ *   action     DebugTask::Action::"capture" | "read" | "stop" | "cancel" | "fetch"
  *   context    (capture)          { tool, durationSeconds, maxBytes, allowHostNetwork, allowHostPid,
  *                                   reason, targets }
  *
@@ -21,10 +21,14 @@ export const NAMESPACE = 'DebugTask';
 /**
  * capture: start a session on a task (also what a preview and doctor show: the targets a session
  *          would capture); read: a session's status, result, download URLs and its row in `list`;
- *          cancel: stop it and discard; fetch: upload again what a failed upload left on a host.
- * The owner of a session may always read, cancel and fetch it; the policy decides for everyone else.
+ *          stop: end its captures now and keep them; cancel: stop it and discard; fetch: upload
+ *          again what a failed upload left on a host.
+ * The owner of a session may always read, stop, cancel and fetch it; the policy decides for everyone
+ * else. `stop` is its own action, not `cancel`'s: a policy may let an on-call team end someone's
+ * capture and keep the evidence without letting it destroy the evidence, and a policy written
+ * before `stop` existed grants nothing new (deny by default).
  */
-export const ACTIONS = ['capture', 'read', 'cancel', 'fetch'] as const;
+export const ACTIONS = ['capture', 'read', 'stop', 'cancel', 'fetch'] as const;
 export type PolicyAction = (typeof ACTIONS)[number];
 
 /** The action that starts something on a host carries the capture's context. */

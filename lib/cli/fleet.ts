@@ -8,10 +8,10 @@ import type { ChildResult, SessionResult, SessionView, SkippedTask, TargetsPrevi
 import type { SessionRequest } from '../domain/session-spec';
 import { TOOLS, isToolName } from '../domain/tools';
 import { downloadArtifact } from './download';
-import { printJson, printable, table, type Output } from './output';
+import { printJson, printable, stoppedEarlyText, table, type Output } from './output';
 import { assertMergecap, mergePcaps, type MergeOptions } from './pcap-merge';
 import type { Progress } from './progress';
-import { followSession } from './session-runner';
+import { captureSecondsOf, followSession } from './session-runner';
 import { formatBytes } from './units';
 
 /**
@@ -35,7 +35,10 @@ export interface FleetOptions {
   /** Start and print the id, without waiting. */
   noWait?: boolean;
   progress: Progress;
+  /** Aborted on a Ctrl-C that discards: the session is cancelled. */
   signal?: AbortSignal;
+  /** Aborted on a first Ctrl-C: every child is stopped and its capture so far kept. */
+  stop?: AbortSignal;
   /** Whether a human can answer a question (stdin and stderr are terminals). */
   interactive: boolean;
   /** Asks a yes/no question; default: a line from stdin. */
@@ -55,6 +58,8 @@ export interface FleetChildOutcome {
   bytes?: number;
   packets?: number | null;
   error?: ErrorBody;
+  /** Its capture was stopped early and kept. */
+  stoppedEarly?: true;
 }
 
 /** What `debug-task --service ...` prints as its last line with --json. */
@@ -69,6 +74,8 @@ export interface FleetOutcome {
   folder: string;
   merged?: { path: string; via: 'mergecap' };
   mergeError?: ErrorBody;
+  /** Stopped early (`debug-task stop`, a first Ctrl-C): the longest child capture, of the duration. */
+  stoppedEarly?: { atSeconds: number; ofSeconds: number };
 }
 
 /** The flags that only a service target takes, checked against the target given. */
@@ -233,7 +240,7 @@ export async function runFleet(
     );
   }
   await confirmFleet(preview.targets.length, options);
-  if (options.signal?.aborted) {
+  if (options.signal?.aborted || options.stop?.aborted) {
     throw new DebugTaskError('CANCELLED', 'Interrupted before the session started: nothing was started.');
   }
   if (options.merge && !merge) {
@@ -256,6 +263,7 @@ export async function runFleet(
     const view = await followSession(client, started.sessionId, request.durationSeconds, {
       progress: options.progress,
       signal: options.signal,
+      stop: options.stop,
       cancelTimeoutMs: options.cancelTimeoutMs,
     });
     outcome = await collectFleet(view, {
@@ -317,6 +325,7 @@ export async function collectFleet(
     children,
     skipped: result.skipped,
     folder,
+    ...stoppedEarlyOf(result, view.input?.spec.durationSeconds),
   };
   if (options.merge) {
     const inputs = children.filter((c) => c.path).map((c) => c.path as string);
@@ -339,6 +348,17 @@ export async function collectFleet(
     }
   }
   return outcome;
+}
+
+/** A fleet stopped early: its longest kept capture, of the duration. */
+function stoppedEarlyOf(
+  result: SessionResult,
+  durationSeconds: number | undefined,
+): Pick<FleetOutcome, 'stoppedEarly'> {
+  const stopped = result.children.filter((c) => c.stoppedEarly);
+  if (stopped.length === 0 || durationSeconds === undefined) return {};
+  const atSeconds = Math.round(Math.max(...stopped.map(captureSecondsOf)));
+  return { stoppedEarly: { atSeconds, ofSeconds: durationSeconds } };
 }
 
 async function downloadChild(
@@ -389,6 +409,7 @@ async function downloadChild(
     sha256: child.artifact.sha256,
     bytes: child.artifact.bytes,
     ...(packets !== undefined && { packets }),
+    ...(child.stoppedEarly && { stoppedEarly: true }),
   };
 }
 
@@ -454,6 +475,7 @@ export function renderFleetOutcome(outcome: FleetOutcome, seconds?: number): str
     lines.push(`merge     not merged: ${outcome.mergeError.code}: ${printable(outcome.mergeError.message)}`);
   }
   if (seconds !== undefined) lines.push(`time      ${Math.round(seconds * 10) / 10}s in all`);
+  if (outcome.stoppedEarly) lines.push(`stopped   ${stoppedEarlyText(outcome.stoppedEarly)}`);
   return `${lines.join('\n')}\n`;
 }
 

@@ -4,6 +4,10 @@
  * signal exits at once with 130, after the last-resort cleanups registered with `onForcedExit`
  * (synchronous: removing a container, a temporary folder), so even an impatient exit leaves
  * nothing behind that this process made.
+ *
+ * A capture takes tcpdump's habit instead (`withStopInterrupt`): the first signal STOPS it and
+ * keeps what was captured (its `stop` signal), the second cancels it and discards everything
+ * (`cancel`), and only a third exits at once as above.
  */
 
 const lastResorts = new Set<() => void>();
@@ -44,6 +48,40 @@ export async function withInterrupt<T>(
   process.on('SIGTERM', onSignal);
   try {
     return await work(controller.signal);
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
+/** The signals of a capture's Ctrl-C: `stop` (first: end now, keep), `cancel` (second: discard). */
+export interface CaptureInterrupts {
+  stop: AbortSignal;
+  cancel: AbortSignal;
+}
+
+export async function withStopInterrupt<T>(
+  work: (interrupts: CaptureInterrupts) => Promise<T>,
+  options: { onThirdSignal?: () => void } = {},
+): Promise<T> {
+  const stop = new AbortController();
+  const cancel = new AbortController();
+  // The work says what each of the first two does (it knows the session); the third is ours.
+  const onSignal = () => {
+    if (!stop.signal.aborted) {
+      stop.abort();
+    } else if (!cancel.signal.aborted) {
+      cancel.abort();
+    } else {
+      process.stderr.write('\ninterrupted a third time: removing what this run started, then exiting\n');
+      runForcedExitCleanups();
+      (options.onThirdSignal ?? (() => process.exit(130)))();
+    }
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    return await work({ stop: stop.signal, cancel: cancel.signal });
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);

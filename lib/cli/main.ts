@@ -83,6 +83,22 @@ export function buildProgram(run: (load: () => Promise<number>) => void): Comman
     );
   apiOptions(
     program
+      .command('stop')
+      .argument('<session>')
+      .option(...SESSION_CLUSTER)
+      .option('--no-wait', 'return once the stop is asked for, without waiting for the session to end')
+      .option('--json', JSON_HELP),
+  )
+    .description(
+      'stop a running session now and keep its capture (every task of a fleet): collected and verified as at the end of its duration; `fetch` downloads it',
+    )
+    .action((id: string, flags: SessionFlags & { wait: boolean }) =>
+      run(async () =>
+        (await import('./commands/sessions')).stopCommand(id, flags, outputFor(program, flags)),
+      ),
+    );
+  apiOptions(
+    program
       .command('cancel')
       .argument('<session>')
       .option(...SESSION_CLUSTER)

@@ -1,4 +1,5 @@
 import { type Command, Option } from 'commander';
+import { SNAPLEN } from '../domain/params';
 import { TOOL_ARGUMENTS, TOOL_NAMES, toolsTaking } from '../domain/tools';
 
 /**
@@ -12,6 +13,8 @@ export interface CaptureFlags {
   duration?: string;
   filter?: string;
   maxSize?: string;
+  /** Bytes kept of each packet (tcpdump -s). */
+  snaplen?: string;
   output?: string;
   /** tcpdump's name for --output. */
   write?: string;
@@ -113,6 +116,10 @@ export function captureOptions(command: Command, kind: 'run' | 'local' | 'demo')
     .option(
       '--max-size <size>',
       'largest artifact: 512k, 10M, 10MB, 10MiB, 1G (k, M, G: powers of 1000; default 100MB)',
+    )
+    .option(
+      '--snaplen <bytes>',
+      `bytes kept of each packet, as tcpdump -s: ${SNAPLEN.min} (whole packets) to ${SNAPLEN.max} (default ${SNAPLEN.max}); tcpdump and ngrep`,
     )
     .option('--iface <name>', "interface in the task's network namespace (default: the task's own)")
     .option(TOOL_ARGUMENTS.match.flag, toolArgumentHelp('match'))

@@ -72,9 +72,24 @@ export function printOutcome(output: Output, outcome: SessionOutcome): void {
         ]
       : []),
     `time      ${t.totalSeconds}s in all: ${t.captureSeconds}s capture, ${t.overheadSeconds}s overhead`,
+    ...(outcome.stoppedEarly ? [`stopped   ${stoppedEarlyText(outcome.stoppedEarly)}`] : []),
     ...emptyCaptureWarning(outcome),
   ];
   output.out.write(`${lines.join('\n')}\n`);
+}
+
+/** "early, at 0:42 of 5:00; the capture so far is kept": a stopped capture's line, as tcpdump users read a clock. */
+export function stoppedEarlyText(stopped: { atSeconds: number; ofSeconds: number }): string {
+  return `early, at ${clock(stopped.atSeconds)} of ${clock(stopped.ofSeconds)}; the capture so far is kept`;
+}
+
+/** m:ss (h:mm:ss from an hour). */
+export function clock(seconds: number): string {
+  const whole = Math.max(0, Math.round(seconds));
+  const h = Math.floor(whole / 3600);
+  const m = Math.floor((whole % 3600) / 60);
+  const s = String(whole % 60).padStart(2, '0');
+  return h > 0 ? `${h}:${String(m).padStart(2, '0')}:${s}` : `${m}:${s}`;
 }
 
 /**

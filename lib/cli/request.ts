@@ -1,5 +1,6 @@
 import { parseTaskRef } from '../domain/arn';
 import { DebugTaskError, quoted } from '../domain/errors';
+import { SNAPLEN } from '../domain/params';
 import { parseSessionRequest, type SessionRequest } from '../domain/session-spec';
 import { TOOLS, isToolName } from '../domain/tools';
 import { precompileFilter } from './filter-check';
@@ -19,6 +20,7 @@ export function buildSessionRequest(
     tool: flags.tool,
     ...(flags.duration !== undefined && { durationSeconds: parseDuration(flags.duration) }),
     ...(flags.maxSize !== undefined && { maxBytes: parseSize(flags.maxSize) }),
+    ...(flags.snaplen !== undefined && { snaplen: parseSnaplen(flags.snaplen) }),
     ...(flags.filter !== undefined && { filter: flags.filter }),
     ...(flags.iface !== undefined && { iface: flags.iface }),
     ...(flags.match !== undefined && { match: flags.match }),
@@ -48,6 +50,19 @@ function parsePid(text: string): number {
     );
   }
   return Number(text);
+}
+
+/** --snaplen: a whole number of bytes in SNAPLEN's range (params.ts), as tcpdump -s takes it. */
+export function parseSnaplen(text: string): number {
+  const value = /^\s*\d{1,7}\s*$/.test(text) ? Number(text) : NaN;
+  if (!Number.isInteger(value) || value < SNAPLEN.min || value > SNAPLEN.max) {
+    throw new DebugTaskError(
+      'INVALID_ARGUMENT',
+      `--snaplen must be a whole number of bytes, ${SNAPLEN.min} to ${SNAPLEN.max}; ${quoted(text, 40)} was given.`,
+      { hint: `Write e.g. --snaplen 96 (headers only), or ${SNAPLEN.min} for whole packets.` },
+    );
+  }
+  return value;
 }
 
 /**

@@ -30,6 +30,8 @@ export interface SessionOutcome {
     overheadSeconds: number;
     downloadSeconds: number;
   };
+  /** Stopped early (`debug-task stop`, a first Ctrl-C): the capture kept, at `atSeconds` of `ofSeconds`. */
+  stoppedEarly?: { atSeconds: number; ofSeconds: number };
   /** `debug-task fetch` of a session whose upload had failed: where the artifact came from. */
   reupload?: { instanceId: string; hostPath?: string; reuploadId: string };
 }
@@ -38,8 +40,13 @@ export interface RunOptions {
   /** Where the artifact goes; default ./debug-task-<session>.<ext>. */
   output?: string;
   progress: Progress;
-  /** Aborted on Ctrl-C: the session is cancelled (and cleaned up) before we return. */
+  /** Aborted on a Ctrl-C that discards: the session is cancelled (and cleaned up) before we return. */
   signal?: AbortSignal;
+  /**
+   * Aborted on a first Ctrl-C (tcpdump's habit): the session is stopped, and its capture so far
+   * collected, verified and downloaded as at the end of its duration.
+   */
+  stop?: AbortSignal;
   /** How long to keep following a cancel before giving up on seeing it end. */
   cancelTimeoutMs?: number;
   /** Told the session id as soon as the API has it. */
@@ -78,7 +85,11 @@ export async function runSession(
   }
 }
 
-/** Polls until the session ends; a Ctrl-C turns into a cancel that we see through. */
+/**
+ * Polls until the session ends. A first Ctrl-C (`stop`) turns into a stop: the session then ends as
+ * at its duration, with its capture so far; a Ctrl-C that discards (`signal`) into a cancel that we
+ * see through.
+ */
 export async function followSession(
   client: DebugTaskClient,
   sessionId: string,
@@ -87,11 +98,21 @@ export async function followSession(
 ): Promise<SessionView> {
   const startedAt = Date.now();
   let cancelRequestedAt: number | undefined;
+  let stopRequested = false;
   let captureStartedAt: number | undefined;
   for (;;) {
+    if (options.stop?.aborted && !stopRequested && !options.signal?.aborted) {
+      stopRequested = true;
+      options.progress.note(
+        `stopping ${sessionId}: the capture so far is collected and kept (Ctrl-C again discards it)...`,
+      );
+      await client.stopSession(sessionId);
+    }
     if (options.signal?.aborted && cancelRequestedAt === undefined) {
       cancelRequestedAt = Date.now();
-      options.progress.note(`cancelling ${sessionId}: removing the toolbox container...`);
+      options.progress.note(
+        `cancelling ${sessionId}: removing the toolbox container (the capture is discarded)...`,
+      );
       await client.cancelSession(sessionId);
     }
     const view = await client.getSession(sessionId);
@@ -113,13 +134,16 @@ export async function followSession(
         hint: `Check it with \`debug-task status ${sessionId}\`; the host's watchdog removes the container at its deadline.`,
       });
     }
-    const phase = PHASES[view.phase ?? ''] ?? view.phase ?? 'starting';
+    const phase =
+      stopRequested && cancelRequestedAt === undefined
+        ? 'stopping: collecting the capture so far'
+        : (PHASES[view.phase ?? ''] ?? view.phase ?? 'starting');
     if (phase === 'capturing') captureStartedAt ??= Date.now();
     const secondsLeft =
       phase === 'capturing' && durationSeconds !== undefined && captureStartedAt !== undefined
         ? durationSeconds - (Date.now() - captureStartedAt) / 1000
         : undefined;
-    options.progress.update(phase, secondsLeft);
+    options.progress.update(phase, stopRequested ? undefined : secondsLeft);
     await sleep(pollDelayMs(Date.now() - startedAt, secondsLeft));
   }
 }
@@ -156,6 +180,7 @@ async function finishSession(
   options.progress.done();
   const end = Date.now();
   const captureSeconds = captureSecondsOf(child);
+  const duration = view.input?.spec.durationSeconds;
   // A fetch (startedAt undefined) did not wait for the session: its total is the session's own,
   // from its start to its end, and the download is told apart.
   const totalSeconds =
@@ -181,6 +206,10 @@ async function finishSession(
       ...(artifact.linkType && { linkType: artifact.linkType }),
       truncated: artifact.truncated,
     },
+    ...(child.stoppedEarly &&
+      duration !== undefined && {
+        stoppedEarly: { atSeconds: Math.round(captureSeconds), ofSeconds: duration },
+      }),
     timings: {
       totalSeconds: round(totalSeconds),
       captureSeconds: round(captureSeconds),
@@ -191,7 +220,7 @@ async function finishSession(
 }
 
 /** The runner reports when the tool started and stopped, in Unix epoch milliseconds. */
-function captureSecondsOf(child: ChildResult): number {
+export function captureSecondsOf(child: ChildResult): number {
   const start = Number(child.timings?.captureStartedAt);
   const end = Number(child.timings?.captureEndedAt);
   return Number.isFinite(start) && Number.isFinite(end) && end >= start ? (end - start) / 1000 : 0;

@@ -8,6 +8,7 @@ import { closest } from '../domain/suggest';
  */
 export const SUBCOMMANDS = [
   'status',
+  'stop',
   'cancel',
   'fetch',
   'list',

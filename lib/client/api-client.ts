@@ -97,6 +97,15 @@ export class DebugTaskClient {
     return this.request('GET', routePath('get', { cluster, id: sessionId }));
   }
 
+  /** Ends the session's captures now and keeps them (the session then ends as at its duration). */
+  async stopSession(
+    sessionId: string,
+    options: SessionScope = {},
+  ): Promise<{ sessionId: string; status: string }> {
+    const cluster = await this.clusterOf(sessionId, options);
+    return this.request('POST', routePath('stop', { cluster, id: sessionId }));
+  }
+
   async cancelSession(
     sessionId: string,
     options: SessionScope = {},

@@ -96,6 +96,12 @@ export function deploymentImagePattern(
   return `^(${reference})?$`;
 }
 
+/**
+ * snaplen: bytes kept of each packet, 0 (the whole packet) to tcpdump's own maximum, which is also
+ * the default. The API's schema, the CLI's --snaplen and the SSM pattern below all read it here.
+ */
+export const SNAPLEN = { min: 0, max: 262144 } as const;
+
 export const HOST_PARAMS = {
   sessionId: {
     ...neededBySomeActions(SESSION_ID_PATTERN),
@@ -110,9 +116,9 @@ export const HOST_PARAMS = {
     maxChars: 64,
   },
   action: {
-    pattern: '^(run|cleanup|sweep|plan|reupload)$',
+    pattern: '^(run|cleanup|sweep|plan|reupload|stop)$',
     description:
-      "plan: run this host's share of a session's plan (planUrl), one capture per line; run: one capture (a plan's child, or debug-task local); cleanup: remove whatever is left of a session and its children (container, watchdog, work dir); reupload: re-upload the artifacts kept after failed uploads (planUrl; one child: uploadUrl); sweep: remove every expired session of the host.",
+      "plan: run this host's share of a session's plan (planUrl), one capture per line; run: one capture (a plan's child, or debug-task local); cleanup: remove whatever is left of a session and its children (container, watchdog, work dir); stop: end the captures of a session and its children now and keep them (each is uploaded as at the end of its duration); reupload: re-upload the artifacts kept after failed uploads (planUrl; one child: uploadUrl); sweep: remove every expired session of the host.",
     maxChars: 8,
     default: 'run',
   },
@@ -182,7 +188,7 @@ export const HOST_PARAMS = {
     pattern: '^[0-9]{1,6}$',
     description: 'Bytes kept of each packet (0 = whole packet).',
     maxChars: 6,
-    default: '262144',
+    default: String(SNAPLEN.max),
   },
   image: {
     ...neededBySomeActions('^[A-Za-z0-9][A-Za-z0-9._/:@-]{0,254}$'),

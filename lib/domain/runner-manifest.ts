@@ -48,8 +48,12 @@ export const RunnerManifestSchema = z.looseObject({
     startedAt: z.number(),
     captureStartedAt: optional(z.number()),
     captureEndedAt: optional(z.number()),
+    // When a stop (action=stop) reached the host, for a capture it ended before its duration.
+    stoppedAt: optional(z.number()),
     endedAt: z.number(),
   }),
+  // The capture was stopped early (debug-task stop, a first Ctrl-C) and kept.
+  stoppedEarly: optional(z.literal(true)),
   // What the host labelled the toolbox with (runner since action=run has audit labels).
   audit: optional(z.object({ caller: z.string(), reason: z.string() })),
   // The host's instance id (AWS_SSM_INSTANCE_ID), when the SSM agent ran the runner.

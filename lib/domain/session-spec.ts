@@ -1,6 +1,6 @@
 import { DebugTaskError, quoted, type ErrorCode } from './errors';
 import { isServiceTarget, type ServiceTarget, type TaskTarget } from './target';
-import { HOST_PARAMS, hostParamRegExp } from './params';
+import { HOST_PARAMS, SNAPLEN, hostParamRegExp } from './params';
 import { TOOLS, TOOL_ARGUMENT_NAMES, TOOL_NAMES, isToolName, toolsTaking, type ToolName } from './tools';
 import { closest } from './suggest';
 import { formatDuration, formatSize } from './units';
@@ -35,7 +35,7 @@ export const SessionRequestSchema = z.object({
     z.string().check(z.maxLength(HOST_PARAMS.filter.maxChars), z.regex(hostParamRegExp('filter'))),
   ),
   iface: z.optional(z.string().check(z.regex(hostParamRegExp('iface')))),
-  snaplen: z.optional(z.number().check(z.int(), z.gte(0), z.lte(262144))),
+  snaplen: z.optional(z.number().check(z.int(), z.gte(SNAPLEN.min), z.lte(SNAPLEN.max))),
   // ngrep's match expression, strace's syscalls and pid: each goes to the host as the parameter of
   // the same name, so each follows that pattern (params.ts); only the tools that take one accept it.
   match: z.optional(

@@ -147,6 +147,8 @@ export interface BatchPoll {
   waitSeconds: number;
   /** Hosts of the batch that have ended, of `instanceIds.length`. */
   ended: number;
+  /** When this batch's hosts were sent action=stop (ISO), once the session's stop marker was seen. */
+  stopSentAt?: string;
 }
 
 /** One host's end of a batch, as its poll saw it (`batches/<n>.json` holds the batch's array). */
@@ -204,7 +206,16 @@ export interface RunnerManifest {
     /** Where the artifact is kept on the host when it could not be uploaded. */
     hostPath?: string;
   };
-  timings: { startedAt: number; captureStartedAt?: number; captureEndedAt?: number; endedAt: number };
+  timings: {
+    startedAt: number;
+    captureStartedAt?: number;
+    captureEndedAt?: number;
+    /** When a stop reached the host (action=stop), for a capture it ended before its duration. */
+    stoppedAt?: number;
+    endedAt: number;
+  };
+  /** The capture was stopped early (`debug-task stop`, a first Ctrl-C) and kept. */
+  stoppedEarly?: true;
   /** action=run: who asked and why, as put on the toolbox container's labels ('' when not given). */
   audit?: { caller: string; reason: string };
   /** The host's instance id (AWS_SSM_INSTANCE_ID), when the SSM agent ran the runner. */
@@ -249,6 +260,8 @@ export interface ChildResult {
   artifact?: ArtifactRef;
   /** The host's timings (Unix epoch milliseconds). */
   timings?: Record<string, number>;
+  /** Its capture was stopped early (`debug-task stop`, a first Ctrl-C) and kept: timings.stoppedAt. */
+  stoppedEarly?: true;
 }
 
 /**
@@ -377,6 +390,8 @@ export const sessionKeys = {
   prefix: (sessionId: string) => `sessions/${sessionId}/`,
   record: (sessionId: string) => `sessions/${sessionId}/manifest.json`,
   cancel: (sessionId: string) => `sessions/${sessionId}/cancel`,
+  /** The API's stop marker: Poll sends action=stop to the hosts, which end the captures and keep them. */
+  stop: (sessionId: string) => `sessions/${sessionId}/stop`,
   childrenPrefix: (sessionId: string) => `sessions/${sessionId}/children/`,
   childArtifact: (childId: string, extension: string) =>
     `sessions/${parentOf(childId)}/children/${childId}/artifact.${extension}.gz`,

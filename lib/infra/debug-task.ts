@@ -140,7 +140,8 @@ export class DebugTask extends Construct {
       TOOLBOX_IMAGE: toolbox.imageUri,
       ...hostSettings,
     });
-    const poll = fn('poll', { BUCKET_NAME: bucket.bucketName });
+    // Poll sends the document too: a stop (the API's stop marker) reaches the hosts as action=stop.
+    const poll = fn('poll', { BUCKET_NAME: bucket.bucketName, ...sendsDocument });
     const collect = fn('collect', { BUCKET_NAME: bucket.bucketName });
     const cleanup = fn('cleanup', { ...sendsDocument, BUCKET_NAME: bucket.bucketName });
 

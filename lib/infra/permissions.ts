@@ -128,10 +128,15 @@ export function grantSessionPermissions(stack: Stack, props: SessionPermissionsP
   fn.poll.allow(onAnyResource('ssm:ListCommandInvocations'));
   fn.poll.allow(onAnyResource('ssm:GetCommandInvocation'));
   fn.poll.allow(onAnyResource('ssm:CancelCommand'));
+  // A stop (the stop marker) goes to the batch's hosts as action=stop: the runner ends the captures
+  // there and keeps them.
+  fn.poll.allow(sendDocument);
+  fn.poll.allow(sendToHosts);
+  fn.poll.allow(readRunner);
   fn.poll.allow(
     sessionObjects(
       ['s3:GetObject', 's3:PutObject'],
-      "Poll looks for the cancel marker (HeadObject) and writes the batch's host outcomes.",
+      "Poll looks for the cancel and stop markers (HeadObject) and writes the batch's host outcomes.",
     ),
   );
   fn.poll.allow(listSessions);
@@ -212,7 +217,7 @@ export function grantSessionPermissions(stack: Stack, props: SessionPermissionsP
   fn.api.allow(
     sessionObjects(
       ['s3:GetObject', 's3:PutObject'],
-      'The api reads records, presigns downloads and writes cancel markers.',
+      'The api reads records, presigns downloads and writes cancel and stop markers.',
     ),
   );
   // A missing record is a 404, and `fetch` lists the records of earlier re-uploads.

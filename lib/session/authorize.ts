@@ -119,6 +119,7 @@ export function notAuthorized(decision: Decision, spec?: Pick<SessionSpec, 'tool
 const VERB: Record<PolicyAction, string> = {
   capture: 'capture on',
   read: 'read the session of',
+  stop: 'stop the session of',
   cancel: 'cancel the session of',
   fetch: 'fetch the artifact of',
 };

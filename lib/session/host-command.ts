@@ -197,6 +197,19 @@ export function cleanupValues(sessionId: string, expiresAt: number): HostParamVa
 }
 
 /**
+ * What action `stop` needs: the session id (a session's id covers its children on the host). The
+ * runner ends those captures now and keeps them; it returns at once, so the cleanup's timeout is ample.
+ */
+export function stopValues(sessionId: string, expiresAt: number): HostParamValues {
+  return {
+    action: 'stop',
+    sessionId,
+    expiresAt: String(expiresAt),
+    executionTimeout: String(CLEANUP_TIMEOUT_SECONDS),
+  };
+}
+
+/**
  * The caller's IAM ARN and the reason as their host parameters take them. An ARN always fits, and
  * the API accepts only reasons that fit; anything else (an unusual principal, an execution started
  * some other way) is made to fit rather than refused, since the labels are for audit only:

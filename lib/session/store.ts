@@ -104,6 +104,11 @@ export async function objectSizes(bucket: string, prefix: string): Promise<Map<s
   return sizes;
 }
 
+/** True when the API's stop marker is there: the session's captures are to end now and be kept. */
+export async function isStopRequested(sessionId: string, bucket: string): Promise<boolean> {
+  return exists(bucket, sessionKeys.stop(sessionId));
+}
+
 /** CANCELLED when the API's cancel marker is there: the cancel then goes through Cleanup. */
 export async function checkNotCancelled(sessionId: string, bucket: string): Promise<void> {
   const key = sessionKeys.cancel(sessionId);

@@ -68,6 +68,7 @@ export function childVerdict(evidence: ChildEvidence): ChildResult {
       tool: found.tool,
       artifact,
       timings: definedTimings(found.timings),
+      ...(found.stoppedEarly && { stoppedEarly: true }),
     };
   } catch (error) {
     const typed =

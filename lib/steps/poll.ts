@@ -20,7 +20,8 @@ import {
   shouldLinger,
   type WaitInput,
 } from '../session/invocations';
-import { checkNotCancelled, putJson } from '../session/store';
+import { sendRunner, sessionComment, stopValues } from '../session/host-command';
+import { checkNotCancelled, isStopRequested, putJson } from '../session/store';
 
 /** State of a Map iteration after Launch (and after earlier polls). */
 export type PollState = BatchState & { command: BatchCommand; poll?: BatchPoll };
@@ -36,8 +37,13 @@ export interface PollDeps {
 }
 
 /**
- * Poll: has the session been cancelled (CANCELLED fails the Map: Cleanup runs), and have all hosts
- * of this batch ended?
+ * Poll: has the session been cancelled (CANCELLED fails the Map: Cleanup runs), or stopped, and
+ * have all hosts of this batch ended?
+ *
+ * A stop (the API's stop marker, `debug-task stop` or a first Ctrl-C) is sent once to the batch's
+ * hosts still running, as action=stop: each capture ends as at the end of its duration and its
+ * runner uploads it as usual, so the batch then ends the normal way, with every capture kept. From
+ * then on the end is expected at the stop, so polls linger there instead of at the duration's end.
  *
  * One ListCommandInvocations page (a batch is at most 50 hosts, a page) tells every host's status.
  * Near the expected end of the capture it keeps looking every quarter second for a few seconds
@@ -52,15 +58,25 @@ export async function pollBatch(state: PollState, deps: PollDeps = {}): Promise<
   const { sessionId, plan, batch, command } = state;
   await checkNotCancelled(sessionId, plan.bucket);
 
-  const schedule = (): WaitInput => ({
-    nowMs: now(),
-    sentAtMs: Date.parse(command.sentAt),
-    ...(plan.startAt !== undefined && { startAt: plan.startAt }),
-    durationSeconds: plan.reupload ? 0 : state.spec.durationSeconds,
-    deadline: plan.deadline,
-  });
-
   let listed = await listInvocations(command.commandId);
+  const stopSentAt = state.poll?.stopSentAt ?? (await sendStopIfAsked(state, listed, now));
+  const stopped = stopSentAt !== undefined ? { stopSentAt } : {};
+
+  const schedule = (): WaitInput => {
+    const sentAtMs = Date.parse(command.sentAt);
+    const start = plan.startAt ?? sentAtMs / 1000;
+    const full = plan.reupload ? 0 : state.spec.durationSeconds;
+    // Once stopped, the captures end about when the stop reached them.
+    const durationSeconds =
+      stopSentAt !== undefined ? Math.min(full, Math.max(0, Date.parse(stopSentAt) / 1000 - start)) : full;
+    return {
+      nowMs: now(),
+      sentAtMs,
+      ...(plan.startAt !== undefined && { startAt: plan.startAt }),
+      durationSeconds,
+      deadline: plan.deadline,
+    };
+  };
   const lingerUntil = now() + LINGER_SECONDS * 1000;
   while (!allEnded(batch.instanceIds, listed) && shouldLinger(schedule()) && now() < lingerUntil) {
     await wait(LINGER_INTERVAL_MS);
@@ -70,7 +86,7 @@ export async function pollBatch(state: PollState, deps: PollDeps = {}): Promise<
   const ended = batch.instanceIds.filter((id) => hasEnded(listed.get(id)));
   const pastDeadline = now() / 1000 > plan.deadline;
   if (ended.length < batch.instanceIds.length && !pastDeadline) {
-    return { done: false, ended: ended.length, waitSeconds: nextWaitSeconds(schedule()) };
+    return { done: false, ended: ended.length, waitSeconds: nextWaitSeconds(schedule()), ...stopped };
   }
 
   const running = batch.instanceIds.filter((id) => !hasEnded(listed.get(id)));
@@ -86,7 +102,40 @@ export async function pollBatch(state: PollState, deps: PollDeps = {}): Promise<
       : hostOutcome(command.commandId, instanceId, listed.get(instanceId)),
   );
   await putJson(plan.bucket, runKeys({ sessionId, reupload: plan.reupload }).batch(batch.batch), outcomes);
-  return { done: true, ended: batch.instanceIds.length, waitSeconds: 0 };
+  return { done: true, ended: batch.instanceIds.length, waitSeconds: 0, ...stopped };
+}
+
+/**
+ * When the session's stop marker is there: action=stop to the batch's hosts still running (a host
+ * that ended has nothing to stop), once; the time it was sent. A failed send is logged and tried
+ * again at the next poll (undefined): the captures then run to their duration at worst.
+ */
+async function sendStopIfAsked(
+  state: PollState,
+  listed: Map<string, CommandInvocation>,
+  now: () => number,
+): Promise<string | undefined> {
+  const { sessionId, plan, batch } = state;
+  if (plan.reupload || !(await isStopRequested(sessionId, plan.bucket))) return undefined;
+  const running = batch.instanceIds.filter((id) => !hasEnded(listed.get(id)));
+  const sentAt = new Date(now()).toISOString();
+  if (running.length === 0) return sentAt;
+  try {
+    await sendRunner({
+      instanceIds: running,
+      values: stopValues(sessionId, plan.expiresAt),
+      comment: sessionComment(sessionId, 'stop'),
+      call: 'ssm:SendCommand (stop)',
+    });
+    logger.info('stop sent to the batch’s hosts', { batch: batch.batch, hosts: running.length });
+    return sentAt;
+  } catch (error) {
+    logger.warn('ssm:SendCommand (stop) failed; trying again at the next poll', {
+      batch: batch.batch,
+      error,
+    });
+    return undefined;
+  }
 }
 
 function allEnded(instanceIds: readonly string[], listed: Map<string, CommandInvocation>): boolean {

@@ -42,6 +42,7 @@ describe('HTTP API', () => {
       'GET /clusters/{cluster}/sessions': 'api',
       'GET /clusters/{cluster}/sessions/{id}': 'api',
       'DELETE /clusters/{cluster}/sessions/{id}': 'api',
+      'POST /clusters/{cluster}/sessions/{id}/stop': 'api',
       'POST /clusters/{cluster}/sessions/{id}/reupload': 'api',
       'GET /clusters/{cluster}/sessions/{id}/reupload/{reuploadId}': 'api',
       'POST /clusters/{cluster}/tools/{tool}/preview': 'plan',

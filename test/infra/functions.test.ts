@@ -143,8 +143,8 @@ describe('functions', () => {
     expect(flat(environmentOf('launch').ARTIFACT_KEY_ARN)).toMatch(/^<KeysArtifacts[0-9A-F]{8}\.Arn>$/);
   });
 
-  it('gives poll and collect the bucket, and cleanup the document and the bucket; collect and cleanup the audit log', () => {
-    expect(Object.keys(environmentOf('poll'))).toEqual(['BUCKET_NAME']);
+  it('gives poll and collect the bucket, poll (a stop) and cleanup the document; collect and cleanup the audit log', () => {
+    expect(Object.keys(environmentOf('poll')).sort()).toEqual(['BUCKET_NAME', ...SENDER_ENV].sort());
     expect(Object.keys(environmentOf('collect')).sort()).toEqual(['AUDIT_LOG_GROUP', 'BUCKET_NAME']);
     expect(Object.keys(environmentOf('cleanup')).sort()).toEqual(
       ['AUDIT_LOG_GROUP', 'BUCKET_NAME', ...SENDER_ENV].sort(),

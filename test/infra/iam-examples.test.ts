@@ -70,7 +70,7 @@ const expected = (keep: (r: Request) => boolean) =>
     .map((r) => r.arn);
 
 describe('the README’s example IAM policies', () => {
-  it('on-call on prod: tcpdump and ngrep sessions (and their preview), doctor, following, cancelling and fetching sessions of prod; nothing on staging, no strace', () => {
+  it('on-call on prod: tcpdump and ngrep sessions (and their preview), doctor, following, stopping, cancelling and fetching sessions of prod; nothing on staging, no strace', () => {
     const onProd = (r: Request) => r.cluster === 'prod';
     expect(allowedBy('oncall-prod.json')).toEqual(
       expected(
@@ -79,7 +79,9 @@ describe('the README’s example IAM policies', () => {
             (r.route === 'start' || r.route === 'preview') &&
             ['tcpdump', 'ngrep'].includes(r.tool!)) ||
           (onProd(r) &&
-            ['doctor', 'get', 'cancel', 'reupload', 'getReupload', 'listCluster'].includes(r.route)) ||
+            ['doctor', 'get', 'stop', 'cancel', 'reupload', 'getReupload', 'listCluster'].includes(
+              r.route,
+            )) ||
           r.route === 'list',
       ),
     );

@@ -85,17 +85,22 @@ describe('IAM', () => {
         'sts:AssumeRole',
       ],
     ],
-    // Poll: HeadObject of the cancel marker (s3:GetObject, s3:ListBucket for a 404), ListCommandInvocations,
-    // CancelCommand past the deadline, GetCommandInvocation per host, PutObject of the batch's outcomes.
+    // Poll: HeadObject of the cancel and stop markers (s3:GetObject, s3:ListBucket for a 404),
+    // ListCommandInvocations, CancelCommand past the deadline, GetCommandInvocation per host, PutObject
+    // of the batch's outcomes; on a stop, action=stop to the batch's hosts (two SendCommand statements
+    // and the runner file, as every sender).
     [
       'poll',
       [
+        's3:GetObject',
         's3:GetObject',
         's3:ListBucket',
         's3:PutObject',
         'ssm:CancelCommand',
         'ssm:GetCommandInvocation',
         'ssm:ListCommandInvocations',
+        'ssm:SendCommand',
+        'ssm:SendCommand',
       ],
     ],
     // Collect: the plan, the outcomes and the manifests, ListObjectsV2 of children/, the record.
@@ -134,12 +139,12 @@ describe('IAM', () => {
     expect(actionsOfHandler(handler)).toEqual([...actions].sort());
   });
 
-  it('lets only launch, cleanup and the sweeper send a command to a host', () => {
+  it('lets only launch, poll (a stop), cleanup and the sweeper send a command to a host', () => {
     const senders = HANDLERS.filter(
       (handler) => statementsAllowing(template, handler, 'ssm:SendCommand').length > 0,
     );
 
-    expect(senders.sort()).toEqual(['cleanup', 'launch', 'sweeper']);
+    expect(senders.sort()).toEqual(['cleanup', 'launch', 'poll', 'sweeper']);
   });
 
   const AUDIT_WRITERS: readonly HandlerName[] = ['api', 'plan', 'launch', 'collect', 'cleanup'];
@@ -249,7 +254,7 @@ describe('IAM', () => {
     expect(resources.filter((r) => !runner(r))).toEqual([
       expect.stringMatching(/^<Artifacts[0-9A-F]{8}\.Arn>\/sessions\/\*$/),
     ]);
-    const sends = ['launch', 'cleanup', 'sweeper'].includes(handler) && action === 's3:GetObject';
+    const sends = ['launch', 'poll', 'cleanup', 'sweeper'].includes(handler) && action === 's3:GetObject';
     expect(resources.filter(runner)).toHaveLength(sends ? 1 : 0);
   });
 

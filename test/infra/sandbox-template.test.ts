@@ -78,6 +78,7 @@ describe('the synthesized template, as the sandbox reads it', () => {
       'GET /clusters/{cluster}/sessions': 'api',
       'GET /clusters/{cluster}/sessions/{id}': 'api',
       'DELETE /clusters/{cluster}/sessions/{id}': 'api',
+      'POST /clusters/{cluster}/sessions/{id}/stop': 'api',
       'POST /clusters/{cluster}/sessions/{id}/reupload': 'api',
       'GET /clusters/{cluster}/sessions/{id}/reupload/{reuploadId}': 'api',
       'POST /clusters/{cluster}/tools/{tool}/preview': 'plan',

@@ -85,7 +85,7 @@ export async function startFakeFleetApi(options: {
   listed?: number;
   /** GETs answered RUNNING before the result (default 2). */
   runningPolls?: number;
-  /** Stay RUNNING until cancelled. */
+  /** Stay RUNNING until cancelled or stopped (a stop then ends it SUCCEEDED, every capture kept early). */
   hang?: boolean;
   /** The whole fleet fails with this error. */
   fleetError?: ErrorBody;
@@ -96,6 +96,9 @@ export async function startFakeFleetApi(options: {
   let reuploadPolls = 0;
   let polls = 0;
   let cancelled = false;
+  let stopped = false;
+  /** GETs after the stop still RUNNING: a real stop takes a poll and an upload. */
+  let pollsSinceStop = 0;
   const objects = new Map<string, Buffer>();
   /** Artifacts the hosts kept after a failed upload, by child id. */
   const kept = new Map<string, Buffer>();
@@ -210,6 +213,25 @@ export async function startFakeFleetApi(options: {
         error: { code: 'CANCELLED', message: 'cancelled', hint: 'h' },
       };
     }
+    if (stopped && !options.fleetError && pollsSinceStop++ >= 2) {
+      // Each capture ran 42 s of the 300 asked for, and says it was stopped early.
+      const early = result.children.map((c) =>
+        c.status === 'SUCCEEDED'
+          ? {
+              ...c,
+              stoppedEarly: true as const,
+              timings: { captureStartedAt: 1_000_000, captureEndedAt: 1_042_000 },
+            }
+          : c,
+      );
+      return {
+        sessionId: SESSION_ID,
+        status: 'SUCCEEDED',
+        input: { spec: { durationSeconds: 300 } } as SessionView['input'],
+        result: { ...result, children: early },
+        downloadUrls: downloadUrls(children.filter((c) => c.status === 'SUCCEEDED').map((c) => c.sessionId)),
+      };
+    }
     if (options.hang || polls++ < (options.runningPolls ?? 2)) {
       return { sessionId: SESSION_ID, status: 'RUNNING', phase: 'Wait' };
     }
@@ -243,6 +265,10 @@ export async function startFakeFleetApi(options: {
     if (req.method === 'DELETE' && route === `/sessions/${SESSION_ID}`) {
       cancelled = true;
       return send(202, { sessionId: SESSION_ID, status: 'CANCELLING' });
+    }
+    if (req.method === 'POST' && route === `/sessions/${SESSION_ID}/stop`) {
+      stopped = true;
+      return send(202, { sessionId: SESSION_ID, status: 'STOPPING' });
     }
     if (req.method === 'POST' && route === `/sessions/${SESSION_ID}/reupload`) {
       const ids = [...kept.keys()];

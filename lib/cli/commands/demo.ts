@@ -8,7 +8,7 @@ import { assertLinuxHost, assertRunnerCommands } from '../../sandbox/machine';
 import { SANDBOX_CLUSTER, startSandbox, type Sandbox } from '../../sandbox/sandbox';
 import { describeSource, ensureSandboxImages } from '../../sandbox/sandbox-images';
 import { runFleet } from '../fleet';
-import { onForcedExit, withInterrupt } from '../interrupt';
+import { onForcedExit, withStopInterrupt, type CaptureInterrupts } from '../interrupt';
 import { checkOutput, outputFlag, produceAndPrint, type OutputChoice } from '../output-path';
 import { DEMO_DEFAULTS, type DemoFlags } from '../options';
 import type { Output } from '../output';
@@ -69,9 +69,10 @@ export async function demoCommand(flags: DemoFlags, output: Output): Promise<num
   if (replicas !== undefined)
     return demoFleet(replicas, flags, capture, image, images.target, output, progress, choice, agentVersion);
 
-  // One interrupt handler from here to the end: a first Ctrl-C cancels the session (or stops what
-  // is still starting); a second one exits at once after removing what this demo made.
-  return withInterrupt(async (signal) => {
+  // One interrupt handler from here to the end: a first Ctrl-C stops the session and keeps its
+  // capture (or stops what is still starting), a second cancels it (discards); a third exits at
+  // once after removing what this demo made.
+  return withStopInterrupt(async (interrupts) => {
     let target: DemoTarget | undefined;
     let sandbox: Sandbox | undefined;
     let sessionId: string | undefined;
@@ -86,7 +87,7 @@ export async function demoCommand(flags: DemoFlags, output: Output): Promise<num
       target = await startDemoTarget(images.target);
       progress.note(`demo task ${target.taskArn} serving HTTP at ${target.address}, with traffic`);
       sandbox = await startSandbox({ toolboxImage: image, keepData: flags.keep, agentVersion });
-      throwIfInterrupted(signal);
+      throwIfInterrupted(interrupts);
       const client = new DebugTaskClient({
         apiUrl: sandbox.apiUrl,
         region: sandbox.region,
@@ -98,7 +99,8 @@ export async function demoCommand(flags: DemoFlags, output: Output): Promise<num
         const outcome = await runSession(client, request, {
           output: path,
           progress,
-          signal,
+          signal: interrupts.cancel,
+          stop: interrupts.stop,
           onStarted: (id) => (sessionId = id),
         });
         progress.note(`the demo target answered ${running.requests()} HTTP requests meanwhile`);
@@ -115,8 +117,8 @@ export async function demoCommand(flags: DemoFlags, output: Output): Promise<num
 }
 
 /** A Ctrl-C while the demo was still starting: nothing of a session was started. */
-function throwIfInterrupted(signal: AbortSignal): void {
-  if (signal.aborted) {
+function throwIfInterrupted(interrupts: CaptureInterrupts): void {
+  if (interrupts.stop.aborted || interrupts.cancel.aborted) {
     throw new DebugTaskError('CANCELLED', 'Interrupted before the session started: nothing was started.');
   }
 }
@@ -136,7 +138,7 @@ async function demoFleet(
   choice: OutputChoice,
   agentVersion: string | undefined,
 ): Promise<number> {
-  return withInterrupt(async (signal) => {
+  return withStopInterrupt(async (interrupts) => {
     const targets: DemoTarget[] = [];
     let sandbox: Sandbox | undefined;
     let sessionId: string | undefined;
@@ -158,7 +160,7 @@ async function demoFleet(
       for (const t of targets)
         progress.note(`demo task ${t.taskArn} serving HTTP at ${t.address}, with traffic`);
       sandbox = await startSandbox({ toolboxImage: image, keepData: flags.keep, agentVersion });
-      throwIfInterrupted(signal);
+      throwIfInterrupted(interrupts);
       const client = new DebugTaskClient({
         apiUrl: sandbox.apiUrl,
         region: sandbox.region,
@@ -173,7 +175,8 @@ async function demoFleet(
         merge: flags.merge,
         output: choice.kind === 'stdout' ? undefined : choice.path,
         progress,
-        signal,
+        signal: interrupts.cancel,
+        stop: interrupts.stop,
         interactive: false,
         onStarted: (id) => (sessionId = id),
       });

@@ -12,7 +12,7 @@ import { assertLinuxHost, assertRunnerCommands } from '../../sandbox/machine';
 import { ensureSandboxImages } from '../../sandbox/sandbox-images';
 import { localVerdict } from '../../session/verdict';
 import { unpackLocalArtifact } from '../download';
-import { onForcedExit, withInterrupt } from '../interrupt';
+import { onForcedExit, withStopInterrupt } from '../interrupt';
 import type { LocalFlags } from '../options';
 import type { Output } from '../output';
 import { checkOutput, outputFlag, produceAndPrint } from '../output-path';
@@ -59,10 +59,17 @@ export async function localCommand(container: string, flags: LocalFlags, output:
   });
   try {
     progress.note(`session ${sessionId}: ${tool} on ${container} for ${duration}s`);
-    await withInterrupt((signal) =>
+    // A first Ctrl-C stops the capture and keeps it (the runner's action=stop, as a host gets it),
+    // a second cancels: the runner is sent SIGTERM and removes everything it started.
+    await withStopInterrupt(({ stop, cancel }) =>
       produceAndPrint(choice, output, async (path) => {
         const startedAt = Date.now();
-        const run = await runHostRunner(
+        const stopRunner = () => {
+          progress.note(`stopping ${sessionId}: the capture so far is kept (Ctrl-C again discards it)`);
+          runHostRunner({ action: 'stop', sessionId }, { home }).catch(() => undefined);
+        };
+        stop.addEventListener('abort', stopRunner, { once: true });
+        const running = runHostRunner(
           {
             action: 'run',
             sessionId,
@@ -75,7 +82,7 @@ export async function localCommand(container: string, flags: LocalFlags, output:
             match: request.match ?? '',
             syscalls: request.syscalls ?? '',
             pid: request.pid === undefined ? '' : String(request.pid),
-            snaplen: HOST_PARAMS.snaplen.default,
+            snaplen: String(request.snaplen ?? HOST_PARAMS.snaplen.default),
             allowHostNetwork: request.allowHostNetwork === true ? 'true' : 'false',
             allowHostPid: request.allowHostPid === true ? 'true' : 'false',
             image,
@@ -83,8 +90,13 @@ export async function localCommand(container: string, flags: LocalFlags, output:
             expiresAt: String(Math.floor(Date.now() / 1000) + duration + DEFAULT_GRACE_SECONDS),
           },
           // The runner's own "failed: CODE: ..." line is the error printed at the end: not twice.
-          { home, signal, onStderr: (line) => (RUNNER_FAILURE.test(line) ? undefined : progress.note(line)) },
+          {
+            home,
+            signal: cancel,
+            onStderr: (line) => (RUNNER_FAILURE.test(line) ? undefined : progress.note(line)),
+          },
         );
+        const run = await running.finally(() => stop.removeEventListener('abort', stopRunner));
         const { manifest, artifact } = localVerdict(run.manifest, {
           exitCode: run.exitCode,
           stderrTail: run.stderr.slice(-2000),
@@ -122,6 +134,9 @@ export async function localCommand(container: string, flags: LocalFlags, output:
             overheadSeconds: round(total - capture),
             downloadSeconds: round((end - downloadStart) / 1000),
           },
+          ...(manifest.stoppedEarly && {
+            stoppedEarly: { atSeconds: Math.round(capture), ofSeconds: duration },
+          }),
         };
         return outcome;
       }),

@@ -2,7 +2,7 @@ import { DebugTaskError, EXIT } from '../../domain/errors';
 import { TOOLS } from '../../domain/tools';
 import { clientFor } from '../api-discovery';
 import { checkFleetFlags, runFleet } from '../fleet';
-import { withInterrupt } from '../interrupt';
+import { withStopInterrupt } from '../interrupt';
 import type { RunFlags } from '../options';
 import { checkOutput, outputFlag, produceAndPrint } from '../output-path';
 import { printJson, type Output } from '../output';
@@ -57,7 +57,8 @@ export async function runCommand(
     : undefined;
   const client = await clientFor(flags, request.target.task);
   if (flags.service !== undefined) {
-    return withInterrupt((signal) =>
+    // A first Ctrl-C stops every child and keeps their captures; a second cancels (discards).
+    return withStopInterrupt(({ stop, cancel }) =>
       runFleet(client, request, output, {
         yes: flags.yes,
         dryRun: flags.dryRun,
@@ -65,7 +66,8 @@ export async function runCommand(
         output: choice && choice.kind !== 'stdout' ? choice.path : undefined,
         noWait: !flags.wait,
         progress: createProgress(process.stderr),
-        signal,
+        signal: cancel,
+        stop,
         interactive: process.stdin.isTTY === true && process.stderr.isTTY === true,
       }),
     );
@@ -76,9 +78,14 @@ export async function runCommand(
     else output.out.write(`${started.sessionId}\n`);
     return EXIT.OK;
   }
-  await withInterrupt((signal) =>
+  await withStopInterrupt(({ stop, cancel }) =>
     produceAndPrint(choice, output, (path) =>
-      runSession(client, request, { output: path, progress: createProgress(process.stderr), signal }),
+      runSession(client, request, {
+        output: path,
+        progress: createProgress(process.stderr),
+        signal: cancel,
+        stop,
+      }),
     ),
   );
   return EXIT.OK;

@@ -13,9 +13,9 @@ import {
   renderFleetStatus,
 } from '../fleet';
 import { checkOutput, outputFlag, produceAndPrint } from '../output-path';
-import { printJson, printable, renderSessionList, type Output } from '../output';
+import { printJson, printable, renderSessionList, stoppedEarlyText, type Output } from '../output';
 import { createProgress } from '../progress';
-import { fetchSession } from '../session-runner';
+import { captureSecondsOf, fetchSession } from '../session-runner';
 
 /** The API client, told the session's cluster when `--cluster` gives it. */
 async function sessionClient(sessionId: string, flags: SessionFlags): Promise<DebugTaskClient> {
@@ -42,6 +42,8 @@ export function renderSessionView(view: SessionView): string {
   if (view.result?.kind === 'service') text += renderFleetStatus(view.result);
   else if (view.result?.children[0]?.artifact)
     text += `artifact  ${view.result.children[0].artifact.s3Uri}\n`;
+  const early = stoppedEarlyOf(view);
+  if (early) text += `stopped  ${early}\n`;
   if (view.error) {
     text += `error ${view.error.code}: ${printable(view.error.message)}\n  hint: ${printable(view.error.hint)}\n`;
   }
@@ -121,6 +123,92 @@ export async function cancelCommand(
     progress.update('cancelling: removing the toolbox container');
     await sleep(options.pollMs ?? 500);
   }
+}
+
+/** How long `stop` follows a stop to the session's end: Poll sees the marker within ~10 s, then the upload. */
+export const STOP_FOLLOW_MS = 120_000;
+
+/**
+ * debug-task stop <session>: ends the session's captures now and KEEPS them (every child of a
+ * fleet): they are collected and verified as at the end of the duration, and `fetch` downloads
+ * them. Waits (unless --no-wait) until the session has ended. A session that already succeeded is
+ * the state asked for (exit 0); FAILED or CANCELLED has nothing to keep (exit 2). `cancel` is the
+ * one that discards. See the README's table of session commands.
+ */
+export async function stopCommand(
+  sessionId: string,
+  flags: SessionFlags & { wait?: boolean },
+  output: Output,
+  options: { pollMs?: number; followMs?: number } = {},
+): Promise<number> {
+  const client = await sessionClient(sessionId, flags);
+  const before = await client.getSession(sessionId);
+  const say = (status: string, words: string) => {
+    if (output.json) printJson(output, { sessionId, status });
+    else output.out.write(`${sessionId}  ${status}  (${words})\n`);
+  };
+  const fetchHint = `\`debug-task fetch ${sessionId}\` downloads it`;
+  if (before.status === 'SUCCEEDED') {
+    say('SUCCEEDED', `already ended: nothing to stop; ${fetchHint}`);
+    return EXIT.OK;
+  }
+  if (before.status !== 'RUNNING') {
+    throw new DebugTaskError(
+      'INVALID_ARGUMENT',
+      `Session ${sessionId} already ended ${before.status}: there is nothing to stop or keep.`,
+      {
+        hint: `\`debug-task status ${sessionId}\` shows why it ended.`,
+        details: { sessionId, status: before.status },
+      },
+    );
+  }
+  await client.stopSession(sessionId);
+  if (flags.wait === false) {
+    say(
+      'STOPPING',
+      `the capture so far is being collected; \`debug-task status ${sessionId}\` shows the end`,
+    );
+    return EXIT.OK;
+  }
+  const progress = createProgress();
+  const startedAt = Date.now();
+  const followMs = options.followMs ?? STOP_FOLLOW_MS;
+  for (;;) {
+    const view = await client.getSession(sessionId);
+    if (view.status !== 'RUNNING') {
+      progress.done();
+      if (view.status === 'SUCCEEDED') {
+        const early = stoppedEarlyOf(view);
+        const words = early ? `stopped ${early}` : 'it ended at its duration before the stop took effect';
+        say('SUCCEEDED', `${words}; ${fetchHint}`);
+        return EXIT.OK;
+      }
+      say(view.status, view.error ? `${view.error.code}: ${printable(view.error.message)}` : 'it ended');
+      return view.error ? errorFromBody(view.error).exitCode : EXIT.OK;
+    }
+    if (Date.now() - startedAt > followMs) {
+      progress.done();
+      throw new DebugTaskError(
+        'AWS_ERROR',
+        `Session ${sessionId} is still stopping after ${Math.round(followMs / 1000)}s.`,
+        {
+          hint: `\`debug-task status ${sessionId}\` shows where it is; it ends at its duration anyway.`,
+          details: { sessionId },
+        },
+      );
+    }
+    progress.update('stopping: collecting the capture so far');
+    await sleep(options.pollMs ?? 500);
+  }
+}
+
+/** "early, at 0:42 of 5:00; the capture so far is kept" for a session stopped early (its longest child). */
+function stoppedEarlyOf(view: SessionView): string | undefined {
+  const stopped = view.result?.children.filter((c) => c.stoppedEarly) ?? [];
+  const duration = view.input?.spec.durationSeconds;
+  if (stopped.length === 0 || duration === undefined) return undefined;
+  const atSeconds = Math.round(Math.max(...stopped.map(captureSecondsOf)));
+  return stoppedEarlyText({ atSeconds, ofSeconds: duration });
 }
 
 /** debug-task fetch <session>; `-o -` writes the artifact to stdout, checked first. */

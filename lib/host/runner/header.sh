@@ -28,6 +28,12 @@
 #   kept after a failed upload stays until its keep-until: expiresAt or the failure, + 24 h). A
 #   session's id also stops its plan's runner and its children's and removes every child
 #   <id>-NNNN the same way.
+# action=stop
+#   Ends a session's captures on this host now and keeps them (cleanup is the one that discards):
+#   each capture (a session's id covers its children <id>-NNNN) gets a stop marker in its work dir
+#   and its tool the signal it gets at the end of its duration; its own runner then uploads it as
+#   usual and its manifest says "stoppedEarly" (timings.stoppedAt). A capture still starting stops
+#   as soon as its toolbox runs. Returns at once: the captures' runners do the rest.
 # action=reupload
 #   With planUrl: the session's re-upload plan (containerId "-"), one child per line of this host.
 #   Each child (or one child alone, given uploadUrl and manifestUrl) uploads the artifact a failed

@@ -16,6 +16,7 @@ main() {
     run) run_session ;;
     plan) run_plan ;;
     cleanup) cleanup_session ;;
+    stop) stop_session ;;
     reupload) reupload_action ;;
     sweep) sweep_host ;;
   esac

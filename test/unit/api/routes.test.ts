@@ -176,6 +176,39 @@ describe('GET /clusters/{cluster}/sessions/{id}', () => {
   });
 });
 
+describe('POST /clusters/{cluster}/sessions/{id}/stop', () => {
+  it('leaves a stop marker for the Poll step (which sends action=stop and keeps the captures), not a cancel', async () => {
+    sfn.on(DescribeExecutionCommand).resolves({ input: OWNED, status: 'RUNNING' });
+    s3.on(PutObjectCommand).resolves({});
+
+    const { status, body } = await call('stop', { id: ID });
+
+    expect(status).toBe(202);
+    expect(body).toEqual({ sessionId: ID, status: 'STOPPING' });
+    expect(s3).toHaveReceivedCommandWith(PutObjectCommand, {
+      Bucket: 'artifacts',
+      Key: `sessions/${ID}/stop`,
+    });
+    expect(s3).not.toHaveReceivedCommandWith(PutObjectCommand, { Key: `sessions/${ID}/cancel` });
+  });
+
+  it('stops a child’s whole session: the marker is the session’s', async () => {
+    sfn.on(DescribeExecutionCommand).resolves({ input: OWNED, status: 'RUNNING' });
+    s3.on(PutObjectCommand).resolves({});
+
+    await call('stop', { id: `${ID}-0001` });
+
+    expect(s3).toHaveReceivedCommandWith(PutObjectCommand, { Key: `sessions/${ID}/stop` });
+  });
+
+  it('does nothing to a session that has already ended', async () => {
+    sfn.on(DescribeExecutionCommand).resolves({ input: OWNED, status: 'SUCCEEDED' });
+    const { body } = await call('stop', { id: ID });
+    expect(body.status).toBe('SUCCEEDED');
+    expect(s3).not.toHaveReceivedCommand(PutObjectCommand);
+  });
+});
+
 describe('DELETE /clusters/{cluster}/sessions/{id}', () => {
   it('leaves a cancel marker for the Poll step rather than stopping the execution (so Cleanup runs)', async () => {
     sfn.on(DescribeExecutionCommand).resolves({ input: OWNED, status: 'RUNNING' });
@@ -291,6 +324,7 @@ describe('who may act on a session (owner isolation, the deployment policy)', ()
 
   it.each([
     ['get', 'read'],
+    ['stop', 'stop'],
     ['cancel', 'cancel'],
     ['reupload', 'fetch'],
   ] as const)(
@@ -319,6 +353,34 @@ when { principal.arn like "*:assumed-role/security/*" && resource.hasTag("team")
     expect(cancel.body.error).toMatchObject({
       code: 'NOT_AUTHORIZED',
       details: { action: 'cancel', rule: 'no permit applies' },
+    });
+    expect(s3).not.toHaveReceivedCommand(PutObjectCommand);
+  });
+
+  it('decides stop as its own action: a permit of cancel does not let anyone stop, a permit of stop does not let anyone cancel', async () => {
+    usePolicy(`@id("oncall-stops-payments")
+permit (principal, action == DebugTask::Action::"stop", resource)
+when { principal.arn like "*:assumed-role/security/*" && resource.hasTag("team") && resource.getTag("team") == "payments" };`);
+
+    const stop = await call('stop', { id: ID, caller: BOB });
+    expect(stop.status).toBe(202);
+    expect(stop.body).toEqual({ sessionId: ID, status: 'STOPPING' });
+    const cancel = await call('cancel', { id: ID, caller: BOB });
+    expect(cancel.status).toBe(403);
+    expect(cancel.body.error).toMatchObject({ code: 'NOT_AUTHORIZED', details: { action: 'cancel' } });
+    expect(s3).not.toHaveReceivedCommandWith(PutObjectCommand, { Key: `sessions/${ID}/cancel` });
+  });
+
+  it('a permit of cancel alone lets no one else stop', async () => {
+    usePolicy(`@id("security-cancels")
+permit (principal, action == DebugTask::Action::"cancel", resource);`);
+
+    const { status, body } = await call('stop', { id: ID, caller: BOB });
+
+    expect(status).toBe(403);
+    expect(body.error).toMatchObject({
+      code: 'NOT_AUTHORIZED',
+      details: { action: 'stop', rule: 'no permit applies' },
     });
     expect(s3).not.toHaveReceivedCommand(PutObjectCommand);
   });

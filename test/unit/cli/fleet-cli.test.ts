@@ -265,22 +265,55 @@ describe('debug-task --service (fleet sessions from the CLI)', () => {
     expect(readdirSync(folder).sort()).toEqual([...tasks.map((t) => `${t}.pcap`), 'manifest.json'].sort());
   });
 
-  it('Ctrl-C cancels the fleet (DELETE) and exits 130', async () => {
-    api = await startFakeFleetApi({ children: ids(2).map((taskId) => ({ taskId })), hang: true });
+  async function waitUntil(ready: () => boolean): Promise<void> {
+    for (let i = 0; i < 200 && !ready(); i++) await new Promise((r) => setTimeout(r, 50));
+  }
+
+  /** The fleet CLI in node itself, hung RUNNING on the fake API, once it says it started. */
+  async function startedFleet(args: string[]) {
+    const fake = await startFakeFleetApi({ children: ids(2).map((taskId) => ({ taskId })), hang: true });
+    api = fake;
     // The CLI in node itself (tsx as a loader): the SIGINT reaches it, not a wrapper that may kill
     // it first on a loaded machine. jest's process.env (setup-env's fake credentials) is passed on.
-    const child = spawnCli(fleet('--json', '--api-url', api.url), { env: { ...process.env } });
-    let stdout = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    const child = spawnCli(fleet(...args, '--api-url', fake.url), { env: { ...process.env } });
+    const out = { stdout: '', stderr: '' };
+    child.stdout.on('data', (d: Buffer) => (out.stdout += d.toString()));
     await new Promise<void>((resolve) =>
       child.stderr.on('data', (d: Buffer) => {
-        if (d.toString().includes('started on 2 tasks')) resolve();
+        out.stderr += d.toString();
+        if (out.stderr.includes('started on 2 tasks')) resolve();
       }),
     );
+    const closed = new Promise<number | null>((resolve) => child.on('close', resolve));
+    return { child, out, closed, calls: fake.calls };
+  }
+
+  it('a first Ctrl-C stops the fleet (POST .../stop), keeps every task’s capture and exits 0', async () => {
+    const folder = join(dir, 'stopped');
+    const { child, out, closed, calls } = await startedFleet(['-o', folder]);
+
     child.kill('SIGINT');
-    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    const code = await closed;
+
+    expect(code).toBe(0);
+    expect(calls).toContain(`POST /clusters/${CLUSTER}/sessions/${SESSION_ID}/stop`);
+    expect(calls).not.toContain(`DELETE /clusters/${CLUSTER}/sessions/${SESSION_ID}`);
+    expect(out.stdout).toContain('stopped   early, at 0:42 of 5:00; the capture so far is kept');
+    expect(readdirSync(folder).sort()).toEqual([...ids(2).map((id) => `${id}.pcap`), 'manifest.json'].sort());
+  });
+
+  it('a second Ctrl-C cancels the fleet (DELETE) and exits 130', async () => {
+    const { child, out, closed, calls } = await startedFleet(['--json']);
+
+    child.kill('SIGINT');
+    // Two signals sent at once are one to the kernel: the second goes once the first was seen.
+    await waitUntil(() => out.stderr.includes('stopping'));
+    child.kill('SIGINT');
+    const code = await closed;
+
     expect(code).toBe(130);
-    expect(api.calls).toContain(`DELETE /clusters/${CLUSTER}/sessions/${SESSION_ID}`);
-    expect(JSON.parse(stdout.trim().split('\n').at(-1)!).error.code).toBe('CANCELLED');
+    expect(calls).toContain(`POST /clusters/${CLUSTER}/sessions/${SESSION_ID}/stop`);
+    expect(calls).toContain(`DELETE /clusters/${CLUSTER}/sessions/${SESSION_ID}`);
+    expect(JSON.parse(out.stdout.trim().split('\n').at(-1)!).error.code).toBe('CANCELLED');
   });
 });

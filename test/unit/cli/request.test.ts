@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { buildProgram } from '../../../lib/cli/main';
-import { buildSessionRequest } from '../../../lib/cli/request';
+import { buildSessionRequest, parseSnaplen } from '../../../lib/cli/request';
+import { SNAPLEN } from '../../../lib/domain/params';
 import { parseSessionRequest } from '../../../lib/domain/session-spec';
 
 const TASK = 'arn:aws:ecs:xx-test-1:123456789012:task/prod/0123456789abcdef0123456789abcdef';
@@ -55,5 +56,53 @@ describe('--allow-host-network', () => {
 
     expect('allowHostNetwork' in request).toBe(false);
     expect(parseSessionRequest(request).allowHostNetwork).toBe(false);
+  });
+});
+
+describe('--snaplen', () => {
+  it.each([
+    ['the main command', [TASK, '--tool', 'tcpdump'], undefined],
+    ['local', ['local', 'web'], 'local'],
+    ['demo', ['demo'], 'demo'],
+  ])('is a flag of %s, absent unless given', (_label, argv, name) => {
+    expect(optionsOf(argv, name).snaplen).toBeUndefined();
+    expect(optionsOf([...argv, '--snaplen', '96'], name).snaplen).toBe('96');
+  });
+
+  it('goes into the request as a number, and the spec keeps it; without it the spec has tcpdump’s maximum', () => {
+    const asked = buildSessionRequest({ task: TASK }, { tool: 'tcpdump', snaplen: '96' });
+    const plain = buildSessionRequest({ task: TASK }, { tool: 'tcpdump' });
+
+    expect(asked.snaplen).toBe(96);
+    expect(parseSessionRequest(asked).snaplen).toBe(96);
+    expect('snaplen' in plain).toBe(false);
+    expect(parseSessionRequest(plain).snaplen).toBe(SNAPLEN.max);
+  });
+
+  it.each(['0', '96', String(SNAPLEN.max)])('takes %s', (text) => {
+    expect(parseSnaplen(text)).toBe(Number(text));
+  });
+
+  it.each(['-1', '96.5', '1k', 'ninety', '', String(SNAPLEN.max + 1), '99999999'])(
+    'refuses %j with INVALID_ARGUMENT naming the range, before anything starts',
+    (text) => {
+      expect(() => buildSessionRequest({ task: TASK }, { tool: 'tcpdump', snaplen: text })).toThrow(
+        expect.objectContaining({
+          code: 'INVALID_ARGUMENT',
+          message: expect.stringContaining(`${SNAPLEN.min} to ${SNAPLEN.max}`),
+        }),
+      );
+    },
+  );
+});
+
+describe('debug-task stop', () => {
+  it('takes a session id, --cluster, --no-wait and --json, like cancel', () => {
+    expect(optionsOf(['stop', 'dt-x-y'], 'stop')).toMatchObject({ wait: true });
+    expect(optionsOf(['stop', 'dt-x-y', '-c', 'prod', '--no-wait', '--json'], 'stop')).toMatchObject({
+      cluster: 'prod',
+      wait: false,
+      json: true,
+    });
   });
 });

@@ -3,6 +3,7 @@ import {
   GetCommandInvocationCommand,
   InvocationDoesNotExist,
   ListCommandInvocationsCommand,
+  SendCommandCommand,
   type CommandInvocation,
 } from '@aws-sdk/client-ssm';
 import { HeadObjectCommand, PutObjectCommand, S3ServiceException } from '@aws-sdk/client-s3';
@@ -381,5 +382,77 @@ describe('pollBatch (Poll)', () => {
 
     expect(error.message).toBe('ssm:GetCommandInvocation failed: InternalServerError: boom');
     expect(aws.s3).toHaveReceivedCommandTimes(PutObjectCommand, 0);
+  });
+});
+
+describe('pollBatch (Poll) and a stop', () => {
+  const stopMarker = `sessions/${SESSION_ID}/stop`;
+  const stopsSent = () =>
+    aws.ssm
+      .commandCalls(SendCommandCommand)
+      .map((c) => c.args[0].input)
+      .filter((input) => input.Parameters?.action?.[0] === 'stop');
+
+  beforeEach(() => {
+    aws.ssm.on(SendCommandCommand).resolves({ Command: { CommandId: 'stop-command' } });
+  });
+
+  it('sends action=stop once to the hosts still running when the stop marker appears, and expects the end at the stop', async () => {
+    bucket.objects.set(stopMarker, '{}');
+    listed({
+      [HOSTS[0]]: { Status: 'Success' },
+      [HOSTS[1]]: { Status: 'InProgress' },
+      [HOSTS[2]]: { Status: 'InProgress' },
+    });
+    const clock = clockAt(10);
+
+    const result = await pollBatch(state, clock.deps);
+
+    expect(stopsSent()).toHaveLength(1);
+    expect(stopsSent()[0]).toMatchObject({
+      InstanceIds: [HOSTS[1], HOSTS[2]],
+      Parameters: { action: ['stop'], sessionId: [SESSION_ID] },
+      Comment: `debug-task stop ${SESSION_ID}`,
+    });
+    expect(result).toMatchObject({ done: false, ended: 1, stopSentAt: expect.any(String) });
+    // The captures now end about at the stop: the next look comes within a second or two.
+    expect(result.waitSeconds).toBeLessThanOrEqual(2);
+
+    // The next poll carries the stop along and sends nothing again.
+    const again = await pollBatch({ ...state, poll: result }, clockAt(12).deps);
+    expect(stopsSent()).toHaveLength(1);
+    expect(again.stopSentAt).toBe(result.stopSentAt);
+  });
+
+  it('sends no stop without the marker', async () => {
+    listed(all({ Status: 'InProgress' }));
+
+    const result = await pollBatch(state, clockAt(10).deps);
+
+    expect(stopsSent()).toHaveLength(0);
+    expect(result.stopSentAt).toBeUndefined();
+  });
+
+  it('a cancel wins over a stop: CANCELLED, and no stop is sent', async () => {
+    bucket.objects.set(stopMarker, '{}');
+    bucket.objects.set(`sessions/${SESSION_ID}/cancel`, '{}');
+
+    const error = await caught(() => pollBatch(state, clockAt(10).deps));
+
+    expect(error).toMatchObject({ code: 'CANCELLED' });
+    expect(aws.ssm.calls()).toHaveLength(0);
+  });
+
+  it('tries the stop again at the next poll when SendCommand fails', async () => {
+    bucket.objects.set(stopMarker, '{}');
+    listed(all({ Status: 'InProgress' }));
+    aws.ssm.on(SendCommandCommand).rejects(new Error('throttled'));
+
+    const first = await pollBatch(state, clockAt(10).deps);
+    expect(first.stopSentAt).toBeUndefined();
+
+    aws.ssm.on(SendCommandCommand).resolves({ Command: { CommandId: 'stop-command' } });
+    const second = await pollBatch({ ...state, poll: first }, clockAt(12).deps);
+    expect(second.stopSentAt).toEqual(expect.any(String));
   });
 });

@@ -24,7 +24,9 @@ run_session() {
     fi
     start_toolbox
   fi
+  stop_if_asked
   wait_for_toolbox
+  read_stop_marker
   collect_tool_result
   finish_artifact
   package_artifact

@@ -120,7 +120,7 @@ session_manifest_json() {
   local tool=null instance=${AWS_SSM_INSTANCE_ID-} pattern_var=PATTERN_instanceId
   if [[ ${P[tool]-} =~ ^(tcpdump|ngrep|strace|snapshot)$ ]]; then tool=$(json_str "${P[tool]}"); fi
   printf '{"v":1,"sessionId":%s,"status":%s' "$(json_str "$SESSION")" "$(json_str "$STATUS")"
-  if [[ ${P[action]-} == cleanup || ${P[action]-} == reupload ]]; then printf ',"action":"%s"' "${P[action]}"; fi
+  if [[ ${P[action]-} =~ ^(cleanup|reupload|stop)$ ]]; then printf ',"action":"%s"' "${P[action]}"; fi
   error_json
   printf ',"tool":{"name":%s,"exitCode":%s' "$tool" "$(json_num "$TOOL_EXIT")"
   if [[ ${P[tool]-} == tcpdump && -n $TOOL_EXIT ]]; then
@@ -133,6 +133,7 @@ session_manifest_json() {
   fi
   if [[ -n $OBJECT_SHA ]]; then artifact_json; fi
   if [[ -n $CLEANUP_REPORT ]]; then printf ',%s' "$CLEANUP_REPORT"; fi
+  if [[ -n $STOPPED_AT ]]; then printf ',"stoppedEarly":true'; fi
   if [[ ${P[action]-} == run ]]; then
     printf ',"audit":{"caller":%s,"reason":%s}' "$(json_str "${P[caller]-}")" "$(json_str "${P[reason]-}")"
   fi
@@ -142,6 +143,7 @@ session_manifest_json() {
   printf ',"timings":{"startedAt":%s' "$(json_num "$STARTED_AT")"
   if [[ -n $CAPTURE_STARTED_AT ]]; then printf ',"captureStartedAt":%s' "$CAPTURE_STARTED_AT"; fi
   if [[ -n $CAPTURE_ENDED_AT ]]; then printf ',"captureEndedAt":%s' "$CAPTURE_ENDED_AT"; fi
+  if [[ -n $STOPPED_AT ]]; then printf ',"stoppedAt":%s' "$STOPPED_AT"; fi
   printf ',"endedAt":%s}}' "$(now_ms)"
 }
 
