@@ -50,7 +50,8 @@ export async function handleChecksRequest(event: HttpEvent): Promise<HttpResult>
           bucket: requireEnv('BUCKET_NAME'),
           toolboxImage: optionalEnv('TOOLBOX_IMAGE', '') || undefined,
           allowedClusters: allowedClusters(),
-          account: event.requestContext.accountId,
+          // The API's account; the caller's when the event has none (same account: IAM auth).
+          account: event.requestContext.accountId || (event.requestContext.authorizer?.iam?.accountId ?? ''),
           region: requireEnv('AWS_REGION'),
         });
         const failed = report.checks.find((check) => check.status === 'failed');

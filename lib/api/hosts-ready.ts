@@ -5,8 +5,7 @@ import { ecsClient } from '../aws/ecs';
 import { ssmClient } from '../aws/ssm';
 import { MIN_AGENT_VERSION, compareVersions, paramModeOf } from '../domain/agent';
 import { failedCheck, type DoctorCheck } from '../domain/doctor';
-import { defaultHint, type ErrorCode } from '../domain/errors';
-import { checkClusterAllowed } from '../session/target-checks';
+import { DebugTaskError, defaultHint, type ErrorCode } from '../domain/errors';
 
 /** ECS's page size and DescribeContainerInstances' batch; DescribeInstanceInformation's 50 ids. */
 const ECS_BATCH = 100;
@@ -48,7 +47,13 @@ export async function hostsReadyCheck(
   const clusters = cluster === undefined ? [...allowedClusters] : [cluster];
   let counted: ClusterHosts[];
   try {
-    if (cluster !== undefined) checkClusterAllowed(cluster);
+    if (cluster !== undefined && allowedClusters.length > 0 && !allowedClusters.includes(cluster)) {
+      throw new DebugTaskError(
+        'INVALID_ARGUMENT',
+        `Cluster "${cluster}" is not one this deployment of debug-task may debug (allowed: ${allowedClusters.join(', ')}).`,
+        { hint: 'Name an allowed cluster, or ask the stack owners to add it to allowedClusters.' },
+      );
+    }
     counted = [];
     for (const name of clusters) counted.push(await clusterHosts(name));
   } catch (error) {
