@@ -85,6 +85,9 @@ describe('debug-task doctor --stack on the local sandbox', () => {
     expect(run.stdout).toMatch(/^skipped +stack +the API is given \(--api-url\)/m);
     expect(run.stdout).toMatch(/^skipped +hosts-ready +this deployment allows any cluster/m);
     expect(run.stdout).toMatch(/^ +fix: Run `debug-task doctor --stack --cluster CLUSTER`\.$/m);
+    expect(run.stdout.trim().split('\n').at(-1)).toBe(
+      'ready: the deployment passed every check (doctor TASK checks a session on a task)',
+    );
   });
 
   it('refuses a task together with --stack: exit 2 before any check', async () => {
