@@ -7,6 +7,7 @@ import { routeOf } from '../domain/routes';
 import { authorizeCapture, type AuthorizeDeps } from '../session/authorize';
 import { resolveTargets } from '../session/targets';
 import { runDoctor, type DoctorConfig } from './doctor';
+import { runStackDoctor } from './stack-doctor';
 import { callerOf, json, notFound, parseBody, respond, type HttpEvent, type HttpResult } from './http';
 import { scopedBody } from './scope';
 
@@ -44,10 +45,36 @@ export async function handleChecksRequest(event: HttpEvent): Promise<HttpResult>
         });
         return json(200, report);
       }
+      case 'stackDoctor': {
+        const report = await runStackDoctor(parseBody(event), {
+          bucket: requireEnv('BUCKET_NAME'),
+          toolboxImage: optionalEnv('TOOLBOX_IMAGE', '') || undefined,
+          allowedClusters: allowedClusters(),
+          // The API's account; the caller's when the event has none (same account: IAM auth).
+          account: event.requestContext.accountId || (event.requestContext.authorizer?.iam?.accountId ?? ''),
+          region: requireEnv('AWS_REGION'),
+        });
+        const failed = report.checks.find((check) => check.status === 'failed');
+        logger.info('doctor --stack ran', {
+          caller: callerOf(event),
+          ok: report.ok,
+          failed: failed?.name,
+          code: failed?.code,
+        });
+        return json(200, report);
+      }
       default:
         return notFound(event);
     }
   });
+}
+
+/** ALLOWED_CLUSTERS: comma-separated names, empty (any cluster) when unset. */
+function allowedClusters(): string[] {
+  return optionalEnv('ALLOWED_CLUSTERS', '')
+    .split(',')
+    .map((name) => name.trim())
+    .filter(Boolean);
 }
 
 /**

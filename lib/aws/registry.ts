@@ -1,5 +1,5 @@
 /**
- * The one registry of SDK clients (lib/aws/{ecs,ssm,s3,sts,sfn,logs}.ts register theirs here).
+ * The one registry of SDK clients (lib/aws/{ecs,ssm,s3,sts,sfn,logs,ecr}.ts register theirs here).
  *
  * Each service keeps its client in a module of its own so that a Lambda bundles only the SDKs it
  * calls (an import of every client costs every function ~300 KB); they share this registry so
@@ -8,7 +8,7 @@
  * region and endpoints come from the standard environment at that moment (AWS_REGION,
  * AWS_ENDPOINT_URL_<SERVICE>: the sandbox points them at its stand-ins).
  */
-export type AwsService = 'ecs' | 'ssm' | 's3' | 'sts' | 'sfn' | 'logs';
+export type AwsService = 'ecs' | 'ssm' | 's3' | 'sts' | 'sfn' | 'logs' | 'ecr';
 
 const clients = new Map<AwsService, unknown>();
 

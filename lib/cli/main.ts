@@ -147,19 +147,24 @@ export function buildProgram(run: (load: () => Promise<number>) => void): Comman
   apiOptions(
     program
       .command('doctor')
-      .argument('<task>', 'task ARN (long or old format), or task id with --cluster')
-      .option('-c, --cluster <name>', 'cluster of the task (needed for a task id or an old-format ARN)')
+      .argument('[task]', 'task ARN (long or old format), or task id with --cluster')
+      .option(
+        '--stack',
+        'check the deployment itself (stack, API, document, image, bucket, hosts, policy) instead of a task',
+      )
+      .option(
+        '-c, --cluster <name>',
+        'cluster of the task (needed for a task id or an old-format ARN); with --stack, the cluster whose hosts to check',
+      )
       .option('--container <name>', 'container of the task (needed when the task has several)')
       .option('-t, --tool <name>', 'tool you mean to run (default: tcpdump)')
       .option('--json', 'print {"checks": [...], "ok": bool} as the last line on stdout'),
   )
     .description(
-      'check every precondition of a session on this task, in order, and say how to fix the first failure; nothing is started',
+      'check every precondition of a session on this task, in order, and say how to fix the first failure; with --stack, check the deployment end to end; nothing is started',
     )
-    .action((task: string, flags: DoctorFlags) =>
-      run(async () =>
-        (await import('./commands/doctor')).doctorCommand(task, flags, outputFor(program, flags)),
-      ),
+    .action((task: string | undefined, flags: DoctorFlags) =>
+      run(async () => (await import('./commands/doctor')).doctorMain(task, flags, outputFor(program, flags))),
     );
   program
     .command('tools')

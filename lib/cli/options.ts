@@ -84,6 +84,8 @@ export interface SessionFlags extends ApiFlags {
 }
 
 export interface DoctorFlags extends ApiFlags {
+  /** Check the deployment itself rather than a session on a task. */
+  stack?: boolean;
   cluster?: string;
   container?: string;
   tool?: string;

@@ -155,7 +155,9 @@ export function printDoctorReport(output: Output, report: DoctorReport): void {
   lines.push(
     firstFailure
       ? `not ready: ${firstFailure.name} failed (fix it, then run doctor again)`
-      : 'ready: every precondition of a session holds',
+      : report.checks.some((check) => check.name === 'stack')
+        ? 'ready: the deployment passed every check (doctor TASK checks a session on a task)'
+        : 'ready: every precondition of a session holds',
   );
   output.out.write(`${lines.join('\n')}\n`);
 }

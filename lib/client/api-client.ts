@@ -1,7 +1,7 @@
 import { Sha256 } from '@aws-crypto/sha256-js';
 import { SignatureV4 } from '@smithy/signature-v4';
 import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from '@smithy/types';
-import type { DoctorReport, DoctorRequest } from '../domain/doctor';
+import type { DoctorReport, DoctorRequest, StackDoctorRequest } from '../domain/doctor';
 import { DebugTaskError, errorFromBody, type ErrorBody } from '../domain/errors';
 import { clusterOfRequest, routePath } from '../domain/routes';
 import { parseChildId } from '../domain/session';
@@ -154,6 +154,11 @@ export class DebugTaskClient {
   /** Every precondition of a session on this target, checked by the API; nothing is started. */
   doctor(request: DoctorRequest): Promise<DoctorReport> {
     return this.request('POST', routePath('doctor', { cluster: clusterOfRequest(request.target) }), request);
+  }
+
+  /** The deployment itself (document, image, bucket, hosts, policy), checked by the API; nothing is started. */
+  stackDoctor(request: StackDoctorRequest = {}): Promise<DoctorReport> {
+    return this.request('POST', routePath('stackDoctor', {}), request);
   }
 
   /** Tells the client a session's cluster (`--cluster`), so it need not ask the API. */

@@ -36,7 +36,31 @@ export const DOCTOR_CHECKS = [
   ...DEPLOYMENT_CHECKS,
 ] as const;
 
-export type DoctorCheckName = (typeof DOCTOR_CHECKS)[number];
+/**
+ * `debug-task doctor --stack`: the deployment itself, end to end, no task and nothing started. The
+ * CLI checks the first three (the credentials, the stack through CloudFormation, the API); POST
+ * /doctor (the plan function) checks the rest about its own deployment.
+ */
+export const STACK_CLIENT_CHECKS = ['credentials', 'stack', 'api'] as const;
+
+/** Checked by the plan function (lib/api/stack-doctor.ts), in this order. */
+export const STACK_SERVER_CHECKS = [
+  'document-pinned',
+  'image-pinned',
+  'image-present',
+  'bucket-writable',
+  'hosts-ready',
+  'policy-loaded',
+] as const;
+
+export const STACK_DOCTOR_CHECKS = [...STACK_CLIENT_CHECKS, ...STACK_SERVER_CHECKS] as const;
+
+/** The body of POST /doctor: the cluster whose hosts to check (else the deployment's allowed ones). */
+export interface StackDoctorRequest {
+  cluster?: string;
+}
+
+export type DoctorCheckName = (typeof DOCTOR_CHECKS)[number] | (typeof STACK_DOCTOR_CHECKS)[number];
 export type TargetCheckName = (typeof TARGET_CHECKS)[number];
 
 /**

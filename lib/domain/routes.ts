@@ -17,6 +17,11 @@ export const ROUTES = {
   preview: { method: 'POST', path: '/clusters/{cluster}/tools/{tool}/preview', handler: 'checks' },
   /** Every precondition of a session on a task, checked; nothing is started. */
   doctor: { method: 'POST', path: '/clusters/{cluster}/doctor', handler: 'checks' },
+  /**
+   * The deployment itself (document, image, bucket, hosts, policy), checked; nothing is started.
+   * Not under a cluster: it is about the whole deployment (`--cluster` goes in the body).
+   */
+  stackDoctor: { method: 'POST', path: '/doctor', handler: 'checks' },
   /** The sessions of the cluster the caller may read, newest first. */
   listCluster: { method: 'GET', path: '/clusters/{cluster}/sessions', handler: 'api' },
   /** A session's (or one child's) status, result and download URLs. */

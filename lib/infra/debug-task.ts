@@ -132,6 +132,10 @@ export class DebugTask extends Construct {
       GRACE_SECONDS: String(settings.graceSeconds),
       FLEET_START_LEAD_SECONDS: String(settings.fleetStartLeadSeconds),
       TOOLBOX_IMAGE: toolbox.imageUri,
+      // doctor --stack checks the document at the pinned version (it never sends it).
+      DOCUMENT_NAME: document.documentName,
+      DOCUMENT_VERSION: document.version,
+      DOCUMENT_HASH: document.hash,
       ...limits,
     });
     const launch = fn('launch', {
@@ -216,6 +220,7 @@ export class DebugTask extends Construct {
       bucket,
       uploadRoleArn: upload.role.roleArn,
       documentArn: document.documentArn,
+      ...(toolbox.repositoryArn !== undefined && { toolboxRepositoryArn: toolbox.repositoryArn }),
       runnerObjectArn: document.runner.objectArn,
       stateMachine,
       allowedClusters: settings.allowedClusters,

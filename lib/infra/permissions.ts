@@ -19,6 +19,8 @@ export interface SessionPermissionsProps {
   readonly uploadRoleArn: string;
   /** ARN of our SSM command document: the only document the functions may send. */
   readonly documentArn: string;
+  /** The toolbox image's ECR repository, when it is in this account and region (doctor --stack). */
+  readonly toolboxRepositoryArn?: string;
   /** The runner file the document names (an S3 asset): the senders presign its GET. */
   readonly runnerObjectArn: string;
   readonly stateMachine: StateMachine;
@@ -102,6 +104,31 @@ export function grantSessionPermissions(stack: Stack, props: SessionPermissionsP
       "Plan writes the session's plan; a re-upload's plan reads the session's record.",
     ),
   );
+  // doctor --stack (lib/api/stack-doctor.ts, hosts-ready.ts): reads only, each on its one resource.
+  fn.plan.allow({
+    actions: ['ssm:DescribeDocument'],
+    resources: [props.documentArn],
+    why: 'debug-task doctor --stack checks that the pinned version of our document exists, is Active and has the pinned hash.',
+  });
+  if (props.toolboxRepositoryArn !== undefined) {
+    fn.plan.allow({
+      actions: ['ecr:DescribeImages'],
+      resources: [props.toolboxRepositoryArn],
+      why: 'debug-task doctor --stack looks the toolbox image up by its digest in its one repository.',
+    });
+  }
+  fn.plan.allow({
+    actions: ['ecs:ListContainerInstances'],
+    resources:
+      props.allowedClusters.length === 0
+        ? [stack.formatArn({ service: 'ecs', resource: 'cluster', resourceName: '*' })]
+        : props.allowedClusters.map((name) =>
+            stack.formatArn({ service: 'ecs', resource: 'cluster', resourceName: name }),
+          ),
+    why:
+      'debug-task doctor --stack counts the container instances of the allowed clusters; allowedClusters is ' +
+      'unset, so that is any cluster of this account and region (cluster/*).',
+  });
   fn.plan.allow({
     actions: ['s3:PutObject', 's3:DeleteObject'],
     resources: [bucket.arnForObjects(`${DOCTOR_PROBE_PREFIX}*`)],

@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { Fn, Token } from 'aws-cdk-lib';
+import { Fn, Stack, Token } from 'aws-cdk-lib';
 import type { ILogGroup } from 'aws-cdk-lib/aws-logs';
 import { DockerImageAsset, Platform } from 'aws-cdk-lib/aws-ecr-assets';
 import type { IRole } from 'aws-cdk-lib/aws-iam';
@@ -32,6 +32,11 @@ export class ToolboxImage extends Construct {
   public readonly imageUri: string;
   /** What the SSM document's `image` pattern admits: this repository at this digest. */
   public readonly pattern: ToolboxImagePattern;
+  /**
+   * The ECR repository of the image, when it is one of this stack's account and region (the asset's,
+   * or a pinned image there): `doctor --stack` looks the digest up in it. Undefined otherwise.
+   */
+  public readonly repositoryArn?: string;
 
   constructor(scope: Construct, id: string, props: ToolboxImageProps) {
     super(scope, id);
@@ -40,6 +45,7 @@ export class ToolboxImage extends Construct {
     if ('image' in toolbox) {
       this.imageUri = toolbox.image;
       this.pattern = splitReference(toolbox.image);
+      this.repositoryArn = ecrRepositoryArn(Stack.of(this), toolbox.image);
       return;
     }
     if (!existsSync(join(toolbox.directory, 'Dockerfile'))) {
@@ -72,8 +78,24 @@ export class ToolboxImage extends Construct {
       installLatestAwsSdk: false,
     }).getResponseField('imageDetails.0.imageDigest');
     this.imageUri = `${asset.repository.repositoryUri}@${digest}`;
+    this.repositoryArn = asset.repository.repositoryArn;
     this.pattern = { repository: escapeDots(asset.repository.repositoryUri), digest };
   }
+}
+
+/**
+ * The repository ARN of a pinned ECR image of the stack's own account and region (when the stack's
+ * environment is not known at synth, an ECR image is taken to be in it: the grant is then on a
+ * repository of the stack's account, harmless if the image is elsewhere). Undefined for any other.
+ */
+function ecrRepositoryArn(stack: Stack, image: string): string | undefined {
+  if (Token.isUnresolved(image)) return undefined;
+  const ecr = /^(\d{12})\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?\/([a-z0-9._/-]+)[@:]/.exec(image);
+  if (!ecr) return undefined;
+  const [, account, region, repository] = ecr;
+  const mine = (value: string, stacks: string) => Token.isUnresolved(stacks) || value === stacks;
+  if (!mine(account, stack.account) || !mine(region, stack.region)) return undefined;
+  return stack.formatArn({ service: 'ecr', resource: 'repository', resourceName: repository });
 }
 
 /** `repo@sha256:...` split into the pattern's parts; a deploy-time value is split by CloudFormation. */

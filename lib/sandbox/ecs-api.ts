@@ -15,7 +15,7 @@ import type { DockerContainerDetails, DockerEngine } from './docker-api';
  *
  * Sandbox simplifications: every cluster exists (there is no ClusterNotFoundException; a cluster
  * without containers simply has no tasks), and the one instance belongs to whichever cluster a
- * request names.
+ * request names (ListContainerInstances lists it only in clusters that have tasks on the engine).
  */
 
 /** Labels the ECS agent puts on every container it starts (agent/engine/docker_task_engine.go). */
@@ -349,6 +349,19 @@ export function ecsService(docker: DockerEngine, instance: SandboxInstance): Jso
         const page = arns.slice(offset, offset + maxResults);
         const next = offset + maxResults < arns.length ? encodeToken(offset + maxResults) : undefined;
         return { taskArns: page, ...(next && { nextToken: next }) };
+      },
+
+      // The one instance is registered in the clusters the engine has tasks of (so a cluster
+      // without any is one without hosts: what `doctor --stack --cluster` must report).
+      ListContainerInstances: async (input) => {
+        const cluster = clusterNameOf(optionalString(input, 'cluster'));
+        const status = optionalString(input, 'status') ?? 'ACTIVE';
+        optionalInteger(input, 'maxResults', 1, 100);
+        const registered = (await readTasks()).some((t) => t.clusterName === cluster);
+        return {
+          containerInstanceArns:
+            registered && status === 'ACTIVE' ? [containerInstanceArn(instance, cluster)] : [],
+        };
       },
 
       DescribeContainerInstances: async (input) => {

@@ -243,6 +243,30 @@ export function ssmService(config: SsmStandInConfig): SsmStandIn {
 
       SendCommand: sendCommand,
 
+      // The one document, at its one version (what `doctor --stack` checks against DOCUMENT_HASH).
+      DescribeDocument: (input) => {
+        const name = requiredString(input, 'Name');
+        const version = optionalString(input, 'DocumentVersion') ?? STANDIN_DOCUMENT_VERSION;
+        const ours = name === config.documentName || name.endsWith(`:document/${config.documentName}`);
+        if (!ours || !['$LATEST', '$DEFAULT', STANDIN_DOCUMENT_VERSION].includes(version)) {
+          throw new AwsApiError('InvalidDocument', `Document ${name} version ${version} does not exist.`);
+        }
+        return {
+          Document: {
+            Name: config.documentName,
+            DocumentVersion: STANDIN_DOCUMENT_VERSION,
+            LatestVersion: STANDIN_DOCUMENT_VERSION,
+            DefaultVersion: STANDIN_DOCUMENT_VERSION,
+            Hash: hash,
+            HashType: 'Sha256',
+            Status: 'Active',
+            DocumentType: 'Command',
+            SchemaVersion: '2.2',
+            DocumentFormat: 'JSON',
+          },
+        };
+      },
+
       GetCommandInvocation: (input) => {
         const commandId = requiredString(input, 'CommandId');
         if (!COMMAND_ID.test(commandId))

@@ -13,7 +13,11 @@ describe('HTTP API', () => {
     );
 
     expect(routeKeys.sort()).toEqual((Object.keys(ROUTES) as RouteName[]).map(routeKey).sort());
-    expect(routeKeys.filter((key) => !key.includes('/clusters/{cluster}/'))).toEqual(['GET /sessions']);
+    // GET /sessions (across clusters) and POST /doctor (the deployment, `doctor --stack`).
+    expect(routeKeys.filter((key) => !key.includes('/clusters/{cluster}/')).sort()).toEqual([
+      'GET /sessions',
+      'POST /doctor',
+    ]);
   });
 
   it('requires IAM (SigV4) authorization on every route', () => {
@@ -35,7 +39,7 @@ describe('HTTP API', () => {
     );
   }
 
-  it('sends the session and re-upload routes to the api function, preview and doctor to the plan function', () => {
+  it('sends the session and re-upload routes to the api function, preview and both doctors to the plan function', () => {
     expect(handlerOfRoute()).toEqual({
       'POST /clusters/{cluster}/tools/{tool}/sessions': 'api',
       'GET /sessions': 'api',
@@ -47,6 +51,7 @@ describe('HTTP API', () => {
       'GET /clusters/{cluster}/sessions/{id}/reupload/{reuploadId}': 'api',
       'POST /clusters/{cluster}/tools/{tool}/preview': 'plan',
       'POST /clusters/{cluster}/doctor': 'plan',
+      'POST /doctor': 'plan',
     });
   });
 

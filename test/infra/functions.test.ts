@@ -92,6 +92,10 @@ describe('functions', () => {
         'ALLOWED_CLUSTERS',
         'AUDIT_LOG_GROUP',
         'BUCKET_NAME',
+        // doctor --stack checks the pinned document (plan never sends it).
+        'DOCUMENT_HASH',
+        'DOCUMENT_NAME',
+        'DOCUMENT_VERSION',
         'FLEET_START_LEAD_SECONDS',
         'GRACE_SECONDS',
         'MAX_BYTES',

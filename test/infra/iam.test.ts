@@ -67,6 +67,10 @@ describe('IAM', () => {
         'ssm:DescribeInstanceInformation',
         's3:GetObject',
         's3:PutObject',
+        // doctor --stack: the pinned document, the toolbox image, the clusters' container instances.
+        'ssm:DescribeDocument',
+        'ecr:DescribeImages',
+        'ecs:ListContainerInstances',
         's3:PutObject',
         's3:DeleteObject',
       ],
@@ -314,6 +318,53 @@ describe('IAM', () => {
         expect([handler, statementsAllowing(stack, handler, 'ecs:ListTasks')]).toEqual([handler, []]);
         expect([handler, statementsAllowing(stack, handler, 'ecs:DescribeTasks')]).toEqual([handler, []]);
       }
+    });
+  });
+
+  describe('doctor --stack (plan reads the deployment it belongs to)', () => {
+    const documentArn = (stack: typeof template) => {
+      const [statement] = statementsAllowing(stack, 'launch', 'ssm:SendCommand').filter((s) =>
+        flatResources([s]).some((r) => r.includes(':document/')),
+      );
+      return flatResources([statement]);
+    };
+
+    it('describes only our document, and only plan may', () => {
+      const statements = statementsAllowing(template, 'plan', 'ssm:DescribeDocument');
+
+      expect(statements).toHaveLength(1);
+      expect(actionsOf(statements[0])).toEqual(['ssm:DescribeDocument']);
+      expect(flatResources(statements)).toEqual(documentArn(template));
+      for (const handler of HANDLERS.filter((h) => h !== 'plan')) {
+        expect([handler, statementsAllowing(template, handler, 'ssm:DescribeDocument')]).toEqual([
+          handler,
+          [],
+        ]);
+      }
+    });
+
+    it("looks the toolbox image up in its one ECR repository, and in none when the image is not in this stack's ECR", () => {
+      const { template: elsewhere } = synth({
+        toolboxImage: `ghcr.io/example/toolbox@sha256:${'cd'.repeat(32)}`,
+      });
+
+      expect(flatResources(statementsAllowing(template, 'plan', 'ecr:DescribeImages'))).toEqual([
+        `${ARN_PREFIX}:ecr:${REGION_ACCOUNT}:repository/debug-task-toolbox`,
+      ]);
+      expect(statementsAllowing(elsewhere, 'plan', 'ecr:DescribeImages')).toEqual([]);
+    });
+
+    it('lists the container instances of the allowed clusters only (of any cluster when none is set)', () => {
+      const ecsArn = (resource: string) => `${ARN_PREFIX}:ecs:${REGION_ACCOUNT}:${resource}`;
+      const listing = (stack: typeof template) => {
+        const statements = statementsAllowing(stack, 'plan', 'ecs:ListContainerInstances');
+        expect(statements).toHaveLength(1);
+        expect(actionsOf(statements[0])).toEqual(['ecs:ListContainerInstances']);
+        return flatResources(statements);
+      };
+
+      expect(listing(template)).toEqual([ecsArn('cluster/prod'), ecsArn('cluster/staging')]);
+      expect(listing(anyCluster)).toEqual([ecsArn('cluster/*')]);
     });
   });
 

@@ -68,7 +68,7 @@ describe('the synthesized template, as the sandbox reads it', () => {
     });
   });
 
-  it("binds each route of the stack's API to the function its integration names: preview and doctor to plan", () => {
+  it("binds each route of the stack's API to the function its integration names: preview and both doctors to plan", () => {
     const handlers = apiRouteHandlers(template);
 
     expect(Object.keys(handlers).sort()).toEqual([...apiRouteKeys(template)].sort());
@@ -83,6 +83,7 @@ describe('the synthesized template, as the sandbox reads it', () => {
       'GET /clusters/{cluster}/sessions/{id}/reupload/{reuploadId}': 'api',
       'POST /clusters/{cluster}/tools/{tool}/preview': 'plan',
       'POST /clusters/{cluster}/doctor': 'plan',
+      'POST /doctor': 'plan',
     });
   });
 

@@ -1,5 +1,6 @@
 import 'aws-sdk-client-mock-jest';
 import { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
+import { ECRClient } from '@aws-sdk/client-ecr';
 import { ECSClient } from '@aws-sdk/client-ecs';
 import {
   GetObjectCommand,
@@ -38,6 +39,7 @@ const CLIENTS = {
   sts: STSClient,
   sfn: SFNClient,
   logs: CloudWatchLogsClient,
+  ecr: ECRClient,
 } as const;
 type Service = keyof typeof CLIENTS;
 const stubs = new Map<Service, { reset(): unknown }>();
@@ -70,6 +72,9 @@ export const aws = {
   },
   get logs() {
     return stubOf('logs');
+  },
+  get ecr() {
+    return stubOf('ecr');
   },
 };
 

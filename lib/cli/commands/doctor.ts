@@ -1,3 +1,4 @@
+import type { CloudFormationClient } from '@aws-sdk/client-cloudformation';
 import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from '@smithy/types';
 import type { DebugTaskClient } from '../../client/api-client';
 import {
@@ -25,9 +26,45 @@ export interface DoctorDeps {
   credentials?: AwsCredentialIdentityProvider;
   /** Builds the API client from the flags and the resolved credentials; default: `clientFor`. */
   client?: (flags: DoctorFlags, credentials: AwsCredentialIdentity) => Promise<DebugTaskClient>;
+  /** `doctor --stack`: the CloudFormation client of the `stack` check; default: one signed with the credentials. */
+  cloudFormation?: (region: string) => CloudFormationClient;
 }
 
 const REMOTE_CHECKS = [...TARGET_CHECKS, ...POLICY_CHECKS, ...DEPLOYMENT_CHECKS];
+
+/**
+ * `debug-task doctor <task>` or `debug-task doctor --stack`: one or the other, never both, never
+ * neither (bad input, exit 2, before any check).
+ */
+export async function doctorMain(
+  task: string | undefined,
+  flags: DoctorFlags,
+  output: Output,
+  deps: DoctorDeps = {},
+): Promise<number> {
+  const usage =
+    'Run `debug-task doctor TASK` (a session on that task) or `debug-task doctor --stack` (the deployment).';
+  if (flags.stack) {
+    if (task !== undefined) {
+      throw new DebugTaskError('INVALID_ARGUMENT', 'doctor takes a task or --stack, not both.', {
+        hint: usage,
+      });
+    }
+    const taskOnly = (['container', 'tool'] as const).filter((flag) => flags[flag] !== undefined);
+    if (taskOnly.length > 0) {
+      throw new DebugTaskError(
+        'INVALID_ARGUMENT',
+        `--${taskOnly[0]} is about a task: doctor --stack checks the deployment.`,
+        { hint: usage },
+      );
+    }
+    return (await import('./stack-doctor')).stackDoctorCommand(flags, output, deps);
+  }
+  if (task === undefined) {
+    throw new DebugTaskError('INVALID_ARGUMENT', 'doctor needs a task, or --stack.', { hint: usage });
+  }
+  return doctorCommand(task, flags, output, deps);
+}
 
 /**
  * debug-task doctor <task>: the credentials and the API are checked here (they are ours), the
@@ -79,14 +116,14 @@ function doctorRequest(task: string, flags: DoctorFlags): DoctorRequest {
 }
 
 /** Enough to recognise the identity, never the secret: the key id's last four characters. */
-function describeCredentials(identity: AwsCredentialIdentity): string {
+export function describeCredentials(identity: AwsCredentialIdentity): string {
   const key = `access key …${identity.accessKeyId.slice(-4)}`;
   if (!identity.sessionToken) return `${key} (long-term)`;
   const expires = identity.expiration ? `, expires ${identity.expiration.toISOString()}` : '';
   return `${key} (temporary${expires})`;
 }
 
-function finish(output: Output, checks: DoctorCheck[]): number {
+export function finish(output: Output, checks: DoctorCheck[]): number {
   printDoctorReport(output, doctorReport(checks));
   return doctorExitCode(checks);
 }

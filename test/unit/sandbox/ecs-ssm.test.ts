@@ -1,8 +1,9 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ECSClient, ListTasksCommand } from '@aws-sdk/client-ecs';
+import { ECSClient, ListContainerInstancesCommand, ListTasksCommand } from '@aws-sdk/client-ecs';
 import {
+  DescribeDocumentCommand,
   DescribeInstanceInformationCommand,
   GetCommandInvocationCommand,
   InvocationDoesNotExist,
@@ -121,6 +122,90 @@ describe('the SSM stand-in and document versions', () => {
       ]);
     } finally {
       ssm.destroy();
+      await standIn.stop();
+    }
+  });
+});
+
+describe('what doctor --stack asks the stand-in', () => {
+  it('describes its one document at its one version with the hash SendCommand checks; refuses any other', async () => {
+    const standIn = await startEcsSsmStandIn({
+      document: doc,
+      documentName: 'd',
+      home: '/tmp',
+      region: 'xx-test-1',
+      docker: emptyEngine(),
+    });
+    const ssm = new SSMClient({ endpoint: standIn.endpoint, region: 'xx-test-1', credentials });
+    try {
+      const { Document } = await ssm.send(
+        new DescribeDocumentCommand({ Name: 'd', DocumentVersion: standIn.document.version }),
+      );
+      expect(Document).toMatchObject({
+        Name: 'd',
+        DocumentVersion: standIn.document.version,
+        Status: 'Active',
+        Hash: standIn.document.hash,
+        HashType: 'Sha256',
+      });
+      await expect(
+        ssm.send(new DescribeDocumentCommand({ Name: 'd', DocumentVersion: '2' })),
+      ).rejects.toMatchObject({
+        name: 'InvalidDocument',
+      });
+      await expect(ssm.send(new DescribeDocumentCommand({ Name: 'other' }))).rejects.toMatchObject({
+        name: 'InvalidDocument',
+      });
+    } finally {
+      ssm.destroy();
+      await standIn.stop();
+    }
+  });
+
+  it('lists its one container instance in the clusters the engine has tasks of, and none elsewhere', async () => {
+    const taskArn = 'arn:aws:ecs:xx-test-1:000000000000:task/prod/0123456789abcdef0123456789abcdef';
+    const standIn = await startEcsSsmStandIn({
+      document: doc,
+      documentName: 'd',
+      home: '/tmp',
+      region: 'xx-test-1',
+      docker: emptyEngine({
+        listContainers: async () => [{ Id: 'a'.repeat(64) }] as never,
+        inspectContainer: async () =>
+          ({
+            Id: 'a'.repeat(64),
+            Created: '2026-01-01T10:00:00.000Z',
+            Image: 'sha256:abc',
+            Config: {
+              Image: 'busybox:local',
+              Labels: {
+                'com.amazonaws.ecs.task-arn': taskArn,
+                'com.amazonaws.ecs.container-name': 'app',
+                'com.amazonaws.ecs.cluster': 'prod',
+              },
+            },
+            State: {
+              Status: 'running',
+              Running: true,
+              ExitCode: 0,
+              StartedAt: '2026-01-01T10:00:01.000Z',
+              FinishedAt: '0001-01-01T00:00:00Z',
+            },
+            NetworkSettings: { Networks: {} },
+          }) as never,
+      }),
+    });
+    const ecs = new ECSClient({ endpoint: standIn.endpoint, region: 'xx-test-1', credentials });
+    try {
+      const prod = await ecs.send(new ListContainerInstancesCommand({ cluster: 'prod', status: 'ACTIVE' }));
+      const empty = await ecs.send(new ListContainerInstancesCommand({ cluster: 'empty' }));
+
+      expect(prod.containerInstanceArns).toEqual([
+        expect.stringMatching(/:container-instance\/prod\/[0-9a-f]{32}$/),
+      ]);
+      expect(empty.containerInstanceArns).toEqual([]);
+    } finally {
+      ecs.destroy();
       await standIn.stop();
     }
   });
