@@ -6,7 +6,7 @@
  *                                     part of BENCHMARKS.md
  *   npm run bench -- --quick          the quickest subset (CI): every suite once, fewest
  *                                     repetitions; writes a temp results file only
- *   npm run bench -- --only a,b       some suites (cli, lambda, calls, hostStart, capture, upload,
+ *   npm run bench -- --only a,b       some suites (cli, lambda, policy, calls, hostStart, capture, upload,
  *                                     session); writes a temp results file only
  *   npm run bench -- --render         rewrites BENCHMARKS.md from bench/results.json (no measuring)
  *   options: --out PATH (results file), --fail-on-miss (exit 3 when a target is missed)
@@ -30,6 +30,7 @@ import { cliStart } from './suites/cli';
 import { fleetCalls, resolveOneTask } from './suites/fleet';
 import { hostStart } from './suites/host-start';
 import { lambdaColdStart } from './suites/lambda';
+import { policyEngine } from './suites/policy';
 import { sessionOverhead } from './suites/session';
 import { uploadThroughput } from './suites/upload';
 
@@ -37,7 +38,7 @@ import { uploadThroughput } from './suites/upload';
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
 const ROOT = join(__dirname, '..');
-const SUITES = ['cli', 'lambda', 'calls', 'hostStart', 'capture', 'upload', 'session'] as const;
+const SUITES = ['cli', 'lambda', 'policy', 'calls', 'hostStart', 'capture', 'upload', 'session'] as const;
 type Suite = (typeof SUITES)[number];
 
 interface Args {
@@ -178,6 +179,9 @@ async function main(): Promise<number> {
       results.bundleBytes = r.bundleBytes;
       results.coldInitMs = r.coldInitMs;
       results.lambda = r.raw as unknown as Record<string, unknown>;
+    });
+    await suite('policy', async () => {
+      results.policy = (await policyEngine(ctx)) as unknown as Record<string, unknown>;
     });
     await suite('calls', async () => {
       const single = await resolveOneTask();

@@ -23,6 +23,8 @@ export interface BenchResults {
   session?: Record<string, unknown>;
   calls?: Record<string, unknown>;
   lambda?: Record<string, unknown>;
+  /** The deployment policy's engine (bench/suites/policy.ts): not a bundle, so no target. */
+  policy?: Record<string, unknown>;
   cli?: Record<string, unknown>;
   capture?: Record<string, unknown>;
   upload?: Record<string, unknown>;

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { DebugTaskError } from '../domain/errors';
 import { Authorizer } from './authorizer';
-import { loadCedar, parsePolicyText } from './policy-file';
+import { loadCedar, parsePolicyText, policySha256 } from './policy-file';
 
 /**
  * The deployment's policy, in the functions that decide (api, plan), or none.
@@ -28,18 +28,21 @@ export function deploymentAuthorizer(env: NodeJS.ProcessEnv = process.env): Auth
   } catch (cause) {
     throw policyUnavailable(`The deployment's policy file ${file} cannot be read.`, cause);
   }
+  // Checked before anything is parsed: a file that is not the one synth validated is refused, and
+  // the one it validated need not be validated again (parsePolicyText).
+  const expected = env[POLICY_SHA256_ENV];
+  const sha256 = policySha256(text);
+  if (expected && expected !== sha256) {
+    throw policyUnavailable(
+      `The deployment's policy file ${file} is not the one synth validated (sha256 ${sha256}, expected ${expected}).`,
+    );
+  }
   let authorizer: Authorizer;
   try {
     const cedar = loadCedar();
-    authorizer = new Authorizer(parsePolicyText(text, file, cedar), cedar);
+    authorizer = new Authorizer(parsePolicyText(text, file, cedar, { validate: !expected }), cedar);
   } catch (cause) {
     throw policyUnavailable(`The deployment's policy file is not valid: ${(cause as Error).message}`, cause);
-  }
-  const expected = env[POLICY_SHA256_ENV];
-  if (expected && expected !== authorizer.policySha256) {
-    throw policyUnavailable(
-      `The deployment's policy file ${file} is not the one synth validated (sha256 ${authorizer.policySha256}, expected ${expected}).`,
-    );
   }
   cached = { file, authorizer };
   return authorizer;

@@ -30,7 +30,18 @@ export function loadCedar(): Cedar {
   return require('@cedar-policy/cedar-wasm/nodejs') as Cedar;
 }
 
-export function parsePolicyText(text: string, file: string, cedar: Cedar = loadCedar()): ParsedPolicy {
+/**
+ * Splits a policy file into its policies by @id, and (unless `validate` is false) validates them
+ * against the schema. Only a deciding function given the exact text synth validated (its sha256
+ * matches) skips the validation: it is the costliest part of a cold first decision (~130 of ~450 ms
+ * here, BENCHMARKS.md), and its answer for that text cannot have changed.
+ */
+export function parsePolicyText(
+  text: string,
+  file: string,
+  cedar: Cedar = loadCedar(),
+  options: { validate?: boolean } = {},
+): ParsedPolicy {
   const at = (offset: number) => `${file}:${position(text, offset)}`;
   const parts = cedar.policySetTextToParts(text);
   if (parts.type === 'failure') {
@@ -59,6 +70,8 @@ export function parsePolicyText(text: string, file: string, cedar: Cedar = loadC
     policies[id] = part;
     offsets.set(id, offset);
   }
+  const sha256 = policySha256(text);
+  if (options.validate === false) return { policies, sha256 };
   const validation = cedar.validate({ schema: SCHEMA, policies: { staticPolicies: policies } });
   if (validation.type === 'failure') {
     throw new PolicyFileError(`${file}: ${validation.errors[0]?.message ?? 'the policy does not validate'}`);
@@ -72,7 +85,11 @@ export function parsePolicyText(text: string, file: string, cedar: Cedar = loadC
       `${at(base + (where?.start ?? 0))}: ${problem.error.message}${help} [policy "${problem.policyId}"]`,
     );
   }
-  return { policies, sha256: createHash('sha256').update(text).digest('hex') };
+  return { policies, sha256 };
+}
+
+export function policySha256(text: string): string {
+  return createHash('sha256').update(text).digest('hex');
 }
 
 /** `line:col` (both from 1) of a character offset. */
