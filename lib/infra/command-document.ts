@@ -1,7 +1,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Aws, Fn, Stack, Token } from 'aws-cdk-lib';
+import { Aws, Fn, Stack, Stage, Token } from 'aws-cdk-lib';
 import type { ILogGroup } from 'aws-cdk-lib/aws-logs';
 import type { IRole } from 'aws-cdk-lib/aws-iam';
 import type { IBucket } from 'aws-cdk-lib/aws-s3';
@@ -147,8 +147,10 @@ export class RunnerFile extends Construct {
     super(scope, id);
     const script = buildRunnerScript();
     this.sha256 = runnerSha256(script);
-    // A directory per hash: the asset's content (and so its hash and key) is the runner alone.
-    const dir = join(tmpdir(), `debug-task-runner-${this.sha256}`);
+    // A directory per hash: the asset's content (and so its hash and key) is the runner alone. It
+    // is made inside the cloud assembly's folder, so it goes with it (a temporary folder outlived
+    // every synth, the demo's included).
+    const dir = join(Stage.of(this)?.outdir ?? tmpdir(), `debug-task-runner-${this.sha256}`);
     mkdirSync(dir, { recursive: true });
     writeFileSync(join(dir, 'debug-task-runner.sh'), script);
     this.asset = new Asset(this, 'Asset', {

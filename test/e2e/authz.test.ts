@@ -131,8 +131,24 @@ describe('who may debug what (debug-task sandbox, two principals)', () => {
 
       const read = await cli(ready, 'other', ['status', result.sessionId, '--cluster', ready.cluster]);
       expect([read.code, read.json().status]).toEqual([0, 'SUCCEEDED']);
-      const cancel = await cli(ready, 'other', ['cancel', result.sessionId, '--cluster', ready.cluster]);
+      // Read is not cancel: on a running session of the owner's, the other's cancel is refused
+      // (an ended one has nothing to cancel, which `cancel` says to anyone who may read it).
+      const running = await cli(ready, 'owner', [
+        ready.tasks[0],
+        '--tool',
+        'tcpdump',
+        '--duration',
+        '60s',
+        '--cluster',
+        ready.cluster,
+        '--no-wait',
+      ]);
+      expect(running.code).toBe(0);
+      const { sessionId } = running.json() as { sessionId: string };
+      const cancel = await cli(ready, 'other', ['cancel', sessionId, '--cluster', ready.cluster]);
       expect([cancel.code, cancel.json().error?.code]).toEqual([6, 'NOT_AUTHORIZED']);
+      const own = await cli(ready, 'owner', ['cancel', sessionId, '--cluster', ready.cluster]);
+      expect([own.code, own.json().status]).toEqual([0, 'CANCELLED']);
     } finally {
       await stopSandbox(sandbox);
     }
