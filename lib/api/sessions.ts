@@ -233,26 +233,13 @@ export async function downloadUrls(
  * (container removal on every host) like every other failure. StopExecution would skip Cleanup and
  * could leave toolbox containers running.
  */
-export async function cancelSession(
+export function cancelSession(
   id: string,
   caller: string,
   config: ApiConfig,
   described?: DescribeExecutionCommandOutput,
 ): Promise<{ sessionId: string; status: SessionStatus | 'CANCELLING' }> {
-  const sessionId = parseChildId(assertSessionId(id))?.sessionId ?? id;
-  const execution = described ?? (await describe(executionArnOf(config.stateMachineArn, sessionId), id));
-  if (execution.status !== 'RUNNING') return { sessionId, status: statusOf(execution) };
-  await awsCall('s3:PutObject', () =>
-    s3Client().send(
-      new PutObjectCommand({
-        Bucket: config.bucket,
-        Key: sessionKeys.cancel(sessionId),
-        Body: JSON.stringify({ sessionId, caller, requestedAt: new Date().toISOString() }),
-        ContentType: 'application/json',
-      }),
-    ),
-  );
-  return { sessionId, status: 'CANCELLING' };
+  return leaveMarker('cancel', 'CANCELLING', id, caller, config, described);
 }
 
 /**
@@ -261,12 +248,24 @@ export async function cancelSession(
  * duration. A child's id stops its whole session, as a cancel does. A session that already ended
  * has nothing to stop: its status is answered as it is.
  */
-export async function stopSession(
+export function stopSession(
   id: string,
   caller: string,
   config: ApiConfig,
   described?: DescribeExecutionCommandOutput,
 ): Promise<{ sessionId: string; status: SessionStatus | 'STOPPING' }> {
+  return leaveMarker('stop', 'STOPPING', id, caller, config, described);
+}
+
+/** A session's cancel or stop marker (a child's id names its session); an ended session gets none. */
+async function leaveMarker<Pending extends 'CANCELLING' | 'STOPPING'>(
+  marker: 'cancel' | 'stop',
+  pending: Pending,
+  id: string,
+  caller: string,
+  config: ApiConfig,
+  described?: DescribeExecutionCommandOutput,
+): Promise<{ sessionId: string; status: SessionStatus | Pending }> {
   const sessionId = parseChildId(assertSessionId(id))?.sessionId ?? id;
   const execution = described ?? (await describe(executionArnOf(config.stateMachineArn, sessionId), id));
   if (execution.status !== 'RUNNING') return { sessionId, status: statusOf(execution) };
@@ -274,13 +273,13 @@ export async function stopSession(
     s3Client().send(
       new PutObjectCommand({
         Bucket: config.bucket,
-        Key: sessionKeys.stop(sessionId),
+        Key: sessionKeys[marker](sessionId),
         Body: JSON.stringify({ sessionId, caller, requestedAt: new Date().toISOString() }),
         ContentType: 'application/json',
       }),
     ),
   );
-  return { sessionId, status: 'STOPPING' };
+  return { sessionId, status: pending };
 }
 
 export interface ListOptions {
