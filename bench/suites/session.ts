@@ -97,7 +97,14 @@ export async function sessionOverhead(ctx: SuiteContext): Promise<SessionBenchRe
         ], // prettier-ignore
         {
           cwd: ROOT,
-          env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
+          // The CLI signs as the sandbox API's owner principal (process.env holds the key the
+          // stand-ins accept, which the API does not know: it would answer 403).
+          env: {
+            ...process.env,
+            AWS_ACCESS_KEY_ID: sandbox.credentials.accessKeyId,
+            AWS_SECRET_ACCESS_KEY: sandbox.credentials.secretAccessKey,
+            AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+          },
           timeoutMs: 120_000,
           allowFailure: true,
         },
