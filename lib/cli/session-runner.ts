@@ -118,7 +118,18 @@ export async function followSession(
     const view = await client.getSession(sessionId);
     if (view.status !== 'RUNNING') {
       options.progress.done();
-      if (cancelRequestedAt !== undefined && view.status !== 'SUCCEEDED') {
+      if (cancelRequestedAt !== undefined && view.status === 'SUCCEEDED') {
+        // The stop (or the duration) ended it before the cancel arrived: a cancel asks to discard,
+        // so nothing is downloaded, whichever came first (the exit code does not depend on a race).
+        throw new DebugTaskError(
+          'CANCELLED',
+          `Session ${sessionId} had already ended when it was cancelled: nothing was downloaded, and nothing is left on the host.`,
+          {
+            hint: `Its capture stays in S3 until the session expires: \`debug-task fetch ${sessionId}\` downloads it.`,
+          },
+        );
+      }
+      if (cancelRequestedAt !== undefined) {
         throw new DebugTaskError(
           'CANCELLED',
           `Session ${sessionId} was cancelled; nothing is left on the host.`,

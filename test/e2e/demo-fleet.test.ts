@@ -73,21 +73,26 @@ describe('debug-task demo --replicas (a service-wide session on the local sandbo
     expect(containersOfTasks(tasks)).toEqual([]);
   });
 
-  it('a Ctrl-C mid-way cancels every child and leaves no toolbox container', async () => {
+  /** A 60 s demo fleet, once every child captures; the stderr seen so far, and its end. */
+  async function capturingFleet() {
     const child = spawnCli(['demo', '--replicas', '3', '--duration', '60s', '--json'], {
       cwd: workdir,
       env: { ...process.env },
     });
-    let stderr = '';
+    const out = { stdout: '', stderr: '' };
+    child.stdout.on('data', (d: Buffer) => (out.stdout += d.toString()));
+    const closed = new Promise<number | null>((resolve) => child.on('close', resolve));
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(
-        () => reject(new Error(`the fleet never started capturing:\n${stderr}`)),
+        () => reject(new Error(`the fleet never started capturing:\n${out.stderr}`)),
         180_000,
       );
-      child.on('close', (code) => reject(new Error(`the demo ended (${code}) before capturing:\n${stderr}`)));
+      void closed.then((code) =>
+        reject(new Error(`the demo ended (${code}) before capturing:\n${out.stderr}`)),
+      );
       child.stderr.on('data', (d: Buffer) => {
-        stderr += d.toString();
-        if (/capturing/.test(stderr)) {
+        out.stderr += d.toString();
+        if (/capturing/.test(out.stderr)) {
           clearTimeout(timer);
           resolve();
         }
@@ -95,16 +100,60 @@ describe('debug-task demo --replicas (a service-wide session on the local sandbo
     });
     // Let every toolbox start.
     await new Promise((r) => setTimeout(r, 3000));
-    child.kill('SIGINT');
-    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    return { child, out, closed };
+  }
 
-    expect(code).toBe(130);
-    // Nothing of this run is left: its toolboxes, its demo tasks (other runs may share this engine).
+  /** Nothing of this run is left: its toolboxes, its demo tasks (other runs may share this engine). */
+  function expectNothingLeft(stderr: string): void {
     const sessionId = /session (dt-[a-z0-9-]+) started/.exec(stderr)?.[1];
     expect(sessionId).toBeDefined();
     expect(containersOfSession(sessionId!)).toEqual([]);
     const tasks = demoTasksOf(stderr);
     expect(tasks).toHaveLength(3);
     expect(containersOfTasks(tasks)).toEqual([]);
+  }
+
+  it('a first Ctrl-C stops every child early and keeps its capture so far: exit 0, three readable pcaps', async () => {
+    const { child, out, closed } = await capturingFleet();
+
+    child.kill('SIGINT');
+    const code = await closed;
+
+    expect(code).toBe(0);
+    const result = JSON.parse(out.stdout.trim().split('\n').at(-1)!);
+    expect(result).toMatchObject({
+      status: 'SUCCEEDED',
+      kind: 'fleet',
+      counts: { targets: 3, succeeded: 3 },
+    });
+    expect(result.stoppedEarly).toMatchObject({ ofSeconds: 60 });
+    expect(result.stoppedEarly.atSeconds).toBeLessThan(60);
+    const peers: string[] = [];
+    for (const fleetChild of result.children) {
+      const bytes = readFileSync(fleetChild.path);
+      expect(createHash('sha256').update(bytes).digest('hex')).toBe(fleetChild.sha256);
+      // tcpdump reads it; a few seconds may hold none of the demo's requests, never another task's.
+      const own = httpPeers(fleetChild.path);
+      expect(own.size).toBeLessThanOrEqual(1);
+      peers.push(...own);
+    }
+    expect(peers.length).toBeGreaterThan(0);
+    expect(new Set(peers).size).toBe(peers.length);
+    expectNothingLeft(out.stderr);
+  });
+
+  it('a second Ctrl-C cancels every child: exit 130, no toolbox container left', async () => {
+    const { child, out, closed } = await capturingFleet();
+
+    child.kill('SIGINT');
+    // Two signals sent at once are one to the kernel: the second goes once the first was seen.
+    for (let i = 0; i < 200 && !/stopping/.test(out.stderr); i++) await new Promise((r) => setTimeout(r, 50));
+    expect(out.stderr).toMatch(/stopping/);
+    child.kill('SIGINT');
+    const code = await closed;
+
+    expect(code).toBe(130);
+    expect(JSON.parse(out.stdout.trim().split('\n').at(-1)!).error.code).toBe('CANCELLED');
+    expectNothingLeft(out.stderr);
   });
 });

@@ -442,6 +442,44 @@ describe('host runner: a plan share on a real engine', () => {
     expect(await leftovers(sessionId)).toEqual({ containers: [], dirs: [] });
   });
 
+  it('a cleanup that reached the host before the plan: the plan then starts nothing and says CANCELLED', async () => {
+    // The two commands reach a host together when a session is cancelled as it starts; the cleanup
+    // found no runner to stop, so its mark is what stops the capture from running on unseen.
+    const sessionId = newSession();
+    const planUrl = await publishPlan(sessionId, await shareLines(sessionId, 2));
+    const values = planValues(sessionId, planUrl, { startAt: String(nowSeconds() + 1) });
+
+    const cleanup = await runHostRunner(
+      { action: 'cleanup', sessionId, expiresAt: values.expiresAt },
+      { home },
+    );
+    const result = await runPlan(values);
+
+    expect(cleanup.exitCode).toBe(0);
+    expect(result.exitCode).toBe(130);
+    expect(result.summary).toMatchObject({ status: 'FAILED', error: { code: 'CANCELLED' }, children: 0 });
+    expect(result.summary.error!.message).toContain(`Session ${sessionId} was cleaned up on this host`);
+    expect(await leftovers(sessionId)).toEqual({ containers: [], dirs: [] });
+    expect(await manifestOf(childSessionId(sessionId, 0))).toBeUndefined();
+    // A child run on its own (debug-task local, a re-sent line) refuses the same way.
+    const child = await runHostRunner(
+      {
+        action: 'run',
+        sessionId: childSessionId(sessionId, 0),
+        containerId: targets[0].id,
+        tool: 'tcpdump',
+        durationSeconds: '2',
+        maxBytes: '5000000',
+        image,
+        expiresAt: values.expiresAt,
+      },
+      { home },
+    );
+    expect(child.exitCode).toBe(130);
+    expect(child.stdout).toContain('"code":"CANCELLED"');
+    expect(await leftovers(sessionId)).toEqual({ containers: [], dirs: [] });
+  });
+
   it('leaves nothing when the plan runner gets SIGTERM mid-capture', async () => {
     const sessionId = newSession();
     const planUrl = await publishPlan(sessionId, await shareLines(sessionId, 2));

@@ -116,6 +116,9 @@ describe('host runner: action=sweep', () => {
     const old = await workDir(oldUnrecorded, {});
     const twoDaysAgo = new Date((now - 2 * 86_400) * 1000);
     await utimes(old, twoDaysAgo, twoDaysAgo);
+    // Cleanups' end marks (<session>.ended, holding its expiresAt): gone once expired.
+    await writeFile(join(home, `${expired}.ended`), `${past}\n`);
+    await writeFile(join(home, `${live}.ended`), `${future}\n`);
     // Not ours: left whatever their age.
     await mkdir(join(home, 'notes'));
     await writeFile(join(home, `${expired}.pcap`), 'x');
@@ -162,6 +165,8 @@ describe('host runner: action=sweep', () => {
       unrecorded,
     ]);
     expect(sweep).toMatchObject({ workDirsRemoved: 3, workDirsKept: 4, workDirsFailed: 0 });
+    expect(existsSync(join(home, `${expired}.ended`))).toBe(false);
+    expect(existsSync(join(home, `${live}.ended`))).toBe(true);
     expect(existsSync(join(home, 'notes'))).toBe(true);
     expect(existsSync(join(home, `${expired}.pcap`))).toBe(true);
     expect(sweep.sessions).toEqual(expect.arrayContaining([expired, artifactDue, oldUnrecorded]));

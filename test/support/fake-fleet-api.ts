@@ -89,6 +89,10 @@ export async function startFakeFleetApi(options: {
   hang?: boolean;
   /** The whole fleet fails with this error. */
   fleetError?: ErrorBody;
+  /** GETs after a stop still RUNNING (default 2); 0: the stop has ended the session when it answers. */
+  stopEndsAfterPolls?: number;
+  /** How long POST .../stop takes to answer (a second Ctrl-C can come meanwhile). */
+  stopAnswerDelayMs?: number;
 }): Promise<FakeFleetApi> {
   const calls: string[] = [];
   const bodies: unknown[] = [];
@@ -213,7 +217,7 @@ export async function startFakeFleetApi(options: {
         error: { code: 'CANCELLED', message: 'cancelled', hint: 'h' },
       };
     }
-    if (stopped && !options.fleetError && pollsSinceStop++ >= 2) {
+    if (stopped && !options.fleetError && pollsSinceStop++ >= (options.stopEndsAfterPolls ?? 2)) {
       // Each capture ran 42 s of the 300 asked for, and says it was stopped early.
       const early = result.children.map((c) =>
         c.status === 'SUCCEEDED'
@@ -263,11 +267,16 @@ export async function startFakeFleetApi(options: {
     }
     if (req.method === 'GET' && route === `/sessions/${SESSION_ID}`) return send(200, view());
     if (req.method === 'DELETE' && route === `/sessions/${SESSION_ID}`) {
+      // As the API: a session that has ended gets no cancel marker, and answers its status.
+      if (stopped && pollsSinceStop >= (options.stopEndsAfterPolls ?? 2)) {
+        return send(200, { sessionId: SESSION_ID, status: 'SUCCEEDED' });
+      }
       cancelled = true;
       return send(202, { sessionId: SESSION_ID, status: 'CANCELLING' });
     }
     if (req.method === 'POST' && route === `/sessions/${SESSION_ID}/stop`) {
       stopped = true;
+      if (options.stopAnswerDelayMs) await new Promise((r) => setTimeout(r, options.stopAnswerDelayMs));
       return send(202, { sessionId: SESSION_ID, status: 'STOPPING' });
     }
     if (req.method === 'POST' && route === `/sessions/${SESSION_ID}/reupload`) {

@@ -270,8 +270,15 @@ describe('debug-task --service (fleet sessions from the CLI)', () => {
   }
 
   /** The fleet CLI in node itself, hung RUNNING on the fake API, once it says it started. */
-  async function startedFleet(args: string[]) {
-    const fake = await startFakeFleetApi({ children: ids(2).map((taskId) => ({ taskId })), hang: true });
+  async function startedFleet(
+    args: string[],
+    fakeOptions: { stopEndsAfterPolls?: number; stopAnswerDelayMs?: number } = {},
+  ) {
+    const fake = await startFakeFleetApi({
+      children: ids(2).map((taskId) => ({ taskId })),
+      hang: true,
+      ...fakeOptions,
+    });
     api = fake;
     // The CLI in node itself (tsx as a loader): the SIGINT reaches it, not a wrapper that may kill
     // it first on a loaded machine. jest's process.env (setup-env's fake credentials) is passed on.
@@ -315,5 +322,28 @@ describe('debug-task --service (fleet sessions from the CLI)', () => {
     expect(calls).toContain(`POST /clusters/${CLUSTER}/sessions/${SESSION_ID}/stop`);
     expect(calls).toContain(`DELETE /clusters/${CLUSTER}/sessions/${SESSION_ID}`);
     expect(JSON.parse(out.stdout.trim().split('\n').at(-1)!).error.code).toBe('CANCELLED');
+  });
+
+  it('a second Ctrl-C that comes as the stop ends the session still discards: exit 130, nothing downloaded', async () => {
+    const folder = join(dir, 'discarded');
+    // The stop has ended the session by the time it answers; the second Ctrl-C comes before that.
+    const { child, out, closed, calls } = await startedFleet(['--json', '-o', folder], {
+      stopEndsAfterPolls: 0,
+      stopAnswerDelayMs: 1500,
+    });
+
+    child.kill('SIGINT');
+    await waitUntil(() => out.stderr.includes('stopping'));
+    child.kill('SIGINT');
+    const code = await closed;
+
+    expect(code).toBe(130);
+    expect(calls).toContain(`DELETE /clusters/${CLUSTER}/sessions/${SESSION_ID}`);
+    const error = JSON.parse(out.stdout.trim().split('\n').at(-1)!).error;
+    expect(error).toMatchObject({ code: 'CANCELLED' });
+    expect(error.message).toContain('had already ended when it was cancelled: nothing was downloaded');
+    expect(error.hint).toContain(`debug-task fetch ${SESSION_ID}`);
+    expect(calls.filter((c) => c.startsWith('GET /artifacts/'))).toEqual([]);
+    expect(existsSync(folder)).toBe(false);
   });
 });

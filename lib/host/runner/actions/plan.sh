@@ -17,6 +17,7 @@ run_share() {
   SHARE_ACTION=$1
   check_share_params
   prepare_share_workdir
+  if [[ $SHARE_ACTION == run ]]; then refuse_if_ended; fi
   fetch_plan
   read_share
   for i in "${!SHARE_IDS[@]}"; do

@@ -11,6 +11,7 @@ run_session() {
   set_container_args
   check_target
   prepare_workdir
+  refuse_if_ended
   check_disk
   start_watchdog
   if [[ -n ${P[startAt]} ]]; then

@@ -10,6 +10,7 @@ sweep_host() {
   sweep_watchdogs "$now"
   sweep_containers "$now"
   sweep_workdirs "$now"
+  sweep_ended_marks "$now"
   log "removed ${SWEPT[containersRemoved]} container(s) and ${SWEPT[workDirsRemoved]} work dir(s), stopped ${SWEPT[watchdogsStopped]} watchdog(s); kept ${SWEPT[containersKept]} container(s) and ${SWEPT[workDirsKept]} work dir(s) not yet expired"
   SWEEP_REPORT=$(sweep_json)
   STATUS=OK

@@ -45,6 +45,8 @@ readonly UNREPORTED_MAX=200
 readonly UNREPORTED_MESSAGE_BUDGET=2000
 # The marker of a plan runner's own work dir (the plan parent's), for cleanup.
 readonly PLAN_PARENT_MARKER=plan-parent
+# The suffix of a session's end mark under the work root (<session>.ended): a cleanup ended it here.
+readonly ENDED_MARK_SUFFIX=.ended
 
 # Parameter values after defaults (P[name]); the session's paths and names, once known.
 declare -A P=()

@@ -77,6 +77,17 @@ sweep_workdirs() {
   done
 }
 
+# Cleanups' end marks (mark_session_ended) once their session expired: nothing of it may start
+# after that anyway. Not counted in the report: a mark is a few bytes, not something left running.
+sweep_ended_marks() {
+  local now=$1 mark expires
+  for mark in "$WORK_ROOT"/dt-*"$ENDED_MARK_SUFFIX"; do
+    if [[ ! -f $mark || -L $mark ]]; then continue; fi
+    expires=$(head -c 12 -- "$mark" 2>/dev/null | tr -dc 0-9 || true)
+    if [[ -z $expires ]] || ((10#$expires <= now)); then rm -f -- "$mark"; fi
+  done
+}
+
 # Unix time a work dir may go: the later of its keep-until (a kept artifact) and its expires-at; a
 # day after its last change when it records neither.
 workdir_expiry() {

@@ -23,6 +23,32 @@ prepare_workdir() {
   printf '%s' "$FINISH_PCAP_SCRIPT" >"$WORK/bin/finish-pcap.sh"
 }
 
+# A cleanup leaves <session>.ended under the work root (its content: the session's expiresAt; the
+# sweep removes it after that), before it looks for the session's runners; a capture (a plan, or one
+# of its children) looks for it after it wrote its runner.pid. Whichever comes second sees the other:
+# a capture starting as its session is cancelled is either stopped by the cleanup or refuses to
+# start. Without it, a cleanup that ran before the plan's runner.pid existed (the two commands reach
+# the host together) found nothing to stop, and the capture ran on unseen after its CANCELLED.
+mark_session_ended() {
+  local mark=$WORK_ROOT/$SESSION$ENDED_MARK_SUFFIX until=${P[expiresAt]-}
+  # A cleanup without expiresAt (by hand): kept longer than any capture can last (durationSeconds
+  # has 5 digits: under 28 hours).
+  if [[ -z $until ]]; then until=$(($(date +%s) + 2 * 86400)); fi
+  mkdir -p -- "$WORK_ROOT"
+  if [[ -L $mark ]]; then rm -f -- "$mark"; fi
+  printf '%s\n' "$until" >"$mark"
+}
+
+# Fails CANCELLED when a cleanup ended this session (or, for a child, its parent) on this host.
+refuse_if_ended() {
+  local id
+  for id in "$SESSION" "${SESSION%-[0-9][0-9][0-9][0-9]}"; do
+    if [[ -e $WORK_ROOT/$id$ENDED_MARK_SUFFIX ]]; then
+      fail CANCELLED "Session $id was cleaned up on this host (cancelled, failed or timed out) before this capture started: nothing was started."
+    fi
+  done
+}
+
 # True while the runner that wrote the dir's runner.pid still runs (same pid, same start time): it
 # may be uploading past expiresAt, within SSM's execution timeout.
 runner_alive() {
