@@ -85,9 +85,10 @@ export function plan(caller: Caller): string {
     `                         CDK assets repository of the account`,
     `  ${INTEG_NAMES.testbedStack} a VPC without NAT, ECS cluster ${INTEG_NAMES.cluster} with one t3.small`,
     '                         instance, a demo service of 2 tasks, 1 Fargate task',
-    `  ${INTEG_NAMES.probeStack}   a function that calls the API with SigV4, as a user's code would`,
-    '  DebugTaskOnAws...DeployAssert  integ-tests-alpha assertions: one session on a task, a refused',
-    '                         Fargate session, one service-wide session',
+    `  ${INTEG_NAMES.probeStack}   a function that calls the API with SigV4, as a user's code would,`,
+    "                         and a second IAM role it assumes (to be refused the function's session)",
+    '  DebugTaskOnAws...DeployAssert  integ-tests-alpha assertions: one session on a task, the second',
+    '                         role refused it, a refused Fargate session, one service-wide session',
     '',
     `Time: ${EXPECTED_MINUTES.low} to ${EXPECTED_MINUTES.high} minutes. Cost: about $${hourly.toFixed(3)} an hour ` +
       `while the testbed runs (us-east-1 prices), so under $${(hourly * RUN_HOURS + 0.05).toFixed(2)} for a run:`,

@@ -99,7 +99,7 @@ describe('HTTP API', () => {
 describe('stack outputs', () => {
   it('publishes what the CLI looks the deployment up by', () => {
     expect(Object.keys(template.toJSON().Outputs).sort()).toEqual(
-      ['ApiUrl', 'BucketName', 'DocumentName', 'Region', 'StateMachineArn'].sort(),
+      ['ApiUrl', 'AuditLogGroupName', 'BucketName', 'DocumentName', 'Region', 'StateMachineArn'].sort(),
     );
   });
 
@@ -110,5 +110,19 @@ describe('stack outputs', () => {
       /^https:\/\/<Api[0-9A-F]{8}>\.execute-api\.<AWS::Region>\.<AWS::URLSuffix>\/$/,
     );
     expect(outputs.Region.Value).toEqual({ Ref: 'AWS::Region' });
+  });
+
+  it('names the audit log group: the one the functions write audit events to, kept after the stack', () => {
+    const { Outputs: outputs, Resources: resources } = template.toJSON();
+    const group = (outputs.AuditLogGroupName.Value as { Ref: string }).Ref;
+
+    expect(resources[group]).toMatchObject({ Type: 'AWS::Logs::LogGroup', DeletionPolicy: 'Retain' });
+    type Resource = { Type: string; Properties?: { Environment?: { Variables?: Record<string, unknown> } } };
+    const auditEnv = Object.values(resources as Record<string, Resource>)
+      .filter((r) => r.Type === 'AWS::Lambda::Function')
+      .map((r) => r.Properties?.Environment?.Variables?.AUDIT_LOG_GROUP)
+      .filter(Boolean);
+    expect(auditEnv.length).toBeGreaterThan(0);
+    for (const value of auditEnv) expect(value).toEqual({ Ref: group });
   });
 });

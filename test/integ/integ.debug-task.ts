@@ -8,14 +8,15 @@
  * user's code would: test/integ/probe). The assertions, in order (one session on the host at a time):
  *
  *   1. a tcpdump session next to one demo task SUCCEEDS; its artifact's sha256 matches the manifest
- *      (object and content), the pcap has packets, the audit manifest in S3 names the caller, and no
- *      toolbox container is left on the instance;
- *   2. a session on the Fargate task is refused with FARGATE_UNSUPPORTED;
- *   3. a service-wide session captures every running task of the demo service (each artifact
+ *      (object and content), the pcap has packets, the session and the audit log (session.requested)
+ *      name the caller, the audit log's session.ended holds the artifact's sha256, and no toolbox
+ *      container is left on the instance;
+ *   2. a second principal of the account (the probe stack's role Other, which IAM lets invoke the
+ *      API) does not find that session (SESSION_NOT_FOUND), is refused its status and its cancel
+ *      (NOT_AUTHORIZED), and both denials are in the audit log, naming it;
+ *   3. a session on the Fargate task is refused with FARGATE_UNSUPPORTED;
+ *   4. a service-wide session captures every running task of the demo service (each artifact
  *      verified), and leaves no toolbox container.
- *
- * TODO(trust model, issue 10): once the API checks who may read a session, assert that a second
- * principal (another role of the probe stack) is refused another caller's session (NOT_AUTHORIZED).
  *
  * Offline, CI compares this app's synthesized templates with the committed snapshot
  * (integ.debug-task.ts.snapshot/): `npm run integ:check`; after a template change,
@@ -51,6 +52,7 @@ const testbed = new TestbedStack(app, INTEG_NAMES.testbedStack, {
 const probeStack = new ProbeStack(app, INTEG_NAMES.probeStack, {
   description: 'debug-task integration test: the probe',
   debugTaskStackName: debugTask.stackName,
+  auditLogGroup: debugTask.auditLogGroup,
   testbed,
 });
 
@@ -81,10 +83,25 @@ const taskChecked = probe({ action: 'check-task', sessionId: taskSession.getAttS
       sha256Matches: true,
       hasPackets: true,
       callerNamed: true,
+      endAudited: true,
       containersLeft: 0,
     }),
   )
   .waitForAssertions(untilDone);
+const otherRefused = probe({
+  action: 'refuse-other',
+  sessionId: taskSession.getAttString('Payload.sessionId'),
+})
+  .expect(
+    verdict({
+      lookup: 'SESSION_NOT_FOUND',
+      read: 'NOT_AUTHORIZED',
+      cancel: 'NOT_AUTHORIZED',
+      denialsAudited: true,
+    }),
+  )
+  // The denials reach the audit log within seconds: asked again until they are there.
+  .waitForAssertions({ totalTimeout: Duration.minutes(3), interval: Duration.seconds(15) });
 const fargateRefused = probe({ action: 'refuse-fargate' }).expect(verdict({ code: 'FARGATE_UNSUPPORTED' }));
 const serviceSession = probe({ action: 'start-service' });
 const serviceChecked = probe({
@@ -96,7 +113,12 @@ const serviceChecked = probe({
   )
   .waitForAssertions(untilDone);
 
-taskSession.next(taskChecked).next(fargateRefused).next(serviceSession).next(serviceChecked);
+taskSession
+  .next(taskChecked)
+  .next(otherRefused)
+  .next(fargateRefused)
+  .next(serviceSession)
+  .next(serviceChecked);
 
 acknowledgeGuard(
   Stack.of(taskSession),

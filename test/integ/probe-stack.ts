@@ -3,7 +3,7 @@ import { Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
 import { PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { Architecture, Runtime } from 'aws-cdk-lib/aws-lambda';
 import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
-import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
+import { LogGroup, RetentionDays, type ILogGroup } from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
 import { acknowledgeGuard } from '../../lib/checks/guard';
 import { acknowledge, acknowledgeWildcardResources } from '../../lib/infra/nag';
@@ -13,13 +13,17 @@ import type { TestbedStack } from '../../lib/testbed/testbed-stack';
 export interface ProbeStackProps extends StackProps {
   /** Name of the debug-task stack under test (the probe reads its ApiUrl and BucketName outputs). */
   readonly debugTaskStackName: string;
+  /** The audit log of the stack under test: the probe reads who was recorded. */
+  readonly auditLogGroup: ILogGroup;
   readonly testbed: TestbedStack;
 }
 
 /**
  * The integration test's probe function (probe/probe.ts) and its role: what a user of debug-task
- * may do (call the API, read a session's manifest), plus what the test checks beside it (list the
- * testbed's tasks, `docker ps` on its instance through AWS-RunShellScript).
+ * may do (call the API), plus what the test checks beside it (read the audit log, list the
+ * testbed's tasks, `docker ps` on its instance through AWS-RunShellScript). And a second principal,
+ * the role `Other`, which the probe assumes: it may invoke the API as well (IAM lets it in), and the
+ * API must refuse it the probe's sessions (owner isolation, the deployment having no policy).
  */
 export class ProbeStack extends Stack {
   public readonly probe: NodejsFunction;
@@ -31,6 +35,11 @@ export class ProbeStack extends Stack {
     const role = new Role(this, 'Role', {
       assumedBy: new ServicePrincipal('lambda.amazonaws.com'),
       description: 'debug-task integration test probe',
+    });
+    const other = new Role(this, 'Other', {
+      assumedBy: role,
+      description:
+        'debug-task integration test: a second principal of the account, refused the sessions of the probe',
     });
     const logs = new LogGroup(this, 'Logs', {
       retention: RetentionDays.ONE_WEEK,
@@ -63,6 +72,8 @@ export class ProbeStack extends Stack {
         DEMO_SERVICE: testbed.demoService.serviceName,
         FARGATE_SERVICE: testbed.fargateService.serviceName,
         INSTANCE_ID: testbed.host.instanceId,
+        AUDIT_LOG_GROUP: props.auditLogGroup.logGroupName,
+        OTHER_ROLE_ARN: other.roleArn,
       },
       bundling: {
         minify: true,
@@ -97,9 +108,11 @@ export class ProbeStack extends Stack {
     );
     const api = stack.formatArn({ service: 'execute-api', resource: '*', resourceName: '*/*/*' });
     grant(['execute-api:Invoke'], [api]);
-    // Run-time discovery, as the CLI does: the bucket's name is generated, its prefix is the stack's.
-    const manifests = `arn:${stack.partition}:s3:::${props.debugTaskStackName.toLowerCase()}-*/sessions/*/manifest.json`;
-    grant(['s3:GetObject'], [manifests]);
+    other.addToPrincipalPolicy(new PolicyStatement({ actions: ['execute-api:Invoke'], resources: [api] }));
+    other.grantAssumeRole(role);
+    // The audit events of the probe's sessions (the records in S3 are under the artifact key, which
+    // only the stack's own roles may use: the audit log is where anyone else reads who asked).
+    grant(['logs:FilterLogEvents'], [props.auditLogGroup.logGroupArn]);
     grant(['ecs:ListTasks'], ['*'], {
       ArnEquals: {
         'ecs:cluster': stack.formatArn({
@@ -124,10 +137,16 @@ export class ProbeStack extends Stack {
     grant(['ssm:GetCommandInvocation'], ['*']);
     acknowledgeWildcardResources(
       role,
-      [api, manifests, '*'],
-      'A test-only role that lives for one run. The API id and the bucket name exist only once the stack ' +
-        'under test is deployed and are found at run time from its outputs, as the CLI finds them; ' +
-        'ecs:ListTasks is scoped by the ecs:cluster condition; GetCommandInvocation names no resource.',
+      [api, '*'],
+      'A test-only role that lives for one run. The API id exists only once the stack under test is ' +
+        'deployed and is found at run time from its outputs, as the CLI finds it; ecs:ListTasks is ' +
+        'scoped by the ecs:cluster condition; GetCommandInvocation names no resource.',
+    );
+    acknowledgeWildcardResources(
+      other,
+      [api],
+      'A test-only second principal that lives for one run: it may invoke any route of the API under ' +
+        'test (found at run time), which is the point: IAM lets it in, the API must refuse it.',
     );
   }
 }

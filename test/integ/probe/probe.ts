@@ -2,10 +2,11 @@ import { readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
+import { CloudWatchLogsClient, FilterLogEventsCommand } from '@aws-sdk/client-cloudwatch-logs';
 import { ECSClient, ListTasksCommand } from '@aws-sdk/client-ecs';
-import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { GetCommandInvocationCommand, SendCommandCommand, SSMClient } from '@aws-sdk/client-ssm';
-import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
+import { AssumeRoleCommand, GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
+import type { AuditRecord } from '../../../lib/audit/events';
 import { DebugTaskClient } from '../../../lib/client/api-client';
 import { downloadArtifact } from '../../../lib/cli/download';
 import { DebugTaskError } from '../../../lib/domain/errors';
@@ -15,7 +16,8 @@ import type { ArtifactRef, SessionView } from '../../../lib/domain/session';
  * The integration test's probe (test/integ/integ.debug-task.ts): a Lambda function in the account
  * under test that uses debug-task as a user would, through the real API with SigV4 (the typed
  * client, with the function's own role), and checks what a user cannot see from the API alone
- * (the pcap's packets, the audit manifest in S3, the containers left on the host).
+ * (the pcap's packets, the deployment's audit log, the containers left on the host), and that a
+ * second principal of the account (the role OTHER_ROLE_ARN) is refused the probe's session.
  *
  * Each invocation is short (the assertion provider waits 2 minutes at most): `start-*` starts a
  * session and returns its id; `check-*` looks once and returns a verdict the assertion compares,
@@ -26,7 +28,8 @@ export type ProbeEvent =
   | { action: 'start-service' }
   | { action: 'check-task'; sessionId: string }
   | { action: 'check-service'; sessionId: string }
-  | { action: 'refuse-fargate' };
+  | { action: 'refuse-fargate' }
+  | { action: 'refuse-other'; sessionId: string };
 
 /** The container of the demo tasks a capture sits next to (its eth0 sees every call of `client`). */
 export const DEMO_CONTAINER = 'web';
@@ -41,6 +44,10 @@ export interface ProbeEnvironment {
   readonly fargateService: string;
   /** The testbed's container instance, where no toolbox container may be left. */
   readonly instanceId: string;
+  /** The audit log group of the stack under test. */
+  readonly auditLogGroup: string;
+  /** A second principal of the account, which the probe assumes: IAM lets it invoke the API. */
+  readonly otherRoleArn: string;
 }
 
 export function environmentFromProcess(env: NodeJS.ProcessEnv = process.env): ProbeEnvironment {
@@ -55,6 +62,8 @@ export function environmentFromProcess(env: NodeJS.ProcessEnv = process.env): Pr
     demoService: need('DEMO_SERVICE'),
     fargateService: need('FARGATE_SERVICE'),
     instanceId: need('INSTANCE_ID'),
+    auditLogGroup: need('AUDIT_LOG_GROUP'),
+    otherRoleArn: need('OTHER_ROLE_ARN'),
   };
 }
 
@@ -62,7 +71,7 @@ export function environmentFromProcess(env: NodeJS.ProcessEnv = process.env): Pr
 export interface ProbeClients {
   readonly cloudFormation: CloudFormationClient;
   readonly ecs: ECSClient;
-  readonly s3: S3Client;
+  readonly logs: CloudWatchLogsClient;
   readonly ssm: SSMClient;
   readonly sts: STSClient;
 }
@@ -71,14 +80,14 @@ export function defaultClients(): ProbeClients {
   return {
     cloudFormation: new CloudFormationClient({}),
     ecs: new ECSClient({}),
-    s3: new S3Client({}),
+    logs: new CloudWatchLogsClient({}),
     ssm: new SSMClient({}),
     sts: new STSClient({}),
   };
 }
 
 export class Probe {
-  private deployment?: Promise<{ api: DebugTaskClient; bucket: string }>;
+  private deployment?: Promise<{ api: DebugTaskClient; apiUrl: string }>;
 
   constructor(
     private readonly env: ProbeEnvironment,
@@ -97,6 +106,8 @@ export class Probe {
         return this.checkService(event.sessionId);
       case 'refuse-fargate':
         return this.refuseFargate();
+      case 'refuse-other':
+        return this.refuseOther(event.sessionId);
     }
   }
 
@@ -121,7 +132,11 @@ export class Probe {
     });
   }
 
-  /** One session next to one task: SUCCEEDED, verified artifact with packets, audit, nothing left. */
+  /**
+   * One session next to one task: SUCCEEDED, verified artifact with packets, nothing left, and the
+   * caller named where an auditor looks: the session as the API recorded it, and the audit log's
+   * `session.requested`; the log's `session.ended` holds the artifact's sha256.
+   */
   private async checkTask(sessionId: string) {
     const { api } = await this.deploymentUnderTest();
     const view = await api.getSession(sessionId);
@@ -132,15 +147,29 @@ export class Probe {
     if (view.status !== 'SUCCEEDED' || !child?.artifact || !url) return failed(view);
 
     const artifact = await this.verifiedPackets(url, child.artifact, sessionId);
-    const caller = await this.manifestCaller(sessionId);
     const self = await this.identity();
+    const events = await this.auditEvents(sessionId);
+    const requested = events.find((e) => e.type === 'session.requested');
+    const ended = events.find((e) => e.type === 'session.ended');
+    const auditCaller = requested?.type === 'session.requested' ? requested.caller : undefined;
     return {
       status: view.status,
       sha256Matches: artifact.sha256Matches,
       hasPackets: artifact.packets > 0,
-      callerNamed: caller === self,
+      callerNamed: view.input?.caller === self && auditCaller === self,
+      endAudited:
+        ended?.type === 'session.ended' &&
+        ended.status === 'SUCCEEDED' &&
+        ended.artifacts.some((a) => a.sha256 === child.artifact?.sha256),
       containersLeft: await this.toolboxContainersLeft(sessionId),
-      detail: { packets: artifact.packets, error: artifact.error, manifestCaller: caller, self },
+      detail: {
+        packets: artifact.packets,
+        error: artifact.error,
+        sessionCaller: view.input?.caller,
+        auditCaller,
+        self,
+        auditEvents: events.map((e) => e.type),
+      },
     };
   }
 
@@ -225,14 +254,71 @@ export class Probe {
     }
   }
 
-  /** `audit.caller` of the session's record, sessions/<id>/manifest.json (written once, by Collect). */
-  private async manifestCaller(sessionId: string): Promise<string | undefined> {
-    const { bucket } = await this.deploymentUnderTest();
-    const object = await this.clients.s3.send(
-      new GetObjectCommand({ Bucket: bucket, Key: `sessions/${sessionId}/manifest.json` }),
+  /**
+   * The second principal, on the probe's session: IAM lets it invoke the API, the API must not
+   * list the session to it, and must refuse it the session's status (and so its download links)
+   * and its cancel, NOT_AUTHORIZED; the audit log must hold both denials, naming it.
+   */
+  private async refuseOther(sessionId: string) {
+    const { apiUrl } = await this.deploymentUnderTest();
+    const { Credentials: c, AssumedRoleUser } = await this.clients.sts.send(
+      new AssumeRoleCommand({ RoleArn: this.env.otherRoleArn, RoleSessionName: 'debug-task-integ-other' }),
     );
-    const record = JSON.parse(await object.Body!.transformToString()) as { audit?: { caller?: string } };
-    return record.audit?.caller;
+    if (!c?.AccessKeyId || !c.SecretAccessKey || !AssumedRoleUser?.Arn) {
+      throw new Error(`AssumeRole of ${this.env.otherRoleArn} gave no credentials.`);
+    }
+    const other = new DebugTaskClient({
+      apiUrl,
+      credentials: {
+        accessKeyId: c.AccessKeyId,
+        secretAccessKey: c.SecretAccessKey,
+        sessionToken: c.SessionToken,
+      },
+    });
+    // Not even listed to it (GET /sessions?id= answers only for a session the caller may read)...
+    const lookup = await refusal(() => other.getSession(sessionId));
+    // ...and refused on its routes, the cluster given.
+    const scope = { cluster: this.env.cluster };
+    const read = await refusal(() => other.getSession(sessionId, scope));
+    const cancel = await refusal(() => other.cancelSession(sessionId, scope));
+    const denials = (await this.auditEvents(sessionId)).filter(
+      (e) => e.type === 'decision' && !e.allowed && e.caller === AssumedRoleUser.Arn,
+    );
+    return {
+      lookup,
+      read,
+      cancel,
+      denialsAudited: denials.length >= 2,
+      detail: { other: AssumedRoleUser.Arn, denials: denials.length },
+    };
+  }
+
+  /**
+   * The audit log's events of a session (lib/audit/events.ts), oldest first. The log is written as
+   * the functions run; an event not there yet shows in a later check (the assertion asks again).
+   */
+  async auditEvents(sessionId: string): Promise<AuditRecord[]> {
+    const records: AuditRecord[] = [];
+    let nextToken: string | undefined;
+    do {
+      const page = await this.clients.logs.send(
+        new FilterLogEventsCommand({
+          logGroupName: this.env.auditLogGroup,
+          filterPattern: `{ $.sessionId = "${sessionId}" }`,
+          startTime: Date.now() - 6 * 3600_000,
+          nextToken,
+        }),
+      );
+      for (const event of page.events ?? []) {
+        try {
+          records.push(JSON.parse(event.message ?? '') as AuditRecord);
+        } catch {
+          // not an audit event: nothing else writes there, but a stray line must not fail the check
+        }
+      }
+      nextToken = page.nextToken;
+    } while (nextToken);
+    return records;
   }
 
   private async identity(): Promise<string | undefined> {
@@ -292,8 +378,8 @@ export class Probe {
     return taskArns;
   }
 
-  /** The API (signed with this function's role) and the bucket, from the stack's outputs, once. */
-  private deploymentUnderTest(): Promise<{ api: DebugTaskClient; bucket: string }> {
+  /** The API (signed with this function's role), from the stack's outputs, once. */
+  private deploymentUnderTest(): Promise<{ api: DebugTaskClient; apiUrl: string }> {
     this.deployment ??= (async () => {
       const { Stacks } = await this.clients.cloudFormation.send(
         new DescribeStacksCommand({ StackName: this.env.stackName }),
@@ -303,9 +389,21 @@ export class Probe {
         if (!value) throw new Error(`Stack ${this.env.stackName} has no ${key} output.`);
         return value;
       };
-      return { api: new DebugTaskClient({ apiUrl: output('ApiUrl') }), bucket: output('BucketName') };
+      const apiUrl = output('ApiUrl');
+      return { api: new DebugTaskClient({ apiUrl }), apiUrl };
     })();
     return this.deployment;
+  }
+}
+
+/** The error code a call was refused with ('allowed' when it was not refused). */
+async function refusal(call: () => Promise<unknown>): Promise<string> {
+  try {
+    await call();
+    return 'allowed';
+  } catch (error) {
+    if (error instanceof DebugTaskError) return error.code;
+    throw error;
   }
 }
 
