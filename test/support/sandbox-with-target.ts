@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startDemoTarget, type DemoTarget } from '../../lib/sandbox/demo-target';
 import { ensureSandboxImages } from '../../lib/sandbox/sandbox-images';
-import { startSandbox, type Sandbox } from '../../lib/sandbox/sandbox';
+import { startSandbox, type Sandbox, type SandboxOptions } from '../../lib/sandbox/sandbox';
 import { requireDocker } from './docker';
 
 /** What an e2e file works with: the sandbox, one demo task with traffic, a scratch directory. */
@@ -17,10 +17,14 @@ export interface SandboxWithTarget {
 }
 
 /**
- * Starts the sandbox and one demo task before the file's tests (failing, never skipping, without
- * Docker) and stops both after them. Call at the top of a `describe`.
+ * Starts the sandbox (with `options`, e.g. an older SSM agent) and one demo task before the file's
+ * tests (failing, never skipping, without Docker) and stops both after them. Call at the top of a
+ * `describe`.
  */
-export function useSandboxWithTarget(name: string): SandboxWithTarget {
+export function useSandboxWithTarget(
+  name: string,
+  options: Omit<SandboxOptions, 'toolboxImage'> = {},
+): SandboxWithTarget {
   let sandbox: Sandbox | undefined;
   let target: DemoTarget | undefined;
   let workdir: string | undefined;
@@ -30,7 +34,7 @@ export function useSandboxWithTarget(name: string): SandboxWithTarget {
     workdir = mkdtempSync(join(tmpdir(), `debug-task-e2e-${name}-`));
     const images = await ensureSandboxImages();
     target = await startDemoTarget(images.target);
-    sandbox = await startSandbox({ toolboxImage: images.toolbox });
+    sandbox = await startSandbox({ ...options, toolboxImage: images.toolbox });
   });
   afterAll(async () => {
     await target?.stop();
