@@ -83,6 +83,28 @@ export function evaluateTargets(results: BenchResults): TargetRow[] {
     target: `<= ${TARGETS.hostStartRatio}`,
     met: atMost(hs, TARGETS.hostStartRatio),
   });
+  // The same start as a host runs it, through the SSM document's bootstrap (issue 11): the target
+  // holds with the runner cached; a host's first session also fetches it (reported).
+  const bare = num(raw(results, 'hostStart', 'bareDockerRunMs'));
+  const cached = num(raw(results, 'hostStart', 'bootstrapCachedMs'));
+  const cachedRatio = cached !== null && bare ? Math.round((cached / bare) * 100) / 100 : null;
+  rows.push({
+    figure: '1b. Host start through the SSM document (runner cached, sha256 checked) / bare `docker run`',
+    measured: `${fmt(cachedRatio)}x (${fmt(cached, 0)} ms vs ${fmt(bare, 0)} ms${n(results, 'hostStart')})`,
+    target: `<= ${TARGETS.hostStartRatio}`,
+    met: atMost(cachedRatio, TARGETS.hostStartRatio),
+  });
+  const first = num(raw(results, 'hostStart', 'bootstrapFirstFetchMs'));
+  const runnerBytes = num(raw(results, 'hostStart', 'runnerBytes'));
+  rows.push({
+    figure: '1c. Host start with a first fetch of the runner (empty cache: a host’s first session)',
+    measured:
+      first === null
+        ? 'n/a'
+        : `${fmt(first, 0)} ms, ${fmt(cached !== null ? first - cached : null, 0)} ms over the cached start (runner ${fmt(runnerBytes !== null ? runnerBytes / 1024 : null, 0)} KiB, loopback HTTP)`,
+    target: 'report',
+    met: first === null ? null : true,
+  });
   const so = results.sessionOverheadSeconds;
   rows.push({
     figure: '2. Session overhead (CLI start -> verified artifact on disk, minus the capture)',

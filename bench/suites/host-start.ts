@@ -1,8 +1,12 @@
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
+import { commandParameters, type HostParamValues } from '../../lib/domain/params';
 import { newSessionId } from '../../lib/domain/session';
-import { runHostRunner, runnerEnv } from '../../lib/host/local-runner';
-import { buildRunnerScript } from '../../lib/host/runner-script';
+import { parseManifest, runHostRunner, runnerEnv } from '../../lib/host/local-runner';
+import { buildCommandDocument, buildRunnerScript, runnerSha256 } from '../../lib/host/runner-script';
+import { prepareRunShellScript, resolveParameters } from '../../lib/sandbox/ssm-document';
 import { removeSessionContainers, type BenchTarget } from '../lib/containers';
 import { run, spawnWatching, waitForFileText } from '../lib/proc';
 import { median, nowMs, ratio, round } from '../lib/stats';
@@ -13,6 +17,10 @@ import type { SuiteContext } from '../lib/context';
  * against a bare `docker run` of the same image, in the same namespaces, with the same tool.
  * Also the runner's own phases (from the arrival times of its progress lines) and a `docker run -d`
  * with every flag the runner adds, which splits the overhead into Docker's part and the runner's.
+ *
+ * And the same start through the SSM document's bootstrap, as a host really runs it (issue 11):
+ * with the runner in the host's cache (its sha256 checked, then exec), and with a first fetch of
+ * the runner from a loopback HTTP server (the fetch, the check, the cache write, then the same).
  */
 
 export interface HostStartResult {
@@ -29,6 +37,12 @@ export interface HostStartResult {
     bashStartMs: number | null;
     /** One traced run (bash xtrace): ms spent in each command before the toolbox started. */
     runnerTraceMs?: Record<string, number>;
+    /** The document's bootstrap to "listening", the runner already in the host's cache. */
+    bootstrapCachedMs: number | null;
+    /** The same with the runner fetched first (an empty cache: a host's first session). */
+    bootstrapFirstFetchMs: number | null;
+    /** Bytes of the runner file the first fetch brings. */
+    runnerBytes: number;
   };
 }
 
@@ -85,6 +99,71 @@ async function runnerOnce(
   } finally {
     await removeSessionContainers(sessionId);
     await rm(home, { recursive: true, force: true });
+  }
+}
+
+/** Serves the runner file on loopback, as S3 serves the stack's asset through a presigned GET. */
+async function startRunnerServer(): Promise<{ url: string; close(): Promise<void> }> {
+  const body = buildRunnerScript();
+  const server = createServer((_req, res) => res.writeHead(200).end(body));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}/runner/${runnerSha256()}.sh?X-Amz-Signature=bench`,
+    close: () => new Promise((resolve) => server.close(() => resolve())),
+  };
+}
+
+/**
+ * The SSM document's step as the agent runs it (env mode), from `sh <script>` to tcpdump's
+ * "listening": in `home`, whose runner cache is whatever earlier runs left (empty: a first fetch).
+ */
+async function bootstrapOnce(
+  ctx: SuiteContext,
+  target: BenchTarget,
+  home: string,
+  runnerUrl: string,
+): Promise<number> {
+  const document = buildCommandDocument({ fetchProtocols: 'http' });
+  const sessionId = newSessionId();
+  const values: HostParamValues = {
+    action: 'run',
+    sessionId,
+    containerId: target.id,
+    tool: 'tcpdump',
+    durationSeconds: '1',
+    maxBytes: '1000000',
+    maxSessions: '99',
+    image: ctx.image,
+    expiresAt: String(Math.floor(Date.now() / 1000) + 60),
+    runnerUrl,
+    executionTimeout: '120',
+  };
+  const prepared = prepareRunShellScript(
+    document,
+    resolveParameters(document, commandParameters(values)),
+    'env',
+  );
+  const script = join(home, `step-${sessionId}.sh`);
+  await writeFile(script, prepared.script, { mode: 0o700 });
+  try {
+    const start = nowMs();
+    const seen = waitForFileText(join(home, sessionId, 'out', 'tool.err'), LISTENING, 30_000);
+    const running = run('sh', [script], {
+      env: { PATH: process.env.PATH ?? '', ...prepared.env, DEBUG_TASK_HOME: home },
+      timeoutMs: 60_000,
+      allowFailure: true,
+    });
+    const [result, seenAt] = await Promise.all([running, seen.catch((e: Error) => e)]);
+    if (seenAt instanceof Error || parseManifest(result.stdout)?.status !== 'OK') {
+      throw new Error(
+        `the bootstrap did not capture: ${seenAt instanceof Error ? seenAt.message : ''} ${result.stdout.slice(-400)} ${result.stderr.slice(-400)}`,
+      );
+    }
+    return seenAt - start;
+  } finally {
+    await removeSessionContainers(sessionId);
+    await rm(script, { force: true });
   }
 }
 
@@ -196,20 +275,41 @@ export async function hostStart(ctx: SuiteContext, target: BenchTarget): Promise
   const flags: number[] = [];
   const bash: number[] = [];
   const phases: Record<string, number[]> = {};
-  await bareDockerRun(ctx, target); // warm-up: the first container start after a while is slower
-  for (let rep = 0; rep < reps; rep++) {
-    const steps: Array<() => Promise<void>> = [
-      async () => {
-        const r = await runnerOnce(ctx, target);
-        runner.push(r.ms);
-        bash.push(r.bashStartMs);
-        for (const [name, ms] of Object.entries(r.phases)) (phases[name] ??= []).push(ms);
-      },
-      async () => void bare.push(await bareDockerRun(ctx, target)),
-      async () => void flags.push(await runnerFlagsDockerRun(ctx, target)),
-    ];
-    // Rotate which goes first, so that noise does not favour one side.
-    for (let i = 0; i < steps.length; i++) await steps[(i + rep) % steps.length]();
+  const cached: number[] = [];
+  const firstFetch: number[] = [];
+  const server = await startRunnerServer();
+  // One home keeps its runner cache across reps (the first run below fills it); each first fetch
+  // gets a home of its own, whose cache is empty.
+  const cachedHome = await mkdtemp(join(ctx.tmp, 'bootstrap-cached-'));
+  try {
+    await bareDockerRun(ctx, target); // warm-up: the first container start after a while is slower
+    await bootstrapOnce(ctx, target, cachedHome, server.url); // fills the cache
+    for (let rep = 0; rep < reps; rep++) {
+      const steps: Array<() => Promise<void>> = [
+        async () => {
+          const r = await runnerOnce(ctx, target);
+          runner.push(r.ms);
+          bash.push(r.bashStartMs);
+          for (const [name, ms] of Object.entries(r.phases)) (phases[name] ??= []).push(ms);
+        },
+        async () => void bare.push(await bareDockerRun(ctx, target)),
+        async () => void flags.push(await runnerFlagsDockerRun(ctx, target)),
+        async () => void cached.push(await bootstrapOnce(ctx, target, cachedHome, server.url)),
+        async () => {
+          const home = await mkdtemp(join(ctx.tmp, 'bootstrap-first-'));
+          try {
+            firstFetch.push(await bootstrapOnce(ctx, target, home, server.url));
+          } finally {
+            await rm(home, { recursive: true, force: true });
+          }
+        },
+      ];
+      // Rotate which goes first, so that noise does not favour one side.
+      for (let i = 0; i < steps.length; i++) await steps[(i + rep) % steps.length]();
+    }
+  } finally {
+    await server.close();
+    await rm(cachedHome, { recursive: true, force: true });
   }
   const runnerTraceMs = ctx.quick ? undefined : await runnerTrace(ctx, target);
   return {
@@ -221,6 +321,9 @@ export async function hostStart(ctx: SuiteContext, target: BenchTarget): Promise
       reps,
       runnerPhasesMs: Object.fromEntries(Object.entries(phases).map(([k, v]) => [k, round(median(v), 1)])),
       bashStartMs: round(median(bash), 1),
+      bootstrapCachedMs: round(median(cached), 1),
+      bootstrapFirstFetchMs: round(median(firstFetch), 1),
+      runnerBytes: Buffer.byteLength(buildRunnerScript()),
       ...(runnerTraceMs && { runnerTraceMs }),
     },
   };

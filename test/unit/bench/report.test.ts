@@ -18,6 +18,9 @@ function results(overrides: Partial<BenchResults> = {}): BenchResults {
     dropFreePpsRatio: 0.95,
     uploadThroughputRatio: 1,
     session: { raw: { endDetectionMs: 400, endDetectionMaxMs: 900 } },
+    hostStart: {
+      raw: { bareDockerRunMs: 200, bootstrapCachedMs: 300, bootstrapFirstFetchMs: 450, runnerBytes: 100_352 },
+    },
     footprint: { cpuCores: 0.4, cpuLimitCores: 0.5, capsHold: true },
     errors: {},
     ...overrides,
@@ -56,6 +59,11 @@ describe('bench targets', () => {
     const byFigure = (prefix: string) => rows.filter((r) => r.figure.startsWith(prefix));
 
     expect(byFigure('1.')[0].met).toBe(true);
+    expect(byFigure('1b.')[0]).toMatchObject({ measured: '1.50x (300 ms vs 200 ms)', met: false });
+    expect(byFigure('1c.')[0]).toMatchObject({
+      measured: '450 ms, 150 ms over the cached start (runner 98 KiB, loopback HTTP)',
+      met: true,
+    });
     expect(byFigure('2b.')[0].met).toBe(true);
     expect(byFigure('4. Lambda `api`: bundle')[0].met).toBe(false);
     expect(byFigure('4. Lambda `resolve`: bundle')[0].met).toBe(true);
