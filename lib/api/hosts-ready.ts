@@ -1,20 +1,19 @@
-import { DescribeContainerInstancesCommand, ListContainerInstancesCommand } from '@aws-sdk/client-ecs';
 import { DescribeInstanceInformationCommand, type InstanceInformation } from '@aws-sdk/client-ssm';
 import { awsCall } from '../aws/errors';
-import { ecsClient } from '../aws/ecs';
 import { ssmClient } from '../aws/ssm';
 import { MIN_AGENT_VERSION, compareVersions, paramModeOf } from '../domain/agent';
 import { failedCheck, type DoctorCheck } from '../domain/doctor';
 import { DebugTaskError, defaultHint, type ErrorCode } from '../domain/errors';
+import { chunk } from '../session/batches';
+import { clusterInstanceIds } from '../session/container-instances';
 
-/** ECS's page size and DescribeContainerInstances' batch; DescribeInstanceInformation's 50 ids. */
-const ECS_BATCH = 100;
+/** DescribeInstanceInformation's 50 ids (and page size). */
 const SSM_BATCH = 50;
 
 /** What one cluster's hosts look like to a session: counts, and how their agents pass parameters. */
 export interface ClusterHosts {
   cluster: string;
-  /** ACTIVE container instances. */
+  /** ACTIVE container instances (with an instance id). */
   instances: number;
   /** Of those, SSM managed nodes. */
   managed: number;
@@ -74,30 +73,10 @@ export async function hostsReadyCheck(
 
 /** Counts one cluster's hosts: ListContainerInstances, DescribeContainerInstances, DescribeInstanceInformation. */
 export async function clusterHosts(cluster: string): Promise<ClusterHosts> {
-  const arns: string[] = [];
-  let nextToken: string | undefined;
-  do {
-    const page = await awsCall('ecs:ListContainerInstances', () =>
-      ecsClient().send(
-        new ListContainerInstancesCommand({ cluster, status: 'ACTIVE', maxResults: ECS_BATCH, nextToken }),
-      ),
-    );
-    arns.push(...(page.containerInstanceArns ?? []));
-    nextToken = page.nextToken;
-  } while (nextToken);
-
-  const instanceIds: string[] = [];
-  for (const batch of chunks(arns, ECS_BATCH)) {
-    const out = await awsCall('ecs:DescribeContainerInstances', () =>
-      ecsClient().send(new DescribeContainerInstancesCommand({ cluster, containerInstances: batch })),
-    );
-    for (const instance of out.containerInstances ?? []) {
-      if (instance.ec2InstanceId) instanceIds.push(instance.ec2InstanceId);
-    }
-  }
+  const instanceIds = await clusterInstanceIds(cluster, { status: 'ACTIVE' });
 
   const infos: InstanceInformation[] = [];
-  for (const batch of chunks(instanceIds, SSM_BATCH)) {
+  for (const batch of chunk(instanceIds, SSM_BATCH)) {
     let token: string | undefined;
     do {
       const page = await awsCall('ssm:DescribeInstanceInformation', () =>
@@ -124,7 +103,7 @@ export async function clusterHosts(cluster: string): Promise<ClusterHosts> {
   const env = ready.filter((info) => paramModeOf(info.AgentVersion ?? '') === 'env').length;
   return {
     cluster,
-    instances: arns.length,
+    instances: instanceIds.length,
     managed: infos.length,
     online: online.length,
     ready: ready.length,
@@ -162,10 +141,4 @@ function whyNotReady(hosts: ClusterHosts): { code: ErrorCode; hint: string } {
     code: 'PLATFORM_UNSUPPORTED',
     hint: `Update the SSM agent to ${MIN_AGENT_VERSION} or later on Linux hosts (the ECS-optimized AMIs ship one).`,
   };
-}
-
-function chunks<T>(items: readonly T[], size: number): T[][] {
-  const out: T[][] = [];
-  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
-  return out;
 }

@@ -1,8 +1,4 @@
-import {
-  DescribeContainerInstancesCommand,
-  ListClustersCommand,
-  ListContainerInstancesCommand,
-} from '@aws-sdk/client-ecs';
+import { ListClustersCommand } from '@aws-sdk/client-ecs';
 import { DescribeInstanceInformationCommand } from '@aws-sdk/client-ssm';
 import { optionalEnv } from '../config';
 import { DebugTaskError } from '../domain/errors';
@@ -11,6 +7,8 @@ import { logger } from '../log';
 import { awsCall } from '../aws/errors';
 import { ecsClient } from '../aws/ecs';
 import { ssmClient } from '../aws/ssm';
+import { chunk } from '../session/batches';
+import { ECS_BATCH, clusterInstanceIds } from '../session/container-instances';
 import { FAN_OUT, pinnedDocument, sendRunner } from '../session/host-command';
 
 /**
@@ -30,8 +28,6 @@ import { FAN_OUT, pinnedDocument, sendRunner } from '../session/host-command';
  * So N instances cost about 2·N/100 + 2·N/50 calls, never one call per instance.
  */
 
-/** ECS's page size and DescribeContainerInstances' batch limit. */
-export const ECS_BATCH = 100;
 /** SendCommand takes at most 50 InstanceIds; DescribeInstanceInformation returns at most 50 per page. */
 export const SSM_BATCH = 50;
 /** The host's sweep lists and removes a few containers: two minutes is plenty. */
@@ -49,9 +45,6 @@ export const SWEEP_MAX_CONCURRENCY = FAN_OUT.MaxConcurrency;
  */
 export const SWEEP_MAX_ERRORS = FAN_OUT.MaxErrors;
 export const SWEEP_COMMENT = 'debug-task sweep';
-
-/** `i-` (EC2) or `mi-` (ECS Anywhere) ids, as SendCommand's InstanceIds accept them. */
-const INSTANCE_ID = /^(i-[0-9a-f]{8}([0-9a-f]{9})?|mi-[0-9a-f]{17})$/;
 
 /** The scheduled event (ignored: a sweep has no input). */
 export type SweepEvent = Record<string, unknown>;
@@ -114,7 +107,7 @@ export async function sweepHosts(_event: SweepEvent = {}, deps: SweepDeps = {}):
   }
 
   const online: string[] = [];
-  for (const batch of chunks([...instanceIds], SSM_BATCH)) {
+  for (const batch of chunk([...instanceIds], SSM_BATCH)) {
     try {
       online.push(...(await onlineLinux(batch)));
     } catch (error) {
@@ -127,7 +120,7 @@ export async function sweepHosts(_event: SweepEvent = {}, deps: SweepDeps = {}):
     executionTimeout: String(SWEEP_EXECUTION_TIMEOUT_SECONDS),
   };
   const commandIds: string[] = [];
-  for (const batch of chunks(online, SSM_BATCH)) {
+  for (const batch of chunk(online, SSM_BATCH)) {
     try {
       commandIds.push(await sendSweep(batch, values));
     } catch (error) {
@@ -171,40 +164,6 @@ async function listClusters(): Promise<string[]> {
     nextToken = page.nextToken;
   } while (nextToken);
   return arns;
-}
-
-/**
- * The EC2 (or managed-instance) ids of a cluster's container instances. No status filter: ECS then
- * returns every state but INACTIVE, so DRAINING hosts, which may stay up for hours, are swept too;
- * hosts that are not reachable are dropped by the SSM check that follows.
- */
-async function clusterInstanceIds(cluster: string): Promise<string[]> {
-  const arns: string[] = [];
-  let nextToken: string | undefined;
-  do {
-    const page = await awsCall('ecs:ListContainerInstances', () =>
-      ecsClient().send(new ListContainerInstancesCommand({ cluster, maxResults: ECS_BATCH, nextToken })),
-    );
-    arns.push(...(page.containerInstanceArns ?? []));
-    nextToken = page.nextToken;
-  } while (nextToken);
-
-  const ids: string[] = [];
-  for (const batch of chunks(arns, ECS_BATCH)) {
-    const out = await awsCall('ecs:DescribeContainerInstances', () =>
-      ecsClient().send(new DescribeContainerInstancesCommand({ cluster, containerInstances: batch })),
-    );
-    for (const instance of out.containerInstances ?? []) {
-      const id = instance.ec2InstanceId;
-      if (id && INSTANCE_ID.test(id)) ids.push(id);
-      else logger.warn('sweep: container instance without a usable instance id', { cluster, id });
-    }
-    // MISSING: deregistered between the list and the describe; nothing left to sweep there.
-    if (out.failures?.length) {
-      logger.info('sweep: container instances gone since listed', { cluster, failures: out.failures.length });
-    }
-  }
-  return ids;
 }
 
 /**
@@ -270,10 +229,4 @@ function sweepFailed(summary: SweepSummary, failures: SweepFailure[]): DebugTask
       details: { ...summary, failures: failures.length },
     },
   );
-}
-
-function chunks<T>(items: readonly T[], size: number): T[][] {
-  const out: T[][] = [];
-  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
-  return out;
 }

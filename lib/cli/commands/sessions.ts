@@ -96,33 +96,19 @@ export async function cancelCommand(
     );
     return EXIT.OK;
   }
-  const progress = createProgress();
-  const startedAt = Date.now();
-  for (;;) {
-    const view = await client.getSession(sessionId);
-    if (view.status !== 'RUNNING') {
-      progress.done();
-      if (view.status === 'CANCELLED') {
-        say('CANCELLED', 'the toolbox container was removed; the capture is discarded');
-        return EXIT.OK;
-      }
-      say(view.status, 'it ended before the cancel took effect');
-      return view.error ? errorFromBody(view.error).exitCode : EXIT.OK;
-    }
-    if (Date.now() - startedAt > (options.followMs ?? CANCEL_FOLLOW_MS)) {
-      progress.done();
-      throw new DebugTaskError(
-        'AWS_ERROR',
-        `Session ${sessionId} is still cancelling after ${Math.round((options.followMs ?? CANCEL_FOLLOW_MS) / 1000)}s.`,
-        {
-          hint: `\`debug-task status ${sessionId}\` shows where it is; the host's watchdog removes the container at its deadline anyway.`,
-          details: { sessionId },
-        },
-      );
-    }
-    progress.update('cancelling: removing the toolbox container');
-    await sleep(options.pollMs ?? 500);
+  const view = await followToEnd(client, sessionId, {
+    followMs: options.followMs ?? CANCEL_FOLLOW_MS,
+    pollMs: options.pollMs,
+    doing: 'cancelling: removing the toolbox container',
+    still: 'still cancelling',
+    hint: `\`debug-task status ${sessionId}\` shows where it is; the host's watchdog removes the container at its deadline anyway.`,
+  });
+  if (view.status === 'CANCELLED') {
+    say('CANCELLED', 'the toolbox container was removed; the capture is discarded');
+    return EXIT.OK;
   }
+  say(view.status, 'it ended before the cancel took effect');
+  return view.error ? errorFromBody(view.error).exitCode : EXIT.OK;
 }
 
 /** How long `stop` follows a stop to the session's end: Poll sees the marker within ~10 s, then the upload. */
@@ -170,35 +156,50 @@ export async function stopCommand(
     );
     return EXIT.OK;
   }
+  const view = await followToEnd(client, sessionId, {
+    followMs: options.followMs ?? STOP_FOLLOW_MS,
+    pollMs: options.pollMs,
+    doing: 'stopping: collecting the capture so far',
+    still: 'still stopping',
+    hint: `\`debug-task status ${sessionId}\` shows where it is; it ends at its duration anyway.`,
+  });
+  if (view.status === 'SUCCEEDED') {
+    const early = stoppedEarlyOf(view);
+    const words = early ? `stopped ${early}` : 'it ended at its duration before the stop took effect';
+    say('SUCCEEDED', `${words}; ${fetchHint}`);
+    return EXIT.OK;
+  }
+  say(view.status, view.error ? `${view.error.code}: ${printable(view.error.message)}` : 'it ended');
+  return view.error ? errorFromBody(view.error).exitCode : EXIT.OK;
+}
+
+/**
+ * Follows a session that was asked to end (cancel, stop) until it has: its last view. Past
+ * `followMs` it gives up with AWS_ERROR "<id> is <still> after Ns" (the session goes on ending).
+ */
+async function followToEnd(
+  client: DebugTaskClient,
+  sessionId: string,
+  follow: { followMs: number; pollMs?: number; doing: string; still: string; hint: string },
+): Promise<SessionView> {
   const progress = createProgress();
   const startedAt = Date.now();
-  const followMs = options.followMs ?? STOP_FOLLOW_MS;
-  for (;;) {
-    const view = await client.getSession(sessionId);
-    if (view.status !== 'RUNNING') {
-      progress.done();
-      if (view.status === 'SUCCEEDED') {
-        const early = stoppedEarlyOf(view);
-        const words = early ? `stopped ${early}` : 'it ended at its duration before the stop took effect';
-        say('SUCCEEDED', `${words}; ${fetchHint}`);
-        return EXIT.OK;
+  try {
+    for (;;) {
+      const view = await client.getSession(sessionId);
+      if (view.status !== 'RUNNING') return view;
+      if (Date.now() - startedAt > follow.followMs) {
+        throw new DebugTaskError(
+          'AWS_ERROR',
+          `Session ${sessionId} is ${follow.still} after ${Math.round(follow.followMs / 1000)}s.`,
+          { hint: follow.hint, details: { sessionId } },
+        );
       }
-      say(view.status, view.error ? `${view.error.code}: ${printable(view.error.message)}` : 'it ended');
-      return view.error ? errorFromBody(view.error).exitCode : EXIT.OK;
+      progress.update(follow.doing);
+      await sleep(follow.pollMs ?? 500);
     }
-    if (Date.now() - startedAt > followMs) {
-      progress.done();
-      throw new DebugTaskError(
-        'AWS_ERROR',
-        `Session ${sessionId} is still stopping after ${Math.round(followMs / 1000)}s.`,
-        {
-          hint: `\`debug-task status ${sessionId}\` shows where it is; it ends at its duration anyway.`,
-          details: { sessionId },
-        },
-      );
-    }
-    progress.update('stopping: collecting the capture so far');
-    await sleep(options.pollMs ?? 500);
+  } finally {
+    progress.done();
   }
 }
 
