@@ -8,7 +8,11 @@ import { containersOfSession, containersOfTasks, demoTasksOf, requireDocker } fr
 
 jest.setTimeout(240_000);
 
-const sandboxDirs = () => readdirSync(tmpdir()).filter((d) => d.startsWith('debug-task-sandbox-'));
+/**
+ * What the demo left of its own in the temporary folder it was given (TMPDIR: its own, so other
+ * runs on this machine do not count; tsx, which runs the CLI here, keeps its cache there too).
+ */
+const leftIn = (dir: string) => readdirSync(dir).filter((d) => d.startsWith('debug-task'));
 
 describe('debug-task demo (the whole path on the local sandbox)', () => {
   let workdir: string;
@@ -19,9 +23,9 @@ describe('debug-task demo (the whole path on the local sandbox)', () => {
   afterAll(() => rmSync(workdir, { recursive: true, force: true }));
 
   it('captures the demo task’s HTTP traffic into a verified pcap and leaves nothing behind', async () => {
-    const dirsBefore = sandboxDirs();
+    const tmp = mkdtempSync(join(workdir, 'tmp-'));
 
-    const run = await runCli(['demo', '--duration', '3s', '--json'], { cwd: workdir });
+    const run = await runCli(['demo', '--duration', '3s', '--json'], { cwd: workdir, env: { TMPDIR: tmp } });
 
     expect(run.code).toBe(0);
     const result = run.json();
@@ -73,7 +77,7 @@ describe('debug-task demo (the whole path on the local sandbox)', () => {
     const tasks = demoTasksOf(run.stderr);
     expect(tasks).toHaveLength(1);
     expect(containersOfTasks(tasks)).toEqual([]);
-    expect(sandboxDirs()).toEqual(dirsBefore);
+    expect(leftIn(tmp)).toEqual([]);
   });
 
   it('refuses a hostile filter with INVALID_FILTER (exit 2) before anything runs', async () => {

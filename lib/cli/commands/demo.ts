@@ -72,48 +72,82 @@ export async function demoCommand(flags: DemoFlags, output: Output): Promise<num
   // One interrupt handler from here to the end: a first Ctrl-C stops the session and keeps its
   // capture (or stops what is still starting), a second cancels it (discards); a third exits at
   // once after removing what this demo made.
-  return withStopInterrupt(async (interrupts) => {
-    let target: DemoTarget | undefined;
-    let sandbox: Sandbox | undefined;
-    let sessionId: string | undefined;
-    // Runners first (no new container can then be asked for), then the target (its removal also
-    // gives the engine time to finish a create already under way), then the session's containers.
-    const forget = onForcedExit(() => {
-      sandbox?.forceStop();
-      target?.forceStop();
-      if (sessionId) removeSessionContainersNow(sessionId);
-    });
-    try {
-      target = await startDemoTarget(images.target);
-      progress.note(`demo task ${target.taskArn} serving HTTP at ${target.address}, with traffic`);
-      sandbox = await startSandbox({ toolboxImage: image, keepData: flags.keep, agentVersion });
-      throwIfInterrupted(interrupts);
-      const client = new DebugTaskClient({
-        apiUrl: sandbox.apiUrl,
-        region: sandbox.region,
-        credentials: sandbox.credentials,
-      });
-      const request = buildSessionRequest({ task: target.taskArn, container: target.containerName }, capture);
-      const running = target;
-      await produceAndPrint(choice, output, async (path) => {
-        const outcome = await runSession(client, request, {
-          output: path,
-          progress,
-          signal: interrupts.cancel,
-          stop: interrupts.stop,
-          onStarted: (id) => (sessionId = id),
+  return withStopInterrupt((interrupts) =>
+    withDemoSandbox(
+      { starts: [() => startDemoTarget(images.target)], image, flags, agentVersion, progress, interrupts },
+      async (client, [target], onStarted) => {
+        const request = buildSessionRequest(
+          { task: target.taskArn, container: target.containerName },
+          capture,
+        );
+        await produceAndPrint(choice, output, async (path) => {
+          const outcome = await runSession(client, request, {
+            output: path,
+            progress,
+            signal: interrupts.cancel,
+            stop: interrupts.stop,
+            onStarted,
+          });
+          progress.note(`the demo target answered ${target.requests()} HTTP requests meanwhile`);
+          return outcome;
         });
-        progress.note(`the demo target answered ${running.requests()} HTTP requests meanwhile`);
-        return outcome;
-      });
-      return EXIT.OK;
-    } finally {
-      await target?.stop();
-      await sandbox?.stop();
-      if (sessionId) await reportLeftovers(sessionId, progress.note);
-      forget();
-    }
+        return EXIT.OK;
+      },
+    ),
+  );
+}
+
+/**
+ * The demo's scaffolding, for one task and for a service alike: the demo tasks (each with traffic),
+ * the sandbox, a client signed as the sandbox's owner; `body` runs the session (and tells the
+ * session's id through `onStarted`). Everything is removed after, and even on a third Ctrl-C:
+ * runners first (no new container can then be asked for), then the tasks (their removal also gives
+ * the engine time to finish a create already under way), then the session's containers.
+ */
+async function withDemoSandbox<T>(
+  demo: {
+    starts: Array<() => Promise<DemoTarget>>;
+    image: string;
+    flags: DemoFlags;
+    agentVersion: string | undefined;
+    progress: Progress;
+    interrupts: CaptureInterrupts;
+  },
+  body: (client: DebugTaskClient, targets: DemoTarget[], onStarted: (id: string) => void) => Promise<T>,
+): Promise<T> {
+  const targets: DemoTarget[] = [];
+  let sandbox: Sandbox | undefined;
+  let sessionId: string | undefined;
+  const forget = onForcedExit(() => {
+    sandbox?.forceStop();
+    for (const t of targets) t.forceStop();
+    if (sessionId) removeSessionContainersNow(sessionId);
   });
+  try {
+    const started = await Promise.allSettled(demo.starts.map((start) => start()));
+    for (const s of started) if (s.status === 'fulfilled') targets.push(s.value);
+    const failed = started.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+    if (failed) throw failed.reason;
+    for (const t of targets)
+      demo.progress.note(`demo task ${t.taskArn} serving HTTP at ${t.address}, with traffic`);
+    sandbox = await startSandbox({
+      toolboxImage: demo.image,
+      keepData: demo.flags.keep,
+      agentVersion: demo.agentVersion,
+    });
+    throwIfInterrupted(demo.interrupts);
+    const client = new DebugTaskClient({
+      apiUrl: sandbox.apiUrl,
+      region: sandbox.region,
+      credentials: sandbox.credentials,
+    });
+    return await body(client, targets, (id) => (sessionId = id));
+  } finally {
+    await Promise.all(targets.map((t) => t.stop()));
+    await sandbox?.stop();
+    if (sessionId) await reportLeftovers(sessionId, demo.progress.note);
+    forget();
+  }
 }
 
 /** A Ctrl-C while the demo was still starting: nothing of a session was started. */
@@ -138,58 +172,42 @@ async function demoFleet(
   choice: OutputChoice,
   agentVersion: string | undefined,
 ): Promise<number> {
-  return withStopInterrupt(async (interrupts) => {
-    const targets: DemoTarget[] = [];
-    let sandbox: Sandbox | undefined;
-    let sessionId: string | undefined;
-    const forget = onForcedExit(() => {
-      sandbox?.forceStop();
-      for (const t of targets) t.forceStop();
-      if (sessionId) removeSessionContainersNow(sessionId);
-    });
-    try {
-      const started = await Promise.allSettled(
+  return withStopInterrupt((interrupts) =>
+    withDemoSandbox(
+      {
         // Each task tagged with its replica number: a deployment policy can tell them apart (`sandbox --policy`).
-        Array.from({ length: replicas }, (_, i) =>
-          startDemoTarget(targetImage, { service: DEMO_SERVICE, tags: { replica: String(i) } }),
+        starts: Array.from(
+          { length: replicas },
+          (_, i) => () =>
+            startDemoTarget(targetImage, { service: DEMO_SERVICE, tags: { replica: String(i) } }),
         ),
-      );
-      for (const s of started) if (s.status === 'fulfilled') targets.push(s.value);
-      const failed = started.find((s): s is PromiseRejectedResult => s.status === 'rejected');
-      if (failed) throw failed.reason;
-      for (const t of targets)
-        progress.note(`demo task ${t.taskArn} serving HTTP at ${t.address}, with traffic`);
-      sandbox = await startSandbox({ toolboxImage: image, keepData: flags.keep, agentVersion });
-      throwIfInterrupted(interrupts);
-      const client = new DebugTaskClient({
-        apiUrl: sandbox.apiUrl,
-        region: sandbox.region,
-        credentials: sandbox.credentials,
-      });
-      const request = buildSessionRequest(
-        { service: DEMO_SERVICE, cluster: SANDBOX_CLUSTER, container: 'web', maxTasks: replicas },
-        capture,
-      );
-      const code = await runFleet(client, request, output, {
-        yes: true,
-        merge: flags.merge,
-        output: choice.kind === 'stdout' ? undefined : choice.path,
+        image,
+        flags,
+        agentVersion,
         progress,
-        signal: interrupts.cancel,
-        stop: interrupts.stop,
-        interactive: false,
-        onStarted: (id) => (sessionId = id),
-      });
-      const answered = targets.reduce((sum, t) => sum + t.requests(), 0);
-      progress.note(`the ${replicas} demo tasks answered ${answered} HTTP requests meanwhile`);
-      return code;
-    } finally {
-      await Promise.all(targets.map((t) => t.stop()));
-      await sandbox?.stop();
-      if (sessionId) await reportLeftovers(sessionId, progress.note);
-      forget();
-    }
-  });
+        interrupts,
+      },
+      async (client, targets, onStarted) => {
+        const request = buildSessionRequest(
+          { service: DEMO_SERVICE, cluster: SANDBOX_CLUSTER, container: 'web', maxTasks: replicas },
+          capture,
+        );
+        const code = await runFleet(client, request, output, {
+          yes: true,
+          merge: flags.merge,
+          output: choice.kind === 'stdout' ? undefined : choice.path,
+          progress,
+          signal: interrupts.cancel,
+          stop: interrupts.stop,
+          interactive: false,
+          onStarted,
+        });
+        const answered = targets.reduce((sum, t) => sum + t.requests(), 0);
+        progress.note(`the ${replicas} demo tasks answered ${answered} HTTP requests meanwhile`);
+        return code;
+      },
+    ),
+  );
 }
 
 /** --replicas: 1 to 10 tasks of one service; absent: the single-task demo. */
