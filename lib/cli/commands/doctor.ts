@@ -81,28 +81,55 @@ export async function doctorCommand(
   const request = doctorRequest(task, flags);
   const checks: DoctorCheck[] = [];
 
-  let identity: AwsCredentialIdentity;
-  try {
-    identity = await (deps.credentials ?? cliCredentials(flags))();
-    checks.push({ name: 'credentials', status: 'ok', detail: describeCredentials(identity) });
-  } catch (error) {
-    checks.push(failedCheck('credentials', error));
+  const credentials = await credentialsCheck(flags, deps);
+  checks.push(credentials.check);
+  if (!credentials.identity) {
     return finish(output, [...checks, ...skippedAfter('credentials', ['api', ...REMOTE_CHECKS])]);
   }
+  const identity = credentials.identity;
 
-  let client: DebugTaskClient | undefined;
-  let report: DoctorReport;
+  const api = await apiCheck(
+    () => (deps.client ?? ((f, c) => clientFor(f, task, c)))(flags, identity),
+    (client) => client.doctor(request),
+  );
+  checks.push(api.check);
+  if (!api.report) return finish(output, [...checks, ...skippedAfter('api', REMOTE_CHECKS)]);
+  return finish(output, [...checks, ...api.report.checks]);
+}
+
+/** The `credentials` check of both doctors: the CLI's credential chain resolved, or why not. */
+export async function credentialsCheck(
+  flags: DoctorFlags,
+  deps: DoctorDeps,
+): Promise<{ check: DoctorCheck; identity?: AwsCredentialIdentity }> {
   try {
-    client = await (deps.client ?? ((f, c) => clientFor(f, task, c)))(flags, identity);
-    report = await client.doctor(request);
+    const identity = await (deps.credentials ?? cliCredentials(flags))();
+    return { check: { name: 'credentials', status: 'ok', detail: describeCredentials(identity) }, identity };
   } catch (error) {
-    // The API answered and refused the request itself: that is bad input, not a broken API.
-    if (error instanceof DebugTaskError && error.exitCode === EXIT.BAD_INPUT) throw error;
-    checks.push(failedCheck('api', error));
-    return finish(output, [...checks, ...skippedAfter('api', REMOTE_CHECKS)]);
+    return { check: failedCheck('credentials', error) };
   }
-  checks.push({ name: 'api', status: 'ok', detail: `${client.apiUrl} accepted a signed POST /doctor` });
-  return finish(output, [...checks, ...report.checks]);
+}
+
+/**
+ * The `api` check of both doctors: a signed POST /doctor (`call`) answered, with the report of the
+ * checks made from inside; or why it failed. The API refusing the request itself is bad input
+ * (exit 2), not a broken API: thrown.
+ */
+export async function apiCheck(
+  makeClient: () => Promise<DebugTaskClient>,
+  call: (client: DebugTaskClient) => Promise<DoctorReport>,
+): Promise<{ check: DoctorCheck; report?: DoctorReport }> {
+  try {
+    const client = await makeClient();
+    const report = await call(client);
+    return {
+      check: { name: 'api', status: 'ok', detail: `${client.apiUrl} accepted a signed POST /doctor` },
+      report,
+    };
+  } catch (error) {
+    if (error instanceof DebugTaskError && error.exitCode === EXIT.BAD_INPUT) throw error;
+    return { check: failedCheck('api', error) };
+  }
 }
 
 function doctorRequest(task: string, flags: DoctorFlags): DoctorRequest {

@@ -1,19 +1,9 @@
-import type { AwsCredentialIdentity } from '@smithy/types';
-import type { DebugTaskClient } from '../../client/api-client';
-import {
-  STACK_SERVER_CHECKS,
-  failedCheck,
-  skippedAfter,
-  type DoctorCheck,
-  type DoctorReport,
-} from '../../domain/doctor';
-import { DebugTaskError, EXIT } from '../../domain/errors';
+import { STACK_SERVER_CHECKS, skippedAfter, type DoctorCheck } from '../../domain/doctor';
 import { clientFor } from '../api-discovery';
-import { cliCredentials } from '../aws-config';
 import type { DoctorFlags } from '../options';
 import type { Output } from '../output';
 import { checkStack } from '../stack-check';
-import { describeCredentials, finish, type DoctorDeps } from './doctor';
+import { apiCheck, credentialsCheck, finish, type DoctorDeps } from './doctor';
 
 /**
  * debug-task doctor --stack: the deployment end to end, no task, nothing started. Here: the
@@ -28,17 +18,15 @@ export async function stackDoctorCommand(
 ): Promise<number> {
   const checks: DoctorCheck[] = [];
 
-  let identity: AwsCredentialIdentity;
-  try {
-    identity = await (deps.credentials ?? cliCredentials(flags))();
-    checks.push({ name: 'credentials', status: 'ok', detail: describeCredentials(identity) });
-  } catch (error) {
-    checks.push(failedCheck('credentials', error));
+  const credentials = await credentialsCheck(flags, deps);
+  checks.push(credentials.check);
+  if (!credentials.identity) {
     return finish(output, [
       ...checks,
       ...skippedAfter('credentials', ['stack', 'api', ...STACK_SERVER_CHECKS]),
     ]);
   }
+  const identity = credentials.identity;
 
   const given = flags.apiUrl ?? process.env.DEBUG_TASK_API_URL;
   const stack = await checkStack(flags, identity, given, deps.cloudFormation);
@@ -49,17 +37,11 @@ export async function stackDoctorCommand(
   }
 
   const withUrl: DoctorFlags = { ...flags, apiUrl };
-  let client: DebugTaskClient | undefined;
-  let report: DoctorReport;
-  try {
-    client = await (deps.client ?? ((f, c) => clientFor(f, undefined, c)))(withUrl, identity);
-    report = await client.stackDoctor(flags.cluster !== undefined ? { cluster: flags.cluster } : {});
-  } catch (error) {
-    // The API answered and refused the request itself: that is bad input, not a broken API.
-    if (error instanceof DebugTaskError && error.exitCode === EXIT.BAD_INPUT) throw error;
-    checks.push(failedCheck('api', error));
-    return finish(output, [...checks, ...skippedAfter('api', STACK_SERVER_CHECKS)]);
-  }
-  checks.push({ name: 'api', status: 'ok', detail: `${client.apiUrl} accepted a signed POST /doctor` });
-  return finish(output, [...checks, ...report.checks]);
+  const api = await apiCheck(
+    () => (deps.client ?? ((f, c) => clientFor(f, undefined, c)))(withUrl, identity),
+    (client) => client.stackDoctor(flags.cluster !== undefined ? { cluster: flags.cluster } : {}),
+  );
+  checks.push(api.check);
+  if (!api.report) return finish(output, [...checks, ...skippedAfter('api', STACK_SERVER_CHECKS)]);
+  return finish(output, [...checks, ...api.report.checks]);
 }
