@@ -40,7 +40,7 @@ export function deploymentAuthorizer(env: NodeJS.ProcessEnv = process.env): Auth
   let authorizer: Authorizer;
   try {
     const cedar = loadCedar();
-    authorizer = new Authorizer(parsePolicyText(text, file, cedar, { validate: !expected }), cedar);
+    authorizer = new Authorizer(parsePolicyText(text, file, cedar, { validate: !expected, sha256 }), cedar);
   } catch (cause) {
     throw policyUnavailable(`The deployment's policy file is not valid: ${(cause as Error).message}`, cause);
   }

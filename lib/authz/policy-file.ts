@@ -40,7 +40,8 @@ export function parsePolicyText(
   text: string,
   file: string,
   cedar: Cedar = loadCedar(),
-  options: { validate?: boolean } = {},
+  /** `sha256`: the text's, when the caller has it already (the deployed function checks it first). */
+  options: { validate?: boolean; sha256?: string } = {},
 ): ParsedPolicy {
   const at = (offset: number) => `${file}:${position(text, offset)}`;
   const parts = cedar.policySetTextToParts(text);
@@ -70,7 +71,7 @@ export function parsePolicyText(
     policies[id] = part;
     offsets.set(id, offset);
   }
-  const sha256 = policySha256(text);
+  const sha256 = options.sha256 ?? policySha256(text);
   if (options.validate === false) return { policies, sha256 };
   const validation = cedar.validate({ schema: SCHEMA, policies: { staticPolicies: policies } });
   if (validation.type === 'failure') {
