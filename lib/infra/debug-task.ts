@@ -147,7 +147,12 @@ export class DebugTask extends Construct {
     // Poll sends the document too: a stop (the API's stop marker) reaches the hosts as action=stop.
     const poll = fn('poll', { BUCKET_NAME: bucket.bucketName, ...sendsDocument });
     const collect = fn('collect', { BUCKET_NAME: bucket.bucketName });
-    const cleanup = fn('cleanup', { ...sendsDocument, BUCKET_NAME: bucket.bucketName });
+    // Cleanup waits up to CLEANUP_CONFIRM_SECONDS (20 s) for the hosts to confirm, after its sends.
+    const cleanup = fn(
+      'cleanup',
+      { ...sendsDocument, BUCKET_NAME: bucket.bucketName },
+      { timeout: Duration.seconds(60) },
+    );
 
     const { stateMachine } = new SessionStateMachine(this, 'Sessions', {
       steps: {

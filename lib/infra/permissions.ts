@@ -153,6 +153,8 @@ export function grantSessionPermissions(stack: Stack, props: SessionPermissionsP
   );
 
   fn.poll.allow(onAnyResource('ssm:ListCommandInvocations'));
+  // Cleanup reads whether its hosts have run their cleanup before the session ends CANCELLED.
+  fn.cleanup.allow(onAnyResource('ssm:ListCommandInvocations'));
   fn.poll.allow(onAnyResource('ssm:GetCommandInvocation'));
   fn.poll.allow(onAnyResource('ssm:CancelCommand'));
   // A stop (the stop marker) goes to the batch's hosts as action=stop: the runner ends the captures

@@ -109,10 +109,19 @@ describe('IAM', () => {
     ],
     // Collect: the plan, the outcomes and the manifests, ListObjectsV2 of children/, the record.
     ['collect', ['s3:GetObject', 's3:ListBucket', 's3:PutObject']],
-    // Cleanup: action=cleanup to every host of the plan, and the record of a session that ended early.
+    // Cleanup: action=cleanup to every host of the plan, whether the hosts ran it, and the record
+    // of a session that ended early.
     [
       'cleanup',
-      ['s3:GetObject', 's3:GetObject', 's3:ListBucket', 's3:PutObject', 'ssm:SendCommand', 'ssm:SendCommand'],
+      [
+        's3:GetObject',
+        's3:GetObject',
+        's3:ListBucket',
+        's3:PutObject',
+        'ssm:ListCommandInvocations',
+        'ssm:SendCommand',
+        'ssm:SendCommand',
+      ],
     ],
     [
       'sweeper',

@@ -104,7 +104,13 @@ export async function cancelCommand(
     hint: `\`debug-task status ${sessionId}\` shows where it is; the host's watchdog removes the container at its deadline anyway.`,
   });
   if (view.status === 'CANCELLED') {
-    say('CANCELLED', 'the toolbox container was removed; the capture is discarded');
+    const unconfirmed = unconfirmedCleanup(view);
+    say(
+      'CANCELLED',
+      unconfirmed
+        ? `the capture is discarded; ${unconfirmed} not confirmed their cleanup yet: their watchdog removes the toolbox container by the session's deadline`
+        : 'the toolbox container was removed; the capture is discarded',
+    );
     return EXIT.OK;
   }
   say(view.status, 'it ended before the cancel took effect');
@@ -171,6 +177,19 @@ export async function stopCommand(
   }
   say(view.status, view.error ? `${view.error.code}: ${printable(view.error.message)}` : 'it ended');
   return view.error ? errorFromBody(view.error).exitCode : EXIT.OK;
+}
+
+/**
+ * "1 of 3 hosts has" when Cleanup gave up waiting for some hosts to confirm their cleanup (the
+ * record's error details: `cleanup: { hosts, confirmed }`); undefined when every host confirmed.
+ */
+export function unconfirmedCleanup(view: SessionView): string | undefined {
+  const cleanup = view.error?.details?.cleanup as { hosts?: unknown; confirmed?: unknown } | undefined;
+  const hosts = typeof cleanup?.hosts === 'number' ? cleanup.hosts : undefined;
+  const confirmed = typeof cleanup?.confirmed === 'number' ? cleanup.confirmed : undefined;
+  if (hosts === undefined || confirmed === undefined || confirmed >= hosts) return undefined;
+  const left = hosts - confirmed;
+  return `${left} of ${hosts} host${hosts === 1 ? '' : 's'} ${left === 1 ? 'has' : 'have'}`;
 }
 
 /**

@@ -1,10 +1,10 @@
 import { audit } from '../../../lib/audit/audit';
-import { SendCommandCommand } from '@aws-sdk/client-ssm';
+import { ListCommandInvocationsCommand, SendCommandCommand } from '@aws-sdk/client-ssm';
 import { DebugTaskError, fromStepFunctionsFailure } from '../../../lib/domain/errors';
 import { commandParameters } from '../../../lib/domain/params';
 import type { PlanRecord } from '../../../lib/domain/session';
 import type { SessionRecord } from '../../../lib/session/record';
-import { cleanupSession, type CleanupState } from '../../../lib/steps/cleanup';
+import { CLEANUP_CONFIRM_SECONDS, cleanupSession, type CleanupState } from '../../../lib/steps/cleanup';
 import { stepHandler } from '../../../lib/steps/step-handler';
 import { FAKE, aws, givenBucket, useAwsMocks, type FakeBucket } from '../../support/aws';
 import {
@@ -104,6 +104,50 @@ describe('cleanupSession (Cleanup)', () => {
       ],
       calls: TASK_RECORD.calls,
       timings: { collectedAt: '2025-01-01T12:01:00.000Z' },
+    });
+  });
+
+  it('ends the session only once the host has run its cleanup (the record says it confirmed)', async () => {
+    given();
+    aws.ssm
+      .on(ListCommandInvocationsCommand)
+      .resolvesOnce({ CommandInvocations: [{ InstanceId: INSTANCE_ID, Status: 'InProgress' }] })
+      .resolves({ CommandInvocations: [{ InstanceId: INSTANCE_ID, Status: 'Success' }] });
+    let t = NOW_MS;
+    const waits: number[] = [];
+
+    await caught(() =>
+      cleanupSession(taskState(), {
+        now: () => t,
+        sleep: async (ms) => void (waits.push(ms), (t += ms)),
+      }),
+    );
+
+    expect(waits).toEqual([500]);
+    expect(aws.ssm.commandCalls(ListCommandInvocationsCommand)[0].args[0].input).toMatchObject({
+      CommandId: 'cleanup-command',
+    });
+    expect(bucket.json<SessionRecord>(RECORD_KEY).error).toMatchObject({
+      code: 'CANCELLED',
+      details: { marker: `sessions/${SESSION_ID}/cancel`, cleanup: { hosts: 1, confirmed: 1 } },
+    });
+  });
+
+  it('waits for the hosts at most CLEANUP_CONFIRM_SECONDS, then records how many had not confirmed', async () => {
+    given();
+    aws.ssm
+      .on(ListCommandInvocationsCommand)
+      .resolves({ CommandInvocations: [{ InstanceId: INSTANCE_ID, Status: 'InProgress' }] });
+    let t = NOW_MS;
+
+    const error = await caught(() =>
+      cleanupSession(taskState(), { now: () => t, sleep: async (ms) => void (t += ms) }),
+    );
+
+    expect((error as unknown as DebugTaskError).code).toBe('CANCELLED');
+    expect(t - NOW_MS).toBe(CLEANUP_CONFIRM_SECONDS * 1000);
+    expect(bucket.json<SessionRecord>(RECORD_KEY).error?.details).toMatchObject({
+      cleanup: { hosts: 1, confirmed: 0 },
     });
   });
 
