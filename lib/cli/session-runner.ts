@@ -130,9 +130,12 @@ export async function followSession(
         );
       }
       if (cancelRequestedAt !== undefined) {
+        const unconfirmed = unconfirmedCleanup(view);
         throw new DebugTaskError(
           'CANCELLED',
-          `Session ${sessionId} was cancelled; nothing is left on the host.`,
+          unconfirmed
+            ? `Session ${sessionId} was cancelled; ${unconfirmed} not confirmed their cleanup yet: their watchdog removes the toolbox container by the session's deadline.`
+            : `Session ${sessionId} was cancelled; nothing is left on the host.`,
         );
       }
       return view;
@@ -157,6 +160,19 @@ export async function followSession(
     options.progress.update(phase, stopRequested ? undefined : secondsLeft);
     await sleep(pollDelayMs(Date.now() - startedAt, secondsLeft));
   }
+}
+
+/**
+ * "1 of 3 hosts has" when Cleanup gave up waiting for some hosts to confirm their cleanup (the
+ * record's error details: `cleanup: { hosts, confirmed }`); undefined when every host confirmed.
+ */
+export function unconfirmedCleanup(view: SessionView): string | undefined {
+  const cleanup = view.error?.details?.cleanup as { hosts?: unknown; confirmed?: unknown } | undefined;
+  const hosts = typeof cleanup?.hosts === 'number' ? cleanup.hosts : undefined;
+  const confirmed = typeof cleanup?.confirmed === 'number' ? cleanup.confirmed : undefined;
+  if (hosts === undefined || confirmed === undefined || confirmed >= hosts) return undefined;
+  const left = hosts - confirmed;
+  return `${left} of ${hosts} host${hosts === 1 ? '' : 's'} ${left === 1 ? 'has' : 'have'}`;
 }
 
 /**

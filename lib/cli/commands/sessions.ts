@@ -15,7 +15,7 @@ import {
 import { checkOutput, outputFlag, produceAndPrint } from '../output-path';
 import { printJson, printable, renderSessionList, stoppedEarlyText, type Output } from '../output';
 import { createProgress } from '../progress';
-import { captureSecondsOf, fetchSession } from '../session-runner';
+import { captureSecondsOf, fetchSession, unconfirmedCleanup } from '../session-runner';
 
 /** The API client, told the session's cluster when `--cluster` gives it. */
 async function sessionClient(sessionId: string, flags: SessionFlags): Promise<DebugTaskClient> {
@@ -177,19 +177,6 @@ export async function stopCommand(
   }
   say(view.status, view.error ? `${view.error.code}: ${printable(view.error.message)}` : 'it ended');
   return view.error ? errorFromBody(view.error).exitCode : EXIT.OK;
-}
-
-/**
- * "1 of 3 hosts has" when Cleanup gave up waiting for some hosts to confirm their cleanup (the
- * record's error details: `cleanup: { hosts, confirmed }`); undefined when every host confirmed.
- */
-export function unconfirmedCleanup(view: SessionView): string | undefined {
-  const cleanup = view.error?.details?.cleanup as { hosts?: unknown; confirmed?: unknown } | undefined;
-  const hosts = typeof cleanup?.hosts === 'number' ? cleanup.hosts : undefined;
-  const confirmed = typeof cleanup?.confirmed === 'number' ? cleanup.confirmed : undefined;
-  if (hosts === undefined || confirmed === undefined || confirmed >= hosts) return undefined;
-  const left = hosts - confirmed;
-  return `${left} of ${hosts} host${hosts === 1 ? '' : 's'} ${left === 1 ? 'has' : 'have'}`;
 }
 
 /**

@@ -1,11 +1,16 @@
 import type { SessionView } from '../../../lib/domain/session';
-import { unconfirmedCleanup } from '../../../lib/cli/commands/sessions';
+import { unconfirmedCleanup } from '../../../lib/cli/session-runner';
 
 /** A cancelled session's view whose record says how many hosts confirmed their cleanup. */
 const cancelled = (cleanup?: unknown): SessionView => ({
   sessionId: 'dt-20261206070000-abc123',
   status: 'CANCELLED',
-  error: { code: 'CANCELLED', message: 'cancelled', ...(cleanup !== undefined && { details: { cleanup } }) },
+  error: {
+    code: 'CANCELLED',
+    message: 'cancelled',
+    hint: '',
+    ...(cleanup !== undefined && { details: { cleanup } }),
+  },
 });
 
 describe('what `cancel` can promise of the hosts', () => {
