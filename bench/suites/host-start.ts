@@ -56,6 +56,21 @@ const PHASES: Array<[string, RegExp]> = [
   ['toolbox started (docker run -d returned)', /runs for \d+s in/],
 ];
 
+/** The one-second tcpdump run every host-start measure starts next to `target`. */
+function captureValues(ctx: SuiteContext, target: BenchTarget, sessionId: string): HostParamValues {
+  return {
+    action: 'run',
+    sessionId,
+    containerId: target.id,
+    tool: 'tcpdump',
+    durationSeconds: '1',
+    maxBytes: '1000000',
+    maxSessions: '99', // the engine is shared with whatever else runs here
+    image: ctx.image,
+    expiresAt: String(Math.floor(Date.now() / 1000) + 60),
+  };
+}
+
 async function runnerOnce(
   ctx: SuiteContext,
   target: BenchTarget,
@@ -66,27 +81,13 @@ async function runnerOnce(
   try {
     const spawnedAtEpoch = Date.now();
     const start = nowMs();
-    const running = runHostRunner(
-      {
-        action: 'run',
-        sessionId,
-        containerId: target.id,
-        tool: 'tcpdump',
-        durationSeconds: '1',
-        maxBytes: '1000000',
-        maxSessions: '99', // the engine is shared with whatever else runs here
-        image: ctx.image,
-        expiresAt: String(Math.floor(Date.now() / 1000) + 60),
+    const running = runHostRunner(captureValues(ctx, target, sessionId), {
+      home,
+      onStderr: (line) => {
+        const at = nowMs() - start;
+        for (const [name, pattern] of PHASES) if (pattern.test(line) && !(name in phases)) phases[name] = at;
       },
-      {
-        home,
-        onStderr: (line) => {
-          const at = nowMs() - start;
-          for (const [name, pattern] of PHASES)
-            if (pattern.test(line) && !(name in phases)) phases[name] = at;
-        },
-      },
-    );
+    });
     const seen = waitForFileText(join(home, sessionId, 'out', 'tool.err'), LISTENING, 30_000);
     const [result, seenAt] = await Promise.all([running, seen.catch((e: Error) => e)]);
     if (seenAt instanceof Error || result.manifest?.status !== 'OK') {
@@ -127,15 +128,7 @@ async function bootstrapOnce(
   const document = buildCommandDocument({ fetchProtocols: 'http' });
   const sessionId = newSessionId();
   const values: HostParamValues = {
-    action: 'run',
-    sessionId,
-    containerId: target.id,
-    tool: 'tcpdump',
-    durationSeconds: '1',
-    maxBytes: '1000000',
-    maxSessions: '99',
-    image: ctx.image,
-    expiresAt: String(Math.floor(Date.now() / 1000) + 60),
+    ...captureValues(ctx, target, sessionId),
     runnerUrl,
     executionTimeout: '120',
   };
@@ -222,20 +215,10 @@ async function runnerTrace(ctx: SuiteContext, target: BenchTarget): Promise<Reco
       `$1exec 19>"$DEBUG_TASK_TRACE"; BASH_XTRACEFD=19; PS4='+ \${EPOCHREALTIME} '; set -x\n`,
     );
     await writeFile(script, traced, { mode: 0o700 });
-    const env = runnerEnv(
-      {
-        action: 'run',
-        sessionId,
-        containerId: target.id,
-        tool: 'tcpdump',
-        durationSeconds: '1',
-        maxBytes: '1000000',
-        maxSessions: '99',
-        image: ctx.image,
-        expiresAt: String(Math.floor(Date.now() / 1000) + 60),
-      },
-      { home: join(dir, 'home'), env: { DEBUG_TASK_TRACE: trace } },
-    );
+    const env = runnerEnv(captureValues(ctx, target, sessionId), {
+      home: join(dir, 'home'),
+      env: { DEBUG_TASK_TRACE: trace },
+    });
     await run('bash', [script], { env, timeoutMs: 60_000, allowFailure: true });
     const lines = (await readFile(trace, 'utf8')).split('\n');
     const steps: Array<{ at: number; command: string }> = [];
