@@ -7,30 +7,38 @@ import { assertionResults, EXIT, plan } from '../../../scripts/test-aws';
 const ROOT = join(__dirname, '..', '..', '..');
 
 /**
+ * Whether this machine lets the tests give a process a network namespace of its own: root may
+ * (`unshare --net`); a user, or root in a container without CAP_SYS_ADMIN, may not.
+ */
+const CAN_UNSHARE_NET = spawnSync('unshare', ['--net', 'true']).status === 0;
+
+/**
  * `npm run test:aws` with no credentials anywhere: no variables, a HOME and AWS config files that do
- * not exist, in a network namespace of its own (`unshare --net`: only a loopback, down), so that no
+ * not exist, the instance metadata service pointed at a closed loopback port, and, where the machine
+ * allows it, a network namespace of its own (`unshare --net`: only a loopback, down), so that no
  * call can leave this machine, whatever the credential chain tries.
  */
 function runWithoutCredentials(extraEnv: Record<string, string>) {
   const home = mkdtempSync(join(tmpdir(), 'test-aws-home-'));
   const started = Date.now();
-  const result = spawnSync(
-    'unshare',
-    ['--net', process.execPath, require.resolve('tsx/cli'), 'scripts/test-aws.ts', '--yes'],
-    {
-      cwd: ROOT,
-      encoding: 'utf8',
-      env: {
-        PATH: process.env.PATH,
-        HOME: home,
-        AWS_CONFIG_FILE: join(home, 'no-config'),
-        AWS_SHARED_CREDENTIALS_FILE: join(home, 'no-credentials'),
-        AWS_REGION: 'xx-test-1',
-        ...extraEnv,
-      },
-      timeout: 60_000,
+  const node = [process.execPath, require.resolve('tsx/cli'), 'scripts/test-aws.ts', '--yes'];
+  const [command, ...args] = CAN_UNSHARE_NET ? ['unshare', '--net', ...node] : node;
+  const result = spawnSync(command, args, {
+    cwd: ROOT,
+    encoding: 'utf8',
+    env: {
+      PATH: process.env.PATH,
+      HOME: home,
+      AWS_CONFIG_FILE: join(home, 'no-config'),
+      AWS_SHARED_CREDENTIALS_FILE: join(home, 'no-credentials'),
+      AWS_REGION: 'xx-test-1',
+      // Port 9 (discard) on loopback: nothing listens, so a look at the metadata service is
+      // refused at once instead of going to 169.254.169.254.
+      AWS_EC2_METADATA_SERVICE_ENDPOINT: 'http://127.0.0.1:9',
+      ...extraEnv,
     },
-  );
+    timeout: 60_000,
+  });
   return { ...result, seconds: (Date.now() - started) / 1000 };
 }
 
