@@ -37,6 +37,8 @@ export const TEST_TOOLS: readonly TestTool[] = [
   { binary: 'tshark', debian: 'tshark', brew: 'wireshark' },
   { binary: 'capinfos', debian: 'tshark', brew: 'wireshark' },
   { binary: 'mergecap', debian: 'tshark', brew: 'wireshark' },
+  // The SSM document's bootstrap is checked as POSIX sh (test/host/runner-script.test.ts).
+  { binary: 'shellcheck', debian: 'shellcheck', brew: 'shellcheck' },
 ];
 
 /**

@@ -30,9 +30,9 @@ describe("npm test's check of its prerequisites", () => {
     expect(message.split('\n')).toEqual([
       'npm test needs what this machine lacks:',
       '- a Docker engine (the host and e2e tests run containers): The docker command is not installed on this machine.',
-      '- bash, curl, gzip, sha256sum, timeout, flock, setsid, tcpdump, tshark, capinfos, mergecap (the tests run them)',
+      '- bash, curl, gzip, sha256sum, timeout, flock, setsid, tcpdump, tshark, capinfos, mergecap, shellcheck (the tests run them)',
       "- busybox, tcpdump, ngrep, strace, ss, ip, ps (the tests make a toolbox image of this machine's binaries)",
-      'Debian/Ubuntu: sudo apt-get install -y docker.io bash curl gzip coreutils util-linux tcpdump tshark busybox-static ngrep strace iproute2 procps && sudo systemctl enable --now docker',
+      'Debian/Ubuntu: sudo apt-get install -y docker.io bash curl gzip coreutils util-linux tcpdump tshark shellcheck busybox-static ngrep strace iproute2 procps && sudo systemctl enable --now docker',
       'Nothing was run.',
     ]);
   });
