@@ -1,8 +1,8 @@
-import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { tcpdumpLines } from '../support/pcap';
 import { runCli, spawnCli } from '../support/cli';
 import { containersOfSession, containersOfTasks, demoTasksOf, requireDocker } from '../support/docker';
 
@@ -16,12 +16,7 @@ jest.setTimeout(300_000);
 
 /** The .80 addresses a pcap's packets go to or come from (the demo task's own address). */
 function httpPeers(path: string): Set<string> {
-  const lines = execFileSync('tcpdump', ['-nn', '-r', path], {
-    encoding: 'utf8',
-    stdio: ['ignore', 'pipe', 'ignore'],
-  })
-    .trim()
-    .split('\n');
+  const lines = tcpdumpLines(path);
   const peers = new Set<string>();
   for (const line of lines) {
     const match = /(\d+\.\d+\.\d+\.\d+)\.80[ :]/.exec(line);

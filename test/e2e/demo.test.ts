@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { tcpdumpLines } from '../support/pcap';
 import { runCli } from '../support/cli';
 import { containersOfSession, containersOfTasks, demoTasksOf, requireDocker } from '../support/docker';
 
@@ -38,12 +39,7 @@ describe('debug-task demo (the whole path on the local sandbox)', () => {
     expect(createHash('sha256').update(pcap).digest('hex')).toBe(result.artifact.sha256);
     expect(pcap.length).toBe(result.artifact.bytes);
     // A real peer reads it: tcpdump prints one line per packet; the demo's requests are on port 80.
-    const packets = execFileSync('tcpdump', ['-nn', '-r', result.artifact.path], {
-      encoding: 'utf8',
-      stdio: ['ignore', 'pipe', 'ignore'],
-    })
-      .trim()
-      .split('\n');
+    const packets = tcpdumpLines(result.artifact.path);
     expect(packets.length).toBeGreaterThan(20);
     expect(packets.every((line) => /\.80[ :]/.test(line))).toBe(true);
     const requests = execFileSync(

@@ -1,9 +1,9 @@
-import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { sessionKeys } from '../../lib/domain/session';
+import { tcpdumpLines } from '../support/pcap';
 import { runCli } from '../support/cli';
 import { containersOfSession } from '../support/docker';
 import { pwnedFiles } from '../support/hostile';
@@ -41,12 +41,7 @@ describe('a session on a host whose SSM agent is 3.2.0.0 (the document’s text 
     const result = run.json();
     expect(result).toMatchObject({ status: 'SUCCEEDED', artifact: { format: 'pcap' } });
     expect(createHash('sha256').update(readFileSync(output)).digest('hex')).toBe(result.artifact.sha256);
-    const packets = execFileSync('tcpdump', ['-nn', '-r', output], {
-      encoding: 'utf8',
-      stdio: ['ignore', 'pipe', 'ignore'],
-    })
-      .trim()
-      .split('\n');
+    const packets = tcpdumpLines(output);
     expect(packets.length).toBeGreaterThan(5);
     expect(packets.every((line) => /\.80[ :]/.test(line))).toBe(true);
 
