@@ -1,4 +1,4 @@
-import { numberEnv, optionalEnv, requireEnv } from '../config';
+import { optionalEnv, requireEnv } from '../config';
 import type { TargetsPreview } from '../domain/session';
 import { parseSessionRequest, type SessionLimits } from '../domain/session-spec';
 import { logger } from '../log';
@@ -10,6 +10,7 @@ import { runDoctor, type DoctorConfig } from './doctor';
 import { runStackDoctor } from './stack-doctor';
 import { callerOf, json, notFound, parseBody, respond, type HttpEvent, type HttpResult } from './http';
 import { scopedBody } from './scope';
+import { sessionLimitsFromEnv } from './limits';
 
 /**
  * The routes that resolve a target and start nothing: POST /sessions/preview and POST /doctor. They
@@ -18,10 +19,7 @@ import { scopedBody } from './scope';
  */
 export async function handleChecksRequest(event: HttpEvent): Promise<HttpResult> {
   return respond(event, async () => {
-    const limits: SessionLimits = {
-      maxDurationSeconds: numberEnv('MAX_DURATION_SECONDS', 900),
-      maxBytes: numberEnv('MAX_BYTES', 1e9),
-    };
+    const limits = sessionLimitsFromEnv();
     switch (routeOf(event.routeKey)) {
       case 'preview':
         return json(

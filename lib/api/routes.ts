@@ -1,7 +1,8 @@
-import { numberEnv, optionalEnv, requireEnv } from '../config';
+import { optionalEnv, requireEnv } from '../config';
 import { routeOf } from '../domain/routes';
 import { logger } from '../log';
 import { mayRead, sessionAccess } from './access';
+import { sessionLimitsFromEnv } from './limits';
 import {
   callerOf,
   json,
@@ -29,10 +30,7 @@ function apiConfig(): ApiConfig {
   config ??= {
     stateMachineArn: requireEnv('STATE_MACHINE_ARN'),
     bucket: requireEnv('BUCKET_NAME'),
-    limits: {
-      maxDurationSeconds: numberEnv('MAX_DURATION_SECONDS', 900),
-      maxBytes: numberEnv('MAX_BYTES', 1e9),
-    },
+    limits: sessionLimitsFromEnv(),
     requireReason: optionalEnv('REQUIRE_REASON', 'false') === 'true',
   };
   return config;

@@ -11,7 +11,7 @@ import { downloadArtifact } from './download';
 import { printJson, printable, stoppedEarlyText, table, type Output } from './output';
 import { assertMergecap, mergePcaps, type MergeOptions } from './pcap-merge';
 import type { Progress } from './progress';
-import { captureSecondsOf, followSession } from './session-runner';
+import { captureSecondsOf, followSession, ringOutcome, type RingOutcome } from './session-runner';
 import { formatBytes } from './units';
 
 /**
@@ -60,6 +60,8 @@ export interface FleetChildOutcome {
   error?: ErrorBody;
   /** Its capture was stopped early and kept. */
   stoppedEarly?: true;
+  /** A ring buffer's capture: what it kept. */
+  ring?: RingOutcome;
 }
 
 /** What `debug-task --service ...` prints as its last line with --json. */
@@ -410,6 +412,7 @@ async function downloadChild(
     bytes: child.artifact.bytes,
     ...(packets !== undefined && { packets }),
     ...(child.stoppedEarly && { stoppedEarly: true }),
+    ...(child.ring && { ring: ringOutcome(child.ring, child.timings?.captureEndedAt) }),
   };
 }
 

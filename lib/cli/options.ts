@@ -15,6 +15,8 @@ export interface CaptureFlags {
   maxSize?: string;
   /** Bytes kept of each packet (tcpdump -s). */
   snaplen?: string;
+  /** tcpdump: a ring buffer of the most recent time (10m) or size (200MB). */
+  ring?: string;
   output?: string;
   /** tcpdump's name for --output. */
   write?: string;
@@ -122,6 +124,10 @@ export function captureOptions(command: Command, kind: 'run' | 'local' | 'demo')
     .option(
       '--snaplen <bytes>',
       `bytes kept of each packet, as tcpdump -s: ${SNAPLEN.min} (whole packets) to ${SNAPLEN.max} (default ${SNAPLEN.max}); tcpdump and ngrep`,
+    )
+    .option(
+      '--ring <window>',
+      'tcpdump: keep only the most recent 10m (a time) or 200MB (a size, with its B), a ring buffer that runs until stopped (Ctrl-C, `debug-task stop`) or its --duration (default: the longest ring)',
     )
     .option('--iface <name>', "interface in the task's network namespace (default: the task's own)")
     .option(TOOL_ARGUMENTS.match.flag, toolArgumentHelp('match'))

@@ -2,8 +2,8 @@ import { isAbsolute, relative } from 'node:path';
 import type { DoctorReport } from '../domain/doctor';
 import { DebugTaskError, EXIT } from '../domain/errors';
 import type { SessionSummary } from '../domain/session';
-import type { SessionOutcome } from './session-runner';
-import { formatBytes } from './units';
+import type { RingOutcome, SessionOutcome } from './session-runner';
+import { formatBytes, formatDuration, formatSize } from './units';
 
 /**
  * All printing happens here. With --json the last line on stdout is one JSON object; without it,
@@ -73,6 +73,7 @@ export function printOutcome(output: Output, outcome: SessionOutcome): void {
       : []),
     `time      ${t.totalSeconds}s in all: ${t.captureSeconds}s capture, ${t.overheadSeconds}s overhead`,
     ...(outcome.stoppedEarly ? [`stopped   ${stoppedEarlyText(outcome.stoppedEarly)}`] : []),
+    ...(outcome.ring ? [`ring      ${ringText(outcome.ring)}`] : []),
     ...emptyCaptureWarning(outcome),
   ];
   output.out.write(`${lines.join('\n')}\n`);
@@ -81,6 +82,26 @@ export function printOutcome(output: Output, outcome: SessionOutcome): void {
 /** "early, at 0:42 of 5:00; the capture so far is kept": a stopped capture's line, as tcpdump users read a clock. */
 export function stoppedEarlyText(stopped: { atSeconds: number; ofSeconds: number }): string {
   return `early, at ${clock(stopped.atSeconds)} of ${clock(stopped.ofSeconds)}; the capture so far is kept`;
+}
+
+/**
+ * "the last 5m kept: 5m3s from 09:31:02 UTC to the end, 14 older files rotated out, 52113 packets
+ * captured in all": what a ring buffer's artifact holds, and what it let go.
+ */
+export function ringText(ring: RingOutcome): string {
+  const window =
+    ring.windowSeconds !== undefined ? formatDuration(ring.windowSeconds) : formatSize(ring.windowBytes ?? 0);
+  const span =
+    ring.firstPacketAt !== undefined
+      ? `${ring.keptSeconds !== undefined ? `${ring.keptSeconds}s ` : ''}from ${ring.firstPacketAt.slice(11, 23)} UTC to the end`
+      : 'no packet';
+  const rotated = ring.rotatedOut
+    ? `${ring.rotatedOut} older file${ring.rotatedOut === 1 ? '' : 's'} rotated out`
+    : 'older packets dropped';
+  const turned = ring.wrapped
+    ? `${rotated}${ring.capturedPackets !== undefined ? `, ${ring.capturedPackets} packets captured in all` : ''}`
+    : 'nothing dropped (the window never filled)';
+  return `the last ${window} kept: ${span}; ${turned}`;
 }
 
 /** m:ss (h:mm:ss from an hour). */

@@ -1,7 +1,7 @@
 import { parseTaskRef } from '../domain/arn';
 import { DebugTaskError, quoted } from '../domain/errors';
-import { SNAPLEN } from '../domain/params';
-import { parseSessionRequest, type SessionRequest } from '../domain/session-spec';
+import { MIN_RING_BYTES, SNAPLEN } from '../domain/params';
+import { DEFAULT_LIMITS, parseSessionRequest, type SessionRequest } from '../domain/session-spec';
 import { TOOLS, isToolName } from '../domain/tools';
 import { precompileFilter } from './filter-check';
 import type { CaptureFlags } from './options';
@@ -21,6 +21,7 @@ export function buildSessionRequest(
     ...(flags.duration !== undefined && { durationSeconds: parseDuration(flags.duration) }),
     ...(flags.maxSize !== undefined && { maxBytes: parseSize(flags.maxSize) }),
     ...(flags.snaplen !== undefined && { snaplen: parseSnaplen(flags.snaplen) }),
+    ...(flags.ring !== undefined && { ring: parseRingFlag(flags.ring) }),
     ...(flags.filter !== undefined && { filter: flags.filter }),
     ...(flags.iface !== undefined && { iface: flags.iface }),
     ...(flags.match !== undefined && { match: flags.match }),
@@ -31,11 +32,23 @@ export function buildSessionRequest(
     ...(flags.reason !== undefined && { reason: flags.reason }),
   };
   if (target.task !== undefined) checkTaskRef(target.task, target.cluster);
-  const spec = parseSessionRequest(request);
+  // The deployment's own ring limit is the API's to apply: here, any length a host can run.
+  const spec = parseSessionRequest(request, { ...DEFAULT_LIMITS, maxRingSeconds: CLI_RING_CEILING });
   // Send the defaults we validated against (and the tool's own name: TCPDUMP is tcpdump), so the
-  // CLI can show a countdown of the real duration.
-  return { ...request, tool: spec.tool, durationSeconds: spec.durationSeconds, maxBytes: spec.maxBytes };
+  // CLI can show a countdown of the real duration; a ring without --duration runs as long as the
+  // deployment lets it, which only the API knows.
+  return {
+    ...request,
+    tool: spec.tool,
+    ...(spec.ring === undefined || request.durationSeconds !== undefined
+      ? { durationSeconds: spec.durationSeconds }
+      : {}),
+    maxBytes: spec.maxBytes,
+  };
 }
+
+/** The longest ring the CLI itself accepts (the host parameter's limit); the API applies its own. */
+const CLI_RING_CEILING = 99_999;
 
 /** --pid as a number: digits only (a pid of the task's pid namespace; the schema checks its range). */
 function parsePid(text: string): number {
@@ -50,6 +63,39 @@ function parsePid(text: string): number {
     );
   }
   return Number(text);
+}
+
+/**
+ * --ring: a time (10m, 1h30m: the most recent ten minutes) or a size written with its B (200MB,
+ * 1GiB: the most recent 200 MB). `10m` is a time and `10MB` a size, so the B decides: a bare `10M`
+ * is refused rather than guessed.
+ */
+export function parseRingFlag(text: string): NonNullable<SessionRequest['ring']> {
+  const value = text.trim();
+  if (/[bB]$/.test(value)) {
+    const bytes = parseSize(value, '--ring');
+    if (bytes < MIN_RING_BYTES) {
+      throw new DebugTaskError(
+        'SIZE_OUT_OF_RANGE',
+        `--ring ${quoted(text, 40)} is smaller than a ring can be (${MIN_RING_BYTES / 1e6} MB: it rotates files of whole megabytes).`,
+        { hint: 'Write e.g. --ring 50MB, or a time such as --ring 5m.', details: { field: 'ring' } },
+      );
+    }
+    return { bytes };
+  }
+  if (/^\d+(\.\d+)?\s*[kKMgGi]/.test(value)) {
+    throw new DebugTaskError('INVALID_ARGUMENT', `--ring ${quoted(text, 40)} is neither a time nor a size.`, {
+      hint: 'A time is written 90s, 10m, 1h; a size with its B: 200MB, 1GB, 512MiB.',
+      details: { field: 'ring' },
+    });
+  }
+  const seconds = parseDuration(value, '--ring');
+  if (seconds < 1) {
+    throw new DebugTaskError('DURATION_OUT_OF_RANGE', '--ring keeps at least one second.', {
+      details: { field: 'ring' },
+    });
+  }
+  return { seconds };
 }
 
 /** --snaplen: a whole number of bytes in SNAPLEN's range (params.ts), as tcpdump -s takes it. */

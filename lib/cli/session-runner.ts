@@ -3,7 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { DebugTaskClient } from '../client/api-client';
 import { DebugTaskError, errorFromBody, inSession } from '../domain/errors';
 import type { SessionRequest } from '../domain/session-spec';
-import type { ChildResult, SessionView } from '../domain/session';
+import type { ChildResult, RingFacts, SessionView } from '../domain/session';
 import { TOOLS, isToolName } from '../domain/tools';
 import { downloadArtifact } from './download';
 import type { Progress } from './progress';
@@ -32,6 +32,8 @@ export interface SessionOutcome {
   };
   /** Stopped early (`debug-task stop`, a first Ctrl-C): the capture kept, at `atSeconds` of `ofSeconds`. */
   stoppedEarly?: { atSeconds: number; ofSeconds: number };
+  /** A ring buffer's capture: the window it kept (ringOutcome). */
+  ring?: RingOutcome;
   /** `debug-task fetch` of a session whose upload had failed: where the artifact came from. */
   reupload?: { instanceId: string; hostPath?: string; reuploadId: string };
 }
@@ -237,12 +239,44 @@ async function finishSession(
       duration !== undefined && {
         stoppedEarly: { atSeconds: Math.round(captureSeconds), ofSeconds: duration },
       }),
+    ...(child.ring && { ring: ringOutcome(child.ring, child.timings?.captureEndedAt) }),
     timings: {
       totalSeconds: round(totalSeconds),
       captureSeconds: round(captureSeconds),
       overheadSeconds: round(totalSeconds - captureSeconds),
       downloadSeconds: round((end - downloadStart) / 1000),
     },
+  };
+}
+
+/** What a ring buffer kept, as the summary and `--json` show it. */
+export interface RingOutcome {
+  windowSeconds?: number;
+  windowBytes?: number;
+  /** It went round, dropping older packets (false: it never filled its window). */
+  wrapped: boolean;
+  /** A time ring's older files dropped as it turned. */
+  rotatedOut?: number;
+  /** The first packet kept (ISO 8601) and the span from it to the capture's end, in seconds. */
+  firstPacketAt?: string;
+  keptSeconds?: number;
+  /** Packets captured while it ran, kept or not (when some were rotated out). */
+  capturedPackets?: number;
+}
+
+export function ringOutcome(ring: RingFacts, captureEndedAt: number | undefined): RingOutcome {
+  return {
+    ...(ring.windowSeconds !== undefined && { windowSeconds: ring.windowSeconds }),
+    ...(ring.windowBytes !== undefined && { windowBytes: ring.windowBytes }),
+    wrapped: ring.wrapped,
+    ...(ring.rotatedOut !== undefined && { rotatedOut: ring.rotatedOut }),
+    ...(ring.firstPacketAt !== undefined && {
+      firstPacketAt: new Date(ring.firstPacketAt).toISOString(),
+      ...(captureEndedAt !== undefined && {
+        keptSeconds: round(Math.max(0, captureEndedAt - ring.firstPacketAt) / 1000),
+      }),
+    }),
+    ...(ring.capturedPackets !== undefined && { capturedPackets: ring.capturedPackets }),
   };
 }
 

@@ -102,6 +102,9 @@ export function deploymentImagePattern(
  */
 export const SNAPLEN = { min: 0, max: 262144 } as const;
 
+/** A ring buffer's smallest size in bytes: tcpdump rotates files of whole megabytes (-C). */
+export const MIN_RING_BYTES = 1_000_000;
+
 export const HOST_PARAMS = {
   sessionId: {
     ...neededBySomeActions(SESSION_ID_PATTERN),
@@ -189,6 +192,20 @@ export const HOST_PARAMS = {
     description: 'Bytes kept of each packet (0 = whole packet).',
     maxChars: 6,
     default: String(SNAPLEN.max),
+  },
+  ringSeconds: {
+    // tcpdump only: keep the most recent window of this many seconds (the ring buffer); empty: no ring.
+    ...neededBySomeActions('^[1-9][0-9]{0,4}$'),
+    description:
+      'tcpdump only: a ring buffer of the most recent N seconds (the capture runs until it is stopped or its duration ends and keeps only that last window); empty: the whole capture.',
+    maxChars: 5,
+  },
+  ringBytes: {
+    // tcpdump only: keep the most recent window of this many bytes (whole packets); empty: no ring.
+    ...neededBySomeActions('^[1-9][0-9]{6,11}$'),
+    description:
+      'tcpdump only: a ring buffer of the most recent N bytes (at least 1000000: the ring rotates files of whole megabytes; whole packets, oldest dropped first); empty: the whole capture.',
+    maxChars: 12,
   },
   image: {
     ...neededBySomeActions('^[A-Za-z0-9][A-Za-z0-9._/:@-]{0,254}$'),

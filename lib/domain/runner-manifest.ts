@@ -54,6 +54,17 @@ export const RunnerManifestSchema = z.looseObject({
   }),
   // The capture was stopped early (debug-task stop, a first Ctrl-C) and kept.
   stoppedEarly: optional(z.literal(true)),
+  // A ring buffer's capture: its window, whether it went round, the first packet kept.
+  ring: optional(
+    z.object({
+      windowSeconds: optional(count),
+      windowBytes: optional(count),
+      wrapped: z.boolean(),
+      rotatedOut: optional(count),
+      firstPacketAt: optional(z.number()),
+      capturedPackets: optional(count),
+    }),
+  ),
   // What the host labelled the toolbox with (runner since action=run has audit labels).
   audit: optional(z.object({ caller: z.string(), reason: z.string() })),
   // The host's instance id (AWS_SSM_INSTANCE_ID), when the SSM agent ran the runner.

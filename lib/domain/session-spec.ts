@@ -1,6 +1,6 @@
 import { DebugTaskError, quoted, type ErrorCode } from './errors';
 import { isServiceTarget, type ServiceTarget, type TaskTarget } from './target';
-import { HOST_PARAMS, SNAPLEN, hostParamRegExp } from './params';
+import { HOST_PARAMS, MIN_RING_BYTES, SNAPLEN, hostParamRegExp } from './params';
 import { TOOLS, TOOL_ARGUMENT_NAMES, TOOL_NAMES, isToolName, toolsTaking, type ToolName } from './tools';
 import { closest } from './suggest';
 import { formatDuration, formatSize } from './units';
@@ -36,6 +36,14 @@ export const SessionRequestSchema = z.object({
   ),
   iface: z.optional(z.string().check(z.regex(hostParamRegExp('iface')))),
   snaplen: z.optional(z.number().check(z.int(), z.gte(SNAPLEN.min), z.lte(SNAPLEN.max))),
+  // tcpdump only: a ring buffer, the most recent `seconds` or `bytes` (one of the two) of a capture
+  // that runs until it is stopped (or its duration, up to the deployment's maxRingSeconds, ends).
+  ring: z.optional(
+    z.object({
+      seconds: z.optional(z.number().check(z.int(), z.gte(1), z.lte(99_999))),
+      bytes: z.optional(z.number().check(z.int(), z.gte(MIN_RING_BYTES), z.lte(999_999_999_999))),
+    }),
+  ),
   // ngrep's match expression, strace's syscalls and pid: each goes to the host as the parameter of
   // the same name, so each follows that pattern (params.ts); only the tools that take one accept it.
   match: z.optional(
@@ -114,15 +122,36 @@ export interface SessionSpec {
   syscalls?: string;
   /** strace: the pid to trace in the task's pid namespace (absent: 1, the container's main process). */
   pid?: number;
+  /**
+   * tcpdump: a ring buffer. The capture runs for `durationSeconds` (or until it is stopped) and keeps
+   * only its most recent `seconds` or `bytes` (exactly one of them).
+   */
+  ring?: RingWindow;
 }
+
+/** A ring buffer's window: the most recent seconds, or the most recent bytes, of a capture. */
+export type RingWindow = { seconds: number; bytes?: undefined } | { bytes: number; seconds?: undefined };
 
 /** Deploy-time ceilings; a tool's own maximum applies when it is lower. */
 export interface SessionLimits {
   maxDurationSeconds: number;
   maxBytes: number;
+  /** The longest a ring buffer (`ring`) runs: it waits for an incident, so longer than a capture. */
+  maxRingSeconds: number;
 }
 
-export const DEFAULT_LIMITS: SessionLimits = { maxDurationSeconds: 900, maxBytes: 1_000_000_000 };
+/**
+ * A ring's longest duration by default: 40 minutes. The host's upload URL is signed by a role
+ * session that Launch assumes with its own role's credentials (role chaining), which STS caps at one
+ * hour; the ring, the grace and the URL's margin (lib/domain/upload.ts) must fit in it.
+ */
+export const DEFAULT_MAX_RING_SECONDS = 2400;
+
+export const DEFAULT_LIMITS: SessionLimits = {
+  maxDurationSeconds: 900,
+  maxBytes: 1_000_000_000,
+  maxRingSeconds: DEFAULT_MAX_RING_SECONDS,
+};
 
 const FIELD_CODES: Record<string, ErrorCode> = {
   filter: 'INVALID_FILTER',
@@ -151,17 +180,36 @@ export function parseSessionRequest(body: unknown, limits: SessionLimits = DEFAU
   const req = parsed.data;
   const tool = TOOLS[toolNamed(req.tool)];
   const target = parseTarget(req.target);
-  const maxDuration = Math.min(tool.maxDurationSeconds, limits.maxDurationSeconds);
-  const durationSeconds = req.durationSeconds ?? Math.min(tool.defaultDurationSeconds, maxDuration);
+  const ring = parseRing(req.ring, tool.name);
+  // A ring waits for an incident: it runs up to the deployment's ring limit, by default all of it.
+  const maxDuration = ring
+    ? limits.maxRingSeconds
+    : Math.min(tool.maxDurationSeconds, limits.maxDurationSeconds);
+  const durationSeconds =
+    req.durationSeconds ?? (ring ? maxDuration : Math.min(tool.defaultDurationSeconds, maxDuration));
   if (durationSeconds < 1 || durationSeconds > maxDuration) {
     throw new DebugTaskError(
       'DURATION_OUT_OF_RANGE',
-      `A ${tool.name} session lasts 1s to ${formatDuration(maxDuration)}; ${formatDuration(durationSeconds)} was asked for.`,
-      { details: { received: durationSeconds, max: maxDuration } },
+      `A ${ring ? 'ring buffer' : `${tool.name} session`} lasts 1s to ${formatDuration(maxDuration)}; ${formatDuration(durationSeconds)} was asked for.`,
+      {
+        ...(ring && { hint: 'The deployment setting maxRingSeconds sets the longest ring.' }),
+        details: { received: durationSeconds, max: maxDuration },
+      },
     );
   }
   const maxSize = Math.min(tool.maxMaxBytes, limits.maxBytes);
-  const maxBytes = req.maxBytes ?? Math.min(tool.defaultMaxBytes, maxSize);
+  // A ring of a size is its own size cap: the artifact is at most that window.
+  const maxBytes = req.maxBytes ?? ring?.bytes ?? Math.min(tool.defaultMaxBytes, maxSize);
+  if (ring?.bytes !== undefined && ring.bytes > maxBytes) {
+    throw new DebugTaskError(
+      'SIZE_OUT_OF_RANGE',
+      `A ring of ${formatSize(ring.bytes)} does not fit in --max-size ${formatSize(maxBytes)}.`,
+      {
+        hint: 'Drop --max-size (a ring of a size is its own cap), or make the ring smaller.',
+        details: { received: ring.bytes, max: maxBytes },
+      },
+    );
+  }
   if (maxBytes < 1000 || maxBytes > maxSize) {
     throw new DebugTaskError(
       'SIZE_OUT_OF_RANGE',
@@ -191,7 +239,34 @@ export function parseSessionRequest(body: unknown, limits: SessionLimits = DEFAU
     ...(req.match && { match: req.match }),
     ...(req.syscalls && { syscalls: req.syscalls }),
     ...(req.pid !== undefined && { pid: req.pid }),
+    ...(ring && { ring }),
   };
+}
+
+/** The request's ring: one window (seconds or bytes), and only for a tool that writes pcap. */
+function parseRing(ring: SessionRequest['ring'], tool: ToolName): RingWindow | undefined {
+  if (ring === undefined) return undefined;
+  if ((ring.seconds === undefined) === (ring.bytes === undefined)) {
+    throw new DebugTaskError(
+      'INVALID_ARGUMENT',
+      'A ring buffer keeps either a time or a size, not both or neither.',
+      {
+        hint: 'Write e.g. --ring 10m (the last ten minutes) or --ring 200MB (the last 200 MB).',
+        details: { field: 'ring' },
+      },
+    );
+  }
+  if (tool !== 'tcpdump') {
+    throw new DebugTaskError(
+      'INVALID_ARGUMENT',
+      `${tool} takes no --ring: a ring buffer keeps packets (tcpdump).`,
+      {
+        hint: 'Drop --ring, or use --tool tcpdump.',
+        details: { field: 'ring', tool },
+      },
+    );
+  }
+  return ring.seconds !== undefined ? { seconds: ring.seconds } : { bytes: ring.bytes as number };
 }
 
 /** A tool by its name, in any case (TCPDUMP is tcpdump); an unknown one is refused with the closest name. */

@@ -216,6 +216,8 @@ export interface RunnerManifest {
   };
   /** The capture was stopped early (`debug-task stop`, a first Ctrl-C) and kept. */
   stoppedEarly?: true;
+  /** A ring buffer's capture (tcpdump with ringSeconds or ringBytes). */
+  ring?: RingFacts;
   /** action=run: who asked and why, as put on the toolbox container's labels ('' when not given). */
   audit?: { caller: string; reason: string };
   /** The host's instance id (AWS_SSM_INSTANCE_ID), when the SSM agent ran the runner. */
@@ -262,6 +264,23 @@ export interface ChildResult {
   timings?: Record<string, number>;
   /** Its capture was stopped early (`debug-task stop`, a first Ctrl-C) and kept: timings.stoppedAt. */
   stoppedEarly?: true;
+  /** A ring buffer's capture: the window it kept (the artifact is that window only). */
+  ring?: RingFacts;
+}
+
+/** What a ring buffer kept: its window, whether it dropped older packets, the first packet it kept. */
+export interface RingFacts {
+  /** The window asked for: the most recent seconds, or bytes (one of the two). */
+  windowSeconds?: number;
+  windowBytes?: number;
+  /** The ring went round: older packets were dropped (the artifact is the window, not all). */
+  wrapped: boolean;
+  /** A time ring's files (a tenth of the window each) dropped as it turned. */
+  rotatedOut?: number;
+  /** The first packet the artifact holds (Unix ms); absent when it holds none. */
+  firstPacketAt?: number;
+  /** Every packet captured while the ring ran, kept or not (when some were rotated out). */
+  capturedPackets?: number;
 }
 
 /**

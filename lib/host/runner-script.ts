@@ -70,6 +70,7 @@ export const RUNNER_PARTS = [
   'lib/target.sh',
   'lib/image.sh',
   'lib/toolbox.sh',
+  'lib/ring.sh',
   'lib/artifact.sh',
   'lib/watchdog.sh',
   'lib/workdir.sh',

@@ -7,7 +7,7 @@ import type { DebugTaskStackProps, ToolboxPlatform } from './stack-props';
  *   toolboxImage          image pinned by digest (default: build toolbox/Dockerfile)
  *   toolboxPlatform       linux/amd64 | linux/arm64, for the built image
  *   allowedClusters       comma-separated cluster names, or a JSON array in cdk.json (default: any)
- *   maxDurationSeconds, maxBytes, maxSessionsPerHost, graceSeconds, artifactRetentionDays,
+ *   maxDurationSeconds, maxRingSeconds, maxBytes, maxSessionsPerHost, graceSeconds, artifactRetentionDays,
  *   auditLogRetentionDays,
  *   hostCpus, hostMemoryMb, hostPidsLimit, sweepIntervalMinutes, fleetConcurrency,
  *   fleetStartLeadSeconds
@@ -18,6 +18,7 @@ import type { DebugTaskStackProps, ToolboxPlatform } from './stack-props';
  */
 export const NUMBER_KEYS = [
   'maxDurationSeconds',
+  'maxRingSeconds',
   'maxBytes',
   'maxSessionsPerHost',
   'graceSeconds',

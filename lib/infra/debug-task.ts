@@ -123,6 +123,7 @@ export class DebugTask extends Construct {
     };
     const limits = {
       MAX_DURATION_SECONDS: String(settings.maxDurationSeconds),
+      MAX_RING_SECONDS: String(settings.maxRingSeconds),
       MAX_BYTES: String(settings.maxBytes),
     };
     // Plan resolves the targets; it also answers the routes that only check (preview, doctor).
@@ -165,7 +166,7 @@ export class DebugTask extends Construct {
       hostConcurrency: settings.fleetConcurrency,
       logKey: keys.logs,
       timeout: Duration.seconds(
-        settings.maxDurationSeconds + settings.graceSeconds + EXECUTION_MARGIN_SECONDS,
+        settings.longestCaptureSeconds + settings.graceSeconds + EXECUTION_MARGIN_SECONDS,
       ),
     });
 
@@ -190,7 +191,7 @@ export class DebugTask extends Construct {
     const upload = new UploadRole(this, 'UploadRole', {
       bucket,
       assumedBy: [launch.role],
-      maxSessionSeconds: uploadRoleMaxSessionSeconds(settings.maxDurationSeconds, settings.graceSeconds),
+      maxSessionSeconds: uploadRoleMaxSessionSeconds(settings.longestCaptureSeconds, settings.graceSeconds),
     });
     launch.function.addEnvironment('UPLOAD_ROLE_ARN', upload.role.roleArn);
     // The upload role's session policy must allow kms:GenerateDataKey on the key too (it limits the

@@ -5,6 +5,8 @@ import type { StackProps } from 'aws-cdk-lib';
 import { Token } from 'aws-cdk-lib';
 import { HOST_PARAMS, isValidHostParam, type HostParamName } from '../domain/params';
 import { DEFAULT_GRACE_SECONDS } from '../domain/session';
+import { DEFAULT_MAX_RING_SECONDS } from '../domain/session-spec';
+import { ROLE_CHAINING_MAX_SECONDS } from '../domain/upload';
 import { TOOLBOX_DIR } from './paths';
 
 /** CPU architecture of the hosts a toolbox image built from a Dockerfile runs on. */
@@ -62,6 +64,17 @@ export interface DebugTaskProps {
    * @default 900
    */
   readonly maxDurationSeconds?: number;
+
+  /**
+   * Longest a ring buffer (`--ring`) may run, in seconds: it waits for an incident, so it may run
+   * longer than a capture. With maxDurationSeconds, at most what the host's upload URL outlives:
+   * the URL is signed by a role session that the launch function assumes with its own role's
+   * credentials (role chaining), which STS caps at one hour, so each of the two, plus graceSeconds
+   * and fleetStartLeadSeconds, must stay under an hour.
+   *
+   * @default 2400
+   */
+  readonly maxRingSeconds?: number;
 
   /**
    * Largest artifact a session may ask for, in bytes before compression.
@@ -193,6 +206,9 @@ export interface DebugTaskSettings {
   /** The local sandbox's stand-ins (see DebugTaskProps.sandboxHost); unset everywhere else. */
   readonly sandboxHost?: SandboxHost;
   readonly maxDurationSeconds: number;
+  readonly maxRingSeconds: number;
+  /** The longer of maxDurationSeconds and maxRingSeconds: the longest any session's capture runs. */
+  readonly longestCaptureSeconds: number;
   readonly maxBytes: number;
   readonly maxSessionsPerHost: number;
   readonly graceSeconds: number;
@@ -211,6 +227,7 @@ export interface DebugTaskSettings {
 
 export const STACK_DEFAULTS = {
   maxDurationSeconds: 900,
+  maxRingSeconds: DEFAULT_MAX_RING_SECONDS,
   maxBytes: 1_000_000_000,
   maxSessionsPerHost: Number(HOST_PARAMS.maxSessions.default),
   graceSeconds: DEFAULT_GRACE_SECONDS,
@@ -247,11 +264,34 @@ export function resolveSettings(props: DebugTaskProps): DebugTaskSettings {
     10,
     3600,
   );
+  const maxRingSeconds = hostNumber(
+    'maxRingSeconds',
+    'ringSeconds',
+    props.maxRingSeconds ?? STACK_DEFAULTS.maxRingSeconds,
+  );
+  const longestCaptureSeconds = Math.max(maxDurationSeconds, maxRingSeconds);
+  const longest = maxRingSeconds > maxDurationSeconds ? 'maxRingSeconds' : 'maxDurationSeconds';
   // The runner's SSM executionTimeout is duration + grace (+ a margin): it must fit its pattern.
-  if (!isValidHostParam('executionTimeout', String(maxDurationSeconds + graceSeconds + 60))) {
+  if (!isValidHostParam('executionTimeout', String(longestCaptureSeconds + graceSeconds + 60))) {
     throw new Error(
-      `maxDurationSeconds + graceSeconds (${maxDurationSeconds} + ${graceSeconds}) is too long for the ` +
-        `SSM execution timeout (pattern ${HOST_PARAMS.executionTimeout.pattern}); lower maxDurationSeconds.`,
+      `${longest} + graceSeconds (${longestCaptureSeconds} + ${graceSeconds}) is too long for the ` +
+        `SSM execution timeout (pattern ${HOST_PARAMS.executionTimeout.pattern}); lower ${longest}.`,
+    );
+  }
+  const fleetStartLeadSeconds = wholeNumberInRange(
+    'fleetStartLeadSeconds',
+    props.fleetStartLeadSeconds ?? STACK_DEFAULTS.fleetStartLeadSeconds,
+    1,
+    300,
+  );
+  // The host's upload URL must outlive the capture it uploads (lib/domain/upload.ts).
+  const urlNeeds = longestCaptureSeconds + graceSeconds + fleetStartLeadSeconds + UPLOAD_MARGIN_SECONDS;
+  if (urlNeeds > ROLE_CHAINING_MAX_SECONDS) {
+    throw new Error(
+      `${longest} ${longestCaptureSeconds} + graceSeconds ${graceSeconds} + fleetStartLeadSeconds ` +
+        `${fleetStartLeadSeconds} (+ ${UPLOAD_MARGIN_SECONDS} s for the upload) is ${urlNeeds} s: longer than the host's ` +
+        `upload URL lives. Launch signs it with a role session assumed by its own role (role chaining), which ` +
+        `STS caps at ${ROLE_CHAINING_MAX_SECONDS} s; lower ${longest}.`,
     );
   }
 
@@ -268,6 +308,8 @@ export function resolveSettings(props: DebugTaskProps): DebugTaskSettings {
     allowedClusters: resolveClusters(props.allowedClusters),
     ...(props.sandboxHost && { sandboxHost: resolveSandboxHost(props.sandboxHost) }),
     maxDurationSeconds,
+    maxRingSeconds,
+    longestCaptureSeconds,
     maxBytes: hostNumber('maxBytes', 'maxBytes', props.maxBytes ?? STACK_DEFAULTS.maxBytes),
     maxSessionsPerHost: hostNumber(
       'maxSessionsPerHost',
@@ -293,14 +335,12 @@ export function resolveSettings(props: DebugTaskProps): DebugTaskSettings {
       1,
       40,
     ),
-    fleetStartLeadSeconds: wholeNumberInRange(
-      'fleetStartLeadSeconds',
-      props.fleetStartLeadSeconds ?? STACK_DEFAULTS.fleetStartLeadSeconds,
-      1,
-      300,
-    ),
+    fleetStartLeadSeconds,
   };
 }
+
+/** What an upload of the largest artifact may take once the capture and grace are over. */
+const UPLOAD_MARGIN_SECONDS = 300;
 
 /** The retention periods CloudWatch Logs accepts (RetentionInDays), in days. */
 export const LOG_RETENTION_DAYS = [

@@ -3,14 +3,11 @@ import { SendCommandCommand } from '@aws-sdk/client-ssm';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { optionalEnv, requireEnv } from '../config';
 import { DebugTaskError } from '../domain/errors';
-import {
-  HOST_PARAMS,
-  commandParameters,
-  hostParamRegExp,
-  isValidHostParam,
-  type HostParamValues,
-} from '../domain/params';
+import { HOST_PARAMS, commandParameters, isValidHostParam, type HostParamValues } from '../domain/params';
 import type { ExecutionInput } from '../domain/session';
+import { auditValue, specCaptureValues } from '../domain/capture-values';
+
+export { auditValue };
 import { awsCall, type ErrorOverride } from '../aws/errors';
 import { s3Client } from '../aws/s3';
 import { ssmClient } from '../aws/ssm';
@@ -117,33 +114,11 @@ export async function sendRunner(command: RunnerCommand): Promise<string> {
 }
 
 /**
- * What every capture is told, whatever sends it: the tool and its arguments, the image, the
- * deployment's limits, the audit values. The per-target values (child id, container, upload URLs)
- * travel in the plan object instead (lib/domain/fleet.ts).
+ * What every capture is told (lib/domain/capture-values.ts), with this deployment's toolbox limits
+ * and the caller the execution recorded.
  */
 export function captureValues(input: ExecutionInput, image: string): HostParamValues {
-  const { spec } = input;
-  return {
-    tool: spec.tool,
-    durationSeconds: String(spec.durationSeconds),
-    maxBytes: String(spec.maxBytes),
-    filter: spec.filter,
-    iface: spec.iface,
-    snaplen: String(spec.snaplen),
-    // The tool's own arguments (only the tools that take them get them: parseSessionRequest).
-    match: spec.match ?? '',
-    syscalls: spec.syscalls ?? '',
-    pid: spec.pid === undefined ? '' : String(spec.pid),
-    // Only a boolean true lets the host debug a target in the host's network mode.
-    allowHostNetwork: spec.allowHostNetwork === true ? 'true' : 'false',
-    // Likewise for a target in the host's pid namespace (HOST_PID_NOT_ALLOWED otherwise).
-    allowHostPid: spec.allowHostPid === true ? 'true' : 'false',
-    image,
-    ...hostLimits(),
-    // Audit: the runner labels the toolbox container with them and echoes them in its manifest.
-    caller: auditValue('caller', input.caller),
-    reason: auditValue('reason', spec.reason),
-  };
+  return specCaptureValues(input.spec, image, { caller: input.caller, limits: hostLimits() });
 }
 
 /** Toolbox limits of this deployment; an unset variable leaves the runner's own default. */
@@ -181,24 +156,6 @@ export function stopValues(sessionId: string, expiresAt: number): HostParamValue
     expiresAt: String(expiresAt),
     executionTimeout: String(CLEANUP_TIMEOUT_SECONDS),
   };
-}
-
-/**
- * The caller's IAM ARN and the reason as their host parameters take them. An ARN always fits, and
- * the API accepts only reasons that fit; anything else (an unusual principal, an execution started
- * some other way) is made to fit rather than refused, since the labels are for audit only:
- * characters outside the pattern become `_`, and the value is cut at the length limit. The audit
- * record in S3 keeps both exactly as the execution received them.
- */
-export function auditValue(name: 'caller' | 'reason', given: string | undefined): string {
-  const value = given ?? '';
-  if (isValidHostParam(name, value)) return value;
-  // One character at a time against the parameter's own pattern: no second copy of it here.
-  const allowed = hostParamRegExp(name);
-  return [...value]
-    .map((ch) => (allowed.test(ch) ? ch : '_'))
-    .join('')
-    .slice(0, HOST_PARAMS[name].maxChars);
 }
 
 /** SendCommand's Comment (at most 100 characters) ties the command to the session in CloudTrail. */

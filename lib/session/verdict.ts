@@ -69,6 +69,7 @@ export function childVerdict(evidence: ChildEvidence): ChildResult {
       artifact,
       timings: definedTimings(found.timings),
       ...(found.stoppedEarly && { stoppedEarly: true }),
+      ...(found.ring && { ring: found.ring }),
     };
   } catch (error) {
     const typed =

@@ -33,6 +33,12 @@ const ExecutionInputShape = z.object({
     match: z.optional(z.string()),
     syscalls: z.optional(z.string()),
     pid: z.optional(z.number().check(z.int())),
+    ring: z.optional(
+      z.union([
+        z.object({ seconds: z.number().check(z.int()) }),
+        z.object({ bytes: z.number().check(z.int()) }),
+      ]),
+    ),
   }),
   reupload: z.optional(
     z.object({ id: z.string().check(z.regex(/^r[0-9a-z]{1,12}$/)), children: z.array(z.string()) }),

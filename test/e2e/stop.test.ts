@@ -11,7 +11,7 @@ jest.setTimeout(300_000);
 
 /**
  * Issue 13: Ctrl-C stops and keeps, as in tcpdump; `debug-task stop` does the same from another
- * shell; --snaplen cuts every packet. The whole path: CLI -> API -> state machine -> SSM document
+ * shell; --snaplen cuts every packet; --ring keeps the last window only. The whole path: CLI -> API -> state machine -> SSM document
  * -> runner -> toolbox, on the sandbox. Leftover checks look at this run's sessions and tasks only.
  */
 
@@ -141,6 +141,31 @@ describe('debug-task stop and --snaplen on the sandbox', () => {
     const again = await runCli(['stop', id, ...api()], { env: e2e.cliEnv() });
     expect(again.code).toBe(0);
     expect(again.stdout).toMatch(/SUCCEEDED {2}\(already ended: nothing to stop/);
+  });
+
+  it('--ring 3s over a 12 s capture keeps only the last window, and says so', async () => {
+    const file = join(e2e.workdir, 'ring.pcap');
+    const run = await runCli([...capture(), '--duration', '12s', '--ring', '3s', '-o', file, '--json'], {
+      env: e2e.cliEnv(),
+    });
+
+    expect({ code: run.code, stderr: run.code === 0 ? '' : run.stderr }).toEqual({ code: 0, stderr: '' });
+    const outcome = run.json();
+    expect(outcome.ring).toMatchObject({ windowSeconds: 3, wrapped: true });
+    expect(outcome.ring.rotatedOut).toBeGreaterThanOrEqual(5);
+    expect(outcome.timings.captureSeconds).toBeGreaterThanOrEqual(11);
+    const times = execFileSync('tshark', ['-r', file, '-T', 'fields', '-e', 'frame.time_epoch'], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    })
+      .trim()
+      .split('\n')
+      .map(Number);
+    expect(times.length).toBeGreaterThan(0);
+    // The window (3 s), at most one file (1 s) more and the pruner's second: not the 12 s captured.
+    expect(times[times.length - 1] - times[0]).toBeLessThanOrEqual(3 + 1 + 1.5);
+    expect(Math.abs(Date.parse(outcome.ring.firstPacketAt) - times[0] * 1000)).toBeLessThanOrEqual(1);
+    expect(outcome.ring.keptSeconds).toBeLessThanOrEqual(3 + 1 + 1.5);
   });
 
   it('--snaplen 96 gives a pcap whose header says 96 and no packet over 96 bytes', async () => {

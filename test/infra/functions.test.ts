@@ -83,12 +83,14 @@ describe('functions', () => {
         'BUCKET_NAME',
         'MAX_BYTES',
         'MAX_DURATION_SECONDS',
+        'MAX_RING_SECONDS',
         'REQUIRE_REASON',
         'STATE_MACHINE_ARN',
       ].sort(),
     );
     expect(environmentOf('api')).toMatchObject({
       MAX_DURATION_SECONDS: '600',
+      MAX_RING_SECONDS: '2400',
       MAX_BYTES: '500000000',
       REQUIRE_REASON: 'false',
     });
@@ -110,6 +112,7 @@ describe('functions', () => {
         'GRACE_SECONDS',
         'MAX_BYTES',
         'MAX_DURATION_SECONDS',
+        'MAX_RING_SECONDS',
         'TOOLBOX_IMAGE',
       ].sort(),
     );

@@ -518,14 +518,23 @@ describe('IAM', () => {
       expect(seconds).toBeLessThanOrEqual(43_200);
     });
 
-    it("grows its maximum session with maxDurationSeconds + graceSeconds, up to IAM's 12 hours", () => {
+    it('grows its maximum session with the longest capture (maxRingSeconds here) + graceSeconds', () => {
       const maxOf = (props: Parameters<typeof synth>[0]) =>
         uploadRoles(synth(props).template)[0][1].Properties.MaxSessionDuration;
 
-      expect(maxOf({ toolboxImage: PINNED_IMAGE, maxDurationSeconds: 7200, graceSeconds: 600 })).toBe(
-        7200 + 600 + URL_EXTRA_SECONDS,
+      // Never under IAM's hour; the longest capture + grace + the URL's margin above it.
+      expect(maxOf({ toolboxImage: PINNED_IMAGE, maxRingSeconds: 3000, graceSeconds: 60 })).toBe(
+        3000 + 60 + URL_EXTRA_SECONDS,
       );
-      expect(maxOf({ toolboxImage: PINNED_IMAGE, maxDurationSeconds: 90_000 })).toBe(43_200);
+    });
+
+    it('refuses a capture longer than the upload URL can live (role chaining: one hour)', () => {
+      expect(() => synth({ toolboxImage: PINNED_IMAGE, maxDurationSeconds: 7200 })).toThrow(
+        /maxDurationSeconds 7200 .* longer than the host's upload URL lives.*role chaining.*3600 s/,
+      );
+      expect(() => synth({ toolboxImage: PINNED_IMAGE, maxRingSeconds: 3500 })).toThrow(
+        /lower maxRingSeconds/,
+      );
     });
   });
 });

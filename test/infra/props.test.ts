@@ -82,6 +82,12 @@ describe('stack props', () => {
       { maxDurationSeconds: 99_990 },
       /maxDurationSeconds \+ graceSeconds/,
     ],
+    ['a ring of no time', { maxRingSeconds: 0 }, /maxRingSeconds 0/],
+    [
+      'a ring the upload URL does not outlive (role chaining caps it at an hour)',
+      { maxRingSeconds: 3500 },
+      /maxRingSeconds 3500 \+ graceSeconds 30 .*\(role chaining\).*lower maxRingSeconds/,
+    ],
     ['a negative size', { maxBytes: -1 }, /maxBytes/],
     ['a size past 12 digits', { maxBytes: 1e12 }, /maxBytes/],
     ['no session per host', { maxSessionsPerHost: 0 }, /maxSessionsPerHost/],

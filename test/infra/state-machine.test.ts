@@ -4,6 +4,7 @@ import { PINNED_IMAGE, functionsByHandler, stateMachineDefinition, synth } from 
 const { template } = synth({
   toolboxImage: PINNED_IMAGE,
   maxDurationSeconds: 600,
+  maxRingSeconds: 1800,
   graceSeconds: 45,
   fleetConcurrency: 7,
 });
@@ -148,8 +149,8 @@ describe('session state machine (one path for a task and a service)', () => {
     );
   });
 
-  it('times out after maxDurationSeconds + graceSeconds + 300 s', () => {
-    expect(definition.TimeoutSeconds).toBe(600 + 45 + 300);
+  it('times out after the longest capture (here maxRingSeconds) + graceSeconds + 300 s', () => {
+    expect(definition.TimeoutSeconds).toBe(1800 + 45 + 300);
   });
 
   it('logs ALL events with execution data to a vended-logs group, and traces with X-Ray', () => {

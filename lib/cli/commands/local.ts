@@ -3,7 +3,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve as resolvePath } from 'node:path';
 import { DebugTaskError, EXIT, inSession, quoted } from '../../domain/errors';
-import { HOST_PARAMS } from '../../domain/params';
+import { specCaptureValues } from '../../domain/capture-values';
+import { parseSessionRequest } from '../../domain/session-spec';
 import { DEFAULT_GRACE_SECONDS, newSessionId } from '../../domain/session';
 import { TOOLS, type ToolName } from '../../domain/tools';
 import { runHostRunner } from '../../host/local-runner';
@@ -18,7 +19,7 @@ import type { Output } from '../output';
 import { checkOutput, outputFlag, produceAndPrint } from '../output-path';
 import { createProgress } from '../progress';
 import { buildSessionRequest, precheckFilter } from '../request';
-import type { SessionOutcome } from '../session-runner';
+import { ringOutcome, type SessionOutcome } from '../session-runner';
 
 const RUNNER_FAILURE = /: failed: [A-Z_]+: /;
 
@@ -50,7 +51,8 @@ export async function localCommand(container: string, flags: LocalFlags, output:
   if (request.iface) checkInterface(request.iface, found);
   const progress = createProgress(process.stderr);
   const image = flags.image ?? (await ensureSandboxImages({ onProgress: progress.note })).toolbox;
-  const duration = request.durationSeconds!;
+  const spec = parseSessionRequest(request);
+  const duration = spec.durationSeconds;
   const sessionId = newSessionId();
   const home = await mkdtemp(join(tmpdir(), 'debug-task-local-'));
   const forget = onForcedExit(() => {
@@ -74,18 +76,7 @@ export async function localCommand(container: string, flags: LocalFlags, output:
             action: 'run',
             sessionId,
             containerId: found.id,
-            tool,
-            durationSeconds: String(duration),
-            maxBytes: String(request.maxBytes),
-            filter: request.filter ?? '',
-            iface: request.iface ?? '',
-            match: request.match ?? '',
-            syscalls: request.syscalls ?? '',
-            pid: request.pid === undefined ? '' : String(request.pid),
-            snaplen: String(request.snaplen ?? HOST_PARAMS.snaplen.default),
-            allowHostNetwork: request.allowHostNetwork === true ? 'true' : 'false',
-            allowHostPid: request.allowHostPid === true ? 'true' : 'false',
-            image,
+            ...specCaptureValues(spec, image),
             uploadUrl: '',
             expiresAt: String(Math.floor(Date.now() / 1000) + duration + DEFAULT_GRACE_SECONDS),
           },
@@ -137,6 +128,7 @@ export async function localCommand(container: string, flags: LocalFlags, output:
           ...(manifest.stoppedEarly && {
             stoppedEarly: { atSeconds: Math.round(capture), ofSeconds: duration },
           }),
+          ...(manifest.ring && { ring: ringOutcome(manifest.ring, manifest.timings.captureEndedAt) }),
         };
         return outcome;
       }),

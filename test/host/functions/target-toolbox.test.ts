@@ -123,8 +123,13 @@ describe('the toolbox’s docker run (toolbox_argv)', () => {
   }
   /** The words after `--cap-drop ALL`: each `--cap-add X`, in order. */
   const capsOf = (argv: string[]) => argv.flatMap((word, i) => (argv[i - 1] === '--cap-add' ? [word] : []));
-  // After the script: duration, the longest wait to listen, the size cap, the ready file and text.
-  const toolArgv = (argv: string[]) => argv.slice(argv.indexOf('/debug-task/toolbox.sh') + 6);
+  // After the script: duration, the longest wait to listen, the size cap, the ready file and text,
+  // a time ring's window and bound.
+  const toolArgv = (argv: string[]) => argv.slice(argv.indexOf('/debug-task/toolbox.sh') + 8);
+  const ringArgs = (argv: string[]) => {
+    const script = argv.indexOf('/debug-task/toolbox.sh');
+    return argv.slice(script + 6, script + 8);
+  };
 
   it.each(TOOL_NAMES)(
     'starts %s with --cap-drop ALL and exactly the catalog’s capabilities, never privileged',
@@ -181,6 +186,28 @@ describe('the toolbox’s docker run (toolbox_argv)', () => {
       '-w',
       '-',
     ]);
+  });
+
+  it('gives tcpdump no ring by default: no pruner (window 0), the capture on its stdout', () => {
+    expect(ringArgs(toolboxRun({ tool: 'tcpdump' }))).toEqual(['0', '0']);
+  });
+
+  it.each([
+    // A time ring: files of a tenth of the window (1 to 60 s), of an eighth of maxBytes, and the pruner.
+    [{ ringSeconds: '5' }, ['5', '1000000'], ['-w', '/out/ring-%s.', '-G', '1', '-C', '1']],
+    [
+      { ringSeconds: '3600', maxBytes: '400000000' },
+      ['3600', '400000000'],
+      ['-w', '/out/ring-%s.', '-G', '60', '-C', '50'],
+    ],
+    // A size ring: tcpdump's own, -C files of an eighth of it and -W one more than fill it; no pruner.
+    [{ ringBytes: '2000000' }, ['0', '2000000'], ['-w', '/out/ring-', '-C', '1', '-W', '3']],
+    [{ ringBytes: '200000000' }, ['0', '200000000'], ['-w', '/out/ring-', '-C', '25', '-W', '9']],
+  ])('runs a ring buffer %j as tcpdump files in /out', (over, ring, files) => {
+    const argv = toolboxRun({ tool: 'tcpdump', ...over });
+
+    expect(ringArgs(argv)).toEqual(ring);
+    expect(toolArgv(argv)).toEqual(['tcpdump', '-p', '-Z', 'root', '-U', '-n', '-s', '262144', ...files]);
   });
 
   it('runs ngrep without privilege revocation, line by line, its snaplen only when not 0', () => {

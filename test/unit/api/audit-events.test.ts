@@ -3,6 +3,7 @@ import { StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { startSession, type ApiConfig } from '../../../lib/api/sessions';
 import { FAKE, aws, useAwsMocks } from '../../support/aws';
 import { TASK_ARN } from '../../support/fixtures';
+import { DEFAULT_LIMITS } from '../../../lib/domain/session-spec';
 
 const GROUP = 'DebugTask-Audit-xyz';
 useAwsMocks({ AUDIT_LOG_GROUP: GROUP });
@@ -10,7 +11,7 @@ useAwsMocks({ AUDIT_LOG_GROUP: GROUP });
 const config: ApiConfig = {
   stateMachineArn: FAKE.stateMachineArn,
   bucket: FAKE.bucket,
-  limits: { maxDurationSeconds: 900, maxBytes: 1e9 },
+  limits: DEFAULT_LIMITS,
 };
 const CALLER = 'arn:aws:sts::123456789012:assumed-role/OnCall/alice';
 

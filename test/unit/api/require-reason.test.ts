@@ -2,13 +2,14 @@ import { StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { startSession, type ApiConfig } from '../../../lib/api/sessions';
 import { FAKE, aws, useAwsMocks } from '../../support/aws';
 import { TASK_ARN } from '../../support/fixtures';
+import { DEFAULT_LIMITS } from '../../../lib/domain/session-spec';
 
 useAwsMocks();
 
 const config: ApiConfig = {
   stateMachineArn: FAKE.stateMachineArn,
   bucket: FAKE.bucket,
-  limits: { maxDurationSeconds: 900, maxBytes: 1e9 },
+  limits: DEFAULT_LIMITS,
   requireReason: true,
 };
 

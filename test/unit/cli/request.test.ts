@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { buildProgram } from '../../../lib/cli/main';
-import { buildSessionRequest, parseSnaplen } from '../../../lib/cli/request';
+import { buildSessionRequest, parseRingFlag, parseSnaplen } from '../../../lib/cli/request';
 import { SNAPLEN } from '../../../lib/domain/params';
 import { parseSessionRequest } from '../../../lib/domain/session-spec';
 
@@ -104,5 +104,68 @@ describe('debug-task stop', () => {
       wait: false,
       json: true,
     });
+  });
+});
+
+describe('--ring', () => {
+  it.each([
+    ['the main command', [TASK, '--tool', 'tcpdump'], undefined],
+    ['local', ['local', 'web'], 'local'],
+    ['demo', ['demo'], 'demo'],
+  ])('is a flag of %s, absent unless given', (_label, argv, name) => {
+    expect(optionsOf(argv, name).ring).toBeUndefined();
+    expect(optionsOf([...argv, '--ring', '10m'], name).ring).toBe('10m');
+  });
+
+  it.each([
+    ['10m', { seconds: 600 }],
+    ['90', { seconds: 90 }],
+    ['1h30m', { seconds: 5400 }],
+    ['200MB', { bytes: 200_000_000 }],
+    ['1GiB', { bytes: 1024 ** 3 }],
+    ['5mb', { bytes: 5_000_000 }],
+  ])('reads %s as a time or, with its B, a size', (text, window) => {
+    expect(parseRingFlag(text)).toEqual(window);
+  });
+
+  it.each([
+    ['10M', 'INVALID_ARGUMENT', /neither a time nor a size/],
+    ['2k', 'INVALID_ARGUMENT', /neither a time nor a size/],
+    ['500kB', 'SIZE_OUT_OF_RANGE', /smaller than a ring can be \(1 MB/],
+    ['ten minutes', 'DURATION_OUT_OF_RANGE', /--ring "ten minutes" is not a duration/],
+    ['0', 'DURATION_OUT_OF_RANGE', /at least one second/],
+  ])('refuses %j (%s), before anything starts', (text, code, message) => {
+    expect(() => buildSessionRequest({ task: TASK }, { tool: 'tcpdump', ring: text })).toThrow(
+      expect.objectContaining({ code, message: expect.stringMatching(message) }),
+    );
+  });
+
+  it('sends no duration of its own for a time ring: the deployment decides how long a ring may run', () => {
+    const ring = buildSessionRequest({ task: TASK }, { tool: 'tcpdump', ring: '5m' });
+    const timed = buildSessionRequest({ task: TASK }, { tool: 'tcpdump', ring: '5m', duration: '20m' });
+
+    expect(ring).toMatchObject({ ring: { seconds: 300 } });
+    expect('durationSeconds' in ring).toBe(false);
+    expect(timed).toMatchObject({ ring: { seconds: 300 }, durationSeconds: 1200 });
+  });
+
+  it('makes a size ring its own size cap, and refuses one larger than --max-size', () => {
+    expect(buildSessionRequest({ task: TASK }, { tool: 'tcpdump', ring: '200MB' }).maxBytes).toBe(
+      200_000_000,
+    );
+    expect(() =>
+      buildSessionRequest({ task: TASK }, { tool: 'tcpdump', ring: '200MB', maxSize: '50MB' }),
+    ).toThrow(
+      expect.objectContaining({ code: 'SIZE_OUT_OF_RANGE', message: expect.stringMatching(/--max-size 50/) }),
+    );
+  });
+
+  it.each(['ngrep', 'strace', 'snapshot'])('is refused for %s: a ring keeps packets', (tool) => {
+    expect(() => buildSessionRequest({ task: TASK }, { tool, ring: '5m' })).toThrow(
+      expect.objectContaining({
+        code: 'INVALID_ARGUMENT',
+        message: `${tool} takes no --ring: a ring buffer keeps packets (tcpdump).`,
+      }),
+    );
   });
 });

@@ -1,10 +1,10 @@
 import { DebugTaskError } from '../../../lib/domain/errors';
 import { isValidHostParam } from '../../../lib/domain/params';
-import { parseSessionRequest } from '../../../lib/domain/session-spec';
+import { DEFAULT_LIMITS, parseSessionRequest, type SessionLimits } from '../../../lib/domain/session-spec';
 
 const TASK = 'arn:aws:ecs:eu-west-1:123456789012:task/prod/0123456789abcdef0123456789abcdef';
 
-function errorOf(body: unknown, limits?: { maxDurationSeconds: number; maxBytes: number }): DebugTaskError {
+function errorOf(body: unknown, limits?: SessionLimits): DebugTaskError {
   try {
     parseSessionRequest(body, limits);
   } catch (error) {
@@ -64,10 +64,7 @@ describe('parseSessionRequest', () => {
   it('throws DURATION_OUT_OF_RANGE above the deploy-time maximum, naming it', () => {
     const error = errorOf(
       { target: { task: TASK }, tool: 'tcpdump', durationSeconds: 601 },
-      {
-        maxDurationSeconds: 600,
-        maxBytes: 1e9,
-      },
+      { ...DEFAULT_LIMITS, maxDurationSeconds: 600 },
     );
     expect(error.code).toBe('DURATION_OUT_OF_RANGE');
     expect(error.message).toMatch(/1s to 10m; 10m1s was asked for/);
@@ -206,5 +203,52 @@ describe('parseSessionRequest', () => {
     expect(error.code).toBe('INVALID_ARGUMENT');
     expect(error.exitCode).toBe(2);
     expect(error.message).toMatch(/^allowHostNetwork is invalid/);
+  });
+});
+
+describe('a ring buffer (ring)', () => {
+  const base = { target: { task: TASK }, tool: 'tcpdump' };
+
+  it('runs as long as the deployment lets a ring run, unless a duration is given', () => {
+    const limits = { ...DEFAULT_LIMITS, maxRingSeconds: 1800 };
+
+    expect(parseSessionRequest({ ...base, ring: { seconds: 300 } }, limits)).toMatchObject({
+      ring: { seconds: 300 },
+      durationSeconds: 1800,
+    });
+    expect(
+      parseSessionRequest({ ...base, ring: { seconds: 300 }, durationSeconds: 1200 }, limits).durationSeconds,
+    ).toBe(1200);
+  });
+
+  it('may run past a capture’s limit, up to maxRingSeconds, and no further', () => {
+    const limits = { ...DEFAULT_LIMITS, maxDurationSeconds: 900, maxRingSeconds: 1800 };
+    const error = errorOf({ ...base, ring: { seconds: 60 }, durationSeconds: 1801 }, limits);
+
+    expect(
+      parseSessionRequest({ ...base, ring: { seconds: 60 }, durationSeconds: 1800 }, limits).durationSeconds,
+    ).toBe(1800);
+    expect(error.code).toBe('DURATION_OUT_OF_RANGE');
+    expect(error.message).toBe('A ring buffer lasts 1s to 30m; 30m1s was asked for.');
+    expect(error.hint).toMatch(/maxRingSeconds/);
+  });
+
+  it.each([
+    ['both a time and a size', { seconds: 60, bytes: 2_000_000 }, /either a time or a size/],
+    ['neither', {}, /either a time or a size/],
+    ['a size under 1 MB', { bytes: 999_999 }, /^ring\.bytes is invalid/],
+    ['no seconds', { seconds: 0 }, /^ring\.seconds is invalid/],
+  ])('refuses %s with INVALID_ARGUMENT', (_label, ring, message) => {
+    const error = errorOf({ ...base, ring });
+
+    expect(error.code).toBe('INVALID_ARGUMENT');
+    expect(error.message).toMatch(message);
+  });
+
+  it('gives a size ring as its own cap, within the tool’s and the deployment’s', () => {
+    expect(parseSessionRequest({ ...base, ring: { bytes: 5_000_000 } }).maxBytes).toBe(5_000_000);
+    expect(errorOf({ ...base, ring: { bytes: 5_000_000 }, maxBytes: 1_000_000 }).code).toBe(
+      'SIZE_OUT_OF_RANGE',
+    );
   });
 });

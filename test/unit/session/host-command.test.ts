@@ -176,6 +176,8 @@ describe('captureValues', () => {
       match: '',
       syscalls: '',
       pid: '',
+      ringSeconds: '',
+      ringBytes: '',
       allowHostNetwork: 'false',
       allowHostPid: 'false',
       image: IMAGE,
@@ -186,6 +188,18 @@ describe('captureValues', () => {
       caller: CALLER,
       reason: 'INC-42 TLS resets',
     });
+  });
+
+  it('passes a ring buffer as ringSeconds or ringBytes, each a valid host parameter', () => {
+    const byTime = captureValues(executionInput({ ring: { seconds: 600 } }), IMAGE);
+    const bySize = captureValues(executionInput({ ring: { bytes: 200_000_000 } }), IMAGE);
+
+    expect(byTime).toMatchObject({ ringSeconds: '600', ringBytes: '' });
+    expect(bySize).toMatchObject({ ringSeconds: '', ringBytes: '200000000' });
+    for (const values of [byTime, bySize]) {
+      expect(isValidHostParam('ringSeconds', values.ringSeconds!)).toBe(true);
+      expect(isValidHostParam('ringBytes', values.ringBytes!)).toBe(true);
+    }
   });
 
   it("passes the tools' own arguments as their host parameters: ngrep's match, strace's syscalls and pid", () => {

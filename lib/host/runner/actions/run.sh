@@ -28,7 +28,9 @@ run_session() {
   stop_if_asked
   wait_for_toolbox
   read_stop_marker
+  if ring_on; then join_ring; fi
   collect_tool_result
+  if ring_on; then ring_packets; fi
   finish_artifact
   package_artifact
   deliver_artifact

@@ -81,6 +81,11 @@ check_run_params() {
     log "the filter is ignored: ${P[tool]} does not take one"
     P[filter]=''
   fi
+  if ring_on; then
+    if [[ ${P[tool]} != tcpdump ]]; then fail INVALID_ARGUMENT "${P[tool]} takes no ring buffer (ringSeconds, ringBytes): only tcpdump does."; fi
+    if [[ -n ${P[ringSeconds]} && -n ${P[ringBytes]} ]]; then fail INVALID_ARGUMENT 'A ring buffer keeps either ringSeconds or ringBytes, not both.'; fi
+    ring_settings
+  fi
   # The tools' own arguments are refused where they do not apply (the API refuses them first).
   local argument
   for argument in match syscalls pid; do

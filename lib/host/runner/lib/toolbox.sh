@@ -34,6 +34,8 @@ tool_command() {
       # as it arrives; -w -: the cap is applied on the pipe.
       # -p: no promiscuous mode (the task's own traffic; and it would need NET_ADMIN).
       TOOL_CMD=(tcpdump -p -Z root -U -n -s "${P[snaplen]}" -w -)
+      # A ring buffer (lib/ring.sh): tcpdump writes its files in /out itself.
+      if ring_on; then TOOL_CMD=(tcpdump -p -Z root -U -n -s "${P[snaplen]}" "${RING_TCPDUMP_ARGS[@]}"); fi
       if [[ -n $iface ]]; then TOOL_CMD+=(-i "$iface"); fi
       TOOL_CMD+=("${filter_args[@]}")
       # On stderr once its capture is open: "listening on eth0, link-type EN10MB ...".
@@ -66,7 +68,8 @@ tool_command() {
 }
 
 # /debug-task/toolbox.sh, run by the toolbox's /bin/sh (dash, busybox). Arguments: duration, the
-# longest wait for the tool to listen (seconds), max bytes, READY_FILE, READY_TEXT, the tool's argv.
+# longest wait for the tool to listen (seconds), max bytes, READY_FILE, READY_TEXT, a time ring's
+# window (seconds; 0: no pruner: lib/ring.sh) and bound (bytes), the tool's argv.
 # The capture's clock starts when the tool is listening, not when the container starts (issue 16:
 # a tool that takes a second to open its capture used to lose that second of a short capture): a
 # clock process apart waits for READY_TEXT in /out/READY_FILE (at most the wait given; then it starts
@@ -77,8 +80,13 @@ tool_command() {
 # through a file because those shells may lack pipefail.
 # shellcheck disable=SC2016 # expanded by the toolbox's shell, not here
 readonly TOOLBOX_SCRIPT='
-duration=$1 ready_wait=$2 max=$3 ready_file=/out/$4 ready_text=$5
-shift 5
+duration=$1 ready_wait=$2 max=$3 ready_file=/out/$4 ready_text=$5 ring_window=$6 ring_bound=$7
+shift 7
+pruner=""
+if [ "$ring_window" -gt 0 ]; then
+  sh /debug-task/ring.sh loop "$ring_window" "$ring_bound" &
+  pruner=$!
+fi
 (
   tenths=0
   while [ -n "$ready_text" ] && [ "$tenths" -lt $((ready_wait * 10)) ]; do
@@ -92,6 +100,11 @@ shift 5
 ) &
 clock=$!
 { timeout -s INT $((duration + ready_wait)) sh -c '"'"'echo "$$" >/out/tool.pid; exec "$@"'"'"' tool "$@" 2>/out/tool.err; echo "$?" >/out/tool.status; } | head -c "$max" >/out/artifact
+if [ -n "$pruner" ]; then
+  kill "$pruner" 2>/dev/null
+  wait "$pruner" 2>/dev/null
+  sh /debug-task/ring.sh once "$ring_window" "$ring_bound"
+fi
 : >/out/ended
 kill "$clock" 2>/dev/null
 '
@@ -227,7 +240,7 @@ toolbox_argv() {
   TOOLBOX_RUN=(run -d --pull never --name "$CONTAINER" "${CONTAINER_LABELS[@]}" "${TARGET_NAMESPACES[@]}"
     "${TOOLBOX_SECURITY[@]}" "${TOOLBOX_LIMITS[@]}" "${TOOLBOX_MOUNTS[@]}" "${P[image]}"
     sh /debug-task/toolbox.sh "${P[durationSeconds]}" "$READY_WAIT_SECONDS" "${P[maxBytes]}" \
-    "$READY_FILE" "$READY_TEXT" "${TOOL_CMD[@]}")
+    "$READY_FILE" "$READY_TEXT" "$RING_WINDOW_SECONDS" "$RING_BOUND_BYTES" "${TOOL_CMD[@]}")
 }
 
 # A start at startAt (a plan's children start together). Everything that may fail or take time

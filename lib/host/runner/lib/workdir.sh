@@ -21,6 +21,7 @@ prepare_workdir() {
   printf '%s' "$TOOLBOX_SCRIPT" >"$WORK/bin/toolbox.sh"
   printf '%s' "$SNAPSHOT_SCRIPT" >"$WORK/bin/snapshot.sh"
   printf '%s' "$FINISH_PCAP_SCRIPT" >"$WORK/bin/finish-pcap.sh"
+  printf '%s' "$RING_SCRIPT" >"$WORK/bin/ring.sh"
 }
 
 # A cleanup leaves <session>.ended under the work root (its content: the session's expiresAt; the
