@@ -6,8 +6,8 @@
  *                                     part of BENCHMARKS.md
  *   npm run bench -- --quick          the quickest subset (CI): every suite once, fewest
  *                                     repetitions; writes a temp results file only
- *   npm run bench -- --only a,b       some suites (cli, lambda, policy, calls, hostStart, capture, upload,
- *                                     session); writes a temp results file only
+ *   npm run bench -- --only a,b       some suites (cli, lambda, policy, calls, hostStart, capture, ring,
+ *                                     upload, session); writes a temp results file only
  *   npm run bench -- --render         rewrites BENCHMARKS.md from bench/results.json (no measuring)
  *   options: --out PATH (results file), --fail-on-miss (exit 3 when a target is missed)
  *
@@ -31,6 +31,7 @@ import { fleetCalls, resolveOneTask } from './suites/fleet';
 import { hostStart } from './suites/host-start';
 import { lambdaColdStart } from './suites/lambda';
 import { policyEngine } from './suites/policy';
+import { ringFootprint } from './suites/ring';
 import { sessionOverhead } from './suites/session';
 import { uploadThroughput } from './suites/upload';
 
@@ -38,7 +39,17 @@ import { uploadThroughput } from './suites/upload';
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
 const ROOT = join(__dirname, '..');
-const SUITES = ['cli', 'lambda', 'policy', 'calls', 'hostStart', 'capture', 'upload', 'session'] as const;
+const SUITES = [
+  'cli',
+  'lambda',
+  'policy',
+  'calls',
+  'hostStart',
+  'capture',
+  'ring',
+  'upload',
+  'session',
+] as const;
 type Suite = (typeof SUITES)[number];
 
 interface Args {
@@ -200,6 +211,9 @@ async function main(): Promise<number> {
       results.dropFreePpsRatio = r.dropFreePpsRatio;
       results.footprint = r.footprint as unknown as Record<string, unknown> | null;
       results.capture = r.raw as unknown as Record<string, unknown>;
+    });
+    await suite('ring', async () => {
+      results.ring = { trials: await ringFootprint(ctx, await benchTarget()) };
     });
     await suite('upload', async () => {
       const r = await uploadThroughput(ctx, await benchTarget());

@@ -29,4 +29,17 @@ for script in scripts/*.sh; do
 done
 
 shellcheck --shell=bash --severity=style "${files[@]}"
-echo "shellcheck.sh: ${#files[@]} scripts clean"
+
+# The scripts the runner hands to the toolbox's /bin/sh (dash, busybox), held in the built file as
+# readonly NAME_SCRIPT='...': each is written out as the toolbox gets it and checked as POSIX sh.
+toolbox_scripts=0
+while IFS= read -r name; do
+  bash -c "$(sed -n "/^readonly $name='/,/^'\$/p" "$built")"'; printf "%s" "${!1}"' _ "$name" >"$built_dir/$name.sh"
+  shellcheck --shell=sh --severity=style "$built_dir/$name.sh"
+  toolbox_scripts=$((toolbox_scripts + 1))
+done < <(sed -n "s/^readonly \([A-Z_]*_SCRIPT\)='$/\1/p" "$built")
+if ((toolbox_scripts == 0)); then
+  echo "shellcheck.sh: no toolbox script found in the built runner" >&2
+  exit 1
+fi
+echo "shellcheck.sh: ${#files[@]} scripts and $toolbox_scripts toolbox scripts clean"

@@ -29,6 +29,8 @@ export interface BenchResults {
   capture?: Record<string, unknown>;
   upload?: Record<string, unknown>;
   footprint?: Record<string, unknown> | null;
+  /** The ring buffer's host footprint under a flood (bench/suites/ring.ts). */
+  ring?: Record<string, unknown>;
   /** Suites whose harness failed, with the error: the run exits non-zero. */
   errors: Record<string, string>;
   targets?: TargetRow[];
@@ -191,7 +193,45 @@ export function evaluateTargets(results: BenchResults): TargetRow[] {
     target: 'report; caps hold',
     met: fp ? fp.capsHold === true : null,
   });
+  rows.push(...ringRows(results));
   return rows;
+}
+
+/**
+ * 8. The ring buffer's disk under a flood (issue 13): a size ring holds its size plus one file; a
+ * time ring its maxBytes plus one file plus what the flood wrote in the pruner's second.
+ */
+function ringRows(results: BenchResults): TargetRow[] {
+  const trials = (results.ring?.trials ?? []) as Record<string, unknown>[];
+  return (['size', 'time'] as const).map((kind) => {
+    const t = trials.find((trial) => trial.kind === kind);
+    const most = num(t?.mostOnDiskBytes);
+    const bound = num(t?.boundBytes);
+    const file = num(t?.fileBytes);
+    const flood = t?.flood as Record<string, unknown> | undefined;
+    // One second of the flood as it reached the wire (tcpdump writes at most that).
+    const second = kind === 'time' ? (num(flood?.pps) ?? 0) * (1200 + 42) : 0;
+    // tcpdump closes a file once it is past -C: each file may hold one packet more (1,242 bytes here).
+    const files = bound !== null && file !== null ? Math.floor(bound / file) + 1 : null;
+    const limit =
+      files === null || file === null
+        ? null
+        : kind === 'size'
+          ? files * (file + 1300)
+          : (bound ?? 0) + file + 1300 + second;
+    const mb = (v: number | null) => fmt(v === null ? null : v / 1e6, 1, ' MB');
+    return {
+      figure: `8${kind === 'size' ? 'a' : 'b'}. Ring buffer (${kind === 'size' ? '--ring 16MB' : '--ring 5s, --max-size 16MB'}): the most on the host's disk under a flood`,
+      measured:
+        t === undefined
+          ? 'n/a'
+          : `${mb(most)} (memory peak ${fmt(num(t.memoryPeakMiB), 1)} MiB; flood ${fmt(num(flood?.pps), 0)} pps x 1200 B${
+              kind === 'time' ? `; kept ${fmt(num(t.keptSeconds), 2)} s` : ''
+            })`,
+      target: `<= ${kind === 'size' ? 'size + one file (a packet over -C each)' : 'max-size + one file + 1 s of flood'} (${mb(limit)})`,
+      met: most === null || limit === null ? null : most <= limit,
+    };
+  });
 }
 
 /** Exit status of a run: harness errors fail it; a missed target fails only when asked to. */

@@ -8,6 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { HostParamValues } from '../../lib/domain/params';
+import { ensureSandboxImages } from '../../lib/sandbox/sandbox-images';
+import { requireDocker } from '../support/docker';
 
 /**
  * Real-engine fixtures for the host runner tests. Traffic goes only to loopback and to the
@@ -317,4 +319,39 @@ export async function derivedImage(
     await docker(['rm', '-f', container]).catch(() => undefined);
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+/** What `useHostTarget` gives a test file, filled in by its beforeAll. */
+export interface HostTarget {
+  run: HostTestRun;
+  /** The toolbox image (this machine's binaries). */
+  image: string;
+  /** A busybox httpd container of the run, on the default bridge. */
+  target: Target;
+  /** Stands in for S3's presigned PUTs. */
+  receiver: UploadReceiver;
+  /** The run's work root (DEBUG_TASK_HOME). */
+  home: string;
+}
+
+/**
+ * The setup most runner tests share: the engine (required: the test fails, never skips, without
+ * it), the sandbox's images, one target serving HTTP, an upload receiver and a work root; all of
+ * it removed after the file. Call at the top level of a test file.
+ */
+export function useHostTarget(name: string): HostTarget {
+  const context = { run: new HostTestRun(name) } as HostTarget;
+  beforeAll(async () => {
+    requireDocker();
+    const images = await ensureSandboxImages();
+    context.image = images.toolbox;
+    context.target = await startTarget(images.target, context.run.runId);
+    context.receiver = await startUploadReceiver();
+    context.home = await context.run.open();
+  });
+  afterAll(async () => {
+    await context.receiver?.close();
+    await context.run.close();
+  });
+  return context;
 }

@@ -3,20 +3,7 @@ import { readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { runHostRunner } from '../../lib/host/local-runner';
-import { ensureSandboxImages } from '../../lib/sandbox/sandbox-images';
-import { requireDocker } from '../support/docker';
-import {
-  HostTestRun,
-  readPcap,
-  runValues,
-  startTarget,
-  startTraffic,
-  startUploadReceiver,
-  toolboxRunning,
-  waitFor,
-  type Target,
-  type UploadReceiver,
-} from './runner-fixtures';
+import { readPcap, runValues, startTraffic, toolboxRunning, useHostTarget, waitFor } from './runner-fixtures';
 
 /**
  * The ring buffer (ringSeconds, ringBytes) against the real engine: a time ring keeps the last
@@ -26,32 +13,14 @@ import {
 
 jest.setTimeout(120_000);
 
-const run = new HostTestRun('ring');
-const { runId, newSession, leftovers } = run;
-let image: string;
-let target: Target;
-let receiver: UploadReceiver;
-let home: string;
-
-beforeAll(async () => {
-  requireDocker(); // fails (never skips) without an engine, in CI and out of it
-  let targetImage: string;
-  ({ toolbox: image, target: targetImage } = await ensureSandboxImages());
-  target = await startTarget(targetImage, runId);
-  receiver = await startUploadReceiver();
-  home = await run.open();
-});
-
-afterAll(async () => {
-  await receiver?.close();
-  await run.close();
-});
+const host = useHostTarget('ring');
+const { newSession, leftovers } = host.run;
 
 /** The uploaded pcap, unpacked, read by the host's tcpdump with epoch timestamps (-tt). */
 async function uploadedPcap(key: string, name: string) {
-  const object = receiver.uploads.get(`/bucket/${key}`);
+  const object = host.receiver.uploads.get(`/bucket/${key}`);
   expect(object).toBeDefined();
-  const file = join(home, `${name}.pcap`);
+  const file = join(host.home, `${name}.pcap`);
   await writeFile(file, gunzipSync(object!));
   const read = readPcap(file, ['-tt']);
   const times = read.text
@@ -64,7 +33,7 @@ async function uploadedPcap(key: string, name: string) {
 
 /** Bytes of the ring's files in the capture's /out on the host, now (0 while there is none). */
 async function ringBytesOnDisk(sessionId: string): Promise<number> {
-  const out = join(home, sessionId, 'out');
+  const out = join(host.home, sessionId, 'out');
   const names = await readdir(out).catch(() => [] as string[]);
   let total = 0;
   for (const name of names.filter((n) => n.startsWith('ring-'))) {
@@ -108,17 +77,17 @@ describe('a ring buffer on a real engine', () => {
   it('keeps only the last window of a time ring, in order, up to its stop', async () => {
     const sessionId = newSession();
     const key = `sessions/${sessionId}/artifact.pcap.gz`;
-    const traffic = startTraffic(target.address, { pauseMs: 50, maxRequests: 100_000 });
+    const traffic = startTraffic(host.target.address, { pauseMs: 50, maxRequests: 100_000 });
     const running = runHostRunner(
       runValues(
-        { sessionId, containerId: target.id, image },
-        { durationSeconds: '60', ringSeconds: '4', filter: 'tcp port 80', uploadUrl: receiver.url(key) },
+        { sessionId, containerId: host.target.id, image: host.image },
+        { durationSeconds: '60', ringSeconds: '4', filter: 'tcp port 80', uploadUrl: host.receiver.url(key) },
       ),
-      { home },
+      { home: host.home },
     );
     await waitFor('the capture to start', () => toolboxRunning(sessionId), 20_000);
     await new Promise((resolve) => setTimeout(resolve, 12_000));
-    const stopped = await runHostRunner({ action: 'stop', sessionId }, { home });
+    const stopped = await runHostRunner({ action: 'stop', sessionId }, { home: host.home });
     const result = await running;
     await traffic.stop();
 
@@ -156,18 +125,18 @@ describe('a ring buffer on a real engine', () => {
     const ringBytes = 2_000_000;
     const running = runHostRunner(
       runValues(
-        { sessionId, containerId: target.id, image },
+        { sessionId, containerId: host.target.id, image: host.image },
         {
           durationSeconds: '8',
           ringBytes: String(ringBytes),
           filter: 'udp port 9',
-          uploadUrl: receiver.url(key),
+          uploadUrl: host.receiver.url(key),
         },
       ),
-      { home },
+      { home: host.home },
     );
     await waitFor('the capture to start', () => toolboxRunning(sessionId), 20_000);
-    const flood = startFlood(target.address);
+    const flood = startFlood(host.target.address);
     let most = 0;
     let samples = 0;
     const sampling = (async () => {
@@ -209,9 +178,12 @@ describe('a ring buffer on a real engine', () => {
       [{ ringSeconds: '5', ringBytes: '2000000' }, /either ringSeconds or ringBytes, not both/],
     ] as const) {
       const sessionId = newSession();
-      const result = await runHostRunner(runValues({ sessionId, containerId: target.id, image }, overrides), {
-        home,
-      });
+      const result = await runHostRunner(
+        runValues({ sessionId, containerId: host.target.id, image: host.image }, overrides),
+        {
+          home: host.home,
+        },
+      );
       expect(result.exitCode).toBe(2);
       expect(result.manifest).toMatchObject({ status: 'FAILED', error: { code: 'INVALID_ARGUMENT' } });
       expect(result.manifest!.error!.message).toMatch(message);

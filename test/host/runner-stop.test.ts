@@ -1,22 +1,18 @@
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import { runHostRunner } from '../../lib/host/local-runner';
-import { ensureSandboxImages } from '../../lib/sandbox/sandbox-images';
-import { requireDocker } from '../support/docker';
+import { spawn, spawnSync } from 'node:child_process';
+import { parseManifest, runHostRunner, runnerEnv, type HostRunnerResult } from '../../lib/host/local-runner';
+import { buildRunnerScript } from '../../lib/host/runner-script';
 import {
-  HostTestRun,
   nowSeconds,
   readPcap,
   runValues,
   sha256,
-  startTarget,
   startTraffic,
-  startUploadReceiver,
   toolboxRunning,
+  useHostTarget,
   waitFor,
-  type Target,
-  type UploadReceiver,
 } from './runner-fixtures';
 
 /**
@@ -26,60 +22,136 @@ import {
 
 jest.setTimeout(90_000);
 
-const run = new HostTestRun('stop');
-const { runId, newSession, leftovers } = run;
-let image: string;
-let target: Target;
-let receiver: UploadReceiver;
-let home: string;
+const host = useHostTarget('stop');
+const { newSession, leftovers } = host.run;
 
-beforeAll(async () => {
-  requireDocker(); // fails (never skips) without an engine, in CI and out of it
-  let targetImage: string;
-  ({ toolbox: image, target: targetImage } = await ensureSandboxImages());
-  target = await startTarget(targetImage, runId);
-  receiver = await startUploadReceiver();
-  home = await run.open();
-});
+/** A new pid namespace with its own /proc, as root or as a user namespace's root; [] where neither is allowed. */
+const PID_NAMESPACE =
+  [
+    ['unshare', '--pid', '--fork', '--mount-proc'],
+    ['unshare', '--user', '--map-root-user', '--pid', '--fork', '--mount-proc'],
+  ].find(([command, ...args]) => spawnSync(command, [...args, 'true']).status === 0) ?? [];
 
-afterAll(async () => {
-  await receiver?.close();
-  await run.close();
-});
+/**
+ * Runs in the new pid namespace (a file of its own, started by node there): the capture's runner and,
+ * 2 s after its toolbox runs, the stop's, both the built runner started by bash as SSM would; writes
+ * what each printed, its exit status and how long the stop took to end the capture.
+ */
+const IN_NAMESPACE = `
+const { spawn, execFileSync } = require('node:child_process');
+const { readFileSync, writeFileSync } = require('node:fs');
+const spec = JSON.parse(readFileSync(process.argv[2], 'utf8'));
+const runner = (env) => {
+  const child = spawn('bash', [spec.script], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const out = { stdout: '', stderr: '' };
+  child.stdout.on('data', (d) => (out.stdout += d));
+  child.stderr.on('data', (d) => (out.stderr += d));
+  return new Promise((resolve) => child.on('close', (code) => resolve({ ...out, exitCode: code })));
+};
+const running = () =>
+  execFileSync('docker', ['ps', '-q', '--filter', 'name=^' + spec.container + '$', '--filter', 'status=running'], {
+    encoding: 'utf8',
+  }).trim() !== '';
+(async () => {
+  const capture = runner(spec.captureEnv);
+  const deadline = Date.now() + 20000;
+  while (!running() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+  await new Promise((r) => setTimeout(r, 2000));
+  const stopAt = Date.now();
+  const stopped = await runner(spec.stopEnv);
+  const result = await capture;
+  writeFileSync(spec.resultFile, JSON.stringify({ stopped, result, tookMs: Date.now() - stopAt }));
+})();
+`;
+
+/**
+ * captureThenStop's capture and stop, both run by runners in a pid namespace of their own (a
+ * runner in a container given the engine's socket: the toolbox's processes are not in its /proc).
+ */
+async function captureThenStopInPidNamespaceOfItsOwn() {
+  const sessionId = newSession();
+  const key = `sessions/${sessionId}/artifact.pcap.gz`;
+  const files = {
+    script: join(host.home, 'ns-runner.sh'),
+    wrapper: join(host.home, 'ns-wrapper.js'),
+    spec: join(host.home, 'ns-spec.json'),
+    resultFile: join(host.home, 'ns-result.json'),
+  };
+  await writeFile(files.script, buildRunnerScript(), { mode: 0o700 });
+  await writeFile(files.wrapper, IN_NAMESPACE);
+  const captureValues = runValues(
+    { sessionId, containerId: host.target.id, image: host.image },
+    { durationSeconds: '60', filter: 'tcp port 80', uploadUrl: host.receiver.url(key) },
+  );
+  await writeFile(
+    files.spec,
+    JSON.stringify({
+      script: files.script,
+      container: `debug-task-${sessionId}`,
+      resultFile: files.resultFile,
+      captureEnv: runnerEnv(captureValues, { home: host.home }),
+      stopEnv: runnerEnv({ action: 'stop', sessionId }, { home: host.home }),
+    }),
+  );
+  const traffic = startTraffic(host.target.address, { pauseMs: 100 });
+  const [command, ...args] = [...PID_NAMESPACE, process.execPath, files.wrapper, files.spec];
+  const child = spawn(command, args, { stdio: ['ignore', 'inherit', 'inherit'] });
+  const exitCode = await new Promise<number | null>((resolve) => child.on('close', resolve));
+  await traffic.stop();
+  expect(exitCode).toBe(0);
+  const ran = JSON.parse(await readFile(files.resultFile, 'utf8')) as Record<
+    'stopped' | 'result',
+    { stdout: string; stderr: string; exitCode: number | null }
+  > & { tookMs: number };
+  const asResult = (r: (typeof ran)['stopped']): HostRunnerResult => ({
+    ...r,
+    manifest: parseManifest(r.stdout),
+  });
+  return { sessionId, key, stopped: asResult(ran.stopped), result: asResult(ran.result), tookMs: ran.tookMs };
+}
 
 /** Runs action=stop for `sessionId` as SSM would. */
 function stop(sessionId: string) {
-  return runHostRunner({ action: 'stop', sessionId }, { home });
+  return runHostRunner({ action: 'stop', sessionId }, { home: host.home });
+}
+
+/**
+ * A 60 s tcpdump of the target's HTTP traffic, stopped 2 s after its toolbox runs by `stopper`:
+ * the stop's result, the capture's, how long the stop took to end it, and the artifact's key.
+ */
+async function captureThenStop(stopper: (sessionId: string) => Promise<HostRunnerResult>) {
+  const sessionId = newSession();
+  const key = `sessions/${sessionId}/artifact.pcap.gz`;
+  const traffic = startTraffic(host.target.address, { pauseMs: 100 });
+  const running = runHostRunner(
+    runValues(
+      { sessionId, containerId: host.target.id, image: host.image },
+      { durationSeconds: '60', filter: 'tcp port 80', uploadUrl: host.receiver.url(key) },
+    ),
+    { home: host.home },
+  );
+  await waitFor('the capture to start', () => toolboxRunning(sessionId), 20_000);
+  await new Promise((resolve) => setTimeout(resolve, 2000));
+
+  const stopAt = Date.now();
+  const stopped = await stopper(sessionId);
+  const result = await running;
+  const tookMs = Date.now() - stopAt;
+  await traffic.stop();
+  return { sessionId, key, stopAt, stopped, result, tookMs };
 }
 
 async function keptPcap(key: string, name: string): Promise<ReturnType<typeof readPcap>> {
-  const object = receiver.uploads.get(`/bucket/${key}`)!;
+  const object = host.receiver.uploads.get(`/bucket/${key}`)!;
   expect(object).toBeDefined();
-  const file = join(home, `${name}.pcap`);
+  const file = join(host.home, `${name}.pcap`);
   await writeFile(file, gunzipSync(object));
   return readPcap(file);
 }
 
 describe('action=stop on a real engine', () => {
   it('stops a 60 s tcpdump within seconds and keeps a clean, uploaded pcap marked stoppedEarly', async () => {
-    const sessionId = newSession();
-    const key = `sessions/${sessionId}/artifact.pcap.gz`;
-    const traffic = startTraffic(target.address, { pauseMs: 100 });
-    const running = runHostRunner(
-      runValues(
-        { sessionId, containerId: target.id, image },
-        { durationSeconds: '60', filter: 'tcp port 80', uploadUrl: receiver.url(key) },
-      ),
-      { home },
-    );
-    await waitFor('the capture to start', () => toolboxRunning(sessionId), 20_000);
-    await new Promise((resolve) => setTimeout(resolve, 2000));
-
-    const stopAt = Date.now();
-    const stopped = await stop(sessionId);
-    const result = await running;
-    const tookMs = Date.now() - stopAt;
-    await traffic.stop();
+    const { sessionId, key, stopAt, stopped, result, tookMs } = await captureThenStop(stop);
 
     expect(stopped.exitCode).toBe(0);
     expect(stopped.manifest).toMatchObject({
@@ -100,7 +172,7 @@ describe('action=stop on a real engine', () => {
     expect(stoppedAt).toBeGreaterThanOrEqual(stopAt - 1000);
     expect(captureEndedAt! - captureStartedAt!).toBeLessThan(20_000);
     expect(manifest.tool.packets).toBeGreaterThan(0);
-    const object = receiver.uploads.get(`/bucket/${key}`)!;
+    const object = host.receiver.uploads.get(`/bucket/${key}`)!;
     expect(sha256(object)).toBe(manifest.artifact!.objectSha256);
     const read = await keptPcap(key, sessionId);
     expect(read.clean).toBe(true);
@@ -115,10 +187,10 @@ describe('action=stop on a real engine', () => {
     const runs = children.map((child, i) =>
       runHostRunner(
         runValues(
-          { sessionId: child, containerId: target.id, image },
-          { durationSeconds: '60', uploadUrl: receiver.url(keys[i]) },
+          { sessionId: child, containerId: host.target.id, image: host.image },
+          { durationSeconds: '60', uploadUrl: host.receiver.url(keys[i]) },
         ),
-        { home },
+        { home: host.home },
       ),
     );
     for (const child of children) await waitFor('the child to start', () => toolboxRunning(child), 20_000);
@@ -141,15 +213,15 @@ describe('action=stop on a real engine', () => {
     const startAt = nowSeconds() + 4;
     const running = runHostRunner(
       runValues(
-        { sessionId, containerId: target.id, image },
+        { sessionId, containerId: host.target.id, image: host.image },
         {
           durationSeconds: '60',
           startAt: String(startAt),
           expiresAt: String(startAt + 90),
-          uploadUrl: receiver.url(key),
+          uploadUrl: host.receiver.url(key),
         },
       ),
-      { home },
+      { home: host.home },
     );
     await waitFor(
       'the run to wait for startAt',
@@ -164,6 +236,27 @@ describe('action=stop on a real engine', () => {
     expect(result.exitCode).toBe(0);
     expect(result.manifest).toMatchObject({ status: 'OK', stoppedEarly: true, artifact: { uploaded: true } });
     expect(Date.now() / 1000 - startAt).toBeLessThan(15);
+  });
+
+  it('stops the tool from inside its toolbox when the runner does not see the engine’s processes', async () => {
+    // A runner in a container given the engine's socket (a development container) has a pid
+    // namespace of its own: the toolbox's processes are not in its /proc. Here, where the machine
+    // allows it, both runners (the capture's and the stop's) run in a new pid namespace (unshare);
+    // where it does not, they already are in one (as in a container). Either way the log says which
+    // way the tool was signalled.
+    const { key, stopped, result, tookMs } = await captureThenStopInPidNamespaceOfItsOwn();
+
+    expect({ code: stopped.exitCode, log: stopped.stderr }).toEqual({
+      code: 0,
+      log: expect.stringContaining('signalled the tool from inside'),
+    });
+    expect(stopped.manifest).toMatchObject({ status: 'OK', stop: { captures: 1, signalled: 1 } });
+    expect(result.exitCode).toBe(0);
+    expect(tookMs).toBeLessThan(15_000);
+    expect(result.manifest).toMatchObject({ status: 'OK', stoppedEarly: true, artifact: { uploaded: true } });
+    const read = await keptPcap(key, result.manifest!.sessionId);
+    expect(read.clean).toBe(true);
+    expect(read.text.trim().split('\n')).toHaveLength(result.manifest!.tool.packets!);
   });
 
   it('has nothing to stop for a session this host does not run', async () => {

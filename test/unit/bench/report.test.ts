@@ -72,6 +72,35 @@ describe('bench targets', () => {
     expect(byFigure('7.')[0].met).toBe(true);
   });
 
+  it("checks the ring buffer's disk under a flood against its bound plus one file (and a time ring's second of flood)", () => {
+    const flood = { pps: 1000, sent: 10_000, seconds: 10, errors: 0 };
+    const trial = (kind: string, mostOnDiskBytes: number) => ({
+      kind,
+      boundBytes: 16_000_000,
+      fileBytes: 2_000_000,
+      mostOnDiskBytes,
+      memoryPeakMiB: 12.5,
+      keptSeconds: kind === 'time' ? 5.4 : null,
+      flood,
+    });
+    const rows = (size: number, time: number) =>
+      evaluateTargets({ ...results(), ring: { trials: [trial('size', size), trial('time', time)] } }).filter(
+        (r) => r.figure.startsWith('8'),
+      );
+
+    // size: 9 files of 2 MB, each a packet over; time: 16 MB + a file + a packet + 1 s of the flood.
+    expect(rows(18_011_700, 19_243_300).map((r) => r.met)).toEqual([true, true]);
+    expect(rows(18_011_701, 19_243_301).map((r) => r.met)).toEqual([false, false]);
+    expect(rows(18_001_000, 19_000_000)[1].measured).toBe(
+      '19.0 MB (memory peak 12.5 MiB; flood 1000 pps x 1200 B; kept 5.40 s)',
+    );
+    expect(
+      evaluateTargets(results())
+        .filter((r) => r.figure.startsWith('8'))
+        .map((r) => r.met),
+    ).toEqual([null, null]);
+  });
+
   it('reports a fan-out that is not built as not built, neither met nor missed', () => {
     const row = evaluateTargets(results()).find((r) => r.figure.startsWith('3b.'));
 

@@ -39,6 +39,10 @@ signal_toolbox() {
   facts=$(dk inspect --format "$format $(tmpl 'index .Config.Labels "debug-task.tool"')" "$1" 2>/dev/null || true)
   read -r main tool <<<"$facts" || true
   if ! [[ $main =~ ^[1-9][0-9]*$ && $tool =~ ^(tcpdump|ngrep|strace)$ ]]; then return 1; fi
+  if [[ ! -d /proc/$main ]]; then
+    signal_from_inside "$1"
+    return
+  fi
   # Only once the tool runs: a timeout signalled before it set its handlers (or busybox's before its
   # exec) would die of the signal instead, and the capture with it.
   for _ in $(seq $((STOP_FIND_SECONDS * 10))); do
@@ -53,7 +57,27 @@ signal_toolbox() {
     if [[ ! -d /proc/$main ]]; then return 1; fi
     sleep 0.1
   done
-  log "stop: no running ${tool} found in $1 within ${STOP_FIND_SECONDS}s"
+  log "stop: no running ${tool} found among the processes of $1 here within ${STOP_FIND_SECONDS}s"
+  signal_from_inside "$1"
+}
+
+# Where this runner does not share the engine's pid namespace (a runner in a container given the
+# engine's socket, as in a development container), the toolbox's processes are not in its /proc:
+# the toolbox's own shell then signals the tool (docker exec), as its clock does at the end of the
+# duration: SIGINT to the pid the tool wrote before it started (TOOLBOX_SCRIPT). A fixed command:
+# the pid is read inside the toolbox, never by this shell.
+signal_from_inside() {
+  local _
+  # shellcheck disable=SC2016 # expanded by the toolbox's shell, not here
+  for _ in $(seq $((STOP_FIND_SECONDS * 5))); do
+    if dk exec "$1" sh -c 'test -s /out/tool.pid && kill -INT "$(cat /out/tool.pid)"' >/dev/null 2>&1; then
+      log "stop: signalled the tool from inside $1 (this runner does not see the engine's processes)"
+      return 0
+    fi
+    if [[ $(dk inspect --format "$(tmpl .State.Running)" "$1" 2>/dev/null || true) != true ]]; then return 1; fi
+    sleep 0.2
+  done
+  log "stop: no running tool found inside $1 within ${STOP_FIND_SECONDS}s"
   return 1
 }
 

@@ -185,11 +185,17 @@ check_filter() {
   fail INVALID_FILTER "tcpdump rejected the filter \"${P[filter]}\": ${message:-it failed with status $status}"
 }
 
-# The interfaces of the target's network namespace, comma-separated: the kernel's own list, from the
-# host's /proc of the target's main process (nothing the toolbox wrote).
+# The interfaces of the target's network namespace, comma-separated: the kernel's own list
+# (/proc/net/dev), read by a helper container in that namespace (this runner's /proc is the engine's
+# only where it shares the engine's pid namespace: on a host, not in a container given the engine's
+# socket), else from the target's main process here. Nothing the toolbox wrote.
 target_interfaces() {
-  local names
-  names=$(sed -n '3,$s/^ *\([^:]*\):.*/\1/p' "/proc/$TARGET_PID/net/dev" 2>/dev/null | tr '\n' ' ' || true)
+  local names dev
+  dev=$(timeout "$HELPER_TIMEOUT_SECONDS" docker run --rm --name "$CONTAINER-ifaces" "${CONTAINER_LABELS[@]}" \
+    --network "container:${P[containerId]}" --cap-drop ALL --security-opt no-new-privileges --read-only \
+    "${TOOLBOX_LIMITS[@]}" "${P[image]}" cat /proc/net/dev 2>/dev/null 3>&- ||
+    cat "/proc/$TARGET_PID/net/dev" 2>/dev/null || true)
+  names=$(sed -n '3,$s/^ *\([^:]*\):.*/\1/p' <<<"$dev" | tr '\n' ' ' || true)
   names=${names% }
   names=${names// /, }
   printf '%s' "${names:-unreadable}"
