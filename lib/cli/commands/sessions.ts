@@ -13,9 +13,9 @@ import {
   renderFleetStatus,
 } from '../fleet';
 import { checkOutput, outputFlag, produceAndPrint } from '../output-path';
-import { printJson, printable, renderSessionList, stoppedEarlyText, type Output } from '../output';
+import { printJson, printable, renderSessionList, ringText, stoppedEarlyText, type Output } from '../output';
 import { createProgress } from '../progress';
-import { captureSecondsOf, fetchSession, unconfirmedCleanup } from '../session-runner';
+import { captureSecondsOf, fetchSession, ringOutcome, unconfirmedCleanup } from '../session-runner';
 
 /** The API client, told the session's cluster when `--cluster` gives it. */
 async function sessionClient(sessionId: string, flags: SessionFlags): Promise<DebugTaskClient> {
@@ -44,6 +44,8 @@ export function renderSessionView(view: SessionView): string {
     text += `artifact  ${view.result.children[0].artifact.s3Uri}\n`;
   const early = stoppedEarlyOf(view);
   if (early) text += `stopped  ${early}\n`;
+  const ring = ringOf(view);
+  if (ring) text += `ring  ${ring}\n`;
   if (view.error) {
     text += `error ${view.error.code}: ${printable(view.error.message)}\n  hint: ${printable(view.error.hint)}\n`;
   }
@@ -172,7 +174,8 @@ export async function stopCommand(
   if (view.status === 'SUCCEEDED') {
     const early = stoppedEarlyOf(view);
     const words = early ? `stopped ${early}` : 'it ended at its duration before the stop took effect';
-    say('SUCCEEDED', `${words}; ${fetchHint}`);
+    const ring = ringOf(view);
+    say('SUCCEEDED', `${words}; ${ring ? `ring: ${ring}; ` : ''}${fetchHint}`);
     return EXIT.OK;
   }
   say(view.status, view.error ? `${view.error.code}: ${printable(view.error.message)}` : 'it ended');
@@ -216,6 +219,12 @@ function stoppedEarlyOf(view: SessionView): string | undefined {
   if (stopped.length === 0 || duration === undefined) return undefined;
   const atSeconds = Math.round(Math.max(...stopped.map(captureSecondsOf)));
   return stoppedEarlyText({ atSeconds, ofSeconds: duration });
+}
+
+/** What a one-task ring buffer kept (ringText), once it has ended. */
+function ringOf(view: SessionView): string | undefined {
+  const child = view.result?.kind === 'task' ? view.result.children[0] : undefined;
+  return child?.ring ? ringText(ringOutcome(child.ring, child.timings?.captureEndedAt)) : undefined;
 }
 
 /** debug-task fetch <session>; `-o -` writes the artifact to stdout, checked first. */

@@ -1,6 +1,8 @@
 import { ringText } from '../../../lib/cli/output';
 import { ringOutcome } from '../../../lib/cli/session-runner';
+import { renderSessionView } from '../../../lib/cli/commands/sessions';
 import { RunnerManifestSchema } from '../../../lib/domain/runner-manifest';
+import type { SessionView } from '../../../lib/domain/session';
 
 const ENDED = Date.parse('2026-12-06T03:22:11.500Z');
 
@@ -52,5 +54,28 @@ describe("a ring buffer's summary", () => {
     expect(RunnerManifestSchema.parse({ ...base, ring }).ring).toEqual(ring);
     expect(RunnerManifestSchema.parse(base).ring).toBeUndefined();
     expect(RunnerManifestSchema.safeParse({ ...base, ring: { windowSeconds: 5 } }).success).toBe(false);
+  });
+});
+
+describe('`debug-task status` of a ring buffer', () => {
+  it('says what the ring kept under the session line', () => {
+    const view = {
+      sessionId: 'dt-20261206031200-abcd',
+      status: 'SUCCEEDED',
+      result: {
+        kind: 'task',
+        children: [
+          {
+            status: 'SUCCEEDED',
+            timings: { captureEndedAt: ENDED },
+            ring: { windowSeconds: 600, wrapped: true, rotatedOut: 2, firstPacketAt: ENDED - 600_500 },
+          },
+        ],
+      },
+    } as unknown as SessionView;
+
+    expect(renderSessionView(view)).toContain(
+      'ring  the last 10m kept: 600.5s from 03:12:11.000 UTC to the end; 2 older files rotated out\n',
+    );
   });
 });
