@@ -3,12 +3,20 @@ import { readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { runHostRunner } from '../../lib/host/local-runner';
-import { readPcap, runValues, startTraffic, toolboxRunning, useHostTarget, waitFor } from './runner-fixtures';
+import {
+  closedPort,
+  readPcap,
+  runValues,
+  startTraffic,
+  toolboxRunning,
+  useHostTarget,
+  waitFor,
+} from './runner-fixtures';
 
 /**
  * The ring buffer (ringSeconds, ringBytes) against the real engine: a time ring keeps the last
  * window before its stop, a size ring keeps the last bytes, and under a flood the ring's files on
- * the host never hold more than the ring's bound.
+ * the host never hold more than the ring's bound; a kept ring keeps its facts for its re-upload.
  */
 
 jest.setTimeout(120_000);
@@ -170,6 +178,39 @@ describe('a ring buffer on a real engine', () => {
     expect(pcap.times).toEqual([...pcap.times].sort((a, b) => a - b));
     expect(manifest.ring!.capturedPackets).toBeGreaterThan(pcap.times.length);
     expect(await leftovers(sessionId)).toEqual({ containers: [], workDir: false });
+  });
+
+  it('keeps its ring facts with an artifact whose upload failed, and its re-upload reports the same window', async () => {
+    const sessionId = newSession();
+    const deadUrl = `http://127.0.0.1:${await closedPort()}/bucket/sessions/${sessionId}/artifact.pcap.gz?X-Amz-Signature=x`;
+    const traffic = startTraffic(host.target.address, { pauseMs: 50, maxRequests: 100_000 });
+    const failed = await runHostRunner(
+      runValues(
+        { sessionId, containerId: host.target.id, image: host.image },
+        { durationSeconds: '6', ringSeconds: '2', filter: 'tcp port 80', uploadUrl: deadUrl },
+      ),
+      { home: host.home, env: { DEBUG_TASK_UPLOAD_TRIES: '1' } },
+    );
+    await traffic.stop();
+    expect(failed.manifest).toMatchObject({
+      status: 'UPLOAD_FAILED',
+      ring: { windowSeconds: 2, wrapped: true },
+    });
+
+    const key = `sessions/${sessionId}/artifact.pcap.gz`;
+    const reupload = await runHostRunner(
+      { action: 'reupload', sessionId, uploadUrl: host.receiver.url(key) },
+      { home: host.home },
+    );
+
+    expect(reupload.exitCode).toBe(0);
+    expect(reupload.manifest).toMatchObject({
+      status: 'OK',
+      action: 'reupload',
+      artifact: { uploaded: true },
+    });
+    expect(reupload.manifest!.ring).toEqual(failed.manifest!.ring);
+    expect((await uploadedPcap(key, sessionId)).clean).toBe(true);
   });
 
   it('refuses a ring for a tool that is not tcpdump, and both windows at once, before it starts anything', async () => {

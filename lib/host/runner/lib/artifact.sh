@@ -97,6 +97,7 @@ keep_artifact() {
     printf 'bytes=%s\nsha256=%s\n' "$ARTIFACT_BYTES" "$ARTIFACT_SHA"
     printf 'objectBytes=%s\nobjectSha256=%s\n' "$OBJECT_BYTES" "$OBJECT_SHA"
     printf 'linkType=%s\ntruncated=%s\n' "$LINK_TYPE" "$TRUNCATED"
+    ring_facts
   } >"$WORK/$FACTS_FILE"
   printf '%s\n' "$KEEP_UNTIL" >"$WORK/keep-until"
   KEEP_WORKDIR=1
@@ -129,6 +130,7 @@ read_artifact_facts() {
         objectSha256) if [[ $value =~ ^[a-f0-9]{64}$ ]]; then recorded=$value; fi ;;
         linkType) if [[ $value =~ ^[A-Za-z0-9_]{1,40}$ ]]; then LINK_TYPE=$value; fi ;;
         truncated) if [[ $value == true ]]; then TRUNCATED=true; fi ;;
+        ring*) read_ring_fact "$key" "$value" ;;
       esac
     done <"$WORK/$FACTS_FILE"
   fi

@@ -134,7 +134,7 @@ session_manifest_json() {
   if [[ -n $OBJECT_SHA ]]; then artifact_json; fi
   if [[ -n $CLEANUP_REPORT ]]; then printf ',%s' "$CLEANUP_REPORT"; fi
   if [[ -n $STOPPED_AT ]]; then printf ',"stoppedEarly":true'; fi
-  if [[ ${P[action]-} == run && -n $ARTIFACT_SHA ]]; then ring_json; fi
+  if [[ ${P[action]-} =~ ^(run|reupload)$ && -n $ARTIFACT_SHA ]]; then ring_json; fi
   if [[ ${P[action]-} == run ]]; then
     printf ',"audit":{"caller":%s,"reason":%s}' "$(json_str "${P[caller]-}")" "$(json_str "${P[reason]-}")"
   fi

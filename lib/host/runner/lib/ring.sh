@@ -133,10 +133,29 @@ ring_packets() {
   fi
 }
 
+# A kept artifact's ring (keep_artifact's facts), so that its re-upload reports the same window.
+ring_facts() {
+  if ! ring_on; then return 0; fi
+  printf 'ringWindowSeconds=%s\nringBoundBytes=%s\nringWrapped=%s\n' "$RING_WINDOW_SECONDS" "$RING_BOUND_BYTES" "$RING_WRAPPED"
+  printf 'ringRotated=%s\nringFirstPacketAt=%s\nringCaptured=%s\n' "$RING_ROTATED" "$RING_FIRST_PACKET_AT" "$RING_CAPTURED"
+}
+
+# One ring fact of a kept artifact (read as data: digits or true/false only, as ring_facts wrote them).
+read_ring_fact() {
+  case $1 in
+    ringWindowSeconds) if [[ $2 =~ ^[0-9]{1,5}$ ]]; then RING_WINDOW_SECONDS=$((10#$2)) RING_KEPT=true; fi ;;
+    ringBoundBytes) if [[ $2 =~ ^[0-9]{1,12}$ ]]; then RING_BOUND_BYTES=$((10#$2)); fi ;;
+    ringWrapped) if [[ $2 == true ]]; then RING_WRAPPED=true; fi ;;
+    ringRotated) if [[ $2 =~ ^[0-9]{1,9}$ ]]; then RING_ROTATED=$2; fi ;;
+    ringFirstPacketAt) if [[ $2 =~ ^[0-9]{1,15}$ ]]; then RING_FIRST_PACKET_AT=$2; fi ;;
+    ringCaptured) if [[ $2 =~ ^[0-9]{1,15}$ ]]; then RING_CAPTURED=$2; fi ;;
+  esac
+}
+
 # The manifest's "ring": its window, whether it went round (older packets were dropped), the files a
 # time ring rotated out, the first packet kept, and tcpdump's count of all it captured.
 ring_json() {
-  if ! ring_on; then return 0; fi
+  if ! ring_on && [[ $RING_KEPT != true ]]; then return 0; fi
   printf ',"ring":{'
   if ((RING_WINDOW_SECONDS)); then printf '"windowSeconds":%s' "$RING_WINDOW_SECONDS"; else printf '"windowBytes":%s' "$RING_BOUND_BYTES"; fi
   printf ',"wrapped":%s' "$RING_WRAPPED"

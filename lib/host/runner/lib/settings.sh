@@ -83,6 +83,8 @@ RING_FILES_KEPT=0
 RING_TCPDUMP_ARGS=()
 RING_ROTATED=''
 RING_WRAPPED=false
+# A re-upload read the ring's facts of its kept artifact.
+RING_KEPT=false
 RING_FIRST_PACKET_AT=''
 RING_CAPTURED=''
 STARTED_AT=''
