@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { docker } from '../../lib/sandbox/docker';
+import type { HostParamValues } from '../../lib/domain/params';
 import { run } from './proc';
 
 /**
@@ -179,4 +180,28 @@ export async function dockerStats(
   );
   const [cpuPercent, memUsage, pids] = result.stdout.trim().split('|');
   return result.code === 0 && memUsage ? { cpuPercent, memUsage, pids } : null;
+}
+
+/**
+ * A tcpdump run's host parameters for one trial of a flood: the bench's target, its image, a
+ * duration of the flood + 3 s and a deadline a minute past it; `extra` adds the trial's own.
+ */
+export function floodRunValues(
+  target: BenchTarget,
+  image: string,
+  sessionId: string,
+  floodSeconds: number,
+  extra: HostParamValues,
+): HostParamValues {
+  return {
+    action: 'run',
+    sessionId,
+    containerId: target.id,
+    tool: 'tcpdump',
+    durationSeconds: String(floodSeconds + 3),
+    maxSessions: '99',
+    image,
+    expiresAt: String(Math.floor(Date.now() / 1000) + floodSeconds + 60),
+    ...extra,
+  };
 }

@@ -6,6 +6,7 @@ import { runHostRunner } from '../../lib/host/local-runner';
 import {
   containerPid,
   dockerStats,
+  floodRunValues,
   removeSessionContainers,
   sampleCgroup,
   type BenchTarget,
@@ -129,18 +130,10 @@ async function toolboxTrial(
   const sessionId = newSessionId();
   try {
     const running = runHostRunner(
-      {
-        action: 'run',
-        sessionId,
-        containerId: target.id,
-        tool: 'tcpdump',
-        durationSeconds: String(floodSeconds + 3),
+      floodRunValues(target, ctx.image, sessionId, floodSeconds, {
         maxBytes: String(MAX_BYTES),
         filter: FILTER,
-        maxSessions: '99',
-        image: ctx.image,
-        expiresAt: String(Math.floor(Date.now() / 1000) + floodSeconds + 60),
-      },
+      }),
       { home },
     );
     const failed = running.then((r) => {

@@ -1,9 +1,15 @@
-import { readdir, stat } from 'node:fs/promises';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { newSessionId } from '../../lib/domain/session';
 import { runHostRunner } from '../../lib/host/local-runner';
-import { containerPid, removeSessionContainers, sampleCgroup, type BenchTarget } from '../lib/containers';
+import {
+  containerPid,
+  floodRunValues,
+  removeSessionContainers,
+  sampleCgroup,
+  type BenchTarget,
+} from '../lib/containers';
+import { ringFilesBytes } from '../lib/ring-files';
 import { FLOOD_PORT, runFlood, type FloodResult } from '../lib/flood';
 import { waitForFileText } from '../lib/proc';
 import { round, sleep } from '../lib/stats';
@@ -39,18 +45,6 @@ const FLOOD_PPS = 40_000;
 const PAYLOAD_BYTES = 1200;
 const BOUND_BYTES = 16_000_000;
 
-async function ringFilesBytes(out: string): Promise<number> {
-  const names = await readdir(out).catch(() => [] as string[]);
-  let total = 0;
-  for (const name of names.filter((n) => n.startsWith('ring-'))) {
-    total += await stat(join(out, name)).then(
-      (s) => s.size,
-      () => 0,
-    );
-  }
-  return total;
-}
-
 async function ringTrial(
   ctx: SuiteContext,
   target: BenchTarget,
@@ -60,19 +54,11 @@ async function ringTrial(
   const sessionId = newSessionId();
   try {
     const running = runHostRunner(
-      {
-        action: 'run',
-        sessionId,
-        containerId: target.id,
-        tool: 'tcpdump',
-        durationSeconds: String(FLOOD_SECONDS + 3),
+      floodRunValues(target, ctx.image, sessionId, FLOOD_SECONDS, {
         maxBytes: String(BOUND_BYTES),
         ...(kind === 'size' ? { ringBytes: String(BOUND_BYTES) } : { ringSeconds: '5' }),
         filter: `udp port ${FLOOD_PORT}`,
-        maxSessions: '99',
-        image: ctx.image,
-        expiresAt: String(Math.floor(Date.now() / 1000) + FLOOD_SECONDS + 60),
-      },
+      }),
       { home },
     );
     const out = join(home, sessionId, 'out');

@@ -1,7 +1,8 @@
 import { createSocket } from 'node:dgram';
-import { readdir, stat, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
+import { ringFilesBytes } from '../../bench/lib/ring-files';
 import { runHostRunner } from '../../lib/host/local-runner';
 import {
   closedPort,
@@ -39,19 +40,8 @@ async function uploadedPcap(key: string, name: string) {
   return { ...read, times, bytes: gunzipSync(object!).length };
 }
 
-/** Bytes of the ring's files in the capture's /out on the host, now (0 while there is none). */
-async function ringBytesOnDisk(sessionId: string): Promise<number> {
-  const out = join(host.home, sessionId, 'out');
-  const names = await readdir(out).catch(() => [] as string[]);
-  let total = 0;
-  for (const name of names.filter((n) => n.startsWith('ring-'))) {
-    total += await stat(join(out, name)).then(
-      (s) => s.size,
-      () => 0,
-    );
-  }
-  return total;
-}
+/** Bytes of the ring's files in the capture's /out on the host, now. */
+const ringBytesOnDisk = (sessionId: string) => ringFilesBytes(join(host.home, sessionId, 'out'));
 
 /**
  * UDP datagrams of `size` bytes to a container this test started, as fast as this process sends them
