@@ -27,6 +27,21 @@ export const LAMBDA_CREDENTIALS = join(PROJECT_ROOT, 'lib', 'aws', 'lambda-crede
 export const EVENT_STREAMS = '@smithy/core/event-streams';
 
 /**
+ * The same goes for the default event-stream serde a client's runtime config imports
+ * (`eventStreamSerdeProvider`: S3 and CloudWatch Logs, for SelectObjectContent and StartLiveTail):
+ * the client makes one when it is built, and uses it only for an event-stream operation. It brings the
+ * whole event-stream codec (~9 KB of every function with S3 or the audit log). A client's runtime
+ * config gets, in its place, a provider whose marshaller refuses to work (loud, as above). The
+ * client's own `resolveEventStreamSerdeConfig` (it calls the provider) stays the SDK's.
+ */
+export const SDK_RUNTIME_CONFIG = /[\\/]@aws-sdk[\\/]client-[^\\/]+[\\/]dist-es[\\/]runtimeConfig\.js$/;
+const NO_EVENT_STREAMS = 'debug-task-no-event-streams';
+export const NO_EVENT_STREAM_SERDE = `
+const refuse = () => { throw new Error("This bundle leaves out the AWS SDK's event-stream serde (lib/infra/handler-bundling.ts): no operation of ours has an event stream."); };
+export const eventStreamSerdeProvider = () => ({ serialize: refuse, deserialize: refuse });
+`;
+
+/**
  * The SDK's generated schemas (`@aws-sdk/client-<x>/dist-es/schemas/schemas_0.js`) declare every
  * operation and shape of the service as `export var Name$ = [ ... { [_h]: ... } ... ];`, and its lists
  * and maps as `var Names = [1, n0, _N, 0, [() => Name$, { [_xN]: _N }]];` (not exported). esbuild
@@ -117,9 +132,15 @@ export const slimSdkPlugin: Plugin = {
             });
       return { contents: pureSchemas(slim), loader: 'js' };
     });
-    build.onResolve({ filter: /^@smithy\/core\/event-streams$/ }, (args) =>
-      args.kind === 'dynamic-import' ? { path: EVENT_STREAMS, external: true } : undefined,
-    );
+    build.onResolve({ filter: /^@smithy\/core\/event-streams$/ }, (args) => {
+      if (args.kind === 'dynamic-import') return { path: EVENT_STREAMS, external: true };
+      if (SDK_RUNTIME_CONFIG.test(args.importer)) return { path: EVENT_STREAMS, namespace: NO_EVENT_STREAMS };
+      return undefined;
+    });
+    build.onLoad({ filter: /.*/, namespace: NO_EVENT_STREAMS }, () => ({
+      contents: NO_EVENT_STREAM_SERDE,
+      loader: 'js',
+    }));
     build.onLoad({ filter: SDK_CLIENT_PACKAGE_JSON }, async (args) => {
       const { version } = JSON.parse(await readFile(args.path, 'utf8')) as { version: string };
       return { contents: JSON.stringify({ version }), loader: 'json' };
