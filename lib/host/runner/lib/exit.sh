@@ -80,7 +80,10 @@ teardown_started() {
   # rm -f, checked), and each helper container it ran (filter check, pcap rewrite) was a foreground
   # docker run --rm that ended with status 0 (the CLI returns once the container is removed).
   if ((CREATED_CONTAINERS)) && [[ $STATUS != OK ]]; then remove_session_containers >/dev/null; fi
-  if ((WATCHDOG_STARTED)); then stop_watchdog || true; fi
+  if ((WATCHDOG_STARTED)); then
+    await_watchdog_pid
+    stop_watchdog || true
+  fi
 }
 
 # A run's work dir, once its manifest is delivered: removed, or, with a kept artifact, reduced to
