@@ -1,6 +1,5 @@
 import {
   DescribeExecutionCommand,
-  ExecutionDoesNotExist,
   GetExecutionHistoryCommand,
   ListExecutionsCommand,
   StartExecutionCommand,
@@ -31,7 +30,7 @@ import {
   parseSessionRequest,
   type SessionLimits,
 } from '../domain/session-spec';
-import { awsCall, translateAwsError } from '../aws/errors';
+import { awsCall, sdkErrorInfo, translateAwsError } from '../aws/errors';
 import { s3Client } from '../aws/s3';
 import { sfnClient } from '../aws/sfn';
 import { readSessionRecord } from '../session/record';
@@ -383,7 +382,9 @@ export async function describe(executionArn: string, shown: string): Promise<Des
   try {
     return await sfnClient().send(new DescribeExecutionCommand({ executionArn }));
   } catch (error) {
-    if (error instanceof ExecutionDoesNotExist) {
+    // By name, as every SDK error is read (lib/aws/errors.ts): the bundles do not register the SDK's
+    // error classes (lib/infra/handler-bundling.ts), so `instanceof` would not hold there.
+    if (sdkErrorInfo(error).name === 'ExecutionDoesNotExist') {
       throw new DebugTaskError('SESSION_NOT_FOUND', `There is no session ${shown}.`, { cause: error });
     }
     throw translateAwsError('states:DescribeExecution', error);

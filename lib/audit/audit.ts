@@ -2,10 +2,9 @@ import { randomUUID } from 'node:crypto';
 import {
   CreateLogStreamCommand,
   PutLogEventsCommand,
-  ResourceAlreadyExistsException,
   type InputLogEvent,
 } from '@aws-sdk/client-cloudwatch-logs';
-import { awsCall, translateAwsError } from '../aws/errors';
+import { awsCall, sdkErrorInfo, translateAwsError } from '../aws/errors';
 import { logsClient } from '../aws/logs';
 import { logger } from '../log';
 import { AUDIT_EVENT_VERSION, type AuditDecision, type AuditRecord, type SessionAuditEvent } from './events';
@@ -92,8 +91,9 @@ export class AuditTrail {
     try {
       await logsClient().send(new CreateLogStreamCommand({ logGroupName: group, logStreamName: name }));
     } catch (error) {
-      // Another container cannot have made this name (a UUID): only a retried call of ours has.
-      if (!(error instanceof ResourceAlreadyExistsException))
+      // Another container cannot have made this name (a UUID): only a retried call of ours has. By
+      // name, as every SDK error is read (the bundles do not register the SDK's error classes).
+      if (sdkErrorInfo(error).name !== 'ResourceAlreadyExistsException')
         throw translateAwsError('logs:CreateLogStream', error);
     }
     this.stream = { group, name };

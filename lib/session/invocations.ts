@@ -129,6 +129,14 @@ export const MAX_WAIT_SECONDS = 10;
 export const LINGER_SECONDS = 4;
 export const LINGER_INTERVAL_MS = 250;
 /**
+ * How long one Poll keeps looking before it leaves the rest to the Wait state: longer than
+ * LINGER_SECONDS, because a host ends after its capture's expected end plus its finish (the
+ * toolbox's removal, gzip, the uploads: ~1-2 s for a short capture). A Poll that gave up at the
+ * expected end left that end to fall in the Wait state's whole second, most of the end detection's
+ * 0.67 s in the 2026-12-06 full run (BENCHMARKS.md). Within the Poll function's 30 s timeout.
+ */
+export const LINGER_INVOCATION_SECONDS = 10;
+/**
  * How long past the expected end polls still linger: the upload of a large artifact takes longer,
  * and past this a host that has not ended is polled at the Wait state's pace again (ListCommandInvocations
  * shares the account's SSM request rate with every other batch and session).

@@ -11,7 +11,7 @@ import {
 import { logger } from '../log';
 import {
   LINGER_INTERVAL_MS,
-  LINGER_SECONDS,
+  LINGER_INVOCATION_SECONDS,
   cancelInvocations,
   hasEnded,
   hostOutcome,
@@ -46,8 +46,9 @@ export interface PollDeps {
  * then on the end is expected at the stop, so polls linger there instead of at the duration's end.
  *
  * One ListCommandInvocations page (a batch is at most 50 hosts, a page) tells every host's status.
- * Near the expected end of the capture it keeps looking every quarter second for a few seconds
- * (`shouldLinger`), so the end is seen within a second instead of at the next whole-second Wait.
+ * Near the expected end of the capture it keeps looking every quarter second (`shouldLinger`), for
+ * up to LINGER_INVOCATION_SECONDS, past the hosts' usual finish, so the end is seen within a quarter
+ * second instead of at the next whole-second Wait.
  * Once all have ended it fetches each host's summary line (GetCommandInvocation) and stores the
  * batch's HostOutcome[] in S3 for Collect. A host still running past the deadline is cancelled and
  * recorded as `GaveUp`; the others of the batch are kept. Nothing a host does fails the batch.
@@ -77,7 +78,7 @@ export async function pollBatch(state: PollState, deps: PollDeps = {}): Promise<
       deadline: plan.deadline,
     };
   };
-  const lingerUntil = now() + LINGER_SECONDS * 1000;
+  const lingerUntil = now() + LINGER_INVOCATION_SECONDS * 1000;
   while (!allEnded(batch.instanceIds, listed) && shouldLinger(schedule()) && now() < lingerUntil) {
     await wait(LINGER_INTERVAL_MS);
     listed = await listInvocations(command.commandId);

@@ -8,7 +8,12 @@ import {
 } from '@aws-sdk/client-ssm';
 import { HeadObjectCommand, PutObjectCommand, S3ServiceException } from '@aws-sdk/client-s3';
 import type { HostOutcome } from '../../../lib/domain/session';
-import { LINGER_INTERVAL_MS, LINGER_SECONDS, MAX_WAIT_SECONDS } from '../../../lib/session/invocations';
+import {
+  LINGER_INTERVAL_MS,
+  LINGER_INVOCATION_SECONDS,
+  LINGER_SECONDS,
+  MAX_WAIT_SECONDS,
+} from '../../../lib/session/invocations';
 import { pollBatch, type PollState } from '../../../lib/steps/poll';
 import { aws, givenBucket, useAwsMocks, type FakeBucket } from '../../support/aws';
 import {
@@ -248,7 +253,7 @@ describe('pollBatch (Poll)', () => {
       expect(batchWritten()).toHaveLength(3);
     });
 
-    it(`gives up lingering after ${LINGER_SECONDS} s and leaves the rest to the Wait state`, async () => {
+    it(`gives up lingering after ${LINGER_INVOCATION_SECONDS} s and leaves the rest to the Wait state`, async () => {
       listed(all({ Status: 'InProgress' }));
       const clock = clockAt(DURATION - 1);
 
@@ -256,11 +261,27 @@ describe('pollBatch (Poll)', () => {
 
       expect(result).toEqual({ done: false, ended: 0, waitSeconds: 1 });
       const lingered = clock.sleeps.reduce((a, b) => a + b, 0);
-      expect(lingered).toBe(LINGER_SECONDS * 1000);
+      expect(lingered).toBe(LINGER_INVOCATION_SECONDS * 1000);
       expect(aws.ssm).toHaveReceivedCommandTimes(
         ListCommandInvocationsCommand,
-        1 + (LINGER_SECONDS * 1000) / LINGER_INTERVAL_MS,
+        1 + (LINGER_INVOCATION_SECONDS * 1000) / LINGER_INTERVAL_MS,
       );
+    });
+
+    it('keeps looking past the expected end, where a host ends after its finish (gzip, uploads)', async () => {
+      // Woken LINGER_SECONDS before the expected end; the host ends 2 s after it.
+      const polls = (LINGER_SECONDS + 2) * (1000 / LINGER_INTERVAL_MS);
+      listed(
+        ...Array.from({ length: polls }, () => all({ Status: 'InProgress' })),
+        all({ Status: 'Success' }),
+      );
+      hostsRan();
+      const clock = clockAt(DURATION - LINGER_SECONDS);
+
+      const result = await pollBatch(state, clock.deps);
+
+      expect(result).toEqual({ done: true, ended: 3, waitSeconds: 0 });
+      expect(clock.sleeps).toHaveLength(polls);
     });
 
     it('lingers for one task too, counting its capture from the send', async () => {

@@ -73,9 +73,17 @@ print_manifest() {
 # What a run started: the command it waited for, the ECR credentials, its containers, its watchdog.
 teardown_started() {
   if [[ -n $CHILD_PID ]]; then kill -TERM "$CHILD_PID" 2>/dev/null || true; fi
+  if [[ -n $HASH_PID ]]; then kill -TERM "$HASH_PID" 2>/dev/null || true; fi
   remove_registry_auth
-  if ((CREATED_CONTAINERS)); then remove_session_containers >/dev/null; fi
-  if ((WATCHDOG_STARTED)); then stop_watchdog || true; fi
+  # The look for the session's leftover containers (a docker ps, ~40 ms of every session's end) is
+  # for a run that did not end OK: one that did removed its toolbox itself (wait_for_toolbox: docker
+  # rm -f, checked), and each helper container it ran (filter check, pcap rewrite) was a foreground
+  # docker run --rm that ended with status 0 (the CLI returns once the container is removed).
+  if ((CREATED_CONTAINERS)) && [[ $STATUS != OK ]]; then remove_session_containers >/dev/null; fi
+  if ((WATCHDOG_STARTED)); then
+    await_watchdog_pid
+    stop_watchdog || true
+  fi
 }
 
 # A run's work dir, once its manifest is delivered: removed, or, with a kept artifact, reduced to

@@ -23,15 +23,21 @@ start_watchdog() {
   (cd / && exec setsid "$BASH" -c "$(declare -f watchdog_main); watchdog_main \"\$@\"" debug-task-watchdog \
     "$SESSION" "$((10#${P[expiresAt]}))" "$WORK" "$$") </dev/null >/dev/null 2>&1 3>&- &
   WATCHDOG_STARTED=1
-  # Up to 5 s for the watchdog to say its pid. It usually does within a few ms: poll finely, as a
-  # 0.1 s step cost every session ~95 ms of start time (BENCHMARKS.md, host start overhead).
-  for _ in {1..500}; do
-    if [[ -s $WORK/watchdog.pid ]]; then break; fi
-    sleep 0.01
-  done
+  # Not waiting here for the watchdog to say its pid: it runs from the fork above on, in a session of
+  # its own, whatever happens to the runner; only stopping it needs the pid (await_watchdog_pid), so
+  # its start overlaps the toolbox's (BENCHMARKS.md, host start overhead).
   local until
   utc_hms until "$((10#${P[expiresAt]}))"
   log "watchdog armed for $until UTC"
+}
+
+# Up to 5 s for the watchdog this runner started to say its pid. It usually has long before (a few
+# ms after its start); polled finely, as a 0.1 s step once cost every session ~95 ms.
+await_watchdog_pid() {
+  for _ in {1..500}; do
+    if [[ -s $WORK/watchdog.pid ]]; then return 0; fi
+    sleep 0.01
+  done
 }
 
 # Stops this session's watchdog, after making sure the pid is still that watchdog.
