@@ -96,7 +96,8 @@ describe('action=reupload', () => {
       'manifest.json',
     ]);
     const object = await readFile(kept.hostPath!);
-    const containersBefore = await docker(['ps', '-aq']);
+    // Every container the runner starts carries its session's label (the whole engine is shared with other tests).
+    expect(await containersLabelled(`debug-task.session=${sessionId}`)).toEqual([]);
 
     const key = `sessions/${sessionId}/artifact.txt.gz`;
     const reupload = await runHostRunner(
@@ -129,8 +130,8 @@ describe('action=reupload', () => {
     expect(sha256(received)).toBe(kept.objectSha256);
     expect(sha256(gunzipSync(received))).toBe(kept.sha256);
     expect(existsSync(join(home, sessionId))).toBe(false);
-    // No container was started for it.
-    expect(await docker(['ps', '-aq'])).toBe(containersBefore);
+    // No container was started for it (none is left either: \`docker ps -a\` lists stopped ones too).
+    expect(await containersLabelled(`debug-task.session=${sessionId}`)).toEqual([]);
 
     const again = await runHostRunner(
       { action: 'reupload', sessionId, uploadUrl: receiver.url(`${key}-2`) },
