@@ -44,7 +44,8 @@ export interface AccessDeps {
 export async function sessionAccess(
   action: Exclude<PolicyAction, 'capture'>,
   id: string,
-  route: { cluster: string; caller: string },
+  /** `trigger`: a declared trigger asks (lib/triggers); `caller` is then its rule's ARN. */
+  route: { cluster: string; caller: string; trigger?: string },
   config: ApiConfig,
   deps: AccessDeps = {},
 ): Promise<SessionAccess> {
@@ -68,6 +69,7 @@ export async function sessionAccess(
       allowed: false,
       action,
       caller: route.caller,
+      ...(route.trigger !== undefined && { trigger: route.trigger }),
       task: id,
       policies: [],
       rule: 'owner isolation: no deployment policy lets anyone but its owner act on a session',
@@ -81,7 +83,9 @@ export async function sessionAccess(
   }
   const targets = await sessionTargets(config.bucket, input, id);
   for (const target of targets) {
-    const decision = authorizer.decide(action, route.caller, taskAttributes(target));
+    const principal =
+      route.trigger !== undefined ? { arn: route.caller, trigger: route.trigger } : route.caller;
+    const decision = authorizer.decide(action, principal, taskAttributes(target));
     (deps.record ?? auditDecision(sessionId, authorizer.policySha256))(decision);
     if (!decision.allowed) throw notAuthorized({ ...decision, task: id });
   }
