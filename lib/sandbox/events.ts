@@ -105,6 +105,15 @@ function targetInput(
   return JSON.parse(text);
 }
 
+function detailOf(detail: unknown): unknown {
+  if (detail === undefined) return {};
+  try {
+    return JSON.parse(String(detail));
+  } catch {
+    throw new AwsApiError('ValidationException', "An entry's Detail is not a JSON object.");
+  }
+}
+
 /**
  * EventBridge's PutEvents on loopback: each entry becomes an event (Source, DetailType, Detail as
  * JSON text, Resources, Time) on the default bus, delivered in the background.
@@ -134,7 +143,7 @@ export async function startEventsStandIn(
                   source: entry.Source,
                   'detail-type': entry.DetailType,
                   resources: entry.Resources ?? [],
-                  detail: typeof entry.Detail === 'string' ? (JSON.parse(entry.Detail) as unknown) : {},
+                  detail: detailOf(entry.Detail),
                   ...(typeof entry.Time === 'string' && { time: entry.Time }),
                 };
                 bus.deliver(event).then(onDelivered, (error: Error) => onDelivered(error));

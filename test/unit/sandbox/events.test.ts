@@ -1,4 +1,9 @@
-import { createEventBus, type EventHandler } from '../../../lib/sandbox/events';
+import {
+  createEventBus,
+  startEventsStandIn,
+  type Delivery,
+  type EventHandler,
+} from '../../../lib/sandbox/events';
 import { eventRules, functionEnvironment, synthesizeTemplate } from '../../../lib/sandbox/template';
 import { TRIGGERS_ENV } from '../../../lib/triggers/presets';
 
@@ -96,5 +101,44 @@ describe("the sandbox's EventBridge, on the synthesized template", () => {
       'on-alarm',
       'keep-ring',
     ]);
+  });
+});
+
+describe("the sandbox's PutEvents", () => {
+  it('takes an event as `aws events put-events` sends it and delivers it to the rules it matches', async () => {
+    const calls: { trigger: string }[] = [];
+    let delivered: (value: Delivery[] | Error) => void = () => undefined;
+    const done = new Promise<Delivery[] | Error>((resolve) => (delivered = resolve));
+    const events = await startEventsStandIn(busWith(calls), delivered);
+    try {
+      const put = (body: unknown) =>
+        fetch(events.endpoint, {
+          method: 'POST',
+          headers: { 'content-type': 'application/x-amz-json-1.1', 'x-amz-target': 'AWSEvents.PutEvents' },
+          body: JSON.stringify(body),
+        });
+      const response = await put({
+        Entries: [
+          {
+            Source: 'aws.cloudwatch',
+            DetailType: 'CloudWatch Alarm State Change',
+            Detail: JSON.stringify({ alarmName: 'sandbox-5xx', state: { value: 'ALARM' } }),
+          },
+        ],
+      });
+
+      expect(response.status).toBe(200);
+      expect(await response.json()).toEqual({
+        FailedEntryCount: 0,
+        Entries: [{ EventId: expect.any(String) }],
+      });
+      expect(await done).toHaveLength(1);
+      expect(calls.map((c) => c.trigger)).toEqual(['on-alarm']);
+      const refused = await put({ Entries: [{ Source: 'x', DetailType: 'y', Detail: '{' }] });
+      expect(refused.status).toBe(400);
+      expect(await refused.json()).toMatchObject({ __type: 'ValidationException' });
+    } finally {
+      await events.stop();
+    }
   });
 });
