@@ -319,6 +319,31 @@ permit (principal is DebugTask::Caller, action == DebugTask::Action::"stop", res
     }
   });
 
+  it('stops the ring session another trigger started, without a deployment policy (both are the deployment’s)', async () => {
+    running['dt-20261206120000-ring01'] = { caller: RULE, trigger: 'on-alarm', spec: ringSpec('payments') };
+    const restore = withEnv({ DEBUG_TASK_POLICY_FILE: undefined });
+    try {
+      const result = await handleTriggerInvocation(invocation('keep-ring', STOP_RULE), config, {
+        presets: PRESETS,
+      });
+
+      expect(result.stopped).toEqual(['dt-20261206120000-ring01']);
+      expect(written).toEqual(
+        expect.arrayContaining([
+          expect.objectContaining({
+            type: 'decision',
+            allowed: true,
+            trigger: 'keep-ring',
+            rule: expect.stringMatching(/^a trigger's session/),
+          }),
+        ]),
+      );
+    } finally {
+      running['dt-20261206120000-ring01'] = { caller: ALICE, spec: ringSpec('payments') };
+      restore();
+    }
+  });
+
   it('stops nothing of anyone else without a deployment policy (owner isolation), and says so in the audit', async () => {
     const restore = withEnv({ DEBUG_TASK_POLICY_FILE: undefined });
     try {
