@@ -44,7 +44,8 @@ export interface AccessDeps {
 export async function sessionAccess(
   action: Exclude<PolicyAction, 'capture'>,
   id: string,
-  route: { cluster: string; caller: string },
+  /** `trigger`: a declared trigger asks (lib/triggers); `caller` is then its rule's ARN. */
+  route: { cluster: string; caller: string; trigger?: string },
   config: ApiConfig,
   deps: AccessDeps = {},
 ): Promise<SessionAccess> {
@@ -63,11 +64,24 @@ export async function sessionAccess(
   if (isOwner(route.caller, input.caller)) return { sessionId, execution, input, owner: true };
 
   const authorizer = deps.authorizer === undefined ? deploymentAuthorizer() : deps.authorizer;
+  if (!authorizer && sharedWithoutPolicy(input, action)) {
+    (deps.record ?? auditDecision(sessionId))({
+      allowed: true,
+      action,
+      caller: route.caller,
+      ...(route.trigger !== undefined && { trigger: route.trigger }),
+      task: id,
+      policies: [],
+      rule: TRIGGER_SESSION_RULE,
+    });
+    return { sessionId, execution, input, owner: false };
+  }
   if (!authorizer) {
     const decision: Decision = {
       allowed: false,
       action,
       caller: route.caller,
+      ...(route.trigger !== undefined && { trigger: route.trigger }),
       task: id,
       policies: [],
       rule: 'owner isolation: no deployment policy lets anyone but its owner act on a session',
@@ -81,7 +95,9 @@ export async function sessionAccess(
   }
   const targets = await sessionTargets(config.bucket, input, id);
   for (const target of targets) {
-    const decision = authorizer.decide(action, route.caller, taskAttributes(target));
+    const principal =
+      route.trigger !== undefined ? { arn: route.caller, trigger: route.trigger } : route.caller;
+    const decision = authorizer.decide(action, principal, taskAttributes(target));
     (deps.record ?? auditDecision(sessionId, authorizer.policySha256))(decision);
     if (!decision.allowed) throw notAuthorized({ ...decision, task: id });
   }
@@ -127,10 +143,25 @@ export async function mayRead(
   if (!input?.spec) return false;
   if (isOwner(caller, input.caller)) return true;
   const authorizer = deps.authorizer === undefined ? deploymentAuthorizer() : deps.authorizer;
-  if (!authorizer) return false;
+  if (!authorizer) return sharedWithoutPolicy(input, 'read');
   const targets = await sessionTargets(config.bucket, input, sessionId);
   // A list row decides quietly: every session a caller may not read would otherwise log a denial.
   return targets.every((t) => authorizer.decide('read', caller, taskAttributes(t)).allowed);
+}
+
+/**
+ * A session a declared trigger started belongs to the deployment, not to a person: nobody would
+ * otherwise read the capture an alarm took at night, nor could the deployment's own stop trigger end
+ * the ring its alarm trigger began. Without a deployment policy, IAM on its cluster's routes decides
+ * who may read it, fetch it and stop it (and keep it), as it decides who may start one, and the
+ * deployment's stop triggers may stop it; cancelling (discarding the evidence) needs a policy. With
+ * a policy, the policy decides, as for any session.
+ */
+export const TRIGGER_SESSION_RULE =
+  "a trigger's session: without a deployment policy, IAM on its cluster's routes decides read, fetch and stop";
+
+function sharedWithoutPolicy(input: ExecutionInput, action: Exclude<PolicyAction, 'capture'>): boolean {
+  return input.trigger !== undefined && ['read', 'fetch', 'stop'].includes(action);
 }
 
 /** The audit log (lib/audit): every decision on a session, allow and deny. */

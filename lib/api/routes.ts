@@ -26,7 +26,7 @@ import {
 let config: ApiConfig | undefined;
 
 /** Read once per container; a missing variable is a deployment error, reported by name. */
-function apiConfig(): ApiConfig {
+export function apiConfig(): ApiConfig {
   config ??= {
     stateMachineArn: requireEnv('STATE_MACHINE_ARN'),
     bucket: requireEnv('BUCKET_NAME'),

@@ -58,6 +58,8 @@ export async function startSession(
   body: unknown,
   caller: string,
   config: ApiConfig,
+  /** A declared trigger's session (lib/triggers): `caller` is its rule's ARN, `trigger` its name. */
+  origin: { trigger?: string } = {},
 ): Promise<{ sessionId: string; status: SessionStatus }> {
   const spec = parseSessionRequest(body, config.limits);
   // INVALID_TASK_ARN before anything starts
@@ -72,11 +74,18 @@ export async function startSession(
     );
   }
   const sessionId = newSessionId();
-  const input: ExecutionInput = { sessionId, spec, requestedAt: new Date().toISOString(), caller };
+  const input: ExecutionInput = {
+    sessionId,
+    spec,
+    requestedAt: new Date().toISOString(),
+    caller,
+    ...(origin.trigger !== undefined && { trigger: origin.trigger }),
+  };
   audit.session({
     type: 'session.requested',
     sessionId,
     caller,
+    ...(origin.trigger !== undefined && { trigger: origin.trigger }),
     target: describeTarget(spec.target),
     tool: spec.tool,
     durationSeconds: spec.durationSeconds,
@@ -358,6 +367,7 @@ async function summaryRow(
     target: describeTarget(input.spec.target),
     tool: input.spec.tool,
     caller: input.caller,
+    ...(input.trigger !== undefined && { trigger: input.trigger }),
     kind: isServiceTarget(input.spec.target) ? 'service' : 'task',
   };
 }

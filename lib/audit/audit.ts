@@ -7,9 +7,15 @@ import {
 import { awsCall, sdkErrorInfo, translateAwsError } from '../aws/errors';
 import { logsClient } from '../aws/logs';
 import { logger } from '../log';
-import { AUDIT_EVENT_VERSION, type AuditDecision, type AuditRecord, type SessionAuditEvent } from './events';
+import {
+  AUDIT_EVENT_VERSION,
+  type AuditDecision,
+  type AuditRecord,
+  type SessionAuditEvent,
+  type TriggerFiredEvent,
+} from './events';
 
-export type { AuditDecision, AuditRecord, SessionAuditEvent } from './events';
+export type { AuditDecision, AuditRecord, SessionAuditEvent, TriggerFiredEvent } from './events';
 
 /**
  * The audit log of a deployment (docs/ARCHITECTURE.md, "Audit"): `audit.decision(...)` and
@@ -44,6 +50,11 @@ export class AuditTrail {
   /** A session event (requested, resolved, started, ended, download URL given). */
   session(event: SessionAuditEvent): void {
     for (const part of splitToFit(event)) this.queue.push(part);
+  }
+
+  /** A declared trigger fired: what it did, or why it could not (lib/triggers). */
+  trigger(event: TriggerFiredEvent): void {
+    this.queue.push(envelope(event));
   }
 
   /** Events queued and not yet written (tests, and the flush's own bookkeeping). */

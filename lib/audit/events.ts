@@ -35,6 +35,8 @@ export type SessionAuditEvent =
       reason: string | null;
       /** A re-upload of a kept artifact: its id. */
       reuploadId?: string;
+      /** The declared trigger that asked (`caller` is then its rule's ARN). */
+      trigger?: string;
     }
   | {
       type: 'session.resolved';
@@ -76,8 +78,29 @@ export type SessionAuditEvent =
       expiresInSeconds: number;
     };
 
+/**
+ * A declared trigger fired (lib/triggers): which rule, on which event (its envelope: id, source,
+ * detail-type, resources; never its detail), and what it did. Written whether it started, stopped,
+ * found nothing to stop, or was refused.
+ */
+export interface TriggerFiredEvent {
+  type: 'trigger.fired';
+  trigger: string;
+  /** The trigger's principal: its EventBridge rule's ARN. */
+  caller: string;
+  action: 'start' | 'stop';
+  event: { id?: string; source?: string; detailType?: string; time?: string; resources?: string[] };
+  /** start: the session it started. */
+  sessionId?: string;
+  /** stop: the ring sessions it stopped (their captures are kept), and those it was refused. */
+  stopped?: string[];
+  refused?: { sessionId: string; code: string }[];
+  /** Set when it could do nothing (an invalid preset, NOT_AUTHORIZED, an AWS error). */
+  errorCode?: string;
+}
+
 /** What lands in the log group: an event with its envelope. */
-export type AuditRecord = (({ type: 'decision' } & AuditDecision) | SessionAuditEvent) & {
+export type AuditRecord = (({ type: 'decision' } & AuditDecision) | SessionAuditEvent | TriggerFiredEvent) & {
   v: typeof AUDIT_EVENT_VERSION;
   at: string;
   source: string;

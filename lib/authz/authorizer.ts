@@ -1,11 +1,12 @@
 import type { Cedar, ParsedPolicy } from './policy-file';
 import {
-  accountOf,
-  callerEntity,
+  principalArn,
+  principalEntity,
   taskEntity,
   uid,
   type CaptureContext,
   type PolicyAction,
+  type Principal,
   type TaskAttributes,
 } from './schema';
 
@@ -14,6 +15,8 @@ export interface Decision {
   allowed: boolean;
   action: PolicyAction;
   caller: string;
+  /** The trigger that asked, when a declared trigger did (`caller` is then its rule's ARN). */
+  trigger?: string;
   task: string;
   /**
    * The policies that decided (Cedar's "reason": the permits that allowed, or the forbids that
@@ -41,16 +44,25 @@ export class Authorizer {
     return this.policy.sha256;
   }
 
-  decide(action: PolicyAction, caller: string, task: TaskAttributes, context?: CaptureContext): Decision {
+  /** `caller`: an IAM caller's ARN, or a trigger (its rule's ARN and name: lib/authz/schema.ts). */
+  decide(
+    action: PolicyAction,
+    principal: Principal,
+    task: TaskAttributes,
+    context?: CaptureContext,
+  ): Decision {
+    const entity = principalEntity(principal);
+    const caller = principalArn(principal);
     const answer = this.cedar.isAuthorized({
-      principal: uid('Caller', caller),
+      principal: entity.uid,
       action: uid('Action', action),
       resource: uid('Task', task.taskArn),
       context: context ? { ...context } : {},
       policies: { staticPolicies: this.policy.policies },
-      entities: [callerEntity({ arn: caller, account: accountOf(caller) }), taskEntity(task)],
+      entities: [entity, taskEntity(task)],
     });
-    const base = { action, caller, task: task.taskArn };
+    const trigger = typeof principal === 'string' ? undefined : principal.trigger;
+    const base = { action, caller, ...(trigger !== undefined && { trigger }), task: task.taskArn };
     if (answer.type === 'failure') {
       // A request the engine cannot evaluate is a denial, never an accident that lets it through.
       return {

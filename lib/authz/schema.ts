@@ -6,6 +6,8 @@ import type { EntityJson, SchemaJson } from '@cedar-policy/cedar-wasm/nodejs';
  * build from it. This is a contract with the policies people write: change a name only with a reason.
  *
  *   principal  DebugTask::Caller  { arn, account }            the caller's IAM ARN as the API sees it
+ *              DebugTask::Trigger { arn, account, name }      a declared trigger: its EventBridge rule's
+ *                                                            ARN, and the trigger's name
  *   resource   DebugTask::Task    { cluster, service, container, launchType, networkMode }
  *                                 + the task's tags as Cedar entity tags
  *   action     DebugTask::Action::"capture" | "read" | "stop" | "cancel" | "fetch"
@@ -54,6 +56,19 @@ export const SCHEMA: SchemaJson<string> = {
       Caller: {
         shape: { type: 'Record', attributes: { arn: { type: 'String' }, account: { type: 'String' } } },
       },
+      /**
+       * A trigger the deployment declared (lib/triggers), acting as its own principal: its rule's ARN
+       * (`arn:aws:events:<region>:<account>:rule/<rule>`) and its name, so a policy can grant one
+       * trigger (`principal is DebugTask::Trigger && principal.name == "keep-ring"`) what no person
+       * gets. It has `arn` and `account` as a Caller does: a policy written for every principal of
+       * an account covers the deployment's triggers too.
+       */
+      Trigger: {
+        shape: {
+          type: 'Record',
+          attributes: { arn: { type: 'String' }, account: { type: 'String' }, name: { type: 'String' } },
+        },
+      },
       Task: {
         shape: {
           type: 'Record',
@@ -74,7 +89,7 @@ export const SCHEMA: SchemaJson<string> = {
         action,
         {
           appliesTo: {
-            principalTypes: ['Caller'],
+            principalTypes: ['Caller', 'Trigger'],
             resourceTypes: ['Task'],
             ...(WITH_CAPTURE_CONTEXT.includes(action) && { context: CAPTURE_CONTEXT }),
           },
@@ -112,7 +127,7 @@ export interface CaptureContext {
   targets: number;
 }
 
-export const uid = (type: 'Caller' | 'Task' | 'Action', id: string) => ({
+export const uid = (type: 'Caller' | 'Trigger' | 'Task' | 'Action', id: string) => ({
   type: `${NAMESPACE}::${type}`,
   id,
 });
@@ -139,4 +154,40 @@ export function taskEntity(task: TaskAttributes): EntityJson {
 /** The account of an IAM or STS ARN (`arn:aws:sts::123456789012:assumed-role/...`), or ''. */
 export function accountOf(arn: string): string {
   return /^arn:aws[a-z-]*:(?:iam|sts)::([0-9]{12}):/.exec(arn)?.[1] ?? '';
+}
+
+/**
+ * Who asks: an IAM caller by its ARN, or a declared trigger (its rule's ARN and its name). A trigger
+ * is only ever named by the api function's trigger path and by Plan for the sessions it started,
+ * from the name the rule's own input carries: an HTTP caller is always a Caller.
+ */
+export type Principal = string | { arn: string; trigger?: string };
+
+/** An EventBridge rule's ARN: `arn:aws:events:<region>:<account>:rule/<name>` (its account, or undefined). */
+const RULE_ARN = /^arn:aws[a-z-]*:events:[a-z0-9-]+:([0-9]{12}):rule\/[.\-_A-Za-z0-9/]{1,128}$/;
+
+export function isRuleArn(arn: string): boolean {
+  return RULE_ARN.test(arn);
+}
+
+/** The principal's ARN (what Decision.caller and the audit record name). */
+export function principalArn(principal: Principal): string {
+  return typeof principal === 'string' ? principal : principal.arn;
+}
+
+/** The Cedar entity of a principal: a Trigger for a named trigger whose ARN is a rule's, else a Caller. */
+export function principalEntity(principal: Principal): EntityJson {
+  if (typeof principal !== 'string' && principal.trigger !== undefined && isRuleArn(principal.arn)) {
+    return {
+      uid: uid('Trigger', principal.arn),
+      attrs: {
+        arn: principal.arn,
+        account: RULE_ARN.exec(principal.arn)?.[1] ?? '',
+        name: principal.trigger,
+      },
+      parents: [],
+    };
+  }
+  const arn = principalArn(principal);
+  return callerEntity({ arn, account: accountOf(arn) });
 }

@@ -2,6 +2,7 @@ import { CfnGuardValidator } from '@cdklabs/cdk-validator-cfnguard';
 import { Stack, Validations } from 'aws-cdk-lib';
 import { CfnFunction, CfnPermission } from 'aws-cdk-lib/aws-lambda';
 import { CfnBucket } from 'aws-cdk-lib/aws-s3';
+import { CfnQueue } from 'aws-cdk-lib/aws-sqs';
 import type { IConstruct } from 'constructs';
 
 /**
@@ -49,6 +50,13 @@ export function acknowledgeDebugTaskGuardFindings(stack: Stack): void {
         'False positive: the permission names its service principal and a SourceArn (the API route or ' +
           'the schedule rule), but the rule only reads a literal SourceArn, not the Fn::Join CDK renders.',
         'lambda_function_public_access_prohibited_check',
+      );
+    } else if (construct instanceof CfnQueue) {
+      acknowledgeGuard(
+        construct,
+        "By design: the stack's one queue is itself a dead-letter queue (of the trigger rules' EventBridge " +
+          'targets, lib/infra/triggers.ts); a dead-letter queue of its own would never receive anything.',
+        'sqs_dlq_check',
       );
     } else if (construct instanceof CfnBucket) {
       acknowledgeGuard(

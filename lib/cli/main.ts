@@ -219,6 +219,10 @@ export function buildProgram(run: (load: () => Promise<number>) => void): Comman
   program
     .command('sandbox')
     .option('--policy <file>', 'a Cedar policy file: the sandbox API decides with it, as a deployment would')
+    .option(
+      '--triggers <file>',
+      'a JSON file of triggers (the stack’s `triggers`): events sent to the ready line’s eventsUrl (PutEvents) run those that match',
+    )
     .option('--replicas <n>', 'tasks of the demo service (1 to 10, default 2)')
     .option(
       '--image <ref>',

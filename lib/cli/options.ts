@@ -66,6 +66,8 @@ export interface SandboxFlags {
   replicas?: string;
   image?: string;
   json?: boolean;
+  /** A JSON file of triggers (the stack's `triggers`), checked before anything starts. */
+  triggers?: string;
 }
 
 export interface LocalFlags extends CaptureFlags {

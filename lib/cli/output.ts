@@ -24,7 +24,11 @@ export function printJson(output: Output, value: unknown): void {
   output.out.write(`${JSON.stringify(value)}\n`);
 }
 
-/** `debug-task list`: id, status, started, target, caller; '-' where an older API gives none. */
+/**
+ * `debug-task list`: id, status, started, target, caller; '-' where an older API gives none. A session
+ * a declared trigger started shows `trigger:<name>` as its caller (its principal is the trigger's
+ * rule ARN, which `--json` gives as `caller`, with `trigger`).
+ */
 export function renderSessionList(sessions: readonly SessionSummary[]): string {
   if (sessions.length === 0) return 'no sessions\n';
   const rows = sessions.map((s) => [
@@ -32,7 +36,7 @@ export function renderSessionList(sessions: readonly SessionSummary[]): string {
     s.status,
     s.startedAt ? s.startedAt.replace(/\.\d+Z$/, 'Z') : '-',
     s.target ? printable(s.target) : '-',
-    s.caller ? printable(shortCaller(s.caller)) : '-',
+    s.trigger ? printable(`trigger:${s.trigger}`) : s.caller ? printable(shortCaller(s.caller)) : '-',
   ]);
   return `${table(['id', 'status', 'started', 'target', 'caller'], rows).join('\n')}\n`;
 }

@@ -20,8 +20,10 @@ export interface ExecutionInput {
   sessionId: string;
   spec: SessionSpec;
   requestedAt: string;
-  /** IAM identity of the caller (API Gateway's IAM context), for audit. */
+  /** IAM identity of the caller (API Gateway's IAM context), for audit; a trigger's rule ARN. */
   caller: string;
+  /** The declared trigger that started the session (lib/triggers): `caller` is then its rule's ARN. */
+  trigger?: string;
   /**
    * Set when the execution uploads again the artifacts a session's hosts kept after UPLOAD_FAILED
    * (`debug-task fetch`): the same path, with the session's own spec, for the children named.
@@ -370,8 +372,10 @@ export interface SessionSummary {
   /** `describeTarget` of the request: the task, or `service S (cluster C)`. */
   target?: string;
   tool?: string;
-  /** Who asked (IAM ARN from the API's IAM context). */
+  /** Who asked (IAM ARN from the API's IAM context; a trigger's rule ARN). */
   caller?: string;
+  /** The declared trigger that started it, if one did (`list` shows `trigger:<name>`). */
+  trigger?: string;
   kind?: SessionKind;
 }
 

@@ -1,4 +1,6 @@
+import { readFileSync } from 'node:fs';
 import type { Node } from 'constructs';
+import type { TriggerDeclaration } from '../triggers/declaration';
 import type { DebugTaskStackProps, ToolboxPlatform } from './stack-props';
 
 /**
@@ -13,6 +15,8 @@ import type { DebugTaskStackProps, ToolboxPlatform } from './stack-props';
  *   fleetStartLeadSeconds
  *   requireReason         true | false: every session must give --reason (default false)
  *   policy                path of a Cedar policy file (README, "Who may debug what")
+ *   triggers              captures on an event (README): a JSON array of triggers in cdk.json, or
+ *                         `-c triggers=<file.json>` (a file holding that array), or the array as text
  *
  * Only the shape is checked here (a number is a number); the stack checks the values.
  */
@@ -47,7 +51,44 @@ export function stackPropsFromContext(node: Node): DebugTaskStackProps {
     requireReason: contextBoolean(node, 'requireReason'),
     policyFile: contextString(node, 'policy'),
     ...numbers,
+    ...contextTriggers(node),
   };
+}
+
+/**
+ * `triggers`: the array itself (cdk.json), or with -c its JSON text or the path of a file holding it.
+ * Only JSON is read here; the stack checks every trigger (lib/triggers/declaration.ts).
+ */
+function contextTriggers(node: Node): { triggers?: TriggerDeclaration[] } {
+  const value = contextValue(node, 'triggers');
+  if (value === undefined) return {};
+  if (Array.isArray(value)) return { triggers: value as TriggerDeclaration[] };
+  if (typeof value !== 'string') {
+    throw new Error(
+      `Context triggers must be a JSON array of triggers, or the path of a file holding one (got ${JSON.stringify(value).slice(0, 80)}).`,
+    );
+  }
+  let text = value.trim();
+  if (!text.startsWith('[')) {
+    try {
+      text = readFileSync(text, 'utf8');
+    } catch (cause) {
+      throw new Error(
+        `Context triggers: cannot read ${value} (${(cause as Error).message}); give a JSON file of triggers, e.g. -c triggers=triggers.json.`,
+        { cause },
+      );
+    }
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (cause) {
+    throw new Error(`Context triggers: ${value.slice(0, 80)} is not JSON (${(cause as Error).message}).`, {
+      cause,
+    });
+  }
+  if (!Array.isArray(parsed)) throw new Error('Context triggers must be a JSON array of triggers.');
+  return { triggers: parsed as TriggerDeclaration[] };
 }
 
 /** `-c requireReason=true` gives a string, cdk.json a JSON boolean: both are accepted. */

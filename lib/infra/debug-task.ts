@@ -17,6 +17,8 @@ import { SessionsApi } from './sessions-api';
 import { StackKeys } from './stack-keys';
 import { resolveSettings, type DebugTaskProps, type DebugTaskSettings } from './stack-props';
 import { SweepSchedule } from './sweep-schedule';
+import { TRIGGERS_ENV } from '../triggers/presets';
+import { presetsOf, TriggerRules } from './triggers';
 import { ToolboxImage } from './toolbox-image';
 import { UploadRole } from './upload-role';
 
@@ -57,6 +59,8 @@ export class DebugTask extends Construct {
   public readonly keys: StackKeys;
   /** The audit log: every authorization decision and session event (lib/audit/). */
   public readonly auditLog: AuditLog;
+  /** The rules of the declared triggers (lib/infra/triggers.ts); undefined without triggers. */
+  public readonly triggerRules?: TriggerRules;
 
   constructor(scope: Construct, id: string, props: DebugTaskProps = {}) {
     super(scope, id);
@@ -176,6 +180,14 @@ export class DebugTask extends Construct {
       REQUIRE_REASON: String(settings.requireReason),
       ...limits,
     });
+    if (settings.triggers.length > 0) {
+      // Captures on an event: each trigger's rule invokes the api function, which looks its preset up here.
+      api.function.addEnvironment(TRIGGERS_ENV, JSON.stringify(presetsOf(settings.triggers)));
+      this.triggerRules = new TriggerRules(this, 'Triggers', {
+        triggers: settings.triggers,
+        handler: api.function,
+      });
+    }
     const http = new SessionsApi(this, 'Api', {
       handler: api.function,
       checksHandler: plan.function,

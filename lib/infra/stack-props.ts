@@ -7,6 +7,7 @@ import { HOST_PARAMS, isValidHostParam, type HostParamName } from '../domain/par
 import { DEFAULT_GRACE_SECONDS } from '../domain/session';
 import { DEFAULT_MAX_RING_SECONDS } from '../domain/session-spec';
 import { ROLE_CHAINING_MAX_SECONDS } from '../domain/upload';
+import { resolveTriggers, type ResolvedTrigger, type TriggerDeclaration } from '../triggers/declaration';
 import { TOOLBOX_DIR } from './paths';
 
 /** CPU architecture of the hosts a toolbox image built from a Dockerfile runs on. */
@@ -181,6 +182,18 @@ export interface DebugTaskProps {
    * @default 15
    */
   readonly fleetStartLeadSeconds?: number;
+
+  /**
+   * Captures on an event (README, "Captures on an event"): named presets, each tied to an EventBridge
+   * rule (a CloudWatch alarm entering ALARM, an ECS task stopping with a non-zero exit, or any event
+   * pattern) whose target is the api function. A trigger starts its preset's session, or stops the
+   * running ring sessions of its target and keeps them, as its own principal (its rule's ARN) under
+   * the deployment's policy. Each is checked at synth, its session parameters as POST /sessions checks
+   * them, with this deployment's limits.
+   *
+   * @default no triggers
+   */
+  readonly triggers?: readonly TriggerDeclaration[];
 }
 
 /** The props of the `DebugTask` stack: a stack's own props plus those of the one `DebugTask` it holds. */
@@ -223,6 +236,8 @@ export interface DebugTaskSettings {
   readonly policy?: { readonly file: string; readonly text: string; readonly sha256: string };
   readonly fleetConcurrency: number;
   readonly fleetStartLeadSeconds: number;
+  /** The triggers, checked; empty without any. */
+  readonly triggers: readonly ResolvedTrigger[];
 }
 
 export const STACK_DEFAULTS = {
@@ -303,6 +318,7 @@ export function resolveSettings(props: DebugTaskProps): DebugTaskSettings {
     3650,
   );
 
+  const maxBytes = hostNumber('maxBytes', 'maxBytes', props.maxBytes ?? STACK_DEFAULTS.maxBytes);
   return {
     toolbox: resolveToolbox(props),
     allowedClusters: resolveClusters(props.allowedClusters),
@@ -310,7 +326,7 @@ export function resolveSettings(props: DebugTaskProps): DebugTaskSettings {
     maxDurationSeconds,
     maxRingSeconds,
     longestCaptureSeconds,
-    maxBytes: hostNumber('maxBytes', 'maxBytes', props.maxBytes ?? STACK_DEFAULTS.maxBytes),
+    maxBytes,
     maxSessionsPerHost: hostNumber(
       'maxSessionsPerHost',
       'maxSessions',
@@ -336,7 +352,30 @@ export function resolveSettings(props: DebugTaskProps): DebugTaskSettings {
       40,
     ),
     fleetStartLeadSeconds,
+    triggers: resolveTriggerSettings(props.triggers, { maxDurationSeconds, maxBytes, maxRingSeconds }),
   };
+}
+
+/**
+ * The presets travel in the api function's environment, which Lambda caps at 4 KB with every other
+ * variable: this leaves the function's own variables 1 KB.
+ */
+export const MAX_TRIGGER_PRESETS_CHARS = 3000;
+
+function resolveTriggerSettings(
+  declared: readonly TriggerDeclaration[] | undefined,
+  limits: { maxDurationSeconds: number; maxBytes: number; maxRingSeconds: number },
+): readonly ResolvedTrigger[] {
+  if (declared === undefined) return [];
+  const triggers = resolveTriggers(declared, limits);
+  const chars = JSON.stringify(Object.fromEntries(triggers.map((t) => [t.name, t.preset]))).length;
+  if (chars > MAX_TRIGGER_PRESETS_CHARS) {
+    throw new Error(
+      `triggers: their presets take ${chars} characters, more than the ${MAX_TRIGGER_PRESETS_CHARS} the api ` +
+        "function's environment leaves them (Lambda: 4 KB in all); declare fewer triggers, or shorter filters.",
+    );
+  }
+  return triggers;
 }
 
 /** What an upload of the largest artifact may take once the capture and grace are over. */

@@ -10,12 +10,17 @@ import { startLogsStandIn } from './logs';
 import { startEcsSsmStandIn } from './ecs-ssm';
 import type { DocumentRequest } from './ssm-api';
 import { startS3 } from './s3';
+import { createEventBus, startEventsStandIn, type Delivery, type EventHandler } from './events';
+import { TRIGGERS_ENV } from '../triggers/presets';
+import type { TriggerDeclaration } from '../triggers/declaration';
 import { startStepFunctionsStandIn } from './sfn';
 import { startStsStandIn } from './sts';
 import {
   apiRouteHandlers,
   apiRouteKeys,
   commandDocument,
+  eventRules,
+  functionEnvironment,
   stateMachineDefinition,
   synthesizeTemplate,
 } from './template';
@@ -86,6 +91,11 @@ export interface SandboxOptions {
    * absolute path), as the deployed functions see the file of their policy layer.
    */
   policyFile?: string;
+  /**
+   * The deployment's triggers (the stack's `triggers` prop): their rules are in the synthesized
+   * template, and an event given to the sandbox (`deliverEvent`, PutEvents) runs those that match.
+   */
+  triggers?: readonly TriggerDeclaration[];
 }
 
 export interface Sandbox {
@@ -95,6 +105,13 @@ export interface Sandbox {
   credentials: { accessKeyId: string; secretAccessKey: string };
   /** The principals the API authenticates, each by its own access key. */
   principals: SandboxPrincipals;
+  /**
+   * EventBridge: matches `event` against the template's trigger rules as EventBridge would, and runs
+   * each matching rule's target (the api function) with the input its rule writes; awaits them.
+   */
+  deliverEvent(event: Record<string, unknown>): Promise<Delivery[]>;
+  /** EventBridge's PutEvents on loopback (`aws events put-events --endpoint-url <this>`). */
+  eventsUrl: string;
   /** The audit log: every event the handlers wrote (JSON lines in `file`). */
   auditLog: { file: string; events(): unknown[] };
   bucket: string;
@@ -141,6 +158,7 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
     // local toolbox image instead of a deployment's bucket and image.
     const template = synthesizeTemplate({
       sandboxHost: { s3Endpoint: s3.endpoint, bucket: s3.bucket, toolboxImage: options.toolboxImage },
+      ...(options.triggers && { triggers: options.triggers }),
     });
     const { definition, functionArns } = stateMachineDefinition(template, { region: SANDBOX_REGION });
     const document = commandDocument(template);
@@ -205,6 +223,10 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
     // The deciding handlers load the policy from this file (the deployed ones from their layer's).
     if (options.policyFile) process.env.DEBUG_TASK_POLICY_FILE = resolve(options.policyFile);
     else delete process.env.DEBUG_TASK_POLICY_FILE;
+    // The triggers' presets, as the stack hands them to the api function.
+    const presets = functionEnvironment(template, 'api')[TRIGGERS_ENV];
+    if (typeof presets === 'string') process.env[TRIGGERS_ENV] = presets;
+    else delete process.env[TRIGGERS_ENV];
 
     const handlers = await loadHandlers(functionArns);
     const sfn = await startStepFunctionsStandIn({ definition, handlers, region: SANDBOX_REGION });
@@ -236,8 +258,19 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
       accountId: SANDBOX_ACCOUNT,
     });
     stops.push(() => api.stop());
+    const bus = createEventBus(
+      eventRules(template, { region: SANDBOX_REGION }),
+      { api: apiHandler as EventHandler },
+      { region: SANDBOX_REGION, account: SANDBOX_ACCOUNT },
+    );
+    const events = await startEventsStandIn(bus, (delivered) => {
+      if (delivered instanceof Error) console.error(`sandbox events: ${delivered.message}`);
+    });
+    stops.push(() => events.stop());
 
     return {
+      deliverEvent: (event) => bus.deliver(event),
+      eventsUrl: events.endpoint,
       apiUrl: api.url,
       region: SANDBOX_REGION,
       credentials: {

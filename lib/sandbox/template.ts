@@ -189,6 +189,65 @@ export function apiRouteHandlers(template: CfnTemplate): Record<string, string> 
   return out;
 }
 
+/** A trigger's EventBridge rule as the template declares it (lib/infra/triggers.ts). */
+export interface TemplateEventRule {
+  logicalId: string;
+  /** What the sandbox calls the rule: `arn:aws:events:<region>:<account>:rule/<logical id>`. */
+  ruleArn: string;
+  /** The event pattern, every token resolved with the sandbox's values. */
+  pattern: unknown;
+  /** Each target: the handler of the function it invokes, and its input transformer's template. */
+  targets: { handler: string; inputTemplate?: string; input?: string }[];
+}
+
+/**
+ * The rules of the template that have an event pattern (the triggers': the sweeper's rule is a
+ * schedule), with the function each targets: what the sandbox's EventBridge stand-in delivers to.
+ */
+export function eventRules(template: CfnTemplate, sandbox: SandboxValues = {}): TemplateEventRule[] {
+  const resolver = new TokenResolver(template, sandbox);
+  const resources = template.Resources ?? {};
+  const region = sandbox.region ?? DEFAULT_SANDBOX_REGION;
+  return Object.entries(resources)
+    .filter(([, r]) => r.Type === 'AWS::Events::Rule' && r.Properties?.EventPattern !== undefined)
+    .map(([logicalId, rule]) => {
+      const targets = ((rule.Properties?.Targets as Record<string, unknown>[] | undefined) ?? []).map(
+        (target, i) => {
+          const fnId = (target.Arn as { 'Fn::GetAtt'?: [string, string] } | undefined)?.['Fn::GetAtt']?.[0];
+          const handler = fnId ? resources[fnId]?.Metadata?.[HANDLER_METADATA_KEY] : undefined;
+          if (typeof handler !== 'string') {
+            throw templateError(
+              `${logicalId}.Targets[${i}]: not a function with ${HANDLER_METADATA_KEY} metadata.`,
+            );
+          }
+          const transformer = target.InputTransformer as { InputTemplate?: unknown } | undefined;
+          return {
+            handler,
+            ...(typeof transformer?.InputTemplate === 'string' && {
+              inputTemplate: transformer.InputTemplate,
+            }),
+            ...(typeof target.Input === 'string' && { input: target.Input }),
+          };
+        },
+      );
+      return {
+        logicalId,
+        ruleArn: `arn:aws:events:${region}:${SANDBOX_ACCOUNT_ID}:rule/${logicalId}`,
+        pattern: resolver.resolveDeep(rule.Properties?.EventPattern, `${logicalId}.EventPattern`),
+        targets,
+      };
+    });
+}
+
+/** The environment variables the template gives the function of `handler`. */
+export function functionEnvironment(template: CfnTemplate, handler: string): Record<string, unknown> {
+  const fn = Object.values(template.Resources ?? {}).find(
+    (r) => r.Type === 'AWS::Lambda::Function' && r.Metadata?.[HANDLER_METADATA_KEY] === handler,
+  );
+  const env = fn?.Properties?.Environment as { Variables?: Record<string, unknown> } | undefined;
+  return env?.Variables ?? {};
+}
+
 /** The logical id a `Ref` names, anywhere in a value (e.g. inside `Fn::Join`). */
 function refIn(value: unknown): string | undefined {
   if (Array.isArray(value)) return value.map(refIn).find((v) => v !== undefined);

@@ -1,7 +1,13 @@
 import { DescribeTaskDefinitionCommand, type ECSClient } from '@aws-sdk/client-ecs';
 import type { Authorizer, Decision } from '../authz/authorizer';
 import { deploymentAuthorizer } from '../authz/load';
-import type { CaptureContext, PolicyAction, TaskAttributes } from '../authz/schema';
+import {
+  principalArn,
+  type CaptureContext,
+  type PolicyAction,
+  type Principal,
+  type TaskAttributes,
+} from '../authz/schema';
 import { clusterNameOf } from '../domain/arn';
 import { DebugTaskError } from '../domain/errors';
 import { mapLimit } from '../domain/map-limit';
@@ -33,7 +39,8 @@ export interface AuthorizeDeps {
 
 export async function authorizeCapture(
   spec: SessionSpec,
-  caller: string,
+  /** The caller's IAM ARN, or the trigger that started the session (lib/authz/schema.ts). */
+  caller: Principal,
   resolution: Resolution,
   deps: AuthorizeDeps = {},
 ): Promise<Resolution> {
@@ -64,7 +71,7 @@ export async function authorizeCapture(
   if (allowed.length === 0) {
     throw new DebugTaskError(
       'NOT_AUTHORIZED',
-      `The deployment's policy lets ${caller} capture with ${spec.tool} on none of the ${denied.length} tasks of service "${resolution.service}" (${decisions[0].rule}).`,
+      `The deployment's policy lets ${principalArn(caller)} capture with ${spec.tool} on none of the ${denied.length} tasks of service "${resolution.service}" (${decisions[0].rule}).`,
       {
         details: {
           action: 'capture',

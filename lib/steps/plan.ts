@@ -41,7 +41,8 @@ export async function planSession(input: ExecutionInput, deps: PlanDeps = {}): P
   // Resolved first, then decided on what was resolved (the deployment's policy, when it has one).
   const resolution = await authorizeCapture(
     input.spec,
-    input.caller,
+    // A session a trigger started is decided for that trigger (its rule's ARN and its name).
+    input.trigger ? { arn: input.caller, trigger: input.trigger } : input.caller,
     await resolveTargets(input.spec, deps),
     { sessionId: input.sessionId, ...deps },
   );

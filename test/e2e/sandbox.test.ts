@@ -3,8 +3,9 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { SandboxReady } from '../../lib/cli/commands/sandbox';
+import { DEMO_SERVICE } from '../../lib/sandbox/demo-target';
 import { runCli } from '../support/cli';
-import { startSandboxCommand as startSandbox } from '../support/sandbox-command';
+import { startSandboxCommand as startSandbox, stopSandboxCommand } from '../support/sandbox-command';
 import { containersOfSession, containersOfTasks, requireDocker } from '../support/docker';
 
 jest.setTimeout(300_000);
@@ -42,6 +43,7 @@ describe('debug-task sandbox (the local sandbox, kept running)', () => {
           },
         },
         auditLog: expect.stringMatching(/audit\.jsonl$/),
+        eventsUrl: expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+$/),
       });
       expect(ready.principals.owner.accessKeyId).not.toBe(ready.principals.other.accessKeyId);
       expect(containersOfTasks(ready.tasks)).toHaveLength(2);
@@ -106,6 +108,90 @@ describe('debug-task sandbox (the local sandbox, kept running)', () => {
     expect(containersOfTasks(ready!.tasks)).toEqual([]);
     expect(containersOfSession(sessionId!)).toEqual([]);
     expect(existsSync(dirname(ready!.auditLog))).toBe(false);
+  });
+
+  it('--triggers: an event sent to eventsUrl (PutEvents) starts the matching trigger’s session, listed as trigger:<name>', async () => {
+    const triggers = join(workdir, 'triggers.json');
+    writeFileSync(
+      triggers,
+      JSON.stringify([
+        {
+          name: 'demo-alarm',
+          target: { cluster: 'sandbox', service: DEMO_SERVICE },
+          tool: 'tcpdump',
+          duration: '3s',
+          on: { alarm: 'demo-5xx' },
+        },
+      ]),
+    );
+    const sandbox = startSandbox(['--replicas', '1', '--triggers', triggers]);
+    let sessionId: string | undefined;
+    try {
+      const ready = await sandbox.ready;
+      const { owner } = ready.principals;
+      const env = {
+        AWS_ACCESS_KEY_ID: owner.accessKeyId,
+        AWS_SECRET_ACCESS_KEY: owner.secretAccessKey,
+        AWS_REGION: ready.region,
+      };
+      // What `aws events put-events --endpoint-url <eventsUrl>` sends.
+      const put = await fetch(ready.eventsUrl, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-amz-json-1.1', 'x-amz-target': 'AWSEvents.PutEvents' },
+        body: JSON.stringify({
+          Entries: [
+            {
+              Source: 'aws.cloudwatch',
+              DetailType: 'CloudWatch Alarm State Change',
+              Detail: JSON.stringify({ alarmName: 'demo-5xx', state: { value: 'ALARM' } }),
+            },
+          ],
+        }),
+      });
+      expect(put.status).toBe(200);
+
+      const deadline = Date.now() + 120_000;
+      let row: { sessionId: string; status: string; trigger?: string } | undefined;
+      while (Date.now() < deadline && row?.status !== 'SUCCEEDED') {
+        await new Promise((r) => setTimeout(r, 1000));
+        const list = await runCli(['list', '--api-url', ready.apiUrl, '--json'], { env, cwd: workdir });
+        row = (list.json().sessions as (typeof row & object)[]).find((s) => s.trigger === 'demo-alarm');
+      }
+      expect(row).toMatchObject({ status: 'SUCCEEDED', trigger: 'demo-alarm' });
+      sessionId = row!.sessionId;
+      const text = await runCli(['list', '--api-url', ready.apiUrl], { env, cwd: workdir });
+      expect(text.stdout).toMatch(new RegExp(`^${sessionId} .* trigger:demo-alarm$`, 'm'));
+    } finally {
+      await stopSandboxCommand(sandbox);
+    }
+    expect(containersOfSession(sessionId!)).toEqual([]);
+  });
+
+  it('refuses a triggers file the stack would refuse, naming the trigger, before starting anything', async () => {
+    const triggers = join(workdir, 'bad-triggers.json');
+    writeFileSync(
+      triggers,
+      JSON.stringify([
+        {
+          name: 'x',
+          target: { cluster: 'sandbox', service: 's' },
+          tool: 'tcpdump',
+          duration: '2h',
+          on: { alarm: 'a' },
+        },
+      ]),
+    );
+
+    const run = await runCli(['sandbox', '--triggers', triggers, '--json'], {
+      cwd: workdir,
+      timeoutMs: 60_000,
+    });
+
+    expect(run.code).toBe(2);
+    expect(run.json().error).toMatchObject({ code: 'INVALID_ARGUMENT' });
+    expect(run.json().error.message).toMatch(
+      /triggers\[0\] "x": A tcpdump session lasts 1s to 15m; 2h was asked for/,
+    );
   });
 
   it('refuses a policy that does not validate, naming file:line:col, before starting anything', async () => {

@@ -26,7 +26,7 @@ import { ExpectedResult, IntegTest, Match } from '@aws-cdk/integ-tests-alpha';
 import { App, Duration, Stack, Validations } from 'aws-cdk-lib';
 import { acknowledgeDebugTaskGuardFindings, acknowledgeGuard, guardValidator } from '../../lib/checks/guard';
 import { DebugTaskStack } from '../../lib/infra/debug-task-stack';
-import { TestbedStack } from '../../lib/testbed/testbed-stack';
+import { DEMO_SERVICE_NAME, TestbedStack } from '../../lib/testbed/testbed-stack';
 import { cdkJsonContext, INTEG_NAMES } from './integ-config';
 import { ProbeStack } from './probe-stack';
 import type { ProbeEvent } from './probe/probe';
@@ -43,6 +43,16 @@ Validations.of(app).addPlugins(guardValidator());
 const debugTask = new DebugTaskStack(app, INTEG_NAMES.debugTaskStack, {
   description: 'debug-task integration test: the stack under test',
   allowedClusters: [INTEG_NAMES.cluster],
+  // A trigger's rule, target, permission and dead-letter queue, deployed for real; it listens for an
+  // event source nothing emits, so it never fires during the test.
+  triggers: [
+    {
+      name: 'integ-keep-ring',
+      action: 'stop',
+      target: { cluster: INTEG_NAMES.cluster, service: DEMO_SERVICE_NAME },
+      on: { pattern: { source: ['debug-task.integ'], 'detail-type': ['Keep the ring'] } },
+    },
+  ],
 });
 acknowledgeDebugTaskGuardFindings(debugTask);
 const testbed = new TestbedStack(app, INTEG_NAMES.testbedStack, {

@@ -1,6 +1,12 @@
 import { readFile } from 'node:fs/promises';
 import { PolicyFileError, parsePolicyText } from '../../authz/policy-file';
 import { DebugTaskError, EXIT } from '../../domain/errors';
+import { DEFAULT_LIMITS } from '../../domain/session-spec';
+import {
+  resolveTriggers,
+  TriggerDeclarationError,
+  type TriggerDeclaration,
+} from '../../triggers/declaration';
 import { DEMO_SERVICE, startDemoTarget, type DemoTarget } from '../../sandbox/demo-target';
 import { assertDockerAvailable, docker } from '../../sandbox/docker';
 import { assertLinuxHost, assertRunnerCommands } from '../../sandbox/machine';
@@ -24,6 +30,8 @@ export interface SandboxReady {
   principals: Record<'owner' | 'other', { arn: string; accessKeyId: string; secretAccessKey: string }>;
   /** The audit log: one JSON event per line (every decision and session event). */
   auditLog: string;
+  /** EventBridge's PutEvents for the sandbox: an event sent there runs the triggers it matches. */
+  eventsUrl: string;
 }
 
 /**
@@ -44,6 +52,7 @@ export async function sandboxCommand(
   const progress = createProgress(process.stderr);
   const replicas = parseReplicas(flags.replicas) ?? DEFAULT_SANDBOX_REPLICAS;
   if (flags.policy !== undefined) await checkPolicy(flags.policy);
+  const triggers = flags.triggers !== undefined ? await readTriggers(flags.triggers) : undefined;
   assertLinuxHost();
   await assertRunnerCommands();
   await assertDockerAvailable();
@@ -64,7 +73,11 @@ export async function sandboxCommand(
     for (const s of started) if (s.status === 'fulfilled') targets.push(s.value);
     const failed = started.find((s): s is PromiseRejectedResult => s.status === 'rejected');
     if (failed) throw failed.reason;
-    sandbox = await startSandbox({ toolboxImage: flags.image ?? images.toolbox, policyFile: flags.policy });
+    sandbox = await startSandbox({
+      toolboxImage: flags.image ?? images.toolbox,
+      policyFile: flags.policy,
+      ...(triggers && { triggers }),
+    });
     for (const t of targets)
       progress.note(`demo task ${t.taskArn} (service ${DEMO_SERVICE}) serving HTTP, with traffic`);
     if (flags.policy) progress.note(`policy ${flags.policy}`);
@@ -80,6 +93,7 @@ export async function sandboxCommand(
         other: { arn: other.arn, accessKeyId: other.accessKeyId, secretAccessKey: other.secretAccessKey },
       },
       auditLog: sandbox.auditLog.file,
+      eventsUrl: sandbox.eventsUrl,
     };
     printJson(output, ready);
     progress.note('sandbox ready; Ctrl-C (or SIGTERM) stops it and removes everything it started');
@@ -93,6 +107,28 @@ export async function sandboxCommand(
     await sandbox?.stop();
     await removeToolboxes(sessions);
   }
+}
+
+/** The triggers file, checked as `cdk synth` checks the stack's triggers; INVALID_ARGUMENT naming the trigger. */
+async function readTriggers(file: string): Promise<TriggerDeclaration[]> {
+  let declared: unknown;
+  try {
+    declared = JSON.parse(await readFile(file, 'utf8'));
+  } catch (cause) {
+    throw new DebugTaskError('INVALID_ARGUMENT', `--triggers ${file}: not a readable JSON file.`, {
+      hint: 'Give a JSON array of triggers, as the stack\'s `triggers` context key takes (README, "Captures on an event").',
+      cause,
+    });
+  }
+  try {
+    resolveTriggers(declared, DEFAULT_LIMITS);
+  } catch (error) {
+    if (!(error instanceof TriggerDeclarationError)) throw error;
+    throw new DebugTaskError('INVALID_ARGUMENT', `--triggers ${file}: ${error.message}`, {
+      hint: 'Fix the trigger (README, "Captures on an event"); nothing was started.',
+    });
+  }
+  return declared as TriggerDeclaration[];
 }
 
 /** The policy file, validated as `cdk synth` validates it; INVALID_ARGUMENT naming file:line:col. */

@@ -473,3 +473,36 @@ describe('a deployment policy that cannot be used', () => {
     }
   });
 });
+
+describe("a trigger's session, without a deployment policy", () => {
+  const BOB = 'arn:aws:sts::123456789012:assumed-role/oncall/bob';
+  const RULE = 'arn:aws:events:xx-test-1:123456789012:rule/DebugTask-TriggersOnAlarm-1AB2C3';
+  beforeEach(() => {
+    delete process.env.DEBUG_TASK_POLICY_FILE;
+    const triggered = JSON.stringify({
+      sessionId: ID,
+      caller: RULE,
+      trigger: 'on-alarm',
+      spec: { target: { task: TASK, cluster: 'prod' }, tool: 'tcpdump', ring: { seconds: 60 } },
+    });
+    sfn
+      .on(DescribeExecutionCommand)
+      .resolves({ input: triggered, status: 'RUNNING', executionArn: `${SM}:${ID}` });
+    sfn.on(GetExecutionHistoryCommand).resolves({ events: [] });
+    s3.on(PutObjectCommand).resolves({});
+    s3.on(GetObjectCommand).rejects(noSuchKey());
+  });
+
+  it('is the deployment’s: anyone IAM lets onto its cluster reads it and stops it (keeping the capture)', async () => {
+    expect((await call('get', { id: ID, caller: BOB })).status).toBe(200);
+    expect((await call('stop', { id: ID, caller: BOB })).body).toEqual({ sessionId: ID, status: 'STOPPING' });
+  });
+
+  it('is cancelled (its evidence discarded) by nobody but its trigger', async () => {
+    const cancel = await call('cancel', { id: ID, caller: BOB });
+
+    expect(cancel.status).toBe(403);
+    expect(cancel.body.error.code).toBe('NOT_AUTHORIZED');
+    expect(s3).not.toHaveReceivedCommand(PutObjectCommand);
+  });
+});

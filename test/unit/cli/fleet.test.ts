@@ -336,6 +336,19 @@ describe('list and status', () => {
     expect(renderSessionList([])).toBe('no sessions\n');
   });
 
+  it('list: a session a trigger started shows trigger:<name> as its caller', () => {
+    const text = renderSessionList([
+      {
+        sessionId: 'dt-20261206120000-abc123',
+        status: 'RUNNING',
+        target: 'service web (cluster prod)',
+        caller: 'arn:aws:events:xx-test-1:123456789012:rule/DebugTask-TriggersOn5xx-1AB2C3',
+        trigger: 'on-5xx',
+      },
+    ]);
+    expect(text.split('\n')[1]).toMatch(/ {2}trigger:on-5xx$/);
+  });
+
   it('status of a fleet: its counts and one line per task', () => {
     const result: SessionResult = {
       kind: 'service',

@@ -1,5 +1,7 @@
 import { audit } from '../../../lib/audit/audit';
-import { DescribeTasksCommand, ListTasksCommand } from '@aws-sdk/client-ecs';
+import { DescribeTaskDefinitionCommand, DescribeTasksCommand, ListTasksCommand } from '@aws-sdk/client-ecs';
+import { Authorizer, type Decision } from '../../../lib/authz/authorizer';
+import { loadCedar, parsePolicyText } from '../../../lib/authz/policy-file';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import type { ChildResult, ExecutionInput, PlanInfo, PlanRecord } from '../../../lib/domain/session';
 import { handler as planFunction } from '../../../lambda/plan';
@@ -292,5 +294,47 @@ describe('the plan function', () => {
       JSON.stringify({ errorType: error.name, errorMessage: error.message }),
     );
     expect(decoded).toMatchObject({ code: 'TASK_NOT_RUNNING', message: expect.stringContaining('STOPPED') });
+  });
+});
+
+describe('planSession (Plan), a session a trigger started', () => {
+  const RULE = 'arn:aws:events:xx-test-1:123456789012:rule/DebugTask-TriggersOnAlarm-1AB2C3';
+  const cedar = loadCedar();
+  const authorizer = new Authorizer(
+    parsePolicyText(
+      `@id("on-alarm-captures")
+permit (principal is DebugTask::Trigger, action == DebugTask::Action::"capture", resource)
+when { principal.name == "on-alarm" };`,
+      'policy.cedar',
+      cedar,
+    ),
+    cedar,
+  );
+  const triggered = (trigger: string): ExecutionInput => ({ ...executionInput(), caller: RULE, trigger });
+
+  beforeEach(() => {
+    aws.ecs.on(DescribeTaskDefinitionCommand).resolves({ taskDefinition: { networkMode: 'bridge' } });
+  });
+
+  it('decides the capture for the trigger as its own principal (its rule ARN and its name)', async () => {
+    givenTask();
+    givenBucket();
+    const decisions: Decision[] = [];
+
+    await planSession(triggered('on-alarm'), { now: at, authorizer, record: (d) => decisions.push(d) });
+
+    expect(decisions).toEqual([
+      expect.objectContaining({ action: 'capture', allowed: true, caller: RULE, trigger: 'on-alarm' }),
+    ]);
+  });
+
+  it('refuses the capture of a trigger the policy does not name, before anything reaches a host', async () => {
+    givenTask();
+    const bucket = givenBucket();
+
+    await expect(
+      planSession(triggered('other'), { now: at, authorizer, record: () => undefined }),
+    ).rejects.toMatchObject({ code: 'NOT_AUTHORIZED', details: { rule: 'no permit applies' } });
+    expect(bucket.puts()).toEqual([]);
   });
 });
