@@ -73,6 +73,7 @@ print_manifest() {
 # What a run started: the command it waited for, the ECR credentials, its containers, its watchdog.
 teardown_started() {
   if [[ -n $CHILD_PID ]]; then kill -TERM "$CHILD_PID" 2>/dev/null || true; fi
+  stop_follow
   remove_registry_auth
   if ((CREATED_CONTAINERS)); then remove_session_containers >/dev/null; fi
   if ((WATCHDOG_STARTED)); then stop_watchdog || true; fi
@@ -135,6 +136,7 @@ session_manifest_json() {
   if [[ -n $CLEANUP_REPORT ]]; then printf ',%s' "$CLEANUP_REPORT"; fi
   if [[ -n $STOPPED_AT ]]; then printf ',"stoppedEarly":true'; fi
   if [[ ${P[action]-} =~ ^(run|reupload)$ && -n $ARTIFACT_SHA ]]; then ring_json; fi
+  if [[ ${P[action]-} == run ]]; then follow_json; fi
   if [[ ${P[action]-} == run ]]; then
     printf ',"audit":{"caller":%s,"reason":%s}' "$(json_str "${P[caller]-}")" "$(json_str "${P[reason]-}")"
   fi
