@@ -34,11 +34,9 @@ export async function listChunks(
   const child = parseChildId(id);
   const sessionId = child?.sessionId ?? id;
   if (!child && isServiceTarget(parseInput(execution.input)?.spec.target ?? { task: '' })) {
-    throw new DebugTaskError(
-      'INVALID_ARGUMENT',
-      `Session ${id} covers a service: its chunks are per task.`,
-      { hint: `Name one of its children (${id}-0000, ...): \`debug-task status ${id}\` lists them.` },
-    );
+    throw new DebugTaskError('INVALID_ARGUMENT', `Session ${id} covers a service: its chunks are per task.`, {
+      hint: `Name one of its children (${id}-0000, ...): \`debug-task status ${id}\` lists them.`,
+    });
   }
   const childId = child ? id : childSessionId(sessionId, 0);
   const prefix = sessionKeys.childChunks(childId);
@@ -89,9 +87,13 @@ export async function listChunks(
 function parseAfter(text: string | undefined): number | undefined {
   if (text === undefined || text === '') return undefined;
   if (!new RegExp(`^[0-9]{1,${CHUNK_SEQ_DIGITS}}$`).test(text)) {
-    throw new DebugTaskError('INVALID_ARGUMENT', `after=${JSON.stringify(text.slice(0, 20))} is not a chunk number.`, {
-      hint: `Give the last chunk's sequence number (0 to ${'9'.repeat(CHUNK_SEQ_DIGITS)}), or leave after out.`,
-    });
+    throw new DebugTaskError(
+      'INVALID_ARGUMENT',
+      `after=${JSON.stringify(text.slice(0, 20))} is not a chunk number.`,
+      {
+        hint: `Give the last chunk's sequence number (0 to ${'9'.repeat(CHUNK_SEQ_DIGITS)}), or leave after out.`,
+      },
+    );
   }
   return Number(text);
 }

@@ -77,7 +77,10 @@ export async function handleApiRequest(event: HttpEvent): Promise<HttpResult> {
       case 'chunks': {
         const { id, ...scope } = session();
         const access = await sessionAccess('read', id, scope, cfg);
-        return json(200, await listChunks(id, event.queryStringParameters?.after, cfg, caller, access.execution));
+        return json(
+          200,
+          await listChunks(id, event.queryStringParameters?.after, cfg, caller, access.execution),
+        );
       }
       case 'cancel': {
         const { id, ...scope } = session();

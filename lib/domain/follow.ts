@@ -79,11 +79,19 @@ export const CHUNK_FORM_FIELDS = [
  * virtual-hosted URLs both accept, so that it starts like the bucket's other URLs) and the fields
  * percent-encoded in its query, `key` first. Every character is then one the URL parameters admit.
  */
-export function encodeChunkForm(post: { url: string; fields: Record<string, string> }, prefix: string): string {
+export function encodeChunkForm(
+  post: { url: string; fields: Record<string, string> },
+  prefix: string,
+): string {
   const fields: Record<string, string> = { ...post.fields, key: prefix };
-  const unknown = Object.keys(fields).filter((name) => !(CHUNK_FORM_FIELDS as readonly string[]).includes(name));
+  const unknown = Object.keys(fields).filter(
+    (name) => !(CHUNK_FORM_FIELDS as readonly string[]).includes(name),
+  );
   if (unknown.length > 0) {
-    throw new DebugTaskError('AWS_ERROR', `The presigned POST has fields the host does not send: ${unknown.join(', ')}.`);
+    throw new DebugTaskError(
+      'AWS_ERROR',
+      `The presigned POST has fields the host does not send: ${unknown.join(', ')}.`,
+    );
   }
   const query = CHUNK_FORM_FIELDS.filter((name) => fields[name] !== undefined)
     .map((name) => `${name}=${encodeURIComponent(fields[name])}`)

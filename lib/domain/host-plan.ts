@@ -40,9 +40,14 @@ export interface PlanLine {
 
 export function renderPlan(lines: readonly PlanLine[]): string {
   const body = lines.map((l) =>
-    [l.instanceId, l.childSessionId, l.containerId, l.artifactUrl, l.manifestUrl, ...(l.chunkUrl ? [l.chunkUrl] : [])].join(
-      '\t',
-    ),
+    [
+      l.instanceId,
+      l.childSessionId,
+      l.containerId,
+      l.artifactUrl,
+      l.manifestUrl,
+      ...(l.chunkUrl ? [l.chunkUrl] : []),
+    ].join('\t'),
   );
   return [PLAN_HEADER, ...body].join('\n') + '\n';
 }

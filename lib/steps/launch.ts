@@ -96,7 +96,9 @@ export async function launchBatch(state: BatchState, deps: LaunchDeps = {}): Pro
       const [artifactUrl, manifestUrl, chunkUrl] = await Promise.all([
         presigner.presign(plan.bucket, sessionKeys.childArtifact(t.sessionId, extension), expiresIn, nowMs),
         presigner.presign(plan.bucket, manifestKey, expiresIn, nowMs),
-        follow ? presigner.presignChunks(plan.bucket, sessionKeys.childChunks(t.sessionId), expiresIn) : undefined,
+        follow
+          ? presigner.presignChunks(plan.bucket, sessionKeys.childChunks(t.sessionId), expiresIn)
+          : undefined,
       ]);
       return {
         instanceId: t.instanceId,
