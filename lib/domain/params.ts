@@ -229,19 +229,18 @@ export const HOST_PARAMS = {
     default: '',
   },
   chunkUrl: {
-    // --follow: a presigned POST of the child's chunks, as one URL (lib/domain/follow.ts,
-    // encodeChunkForm): the bucket's endpoint with the form's fields percent-encoded in its query.
-    // Same shape as uploadUrl, longer: the policy and the session token are both in it. Empty: no follow.
+    // --follow: a presigned POST of the child's chunks as one URL (lib/domain/follow.ts,
+    // encodeChunkForm): the bucket's endpoint, the form's fields percent-encoded in its query. Same
+    // shape as uploadUrl, longer (the policy and the session token are both in it). Empty: no follow.
     pattern: ANY_URL_PATTERN,
-    description:
-      "--follow: presigned POST (endpoint and form fields in the query) of the child's chunks; the runner uploads what the tool wrote every followSeconds. Empty: no chunks, the artifact only.",
+    description: '--follow: presigned POST of the chunks, fields in the query; empty: none.',
     maxChars: 12000,
     default: '',
   },
   followSeconds: {
-    // 1 to 60: the chunk interval of --follow (lib/domain/follow.ts, FOLLOW_SECONDS).
+    // --follow's chunk interval, 1 to 60 s (lib/domain/follow.ts, FOLLOW_SECONDS).
     pattern: '^([1-9]|[1-5][0-9]|60)$',
-    description: '--follow: seconds between two chunks of the capture (1 to 60); used only with chunkUrl.',
+    description: '--follow: seconds between chunks.',
     maxChars: 2,
     default: String(FOLLOW_SECONDS.default),
   },
