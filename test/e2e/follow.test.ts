@@ -124,6 +124,26 @@ describe('--follow on the local sandbox', () => {
     expect(outcome.follow.chunks).toBeGreaterThan(1);
   });
 
+  it('demo --follow -o - streams the same way (its own sandbox), the stream verified', async () => {
+    const cli = spawnCli(['demo', '--duration', '6s', '--follow', '-o', '-'], { env: process.env });
+    const reader = spawn('tcpdump', ['-n', '-r', '-'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    cli.stdout.pipe(reader.stdin);
+    let packets = '';
+    reader.stdout.on('data', (d: Buffer) => (packets += d.toString()));
+    let stderr = '';
+    cli.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const [code, readerCode] = await Promise.all([
+      new Promise<number | null>((resolve) => cli.on('close', resolve)),
+      new Promise<number | null>((resolve) => reader.on('close', resolve)),
+    ]);
+    expect(code).toBe(0);
+    expect(readerCode).toBe(0);
+    expect(packets).toMatch(/ IP .*\.80[: ]/);
+    expect(stderr).toMatch(
+      /follow {4}\d+ chunks? streamed while it ran; the stream is the artifact, verified/,
+    );
+  });
+
   it('refuses --follow of a service before anything starts (exit 2): one task is followed', async () => {
     const callsBefore = e2e.sandbox.calls().length;
     const run = await runCli(
