@@ -191,6 +191,8 @@ test('a cancelled run (SIGTERM) leaves no follow loop, container or work dir beh
     { home: host.home, signal: abort.signal },
   );
   await waitFor('the toolbox', () => toolboxRunning(childId), 30_000);
+  // tcpdump writes nothing, not even its file header, before its first packet.
+  const traffic = startTraffic(host.target.address, { pauseMs: 100, maxRequests: 300 });
   await waitFor(
     'a first chunk',
     async () => ((await chunkKeys(prefix)).length > 0 ? true : undefined),
@@ -198,6 +200,7 @@ test('a cancelled run (SIGTERM) leaves no follow loop, container or work dir beh
   );
   abort.abort();
   const result = await running;
+  await traffic.stop();
   expect(result.manifest).toMatchObject({ status: 'FAILED', error: { code: 'CANCELLED' } });
   expect(await host.run.leftovers(childId)).toEqual({ containers: [], workDir: false });
   expect(holdersOfWorkRoot()).toEqual([]);
