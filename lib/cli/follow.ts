@@ -246,6 +246,9 @@ export function wiresharkSink(command: string): FollowSink {
     stdio: ['pipe', 'ignore', 'ignore'],
     detached: true,
   });
+  // Found on PATH before the session started (findWireshark); should it fail to start all the same,
+  // its stdin's EPIPE ends the writing and the session still ends with its verified artifact.
+  child.on('error', () => undefined);
   const stdin = child.stdin as NodeJS.WritableStream;
   const write = streamWriter(stdin);
   return {
