@@ -113,7 +113,7 @@ export function captureOptions(command: Command, kind: 'run' | 'local' | 'demo')
       : kind === 'demo'
         ? '; with --replicas a folder, default ./debug-task-<session>/'
         : '';
-  return command
+  command
     .addOption(tool)
     .option(
       '-d, --duration <time>',
