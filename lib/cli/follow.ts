@@ -36,6 +36,11 @@ export interface FollowOutcome {
   completedFromArtifactBytes: number;
   /** The first missing chunk, when the stream had a gap. */
   gapAtChunk?: number;
+  /**
+   * A capture cut at --max-size: the stream ends with these bytes of the packet the cap cut, which
+   * the artifact (rewritten to whole packets) drops; everything before them is the artifact.
+   */
+  cutPacketBytes?: number;
 }
 
 /** Writes a followed session's chunks to `write`, in order, from chunk 0; the checks of the end. */
@@ -45,6 +50,8 @@ export class ChunkAssembler {
   private chunks = 0;
   private readonly hash: Hash = createHash('sha256');
   private gap: number | undefined;
+  /** The last chunk and the hash before it: where a capture cut at --max-size ends (complete). */
+  private last: { bytes: Buffer; hashBefore: Hash; offset: number } | undefined;
 
   constructor(
     private readonly write: (bytes: Buffer) => Promise<void>,
@@ -68,6 +75,7 @@ export class ChunkAssembler {
       } catch {
         return this.markGap(chunk.seq);
       }
+      this.last = { bytes, hashBefore: this.hash.copy(), offset: this.written };
       await this.append(bytes);
       this.chunks++;
       this.next++;
@@ -95,6 +103,9 @@ export class ChunkAssembler {
       ...(this.gap !== undefined && { gapAtChunk: this.gap }),
     });
     if (this.written === expected.bytes && this.digest() === expected.sha256) return outcome(0);
+    if (expected.truncated && this.endsWithCutPacket(expected)) {
+      return { ...outcome(0), streamedBytes: expected.bytes, cutPacketBytes: this.written - expected.bytes };
+    }
     const scratch = await mkdtemp(join(tmpdir(), 'debug-task-follow-'));
     try {
       const path = join(scratch, 'artifact');
@@ -123,6 +134,19 @@ export class ChunkAssembler {
     this.hash.update(bytes);
     this.written += bytes.length;
     await this.write(bytes);
+  }
+
+  /**
+   * A pcap cut at --max-size is rewritten on the host to whole packets: the artifact is then the
+   * stream without the cut packet's bytes at its end. True when the artifact is exactly a prefix
+   * of the stream ending in its last chunk (whose bytes are kept for this).
+   */
+  private endsWithCutPacket(expected: ExpectedArtifact): boolean {
+    const last = this.last;
+    if (!last || this.gap !== undefined || expected.bytes >= this.written || expected.bytes < last.offset)
+      return false;
+    const prefix = last.hashBefore.copy().update(last.bytes.subarray(0, expected.bytes - last.offset));
+    return prefix.digest('hex') === expected.sha256;
   }
 
   private digest(): string {

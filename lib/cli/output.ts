@@ -84,6 +84,9 @@ export function printOutcome(output: Output, outcome: SessionOutcome): void {
 /** "12 chunks streamed while it ran, the stream verified": a followed capture's line. */
 export function followText(follow: FollowOutcome): string {
   const streamed = `${follow.chunks} chunk${follow.chunks === 1 ? '' : 's'} streamed while it ran`;
+  if (follow.cutPacketBytes !== undefined) {
+    return `${streamed}; the stream is the artifact, verified, then ${formatBytes(follow.cutPacketBytes)} of the packet --max-size cut (the artifact drops it)`;
+  }
   if (follow.completedFromArtifactBytes === 0) return `${streamed}; the stream is the artifact, verified`;
   const why = follow.gapAtChunk !== undefined ? ` after a gap at chunk ${follow.gapAtChunk}` : '';
   return `${streamed}; the last ${formatBytes(follow.completedFromArtifactBytes)} came from the artifact${why}; the stream is the artifact, verified`;

@@ -137,6 +137,28 @@ it('fails when the artifact itself fails its check (the download throws): never 
   ).rejects.toMatchObject({ code: 'UPLOAD_FAILED' });
 });
 
+it('takes a pcap cut at --max-size: the artifact (whole packets) is the stream but for the cut packet at its end', async () => {
+  const cutPacket = randomBytes(37);
+  const { refs, data } = chunksOf(Buffer.concat([artifact, cutPacket]), 4000);
+  const { assembler } = assemble();
+  await assembler.add(refs, async (ref) => data.get(ref.seq)!);
+
+  const outcome = await assembler.complete({ ...expected, truncated: true }, downloadArtifactTo(artifact));
+  expect(outcome).toMatchObject({
+    streamedBytes: artifact.length,
+    completedFromArtifactBytes: 0,
+    cutPacketBytes: 37,
+  });
+  expect(downloads.count).toBe(0);
+
+  // Not cut at --max-size: the same stream is not the artifact.
+  const again = assemble();
+  await again.assembler.add(refs, async (ref) => data.get(ref.seq)!);
+  await expect(again.assembler.complete(expected, downloadArtifactTo(artifact))).rejects.toMatchObject({
+    code: 'UPLOAD_FAILED',
+  });
+});
+
 describe('checkFollow (before anything starts)', () => {
   it('streams to stdout with -o - and to the file with -o FILE', async () => {
     await expect(checkFollow({ kind: 'stdout' }, {}, 'pcap')).resolves.toEqual({ kind: 'stdout' });
