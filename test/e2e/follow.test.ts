@@ -124,6 +124,37 @@ describe('--follow on the local sandbox', () => {
     expect(outcome.follow.chunks).toBeGreaterThan(1);
   });
 
+  it('a first Ctrl-C stops and keeps as always: the stream ends with the capture, verified, exit 0', async () => {
+    const file = join(e2e.workdir, 'stopped.pcap');
+    const cli = spawnCli([...capture(), '--duration', '60s', '--follow', '-o', file, '--json'], {
+      env: { ...process.env, ...e2e.cliEnv() },
+    });
+    let stdout = '';
+    cli.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    const exited = new Promise<number | null>((resolve) => cli.on('close', resolve));
+    // Interrupted once packets are streaming (the file holds more than its pcap header).
+    const deadline = Date.now() + 60_000;
+    while (Date.now() < deadline) {
+      const size = (() => {
+        try {
+          return statSync(file).size;
+        } catch {
+          return 0;
+        }
+      })();
+      if (size > 24) break;
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    cli.kill('SIGINT');
+    const code = await exited;
+
+    expect(code).toBe(0);
+    const outcome = JSON.parse(stdout.trim().split('\n').at(-1)!);
+    expect(outcome.stoppedEarly.atSeconds).toBeLessThan(60);
+    expect(outcome.follow.chunks).toBeGreaterThan(0);
+    expect(createHash('sha256').update(readFileSync(file)).digest('hex')).toBe(outcome.artifact.sha256);
+  });
+
   it('demo --follow -o - streams the same way (its own sandbox), the stream verified', async () => {
     const cli = spawnCli(['demo', '--duration', '6s', '--follow', '-o', '-'], { env: process.env });
     const reader = spawn('tcpdump', ['-n', '-r', '-'], { stdio: ['pipe', 'pipe', 'pipe'] });
