@@ -7,7 +7,7 @@
  *   npm run bench -- --quick          the quickest subset (CI): every suite once, fewest
  *                                     repetitions; writes a temp results file only
  *   npm run bench -- --only a,b       some suites (cli, lambda, policy, calls, hostStart, capture, ring,
- *                                     upload, session); writes a temp results file only
+ *                                     upload, session, follow); writes a temp results file only
  *   npm run bench -- --render         rewrites BENCHMARKS.md from bench/results.json (no measuring)
  *   options: --out PATH (results file), --fail-on-miss (exit 3 when a target is missed)
  *
@@ -28,6 +28,7 @@ import { evaluateTargets, exitCode, type BenchResults } from './lib/targets';
 import { captureFidelity } from './suites/capture';
 import { cliStart } from './suites/cli';
 import { fleetCalls, resolveOneTask } from './suites/fleet';
+import { followDelay } from './suites/follow';
 import { hostStart } from './suites/host-start';
 import { lambdaColdStart } from './suites/lambda';
 import { policyEngine } from './suites/policy';
@@ -49,6 +50,7 @@ const SUITES = [
   'ring',
   'upload',
   'session',
+  'follow',
 ] as const;
 type Suite = (typeof SUITES)[number];
 
@@ -225,6 +227,9 @@ async function main(): Promise<number> {
       results.sessionOverheadSeconds = r.sessionOverheadSeconds;
       results.callsSingleSession = r.callsSingleSession;
       results.session = r.raw as unknown as Record<string, unknown>;
+    });
+    await suite('follow', async () => {
+      results.follow = (await followDelay(ctx)) as unknown as Record<string, unknown>;
     });
   } catch (error) {
     results.errors.setup = error instanceof Error ? error.message : String(error);

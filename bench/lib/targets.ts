@@ -31,6 +31,8 @@ export interface BenchResults {
   footprint?: Record<string, unknown> | null;
   /** The ring buffer's host footprint under a flood (bench/suites/ring.ts). */
   ring?: Record<string, unknown>;
+  /** --follow: a packet on the wire to the CLI's stdout (bench/suites/follow.ts). */
+  follow?: Record<string, unknown>;
   /** Suites whose harness failed, with the error: the run exits non-zero. */
   errors: Record<string, string>;
   targets?: TargetRow[];
@@ -57,6 +59,8 @@ export const TARGETS = {
   cliHelpRatio: 1.5,
   dropFreePpsRatio: 0.95,
   uploadThroughputRatio: 0.95,
+  /** --follow's delay: at most the chunk interval plus this (issue 13). */
+  followExtraSeconds: 2,
 } as const;
 
 const num = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null);
@@ -194,7 +198,25 @@ export function evaluateTargets(results: BenchResults): TargetRow[] {
     met: fp ? fp.capsHold === true : null,
   });
   rows.push(...ringRows(results));
+  rows.push(followRow(results));
   return rows;
+}
+
+/** 9. --follow: from a packet on the wire to its bytes on the CLI's stdout, every marker seen. */
+function followRow(results: BenchResults): TargetRow {
+  const f = results.follow;
+  const interval = num(f?.intervalSeconds);
+  const maxMs = num(f?.maxMs);
+  const missed = num(f?.missed);
+  const limitMs = interval === null ? null : (interval + TARGETS.followExtraSeconds) * 1000;
+  return {
+    figure: "9. --follow: a packet on the wire to the CLI's stdout (sandbox, `-o -`)",
+    measured: f
+      ? `median ${fmt(num(f.medianMs) === null ? null : num(f.medianMs)! / 1000, 2, ' s')}, max ${fmt(maxMs === null ? null : maxMs / 1000, 2, ' s')} (${fmt(num(f.markers), 0)} markers, ${fmt(missed, 0)} missed; chunk every ${fmt(interval, 0)} s)`
+      : 'n/a',
+    target: `max <= chunk interval + ${TARGETS.followExtraSeconds} s${limitMs === null ? '' : ` (${fmt(limitMs / 1000, 0, ' s')})`}, none missed`,
+    met: maxMs === null || limitMs === null || missed === null ? null : maxMs <= limitMs && missed === 0,
+  };
 }
 
 /**

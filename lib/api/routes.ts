@@ -12,6 +12,7 @@ import {
   type HttpEvent,
   type HttpResult,
 } from './http';
+import { listChunks } from './chunks';
 import { assertReuploadId, getReupload, startReupload } from './reupload';
 import { pathParam, scopedBody } from './scope';
 import {
@@ -72,6 +73,14 @@ export async function handleApiRequest(event: HttpEvent): Promise<HttpResult> {
         const { id, ...scope } = session();
         const access = await sessionAccess('read', id, scope, cfg);
         return json(200, await getSession(id, cfg, caller, access.execution));
+      }
+      case 'chunks': {
+        const { id, ...scope } = session();
+        const access = await sessionAccess('read', id, scope, cfg);
+        return json(
+          200,
+          await listChunks(id, event.queryStringParameters?.after, cfg, caller, access.execution),
+        );
       }
       case 'cancel': {
         const { id, ...scope } = session();

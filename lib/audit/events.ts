@@ -76,6 +76,18 @@ export type SessionAuditEvent =
       caller: string;
       s3Uri: string;
       expiresInSeconds: number;
+    }
+  | {
+      /** --follow: presigned GETs of a followed child's chunks (one event per list, not per chunk). */
+      type: 'artifact.chunk-urls';
+      sessionId: string;
+      childId: string;
+      caller: string;
+      /** The sequence numbers given, first and last, and how many. */
+      firstSeq: number;
+      lastSeq: number;
+      count: number;
+      expiresInSeconds: number;
     };
 
 /**

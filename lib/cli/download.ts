@@ -11,6 +11,8 @@ export interface ExpectedArtifact {
   objectBytes: number;
   sha256: string;
   bytes: number;
+  /** A capture cut at --max-size (a pcap is then rewritten to whole packets: --follow's streams differ at the end). */
+  truncated?: boolean;
 }
 
 /**

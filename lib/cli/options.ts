@@ -30,6 +30,10 @@ export interface CaptureFlags {
   allowHostNetwork?: boolean;
   allowHostPid?: boolean;
   json?: boolean;
+  /** Stream the capture while it runs to -o - or -o FILE (lib/cli/follow.ts). */
+  follow?: boolean;
+  /** Follow into `wireshark -k -i -`. */
+  wireshark?: boolean;
 }
 
 export interface RunFlags extends CaptureFlags {
@@ -96,8 +100,10 @@ export interface DoctorFlags extends ApiFlags {
 }
 
 /**
- * The capture flags, the same on the main command, `local` and `demo`; `kind` words their help for
- * the command (a folder only where --service or --replicas makes one, the demo's own defaults).
+ * The capture flags, the same on the main command, `local` and `demo` (but --follow and
+ * --wireshark: `local` keeps its artifact on this machine, it has no chunks to stream); `kind` words
+ * their help for the command (a folder only where --service or --replicas makes one, the demo's own
+ * defaults).
  */
 export function captureOptions(command: Command, kind: 'run' | 'local' | 'demo'): Command {
   const tool = new Option('-t, --tool <name>', `tool of the catalog: ${TOOL_NAMES.join(', ')} (any case)`);
@@ -109,7 +115,7 @@ export function captureOptions(command: Command, kind: 'run' | 'local' | 'demo')
       : kind === 'demo'
         ? '; with --replicas a folder, default ./debug-task-<session>/'
         : '';
-  return command
+  command
     .addOption(tool)
     .option(
       '-d, --duration <time>',
@@ -149,6 +155,16 @@ export function captureOptions(command: Command, kind: 'run' | 'local' | 'demo')
     )
     .option('-w, --write <file>', 'same as -o (tcpdump’s name for it)')
     .option('--json', JSON_HELP);
+  if (kind === 'local') return command;
+  return command
+    .option(
+      '--follow',
+      'stream the capture while it runs, a chunk every 2 s: to -o - (e.g. | tcpdump -r -, | wireshark -k -i -) or to -o FILE, which grows; checked against the artifact at the end; one task only',
+    )
+    .option(
+      '--wireshark',
+      'with --follow: start `wireshark -k -i -` on the stream (Wireshark must be installed)',
+    );
 }
 
 /** A tool argument's help: what it is and which tools take it (the catalog's `takes`), from one definition. */

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve as resolvePath } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { DebugTaskError, quoted } from '../domain/errors';
+import { fileSink, findWireshark, stdoutSink, wiresharkSink, type FollowSink } from './follow';
 import { printOutcome, type Output } from './output';
 import type { SessionOutcome } from './session-runner';
 
@@ -169,4 +170,67 @@ export async function produceAndPrint(
   }
   const outcome = await deliverToStdout(produce, output.out, (o) => o.artifact.path);
   printOutcome({ ...output, out: output.err }, { ...outcome, artifact: { ...outcome.artifact, path: '-' } });
+}
+
+/** Where a followed stream goes, decided before anything starts: stdout, a file, or Wireshark. */
+export type FollowTarget =
+  { kind: 'stdout' } | { kind: 'file'; path: string } | { kind: 'wireshark'; command: string };
+
+/**
+ * --follow needs a stream to write to: -o - or -o FILE (a default name would need the session's id,
+ * which does not exist yet), or --wireshark (then no -o: the stream goes to Wireshark). Refused
+ * with exit 2 before anything starts.
+ */
+export async function checkFollow(
+  choice: OutputChoice,
+  flags: { wireshark?: boolean; output?: string; write?: string },
+  format: 'pcap' | 'text',
+): Promise<FollowTarget> {
+  if (flags.wireshark) {
+    if (outputFlag(flags) !== undefined) {
+      throw bad(
+        '--wireshark and -o both say where the stream goes.',
+        'Drop -o (Wireshark shows the stream), or drop --wireshark.',
+      );
+    }
+    if (format !== 'pcap') {
+      throw bad(
+        '--wireshark reads packets, and this tool writes text.',
+        'Use --tool tcpdump, or --follow -o - to read the text as it comes.',
+      );
+    }
+    return { kind: 'wireshark', command: await findWireshark() };
+  }
+  if (choice.kind === 'stdout') return { kind: 'stdout' };
+  if (choice.kind === 'file' && choice.path !== undefined) return { kind: 'file', path: choice.path };
+  throw bad(
+    '--follow streams the capture to -o - or to -o FILE, and none was given.',
+    'Add -o - (e.g. | tcpdump -r -) or -o capture.pcap, or --wireshark.',
+  );
+}
+
+/**
+ * A followed session: its stream written to the target while it runs, then the summary (on stderr
+ * when the stream went to stdout). A stream that failed its checks keeps no file under its name.
+ */
+export async function followAndPrint(
+  target: FollowTarget,
+  output: Output,
+  produce: (sink: FollowSink) => Promise<SessionOutcome>,
+): Promise<void> {
+  const sink =
+    target.kind === 'stdout'
+      ? stdoutSink(output.out)
+      : target.kind === 'file'
+        ? fileSink(target.path)
+        : wiresharkSink(target.command);
+  let outcome: SessionOutcome;
+  try {
+    outcome = await produce(sink);
+  } catch (error) {
+    await sink.close(false);
+    throw error;
+  }
+  await sink.close(true);
+  printOutcome(target.kind === 'stdout' ? { ...output, out: output.err } : output, outcome);
 }

@@ -2,6 +2,7 @@ import { isAbsolute, relative } from 'node:path';
 import type { DoctorReport } from '../domain/doctor';
 import { DebugTaskError, EXIT } from '../domain/errors';
 import type { SessionSummary } from '../domain/session';
+import type { FollowOutcome } from './follow';
 import type { RingOutcome, SessionOutcome } from './session-runner';
 import { formatBytes, formatDuration, formatSize } from './units';
 
@@ -78,9 +79,21 @@ export function printOutcome(output: Output, outcome: SessionOutcome): void {
     `time      ${t.totalSeconds}s in all: ${t.captureSeconds}s capture, ${t.overheadSeconds}s overhead`,
     ...(outcome.stoppedEarly ? [`stopped   ${stoppedEarlyText(outcome.stoppedEarly)}`] : []),
     ...(outcome.ring ? [`ring      ${ringText(outcome.ring)}`] : []),
+    ...(outcome.follow ? [`follow    ${followText(outcome.follow)}`] : []),
     ...emptyCaptureWarning(outcome),
   ];
   output.out.write(`${lines.join('\n')}\n`);
+}
+
+/** "12 chunks streamed while it ran, the stream verified": a followed capture's line. */
+export function followText(follow: FollowOutcome): string {
+  const streamed = `${follow.chunks} chunk${follow.chunks === 1 ? '' : 's'} streamed while it ran`;
+  if (follow.cutPacketBytes !== undefined) {
+    return `${streamed}; the stream is the artifact, verified, then ${formatBytes(follow.cutPacketBytes)} of the packet --max-size cut (the artifact drops it)`;
+  }
+  if (follow.completedFromArtifactBytes === 0) return `${streamed}; the stream is the artifact, verified`;
+  const why = follow.gapAtChunk !== undefined ? ` after a gap at chunk ${follow.gapAtChunk}` : '';
+  return `${streamed}; the last ${formatBytes(follow.completedFromArtifactBytes)} came from the artifact${why}; the stream is the artifact, verified`;
 }
 
 /** "early, at 0:42 of 5:00; the capture so far is kept": a stopped capture's line, as tcpdump users read a clock. */

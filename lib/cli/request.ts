@@ -30,6 +30,8 @@ export function buildSessionRequest(
     ...(flags.allowHostNetwork === true && { allowHostNetwork: true }),
     ...(flags.allowHostPid === true && { allowHostPid: true }),
     ...(flags.reason !== undefined && { reason: flags.reason }),
+    // --wireshark follows too: it is where the stream goes.
+    ...((flags.follow === true || flags.wireshark === true) && { follow: {} }),
   };
   if (target.task !== undefined) checkTaskRef(target.task, target.cluster);
   // The deployment's own ring limit is the API's to apply: here, any length a host can run.

@@ -6,6 +6,7 @@ import type { SessionRequest } from '../domain/session-spec';
 import type { ChildResult, RingFacts, SessionView } from '../domain/session';
 import { TOOLS, isToolName } from '../domain/tools';
 import { downloadArtifact } from './download';
+import { ChunkAssembler, followChunks, type FollowOutcome, type FollowSink } from './follow';
 import type { Progress } from './progress';
 
 /** What `debug-task <task>` reports (and prints as `--json`). */
@@ -34,6 +35,8 @@ export interface SessionOutcome {
   stoppedEarly?: { atSeconds: number; ofSeconds: number };
   /** A ring buffer's capture: the window it kept (ringOutcome). */
   ring?: RingOutcome;
+  /** --follow: how the stream was made (chunks while it ran, the artifact's part at the end). */
+  follow?: FollowOutcome;
   /** `debug-task fetch` of a session whose upload had failed: where the artifact came from. */
   reupload?: { instanceId: string; hostPath?: string; reuploadId: string };
 }
@@ -53,6 +56,11 @@ export interface RunOptions {
   cancelTimeoutMs?: number;
   /** Told the session id as soon as the API has it. */
   onStarted?: (sessionId: string) => void;
+  /**
+   * --follow (the request asks for it): the capture is streamed here while it runs, and checked
+   * against the artifact at the end instead of downloaded to `output`.
+   */
+  follow?: FollowSink;
 }
 
 /** The state machine's states (lib/infra/session-state-machine.ts), as a user reads them. */
@@ -80,11 +88,52 @@ export async function runSession(
   options.onStarted?.(sessionId);
   options.progress.note(`session ${sessionId} started`);
   try {
+    if (options.follow)
+      return await runFollowed(client, sessionId, request, options.follow, options, startedAt);
     const view = await followSession(client, sessionId, request.durationSeconds, options);
     return await finishSession(view, options, startedAt);
   } catch (error) {
     throw inSession(error, sessionId);
   }
+}
+
+/**
+ * --follow: the chunks are listed and written to `sink` while followSession polls the session as
+ * always (its Ctrl-C stops and cancels unchanged); at the end the stream is checked against the
+ * artifact (and completed from it after a gap).
+ */
+async function runFollowed(
+  client: DebugTaskClient,
+  sessionId: string,
+  request: SessionRequest,
+  sink: FollowSink,
+  options: RunOptions,
+  startedAt: number,
+): Promise<SessionOutcome> {
+  const assembler = new ChunkAssembler(sink.write, (seq) =>
+    options.progress.note(
+      `chunk ${seq} of the stream is missing (its upload failed): the stream resumes from the artifact at the end`,
+    ),
+  );
+  const listing = new AbortController();
+  const chunks = followChunks(client, sessionId, assembler, {
+    progress: options.progress,
+    signal: listing.signal,
+  }).then(
+    () => undefined,
+    (error: unknown) => error,
+  );
+  let view: SessionView;
+  try {
+    view = await followSession(client, sessionId, request.durationSeconds, options);
+  } catch (error) {
+    listing.abort();
+    await chunks;
+    throw error;
+  }
+  const failed = await chunks;
+  if (failed) throw failed;
+  return finishSession(view, options, startedAt, assembler);
 }
 
 /**
@@ -191,6 +240,7 @@ async function finishSession(
   view: SessionView,
   options: RunOptions,
   startedAt: number | undefined,
+  followed?: ChunkAssembler,
 ): Promise<SessionOutcome> {
   // A one-task session (or one child of a service's) is its one child.
   const child = view.result?.kind === 'task' ? view.result.children[0] : undefined;
@@ -202,10 +252,16 @@ async function finishSession(
   }
   const artifact = child.artifact;
   const extension = isToolName(child.tool.name) ? TOOLS[child.tool.name].extension : 'out';
-  const path = resolvePath(options.output ?? `debug-task-${view.sessionId}.${extension}`);
-  options.progress.update('downloading');
+  const path =
+    followed && options.follow
+      ? options.follow.path
+      : resolvePath(options.output ?? `debug-task-${view.sessionId}.${extension}`);
+  options.progress.update(followed ? 'checking the stream against the artifact' : 'downloading');
   const downloadStart = Date.now();
-  await downloadArtifact(url, artifact, path);
+  // Followed: the stream is the artifact (checked; completed from it after a gap); else downloaded.
+  const follow = followed
+    ? await followed.complete(artifact, (to) => downloadArtifact(url, artifact, to))
+    : await downloadArtifact(url, artifact, path);
   options.progress.done();
   const end = Date.now();
   const captureSeconds = captureSecondsOf(child);
@@ -240,6 +296,7 @@ async function finishSession(
         stoppedEarly: { atSeconds: Math.round(captureSeconds), ofSeconds: duration },
       }),
     ...(child.ring && { ring: ringOutcome(child.ring, child.timings?.captureEndedAt) }),
+    ...(follow && { follow }),
     timings: {
       totalSeconds: round(totalSeconds),
       captureSeconds: round(captureSeconds),

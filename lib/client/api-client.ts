@@ -3,6 +3,7 @@ import { SignatureV4 } from '@smithy/signature-v4';
 import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from '@smithy/types';
 import type { DoctorReport, DoctorRequest, StackDoctorRequest } from '../domain/doctor';
 import { DebugTaskError, errorFromBody, type ErrorBody } from '../domain/errors';
+import type { ChunkList } from '../domain/follow';
 import { clusterOfRequest, routePath } from '../domain/routes';
 import { parseChildId } from '../domain/session';
 import type { SessionRequest } from '../domain/session-spec';
@@ -95,6 +96,20 @@ export class DebugTaskClient {
   async getSession(sessionId: string, options: SessionScope = {}): Promise<SessionView> {
     const cluster = await this.clusterOf(sessionId, options);
     return this.request('GET', routePath('get', { cluster, id: sessionId }));
+  }
+
+  /**
+   * --follow: a followed session's (or child's) chunks after sequence `after` (all when absent), each
+   * with a presigned GET of a minute, and the session's status (lib/domain/follow.ts).
+   */
+  async listChunks(sessionId: string, after?: number, options: SessionScope = {}): Promise<ChunkList> {
+    const cluster = await this.clusterOf(sessionId, options);
+    return this.request(
+      'GET',
+      routePath('chunks', { cluster, id: sessionId }),
+      undefined,
+      after === undefined ? {} : { after: String(after) },
+    );
   }
 
   /** Ends the session's captures now and keeps them (the session then ends as at its duration). */

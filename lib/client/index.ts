@@ -29,3 +29,4 @@ export type {
   DoctorRequest,
 } from '../domain/doctor';
 export type { ToolName } from '../domain/tools';
+export type { ChunkList, ChunkRef, FollowFacts } from '../domain/follow';

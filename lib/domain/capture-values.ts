@@ -30,6 +30,8 @@ export function specCaptureValues(
     // A ring buffer: the most recent seconds or bytes of the capture ('': the whole capture).
     ringSeconds: spec.ring?.seconds === undefined ? '' : String(spec.ring.seconds),
     ringBytes: spec.ring?.bytes === undefined ? '' : String(spec.ring.bytes),
+    // --follow: the chunk interval (the chunk form itself is per child: the plan's lines carry it).
+    ...(spec.follow && { followSeconds: String(spec.follow.intervalSeconds) }),
     // Only a boolean true lets the host debug a target in the host's network mode.
     allowHostNetwork: spec.allowHostNetwork === true ? 'true' : 'false',
     // Likewise for a target in the host's pid namespace (HOST_PID_NOT_ALLOWED otherwise).

@@ -9,7 +9,10 @@
  * Text, not JSON: the runner is bash on hosts without jq. Line 1 is PLAN_HEADER; then one line per
  * target, five fields separated by one TAB, LF-terminated:
  *
- *   <instanceId> TAB <childSessionId> TAB <containerId> TAB <artifactUrl> TAB <manifestUrl>
+ *   <instanceId> TAB <childSessionId> TAB <containerId> TAB <artifactUrl> TAB <manifestUrl> [TAB <chunkUrl>]
+ *
+ * The sixth field is there when the session is followed (`--follow`): the child's chunk form
+ * (chunkUrl, lib/domain/follow.ts).
  *
  * containerId is the target's Docker id (`-` in a re-upload plan: nothing is started);
  * artifactUrl and manifestUrl are presigned PUTs of the child's artifact and of its manifest
@@ -31,11 +34,20 @@ export interface PlanLine {
   artifactUrl: string;
   /** Presigned PUT of the child's manifest (put after the artifact). */
   manifestUrl: string;
+  /** --follow: the child's chunk form (a presigned POST as one URL); absent when not followed. */
+  chunkUrl?: string;
 }
 
 export function renderPlan(lines: readonly PlanLine[]): string {
   const body = lines.map((l) =>
-    [l.instanceId, l.childSessionId, l.containerId, l.artifactUrl, l.manifestUrl].join('\t'),
+    [
+      l.instanceId,
+      l.childSessionId,
+      l.containerId,
+      l.artifactUrl,
+      l.manifestUrl,
+      ...(l.chunkUrl ? [l.chunkUrl] : []),
+    ].join('\t'),
   );
   return [PLAN_HEADER, ...body].join('\n') + '\n';
 }

@@ -1,4 +1,5 @@
 import { DebugTaskError } from './errors';
+import { FOLLOW_SECONDS } from './follow';
 
 /**
  * The one definition of every value that crosses from a user to a host.
@@ -226,6 +227,22 @@ export const HOST_PARAMS = {
     description: "Presigned S3 PUT URL for the run's manifest, put after the artifact; empty puts none.",
     maxChars: 4300,
     default: '',
+  },
+  chunkUrl: {
+    // --follow: a presigned POST of the child's chunks as one URL (lib/domain/follow.ts,
+    // encodeChunkForm): the bucket's endpoint, the form's fields percent-encoded in its query. Same
+    // shape as uploadUrl, longer (the policy and the session token are both in it). Empty: no follow.
+    pattern: ANY_URL_PATTERN,
+    description: '--follow: presigned POST of the chunks, fields in the query; empty: none.',
+    maxChars: 12000,
+    default: '',
+  },
+  followSeconds: {
+    // --follow's chunk interval, 1 to 60 s (lib/domain/follow.ts, FOLLOW_SECONDS).
+    pattern: '^([1-9]|[1-5][0-9]|60)$',
+    description: '--follow: seconds between chunks.',
+    maxChars: 2,
+    default: String(FOLLOW_SECONDS.default),
   },
   planUrl: {
     // A presigned S3 GET URL of a session's plan (lib/domain/host-plan.ts); same shape as uploadUrl.

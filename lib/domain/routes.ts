@@ -26,6 +26,8 @@ export const ROUTES = {
   listCluster: { method: 'GET', path: '/clusters/{cluster}/sessions', handler: 'api' },
   /** A session's (or one child's) status, result and download URLs. */
   get: { method: 'GET', path: '/clusters/{cluster}/sessions/{id}', handler: 'api' },
+  /** --follow: a followed child's chunks after `?after=N`, each with a presigned GET (lib/api/chunks.ts). */
+  chunks: { method: 'GET', path: '/clusters/{cluster}/sessions/{id}/chunks', handler: 'api' },
   /** Stop now and keep: the captures end early and are collected as at the end of their duration. */
   stop: { method: 'POST', path: '/clusters/{cluster}/sessions/{id}/stop', handler: 'api' },
   /** Cancel: stop and discard. */

@@ -65,6 +65,15 @@ export const RunnerManifestSchema = z.looseObject({
       capturedPackets: optional(count),
     }),
   ),
+  // A followed capture (chunkUrl): the chunks uploaded while it ran, and those that failed.
+  follow: optional(
+    z.object({
+      chunks: count,
+      failedChunks: count,
+      bytes: count,
+      intervalSeconds: count,
+    }),
+  ),
   // What the host labelled the toolbox with (runner since action=run has audit labels).
   audit: optional(z.object({ caller: z.string(), reason: z.string() })),
   // The host's instance id (AWS_SSM_INSTANCE_ID), when the SSM agent ran the runner.

@@ -1,5 +1,6 @@
 import { DebugTaskError, quoted, type ErrorCode } from './errors';
 import { isServiceTarget, type ServiceTarget, type TaskTarget } from './target';
+import { FOLLOW_SECONDS } from './follow';
 import { HOST_PARAMS, MIN_RING_BYTES, SNAPLEN, hostParamRegExp } from './params';
 import { TOOLS, TOOL_ARGUMENT_NAMES, TOOL_NAMES, isToolName, toolsTaking, type ToolName } from './tools';
 import { closest } from './suggest';
@@ -42,6 +43,14 @@ export const SessionRequestSchema = z.object({
     z.object({
       seconds: z.optional(z.number().check(z.int(), z.gte(1), z.lte(99_999))),
       bytes: z.optional(z.number().check(z.int(), z.gte(MIN_RING_BYTES), z.lte(999_999_999_999))),
+    }),
+  ),
+  // --follow: the capture streamed while it runs, a chunk every intervalSeconds (lib/domain/follow.ts).
+  follow: z.optional(
+    z.object({
+      intervalSeconds: z.optional(
+        z.number().check(z.int(), z.gte(FOLLOW_SECONDS.min), z.lte(FOLLOW_SECONDS.max)),
+      ),
     }),
   ),
   // ngrep's match expression, strace's syscalls and pid: each goes to the host as the parameter of
@@ -127,6 +136,8 @@ export interface SessionSpec {
    * only its most recent `seconds` or `bytes` (exactly one of them).
    */
   ring?: RingWindow;
+  /** --follow: the host uploads what the tool wrote every `intervalSeconds`, for the CLI to stream. */
+  follow?: { intervalSeconds: number };
 }
 
 /** A ring buffer's window: the most recent seconds, or the most recent bytes, of a capture. */
@@ -181,6 +192,7 @@ export function parseSessionRequest(body: unknown, limits: SessionLimits = DEFAU
   const tool = TOOLS[toolNamed(req.tool)];
   const target = parseTarget(req.target);
   const ring = parseRing(req.ring, tool.name);
+  const follow = parseFollow(req.follow, target, ring);
   // A ring waits for an incident: it runs up to the deployment's ring limit, by default all of it.
   const maxDuration = ring
     ? limits.maxRingSeconds
@@ -240,7 +252,37 @@ export function parseSessionRequest(body: unknown, limits: SessionLimits = DEFAU
     ...(req.syscalls && { syscalls: req.syscalls }),
     ...(req.pid !== undefined && { pid: req.pid }),
     ...(ring && { ring }),
+    ...(follow && { follow }),
   };
+}
+
+/**
+ * The request's follow: one task only (a service's children would interleave on one stream), and
+ * never a ring (its files are rewritten as it turns: there is no stream to follow).
+ */
+function parseFollow(
+  follow: SessionRequest['follow'],
+  target: TaskTarget | ServiceTarget,
+  ring: RingWindow | undefined,
+): SessionSpec['follow'] {
+  if (follow === undefined) return undefined;
+  if (isServiceTarget(target)) {
+    throw new DebugTaskError(
+      'INVALID_ARGUMENT',
+      `--follow streams one capture; the service ${quoted(target.service)} has one capture per task.`,
+      {
+        hint: 'Follow one task of it: `debug-task <task> --cluster C --follow -o - ...` (`debug-task --service S --dry-run` lists its tasks).',
+        details: { field: 'follow' },
+      },
+    );
+  }
+  if (ring) {
+    throw new DebugTaskError('INVALID_ARGUMENT', 'A ring buffer (--ring) cannot be followed (--follow).', {
+      hint: 'Drop --ring to stream the whole capture, or drop --follow to keep only the last window.',
+      details: { field: 'follow' },
+    });
+  }
+  return { intervalSeconds: follow.intervalSeconds ?? FOLLOW_SECONDS.default };
 }
 
 /** The request's ring: one window (seconds or bytes), and only for a tool that writes pcap. */

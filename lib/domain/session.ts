@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { ArtifactFormat, ToolName } from './tools';
 import type { SessionSpec } from './session-spec';
 import type { ErrorBody, ErrorCode } from './errors';
+import type { FollowFacts } from './follow';
 
 /**
  * The contract between the API, the state machine's steps and the CLI: one path for every session,
@@ -220,6 +221,8 @@ export interface RunnerManifest {
   stoppedEarly?: true;
   /** A ring buffer's capture (tcpdump with ringSeconds or ringBytes). */
   ring?: RingFacts;
+  /** A followed capture (chunkUrl): the chunks its host uploaded. */
+  follow?: FollowFacts;
   /** action=run: who asked and why, as put on the toolbox container's labels ('' when not given). */
   audit?: { caller: string; reason: string };
   /** The host's instance id (AWS_SSM_INSTANCE_ID), when the SSM agent ran the runner. */
@@ -268,6 +271,8 @@ export interface ChildResult {
   stoppedEarly?: true;
   /** A ring buffer's capture: the window it kept (the artifact is that window only). */
   ring?: RingFacts;
+  /** A followed capture: the chunks its host uploaded while it ran. */
+  follow?: FollowFacts;
 }
 
 /** What a ring buffer kept: its window, whether it dropped older packets, the first packet it kept. */
@@ -419,6 +424,8 @@ export const sessionKeys = {
   childArtifact: (childId: string, extension: string) =>
     `sessions/${parentOf(childId)}/children/${childId}/artifact.${extension}.gz`,
   childManifest: (childId: string) => `sessions/${parentOf(childId)}/children/${childId}/manifest.json`,
+  /** --follow: the child's chunks, `chunks/<seq>` (lib/domain/follow.ts). */
+  childChunks: (childId: string) => `sessions/${parentOf(childId)}/children/${childId}/chunks/`,
   childReuploadManifest: (childId: string, reuploadId: string) =>
     `sessions/${parentOf(childId)}/children/${childId}/${reuploadId}.json`,
 };

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { ERROR_CODES, EXIT, exitCodeFor } from '../domain/errors';
+import { CHUNK_FORM_FIELDS, CHUNK_SEQ_DIGITS, FOLLOW_CHUNK_MAX_BYTES } from '../domain/follow';
 import { INSTANCE_ID_PATTERN, NO_CONTAINER, PLAN_HEADER } from '../domain/host-plan';
 import { HOST_PARAMS, isValidHostParam, type HostParamName } from '../domain/params';
 import { TOOLS, TOOL_NAMES } from '../domain/tools';
@@ -71,6 +72,7 @@ export const RUNNER_PARTS = [
   'lib/image.sh',
   'lib/toolbox.sh',
   'lib/ring.sh',
+  'lib/follow.sh',
   'lib/artifact.sh',
   'lib/watchdog.sh',
   'lib/workdir.sh',
@@ -99,6 +101,7 @@ function shellQuote(name: string, value: string): string {
  * PATTERN_<name>, MAXCHARS_<name> and DEFAULT_<name> for every host parameter (params.ts); the
  * plan's header, instance id pattern and empty container (fleet.ts: PLAN_HEADER, PATTERN_instanceId,
  * NO_CONTAINER);
+ * the chunks of --follow (follow.ts: FOLLOW_CHUNK_MAX_BYTES, CHUNK_FORM_FIELDS, CHUNK_SEQ_DIGITS);
  * the exit status of every error code (errors.ts: EXIT_STATUS, and EXIT_STATUS_HOST for a code
  * missing there); each tool's capabilities and the arguments it takes (tools.ts: TOOL_CAPABILITIES,
  * TOOL_TAKES, space-separated).
@@ -131,6 +134,11 @@ export function shellParameterBlock(): string {
   lines.push('declare -rA TOOL_CAPABILITIES=(');
   for (const tool of TOOL_NAMES) lines.push(`  [${tool}]='${TOOLS[tool].capabilities.join(' ')}'`);
   lines.push(')');
+  // --follow (follow.ts): the largest chunk (the POST policy's content-length-range), the fields of
+  // the chunk form the runner sends, and the digits of a chunk's sequence number.
+  lines.push(`readonly FOLLOW_CHUNK_MAX_BYTES=${FOLLOW_CHUNK_MAX_BYTES}`);
+  lines.push(`readonly CHUNK_FORM_FIELDS=' ${CHUNK_FORM_FIELDS.join(' ')} '`);
+  lines.push(`readonly CHUNK_SEQ_DIGITS=${CHUNK_SEQ_DIGITS}`);
   lines.push('declare -rA TOOL_TAKES=(');
   for (const tool of TOOL_NAMES) lines.push(`  [${tool}]='${TOOLS[tool].takes.join(' ')}'`);
   lines.push(')');

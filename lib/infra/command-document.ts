@@ -27,7 +27,7 @@ export interface CommandDocumentProps {
   readonly role: IRole;
   /** Log group of the custom resources' function (encrypted, retained like the others). */
   readonly logGroup: ILogGroup;
-  /** The artifact bucket: uploadUrl, manifestUrl and planUrl admit only its endpoint. */
+  /** The artifact bucket: uploadUrl, manifestUrl, planUrl and chunkUrl admit only its endpoint. */
   readonly bucket: IBucket;
   /** The toolbox image: `image` admits only it. */
   readonly toolbox: ToolboxImagePattern;
@@ -79,6 +79,7 @@ export class CommandDocument extends Construct {
         uploadUrl: deploymentUrlPattern([artifactEndpoint]),
         manifestUrl: deploymentUrlPattern([artifactEndpoint]),
         planUrl: deploymentUrlPattern([artifactEndpoint]),
+        chunkUrl: deploymentUrlPattern([artifactEndpoint]),
         runnerUrl: deploymentUrlPattern([runnerEndpoint]),
       },
     });

@@ -1,7 +1,9 @@
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { AssumeRoleCommand } from '@aws-sdk/client-sts';
+import { createPresignedPost } from '@aws-sdk/s3-presigned-post';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { DebugTaskError } from '../domain/errors';
+import { chunkPostConditions, encodeChunkForm } from '../domain/follow';
 import { HOST_PARAMS, isValidHostParam } from '../domain/params';
 import { partitionOfRoleArn, roleSessionName, uploadSessionPolicy } from '../domain/upload';
 import { awsCall, type SdkErrorInfo } from '../aws/errors';
@@ -132,6 +134,12 @@ export interface UploadPresigner {
    * the upload role's session, so the URL carries its X-Amz-Security-Token.
    */
   presign(bucket: string, key: string, expiresIn: number, nowMs: number): Promise<string>;
+  /**
+   * --follow: a presigned POST for any key under `prefix` (a child's chunks/), bodies of 1 to
+   * FOLLOW_CHUNK_MAX_BYTES (chunkPostConditions), as the one URL the host takes (encodeChunkForm).
+   * A PUT names one key; the host uploads many chunks with this one form.
+   */
+  presignChunks(bucket: string, prefix: string, expiresIn: number): Promise<string>;
   /** Frees the client's sockets (a presigner sends nothing, but a client may hold an agent). */
   destroy(): void;
 }
@@ -148,6 +156,29 @@ export function uploadPresigner(credentials: SessionCredentials): UploadPresigne
         }),
       );
       assertFitsUploadUrl(url);
+      return url;
+    },
+    async presignChunks(bucket, prefix, expiresIn) {
+      const post = await awsCall('s3:PutObject (presigned POST)', () =>
+        createPresignedPost(client, {
+          Bucket: bucket,
+          // `${filename}`: createPresignedPost then adds no exact `key` condition (the host names each chunk).
+          Key: `${prefix}\${filename}`,
+          Conditions: chunkPostConditions(prefix),
+          Expires: expiresIn,
+        }),
+      );
+      const url = encodeChunkForm(post, prefix);
+      if (!isValidHostParam('chunkUrl', url)) {
+        throw new DebugTaskError(
+          'AWS_ERROR',
+          `The presigned chunk form (${url.length} characters) does not fit the chunkUrl parameter of the SSM document.`,
+          {
+            hint: `Check BUCKET_NAME and AWS_ENDPOINT_URL_S3; the form may have at most ${HOST_PARAMS.chunkUrl.maxChars} characters.`,
+            details: { length: url.length, host: safeHost(url) },
+          },
+        );
+      }
       return url;
     },
     destroy: () => client.destroy(),

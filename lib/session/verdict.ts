@@ -70,6 +70,7 @@ export function childVerdict(evidence: ChildEvidence): ChildResult {
       timings: definedTimings(found.timings),
       ...(found.stoppedEarly && { stoppedEarly: true }),
       ...(found.ring && { ring: found.ring }),
+      ...(found.follow && { follow: found.follow }),
     };
   } catch (error) {
     const typed =

@@ -91,9 +91,14 @@ export async function launchBatch(state: BatchState, deps: LaunchDeps = {}): Pro
       const manifestKey = plan.reupload
         ? sessionKeys.childReuploadManifest(t.sessionId, plan.reupload.id)
         : sessionKeys.childManifest(t.sessionId);
-      const [artifactUrl, manifestUrl] = await Promise.all([
+      // --follow: a form for the child's chunks too, signed only when the session asks for it.
+      const follow = spec.follow && !plan.reupload;
+      const [artifactUrl, manifestUrl, chunkUrl] = await Promise.all([
         presigner.presign(plan.bucket, sessionKeys.childArtifact(t.sessionId, extension), expiresIn, nowMs),
         presigner.presign(plan.bucket, manifestKey, expiresIn, nowMs),
+        follow
+          ? presigner.presignChunks(plan.bucket, sessionKeys.childChunks(t.sessionId), expiresIn)
+          : undefined,
       ]);
       return {
         instanceId: t.instanceId,
@@ -101,6 +106,7 @@ export async function launchBatch(state: BatchState, deps: LaunchDeps = {}): Pro
         containerId: t.containerId,
         artifactUrl,
         manifestUrl,
+        ...(chunkUrl && { chunkUrl }),
       };
     }),
   ).finally(() => presigner.destroy());

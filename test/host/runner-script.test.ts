@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { DebugTaskError } from '../../lib/domain/errors';
 import {
   commandParameters,
@@ -110,6 +110,22 @@ done`;
     .map((line) => line === '1');
 }
 
+/**
+ * The built runner as a file, run as `bash FILE` as the document's bootstrap runs it: at ~130 kB it
+ * no longer fits one argument (`bash -c`: Linux's MAX_ARG_STRLEN is 128 KiB).
+ */
+let runnerFile: string | undefined;
+function scriptFile(): string {
+  if (!runnerFile) {
+    runnerFile = join(mkdtempSync(join(tmpdir(), 'dt-runner-script-')), 'runner.sh');
+    writeFileSync(runnerFile, buildRunnerScript());
+  }
+  return runnerFile;
+}
+afterAll(() => {
+  if (runnerFile) rmSync(dirname(runnerFile), { recursive: true, force: true });
+});
+
 describe('runner script', () => {
   const script = buildRunnerScript();
 
@@ -144,7 +160,7 @@ describe('runner script', () => {
     const env = runnerEnv({ sessionId: 'dt-20261125120000-abc123', durationSeconds: '10; reboot' });
     const stub = stubDockerPath();
 
-    const run = spawnSync('bash', ['-c', script], { env: { ...env, PATH: stub.path }, encoding: 'utf8' });
+    const run = spawnSync('bash', [scriptFile()], { env: { ...env, PATH: stub.path }, encoding: 'utf8' });
     const dockerCalled = stub.called();
     stub.remove();
 
@@ -162,7 +178,7 @@ describe('runner script', () => {
   it('never echoes an upload URL it refuses: the signature must not leave the host', () => {
     const env = runnerEnv({ sessionId: 'dt-20261125120000-abc123' });
 
-    const run = spawnSync('bash', ['-c', script], {
+    const run = spawnSync('bash', [scriptFile()], {
       env: { ...env, SSM_uploadUrl: 'http://h/k?X-Amz-Signature=secret value' },
       encoding: 'utf8',
     });
@@ -174,7 +190,7 @@ describe('runner script', () => {
   it('refuses an unknown action by name, before anything else', () => {
     const env = runnerEnv({ sessionId: 'dt-20261125120000-abc123' });
 
-    const run = spawnSync('bash', ['-c', script], {
+    const run = spawnSync('bash', [scriptFile()], {
       env: { ...env, SSM_action: 'reboot' },
       encoding: 'utf8',
     });
@@ -193,7 +209,7 @@ describe('runner script', () => {
     const env = runnerEnv(values);
     const stub = stubDockerPath();
 
-    const run = spawnSync('bash', ['-c', script], { env: { ...env, PATH: stub.path }, encoding: 'utf8' });
+    const run = spawnSync('bash', [scriptFile()], { env: { ...env, PATH: stub.path }, encoding: 'utf8' });
     const dockerCalled = stub.called();
     stub.remove();
 
@@ -209,7 +225,7 @@ describe('runner script', () => {
     const stub = stubDockerPath();
     const home = mkdtempSync(join(tmpdir(), 'debug-task-sweep-'));
 
-    const run = spawnSync('bash', ['-c', script], {
+    const run = spawnSync('bash', [scriptFile()], {
       env: { ...env, PATH: stub.path, DEBUG_TASK_HOME: home },
       encoding: 'utf8',
     });
@@ -236,7 +252,7 @@ describe('runner script', () => {
   it('requires what a run needs, and reports a missing one by its SSM_ name', () => {
     const env = runnerEnv({ sessionId: 'dt-20261125120000-abc123', tool: 'tcpdump' });
 
-    const run = spawnSync('bash', ['-c', script], { env, encoding: 'utf8' });
+    const run = spawnSync('bash', [scriptFile()], { env, encoding: 'utf8' });
 
     expect(run.status).toBe(2);
     expect(parseManifest(run.stdout)?.error?.message).toBe(
@@ -443,7 +459,7 @@ exit 0
       },
       { home },
     );
-    const run = spawnSync('bash', ['-c', buildRunnerScript()], {
+    const run = spawnSync('bash', [scriptFile()], {
       env: { ...env, PATH: `${dir}:${process.env.PATH}` },
       encoding: 'utf8',
     });

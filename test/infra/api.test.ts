@@ -45,6 +45,7 @@ describe('HTTP API', () => {
       'GET /sessions': 'api',
       'GET /clusters/{cluster}/sessions': 'api',
       'GET /clusters/{cluster}/sessions/{id}': 'api',
+      'GET /clusters/{cluster}/sessions/{id}/chunks': 'api',
       'DELETE /clusters/{cluster}/sessions/{id}': 'api',
       'POST /clusters/{cluster}/sessions/{id}/stop': 'api',
       'POST /clusters/{cluster}/sessions/{id}/reupload': 'api',

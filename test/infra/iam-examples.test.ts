@@ -79,7 +79,7 @@ describe('the README’s example IAM policies', () => {
             (r.route === 'start' || r.route === 'preview') &&
             ['tcpdump', 'ngrep'].includes(r.tool!)) ||
           (onProd(r) &&
-            ['doctor', 'get', 'stop', 'cancel', 'reupload', 'getReupload', 'listCluster'].includes(
+            ['doctor', 'get', 'chunks', 'stop', 'cancel', 'reupload', 'getReupload', 'listCluster'].includes(
               r.route,
             )) ||
           r.route === 'list',

@@ -77,6 +77,7 @@ describe('the synthesized template, as the sandbox reads it', () => {
       'GET /sessions': 'api',
       'GET /clusters/{cluster}/sessions': 'api',
       'GET /clusters/{cluster}/sessions/{id}': 'api',
+      'GET /clusters/{cluster}/sessions/{id}/chunks': 'api',
       'DELETE /clusters/{cluster}/sessions/{id}': 'api',
       'POST /clusters/{cluster}/sessions/{id}/stop': 'api',
       'POST /clusters/{cluster}/sessions/{id}/reupload': 'api',

@@ -9,7 +9,15 @@ import { SANDBOX_CLUSTER, startSandbox, type Sandbox } from '../../sandbox/sandb
 import { describeSource, ensureSandboxImages } from '../../sandbox/sandbox-images';
 import { runFleet } from '../fleet';
 import { onForcedExit, withStopInterrupt, type CaptureInterrupts } from '../interrupt';
-import { checkOutput, outputFlag, produceAndPrint, type OutputChoice } from '../output-path';
+import {
+  checkFollow,
+  checkOutput,
+  followAndPrint,
+  outputFlag,
+  produceAndPrint,
+  type OutputChoice,
+} from '../output-path';
+import type { FollowSink } from '../follow';
 import { DEMO_DEFAULTS, type DemoFlags } from '../options';
 import type { Output } from '../output';
 import { createProgress, type Progress } from '../progress';
@@ -45,6 +53,11 @@ export async function demoCommand(flags: DemoFlags, output: Output): Promise<num
     json: output.json,
     extension: TOOLS[checked.tool as ToolName].extension,
   });
+  // --follow: to -o -, -o FILE or Wireshark; a demo of several tasks is refused by the request's own check.
+  const follow =
+    checked.follow && replicas === undefined
+      ? await checkFollow(choice, flags, TOOLS[checked.tool as ToolName].format)
+      : undefined;
   if (replicas !== undefined) {
     buildSessionRequest({ service: DEMO_SERVICE, cluster: SANDBOX_CLUSTER, maxTasks: replicas }, capture);
     if (flags.merge && isToolName(flags.tool) && TOOLS[flags.tool].format === 'pcap') {
@@ -80,9 +93,9 @@ export async function demoCommand(flags: DemoFlags, output: Output): Promise<num
           { task: target.taskArn, container: target.containerName },
           capture,
         );
-        await produceAndPrint(choice, output, async (path) => {
+        const session = async (where: { output?: string; follow?: FollowSink }) => {
           const outcome = await runSession(client, request, {
-            output: path,
+            ...where,
             progress,
             signal: interrupts.cancel,
             stop: interrupts.stop,
@@ -90,7 +103,9 @@ export async function demoCommand(flags: DemoFlags, output: Output): Promise<num
           });
           progress.note(`the demo target answered ${target.requests()} HTTP requests meanwhile`);
           return outcome;
-        });
+        };
+        if (follow) await followAndPrint(follow, output, (sink) => session({ follow: sink }));
+        else await produceAndPrint(choice, output, (path) => session({ output: path }));
         return EXIT.OK;
       },
     ),

@@ -4,7 +4,7 @@ import { clientFor } from '../api-discovery';
 import { checkFleetFlags, runFleet } from '../fleet';
 import { withStopInterrupt } from '../interrupt';
 import type { RunFlags } from '../options';
-import { checkOutput, outputFlag, produceAndPrint } from '../output-path';
+import { checkFollow, checkOutput, followAndPrint, outputFlag, produceAndPrint } from '../output-path';
 import { printJson, type Output } from '../output';
 import { createProgress } from '../progress';
 import { buildSessionRequest, checkTaskRef, precheckFilter } from '../request';
@@ -55,6 +55,19 @@ export async function runCommand(
         extension: TOOLS[request.tool as keyof typeof TOOLS].extension,
       })
     : undefined;
+  if (request.follow && !flags.wait) {
+    throw new DebugTaskError(
+      'INVALID_ARGUMENT',
+      '--follow streams the capture while this command waits for it; --no-wait does not wait.',
+      {
+        hint: 'Drop --no-wait (or --follow: `debug-task fetch SESSION` downloads the capture once it has ended).',
+      },
+    );
+  }
+  const follow =
+    choice && request.follow
+      ? await checkFollow(choice, flags, TOOLS[request.tool as keyof typeof TOOLS].format)
+      : undefined;
   const client = await clientFor(flags, request.target.task);
   if (flags.service !== undefined) {
     // A first Ctrl-C stops every child and keeps their captures; a second cancels (discards).
@@ -76,6 +89,19 @@ export async function runCommand(
     const started = await client.startSession(request);
     if (output.json) printJson(output, started);
     else output.out.write(`${started.sessionId}\n`);
+    return EXIT.OK;
+  }
+  if (follow) {
+    await withStopInterrupt(({ stop, cancel }) =>
+      followAndPrint(follow, output, (sink) =>
+        runSession(client, request, {
+          follow: sink,
+          progress: createProgress(process.stderr),
+          signal: cancel,
+          stop,
+        }),
+      ),
+    );
     return EXIT.OK;
   }
   await withStopInterrupt(({ stop, cancel }) =>

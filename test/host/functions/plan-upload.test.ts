@@ -74,6 +74,38 @@ done
     expect(run.stdout).toContain(child(0));
   });
 
+  it('takes a followed child’s chunk form (a sixth field), and none for a line of five', () => {
+    const form = 'http://127.0.0.1:9/bucket/?key=sessions%2Fx%2Fchunks%2F&Policy=e30%3D';
+    const plan = join(shell.dir, 'plan');
+    writeFileSync(
+      plan,
+      [
+        PLAN_HEADER,
+        line(INSTANCE, child(0), 'aaaaaaaaaaaa', URL, MANIFEST_URL, form),
+        line(INSTANCE, child(1), 'bbbbbbbbbbbb', URL, MANIFEST_URL),
+      ].join('\n') + '\n',
+    );
+    const run = shell.run(
+      `load_params
+INSTANCE_ID=${INSTANCE} SHARE_ACTION=run
+mkdir -p "$WORK" && cp "$PLAN" "$WORK/plan.tsv"
+read_share
+for i in "\${!SHARE_IDS[@]}"; do printf '%s [%s]\\n' "\${SHARE_IDS[i]}" "\${SHARE_CHUNK_URLS[i]}"; done`,
+      { env: { SSM_action: 'plan', SSM_sessionId: FLEET_ID, PLAN: plan } },
+    );
+
+    expect(run.error.code).toBe('');
+    expect(run.stdout.trim().split('\n')).toEqual([`${child(0)} [${form}]`, `${child(1)} []`]);
+  });
+
+  it('refuses a chunk form that is not a URL of the chunkUrl pattern', () => {
+    const run = share([line(INSTANCE, child(0), 'aaaaaaaaaaaa', URL, MANIFEST_URL, "http://x/?key='a b'")]);
+    expect(run.error).toMatchObject({
+      code: 'INVALID_ARGUMENT',
+      message: expect.stringMatching(/chunk form is invalid/),
+    });
+  });
+
   it('takes a re-upload plan’s lines, which name no container', () => {
     const run = share([line(INSTANCE, child(3), NO_CONTAINER, URL, MANIFEST_URL)], PLAN_HEADER, 'reupload');
 
@@ -88,7 +120,12 @@ done
       '# debug-task plan v1',
       /does not start with "# debug-task plan v2"/,
     ],
-    ['a missing field', [line(INSTANCE, child(0), 'aaaaaaaaaaaa', URL)], undefined, /does not hold 5 fields/],
+    [
+      'a missing field',
+      [line(INSTANCE, child(0), 'aaaaaaaaaaaa', URL)],
+      undefined,
+      /does not hold 5 \(or 6\) fields/,
+    ],
     [
       'another session’s child',
       [line(INSTANCE, 'dt-20261125120000-zzz999-0000', 'aaaaaaaaaaaa', URL, '')],

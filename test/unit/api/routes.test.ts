@@ -5,7 +5,7 @@ import {
   ListExecutionsCommand,
   StartExecutionCommand,
 } from '@aws-sdk/client-sfn';
-import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -173,6 +173,87 @@ describe('GET /clusters/{cluster}/sessions/{id}', () => {
     const { status } = await call('get', { id: '../../etc/passwd' });
     expect(status).toBe(400);
     expect(sfn).not.toHaveReceivedCommand(DescribeExecutionCommand);
+  });
+});
+
+describe('GET /clusters/{cluster}/sessions/{id}/chunks (--follow)', () => {
+  const PREFIX = `sessions/${ID}/children/${ID}-0000/chunks/`;
+  beforeEach(() => {
+    sfn
+      .on(DescribeExecutionCommand)
+      .resolves({ input: OWNED, status: 'RUNNING', executionArn: `${SM}:${ID}` });
+  });
+
+  it("lists a one-task session's chunks after ?after=N, with a presigned GET of a minute each, and its status", async () => {
+    s3.on(ListObjectsV2Command).resolves({
+      Contents: [
+        { Key: `${PREFIX}000003`, Size: 100 },
+        { Key: `${PREFIX}000004`, Size: 7 },
+        { Key: `${PREFIX}stray`, Size: 1 },
+      ],
+      IsTruncated: false,
+    });
+
+    const { status, body } = await call('chunks', { id: ID, query: { after: '2' } });
+
+    expect(status).toBe(200);
+    expect(s3.commandCalls(ListObjectsV2Command)[0].args[0].input).toMatchObject({
+      Bucket: 'artifacts',
+      Prefix: PREFIX,
+      StartAfter: `${PREFIX}000002`,
+    });
+    expect(body).toMatchObject({ sessionId: ID, childId: `${ID}-0000`, status: 'RUNNING', more: false });
+    expect(body.chunks.map((c: { seq: number; bytes: number }) => [c.seq, c.bytes])).toEqual([
+      [3, 100],
+      [4, 7],
+    ]);
+    expect(body.chunks[0].url).toMatch(
+      new RegExp(`/${PREFIX}000003\\?.*X-Amz-Expires=60&.*X-Amz-Signature=`),
+    );
+  });
+
+  it('lists from the first chunk without ?after, and says when more follow', async () => {
+    s3.on(ListObjectsV2Command).resolves({
+      Contents: [{ Key: `${PREFIX}000000`, Size: 24 }],
+      IsTruncated: true,
+    });
+
+    const { body } = await call('chunks', { id: `${ID}-0000` });
+
+    expect(s3.commandCalls(ListObjectsV2Command)[0].args[0].input.StartAfter).toBeUndefined();
+    expect(body).toMatchObject({ childId: `${ID}-0000`, more: true, chunks: [{ seq: 0, bytes: 24 }] });
+  });
+
+  it('refuses an ?after that is not a chunk number, and a service session (its chunks are per child), listing nothing', async () => {
+    expect((await call('chunks', { id: ID, query: { after: '-1' } })).body.error.code).toBe(
+      'INVALID_ARGUMENT',
+    );
+    sfn.on(DescribeExecutionCommand).resolves({
+      input: JSON.stringify({
+        sessionId: ID,
+        caller: CALLER,
+        spec: { target: { service: 'web', cluster: 'prod' }, tool: 'tcpdump' },
+      }),
+      status: 'RUNNING',
+      executionArn: `${SM}:${ID}`,
+    });
+    const { status, body } = await call('chunks', { id: ID });
+    expect(status).toBe(400);
+    expect(body.error).toMatchObject({
+      code: 'INVALID_ARGUMENT',
+      hint: expect.stringContaining(`${ID}-0000`),
+    });
+    expect(s3).not.toHaveReceivedCommand(ListObjectsV2Command);
+  });
+
+  it("refuses another principal's read without a policy: 403, no chunk listed", async () => {
+    const { status, body } = await call('chunks', {
+      id: ID,
+      caller: 'arn:aws:iam::123456789012:user/mallory',
+    });
+    expect(status).toBe(403);
+    expect(body.error.code).toBe('NOT_AUTHORIZED');
+    expect(s3).not.toHaveReceivedCommand(ListObjectsV2Command);
   });
 });
 

@@ -29,6 +29,7 @@ import {
   servicePlanRecord,
   taskPlanRecord,
 } from '../../support/fixtures';
+import { decodeChunkForm } from '../../../lib/domain/follow';
 
 useAwsMocks();
 
@@ -300,6 +301,35 @@ describe('launchBatch (Launch), one task', () => {
     expect(hostPlan().lines[0].artifactUrl.pathname).toBe(
       `/${BUCKET}/sessions/${SESSION_ID}/children/${CHILD_ID}/artifact.pcap.gz`,
     );
+  });
+
+  it("signs a chunk form for a followed session's child (a sixth field), with the upload role's session, and sends followSeconds", async () => {
+    given(TASK_RECORD);
+
+    await launchBatch(
+      { ...taskState(), spec: { ...taskState().spec, follow: { intervalSeconds: 3 } } },
+      { now: () => NOW_MS },
+    );
+
+    const text = bucket.puts().find((p) => p.Key === `sessions/${SESSION_ID}/plan/0.tsv`)!.Body as string;
+    const fields = text.trim().split('\n')[1].split('\t');
+    expect(fields).toHaveLength(6);
+    expect(isValidHostParam('chunkUrl', fields[5])).toBe(true);
+    const form = decodeChunkForm(fields[5]);
+    expect(form.fields.key).toBe(`sessions/${SESSION_ID}/children/${CHILD_ID}/chunks/`);
+    expect(form.fields['X-Amz-Credential']).toMatch(/^ASIAUPLOADSESSION001\//);
+    expect(form.fields['X-Amz-Security-Token']).toBe(ASSUMED.SessionToken);
+    expect(new URL(form.url).hostname).toBe(`${BUCKET}.s3.${REGION}.amazonaws.com`);
+    expect(sent().Parameters).toMatchObject({ followSeconds: ['3'] });
+  });
+
+  it('signs no chunk form and sends no followSeconds for a session that is not followed', async () => {
+    given(TASK_RECORD);
+
+    await launchBatch(taskState(), { now: () => NOW_MS });
+
+    expect(hostPlan().lines).toHaveLength(1);
+    expect(sent().Parameters?.followSeconds).toBeUndefined();
   });
 
   it('names the artifact after the tool, e.g. .txt.gz for strace', async () => {

@@ -23,6 +23,7 @@ run_share() {
   for i in "${!SHARE_IDS[@]}"; do
     SSM_action=$SHARE_ACTION SSM_sessionId=${SHARE_IDS[i]} SSM_containerId=${SHARE_CONTAINERS[i]} \
       SSM_uploadUrl=${SHARE_ARTIFACT_URLS[i]} SSM_manifestUrl=${SHARE_MANIFEST_URLS[i]} SSM_planUrl='' \
+      SSM_chunkUrl=${SHARE_CHUNK_URLS[i]} \
       "$BASH" "$SELF" </dev/null >"$WORK/children/$i" 3>&- &
     CHILD_PIDS+=("$!")
   done
@@ -93,7 +94,8 @@ fetch_plan() {
 # field. A capture's line names a container; a re-upload's has NO_CONTAINER there.
 read_share() {
   local header line number=1 child cid artifact_url manifest_url tab=$'\t' seen=' '
-  local re="^[^$tab]*$tab([^$tab]*)$tab([^$tab]*)$tab([^$tab]*)$tab([^$tab]*)\$"
+  # A sixth field, the child's chunk form, when the session is followed (host-plan.ts).
+  local re="^[^$tab]*$tab([^$tab]*)$tab([^$tab]*)$tab([^$tab]*)$tab([^$tab]*)($tab([^$tab]*))?\$" chunk_url
   {
     IFS= read -r header || true
     if [[ $header != "$PLAN_HEADER" ]]; then
@@ -103,9 +105,10 @@ read_share() {
       number=$((number + 1))
       if [[ $line != "$INSTANCE_ID$tab"* ]]; then continue; fi
       if ! [[ $line =~ $re ]]; then
-        fail INVALID_ARGUMENT "Line $number of the plan does not hold 5 fields separated by one TAB."
+        fail INVALID_ARGUMENT "Line $number of the plan does not hold 5 (or 6) fields separated by one TAB."
       fi
       child=${BASH_REMATCH[1]} cid=${BASH_REMATCH[2]} artifact_url=${BASH_REMATCH[3]} manifest_url=${BASH_REMATCH[4]}
+      chunk_url=${BASH_REMATCH[6]-}
       if ! valid_value sessionId "$child" || [[ $child != "$SESSION"-[0-9][0-9][0-9][0-9] ]]; then
         fail INVALID_ARGUMENT "Line $number of the plan: \"$(json_escape "${child:0:60}")\" is not a child of $SESSION ($SESSION-NNNN)."
       fi
@@ -118,7 +121,11 @@ read_share() {
       if ! valid_value manifestUrl "$manifest_url"; then
         fail INVALID_ARGUMENT "Line $number of the plan: its manifest URL is invalid (not shown: it carries a signature)."
       fi
+      if ! valid_value chunkUrl "$chunk_url"; then
+        fail INVALID_ARGUMENT "Line $number of the plan: its chunk form is invalid (not shown: it carries a signature)."
+      fi
       seen+="$child "
+      SHARE_CHUNK_URLS+=("$chunk_url")
       SHARE_IDS+=("$child")
       SHARE_CONTAINERS+=("$cid")
       SHARE_ARTIFACT_URLS+=("$artifact_url")

@@ -8,12 +8,14 @@
 # The other checks run only when something failed or something costly is about to happen.
 run_session() {
   check_run_params
+  if follow_on; then read_chunk_form; fi
   set_container_args
   check_target
   prepare_workdir
   refuse_if_ended
   check_disk
   start_watchdog
+  if follow_on; then start_follow; fi
   if [[ -n ${P[startAt]} ]]; then
     start_toolbox_at
   else
@@ -28,6 +30,7 @@ run_session() {
   stop_if_asked
   wait_for_toolbox
   read_stop_marker
+  if follow_on; then finish_follow; fi
   if ring_on; then join_ring; fi
   collect_tool_result
   if ring_on; then ring_packets; fi

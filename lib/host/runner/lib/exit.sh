@@ -74,6 +74,7 @@ print_manifest() {
 teardown_started() {
   if [[ -n $CHILD_PID ]]; then kill -TERM "$CHILD_PID" 2>/dev/null || true; fi
   if [[ -n $HASH_PID ]]; then kill -TERM "$HASH_PID" 2>/dev/null || true; fi
+  stop_follow
   remove_registry_auth
   # The look for the session's leftover containers (a docker ps, ~40 ms of every session's end) is
   # for a run that did not end OK: one that did removed its toolbox itself (wait_for_toolbox: docker
@@ -143,6 +144,7 @@ session_manifest_json() {
   if [[ -n $CLEANUP_REPORT ]]; then printf ',%s' "$CLEANUP_REPORT"; fi
   if [[ -n $STOPPED_AT ]]; then printf ',"stoppedEarly":true'; fi
   if [[ ${P[action]-} =~ ^(run|reupload)$ && -n $ARTIFACT_SHA ]]; then ring_json; fi
+  if [[ ${P[action]-} == run ]]; then follow_json; fi
   if [[ ${P[action]-} == run ]]; then
     printf ',"audit":{"caller":%s,"reason":%s}' "$(json_str "${P[caller]-}")" "$(json_str "${P[reason]-}")"
   fi

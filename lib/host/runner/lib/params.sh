@@ -34,7 +34,7 @@ check_param() {
   local value=${P[$1]}
   if ((${#value} > ${!max_var})) || ! [[ $value =~ ${!pattern_var} ]]; then
     local shown=$value
-    if [[ $name == uploadUrl || $name == planUrl ]]; then shown='(a URL, not shown: it carries a signature)'; fi
+    if [[ $name == *Url ]]; then shown='(a URL, not shown: it carries a signature)'; fi
     fail INVALID_ARGUMENT "Parameter $name is invalid: received \"${shown:0:120}\", expected ${!pattern_var} (at most ${!max_var} characters)."
   fi
 }
