@@ -4,6 +4,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { resetAwsClients } from '../aws/registry';
 import { buildRunnerScript, runnerSha256 } from '../host/runner-script';
 import { startApiServer, type ApiHandler, type ApiPrincipal } from './api-server';
 import { startLogsStandIn } from './logs';
@@ -227,6 +228,12 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
     const presets = functionEnvironment(template, 'api')[TRIGGERS_ENV];
     if (typeof presets === 'string') process.env[TRIGGERS_ENV] = presets;
     else delete process.env[TRIGGERS_ENV];
+
+    // The handlers run in this process, whose clients and audit stream may still be an earlier
+    // sandbox's (a benchmark runs several in turn): made anew from the endpoints just set.
+    // (Loaded here, not at the top: the logger takes its level from the environment set above.)
+    resetAwsClients();
+    (await import('../audit/audit')).audit.reset();
 
     const handlers = await loadHandlers(functionArns);
     const sfn = await startStepFunctionsStandIn({ definition, handlers, region: SANDBOX_REGION });
