@@ -38,3 +38,19 @@ export function ensureBuiltCli(ctx: SuiteContext): Promise<void> {
   })();
   return built;
 }
+
+/**
+ * The built CLI's environment against a sandbox: it signs as the sandbox API's owner principal
+ * (process.env holds the key the stand-ins accept, which the API does not know: it would answer 403).
+ */
+export function sandboxCliEnv(credentials: {
+  accessKeyId: string;
+  secretAccessKey: string;
+}): NodeJS.ProcessEnv {
+  return {
+    ...process.env,
+    AWS_ACCESS_KEY_ID: credentials.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: credentials.secretAccessKey,
+    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+  };
+}

@@ -3,7 +3,7 @@ import { request } from 'node:http';
 import { startDemoTarget } from '../../lib/sandbox/demo-target';
 import { startSandbox } from '../../lib/sandbox/sandbox';
 import { FOLLOW_SECONDS } from '../../lib/domain/follow';
-import { BUILT_CLI, ROOT, ensureBuiltCli } from '../lib/build';
+import { BUILT_CLI, ROOT, ensureBuiltCli, sandboxCliEnv } from '../lib/build';
 import { removeSessionContainers } from '../lib/containers';
 import { median, round, sleep } from '../lib/stats';
 import type { SuiteContext } from '../lib/context';
@@ -60,12 +60,7 @@ export async function followDelay(ctx: SuiteContext): Promise<FollowBenchResult>
       ], // prettier-ignore
       {
         cwd: ROOT,
-        env: {
-          ...process.env,
-          AWS_ACCESS_KEY_ID: sandbox.credentials.accessKeyId,
-          AWS_SECRET_ACCESS_KEY: sandbox.credentials.secretAccessKey,
-          AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
-        },
+        env: sandboxCliEnv(sandbox.credentials),
         stdio: ['ignore', 'pipe', 'pipe'],
       },
     );

@@ -5,7 +5,7 @@ import { DebugTaskClient } from '../../lib/client/api-client';
 import type { SessionResult } from '../../lib/domain/session';
 import { startDemoTarget } from '../../lib/sandbox/demo-target';
 import { startSandbox } from '../../lib/sandbox/sandbox';
-import { BUILT_CLI, ROOT, ensureBuiltCli } from '../lib/build';
+import { BUILT_CLI, ROOT, ensureBuiltCli, sandboxCliEnv } from '../lib/build';
 import { removeSessionContainers } from '../lib/containers';
 import { run } from '../lib/proc';
 import { median, round } from '../lib/stats';
@@ -97,14 +97,7 @@ export async function sessionOverhead(ctx: SuiteContext): Promise<SessionBenchRe
         ], // prettier-ignore
         {
           cwd: ROOT,
-          // The CLI signs as the sandbox API's owner principal (process.env holds the key the
-          // stand-ins accept, which the API does not know: it would answer 403).
-          env: {
-            ...process.env,
-            AWS_ACCESS_KEY_ID: sandbox.credentials.accessKeyId,
-            AWS_SECRET_ACCESS_KEY: sandbox.credentials.secretAccessKey,
-            AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
-          },
+          env: sandboxCliEnv(sandbox.credentials),
           timeoutMs: 120_000,
           allowFailure: true,
         },

@@ -1,6 +1,5 @@
 import type { DescribeExecutionCommandOutput } from '@aws-sdk/client-sfn';
-import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
-import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { audit } from '../audit/audit';
 import { DebugTaskError } from '../domain/errors';
 import { CHUNK_SEQ_DIGITS, chunkKey, chunkSeqOf, type ChunkList, type ChunkRef } from '../domain/follow';
@@ -8,6 +7,7 @@ import { childSessionId, parseChildId, sessionKeys } from '../domain/session';
 import { isServiceTarget } from '../domain/session-spec';
 import { awsCall } from '../aws/errors';
 import { s3Client } from '../aws/s3';
+import { presignGet } from '../aws/s3-presign';
 import { mapLimit } from '../domain/map-limit';
 import { parseInput, statusOf, type ApiConfig } from './sessions';
 
@@ -57,11 +57,7 @@ export async function listChunks(
   const chunks: ChunkRef[] = await mapLimit(found, 8, async (chunk) => ({
     seq: chunk.seq,
     bytes: chunk.bytes,
-    url: await awsCall('s3:GetObject (presign)', () =>
-      getSignedUrl(s3Client(), new GetObjectCommand({ Bucket: config.bucket, Key: chunk.key }), {
-        expiresIn: CHUNK_URL_SECONDS,
-      }),
-    ),
+    url: await presignGet(config.bucket, chunk.key, CHUNK_URL_SECONDS),
   }));
   if (chunks.length > 0) {
     audit.session({

@@ -5,8 +5,7 @@ import {
   StartExecutionCommand,
   type DescribeExecutionCommandOutput,
 } from '@aws-sdk/client-sfn';
-import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
-import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { audit } from '../audit/audit';
 import { clusterNameOf, parseTaskRef } from '../domain/arn';
 import { clusterOfRequest } from '../domain/routes';
@@ -32,6 +31,7 @@ import {
 } from '../domain/session-spec';
 import { awsCall, sdkErrorInfo, translateAwsError } from '../aws/errors';
 import { s3Client } from '../aws/s3';
+import { presignGet } from '../aws/s3-presign';
 import { sfnClient } from '../aws/sfn';
 import { readSessionRecord } from '../session/record';
 
@@ -223,15 +223,7 @@ export async function downloadUrls(
       s3Uri: child.artifact.s3Uri,
       expiresInSeconds: DOWNLOAD_URL_SECONDS,
     });
-    urls[child.sessionId] = await awsCall('s3:GetObject (presign)', () =>
-      getSignedUrl(
-        s3Client(),
-        new GetObjectCommand({ Bucket: child.artifact!.bucket, Key: child.artifact!.key }),
-        {
-          expiresIn: DOWNLOAD_URL_SECONDS,
-        },
-      ),
-    );
+    urls[child.sessionId] = await presignGet(child.artifact.bucket, child.artifact.key, DOWNLOAD_URL_SECONDS);
   });
   return urls;
 }

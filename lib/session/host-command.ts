@@ -1,6 +1,4 @@
-import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { SendCommandCommand } from '@aws-sdk/client-ssm';
-import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { optionalEnv, requireEnv } from '../config';
 import { DebugTaskError } from '../domain/errors';
 import { HOST_PARAMS, commandParameters, isValidHostParam, type HostParamValues } from '../domain/params';
@@ -9,7 +7,7 @@ import { auditValue, specCaptureValues } from '../domain/capture-values';
 
 export { auditValue };
 import { awsCall, type ErrorOverride } from '../aws/errors';
-import { s3Client } from '../aws/s3';
+import { presignGet } from '../aws/s3-presign';
 import { ssmClient } from '../aws/ssm';
 import { pinnedDocument } from './pinned-document';
 
@@ -36,11 +34,7 @@ export const RUNNER_URL_SECONDS = 300;
 export async function presignRunner(): Promise<string> {
   const bucket = requireEnv('RUNNER_BUCKET');
   const key = requireEnv('RUNNER_KEY');
-  const url = await awsCall('s3:GetObject (presign runner)', () =>
-    getSignedUrl(s3Client(), new GetObjectCommand({ Bucket: bucket, Key: key }), {
-      expiresIn: RUNNER_URL_SECONDS,
-    }),
-  );
+  const url = await presignGet(bucket, key, RUNNER_URL_SECONDS, 's3:GetObject (presign runner)');
   if (!isValidHostParam('runnerUrl', url)) {
     throw new DebugTaskError(
       'AWS_ERROR',

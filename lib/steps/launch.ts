@@ -1,5 +1,3 @@
-import { GetObjectCommand } from '@aws-sdk/client-s3';
-import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { audit } from '../audit/audit';
 import { numberEnv, optionalEnv, requireEnv } from '../config';
 import { DebugTaskError } from '../domain/errors';
@@ -15,8 +13,7 @@ import {
 } from '../domain/session';
 import { TOOLS } from '../domain/tools';
 import { URL_EXTRA_SECONDS, uploadSessionSeconds } from '../domain/upload';
-import { awsCall } from '../aws/errors';
-import { s3Client } from '../aws/s3';
+import { presignGet } from '../aws/s3-presign';
 import {
   DELIVERY_TIMEOUT_SECONDS,
   EXECUTION_EXTRA_SECONDS,
@@ -158,11 +155,7 @@ function hostValues(state: BatchState, nowMs: number, grace: number): HostParamV
 
 /** The function's own credentials sign the plan's GET: it is read seconds after, never later. */
 async function presignPlan(bucket: string, key: string): Promise<string> {
-  const url = await awsCall('s3:GetObject (presign)', () =>
-    getSignedUrl(s3Client(), new GetObjectCommand({ Bucket: bucket, Key: key }), {
-      expiresIn: PLAN_URL_SECONDS,
-    }),
-  );
+  const url = await presignGet(bucket, key, PLAN_URL_SECONDS);
   if (!isValidHostParam('planUrl', url)) {
     throw new DebugTaskError(
       'AWS_ERROR',
