@@ -176,7 +176,9 @@ describe('a plan share under a stub engine', () => {
     ['without startAt (count and start under the lock)', false],
   ])('lets exactly maxSessions of a share start, %s', async (_name, withStartAt) => {
     const stub = stubEngine();
-    const startAt = Math.floor(Date.now() / 1000) + 2;
+    // Far enough ahead that every child counts before it even on a loaded machine (what is asserted
+    // below is what happens to counts made before startAt).
+    const startAt = Math.floor(Date.now() / 1000) + 8;
     const values = fleetValues(
       planOf(`busy-${withStartAt}`, 3),
       withStartAt ? { startAt: String(startAt) } : {},
@@ -196,6 +198,8 @@ describe('a plan share under a stub engine', () => {
       for (const call of runs) expect(call.at).toBeGreaterThanOrEqual(startAt * 1000);
       // Together: every child counted and claimed its slot before the wait, so no count runs between
       // the starts (told by the order of the engine's calls, not by a wall-clock gap a loaded machine stretches).
+      const counts = stub.calls().filter((c) => c.args.startsWith('ps --filter'));
+      for (const count of counts) expect(count.at).toBeLessThan(startAt * 1000);
       const args = stub.calls().map((c) => c.args);
       const lastCount = args.findLastIndex((a) => a.startsWith('ps --filter'));
       expect(lastCount).toBeGreaterThan(-1);
@@ -207,7 +211,9 @@ describe('a plan share under a stub engine', () => {
 
   it('with startAt checks the target, the count and the image before the wait, and nothing after it but the start', async () => {
     const stub = stubEngine();
-    const startAt = Math.floor(Date.now() / 1000) + 2;
+    // Far enough ahead that every child counts before it even on a loaded machine (what is asserted
+    // below is what happens to counts made before startAt).
+    const startAt = Math.floor(Date.now() / 1000) + 8;
     const values = fleetValues(planOf('order', 1), { startAt: String(startAt) });
 
     const run = await runStubbed(stub, values);

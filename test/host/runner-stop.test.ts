@@ -246,11 +246,16 @@ describe('action=stop on a real engine', () => {
     // way the tool was signalled.
     const { key, stopped, result, tookMs } = await captureThenStopInPidNamespaceOfItsOwn();
 
-    expect({ code: stopped.exitCode, log: stopped.stderr }).toEqual({
-      code: 0,
-      log: expect.stringContaining('signalled the tool from inside'),
+    // Whoever claims the signal first sends it: the stop action, or the capture's runner when its
+    // `docker run -d` returned after the stop's marker was written (stop_if_asked; a loaded machine
+    // orders it so). Either way exactly one of them signalled, from inside the toolbox.
+    const fromInside = [stopped, result].filter((r) => r.stderr.includes('signalled the tool from inside'));
+    expect(fromInside).toHaveLength(1);
+    expect(stopped.exitCode).toBe(0);
+    expect(stopped.manifest).toMatchObject({
+      status: 'OK',
+      stop: { captures: 1, signalled: fromInside[0] === stopped ? 1 : 0 },
     });
-    expect(stopped.manifest).toMatchObject({ status: 'OK', stop: { captures: 1, signalled: 1 } });
     expect(result.exitCode).toBe(0);
     expect(tookMs).toBeLessThan(15_000);
     expect(result.manifest).toMatchObject({ status: 'OK', stoppedEarly: true, artifact: { uploaded: true } });
