@@ -14,15 +14,6 @@ jest.setTimeout(300_000);
  */
 describe('the CLI’s habits on the local sandbox', () => {
   const e2e = useSandboxWithTarget('cli-habits');
-  const capture = () => [
-    e2e.target.taskArn,
-    '--container',
-    e2e.target.containerName,
-    '--tool',
-    'tcpdump',
-    '--api-url',
-    e2e.sandbox.apiUrl,
-  ];
 
   describe('a bad -o is refused before anything starts (exit 2, no AWS call)', () => {
     const cases: Array<[string, () => string, RegExp]> = [
@@ -35,7 +26,7 @@ describe('the CLI’s habits on the local sandbox', () => {
       const callsBefore = e2e.sandbox.calls().length;
       const started = Date.now();
 
-      const run = await runCli([...capture(), '--duration', '60s', '-o', output(), '--json'], {
+      const run = await runCli(e2e.captureArgs('--duration', '60s', '-o', output(), '--json'), {
         env: e2e.cliEnv(),
       });
 
@@ -53,7 +44,7 @@ describe('the CLI’s habits on the local sandbox', () => {
   });
 
   it('writes the artifact to stdout with -o -, and to -w FILE', async () => {
-    const child = spawnCli([...capture(), '--duration', '2s', '-o', '-'], {
+    const child = spawnCli(e2e.captureArgs('--duration', '2s', '-o', '-'), {
       env: { ...process.env, ...e2e.cliEnv() },
     });
     const chunks: Buffer[] = [];
@@ -67,7 +58,7 @@ describe('the CLI’s habits on the local sandbox', () => {
     expect(stderr).toMatch(/artifact {2}-\n/);
 
     const file = join(e2e.workdir, 'w.pcap');
-    const written = await runCli([...capture(), '--duration', '2s', '-w', file, '--json'], {
+    const written = await runCli(e2e.captureArgs('--duration', '2s', '-w', file, '--json'), {
       env: e2e.cliEnv(),
     });
     expect(written.code).toBe(0);
@@ -83,7 +74,7 @@ describe('the CLI’s habits on the local sandbox', () => {
     };
 
     const run = await runCli(
-      [...capture(), '--duration', '2s', '-o', join(e2e.workdir, 'arn.pcap'), '--json'],
+      e2e.captureArgs('--duration', '2s', '-o', join(e2e.workdir, 'arn.pcap'), '--json'),
       { env },
     );
 
@@ -122,7 +113,7 @@ describe('the CLI’s habits on the local sandbox', () => {
 
   it('gives the session commands’ words and exit codes of the README’s table', async () => {
     const api = ['--api-url', e2e.sandbox.apiUrl];
-    const started = await runCli([...capture(), '--duration', '30s', '--no-wait'], { env: e2e.cliEnv() });
+    const started = await runCli(e2e.captureArgs('--duration', '30s', '--no-wait'), { env: e2e.cliEnv() });
     const id = started.stdout.trim();
     expect(id).toMatch(/^dt-/);
 
@@ -144,7 +135,7 @@ describe('the CLI’s habits on the local sandbox', () => {
     expect(status.stdout).toMatch(new RegExp(`^${id} {2}CANCELLED`));
 
     const done = await runCli(
-      [...capture(), '--duration', '1s', '-o', join(e2e.workdir, 'done.pcap'), '--json'],
+      e2e.captureArgs('--duration', '1s', '-o', join(e2e.workdir, 'done.pcap'), '--json'),
       {
         env: e2e.cliEnv(),
       },

@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { runCli, spawnCli } from '../support/cli';
+import { exitCodeOf, runCli, spawnCli, textOf } from '../support/cli';
 import { containersOfSession } from '../support/docker';
 import { useSandboxWithTarget } from '../support/sandbox-with-target';
 
@@ -15,17 +15,7 @@ jest.setTimeout(300_000);
  */
 describe('--follow on the local sandbox', () => {
   const e2e = useSandboxWithTarget('follow');
-  const capture = () => [
-    e2e.target.taskArn,
-    '--container',
-    e2e.target.containerName,
-    '--tool',
-    'tcpdump',
-    '--filter',
-    'tcp port 80',
-    '--api-url',
-    e2e.sandbox.apiUrl,
-  ];
+  const capture = (...more: string[]) => e2e.captureArgs('--filter', 'tcp port 80', ...more);
 
   /** The session's child as `debug-task status` reports it once the session has ended. */
   async function endedChild(sessionId: string) {
@@ -41,7 +31,7 @@ describe('--follow on the local sandbox', () => {
   }
 
   it('-o - | tcpdump -r - shows packets before the capture ends; the stream is the artifact', async () => {
-    const cli = spawnCli([...capture(), '--duration', '10s', '--follow', '-o', '-'], {
+    const cli = spawnCli(capture('--duration', '10s', '--follow', '-o', '-'), {
       env: { ...process.env, ...e2e.cliEnv() },
     });
     // tcpdump reads the stream as it comes (-l: a line as soon as a packet is read).
@@ -61,18 +51,14 @@ describe('--follow on the local sandbox', () => {
         .split('\n')
         .filter((line) => / IP /.test(line)).length;
     });
-    let stderr = '';
-    cli.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const stderr = textOf(cli.stderr);
 
-    const [code, readerCode] = await Promise.all([
-      new Promise<number | null>((resolve) => cli.on('close', resolve)),
-      new Promise<number | null>((resolve) => reader.on('close', resolve)),
-    ]);
+    const [code, readerCode] = await Promise.all([exitCodeOf(cli), exitCodeOf(reader)]);
 
     expect(code).toBe(0);
     expect(readerCode).toBe(0);
     expect(packetLines).toBeGreaterThan(0);
-    const sessionId = /session (dt-[a-z0-9]+-[a-z0-9]+) started/.exec(stderr)?.[1];
+    const sessionId = /session (dt-[a-z0-9]+-[a-z0-9]+) started/.exec(stderr())?.[1];
     expect(sessionId).toBeDefined();
     const child = await endedChild(sessionId!);
     // While tcpdump in the toolbox still captured: before the capture's end as its host recorded it
@@ -84,20 +70,19 @@ describe('--follow on the local sandbox', () => {
     expect(joined.length).toBe(child.artifact.bytes);
     expect(child.follow.failedChunks).toBe(0);
     expect(child.follow.chunks).toBeGreaterThan(1);
-    expect(stderr).toMatch(
+    expect(stderr()).toMatch(
       /follow {4}\d+ chunks streamed while it ran; the stream is the artifact, verified/,
     );
-    expect(stderr).toMatch(/artifact {2}-\n/);
+    expect(stderr()).toMatch(/artifact {2}-\n/);
     expect(containersOfSession(sessionId!)).toEqual([]);
   });
 
   it('-o FILE grows while the capture runs and ends as the verified artifact (--json says how it was streamed)', async () => {
     const file = join(e2e.workdir, 'followed.pcap');
-    const cli = spawnCli([...capture(), '--duration', '8s', '--follow', '-o', file, '--json'], {
+    const cli = spawnCli(capture('--duration', '8s', '--follow', '-o', file, '--json'), {
       env: { ...process.env, ...e2e.cliEnv() },
     });
-    let stdout = '';
-    cli.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    const stdout = textOf(cli.stdout);
     // The file's size over time: more than a pcap header (24 bytes) while the CLI still runs.
     let grewAt: number | undefined;
     const watch = setInterval(() => {
@@ -107,11 +92,11 @@ describe('--follow on the local sandbox', () => {
         // not created yet
       }
     }, 100);
-    const code = await new Promise<number | null>((resolve) => cli.on('close', resolve));
+    const code = await exitCodeOf(cli);
     clearInterval(watch);
 
     expect(code).toBe(0);
-    const outcome = JSON.parse(stdout.trim().split('\n').at(-1)!);
+    const outcome = JSON.parse(stdout().trim().split('\n').at(-1)!);
     const child = await endedChild(outcome.sessionId);
     expect(grewAt).toBeDefined();
     expect(grewAt!).toBeLessThan(child.timings.captureEndedAt);
@@ -126,12 +111,11 @@ describe('--follow on the local sandbox', () => {
 
   it('a first Ctrl-C stops and keeps as always: the stream ends with the capture, verified, exit 0', async () => {
     const file = join(e2e.workdir, 'stopped.pcap');
-    const cli = spawnCli([...capture(), '--duration', '60s', '--follow', '-o', file, '--json'], {
+    const cli = spawnCli(capture('--duration', '60s', '--follow', '-o', file, '--json'), {
       env: { ...process.env, ...e2e.cliEnv() },
     });
-    let stdout = '';
-    cli.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    const exited = new Promise<number | null>((resolve) => cli.on('close', resolve));
+    const stdout = textOf(cli.stdout);
+    const exited = exitCodeOf(cli);
     // Interrupted once packets are streaming (the file holds more than its pcap header).
     const deadline = Date.now() + 60_000;
     while (Date.now() < deadline) {
@@ -149,7 +133,7 @@ describe('--follow on the local sandbox', () => {
     const code = await exited;
 
     expect(code).toBe(0);
-    const outcome = JSON.parse(stdout.trim().split('\n').at(-1)!);
+    const outcome = JSON.parse(stdout().trim().split('\n').at(-1)!);
     expect(outcome.stoppedEarly.atSeconds).toBeLessThan(60);
     expect(outcome.follow.chunks).toBeGreaterThan(0);
     expect(createHash('sha256').update(readFileSync(file)).digest('hex')).toBe(outcome.artifact.sha256);
@@ -159,18 +143,13 @@ describe('--follow on the local sandbox', () => {
     const cli = spawnCli(['demo', '--duration', '6s', '--follow', '-o', '-'], { env: process.env });
     const reader = spawn('tcpdump', ['-n', '-r', '-'], { stdio: ['pipe', 'pipe', 'pipe'] });
     cli.stdout.pipe(reader.stdin);
-    let packets = '';
-    reader.stdout.on('data', (d: Buffer) => (packets += d.toString()));
-    let stderr = '';
-    cli.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const [code, readerCode] = await Promise.all([
-      new Promise<number | null>((resolve) => cli.on('close', resolve)),
-      new Promise<number | null>((resolve) => reader.on('close', resolve)),
-    ]);
+    const packets = textOf(reader.stdout);
+    const stderr = textOf(cli.stderr);
+    const [code, readerCode] = await Promise.all([exitCodeOf(cli), exitCodeOf(reader)]);
     expect(code).toBe(0);
     expect(readerCode).toBe(0);
-    expect(packets).toMatch(/ IP .*\.80[: ]/);
-    expect(stderr).toMatch(
+    expect(packets()).toMatch(/ IP .*\.80[: ]/);
+    expect(stderr()).toMatch(
       /follow {4}\d+ chunks? streamed while it ran; the stream is the artifact, verified/,
     );
   });

@@ -99,17 +99,9 @@ describe('debug-task demo and a first Ctrl-C', () => {
 describe('debug-task stop and --snaplen on the sandbox', () => {
   const e2e = useSandboxWithTarget('stop');
   const api = () => ['--api-url', e2e.sandbox.apiUrl];
-  const capture = () => [
-    e2e.target.taskArn,
-    '--container',
-    e2e.target.containerName,
-    '--tool',
-    'tcpdump',
-    ...api(),
-  ];
 
   it('`stop` from a second process ends a 60 s capture early and keeps it; `fetch` downloads it', async () => {
-    const started = await runCli([...capture(), '--duration', '60s', '--no-wait'], { env: e2e.cliEnv() });
+    const started = await runCli(e2e.captureArgs('--duration', '60s', '--no-wait'), { env: e2e.cliEnv() });
     const id = started.stdout.trim();
     expect(id).toMatch(/^dt-/);
     const deadline = Date.now() + 60_000;
@@ -145,7 +137,7 @@ describe('debug-task stop and --snaplen on the sandbox', () => {
 
   it('--ring 3s over a 12 s capture keeps only the last window, and says so', async () => {
     const file = join(e2e.workdir, 'ring.pcap');
-    const run = await runCli([...capture(), '--duration', '12s', '--ring', '3s', '-o', file, '--json'], {
+    const run = await runCli(e2e.captureArgs('--duration', '12s', '--ring', '3s', '-o', file, '--json'), {
       env: e2e.cliEnv(),
     });
 
@@ -170,7 +162,7 @@ describe('debug-task stop and --snaplen on the sandbox', () => {
 
   it('--snaplen 96 gives a pcap whose header says 96 and no packet over 96 bytes', async () => {
     const file = join(e2e.workdir, 'snap.pcap');
-    const run = await runCli([...capture(), '--duration', '4s', '--snaplen', '96', '-o', file, '--json'], {
+    const run = await runCli(e2e.captureArgs('--duration', '4s', '--snaplen', '96', '-o', file, '--json'), {
       env: e2e.cliEnv(),
     });
 

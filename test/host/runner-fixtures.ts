@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { HostParamValues } from '../../lib/domain/params';
+import { runHostRunner, type HostRunnerOptions, type HostRunnerResult } from '../../lib/host/local-runner';
 import { ensureSandboxImages } from '../../lib/sandbox/sandbox-images';
 import { requireDocker } from '../support/docker';
 
@@ -332,6 +333,21 @@ export interface HostTarget {
   receiver: UploadReceiver;
   /** The run's work root (DEBUG_TASK_HOME). */
   home: string;
+  /**
+   * Runs the built runner as SSM would on this host: a capture of the target by the toolbox image
+   * (runValues, with `overrides`), in the run's work root; `options` add a signal or environment.
+   */
+  runCapture(
+    sessionId: string,
+    overrides?: HostParamValues,
+    options?: Omit<HostRunnerOptions, 'home'>,
+  ): Promise<HostRunnerResult>;
+  /** action=stop for `sessionId` (a session or one of its children), as SSM would run it here. */
+  stop(sessionId: string): Promise<HostRunnerResult>;
+  /** Resolves once the session's toolbox runs (fails after `timeoutMs`). */
+  toolboxStarted(sessionId: string, timeoutMs?: number): Promise<true>;
+  /** HTTP requests to the target (startTraffic) until stop(). */
+  traffic(opts?: Parameters<typeof startTraffic>[1]): ReturnType<typeof startTraffic>;
 }
 
 /**
@@ -340,7 +356,18 @@ export interface HostTarget {
  * it removed after the file. Call at the top level of a test file.
  */
 export function useHostTarget(name: string): HostTarget {
-  const context = { run: new HostTestRun(name) } as HostTarget;
+  const context = {
+    run: new HostTestRun(name),
+    runCapture: (sessionId, overrides, options) =>
+      runHostRunner(
+        runValues({ sessionId, containerId: context.target.id, image: context.image }, overrides),
+        { ...options, home: context.home },
+      ),
+    stop: (sessionId) => runHostRunner({ action: 'stop', sessionId }, { home: context.home }),
+    toolboxStarted: (sessionId, timeoutMs = 20_000) =>
+      waitFor(`the toolbox of ${sessionId} to run`, () => toolboxRunning(sessionId), timeoutMs),
+    traffic: (opts) => startTraffic(context.target.address, opts),
+  } as HostTarget;
   beforeAll(async () => {
     requireDocker();
     const images = await ensureSandboxImages();

@@ -1,20 +1,9 @@
 import { readdirSync, readlinkSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
-import { GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
-import { chunkSeqOf, decodeChunkForm, encodeChunkForm } from '../../lib/domain/follow';
+import { decodeChunkForm, encodeChunkForm } from '../../lib/domain/follow';
 import { childSessionId, sessionKeys } from '../../lib/domain/session';
-import { runHostRunner } from '../../lib/host/local-runner';
-import { startS3, type S3StandIn } from '../../lib/sandbox/s3';
-import { uploadPresigner } from '../../lib/session/upload';
-import {
-  closedPort,
-  runValues,
-  sha256,
-  startTraffic,
-  toolboxRunning,
-  useHostTarget,
-  waitFor,
-} from './runner-fixtures';
+import { useFollowChunks } from '../support/follow-chunks';
+import { closedPort, sha256, useHostTarget, waitFor } from './runner-fixtures';
 
 /**
  * --follow against the real engine and the sandbox's S3 (s3rver): the runner uploads what tcpdump
@@ -26,56 +15,12 @@ import {
 jest.setTimeout(120_000);
 
 const host = useHostTarget('follow');
-let s3: S3StandIn;
-let client: S3Client;
-
-beforeAll(async () => {
-  s3 = await startS3({ bucket: 'follow-test' });
-  process.env.AWS_ENDPOINT_URL_S3 = s3.endpoint;
-  process.env.AWS_S3_FORCE_PATH_STYLE = 'true';
-  client = new S3Client({ endpoint: s3.endpoint, forcePathStyle: true });
-});
-
-afterAll(async () => {
-  client?.destroy();
-  await s3?.stop();
-  delete process.env.AWS_ENDPOINT_URL_S3;
-  delete process.env.AWS_S3_FORCE_PATH_STYLE;
-});
+const store = useFollowChunks('follow-test');
 
 /** A child id of a fresh session, and its chunk form signed as Launch signs it. */
-async function followedChild(): Promise<{ childId: string; prefix: string; chunkUrl: string }> {
+async function followedChild(): Promise<{ childId: string; chunkUrl: string }> {
   const childId = childSessionId(host.run.newSession(), 0);
-  const prefix = sessionKeys.childChunks(childId);
-  const presigner = uploadPresigner({
-    accessKeyId: 'AKIATESTFOLLOW000000',
-    secretAccessKey: 'not-checked',
-    sessionToken: 'session-token-of-the-upload-role',
-    expiration: new Date(Date.now() + 3_600_000),
-  });
-  try {
-    return { childId, prefix, chunkUrl: await presigner.presignChunks(s3.bucket, prefix, 900) };
-  } finally {
-    presigner.destroy();
-  }
-}
-
-async function chunkKeys(prefix: string): Promise<{ key: string; seq: number; size: number }[]> {
-  const listed = await client.send(new ListObjectsV2Command({ Bucket: s3.bucket, Prefix: prefix }));
-  return (listed.Contents ?? []).map((o) => ({
-    key: o.Key!,
-    seq: chunkSeqOf(prefix, o.Key!)!,
-    size: o.Size ?? 0,
-  }));
-}
-
-async function joinedChunks(prefix: string): Promise<Buffer> {
-  const parts: Buffer[] = [];
-  for (const { key } of await chunkKeys(prefix)) {
-    const object = await client.send(new GetObjectCommand({ Bucket: s3.bucket, Key: key }));
-    parts.push(Buffer.from(await object.Body!.transformToByteArray()));
-  }
-  return Buffer.concat(parts);
+  return { childId, chunkUrl: await store.chunkForm(childId) };
 }
 
 /** Processes that hold a file under the test's work root open: a follow loop that outlived its runner would. */
@@ -100,27 +45,21 @@ function holdersOfWorkRoot(): string[] {
 }
 
 test('streams the capture in chunks while it runs, and the chunks joined are the artifact byte for byte', async () => {
-  const { childId, prefix, chunkUrl } = await followedChild();
+  const { childId, chunkUrl } = await followedChild();
   const artifactPath = `/bucket/${childId}/artifact.pcap.gz`;
-  const running = runHostRunner(
-    runValues(
-      { sessionId: childId, containerId: host.target.id, image: host.image },
-      {
-        durationSeconds: '8',
-        filter: 'tcp port 80',
-        uploadUrl: host.receiver.url(`${childId}/artifact.pcap.gz`),
-        chunkUrl,
-        followSeconds: '1',
-      },
-    ),
-    { home: host.home },
-  );
-  await waitFor('the toolbox', () => toolboxRunning(childId), 30_000);
-  const traffic = startTraffic(host.target.address, { pauseMs: 50, maxRequests: 400 });
+  const running = host.runCapture(childId, {
+    durationSeconds: '8',
+    filter: 'tcp port 80',
+    uploadUrl: host.receiver.url(`${childId}/artifact.pcap.gz`),
+    chunkUrl,
+    followSeconds: '1',
+  });
+  await host.toolboxStarted(childId, 30_000);
+  const traffic = host.traffic({ pauseMs: 50, maxRequests: 400 });
   // The first chunk holding a packet (more than the 24 bytes of the pcap header), as it is seen.
   const firstPacketChunkAt = await waitFor(
     'a chunk with packets',
-    async () => ((await chunkKeys(prefix)).some((c) => c.size > 24) ? Date.now() : undefined),
+    async () => ((await store.listed(childId)).some((c) => c.size > 24) ? Date.now() : undefined),
     30_000,
   );
   const result = await running;
@@ -130,7 +69,7 @@ test('streams the capture in chunks while it runs, and the chunks joined are the
   const manifest = result.manifest!;
   // Seen while tcpdump still ran: before the capture's end as the runner recorded it.
   expect(firstPacketChunkAt).toBeLessThan(manifest.timings.captureEndedAt!);
-  const chunks = await chunkKeys(prefix);
+  const chunks = await store.listed(childId);
   expect(chunks.map((c) => c.seq)).toEqual(chunks.map((_, i) => i));
   expect(chunks.length).toBeGreaterThan(2);
   expect(manifest.follow).toEqual({
@@ -139,7 +78,7 @@ test('streams the capture in chunks while it runs, and the chunks joined are the
     bytes: manifest.artifact!.bytes,
     intervalSeconds: 1,
   });
-  const joined = await joinedChunks(prefix);
+  const joined = (await store.read(childId)).bytes;
   expect(sha256(joined)).toBe(manifest.artifact!.sha256);
   expect(joined.equals(gunzipSync(host.receiver.uploads.get(artifactPath)!))).toBe(true);
   expect(manifest.tool.packets).toBeGreaterThan(0);
@@ -153,21 +92,15 @@ test('a chunk that cannot be uploaded is logged and skipped: the capture and its
   // The same form, sent to an endpoint where nothing listens: every chunk upload fails.
   const { fields } = decodeChunkForm(chunkUrl);
   const deadForm = encodeChunkForm(
-    { url: `http://127.0.0.1:${port}/${s3.bucket}`, fields },
+    { url: `http://127.0.0.1:${port}/${store.s3.bucket}`, fields },
     sessionKeys.childChunks(childId),
   );
-  const result = await runHostRunner(
-    runValues(
-      { sessionId: childId, containerId: host.target.id, image: host.image },
-      {
-        durationSeconds: '3',
-        uploadUrl: host.receiver.url(`${childId}/artifact.pcap.gz`),
-        chunkUrl: deadForm,
-        followSeconds: '1',
-      },
-    ),
-    { home: host.home },
-  );
+  const result = await host.runCapture(childId, {
+    durationSeconds: '3',
+    uploadUrl: host.receiver.url(`${childId}/artifact.pcap.gz`),
+    chunkUrl: deadForm,
+    followSeconds: '1',
+  });
   expect(result.manifest).toMatchObject({ status: 'OK', artifact: { uploaded: true } });
   expect(result.manifest!.follow).toMatchObject({ chunks: 0 });
   expect(result.manifest!.follow!.failedChunks).toBeGreaterThan(0);
@@ -176,26 +109,24 @@ test('a chunk that cannot be uploaded is logged and skipped: the capture and its
 });
 
 test('a cancelled run (SIGTERM) leaves no follow loop, container or work dir behind', async () => {
-  const { childId, prefix, chunkUrl } = await followedChild();
+  const { childId, chunkUrl } = await followedChild();
   const abort = new AbortController();
-  const running = runHostRunner(
-    runValues(
-      { sessionId: childId, containerId: host.target.id, image: host.image },
-      {
-        durationSeconds: '60',
-        uploadUrl: host.receiver.url(`${childId}/artifact.pcap.gz`),
-        chunkUrl,
-        followSeconds: '1',
-      },
-    ),
-    { home: host.home, signal: abort.signal },
+  const running = host.runCapture(
+    childId,
+    {
+      durationSeconds: '60',
+      uploadUrl: host.receiver.url(`${childId}/artifact.pcap.gz`),
+      chunkUrl,
+      followSeconds: '1',
+    },
+    { signal: abort.signal },
   );
-  await waitFor('the toolbox', () => toolboxRunning(childId), 30_000);
+  await host.toolboxStarted(childId, 30_000);
   // tcpdump writes nothing, not even its file header, before its first packet.
-  const traffic = startTraffic(host.target.address, { pauseMs: 100, maxRequests: 300 });
+  const traffic = host.traffic({ pauseMs: 100, maxRequests: 300 });
   await waitFor(
     'a first chunk',
-    async () => ((await chunkKeys(prefix)).length > 0 ? true : undefined),
+    async () => ((await store.listed(childId)).length > 0 ? true : undefined),
     30_000,
   );
   abort.abort();

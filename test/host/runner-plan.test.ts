@@ -1,4 +1,7 @@
-import { readdir, rm, writeFile } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
@@ -46,6 +49,7 @@ let targets: Target[];
 let home: string;
 let s3: S3StandIn;
 let client: S3Client;
+let engineLog: EngineLog;
 
 beforeAll(async () => {
   requireDocker(); // fails (never skips) without an engine
@@ -61,6 +65,7 @@ beforeAll(async () => {
     requestChecksumCalculation: 'WHEN_REQUIRED',
   });
   home = await run.open();
+  engineLog = await loggedEngine();
 });
 
 afterAll(async () => {
@@ -68,7 +73,36 @@ afterAll(async () => {
   await s3?.stop();
   await run.close();
   await docker(['network', 'rm', network]).catch(() => undefined);
+  await engineLog?.remove();
 });
+
+interface EngineLog {
+  /** PATH for a runner whose docker calls are logged: a `docker` that writes its arguments, then runs the real one. */
+  path: string;
+  /** The arguments of each docker call logged so far, in the order they were made. */
+  calls: () => string[];
+  remove: () => Promise<void>;
+}
+
+/**
+ * A `docker` in front of the real one (the real engine does everything) that logs each call's
+ * arguments: what the runner asked of the engine, in order, without a clock.
+ */
+async function loggedEngine(): Promise<EngineLog> {
+  const dir = await mkdtemp(join(tmpdir(), 'debug-task-engine-log-'));
+  const realDocker = execFileSync('bash', ['-c', 'command -v docker'], { encoding: 'utf8' }).trim();
+  const log = join(dir, 'calls');
+  await writeFile(
+    join(dir, 'docker'),
+    `#!/bin/bash\nprintf '%s\\n' "$*" >>'${log}'\nexec '${realDocker}' "$@"\n`,
+    { mode: 0o755 },
+  );
+  return {
+    path: `${dir}:${process.env.PATH}`,
+    calls: () => (existsSync(log) ? readFileSync(log, 'utf8').trimEnd().split('\n') : []),
+    remove: () => rm(dir, { recursive: true, force: true }),
+  };
+}
 
 /** A new session id; its children's containers are removed with the run. */
 function newSession(): string {
@@ -189,7 +223,7 @@ describe('host runner: a plan share on a real engine', () => {
     const traffic = targets.map((t) => startTraffic(t.address, { pauseMs: 200, maxRequests: 200 }));
     const values = planValues(sessionId, planUrl);
 
-    const result = await runPlan(values);
+    const result = await runPlan(values, { env: { PATH: engineLog.path } });
     await Promise.all(traffic.map((t) => t.stop()));
 
     expect(result.exitCode).toBe(0);
@@ -208,7 +242,6 @@ describe('host runner: a plan share on a real engine', () => {
       timings: { startedAt: expect.any(Number), endedAt: expect.any(Number) },
     });
     const startAtMs = Number(values.startAt) * 1000;
-    const starts: number[] = [];
     for (const i of [0, 1, 2]) {
       const child = childSessionId(sessionId, i);
       const manifest = (await manifestOf(child))!;
@@ -231,10 +264,18 @@ describe('host runner: a plan share on a real engine', () => {
       expect(readPcap(file)).toMatchObject({ clean: true });
       await rm(file);
       expect(manifest.timings.captureStartedAt!).toBeGreaterThanOrEqual(startAtMs);
-      starts.push(manifest.timings.captureStartedAt!);
     }
-    // The three started together: the slot was claimed before the wait, the start needs no lock.
-    expect(Math.max(...starts) - Math.min(...starts)).toBeLessThan(1000);
+    // The three started together: every child counted the host's sessions and claimed its slot
+    // before the wait, so no count runs between the starts (told by the order of the engine's calls,
+    // not by a wall-clock gap a loaded machine stretches).
+    const calls = engineLog.calls();
+    const toolboxStarts = calls.flatMap((args, i) =>
+      args.startsWith('run -d --pull never --name') ? [i] : [],
+    );
+    expect(toolboxStarts).toHaveLength(3);
+    const lastCount = calls.findLastIndex((args) => args.startsWith('ps --filter label=debug-task.session '));
+    expect(lastCount).toBeGreaterThan(-1);
+    expect(lastCount).toBeLessThan(toolboxStarts[0]);
     expect(await object('other/manifest.json')).toBeUndefined();
     expect(result.stderr).not.toContain('feedface0123456789ab');
     expect(result.stderr).not.toContain('Signature');

@@ -4,15 +4,7 @@ import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { ringFilesBytes } from '../../bench/lib/ring-files';
 import { runHostRunner } from '../../lib/host/local-runner';
-import {
-  closedPort,
-  readPcap,
-  runValues,
-  startTraffic,
-  toolboxRunning,
-  useHostTarget,
-  waitFor,
-} from './runner-fixtures';
+import { closedPort, readPcap, useHostTarget } from './runner-fixtures';
 
 /**
  * The ring buffer (ringSeconds, ringBytes) against the real engine: a time ring keeps the last
@@ -75,17 +67,16 @@ describe('a ring buffer on a real engine', () => {
   it('keeps only the last window of a time ring, in order, up to its stop', async () => {
     const sessionId = newSession();
     const key = `sessions/${sessionId}/artifact.pcap.gz`;
-    const traffic = startTraffic(host.target.address, { pauseMs: 50, maxRequests: 100_000 });
-    const running = runHostRunner(
-      runValues(
-        { sessionId, containerId: host.target.id, image: host.image },
-        { durationSeconds: '60', ringSeconds: '4', filter: 'tcp port 80', uploadUrl: host.receiver.url(key) },
-      ),
-      { home: host.home },
-    );
-    await waitFor('the capture to start', () => toolboxRunning(sessionId), 20_000);
+    const traffic = host.traffic({ pauseMs: 50, maxRequests: 100_000 });
+    const running = host.runCapture(sessionId, {
+      durationSeconds: '60',
+      ringSeconds: '4',
+      filter: 'tcp port 80',
+      uploadUrl: host.receiver.url(key),
+    });
+    await host.toolboxStarted(sessionId);
     await new Promise((resolve) => setTimeout(resolve, 12_000));
-    const stopped = await runHostRunner({ action: 'stop', sessionId }, { home: host.home });
+    const stopped = await host.stop(sessionId);
     const result = await running;
     await traffic.stop();
 
@@ -121,19 +112,13 @@ describe('a ring buffer on a real engine', () => {
     const sessionId = newSession();
     const key = `sessions/${sessionId}/artifact.pcap.gz`;
     const ringBytes = 2_000_000;
-    const running = runHostRunner(
-      runValues(
-        { sessionId, containerId: host.target.id, image: host.image },
-        {
-          durationSeconds: '8',
-          ringBytes: String(ringBytes),
-          filter: 'udp port 9',
-          uploadUrl: host.receiver.url(key),
-        },
-      ),
-      { home: host.home },
-    );
-    await waitFor('the capture to start', () => toolboxRunning(sessionId), 20_000);
+    const running = host.runCapture(sessionId, {
+      durationSeconds: '8',
+      ringBytes: String(ringBytes),
+      filter: 'udp port 9',
+      uploadUrl: host.receiver.url(key),
+    });
+    await host.toolboxStarted(sessionId);
     const flood = startFlood(host.target.address);
     let most = 0;
     let samples = 0;
@@ -173,13 +158,11 @@ describe('a ring buffer on a real engine', () => {
   it('keeps its ring facts with an artifact whose upload failed, and its re-upload reports the same window', async () => {
     const sessionId = newSession();
     const deadUrl = `http://127.0.0.1:${await closedPort()}/bucket/sessions/${sessionId}/artifact.pcap.gz?X-Amz-Signature=x`;
-    const traffic = startTraffic(host.target.address, { pauseMs: 50, maxRequests: 100_000 });
-    const failed = await runHostRunner(
-      runValues(
-        { sessionId, containerId: host.target.id, image: host.image },
-        { durationSeconds: '6', ringSeconds: '2', filter: 'tcp port 80', uploadUrl: deadUrl },
-      ),
-      { home: host.home, env: { DEBUG_TASK_UPLOAD_TRIES: '1' } },
+    const traffic = host.traffic({ pauseMs: 50, maxRequests: 100_000 });
+    const failed = await host.runCapture(
+      sessionId,
+      { durationSeconds: '6', ringSeconds: '2', filter: 'tcp port 80', uploadUrl: deadUrl },
+      { env: { DEBUG_TASK_UPLOAD_TRIES: '1' } },
     );
     await traffic.stop();
     expect(failed.manifest).toMatchObject({
@@ -209,12 +192,7 @@ describe('a ring buffer on a real engine', () => {
       [{ ringSeconds: '5', ringBytes: '2000000' }, /either ringSeconds or ringBytes, not both/],
     ] as const) {
       const sessionId = newSession();
-      const result = await runHostRunner(
-        runValues({ sessionId, containerId: host.target.id, image: host.image }, overrides),
-        {
-          home: host.home,
-        },
-      );
+      const result = await host.runCapture(sessionId, overrides);
       expect(result.exitCode).toBe(2);
       expect(result.manifest).toMatchObject({ status: 'FAILED', error: { code: 'INVALID_ARGUMENT' } });
       expect(result.manifest!.error!.message).toMatch(message);

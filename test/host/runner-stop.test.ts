@@ -2,18 +2,9 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { spawn, spawnSync } from 'node:child_process';
-import { parseManifest, runHostRunner, runnerEnv, type HostRunnerResult } from '../../lib/host/local-runner';
+import { parseManifest, runnerEnv, type HostRunnerResult } from '../../lib/host/local-runner';
 import { buildRunnerScript } from '../../lib/host/runner-script';
-import {
-  nowSeconds,
-  readPcap,
-  runValues,
-  sha256,
-  startTraffic,
-  toolboxRunning,
-  useHostTarget,
-  waitFor,
-} from './runner-fixtures';
+import { nowSeconds, readPcap, runValues, sha256, useHostTarget, waitFor } from './runner-fixtures';
 
 /**
  * action=stop against the real engine: a capture stopped early is kept (uploaded, a clean pcap with
@@ -93,7 +84,7 @@ async function captureThenStopInPidNamespaceOfItsOwn() {
       stopEnv: runnerEnv({ action: 'stop', sessionId }, { home: host.home }),
     }),
   );
-  const traffic = startTraffic(host.target.address, { pauseMs: 100 });
+  const traffic = host.traffic({ pauseMs: 100 });
   const [command, ...args] = [...PID_NAMESPACE, process.execPath, files.wrapper, files.spec];
   const child = spawn(command, args, { stdio: ['ignore', 'inherit', 'inherit'] });
   const exitCode = await new Promise<number | null>((resolve) => child.on('close', resolve));
@@ -110,11 +101,6 @@ async function captureThenStopInPidNamespaceOfItsOwn() {
   return { sessionId, key, stopped: asResult(ran.stopped), result: asResult(ran.result), tookMs: ran.tookMs };
 }
 
-/** Runs action=stop for `sessionId` as SSM would. */
-function stop(sessionId: string) {
-  return runHostRunner({ action: 'stop', sessionId }, { home: host.home });
-}
-
 /**
  * A 60 s tcpdump of the target's HTTP traffic, stopped 2 s after its toolbox runs by `stopper`:
  * the stop's result, the capture's, how long the stop took to end it, and the artifact's key.
@@ -122,15 +108,13 @@ function stop(sessionId: string) {
 async function captureThenStop(stopper: (sessionId: string) => Promise<HostRunnerResult>) {
   const sessionId = newSession();
   const key = `sessions/${sessionId}/artifact.pcap.gz`;
-  const traffic = startTraffic(host.target.address, { pauseMs: 100 });
-  const running = runHostRunner(
-    runValues(
-      { sessionId, containerId: host.target.id, image: host.image },
-      { durationSeconds: '60', filter: 'tcp port 80', uploadUrl: host.receiver.url(key) },
-    ),
-    { home: host.home },
-  );
-  await waitFor('the capture to start', () => toolboxRunning(sessionId), 20_000);
+  const traffic = host.traffic({ pauseMs: 100 });
+  const running = host.runCapture(sessionId, {
+    durationSeconds: '60',
+    filter: 'tcp port 80',
+    uploadUrl: host.receiver.url(key),
+  });
+  await host.toolboxStarted(sessionId);
   await new Promise((resolve) => setTimeout(resolve, 2000));
 
   const stopAt = Date.now();
@@ -151,7 +135,7 @@ async function keptPcap(key: string, name: string): Promise<ReturnType<typeof re
 
 describe('action=stop on a real engine', () => {
   it('stops a 60 s tcpdump within seconds and keeps a clean, uploaded pcap marked stoppedEarly', async () => {
-    const { sessionId, key, stopAt, stopped, result, tookMs } = await captureThenStop(stop);
+    const { sessionId, key, stopAt, stopped, result, tookMs } = await captureThenStop(host.stop);
 
     expect(stopped.exitCode).toBe(0);
     expect(stopped.manifest).toMatchObject({
@@ -185,17 +169,11 @@ describe('action=stop on a real engine', () => {
     const children = [`${sessionId}-0000`, `${sessionId}-0001`];
     const keys = children.map((child) => `sessions/${sessionId}/children/${child}/artifact.pcap.gz`);
     const runs = children.map((child, i) =>
-      runHostRunner(
-        runValues(
-          { sessionId: child, containerId: host.target.id, image: host.image },
-          { durationSeconds: '60', uploadUrl: host.receiver.url(keys[i]) },
-        ),
-        { home: host.home },
-      ),
+      host.runCapture(child, { durationSeconds: '60', uploadUrl: host.receiver.url(keys[i]) }),
     );
-    for (const child of children) await waitFor('the child to start', () => toolboxRunning(child), 20_000);
+    for (const child of children) await host.toolboxStarted(child);
 
-    const stopped = await stop(sessionId);
+    const stopped = await host.stop(sessionId);
     const results = await Promise.all(runs);
 
     expect(stopped.manifest).toMatchObject({ status: 'OK', stop: { captures: 2, signalled: 2 } });
@@ -211,25 +189,19 @@ describe('action=stop on a real engine', () => {
     const sessionId = newSession();
     const key = `sessions/${sessionId}/artifact.pcap.gz`;
     const startAt = nowSeconds() + 4;
-    const running = runHostRunner(
-      runValues(
-        { sessionId, containerId: host.target.id, image: host.image },
-        {
-          durationSeconds: '60',
-          startAt: String(startAt),
-          expiresAt: String(startAt + 90),
-          uploadUrl: host.receiver.url(key),
-        },
-      ),
-      { home: host.home },
-    );
+    const running = host.runCapture(sessionId, {
+      durationSeconds: '60',
+      startAt: String(startAt),
+      expiresAt: String(startAt + 90),
+      uploadUrl: host.receiver.url(key),
+    });
     await waitFor(
       'the run to wait for startAt',
       async () => ((await leftovers(sessionId)).workDir ? true : undefined),
       10_000,
     );
 
-    const stopped = await stop(sessionId);
+    const stopped = await host.stop(sessionId);
     const result = await running;
 
     expect(stopped.manifest).toMatchObject({ stop: { captures: 1, signalled: 0 } });
@@ -265,7 +237,7 @@ describe('action=stop on a real engine', () => {
   });
 
   it('has nothing to stop for a session this host does not run', async () => {
-    const stopped = await stop(newSession());
+    const stopped = await host.stop(newSession());
     expect(stopped.exitCode).toBe(0);
     expect(stopped.manifest).toMatchObject({ status: 'OK', stop: { captures: 0, signalled: 0 } });
   });

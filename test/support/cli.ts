@@ -1,5 +1,11 @@
-import { spawn, type ChildProcessWithoutNullStreams, type SpawnOptions } from 'node:child_process';
+import {
+  spawn,
+  type ChildProcess,
+  type ChildProcessWithoutNullStreams,
+  type SpawnOptions,
+} from 'node:child_process';
 import { join } from 'node:path';
+import type { Readable } from 'node:stream';
 import { pathToFileURL } from 'node:url';
 
 export interface CliRun {
@@ -53,4 +59,16 @@ export function runCli(
       });
     });
   });
+}
+
+/** A child's exit code, once it has exited and its output streams have closed. */
+export function exitCodeOf(child: ChildProcess): Promise<number | null> {
+  return new Promise((resolve) => child.on('close', resolve));
+}
+
+/** What `stream` has given so far, as text (read it after the process has closed for all of it). */
+export function textOf(stream: Readable): () => string {
+  let text = '';
+  stream.on('data', (d: Buffer) => (text += d.toString()));
+  return () => text;
 }

@@ -14,6 +14,11 @@ export interface SandboxWithTarget {
   readonly workdir: string;
   /** The sandbox's fake keys, found by the CLI's ordinary credential chain (environment first). */
   cliEnv(): Record<string, string>;
+  /**
+   * The CLI's arguments for a tcpdump of the demo task through the sandbox's API, then `more`
+   * (duration, output, flags of the test's own).
+   */
+  captureArgs(...more: string[]): string[];
 }
 
 /**
@@ -63,6 +68,20 @@ export function useSandboxWithTarget(
         AWS_SECRET_ACCESS_KEY: box.credentials.secretAccessKey,
         AWS_REGION: box.region,
       };
+    },
+    captureArgs(...more) {
+      const task = started(target, 'demo task');
+      const box = started(sandbox, 'sandbox');
+      return [
+        task.taskArn,
+        '--container',
+        task.containerName,
+        '--tool',
+        'tcpdump',
+        '--api-url',
+        box.apiUrl,
+        ...more,
+      ];
     },
   };
 }

@@ -2,16 +2,9 @@ import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
-import {
-  FOLLOW_CHUNK_MAX_BYTES,
-  chunkSeqOf,
-  decodeChunkForm,
-  encodeChunkForm,
-} from '../../../lib/domain/follow';
+import { FOLLOW_CHUNK_MAX_BYTES, decodeChunkForm, encodeChunkForm } from '../../../lib/domain/follow';
 import { childSessionId, sessionKeys } from '../../../lib/domain/session';
-import { startS3, type S3StandIn } from '../../../lib/sandbox/s3';
-import { uploadPresigner } from '../../../lib/session/upload';
+import { useFollowChunks } from '../../support/follow-chunks';
 import { requireBash, RunnerShell } from './runner-shell';
 
 /**
@@ -24,39 +17,17 @@ import { requireBash, RunnerShell } from './runner-shell';
 jest.setTimeout(60_000);
 
 let shell: RunnerShell;
-let s3: S3StandIn;
-let client: S3Client;
 
-beforeAll(async () => {
+beforeAll(() => {
   requireBash();
   shell = new RunnerShell();
-  s3 = await startS3({ bucket: 'follow-loop' });
-  process.env.AWS_ENDPOINT_URL_S3 = s3.endpoint;
-  process.env.AWS_S3_FORCE_PATH_STYLE = 'true';
-  client = new S3Client({ endpoint: s3.endpoint, forcePathStyle: true });
 });
 
-afterAll(async () => {
-  client?.destroy();
-  await s3?.stop();
+afterAll(() => {
   shell?.remove();
-  delete process.env.AWS_ENDPOINT_URL_S3;
-  delete process.env.AWS_S3_FORCE_PATH_STYLE;
 });
 
-async function form(childId: string): Promise<string> {
-  const presigner = uploadPresigner({
-    accessKeyId: 'AKIATESTFOLLOW000000',
-    secretAccessKey: 'not-checked',
-    sessionToken: 'token',
-    expiration: new Date(Date.now() + 3_600_000),
-  });
-  try {
-    return await presigner.presignChunks(s3.bucket, sessionKeys.childChunks(childId), 900);
-  } finally {
-    presigner.destroy();
-  }
-}
+const store = useFollowChunks('follow-loop');
 
 /** Sources the runner in bash (asynchronously: s3rver answers in this process) and runs `snippet`. */
 function runAsync(
@@ -78,21 +49,6 @@ function runAsync(
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     child.on('close', (code) => resolve({ code, stdout, stderr }));
   });
-}
-
-async function joinedChunks(childId: string): Promise<{ seqs: number[]; sizes: number[]; bytes: Buffer }> {
-  const prefix = sessionKeys.childChunks(childId);
-  const listed = await client.send(new ListObjectsV2Command({ Bucket: s3.bucket, Prefix: prefix }));
-  const parts: Buffer[] = [];
-  for (const object of listed.Contents ?? []) {
-    const got = await client.send(new GetObjectCommand({ Bucket: s3.bucket, Key: object.Key }));
-    parts.push(Buffer.from(await got.Body!.transformToByteArray()));
-  }
-  return {
-    seqs: (listed.Contents ?? []).map((o) => chunkSeqOf(prefix, o.Key!)!),
-    sizes: parts.map((p) => p.length),
-    bytes: Buffer.concat(parts),
-  };
 }
 
 it('uploads what is appended, in order, cutting a flood at the chunk bound; the chunks joined are the file', async () => {
@@ -118,7 +74,7 @@ follow_json`,
     {
       SSM_action: 'run',
       SSM_sessionId: childId,
-      SSM_chunkUrl: await form(childId),
+      SSM_chunkUrl: await store.chunkForm(childId),
       SSM_followSeconds: '1',
       PARTS: parts,
     },
@@ -126,7 +82,7 @@ follow_json`,
 
   expect(run.stderr).not.toMatch(/could not be uploaded/);
   const written = Buffer.concat([...small, flood]);
-  const chunks = await joinedChunks(childId);
+  const chunks = await store.read(childId);
   expect(chunks.bytes.equals(written)).toBe(true);
   expect(chunks.seqs).toEqual(chunks.seqs.map((_, i) => i));
   // The first two parts in chunks of their own (a second apart), the flood (one write, then the
@@ -167,7 +123,7 @@ describe('read_chunk_form refuses, before anything starts', () => {
     ],
     ['a form without fields', (url: string) => url.split('?')[0], /holds no form fields/],
   ])('%s (INVALID_ARGUMENT)', async (_what, change, message) => {
-    const chunkUrl = change(await form(CHILD));
+    const chunkUrl = change(await store.chunkForm(CHILD));
     const run = shell.run(`load_params\nread_chunk_form`, {
       env: { SSM_action: 'run', SSM_sessionId: CHILD, SSM_chunkUrl: chunkUrl },
     });
@@ -179,7 +135,7 @@ describe('read_chunk_form refuses, before anything starts', () => {
       env: {
         SSM_action: 'run',
         SSM_sessionId: CHILD,
-        SSM_chunkUrl: await form(CHILD),
+        SSM_chunkUrl: await store.chunkForm(CHILD),
         SSM_ringSeconds: '60',
         SSM_tool: 'tcpdump',
       },

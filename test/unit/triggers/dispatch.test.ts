@@ -242,90 +242,83 @@ describe('a stop trigger', () => {
     return withEnv({ DEBUG_TASK_POLICY_FILE: file, DEBUG_TASK_POLICY_SHA256: undefined });
   }
   const stopMarkers = () => aws.s3.commandCalls(PutObjectCommand).map((call) => call.args[0].input.Key);
-
-  it('stops the running ring sessions of its target that the policy lets it stop, and keeps them (a stop marker)', async () => {
-    const restore = withPolicy(`@id("keep-ring-may-stop")
-permit (principal is DebugTask::Trigger, action == DebugTask::Action::"stop", resource)
-when { principal.name == "keep-ring" && resource.service == "payments" };`);
+  /** Fires the stop trigger keep-ring, as its rule, under a deployment policy (`policy`'s text) or none. */
+  async function fireKeepRing(policy?: string) {
+    const restore =
+      policy === undefined ? withEnv({ DEBUG_TASK_POLICY_FILE: undefined }) : withPolicy(policy);
     try {
-      const result = await handleTriggerInvocation(invocation('keep-ring', STOP_RULE), config, {
-        presets: PRESETS,
-      });
-
-      expect(result).toEqual({
-        trigger: 'keep-ring',
-        action: 'stop',
-        stopped: ['dt-20261206120000-ring01'],
-        refused: [],
-      });
-      expect(stopMarkers()).toEqual([sessionKeys.stop('dt-20261206120000-ring01')]);
-      const marker = JSON.parse(String(aws.s3.commandCalls(PutObjectCommand)[0].args[0].input.Body));
-      expect(marker.caller).toBe(STOP_RULE);
-      expect(written).toEqual(
-        expect.arrayContaining([
-          expect.objectContaining({
-            type: 'decision',
-            action: 'stop',
-            allowed: true,
-            caller: STOP_RULE,
-            trigger: 'keep-ring',
-            sessionId: 'dt-20261206120000-ring01',
-            rule: 'permit "keep-ring-may-stop"',
-          }),
-          expect.objectContaining({
-            type: 'trigger.fired',
-            action: 'stop',
-            stopped: ['dt-20261206120000-ring01'],
-          }),
-        ]),
-      );
+      return await handleTriggerInvocation(invocation('keep-ring', STOP_RULE), config, { presets: PRESETS });
     } finally {
       restore();
     }
+  }
+
+  it('stops the running ring sessions of its target that the policy lets it stop, and keeps them (a stop marker)', async () => {
+    const result = await fireKeepRing(`@id("keep-ring-may-stop")
+permit (principal is DebugTask::Trigger, action == DebugTask::Action::"stop", resource)
+when { principal.name == "keep-ring" && resource.service == "payments" };`);
+
+    expect(result).toEqual({
+      trigger: 'keep-ring',
+      action: 'stop',
+      stopped: ['dt-20261206120000-ring01'],
+      refused: [],
+    });
+    expect(stopMarkers()).toEqual([sessionKeys.stop('dt-20261206120000-ring01')]);
+    const marker = JSON.parse(String(aws.s3.commandCalls(PutObjectCommand)[0].args[0].input.Body));
+    expect(marker.caller).toBe(STOP_RULE);
+    expect(written).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({
+          type: 'decision',
+          action: 'stop',
+          allowed: true,
+          caller: STOP_RULE,
+          trigger: 'keep-ring',
+          sessionId: 'dt-20261206120000-ring01',
+          rule: 'permit "keep-ring-may-stop"',
+        }),
+        expect.objectContaining({
+          type: 'trigger.fired',
+          action: 'stop',
+          stopped: ['dt-20261206120000-ring01'],
+        }),
+      ]),
+    );
   });
 
   it('is refused another principal’s session when the policy does not permit it (permits for callers do not cover triggers), and the refusal is audited', async () => {
-    const restore = withPolicy(`@id("oncall-stops")
+    const result = await fireKeepRing(`@id("oncall-stops")
 permit (principal is DebugTask::Caller, action == DebugTask::Action::"stop", resource);`);
-    try {
-      const result = await handleTriggerInvocation(invocation('keep-ring', STOP_RULE), config, {
-        presets: PRESETS,
-      });
 
-      expect(result).toEqual({
-        trigger: 'keep-ring',
-        action: 'stop',
-        stopped: [],
-        refused: [{ sessionId: 'dt-20261206120000-ring01', code: 'NOT_AUTHORIZED' }],
-      });
-      expect(stopMarkers()).toEqual([]);
-      expect(written).toEqual(
-        expect.arrayContaining([
-          expect.objectContaining({
-            type: 'decision',
-            action: 'stop',
-            allowed: false,
-            caller: STOP_RULE,
-            trigger: 'keep-ring',
-          }),
-          expect.objectContaining({
-            type: 'trigger.fired',
-            refused: [{ sessionId: 'dt-20261206120000-ring01', code: 'NOT_AUTHORIZED' }],
-          }),
-        ]),
-      );
-    } finally {
-      restore();
-    }
+    expect(result).toEqual({
+      trigger: 'keep-ring',
+      action: 'stop',
+      stopped: [],
+      refused: [{ sessionId: 'dt-20261206120000-ring01', code: 'NOT_AUTHORIZED' }],
+    });
+    expect(stopMarkers()).toEqual([]);
+    expect(written).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({
+          type: 'decision',
+          action: 'stop',
+          allowed: false,
+          caller: STOP_RULE,
+          trigger: 'keep-ring',
+        }),
+        expect.objectContaining({
+          type: 'trigger.fired',
+          refused: [{ sessionId: 'dt-20261206120000-ring01', code: 'NOT_AUTHORIZED' }],
+        }),
+      ]),
+    );
   });
 
   it('stops the ring session another trigger started, without a deployment policy (both are the deployment’s)', async () => {
     running['dt-20261206120000-ring01'] = { caller: RULE, trigger: 'on-alarm', spec: ringSpec('payments') };
-    const restore = withEnv({ DEBUG_TASK_POLICY_FILE: undefined });
     try {
-      const result = await handleTriggerInvocation(invocation('keep-ring', STOP_RULE), config, {
-        presets: PRESETS,
-      });
+      const result = await fireKeepRing();
 
       expect(result.stopped).toEqual(['dt-20261206120000-ring01']);
       expect(written).toEqual(
@@ -340,31 +333,23 @@ permit (principal is DebugTask::Caller, action == DebugTask::Action::"stop", res
       );
     } finally {
       running['dt-20261206120000-ring01'] = { caller: ALICE, spec: ringSpec('payments') };
-      restore();
     }
   });
 
   it('stops nothing of anyone else without a deployment policy (owner isolation), and says so in the audit', async () => {
-    const restore = withEnv({ DEBUG_TASK_POLICY_FILE: undefined });
-    try {
-      const result = await handleTriggerInvocation(invocation('keep-ring', STOP_RULE), config, {
-        presets: PRESETS,
-      });
+    const result = await fireKeepRing();
 
-      expect(result.refused).toEqual([{ sessionId: 'dt-20261206120000-ring01', code: 'NOT_AUTHORIZED' }]);
-      expect(stopMarkers()).toEqual([]);
-      expect(written).toEqual(
-        expect.arrayContaining([
-          expect.objectContaining({
-            type: 'decision',
-            allowed: false,
-            trigger: 'keep-ring',
-            rule: expect.stringMatching(/^owner isolation/),
-          }),
-        ]),
-      );
-    } finally {
-      restore();
-    }
+    expect(result.refused).toEqual([{ sessionId: 'dt-20261206120000-ring01', code: 'NOT_AUTHORIZED' }]);
+    expect(stopMarkers()).toEqual([]);
+    expect(written).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({
+          type: 'decision',
+          allowed: false,
+          trigger: 'keep-ring',
+          rule: expect.stringMatching(/^owner isolation/),
+        }),
+      ]),
+    );
   });
 });
