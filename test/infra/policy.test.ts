@@ -16,7 +16,7 @@ describe('a deployment with a policy file', () => {
   const { template } = synth({ toolboxDirectory: fakeToolboxDirectory(), policyFile: EXAMPLE });
   const functions = functionsByHandler(template);
 
-  it('gives the policy layer and its path and sha256 to api and plan, and to no other function', () => {
+  it('gives the policy layer and its path and sha256 to api, plan and doctor, and to no other function', () => {
     const layers = Object.keys(resourcesOfType(template, 'AWS::Lambda::LayerVersion'));
     expect(layers).toHaveLength(1);
     for (const [name, fn] of Object.entries(functions)) {
@@ -24,7 +24,7 @@ describe('a deployment with a policy file', () => {
         Layers?: unknown[];
         Environment?: { Variables?: Record<string, string> };
       };
-      const deciding = name === 'api' || name === 'plan';
+      const deciding = name === 'api' || name === 'plan' || name === 'doctor';
       expect([name, (props.Layers ?? []).map(flat)]).toEqual([name, deciding ? [`<${layers[0]}>`] : []]);
       const env = props.Environment?.Variables ?? {};
       expect([name, env.DEBUG_TASK_POLICY_FILE]).toEqual([name, deciding ? LAYER_POLICY_PATH : undefined]);
