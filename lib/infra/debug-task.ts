@@ -252,6 +252,7 @@ export class DebugTask extends Construct {
       runnerObjectArn: document.runner.objectArn,
       stateMachine,
       allowedClusters: settings.allowedClusters,
+      decidesCaptures: settings.policy !== undefined,
     });
 
     this.bucket = bucket;

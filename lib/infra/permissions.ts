@@ -26,6 +26,12 @@ export interface SessionPermissionsProps {
   readonly stateMachine: StateMachine;
   /** Cluster names resolve and the sweeper may read; empty: any cluster of the account and region. */
   readonly allowedClusters: readonly string[];
+  /**
+   * The deployment has a policy file: a capture is then decided on each target's network mode,
+   * which plan (capture, preview) and the doctor (policy-allows) read from its task definition
+   * (lib/session/authorize.ts). Without one, nothing calls ecs:DescribeTaskDefinition.
+   */
+  readonly decidesCaptures?: boolean;
 }
 
 /**
@@ -145,6 +151,18 @@ export function grantSessionPermissions(stack: Stack, props: SessionPermissionsP
     resources: [bucket.arnForObjects(`${DOCTOR_PROBE_PREFIX}*`)],
     why: 'debug-task doctor writes, then deletes, one probe object with a fresh name under doctor/: the prefix is the narrowest static scope.',
   });
+
+  if (props.decidesCaptures) {
+    const readTaskDefinitions: Permission = {
+      actions: ['ecs:DescribeTaskDefinition'],
+      resources: ['*'],
+      why:
+        "With a policy file, a capture is decided on each target's network mode, read from its task " +
+        'definition; ecs:DescribeTaskDefinition has no resource-level permissions and must be granted on "*".',
+    };
+    fn.plan.allow(readTaskDefinitions);
+    fn.doctor.allow(readTaskDefinitions);
+  }
 
   fn.launch.allow(sendDocument);
   fn.launch.allow(sendToHosts);
