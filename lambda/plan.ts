@@ -8,8 +8,9 @@ import { stepHandler } from '../lib/steps/step-handler';
 const planStep = stepHandler('plan', withAudit(planSession));
 
 /**
- * Step Functions task "Plan" (lib/steps/plan.ts), and the HTTP API routes that run Plan's checks
- * without starting anything: POST /sessions/preview, POST /doctor (lib/api/checks.ts).
+ * Step Functions task "Plan" (lib/steps/plan.ts), and the HTTP API route that runs Plan's resolver
+ * without starting anything: POST /clusters/{cluster}/tools/{tool}/preview (lib/api/checks.ts). The
+ * doctors have a function of their own (lambda/doctor.ts).
  */
 export const handler = (event: ExecutionInput | HttpEvent) =>
   isHttpEvent(event) ? handleChecksRequest(event) : planStep(event);

@@ -136,8 +136,8 @@ export function imagePinnedCheck(image: string | undefined): DoctorCheck {
       name,
       status: 'failed',
       code: 'AWS_ERROR',
-      detail: 'The plan function has no TOOLBOX_IMAGE.',
-      hint: 'Deploy the stack again (`npx cdk deploy`): it sets TOOLBOX_IMAGE on the plan and launch functions.',
+      detail: 'The doctor function has no TOOLBOX_IMAGE.',
+      hint: 'Deploy the stack again (`npx cdk deploy`): it sets TOOLBOX_IMAGE on the doctor and launch functions.',
     };
   }
   if (!isValidHostParam('image', image)) {

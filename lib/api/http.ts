@@ -4,9 +4,9 @@ import { DebugTaskError, EXIT } from '../domain/errors';
 import { logger } from '../log';
 
 /**
- * The HTTP side of every route (the api function's, and the checks the plan function answers):
- * body parsing, the caller's identity, typed errors to HTTP statuses. Internals go to the log,
- * never to the caller.
+ * The HTTP side of every route (the api function's, the plan function's preview, the doctor
+ * function's): body parsing, the caller's identity, typed errors to HTTP statuses. Internals go to
+ * the log, never to the caller.
  */
 export type HttpEvent = APIGatewayProxyEventV2WithIAMAuthorizer;
 export type HttpResult = APIGatewayProxyStructuredResultV2;

@@ -3,7 +3,7 @@ import { DEFAULT_LIMITS, type SessionLimits } from '../domain/session-spec';
 
 /**
  * The deployment's session limits, as the stack hands them to the functions that validate a
- * request (the api function's routes, the plan function's preview and doctor): one reading of them.
+ * request (the api function's routes, the plan function's preview, the doctor function's doctor): one reading of them.
  */
 export function sessionLimitsFromEnv(): SessionLimits {
   return {

@@ -40,7 +40,8 @@ export function apiConfig(): ApiConfig {
 /**
  * The api function's routes (lib/domain/routes.ts): start, read, list, stop, cancel, re-upload. It starts
  * and reads executions and S3 objects only: everything that resolves a target or reaches a host runs
- * in the state machine's steps (preview and doctor in the plan function, lib/api/checks.ts).
+ * in the state machine's steps (preview in the plan function, lib/api/checks.ts) or in the doctor
+ * function (lib/api/doctor-routes.ts).
  *
  * IAM has allowed the route (its cluster, its tool) before this runs; a session's routes then check
  * that the session is of that cluster and that the caller owns it or the deployment's policy lets

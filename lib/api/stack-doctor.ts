@@ -29,7 +29,7 @@ export interface StackDoctorConfig {
 }
 
 /**
- * POST /doctor: the deployment itself, checked from inside (the plan function's role, its
+ * POST /doctor: the deployment itself, checked from inside (the doctor function's role, its
  * environment, its policy layer), whatever the task. Nothing is started. Every check runs, each
  * failing on its own: one broken piece does not hide the others.
  */
@@ -116,7 +116,7 @@ export async function imagePresentCheck(
       status: 'warning',
       detail: image
         ? `${image.slice(0, 200)} is not an ECR image of this account and region: doctor cannot look it up.`
-        : 'The plan function has no TOOLBOX_IMAGE to look up.',
+        : 'The doctor function has no TOOLBOX_IMAGE to look up.',
       hint: `Check that every host can pull it (\`docker pull\` on a host), or push it to ECR in ${where.account} ${where.region}.`,
     };
   }

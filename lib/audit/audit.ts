@@ -30,9 +30,9 @@ export type { AuditDecision, AuditRecord, SessionAuditEvent, TriggerFiredEvent }
  * group, not the functions' debug output), it is written before the request returns (a subscription
  * is asynchronous: a denial could be answered before its record exists), and a write that fails is
  * seen by the code that acted. The cost: one client (the CloudWatch Logs SDK, two commands), only in
- * the five functions that emit: +22 KB minified in api, plan, launch and cleanup, +42 KB in collect
- * (its only other client, S3, speaks XML, so the JSON protocol comes with it); poll and the sweeper
- * carry none (esbuild with the stack's options, 2026-12-06). One CreateLogStream per Lambda
+ * the six functions that emit: +22 KB minified in api, plan, doctor, launch and cleanup, +42 KB in
+ * collect (its only other client, S3, speaks XML, so the JSON protocol comes with it); poll and the
+ * sweeper carry none (esbuild with the stack's options, 2026-12-06). One CreateLogStream per Lambda
  * container, one PutLogEvents per request or step that emitted anything.
  *
  * Without AUDIT_LOG_GROUP (`debug-task local`, unit tests of other modules) the events go to the

@@ -4,7 +4,7 @@ import { Authorizer } from './authorizer';
 import { loadCedar, parsePolicyText, policySha256 } from './policy-file';
 
 /**
- * The deployment's policy, in the functions that decide (api, plan), or none.
+ * The deployment's policy, in the functions that decide (api, plan, doctor), or none.
  *
  * Deployed, the policy file and the Cedar engine come in a Lambda layer attached only to those
  * functions, and only when the deployment names a policy (`DEBUG_TASK_POLICY_FILE`, e.g.

@@ -39,11 +39,11 @@ export const DOCTOR_CHECKS = [
 /**
  * `debug-task doctor --stack`: the deployment itself, end to end, no task and nothing started. The
  * CLI checks the first three (the credentials, the stack through CloudFormation, the API); POST
- * /doctor (the plan function) checks the rest about its own deployment.
+ * /doctor (the doctor function) checks the rest about its own deployment.
  */
 export const STACK_CLIENT_CHECKS = ['credentials', 'stack', 'api'] as const;
 
-/** Checked by the plan function (lib/api/stack-doctor.ts), in this order. */
+/** Checked by the doctor function (lib/api/stack-doctor.ts), in this order. */
 export const STACK_SERVER_CHECKS = [
   'document-pinned',
   'image-pinned',

@@ -1,8 +1,8 @@
 import { clusterNameOf } from './arn';
 
 /**
- * The HTTP API's routes, in one table: the stack creates them (lib/infra/sessions-api.ts), the api
- * and plan functions dispatch on them (lib/api), the typed client builds its paths from them
+ * The HTTP API's routes, in one table: the stack creates them (lib/infra/sessions-api.ts), the api,
+ * plan and doctor functions dispatch on them (lib/api), the typed client builds its paths from them
  * (lib/client), and the README's IAM examples are tested against them (test/infra/iam-examples).
  *
  * The cluster (a name, never an ARN: ARNs hold `/` and `:`) and, to start a session, the tool are
@@ -16,12 +16,12 @@ export const ROUTES = {
   /** What the request would capture now (tasks, hosts, skipped); nothing is started. */
   preview: { method: 'POST', path: '/clusters/{cluster}/tools/{tool}/preview', handler: 'checks' },
   /** Every precondition of a session on a task, checked; nothing is started. */
-  doctor: { method: 'POST', path: '/clusters/{cluster}/doctor', handler: 'checks' },
+  doctor: { method: 'POST', path: '/clusters/{cluster}/doctor', handler: 'doctor' },
   /**
    * The deployment itself (document, image, bucket, hosts, policy), checked; nothing is started.
    * Not under a cluster: it is about the whole deployment (`--cluster` goes in the body).
    */
-  stackDoctor: { method: 'POST', path: '/doctor', handler: 'checks' },
+  stackDoctor: { method: 'POST', path: '/doctor', handler: 'doctor' },
   /** The sessions of the cluster the caller may read, newest first. */
   listCluster: { method: 'GET', path: '/clusters/{cluster}/sessions', handler: 'api' },
   /** A session's (or one child's) status, result and download URLs. */
@@ -49,8 +49,11 @@ export const ROUTES = {
 export interface RouteSpec {
   method: 'GET' | 'POST' | 'DELETE';
   path: string;
-  /** Which function answers: `api` (sessions) or `checks` (the plan function: resolves, starts nothing). */
-  handler: 'api' | 'checks';
+  /**
+   * Which function answers: `api` (sessions), `checks` (the plan function: resolves, starts
+   * nothing) or `doctor` (the doctor function: checks, starts nothing).
+   */
+  handler: 'api' | 'checks' | 'doctor';
 }
 
 export type RouteName = keyof typeof ROUTES;

@@ -130,12 +130,19 @@ export class DebugTask extends Construct {
       MAX_RING_SECONDS: String(settings.maxRingSeconds),
       MAX_BYTES: String(settings.maxBytes),
     };
-    // Plan resolves the targets; it also answers the routes that only check (preview, doctor).
+    // Plan resolves the targets; it also answers the route that only resolves (preview).
     const plan = fn('plan', {
       BUCKET_NAME: bucket.bucketName,
       ALLOWED_CLUSTERS: settings.allowedClusters.join(','),
       GRACE_SECONDS: String(settings.graceSeconds),
       FLEET_START_LEAD_SECONDS: String(settings.fleetStartLeadSeconds),
+      ...limits,
+    });
+    // The doctors (POST /clusters/{cluster}/doctor, POST /doctor): Plan's target checks and the
+    // deployment's own, in a function of their own so that plan's bundle and role carry neither.
+    const doctor = fn('doctor', {
+      BUCKET_NAME: bucket.bucketName,
+      ALLOWED_CLUSTERS: settings.allowedClusters.join(','),
       TOOLBOX_IMAGE: toolbox.imageUri,
       // doctor --stack checks the document at the pinned version (it never sends it).
       DOCUMENT_NAME: document.documentName,
@@ -191,12 +198,14 @@ export class DebugTask extends Construct {
     const http = new SessionsApi(this, 'Api', {
       handler: api.function,
       checksHandler: plan.function,
+      doctorHandler: doctor.function,
       logKey: keys.logs,
     });
     if (settings.policy) {
-      // The functions that decide: plan (capture, preview, doctor) and api (read, cancel, fetch, list).
+      // The functions that decide: plan (capture, preview), doctor (would it allow a capture) and api
+      // (read, cancel, fetch, list).
       const policy = new PolicyLayer(this, 'Policy', settings.policy);
-      for (const decider of [plan, api]) policy.attachTo(decider, settings.policy.sha256);
+      for (const decider of [plan, doctor, api]) policy.attachTo(decider, settings.policy.sha256);
     }
     // Launch signs each host's uploads with a session of this role, scoped to the session's
     // children's keys (a re-upload is an execution of the same path).
@@ -214,6 +223,7 @@ export class DebugTask extends Construct {
     keys.allowArtifactUse(
       api.role,
       plan.role,
+      doctor.role,
       launch.role,
       poll.role,
       collect.role,
@@ -221,7 +231,7 @@ export class DebugTask extends Construct {
       upload.role,
     );
     // The functions that decide or see a session event emit audit events (lib/audit/).
-    for (const writer of [api, plan, launch, collect, cleanup]) audit.addWriter(writer);
+    for (const writer of [api, plan, doctor, launch, collect, cleanup]) audit.addWriter(writer);
 
     const sweeper = fn(
       'sweeper',
@@ -234,7 +244,7 @@ export class DebugTask extends Construct {
     });
 
     grantSessionPermissions(Stack.of(this), {
-      functions: { api, plan, launch, poll, collect, cleanup, sweeper },
+      functions: { api, plan, launch, poll, collect, cleanup, sweeper, doctor },
       bucket,
       uploadRoleArn: upload.role.roleArn,
       documentArn: document.documentArn,
@@ -242,6 +252,7 @@ export class DebugTask extends Construct {
       runnerObjectArn: document.runner.objectArn,
       stateMachine,
       allowedClusters: settings.allowedClusters,
+      decidesCaptures: settings.policy !== undefined,
     });
 
     this.bucket = bucket;

@@ -3,7 +3,16 @@
  * and the `debug-task:handler` metadata the local sandbox binds it by. No CDK import here: the
  * sandbox reads this list at run time without loading aws-cdk-lib.
  */
-export const HANDLER_NAMES = ['api', 'plan', 'launch', 'poll', 'collect', 'cleanup', 'sweeper'] as const;
+export const HANDLER_NAMES = [
+  'api',
+  'plan',
+  'launch',
+  'poll',
+  'collect',
+  'cleanup',
+  'sweeper',
+  'doctor',
+] as const;
 
 export type HandlerName = (typeof HANDLER_NAMES)[number];
 

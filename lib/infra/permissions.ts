@@ -26,6 +26,12 @@ export interface SessionPermissionsProps {
   readonly stateMachine: StateMachine;
   /** Cluster names resolve and the sweeper may read; empty: any cluster of the account and region. */
   readonly allowedClusters: readonly string[];
+  /**
+   * The deployment has a policy file: a capture is then decided on each target's network mode,
+   * which plan (capture, preview) and the doctor (policy-allows) read from its task definition
+   * (lib/session/authorize.ts). Without one, nothing calls ecs:DescribeTaskDefinition.
+   */
+  readonly decidesCaptures?: boolean;
 }
 
 /**
@@ -82,18 +88,20 @@ export function grantSessionPermissions(stack: Stack, props: SessionPermissionsP
     why: 'The senders presign a GET of the runner file (one object of the stack assets) for each command.',
   };
 
-  // Plan (lib/steps/plan.ts) resolves a task or a service; preview and doctor run the same code.
+  // Plan (lib/steps/plan.ts) resolves a task or a service; preview runs the same code.
+  const clusterArns =
+    props.allowedClusters.length === 0
+      ? [stack.formatArn({ service: 'ecs', resource: 'cluster', resourceName: '*' })]
+      : props.allowedClusters.map((name) =>
+          stack.formatArn({ service: 'ecs', resource: 'cluster', resourceName: name }),
+        );
   fn.plan.allow({
     // ListTasks is authorized on the cluster (container-instance/task ARNs are unknown before it).
     actions: ['ecs:ListTasks', 'ecs:DescribeTasks', 'ecs:DescribeContainerInstances'],
     resources: [
       stack.formatArn({ service: 'ecs', resource: 'task', resourceName: '*' }),
       stack.formatArn({ service: 'ecs', resource: 'container-instance', resourceName: '*' }),
-      ...(props.allowedClusters.length === 0
-        ? [stack.formatArn({ service: 'ecs', resource: 'cluster', resourceName: '*' })]
-        : props.allowedClusters.map((name) =>
-            stack.formatArn({ service: 'ecs', resource: 'cluster', resourceName: name }),
-          )),
+      ...clusterArns,
     ],
     ...clusterScope(stack, props.allowedClusters),
   });
@@ -104,36 +112,57 @@ export function grantSessionPermissions(stack: Stack, props: SessionPermissionsP
       "Plan writes the session's plan; a re-upload's plan reads the session's record.",
     ),
   );
-  // doctor --stack (lib/api/stack-doctor.ts, hosts-ready.ts): reads only, each on its one resource.
-  fn.plan.allow({
+
+  // The doctors (lib/api/doctor.ts, stack-doctor.ts, hosts-ready.ts): reads only, each on its one
+  // resource, and the probe object. A task's doctor runs Plan's one-task checks (lib/session/
+  // resolve-task.ts: DescribeTasks, DescribeContainerInstances, DescribeInstanceInformation; no
+  // ListTasks: a task is named); doctor --stack counts the clusters' hosts (ListContainerInstances,
+  // DescribeContainerInstances, DescribeInstanceInformation).
+  fn.doctor.allow({
+    actions: ['ecs:DescribeTasks', 'ecs:DescribeContainerInstances'],
+    resources: [
+      stack.formatArn({ service: 'ecs', resource: 'task', resourceName: '*' }),
+      stack.formatArn({ service: 'ecs', resource: 'container-instance', resourceName: '*' }),
+    ],
+    ...clusterScope(stack, props.allowedClusters),
+  });
+  fn.doctor.allow(onAnyResource('ssm:DescribeInstanceInformation'));
+  fn.doctor.allow({
     actions: ['ssm:DescribeDocument'],
     resources: [props.documentArn],
     why: 'debug-task doctor --stack checks that the pinned version of our document exists, is Active and has the pinned hash.',
   });
   if (props.toolboxRepositoryArn !== undefined) {
-    fn.plan.allow({
+    fn.doctor.allow({
       actions: ['ecr:DescribeImages'],
       resources: [props.toolboxRepositoryArn],
       why: 'debug-task doctor --stack looks the toolbox image up by its digest in its one repository.',
     });
   }
-  fn.plan.allow({
+  fn.doctor.allow({
     actions: ['ecs:ListContainerInstances'],
-    resources:
-      props.allowedClusters.length === 0
-        ? [stack.formatArn({ service: 'ecs', resource: 'cluster', resourceName: '*' })]
-        : props.allowedClusters.map((name) =>
-            stack.formatArn({ service: 'ecs', resource: 'cluster', resourceName: name }),
-          ),
+    resources: clusterArns,
     why:
       'debug-task doctor --stack counts the container instances of the allowed clusters; allowedClusters is ' +
       'unset, so that is any cluster of this account and region (cluster/*).',
   });
-  fn.plan.allow({
+  fn.doctor.allow({
     actions: ['s3:PutObject', 's3:DeleteObject'],
     resources: [bucket.arnForObjects(`${DOCTOR_PROBE_PREFIX}*`)],
     why: 'debug-task doctor writes, then deletes, one probe object with a fresh name under doctor/: the prefix is the narrowest static scope.',
   });
+
+  if (props.decidesCaptures) {
+    const readTaskDefinitions: Permission = {
+      actions: ['ecs:DescribeTaskDefinition'],
+      resources: ['*'],
+      why:
+        "With a policy file, a capture is decided on each target's network mode, read from its task " +
+        'definition; ecs:DescribeTaskDefinition has no resource-level permissions and must be granted on "*".',
+    };
+    fn.plan.allow(readTaskDefinitions);
+    fn.doctor.allow(readTaskDefinitions);
+  }
 
   fn.launch.allow(sendDocument);
   fn.launch.allow(sendToHosts);
@@ -255,7 +284,7 @@ export function grantSessionPermissions(stack: Stack, props: SessionPermissionsP
 
 /**
  * ecs:DescribeTasks and ecs:DescribeContainerInstances accept the `ecs:cluster` condition: with
- * allowedClusters, resolve and the sweeper read only those clusters, whatever the format of the
+ * allowedClusters, resolve, the doctor and the sweeper read only those clusters, whatever the format of the
  * task or container-instance ARN.
  */
 function clusterScope(stack: Stack, clusters: readonly string[]): Pick<Permission, 'conditions' | 'why'> {

@@ -30,8 +30,8 @@ export interface PolicyLayerProps {
 
 /**
  * The deployment's policy and the Cedar engine (4.3 MB of wasm), as one Lambda layer given only to
- * the functions that decide (api, plan) and only when the deployment has a policy: the bundles stay
- * small, and no function loads the engine without a policy to evaluate. Node resolves the engine
+ * the functions that decide (api, plan, doctor) and only when the deployment has a policy: the
+ * bundles stay small, and no function loads the engine without a policy to evaluate. Node resolves the engine
  * from the layer's nodejs/node_modules (on the runtime's NODE_PATH); the policy is a plain file a
  * reviewer can read in the layer, and its sha256 is checked again at the first decision.
  */

@@ -21,10 +21,15 @@ export interface SessionsApiProps {
   /** The `api` function: the session routes (lib/api/routes.ts dispatches on the route key). */
   readonly handler: IFunction;
   /**
-   * The `plan` function: the routes that resolve a target and start nothing (preview, doctor) run
-   * Plan's own code (lib/api/checks.ts), so the api function carries no resolver.
+   * The `plan` function: the route that resolves a target and starts nothing (preview) runs Plan's
+   * own code (lib/api/checks.ts), so the api function carries no resolver.
    */
   readonly checksHandler: IFunction;
+  /**
+   * The `doctor` function: the doctors' routes (lib/api/doctor-routes.ts), which check and start
+   * nothing; a function of their own, so that plan carries neither their code nor their reads.
+   */
+  readonly doctorHandler: IFunction;
   /** The stack's log key (lib/infra/stack-keys.ts): the access log group is encrypted with it. */
   readonly logKey: IKey;
 }
@@ -53,6 +58,7 @@ export class SessionsApi extends Construct {
     const integrations = {
       api: new HttpLambdaIntegration('Sessions', props.handler),
       checks: new HttpLambdaIntegration('Checks', props.checksHandler),
+      doctor: new HttpLambdaIntegration('Doctor', props.doctorHandler),
     };
     for (const route of Object.values(ROUTES)) {
       this.api.addRoutes({

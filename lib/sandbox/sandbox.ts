@@ -243,10 +243,12 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
 
     const { handler: apiHandler } = await import('../../lambda/api');
     const { handler: planHandler } = await import('../../lambda/plan');
+    const { handler: doctorHandler } = await import('../../lambda/doctor');
     // The stack's own routes, each answered by the function its integration names.
     const byFunction: Record<string, ApiHandler> = {
       api: apiHandler,
       plan: planHandler as ApiHandler,
+      doctor: doctorHandler,
     };
     const routeHandlers = apiRouteHandlers(template);
     const api = await startApiServer({

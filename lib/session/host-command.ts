@@ -17,7 +17,7 @@ import { pinnedDocument } from './pinned-document';
  * cannot differ from one sender to the next.
  */
 
-// In a module of its own so that the plan function (doctor --stack) reads it without the presigner.
+// In a module of its own so that the doctor function (doctor --stack) reads it without the presigner.
 export { pinnedDocument, type PinnedDocument } from './pinned-document';
 
 /**

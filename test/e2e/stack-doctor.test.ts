@@ -8,7 +8,7 @@ jest.setTimeout(240_000);
 
 /**
  * The real CLI (its own process, its own credential chain) against the sandbox running in this
- * process: `doctor --stack` asks the plan handler's POST /doctor, which checks the deployment over
+ * process: `doctor --stack` asks the doctor handler's POST /doctor, which checks the deployment over
  * the ECS + SSM stand-in and s3rver. The API is given (--api-url), so there is no stack to read.
  */
 describe('debug-task doctor --stack on the local sandbox', () => {

@@ -39,7 +39,7 @@ describe('HTTP API', () => {
     );
   }
 
-  it('sends the session and re-upload routes to the api function, preview and both doctors to the plan function', () => {
+  it('sends the session and re-upload routes to the api function, preview to the plan function, both doctors to the doctor function', () => {
     expect(handlerOfRoute()).toEqual({
       'POST /clusters/{cluster}/tools/{tool}/sessions': 'api',
       'GET /sessions': 'api',
@@ -51,8 +51,8 @@ describe('HTTP API', () => {
       'POST /clusters/{cluster}/sessions/{id}/reupload': 'api',
       'GET /clusters/{cluster}/sessions/{id}/reupload/{reuploadId}': 'api',
       'POST /clusters/{cluster}/tools/{tool}/preview': 'plan',
-      'POST /clusters/{cluster}/doctor': 'plan',
-      'POST /doctor': 'plan',
+      'POST /clusters/{cluster}/doctor': 'doctor',
+      'POST /doctor': 'doctor',
     });
   });
 
@@ -60,7 +60,11 @@ describe('HTTP API', () => {
     const integrations = Object.values(resourcesOfType(template, 'AWS::ApiGatewayV2::Integration'));
 
     expect(integrations.map((i) => flat(i.Properties.IntegrationUri)).sort()).toEqual(
-      [`<${functions.api.logicalId}.Arn>`, `<${functions.plan.logicalId}.Arn>`].sort(),
+      [
+        `<${functions.api.logicalId}.Arn>`,
+        `<${functions.plan.logicalId}.Arn>`,
+        `<${functions.doctor.logicalId}.Arn>`,
+      ].sort(),
     );
     for (const integration of integrations) {
       expect(integration.Properties).toMatchObject({
@@ -70,13 +74,17 @@ describe('HTTP API', () => {
     }
   });
 
-  it('lets API Gateway invoke the api and plan functions, and no other', () => {
+  it('lets API Gateway invoke the api, plan and doctor functions, and no other', () => {
     const invoked = Object.values(resourcesOfType(template, 'AWS::Lambda::Permission'))
       .filter((permission) => permission.Properties.Principal === 'apigateway.amazonaws.com')
       .map((permission) => flat(permission.Properties.FunctionName));
 
     expect([...new Set(invoked)].sort()).toEqual(
-      [`<${functions.api.logicalId}.Arn>`, `<${functions.plan.logicalId}.Arn>`].sort(),
+      [
+        `<${functions.api.logicalId}.Arn>`,
+        `<${functions.plan.logicalId}.Arn>`,
+        `<${functions.doctor.logicalId}.Arn>`,
+      ].sort(),
     );
   });
 

@@ -70,9 +70,9 @@ describe('functions', () => {
     template.allResourcesProperties('AWS::IAM::Role', { ManagedPolicyArns: Match.absent() });
   });
 
-  it('has the seven functions of the one path', () => {
+  it('has the seven functions of the one path, and the doctors’ own', () => {
     expect(Object.keys(functions).sort()).toEqual(
-      ['api', 'plan', 'launch', 'poll', 'collect', 'cleanup', 'sweeper'].sort(),
+      ['api', 'plan', 'launch', 'poll', 'collect', 'cleanup', 'sweeper', 'doctor'].sort(),
     );
   });
 
@@ -98,22 +98,17 @@ describe('functions', () => {
     expect(flat(environmentOf('api').BUCKET_NAME)).toMatch(/^<Artifacts[0-9A-F]{8}>$/);
   });
 
-  it('gives plan the bucket, the allowed clusters, the clock of a plan, and what preview and doctor check', () => {
+  it('gives plan the bucket, the allowed clusters, the clock of a plan and the limits preview checks', () => {
     expect(Object.keys(environmentOf('plan')).sort()).toEqual(
       [
         'ALLOWED_CLUSTERS',
         'AUDIT_LOG_GROUP',
         'BUCKET_NAME',
-        // doctor --stack checks the pinned document (plan never sends it).
-        'DOCUMENT_HASH',
-        'DOCUMENT_NAME',
-        'DOCUMENT_VERSION',
         'FLEET_START_LEAD_SECONDS',
         'GRACE_SECONDS',
         'MAX_BYTES',
         'MAX_DURATION_SECONDS',
         'MAX_RING_SECONDS',
-        'TOOLBOX_IMAGE',
       ].sort(),
     );
     expect(environmentOf('plan')).toMatchObject({
@@ -122,9 +117,34 @@ describe('functions', () => {
       FLEET_START_LEAD_SECONDS: '40',
       MAX_DURATION_SECONDS: '600',
       MAX_BYTES: '500000000',
-      TOOLBOX_IMAGE: PINNED_IMAGE,
     });
     expect(flat(environmentOf('plan').BUCKET_NAME)).toMatch(/^<Artifacts[0-9A-F]{8}>$/);
+  });
+
+  it('gives doctor what the doctors check: the bucket, the allowed clusters, the image, the pinned document, the limits', () => {
+    expect(Object.keys(environmentOf('doctor')).sort()).toEqual(
+      [
+        'ALLOWED_CLUSTERS',
+        'AUDIT_LOG_GROUP',
+        'BUCKET_NAME',
+        // doctor --stack checks the pinned document (the doctor never sends it: no runner file).
+        'DOCUMENT_HASH',
+        'DOCUMENT_NAME',
+        'DOCUMENT_VERSION',
+        'MAX_BYTES',
+        'MAX_DURATION_SECONDS',
+        'MAX_RING_SECONDS',
+        'TOOLBOX_IMAGE',
+      ].sort(),
+    );
+    expect(environmentOf('doctor')).toMatchObject({
+      ALLOWED_CLUSTERS: 'prod,staging',
+      MAX_DURATION_SECONDS: '600',
+      MAX_BYTES: '500000000',
+      TOOLBOX_IMAGE: PINNED_IMAGE,
+    });
+    expect(flat(environmentOf('doctor').BUCKET_NAME)).toMatch(/^<Artifacts[0-9A-F]{8}>$/);
+    expect(flat(environmentOf('doctor').DOCUMENT_NAME)).toMatch(/^<RunnerDocument[0-9A-F]{8}>$/);
   });
 
   it('gives launch the document, the image, every host limit and the upload role', () => {
@@ -166,7 +186,7 @@ describe('functions', () => {
     expect(Object.keys(environmentOf('cleanup')).sort()).toEqual(
       ['AUDIT_LOG_GROUP', 'BUCKET_NAME', ...SENDER_ENV].sort(),
     );
-    for (const handler of ['api', 'plan', 'launch', 'collect', 'cleanup']) {
+    for (const handler of ['api', 'plan', 'doctor', 'launch', 'collect', 'cleanup']) {
       expect(flat(environmentOf(handler).AUDIT_LOG_GROUP)).toMatch(/^<Audit[0-9A-F]{8}>$/);
     }
     expect(flat(environmentOf('cleanup').DOCUMENT_NAME)).toMatch(/^<RunnerDocument[0-9A-F]{8}>$/);
@@ -208,7 +228,7 @@ describe('functions with every default', () => {
     expect(env('api')).toMatchObject({ MAX_DURATION_SECONDS: '900', MAX_BYTES: '1000000000' });
   });
 
-  it('give launch the documented defaults and the image built from the Dockerfile, as plan checks it', () => {
+  it('give launch the documented defaults and the image built from the Dockerfile, as the doctor checks it', () => {
     expect(env('launch')).toMatchObject({
       GRACE_SECONDS: '30',
       HOST_CPUS: '0.5',
@@ -220,6 +240,6 @@ describe('functions with every default', () => {
     expect(flat(env('launch').TOOLBOX_IMAGE)).toMatch(
       /container-assets-.*@<ToolboxDigest[0-9A-F]{8}\.imageDetails\.0\.imageDigest>$/,
     );
-    expect(env('plan').TOOLBOX_IMAGE).toEqual(env('launch').TOOLBOX_IMAGE);
+    expect(env('doctor').TOOLBOX_IMAGE).toEqual(env('launch').TOOLBOX_IMAGE);
   });
 });

@@ -56,8 +56,7 @@ describe('IAM', () => {
   });
 
   it.each<[HandlerName, string[]]>([
-    // Plan (and preview, doctor): the resolvers' reads, the plan it writes, a re-upload's record it
-    // reads, and the doctor/ probe (its own s3:PutObject statement).
+    // Plan (and preview): the resolvers' reads, the plan it writes, a re-upload's record it reads.
     [
       'plan',
       [
@@ -67,7 +66,17 @@ describe('IAM', () => {
         'ssm:DescribeInstanceInformation',
         's3:GetObject',
         's3:PutObject',
-        // doctor --stack: the pinned document, the toolbox image, the clusters' container instances.
+      ],
+    ],
+    // The doctors: a named task's checks (no ListTasks), and for doctor --stack the pinned document,
+    // the toolbox image, the clusters' container instances; the doctor/ probe, written and deleted.
+    // No session object: it reads and writes nothing under sessions/.
+    [
+      'doctor',
+      [
+        'ecs:DescribeContainerInstances',
+        'ecs:DescribeTasks',
+        'ssm:DescribeInstanceInformation',
         'ssm:DescribeDocument',
         'ecr:DescribeImages',
         'ecs:ListContainerInstances',
@@ -160,7 +169,7 @@ describe('IAM', () => {
     expect(senders.sort()).toEqual(['cleanup', 'launch', 'poll', 'sweeper']);
   });
 
-  const AUDIT_WRITERS: readonly HandlerName[] = ['api', 'plan', 'launch', 'collect', 'cleanup'];
+  const AUDIT_WRITERS: readonly HandlerName[] = ['api', 'plan', 'doctor', 'launch', 'collect', 'cleanup'];
 
   it.each(HANDLERS)('lets %s write only to its own log group, and the audit log if it emits', (handler) => {
     const logStatements = statementsOfHandler(template, handler).filter((statement) =>
@@ -271,14 +280,21 @@ describe('IAM', () => {
     expect(resources.filter(runner)).toHaveLength(sends ? 1 : 0);
   });
 
-  it('limits plan writes to sessions/ (plans) and doctor/ (the probe it deletes at once)', () => {
+  it('limits the doctor to the doctor/ probe it writes and deletes at once, and plan to sessions/', () => {
+    const doctorProbe = expect.stringMatching(/^<Artifacts[0-9A-F]{8}\.Arn>\/doctor\/\*$/);
+    expect(flatResources(statementsAllowing(template, 'doctor', 's3:PutObject'))).toEqual([doctorProbe]);
+    expect(flatResources(statementsAllowing(template, 'doctor', 's3:DeleteObject'))).toEqual([doctorProbe]);
+    expect(statementsAllowing(template, 'doctor', 's3:GetObject')).toEqual([]);
     expect(flatResources(statementsAllowing(template, 'plan', 's3:PutObject'))).toEqual([
-      expect.stringMatching(/^<Artifacts[0-9A-F]{8}\.Arn>\/doctor\/\*$/),
       expect.stringMatching(/^<Artifacts[0-9A-F]{8}\.Arn>\/sessions\/\*$/),
     ]);
-    expect(flatResources(statementsAllowing(template, 'plan', 's3:DeleteObject'))).toEqual([
-      expect.stringMatching(/^<Artifacts[0-9A-F]{8}\.Arn>\/doctor\/\*$/),
-    ]);
+    for (const handler of HANDLERS.filter((h) => h !== 'doctor')) {
+      const probe = [
+        ...statementsAllowing(template, handler, 's3:PutObject'),
+        ...statementsAllowing(template, handler, 's3:DeleteObject'),
+      ];
+      expect([handler, flatResources(probe).filter((r) => r.includes('/doctor/'))]).toEqual([handler, []]);
+    }
   });
 
   it('lets no function delete what a session wrote', () => {
@@ -322,15 +338,30 @@ describe('IAM', () => {
       expect(flatCondition(statement.Condition)).toEqual(condition);
     });
 
-    it('are granted to plan only (preview and doctor run in it): no other function reads ECS tasks', () => {
+    it('are granted to plan (preview runs in it) and, but ListTasks, to the doctor: no other function reads ECS tasks', () => {
       for (const handler of HANDLERS.filter((h) => h !== 'plan')) {
         expect([handler, statementsAllowing(stack, handler, 'ecs:ListTasks')]).toEqual([handler, []]);
+      }
+      for (const handler of HANDLERS.filter((h) => h !== 'plan' && h !== 'doctor')) {
         expect([handler, statementsAllowing(stack, handler, 'ecs:DescribeTasks')]).toEqual([handler, []]);
       }
     });
+
+    it("are, for a task's doctor, DescribeTasks and DescribeContainerInstances on tasks and container instances of the same clusters", () => {
+      const statements = statementsAllowing(stack, 'doctor', 'ecs:DescribeTasks');
+
+      expect(statements).toHaveLength(1);
+      expect(actionsOf(statements[0]).sort()).toEqual([
+        'ecs:DescribeContainerInstances',
+        'ecs:DescribeTasks',
+      ]);
+      expect(statementsAllowing(stack, 'doctor', 'ecs:DescribeContainerInstances')).toEqual(statements);
+      expect(flatResources(statements)).toEqual([ecsArn('container-instance/*'), ecsArn('task/*')]);
+      expect(flatCondition(statements[0].Condition)).toEqual(condition);
+    });
   });
 
-  describe('doctor --stack (plan reads the deployment it belongs to)', () => {
+  describe('doctor --stack (the doctor function reads the deployment it belongs to)', () => {
     const documentArn = (stack: typeof template) => {
       const [statement] = statementsAllowing(stack, 'launch', 'ssm:SendCommand').filter((s) =>
         flatResources([s]).some((r) => r.includes(':document/')),
@@ -338,13 +369,13 @@ describe('IAM', () => {
       return flatResources([statement]);
     };
 
-    it('describes only our document, and only plan may', () => {
-      const statements = statementsAllowing(template, 'plan', 'ssm:DescribeDocument');
+    it('describes only our document, and only the doctor may', () => {
+      const statements = statementsAllowing(template, 'doctor', 'ssm:DescribeDocument');
 
       expect(statements).toHaveLength(1);
       expect(actionsOf(statements[0])).toEqual(['ssm:DescribeDocument']);
       expect(flatResources(statements)).toEqual(documentArn(template));
-      for (const handler of HANDLERS.filter((h) => h !== 'plan')) {
+      for (const handler of HANDLERS.filter((h) => h !== 'doctor')) {
         expect([handler, statementsAllowing(template, handler, 'ssm:DescribeDocument')]).toEqual([
           handler,
           [],
@@ -357,16 +388,19 @@ describe('IAM', () => {
         toolboxImage: `ghcr.io/example/toolbox@sha256:${'cd'.repeat(32)}`,
       });
 
-      expect(flatResources(statementsAllowing(template, 'plan', 'ecr:DescribeImages'))).toEqual([
+      expect(flatResources(statementsAllowing(template, 'doctor', 'ecr:DescribeImages'))).toEqual([
         `${ARN_PREFIX}:ecr:${REGION_ACCOUNT}:repository/debug-task-toolbox`,
       ]);
-      expect(statementsAllowing(elsewhere, 'plan', 'ecr:DescribeImages')).toEqual([]);
+      expect(statementsAllowing(elsewhere, 'doctor', 'ecr:DescribeImages')).toEqual([]);
+      for (const handler of HANDLERS.filter((h) => h !== 'doctor')) {
+        expect([handler, statementsAllowing(template, handler, 'ecr:DescribeImages')]).toEqual([handler, []]);
+      }
     });
 
     it('lists the container instances of the allowed clusters only (of any cluster when none is set)', () => {
       const ecsArn = (resource: string) => `${ARN_PREFIX}:ecs:${REGION_ACCOUNT}:${resource}`;
       const listing = (stack: typeof template) => {
-        const statements = statementsAllowing(stack, 'plan', 'ecs:ListContainerInstances');
+        const statements = statementsAllowing(stack, 'doctor', 'ecs:ListContainerInstances');
         expect(statements).toHaveLength(1);
         expect(actionsOf(statements[0])).toEqual(['ecs:ListContainerInstances']);
         return flatResources(statements);
@@ -374,6 +408,9 @@ describe('IAM', () => {
 
       expect(listing(template)).toEqual([ecsArn('cluster/prod'), ecsArn('cluster/staging')]);
       expect(listing(anyCluster)).toEqual([ecsArn('cluster/*')]);
+      // The sweeper lists them too (to sweep); plan never does.
+      expect(statementsAllowing(template, 'plan', 'ecs:ListContainerInstances')).toEqual([]);
+      expect(statementsAllowing(anyCluster, 'plan', 'ecs:ListContainerInstances')).toEqual([]);
     });
   });
 

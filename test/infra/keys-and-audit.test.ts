@@ -61,7 +61,7 @@ describe('the stack keys', () => {
       /^UploadRole[0-9A-F]{8}$/.test(id),
     )!;
     expect(principals(use[0]).sort()).toEqual(
-      [...['api', 'plan', 'launch', 'poll', 'collect', 'cleanup'].map(roleOf), uploadRole]
+      [...['api', 'plan', 'doctor', 'launch', 'poll', 'collect', 'cleanup'].map(roleOf), uploadRole]
         .map((id) => `<${id}.Arn>`)
         .sort(),
     );

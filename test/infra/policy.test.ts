@@ -1,22 +1,32 @@
 import { execFileSync } from 'node:child_process';
+import { AwsSolutionsChecks } from 'cdk-nag';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { HandlerName } from '../../lib/infra/handlers';
 import { PROJECT_ROOT } from '../../lib/infra/paths';
 import { LAYER_POLICY_PATH, stageLayer } from '../../lib/infra/policy-layer';
-import { fakeToolboxDirectory, flat, functionsByHandler, resourcesOfType, synth } from './helpers';
+import {
+  actionsOf,
+  fakeToolboxDirectory,
+  flat,
+  functionsByHandler,
+  resourcesOfType,
+  statementsAllowing,
+  synth,
+} from './helpers';
 
 /**
  * The deployment policy at synth: validated (a bad file fails the synth naming file:line:col), and
- * shipped with the Cedar engine as a layer given only to the functions that decide (api, plan).
+ * shipped with the Cedar engine as a layer given only to the functions that decide (api, plan, doctor).
  */
 const EXAMPLE = join(PROJECT_ROOT, 'examples', 'policy.cedar');
 
 describe('a deployment with a policy file', () => {
-  const { template } = synth({ toolboxDirectory: fakeToolboxDirectory(), policyFile: EXAMPLE });
+  const { stack, template } = synth({ toolboxDirectory: fakeToolboxDirectory(), policyFile: EXAMPLE });
   const functions = functionsByHandler(template);
 
-  it('gives the policy layer and its path and sha256 to api and plan, and to no other function', () => {
+  it('gives the policy layer and its path and sha256 to api, plan and doctor, and to no other function', () => {
     const layers = Object.keys(resourcesOfType(template, 'AWS::Lambda::LayerVersion'));
     expect(layers).toHaveLength(1);
     for (const [name, fn] of Object.entries(functions)) {
@@ -24,12 +34,37 @@ describe('a deployment with a policy file', () => {
         Layers?: unknown[];
         Environment?: { Variables?: Record<string, string> };
       };
-      const deciding = name === 'api' || name === 'plan';
+      const deciding = name === 'api' || name === 'plan' || name === 'doctor';
       expect([name, (props.Layers ?? []).map(flat)]).toEqual([name, deciding ? [`<${layers[0]}>`] : []]);
       const env = props.Environment?.Variables ?? {};
       expect([name, env.DEBUG_TASK_POLICY_FILE]).toEqual([name, deciding ? LAYER_POLICY_PATH : undefined]);
       if (deciding) expect(env.DEBUG_TASK_POLICY_SHA256).toMatch(/^[0-9a-f]{64}$/);
     }
+  });
+
+  it('lets plan and the doctor, and no other function, read task definitions (a capture is decided on the network mode)', () => {
+    const readers = (Object.keys(functions) as HandlerName[]).filter(
+      (handler) => statementsAllowing(template, handler, 'ecs:DescribeTaskDefinition').length > 0,
+    );
+
+    expect(readers.sort()).toEqual(['doctor', 'plan']);
+    for (const handler of readers) {
+      // On "*" (no resource-level permission), with no condition; CDK merges it with the other
+      // read on "*" (ssm:DescribeInstanceInformation).
+      const statements = statementsAllowing(template, handler, 'ecs:DescribeTaskDefinition');
+      expect(statements).toHaveLength(1);
+      expect([statements[0].Resource, statements[0].Condition]).toEqual(['*', undefined]);
+      expect(actionsOf(statements[0]).sort()).toEqual([
+        'ecs:DescribeTaskDefinition',
+        'ssm:DescribeInstanceInformation',
+      ]);
+    }
+  });
+
+  it('reports no unacknowledged cdk-nag finding (the task-definition read on "*" says why)', () => {
+    const report = new AwsSolutionsChecks().validateScope(stack);
+
+    expect(report.violations.map((violation) => `${violation.severity} ${violation.ruleName}`)).toEqual([]);
   });
 
   it('runs the same runtime and architectures as the functions', () => {
@@ -45,6 +80,10 @@ describe('a deployment without a policy file', () => {
   it('has no policy layer and no function looks for a policy (IAM and owner isolation decide)', () => {
     expect(Object.keys(resourcesOfType(template, 'AWS::Lambda::LayerVersion'))).toHaveLength(0);
     expect(JSON.stringify(template.toJSON())).not.toContain('DEBUG_TASK_POLICY_FILE');
+  });
+
+  it('lets no function read task definitions: nothing decides on a network mode', () => {
+    expect(JSON.stringify(template.toJSON())).not.toContain('ecs:DescribeTaskDefinition');
   });
 });
 

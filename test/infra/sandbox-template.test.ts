@@ -68,7 +68,7 @@ describe('the synthesized template, as the sandbox reads it', () => {
     });
   });
 
-  it("binds each route of the stack's API to the function its integration names: preview and both doctors to plan", () => {
+  it("binds each route of the stack's API to the function its integration names: preview to plan, both doctors to doctor", () => {
     const handlers = apiRouteHandlers(template);
 
     expect(Object.keys(handlers).sort()).toEqual([...apiRouteKeys(template)].sort());
@@ -83,8 +83,8 @@ describe('the synthesized template, as the sandbox reads it', () => {
       'POST /clusters/{cluster}/sessions/{id}/reupload': 'api',
       'GET /clusters/{cluster}/sessions/{id}/reupload/{reuploadId}': 'api',
       'POST /clusters/{cluster}/tools/{tool}/preview': 'plan',
-      'POST /clusters/{cluster}/doctor': 'plan',
-      'POST /doctor': 'plan',
+      'POST /clusters/{cluster}/doctor': 'doctor',
+      'POST /doctor': 'doctor',
     });
   });
 

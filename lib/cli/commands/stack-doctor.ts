@@ -8,7 +8,7 @@ import { apiCheck, credentialsCheck, finish, type DoctorDeps } from './doctor';
 /**
  * debug-task doctor --stack: the deployment end to end, no task, nothing started. Here: the
  * credentials, the stack through CloudFormation (the caller's view: status, outputs, state machine)
- * and the API (a signed POST /doctor); the plan function checks the rest from inside
+ * and the API (a signed POST /doctor); the doctor function checks the rest from inside
  * (lib/api/stack-doctor.ts). Exit 0 when nothing failed, else the first failure's exit code.
  */
 export async function stackDoctorCommand(

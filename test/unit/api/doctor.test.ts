@@ -7,6 +7,7 @@ import {
   type InstanceInformation,
 } from '@aws-sdk/client-ssm';
 import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import { handler as doctorFunction } from '../../../lambda/doctor';
 import { handler as planFunction } from '../../../lambda/plan';
 import { imagePinnedCheck } from '../../../lib/api/doctor';
 import { handleApiRequest } from '../../../lib/api/routes';
@@ -33,7 +34,7 @@ import {
   CLUSTER,
 } from '../../support/fixtures';
 
-/** POST /doctor is answered by the plan function: Plan's own checks, nothing started. */
+/** POST /clusters/{cluster}/doctor is answered by the doctor function: Plan's own checks, nothing started. */
 
 useAwsMocks();
 
@@ -42,7 +43,7 @@ const { ecs, ssm, s3, sfn } = aws;
 const event = (body: unknown) => apiEvent('doctor', { body, cluster: CLUSTER });
 
 async function doctor(body: unknown = { target: { task: TASK_ARN } }) {
-  const res = (await planFunction(event(body))) as APIGatewayProxyStructuredResultV2;
+  const res = (await doctorFunction(event(body))) as APIGatewayProxyStructuredResultV2;
   return {
     status: res.statusCode,
     body: JSON.parse(res.body ?? '{}') as DoctorReport & { error: ErrorBody },
@@ -236,7 +237,7 @@ describe('POST /clusters/{cluster}/doctor', () => {
     expect(s3).not.toHaveReceivedAnyCommand();
   });
 
-  it('reports image-pinned failed when the plan function has no TOOLBOX_IMAGE, the target checked all the same', async () => {
+  it('reports image-pinned failed when the doctor function has no TOOLBOX_IMAGE, the target checked all the same', async () => {
     given();
     delete process.env.TOOLBOX_IMAGE;
 
@@ -251,6 +252,29 @@ describe('POST /clusters/{cluster}/doctor', () => {
 
     expect(res.statusCode).toBe(404);
     expect(ecs).not.toHaveReceivedAnyCommand();
+  });
+
+  it.each(['doctor', 'stackDoctor'] as const)(
+    'is not a route of the plan function: %s has a function of its own (404, nothing called)',
+    async (route) => {
+      const res = (await planFunction(
+        apiEvent(route, { body: { target: { task: TASK_ARN } }, cluster: CLUSTER }),
+      )) as APIGatewayProxyStructuredResultV2;
+
+      expect(res.statusCode).toBe(404);
+      expect(ecs).not.toHaveReceivedAnyCommand();
+      expect(s3).not.toHaveReceivedAnyCommand();
+    },
+  );
+
+  it('answers 404 for the routes it does not serve (preview is the plan function’s), calling nothing', async () => {
+    const res = (await doctorFunction(
+      apiEvent('preview', { body: { target: { task: TASK_ARN }, tool: 'tcpdump' }, cluster: CLUSTER }),
+    )) as APIGatewayProxyStructuredResultV2;
+
+    expect(res.statusCode).toBe(404);
+    expect(ecs).not.toHaveReceivedAnyCommand();
+    expect(sfn).not.toHaveReceivedAnyCommand();
   });
 });
 
@@ -270,8 +294,8 @@ describe('the image-pinned check', () => {
     expect(imagePinnedCheck(undefined)).toMatchObject({
       status: 'failed',
       code: 'AWS_ERROR',
-      detail: 'The plan function has no TOOLBOX_IMAGE.',
-      hint: expect.stringContaining('on the plan and launch functions'),
+      detail: 'The doctor function has no TOOLBOX_IMAGE.',
+      hint: expect.stringContaining('on the doctor and launch functions'),
     });
   });
 

@@ -8,6 +8,7 @@ import { DescribeExecutionCommand, StartExecutionCommand } from '@aws-sdk/client
 import { DescribeInstanceInformationCommand } from '@aws-sdk/client-ssm';
 import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import fc from 'fast-check';
+import { handler as doctorFunction } from '../../../lambda/doctor';
 import { handler as planFunction } from '../../../lambda/plan';
 import { handleApiRequest } from '../../../lib/api/routes';
 import { parseTaskRef } from '../../../lib/domain/arn';
@@ -145,7 +146,7 @@ describe('no injection through the API', () => {
     );
   });
 
-  it('POST /doctor (the plan function): a hostile target is refused typed, or only a parsed task reaches ECS', async () => {
+  it('POST /clusters/{cluster}/doctor (the doctor function): a hostile target is refused typed, or only a parsed task reaches ECS', async () => {
     ecs.on(DescribeTasksCommand).resolves({ tasks: [], failures: [{ reason: 'MISSING' }] });
     ecs.on(DescribeContainerInstancesCommand).resolves({});
     ssm.on(DescribeInstanceInformationCommand).resolves({});
@@ -159,7 +160,7 @@ describe('no injection through the API', () => {
           ecs.resetHistory();
           const body = withField(field, value);
 
-          const res = (await planFunction(
+          const res = (await doctorFunction(
             event('doctor', { target: body.target, tool: body.tool }),
           )) as APIGatewayProxyStructuredResultV2;
 
@@ -216,7 +217,8 @@ describe('no injection through the API', () => {
           // A well-formed cluster name is a cluster name, whatever it spells: it goes on (and finds nothing).
           if (param === 'cluster' && /^[A-Za-z0-9_-]{1,255}$/.test(value)) return;
           e.pathParameters = { ...e.pathParameters, [param]: value };
-          const handle = route === 'preview' || route === 'doctor' ? planFunction : handleApiRequest;
+          const handle =
+            route === 'preview' ? planFunction : route === 'doctor' ? doctorFunction : handleApiRequest;
 
           const res = (await handle(e)) as APIGatewayProxyStructuredResultV2;
 

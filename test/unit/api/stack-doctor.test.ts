@@ -15,7 +15,7 @@ import {
   type InstanceInformation,
 } from '@aws-sdk/client-ssm';
 import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
-import { handler as planFunction } from '../../../lambda/plan';
+import { handler as doctorFunction } from '../../../lambda/doctor';
 import { hostsReadyCheck } from '../../../lib/api/hosts-ready';
 import { imagePresentCheck, policyLoadedCheck } from '../../../lib/api/stack-doctor';
 import { STACK_SERVER_CHECKS, type DoctorReport } from '../../../lib/domain/doctor';
@@ -31,14 +31,14 @@ import {
   onlineInstance,
 } from '../../support/fixtures';
 
-/** POST /doctor (the deployment, no task) is answered by the plan function; nothing is started. */
+/** POST /doctor (the deployment, no task) is answered by the doctor function; nothing is started. */
 
 useAwsMocks({ ALLOWED_CLUSTERS: CLUSTER });
 
 const { ecs, ssm, s3, ecr } = aws;
 
 async function stackDoctor(body: unknown = {}) {
-  const res = (await planFunction(apiEvent('stackDoctor', { body }))) as APIGatewayProxyStructuredResultV2;
+  const res = (await doctorFunction(apiEvent('stackDoctor', { body }))) as APIGatewayProxyStructuredResultV2;
   return {
     status: res.statusCode,
     body: JSON.parse(res.body ?? '{}') as DoctorReport & { error: ErrorBody },
