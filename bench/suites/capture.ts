@@ -182,8 +182,9 @@ async function hostTrial(
 ): Promise<Trial> {
   const dir = await mkdtemp(join(ctx.tmp, 'capture-host-'));
   try {
-    // The toolbox's pipeline (tcpdump -w - | head -c max > file), in the target's network namespace.
-    const pipeline = `{ timeout -s INT ${floodSeconds + 3} tcpdump -Z root -U -n -s ${SNAPLEN} -w - "$0"; } | head -c ${MAX_BYTES} > "$1"`;
+    // The toolbox's pipeline (tcpdump -w - | head -c max > file), in the target's network namespace;
+    // block-buffered as the toolbox's tcpdump is when the capture is not followed (lib/toolbox.sh).
+    const pipeline = `{ timeout -s INT ${floodSeconds + 3} tcpdump -Z root -n -s ${SNAPLEN} -w - "$0"; } | head -c ${MAX_BYTES} > "$1"`;
     const capture = spawnWatching(
       'nsenter',
       ['-t', String(target.pid), '-n', 'sh', '-c', pipeline, FILTER, join(dir, 'artifact')],

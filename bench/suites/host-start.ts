@@ -48,7 +48,7 @@ export interface HostStartResult {
 
 const LISTENING = 'listening on';
 const CAPS = ['--cap-drop', 'ALL', '--cap-add', 'NET_RAW', '--cap-add', 'SETGID'];
-const TCPDUMP = ['tcpdump', '-p', '-Z', 'root', '-U', '-n', '-s', '262144', '-w'];
+const TCPDUMP = ['tcpdump', '-p', '-Z', 'root', '-n', '-s', '262144', '-w'];
 
 const PHASES: Array<[string, RegExp]> = [
   ['target checked', /target container .* is running/],

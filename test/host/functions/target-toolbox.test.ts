@@ -150,7 +150,7 @@ describe('the toolbox’s docker run (toolbox_argv)', () => {
     },
   );
 
-  it('runs tcpdump unbuffered to stdout, snaplen and interface as given, the filter from its file', () => {
+  it('runs tcpdump block-buffered to stdout, snaplen and interface as given, the filter from its file', () => {
     const argv = toolArgv(
       toolboxRun({ tool: 'tcpdump', snaplen: '96', iface: 'eth1', filter: 'tcp port 80' }),
     );
@@ -160,7 +160,6 @@ describe('the toolbox’s docker run (toolbox_argv)', () => {
       '-p',
       '-Z',
       'root',
-      '-U',
       '-n',
       '-s',
       '96',
@@ -179,13 +178,18 @@ describe('the toolbox’s docker run (toolbox_argv)', () => {
       '-p',
       '-Z',
       'root',
-      '-U',
       '-n',
       '-s',
       '262144',
       '-w',
       '-',
     ]);
+  });
+
+  it('runs a followed tcpdump packet-buffered (-U): the follower reads the file as it grows', () => {
+    const followed = toolboxRun({ tool: 'tcpdump', chunkUrl: 'https://bucket.s3.xx-test-1.amazonaws.com/?key=x' });
+
+    expect(toolArgv(followed)).toEqual(['tcpdump', '-p', '-Z', 'root', '-U', '-n', '-s', '262144', '-w', '-']);
   });
 
   it('gives tcpdump no ring by default: no pruner (window 0), the capture on its stdout', () => {
@@ -207,7 +211,7 @@ describe('the toolbox’s docker run (toolbox_argv)', () => {
     const argv = toolboxRun({ tool: 'tcpdump', ...over });
 
     expect(ringArgs(argv)).toEqual(ring);
-    expect(toolArgv(argv)).toEqual(['tcpdump', '-p', '-Z', 'root', '-U', '-n', '-s', '262144', ...files]);
+    expect(toolArgv(argv)).toEqual(['tcpdump', '-p', '-Z', 'root', '-n', '-s', '262144', ...files]);
   });
 
   it('runs ngrep without privilege revocation, line by line, its snaplen only when not 0', () => {

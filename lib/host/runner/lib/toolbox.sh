@@ -30,12 +30,18 @@ tool_command() {
     tcpdump)
       # No -i by default: tcpdump then opens the task's first non-loopback interface, whose link
       # type old Wireshark reads (-i any would write LINUX_SLL2); a host-network target gets the
-      # host's default-route interface (check_host_network). -U: each packet reaches the size cap
-      # as it arrives; -w -: the cap is applied on the pipe.
-      # -p: no promiscuous mode (the task's own traffic; and it would need NET_ADMIN).
-      TOOL_CMD=(tcpdump -p -Z root -U -n -s "${P[snaplen]}" -w -)
+      # host's default-route interface (check_host_network). -w -: the size cap is applied on the
+      # pipe. -p: no promiscuous mode (the task's own traffic; and it would need NET_ADMIN).
+      # Output is block-buffered unless the capture is followed: -U (a write per packet) costs ~6x
+      # tcpdump's CPU per packet (measured: 2.4 vs 0.4 us), which under the toolbox's CPU cap is the
+      # rate it can hold without drops (BENCHMARKS.md, figure 6). Every way a capture ends reaches
+      # tcpdump as SIGINT (the clock, `stop`, the timeout) or SIGPIPE (the size cap), and tcpdump
+      # flushes on both; only a follower reads the file while it grows, so only it needs -U.
+      local buffering=()
+      if follow_on; then buffering=(-U); fi
+      TOOL_CMD=(tcpdump -p -Z root "${buffering[@]}" -n -s "${P[snaplen]}" -w -)
       # A ring buffer (lib/ring.sh): tcpdump writes its files in /out itself.
-      if ring_on; then TOOL_CMD=(tcpdump -p -Z root -U -n -s "${P[snaplen]}" "${RING_TCPDUMP_ARGS[@]}"); fi
+      if ring_on; then TOOL_CMD=(tcpdump -p -Z root "${buffering[@]}" -n -s "${P[snaplen]}" "${RING_TCPDUMP_ARGS[@]}"); fi
       if [[ -n $iface ]]; then TOOL_CMD+=(-i "$iface"); fi
       TOOL_CMD+=("${filter_args[@]}")
       # On stderr once its capture is open: "listening on eth0, link-type EN10MB ...".
