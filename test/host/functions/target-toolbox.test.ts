@@ -187,9 +187,23 @@ describe('the toolbox’s docker run (toolbox_argv)', () => {
   });
 
   it('runs a followed tcpdump packet-buffered (-U): the follower reads the file as it grows', () => {
-    const followed = toolboxRun({ tool: 'tcpdump', chunkUrl: 'https://bucket.s3.xx-test-1.amazonaws.com/?key=x' });
+    const followed = toolboxRun({
+      tool: 'tcpdump',
+      chunkUrl: 'https://bucket.s3.xx-test-1.amazonaws.com/?key=x',
+    });
 
-    expect(toolArgv(followed)).toEqual(['tcpdump', '-p', '-Z', 'root', '-U', '-n', '-s', '262144', '-w', '-']);
+    expect(toolArgv(followed)).toEqual([
+      'tcpdump',
+      '-p',
+      '-Z',
+      'root',
+      '-U',
+      '-n',
+      '-s',
+      '262144',
+      '-w',
+      '-',
+    ]);
   });
 
   it('gives tcpdump no ring by default: no pruner (window 0), the capture on its stdout', () => {
