@@ -65,7 +65,6 @@ async function main() {
     target: 'node20',
     // A command's `import()` becomes a require of the module tsc built: node's ESM loader stays unloaded.
     supported: { 'dynamic-import': false },
-    // tsc's shebang comes through from bin/debug-task.ts.
     plugins: [builtModules, lazyChildProcess],
     logLevel: 'warning',
   });
