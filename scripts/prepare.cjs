@@ -1,4 +1,5 @@
-// npm's `prepare`: builds dist/ with TypeScript after `npm ci` in a clone and before `npm pack`.
+// npm's `prepare`: builds dist/ with TypeScript, then the CLI's entry (scripts/bundle-cli.cjs), after
+// `npm ci` in a clone and before `npm pack`.
 //
 // npm also runs it when `npx debug-task` links this folder into its cache, which can happen before
 // `npm ci`, with no TypeScript installed. A failing prepare there leaves npx's cache entry for the
@@ -19,4 +20,7 @@ try {
 const build = spawnSync(process.execPath, [tsc, '-b', join(root, 'tsconfig.build.json')], {
   stdio: 'inherit',
 });
-process.exit(build.status ?? 1);
+if (build.status !== 0) process.exit(build.status ?? 1);
+// The CLI's start as one file (esbuild, installed with TypeScript): what bin/debug-task.cjs runs.
+const bundle = spawnSync(process.execPath, [join(__dirname, 'bundle-cli.cjs')], { stdio: 'inherit' });
+process.exit(bundle.status ?? 1);

@@ -5,7 +5,9 @@ import type { SuiteContext } from './context';
 
 /** The built CLI (`npm run build`): what a user installs, not tsx. */
 export const ROOT = join(__dirname, '..', '..');
-export const BUILT_CLI = join(ROOT, 'dist', 'bin', 'debug-task.js');
+export const BUILT_CLI = join(ROOT, 'bin', 'debug-task.cjs');
+/** What BUILT_CLI runs: the CLI's start bundled by `npm run build` (scripts/bundle-cli.cjs). */
+const BUNDLED_CLI = join(ROOT, 'dist', 'cli', 'debug-task.js');
 
 function newestSource(dir: string): number {
   let newest = 0;
@@ -19,11 +21,11 @@ function newestSource(dir: string): number {
 
 let built: Promise<void> | undefined;
 
-/** Runs `npm run build` (tsc -p tsconfig.build.json) when dist/ is missing or older than a source. */
+/** Runs `npm run build` (tsc, then the CLI's bundle) when dist/ is missing or older than a source. */
 export function ensureBuiltCli(ctx: SuiteContext): Promise<void> {
   built ??= (async () => {
     const sources = Math.max(newestSource(join(ROOT, 'bin')), newestSource(join(ROOT, 'lib')));
-    if (existsSync(BUILT_CLI) && statSync(BUILT_CLI).mtimeMs >= sources) return;
+    if (existsSync(BUNDLED_CLI) && statSync(BUNDLED_CLI).mtimeMs >= sources) return;
     ctx.log('  building the CLI (npm run build)...');
     const result = await run('npx', ['--no-install', 'tsc', '-p', 'tsconfig.build.json'], {
       cwd: ROOT,
@@ -31,10 +33,17 @@ export function ensureBuiltCli(ctx: SuiteContext): Promise<void> {
       allowFailure: true,
     });
     // tsc emits even with type errors (someone else's work in progress); only a missing CLI is fatal.
-    if (!existsSync(BUILT_CLI))
-      throw new Error(`npm run build produced no ${BUILT_CLI}:\n${result.stdout.slice(-2000)}`);
     if (result.code !== 0)
       ctx.log(`  warning: tsc reported errors; measuring what it emitted:\n${result.stdout.slice(-800)}`);
+    const bundle = await run(process.execPath, [join(ROOT, 'scripts', 'bundle-cli.cjs')], {
+      cwd: ROOT,
+      timeoutMs: 120_000,
+      allowFailure: true,
+    });
+    if (bundle.code !== 0 || !existsSync(BUNDLED_CLI))
+      throw new Error(
+        `npm run build produced no ${BUNDLED_CLI}:\n${result.stdout.slice(-2000)}${bundle.stderr.slice(-2000)}`,
+      );
   })();
   return built;
 }

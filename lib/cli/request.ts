@@ -1,10 +1,11 @@
 import { parseTaskRef } from '../domain/arn';
 import { DebugTaskError, quoted } from '../domain/errors';
-import { MIN_RING_BYTES, SNAPLEN } from '../domain/params';
+import { SNAPLEN } from '../domain/params';
 import { DEFAULT_LIMITS, parseSessionRequest, type SessionRequest } from '../domain/session-spec';
 import { TOOLS, isToolName } from '../domain/tools';
 import { precompileFilter } from './filter-check';
 import type { CaptureFlags } from './options';
+import { parseRingFlag } from '../domain/units';
 import { parseDuration, parseSize } from './units';
 
 /**
@@ -65,39 +66,6 @@ function parsePid(text: string): number {
     );
   }
   return Number(text);
-}
-
-/**
- * --ring: a time (10m, 1h30m: the most recent ten minutes) or a size written with its B (200MB,
- * 1GiB: the most recent 200 MB). `10m` is a time and `10MB` a size, so the B decides: a bare `10M`
- * is refused rather than guessed.
- */
-export function parseRingFlag(text: string): NonNullable<SessionRequest['ring']> {
-  const value = text.trim();
-  if (/[bB]$/.test(value)) {
-    const bytes = parseSize(value, '--ring');
-    if (bytes < MIN_RING_BYTES) {
-      throw new DebugTaskError(
-        'SIZE_OUT_OF_RANGE',
-        `--ring ${quoted(text, 40)} is smaller than a ring can be (${MIN_RING_BYTES / 1e6} MB: it rotates files of whole megabytes).`,
-        { hint: 'Write e.g. --ring 50MB, or a time such as --ring 5m.', details: { field: 'ring' } },
-      );
-    }
-    return { bytes };
-  }
-  if (/^\d+(\.\d+)?\s*[kKMgGi]/.test(value)) {
-    throw new DebugTaskError('INVALID_ARGUMENT', `--ring ${quoted(text, 40)} is neither a time nor a size.`, {
-      hint: 'A time is written 90s, 10m, 1h; a size with its B: 200MB, 1GB, 512MiB.',
-      details: { field: 'ring' },
-    });
-  }
-  const seconds = parseDuration(value, '--ring');
-  if (seconds < 1) {
-    throw new DebugTaskError('DURATION_OUT_OF_RANGE', '--ring keeps at least one second.', {
-      details: { field: 'ring' },
-    });
-  }
-  return { seconds };
 }
 
 /** --snaplen: a whole number of bytes in SNAPLEN's range (params.ts), as tcpdump -s takes it. */

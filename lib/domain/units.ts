@@ -1,4 +1,6 @@
 import { DebugTaskError, quoted } from './errors';
+import { MIN_RING_BYTES } from './params';
+import type { SessionRequest } from './session-spec';
 
 /**
  * The one reading of durations and sizes, for every flag that takes one (--duration, --max-size,
@@ -83,6 +85,39 @@ export function parseSize(text: string, flag = '--max-size'): number {
     });
   }
   return Math.round(bytes);
+}
+
+/**
+ * --ring (and a trigger's `ring`, lib/triggers/declaration.ts): a time (10m, 1h30m: the most recent ten minutes) or a size written with its B (200MB,
+ * 1GiB: the most recent 200 MB). `10m` is a time and `10MB` a size, so the B decides: a bare `10M`
+ * is refused rather than guessed.
+ */
+export function parseRingFlag(text: string): NonNullable<SessionRequest['ring']> {
+  const value = text.trim();
+  if (/[bB]$/.test(value)) {
+    const bytes = parseSize(value, '--ring');
+    if (bytes < MIN_RING_BYTES) {
+      throw new DebugTaskError(
+        'SIZE_OUT_OF_RANGE',
+        `--ring ${quoted(text, 40)} is smaller than a ring can be (${MIN_RING_BYTES / 1e6} MB: it rotates files of whole megabytes).`,
+        { hint: 'Write e.g. --ring 50MB, or a time such as --ring 5m.', details: { field: 'ring' } },
+      );
+    }
+    return { bytes };
+  }
+  if (/^\d+(\.\d+)?\s*[kKMgGi]/.test(value)) {
+    throw new DebugTaskError('INVALID_ARGUMENT', `--ring ${quoted(text, 40)} is neither a time nor a size.`, {
+      hint: 'A time is written 90s, 10m, 1h; a size with its B: 200MB, 1GB, 512MiB.',
+      details: { field: 'ring' },
+    });
+  }
+  const seconds = parseDuration(value, '--ring');
+  if (seconds < 1) {
+    throw new DebugTaskError('DURATION_OUT_OF_RANGE', '--ring keeps at least one second.', {
+      details: { field: 'ring' },
+    });
+  }
+  return { seconds };
 }
 
 /** Seconds as they are typed: 90 -> 1m30s, 900 -> 15m, 3600 -> 1h. */

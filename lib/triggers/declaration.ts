@@ -1,4 +1,3 @@
-import { parseRingFlag } from '../cli/request';
 import { DebugTaskError } from '../domain/errors';
 import {
   parseSessionRequest,
@@ -6,7 +5,7 @@ import {
   type SessionLimits,
   type SessionRequest,
 } from '../domain/session-spec';
-import { parseDuration, parseSize } from '../domain/units';
+import { parseDuration, parseRingFlag, parseSize } from '../domain/units';
 import * as z from '../domain/zod';
 import { checkEventPattern, EventPatternError, type EventPattern } from './event-pattern';
 import { TRIGGER_NAME, type TriggerPreset } from './presets';

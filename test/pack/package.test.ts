@@ -91,7 +91,7 @@ describe('the npm package', () => {
     expect(packed.files.find((file) => file.path === 'bin/debug-task.cjs')?.mode).toBe(0o755);
     expect(paths).toEqual(
       expect.arrayContaining([
-        'dist/bin/debug-task.js',
+        'dist/cli/debug-task.js',
         'dist/lib/index.js',
         'dist/lib/index.d.ts',
         'dist/lib/client/index.js',

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { buildProgram } from '../../../lib/cli/main';
-import { buildSessionRequest, parseRingFlag, parseSnaplen } from '../../../lib/cli/request';
+import { buildSessionRequest, parseSnaplen } from '../../../lib/cli/request';
+import { parseRingFlag } from '../../../lib/domain/units';
 import { SNAPLEN } from '../../../lib/domain/params';
 import { parseSessionRequest } from '../../../lib/domain/session-spec';
 

@@ -95,4 +95,9 @@ describe('pollDelayMs', () => {
     expect(pollDelayMs(10_000, 1)).toBe(300);
     expect(pollDelayMs(10_000, undefined)).toBe(300);
   });
+  it('polls faster still once the session is ending (its last seconds, collect, cleanup, a stop)', () => {
+    expect(pollDelayMs(10_000, 1, true)).toBe(150);
+    expect(pollDelayMs(1000, undefined, true)).toBe(150);
+    expect(pollDelayMs(10_000, 30, false)).toBe(1000);
+  });
 });
