@@ -23,5 +23,6 @@ main() {
 }
 
 # Run when executed (bash runner.sh, or the SSM agent's script file), not when sourced by a test.
-# BASH_SOURCE is empty under `bash -c "<script>"`: that is a run too.
+# The built runner runs only from a file, as SSM and the bootstrap run it: at ~134 KB it is over
+# Linux's 128 KiB limit for one argument, so `bash -c "<script>"` cannot carry it.
 if [[ ${BASH_SOURCE[0]:-$0} == "$0" ]]; then main "$@"; fi

@@ -241,12 +241,72 @@ run_toolbox() {
   TOOLBOX_STARTED=1
 }
 
-# The toolbox's docker run, into TOOLBOX_RUN.
+# The toolbox's docker run, into TOOLBOX_RUN; the same container as a docker create, into
+# TOOLBOX_CREATE.
 toolbox_argv() {
-  TOOLBOX_RUN=(run -d --pull never --name "$CONTAINER" "${CONTAINER_LABELS[@]}" "${TARGET_NAMESPACES[@]}"
+  local -a argv=(--pull never --name "$CONTAINER" "${CONTAINER_LABELS[@]}" "${TARGET_NAMESPACES[@]}"
     "${TOOLBOX_SECURITY[@]}" "${TOOLBOX_LIMITS[@]}" "${TOOLBOX_MOUNTS[@]}" "${P[image]}"
-    sh /debug-task/toolbox.sh "${P[durationSeconds]}" "$READY_WAIT_SECONDS" "${P[maxBytes]}" \
+    sh /debug-task/toolbox.sh "${P[durationSeconds]}" "$READY_WAIT_SECONDS" "${P[maxBytes]}"
     "$READY_FILE" "$READY_TEXT" "$RING_WINDOW_SECONDS" "$RING_BOUND_BYTES" "${TOOL_CMD[@]}")
+  TOOLBOX_RUN=(run -d "${argv[@]}")
+  TOOLBOX_CREATE=(create "${argv[@]}")
+}
+
+# The common start overlaps its docker calls: no startAt (start_toolbox_at), no filter or interface
+# to check first (check_filter), and no host network allowed (where the target's inspect decides
+# the capture's interface, i.e. the toolbox's argv).
+overlapped_start_fits() {
+  [[ -z ${P[startAt]} && ${P[allowHostNetwork]} != true ]] &&
+    ! { takes_filter "${P[tool]}" && [[ -n ${P[filter]}${P[iface]} ]]; }
+}
+
+# The common start, its docker calls at once rather than one after another (BENCHMARKS.md, figure 1):
+# under the host lock, the session listing and the toolbox's docker create (--pull never) run in the
+# background while the target is inspected and checked, then the disk. The created toolbox joins
+# nothing until it starts: a container's namespaces (--network/--pid container:<target>) are
+# joined by docker start, which runs only once the target passed every check (the running task's
+# container, not in the host's pid namespace: check_target) and the count allows one more, still
+# under the lock. Any refusal leaves the created container to teardown (awaited, then removed).
+# The work dir and the watchdog come first: the calls write into the one, the other guards what
+# they create. Teardown awaits both background calls before it looks for leftovers. A missing image fails the create, and then takes start_toolbox's way: pulled outside
+# the lock, started once more after a fresh count under it.
+start_toolbox_overlapped() {
+  prepare_workdir
+  refuse_if_ended
+  start_watchdog
+  # Before the lock: the follow loop lives as long as the capture, and holding the lock's descriptor
+  # it would hold the lock as long.
+  if follow_on; then start_follow; fi
+  tool_command
+  toolbox_argv
+  with_host_lock
+  start_session_listing
+  CREATED_CONTAINERS=1
+  dk "${TOOLBOX_CREATE[@]}" >/dev/null 2>"$WORK/run.err" &
+  CREATE_PID=$!
+  check_target
+  check_disk
+  check_capacity
+  local status=0
+  wait "$CREATE_PID" || status=$?
+  CREATE_PID=''
+  if ((status == 0)) && dk start "$CONTAINER" >/dev/null 2>"$WORK/run.err"; then
+    release_host_lock
+    TOOLBOX_STARTED=1
+  else
+    release_host_lock
+    if ((status == 0)) || image_present; then
+      fail CAPTURE_FAILED "The toolbox container did not start: $(last_lines "$WORK/run.err" 2)"
+    fi
+    check_capacity # a busy host refuses before a pull, as it did before anything else
+    fetch_image
+    run_toolbox
+    if ((!TOOLBOX_STARTED)); then
+      fail CAPTURE_FAILED "The toolbox container did not start: $(last_lines "$WORK/run.err" 2)"
+    fi
+  fi
+  stamp_ms CAPTURE_STARTED_AT
+  log "${P[tool]} runs for ${P[durationSeconds]}s in $CONTAINER (at most ${P[maxBytes]} bytes)"
 }
 
 # A start at startAt (a plan's children start together). Everything that may fail or take time
