@@ -360,8 +360,9 @@ wait_for_toolbox() {
   if ((status != 0)); then
     fail CAPTURE_FAILED "The toolbox container disappeared before it finished (removed by a cleanup or the watchdog?): $(last_lines "$WORK/wait.err" 1)"
   fi
-  local oom
-  oom=$(dk inspect --format "$(tmpl .State.OOMKilled)" "$CONTAINER" 2>/dev/null || true)
+  local oom format
+  tmpl_to format .State.OOMKilled
+  oom=$(dk inspect --format "$format" "$CONTAINER" 2>/dev/null || true)
   # Nothing the toolbox wrote is read while any of its processes could still change it.
   if ! dk rm -f "$CONTAINER" >/dev/null 2>"$WORK/rm.err"; then
     fail CAPTURE_FAILED "The toolbox container could not be removed, so its output is not read: $(last_lines "$WORK/rm.err" 1)"
@@ -375,14 +376,22 @@ wait_for_toolbox() {
 
 # The capture's own start and end, as the toolbox marked them (TOOLBOX_SCRIPT): the moment the tool
 # was listening and the moment it ended, so the summary's capture time is the file's. Where a mark
-# is missing (a toolbox killed early), the runner's own stamps stay.
+# is missing (a toolbox killed early), the runner's own stamps stay. Both modification times from
+# one find (seconds.fraction, cut to milliseconds as date +%s%3N cuts them), read after
+# check_toolbox_output found only regular files there.
 read_capture_clock() {
-  local at
-  if [[ -f $OUT/listening ]] && at=$(date -r "$OUT/listening" +%s%3N 2>/dev/null); then
-    log "${P[tool]} was listening $((at - CAPTURE_STARTED_AT)) ms after its container started"
-    CAPTURE_STARTED_AT=$at
-  fi
-  if [[ -f $OUT/ended ]] && at=$(date -r "$OUT/ended" +%s%3N 2>/dev/null); then CAPTURE_ENDED_AT=$at; fi
+  local name at marks=''
+  marks=$(find "$OUT" -mindepth 1 -maxdepth 1 -type f \( -name listening -o -name ended \) -printf '%f %T@\n' 2>/dev/null || true)
+  while read -r name at; do
+    if ! [[ $at =~ ^([0-9]+)\.([0-9]{3}) ]]; then continue; fi
+    at=${BASH_REMATCH[1]}${BASH_REMATCH[2]}
+    if [[ $name == listening ]]; then
+      log "${P[tool]} was listening $((at - CAPTURE_STARTED_AT)) ms after its container started"
+      CAPTURE_STARTED_AT=$at
+    elif [[ $name == ended ]]; then
+      CAPTURE_ENDED_AT=$at
+    fi
+  done <<<"$marks"
 }
 
 # The runner reads what the toolbox wrote under /out as root, on the host, so the toolbox must not
@@ -401,21 +410,23 @@ check_toolbox_output() {
   fi
 }
 
-# Reads the tool's status and messages; a stop that we caused is not a failure.
+# Reads the tool's status and messages; a stop that we caused is not a failure. The status file by
+# the read builtin, its trailing newlines dropped as $(cat) drops them; the tool's last messages only
+# for a failure (tool_messages): no forks on the path of every run.
 collect_tool_result() {
-  local raw message bytes
+  local raw='' bytes
   bytes=$(wc -c <"$OUT/artifact")
   if ((bytes >= P[maxBytes])); then
     TRUNCATED=true
     log "the artifact reached maxBytes (${P[maxBytes]}): the capture was cut there"
   fi
-  raw=$(cat "$OUT/tool.status" 2>/dev/null || true)
-  message=$(last_lines "$OUT/tool.err" 3)
+  { IFS= read -r -d '' raw <"$OUT/tool.status"; } 2>/dev/null || true
+  while [[ $raw == *$'\n' ]]; do raw=${raw%$'\n'}; done
   if ! [[ $raw =~ ^[0-9]+$ ]] && ((FORCED_KILL)); then
-    fail CAPTURE_FAILED "${P[tool]} did not stop within ${STOP_GRACE_SECONDS}s of the end of its ${P[durationSeconds]}s (it ignored SIGINT): the runner killed the toolbox, and its output is not kept. ${message}"
+    fail CAPTURE_FAILED "${P[tool]} did not stop within ${STOP_GRACE_SECONDS}s of the end of its ${P[durationSeconds]}s (it ignored SIGINT): the runner killed the toolbox, and its output is not kept. $(tool_messages)"
   fi
   if ! [[ $raw =~ ^[0-9]+$ ]]; then
-    fail CAPTURE_FAILED "${P[tool]} did not finish (the toolbox was stopped from outside). ${message}"
+    fail CAPTURE_FAILED "${P[tool]} did not finish (the toolbox was stopped from outside). $(tool_messages)"
   fi
   TOOL_EXIT=$raw
   case $raw in
@@ -427,14 +438,19 @@ collect_tool_result() {
     1) if [[ ${P[tool]} == ngrep ]]; then TOOL_EXIT=0; fi ;;
   esac
   if ((TOOL_EXIT != 0)); then
+    local message
+    message=$(tool_messages)
     fail CAPTURE_FAILED "${P[tool]} failed with status $raw: ${message:-no message}"
   fi
   if [[ ${P[tool]} == tcpdump ]]; then read_tcpdump_stats; fi
 }
 
+# The tool's last 3 lines of stderr, on one line.
+tool_messages() { last_lines "$OUT/tool.err" 3; }
+
 read_tcpdump_stats() {
-  local stats
-  stats=$(cat "$OUT/tool.err")
+  local stats=''
+  { IFS= read -r -d '' stats <"$OUT/tool.err"; } 2>/dev/null || true
   if [[ $stats =~ link-type\ ([A-Za-z0-9_]+) ]]; then LINK_TYPE=${BASH_REMATCH[1]}; fi
   if [[ $stats =~ ([0-9]+)\ packets?\ captured ]]; then PACKETS=${BASH_REMATCH[1]}; fi
   if [[ $stats =~ ([0-9]+)\ packets?\ dropped\ by\ kernel ]]; then DROPPED=${BASH_REMATCH[1]}; fi
