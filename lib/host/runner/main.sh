@@ -23,6 +23,6 @@ main() {
 }
 
 # Run when executed (bash runner.sh, or the SSM agent's script file), not when sourced by a test.
-# The built runner runs only from a file, as SSM and the bootstrap run it: at ~134 KB it is over
-# Linux's 128 KiB limit for one argument, so `bash -c "<script>"` cannot carry it.
+# The built runner runs only from a file, as SSM and the bootstrap run it: it is over 128 KiB,
+# Linux's limit for one argument (MAX_ARG_STRLEN), so `bash -c "<script>"` cannot carry it.
 if [[ ${BASH_SOURCE[0]:-$0} == "$0" ]]; then main "$@"; fi
