@@ -72,6 +72,9 @@ print_manifest() {
 
 # What a run started: the command it waited for, the ECR credentials, its containers, its watchdog.
 teardown_started() {
+  # A failure may come while the host lock is held (start_toolbox_overlapped): the other runners of
+  # the host need not wait for this one's teardown and manifest.
+  release_host_lock
   if [[ -n $CHILD_PID ]]; then kill -TERM "$CHILD_PID" 2>/dev/null || true; fi
   if [[ -n $HASH_PID ]]; then kill -TERM "$HASH_PID" 2>/dev/null || true; fi
   stop_follow

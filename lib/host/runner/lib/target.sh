@@ -140,11 +140,15 @@ count_other_sessions() {
 
 # The docker ps that count_other_sessions reads, begun in the background into $WORK/sessions by a
 # runner holding the host lock (start_toolbox_overlapped): the count still holds under concurrency,
-# since no other runner can start a toolbox before this one released the lock.
+# since no other runner can start a toolbox before this one released the lock. The job closes the
+# lock's descriptor: only the runner holds the lock, and its end (or release) frees it.
 start_session_listing() {
   local format
   tmpl_to format ".Label \"$LABEL_SESSION\""
-  dk ps --filter "label=$LABEL_SESSION" --format "$format" >"$WORK/sessions" 2>/dev/null &
+  (
+    exec 9>&-
+    dk ps --filter "label=$LABEL_SESSION" --format "$format" >"$WORK/sessions" 2>/dev/null
+  ) &
   SESSIONS_PID=$!
 }
 

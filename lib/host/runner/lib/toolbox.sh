@@ -261,12 +261,15 @@ overlapped_start_fits() {
 }
 
 # The common start, its docker calls at once rather than one after another (BENCHMARKS.md, figure 1):
-# under the host lock, the session listing and the toolbox's docker create (--pull never) run in the
-# background while the target is inspected and checked, then the disk. The created toolbox joins
-# nothing until it starts: a container's namespaces (--network/--pid container:<target>) are
-# joined by docker start, which runs only once the target passed every check (the running task's
-# container, not in the host's pid namespace: check_target) and the count allows one more, still
-# under the lock. Any refusal leaves the created container to teardown (awaited, then removed).
+# the toolbox's docker create (--pull never) and, when the host lock is free at once, the session
+# listing under it run in the background while the target is inspected and checked, then the disk.
+# (A busy lock is not waited for before the inspect, so that a refused target never holds up the
+# other runners of the host: the lock is then taken after the checks and the sessions counted
+# under it as start_toolbox does.) The created toolbox joins nothing until it starts: a
+# container's namespaces (--network/--pid container:<target>) are joined by docker start, which
+# runs only once the target passed every check (the running task's container, not in the host's
+# network or pid namespace: check_target) and the count allows one more, still under the lock.
+# Any refusal leaves the created container to teardown (awaited, then removed).
 # The work dir and the watchdog come first: the calls write into the one, the other guards what
 # they create. Teardown awaits both background calls before it looks for leftovers. A missing image fails the create, and then takes start_toolbox's way: pulled outside
 # the lock, started once more after a fresh count under it.
@@ -279,15 +282,21 @@ start_toolbox_overlapped() {
   if follow_on; then start_follow; fi
   tool_command
   toolbox_argv
-  with_host_lock
-  start_session_listing
+  local locked=0 status=0
+  if try_host_lock; then
+    locked=1
+    start_session_listing
+  fi
   CREATED_CONTAINERS=1
-  dk "${TOOLBOX_CREATE[@]}" >/dev/null 2>"$WORK/run.err" &
+  (
+    exec 9>&-
+    dk "${TOOLBOX_CREATE[@]}" >/dev/null 2>"$WORK/run.err"
+  ) &
   CREATE_PID=$!
   check_target
   check_disk
+  if ((!locked)); then with_host_lock; fi
   check_capacity
-  local status=0
   wait "$CREATE_PID" || status=$?
   CREATE_PID=''
   if ((status == 0)) && dk start "$CONTAINER" >/dev/null 2>"$WORK/run.err"; then
