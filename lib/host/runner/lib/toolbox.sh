@@ -269,10 +269,10 @@ overlapped_start_fits() {
 # container's namespaces (--network/--pid container:<target>) are joined by docker start, which
 # runs only once the target passed every check (the running task's container, not in the host's
 # network or pid namespace: check_target) and the count allows one more, still under the lock.
-# Any refusal leaves the created container to teardown (awaited, then removed).
-# The work dir and the watchdog come first: the calls write into the one, the other guards what
-# they create. Teardown awaits both background calls before it looks for leftovers. A missing image fails the create, and then takes start_toolbox's way: pulled outside
-# the lock, started once more after a fresh count under it.
+# Any refusal leaves the created container to teardown, which awaits both background calls before
+# it looks for leftovers. The work dir and the watchdog come first: the calls write into the one,
+# the other guards what they create. A missing image fails the create, and then takes
+# start_toolbox's way: pulled outside the lock, started once more after a fresh count under it.
 start_toolbox_overlapped() {
   prepare_workdir
   refuse_if_ended
