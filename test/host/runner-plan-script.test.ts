@@ -28,8 +28,7 @@ const CONTAINER = 'feedface0123456789ab';
 
 /**
  * A `docker` keeping "containers" as files of <dir>/state (name -> session label). run -d creates
- * one, create one that start moves there, wait sleeps 2 s, rm -f removes; ps lists them as the
- * runner asks (ps -aq the created ones too). inspect says the target
+ * one, wait sleeps 2 s, rm -f removes; ps lists them as the runner asks. inspect says the target
  * runs, in a state `targetState` (a long one makes long error messages). Each call is logged with
  * the time in ms.
  */
@@ -40,29 +39,26 @@ function stubEngine(inspected = INSPECTED) {
     join(dir, 'docker'),
     `#!/bin/bash
 printf '%s %s\\n' "$(date +%s%3N)" "$*" >>'${dir}/calls'
-mkdir -p '${state}' '${state}.created'
+mkdir -p '${state}'
 case "$1" in
   inspect) echo '${inspected}' ;;
   info|image|kill) ;;
   ps)
     if [[ $2 == -aq ]]; then
       want=\${4#label=debug-task.session=}
-      for f in '${state}'/* '${state}.created'/*; do [[ -f $f && $(cat "$f") == "$want" ]] && echo "\${f##*/}"; done
+      for f in '${state}'/*; do [[ -f $f && $(cat "$f") == "$want" ]] && echo "\${f##*/}"; done
     else
       for f in '${state}'/*; do [[ -f $f ]] && cat "$f"; done
     fi ;;
-  run|create)
-    # run: a running container; create: one that runs once started.
-    dest='${state}' name='' session=''
-    [[ $1 == create ]] && dest='${state}.created'
+  run)
+    name='' session=''
     while (($#)); do
       case $1 in --name) name=$2; shift ;; --label) [[ $2 == debug-task.session=* ]] && session=\${2#*=}; shift ;; esac
       shift
     done
-    printf '%s\\n' "$session" >"$dest/$name" ;;
-  start) mv '${state}.created'/"$2" '${state}'/"$2" ;;
+    printf '%s\\n' "$session" >'${state}'/"$name" ;;
   wait) sleep 2; echo 0 ;;
-  rm) shift; for n in "$@"; do [[ $n == -f ]] || rm -f '${state}'/"$n" '${state}.created'/"$n"; done ;;
+  rm) shift; for n in "$@"; do [[ $n == -f ]] || rm -f '${state}'/"$n"; done ;;
 esac
 exit 0
 `,
@@ -194,8 +190,7 @@ describe('a plan share under a stub engine', () => {
     const codes = [0, 1, 2].map((i) => manifests.get(childSessionId(FLEET, i))?.error?.code);
     expect(run.status).toBe(0);
     expect(codes.filter((c) => c === 'HOST_BUSY')).toHaveLength(1);
-    // With startAt a child starts by docker run -d; without, it starts the container it created.
-    const runs = stub.calls().filter((c) => c.args.startsWith(withStartAt ? 'run -d' : 'start '));
+    const runs = stub.calls().filter((c) => c.args.startsWith('run -d'));
     expect(runs).toHaveLength(2);
     if (withStartAt) {
       for (const call of runs) expect(call.at).toBeGreaterThanOrEqual(startAt * 1000);

@@ -253,10 +253,13 @@ toolbox_argv() {
 }
 
 # The common start overlaps its docker calls: no startAt (start_toolbox_at), no filter or interface
-# to check first (check_filter), and no host network allowed (where the target's inspect decides
-# the capture's interface, i.e. the toolbox's argv).
+# to check first (check_filter), no host network allowed (where the target's inspect decides the
+# capture's interface, i.e. the toolbox's argv), and the only capture of its plan on this host
+# (DEBUG_TASK_SHARE_SIZE, set by run_share): the starts of a share's children queue on the host
+# lock anyway, and creating each child's container ahead would create some beyond maxSessions only
+# to remove them.
 overlapped_start_fits() {
-  [[ -z ${P[startAt]} && ${P[allowHostNetwork]} != true ]] &&
+  [[ -z ${P[startAt]} && ${P[allowHostNetwork]} != true && ${DEBUG_TASK_SHARE_SIZE:-1} == 1 ]] &&
     ! { takes_filter "${P[tool]}" && [[ -n ${P[filter]}${P[iface]} ]]; }
 }
 
