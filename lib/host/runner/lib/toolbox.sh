@@ -273,13 +273,12 @@ overlapped_start_fits() {
 # runs only once the target passed every check (the running task's container, not in the host's
 # network or pid namespace: check_target) and the count allows one more, still under the lock.
 # Any refusal leaves the created container to teardown, which awaits both background calls before
-# it looks for leftovers. The work dir and the watchdog come first: the calls write into the one,
-# the other guards what they create. A missing image fails the create, and then takes
+# it looks for leftovers. The work dir comes first (the calls write into it), the watchdog once the
+# target passed. A missing image fails the create, and then takes
 # start_toolbox's way: pulled outside the lock, started once more after a fresh count under it.
 start_toolbox_overlapped() {
   prepare_workdir
   refuse_if_ended
-  start_watchdog
   # Before the lock: the follow loop lives as long as the capture, and holding the lock's descriptor
   # it would hold the lock as long.
   if follow_on; then start_follow; fi
@@ -298,6 +297,9 @@ start_toolbox_overlapped() {
   CREATE_PID=$!
   check_target
   check_disk
+  # Armed once the target passed (a refused one starts nothing); until then the created, never
+  # started container is the runner's teardown's, or, should the runner be killed, the sweep's.
+  start_watchdog
   if ((!locked)); then with_host_lock; fi
   check_capacity
   wait "$CREATE_PID" || status=$?
