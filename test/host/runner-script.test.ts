@@ -419,11 +419,19 @@ describe('commandParameters', () => {
 
 describe('runner start path: the docker calls it makes (stub docker, no engine)', () => {
   /**
-   * A `docker` that records each call's first two words and answers as told: inspect (the
-   * target), info (the engine), image (image inspect), run. `docker ps` lists no session.
+   * A `docker` that records each call and answers as told: inspect (the target), info (the
+   * engine), image (image inspect), create, start, run. `docker ps` lists no running session; its
+   * look for leftovers (`ps -aq`) finds the container a successful create made (id c0ffee).
    */
   function startWith(
-    answers: { inspect: number; info?: number; image?: number; run?: number },
+    answers: {
+      inspect: number;
+      info?: number;
+      image?: number;
+      run?: number;
+      create?: number;
+      start?: number;
+    },
     target: { pid?: number; mode?: string; pidMode?: string } = {},
     values: HostParamValues = {},
   ) {
@@ -440,6 +448,10 @@ case "$1" in
   info) exit ${answers.info ?? 0} ;;
   image) exit ${answers.image ?? 0} ;;
   run) echo 'stub: no docker run here' >&2; exit ${answers.run ?? 125} ;;
+  create) [ ${answers.create ?? 125} = 0 ] && touch '${dir}/created' && exit 0
+    echo 'stub: no docker create here' >&2; exit ${answers.create ?? 125} ;;
+  start) echo 'stub: no docker start here' >&2; exit ${answers.start ?? 125} ;;
+  ps) case "$*" in *-aq*) [ -e '${dir}/created' ] && echo c0ffee ;; esac; exit 0 ;;
 esac
 exit 0
 `,
@@ -471,23 +483,42 @@ exit 0
     return { run, calls, manifest: parseManifest(run.stdout), workDirLeft };
   }
 
-  it('asks only the target and the session count before starting, and starts with --pull never', () => {
-    const { calls, manifest, workDirLeft } = startWith({ inspect: 0 });
+  /** The calls' subcommands; the first `n`, sorted (the overlapped start's three run at once). */
+  const verbs = (calls: string[]) => calls.map((call) => call.split(' ')[0]);
+  const firstSorted = (calls: string[], n: number) => verbs(calls).slice(0, n).sort();
 
-    const first = calls.findIndex((call) => call.startsWith('run '));
-    expect(calls.slice(0, first).map((call) => call.split(' ')[0])).toEqual(['inspect', 'ps']);
-    expect(calls[first]).toMatch(/^run -d --pull never --name debug-task-dt-/);
-    // The start failed with the image present: diagnosed, not retried, nothing left.
-    expect(calls.slice(first + 1, first + 2)).toEqual(['image inspect registry.example.com/toolbox:1']);
-    expect(calls.filter((call) => call.startsWith('run '))).toHaveLength(1);
-    expect(manifest?.error?.message).toBe('The toolbox container did not start: stub: no docker run here');
+  it('creates the toolbox (--pull never) while it inspects the target and counts the sessions, then starts it', () => {
+    const { calls, manifest, workDirLeft } = startWith({ inspect: 0, create: 0 });
+
+    expect(firstSorted(calls, 3)).toEqual(['create', 'inspect', 'ps']);
+    expect(calls.find((call) => call.startsWith('create '))).toMatch(
+      /^create --pull never --name debug-task-dt-/,
+    );
+    expect(calls[3]).toMatch(/^start debug-task-dt-20261125120000-abc123$/);
+    // The start failed after a successful create: not an image problem (no lookup, no retry); the
+    // created container is removed.
+    expect(verbs(calls).slice(4)).toEqual(['ps', 'rm']);
+    expect(calls.at(-1)).toBe('rm -f c0ffee');
+    expect(manifest?.error?.message).toBe('The toolbox container did not start: stub: no docker start here');
     expect(workDirLeft).toBe(false);
+  });
+
+  it('diagnoses a failed create with the image present: the create’s own words, not retried', () => {
+    const { calls, manifest } = startWith({ inspect: 0 });
+
+    expect(firstSorted(calls, 3)).toEqual(['create', 'inspect', 'ps']);
+    expect(calls.slice(3)).toEqual([
+      'image inspect registry.example.com/toolbox:1',
+      expect.stringMatching(/^ps -aq --filter label=debug-task.session=dt-/),
+    ]);
+    expect(manifest?.error?.message).toBe('The toolbox container did not start: stub: no docker create here');
   });
 
   it('says the engine does not answer when the target cannot be inspected and docker info fails', () => {
     const { run, calls, manifest } = startWith({ inspect: 1, info: 1 });
 
-    expect(calls.map((call) => call.split(' ')[0])).toEqual(['inspect', 'info']);
+    expect(verbs(calls).indexOf('info')).toBeGreaterThan(verbs(calls).indexOf('inspect'));
+    expect(verbs(calls).filter((verb) => verb === 'start' || verb === 'run')).toEqual([]);
     expect(run.status).toBe(4);
     expect(manifest?.error).toMatchObject({
       code: 'CAPTURE_FAILED',
@@ -495,29 +526,24 @@ exit 0
     });
   });
 
-  it('reports CONTAINER_NOT_FOUND when the engine answers but the target is not there', () => {
-    const { run, calls, manifest } = startWith({ inspect: 1, info: 0 });
+  it('reports CONTAINER_NOT_FOUND when the engine answers but the target is not there, and removes what it created', () => {
+    const { run, calls, manifest, workDirLeft } = startWith({ inspect: 1, info: 0, create: 0 });
 
-    expect(calls.map((call) => call.split(' ')[0])).toEqual(['inspect', 'info']);
+    expect(verbs(calls).indexOf('info')).toBeGreaterThan(verbs(calls).indexOf('inspect'));
+    expect(verbs(calls).filter((verb) => verb === 'start' || verb === 'run')).toEqual([]);
+    expect(calls.at(-1)).toBe('rm -f c0ffee');
     expect(run.status).toBe(3);
     expect(manifest?.error?.code).toBe('CONTAINER_NOT_FOUND');
+    expect(workDirLeft).toBe(false);
   });
 
   it('pulls a missing image outside the lock, then counts again and retries the start once', () => {
     const { calls, manifest, workDirLeft } = startWith({ inspect: 0, image: 1 });
 
-    // The second failure is final (no image lookup again); the last ps is the teardown's.
-    expect(calls.map((call) => call.split(' ')[0])).toEqual([
-      'inspect',
-      'ps',
-      'run',
-      'image',
-      'ps',
-      'pull',
-      'ps',
-      'run',
-      'ps',
-    ]);
+    // The create failed, the image is missing; the second failure is final (no image lookup
+    // again); the last ps is the teardown's.
+    expect(firstSorted(calls, 3)).toEqual(['create', 'inspect', 'ps']);
+    expect(verbs(calls).slice(3)).toEqual(['image', 'ps', 'pull', 'ps', 'run', 'ps']);
     expect(calls.at(-1)).toMatch(/^ps -aq --filter label=debug-task.session=dt-/);
     expect(manifest?.error?.message).toBe('The toolbox container did not start: stub: no docker run here');
     expect(workDirLeft).toBe(false);
@@ -525,17 +551,19 @@ exit 0
 
   it('starts next to a bridge or awsvpc target (container:<pause id>) as ever, with no -i', () => {
     for (const mode of ['bridge', 'my-network', `container:${'ab'.repeat(32)}`]) {
-      const { calls } = startWith({ inspect: 0 }, { mode });
+      const { calls } = startWith({ inspect: 0, create: 0 }, { mode });
 
-      expect(calls.map((call) => call.split(' ')[0]).slice(0, 3)).toEqual(['inspect', 'ps', 'run']);
-      expect(calls.find((call) => call.startsWith('run '))).not.toMatch(/ -i /);
+      expect(firstSorted(calls, 3)).toEqual(['create', 'inspect', 'ps']);
+      expect(verbs(calls)[3]).toBe('start');
+      expect(calls.find((call) => call.startsWith('create '))).not.toMatch(/ -i /);
     }
   });
 
-  it('refuses a target in the host network mode with HOST_NETWORK_NOT_ALLOWED after its one inspect, leaving nothing', () => {
-    const { run, calls, manifest, workDirLeft } = startWith({ inspect: 0 }, { mode: 'host' });
+  it('refuses a target in the host network mode with HOST_NETWORK_NOT_ALLOWED, starting nothing and removing what it created', () => {
+    const { run, calls, manifest, workDirLeft } = startWith({ inspect: 0, create: 0 }, { mode: 'host' });
 
-    expect(calls.map((call) => call.split(' ')[0])).toEqual(['inspect']);
+    expect(verbs(calls).filter((verb) => verb === 'start' || verb === 'run')).toEqual([]);
+    expect(calls.at(-1)).toBe('rm -f c0ffee');
     expect(run.status).toBe(3);
     expect(manifest).toMatchObject({ status: 'FAILED', error: { code: 'HOST_NETWORK_NOT_ALLOWED' } });
     expect(manifest?.error?.message).toBe(
@@ -544,10 +572,11 @@ exit 0
     expect(workDirLeft).toBe(false);
   });
 
-  it('refuses a target in the host pid namespace with HOST_PID_NOT_ALLOWED after its one inspect, leaving nothing', () => {
-    const { run, calls, manifest, workDirLeft } = startWith({ inspect: 0 }, { pidMode: 'host' });
+  it('refuses a target in the host pid namespace with HOST_PID_NOT_ALLOWED, starting nothing and removing what it created', () => {
+    const { run, calls, manifest, workDirLeft } = startWith({ inspect: 0, create: 0 }, { pidMode: 'host' });
 
-    expect(calls.map((call) => call.split(' ')[0])).toEqual(['inspect']);
+    expect(verbs(calls).filter((verb) => verb === 'start' || verb === 'run')).toEqual([]);
+    expect(calls.at(-1)).toBe('rm -f c0ffee');
     expect(run.status).toBe(3);
     expect(manifest).toMatchObject({ status: 'FAILED', error: { code: 'HOST_PID_NOT_ALLOWED' } });
     expect(manifest?.error?.message).toBe(
@@ -557,10 +586,21 @@ exit 0
   });
 
   it('with allowHostPid=true, starts next to a target in the host pid namespace with the same calls', () => {
-    const { run, calls } = startWith({ inspect: 0 }, { pidMode: 'host' }, { allowHostPid: 'true' });
+    const { run, calls } = startWith(
+      { inspect: 0, create: 0 },
+      { pidMode: 'host' },
+      { allowHostPid: 'true' },
+    );
 
-    expect(calls.map((call) => call.split(' ')[0]).slice(0, 3)).toEqual(['inspect', 'ps', 'run']);
+    expect(firstSorted(calls, 3)).toEqual(['create', 'inspect', 'ps']);
+    expect(verbs(calls)[3]).toBe('start');
     expect(run.stderr).toContain("shares the host's pid namespace and allowHostPid is true");
+  });
+
+  it('with allowHostNetwork=true, inspects first (the target decides the interface), then counts and runs', () => {
+    const { calls } = startWith({ inspect: 0 }, {}, { allowHostNetwork: 'true' });
+
+    expect(verbs(calls).slice(0, 3)).toEqual(['inspect', 'ps', 'run']);
   });
 
   it('with allowHostNetwork=true, captures on the default-route interface of the target’s namespace, same calls', () => {

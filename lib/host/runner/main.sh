@@ -23,5 +23,6 @@ main() {
 }
 
 # Run when executed (bash runner.sh, or the SSM agent's script file), not when sourced by a test.
-# BASH_SOURCE is empty under `bash -c "<script>"`: that is a run too.
+# The built runner runs only from a file, as SSM and the bootstrap run it: it is over 128 KiB,
+# Linux's limit for one argument (MAX_ARG_STRLEN), so `bash -c "<script>"` cannot carry it.
 if [[ ${BASH_SOURCE[0]:-$0} == "$0" ]]; then main "$@"; fi

@@ -23,7 +23,7 @@ run_share() {
   for i in "${!SHARE_IDS[@]}"; do
     SSM_action=$SHARE_ACTION SSM_sessionId=${SHARE_IDS[i]} SSM_containerId=${SHARE_CONTAINERS[i]} \
       SSM_uploadUrl=${SHARE_ARTIFACT_URLS[i]} SSM_manifestUrl=${SHARE_MANIFEST_URLS[i]} SSM_planUrl='' \
-      SSM_chunkUrl=${SHARE_CHUNK_URLS[i]} \
+      SSM_chunkUrl=${SHARE_CHUNK_URLS[i]} DEBUG_TASK_SHARE_SIZE=${#SHARE_IDS[@]} \
       "$BASH" "$SELF" </dev/null >"$WORK/children/$i" 3>&- &
     CHILD_PIDS+=("$!")
   done

@@ -2,30 +2,35 @@
 # action=run: one capture next to one container (one child of a plan, or debug-task local).
 
 # Every docker call costs 15-40 ms (a Go binary starting, an Engine API round trip), and the start
-# of a session is what its user waits for (BENCHMARKS.md, figure 1). So the healthy path makes two
-# before the toolbox: the target's inspect (which also proves the engine answers) and the session
-# count under the host lock; the image's presence is learnt from the start itself (--pull never).
-# The other checks run only when something failed or something costly is about to happen.
+# of a session is what its user waits for (BENCHMARKS.md, figure 1). So the healthy path makes three
+# before the toolbox's start, all at once (start_toolbox_overlapped): the target's inspect (which
+# also proves the engine answers), the session count under the host lock and the toolbox's create;
+# the image's presence is learnt from the create itself (--pull never). The other checks run only
+# when something failed or something costly is about to happen.
 run_session() {
   check_run_params
   if follow_on; then read_chunk_form; fi
   set_container_args
-  check_target
-  prepare_workdir
-  refuse_if_ended
-  check_disk
-  start_watchdog
-  if follow_on; then start_follow; fi
-  if [[ -n ${P[startAt]} ]]; then
-    start_toolbox_at
+  if overlapped_start_fits; then
+    start_toolbox_overlapped
   else
-    if takes_filter "${P[tool]}" && [[ -n ${P[filter]}${P[iface]} ]]; then
-      # The filter check is a container of its own, from the image: refuse a busy host before it.
-      check_capacity
-      ensure_image
-      check_filter
+    check_target
+    prepare_workdir
+    refuse_if_ended
+    check_disk
+    start_watchdog
+    if follow_on; then start_follow; fi
+    if [[ -n ${P[startAt]} ]]; then
+      start_toolbox_at
+    else
+      if takes_filter "${P[tool]}" && [[ -n ${P[filter]}${P[iface]} ]]; then
+        # The filter check is a container of its own, from the image: refuse a busy host before it.
+        check_capacity
+        ensure_image
+        check_filter
+      fi
+      start_toolbox
     fi
-    start_toolbox
   fi
   stop_if_asked
   wait_for_toolbox

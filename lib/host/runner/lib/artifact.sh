@@ -2,9 +2,16 @@
 # The artifact: packaged (gzip, sha256), uploaded from the host with retries, or kept on the host
 # for a later re-upload.
 
+# The gzip's path in the work dir, into the variable named $1 (tool_extension without a subshell).
+artifact_gz_path() {
+  local extension=txt
+  if [[ ${P[tool]} == tcpdump ]]; then extension=pcap; fi
+  printf -v "$1" '%s' "$WORK/artifact.$extension.gz"
+}
+
 package_artifact() {
   local artifact=$OUT/artifact gz
-  gz=$WORK/artifact.$(tool_extension "${P[tool]}").gz
+  artifact_gz_path gz
   ARTIFACT_BYTES=$(wc -c <"$artifact")
   # The capture's sha256 is taken beside its gzip rather than before it (two reads of the file at
   # once, the page cache serving the second), each sum read back by the builtin: the session's end
@@ -24,7 +31,7 @@ package_artifact() {
 
 deliver_artifact() {
   local gz
-  gz=$WORK/artifact.$(tool_extension "${P[tool]}").gz
+  artifact_gz_path gz
   if [[ -z ${P[uploadUrl]} ]]; then
     keep_artifact "$gz"
     log "no upload URL: the artifact is kept at $gz"
@@ -34,7 +41,7 @@ deliver_artifact() {
   if upload "$gz" "${P[uploadUrl]}"; then
     UPLOADED=true
     STATUS=OK
-    log "uploaded to $(redact_url "${P[uploadUrl]}")"
+    log "uploaded to ${P[uploadUrl]%%\?*}" # redact_url, without a subshell
     return 0
   fi
   keep_artifact "$gz"

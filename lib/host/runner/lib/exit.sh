@@ -72,10 +72,17 @@ print_manifest() {
 
 # What a run started: the command it waited for, the ECR credentials, its containers, its watchdog.
 teardown_started() {
+  # A failure may come while the host lock is held (start_toolbox_overlapped): the other runners of
+  # the host need not wait for this one's teardown and manifest.
+  release_host_lock
   if [[ -n $CHILD_PID ]]; then kill -TERM "$CHILD_PID" 2>/dev/null || true; fi
   if [[ -n $HASH_PID ]]; then kill -TERM "$HASH_PID" 2>/dev/null || true; fi
   stop_follow
   remove_registry_auth
+  # The overlapped start's background docker calls, when a refusal came first: a create that ended
+  # after the look below would leave its container behind (both end within DOCKER_CALL_TIMEOUT).
+  if [[ -n $CREATE_PID ]]; then wait "$CREATE_PID" 2>/dev/null || true; fi
+  if [[ -n $SESSIONS_PID ]]; then wait "$SESSIONS_PID" 2>/dev/null || true; fi
   # The look for the session's leftover containers (a docker ps, ~40 ms of every session's end) is
   # for a run that did not end OK: one that did removed its toolbox itself (wait_for_toolbox: docker
   # rm -f, checked), and each helper container it ran (filter check, pcap rewrite) was a foreground
@@ -124,16 +131,26 @@ sweep_manifest_json() {
   printf ',"timings":{"startedAt":%s,"endedAt":%s}}' "$(json_num "$STARTED_AT")" "$(now_ms)"
 }
 
-# The manifest of a run, a child's re-upload or a cleanup (RunnerManifest, lib/domain/).
+# The manifest of a run, a child's re-upload or a cleanup (RunnerManifest, lib/domain/). Its
+# strings and numbers are printed in place (json_str, json_num), not through $(...): a subshell each
+# was ~35 forks at the end of every run.
 session_manifest_json() {
-  local tool=null instance=${AWS_SSM_INSTANCE_ID-} pattern_var=PATTERN_instanceId
-  if [[ ${P[tool]-} =~ ^(tcpdump|ngrep|strace|snapshot)$ ]]; then tool=$(json_str "${P[tool]}"); fi
-  printf '{"v":1,"sessionId":%s,"status":%s' "$(json_str "$SESSION")" "$(json_str "$STATUS")"
+  local instance=${AWS_SSM_INSTANCE_ID-} pattern_var=PATTERN_instanceId ended
+  printf '{"v":1,"sessionId":'
+  json_str "$SESSION"
+  printf ',"status":'
+  json_str "$STATUS"
   if [[ ${P[action]-} =~ ^(cleanup|reupload|stop)$ ]]; then printf ',"action":"%s"' "${P[action]}"; fi
   error_json
-  printf ',"tool":{"name":%s,"exitCode":%s' "$tool" "$(json_num "$TOOL_EXIT")"
+  printf ',"tool":{"name":'
+  if [[ ${P[tool]-} =~ ^(tcpdump|ngrep|strace|snapshot)$ ]]; then json_str "${P[tool]}"; else printf null; fi
+  printf ',"exitCode":'
+  json_num "$TOOL_EXIT"
   if [[ ${P[tool]-} == tcpdump && -n $TOOL_EXIT ]]; then
-    printf ',"packets":%s,"dropped":%s' "$(json_num "$PACKETS")" "$(json_num "$DROPPED")"
+    printf ',"packets":'
+    json_num "$PACKETS"
+    printf ',"dropped":'
+    json_num "$DROPPED"
   fi
   printf '}'
   # A capture of no packet is a result, not a failure, but never a silent one (the CLI says the same).
@@ -146,31 +163,57 @@ session_manifest_json() {
   if [[ ${P[action]-} =~ ^(run|reupload)$ && -n $ARTIFACT_SHA ]]; then ring_json; fi
   if [[ ${P[action]-} == run ]]; then follow_json; fi
   if [[ ${P[action]-} == run ]]; then
-    printf ',"audit":{"caller":%s,"reason":%s}' "$(json_str "${P[caller]-}")" "$(json_str "${P[reason]-}")"
+    printf ',"audit":{"caller":'
+    json_str "${P[caller]-}"
+    printf ',"reason":'
+    json_str "${P[reason]-}"
+    printf '}'
   fi
-  if [[ $instance =~ ${!pattern_var} ]]; then printf ',"instanceId":%s' "$(json_str "$instance")"; fi
+  if [[ $instance =~ ${!pattern_var} ]]; then
+    printf ',"instanceId":'
+    json_str "$instance"
+  fi
   # How the parameters reached the runner (the document's bootstrap sets it): env or text.
   if [[ ${DEBUG_TASK_PARAM_MODE-} =~ ^(env|text)$ ]]; then printf ',"paramMode":"%s"' "$DEBUG_TASK_PARAM_MODE"; fi
-  printf ',"timings":{"startedAt":%s' "$(json_num "$STARTED_AT")"
+  printf ',"timings":{"startedAt":'
+  json_num "$STARTED_AT"
   if [[ -n $CAPTURE_STARTED_AT ]]; then printf ',"captureStartedAt":%s' "$CAPTURE_STARTED_AT"; fi
   if [[ -n $CAPTURE_ENDED_AT ]]; then printf ',"captureEndedAt":%s' "$CAPTURE_ENDED_AT"; fi
   if [[ -n $STOPPED_AT ]]; then printf ',"stoppedAt":%s' "$STOPPED_AT"; fi
-  printf ',"endedAt":%s}}' "$(now_ms)"
+  stamp_ms ended
+  printf ',"endedAt":%s}}' "$ended"
 }
 
 # At most 1000 characters of message: enough for what failed, what to do and AWS's own words.
 error_json() {
   if [[ -n $ERROR_CODE ]]; then
-    printf ',"error":{"code":%s,"message":%s}' "$(json_str "$ERROR_CODE")" "$(json_str "${ERROR_MESSAGE:0:1000}")"
+    printf ',"error":{"code":'
+    json_str "$ERROR_CODE"
+    printf ',"message":'
+    json_str "${ERROR_MESSAGE:0:1000}"
+    printf '}'
   fi
 }
 
 artifact_json() {
-  printf ',"artifact":{"format":%s,"compression":"gzip","bytes":%s,"sha256":%s,"objectBytes":%s,"objectSha256":%s' \
-    "$(json_str "$(tool_format "${P[tool]}")")" "$(json_num "$ARTIFACT_BYTES")" "$(json_str "$ARTIFACT_SHA")" \
-    "$(json_num "$OBJECT_BYTES")" "$(json_str "$OBJECT_SHA")"
-  if [[ -n $LINK_TYPE ]]; then printf ',"linkType":%s' "$(json_str "$LINK_TYPE")"; fi
+  printf ',"artifact":{"format":'
+  if [[ ${P[tool]} == tcpdump ]]; then printf '"pcap"'; else printf '"text"'; fi # tool_format
+  printf ',"compression":"gzip","bytes":'
+  json_num "$ARTIFACT_BYTES"
+  printf ',"sha256":'
+  json_str "$ARTIFACT_SHA"
+  printf ',"objectBytes":'
+  json_num "$OBJECT_BYTES"
+  printf ',"objectSha256":'
+  json_str "$OBJECT_SHA"
+  if [[ -n $LINK_TYPE ]]; then
+    printf ',"linkType":'
+    json_str "$LINK_TYPE"
+  fi
   printf ',"truncated":%s,"uploaded":%s' "$TRUNCATED" "$UPLOADED"
-  if [[ -n $HOST_PATH ]]; then printf ',"hostPath":%s' "$(json_str "$HOST_PATH")"; fi
+  if [[ -n $HOST_PATH ]]; then
+    printf ',"hostPath":'
+    json_str "$HOST_PATH"
+  fi
   printf '}'
 }

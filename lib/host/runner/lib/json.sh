@@ -3,18 +3,31 @@
 # string fields read from AWS answers.
 
 json_escape() {
-  local s=$1
-  s=${s//\\/\\\\}
-  s=${s//\"/\\\"}
-  s=${s//$'\n'/\\n}
-  s=${s//$'\r'/\\r}
-  s=${s//$'\t'/\\t}
-  s=${s//[$'\001'-$'\037'$'\177']/ }
-  s=${s//[$'\200'-$'\377']/?} # the manifest stays ASCII whatever bytes a tool printed
-  printf '%s' "$s"
+  local escaped
+  json_escape_to escaped "$1"
+  printf '%s' "$escaped"
 }
 
-json_str() { printf '"%s"' "$(json_escape "$1")"; }
+# The same into the variable named $1: no subshell (the manifest, written at every run's end, used
+# ~35 of them: BENCHMARKS.md, runner finish).
+json_escape_to() {
+  local _json_s=$2
+  _json_s=${_json_s//\\/\\\\}
+  _json_s=${_json_s//\"/\\\"}
+  _json_s=${_json_s//$'\n'/\\n}
+  _json_s=${_json_s//$'\r'/\\r}
+  _json_s=${_json_s//$'\t'/\\t}
+  _json_s=${_json_s//[$'\001'-$'\037'$'\177']/ }
+  _json_s=${_json_s//[$'\200'-$'\377']/?} # the manifest stays ASCII whatever bytes a tool printed
+  printf -v "$1" '%s' "$_json_s"
+}
+
+# Prints the JSON string of $1; called directly (not in $(...)) where the output is being written.
+json_str() {
+  local escaped
+  json_escape_to escaped "$1"
+  printf '"%s"' "$escaped"
+}
 
 # A JSON number from a count the runner read (a tool's output, wc), or null when it is not one.
 json_num() {

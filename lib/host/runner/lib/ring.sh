@@ -159,8 +159,14 @@ ring_json() {
   printf ',"ring":{'
   if ((RING_WINDOW_SECONDS)); then printf '"windowSeconds":%s' "$RING_WINDOW_SECONDS"; else printf '"windowBytes":%s' "$RING_BOUND_BYTES"; fi
   printf ',"wrapped":%s' "$RING_WRAPPED"
-  if ((RING_WINDOW_SECONDS)); then printf ',"rotatedOut":%s' "$(json_num "$RING_ROTATED")"; fi
+  if ((RING_WINDOW_SECONDS)); then
+    printf ',"rotatedOut":'
+    json_num "$RING_ROTATED"
+  fi
   if [[ -n $RING_FIRST_PACKET_AT ]]; then printf ',"firstPacketAt":%s' "$RING_FIRST_PACKET_AT"; fi
-  if [[ -n $RING_CAPTURED ]]; then printf ',"capturedPackets":%s' "$(json_num "$RING_CAPTURED")"; fi
+  if [[ -n $RING_CAPTURED ]]; then
+    printf ',"capturedPackets":'
+    json_num "$RING_CAPTURED"
+  fi
   printf '}'
 }

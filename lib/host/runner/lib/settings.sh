@@ -106,6 +106,11 @@ declare -a SHARE_IDS=() SHARE_CONTAINERS=() SHARE_ARTIFACT_URLS=() SHARE_MANIFES
 # What teardown must undo.
 CHILD_PID=''
 HASH_PID=''
+# The overlapped start's background docker calls (start_toolbox_overlapped): the toolbox's create
+# and the session listing; teardown awaits them (a create that ends after the look for leftovers
+# would leave its container behind).
+CREATE_PID=''
+SESSIONS_PID=''
 CREATED_CONTAINERS=0
 TOOLBOX_STARTED=0
 WATCHDOG_STARTED=0

@@ -108,9 +108,11 @@ check_capacity() {
 
 # Counts sessions, not containers: a session may briefly run a helper container too; and the
 # slots claimed by sessions waiting for their startAt (start_toolbox_at) whose runner still runs.
-# Sets the variable named $1. Counted in bash, not awk: one fork less on every start.
+# Sets the variable named $1. Counted in bash, not awk: one fork less on every start. The listing
+# is the one start_session_listing began under the host lock when there is one (used once), else
+# a docker ps now.
 count_other_sessions() {
-  local format listing line slot pid start now_start
+  local format listing='' line slot pid start now_start status=0
   local -A seen=()
   for slot in "$WORK_ROOT"/dt-*/slot; do
     line=${slot%/slot} line=${line##*/} pid='' start='' now_start=''
@@ -119,14 +121,35 @@ count_other_sessions() {
     if [[ $pid =~ ^[0-9]+$ ]]; then process_start_to now_start "$pid"; fi
     if [[ -n $start && $now_start == "$start" ]]; then seen[$line]=1; fi
   done
-  tmpl_to format ".Label \"$LABEL_SESSION\""
-  if ! listing=$(dk ps --filter "label=$LABEL_SESSION" --format "$format" 2>/dev/null); then
+  if [[ -n $SESSIONS_PID ]]; then
+    wait "$SESSIONS_PID" || status=$?
+    SESSIONS_PID=''
+    { read -r -d '' listing <"$WORK/sessions"; } 2>/dev/null || true
+  else
+    tmpl_to format ".Label \"$LABEL_SESSION\""
+    listing=$(dk ps --filter "label=$LABEL_SESSION" --format "$format" 2>/dev/null) || status=$?
+  fi
+  if ((status != 0)); then
     fail CAPTURE_FAILED "docker ps failed (or took over ${DOCKER_CALL_TIMEOUT}s): the host's sessions could not be counted."
   fi
   while IFS= read -r line; do
     if [[ -n $line && $line != "$SESSION" ]]; then seen[$line]=1; fi
   done <<<"$listing"
   printf -v "$1" '%s' "${#seen[@]}"
+}
+
+# The docker ps that count_other_sessions reads, begun in the background into $WORK/sessions by a
+# runner holding the host lock (start_toolbox_overlapped): the count still holds under concurrency,
+# since no other runner can start a toolbox before this one released the lock. The job closes the
+# lock's descriptor: only the runner holds the lock, and its end (or release) frees it.
+start_session_listing() {
+  local format
+  tmpl_to format ".Label \"$LABEL_SESSION\""
+  (
+    exec 9>&-
+    dk ps --filter "label=$LABEL_SESSION" --format "$format" >"$WORK/sessions" 2>/dev/null
+  ) &
+  SESSIONS_PID=$!
 }
 
 check_disk() {

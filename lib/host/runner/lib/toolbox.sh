@@ -247,12 +247,86 @@ run_toolbox() {
   TOOLBOX_STARTED=1
 }
 
-# The toolbox's docker run, into TOOLBOX_RUN.
+# The toolbox's docker run, into TOOLBOX_RUN; the same container as a docker create, into
+# TOOLBOX_CREATE.
 toolbox_argv() {
-  TOOLBOX_RUN=(run -d --pull never --name "$CONTAINER" "${CONTAINER_LABELS[@]}" "${TARGET_NAMESPACES[@]}"
+  local -a argv=(--pull never --name "$CONTAINER" "${CONTAINER_LABELS[@]}" "${TARGET_NAMESPACES[@]}"
     "${TOOLBOX_SECURITY[@]}" "${TOOLBOX_LIMITS[@]}" "${TOOLBOX_MOUNTS[@]}" "${P[image]}"
-    sh /debug-task/toolbox.sh "${P[durationSeconds]}" "$READY_WAIT_SECONDS" "${P[maxBytes]}" \
+    sh /debug-task/toolbox.sh "${P[durationSeconds]}" "$READY_WAIT_SECONDS" "${P[maxBytes]}"
     "$READY_FILE" "$READY_TEXT" "$RING_WINDOW_SECONDS" "$RING_BOUND_BYTES" "${TOOL_CMD[@]}")
+  TOOLBOX_RUN=(run -d "${argv[@]}")
+  TOOLBOX_CREATE=(create "${argv[@]}")
+}
+
+# The common start overlaps its docker calls: no startAt (start_toolbox_at), no filter or interface
+# to check first (check_filter), no host network allowed (where the target's inspect decides the
+# capture's interface, i.e. the toolbox's argv), and the only capture of its plan on this host
+# (DEBUG_TASK_SHARE_SIZE, set by run_share): the starts of a share's children queue on the host
+# lock anyway, and creating each child's container ahead would create some beyond maxSessions only
+# to remove them.
+overlapped_start_fits() {
+  [[ -z ${P[startAt]} && ${P[allowHostNetwork]} != true && ${DEBUG_TASK_SHARE_SIZE:-1} == 1 ]] &&
+    ! { takes_filter "${P[tool]}" && [[ -n ${P[filter]}${P[iface]} ]]; }
+}
+
+# The common start, its docker calls at once rather than one after another (BENCHMARKS.md, figure 1):
+# the toolbox's docker create (--pull never) and, when the host lock is free at once, the session
+# listing under it run in the background while the target is inspected and checked, then the disk.
+# (A busy lock is not waited for before the inspect, so that a refused target never holds up the
+# other runners of the host: the lock is then taken after the checks and the sessions counted
+# under it as start_toolbox does.) The created toolbox joins nothing until it starts: a
+# container's namespaces (--network/--pid container:<target>) are joined by docker start, which
+# runs only once the target passed every check (the running task's container, not in the host's
+# network or pid namespace: check_target) and the count allows one more, still under the lock.
+# Any refusal leaves the created container to teardown, which awaits both background calls before
+# it looks for leftovers. The work dir comes first (the calls write into it), the watchdog once the
+# target passed. A missing image fails the create, and then takes
+# start_toolbox's way: pulled outside the lock, started once more after a fresh count under it.
+start_toolbox_overlapped() {
+  prepare_workdir
+  refuse_if_ended
+  # Before the lock: the follow loop lives as long as the capture, and holding the lock's descriptor
+  # it would hold the lock as long.
+  if follow_on; then start_follow; fi
+  tool_command
+  toolbox_argv
+  local locked=0 status=0
+  if try_host_lock; then
+    locked=1
+    start_session_listing
+  fi
+  CREATED_CONTAINERS=1
+  (
+    exec 9>&-
+    dk "${TOOLBOX_CREATE[@]}" >/dev/null 2>"$WORK/run.err"
+  ) &
+  CREATE_PID=$!
+  check_target
+  check_disk
+  # Armed once the target passed (a refused one starts nothing); until then the created, never
+  # started container is the runner's teardown's, or, should the runner be killed, the sweep's.
+  start_watchdog
+  if ((!locked)); then with_host_lock; fi
+  check_capacity
+  wait "$CREATE_PID" || status=$?
+  CREATE_PID=''
+  if ((status == 0)) && dk start "$CONTAINER" >/dev/null 2>"$WORK/run.err"; then
+    release_host_lock
+    TOOLBOX_STARTED=1
+  else
+    release_host_lock
+    if ((status == 0)) || image_present; then
+      fail CAPTURE_FAILED "The toolbox container did not start: $(last_lines "$WORK/run.err" 2)"
+    fi
+    check_capacity # a busy host refuses before a pull, as it did before anything else
+    fetch_image
+    run_toolbox
+    if ((!TOOLBOX_STARTED)); then
+      fail CAPTURE_FAILED "The toolbox container did not start: $(last_lines "$WORK/run.err" 2)"
+    fi
+  fi
+  stamp_ms CAPTURE_STARTED_AT
+  log "${P[tool]} runs for ${P[durationSeconds]}s in $CONTAINER (at most ${P[maxBytes]} bytes)"
 }
 
 # A start at startAt (a plan's children start together). Everything that may fail or take time
@@ -306,8 +380,9 @@ wait_for_toolbox() {
   if ((status != 0)); then
     fail CAPTURE_FAILED "The toolbox container disappeared before it finished (removed by a cleanup or the watchdog?): $(last_lines "$WORK/wait.err" 1)"
   fi
-  local oom
-  oom=$(dk inspect --format "$(tmpl .State.OOMKilled)" "$CONTAINER" 2>/dev/null || true)
+  local oom format
+  tmpl_to format .State.OOMKilled
+  oom=$(dk inspect --format "$format" "$CONTAINER" 2>/dev/null || true)
   # Nothing the toolbox wrote is read while any of its processes could still change it.
   if ! dk rm -f "$CONTAINER" >/dev/null 2>"$WORK/rm.err"; then
     fail CAPTURE_FAILED "The toolbox container could not be removed, so its output is not read: $(last_lines "$WORK/rm.err" 1)"
@@ -321,14 +396,22 @@ wait_for_toolbox() {
 
 # The capture's own start and end, as the toolbox marked them (TOOLBOX_SCRIPT): the moment the tool
 # was listening and the moment it ended, so the summary's capture time is the file's. Where a mark
-# is missing (a toolbox killed early), the runner's own stamps stay.
+# is missing (a toolbox killed early), the runner's own stamps stay. Both modification times from
+# one find (seconds.fraction, cut to milliseconds as date +%s%3N cuts them), read after
+# check_toolbox_output found only regular files there.
 read_capture_clock() {
-  local at
-  if [[ -f $OUT/listening ]] && at=$(date -r "$OUT/listening" +%s%3N 2>/dev/null); then
-    log "${P[tool]} was listening $((at - CAPTURE_STARTED_AT)) ms after its container started"
-    CAPTURE_STARTED_AT=$at
-  fi
-  if [[ -f $OUT/ended ]] && at=$(date -r "$OUT/ended" +%s%3N 2>/dev/null); then CAPTURE_ENDED_AT=$at; fi
+  local name at marks=''
+  marks=$(find "$OUT" -mindepth 1 -maxdepth 1 -type f \( -name listening -o -name ended \) -printf '%f %T@\n' 2>/dev/null || true)
+  while read -r name at; do
+    if ! [[ $at =~ ^([0-9]+)\.([0-9]{3}) ]]; then continue; fi
+    at=${BASH_REMATCH[1]}${BASH_REMATCH[2]}
+    if [[ $name == listening ]]; then
+      log "${P[tool]} was listening $((at - CAPTURE_STARTED_AT)) ms after its container started"
+      CAPTURE_STARTED_AT=$at
+    elif [[ $name == ended ]]; then
+      CAPTURE_ENDED_AT=$at
+    fi
+  done <<<"$marks"
 }
 
 # The runner reads what the toolbox wrote under /out as root, on the host, so the toolbox must not
@@ -347,21 +430,23 @@ check_toolbox_output() {
   fi
 }
 
-# Reads the tool's status and messages; a stop that we caused is not a failure.
+# Reads the tool's status and messages; a stop that we caused is not a failure. The status file by
+# the read builtin, its trailing newlines dropped as $(cat) drops them; the tool's last messages only
+# for a failure (tool_messages): no forks on the path of every run.
 collect_tool_result() {
-  local raw message bytes
+  local raw='' bytes
   bytes=$(wc -c <"$OUT/artifact")
   if ((bytes >= P[maxBytes])); then
     TRUNCATED=true
     log "the artifact reached maxBytes (${P[maxBytes]}): the capture was cut there"
   fi
-  raw=$(cat "$OUT/tool.status" 2>/dev/null || true)
-  message=$(last_lines "$OUT/tool.err" 3)
+  { IFS= read -r -d '' raw <"$OUT/tool.status"; } 2>/dev/null || true
+  while [[ $raw == *$'\n' ]]; do raw=${raw%$'\n'}; done
   if ! [[ $raw =~ ^[0-9]+$ ]] && ((FORCED_KILL)); then
-    fail CAPTURE_FAILED "${P[tool]} did not stop within ${STOP_GRACE_SECONDS}s of the end of its ${P[durationSeconds]}s (it ignored SIGINT): the runner killed the toolbox, and its output is not kept. ${message}"
+    fail CAPTURE_FAILED "${P[tool]} did not stop within ${STOP_GRACE_SECONDS}s of the end of its ${P[durationSeconds]}s (it ignored SIGINT): the runner killed the toolbox, and its output is not kept. $(tool_messages)"
   fi
   if ! [[ $raw =~ ^[0-9]+$ ]]; then
-    fail CAPTURE_FAILED "${P[tool]} did not finish (the toolbox was stopped from outside). ${message}"
+    fail CAPTURE_FAILED "${P[tool]} did not finish (the toolbox was stopped from outside). $(tool_messages)"
   fi
   TOOL_EXIT=$raw
   case $raw in
@@ -373,14 +458,19 @@ collect_tool_result() {
     1) if [[ ${P[tool]} == ngrep ]]; then TOOL_EXIT=0; fi ;;
   esac
   if ((TOOL_EXIT != 0)); then
+    local message
+    message=$(tool_messages)
     fail CAPTURE_FAILED "${P[tool]} failed with status $raw: ${message:-no message}"
   fi
   if [[ ${P[tool]} == tcpdump ]]; then read_tcpdump_stats; fi
 }
 
+# The tool's last 3 lines of stderr, on one line.
+tool_messages() { last_lines "$OUT/tool.err" 3; }
+
 read_tcpdump_stats() {
-  local stats
-  stats=$(cat "$OUT/tool.err")
+  local stats=''
+  { IFS= read -r -d '' stats <"$OUT/tool.err"; } 2>/dev/null || true
   if [[ $stats =~ link-type\ ([A-Za-z0-9_]+) ]]; then LINK_TYPE=${BASH_REMATCH[1]}; fi
   if [[ $stats =~ ([0-9]+)\ packets?\ captured ]]; then PACKETS=${BASH_REMATCH[1]}; fi
   if [[ $stats =~ ([0-9]+)\ packets?\ dropped\ by\ kernel ]]; then DROPPED=${BASH_REMATCH[1]}; fi

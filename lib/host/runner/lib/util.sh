@@ -89,6 +89,16 @@ with_host_lock() {
   fi
 }
 
+# The host lock if it is free at once (no wait); fails, holding nothing, when another runner has it.
+# Without flock there is no lock to take, as for with_host_lock: that counts as taken.
+try_host_lock() {
+  if ! command -v flock >/dev/null; then return 0; fi
+  exec 9>"$WORK_ROOT/.lock"
+  if flock -n 9; then return 0; fi
+  exec 9>&-
+  return 1
+}
+
 release_host_lock() { exec 9>&-; }
 
 sha256() { sha256sum -- "$1" | cut -d ' ' -f 1; }

@@ -21,7 +21,7 @@ watchdog_main() {
 start_watchdog() {
   # In / so that it does not keep the work dir busy; no stdio, so that nothing waits on it.
   (cd / && exec setsid "$BASH" -c "$(declare -f watchdog_main); watchdog_main \"\$@\"" debug-task-watchdog \
-    "$SESSION" "$((10#${P[expiresAt]}))" "$WORK" "$$") </dev/null >/dev/null 2>&1 3>&- &
+    "$SESSION" "$((10#${P[expiresAt]}))" "$WORK" "$$") </dev/null >/dev/null 2>&1 3>&- 9>&- &
   WATCHDOG_STARTED=1
   # Not waiting here for the watchdog to say its pid: it runs from the fork above on, in a session of
   # its own, whatever happens to the runner; only stopping it needs the pid (await_watchdog_pid), so
@@ -40,12 +40,14 @@ await_watchdog_pid() {
   done
 }
 
-# Stops this session's watchdog, after making sure the pid is still that watchdog.
+# Stops this session's watchdog, after making sure the pid is still that watchdog. Both files are
+# read by the read builtin (no forks at every run's end): the pid file's first line, and the
+# command line's NUL-separated words joined by spaces.
 stop_watchdog() {
-  local pid cmdline
-  pid=$(tr -dc 0-9 2>/dev/null <"$WORK/watchdog.pid" || true)
-  if [[ -z $pid || ! -r /proc/$pid/cmdline ]]; then return 1; fi
-  cmdline=$(tr '\0' ' ' <"/proc/$pid/cmdline")
+  local pid='' cmdline='' word
+  { read -r pid <"$WORK/watchdog.pid"; } 2>/dev/null || true
+  if ! [[ $pid =~ ^[0-9]+$ && -r /proc/$pid/cmdline ]]; then return 1; fi
+  while IFS= read -r -d '' word; do cmdline+="$word "; done 2>/dev/null <"/proc/$pid/cmdline" || true
   if [[ $cmdline != *debug-task-watchdog*"$SESSION"* ]]; then return 1; fi
   kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
 }

@@ -2,7 +2,8 @@
 # A session's work dir on the host ($DEBUG_TASK_HOME/<session>) and the runners that own one.
 
 prepare_workdir() {
-  mkdir -p -- "$WORK_ROOT" # umask 077: new directories are 0700
+  # umask 077: new directories are 0700. A fork (~3 ms here) only on a host's first session.
+  if [[ ! -d $WORK_ROOT ]]; then mkdir -p -- "$WORK_ROOT"; fi
   if [[ -e $WORK ]]; then
     if [[ -e $WORK/keep-until ]]; then
       fail CAPTURE_FAILED "Session $SESSION already has an artifact kept on this host ($(kept_artifact_path)); run the cleanup action first."
