@@ -216,18 +216,24 @@ start_toolbox() {
   toolbox_argv
   run_toolbox
   if ((!TOOLBOX_STARTED)); then
-    if image_present; then
-      fail CAPTURE_FAILED "The toolbox container did not start: $(last_lines "$WORK/run.err" 2)"
-    fi
-    check_capacity # a busy host refuses before a pull, as it did before anything else
-    fetch_image
-    run_toolbox
-    if ((!TOOLBOX_STARTED)); then
-      fail CAPTURE_FAILED "The toolbox container did not start: $(last_lines "$WORK/run.err" 2)"
-    fi
+    if image_present; then toolbox_start_failed; fi
+    pull_then_start
   fi
   stamp_ms CAPTURE_STARTED_AT
   log "${P[tool]} runs for ${P[durationSeconds]}s in $CONTAINER (at most ${P[maxBytes]} bytes)"
+}
+
+toolbox_start_failed() {
+  fail CAPTURE_FAILED "The toolbox container did not start: $(last_lines "$WORK/run.err" 2)"
+}
+
+# The start failed for want of the image: a busy host refuses before a pull, as it did before
+# anything else; then the image is pulled outside the lock and the start tried once more.
+pull_then_start() {
+  check_capacity
+  fetch_image
+  run_toolbox
+  if ((!TOOLBOX_STARTED)); then toolbox_start_failed; fi
 }
 
 # docker run -d of the toolbox, under the host lock, right after the session count that decides
@@ -315,15 +321,8 @@ start_toolbox_overlapped() {
     TOOLBOX_STARTED=1
   else
     release_host_lock
-    if ((status == 0)) || image_present; then
-      fail CAPTURE_FAILED "The toolbox container did not start: $(last_lines "$WORK/run.err" 2)"
-    fi
-    check_capacity # a busy host refuses before a pull, as it did before anything else
-    fetch_image
-    run_toolbox
-    if ((!TOOLBOX_STARTED)); then
-      fail CAPTURE_FAILED "The toolbox container did not start: $(last_lines "$WORK/run.err" 2)"
-    fi
+    if ((status == 0)) || image_present; then toolbox_start_failed; fi
+    pull_then_start
   fi
   stamp_ms CAPTURE_STARTED_AT
   log "${P[tool]} runs for ${P[durationSeconds]}s in $CONTAINER (at most ${P[maxBytes]} bytes)"
@@ -356,9 +355,7 @@ start_toolbox_at() {
     log "startAt ${P[startAt]} passed ${late} ms ago: starting at once"
   fi
   CREATED_CONTAINERS=1
-  if ! dk "${TOOLBOX_RUN[@]}" >/dev/null 2>"$WORK/run.err"; then
-    fail CAPTURE_FAILED "The toolbox container did not start: $(last_lines "$WORK/run.err" 2)"
-  fi
+  if ! dk "${TOOLBOX_RUN[@]}" >/dev/null 2>"$WORK/run.err"; then toolbox_start_failed; fi
   TOOLBOX_STARTED=1
   stamp_ms CAPTURE_STARTED_AT
   rm -f -- "$WORK/slot"
