@@ -184,7 +184,7 @@ interface StubDocker {
   remove: () => void;
 }
 
-/** A `docker` that knows of no image, a running target, no sessions; `pull` records, `run` refuses. */
+/** A `docker` that knows of no image, a running target, no sessions; `pull` records, `create` and `run` refuse. */
 function stubDocker(home: string, opts: { pullFails?: boolean } = {}): StubDocker {
   const dir = mkdtempSync(join(tmpdir(), 'debug-task-stub-'));
   const script = `#!/bin/sh
@@ -201,6 +201,11 @@ case "$1" in
       stat -c %a "\${DOCKER_CONFIG}/config.json" >'${dir}/pull.mode'
     fi
     ${opts.pullFails ? "echo 'Error response from daemon: repository debug-task-toolbox not found: name unknown' >&2; exit 1" : 'exit 0'}
+    ;;
+  create)
+    # The runner's overlapped start creates the toolbox --pull never beside the target's inspect.
+    echo 'Unable to find image locally' >&2
+    exit 125
     ;;
   run)
     find '${home}' -name docker-config -o -name ecr-auth >'${dir}/run.leftovers'
