@@ -40,8 +40,9 @@ tool_command() {
       local buffering=()
       if follow_on; then buffering=(-U); fi
       TOOL_CMD=(tcpdump -p -Z root "${buffering[@]}" -n -s "${P[snaplen]}" -w -)
-      # A ring buffer (lib/ring.sh): tcpdump writes its files in /out itself.
-      if ring_on; then TOOL_CMD=(tcpdump -p -Z root "${buffering[@]}" -n -s "${P[snaplen]}" "${RING_TCPDUMP_ARGS[@]}"); fi
+      # A ring buffer (lib/ring.sh): tcpdump writes its files in /out itself; never followed
+      # (read_chunk_form refuses it), so never -U.
+      if ring_on; then TOOL_CMD=(tcpdump -p -Z root -n -s "${P[snaplen]}" "${RING_TCPDUMP_ARGS[@]}"); fi
       if [[ -n $iface ]]; then TOOL_CMD+=(-i "$iface"); fi
       TOOL_CMD+=("${filter_args[@]}")
       # On stderr once its capture is open: "listening on eth0, link-type EN10MB ...".
@@ -219,6 +220,11 @@ start_toolbox() {
     if image_present; then toolbox_start_failed; fi
     pull_then_start
   fi
+  toolbox_started
+}
+
+# The capture's clock starts with its toolbox (read_capture_clock moves it to the tool's listening).
+toolbox_started() {
   stamp_ms CAPTURE_STARTED_AT
   log "${P[tool]} runs for ${P[durationSeconds]}s in $CONTAINER (at most ${P[maxBytes]} bytes)"
 }
@@ -324,8 +330,7 @@ start_toolbox_overlapped() {
     if ((status == 0)) || image_present; then toolbox_start_failed; fi
     pull_then_start
   fi
-  stamp_ms CAPTURE_STARTED_AT
-  log "${P[tool]} runs for ${P[durationSeconds]}s in $CONTAINER (at most ${P[maxBytes]} bytes)"
+  toolbox_started
 }
 
 # A start at startAt (a plan's children start together). Everything that may fail or take time
@@ -357,9 +362,8 @@ start_toolbox_at() {
   CREATED_CONTAINERS=1
   if ! dk "${TOOLBOX_RUN[@]}" >/dev/null 2>"$WORK/run.err"; then toolbox_start_failed; fi
   TOOLBOX_STARTED=1
-  stamp_ms CAPTURE_STARTED_AT
+  toolbox_started
   rm -f -- "$WORK/slot"
-  log "${P[tool]} runs for ${P[durationSeconds]}s in $CONTAINER (at most ${P[maxBytes]} bytes)"
 }
 
 # The toolbox stops itself (timeout -s INT); if it has not after duration + grace, it is killed.
