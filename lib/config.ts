@@ -27,6 +27,20 @@ export function numberEnv(name: string, fallback: number): number {
 }
 
 /**
+ * ALLOWED_CLUSTERS, the clusters this deployment may touch: comma-separated cluster names, spaces
+ * around a name and empty entries ignored, each name once. Empty (or unset) means any cluster of the
+ * account and region. Entries are taken as they are: the stack writes only names it has validated
+ * (lib/infra/stack-props.ts refuses ARNs, `*` and an empty list), so there is no wildcard and no ARN here.
+ */
+export function allowedClustersFromEnv(): string[] {
+  const names = optionalEnv('ALLOWED_CLUSTERS', '')
+    .split(',')
+    .map((name) => name.trim())
+    .filter((name) => name !== '');
+  return [...new Set(names)];
+}
+
+/**
  * S3-compatible stand-ins (s3rver, MinIO) on loopback need path-style URLs; AWS does not.
  * Read from the standard-looking AWS_S3_FORCE_PATH_STYLE so handlers carry no sandbox code.
  */

@@ -1,4 +1,4 @@
-import { optionalEnv, requireEnv } from '../config';
+import { allowedClustersFromEnv, optionalEnv, requireEnv } from '../config';
 import { routeOf } from '../domain/routes';
 import { logger } from '../log';
 import { runDoctor, type DoctorConfig } from './doctor';
@@ -38,7 +38,7 @@ export async function handleDoctorRequest(event: HttpEvent): Promise<HttpResult>
         const report = await runStackDoctor(parseBody(event), {
           bucket: requireEnv('BUCKET_NAME'),
           toolboxImage: optionalEnv('TOOLBOX_IMAGE', '') || undefined,
-          allowedClusters: allowedClusters(),
+          allowedClusters: allowedClustersFromEnv(),
           // The API's account; the caller's when the event has none (same account: IAM auth).
           account: event.requestContext.accountId || (event.requestContext.authorizer?.iam?.accountId ?? ''),
           region: requireEnv('AWS_REGION'),
@@ -56,12 +56,4 @@ export async function handleDoctorRequest(event: HttpEvent): Promise<HttpResult>
         return notFound(event);
     }
   });
-}
-
-/** ALLOWED_CLUSTERS: comma-separated names, empty (any cluster) when unset. */
-function allowedClusters(): string[] {
-  return optionalEnv('ALLOWED_CLUSTERS', '')
-    .split(',')
-    .map((name) => name.trim())
-    .filter(Boolean);
 }

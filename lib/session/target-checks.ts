@@ -4,7 +4,7 @@ import { clusterNameOf, type TaskRef } from '../domain/arn';
 import { DebugTaskError } from '../domain/errors';
 import { isValidHostParam } from '../domain/params';
 import type { ResolvedTarget } from '../domain/session';
-import { optionalEnv } from '../config';
+import { allowedClustersFromEnv } from '../config';
 import { ENV_VAR_AGENT_VERSION, MIN_AGENT_VERSION, compareVersions } from '../domain/agent';
 
 /**
@@ -19,12 +19,9 @@ import { ENV_VAR_AGENT_VERSION, MIN_AGENT_VERSION, compareVersions } from '../do
 /** The parts of a task reference the checks use (what `parseTaskRef` gives, or a task ARN split). */
 export type TaskRefLike = Pick<TaskRef, 'task' | 'taskId' | 'cluster'> & Partial<TaskRef>;
 
-/** ALLOWED_CLUSTERS (comma-separated names, empty = any) fences what this deployment may touch. */
+/** ALLOWED_CLUSTERS (names, empty = any: allowedClustersFromEnv) fences what this deployment may touch. */
 export function checkClusterAllowed(cluster: string): void {
-  const allowed = optionalEnv('ALLOWED_CLUSTERS', '')
-    .split(',')
-    .map((name) => name.trim())
-    .filter(Boolean);
+  const allowed = allowedClustersFromEnv();
   const name = clusterNameOf(cluster);
   if (allowed.length > 0 && !allowed.includes(name)) {
     throw new DebugTaskError(

@@ -1,6 +1,6 @@
 import { ListClustersCommand } from '@aws-sdk/client-ecs';
 import { DescribeInstanceInformationCommand } from '@aws-sdk/client-ssm';
-import { optionalEnv } from '../config';
+import { allowedClustersFromEnv } from '../config';
 import { DebugTaskError } from '../domain/errors';
 import type { HostParamValues } from '../domain/params';
 import { logger } from '../log';
@@ -86,7 +86,7 @@ interface SweepFailure {
 export async function sweepHosts(_event: SweepEvent = {}, deps: SweepDeps = {}): Promise<SweepSummary> {
   // The pinned document first: a deployment without it sends nothing.
   pinnedDocument();
-  const configured = deps.allowedClusters ?? parseClusters(optionalEnv('ALLOWED_CLUSTERS', ''));
+  const configured = deps.allowedClusters ?? allowedClustersFromEnv();
   const clusters = configured.length > 0 ? [...configured] : await listClusters();
   const failures: SweepFailure[] = [];
   const missingClusters: string[] = [];
@@ -139,18 +139,6 @@ export async function sweepHosts(_event: SweepEvent = {}, deps: SweepDeps = {}):
   if (failures.length > 0) throw sweepFailed(summary, failures);
   logger.info('sweep sent', { ...summary });
   return summary;
-}
-
-/** `ALLOWED_CLUSTERS`: comma-separated names; empty means every cluster. */
-function parseClusters(value: string): string[] {
-  return [
-    ...new Set(
-      value
-        .split(',')
-        .map((name) => name.trim())
-        .filter((name) => name !== ''),
-    ),
-  ];
 }
 
 async function listClusters(): Promise<string[]> {
