@@ -1,4 +1,5 @@
 import { allowedClustersFromEnv, optionalEnv, requireEnv } from '../config';
+import type { DoctorReport } from '../domain/doctor';
 import { routeOf } from '../domain/routes';
 import { logger } from '../log';
 import { runDoctor, type DoctorConfig } from './doctor';
@@ -25,13 +26,7 @@ export async function handleDoctorRequest(event: HttpEvent): Promise<HttpResult>
           toolboxImage: optionalEnv('TOOLBOX_IMAGE', '') || undefined,
         };
         const report = await runDoctor(scopedBody(event, parseBody(event)), config, callerOf(event));
-        const failed = report.checks.find((check) => check.status === 'failed');
-        logger.info('doctor ran', {
-          caller: callerOf(event),
-          ok: report.ok,
-          failed: failed?.name,
-          code: failed?.code,
-        });
+        logReport('doctor ran', report, event);
         return json(200, report);
       }
       case 'stackDoctor': {
@@ -43,17 +38,17 @@ export async function handleDoctorRequest(event: HttpEvent): Promise<HttpResult>
           account: event.requestContext.accountId || (event.requestContext.authorizer?.iam?.accountId ?? ''),
           region: requireEnv('AWS_REGION'),
         });
-        const failed = report.checks.find((check) => check.status === 'failed');
-        logger.info('doctor --stack ran', {
-          caller: callerOf(event),
-          ok: report.ok,
-          failed: failed?.name,
-          code: failed?.code,
-        });
+        logReport('doctor --stack ran', report, event);
         return json(200, report);
       }
       default:
         return notFound(event);
     }
   });
+}
+
+/** One log line per report: who asked, whether it passed, and the first failed check (name and code). */
+function logReport(message: string, report: DoctorReport, event: HttpEvent): void {
+  const failed = report.checks.find((check) => check.status === 'failed');
+  logger.info(message, { caller: callerOf(event), ok: report.ok, failed: failed?.name, code: failed?.code });
 }

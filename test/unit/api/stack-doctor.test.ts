@@ -20,6 +20,7 @@ import { hostsReadyCheck } from '../../../lib/api/hosts-ready';
 import { imagePresentCheck, policyLoadedCheck } from '../../../lib/api/stack-doctor';
 import { STACK_SERVER_CHECKS, type DoctorReport } from '../../../lib/domain/doctor';
 import type { ErrorBody } from '../../../lib/domain/errors';
+import { logger } from '../../../lib/log';
 import { apiEvent } from '../../support/api-event';
 import { FAKE, aws, useAwsMocks } from '../../support/aws';
 import {
@@ -122,6 +123,28 @@ describe('POST /doctor (doctor --stack)', () => {
       hint: expect.stringContaining('cdk deploy'),
     });
     expect(statusOf(body)['hosts-ready']).toBe('ok');
+  });
+
+  it('logs one line per report, naming the first failed check and its code', async () => {
+    healthy();
+    ecr
+      .on(DescribeImagesCommand)
+      .rejects(new ImageNotFoundException({ message: 'not found', $metadata: { httpStatusCode: 400 } }));
+    const info = jest.spyOn(logger, 'info');
+
+    try {
+      await stackDoctor();
+
+      const lines = info.mock.calls.filter(([message]) => message === 'doctor --stack ran');
+      expect(lines).toEqual([
+        [
+          'doctor --stack ran',
+          expect.objectContaining({ ok: false, failed: 'image-present', code: 'TOOLBOX_IMAGE_UNAVAILABLE' }),
+        ],
+      ]);
+    } finally {
+      info.mockRestore();
+    }
   });
 
   it('fails document-pinned when the document is not Active', async () => {
