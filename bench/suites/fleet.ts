@@ -17,7 +17,7 @@ import { resolveTargets } from '../../lib/session/targets';
  * with the APIs' own batch limits enforced (a resolver that sends 101 ids to DescribeTasks fails
  * here as it would on AWS). Every call is counted by the server, not by the code under test.
  *
- * The same server also answers the single-task resolver (lib/steps/resolve.ts), which keeps this
+ * The same server also answers the single-task resolver (lib/session/resolve-task.ts), which keeps this
  * harness exercised even when no fleet resolver exists.
  */
 
@@ -222,7 +222,7 @@ export interface FleetResult {
   sendCommandBatches?: number;
   byAction?: Record<string, number>;
   targets?: number;
-  /** What the design says the calls should be (fleet-plan.ts's budget), when it exists. */
+  /** What the design says the calls should be (batches.ts's `fleetCallBudget`), when it exists. */
   budget?: Record<string, number>;
   resolverSelfCount?: Record<string, number>;
   ms?: number;

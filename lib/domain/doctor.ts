@@ -10,7 +10,7 @@ import { DebugTaskError, EXIT, exitCodeFor, type ErrorCode } from './errors';
 /** Checked by the CLI. */
 export const CLIENT_CHECKS = ['credentials', 'api'] as const;
 
-/** Checked by Resolve (lib/steps/resolve.ts), in the order it checks them. */
+/** Checked by Plan's one-task resolver (lib/session/resolve-task.ts), in the order it checks them. */
 export const TARGET_CHECKS = [
   'cluster-allowed',
   'task-found',

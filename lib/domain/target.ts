@@ -11,7 +11,7 @@ export interface TaskTarget {
   container?: string;
 }
 
-/** Every running task of a service (a fleet session, lib/domain/fleet.ts). */
+/** Every running task of a service (a service's session, lib/session/resolve-service.ts). */
 export interface ServiceTarget {
   service: string;
   cluster: string;

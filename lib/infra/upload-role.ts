@@ -8,8 +8,8 @@ import { acknowledgeWildcardResources } from './nag';
 export interface UploadRoleProps {
   readonly bucket: IBucket;
   /**
-   * The only principals that may assume the role: the launch function's role (a session's upload)
-   * the api function's (POST /sessions/{id}/reupload) and fleet-plan's (a fleet's uploads).
+   * The only principals that may assume the role: the launch function's role (every session's
+   * uploads, a re-upload's too: it is an execution of the same path).
    */
   readonly assumedBy: readonly IRole[];
   /** MaxSessionDuration in seconds (`uploadRoleMaxSessionSeconds`, lib/domain/upload.ts). */
@@ -19,10 +19,9 @@ export interface UploadRoleProps {
 /**
  * The role whose sessions sign the hosts' presigned uploads (lib/domain/upload.ts).
  *
- * Launch assumes it once per session (and the api once per re-upload of a kept artifact) with a
- * session policy that narrows it to the session's one artifact key; the role itself may only put
- * objects under sessions/*, and only the launch and api functions' roles may assume it (no session
- * tags, so no sts:TagSession).
+ * Launch assumes it once per batch of hosts with a session policy that narrows it to that batch's
+ * children's keys (lib/session/upload.ts); the role itself may only put objects under sessions/*,
+ * and only the launch function's role may assume it (no session tags, so no sts:TagSession).
  */
 export class UploadRole extends Construct {
   public readonly role: Role;

@@ -18,14 +18,14 @@ import type { ResolvedTarget } from '../domain/session';
  * One SendCommand per group of <= 50 instances, not one per task: SendCommand sends the same
  * `Parameters` to every instance of a call, so a call cannot say "task A on host 1, task B on
  * host 2" through its parameters. Instead the per-host work list travels beside the command: one
- * plan object per batch in S3 (lib/domain/fleet.ts), presigned for GET and passed as one parameter
+ * plan object per batch in S3 (lib/domain/host-plan.ts), presigned for GET and passed as one parameter
  * to every host of the call; each host's runner keeps the lines of its own instance id (the SSM
  * agent's AWS_SSM_INSTANCE_ID) and starts one toolbox per line (one child per task).
  * A host that carries several targeted tasks runs several toolboxes at once: the runner's
  * per-host session cap (HOST_MAX_SESSIONS) has to count the plan's share, not one session.
  *
- * The state machine's fleet branch (lib/infra/session-state-machine.ts) and its steps
- * (lib/steps/fleet-*.ts) use these; docs/ARCHITECTURE.md, "Fleet sessions".
+ * Plan (lib/session/plan.ts) and the service resolver (resolve-service.ts) use these;
+ * docs/ARCHITECTURE.md, "A service's session".
  */
 
 /** Per-call limits from the API models. */

@@ -33,7 +33,7 @@ import {
 
 /**
  * Fleet resolution (issue 5): a service's running tasks -> one ResolvedTarget per debuggable task,
- * with every control-plane call batched to the API's limit (see fleet-plan.ts for the numbers):
+ * with every control-plane call batched to the API's limit (see batches.ts for the numbers):
  *
  *   ListTasks (serviceName, desired RUNNING, pages of 100, nextToken)   ceil(N / 100) calls
  *   DescribeTasks (100 ids a call)                                      ceil(N / 100)
@@ -42,7 +42,7 @@ import {
  *
  * A problem of one task (Fargate, not running, container ambiguous or missing, host not managed,
  * offline, unsupported) goes to `skipped` with the code and message the single-task resolver
- * (resolve.ts) gives for it: both use target-checks.ts. Problems of the whole fleet throw: no such
+ * (resolve-task.ts) gives for it: both use target-checks.ts. Problems of the whole fleet throw: no such
  * cluster or service, no running task, no task debuggable at all, an AWS error (access denied,
  * throttling after the SDK's retries) naming the call.
  *

@@ -41,7 +41,7 @@ export interface ResolveObserver {
  *
  * Exactly one DescribeTasks, one DescribeContainerInstances and one DescribeInstanceInformation:
  * nothing is started here, so every refusal is cheap and comes with what to do instead.
- * The checks themselves live in target-checks.ts, shared with the fleet resolver (fleet-resolve.ts);
+ * The checks themselves live in target-checks.ts, shared with the service resolver (resolve-service.ts);
  * their names and order are TARGET_CHECKS (lib/domain/doctor.ts), which `debug-task doctor` reports.
  */
 export async function resolveTarget(

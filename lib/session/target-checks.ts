@@ -8,8 +8,8 @@ import { allowedClustersFromEnv } from '../config';
 import { ENV_VAR_AGENT_VERSION, MIN_AGENT_VERSION, compareVersions } from '../domain/agent';
 
 /**
- * The pure decisions of Resolve, shared by the single-task resolver (resolve.ts) and the fleet
- * resolver (fleet-resolve.ts): given what ECS and Systems Manager answered, is this task
+ * The pure decisions of Plan's resolvers, shared by the single-task resolver (resolve-task.ts) and
+ * the service resolver (resolve-service.ts): given what ECS and Systems Manager answered, is this task
  * debuggable, and if not, which error (code, message, hint) says why.
  *
  * Nothing here calls AWS. The single resolver throws these errors; the fleet resolver records
