@@ -30,10 +30,7 @@ describe('a session on a host whose SSM agent is 3.2.0.0 (the document’s text 
     const output = join(e2e.workdir, 'old-agent.pcap');
 
     const run = await runCli(
-      [
-        e2e.target.taskArn, '--container', e2e.target.containerName, '--tool', 'tcpdump', '--duration', '3s',
-        '--filter', filter, '--reason', reason, '--api-url', e2e.sandbox.apiUrl, '-o', output, '--json',
-      ], // prettier-ignore
+      e2e.captureArgs('--duration', '3s', '--filter', filter, '--reason', reason, '-o', output, '--json'),
       { env: e2e.cliEnv() },
     );
 

@@ -8,7 +8,7 @@ jest.setTimeout(240_000);
 
 /**
  * One session through the real CLI against the sandbox, read from the calls the stand-ins served:
- * Resolve's three lookups, then Launch's AssumeRole of the upload role, then SendCommand.
+ * Plan's three lookups, then Launch's AssumeRole of the upload role, then SendCommand.
  */
 describe('the AWS calls of one session on the local sandbox', () => {
   const e2e = useSandboxWithTarget('session-calls');
@@ -17,28 +17,9 @@ describe('the AWS calls of one session on the local sandbox', () => {
     const before = e2e.sandbox.calls().filter((c) => c.service !== 'sfn').length;
 
     const run = await runCli(
-      [
-        e2e.target.taskArn,
-        '--container',
-        e2e.target.containerName,
-        '--tool',
-        'tcpdump',
-        '--duration',
-        '2s',
-        '--api-url',
-        e2e.sandbox.apiUrl,
-        '--region',
-        e2e.sandbox.region,
-        '--json',
-        '--output',
-        join(e2e.workdir, 'out.pcap'),
-      ],
+      e2e.captureArgs('--duration', '2s', '--json', '--output', join(e2e.workdir, 'out.pcap')),
       {
-        env: {
-          AWS_ACCESS_KEY_ID: e2e.sandbox.credentials.accessKeyId,
-          AWS_SECRET_ACCESS_KEY: e2e.sandbox.credentials.secretAccessKey,
-          AWS_REGION: e2e.sandbox.region,
-        },
+        env: e2e.cliEnv(),
       },
     );
 
