@@ -43,20 +43,3 @@ export const HostSummarySchema = z.object({
 });
 
 export type HostSummary = z.infer<typeof HostSummarySchema>;
-
-/**
- * The summary in a runner's stdout (SSM's StandardOutputContent): its last non-empty line.
- * Undefined when that line is missing or is not a summary (the runner died first).
- */
-export function parseHostSummary(stdout: string): HostSummary | undefined {
-  const last = stdout.trimEnd().split('\n').pop();
-  if (!last) return undefined;
-  let json: unknown;
-  try {
-    json = JSON.parse(last);
-  } catch {
-    return undefined;
-  }
-  const parsed = HostSummarySchema.safeParse(json);
-  return parsed.success ? parsed.data : undefined;
-}
