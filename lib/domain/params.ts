@@ -367,6 +367,31 @@ export function isValidHostParam(name: HostParamName, value: string): boolean {
   return value.length <= HOST_PARAMS[name].maxChars && compiled[name].test(value);
 }
 
+/**
+ * `url`, a URL we presigned for the host parameter `name`, when it fits it. Checked before the
+ * command is sent: the SSM document would refuse it anyway, with a less helpful message. Too long
+ * or not this deployment's shape is our configuration's fault (AWS_ERROR), never the user's;
+ * `check` names what to check (e.g. `BUCKET_NAME and AWS_ENDPOINT_URL_S3`). The URL itself is not
+ * shown (it is a credential), only its length and host.
+ */
+export function presignedUrlFitting(name: HostParamName, url: string, what: string, check: string): string {
+  if (isValidHostParam(name, url)) return url;
+  let host: string | undefined;
+  try {
+    host = new URL(url).host;
+  } catch {
+    host = undefined;
+  }
+  throw new DebugTaskError(
+    'AWS_ERROR',
+    `The presigned ${what} (${url.length} characters) does not fit the ${name} parameter of the SSM document.`,
+    {
+      hint: `Check ${check}; it may have at most ${HOST_PARAMS[name].maxChars} characters.`,
+      details: { length: url.length, host },
+    },
+  );
+}
+
 /** Throws INVALID_ARGUMENT naming the first value that SSM's allowedPattern/maxChars would refuse. */
 export function assertValidHostParams(values: HostParamValues): void {
   for (const [name, value] of Object.entries(values)) {

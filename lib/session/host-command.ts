@@ -1,7 +1,7 @@
 import { SendCommandCommand } from '@aws-sdk/client-ssm';
 import { optionalEnv, requireEnv } from '../config';
 import { DebugTaskError } from '../domain/errors';
-import { HOST_PARAMS, commandParameters, isValidHostParam, type HostParamValues } from '../domain/params';
+import { HOST_PARAMS, commandParameters, presignedUrlFitting, type HostParamValues } from '../domain/params';
 import type { ExecutionInput } from '../domain/session';
 import { auditValue, specCaptureValues } from '../domain/capture-values';
 
@@ -35,14 +35,12 @@ export async function presignRunner(): Promise<string> {
   const bucket = requireEnv('RUNNER_BUCKET');
   const key = requireEnv('RUNNER_KEY');
   const url = await presignGet(bucket, key, RUNNER_URL_SECONDS, 's3:GetObject (presign runner)');
-  if (!isValidHostParam('runnerUrl', url)) {
-    throw new DebugTaskError(
-      'AWS_ERROR',
-      `The presigned runner URL (${url.length} characters) does not fit the runnerUrl parameter.`,
-      { hint: 'Check RUNNER_BUCKET, RUNNER_KEY and AWS_ENDPOINT_URL_S3.' },
-    );
-  }
-  return url;
+  return presignedUrlFitting(
+    'runnerUrl',
+    url,
+    'runner URL',
+    'RUNNER_BUCKET, RUNNER_KEY and AWS_ENDPOINT_URL_S3',
+  );
 }
 
 /** SSM delivery timeout: a command that has not reached the agent within a minute is not worth running late. */

@@ -4,7 +4,7 @@ import { createPresignedPost } from '@aws-sdk/s3-presigned-post';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { DebugTaskError } from '../domain/errors';
 import { chunkPostConditions, encodeChunkForm } from '../domain/follow';
-import { HOST_PARAMS, isValidHostParam } from '../domain/params';
+import { presignedUrlFitting } from '../domain/params';
 import { partitionOfRoleArn, roleSessionName, uploadSessionPolicy } from '../domain/upload';
 import { awsCall, type SdkErrorInfo } from '../aws/errors';
 import { presigningS3Client, type SessionCredentials } from '../aws/s3';
@@ -155,8 +155,12 @@ export function uploadPresigner(credentials: SessionCredentials): UploadPresigne
           signingDate: new Date(nowMs),
         }),
       );
-      assertFitsUploadUrl(url);
-      return url;
+      return presignedUrlFitting(
+        'uploadUrl',
+        url,
+        'upload URL',
+        "BUCKET_NAME and AWS_ENDPOINT_URL_S3 (the upload role's session token is part of the URL too)",
+      );
     },
     async presignChunks(bucket, prefix, expiresIn) {
       const post = await awsCall('s3:PutObject (presigned POST)', () =>
@@ -168,18 +172,12 @@ export function uploadPresigner(credentials: SessionCredentials): UploadPresigne
           Expires: expiresIn,
         }),
       );
-      const url = encodeChunkForm(post, prefix);
-      if (!isValidHostParam('chunkUrl', url)) {
-        throw new DebugTaskError(
-          'AWS_ERROR',
-          `The presigned chunk form (${url.length} characters) does not fit the chunkUrl parameter of the SSM document.`,
-          {
-            hint: `Check BUCKET_NAME and AWS_ENDPOINT_URL_S3; the form may have at most ${HOST_PARAMS.chunkUrl.maxChars} characters.`,
-            details: { length: url.length, host: safeHost(url) },
-          },
-        );
-      }
-      return url;
+      return presignedUrlFitting(
+        'chunkUrl',
+        encodeChunkForm(post, prefix),
+        'chunk form',
+        'BUCKET_NAME and AWS_ENDPOINT_URL_S3',
+      );
     },
     destroy: () => client.destroy(),
   };
@@ -198,27 +196,5 @@ export async function presignUpload(
     return await presigner.presign(bucket, key, expiresIn, nowMs);
   } finally {
     presigner.destroy();
-  }
-}
-
-/** The SSM document would refuse it anyway, with a less helpful message, after the command is sent. */
-function assertFitsUploadUrl(url: string): void {
-  if (!isValidHostParam('uploadUrl', url)) {
-    throw new DebugTaskError(
-      'AWS_ERROR',
-      `The presigned upload URL (${url.length} characters) does not fit the uploadUrl parameter of the SSM document.`,
-      {
-        hint: `Check BUCKET_NAME and AWS_ENDPOINT_URL_S3 (the upload role's session token is part of the URL too); the URL may have at most ${HOST_PARAMS.uploadUrl.maxChars} characters.`,
-        details: { length: url.length, host: safeHost(url) },
-      },
-    );
-  }
-}
-
-function safeHost(url: string): string | undefined {
-  try {
-    return new URL(url).host;
-  } catch {
-    return undefined;
   }
 }

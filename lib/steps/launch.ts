@@ -1,8 +1,7 @@
 import { audit } from '../audit/audit';
 import { numberEnv, optionalEnv, requireEnv } from '../config';
-import { DebugTaskError } from '../domain/errors';
 import { renderPlan, type PlanLine } from '../domain/host-plan';
-import { isValidHostParam, type HostParamValues } from '../domain/params';
+import { presignedUrlFitting, type HostParamValues } from '../domain/params';
 import {
   DEFAULT_GRACE_SECONDS,
   runKeys,
@@ -156,12 +155,5 @@ function hostValues(state: BatchState, nowMs: number, grace: number): HostParamV
 /** The function's own credentials sign the plan's GET: it is read seconds after, never later. */
 async function presignPlan(bucket: string, key: string): Promise<string> {
   const url = await presignGet(bucket, key, PLAN_URL_SECONDS);
-  if (!isValidHostParam('planUrl', url)) {
-    throw new DebugTaskError(
-      'AWS_ERROR',
-      `The presigned plan URL (${url.length} characters) does not fit the planUrl parameter.`,
-      { hint: 'Check BUCKET_NAME and AWS_ENDPOINT_URL_S3.' },
-    );
-  }
-  return url;
+  return presignedUrlFitting('planUrl', url, 'plan URL', 'BUCKET_NAME and AWS_ENDPOINT_URL_S3');
 }

@@ -1,5 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import fc from 'fast-check';
+import { DebugTaskError } from '../../../lib/domain/errors';
 import {
   HOST_PARAMS,
   deploymentImagePattern,
@@ -7,6 +8,7 @@ import {
   hostParamRegExp,
   regexLiteral,
   isValidHostParam,
+  presignedUrlFitting,
   type HostParam,
   type HostParamName,
 } from '../../../lib/domain/params';
@@ -231,5 +233,38 @@ describe('patterns are safe to substitute as text, single-quoted (issue 17: agen
     expect(image.test(`123456789012XdkrXecr.xx-test-1.amazonaws.com/toolbox@sha256:${'ab'.repeat(32)}`)).toBe(
       false,
     );
+  });
+});
+
+describe('presignedUrlFitting (a URL we presigned, checked against its parameter before SendCommand)', () => {
+  const URL_BASE = 'https://bucket.s3.xx-test-1.amazonaws.com/sessions/dt-1/plan/0.tsv?X-Amz-Signature=';
+
+  it('returns a URL that fits the parameter', () => {
+    const url = `${URL_BASE}abc`;
+
+    expect(presignedUrlFitting('planUrl', url, 'plan URL', 'BUCKET_NAME')).toBe(url);
+  });
+
+  it('throws AWS_ERROR naming the parameter, its limit, the length and host, never the URL itself', () => {
+    const url = `${URL_BASE}${'a'.repeat(HOST_PARAMS.planUrl.maxChars)}`;
+
+    let error: unknown;
+    try {
+      presignedUrlFitting('planUrl', url, 'plan URL', 'BUCKET_NAME and AWS_ENDPOINT_URL_S3');
+    } catch (e) {
+      error = e;
+    }
+
+    expect(error).toBeInstanceOf(DebugTaskError);
+    const typed = error as DebugTaskError;
+    expect(typed.code).toBe('AWS_ERROR');
+    expect(typed.message).toBe(
+      `The presigned plan URL (${url.length} characters) does not fit the planUrl parameter of the SSM document.`,
+    );
+    expect(typed.hint).toBe(
+      `Check BUCKET_NAME and AWS_ENDPOINT_URL_S3; it may have at most ${HOST_PARAMS.planUrl.maxChars} characters.`,
+    );
+    expect(typed.details).toEqual({ length: url.length, host: 'bucket.s3.xx-test-1.amazonaws.com' });
+    expect(JSON.stringify(typed.toJSON())).not.toContain('X-Amz-Signature');
   });
 });
