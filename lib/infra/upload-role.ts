@@ -32,7 +32,7 @@ export class UploadRole extends Construct {
     this.role = new Role(this, 'Resource', {
       assumedBy: new CompositePrincipal(...props.assumedBy.map((role) => new ArnPrincipal(role.roleArn))),
       description:
-        'debug-task: signs the presigned upload of one session artifact (assumed by launch, api and fleet-plan)',
+        "debug-task: signs the presigned uploads of a session's captures (assumed by the launch function only)",
       maxSessionDuration: Duration.seconds(props.maxSessionSeconds),
     });
 
