@@ -4,6 +4,7 @@ import { rename, rm } from 'node:fs/promises';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
+import { httpRequest, isOk, type HttpResponse } from '../client/http';
 import { DebugTaskError } from '../domain/errors';
 
 export interface ExpectedArtifact {
@@ -21,22 +22,19 @@ export interface ExpectedArtifact {
  * user gets). Nothing half-written is left at `path` when a check fails.
  */
 export async function downloadArtifact(url: string, expected: ExpectedArtifact, path: string): Promise<void> {
-  let response: Response;
+  let response: HttpResponse;
   try {
-    response = await fetch(url);
+    response = await httpRequest(new URL(url));
   } catch (cause) {
     throw new DebugTaskError('AWS_ERROR', 'Could not download the artifact from S3.', { cause });
   }
-  if (!response.ok || !response.body) {
+  if (!isOk(response)) {
+    response.body.resume(); // frees the socket
     throw new DebugTaskError('AWS_ERROR', `Downloading the artifact failed: HTTP ${response.status}.`, {
       hint: 'The link may have expired: run `debug-task fetch SESSION` for a fresh one.',
     });
   }
-  await unpackArtifact(
-    Readable.fromWeb(response.body as import('node:stream/web').ReadableStream),
-    expected,
-    path,
-  );
+  await unpackArtifact(response.body, expected, path);
 }
 
 /** Same checks for an artifact already on this machine (debug-task local). */

@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { DebugTaskClient } from '../client/api-client';
+import { httpRequest, isOk, readBody } from '../client/http';
 import { DebugTaskError } from '../domain/errors';
 import type { ChunkRef } from '../domain/follow';
 import type { ExpectedArtifact } from './download';
@@ -170,9 +171,9 @@ export async function fetchChunk(chunk: ChunkRef): Promise<Buffer> {
   let last: unknown;
   for (let attempt = 1; attempt <= CHUNK_FETCH_TRIES; attempt++) {
     try {
-      const response = await fetch(chunk.url);
-      if (!response.ok) throw new Error(`HTTP ${response.status}`);
-      const bytes = Buffer.from(await response.arrayBuffer());
+      const response = await httpRequest(new URL(chunk.url));
+      const bytes = await readBody(response);
+      if (!isOk(response)) throw new Error(`HTTP ${response.status}`);
       if (bytes.length !== chunk.bytes) throw new Error(`${bytes.length} bytes, listed ${chunk.bytes}`);
       return bytes;
     } catch (error) {

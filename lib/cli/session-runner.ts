@@ -209,11 +209,7 @@ export async function followSession(
         ? durationSeconds - (Date.now() - captureStartedAt) / 1000
         : undefined;
     options.progress.update(phase, stopRequested ? undefined : secondsLeft);
-    const ending =
-      stopRequested ||
-      phase === PHASES.Collect ||
-      phase === PHASES.Cleanup ||
-      (phase === 'capturing' && secondsLeft !== undefined && secondsLeft <= 2);
+    const ending = stopRequested || phase === PHASES.Collect || phase === PHASES.Cleanup;
     await sleep(pollDelayMs(Date.now() - startedAt, secondsLeft, ending));
   }
 }
@@ -234,14 +230,15 @@ export function unconfirmedCleanup(view: SessionView): string | undefined {
 /**
  * Poll fast while things change (start, end of capture), once a second during the capture:
  * the session's end is seen within ~0.3 s without hammering the API for a 15-minute capture.
- * `ending` (the capture's last 2 s, the runner's finish, Collect, Cleanup, a stop): every 150 ms,
- * as the user waits for nothing else then, and a session ends once (~10-20 more GETs a session,
- * against ~75 ms less, on average, between its record's end and this command seeing it).
+ * The session's end (the capture's last 2 s and past them, the runner's finish; and `ending`: Collect,
+ * Cleanup, a stop): every 150 ms, as the user waits for nothing else then, and a session ends once
+ * (~10-20 more GETs a session, against ~75 ms less, on average, between its record's end and this
+ * command seeing it). `secondsLeft`: of the capture, while it runs (undefined before it starts).
  */
 export function pollDelayMs(elapsedMs: number, secondsLeft: number | undefined, ending = false): number {
-  if (ending) return 150;
+  if (ending || (secondsLeft !== undefined && secondsLeft <= 2)) return 150;
   if (elapsedMs < 3000) return 250;
-  if (secondsLeft !== undefined && secondsLeft > 2) return 1000;
+  if (secondsLeft !== undefined) return 1000;
   return 300;
 }
 

@@ -15,6 +15,7 @@ import type {
   SessionView,
   TargetsPreview,
 } from '../domain/session';
+import { httpRequest, isOk, readBody, type HttpResponse } from './http';
 
 export type { SessionSummary };
 
@@ -225,23 +226,24 @@ export class DebugTaskClient {
       },
       body: payload,
     });
-    let response: Response;
+    let response: HttpResponse;
+    let text: string;
     try {
-      response = await fetch(url, {
+      response = await httpRequest(url, {
         method,
         headers: signed.headers,
-        body: payload,
+        ...(payload !== undefined && { body: payload }),
         signal: AbortSignal.timeout(this.timeoutMs),
       });
+      text = (await readBody(response)).toString('utf8');
     } catch (cause) {
       throw new DebugTaskError('AWS_ERROR', `Could not reach the debug-task API at ${this.base.origin}.`, {
         hint: 'Check the API URL (DEBUG_TASK_API_URL or the stack output ApiUrl) and your network.',
         cause,
       });
     }
-    const text = await response.text();
     const parsed = parseJson(text);
-    if (!response.ok) {
+    if (!isOk(response)) {
       const error = (parsed as { error?: ErrorBody } | undefined)?.error;
       if (error?.code) throw errorFromBody(error);
       throw new DebugTaskError('AWS_ERROR', `The API answered ${response.status}: ${text.slice(0, 200)}`, {

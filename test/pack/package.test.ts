@@ -92,6 +92,8 @@ describe('the npm package', () => {
     expect(paths).toEqual(
       expect.arrayContaining([
         'dist/cli/debug-task.js',
+        'dist/cli/commands/run.js',
+        'dist/cli/commands/sessions.js',
         'dist/lib/index.js',
         'dist/lib/index.d.ts',
         'dist/lib/client/index.js',
@@ -120,6 +122,33 @@ describe('the npm package', () => {
     expect(tools.status).toBe(0);
     const catalog = JSON.parse(tools.stdout.trim().split('\n').at(-1)!) as { tools: { name: string }[] };
     expect(catalog.tools.map((tool) => tool.name)).toEqual(['tcpdump', 'ngrep', 'strace', 'snapshot']);
+  });
+
+  it('runs the session commands from their own bundles, their errors typed as the entry knows them (exit codes)', () => {
+    // Keys that only let the request be signed; the API's address refuses connections (loopback).
+    const env = { ...NO_AWS, AWS_ACCESS_KEY_ID: 'AKIDEXAMPLE', AWS_SECRET_ACCESS_KEY: 'example' };
+    const api = ['--api-url', 'http://127.0.0.1:9', '--json'];
+    const lastJson = (stdout: string) =>
+      JSON.parse(stdout.trim().split('\n').at(-1)!) as { error: { code: string; hint?: string } };
+
+    const started = run(join(prefix, 'bin', 'debug-task'), ['not-a-task', '--tool', 'tcpdump', ...api], {
+      cwd: work,
+      env,
+    });
+    const status = run(
+      join(prefix, 'bin', 'debug-task'),
+      ['status', 'dt-20261206000000-abcdef', '--cluster', 'c', ...api],
+      { cwd: work, env },
+    );
+
+    // A DebugTaskError of another copy of its class would be an unknown error to the entry: exit 5,
+    // AWS_ERROR, without its hint.
+    expect(started.status).toBe(2);
+    expect(lastJson(started.stdout).error.code).toBe('INVALID_TASK_ARN');
+    expect(status.status).toBe(5);
+    expect(lastJson(status.stdout).error).toEqual(
+      expect.objectContaining({ code: 'AWS_ERROR', hint: expect.stringContaining('Check the API URL') }),
+    );
   });
 
   it("brings what the demo synthesizes: the stack's template, from the bundles it ships (no esbuild, no sources)", () => {

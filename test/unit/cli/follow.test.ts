@@ -1,7 +1,9 @@
 import { createHash, randomBytes } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { writeFile } from 'node:fs/promises';
 import type { ChunkRef } from '../../../lib/domain/follow';
-import { ChunkAssembler, findWireshark } from '../../../lib/cli/follow';
+import { ChunkAssembler, fetchChunk, findWireshark } from '../../../lib/cli/follow';
 import { checkFollow } from '../../../lib/cli/output-path';
 
 /**
@@ -190,5 +192,52 @@ describe('checkFollow (before anything starts)', () => {
       code: 'INVALID_ARGUMENT',
       message: expect.stringMatching(/no wireshark on PATH/),
     });
+  });
+});
+
+describe('fetchChunk: one chunk by its presigned GET', () => {
+  const body = randomBytes(3000);
+  const requests: string[] = [];
+  let server: Server;
+  let base: string;
+
+  beforeAll(async () => {
+    // /ok answers the chunk; /denied a 403 (an expired URL); /flaky a 500 once, then the chunk.
+    server = createServer((req, res) => {
+      requests.push(req.url ?? '');
+      if (
+        req.url === '/denied' ||
+        (req.url === '/flaky' && requests.filter((u) => u === '/flaky').length === 1)
+      ) {
+        res.writeHead(req.url === '/denied' ? 403 : 500).end('<Error/>');
+        return;
+      }
+      res.writeHead(200, { 'content-length': String(body.length) }).end(body);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  afterAll(async () => {
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  });
+
+  it('returns its bytes when they are the size listed', async () => {
+    await expect(fetchChunk({ seq: 1, bytes: body.length, url: `${base}/ok` })).resolves.toEqual(body);
+  });
+
+  it('tries again after a failed answer', async () => {
+    await expect(fetchChunk({ seq: 2, bytes: body.length, url: `${base}/flaky` })).resolves.toEqual(body);
+    expect(requests.filter((u) => u === '/flaky')).toHaveLength(2);
+  });
+
+  it('gives up after its tries with the HTTP status, and on bytes that are not the size listed', async () => {
+    await expect(fetchChunk({ seq: 3, bytes: body.length, url: `${base}/denied` })).rejects.toThrow(
+      'HTTP 403',
+    );
+    expect(requests.filter((u) => u === '/denied')).toHaveLength(3);
+    await expect(fetchChunk({ seq: 4, bytes: body.length + 1, url: `${base}/ok` })).rejects.toThrow(
+      `${body.length} bytes, listed ${body.length + 1}`,
+    );
   });
 });

@@ -91,12 +91,18 @@ describe('formatDuration and formatSize: ranges as a human writes them', () => {
 describe('pollDelayMs', () => {
   it('polls fast while the session starts', () => expect(pollDelayMs(1000, 60)).toBe(250));
   it('polls once a second during a capture', () => expect(pollDelayMs(10_000, 30)).toBe(1000));
-  it('polls fast again as the capture ends, to see the end within a third of a second', () => {
-    expect(pollDelayMs(10_000, 1)).toBe(300);
+  it('polls fast again past the first seconds while no capture runs yet', () => {
     expect(pollDelayMs(10_000, undefined)).toBe(300);
   });
-  it('polls faster still once the session is ending (its last seconds, collect, cleanup, a stop)', () => {
-    expect(pollDelayMs(10_000, 1, true)).toBe(150);
+  it('polls fastest from the capture’s last 2 seconds on, whatever the caller says of the phase', () => {
+    expect(pollDelayMs(10_000, 2)).toBe(150);
+    expect(pollDelayMs(10_000, 1, false)).toBe(150);
+    expect(pollDelayMs(10_000, -3)).toBe(150);
+    expect(pollDelayMs(1000, 1)).toBe(150);
+    expect(pollDelayMs(10_000, 2.5)).toBe(1000);
+  });
+  it('polls fastest once the caller says the session is ending (collect, cleanup, a stop)', () => {
+    expect(pollDelayMs(10_000, 30, true)).toBe(150);
     expect(pollDelayMs(1000, undefined, true)).toBe(150);
     expect(pollDelayMs(10_000, 30, false)).toBe(1000);
   });

@@ -1,3 +1,5 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import type { APIGatewayProxyEventV2WithIAMAuthorizer } from 'aws-lambda';
 import { DebugTaskClient } from '../../../lib/client/api-client';
 import { startApiServer } from '../../../lib/sandbox/api-server';
@@ -84,6 +86,47 @@ describe('DebugTaskClient against an API that verifies SigV4', () => {
       code: 'AWS_ERROR',
       message: /127\.0\.0\.1:9/,
     });
+  });
+});
+
+describe('DebugTaskClient against an API that stalls', () => {
+  let server: Server;
+  let url: string;
+
+  beforeAll(async () => {
+    // /silent never answers; /half sends its status and part of its body, then nothing more.
+    server = createServer((req, res) => {
+      if (req.url?.startsWith('/half')) {
+        res.writeHead(200, { 'content-type': 'application/json', 'content-length': '100' });
+        res.write('{"sessions":');
+      }
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  afterAll(async () => {
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  });
+
+  it.each([
+    ['never answers', 'silent'],
+    ['stops in the middle of its answer', 'half'],
+  ])('gives up after timeoutMs when it %s, saying which API', async (_what, base) => {
+    const client = new DebugTaskClient({
+      apiUrl: `${url}/${base}/`,
+      region: 'xx-test-1',
+      credentials: CREDENTIALS,
+      timeoutMs: 300,
+    });
+    const started = Date.now();
+
+    await expect(client.listSessions()).rejects.toMatchObject({
+      code: 'AWS_ERROR',
+      message: /Could not reach the debug-task API at http:\/\/127\.0\.0\.1:/,
+    });
+    expect(Date.now() - started).toBeGreaterThanOrEqual(280);
+    expect(Date.now() - started).toBeLessThan(5000);
   });
 });
 
