@@ -344,8 +344,8 @@ export function bootstrapScript(sha256: string, protocols: 'https' | 'http'): st
     '  fetched=',
     'fi',
     '',
-    '# 4. Run it: its sha256 was checked just above, whichever way it came (one check a run: the',
-    '# 140 KiB file read and hashed again at once would find the same bytes).',
+    '# 4. Run it: its sha256 was checked just above, whichever way it came (once a run: hashing the',
+    '# same file again a moment later would only cost every session a fork and a read).',
     'exec bash -- "$runner"',
   ];
 }
