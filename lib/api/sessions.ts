@@ -396,7 +396,16 @@ export async function describe(executionArn: string, shown: string): Promise<Des
 /** The state the execution entered last: what the CLI shows as the phase. */
 export async function currentPhase(executionArn: string): Promise<string | undefined> {
   const history = await awsCall('states:GetExecutionHistory', () =>
-    sfnClient().send(new GetExecutionHistoryCommand({ executionArn, reverseOrder: true, maxResults: 20 })),
+    // The names of the states only: without their inputs and outputs (each event would carry the
+    // session's state, for every look of a `debug-task` that follows a session).
+    sfnClient().send(
+      new GetExecutionHistoryCommand({
+        executionArn,
+        reverseOrder: true,
+        maxResults: 20,
+        includeExecutionData: false,
+      }),
+    ),
   );
   const entered = history.events?.find((e) => e.stateEnteredEventDetails?.name);
   return entered?.stateEnteredEventDetails?.name;

@@ -326,6 +326,8 @@ export function bootstrapScript(sha256: string, protocols: 'https' | 'http'): st
     `  exit ${exitStatus}`,
     '}',
     '',
+    '# A cached runner is checked right before it runs (the cache is root-only, but a file can rot);',
+    '# one that is missing or fails the check is fetched and checked before it is cached and run.',
     'if ! runner_verified "$runner"; then',
     '  [ -n "${SSM_runnerUrl:-}" ] || runner_unavailable "it is not in $runner_dir and no runnerUrl was given"',
     '  umask 077',
@@ -342,8 +344,8 @@ export function bootstrapScript(sha256: string, protocols: 'https' | 'http'): st
     '  fetched=',
     'fi',
     '',
-    '# 4. Run it. Checked once more right before: the cache is root-only, but a file can rot.',
-    'runner_verified "$runner" || runner_unavailable "the cached $runner has another sha256"',
+    '# 4. Run it: its sha256 was checked just above, whichever way it came (once a run: hashing the',
+    '# same file again a moment later would only cost every session a fork and a read).',
     'exec bash -- "$runner"',
   ];
 }

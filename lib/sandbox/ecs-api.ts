@@ -276,6 +276,20 @@ export function ecsService(docker: DockerEngine, instance: SandboxInstance): Jso
       instance,
     );
   };
+  // The engine's version, asked once: GET /version costs dockerd 30-45 ms (it asks containerd and
+  // runc for theirs; 2026-12-06, loaded 2-core machine), most of a warm DescribeContainerInstances,
+  // and an engine that changes version restarts, which this sandbox does not outlive.
+  let engineVersion: Promise<string> | undefined;
+  const dockerVersion = (): Promise<string> => {
+    engineVersion ??= docker.version().then(
+      (v) => v.Version,
+      (error: unknown) => {
+        engineVersion = undefined; // asked again next time
+        throw error;
+      },
+    );
+    return engineVersion;
+  };
 
   return {
     service: 'ecs',
@@ -367,15 +381,15 @@ export function ecsService(docker: DockerEngine, instance: SandboxInstance): Jso
       DescribeContainerInstances: async (input) => {
         const cluster = clusterNameOf(optionalString(input, 'cluster'));
         const refs = requiredList(input, 'containerInstances');
-        const tasks = (await readTasks()).filter((t) => t.clusterName === cluster);
-        const version = await docker.version();
+        const [allTasks, version] = await Promise.all([readTasks(), dockerVersion()]);
+        const tasks = allTasks.filter((t) => t.clusterName === cluster);
         const containerInstances: JsonObject[] = [];
         const failures: JsonObject[] = [];
         for (const ref of refs) {
           const parts = ref.split('/');
           const refCluster = ref.startsWith('arn:') && parts.length === 3 ? parts[1] : cluster;
           if (parts[parts.length - 1] === instance.containerInstanceId && refCluster === cluster) {
-            containerInstances.push(instanceShape(instance, cluster, tasks, version.Version));
+            containerInstances.push(instanceShape(instance, cluster, tasks, version));
           } else {
             const arn = ref.startsWith('arn:')
               ? ref

@@ -121,13 +121,30 @@ export const EARLY_WINDOW_SECONDS = 5;
  */
 export const MAX_WAIT_SECONDS = 10;
 /**
- * Near the expected end the Poll function looks again every LINGER_INTERVAL_MS for up to
- * LINGER_SECONDS before it returns: a Wait state sleeps whole seconds, and the end of a capture is
+ * Near the expected end the Poll function keeps looking (`lingerIntervalMs`) from LINGER_SECONDS
+ * before it, before it returns: a Wait state sleeps whole seconds, and the end of a capture is
  * what its user waits for (end detection <= 1 s, BENCHMARKS.md). A few seconds of a function per
  * session, never the capture itself (a Lambda never waits for a capture: the state machine does).
  */
 export const LINGER_SECONDS = 4;
+/** The pace of the looks from LINGER_CLOSE_SECONDS after the expected end on. */
 export const LINGER_INTERVAL_MS = 250;
+/**
+ * Before the expected end a capture cannot have ended (an early failure can, and is seen within a
+ * second, as at the Wait state's pace): one look a second, waking right at the expected end.
+ */
+export const LINGER_BEFORE_END_INTERVAL_MS = 1000;
+/**
+ * For LINGER_CLOSE_SECONDS after the expected end, where a host ends (its finish: the toolbox's
+ * removal, gzip, the uploads; ~1-2 s after a short capture's expected end in the sandbox), a batch
+ * looks every LINGER_CLOSE_INTERVAL_MS times the session's number of batches, at most
+ * LINGER_INTERVAL_MS: a session asks ListCommandInvocations at most 10 times a second there (a
+ * quarter-second pace left 125 ms of the end detection on average), and a service of three batches
+ * or more no more often than before. Fewer looks before the end pay for them: a 3 s capture
+ * ending 2 s after its expected end takes 24 looks, as at the quarter-second pace (20).
+ */
+export const LINGER_CLOSE_INTERVAL_MS = 100;
+export const LINGER_CLOSE_SECONDS = 5;
 /**
  * How long one Poll keeps looking before it leaves the rest to the Wait state: longer than
  * LINGER_SECONDS, because a host ends after its capture's expected end plus its finish (the
@@ -172,6 +189,19 @@ export function nextWaitSeconds(input: WaitInput): number {
   const untilNearEnd = secondsToExpectedEnd(input) - LINGER_SECONDS;
   const untilDeadline = input.deadline - now;
   return Math.max(1, Math.floor(Math.min(untilNearEnd, untilDeadline, MAX_WAIT_SECONDS)));
+}
+
+/**
+ * How long a lingering poll sleeps before its next look (see LINGER_BEFORE_END_INTERVAL_MS and
+ * LINGER_CLOSE_INTERVAL_MS): seldom while the capture runs, closely where its hosts end.
+ */
+export function lingerIntervalMs(input: WaitInput, batches: number): number {
+  const toEndMs = secondsToExpectedEnd(input) * 1000;
+  if (toEndMs > 0) return Math.ceil(Math.min(LINGER_BEFORE_END_INTERVAL_MS, toEndMs));
+  if (toEndMs > -LINGER_CLOSE_SECONDS * 1000) {
+    return Math.min(LINGER_INTERVAL_MS, LINGER_CLOSE_INTERVAL_MS * Math.max(1, batches));
+  }
+  return LINGER_INTERVAL_MS;
 }
 
 /** True when this poll should keep looking for a while before it returns (the end is near). */

@@ -1,5 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { CommandInvocation } from '@aws-sdk/client-ssm';
+import { sdkErrorInfo } from '../aws/errors';
+import { DebugTaskError } from '../domain/errors';
 import { mapLimit } from '../domain/map-limit';
 import {
   runKeys,
@@ -10,11 +12,11 @@ import {
 } from '../domain/session';
 import { logger } from '../log';
 import {
-  LINGER_INTERVAL_MS,
   LINGER_INVOCATION_SECONDS,
   cancelInvocations,
   hasEnded,
   hostOutcome,
+  lingerIntervalMs,
   listInvocations,
   nextWaitSeconds,
   shouldLinger,
@@ -46,9 +48,10 @@ export interface PollDeps {
  * then on the end is expected at the stop, so polls linger there instead of at the duration's end.
  *
  * One ListCommandInvocations page (a batch is at most 50 hosts, a page) tells every host's status.
- * Near the expected end of the capture it keeps looking every quarter second (`shouldLinger`), for
- * up to LINGER_INVOCATION_SECONDS, past the hosts' usual finish, so the end is seen within a quarter
- * second instead of at the next whole-second Wait.
+ * Near the expected end of the capture it keeps looking (`shouldLinger`), for up to
+ * LINGER_INVOCATION_SECONDS, past the hosts' usual finish: once a second until the expected end,
+ * then every 100 ms (one batch) for a few seconds, then every quarter second (`lingerIntervalMs`),
+ * so the end is seen within a tenth of a second instead of at the next whole-second Wait.
  * Once all have ended it fetches each host's summary line (GetCommandInvocation) and stores the
  * batch's HostOutcome[] in S3 for Collect. A host still running past the deadline is cancelled and
  * recorded as `GaveUp`; the others of the batch are kept. Nothing a host does fails the batch.
@@ -80,8 +83,20 @@ export async function pollBatch(state: PollState, deps: PollDeps = {}): Promise<
   };
   const lingerUntil = now() + LINGER_INVOCATION_SECONDS * 1000;
   while (!allEnded(batch.instanceIds, listed) && shouldLinger(schedule()) && now() < lingerUntil) {
-    await wait(LINGER_INTERVAL_MS);
-    listed = await listInvocations(command.commandId);
+    await wait(lingerIntervalMs(schedule(), plan.batches.length));
+    const next = await listInvocations(command.commandId).catch((error: unknown) => {
+      // A throttled look while lingering ends the linger, not the session: the Wait state's pace
+      // takes over (the first look of a poll is not spared: it is the Wait state's own).
+      if (error instanceof DebugTaskError && sdkErrorInfo(error.cause).throttling) return undefined;
+      throw error;
+    });
+    if (!next) {
+      logger.warn('ssm:ListCommandInvocations throttled while lingering: back to the Wait state', {
+        batch: batch.batch,
+      });
+      break;
+    }
+    listed = next;
   }
 
   const ended = batch.instanceIds.filter((id) => hasEnded(listed.get(id)));

@@ -182,6 +182,11 @@ describe('getSession', () => {
     });
 
     await expect(getSession(SESSION_ID, config)).resolves.toMatchObject({ status: 'RUNNING', phase: 'Poll' });
+    // Names only: the states' data would ride along with every look of a following CLI.
+    expect(aws.sfn).toHaveReceivedCommandWith(GetExecutionHistoryCommand, {
+      reverseOrder: true,
+      includeExecutionData: false,
+    });
   });
 
   it.each([

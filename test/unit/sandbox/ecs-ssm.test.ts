@@ -1,7 +1,12 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ECSClient, ListContainerInstancesCommand, ListTasksCommand } from '@aws-sdk/client-ecs';
+import {
+  DescribeContainerInstancesCommand,
+  ECSClient,
+  ListContainerInstancesCommand,
+  ListTasksCommand,
+} from '@aws-sdk/client-ecs';
 import {
   DescribeDocumentCommand,
   DescribeInstanceInformationCommand,
@@ -204,6 +209,43 @@ describe('what doctor --stack asks the stand-in', () => {
         expect.stringMatching(/:container-instance\/prod\/[0-9a-f]{32}$/),
       ]);
       expect(empty.containerInstanceArns).toEqual([]);
+    } finally {
+      ecs.destroy();
+      await standIn.stop();
+    }
+  });
+});
+
+describe('the ECS stand-in and the engine', () => {
+  it("asks the engine's version once, not at every DescribeContainerInstances, and again after a failed ask", async () => {
+    let asked = 0;
+    const standIn = await startEcsSsmStandIn({
+      document: doc,
+      documentName: 'd',
+      home: '/tmp',
+      region: 'xx-test-1',
+      docker: emptyEngine({
+        version: async () => {
+          asked++;
+          if (asked === 1) throw new Error('engine busy');
+          return { Version: '27.3.1', ApiVersion: '1.47' };
+        },
+      }),
+    });
+    const ecs = new ECSClient({
+      endpoint: standIn.endpoint,
+      region: 'xx-test-1',
+      credentials,
+      maxAttempts: 1,
+    });
+    const describe = () =>
+      ecs.send(new DescribeContainerInstancesCommand({ cluster: 'c', containerInstances: ['x'] }));
+    try {
+      await expect(describe()).rejects.toMatchObject({ name: 'ServerException' });
+      await describe();
+      await describe();
+
+      expect(asked).toBe(2);
     } finally {
       ecs.destroy();
       await standIn.stop();

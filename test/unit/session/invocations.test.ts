@@ -8,6 +8,9 @@ import {
 import {
   EARLY_WINDOW_SECONDS,
   LINGER_AFTER_END_SECONDS,
+  LINGER_CLOSE_INTERVAL_MS,
+  LINGER_CLOSE_SECONDS,
+  LINGER_INTERVAL_MS,
   LINGER_SECONDS,
   MAX_WAIT_SECONDS,
   cancelInvocations,
@@ -18,6 +21,7 @@ import {
   listInvocations,
   nextWaitSeconds,
   secondsToExpectedEnd,
+  lingerIntervalMs,
   shouldLinger,
   type WaitInput,
 } from '../../../lib/session/invocations';
@@ -249,6 +253,34 @@ describe('the wait schedule', () => {
         polls++;
       }
       expect(polls).toBeLessThan(110);
+    });
+  });
+
+  describe('lingerIntervalMs', () => {
+    const interval = (secondsAfterSend: number, batches = 1) =>
+      lingerIntervalMs({ ...base, nowMs: SENT_MS + secondsAfterSend * 1000 }, batches);
+
+    it('looks once a second while the capture runs, and wakes right at its expected end', () => {
+      expect([60 - LINGER_SECONDS, 58, 59.4, 59.999].map((s) => interval(s))).toEqual([1000, 1000, 600, 1]);
+    });
+
+    it('looks every 100 ms for LINGER_CLOSE_SECONDS from the expected end, where a host ends', () => {
+      expect([60, 61.5, 60 + LINGER_CLOSE_SECONDS - 0.1].map((s) => interval(s))).toEqual([
+        LINGER_CLOSE_INTERVAL_MS,
+        LINGER_CLOSE_INTERVAL_MS,
+        LINGER_CLOSE_INTERVAL_MS,
+      ]);
+    });
+
+    it('then every quarter second', () => {
+      expect([60 + LINGER_CLOSE_SECONDS, 70].map((s) => interval(s))).toEqual([
+        LINGER_INTERVAL_MS,
+        LINGER_INTERVAL_MS,
+      ]);
+    });
+
+    it('keeps a session of several batches to about ten looks a second, and never slower than a quarter second', () => {
+      expect([1, 2, 3, 20].map((batches) => interval(61, batches))).toEqual([100, 200, 250, 250]);
     });
   });
 

@@ -9,6 +9,8 @@ import {
 import { HeadObjectCommand, PutObjectCommand, S3ServiceException } from '@aws-sdk/client-s3';
 import type { HostOutcome } from '../../../lib/domain/session';
 import {
+  LINGER_CLOSE_INTERVAL_MS,
+  LINGER_CLOSE_SECONDS,
   LINGER_INTERVAL_MS,
   LINGER_INVOCATION_SECONDS,
   LINGER_SECONDS,
@@ -240,7 +242,7 @@ describe('pollBatch (Poll)', () => {
   });
 
   describe('near the expected end (linger)', () => {
-    it('keeps looking every quarter second and reports the end within the same invocation', async () => {
+    it('looks once more at the expected end, then every 100 ms, and reports the end within the same invocation', async () => {
       listed(all({ Status: 'InProgress' }), all({ Status: 'InProgress' }), all({ Status: 'Success' }));
       hostsRan();
       const clock = clockAt(DURATION - 1);
@@ -248,7 +250,7 @@ describe('pollBatch (Poll)', () => {
       const result = await pollBatch(state, clock.deps);
 
       expect(result).toEqual({ done: true, ended: 3, waitSeconds: 0 });
-      expect(clock.sleeps).toEqual([LINGER_INTERVAL_MS, LINGER_INTERVAL_MS]);
+      expect(clock.sleeps).toEqual([1000, LINGER_CLOSE_INTERVAL_MS]);
       expect(aws.ssm).toHaveReceivedCommandTimes(ListCommandInvocationsCommand, 3);
       expect(batchWritten()).toHaveLength(3);
     });
@@ -260,17 +262,83 @@ describe('pollBatch (Poll)', () => {
       const result = await pollBatch(state, clock.deps);
 
       expect(result).toEqual({ done: false, ended: 0, waitSeconds: 1 });
-      const lingered = clock.sleeps.reduce((a, b) => a + b, 0);
-      expect(lingered).toBe(LINGER_INVOCATION_SECONDS * 1000);
-      expect(aws.ssm).toHaveReceivedCommandTimes(
-        ListCommandInvocationsCommand,
-        1 + (LINGER_INVOCATION_SECONDS * 1000) / LINGER_INTERVAL_MS,
-      );
+      // 1 s to the expected end, LINGER_CLOSE_SECONDS of close looks, the rest at the quarter second.
+      const close = (LINGER_CLOSE_SECONDS * 1000) / LINGER_CLOSE_INTERVAL_MS;
+      const rest = ((LINGER_INVOCATION_SECONDS - 1 - LINGER_CLOSE_SECONDS) * 1000) / LINGER_INTERVAL_MS;
+      expect(clock.sleeps).toEqual([
+        1000,
+        ...Array<number>(close).fill(LINGER_CLOSE_INTERVAL_MS),
+        ...Array<number>(rest).fill(LINGER_INTERVAL_MS),
+      ]);
+      expect(aws.ssm).toHaveReceivedCommandTimes(ListCommandInvocationsCommand, 1 + clock.sleeps.length);
+    });
+
+    it('looks no more often than every quarter second per batch in a service of three batches or more', async () => {
+      listed(all({ Status: 'InProgress' }), all({ Status: 'Success' }));
+      hostsRan();
+      const threeBatches = {
+        ...servicePlan,
+        batches: [0, 1, 2].map((b) => ({ batch: b, instanceIds: HOSTS })),
+      };
+      const clock = clockAt(DURATION);
+
+      await pollBatch({ ...state, plan: threeBatches }, clock.deps);
+
+      expect(clock.sleeps).toEqual([LINGER_INTERVAL_MS]);
+    });
+
+    it('ends the linger, not the session, when a look is throttled: the Wait state goes on', async () => {
+      const throttled = Object.assign(new Error('Rate exceeded'), {
+        name: 'ThrottlingException',
+        $metadata: { httpStatusCode: 400, attempts: 3 },
+      });
+      aws.ssm
+        .on(ListCommandInvocationsCommand)
+        .resolvesOnce({
+          CommandInvocations: HOSTS.map((InstanceId) => ({
+            CommandId: COMMAND_ID,
+            InstanceId,
+            Status: 'InProgress',
+          })),
+        })
+        .rejects(throttled);
+      const clock = clockAt(DURATION);
+
+      const result = await pollBatch(state, clock.deps);
+
+      expect(result).toEqual({ done: false, ended: 0, waitSeconds: 1 });
+      expect(aws.ssm).toHaveReceivedCommandTimes(ListCommandInvocationsCommand, 2);
+      expect(bucket.puts()).toEqual([]);
+    });
+
+    it('still fails on a look that fails for another reason than throttling', async () => {
+      aws.ssm
+        .on(ListCommandInvocationsCommand)
+        .resolvesOnce({
+          CommandInvocations: HOSTS.map((InstanceId) => ({
+            CommandId: COMMAND_ID,
+            InstanceId,
+            Status: 'InProgress',
+          })),
+        })
+        .rejects(
+          Object.assign(new Error('denied'), {
+            name: 'AccessDeniedException',
+            $metadata: { httpStatusCode: 400 },
+          }),
+        );
+
+      const error = await caught(() => pollBatch(state, clockAt(DURATION).deps));
+
+      expect(error).toMatchObject({
+        code: 'AWS_ERROR',
+        message: expect.stringContaining('ssm:ListCommandInvocations'),
+      });
     });
 
     it('keeps looking past the expected end, where a host ends after its finish (gzip, uploads)', async () => {
-      // Woken LINGER_SECONDS before the expected end; the host ends 2 s after it.
-      const polls = (LINGER_SECONDS + 2) * (1000 / LINGER_INTERVAL_MS);
+      // Woken LINGER_SECONDS before the expected end (a look a second); the host ends 2 s after it.
+      const polls = (LINGER_SECONDS * 1000) / 1000 + 2000 / LINGER_CLOSE_INTERVAL_MS;
       listed(
         ...Array.from({ length: polls }, () => all({ Status: 'InProgress' })),
         all({ Status: 'Success' }),
@@ -295,7 +363,7 @@ describe('pollBatch (Poll)', () => {
       const result = await pollBatch(taskState, clock.deps);
 
       expect(result.done).toBe(true);
-      expect(clock.sleeps).toEqual([LINGER_INTERVAL_MS]);
+      expect(clock.sleeps).toEqual([1000]);
       expect(bucket.puts().map((p) => p.Key)).toEqual([`sessions/${SESSION_ID}/batches/0.json`]);
     });
 
