@@ -591,11 +591,7 @@ exit 0
   });
 
   it('with allowHostPid=true, starts next to a target in the host pid namespace with the same calls', () => {
-    const { run, calls } = startWith(
-      { inspect: 0, run: 0 },
-      { pidMode: 'host' },
-      { allowHostPid: 'true' },
-    );
+    const { run, calls } = startWith({ inspect: 0, run: 0 }, { pidMode: 'host' }, { allowHostPid: 'true' });
 
     expect(firstSorted(calls, 3)).toEqual(['inspect', 'ps', 'run']);
     expect(verbs(calls)[3]).toBe('wait');
