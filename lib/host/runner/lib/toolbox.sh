@@ -326,7 +326,10 @@ overlapped_start_fits() {
 # image's sh blocked reading the gate (TOOLBOX_SCRIPT's first line), with the tool's capabilities
 # only (--cap-drop ALL), no-new-privileges, a read-only root, the session's limits; it runs no
 # tool and reads nothing of the target until the gate opens, and the runner opens it only after
-# the checks. Every refusal (a refused target, a full disk or host, a cancel) is followed by the
+# the checks. It does join the target's network and pid namespaces before the target is verified
+# (a refused host-network or host-pid target's are the host's), but only to wait there: what the
+# target's processes could do to it then, they could as well to any tool of an accepted session
+# (the kernel lets no process ptrace one holding capabilities it lacks). Every refusal (a refused target, a full disk or host, a cancel) is followed by the
 # teardown, which awaits the background start and removes the session's containers before the
 # runner reports; a runner killed with SIGKILL leaves no writer on the gate, so the toolbox ends
 # unopened, and its stopped container goes at expiresAt (the watchdog, else the sweep's
