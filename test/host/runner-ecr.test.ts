@@ -202,12 +202,9 @@ case "$1" in
     fi
     ${opts.pullFails ? "echo 'Error response from daemon: repository debug-task-toolbox not found: name unknown' >&2; exit 1" : 'exit 0'}
     ;;
-  create)
-    # The runner's overlapped start creates the toolbox --pull never beside the target's inspect.
-    echo 'Unable to find image locally' >&2
-    exit 125
-    ;;
   run)
+    # The runner's overlapped start runs the gated toolbox --pull never beside the target's inspect
+    # (nothing to find yet), and again after the pull.
     find '${home}' -name docker-config -o -name ecr-auth >'${dir}/run.leftovers'
     echo 'stub: no docker run in this test' >&2
     exit 125

@@ -420,8 +420,8 @@ describe('commandParameters', () => {
 describe('runner start path: the docker calls it makes (stub docker, no engine)', () => {
   /**
    * A `docker` that records each call and answers as told: inspect (the target), info (the
-   * engine), image (image inspect), create, start, run. `docker ps` lists no running session; its
-   * look for leftovers (`ps -aq`) finds the container a successful create made (id c0ffee).
+   * engine), image (image inspect), run. `docker ps` lists no running session; its look for
+   * leftovers (`ps -aq`) finds the container a successful run made (id c0ffee).
    */
   function startWith(
     answers: {
@@ -429,16 +429,14 @@ describe('runner start path: the docker calls it makes (stub docker, no engine)'
       info?: number;
       image?: number;
       run?: number;
-      create?: number;
-      start?: number;
     },
-    target: { pid?: number; mode?: string; pidMode?: string } = {},
+    target: { status?: string; pid?: number; mode?: string; pidMode?: string } = {},
     values: HostParamValues = {},
   ) {
     const dir = mkdtempSync(join(tmpdir(), 'debug-task-stub-'));
     const home = join(dir, 'home');
     // The target's inspect: status|pid|/name|network mode|pid mode (the runner's format).
-    const inspected = `running|${target.pid ?? 4242}|/app|${target.mode ?? 'bridge'}|${target.pidMode ?? ''}`;
+    const inspected = `${target.status ?? 'running'}|${target.pid ?? 4242}|/app|${target.mode ?? 'bridge'}|${target.pidMode ?? ''}`;
     writeFileSync(
       join(dir, 'docker'),
       `#!/bin/sh
@@ -447,10 +445,8 @@ case "$1" in
   inspect) [ ${answers.inspect} = 0 ] && echo '${inspected}'; exit ${answers.inspect} ;;
   info) exit ${answers.info ?? 0} ;;
   image) exit ${answers.image ?? 0} ;;
-  run) echo 'stub: no docker run here' >&2; exit ${answers.run ?? 125} ;;
-  create) [ ${answers.create ?? 125} = 0 ] && touch '${dir}/created' && exit 0
-    echo 'stub: no docker create here' >&2; exit ${answers.create ?? 125} ;;
-  start) echo 'stub: no docker start here' >&2; exit ${answers.start ?? 125} ;;
+  run) [ ${answers.run ?? 125} = 0 ] && touch '${dir}/created' && exit 0
+    echo 'stub: no docker run here' >&2; exit ${answers.run ?? 125} ;;
   ps) case "$*" in *-aq*) [ -e '${dir}/created' ] && echo c0ffee ;; esac; exit 0 ;;
 esac
 exit 0
@@ -487,38 +483,33 @@ exit 0
   const verbs = (calls: string[]) => calls.map((call) => call.split(' ')[0]);
   const firstSorted = (calls: string[], n: number) => verbs(calls).slice(0, n).sort();
 
-  it('creates the toolbox (--pull never) while it inspects the target and counts the sessions, then starts it', () => {
-    const { calls, manifest, workDirLeft } = startWith({ inspect: 0, create: 0 });
+  it('starts the toolbox gated (run -d --pull never) while it inspects the target and counts the sessions, then waits for it', () => {
+    const { calls } = startWith({ inspect: 0, run: 0 });
 
-    expect(firstSorted(calls, 3)).toEqual(['create', 'inspect', 'ps']);
-    expect(calls.find((call) => call.startsWith('create '))).toMatch(
-      /^create --pull never --name debug-task-dt-/,
-    );
-    expect(calls[3]).toMatch(/^start debug-task-dt-20261125120000-abc123$/);
-    // The start failed after a successful create: not an image problem (no lookup, no retry); the
-    // created container is removed.
-    expect(verbs(calls).slice(4)).toEqual(['ps', 'rm']);
-    expect(calls.at(-1)).toBe('rm -f c0ffee');
-    expect(manifest?.error?.message).toBe('The toolbox container did not start: stub: no docker start here');
-    expect(workDirLeft).toBe(false);
+    expect(firstSorted(calls, 3)).toEqual(['inspect', 'ps', 'run']);
+    const started = calls.find((call) => call.startsWith('run '))!;
+    expect(started).toMatch(/^run -d --pull never --name debug-task-dt-20261125120000-abc123 /);
+    // The gated script (its first line reads the gate) is the container's command.
+    expect(started).toMatch(/ sh \/debug-task\/toolbox\.sh /);
+    expect(verbs(calls)[3]).toBe('wait');
   });
 
-  it('diagnoses a failed create with the image present: the create’s own words, not retried', () => {
+  it('diagnoses a failed start with the image present: the start’s own words, not retried', () => {
     const { calls, manifest } = startWith({ inspect: 0 });
 
-    expect(firstSorted(calls, 3)).toEqual(['create', 'inspect', 'ps']);
+    expect(firstSorted(calls, 3)).toEqual(['inspect', 'ps', 'run']);
     expect(calls.slice(3)).toEqual([
       'image inspect registry.example.com/toolbox:1',
       expect.stringMatching(/^ps -aq --filter label=debug-task.session=dt-/),
     ]);
-    expect(manifest?.error?.message).toBe('The toolbox container did not start: stub: no docker create here');
+    expect(manifest?.error?.message).toBe('The toolbox container did not start: stub: no docker run here');
   });
 
   it('says the engine does not answer when the target cannot be inspected and docker info fails', () => {
     const { run, calls, manifest } = startWith({ inspect: 1, info: 1 });
 
     expect(verbs(calls).indexOf('info')).toBeGreaterThan(verbs(calls).indexOf('inspect'));
-    expect(verbs(calls).filter((verb) => verb === 'start' || verb === 'run')).toEqual([]);
+    expect(verbs(calls).filter((verb) => verb === 'run')).toHaveLength(1); // the gated start only
     expect(run.status).toBe(4);
     expect(manifest?.error).toMatchObject({
       code: 'CAPTURE_FAILED',
@@ -526,23 +517,35 @@ exit 0
     });
   });
 
-  it('reports CONTAINER_NOT_FOUND when the engine answers but the target is not there, and removes what it created', () => {
-    const { run, calls, manifest, workDirLeft } = startWith({ inspect: 1, info: 0, create: 0 });
+  it('reports CONTAINER_NOT_FOUND when the engine answers but the target is not there, and removes the gated toolbox', () => {
+    const { run, calls, manifest, workDirLeft } = startWith({ inspect: 1, info: 0, run: 0 });
 
     expect(verbs(calls).indexOf('info')).toBeGreaterThan(verbs(calls).indexOf('inspect'));
-    expect(verbs(calls).filter((verb) => verb === 'start' || verb === 'run')).toEqual([]);
+    expect(verbs(calls).filter((verb) => verb === 'run')).toHaveLength(1);
+    expect(verbs(calls)).not.toContain('wait');
     expect(calls.at(-1)).toBe('rm -f c0ffee');
     expect(run.status).toBe(3);
     expect(manifest?.error?.code).toBe('CONTAINER_NOT_FOUND');
     expect(workDirLeft).toBe(false);
   });
 
+  it('reports CONTAINER_NOT_FOUND, not a failed start, for a stopped target (the gated start fails too)', () => {
+    const { run, calls, manifest } = startWith({ inspect: 0 }, { status: 'exited' });
+
+    expect(verbs(calls)).not.toContain('image');
+    expect(run.status).toBe(3);
+    expect(manifest?.error).toMatchObject({
+      code: 'CONTAINER_NOT_FOUND',
+      message: 'Container feedface0123456789ab is exited, not running.',
+    });
+  });
+
   it('pulls a missing image outside the lock, then counts again and retries the start once', () => {
     const { calls, manifest, workDirLeft } = startWith({ inspect: 0, image: 1 });
 
-    // The create failed, the image is missing; the second failure is final (no image lookup
+    // The gated start failed, the image is missing; the second failure is final (no image lookup
     // again); the last ps is the teardown's.
-    expect(firstSorted(calls, 3)).toEqual(['create', 'inspect', 'ps']);
+    expect(firstSorted(calls, 3)).toEqual(['inspect', 'ps', 'run']);
     expect(verbs(calls).slice(3)).toEqual(['image', 'ps', 'pull', 'ps', 'run', 'ps']);
     expect(calls.at(-1)).toMatch(/^ps -aq --filter label=debug-task.session=dt-/);
     expect(manifest?.error?.message).toBe('The toolbox container did not start: stub: no docker run here');
@@ -551,49 +554,47 @@ exit 0
 
   it('starts next to a bridge or awsvpc target (container:<pause id>) as ever, with no -i', () => {
     for (const mode of ['bridge', 'my-network', `container:${'ab'.repeat(32)}`]) {
-      const { calls } = startWith({ inspect: 0, create: 0 }, { mode });
+      const { calls } = startWith({ inspect: 0, run: 0 }, { mode });
 
-      expect(firstSorted(calls, 3)).toEqual(['create', 'inspect', 'ps']);
-      expect(verbs(calls)[3]).toBe('start');
-      expect(calls.find((call) => call.startsWith('create '))).not.toMatch(/ -i /);
+      expect(firstSorted(calls, 3)).toEqual(['inspect', 'ps', 'run']);
+      expect(verbs(calls)[3]).toBe('wait');
+      expect(calls.find((call) => call.startsWith('run '))).not.toMatch(/ -i /);
     }
   });
 
-  it('refuses a target in the host network mode with HOST_NETWORK_NOT_ALLOWED, starting nothing and removing what it created', () => {
-    const { run, calls, manifest, workDirLeft } = startWith({ inspect: 0, create: 0 }, { mode: 'host' });
+  it('refuses a target in the host network mode with HOST_NETWORK_NOT_ALLOWED, running no tool and removing the gated toolbox', () => {
+    const { run, calls, manifest, workDirLeft } = startWith({ inspect: 0, run: 0 }, { mode: 'host' });
 
-    expect(verbs(calls).filter((verb) => verb === 'start' || verb === 'run')).toEqual([]);
+    expect(verbs(calls).filter((verb) => verb === 'run')).toHaveLength(1);
+    expect(verbs(calls)).not.toContain('wait');
     expect(calls.at(-1)).toBe('rm -f c0ffee');
     expect(run.status).toBe(3);
     expect(manifest).toMatchObject({ status: 'FAILED', error: { code: 'HOST_NETWORK_NOT_ALLOWED' } });
     expect(manifest?.error?.message).toBe(
-      "Container app (feedface0123456789ab) uses the host's network (NetworkMode host): a capture next to it would see the traffic of the whole host, not only its own. Nothing was started; re-run with --allow-host-network if capturing the host's traffic is intended.",
+      "Container app (feedface0123456789ab) uses the host's network (NetworkMode host): a capture next to it would see the traffic of the whole host, not only its own. No tool was run; re-run with --allow-host-network if capturing the host's traffic is intended.",
     );
     expect(workDirLeft).toBe(false);
   });
 
-  it('refuses a target in the host pid namespace with HOST_PID_NOT_ALLOWED, starting nothing and removing what it created', () => {
-    const { run, calls, manifest, workDirLeft } = startWith({ inspect: 0, create: 0 }, { pidMode: 'host' });
+  it('refuses a target in the host pid namespace with HOST_PID_NOT_ALLOWED, running no tool and removing the gated toolbox', () => {
+    const { run, calls, manifest, workDirLeft } = startWith({ inspect: 0, run: 0 }, { pidMode: 'host' });
 
-    expect(verbs(calls).filter((verb) => verb === 'start' || verb === 'run')).toEqual([]);
+    expect(verbs(calls).filter((verb) => verb === 'run')).toHaveLength(1);
+    expect(verbs(calls)).not.toContain('wait');
     expect(calls.at(-1)).toBe('rm -f c0ffee');
     expect(run.status).toBe(3);
     expect(manifest).toMatchObject({ status: 'FAILED', error: { code: 'HOST_PID_NOT_ALLOWED' } });
     expect(manifest?.error?.message).toBe(
-      "Container app (feedface0123456789ab) shares the host's pid namespace (PidMode host): a toolbox next to it would see every process of the host, and strace would trace the host's init. Nothing was started; re-run with --allow-host-pid if debugging next to the host's processes is intended.",
+      "Container app (feedface0123456789ab) shares the host's pid namespace (PidMode host): a toolbox next to it would see every process of the host, and strace would trace the host's init. No tool was run; re-run with --allow-host-pid if debugging next to the host's processes is intended.",
     );
     expect(workDirLeft).toBe(false);
   });
 
   it('with allowHostPid=true, starts next to a target in the host pid namespace with the same calls', () => {
-    const { run, calls } = startWith(
-      { inspect: 0, create: 0 },
-      { pidMode: 'host' },
-      { allowHostPid: 'true' },
-    );
+    const { run, calls } = startWith({ inspect: 0, run: 0 }, { pidMode: 'host' }, { allowHostPid: 'true' });
 
-    expect(firstSorted(calls, 3)).toEqual(['create', 'inspect', 'ps']);
-    expect(verbs(calls)[3]).toBe('start');
+    expect(firstSorted(calls, 3)).toEqual(['inspect', 'ps', 'run']);
+    expect(verbs(calls)[3]).toBe('wait');
     expect(run.stderr).toContain("shares the host's pid namespace and allowHostPid is true");
   });
 

@@ -2,11 +2,11 @@
 # action=run: one capture next to one container (one child of a plan, or debug-task local).
 
 # Every docker call costs 15-40 ms (a Go binary starting, an Engine API round trip), and the start
-# of a session is what its user waits for (BENCHMARKS.md, figure 1). So the healthy path makes three
-# before the toolbox's start, all at once (start_toolbox_overlapped): the target's inspect (which
-# also proves the engine answers), the session count under the host lock and the toolbox's create;
-# the image's presence is learnt from the create itself (--pull never). The other checks run only
-# when something failed or something costly is about to happen.
+# of a session is what its user waits for (BENCHMARKS.md, figure 1). So the healthy path makes three,
+# all at once (start_toolbox_overlapped): the target's inspect (which also proves the engine
+# answers), the session listing under the host lock and the toolbox's start, gated: its tool runs
+# only once every check passed; the image's presence is learnt from that start itself (--pull
+# never). The other checks run only when something failed or something costly is about to happen.
 run_session() {
   check_run_params
   if follow_on; then read_chunk_form; fi

@@ -79,9 +79,10 @@ teardown_started() {
   if [[ -n $HASH_PID ]]; then kill -TERM "$HASH_PID" 2>/dev/null || true; fi
   stop_follow
   remove_registry_auth
-  # The overlapped start's background docker calls, when a refusal came first: a create that ended
-  # after the look below would leave its container behind (both end within DOCKER_CALL_TIMEOUT).
-  if [[ -n $CREATE_PID ]]; then wait "$CREATE_PID" 2>/dev/null || true; fi
+  # The overlapped start's background docker calls, when a refusal came first: a gated toolbox's
+  # run that ended after the look below would leave its container behind (both end within
+  # DOCKER_CALL_TIMEOUT); the look then removes it, unopened, before the manifest is reported.
+  if [[ -n $TOOLBOX_RUN_PID ]]; then wait "$TOOLBOX_RUN_PID" 2>/dev/null || true; fi
   if [[ -n $SESSIONS_PID ]]; then wait "$SESSIONS_PID" 2>/dev/null || true; fi
   # The look for the session's leftover containers (a docker ps, ~40 ms of every session's end) is
   # for a run that did not end OK: one that did removed its toolbox itself (wait_for_toolbox: docker

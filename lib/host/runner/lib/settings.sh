@@ -106,13 +106,15 @@ declare -a SHARE_IDS=() SHARE_CONTAINERS=() SHARE_ARTIFACT_URLS=() SHARE_MANIFES
 # What teardown must undo.
 CHILD_PID=''
 HASH_PID=''
-# The overlapped start's background docker calls (start_toolbox_overlapped): the toolbox's create
-# and the session listing; teardown awaits them (a create that ends after the look for leftovers
+# The overlapped start's background docker calls (start_gated_toolbox): the gated toolbox's run
+# and the session listing; teardown awaits them (a run that ends after the look for leftovers
 # would leave its container behind).
-CREATE_PID=''
+TOOLBOX_RUN_PID=''
 SESSIONS_PID=''
 CREATED_CONTAINERS=0
 TOOLBOX_STARTED=0
+# The toolbox's gate is made (make_gate: a FIFO held open on descriptor 8).
+GATE_MADE=0
 WATCHDOG_STARTED=0
 WORKDIR_CREATED=0
 KEEP_WORKDIR=0

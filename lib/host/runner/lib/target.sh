@@ -47,22 +47,24 @@ check_target() {
 
 # A container with pidMode host sees every process of the host, and so does a toolbox next to it:
 # strace -p 1 would trace the host's init and all it starts, snapshot would list every process of
-# the host with its arguments. Refused (before anything is started) unless the session asked for it.
+# the host with its arguments. Refused (before any tool runs; a gated toolbox is removed unopened:
+# start_toolbox_overlapped) unless the session asked for it.
 check_host_pid() {
   local shown=$1
   if [[ ${P[allowHostPid]} != true ]]; then
-    fail HOST_PID_NOT_ALLOWED "Container $shown shares the host's pid namespace (PidMode host): a toolbox next to it would see every process of the host, and strace would trace the host's init. Nothing was started; re-run with --allow-host-pid if debugging next to the host's processes is intended."
+    fail HOST_PID_NOT_ALLOWED "Container $shown shares the host's pid namespace (PidMode host): a toolbox next to it would see every process of the host, and strace would trace the host's init. No tool was run; re-run with --allow-host-pid if debugging next to the host's processes is intended."
   fi
   log "container $shown shares the host's pid namespace and allowHostPid is true: the toolbox joins it and sees every process of the host"
 }
 
 # A container in the host's network mode shares the host's network namespace, and so does a
 # toolbox next to it: a capture there sees every interface and all the traffic of the host, not one
-# task's. Refused (before anything is started) unless the session asked for it (allowHostNetwork).
+# task's. Refused (before any tool runs; a gated toolbox is removed unopened:
+# start_toolbox_overlapped) unless the session asked for it (allowHostNetwork).
 check_host_network() {
   local shown=$1 pid=$2 where=''
   if [[ ${P[allowHostNetwork]} != true ]]; then
-    fail HOST_NETWORK_NOT_ALLOWED "Container $shown uses the host's network (NetworkMode host): a capture next to it would see the traffic of the whole host, not only its own. Nothing was started; re-run with --allow-host-network if capturing the host's traffic is intended."
+    fail HOST_NETWORK_NOT_ALLOWED "Container $shown uses the host's network (NetworkMode host): a capture next to it would see the traffic of the whole host, not only its own. No tool was run; re-run with --allow-host-network if capturing the host's traffic is intended."
   fi
   if [[ -z ${P[iface]} ]] && takes_filter "${P[tool]}"; then
     # Left to itself, libpcap would pick the non-loopback interface with the lowest number at the
@@ -139,14 +141,15 @@ count_other_sessions() {
 }
 
 # The docker ps that count_other_sessions reads, begun in the background into $WORK/sessions by a
-# runner holding the host lock (start_toolbox_overlapped): the count still holds under concurrency,
+# runner holding the host lock (start_gated_toolbox): the count still holds under concurrency,
 # since no other runner can start a toolbox before this one released the lock. The job closes the
-# lock's descriptor: only the runner holds the lock, and its end (or release) frees it.
+# lock's descriptor (only the runner holds the lock, and its end or release frees it) and the
+# toolbox's gate's (make_gate).
 start_session_listing() {
   local format
   tmpl_to format ".Label \"$LABEL_SESSION\""
   (
-    exec 9>&-
+    exec 8>&- 9>&-
     dk ps --filter "label=$LABEL_SESSION" --format "$format" >"$WORK/sessions" 2>/dev/null
   ) &
   SESSIONS_PID=$!

@@ -85,8 +85,14 @@ tool_command() {
 # The tool writes its pid before it starts (sh -c of a fixed text: its argv stays words), for the
 # clock's SIGINT; `timeout` stays as the backstop should the clock fail. The tool's status goes
 # through a file because those shells may lack pipefail.
+# Before any of it, the gate (make_gate): the script reads one line from the FIFO /debug-task/gate
+# and goes on only when the runner wrote "open" there, after every check of the start passed. An end
+# of file (no writer left: the runner is gone) or any other line ends the toolbox here, having run
+# nothing and opened nothing under /out.
 # shellcheck disable=SC2016 # expanded by the toolbox's shell, not here
 readonly TOOLBOX_SCRIPT='
+IFS= read -r gate </debug-task/gate || exit 125
+[ "$gate" = open ] || exit 125
 duration=$1 ready_wait=$2 max=$3 ready_file=/out/$4 ready_text=$5 ring_window=$6 ring_bound=$7
 shift 7
 pruner=""
@@ -244,10 +250,13 @@ pull_then_start() {
 
 # docker run -d of the toolbox, under the host lock, right after the session count that decides
 # whether this host may run one more: another runner may have started since any earlier look.
+# Every check of the start passed before it (run_session, or start_toolbox_overlapped before its
+# pull), so the gate opens as soon as the container runs.
 # A failed start (the image missing among its causes) releases the lock and says so in
 # TOOLBOX_STARTED: not by a status, so that set -e still holds inside (an `if` would lift it).
 run_toolbox() {
   TOOLBOX_STARTED=0
+  make_gate
   with_host_lock
   check_capacity
   CREATED_CONTAINERS=1
@@ -256,81 +265,130 @@ run_toolbox() {
     return 0
   fi
   release_host_lock
+  open_gate
   TOOLBOX_STARTED=1
 }
 
-# The toolbox's docker run, into TOOLBOX_RUN; the same container as a docker create, into
-# TOOLBOX_CREATE.
+# The toolbox's gate: a FIFO in $WORK/bin (/debug-task in the toolbox, read-only; never under /out,
+# where check_toolbox_output refuses anything but regular files), which TOOLBOX_SCRIPT reads one
+# line from before it runs anything. The runner holds it open read-write on descriptor 8 from
+# before the toolbox's start to its own end: such an open never blocks on Linux, the toolbox's
+# open for reading returns at once (a writer is there), its read waits until open_gate writes, and
+# the line written stays in the pipe even when the toolbox opens it only later. When the runner is
+# gone (killed), no writer is left and the toolbox's read ends (end of file): it exits having run
+# nothing. The background jobs and the watchdog close descriptor 8, so that none of them keeps a
+# writer alive after the runner. Made once (a pull's second start reuses it).
+make_gate() {
+  if ((GATE_MADE)); then return 0; fi
+  mkfifo -m 0600 -- "$WORK/bin/gate"
+  exec 8<>"$WORK/bin/gate"
+  GATE_MADE=1
+}
+
+# Lets the gated toolbox run its tool: called only once every check of the start passed. A line
+# per start: on a pull's second start (run_toolbox), the first line still waits unread in the pipe
+# (no container of the failed start ever read it), so the second container finds the gate open too,
+# as it may: the count under the lock came before that start.
+open_gate() { printf 'open\n' >&8; }
+
+# The toolbox's docker run (--pull never), into TOOLBOX_RUN.
 toolbox_argv() {
   local -a argv=(--pull never --name "$CONTAINER" "${CONTAINER_LABELS[@]}" "${TARGET_NAMESPACES[@]}"
     "${TOOLBOX_SECURITY[@]}" "${TOOLBOX_LIMITS[@]}" "${TOOLBOX_MOUNTS[@]}" "${P[image]}"
     sh /debug-task/toolbox.sh "${P[durationSeconds]}" "$READY_WAIT_SECONDS" "${P[maxBytes]}"
     "$READY_FILE" "$READY_TEXT" "$RING_WINDOW_SECONDS" "$RING_BOUND_BYTES" "${TOOL_CMD[@]}")
   TOOLBOX_RUN=(run -d "${argv[@]}")
-  TOOLBOX_CREATE=(create "${argv[@]}")
 }
 
 # The common start overlaps its docker calls: no startAt (start_toolbox_at), no filter or interface
 # to check first (check_filter), no host network allowed (where the target's inspect decides the
 # capture's interface, i.e. the toolbox's argv), and the only capture of its plan on this host
 # (DEBUG_TASK_SHARE_SIZE, set by run_share): the starts of a share's children queue on the host
-# lock anyway, and creating each child's container ahead would create some beyond maxSessions only
-# to remove them.
+# lock anyway, and starting each child's gated toolbox ahead would start some beyond maxSessions
+# only to remove them.
 overlapped_start_fits() {
   [[ -z ${P[startAt]} && ${P[allowHostNetwork]} != true && ${DEBUG_TASK_SHARE_SIZE:-1} == 1 ]] &&
     ! { takes_filter "${P[tool]}" && [[ -n ${P[filter]}${P[iface]} ]]; }
 }
 
-# The common start, its docker calls at once rather than one after another (BENCHMARKS.md, figure 1):
-# the toolbox's docker create (--pull never) and, when the host lock is free at once, the session
-# listing under it run in the background while the target is inspected and checked, then the disk.
-# (A busy lock is not waited for before the inspect, so that a refused target never holds up the
-# other runners of the host: the lock is then taken after the checks and the sessions counted
-# under it as start_toolbox does.) The created toolbox joins nothing until it starts: a
-# container's namespaces (--network/--pid container:<target>) are joined by docker start, which
-# runs only once the target passed every check (the running task's container, not in the host's
-# network or pid namespace: check_target) and the count allows one more, still under the lock.
-# Any refusal leaves the created container to teardown, which awaits both background calls before
-# it looks for leftovers. The work dir comes first (the calls write into it), the watchdog once the
-# target passed. A missing image fails the create, and then takes
-# start_toolbox's way: pulled outside the lock, started once more after a fresh count under it.
+# The common start: the toolbox is started gated, at once, and its gate opened only once every
+# check passed (BENCHMARKS.md, figure 1). Docker's start of a container (~250 ms here, most of a
+# session's start) thus runs beside the target's inspect and checks rather than after them.
+# Under the host lock (taken at once when it is free), the session listing and the toolbox's
+# `docker run -d --pull never` run in the background together while the target is inspected and
+# checked (check_target: running, not in the host's network or pid namespace unless allowed), then
+# the disk (check_disk), then the watchdog is armed. (A busy lock is not waited for before the
+# inspect, so that a refused target never holds up the other runners of the host: the lock is then
+# taken after the checks, and the listing and the gated start made under it then.) The count,
+# still under the lock that was held across both the listing and the start, allows one more or
+# refuses HOST_BUSY; no other runner can start a toolbox between. Only then is the gate opened.
+# Why a started, gated toolbox is safe before the checks: it holds one process, the toolbox
+# image's sh blocked reading the gate (TOOLBOX_SCRIPT's first line), with the tool's capabilities
+# only (--cap-drop ALL), no-new-privileges, a read-only root, the session's limits; it runs no
+# tool and reads nothing of the target until the gate opens, and the runner opens it only after
+# the checks. It does join the target's network and pid namespaces before the target is verified
+# (a refused host-network or host-pid target's are the host's), but only to wait there: what the
+# target's processes could do to it then, they could as well to any tool of an accepted session
+# (the kernel lets no process ptrace one holding capabilities it lacks). Every refusal (a refused target, a full disk or host, a cancel) is followed by the
+# teardown, which awaits the background start and removes the session's containers before the
+# runner reports; a runner killed with SIGKILL leaves no writer on the gate, so the toolbox ends
+# unopened, and its stopped container goes at expiresAt (the watchdog, else the sweep's
+# expires-at label). A target that is not running fails the start as well: check_target's verdict
+# (CONTAINER_NOT_FOUND) comes first. A missing image fails the start, and then takes
+# start_toolbox's way: pulled outside the lock, started (gated, then opened) once more after a
+# fresh count under it.
 start_toolbox_overlapped() {
   prepare_workdir
   refuse_if_ended
   # Before the lock: the follow loop lives as long as the capture, and holding the lock's descriptor
-  # it would hold the lock as long.
+  # it would hold the lock as long. And before the gate, for the same reason (make_gate).
   if follow_on; then start_follow; fi
   tool_command
   toolbox_argv
+  make_gate
   local locked=0 status=0
   if try_host_lock; then
     locked=1
-    start_session_listing
+    start_gated_toolbox
   fi
-  CREATED_CONTAINERS=1
-  (
-    exec 9>&-
-    dk "${TOOLBOX_CREATE[@]}" >/dev/null 2>"$WORK/run.err"
-  ) &
-  CREATE_PID=$!
   check_target
   check_disk
-  # Armed once the target passed (a refused one starts nothing); until then the created, never
-  # started container is the runner's teardown's, or, should the runner be killed, the sweep's.
+  # Armed once the target passed; until then a refusal's teardown removes the gated toolbox, or,
+  # should the runner be killed, the sweep does.
   start_watchdog
-  if ((!locked)); then with_host_lock; fi
+  if ((!locked)); then
+    with_host_lock
+    start_gated_toolbox
+  fi
   check_capacity
-  wait "$CREATE_PID" || status=$?
-  CREATE_PID=''
-  if ((status == 0)) && dk start "$CONTAINER" >/dev/null 2>"$WORK/run.err"; then
-    release_host_lock
+  # Every check passed: the gate opens now, whether or not the docker run has returned yet (the line
+  # waits in the pipe for the toolbox's read), so that the tool starts as soon as its container
+  # does, as in a bare docker run. The lock is held until the run returned: another runner's count
+  # then sees this toolbox running.
+  open_gate
+  wait "$TOOLBOX_RUN_PID" || status=$?
+  TOOLBOX_RUN_PID=''
+  release_host_lock
+  if ((status == 0)); then
     TOOLBOX_STARTED=1
   else
-    release_host_lock
-    if ((status == 0)) || image_present; then toolbox_start_failed; fi
+    if image_present; then toolbox_start_failed; fi
     pull_then_start
   fi
   toolbox_started
+}
+
+# The session listing and the gated toolbox's docker run -d, both in the background, by a runner
+# holding the host lock. The jobs close the lock's descriptor (only the runner holds the lock, and
+# its end or release frees it) and the gate's (make_gate).
+start_gated_toolbox() {
+  start_session_listing
+  CREATED_CONTAINERS=1
+  (
+    exec 8>&- 9>&-
+    dk "${TOOLBOX_RUN[@]}" >/dev/null 2>"$WORK/run.err"
+  ) &
+  TOOLBOX_RUN_PID=$!
 }
 
 # A start at startAt (a plan's children start together). Everything that may fail or take time
@@ -360,7 +418,9 @@ start_toolbox_at() {
     log "startAt ${P[startAt]} passed ${late} ms ago: starting at once"
   fi
   CREATED_CONTAINERS=1
+  make_gate
   if ! dk "${TOOLBOX_RUN[@]}" >/dev/null 2>"$WORK/run.err"; then toolbox_start_failed; fi
+  open_gate
   TOOLBOX_STARTED=1
   toolbox_started
   rm -f -- "$WORK/slot"

@@ -82,9 +82,15 @@ tmpl_to() {
   printf -v "$1" '%s%s%s}}' "$brace" "$brace" "$2"
 }
 
+# Opens the host lock's file on descriptor 9 (the lock itself is taken by flock on it); false,
+# opening nothing, where flock is missing: there is then no lock to take.
+open_host_lock() {
+  if ! command -v flock >/dev/null; then return 1; fi
+  exec 9>"$WORK_ROOT/.lock" || fail CAPTURE_FAILED "The host lock $WORK_ROOT/.lock could not be opened."
+}
+
 with_host_lock() {
-  if command -v flock >/dev/null; then
-    exec 9>"$WORK_ROOT/.lock"
+  if open_host_lock; then
     flock -w 30 9 || log "could not take $WORK_ROOT/.lock within 30s; going on without it"
   fi
 }
@@ -92,8 +98,7 @@ with_host_lock() {
 # The host lock if it is free at once (no wait); fails, holding nothing, when another runner has it.
 # Without flock there is no lock to take, as for with_host_lock: that counts as taken.
 try_host_lock() {
-  if ! command -v flock >/dev/null; then return 0; fi
-  exec 9>"$WORK_ROOT/.lock"
+  if ! open_host_lock; then return 0; fi
   if flock -n 9; then return 0; fi
   exec 9>&-
   return 1

@@ -21,7 +21,7 @@ watchdog_main() {
 start_watchdog() {
   # In / so that it does not keep the work dir busy; no stdio, so that nothing waits on it.
   (cd / && exec setsid "$BASH" -c "$(declare -f watchdog_main); watchdog_main \"\$@\"" debug-task-watchdog \
-    "$SESSION" "$((10#${P[expiresAt]}))" "$WORK" "$$") </dev/null >/dev/null 2>&1 3>&- 9>&- &
+    "$SESSION" "$((10#${P[expiresAt]}))" "$WORK" "$$") </dev/null >/dev/null 2>&1 3>&- 8>&- 9>&- &
   WATCHDOG_STARTED=1
   # Not waiting here for the watchdog to say its pid: it runs from the fork above on, in a session of
   # its own, whatever happens to the runner; only stopping it needs the pid (await_watchdog_pid), so
