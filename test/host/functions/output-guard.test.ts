@@ -51,6 +51,21 @@ describe('check_toolbox_output', () => {
     expect(run.error.message + run.stderr).not.toContain('secret of the host');
   });
 
+  it("lists each regular file's size for the reads that follow, whatever bytes its name holds", () => {
+    // A name that, split on spaces or newlines, would read as another artifact's record.
+    const run = shell.run(
+      `load_params; rm -rf "$WORK"; mkdir -p "$OUT"
+printf pcap >"$OUT/artifact"; printf 123456789 >"$OUT/"$'x 9 1 1.0 artifact\\nf 1 9 1.0 artifact'
+check_toolbox_output toolbox
+artifact_size
+echo "bytes: $ARTIFACT_BYTES, files: \${#OUT_FILES[@]}"`,
+      { env: { SSM_sessionId: SESSION_ID } },
+    );
+
+    expect(run.error.code).toBe('');
+    expect(run.stdout).toBe('bytes: 4, files: 2\n');
+  });
+
   it('refuses an out dir that is itself a link', () => {
     const run = shell.run(
       `load_params; rm -rf "$WORK"; mkdir -p "$WORK/elsewhere"; ln -s "$WORK/elsewhere" "$OUT"

@@ -108,6 +108,7 @@ join_ring() {
       tail -c +25 -- "$OUT/$name"
     done
   } >"$OUT/artifact"
+  unset 'OUT_FILES[artifact]' # rewritten: artifact_size counts it again
   for name in "${RING_FILES[@]}"; do rm -f -- "${OUT:?}/$name"; done
   RING_FIRST_PACKET_AT=$(pcap_first_packet_ms "$OUT/artifact")
   log "ring: kept ${#RING_FILES[@]} file(s), $(wc -c <"$OUT/artifact") bytes; $RING_ROTATED older file(s) rotated out"

@@ -53,6 +53,8 @@ declare -A P=()
 SESSION=''
 WORK=''
 OUT=''
+# What check_toolbox_output found under $OUT: each regular file's name -> "size mtime".
+declare -A OUT_FILES=()
 CONTAINER=''
 # The interface the capture tools are given when iface is empty: set for a host-network target only.
 CAPTURE_IFACE=''

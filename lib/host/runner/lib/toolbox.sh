@@ -441,9 +441,11 @@ wait_for_toolbox() {
   if ((status != 0)); then
     fail CAPTURE_FAILED "The toolbox container disappeared before it finished (removed by a cleanup or the watchdog?): $(last_lines "$WORK/wait.err" 1)"
   fi
-  local oom format
+  local oom='' format
   tmpl_to format .State.OOMKilled
-  oom=$(dk inspect --format "$format" "$CONTAINER" 2>/dev/null || true)
+  # Through a file and the read builtin, not $(...): one fork fewer on every run's end.
+  dk inspect --format "$format" "$CONTAINER" >"$WORK/oom" 2>/dev/null || true
+  { read -r oom <"$WORK/oom"; } 2>/dev/null || true
   # Nothing the toolbox wrote is read while any of its processes could still change it.
   if ! dk rm -f "$CONTAINER" >/dev/null 2>"$WORK/rm.err"; then
     fail CAPTURE_FAILED "The toolbox container could not be removed, so its output is not read: $(last_lines "$WORK/rm.err" 1)"
@@ -457,22 +459,23 @@ wait_for_toolbox() {
 
 # The capture's own start and end, as the toolbox marked them (TOOLBOX_SCRIPT): the moment the tool
 # was listening and the moment it ended, so the summary's capture time is the file's. Where a mark
-# is missing (a toolbox killed early), the runner's own stamps stay. Both modification times from
-# one find (seconds.fraction, cut to milliseconds as date +%s%3N cuts them), read after
-# check_toolbox_output found only regular files there.
+# is missing (a toolbox killed early), the runner's own stamps stay. Both modification times as
+# check_toolbox_output's find listed them (OUT_FILES: seconds.fraction, cut to milliseconds as
+# date +%s%3N cuts them): no fork of its own.
 read_capture_clock() {
-  local name at marks=''
-  marks=$(find "$OUT" -mindepth 1 -maxdepth 1 -type f \( -name listening -o -name ended \) -printf '%f %T@\n' 2>/dev/null || true)
-  while read -r name at; do
+  local name at
+  for name in listening ended; do
+    at=${OUT_FILES[$name]-}
+    at=${at#* }
     if ! [[ $at =~ ^([0-9]+)\.([0-9]{3}) ]]; then continue; fi
     at=${BASH_REMATCH[1]}${BASH_REMATCH[2]}
     if [[ $name == listening ]]; then
       log "${P[tool]} was listening $((at - CAPTURE_STARTED_AT)) ms after its container started"
       CAPTURE_STARTED_AT=$at
-    elif [[ $name == ended ]]; then
+    else
       CAPTURE_ENDED_AT=$at
     fi
-  done <<<"$marks"
+  done
 }
 
 # The runner reads what the toolbox wrote under /out as root, on the host, so the toolbox must not
@@ -480,14 +483,39 @@ read_capture_clock() {
 # a message), a FIFO (a read that never ends), a device, a directory, or a hard link. Called once
 # the container that wrote /out is gone, so nothing can change the entries between this check and
 # the reads that follow (find does not follow links: -P is its default). Names the first offender.
+# The same find lists each regular file's size and modification time into OUT_FILES (name -> "size
+# mtime"), for the reads that follow (read_capture_clock, collect_tool_result): one fork, not three
+# (each costs ~3 ms of the session's end: BENCHMARKS.md, runner finish). One NUL-terminated record
+# per entry, its name last: a name is the toolbox's to choose and may hold any byte but NUL and '/'.
 check_toolbox_output() {
-  local container=$1 found=''
+  local container=$1 found='' type links size at name
   if [[ -L $OUT || ! -d $OUT ]]; then
     fail CAPTURE_FAILED "The $container's output directory $OUT is not a directory: nothing of it is read."
   fi
-  found=$(find "$OUT" -mindepth 1 -maxdepth 1 \( ! -type f -o -links +1 \) -printf '%P (type %y, %n links)\n' -quit)
+  OUT_FILES=()
+  # Into a file, not $(...), which would drop the NULs; a find that fails stops the runner (set -e).
+  find "$OUT" -mindepth 1 -maxdepth 1 -printf '%y %n %s %T@ %P\0' >"$WORK/out-files"
+  while IFS=' ' read -r -d '' type links size at name; do
+    if [[ $type == f && $links == 1 ]]; then
+      OUT_FILES[$name]="$size $at"
+    elif [[ -z $found ]]; then
+      found="$name (type $type, $links links)"
+    fi
+  done <"$WORK/out-files"
   if [[ -n $found ]]; then
+    OUT_FILES=()
     fail CAPTURE_FAILED "The $container left /out/$(json_escape "$found") where the runner reads only regular files: a link or special file is never followed or read, and nothing of this capture is kept."
+  fi
+}
+
+# The artifact's size as check_toolbox_output listed it, into ARTIFACT_BYTES; read by wc when it was
+# rewritten since (join_ring, finish_artifact) or not listed.
+artifact_size() {
+  local listed=${OUT_FILES[artifact]-}
+  if [[ $listed =~ ^([0-9]+)\  ]]; then
+    ARTIFACT_BYTES=${BASH_REMATCH[1]}
+  else
+    ARTIFACT_BYTES=$(wc -c <"$OUT/artifact")
   fi
 }
 
@@ -495,9 +523,9 @@ check_toolbox_output() {
 # the read builtin, its trailing newlines dropped as $(cat) drops them; the tool's last messages only
 # for a failure (tool_messages): no forks on the path of every run.
 collect_tool_result() {
-  local raw='' bytes
-  bytes=$(wc -c <"$OUT/artifact")
-  if ((bytes >= P[maxBytes])); then
+  local raw=''
+  artifact_size
+  if ((ARTIFACT_BYTES >= P[maxBytes])); then
     TRUNCATED=true
     log "the artifact reached maxBytes (${P[maxBytes]}): the capture was cut there"
   fi
@@ -552,6 +580,8 @@ finish_artifact() {
     fail CAPTURE_FAILED "The capture was cut at maxBytes and could not be rewritten: $(last_lines "$OUT/finish.err" 2) $(last_lines "$WORK/finish.err" 2)"
   fi
   mv -f -- "$OUT/artifact.clean" "$OUT/artifact"
+  OUT_FILES=()
+  artifact_size
   PACKETS=$(tr -dc 0-9 <"$OUT/packets")
   DROPPED=''
 }
