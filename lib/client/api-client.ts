@@ -2,7 +2,7 @@ import { Sha256 } from '@aws-crypto/sha256-js';
 import { SignatureV4 } from '@smithy/signature-v4';
 import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from '@smithy/types';
 import type { DoctorReport, DoctorRequest, StackDoctorRequest } from '../domain/doctor';
-import { DebugTaskError, errorFromBody, type ErrorBody } from '../domain/errors';
+import { DebugTaskError, errorFromBody, isErrorBody } from '../domain/errors';
 import type { ChunkList } from '../domain/follow';
 import { clusterOfRequest, routePath } from '../domain/routes';
 import { parseChildId } from '../domain/session';
@@ -244,8 +244,8 @@ export class DebugTaskClient {
     }
     const parsed = parseJson(text);
     if (!isOk(response)) {
-      const error = (parsed as { error?: ErrorBody } | undefined)?.error;
-      if (error?.code) throw errorFromBody(error);
+      const error = (parsed as { error?: unknown } | undefined)?.error;
+      if (isErrorBody(error)) throw errorFromBody(error);
       throw new DebugTaskError('AWS_ERROR', `The API answered ${response.status}: ${text.slice(0, 200)}`, {
         hint:
           response.status === 403

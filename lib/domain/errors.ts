@@ -183,7 +183,25 @@ export function inSession(error: unknown, sessionId: string): DebugTaskError {
 }
 
 export function errorFromBody(body: ErrorBody): DebugTaskError {
-  return new DebugTaskError(body.code, body.message, { hint: body.hint, details: body.details });
+  // Received over the wire: a missing or odd hint or details falls back to the code's own hint
+  // rather than reaching the printer as a non-string.
+  return new DebugTaskError(body.code, body.message, {
+    ...(typeof body.hint === 'string' && { hint: body.hint }),
+    ...(isPlainObject(body.details) && { details: body.details }),
+  });
+}
+
+/**
+ * True when a received `{"error": ...}` is one of ours: a known code and a message. Anything else
+ * (a proxy's or API Gateway's own answer) is reported as the HTTP status it came with.
+ */
+export function isErrorBody(value: unknown): value is ErrorBody {
+  const body = value as Partial<ErrorBody> | undefined;
+  return isErrorCode(body?.code) && typeof body?.message === 'string';
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 /**

@@ -130,6 +130,52 @@ describe('DebugTaskClient against an API that stalls', () => {
   });
 });
 
+describe("DebugTaskClient: an error answer that is not quite the API's", () => {
+  let server: Server;
+  let url: string;
+
+  beforeAll(async () => {
+    // The path names the body answered with a 403 (a proxy, an older or newer API, a hand-made one).
+    const bodies: Record<string, unknown> = {
+      'no-hint': { error: { code: 'SESSION_NOT_FOUND', message: 'No session dt-x.' } },
+      'unknown-code': { error: { code: 'SOMETHING_NEW', message: 'A code this CLI does not know.' } },
+      'odd-fields': { error: { code: 'NOT_AUTHORIZED', message: 'No.', hint: 42, details: 'text' } },
+    };
+    server = createServer((req, res) => {
+      const name = req.url?.split('/')[1] ?? '';
+      res.writeHead(403, { 'content-type': 'application/json' }).end(JSON.stringify(bodies[name] ?? {}));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  afterAll(async () => {
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  });
+
+  const client = (name: string) =>
+    new DebugTaskClient({ apiUrl: `${url}/${name}/`, region: 'xx-test-1', credentials: CREDENTIALS });
+
+  it("keeps the API's code and message, with the code's own hint when the body has none", async () => {
+    const error = await client('no-hint').listSessions().catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'SESSION_NOT_FOUND', message: 'No session dt-x.' });
+    expect((error as { hint: unknown }).hint).toEqual(expect.stringMatching(/\S/));
+  });
+
+  it('reports an unknown code as the HTTP answer it came with, never as a code without an exit status', async () => {
+    const error = await client('unknown-code').listSessions().catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'AWS_ERROR', message: /The API answered 403: .*SOMETHING_NEW/ });
+    expect((error as { exitCode: unknown }).exitCode).toEqual(expect.any(Number));
+  });
+
+  it('drops a hint or details of the wrong type instead of passing them to the printer', async () => {
+    const error = await client('odd-fields').listSessions().catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'NOT_AUTHORIZED', message: 'No.' });
+    expect(typeof (error as { hint: unknown }).hint).toBe('string');
+    expect((error as { details: unknown }).details).toBeUndefined();
+  });
+});
+
 describe('DebugTaskClient: the cluster in the route', () => {
   let server: Awaited<ReturnType<typeof startApiServer>>;
   const seen: APIGatewayProxyEventV2WithIAMAuthorizer[] = [];
