@@ -157,19 +157,25 @@ describe("DebugTaskClient: an error answer that is not quite the API's", () => {
     new DebugTaskClient({ apiUrl: `${url}/${name}/`, region: 'xx-test-1', credentials: CREDENTIALS });
 
   it("keeps the API's code and message, with the code's own hint when the body has none", async () => {
-    const error = await client('no-hint').listSessions().catch((e: unknown) => e);
+    const error = await client('no-hint')
+      .listSessions()
+      .catch((e: unknown) => e);
     expect(error).toMatchObject({ code: 'SESSION_NOT_FOUND', message: 'No session dt-x.' });
     expect((error as { hint: unknown }).hint).toEqual(expect.stringMatching(/\S/));
   });
 
   it('reports an unknown code as the HTTP answer it came with, never as a code without an exit status', async () => {
-    const error = await client('unknown-code').listSessions().catch((e: unknown) => e);
+    const error = await client('unknown-code')
+      .listSessions()
+      .catch((e: unknown) => e);
     expect(error).toMatchObject({ code: 'AWS_ERROR', message: /The API answered 403: .*SOMETHING_NEW/ });
     expect((error as { exitCode: unknown }).exitCode).toEqual(expect.any(Number));
   });
 
   it('drops a hint or details of the wrong type instead of passing them to the printer', async () => {
-    const error = await client('odd-fields').listSessions().catch((e: unknown) => e);
+    const error = await client('odd-fields')
+      .listSessions()
+      .catch((e: unknown) => e);
     expect(error).toMatchObject({ code: 'NOT_AUTHORIZED', message: 'No.' });
     expect(typeof (error as { hint: unknown }).hint).toBe('string');
     expect((error as { details: unknown }).details).toBeUndefined();
