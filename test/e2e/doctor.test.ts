@@ -15,7 +15,7 @@ jest.setTimeout(240_000);
 
 /**
  * The real CLI (its own process, its own credential chain) against the sandbox running in this
- * process: the api handler's POST /doctor, Resolve's code over the ECS + SSM stand-in, s3rver.
+ * process: the doctor function's POST /doctor (Plan's target checks) over the ECS + SSM stand-in, s3rver.
  */
 describe('debug-task doctor on the local sandbox', () => {
   const e2e = useSandboxWithTarget('doctor');

@@ -4,7 +4,7 @@
 # (this header, the generated block, lib/*.sh, actions/*.sh, main.sh, in that order): edit those.
 #
 # action=plan (sessionId = the session's id, planUrl, the session's parameters but containerId)
-#   This host's share of a session's plan (lib/domain/fleet.ts; every session is a plan, a single
+#   This host's share of a session's plan (lib/domain/host-plan.ts; every session is a plan, a single
 #   task's a plan of one): fetches the plan, keeps the lines of $AWS_SSM_INSTANCE_ID (set by the
 #   SSM agent), checks every field, then runs each line as one child `run` (this script again,
 #   sessionId/containerId/uploadUrl/manifestUrl from the line), all at once; waits for all and

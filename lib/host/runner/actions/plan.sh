@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# action=plan: this host's share of a session's plan (lib/domain/fleet.ts), one child `run` per
+# action=plan: this host's share of a session's plan (lib/domain/host-plan.ts), one child `run` per
 # line; and a session's re-upload (action=reupload with a planUrl), one child `reupload` per line.
 # Every session is a plan: a single task's is a plan of one. Each child puts its own manifest in S3
 # next to its artifact; the parent prints only a short summary (lib/domain/host-summary.ts).
