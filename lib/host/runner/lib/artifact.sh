@@ -12,8 +12,8 @@ artifact_gz_path() {
 package_artifact() {
   local artifact=$OUT/artifact gz
   artifact_gz_path gz
-  # ARTIFACT_BYTES: counted by collect_tool_result (artifact_size), and again by finish_artifact
-  # when it rewrote the artifact.
+  # ARTIFACT_BYTES: set by collect_tool_result (artifact_size), and again by finish_artifact when it
+  # rewrote the artifact (from the output guard's listing of the rewrite).
   # The capture's sha256 is taken beside its gzip rather than before it (two reads of the file at
   # once, the page cache serving the second), each sum read back by the builtin: the session's end
   # waits on this (BENCHMARKS.md, runner finish). HASH_PID: teardown stops it on an early exit.

@@ -509,7 +509,7 @@ check_toolbox_output() {
 }
 
 # The artifact's size as check_toolbox_output listed it, into ARTIFACT_BYTES; read by wc when it was
-# rewritten since (join_ring, finish_artifact) or not listed.
+# rewritten since (join_ring) or not listed.
 artifact_size() {
   local listed=${OUT_FILES[artifact]-}
   if [[ $listed =~ ^([0-9]+)\  ]]; then
@@ -580,7 +580,8 @@ finish_artifact() {
     fail CAPTURE_FAILED "The capture was cut at maxBytes and could not be rewritten: $(last_lines "$OUT/finish.err" 2) $(last_lines "$WORK/finish.err" 2)"
   fi
   mv -f -- "$OUT/artifact.clean" "$OUT/artifact"
-  OUT_FILES=()
+  # The output guard just listed the rewrite as artifact.clean: its size is the artifact's now.
+  OUT_FILES[artifact]=${OUT_FILES[artifact.clean]-}
   artifact_size
   PACKETS=$(tr -dc 0-9 <"$OUT/packets")
   DROPPED=''
