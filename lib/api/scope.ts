@@ -1,5 +1,6 @@
 import { clusterNameOf } from '../domain/arn';
 import { DebugTaskError } from '../domain/errors';
+import { isPlainObject } from '../domain/plain-object';
 import type { HttpEvent } from './http';
 
 /**
@@ -11,8 +12,8 @@ import type { HttpEvent } from './http';
  */
 export function scopedBody(event: HttpEvent, body: unknown, scope: { tool?: boolean } = {}): unknown {
   const cluster = pathParam(event, 'cluster');
-  const fields = isRecord(body) ? { ...body } : {};
-  const target = isRecord(fields.target) ? { ...fields.target } : {};
+  const fields = isPlainObject(body) ? { ...body } : {};
+  const target = isPlainObject(fields.target) ? { ...fields.target } : {};
   if (
     typeof target.cluster === 'string' &&
     target.cluster !== '' &&
@@ -67,8 +68,4 @@ function shown(value: unknown): string {
   return typeof value === 'string'
     ? JSON.stringify(value.slice(0, 40))
     : `a ${value === null ? 'null' : typeof value}`;
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return value !== null && typeof value === 'object' && !Array.isArray(value);
 }

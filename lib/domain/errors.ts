@@ -5,6 +5,7 @@
  * knows the CLI exit code it maps to: 2 bad input (nothing started), 3 target cannot be debugged,
  * 4 the session failed on the host, 5 AWS or infrastructure, 6 not authorized, 130 interrupted.
  */
+import { isPlainObject } from './plain-object';
 
 export const EXIT = {
   OK: 0,
@@ -198,10 +199,6 @@ export function errorFromBody(body: ErrorBody): DebugTaskError {
 export function isErrorBody(value: unknown): value is ErrorBody {
   const body = value as Partial<ErrorBody> | undefined;
   return isErrorCode(body?.code) && typeof body?.message === 'string';
-}
-
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 /**

@@ -1,3 +1,5 @@
+import { isPlainObject } from '../domain/plain-object';
+
 /**
  * Rewrites a definition, without changing its meaning under the Amazon States Language, where
  * aws-local-stepfunctions (v3) would run it differently from AWS.
@@ -14,20 +16,16 @@ export function adaptDefinition<T extends object>(definition: T): T {
 }
 
 function adaptMachine(machine: unknown): void {
-  if (!isObject(machine) || !isObject(machine.States)) return;
+  if (!isPlainObject(machine) || !isPlainObject(machine.States)) return;
   for (const state of Object.values(machine.States)) {
-    if (!isObject(state)) continue;
+    if (!isPlainObject(state)) continue;
     if (state.ResultPath === '$') delete state.ResultPath;
     if (Array.isArray(state.Catch)) {
       for (const catcher of state.Catch)
-        if (isObject(catcher) && catcher.ResultPath === '$') delete catcher.ResultPath;
+        if (isPlainObject(catcher) && catcher.ResultPath === '$') delete catcher.ResultPath;
     }
     if (Array.isArray(state.Branches)) state.Branches.forEach(adaptMachine);
     adaptMachine(state.Iterator);
     adaptMachine(state.ItemProcessor);
   }
-}
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }

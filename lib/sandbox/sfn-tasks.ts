@@ -9,6 +9,7 @@
  * to throw an error whose message is that document. Results go through JSON as a Lambda payload does.
  */
 import { DebugTaskError } from '../domain/errors';
+import { isPlainObject } from '../domain/plain-object';
 
 /** An in-process stand-in for one Lambda function: receives the payload, returns the result. */
 // `any`: the real handlers take their own event types; binding them must not need casts.
@@ -66,7 +67,7 @@ export function bindTaskHandlers(definition: object, handlers: Record<string, Ta
         ? lambda
         : async (input) => {
             // lambda:invoke hands the function `Payload` and returns the Invoke response.
-            const payload = isObject(input) ? (input.Payload ?? null) : null;
+            const payload = isPlainObject(input) ? (input.Payload ?? null) : null;
             return { ExecutedVersion: '$LATEST', Payload: await lambda(payload), StatusCode: 200 };
           };
   }
@@ -118,7 +119,7 @@ function invocationOf(
 ): { kind: TaskKind; functionArn: string } {
   if (FUNCTION_ARN.test(resource)) return { kind: 'lambda', functionArn: resource };
   if (LAMBDA_INVOKE.test(resource)) {
-    const functionArn = isObject(parameters) ? parameters.FunctionName : undefined;
+    const functionArn = isPlainObject(parameters) ? parameters.FunctionName : undefined;
     if (typeof functionArn !== 'string') {
       throw standInError(
         `Task state "${stateName}" uses lambda:invoke without a literal Parameters.FunctionName.`,
@@ -132,9 +133,9 @@ function invocationOf(
 }
 
 function* taskStates(machine: unknown): Generator<[string, Record<string, unknown>]> {
-  const states = isObject(machine) && isObject(machine.States) ? machine.States : {};
+  const states = isPlainObject(machine) && isPlainObject(machine.States) ? machine.States : {};
   for (const [name, state] of Object.entries(states)) {
-    if (!isObject(state)) continue;
+    if (!isPlainObject(state)) continue;
     if (state.Type === 'Task') yield [name, state];
     if (Array.isArray(state.Branches)) for (const branch of state.Branches) yield* taskStates(branch);
     if (state.Iterator) yield* taskStates(state.Iterator);
@@ -151,10 +152,6 @@ function namedError(name: string, message: string): Error {
   const error = new Error(message);
   error.name = name;
   return error;
-}
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 function standInError(message: string): DebugTaskError {

@@ -11,6 +11,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DebugTaskError } from '../domain/errors';
+import { isPlainObject } from '../domain/plain-object';
 import type { DebugTaskStackProps } from '../infra/debug-task-stack';
 import type { SsmDocument } from './ssm-document';
 
@@ -113,7 +114,7 @@ export function stateMachineDefinition(
   } catch (error) {
     throw templateError(`The resolved definition of ${logicalId} is not JSON: ${(error as Error).message}`);
   }
-  if (!isObject(definition))
+  if (!isPlainObject(definition))
     throw templateError(`The resolved definition of ${logicalId} is not a JSON object.`);
   return { definition, functionArns: resolver.functionArns() };
 }
@@ -137,7 +138,11 @@ export function commandDocument(
     }
   }
   content = resolver.resolveDeep(content, `${logicalId}.Content`);
-  if (!isObject(content) || typeof content.schemaVersion !== 'string' || !Array.isArray(content.mainSteps)) {
+  if (
+    !isPlainObject(content) ||
+    typeof content.schemaVersion !== 'string' ||
+    !Array.isArray(content.mainSteps)
+  ) {
     throw templateError(`${logicalId}.Content is not a command document (schemaVersion + mainSteps).`);
   }
   const name =
@@ -251,7 +256,7 @@ export function functionEnvironment(template: CfnTemplate, handler: string): Rec
 /** The logical id a `Ref` names, anywhere in a value (e.g. inside `Fn::Join`). */
 function refIn(value: unknown): string | undefined {
   if (Array.isArray(value)) return value.map(refIn).find((v) => v !== undefined);
-  if (!isObject(value)) return undefined;
+  if (!isPlainObject(value)) return undefined;
   if (typeof value.Ref === 'string') return value.Ref;
   return Object.values(value)
     .map(refIn)
@@ -299,7 +304,7 @@ class TokenResolver {
   resolveString(value: unknown, where: string): string {
     if (typeof value === 'string') return value;
     if (typeof value === 'number' || typeof value === 'boolean') return String(value);
-    if (!isObject(value)) throw templateError(`Cannot resolve ${JSON.stringify(value)} at ${where}.`);
+    if (!isPlainObject(value)) throw templateError(`Cannot resolve ${JSON.stringify(value)} at ${where}.`);
     const keys = Object.keys(value);
     if (keys.length !== 1)
       throw templateError(`Expected one intrinsic function at ${where}, got keys ${keys.join(', ')}.`);
@@ -322,7 +327,7 @@ class TokenResolver {
   /** Any JSON value, with every token inside it resolved. */
   resolveDeep(value: unknown, where: string): unknown {
     if (Array.isArray(value)) return value.map((v, i) => this.resolveDeep(v, `${where}[${i}]`));
-    if (!isObject(value)) return value;
+    if (!isPlainObject(value)) return value;
     const keys = Object.keys(value);
     if (keys.length === 1 && (keys[0] === 'Ref' || keys[0].startsWith('Fn::')))
       return this.resolveString(value, where);
@@ -374,7 +379,7 @@ class TokenResolver {
 
   private sub(arg: unknown, where: string): string {
     const [text, variables] = typeof arg === 'string' ? [arg, {}] : Array.isArray(arg) ? arg : [];
-    if (typeof text !== 'string' || !isObject(variables)) {
+    if (typeof text !== 'string' || !isPlainObject(variables)) {
       throw templateError(`Fn::Sub needs a string or [string, {variables}] at ${where}.`);
     }
     return text.replace(/\$\{(!?)([^}]+)\}/g, (_match, literal: string, name: string) => {
@@ -399,7 +404,7 @@ class TokenResolver {
 /** DefinitionSubstitutions: `${Key}` placeholders in the definition, each value possibly a token. */
 function substitute(text: string, substitutions: unknown, resolver: TokenResolver, where: string): string {
   if (substitutions === undefined) return text;
-  if (!isObject(substitutions)) throw templateError(`${where} must be an object.`);
+  if (!isPlainObject(substitutions)) throw templateError(`${where} must be an object.`);
   const values = Object.fromEntries(
     Object.entries(substitutions).map(([k, v]) => [k, resolver.resolveString(v, `${where}.${k}`)]),
   );
@@ -417,10 +422,6 @@ function onlyResource(template: CfnTemplate, type: string): [string, CfnResource
 function splitOnce(text: string, separator: string): [string, string] | [] {
   const at = text.indexOf(separator);
   return at < 0 ? [] : [text.slice(0, at), text.slice(at + 1)];
-}
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 function templateError(message: string): DebugTaskError {

@@ -13,6 +13,7 @@
  * null), prefix, suffix, equals-ignore-case, wildcard, anything-but (a literal, a list, or a
  * prefix/suffix/equals-ignore-case/wildcard), numeric, exists, cidr (IPv4).
  */
+import { isPlainObject } from '../domain/plain-object';
 
 export type EventPattern = { [field: string]: EventPattern | Matcher[] | EventPattern[] };
 type Literal = string | number | boolean | null;
@@ -37,7 +38,7 @@ export function matchesEventPattern(pattern: unknown, event: unknown): boolean {
 
 /** Throws EventPatternError, naming the field, when `pattern` is not an event pattern. */
 export function checkEventPattern(pattern: unknown, path = ''): void {
-  if (!isRecord(pattern) || Object.keys(pattern).length === 0) {
+  if (!isPlainObject(pattern) || Object.keys(pattern).length === 0) {
     throw new EventPatternError(path, 'a pattern is a JSON object with at least one field');
   }
   for (const [field, value] of Object.entries(pattern)) {
@@ -50,7 +51,7 @@ export function checkEventPattern(pattern: unknown, path = ''): void {
     } else if (Array.isArray(value)) {
       if (value.length === 0) throw new EventPatternError(at, 'a list of matchers may not be empty');
       value.forEach((matcher) => checkMatcher(matcher, at));
-    } else if (isRecord(value)) {
+    } else if (isPlainObject(value)) {
       checkEventPattern(value, at);
     } else {
       throw new EventPatternError(
@@ -65,14 +66,15 @@ const NUMERIC_OPS = ['<', '<=', '=', '>', '>='] as const;
 
 function checkMatcher(matcher: unknown, at: string): void {
   if (matcher === null || ['string', 'number', 'boolean'].includes(typeof matcher)) return;
-  if (!isRecord(matcher) || Object.keys(matcher).length !== 1) {
+  if (!isPlainObject(matcher) || Object.keys(matcher).length !== 1) {
     throw new EventPatternError(at, `${JSON.stringify(matcher)} is not a matcher`);
   }
   const [[kind, arg]] = Object.entries(matcher);
   switch (kind) {
     case 'prefix':
     case 'suffix':
-      if (typeof arg === 'string' || (isRecord(arg) && typeof arg['equals-ignore-case'] === 'string')) return;
+      if (typeof arg === 'string' || (isPlainObject(arg) && typeof arg['equals-ignore-case'] === 'string'))
+        return;
       break;
     case 'equals-ignore-case':
     case 'wildcard':
@@ -90,7 +92,7 @@ function checkMatcher(matcher: unknown, at: string): void {
         typeof arg === 'string' ||
         typeof arg === 'number' ||
         (Array.isArray(arg) && arg.length > 0 && arg.every((v) => ['string', 'number'].includes(typeof v))) ||
-        (isRecord(arg) &&
+        (isPlainObject(arg) &&
           Object.keys(arg).length === 1 &&
           ['prefix', 'suffix', 'equals-ignore-case', 'wildcard'].some((k) => typeof arg[k] === 'string'))
       )
@@ -120,10 +122,10 @@ function matchesObject(pattern: EventPattern, scopes: unknown[]): boolean {
   return Object.entries(pattern).every(([field, value]) => {
     if (field === '$or') return (value as EventPattern[]).some((sub) => matchesObject(sub, scopes));
     const values = scopes.flatMap((scope) =>
-      isRecord(scope) && field in scope ? flatten(scope[field]) : [],
+      isPlainObject(scope) && field in scope ? flatten(scope[field]) : [],
     );
     if (Array.isArray(value)) return (value as Matcher[]).some((matcher) => matchesLeaf(matcher, values));
-    const objects = values.filter(isRecord);
+    const objects = values.filter(isPlainObject);
     return objects.length > 0 && matchesObject(value, objects);
   });
 }
@@ -135,15 +137,15 @@ function flatten(value: unknown): unknown[] {
 
 /** A matcher against every value the event has at that field (none: the field is absent). */
 function matchesLeaf(matcher: Matcher, values: unknown[]): boolean {
-  if (isRecord(matcher) && 'exists' in matcher) {
-    const present = values.some((v) => !isRecord(v));
+  if (isPlainObject(matcher) && 'exists' in matcher) {
+    const present = values.some((v) => !isPlainObject(v));
     return matcher.exists === true ? present : values.length === 0;
   }
   return values.some((value) => matchesValue(matcher, value));
 }
 
 function matchesValue(matcher: Matcher, value: unknown): boolean {
-  if (!isRecord(matcher)) return value === matcher;
+  if (!isPlainObject(matcher)) return value === matcher;
   const [[kind, arg]] = Object.entries(matcher);
   switch (kind) {
     case 'prefix':
@@ -175,9 +177,9 @@ function affix(arg: unknown, value: string, test: (value: string, affix: string)
 }
 
 function anythingBut(arg: unknown, value: unknown): boolean {
-  if (value === null || isRecord(value)) return false;
+  if (value === null || isPlainObject(value)) return false;
   if (Array.isArray(arg)) return !arg.includes(value);
-  if (!isRecord(arg)) return value !== arg;
+  if (!isPlainObject(arg)) return value !== arg;
   if (typeof value !== 'string') return false;
   const [[kind, inner]] = Object.entries(arg);
   return !matchesValue({ [kind]: inner }, value);
@@ -220,8 +222,4 @@ function ipv4(text: string): number | undefined {
   const parts = text.split('.').map(Number);
   if (parts.length !== 4 || parts.some((p) => !Number.isInteger(p) || p < 0 || p > 255)) return undefined;
   return parts.reduce((sum, part) => sum * 256 + part, 0);
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return value !== null && typeof value === 'object' && !Array.isArray(value);
 }
