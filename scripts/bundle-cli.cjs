@@ -43,8 +43,11 @@ const COMMANDS = ['lib/cli/commands/run', 'lib/cli/commands/sessions'];
  */
 const LOADED_WHEN_USED = ['@aws-sdk/client-*', '@aws-sdk/credential-provider-node'];
 
+/** Where every command's bundle goes, as `<name>.js`: one build writes them all. */
+const commandsDir = join(root, 'dist', 'cli', 'commands');
+
 function commandOutfile(source) {
-  return join(root, 'dist', 'cli', 'commands', `${basename(source)}.js`);
+  return join(commandsDir, `${basename(source)}.js`);
 }
 
 /** `target` as a require() from the file `from`. */
@@ -80,15 +83,19 @@ function builtModules(shared) {
   };
 }
 
-/** A command bundle's imports of a module the entry loaded (`shared`): required from dist/, as the entry does. */
-function sharedWithEntry(shared, bundle) {
+/**
+ * A command bundle's imports of a module the entry loaded (`shared`): required from dist/, as the
+ * entry does (the same path from every bundle: they share commandsDir).
+ */
+function sharedWithEntry(shared) {
+  const anyBundle = commandOutfile(COMMANDS[0]);
   return {
     name: 'shared-with-entry',
     setup(build) {
       build.onResolve({ filter: /^\.\.?\// }, (args) => {
         const source = ownSource(args);
         if (source === undefined || !shared.has(source)) return undefined;
-        return { path: requirePath(bundle, join(root, 'dist', `${source}.js`)), external: true };
+        return { path: requirePath(anyBundle, join(root, 'dist', `${source}.js`)), external: true };
       });
     },
   };
@@ -151,19 +158,17 @@ async function main() {
   for (const input of Object.keys(closure.metafile.inputs)) {
     if (input.endsWith('.ts')) shared.add(input.slice(0, -'.ts'.length));
   }
-  for (const source of COMMANDS) {
-    const bundle = commandOutfile(source);
-    await esbuild.build({
-      ...COMMON,
-      entryPoints: [join(root, `${source}.ts`)],
-      outfile: bundle,
-      // The packages' ES module builds, which esbuild can trim to what is used (their CommonJS builds
-      // cannot be: zod's would bring every locale).
-      mainFields: ['module', 'main'],
-      external: LOADED_WHEN_USED,
-      plugins: [sharedWithEntry(shared, bundle)],
-    });
-  }
+  // One build for all the commands: a bundle each (no splitting), named after its source.
+  await esbuild.build({
+    ...COMMON,
+    entryPoints: COMMANDS.map((source) => ({ in: join(root, `${source}.ts`), out: basename(source) })),
+    outdir: commandsDir,
+    // The packages' ES module builds, which esbuild can trim to what is used (their CommonJS builds
+    // cannot be: zod's would bring every locale).
+    mainFields: ['module', 'main'],
+    external: LOADED_WHEN_USED,
+    plugins: [sharedWithEntry(shared)],
+  });
 }
 
 main().catch((error) => {
