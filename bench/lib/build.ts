@@ -9,6 +9,18 @@ export const BUILT_CLI = join(ROOT, 'bin', 'debug-task.cjs');
 /** What BUILT_CLI runs: the CLI's start bundled by `npm run build` (scripts/bundle-cli.cjs). */
 const BUNDLED_CLI = join(ROOT, 'dist', 'cli', 'debug-task.js');
 
+/**
+ * What `npm run build` makes the CLI from besides the .ts sources under bin/ and lib/: the bundler's
+ * script, the compiler's settings, and the packages bundled into it (their versions).
+ */
+const BUILD_INPUTS = [
+  'scripts/bundle-cli.cjs',
+  'tsconfig.json',
+  'tsconfig.build.json',
+  'package.json',
+  'package-lock.json',
+];
+
 function newestSource(dir: string): number {
   let newest = 0;
   for (const entry of readdirSync(dir, { withFileTypes: true })) {
@@ -19,13 +31,22 @@ function newestSource(dir: string): number {
   return newest;
 }
 
+/** The mtime of the newest input of the CLI's build under `root` (0 when there is none). */
+export function newestBuildInput(root = ROOT): number {
+  const inputs = BUILD_INPUTS.map((file) => join(root, file)).filter((path) => existsSync(path));
+  return Math.max(
+    newestSource(join(root, 'bin')),
+    newestSource(join(root, 'lib')),
+    ...inputs.map((path) => statSync(path).mtimeMs),
+  );
+}
+
 let built: Promise<void> | undefined;
 
-/** Runs `npm run build` (tsc, then the CLI's bundle) when dist/ is missing or older than a source. */
+/** Runs `npm run build` (tsc, then the CLI's bundle) when dist/ is missing or older than an input. */
 export function ensureBuiltCli(ctx: SuiteContext): Promise<void> {
   built ??= (async () => {
-    const sources = Math.max(newestSource(join(ROOT, 'bin')), newestSource(join(ROOT, 'lib')));
-    if (existsSync(BUNDLED_CLI) && statSync(BUNDLED_CLI).mtimeMs >= sources) return;
+    if (existsSync(BUNDLED_CLI) && statSync(BUNDLED_CLI).mtimeMs >= newestBuildInput()) return;
     ctx.log('  building the CLI (npm run build)...');
     const result = await run('npx', ['--no-install', 'tsc', '-p', 'tsconfig.build.json'], {
       cwd: ROOT,
