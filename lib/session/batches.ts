@@ -1,5 +1,3 @@
-import type { ResolvedTarget } from '../domain/session';
-
 /**
  * Fleet plan (issue 5, "a whole service at once"): pure functions that turn a service's resolved
  * targets into batched control-plane calls. No AWS call is made here.
@@ -66,26 +64,6 @@ export function chunk<T>(list: readonly T[], size: number): T[][] {
   return out;
 }
 
-/** One host and the targets it carries, in the order the targets came. */
-export interface InstanceGroup {
-  instanceId: string;
-  targets: ResolvedTarget[];
-}
-
-/** Groups targets by host (first-seen order of hosts, then of targets): each host's share of the plan. */
-export function groupByInstance(targets: readonly ResolvedTarget[]): InstanceGroup[] {
-  const groups = new Map<string, InstanceGroup>();
-  for (const target of targets) {
-    let group = groups.get(target.instanceId);
-    if (!group) {
-      group = { instanceId: target.instanceId, targets: [] };
-      groups.set(target.instanceId, group);
-    }
-    group.targets.push(target);
-  }
-  return [...groups.values()];
-}
-
 /** The InstanceIds of each SendCommand: distinct ids, at most `size` (<= 50, the API's limit) a call. */
 export function sendCommandBatches(
   instanceIds: readonly string[],
@@ -97,26 +75,6 @@ export function sendCommandBatches(
     );
   }
   return chunk([...new Set(instanceIds)], size);
-}
-
-/** What one fan-out sends: each host's work list, and the SendCommand batches that reach them. */
-export interface FleetPlan {
-  hosts: InstanceGroup[];
-  sendCommands: string[][];
-}
-
-export function fleetPlan(
-  targets: readonly ResolvedTarget[],
-  size: number = FLEET_LIMITS.sendCommand,
-): FleetPlan {
-  const hosts = groupByInstance(targets);
-  return {
-    hosts,
-    sendCommands: sendCommandBatches(
-      hosts.map((h) => h.instanceId),
-      size,
-    ),
-  };
 }
 
 /**

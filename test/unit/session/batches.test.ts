@@ -1,24 +1,6 @@
-import type { ResolvedTarget } from '../../../lib/domain/session';
-import {
-  FLEET_LIMITS,
-  chunk,
-  fleetCallBudget,
-  fleetPlan,
-  groupByInstance,
-  sendCommandBatches,
-} from '../../../lib/session/batches';
-import { resolvedTarget as target } from '../../support/fixtures';
+import { FLEET_LIMITS, chunk, fleetCallBudget, sendCommandBatches } from '../../../lib/session/batches';
 
 const instanceId = (j: number) => `i-${j.toString(16).padStart(17, '0')}`;
-
-/** N targets spread round-robin over M instances (task i on instance i % M). */
-function targets(tasks: number, instances: number): ResolvedTarget[] {
-  return Array.from({ length: tasks }, (_, i) => ({
-    ...target,
-    taskArn: `${target.taskArn.slice(0, target.taskArn.lastIndexOf('/') + 1)}${i.toString(16).padStart(32, '0')}`,
-    instanceId: instanceId(i % instances),
-  }));
-}
 
 describe('chunk', () => {
   it('splits a list into slices of at most the given size, the last one shorter', () => {
@@ -45,25 +27,6 @@ describe('chunk', () => {
   });
 });
 
-describe('groupByInstance', () => {
-  it('groups targets by host, hosts in first-seen order and each host’s targets in their order', () => {
-    const list = targets(5, 2);
-
-    const groups = groupByInstance(list);
-
-    expect(groups.map((g) => g.instanceId)).toEqual([instanceId(0), instanceId(1)]);
-    expect(groups[0].targets).toEqual([list[0], list[2], list[4]]);
-    expect(groups[1].targets).toEqual([list[1], list[3]]);
-  });
-
-  it('gives one group per distinct host: 1,000 targets on 100 hosts -> 100 groups of 10', () => {
-    const groups = groupByInstance(targets(1000, 100));
-
-    expect(groups).toHaveLength(100);
-    expect(groups.every((g) => g.targets.length === 10)).toBe(true);
-  });
-});
-
 describe('sendCommandBatches', () => {
   it('batches 100 hosts into two SendCommand calls of 50 InstanceIds', () => {
     const ids = Array.from({ length: 100 }, (_, j) => instanceId(j));
@@ -81,16 +44,6 @@ describe('sendCommandBatches', () => {
 
   it('refuses a batch size above SendCommand’s 50 InstanceIds', () => {
     expect(() => sendCommandBatches(['i-a'], 51)).toThrow(/at most 50/);
-  });
-});
-
-describe('fleetPlan', () => {
-  it('gives each host its share and the SendCommand batches that reach every host once', () => {
-    const plan = fleetPlan(targets(1000, 100));
-
-    expect(plan.hosts).toHaveLength(100);
-    expect(plan.sendCommands.map((b) => b.length)).toEqual([50, 50]);
-    expect(new Set(plan.sendCommands.flat())).toEqual(new Set(plan.hosts.map((h) => h.instanceId)));
   });
 });
 
