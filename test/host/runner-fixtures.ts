@@ -96,16 +96,21 @@ export async function startTarget(image: string, runId: string, network?: string
 }
 
 /**
- * A container in the host's network mode (`--network host`), doing nothing but sleep: it listens on
- * nothing, so it takes no port of the host.
+ * A container in one of the host's namespaces (`--network host` or `--pid host`, as ECS's
+ * networkMode/pidMode host), doing nothing but sleep: it listens on nothing, so it takes no port of
+ * the host.
  */
-export async function startHostNetworkTarget(image: string, runId: string): Promise<string> {
+export async function startHostNamespaceTarget(
+  namespace: 'network' | 'pid',
+  image: string,
+  runId: string,
+): Promise<string> {
   return docker([
     'run',
     '-d',
     '--label',
     `${TEST_LABEL}=${runId}`,
-    '--network',
+    `--${namespace}`,
     'host',
     image,
     '/bin/busybox',

@@ -9,7 +9,7 @@ import {
   docker,
   HostTestRun,
   runValues,
-  startHostNetworkTarget,
+  startHostNamespaceTarget,
   startTarget,
   toolboxRunning,
   waitFor,
@@ -44,7 +44,7 @@ beforeAll(async () => {
   const images = await ensureSandboxImages();
   image = images.toolbox;
   ({ id: targetId } = await startTarget(images.target, runId));
-  hostNetworkTargetId = await startHostNetworkTarget(images.target, runId);
+  hostNetworkTargetId = await startHostNamespaceTarget('network', images.target, runId);
   home = await run.open();
   wrapperDir = mkdtempSync(join(tmpdir(), 'debug-task-gate-docker-'));
   const realDocker = execFileSync('sh', ['-c', 'command -v docker'], { encoding: 'utf8' }).trim();

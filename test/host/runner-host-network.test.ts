@@ -9,7 +9,7 @@ import { requireDocker } from '../support/docker';
 import {
   readPcap,
   runValues,
-  startHostNetworkTarget,
+  startHostNamespaceTarget,
   startTraffic,
   startUploadReceiver,
   type UploadReceiver,
@@ -38,7 +38,7 @@ let home: string;
 beforeAll(async () => {
   requireDocker(); // fails (never skips) without an engine, in CI and out of it
   ({ toolbox: image, target: targetImage } = await ensureSandboxImages());
-  targetId = await startHostNetworkTarget(targetImage, runId);
+  targetId = await startHostNamespaceTarget('network', targetImage, runId);
   receiver = await startUploadReceiver();
   server = createServer((_req, res) => res.end('debug-task host network test\n'));
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));

@@ -4,11 +4,10 @@ import { ensureLocalToolboxImage } from '../../lib/sandbox/local-image';
 import { requireDocker } from '../support/docker';
 import {
   containersLabelled,
-  docker,
   HostTestRun,
   runValues,
+  startHostNamespaceTarget,
   startUploadReceiver,
-  TEST_LABEL,
   type UploadReceiver,
 } from './runner-fixtures';
 
@@ -29,18 +28,7 @@ let home: string;
 beforeAll(async () => {
   requireDocker(); // fails (never skips) without an engine
   ({ image } = await ensureLocalToolboxImage());
-  targetId = await docker([
-    'run',
-    '-d',
-    '--label',
-    `${TEST_LABEL}=${runId}`,
-    '--pid',
-    'host',
-    image,
-    '/bin/busybox',
-    'sleep',
-    '600',
-  ]);
+  targetId = await startHostNamespaceTarget('pid', image, runId);
   receiver = await startUploadReceiver();
   home = await run.open();
 });
