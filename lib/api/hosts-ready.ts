@@ -1,14 +1,9 @@
-import { DescribeInstanceInformationCommand, type InstanceInformation } from '@aws-sdk/client-ssm';
-import { awsCall } from '../aws/errors';
-import { ssmClient } from '../aws/ssm';
+import type { InstanceInformation } from '@aws-sdk/client-ssm';
 import { MIN_AGENT_VERSION, compareVersions, paramModeOf } from '../domain/agent';
 import { failedCheck, type DoctorCheck } from '../domain/doctor';
 import { DebugTaskError, defaultHint, type ErrorCode } from '../domain/errors';
-import { chunk } from '../session/batches';
 import { clusterInstanceIds } from '../session/container-instances';
-
-/** DescribeInstanceInformation's 50 ids (and page size). */
-const SSM_BATCH = 50;
+import { managedNodes } from '../session/managed-nodes';
 
 /** What one cluster's hosts look like to a session: counts, and how their agents pass parameters. */
 export interface ClusterHosts {
@@ -75,23 +70,9 @@ export async function hostsReadyCheck(
 export async function clusterHosts(cluster: string): Promise<ClusterHosts> {
   const instanceIds = await clusterInstanceIds(cluster, { status: 'ACTIVE' });
 
-  const infos: InstanceInformation[] = [];
-  for (const batch of chunk(instanceIds, SSM_BATCH)) {
-    let token: string | undefined;
-    do {
-      const page = await awsCall('ssm:DescribeInstanceInformation', () =>
-        ssmClient().send(
-          new DescribeInstanceInformationCommand({
-            Filters: [{ Key: 'InstanceIds', Values: batch }],
-            MaxResults: SSM_BATCH,
-            NextToken: token,
-          }),
-        ),
-      );
-      infos.push(...(page.InstanceInformationList ?? []).filter((i) => batch.includes(i.InstanceId ?? '')));
-      token = page.NextToken;
-    } while (token);
-  }
+  const infos = [...(await managedNodes(instanceIds)).values()].filter(
+    (info): info is InstanceInformation => info !== undefined,
+  );
 
   const online = infos.filter((info) => info.PingStatus === 'Online');
   const ready = online.filter(

@@ -6,19 +6,16 @@ import {
   type Failure,
   type Task,
 } from '@aws-sdk/client-ecs';
-import {
-  DescribeInstanceInformationCommand,
-  type InstanceInformation,
-  type SSMClient,
-} from '@aws-sdk/client-ssm';
+import type { InstanceInformation, SSMClient } from '@aws-sdk/client-ssm';
 import { clusterNameOf } from '../domain/arn';
 import { DebugTaskError, quoted, type ErrorCode } from '../domain/errors';
 import type { ResolvedTarget } from '../domain/session';
-import { awsCall, sdkErrorInfo, translateAwsError } from '../aws/errors';
+import { awsCall } from '../aws/errors';
 import { ecsClient } from '../aws/ecs';
 import { ssmClient } from '../aws/ssm';
 import { mapLimit } from '../domain/map-limit';
 import { FLEET_LIMITS, chunk, type FleetCall } from './batches';
+import { managedNodes } from './managed-nodes';
 import {
   checkClusterAllowed,
   checkManagedInstance,
@@ -200,7 +197,8 @@ export async function resolveService(input: FleetInput, deps: FleetDeps = {}): P
         return found && 'instanceId' in found ? [found.instanceId] : [];
       }),
     ).filter((id) => !infoOf.has(id));
-    for (const [id, info] of await describeInstances(ssm, call, newInstanceIds)) infoOf.set(id, info);
+    for (const [id, info] of await managedNodes(newInstanceIds, { ssm, call, concurrency: CONCURRENCY }))
+      infoOf.set(id, info);
 
     // 4. Host-level checks, per task.
     for (const candidate of round) {
@@ -389,54 +387,6 @@ async function describeContainerInstances(
     if (!found.has(arn)) found.set(arn, { error: containerInstanceUnknownError(arn, reasons.get(arn)) });
   }
   return found;
-}
-
-/**
- * Managed-node information for each id (undefined: Systems Manager does not know it). 50 ids a call
- * with MaxResults 50, so one page each; a NextToken is followed all the same. SSM may refuse a whole
- * call with InvalidInstanceId when one id is unknown: the batch is then split in halves until the
- * unknown ids are alone (each then "not a managed node"), so one bad host does not fail the fleet.
- */
-async function describeInstances(
-  ssm: SSMClient,
-  call: Call,
-  ids: string[],
-): Promise<Map<string, InstanceInformation | undefined>> {
-  const infos = new Map<string, InstanceInformation | undefined>();
-  const describe = async (batch: string[]): Promise<void> => {
-    try {
-      const seen = new Set<string>();
-      let nextToken: string | undefined;
-      do {
-        const token = nextToken;
-        const out = await call('ssm:DescribeInstanceInformation', () =>
-          ssm.send(
-            new DescribeInstanceInformationCommand({
-              Filters: [{ Key: 'InstanceIds', Values: batch }],
-              MaxResults: FLEET_LIMITS.describeInstanceInformation,
-              ...(token && { NextToken: token }),
-            }),
-          ),
-        );
-        for (const info of out.InstanceInformationList ?? []) {
-          if (info.InstanceId && batch.includes(info.InstanceId)) infos.set(info.InstanceId, info);
-        }
-        nextToken = out.NextToken || undefined;
-        if (nextToken && seen.has(nextToken)) break;
-        if (nextToken) seen.add(nextToken);
-      } while (nextToken);
-    } catch (error) {
-      const invalid = error instanceof DebugTaskError ? error.details?.awsError : sdkErrorInfo(error).name;
-      if (invalid !== 'InvalidInstanceId') throw translateAwsError('ssm:DescribeInstanceInformation', error);
-      if (batch.length === 1) return; // left unknown: "not a Systems Manager managed node"
-      const half = Math.ceil(batch.length / 2);
-      await describe(batch.slice(0, half));
-      await describe(batch.slice(half));
-    }
-  };
-  await mapLimit(chunk(ids, FLEET_LIMITS.describeInstanceInformation), CONCURRENCY, describe);
-  for (const id of ids) if (!infos.has(id)) infos.set(id, undefined);
-  return infos;
 }
 
 /** Nothing in the service can be debugged: the most frequent reason, with the counts of all. */

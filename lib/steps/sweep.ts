@@ -1,14 +1,13 @@
 import { ListClustersCommand } from '@aws-sdk/client-ecs';
-import { DescribeInstanceInformationCommand } from '@aws-sdk/client-ssm';
 import { allowedClustersFromEnv } from '../config';
 import { DebugTaskError } from '../domain/errors';
 import type { HostParamValues } from '../domain/params';
 import { logger } from '../log';
 import { awsCall } from '../aws/errors';
 import { ecsClient } from '../aws/ecs';
-import { ssmClient } from '../aws/ssm';
 import { chunk } from '../session/batches';
 import { ECS_BATCH, clusterInstanceIds } from '../session/container-instances';
+import { managedNodes } from '../session/managed-nodes';
 import { FAN_OUT, pinnedDocument, sendRunner } from '../session/host-command';
 
 /**
@@ -161,27 +160,13 @@ async function listClusters(): Promise<string[]> {
  * later tick: their command would only wait for delivery and time out.
  */
 async function onlineLinux(batch: string[]): Promise<string[]> {
-  const online: string[] = [];
-  let nextToken: string | undefined;
-  do {
-    const page = await awsCall('ssm:DescribeInstanceInformation', () =>
-      ssmClient().send(
-        new DescribeInstanceInformationCommand({
-          Filters: [
-            { Key: 'InstanceIds', Values: batch },
-            { Key: 'PingStatus', Values: ['Online'] },
-            { Key: 'PlatformTypes', Values: ['Linux'] },
-          ],
-          MaxResults: SSM_BATCH,
-          NextToken: nextToken,
-        }),
-      ),
-    );
-    for (const info of page.InstanceInformationList ?? []) {
-      if (info.InstanceId && batch.includes(info.InstanceId)) online.push(info.InstanceId);
-    }
-    nextToken = page.NextToken;
-  } while (nextToken);
+  const infos = await managedNodes(batch, {
+    filters: [
+      { Key: 'PingStatus', Values: ['Online'] },
+      { Key: 'PlatformTypes', Values: ['Linux'] },
+    ],
+  });
+  const online = batch.filter((id) => infos.get(id) !== undefined);
   const skipped = batch.length - online.length;
   if (skipped > 0) logger.info('sweep: hosts not online in SSM, left for a later sweep', { skipped });
   return online;
