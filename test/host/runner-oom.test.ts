@@ -1,3 +1,4 @@
+import { gunzipSync } from 'node:zlib';
 import { runHostRunner } from '../../lib/host/local-runner';
 import { ensureLocalToolboxImage } from '../../lib/sandbox/local-image';
 import { requireDocker } from '../support/docker';
@@ -6,6 +7,7 @@ import {
   docker,
   HostTestRun,
   runValues,
+  sha256,
   startTarget,
   startUploadReceiver,
   type Target,
@@ -26,6 +28,7 @@ const { runId, newSession, leftovers } = run;
 const ASKED = 'asking the engine whether it was OOM-killed';
 let base: string;
 let hog: string;
+let lingerer: string;
 let target: Target;
 let receiver: UploadReceiver;
 let home: string;
@@ -42,6 +45,14 @@ x=$(head -c 200000000 /dev/zero | tr '\\0' a)
 echo "$x" | wc -c
 `,
   });
+  // Leaves a writer that ignores every catchable signal, appending to the artifact as fast as it can.
+  lingerer = await derivedImage(base, 'lingering-writer', runId, {
+    '/usr/bin/tcpdump': `#!/bin/sh
+echo 'listening on eth0, link-type EN10MB (Ethernet), snapshot length 262144 bytes' >&2
+( trap '' INT TERM HUP; exec >>/out/artifact 2>&-; while :; do echo x; done ) &
+exec sleep 30
+`,
+  });
   target = await startTarget(base, runId);
   receiver = await startUploadReceiver();
 });
@@ -49,7 +60,7 @@ echo "$x" | wc -c
 afterAll(async () => {
   await receiver?.close();
   await run.close();
-  if (hog) await docker(['rmi', '-f', hog]).catch(() => undefined);
+  for (const image of [hog, lingerer]) if (image) await docker(['rmi', '-f', image]).catch(() => undefined);
 });
 
 describe('the toolbox memory limit', () => {
@@ -85,6 +96,33 @@ describe('the toolbox memory limit', () => {
 
     expect(result.manifest).toMatchObject({ sessionId, status: 'OK' });
     expect(result.stderr).not.toContain(ASKED);
+    expect(await leftovers(sessionId)).toEqual({ containers: [], workDir: false });
+  });
+});
+
+describe('the toolbox removal beside the packaging', () => {
+  // The runner reads /out once docker wait returned, before the toolbox's container is removed: the
+  // engine has killed every process of the toolbox by then (it shares the target's pid namespace, so
+  // its main process's end alone would not end them). A process left writing would make the upload
+  // differ from what the output guard listed and the manifest reports.
+  it('uploads exactly what the manifest reports although a toolbox process ignored every signal', async () => {
+    const sessionId = newSession();
+    const key = `sessions/${sessionId}/a.pcap.gz`;
+
+    const result = await runHostRunner(
+      runValues(
+        { sessionId, containerId: target.id, image: lingerer },
+        { durationSeconds: '1', maxBytes: '100000000', uploadUrl: receiver.url(key) },
+      ),
+      { home },
+    );
+
+    expect(result.manifest?.error).toBeUndefined();
+    expect(result.manifest).toMatchObject({ sessionId, status: 'OK' });
+    const uploaded = gunzipSync(receiver.uploads.get(`/bucket/${key}`)!);
+    expect(uploaded.length).toBeGreaterThan(10_000); // the writer ran
+    expect(uploaded.length).toBe(result.manifest!.artifact!.bytes);
+    expect(sha256(uploaded)).toBe(result.manifest!.artifact!.sha256);
     expect(await leftovers(sessionId)).toEqual({ containers: [], workDir: false });
   });
 });
