@@ -545,8 +545,9 @@ read_capture_clock() {
 # The runner reads what the toolbox wrote under /out as root, on the host, so the toolbox must not
 # be able to point it elsewhere: a symbolic link (to a host file, which would be uploaded or put in
 # a message), a FIFO (a read that never ends), a device, a directory, or a hard link. Called once
-# the container that wrote /out is gone, so nothing can change the entries between this check and
-# the reads that follow (find does not follow links: -P is its default). Names the first offender.
+# every process of the container that wrote /out is gone (docker wait returned, or a helper's
+# foreground docker run --rm), so nothing can change the entries between this check and the reads
+# that follow (find does not follow links: -P is its default). Names the first offender.
 # The same find lists each regular file's size and modification time into OUT_FILES (name -> "size
 # mtime"), for the reads that follow (read_capture_clock, collect_tool_result): one fork, not three
 # (each costs ~3 ms of the session's end: BENCHMARKS.md, runner finish). One NUL-terminated record
