@@ -42,4 +42,5 @@ run_session() {
   finish_artifact
   package_artifact
   deliver_artifact
+  await_toolbox_removal
 }

@@ -113,6 +113,8 @@ HASH_PID=''
 # would leave its container behind).
 TOOLBOX_RUN_PID=''
 SESSIONS_PID=''
+# The toolbox's removal, in the background once it ended (remove_toolbox_async).
+REMOVE_PID=''
 CREATED_CONTAINERS=0
 TOOLBOX_STARTED=0
 # The toolbox's gate is made (make_gate: a FIFO held open on descriptor 8).

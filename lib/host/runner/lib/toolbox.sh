@@ -85,6 +85,12 @@ tool_command() {
 # The tool writes its pid before it starts (sh -c of a fixed text: its argv stays words), for the
 # clock's SIGINT; `timeout` stays as the backstop should the clock fail. The tool's status goes
 # through a file because those shells may lack pipefail.
+# Last, the memory mark (/out/oom, "<oom_kill> <limit>"): its cgroup's count of OOM kills and its
+# memory limit in bytes, read once the tool, the pruner and the clock are gone, from cgroup v2's
+# memory.events and memory.max (the toolbox's own cgroup namespace: Amazon Linux 2023, Flatcar) or
+# v1's memory.oom_control (oom_kill: Linux 4.13+) and memory.limit_in_bytes (Amazon Linux 2: the
+# container's own memory cgroup mounted there). The runner skips its OOM inspect only when this mark
+# proves a clean end (toolbox_end_clean); a missing file or line writes no mark.
 # Before any of it, the gate (make_gate): the script reads one line from the FIFO /debug-task/gate
 # and goes on only when the runner wrote "open" there, after every check of the start passed. An end
 # of file (no writer left: the runner is gone) or any other line ends the toolbox here, having run
@@ -120,6 +126,16 @@ if [ -n "$pruner" ]; then
 fi
 : >/out/ended
 kill "$clock" 2>/dev/null
+oom="" limit=""
+if [ -r /sys/fs/cgroup/memory.events ]; then
+  events=/sys/fs/cgroup/memory.events max=/sys/fs/cgroup/memory.max
+else
+  events=/sys/fs/cgroup/memory/memory.oom_control max=/sys/fs/cgroup/memory/memory.limit_in_bytes
+fi
+while read -r key value; do if [ "$key" = oom_kill ]; then oom=$value; fi; done 2>/dev/null <"$events"
+read -r limit 2>/dev/null <"$max"
+if [ -n "$oom" ] && [ -n "$limit" ]; then printf "%s %s\n" "$oom" "$limit" >/out/oom; fi
+exit 0
 '
 
 # /debug-task/snapshot.sh: one text report of the target's sockets, processes, addresses and
@@ -441,20 +457,68 @@ wait_for_toolbox() {
   if ((status != 0)); then
     fail CAPTURE_FAILED "The toolbox container disappeared before it finished (removed by a cleanup or the watchdog?): $(last_lines "$WORK/wait.err" 1)"
   fi
+  # Nothing the toolbox wrote is read while any of its processes could still change it: once docker
+  # wait returns, the engine has deleted the toolbox's task (dockerd deletes it before it marks the
+  # container stopped, which is what docker wait waits for), and with it every process of its cgroup:
+  # with the target's pid namespace the runtime kills them all (containerd's shim on the main
+  # process's exit, runc's delete), not only the main one. So the output guard lists /out now, before
+  # the container is removed, and the removal runs beside the artifact's packaging and upload
+  # (remove_toolbox_async, awaited by await_toolbox_removal before the manifest).
+  check_toolbox_output toolbox
   local oom='' format
-  tmpl_to format .State.OOMKilled
-  # Through a file and the read builtin, not $(...): one fork fewer on every run's end.
-  dk inspect --format "$format" "$CONTAINER" >"$WORK/oom" 2>/dev/null || true
-  { read -r oom <"$WORK/oom"; } 2>/dev/null || true
-  # Nothing the toolbox wrote is read while any of its processes could still change it.
-  if ! dk rm -f "$CONTAINER" >/dev/null 2>"$WORK/rm.err"; then
-    fail CAPTURE_FAILED "The toolbox container could not be removed, so its output is not read: $(last_lines "$WORK/rm.err" 1)"
+  # The OOM inspect (a docker call, 50-110 ms of every session's end) only when the toolbox's own
+  # memory mark does not prove a clean end.
+  if ! toolbox_end_clean; then
+    log "the toolbox's memory mark does not prove a clean end: asking the engine whether it was OOM-killed"
+    tmpl_to format .State.OOMKilled
+    # Through a file and the read builtin, not $(...): one fork fewer.
+    dk inspect --format "$format" "$CONTAINER" >"$WORK/oom" 2>/dev/null || true
+    { read -r oom <"$WORK/oom"; } 2>/dev/null || true
   fi
+  remove_toolbox_async
   if [[ $oom == true ]]; then
     fail CAPTURE_FAILED "The toolbox was killed at its memory limit (${P[memoryMb]} MiB); raise memoryMb."
   fi
-  check_toolbox_output toolbox
   read_capture_clock
+}
+
+# True only when the toolbox ran its script to the end and its memory mark says no process of its
+# cgroup was OOM-killed: docker wait saw status 0 (TOOLBOX_SCRIPT's last line; a container killed,
+# by the runner or the kernel, ends 137), the runner did not kill it, and /out/oom, a regular file
+# of one link in the output guard's listing, holds exactly "0 <limit>" with the limit this runner
+# set (so the count is the toolbox's own cgroup's, not a parent's). The toolbox is untrusted: any
+# other content, size or form, and the inspect decides.
+toolbox_end_clean() {
+  local code='' mark='' listed=${OUT_FILES[oom]-}
+  ((!FORCED_KILL)) || return 1
+  { read -r code <"$WORK/wait.out"; } 2>/dev/null || true
+  [[ $code == 0 && $listed =~ ^([0-9]{1,2})\  ]] || return 1
+  ((10#${BASH_REMATCH[1]} <= 32)) || return 1
+  { IFS= read -r -n 32 mark <"$OUT/oom"; } 2>/dev/null || true
+  [[ $mark =~ ^0\ ([0-9]{1,15})$ ]] || return 1
+  ((10#${BASH_REMATCH[1]} == 10#${P[memoryMb]} * 1048576))
+}
+
+# The toolbox's removal, in the background: the artifact's packaging and upload need not wait for
+# it. Started only once the output guard listed /out and the OOM inspect (if any) is done.
+# await_toolbox_removal checks it before the run reports; teardown awaits it on every other way
+# out, then removes the session's containers again when the run did not end OK.
+remove_toolbox_async() {
+  (
+    exec 8>&- 9>&-
+    dk rm -f "$CONTAINER" >/dev/null 2>"$WORK/rm.err"
+  ) &
+  REMOVE_PID=$!
+}
+
+await_toolbox_removal() {
+  local status=0
+  if [[ -z $REMOVE_PID ]]; then return 0; fi
+  wait "$REMOVE_PID" || status=$?
+  REMOVE_PID=''
+  if ((status != 0)); then
+    fail CAPTURE_FAILED "The toolbox container could not be removed: $(last_lines "$WORK/rm.err" 1)"
+  fi
 }
 
 # The capture's own start and end, as the toolbox marked them (TOOLBOX_SCRIPT): the moment the tool
@@ -481,8 +545,9 @@ read_capture_clock() {
 # The runner reads what the toolbox wrote under /out as root, on the host, so the toolbox must not
 # be able to point it elsewhere: a symbolic link (to a host file, which would be uploaded or put in
 # a message), a FIFO (a read that never ends), a device, a directory, or a hard link. Called once
-# the container that wrote /out is gone, so nothing can change the entries between this check and
-# the reads that follow (find does not follow links: -P is its default). Names the first offender.
+# every process of the container that wrote /out is gone (docker wait returned, or a helper's
+# foreground docker run --rm), so nothing can change the entries between this check and the reads
+# that follow (find does not follow links: -P is its default). Names the first offender.
 # The same find lists each regular file's size and modification time into OUT_FILES (name -> "size
 # mtime"), for the reads that follow (read_capture_clock, collect_tool_result): one fork, not three
 # (each costs ~3 ms of the session's end: BENCHMARKS.md, runner finish). One NUL-terminated record
