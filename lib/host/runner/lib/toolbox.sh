@@ -394,17 +394,19 @@ start_toolbox_overlapped() {
   toolbox_started
 }
 
-# The session listing and the gated toolbox's docker run -d, both in the background, by a runner
-# holding the host lock. The jobs close the lock's descriptor (only the runner holds the lock, and
-# its end or release frees it) and the gate's (make_gate).
+# The gated toolbox's docker run -d and the session listing, both in the background, by a runner
+# holding the host lock; the run first, as it is the longer (the listing is read only once the
+# target's checks passed, and both ran under the lock whatever their order). The jobs close the
+# lock's descriptor (only the runner holds the lock, and its end or release frees it) and the
+# gate's (make_gate).
 start_gated_toolbox() {
-  start_session_listing
   CREATED_CONTAINERS=1
   (
     exec 8>&- 9>&-
     dk "${TOOLBOX_RUN[@]}" >/dev/null 2>"$WORK/run.err"
   ) &
   TOOLBOX_RUN_PID=$!
+  start_session_listing
 }
 
 # A start at startAt (a plan's children start together). Everything that may fail or take time
