@@ -229,28 +229,18 @@ export function unconfirmedCleanup(view: SessionView): string | undefined {
 
 /**
  * Poll fast while things change (start, end of capture), once a second during the capture:
- * the session's end is seen within ~0.1 s without hammering the API for a 15-minute capture.
- * `secondsLeft`: of the capture, while it runs (undefined before it starts), counted from when this
- * command first saw it capturing, so it reaches 0 at or before the capture's real end. A capture
- * cannot end before it (a stop or a failure is the exception, and is seen at the pace in force):
- * until then the looks keep their pace but one lands right at 0; from 0 on (the runner's finish,
- * the state machine's end detection and Collect: the user waits for nothing else), every 100 ms.
- * Before, every 150 ms from 2 s before the end: 13 looks for nothing in those 2 s, and 75 ms on
- * average between the session's end and this command seeing it (now 50), for about as many looks
- * a session (BENCHMARKS.md, "The session's edges"). Once the caller says the session is ending
- * (`ending`: Collect, Cleanup, a stop, which Poll may take seconds to act on), every 150 ms.
+ * the session's end is seen within ~0.3 s without hammering the API for a 15-minute capture.
+ * The session's end (the capture's last 2 s and past them, the runner's finish; and `ending`: Collect,
+ * Cleanup, a stop): every 150 ms, as the user waits for nothing else then, and a session ends once
+ * (~10-20 more GETs a session, against ~75 ms less, on average, between its record's end and this
+ * command seeing it). `secondsLeft`: of the capture, while it runs (undefined before it starts).
  */
 export function pollDelayMs(elapsedMs: number, secondsLeft: number | undefined, ending = false): number {
-  if (ending) return 150;
-  if (secondsLeft !== undefined && secondsLeft <= 0) return ENDING_POLL_MS;
-  const untilEnd = secondsLeft === undefined ? Infinity : Math.ceil(secondsLeft * 1000);
-  if (elapsedMs < 3000) return Math.min(250, untilEnd);
-  if (secondsLeft !== undefined) return Math.min(1000, untilEnd);
+  if (ending || (secondsLeft !== undefined && secondsLeft <= 2)) return 150;
+  if (elapsedMs < 3000) return 250;
+  if (secondsLeft !== undefined) return 1000;
   return 300;
 }
-
-/** The pace of the looks once the capture's time is up (pollDelayMs). */
-export const ENDING_POLL_MS = 100;
 
 async function finishSession(
   view: SessionView,
