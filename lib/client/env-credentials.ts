@@ -6,10 +6,10 @@ import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from '@smit
  * AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are both set, the chain returns exactly these
  * (`@aws-sdk/credential-provider-env`'s fromEnv) and looks no further. Loading the chain to get
  * them costs a CLI start its credential modules and the parts of `@aws-sdk/core` and
- * `@smithy/core` they require (9 files, ~40-55 ms of a ~280 ms start to the first request on a
- * loaded 2-core machine, BENCHMARKS.md); the signer needs only the keys. Undefined otherwise: the
- * caller then asks the chain, which decides as always (a profile wins over the keys; SSO, files,
- * process, container and instance credentials).
+ * `@smithy/core` they require (14 of the 24 files it loaded before its first request, 37-58 ms on
+ * a 2-core machine: BENCHMARKS.md, "The session's edges"); the signer needs only the keys.
+ * Undefined otherwise: the caller then asks the chain, which decides as always (a profile wins over
+ * the keys; SSO, files, process, container and instance credentials).
  */
 export function environmentCredentials(
   profile: string | undefined,
