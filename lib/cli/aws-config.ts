@@ -1,5 +1,6 @@
 import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from '@smithy/types';
 import { parseTaskRef } from '../domain/arn';
+import { chainCredentials } from '../client/env-credentials';
 import { DebugTaskError, quoted } from '../domain/errors';
 
 /**
@@ -65,17 +66,15 @@ export function profileName(flags: AwsFlags): string | undefined {
 }
 
 /**
- * The credential chain every AWS call of the CLI signs with: the SDK's default chain, for the
+ * The credential chain every AWS call of the CLI signs with: the SDK's default chain (its first
+ * link, the environment's keys, read without loading it: chainCredentials), for the
  * profile when one is given (which then wins over the environment's keys, as in the AWS CLI). A
  * failure names the profile and the command that most often fixes it.
  */
 export function cliCredentials(flags: AwsFlags): AwsCredentialIdentityProvider {
-  let provider: AwsCredentialIdentityProvider | undefined;
+  // The environment's keys are read without loading the chain when the chain would stop at them.
+  const provider = chainCredentials(flags.profile);
   return async (): Promise<AwsCredentialIdentity> => {
-    if (!provider) {
-      const { defaultProvider } = await import('@aws-sdk/credential-provider-node');
-      provider = defaultProvider(flags.profile ? { profile: flags.profile } : {});
-    }
     try {
       return await provider();
     } catch (cause) {

@@ -15,6 +15,7 @@ import type {
   SessionView,
   TargetsPreview,
 } from '../domain/session';
+import { chainCredentials } from './env-credentials';
 import { httpRequest, isOk, readBody, type HttpResponse } from './http';
 
 export type { SessionSummary };
@@ -275,12 +276,8 @@ function regionOfApiUrl(url: URL): string | undefined {
  * failure is a typed AWS_ERROR. `debug-task doctor` resolves this same chain as its first check.
  */
 export function defaultCredentials(): AwsCredentialIdentityProvider {
-  let provider: AwsCredentialIdentityProvider | undefined;
+  const provider = chainCredentials(undefined);
   return async () => {
-    if (!provider) {
-      const { defaultProvider } = await import('@aws-sdk/credential-provider-node');
-      provider = defaultProvider();
-    }
     try {
       return await provider();
     } catch (cause) {

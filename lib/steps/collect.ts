@@ -48,8 +48,14 @@ const READ_CONCURRENCY = 16;
 export async function collectSession(state: CollectState, deps: CollectDeps = {}): Promise<SessionResult> {
   const collectedAt = new Date((deps.now ?? Date.now)()).toISOString();
   const { plan } = state;
-  const record = await getJson<PlanRecord>(plan.bucket, runKeys(state).plan);
-  const children = await verdicts(state, record);
+  // Three reads that do not depend on each other, at once: the plan record, the hosts' outcomes
+  // (Poll wrote them) and the listing of the children's objects (every host has ended by now).
+  const [record, hosts, objects] = await Promise.all([
+    getJson<PlanRecord>(plan.bucket, runKeys(state).plan),
+    hostOutcomes(state),
+    objectSizes(plan.bucket, sessionKeys.childrenPrefix(state.sessionId)),
+  ]);
+  const children = await verdicts(state, record, hosts, objects);
 
   if (state.reupload) return collectReupload(state, record, children, collectedAt);
 
@@ -70,10 +76,13 @@ export async function collectSession(state: CollectState, deps: CollectDeps = {}
 }
 
 /** Every child's verdict, in plan order. */
-async function verdicts(state: CollectState, record: PlanRecord): Promise<ChildResult[]> {
+async function verdicts(
+  state: CollectState,
+  record: PlanRecord,
+  hosts: Map<string, HostOutcome | ErrorBody>,
+  objects: Map<string, number>,
+): Promise<ChildResult[]> {
   const { plan, sessionId } = state;
-  const hosts = await hostOutcomes(state);
-  const objects = await objectSizes(plan.bucket, sessionKeys.childrenPrefix(sessionId));
   const extension = TOOLS[state.spec.tool].extension;
   const manifestKey = (t: PlanTarget) =>
     state.reupload

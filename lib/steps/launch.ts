@@ -107,8 +107,11 @@ export async function launchBatch(state: BatchState, deps: LaunchDeps = {}): Pro
     }),
   ).finally(() => presigner.destroy());
   const planKey = keys.hostPlan(batch.batch);
-  await putText(plan.bucket, planKey, renderPlan(lines), 'text/tab-separated-values');
-  const planUrl = await presignPlan(plan.bucket, planKey);
+  // Signed while the plan is written (a URL does not need its object); sent once both are done.
+  const [, planUrl] = await Promise.all([
+    putText(plan.bucket, planKey, renderPlan(lines), 'text/tab-separated-values'),
+    presignPlan(plan.bucket, planKey),
+  ]);
 
   const commandId = await sendRunner({
     instanceIds: batch.instanceIds,

@@ -51,9 +51,10 @@ export async function planSession(input: ExecutionInput, deps: PlanDeps = {}): P
     graceSeconds: Math.floor(numberEnv('GRACE_SECONDS', DEFAULT_GRACE_SECONDS)),
     startLeadSeconds: Math.floor(numberEnv('FLEET_START_LEAD_SECONDS', DEFAULT_START_LEAD_SECONDS)),
   });
-  await putJson(bucket, keys.plan, record);
-  // Written before Launch runs (withAudit flushes when this step ends): the record of which hosts a
-  // session reaches exists before anything runs on them.
+  // Both written before Launch runs: the record of which hosts a session reaches exists before
+  // anything runs on them. At once (neither needs the other): one round trip off every session's
+  // start. A failure of either fails the step, as before (withAudit's flush then has nothing left).
   audit.session(resolvedEvent(record));
+  await Promise.all([putJson(bucket, keys.plan, record), audit.flush()]);
   return info;
 }

@@ -169,6 +169,12 @@ describe('the SSM document bootstrap on the real engine', () => {
       status: 'FAILED',
       error: { code: 'RUNNER_UNAVAILABLE', message: expect.stringContaining('another sha256') },
     });
+    // Timed from the fetch's start (the cached path takes no clock) to the refusal.
+    const { timings } = JSON.parse(result.stdout.trim()) as {
+      timings: { startedAt: number; endedAt: number };
+    };
+    expect(timings.startedAt).toBeGreaterThan(Date.now() - 60_000);
+    expect(timings.endedAt).toBeGreaterThanOrEqual(timings.startedAt);
     expect(existsSync(cached())).toBe(false);
     expect(readdirSync(join(home, RUNNER_CACHE_DIR))).toEqual([]);
     expect(await leftovers(sessionId)).toEqual({ containers: [], workDir: false });

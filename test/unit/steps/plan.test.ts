@@ -71,13 +71,23 @@ describe('planSession (Plan), one task', () => {
     });
   });
 
-  it('puts the resolved target and its host on the audit log', async () => {
+  it('puts the resolved target and its host on the audit log, written before it returns', async () => {
     givenTask();
     givenBucket();
+    const written: unknown[] = [];
+    const flush = jest.spyOn(audit, 'flush').mockImplementation(async () => {
+      written.push(...audit.pending());
+      audit.reset();
+    });
 
-    await planSession(executionInput({ durationSeconds: 60 }), { now: at });
+    try {
+      await planSession(executionInput({ durationSeconds: 60 }), { now: at });
+    } finally {
+      flush.mockRestore();
+    }
 
-    expect(audit.pending()).toEqual([
+    expect(audit.pending()).toEqual([]);
+    expect(written).toEqual([
       expect.objectContaining({
         type: 'session.resolved',
         sessionId: SESSION_ID,
