@@ -204,7 +204,9 @@ export async function lambdaColdStart(ctx: SuiteContext): Promise<LambdaResult> 
         : `up to ${largestGap} bytes off the stack's bundles`
     }`;
 
-    const reps = ctx.quick ? 2 : 9;
+    // 15: on this 2-core VM one `node` start varies by 10-25 ms (sigma), and 9 samples let two of
+    // eight byte-unchanged bundles read 102-108 ms in one run and 71-80 ms in the next.
+    const reps = ctx.quick ? 2 : 15;
     const wall: Record<string, number[]> = { '': [] };
     const inner: Record<string, number[]> = {};
     for (const handler of handlers) {
