@@ -72,7 +72,6 @@ export function profileName(flags: AwsFlags): string | undefined {
  * failure names the profile and the command that most often fixes it.
  */
 export function cliCredentials(flags: AwsFlags): AwsCredentialIdentityProvider {
-  // The environment's keys are read without loading the chain when the chain would stop at them.
   const provider = chainCredentials(flags.profile);
   return async (): Promise<AwsCredentialIdentity> => {
     try {

@@ -27,7 +27,7 @@ import { FAN_OUT, pinnedDocument, sendRunner } from '../session/host-command';
  * So N instances cost about 2·N/100 + 2·N/50 calls, never one call per instance.
  */
 
-/** SendCommand takes at most 50 InstanceIds; DescribeInstanceInformation returns at most 50 per page. */
+/** SendCommand takes at most 50 InstanceIds (managedNodes describes as many a call). */
 export const SSM_BATCH = 50;
 /** The host's sweep lists and removes a few containers: two minutes is plenty. */
 export const SWEEP_EXECUTION_TIMEOUT_SECONDS = 120;

@@ -88,8 +88,9 @@ teardown_started() {
   if [[ -n $REMOVE_PID ]]; then wait "$REMOVE_PID" 2>/dev/null || true; fi
   # The look for the session's leftover containers (a docker ps, ~40 ms of every session's end) is
   # for a run that did not end OK: one that did removed its toolbox itself (remove_toolbox_async,
-  # checked by await_toolbox_removal before it reports), and each helper container it ran (filter check, pcap rewrite) was a foreground
-  # docker run --rm that ended with status 0 (the CLI returns once the container is removed).
+  # checked by await_toolbox_removal before it reports), and each helper container it ran (filter
+  # check, pcap rewrite) was a foreground docker run --rm that ended with status 0 (the CLI returns
+  # once the container is removed).
   if ((CREATED_CONTAINERS)) && [[ $STATUS != OK ]]; then remove_session_containers >/dev/null; fi
   if ((WATCHDOG_STARTED)); then
     await_watchdog_pid
