@@ -1,4 +1,4 @@
-import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from '@smithy/types';
+import type { AwsCredentialIdentityProvider } from '@smithy/types';
 import { parseTaskRef } from '../domain/arn';
 import { chainCredentials } from '../client/env-credentials';
 import { DebugTaskError, quoted } from '../domain/errors';
@@ -72,14 +72,7 @@ export function profileName(flags: AwsFlags): string | undefined {
  * failure names the profile and the command that most often fixes it.
  */
 export function cliCredentials(flags: AwsFlags): AwsCredentialIdentityProvider {
-  const provider = chainCredentials(flags.profile);
-  return async (): Promise<AwsCredentialIdentity> => {
-    try {
-      return await provider();
-    } catch (cause) {
-      throw credentialError(flags, cause);
-    }
-  };
+  return chainCredentials(flags.profile, (cause) => credentialError(flags, cause));
 }
 
 export function credentialError(flags: AwsFlags, cause: unknown): DebugTaskError {

@@ -276,15 +276,12 @@ function regionOfApiUrl(url: URL): string | undefined {
  * failure is a typed AWS_ERROR. `debug-task doctor` resolves this same chain as its first check.
  */
 export function defaultCredentials(): AwsCredentialIdentityProvider {
-  const provider = chainCredentials(undefined);
-  return async () => {
-    try {
-      return await provider();
-    } catch (cause) {
-      throw new DebugTaskError('AWS_ERROR', 'No AWS credentials were found to sign the API request.', {
+  return chainCredentials(
+    undefined,
+    (cause) =>
+      new DebugTaskError('AWS_ERROR', 'No AWS credentials were found to sign the API request.', {
         hint: 'Configure credentials (aws configure, aws sso login, or AWS_PROFILE).',
         cause,
-      });
-    }
-  };
+      }),
+  );
 }

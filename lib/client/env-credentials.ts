@@ -38,17 +38,26 @@ export function environmentCredentials(
 
 /**
  * A provider that answers from the environment's keys when the chain would (environmentCredentials),
- * and otherwise loads the SDK's default chain once, for `profile` when one is given.
+ * and otherwise loads the SDK's default chain once, for `profile` when one is given. The chain's
+ * failure (no credentials, an expired SSO token) is thrown as `asError(cause)`: each caller words
+ * it for its user (the CLI names the profile; the typed client speaks to a library's user).
  */
-export function chainCredentials(profile: string | undefined): AwsCredentialIdentityProvider {
+export function chainCredentials(
+  profile: string | undefined,
+  asError: (cause: unknown) => Error,
+): AwsCredentialIdentityProvider {
   let provider: AwsCredentialIdentityProvider | undefined;
   return async () => {
     const fromEnvironment = environmentCredentials(profile);
     if (fromEnvironment) return fromEnvironment;
-    if (!provider) {
-      const { defaultProvider } = await import('@aws-sdk/credential-provider-node');
-      provider = defaultProvider(profile ? { profile } : {});
+    try {
+      if (!provider) {
+        const { defaultProvider } = await import('@aws-sdk/credential-provider-node');
+        provider = defaultProvider(profile ? { profile } : {});
+      }
+      return await provider();
+    } catch (cause) {
+      throw asError(cause);
     }
-    return provider();
   };
 }

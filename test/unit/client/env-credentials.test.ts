@@ -87,7 +87,9 @@ describe('environmentCredentials: the default chain’s first link, without load
   ] as const)('agrees with the SDK’s chain: %s', async (_, env, profile, expected) => {
     Object.assign(process.env, env);
     expect(await chainSays(profile)).toBe(expected);
-    expect(await chainCredentials(profile)()).toMatchObject({ accessKeyId: expected });
+    expect(await chainCredentials(profile, (cause) => cause as Error)()).toMatchObject({
+      accessKeyId: expected,
+    });
     // Only where the chain stops at the keys does the fast path answer by itself.
     expect(environmentCredentials(profile)?.accessKeyId).toBe(
       expected === 'AKIAENVIRONMENT' ? expected : undefined,
@@ -109,12 +111,16 @@ describe('chainCredentials', () => {
       delete process.env.AWS_PROFILE;
       process.env.AWS_ACCESS_KEY_ID = 'AKIAENVIRONMENT';
       process.env.AWS_SECRET_ACCESS_KEY = 's';
-      const provider = chainCredentials(undefined);
+      const provider = chainCredentials(
+        undefined,
+        (cause) => new Error(`worded by the caller: ${(cause as Error).message}`, { cause }),
+      );
       expect(await provider()).toMatchObject({ accessKeyId: 'AKIAENVIRONMENT' });
       expect(loaded).toEqual([]);
-      // Without the keys the chain is loaded and asked (here a stand-in that refuses).
+      // Without the keys the chain is loaded and asked (here a stand-in that refuses); its refusal
+      // comes as the caller's error.
       delete process.env.AWS_ACCESS_KEY_ID;
-      await expect(provider()).rejects.toThrow('not this one');
+      await expect(provider()).rejects.toThrow('worded by the caller: not this one');
       expect(loaded).toEqual(['credential-provider-node']);
     } finally {
       process.env = env;

@@ -179,7 +179,7 @@ plan_teardown() {
 # (emit_manifest), so its first fields have a known order. The work root goes along: a kept
 # artifact is under it.
 plan_summary_json() {
-  local i id line last status code message uploaded listed=0 more=0 messages=0 unreported='' counts='' name
+  local i id line last status code message uploaded listed=0 more=0 messages=0 unreported='' counts='' name ended
   # The message's JSON text as printed, cut at whole characters and escapes (never inside \uXXXX).
   local message_re='"message":"(([^"\\]|\\[^u]|\\u[0-9a-fA-F]{4}){0,300})'
   local -A tally=()
@@ -213,10 +213,23 @@ plan_summary_json() {
     unreported+="${unreported:+,}{\"sessionId\":\"$id\",\"status\":\"$status\",\"code\":$code,\"message\":$message}"
   done
   for name in "${!tally[@]}"; do counts+="${counts:+,}\"$name\":${tally[$name]}"; done
-  printf '{"v":2,"action":%s,"sessionId":%s,"instanceId":%s,"status":%s%s' "$(json_str "${P[action]}")" \
-    "$(json_str "$SESSION")" "$(json_str "$INSTANCE_ID")" "$(json_str "$STATUS")" "$(error_json)"
+  # Each value printed in place, none through a $(...) of its own: the host's end waits on this
+  # summary, and every subshell is a fork of this ~150 KiB script (BENCHMARKS.md, figure 2).
+  stamp_ms ended
+  printf '{"v":2,"action":'
+  json_str "${P[action]}"
+  printf ',"sessionId":'
+  json_str "$SESSION"
+  printf ',"instanceId":'
+  json_str "$INSTANCE_ID"
+  printf ',"status":'
+  json_str "$STATUS"
+  error_json
   printf ',"children":%s,"counts":{%s},"unreported":[%s]' "${#CHILD_PIDS[@]}" "$counts" "$unreported"
   if ((more > 0)); then printf ',"unreportedMore":%s' "$more"; fi
-  printf ',"workRoot":%s' "$(json_str "$WORK_ROOT")"
-  printf ',"timings":{"startedAt":%s,"endedAt":%s}}' "$(json_num "$STARTED_AT")" "$(now_ms)"
+  printf ',"workRoot":'
+  json_str "$WORK_ROOT"
+  printf ',"timings":{"startedAt":'
+  json_num "$STARTED_AT"
+  printf ',"endedAt":%s}}' "$ended"
 }
