@@ -8,6 +8,7 @@ import { parseManifest, runHostRunner, runnerEnv } from '../../lib/host/local-ru
 import { buildCommandDocument, buildRunnerScript, runnerSha256 } from '../../lib/host/runner-script';
 import { prepareRunShellScript, resolveParameters } from '../../lib/sandbox/ssm-document';
 import { removeSessionContainers, type BenchTarget } from '../lib/containers';
+import { CAPS, LISTENING, TCPDUMP, runnerFlagsDockerRun } from '../lib/docker-floor';
 import { run, spawnWatching, waitForFileText } from '../lib/proc';
 import { median, nowMs, ratio, round } from '../lib/stats';
 import type { SuiteContext } from '../lib/context';
@@ -45,10 +46,6 @@ export interface HostStartResult {
     runnerBytes: number;
   };
 }
-
-const LISTENING = 'listening on';
-const CAPS = ['--cap-drop', 'ALL', '--cap-add', 'NET_RAW', '--cap-add', 'SETGID'];
-const TCPDUMP = ['tcpdump', '-p', '-Z', 'root', '-n', '-s', '262144', '-w'];
 
 const PHASES: Array<[string, RegExp]> = [
   ['target checked', /target container .* is running/],
@@ -174,31 +171,6 @@ async function bareDockerRun(ctx: SuiteContext, target: BenchTarget): Promise<nu
   return seenAt - start;
 }
 
-/** `docker run -d` with the runner's flags, "listening" read from the mounted work dir as for the runner. */
-async function runnerFlagsDockerRun(ctx: SuiteContext, target: BenchTarget): Promise<number> {
-  const dir = await mkdtemp(join(ctx.tmp, 'flags-'));
-  const name = `debug-task-bench-${ctx.runId}-${Math.random().toString(36).slice(2, 8)}`;
-  try {
-    await writeFile(
-      join(dir, 'tb.sh'),
-      `timeout -s INT 1 ${TCPDUMP.join(' ')} - 2>/out/tool.err | head -c 1000000 >/out/artifact\n`,
-    );
-    const start = nowMs();
-    const seen = waitForFileText(join(dir, 'tool.err'), LISTENING, 30_000);
-    await run('docker', [
-      'run', '-d', '--name', name, '--label', `debug-task.bench=${ctx.runId}`, '--label', 'debug-task.expires-at=0',
-      '--network', `container:${target.id}`, '--pid', `container:${target.id}`, ...CAPS,
-      '--security-opt', 'no-new-privileges', '--read-only',
-      '--cpus', '0.5', '--memory', '256m', '--memory-swap', '256m', '--pids-limit', '64',
-      '-v', `${dir}:/out`, ctx.image, 'sh', '/out/tb.sh',
-    ]); // prettier-ignore
-    return (await seen) - start;
-  } finally {
-    await run('docker', ['rm', '-f', name], { allowFailure: true });
-    await rm(dir, { recursive: true, force: true });
-  }
-}
-
 /**
  * The runner once more, under bash xtrace with a timestamp on every line, up to the toolbox's
  * start: the time between one traced line and the next is that command's, summed by command
@@ -276,7 +248,7 @@ export async function hostStart(ctx: SuiteContext, target: BenchTarget): Promise
           for (const [name, ms] of Object.entries(r.phases)) (phases[name] ??= []).push(ms);
         },
         async () => void bare.push(await bareDockerRun(ctx, target)),
-        async () => void flags.push(await runnerFlagsDockerRun(ctx, target)),
+        async () => void flags.push(await runnerFlagsDockerRun(ctx, target.id)),
         async () => void cached.push(await bootstrapOnce(ctx, target, cachedHome, server.url)),
         async () => {
           const home = await mkdtemp(join(ctx.tmp, 'bootstrap-first-'));

@@ -7,6 +7,7 @@ import { startDemoTarget } from '../../lib/sandbox/demo-target';
 import { startSandbox } from '../../lib/sandbox/sandbox';
 import { BUILT_CLI, ROOT, ensureBuiltCli, sandboxCliEnv } from '../lib/build';
 import { removeSessionContainers } from '../lib/containers';
+import { dockerExitToWait, nodeStart, runnerFlagsDockerRun } from '../lib/docker-floor';
 import { run } from '../lib/proc';
 import { median, round } from '../lib/stats';
 import type { SuiteContext } from '../lib/context';
@@ -38,6 +39,18 @@ export interface SessionBenchResult {
     uploadCredentialCallsPerSession: number | null;
     /** Step Functions calls of one session (API + CLI polling), by action, median count. */
     sfnCallsPerSession: Record<string, number | null>;
+    /**
+     * Median ms of what Node and Docker take by themselves, none of our code between (the same
+     * demo target's namespaces, the runner's flags): a `node -e 0`; a `docker run -d` to tcpdump
+     * listening; a container's exit to `docker wait` returning. Their sum is the part of the
+     * overhead that no change of ours can remove on this machine.
+     */
+    floorMs: {
+      nodeStart: number | null;
+      dockerRunToListening: number | null;
+      exitToDockerWait: number | null;
+      total: number | null;
+    };
   };
 }
 
@@ -73,6 +86,11 @@ export async function sessionOverhead(ctx: SuiteContext): Promise<SessionBenchRe
     throw error;
   });
   const samples: Sample[] = [];
+  const floor = {
+    nodeStart: [] as number[],
+    dockerRunToListening: [] as number[],
+    exitToDockerWait: [] as number[],
+  };
   try {
     const client = new DebugTaskClient({
       apiUrl: sandbox.apiUrl,
@@ -177,6 +195,12 @@ export async function sessionOverhead(ctx: SuiteContext): Promise<SessionBenchRe
         `  session ${rep + 1}/${reps}: ${(cli.ms / 1000).toFixed(2)} s wall, capture ${outcome.timings.captureSeconds} s, end seen after ${endDetection} ms`,
       );
     }
+    // The floor, next to the same target, right after the sessions (the machine's same moment).
+    for (let rep = 0; rep < reps; rep++) {
+      floor.nodeStart.push(await nodeStart());
+      floor.dockerRunToListening.push(await runnerFlagsDockerRun(ctx, target.containerId));
+      floor.exitToDockerWait.push(await dockerExitToWait(ctx, target.containerId));
+    }
   } finally {
     await target.stop();
     await sandbox.stop();
@@ -209,6 +233,15 @@ export async function sessionOverhead(ctx: SuiteContext): Promise<SessionBenchRe
       sfnCallsPerSession: Object.fromEntries(
         sfnActions.map((a) => [a, round(median(samples.map((s) => s.sfnCalls[a] ?? 0)), 1)]),
       ),
+      floorMs: {
+        nodeStart: round(median(floor.nodeStart), 0),
+        dockerRunToListening: round(median(floor.dockerRunToListening), 0),
+        exitToDockerWait: round(median(floor.exitToDockerWait), 0),
+        total: round(
+          median(floor.nodeStart) + median(floor.dockerRunToListening) + median(floor.exitToDockerWait),
+          0,
+        ),
+      },
     },
   };
 }

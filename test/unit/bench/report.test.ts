@@ -72,6 +72,21 @@ describe('bench targets', () => {
     expect(byFigure('7.')[0].met).toBe(true);
   });
 
+  it('tells how much of the session overhead Node and Docker take by themselves, when it was measured', () => {
+    const session = (floorMs?: Record<string, number>) =>
+      evaluateTargets(
+        results({
+          session: { raw: { wallSeconds: 4.5, captureSeconds: 3, reps: 5, ...(floorMs && { floorMs }) } },
+        }),
+      ).find((r) => r.figure.startsWith('2. '));
+    expect(
+      session({ nodeStart: 80, dockerRunToListening: 330, exitToDockerWait: 140, total: 550 })?.measured,
+    ).toBe(
+      '1.50 s (wall 4.50 s, capture 3.00 s; median of n=5); of it Node and Docker alone: 0.55 s (`node -e 0` 80 ms, `docker run -d` to listening 330 ms, exit to `docker wait` 140 ms)',
+    );
+    expect(session()?.measured).toBe('1.50 s (wall 4.50 s, capture 3.00 s; median of n=5)');
+  });
+
   it("checks the ring buffer's disk under a flood against its bound plus one file (and a time ring's second of flood)", () => {
     const flood = { pps: 1000, sent: 10_000, seconds: 10, errors: 0 };
     const trial = (kind: string, mostOnDiskBytes: number) => ({
