@@ -11,7 +11,7 @@ import { ssmClient } from '../aws/ssm';
 import { FLEET_LIMITS, chunk } from './batches';
 
 /** DescribeInstanceInformation's largest page (MaxResults 5-50), and the ids we filter on per call. */
-export const SSM_BATCH = FLEET_LIMITS.describeInstanceInformation;
+const SSM_BATCH = FLEET_LIMITS.describeInstanceInformation;
 
 /** How a caller makes (and counts) its AWS calls: awsCall, or a session's counting wrapper of it. */
 export type DescribeCall = <T>(name: 'ssm:DescribeInstanceInformation', send: () => Promise<T>) => Promise<T>;

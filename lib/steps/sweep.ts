@@ -5,7 +5,7 @@ import type { HostParamValues } from '../domain/params';
 import { logger } from '../log';
 import { awsCall } from '../aws/errors';
 import { ecsClient } from '../aws/ecs';
-import { chunk } from '../session/batches';
+import { FLEET_LIMITS, chunk } from '../session/batches';
 import { ECS_BATCH, clusterInstanceIds } from '../session/container-instances';
 import { managedNodes } from '../session/managed-nodes';
 import { FAN_OUT, pinnedDocument, sendRunner } from '../session/host-command';
@@ -27,8 +27,6 @@ import { FAN_OUT, pinnedDocument, sendRunner } from '../session/host-command';
  * So N instances cost about 2·N/100 + 2·N/50 calls, never one call per instance.
  */
 
-/** SendCommand takes at most 50 InstanceIds (managedNodes describes as many a call). */
-export const SSM_BATCH = 50;
 /** The host's sweep lists and removes a few containers: two minutes is plenty. */
 export const SWEEP_EXECUTION_TIMEOUT_SECONDS = 120;
 /**
@@ -106,7 +104,8 @@ export async function sweepHosts(_event: SweepEvent = {}, deps: SweepDeps = {}):
   }
 
   const online: string[] = [];
-  for (const batch of chunk([...instanceIds], SSM_BATCH)) {
+  // A batch of one DescribeInstanceInformation call at a time, so that a failure names its hosts.
+  for (const batch of chunk([...instanceIds], FLEET_LIMITS.describeInstanceInformation)) {
     try {
       online.push(...(await onlineLinux(batch)));
     } catch (error) {
@@ -119,7 +118,7 @@ export async function sweepHosts(_event: SweepEvent = {}, deps: SweepDeps = {}):
     executionTimeout: String(SWEEP_EXECUTION_TIMEOUT_SECONDS),
   };
   const commandIds: string[] = [];
-  for (const batch of chunk(online, SSM_BATCH)) {
+  for (const batch of chunk(online, FLEET_LIMITS.sendCommand)) {
     try {
       commandIds.push(await sendSweep(batch, values));
     } catch (error) {

@@ -1,18 +1,5 @@
 import { gunzipSync } from 'node:zlib';
-import { runHostRunner } from '../../lib/host/local-runner';
-import { ensureLocalToolboxImage } from '../../lib/sandbox/local-image';
-import { requireDocker } from '../support/docker';
-import {
-  derivedImage,
-  docker,
-  HostTestRun,
-  runValues,
-  sha256,
-  startTarget,
-  startUploadReceiver,
-  type Target,
-  type UploadReceiver,
-} from './runner-fixtures';
+import { derivedImage, docker, sha256, useHostTarget } from './runner-fixtures';
 
 /**
  * The toolbox's memory limit on the real engine: a "tcpdump" that allocates past it is OOM-killed,
@@ -23,22 +10,16 @@ import {
 
 jest.setTimeout(90_000);
 
-const run = new HostTestRun('oom');
-const { runId, newSession, leftovers } = run;
+const host = useHostTarget('oom');
 const ASKED = 'asking the engine whether it was OOM-killed';
-let base: string;
 let hog: string;
 let lingerer: string;
-let target: Target;
-let receiver: UploadReceiver;
-let home: string;
 
+// After useHostTarget's own beforeAll (the engine, the images, the target, the receiver).
 beforeAll(async () => {
-  requireDocker(); // fails (never skips) without an engine
-  ({ image: base } = await ensureLocalToolboxImage());
-  home = await run.open();
+  const { image, run } = host;
   // Listens (as the clock expects), then builds a string far past the 16 MiB limit in its shell.
-  hog = await derivedImage(base, 'memory-hog', runId, {
+  hog = await derivedImage(image, 'memory-hog', run.runId, {
     '/usr/bin/tcpdump': `#!/bin/sh
 echo 'listening on eth0, link-type EN10MB (Ethernet), snapshot length 262144 bytes' >&2
 x=$(head -c 200000000 /dev/zero | tr '\\0' a)
@@ -46,57 +27,50 @@ echo "$x" | wc -c
 `,
   });
   // Leaves a writer that ignores every catchable signal, appending to the artifact as fast as it can.
-  lingerer = await derivedImage(base, 'lingering-writer', runId, {
+  lingerer = await derivedImage(image, 'lingering-writer', run.runId, {
     '/usr/bin/tcpdump': `#!/bin/sh
 echo 'listening on eth0, link-type EN10MB (Ethernet), snapshot length 262144 bytes' >&2
 ( trap '' INT TERM HUP; exec >>/out/artifact 2>&-; while :; do echo x; done ) &
 exec sleep 30
 `,
   });
-  target = await startTarget(base, runId);
-  receiver = await startUploadReceiver();
 });
 
 afterAll(async () => {
-  await receiver?.close();
-  await run.close();
   for (const image of [hog, lingerer]) if (image) await docker(['rmi', '-f', image]).catch(() => undefined);
 });
 
 describe('the toolbox memory limit', () => {
   it('reports a toolbox OOM-killed at its limit as CAPTURE_FAILED naming the limit, leaving nothing', async () => {
-    const sessionId = newSession();
+    const sessionId = host.run.newSession();
 
-    const result = await runHostRunner(
-      runValues(
-        { sessionId, containerId: target.id, image: hog },
-        { durationSeconds: '3', memoryMb: '16', uploadUrl: receiver.url(`sessions/${sessionId}/a.pcap.gz`) },
-      ),
-      { home },
-    );
+    const result = await host.runCapture(sessionId, {
+      image: hog,
+      durationSeconds: '3',
+      memoryMb: '16',
+      uploadUrl: host.receiver.url(`sessions/${sessionId}/a.pcap.gz`),
+    });
 
     expect(result.manifest).toMatchObject({ sessionId, status: 'FAILED', error: { code: 'CAPTURE_FAILED' } });
     expect(result.manifest!.error!.message).toContain('killed at its memory limit (16 MiB)');
     expect(result.exitCode).toBe(4);
     expect(result.stderr).toContain(ASKED);
-    expect(receiver.uploads.size).toBe(0);
-    expect(await leftovers(sessionId)).toEqual({ containers: [], workDir: false });
+    expect(host.receiver.uploads.size).toBe(0);
+    expect(await host.run.leftovers(sessionId)).toEqual({ containers: [], workDir: false });
   });
 
   it('skips the OOM inspect for a clean capture: its memory mark proves no OOM kill', async () => {
-    const sessionId = newSession();
+    const sessionId = host.run.newSession();
 
-    const result = await runHostRunner(
-      runValues(
-        { sessionId, containerId: target.id, image: base },
-        { durationSeconds: '1', memoryMb: '64', uploadUrl: receiver.url(`sessions/${sessionId}/a.pcap.gz`) },
-      ),
-      { home },
-    );
+    const result = await host.runCapture(sessionId, {
+      durationSeconds: '1',
+      memoryMb: '64',
+      uploadUrl: host.receiver.url(`sessions/${sessionId}/a.pcap.gz`),
+    });
 
     expect(result.manifest).toMatchObject({ sessionId, status: 'OK' });
     expect(result.stderr).not.toContain(ASKED);
-    expect(await leftovers(sessionId)).toEqual({ containers: [], workDir: false });
+    expect(await host.run.leftovers(sessionId)).toEqual({ containers: [], workDir: false });
   });
 });
 
@@ -106,23 +80,22 @@ describe('the toolbox removal beside the packaging', () => {
   // its main process's end alone would not end them). A process left writing would make the upload
   // differ from what the output guard listed and the manifest reports.
   it('uploads exactly what the manifest reports although a toolbox process ignored every signal', async () => {
-    const sessionId = newSession();
+    const sessionId = host.run.newSession();
     const key = `sessions/${sessionId}/a.pcap.gz`;
 
-    const result = await runHostRunner(
-      runValues(
-        { sessionId, containerId: target.id, image: lingerer },
-        { durationSeconds: '1', maxBytes: '100000000', uploadUrl: receiver.url(key) },
-      ),
-      { home },
-    );
+    const result = await host.runCapture(sessionId, {
+      image: lingerer,
+      durationSeconds: '1',
+      maxBytes: '100000000',
+      uploadUrl: host.receiver.url(key),
+    });
 
     expect(result.manifest?.error).toBeUndefined();
     expect(result.manifest).toMatchObject({ sessionId, status: 'OK' });
-    const uploaded = gunzipSync(receiver.uploads.get(`/bucket/${key}`)!);
+    const uploaded = gunzipSync(host.receiver.uploads.get(`/bucket/${key}`)!);
     expect(uploaded.length).toBeGreaterThan(10_000); // the writer ran
     expect(uploaded.length).toBe(result.manifest!.artifact!.bytes);
     expect(sha256(uploaded)).toBe(result.manifest!.artifact!.sha256);
-    expect(await leftovers(sessionId)).toEqual({ containers: [], workDir: false });
+    expect(await host.run.leftovers(sessionId)).toEqual({ containers: [], workDir: false });
   });
 });

@@ -1,37 +1,23 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { cliCredentials, requireRegion, resolveRegion } from '../../../lib/cli/aws-config';
+import { useAwsConfigFiles } from '../../support/aws-config-files';
 
 const ARN = 'arn:aws:ecs:xx-arn-1:123456789012:task/prod/0123456789abcdef0123456789abcdef';
 
 /** The AWS CLI's order: --region, the task ARN, AWS_REGION, AWS_DEFAULT_REGION, the profile's config. */
 describe('resolveRegion', () => {
-  const saved = { ...process.env };
-  let dir: string;
-  beforeEach(() => {
-    dir = mkdtempSync(join(tmpdir(), 'debug-task-aws-config-'));
-    writeFileSync(
-      join(dir, 'config'),
-      '[default]\nregion = xx-default-1\n[profile oncall]\nregion = xx-profile-1\naws_access_key_id = AKIAONCALL\naws_secret_access_key = not-a-secret\n',
-    );
-    writeFileSync(join(dir, 'credentials'), '');
-    for (const name of [
+  const files = useAwsConfigFiles(
+    '[default]\nregion = xx-default-1\n[profile oncall]\nregion = xx-profile-1\naws_access_key_id = AKIAONCALL\naws_secret_access_key = not-a-secret\n',
+    [
       'AWS_REGION',
       'AWS_DEFAULT_REGION',
       'AWS_PROFILE',
       'AWS_ACCESS_KEY_ID',
       'AWS_SECRET_ACCESS_KEY',
       'AWS_SESSION_TOKEN',
-    ])
-      delete process.env[name];
-    process.env.AWS_CONFIG_FILE = join(dir, 'config');
-    process.env.AWS_SHARED_CREDENTIALS_FILE = join(dir, 'credentials');
-  });
-  afterEach(() => {
-    process.env = { ...saved };
-    rmSync(dir, { recursive: true, force: true });
-  });
+    ],
+  );
 
   it('takes --region first', async () => {
     process.env.AWS_REGION = 'xx-env-1';
@@ -56,7 +42,7 @@ describe('resolveRegion', () => {
   });
 
   it('says how to give a region when none is found', async () => {
-    writeFileSync(join(dir, 'config'), '');
+    writeFileSync(join(files.dir(), 'config'), '');
     await expect(requireRegion({ profile: 'oncall' })).rejects.toMatchObject({
       code: 'INVALID_ARGUMENT',
       hint: expect.stringContaining('aws configure set region REGION --profile oncall'),
@@ -65,25 +51,14 @@ describe('resolveRegion', () => {
 });
 
 describe('cliCredentials', () => {
-  const saved = { ...process.env };
-  let dir: string;
+  useAwsConfigFiles(
+    '[profile oncall]\nregion = xx-profile-1\naws_access_key_id = AKIAONCALL\naws_secret_access_key = not-a-secret\n',
+    ['AWS_PROFILE'],
+  );
   beforeEach(() => {
-    dir = mkdtempSync(join(tmpdir(), 'debug-task-aws-creds-'));
-    writeFileSync(
-      join(dir, 'config'),
-      '[profile oncall]\nregion = xx-profile-1\naws_access_key_id = AKIAONCALL\naws_secret_access_key = not-a-secret\n',
-    );
-    writeFileSync(join(dir, 'credentials'), '');
-    process.env.AWS_CONFIG_FILE = join(dir, 'config');
-    process.env.AWS_SHARED_CREDENTIALS_FILE = join(dir, 'credentials');
     // Keys in the environment: --profile must win over them, as in the AWS CLI.
     process.env.AWS_ACCESS_KEY_ID = 'AKIAENVIRONMENT';
     process.env.AWS_SECRET_ACCESS_KEY = 'not-a-secret-either';
-    delete process.env.AWS_PROFILE;
-  });
-  afterEach(() => {
-    process.env = { ...saved };
-    rmSync(dir, { recursive: true, force: true });
   });
 
   it('signs with the profile given by --profile, not the environment’s keys', async () => {

@@ -1,8 +1,6 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { defaultProvider } from '@aws-sdk/credential-provider-node';
 import { chainCredentials, environmentCredentials } from '../../../lib/client/env-credentials';
+import { useAwsConfigFiles } from '../../support/aws-config-files';
 
 const KEYS = ['AWS_PROFILE', 'AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN'] as const;
 const EXTRA = ['AWS_CREDENTIAL_EXPIRATION', 'AWS_CREDENTIAL_SCOPE', 'AWS_ACCOUNT_ID'] as const;
@@ -17,26 +15,15 @@ async function chainSays(profile?: string): Promise<string | undefined> {
 }
 
 describe('environmentCredentials: the default chain’s first link, without loading the chain', () => {
-  const saved = { ...process.env };
-  let dir: string;
+  useAwsConfigFiles(
+    '[profile oncall]\naws_access_key_id = AKIAONCALL\naws_secret_access_key = not-a-secret\n[default]\naws_access_key_id = AKIADEFAULT\naws_secret_access_key = not-a-secret\n',
+    [...KEYS, ...EXTRA],
+  );
   beforeEach(() => {
-    dir = mkdtempSync(join(tmpdir(), 'debug-task-env-creds-'));
-    writeFileSync(
-      join(dir, 'config'),
-      '[profile oncall]\naws_access_key_id = AKIAONCALL\naws_secret_access_key = not-a-secret\n[default]\naws_access_key_id = AKIADEFAULT\naws_secret_access_key = not-a-secret\n',
-    );
-    writeFileSync(join(dir, 'credentials'), '');
-    for (const name of [...KEYS, ...EXTRA]) delete process.env[name];
-    process.env.AWS_CONFIG_FILE = join(dir, 'config');
-    process.env.AWS_SHARED_CREDENTIALS_FILE = join(dir, 'credentials');
     process.env.AWS_EC2_METADATA_DISABLED = 'true';
     jest.spyOn(console, 'warn').mockImplementation(() => undefined); // the chain's two-sources warning
   });
-  afterEach(() => {
-    process.env = { ...saved };
-    jest.restoreAllMocks();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  afterEach(() => jest.restoreAllMocks());
 
   it('gives the environment’s keys, with every field the chain’s fromEnv gives', async () => {
     Object.assign(process.env, {

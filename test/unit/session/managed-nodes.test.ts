@@ -3,9 +3,12 @@ import {
   InvalidInstanceId,
   type DescribeInstanceInformationCommandInput,
 } from '@aws-sdk/client-ssm';
-import { SSM_BATCH, managedNodes } from '../../../lib/session/managed-nodes';
+import { FLEET_LIMITS } from '../../../lib/session/batches';
+import { managedNodes } from '../../../lib/session/managed-nodes';
 import { aws, useAwsMocks } from '../../support/aws';
 import { caught } from '../../support/fixtures';
+
+const SSM_BATCH = FLEET_LIMITS.describeInstanceInformation;
 
 useAwsMocks();
 
