@@ -53,8 +53,11 @@ export interface LocalImage {
 }
 
 /**
- * The image from this machine's binaries, built when it is not there (or `rebuild`). Most callers want
- * `ensureSandboxImages` (lib/sandbox/sandbox-images.ts), which builds toolbox/Dockerfile where it can.
+ * The image from this machine's binaries, built when it is not there (or `rebuild`), and built again
+ * when this machine has gained a tool the image lacks: a demo run before `ngrep` or `strace` was
+ * installed must not leave them out of every later session (and out of `npm test`'s). Most callers
+ * want `ensureSandboxImages` (lib/sandbox/sandbox-images.ts), which builds toolbox/Dockerfile where
+ * it can.
  */
 export async function ensureLocalToolboxImage(
   opts: {
@@ -66,11 +69,12 @@ export async function ensureLocalToolboxImage(
   } = {},
 ): Promise<LocalImage> {
   const image = opts.tag ?? LOCAL_TOOLBOX_IMAGE;
+  const dirs = opts.dirs ?? searchDirs();
   if (!opts.rebuild) {
-    const tools = await existingImageTools(image);
-    if (tools) return { image, built: false, tools };
+    const tools = await imageTools(image);
+    if (tools && !(await gainedTool(tools, dirs))) return { image, built: false, tools };
   }
-  const found = await findHostBinaries(opts.dirs ?? searchDirs());
+  const found = await findHostBinaries(dirs);
   opts.onBuild?.(found.map((binary) => binary.name));
   const dir = await mkdtemp(join(tmpdir(), 'debug-task-image-'));
   try {
@@ -91,7 +95,8 @@ export async function ensureLocalToolboxImage(
   }
 }
 
-async function existingImageTools(image: string): Promise<string[] | undefined> {
+/** The binaries an image carries (its TOOLS_LABEL; [] without one), or undefined when it is not there. */
+export async function imageTools(image: string): Promise<string[] | undefined> {
   try {
     const label = await docker([
       'image',
@@ -100,7 +105,7 @@ async function existingImageTools(image: string): Promise<string[] | undefined> 
       `{{index .Config.Labels "${TOOLS_LABEL}"}}`,
       image,
     ]);
-    return label.split(',').filter(Boolean);
+    return label === '<no value>' ? [] : label.split(',').filter(Boolean);
   } catch {
     return undefined; // not there
   }
@@ -146,6 +151,14 @@ async function findHostBinaries(dirs: readonly string[]): Promise<(HostBinary & 
     );
   }
   return found;
+}
+
+/** Whether this machine now has one of the image's binaries that `tools` (an image's) lacks. */
+export async function gainedTool(tools: readonly string[], dirs: readonly string[]): Promise<boolean> {
+  for (const binary of BINARIES) {
+    if (!tools.includes(binary.name) && (await findExecutable(binary.name, dirs))) return true;
+  }
+  return false;
 }
 
 async function findExecutable(name: string, dirs: readonly string[]): Promise<string | undefined> {

@@ -4,11 +4,11 @@ import { readdir, readFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { DebugTaskError } from '../domain/errors';
 import { TOOLBOX_DIR } from '../infra/paths';
-import { docker } from './docker';
 import {
   LOCAL_TOOLBOX_IMAGE,
-  TOOLS_LABEL,
   ensureLocalToolboxImage,
+  gainedTool,
+  imageTools,
   missingHostBinaries,
   searchDirs,
 } from './local-image';
@@ -17,7 +17,8 @@ import {
  * The images of the local sandbox (`debug-task demo`, `local`, the tests): one choice, made here.
  *
  * 1. An image built earlier is reused: the one from the Dockerfile (tagged by the content hash of its
- *    build context, so a changed Dockerfile is built again), else the one from this machine's binaries.
+ *    build context, so a changed Dockerfile is built again), else the one from this machine's binaries
+ *    (built again when the machine has gained a tool since).
  * 2. Otherwise toolbox/Dockerfile is built, the production image, when the engine has its base images
  *    or can pull them. A registry that does not answer within `registryAnswerMs` is given up at once
  *    (an offline machine pays that, or less: a failed name lookup ends the pull in milliseconds).
@@ -100,8 +101,24 @@ export async function ensureSandboxImages(options: SandboxImageOptions = {}): Pr
 
   const fromDockerfile = tags && (await builtFromDockerfile(tags));
   if (fromDockerfile) return fromDockerfile;
+  // An image from this machine's binaries means the Dockerfile could not be built here: it is
+  // reused, or built again from the binaries when the machine has gained a tool since.
   const localTools = await imageTools(localTag);
-  if (localTools) return hostBinaries(localTag, localTools, false);
+  if (localTools) {
+    const dirs = options.hostBinaryDirs ?? searchDirs();
+    if (!(await gainedTool(localTools, dirs))) return hostBinaries(localTag, localTools, false);
+    const local = await ensureLocalToolboxImage({
+      tag: localTag,
+      dirs,
+      rebuild: true,
+      onBuild: (tools) =>
+        progress(
+          `building the toolbox image ${localTag} again from this machine's binaries (${tools.join(', ')}): ` +
+            'it has gained a tool since the image was built',
+        ),
+    });
+    return hostBinaries(local.image, local.tools, local.built);
+  }
 
   const bases = await readBaseImages(dockerfileDir);
   let dockerfileFailure: string;
@@ -239,22 +256,6 @@ export function baseImages(dockerfile: string): string[] {
     if (stage) stages.add(stage.toLowerCase());
   }
   return bases;
-}
-
-/** The image's `debug-task.tools` label as a list ([] without one); undefined when it is not there. */
-async function imageTools(image: string): Promise<string[] | undefined> {
-  try {
-    const label = await docker([
-      'image',
-      'inspect',
-      '--format',
-      `{{index .Config.Labels "${TOOLS_LABEL}"}}`,
-      image,
-    ]);
-    return label === '<no value>' ? [] : label.split(',').filter(Boolean);
-  } catch {
-    return undefined;
-  }
 }
 
 /**

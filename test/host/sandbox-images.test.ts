@@ -1,9 +1,10 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DebugTaskError } from '../../lib/domain/errors';
+import { ensureLocalToolboxImage, searchDirs } from '../../lib/sandbox/local-image';
 import { ensureSandboxImages } from '../../lib/sandbox/sandbox-images';
 import { requireDocker } from '../support/docker';
 import { docker, TEST_LABEL } from './runner-fixtures';
@@ -38,6 +39,27 @@ function localTag(name: string): string {
   const tag = `debug-task-test-${name}:${runId}`;
   tags.push(tag);
   return tag;
+}
+
+/** A directory holding links to this machine's `names` only: a machine with fewer tools. */
+function binariesDir(names: string[]): string {
+  const dir = mkdtempSync(join(tmpdir(), 'debug-task-bins-'));
+  dirs.push(dir);
+  for (const name of names) {
+    const found = searchDirs()
+      .map((d) => join(d, name))
+      .find((path) => {
+        try {
+          accessSync(path, constants.X_OK);
+          return true;
+        } catch {
+          return false;
+        }
+      });
+    if (!found) throw new Error(`${name} is not on this machine (the README's packages install it)`);
+    symlinkSync(found, join(dir, name));
+  }
+  return dir;
 }
 
 beforeAll(async () => {
@@ -110,6 +132,35 @@ describe('ensureSandboxImages on a real engine', () => {
         /^building the toolbox image .* from this machine's binaries \(busybox, tcpdump.*\), as toolbox\/Dockerfile cannot be built here: docker build failed: .*returned a non-zero code: 3/,
       ),
     ]);
+  });
+
+  it("builds the image from this machine's binaries again once the machine has gained a tool, then reuses it", async () => {
+    // A demo run before ngrep was installed (the README's demo needs only tcpdump and busybox).
+    const tag = localTag('gained');
+    const first = await ensureLocalToolboxImage({ tag, dirs: [binariesDir(['busybox', 'tcpdump'])] });
+    expect(first).toMatchObject({ built: true, tools: ['busybox', 'tcpdump'] });
+
+    // ngrep installed since: the next start builds the image again, with it.
+    const more = binariesDir(['busybox', 'tcpdump', 'ngrep']);
+    const dockerfileDir = context(`FROM ${base}`); // never built: the host-binaries image decides
+    const progress: string[] = [];
+    const images = await ensureSandboxImages({
+      dockerfileDir,
+      localTag: tag,
+      hostBinaryDirs: [more],
+      onProgress: (l) => progress.push(l),
+    });
+    expect(images).toMatchObject({ source: 'host-binaries', built: true, toolbox: tag });
+    expect(images.tools).toEqual(['busybox', 'tcpdump', 'ngrep']);
+    expect(progress).toEqual([
+      expect.stringMatching(
+        /^building the toolbox image .* again .*\(busybox, tcpdump, ngrep\): it has gained a tool/,
+      ),
+    ]);
+
+    // Nothing gained since: reused as it is.
+    const again = await ensureSandboxImages({ dockerfileDir, localTag: tag, hostBinaryDirs: [more] });
+    expect(again).toMatchObject({ built: false, tools: ['busybox', 'tcpdump', 'ngrep'] });
   });
 
   it('names both remedies in one error, in a second, when the base cannot be pulled and binaries are missing', async () => {
